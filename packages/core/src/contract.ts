@@ -1,0 +1,123 @@
+import type { AttacheRecord } from './generated/record.js';
+
+/** One field as the device sent it, before mapping: untrusted text. */
+export interface DeviceField {
+  /** The device's key, e.g. `SPO2`. */
+  name: string;
+  /** The value as sent, e.g. `098%` or `---`. */
+  value: string;
+}
+
+/** What an adapter hands to its sink for every frame it read. May contain patient data: never log it. */
+export interface DeviceReading {
+  deviceId: string;
+  adapter: AttacheRecord['adapter'];
+  protocol: string;
+  /** Wall-clock time of arrival, ms since the epoch (`Date.now()`). */
+  receivedAt: number;
+  /** CLOCK_MONOTONIC time of arrival, ms since boot. */
+  monotonicMs: number;
+  /** The fields, in the order the device sent them. */
+  fields: DeviceField[];
+  /** Bare tokens without a value (e.g. `*`, `B`). */
+  markers: string[];
+  /** The device's own timestamp in the record's `deviceTime` form, when it sent one. */
+  deviceTime?: string;
+  /** The frame as received, without its delimiter. */
+  raw: Buffer;
+}
+
+/**
+ * Where an adapter delivers readings. Resolves once the reading is durably stored: only then
+ * may the adapter acknowledge it to the device. Rejects with a GatewayError: `ATTACHE_MALFORMED`
+ * when the reading cannot be normalized, `ATTACHE_CACHE_WRITE` (or another code) when it could not
+ * be stored; the adapter then uses its protocol's refusal so the device keeps its data.
+ */
+export type ReadingSink = (reading: DeviceReading) => Promise<void>;
+
+export type AdapterState = 'starting' | 'connected' | 'disconnected' | 'stopped';
+
+/** What `attache status` shows of one adapter. */
+export interface AdapterStatus {
+  deviceId: string;
+  adapter: AttacheRecord['adapter'];
+  state: AdapterState;
+  /** When the state last changed (RFC 3339). */
+  since: string;
+  /** Frames received. */
+  frames: number;
+  /** Readings durably stored. */
+  stored: number;
+  /** Frames refused as malformed (framing or mapping). */
+  malformed: number;
+  /** Readings that could not be stored (the device was told to keep them, where its protocol can). */
+  refused: number;
+  lastError?: { code: string; message: string };
+}
+
+/**
+ * An attached device. `start()` resolves once the adapter is running; it keeps retrying a port
+ * that is missing or fails, so a device plugged in later is picked up. `stop()` resolves once the
+ * port is closed; readings whose sink call is in flight are awaited, never dropped.
+ */
+export interface DeviceAdapter {
+  readonly deviceId: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): AdapterStatus;
+}
+
+/** A record before the cache gives it its sequence number. */
+export type RecordDraft = Omit<AttacheRecord, 'seq'>;
+
+/** A record as stored in the outbox: its seq and its JSON text, ready to be placed in a batch. */
+export interface StoredRecord {
+  seq: number;
+  json: string;
+}
+
+/** The cache seen from the uplink. */
+export interface Outbox {
+  /**
+   * Records in seq order with seq > `afterSeq` (0 for the start), at most `limit`, and at most
+   * `maxBytes` of JSON in all (always at least one record when any is there).
+   */
+  read(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<StoredRecord[]>;
+  /** Deletes the records with `firstSeq <= seq <= lastSeq`, durably. Only after the broker acknowledged them. */
+  remove(firstSeq: number, lastSeq: number): Promise<void>;
+}
+
+/** Replaces a patient identifier by a random token; the same identifier always gets the same token. */
+export interface PatientTokenizer {
+  token(patientId: string): Promise<string>;
+}
+
+/** The backlog for `attache status`. */
+export interface BacklogStats {
+  records: number;
+  /** Bytes of record JSON waiting. */
+  bytes: number;
+  firstSeq: number | null;
+  lastSeq: number | null;
+  /** `capturedAt` of the oldest waiting record. */
+  oldestCapturedAt: string | null;
+  /** The seq the next record will get. */
+  nextSeq: number;
+}
+
+/** How a connectivity window ended, for `attache status` and `attache sync`. */
+export interface WindowResult {
+  openedAt: string;
+  closedAt: string;
+  /** `drained`: backlog empty. `deadline`: time ran out with backlog left. `failed`: see `error`. */
+  outcome: 'drained' | 'deadline' | 'failed';
+  /** Records acknowledged by the broker (and deleted from the cache). */
+  records: number;
+  /** Batch messages acknowledged. */
+  messages: number;
+  /** Payload bytes acknowledged. */
+  bytes: number;
+  firstSeq: number | null;
+  lastSeq: number | null;
+  error?: { code: string; message: string };
+}

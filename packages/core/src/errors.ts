@@ -1,0 +1,63 @@
+/**
+ * Stable error codes. Code and tests branch on `err.code`, never on the message: codes stay
+ * stable across releases, messages may change.
+ */
+export type ErrorCode =
+  /** The config file failed validation; `issues` lists every error as path + message. */
+  | 'ATTACHE_CONFIG_INVALID'
+  /** The cache's database is held by another process (another `attache run`). */
+  | 'ATTACHE_CACHE_LOCKED'
+  /** The cache was used before `open()` resolved or after `close()`. */
+  | 'ATTACHE_CACHE_CLOSED'
+  /** A write to the cache failed (disk error, disk full); nothing of that write was stored. */
+  | 'ATTACHE_CACHE_WRITE'
+  /** A frame or reading could not be parsed or mapped; it was not stored. */
+  | 'ATTACHE_MALFORMED'
+  /** A serial port could not be opened or is not open. */
+  | 'ATTACHE_PORT_NOT_OPEN'
+  /** An operation did not finish in time; the message names the operation. */
+  | 'ATTACHE_TIMEOUT'
+  /** An operation was cut short because its component was stopped. */
+  | 'ATTACHE_CANCELED'
+  /** The uplink could not connect to the broker. */
+  | 'ATTACHE_UPLINK_CONNECT'
+  /** The broker refused a publish or the connection broke before its PUBACK. */
+  | 'ATTACHE_UPLINK_PUBLISH'
+  /** A connectivity window was requested while one is already open. */
+  | 'ATTACHE_WINDOW_BUSY'
+  /** The config has no `uplink` section, so no window can open. */
+  | 'ATTACHE_UPLINK_NOT_CONFIGURED'
+  /** No running gateway answers on the control socket. */
+  | 'ATTACHE_CONTROL_UNAVAILABLE';
+
+/** One problem found in a config file. */
+export interface ConfigIssue {
+  /** JSON Pointer into the config, e.g. `/devices/0/port/baudRate`; `/` for the root. */
+  path: string;
+  /** What is wrong there. */
+  message: string;
+}
+
+export interface GatewayErrorOptions {
+  cause?: unknown;
+  /** For ATTACHE_CONFIG_INVALID: every problem found. */
+  issues?: ConfigIssue[];
+}
+
+/** The one error class of Attaché. */
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  readonly code: ErrorCode;
+  readonly issues: ConfigIssue[];
+
+  constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.issues = options.issues ?? [];
+  }
+}
+
+/** True when `err` is a GatewayError with `code` (or with any code when `code` is omitted). */
+export function isGatewayError(err: unknown, code?: ErrorCode): err is GatewayError {
+  return err instanceof GatewayError && (code === undefined || err.code === code);
+}

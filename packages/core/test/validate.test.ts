@@ -1,0 +1,141 @@
+import { checkBatch, checkRecord, GatewayError, isGatewayError, validateConfig } from '@attache/core';
+import t from 'tap';
+
+const minimal = {
+  version: 1,
+  gateway: { id: 'gw-ward4' },
+  devices: [
+    {
+      id: 'spo2-bed7',
+      adapter: 'rs232',
+      port: { path: '/dev/ttyUSB0' },
+      format: { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' } } },
+    },
+  ],
+};
+
+t.test('a minimal config gets every default from the schema', async (t) => {
+  const config = validateConfig(minimal);
+  t.equal(config.gateway.dataDir, '/var/lib/attache');
+  t.equal(config.log.level, 'info');
+  t.same(config.devices[0].port, {
+    path: '/dev/ttyUSB0',
+    baudRate: 9600,
+    dataBits: 8,
+    parity: 'none',
+    stopBits: 1,
+    delimiter: '\r\n',
+    maxLineBytes: 4096,
+    reconnectMs: 1000,
+  });
+  t.equal(config.devices[0].format.fields.SPO2?.system, 'MDC');
+  t.equal(config.devices[0].rawFrames, false, 'raw frames are off unless asked for');
+  t.equal(config.cache.commitIntervalMs, 5);
+  t.equal(config.uplink, undefined, 'no uplink unless configured');
+  t.not(config, minimal, 'the input is not modified');
+  t.equal((minimal.gateway as Record<string, unknown>).dataDir, undefined);
+});
+
+t.test('uplink defaults follow AWS IoT Core quotas', async (t) => {
+  const config = validateConfig({
+    ...minimal,
+    uplink: { endpoint: 'a.example', certFile: 'c', keyFile: 'k' },
+  });
+  t.equal(config.uplink?.port, 8883);
+  t.equal(config.uplink?.flowControl, 'aws-iot-core');
+  t.ok((config.uplink?.maxMessageBytes ?? 0) <= 128 * 1024);
+  t.ok((config.uplink?.maxInFlight ?? 0) <= 100);
+  t.equal(config.uplink?.topic, 'dt/attache/{gatewayId}/telemetry');
+  t.same(config.uplink?.window, { everySeconds: 0, maxDurationSeconds: 600 });
+});
+
+t.test('every problem in an invalid config is listed with its path', async (t) => {
+  const bad = {
+    version: 2,
+    gateway: { id: 'has space', colour: 'red' },
+    devices: [
+      {
+        id: 'd1',
+        adapter: 'rs232',
+        port: { path: '/dev/x', baudRate: 9601, parity: 'weird' },
+        format: { kind: 'kv-line', fields: {} },
+      },
+    ],
+  };
+  const err = t.throws(() => validateConfig(bad)) as GatewayError;
+  t.ok(isGatewayError(err, 'ATTACHE_CONFIG_INVALID'));
+  const paths = err.issues.map((i) => i.path).sort();
+  t.same(paths, [
+    '/devices/0/format/fields',
+    '/devices/0/port/baudRate',
+    '/devices/0/port/parity',
+    '/gateway/colour',
+    '/gateway/id',
+    '/version',
+  ]);
+  t.match(
+    err.issues.find((i) => i.path === '/devices/0/port/parity')?.message,
+    /must be one of "none", "even"/,
+  );
+  t.match(err.issues.find((i) => i.path === '/gateway/colour')?.message, /not a known setting/);
+});
+
+t.test('a missing required section is reported at its own path', async (t) => {
+  const err = t.throws(() => validateConfig({ version: 1 })) as GatewayError;
+  t.same(err.issues.map((i) => i.path).sort(), ['/devices', '/gateway']);
+  t.match(err.issues[0]?.message, 'is required');
+});
+
+const record = {
+  gatewayId: 'gw-ward4',
+  deviceId: 'spo2-bed7',
+  adapter: 'rs232',
+  protocol: 'kv-line',
+  seq: 1,
+  capturedAt: '2026-11-24T03:00:00.000Z',
+  clock: { synchronized: true, bootId: '0b5f9d3e-1c2a-4f7e-9a3b-2c1d0e9f8a7b', monotonicMs: 1234.5 },
+  observations: [{ code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', value: 97, unit: '%', status: 'valid' }],
+};
+
+t.test('records and batches are checked against the published schemas', async (t) => {
+  t.same(checkRecord(record), []);
+  t.same(
+    checkBatch({
+      schemaVersion: 1,
+      gatewayId: 'gw-ward4',
+      firstSeq: 1,
+      lastSeq: 1,
+      count: 1,
+      sentAt: record.capturedAt,
+      records: [record],
+    }),
+    [],
+  );
+  t.match(checkRecord({ ...record, seq: 0 }), [{ path: '/seq' }]);
+  t.match(checkRecord({ ...record, patientName: 'DOE^JOHN' }), [
+    { path: '/patientName', message: /not a known/ },
+  ]);
+  t.match(checkRecord({ ...record, capturedAt: 'yesterday' }), [{ path: '/capturedAt' }]);
+  t.match(
+    checkBatch({
+      schemaVersion: 2,
+      gatewayId: 'g',
+      firstSeq: 1,
+      lastSeq: 1,
+      count: 1,
+      sentAt: record.capturedAt,
+      records: [record],
+    }),
+    [{ path: '/schemaVersion' }],
+  );
+});
+
+t.test('GatewayError keeps its code and cause', async (t) => {
+  const cause = new Error('EIO');
+  const err = new GatewayError('ATTACHE_CACHE_WRITE', 'write failed', { cause });
+  t.equal(err.code, 'ATTACHE_CACHE_WRITE');
+  t.equal(err.cause, cause);
+  t.equal(err.name, 'GatewayError');
+  t.notOk(isGatewayError(new Error('x')));
+  t.notOk(isGatewayError(err, 'ATTACHE_TIMEOUT'));
+});
