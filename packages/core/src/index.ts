@@ -1,3 +1,4 @@
+export { monotonicMs } from './clock.js';
 export type {
   AdapterState,
   AdapterStatus,
@@ -34,4 +35,5 @@ export type {
   WindowConfig,
 } from './generated/config.js';
 export type { AttacheRecord, ClockProvenance, Observation } from './generated/record.js';
+export { type LogFn, type Logger, nullLogger } from './logger.js';
 export { checkBatch, checkRecord, schemas, validateConfig } from './validate.js';

@@ -1,4 +1,4 @@
-import { checkBatch, checkRecord, GatewayError, isGatewayError, validateConfig } from '@attache/core';
+import { checkBatch, checkRecord, GatewayError, isGatewayError, monotonicMs, nullLogger, validateConfig } from '@attache/core';
 import t from 'tap';
 
 const minimal = {
@@ -138,4 +138,22 @@ t.test('GatewayError keeps its code and cause', async (t) => {
   t.equal(err.name, 'GatewayError');
   t.notOk(isGatewayError(new Error('x')));
   t.notOk(isGatewayError(err, 'ATTACHE_TIMEOUT'));
+});
+
+t.test('monotonicMs only moves forward', async (t) => {
+  const a = monotonicMs();
+  await new Promise((r) => setTimeout(r, 5));
+  const b = monotonicMs();
+  t.ok(a > 0 && b - a >= 4, 'at least the time slept has passed');
+});
+
+t.test('nullLogger accepts every call and stays silent', async (t) => {
+  const log = nullLogger.child({ module: 'x' });
+  log.info({ a: 1 }, 'hello');
+  log.error('boom');
+  log.fatal('f');
+  log.warn('w');
+  log.debug('d');
+  log.trace('t');
+  t.equal(log.isLevelEnabled('debug'), false);
 });
