@@ -28,7 +28,9 @@ export type ErrorCode =
   /** The config has no `uplink` section, so no window can open. */
   | 'ATTACHE_UPLINK_NOT_CONFIGURED'
   /** No running gateway answers on the control socket. */
-  | 'ATTACHE_CONTROL_UNAVAILABLE';
+  | 'ATTACHE_CONTROL_UNAVAILABLE'
+  /** An unexpected failure (a bug or an unforeseen system error); the message says what. */
+  | 'ATTACHE_INTERNAL';
 
 /** One problem found in a config file. */
 export interface ConfigIssue {

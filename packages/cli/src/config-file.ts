@@ -1,0 +1,35 @@
+import { readFile } from 'node:fs/promises';
+import { type AttacheConfig, GatewayError, validateConfig } from '@attache/core';
+
+/** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
+export const defaultConfigPath = '/etc/attache/config.json';
+
+/**
+ * Reads, parses and validates a config file; `$ATTACHE_DATA` overrides `gateway.dataDir`.
+ * Throws GatewayError `ATTACHE_CONFIG_INVALID` with every problem in `issues`.
+ */
+export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<AttacheConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'file not readable';
+    throw new GatewayError('ATTACHE_CONFIG_INVALID', `cannot read config: ${reason}`, {
+      cause: err,
+      issues: [{ path: '/', message: reason }],
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    const message = `not valid JSON (${(err as Error).message})`;
+    throw new GatewayError('ATTACHE_CONFIG_INVALID', message, {
+      cause: err,
+      issues: [{ path: '/', message }],
+    });
+  }
+  const config = validateConfig(parsed);
+  if (env.ATTACHE_DATA) config.gateway.dataDir = env.ATTACHE_DATA;
+  return config;
+}

@@ -1,0 +1,142 @@
+import { chmod, rm } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { GatewayError, isGatewayError, type Logger } from '@attache/core';
+
+/** The methods a running gateway answers on its control socket. */
+export type ControlHandler = (method: string) => Promise<unknown>;
+
+interface ControlRequest {
+  id: number;
+  method: string;
+}
+
+/**
+ * The control socket of a running gateway: a Unix socket (mode 0600) speaking newline-delimited
+ * JSON, one request and one answer per line.
+ */
+export class ControlServer {
+  readonly #path: string;
+  readonly #handler: ControlHandler;
+  readonly #log: Logger;
+  #server: Server | undefined;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(options: { path: string; handler: ControlHandler; logger: Logger }) {
+    this.#path = options.path;
+    this.#handler = options.handler;
+    this.#log = options.logger;
+  }
+
+  /** Listens; a stale socket file left by a crashed gateway is replaced. */
+  async start(): Promise<void> {
+    await rm(this.#path, { force: true });
+    const server = createServer((socket) => this.#serve(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    await chmod(this.#path, 0o600);
+    this.#server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await rm(this.#path, { force: true });
+  }
+
+  #serve(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('error', (err) => this.#log.debug({ err }, 'control client error'));
+    let buffer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        void this.#answer(socket, line);
+      }
+      if (buffer.length > 65536) socket.destroy();
+    });
+  }
+
+  async #answer(socket: Socket, line: string): Promise<void> {
+    let request: ControlRequest;
+    try {
+      request = JSON.parse(line) as ControlRequest;
+    } catch {
+      socket.write(
+        `${JSON.stringify({ id: null, error: { code: 'ATTACHE_MALFORMED', message: 'not JSON' } })}\n`,
+      );
+      return;
+    }
+    let answer: object;
+    try {
+      answer = { id: request.id, result: await this.#handler(String(request.method)) };
+    } catch (err) {
+      const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';
+      answer = { id: request.id, error: { code, message: (err as Error).message } };
+    }
+    if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
+  }
+}
+
+/**
+ * Sends one request to a running gateway and resolves with its result. Rejects GatewayError
+ * `ATTACHE_CONTROL_UNAVAILABLE` when no gateway listens there, `ATTACHE_TIMEOUT` after `timeoutMs`,
+ * or with the gateway's own error code.
+ */
+export function controlRequest(path: string, method: string, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    let buffer = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new GatewayError('ATTACHE_TIMEOUT', `control request "${method}" timed out after ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    const finish = (fn: () => void) => {
+      clearTimeout(timer);
+      socket.destroy();
+      fn();
+    };
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(`${JSON.stringify({ id: 1, method })}\n`));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const nl = buffer.indexOf('\n');
+      if (nl < 0) return;
+      const answer = JSON.parse(buffer.slice(0, nl)) as {
+        result?: unknown;
+        error?: { code: string; message: string };
+      };
+      if (answer.error) {
+        const { code, message } = answer.error;
+        finish(() => reject(new GatewayError(code as GatewayError['code'], message)));
+      } else {
+        finish(() => resolve(answer.result));
+      }
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      const absent = err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
+      finish(() =>
+        reject(
+          absent
+            ? new GatewayError('ATTACHE_CONTROL_UNAVAILABLE', 'no running gateway on the control socket', {
+                cause: err,
+              })
+            : err,
+        ),
+      );
+    });
+  });
+}

@@ -1,0 +1,169 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Rs232Adapter } from '@attache/adapter-rs232';
+import { LevelCache } from '@attache/cache';
+import type {
+  AdapterStatus,
+  AttacheConfig,
+  BacklogStats,
+  DeviceAdapter,
+  Logger,
+  ReadingSink,
+  WindowResult,
+} from '@attache/core';
+import { GatewayError } from '@attache/core';
+import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
+import { ControlServer } from './control.js';
+import { WindowRunner } from './window-runner.js';
+
+/** What `attache status` reports. */
+export interface GatewayStatus {
+  gatewayId: string;
+  /** True when answered by a running gateway, false when read from the cache of a stopped one. */
+  running: boolean;
+  startedAt: string | null;
+  backlog: BacklogStats;
+  lastWindow: WindowResult | null;
+  uplink: { configured: boolean; windowOpen: boolean; everySeconds: number | null };
+  adapters: AdapterStatus[];
+}
+
+/** Where a gateway keeps its files under its data directory. */
+export function gatewayPaths(config: AttacheConfig): { cache: string; socket: string } {
+  const dir = config.gateway.dataDir;
+  return { cache: join(dir, 'cache'), socket: join(dir, 'attache.sock') };
+}
+
+/** Opens the cache of a gateway's data directory (creating the directory, owner-only). */
+export async function openCache(config: AttacheConfig, logger: Logger): Promise<LevelCache> {
+  await mkdir(config.gateway.dataDir, { recursive: true, mode: 0o700 });
+  const cache = new LevelCache({
+    path: gatewayPaths(config).cache,
+    commitIntervalMs: config.cache.commitIntervalMs,
+    maxBatchRecords: config.cache.maxBatchRecords,
+    logger: logger.child({ module: 'cache' }),
+  });
+  await cache.open();
+  return cache;
+}
+
+/** The running gateway: adapters → normalizer → cache, windows to the uplink, the control socket. */
+export class Gateway {
+  readonly #config: AttacheConfig;
+  readonly #log: Logger;
+  #cache: LevelCache | undefined;
+  #windows: WindowRunner | undefined;
+  #control: ControlServer | undefined;
+  #adapters: DeviceAdapter[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #startedAt: string | null = null;
+
+  constructor(options: { config: AttacheConfig; logger: Logger }) {
+    this.#config = options.config;
+    this.#log = options.logger;
+  }
+
+  async start(): Promise<void> {
+    const config = this.#config;
+    const cache = await openCache(config, this.#log);
+    this.#cache = cache;
+    this.#windows = new WindowRunner({ config, cache, logger: this.#log });
+    const normalizer = new ReadingNormalizer({
+      gatewayId: config.gateway.id,
+      devices: config.devices,
+      tokenizer: cache,
+      clock: new SystemClock({ syncFile: config.gateway.clockSyncFile }),
+      logger: this.#log.child({ module: 'normalizer' }),
+    });
+    const sink: ReadingSink = async (reading) => {
+      await cache.append(await normalizer.normalize(reading));
+    };
+    this.#control = new ControlServer({
+      path: gatewayPaths(config).socket,
+      handler: (method) => this.#handle(method),
+      logger: this.#log.child({ module: 'control' }),
+    });
+    await this.#control.start();
+    for (const device of config.devices) {
+      const logger = this.#log.child({ module: 'adapter-rs232', deviceId: device.id });
+      const adapter = new Rs232Adapter({ device, sink, logger });
+      this.#adapters.push(adapter);
+      await adapter.start();
+    }
+    this.#startedAt = new Date().toISOString();
+    this.#schedule();
+    const backlog = await cache.stats();
+    this.#log.info(
+      {
+        gatewayId: config.gateway.id,
+        devices: config.devices.length,
+        backlog: backlog.records,
+        uplink: this.#windows.configured,
+      },
+      'gateway started',
+    );
+  }
+
+  /** Opens a window now (or joins the open one). */
+  sync(): Promise<WindowResult> {
+    return this.#running().windows.run();
+  }
+
+  async status(): Promise<GatewayStatus> {
+    const { cache, windows } = this.#running();
+    return {
+      gatewayId: this.#config.gateway.id,
+      running: true,
+      startedAt: this.#startedAt,
+      backlog: await cache.stats(),
+      lastWindow: (await windows.last()) ?? null,
+      uplink: {
+        configured: windows.configured,
+        windowOpen: windows.open,
+        everySeconds: this.#config.uplink?.window.everySeconds || null,
+      },
+      adapters: this.#adapters.map((a) => a.status()),
+    };
+  }
+
+  /** Stops in the order that loses nothing: windows, adapters, the open window, control socket, cache. */
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const adapter of this.#adapters) await adapter.stop();
+    await this.#windows?.close();
+    await this.#control?.stop();
+    await this.#cache?.close();
+    this.#log.info('gateway stopped');
+  }
+
+  #running(): { cache: LevelCache; windows: WindowRunner } {
+    if (!this.#cache || !this.#windows)
+      throw new GatewayError('ATTACHE_CANCELED', 'the gateway is not running');
+    return { cache: this.#cache, windows: this.#windows };
+  }
+
+  #handle(method: string): Promise<unknown> {
+    switch (method) {
+      case 'status':
+        return this.status();
+      case 'sync':
+        return this.sync();
+      default:
+        return Promise.reject(new TypeError(`unknown control method "${method}"`));
+    }
+  }
+
+  /** Opens a window every `uplink.window.everySeconds`, counted from the end of the previous one. */
+  #schedule(): void {
+    const every = this.#config.uplink?.window.everySeconds ?? 0;
+    if (every <= 0) return;
+    this.#timer = setTimeout(() => {
+      this.sync()
+        .catch((err: unknown) => this.#log.error({ err }, 'scheduled window failed'))
+        .finally(() => {
+          if (this.#timer) this.#schedule();
+        });
+    }, every * 1000);
+  }
+}

@@ -1,0 +1,60 @@
+import type { AdapterStatus, ConfigIssue, WindowResult } from '@attache/core';
+import type { GatewayStatus } from './gateway.js';
+
+function age(iso: string | null, now: number): string {
+  if (!iso) return '-';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} d`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** One paragraph on a window's outcome, as `attache sync` prints it. */
+export function formatWindow(w: WindowResult): string {
+  const seconds = ((Date.parse(w.closedAt) - Date.parse(w.openedAt)) / 1000).toFixed(1);
+  const range = w.firstSeq === null ? '' : ` (seq ${w.firstSeq}–${w.lastSeq})`;
+  const lines = [
+    `window ${w.outcome} after ${seconds} s: ${w.records} records in ${w.messages} messages, ${bytes(w.bytes)}${range}`,
+  ];
+  if (w.error) lines.push(`  error ${w.error.code}: ${w.error.message}`);
+  return lines.join('\n');
+}
+
+function formatAdapter(a: AdapterStatus, now: number): string {
+  const err = a.lastError ? `, last error ${a.lastError.code}` : '';
+  return `  ${a.deviceId} (${a.adapter}): ${a.state} for ${age(a.since, now)}; ${a.frames} frames, ${a.stored} stored, ${a.malformed} malformed, ${a.refused} refused${err}`;
+}
+
+/** The text form of `attache status`. */
+export function formatStatus(s: GatewayStatus, now = Date.now()): string {
+  const b = s.backlog;
+  const lines = [
+    `gateway ${s.gatewayId}: ${s.running ? `running since ${s.startedAt}` : 'not running'}`,
+    `backlog: ${b.records} records, ${bytes(b.bytes)}, oldest ${age(b.oldestCapturedAt, now)}; next seq ${b.nextSeq}`,
+  ];
+  if (!s.uplink.configured) lines.push('uplink: not configured');
+  else {
+    const every = s.uplink.everySeconds ? `every ${s.uplink.everySeconds} s` : 'on demand';
+    lines.push(`uplink: windows ${every}${s.uplink.windowOpen ? ', a window is open now' : ''}`);
+  }
+  lines.push(s.lastWindow ? `last ${formatWindow(s.lastWindow)}` : 'last window: none yet');
+  if (s.running) {
+    lines.push('adapters:');
+    lines.push(...s.adapters.map((a) => formatAdapter(a, now)));
+  }
+  return lines.join('\n');
+}
+
+/** The lines printed for an invalid config. */
+export function formatIssues(path: string, issues: ConfigIssue[]): string {
+  return [`attache: config ${path} is invalid:`, ...issues.map((i) => `  ${i.path}: ${i.message}`)].join(
+    '\n',
+  );
+}

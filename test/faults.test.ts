@@ -1,0 +1,70 @@
+import t from 'tap';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { attache, recordsOf, Stack } from './helpers/stack.js';
+
+t.test('killing the broker mid-upload loses nothing; the next sync completes', async (t) => {
+  // Small messages under AWS IoT Core's 100 publishes/s cap make the upload last long enough to cut it.
+  const stack = await Stack.start(t, { uplink: { maxMessageBytes: 1500, maxInFlight: 5 } });
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  const total = 1500;
+  for (let i = 0; i < total; i++) await stack.device.sendReading();
+  await stack.statusUntil((s) => s.backlog.records === total, 60_000);
+
+  const first = await stack.subscribe();
+  const syncing = stack.run('sync', '--json');
+  await first.waitFor(10, 30_000);
+  await stack.broker.kill();
+  const broken = await syncing;
+  t.equal(broken.code, 1, 'sync reports the failed window');
+  const failed = JSON.parse(broken.stdout);
+  t.equal(failed.outcome, 'failed');
+  t.equal(failed.error.code, 'ATTACHE_UPLINK_PUBLISH');
+  t.ok(failed.records < total, 'the window was cut before the end');
+
+  const left = await stack.statusUntil(() => true);
+  t.equal(left.backlog.records, total - failed.records, 'every record not acknowledged is still in the cache');
+  t.equal(left.lastWindow?.outcome, 'failed');
+
+  await stack.broker.restart();
+  const second = await stack.subscribe();
+  const resumed = await stack.run('sync', '--json');
+  t.equal(resumed.code, 0, 'the next window completes');
+  const window = JSON.parse(resumed.stdout);
+  t.equal(window.outcome, 'drained');
+  const seen = new Set([...recordsOf(first.messages), ...recordsOf(await second.waitFor(window.messages, 15_000))].map((r) => r.seq));
+  const missing = Array.from({ length: total }, (_, i) => i + 1).filter((seq) => !seen.has(seq));
+  t.same(missing, [], 'every seq reached the broker (at least once)');
+  t.equal((await stack.statusUntil(() => true)).backlog.records, 0);
+});
+
+t.test('an invalid config is refused with the path of every error', async (t) => {
+  const dir = t.testdir();
+  const path = join(dir, 'bad.json');
+  await writeFile(
+    path,
+    JSON.stringify({
+      version: 1,
+      gateway: { id: 'bad id!' },
+      devices: [{ id: 'd1', adapter: 'rs232', port: { path: '/dev/ttyS0', baudRate: 12345, parity: 'sometimes' }, format: { kind: 'kv-line', fields: {} } }],
+      uplink: { endpoint: 'x', certFile: 'c', keyFile: 'k', maxMessageBytes: 1_000_000 },
+      colour: 'blue',
+    }),
+  );
+  for (const command of ['run', 'config validate']) {
+    const { code, stdout, stderr } = await attache([...command.split(' '), '--config', path]);
+    t.equal(code, 78, `${command}: exit code 78 (EX_CONFIG)`);
+    t.equal(stdout, '', `${command}: nothing starts`);
+    for (const p of ['/gateway/id', '/devices/0/port/baudRate', '/devices/0/port/parity', '/devices/0/format/fields', '/uplink/maxMessageBytes', '/colour']) {
+      t.match(stderr, `  ${p}: `, `${command}: names ${p}`);
+    }
+  }
+  const missing = await attache(['run', '--config', join(dir, 'nope.json')]);
+  t.equal(missing.code, 78);
+  t.match(missing.stderr, 'file not found');
+  await writeFile(join(dir, 'broken.json'), '{ "version": 1,');
+  const broken = await attache(['config', 'validate', '--config', join(dir, 'broken.json')]);
+  t.equal(broken.code, 78);
+  t.match(broken.stderr, 'not valid JSON');
+});
