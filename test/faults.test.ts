@@ -1,6 +1,6 @@
-import t from 'tap';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import t from 'tap';
 import { attache, recordsOf, Stack } from './helpers/stack.js';
 
 t.test('killing the broker mid-upload loses nothing; the next sync completes', async (t) => {
@@ -24,7 +24,11 @@ t.test('killing the broker mid-upload loses nothing; the next sync completes', a
   t.ok(failed.records < total, 'the window was cut before the end');
 
   const left = await stack.statusUntil(() => true);
-  t.equal(left.backlog.records, total - failed.records, 'every record not acknowledged is still in the cache');
+  t.equal(
+    left.backlog.records,
+    total - failed.records,
+    'every record not acknowledged is still in the cache',
+  );
   t.equal(left.lastWindow?.outcome, 'failed');
 
   await stack.broker.restart();
@@ -33,7 +37,11 @@ t.test('killing the broker mid-upload loses nothing; the next sync completes', a
   t.equal(resumed.code, 0, 'the next window completes');
   const window = JSON.parse(resumed.stdout);
   t.equal(window.outcome, 'drained');
-  const seen = new Set([...recordsOf(first.messages), ...recordsOf(await second.waitFor(window.messages, 15_000))].map((r) => r.seq));
+  const seen = new Set(
+    [...recordsOf(first.messages), ...recordsOf(await second.waitFor(window.messages, 15_000))].map(
+      (r) => r.seq,
+    ),
+  );
   const missing = Array.from({ length: total }, (_, i) => i + 1).filter((seq) => !seen.has(seq));
   t.same(missing, [], 'every seq reached the broker (at least once)');
   t.equal((await stack.statusUntil(() => true)).backlog.records, 0);
@@ -47,7 +55,14 @@ t.test('an invalid config is refused with the path of every error', async (t) =>
     JSON.stringify({
       version: 1,
       gateway: { id: 'bad id!' },
-      devices: [{ id: 'd1', adapter: 'rs232', port: { path: '/dev/ttyS0', baudRate: 12345, parity: 'sometimes' }, format: { kind: 'kv-line', fields: {} } }],
+      devices: [
+        {
+          id: 'd1',
+          adapter: 'rs232',
+          port: { path: '/dev/ttyS0', baudRate: 12345, parity: 'sometimes' },
+          format: { kind: 'kv-line', fields: {} },
+        },
+      ],
       uplink: { endpoint: 'x', certFile: 'c', keyFile: 'k', maxMessageBytes: 1_000_000 },
       colour: 'blue',
     }),
@@ -56,7 +71,14 @@ t.test('an invalid config is refused with the path of every error', async (t) =>
     const { code, stdout, stderr } = await attache([...command.split(' '), '--config', path]);
     t.equal(code, 78, `${command}: exit code 78 (EX_CONFIG)`);
     t.equal(stdout, '', `${command}: nothing starts`);
-    for (const p of ['/gateway/id', '/devices/0/port/baudRate', '/devices/0/port/parity', '/devices/0/format/fields', '/uplink/maxMessageBytes', '/colour']) {
+    for (const p of [
+      '/gateway/id',
+      '/devices/0/port/baudRate',
+      '/devices/0/port/parity',
+      '/devices/0/format/fields',
+      '/uplink/maxMessageBytes',
+      '/colour',
+    ]) {
       t.match(stderr, `  ${p}: `, `${command}: names ${p}`);
     }
   }

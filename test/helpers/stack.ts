@@ -36,10 +36,15 @@ export interface CommandResult {
 /** Runs `attache <args>` to completion. */
 export function attache(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, timeout: 180_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, ...env }, timeout: 180_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -50,7 +55,9 @@ export class GatewayProcess {
   readonly exited: Promise<number | null>;
 
   constructor(configPath: string) {
-    this.child = spawn(process.execPath, [bin, 'run', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [bin, 'run', '--config', configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let rest = '';
     this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       rest += chunk;
@@ -63,7 +70,10 @@ export class GatewayProcess {
   }
 
   /** Resolves with the first log line matching `match`. */
-  async waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  async waitForLog(
+    match: (line: Record<string, unknown>) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.logs.find(match);
@@ -98,7 +108,13 @@ export class Stack {
   readonly #gateways: GatewayProcess[] = [];
   readonly #subscribers: TopicSubscriber[] = [];
 
-  private constructor(parts: { dir: string; pki: TestPki; broker: MosquittoBroker; pty: PtyPair; device: LineDeviceSimulator }) {
+  private constructor(parts: {
+    dir: string;
+    pki: TestPki;
+    broker: MosquittoBroker;
+    pty: PtyPair;
+    device: LineDeviceSimulator;
+  }) {
     this.dir = parts.dir;
     this.configPath = join(parts.dir, 'config.json');
     this.pki = parts.pki;
@@ -203,10 +219,19 @@ export interface StatusJson {
   running: boolean;
   backlog: { records: number; bytes: number; nextSeq: number; oldestCapturedAt: string | null };
   lastWindow: { outcome: string; records: number } | null;
-  adapters: { deviceId: string; state: string; frames: number; stored: number; malformed: number; refused: number }[];
+  adapters: {
+    deviceId: string;
+    state: string;
+    frames: number;
+    stored: number;
+    malformed: number;
+    refused: number;
+  }[];
 }
 
 /** The records of every batch message received, in arrival order. */
 export function recordsOf(messages: Buffer[]): Record<string, unknown>[] {
-  return messages.flatMap((m) => (JSON.parse(m.toString('utf8')) as { records: Record<string, unknown>[] }).records);
+  return messages.flatMap(
+    (m) => (JSON.parse(m.toString('utf8')) as { records: Record<string, unknown>[] }).records,
+  );
 }

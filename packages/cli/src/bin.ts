@@ -68,7 +68,7 @@ async function run(args: CommonArgs): Promise<void> {
   } catch (err) {
     log.fatal({ err }, 'gateway failed to start');
     await gateway.stop().catch(() => undefined);
-    process.exit(1);
+    process.exit(isGatewayError(err, 'ATTACHE_CONFIG_INVALID') ? exitConfig : 1);
   }
 }
 

@@ -2,6 +2,9 @@ import { chmod, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { GatewayError, isGatewayError, type Logger } from '@attache/core';
 
+/** Linux limits a Unix socket path to 108 bytes including the terminating NUL. */
+const maxSocketPath = 107;
+
 /** The methods a running gateway answers on its control socket. */
 export type ControlHandler = (method: string) => Promise<unknown>;
 
@@ -29,6 +32,12 @@ export class ControlServer {
 
   /** Listens; a stale socket file left by a crashed gateway is replaced. */
   async start(): Promise<void> {
+    if (Buffer.byteLength(this.#path) > maxSocketPath) {
+      const message = `makes the control socket path longer than ${maxSocketPath} bytes: choose a shorter directory`;
+      throw new GatewayError('ATTACHE_CONFIG_INVALID', `gateway.dataDir ${message}`, {
+        issues: [{ path: '/gateway/dataDir', message }],
+      });
+    }
     await rm(this.#path, { force: true });
     const server = createServer((socket) => this.#serve(socket));
     await new Promise<void>((resolve, reject) => {
