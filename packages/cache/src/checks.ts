@@ -1,0 +1,46 @@
+import { type AttacheRecord, checkRecord, GatewayError, type RecordDraft } from '@attache/core';
+import type { LevelCacheOptions } from './level-cache.js';
+import { isSeq } from './seq-key.js';
+
+/** Throws a TypeError naming the first bad option. */
+export function checkOptions(options: LevelCacheOptions): void {
+  if (typeof options?.path !== 'string' || options.path === '') {
+    throw new TypeError('"path" must be a non-empty string');
+  }
+  const { commitIntervalMs = 0, maxBatchRecords = 1 } = options;
+  if (typeof commitIntervalMs !== 'number' || !(commitIntervalMs >= 0 && commitIntervalMs < 2 ** 31)) {
+    throw new TypeError('"commitIntervalMs" must be a number of ms >= 0');
+  }
+  if (!Number.isSafeInteger(maxBatchRecords) || maxBatchRecords < 1) {
+    throw new TypeError('"maxBatchRecords" must be an integer >= 1');
+  }
+}
+
+/** Throws a TypeError unless `value` is a non-empty string. */
+export function checkKey(name: string, value: unknown): void {
+  if (typeof value !== 'string' || value === '') throw new TypeError(`"${name}" must be a non-empty string`);
+}
+
+/** Throws a TypeError naming the first bad option of `read`. */
+export function checkReadOptions(options: { afterSeq: number; limit: number; maxBytes: number }): void {
+  const { afterSeq, limit, maxBytes } = options;
+  if (!(afterSeq === 0 || isSeq(afterSeq))) throw new TypeError('"afterSeq" must be an integer >= 0');
+  if (!isSeq(limit)) throw new TypeError('"limit" must be an integer >= 1');
+  if (typeof maxBytes !== 'number' || !(maxBytes > 0)) throw new TypeError('"maxBytes" must be a number > 0');
+}
+
+/**
+ * The draft as a record, `seq` placed in schema order with a placeholder of 1 (the real one is set
+ * when its group is committed). Throws ATTACHE_MALFORMED, with `issues`, unless the record satisfies
+ * record.schema.json: unknown fields (say, a patient identifier) never reach the outbox.
+ */
+export function recordOf(draft: RecordDraft): AttacheRecord {
+  const { gatewayId, deviceId, adapter, protocol, ...rest } = draft;
+  const record: AttacheRecord = { gatewayId, deviceId, adapter, protocol, seq: 1, ...rest };
+  const issues = checkRecord(record);
+  if (issues.length > 0) {
+    const list = issues.map((i) => `${i.path} ${i.message}`).join('; ');
+    throw new GatewayError('ATTACHE_MALFORMED', `record draft is invalid: ${list}`, { issues });
+  }
+  return record;
+}

@@ -1,0 +1,1 @@
+export { LevelCache, type LevelCacheOptions } from './level-cache.js';

@@ -1,0 +1,309 @@
+import {
+  type AttacheRecord,
+  type BacklogStats,
+  GatewayError,
+  type Logger,
+  nullLogger,
+  type Outbox,
+  type PatientTokenizer,
+  type RecordDraft,
+  type StoredRecord,
+} from '@attache/core';
+import { checkKey, checkOptions, checkReadOptions, recordOf } from './checks.js';
+import { CommitQueue } from './commit-queue.js';
+import {
+  appendBatch,
+  type Backlog,
+  backlogStats,
+  type Database,
+  openCache,
+  putSynced,
+  readRecords,
+  removeBatch,
+} from './database.js';
+import { newPatientToken } from './patient-token.js';
+import { isSeq } from './seq-key.js';
+
+/** Options of {@link LevelCache}. */
+export interface LevelCacheOptions {
+  /** Directory of the LevelDB database; created if missing. */
+  path: string;
+  /** Group commit window in ms (default 5): appends arriving within it share one synced write. */
+  commitIntervalMs?: number;
+  /** Most records per synced write (default 1000). */
+  maxBatchRecords?: number;
+  /** Where the cache logs (default nullLogger). Never receives patient data. */
+  logger?: Logger;
+}
+
+type State = 'closed' | 'opening' | 'open' | 'closing';
+
+/**
+ * The gateway's durable outbox on LevelDB: records with per-gateway sequence numbers, appended in
+ * group commits; the patient token table; small state values. See the package README for the key
+ * layout and what is durable when. One process at a time: LevelDB locks the directory.
+ */
+export class LevelCache implements Outbox, PatientTokenizer {
+  readonly #path: string;
+  readonly #log: Logger;
+  readonly #queue: CommitQueue<AttacheRecord>;
+  readonly #readers = new Set<Promise<unknown>>();
+  readonly #tokenCalls = new Map<string, Promise<string>>();
+  #state: State = 'closed';
+  #opening: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #database: Database | undefined;
+  /** The outbox counters as last committed. */
+  #backlog: Backlog = { nextSeq: 1, records: 0, bytes: 0 };
+  /** Tail of the chain that runs writes one at a time. */
+  #writes: Promise<void> = Promise.resolve();
+  /** A write failed: the database must be reopened before it is used again. */
+  #broken = false;
+
+  /** Validates and keeps the options; no I/O. Throws a TypeError naming a bad option. */
+  constructor(options: LevelCacheOptions) {
+    checkOptions(options);
+    this.#path = options.path;
+    this.#log = options.logger ?? nullLogger;
+    this.#queue = new CommitQueue({
+      intervalMs: options.commitIntervalMs ?? 5,
+      maxItems: options.maxBatchRecords ?? 1000,
+      commit: (records) => this.#write((database) => this.#commit(database, records)),
+    });
+  }
+
+  /**
+   * Opens the database, creating it if missing; after a crash LevelDB replays its log, a corrupt
+   * database is repaired once. Rejects ATTACHE_CACHE_LOCKED when another process (or instance) holds
+   * it, ATTACHE_CACHE_WRITE when it cannot be opened otherwise. While open or opening, returns the
+   * same promise; while closing, rejects ATTACHE_CACHE_CLOSED.
+   */
+  open(): Promise<void> {
+    if (this.#state === 'closing') return Promise.reject(this.#closedError());
+    if (this.#state === 'closed') {
+      this.#state = 'opening';
+      this.#opening = this.#open();
+    }
+    return this.#opening ?? Promise.resolve();
+  }
+
+  /**
+   * Stops accepting calls (they reject ATTACHE_CACHE_CLOSED), commits the appends already queued,
+   * waits for the operations in flight, then closes the database. Resolves at once when closed.
+   */
+  async close(): Promise<void> {
+    if (this.#state === 'opening') await this.#opening?.catch(() => undefined);
+    if (this.#state === 'open') {
+      this.#state = 'closing';
+      this.#closing = this.#close();
+    }
+    await this.#closing;
+  }
+
+  /**
+   * Gives the draft the next seq and stores it. Resolves with the full record only after the synced
+   * write that holds it (shared with the appends of its group). Rejects ATTACHE_MALFORMED (with
+   * `issues`) when the draft does not satisfy record.schema.json; ATTACHE_CACHE_WRITE (cause = the
+   * LevelDB error) when the write fails, and then nothing of its group is stored and no seq is used
+   * up; ATTACHE_CACHE_CLOSED when not open. Do not modify the draft until the promise settles.
+   */
+  async append(draft: RecordDraft): Promise<AttacheRecord> {
+    this.#assertOpen();
+    const record = recordOf(draft);
+    await this.#queue.push(record);
+    return record;
+  }
+
+  /**
+   * Records with seq > `afterSeq` in seq order: at most `limit`, at most `maxBytes` bytes of JSON
+   * (UTF-8) in all, but at least one when any is stored. Rejects ATTACHE_CACHE_CLOSED when not open.
+   */
+  async read(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<StoredRecord[]> {
+    checkReadOptions(options);
+    return this.#read((database) => readRecords(database, options));
+  }
+
+  /**
+   * Deletes the records with `firstSeq <= seq <= lastSeq` in one synced write; seqs not stored are
+   * ignored. Rejects ATTACHE_CACHE_WRITE when the write fails (nothing is deleted then),
+   * ATTACHE_CACHE_CLOSED when not open.
+   */
+  async remove(firstSeq: number, lastSeq: number): Promise<void> {
+    if (!isSeq(firstSeq)) throw new TypeError('"firstSeq" must be an integer >= 1');
+    if (!isSeq(lastSeq) || lastSeq < firstSeq) {
+      throw new TypeError('"lastSeq" must be an integer >= "firstSeq"');
+    }
+    this.#assertOpen();
+    await this.#write(async (database) => {
+      const removal = await removeBatch(database, this.#backlog, firstSeq, lastSeq);
+      if (!removal) return;
+      await this.#guardWrite(removal.batch.write({ sync: true }), `remove of ${removal.records} records`);
+      this.#backlog = removal.next;
+    });
+  }
+
+  /**
+   * The patient's random token, `pt_` + 26 characters of `[a-z2-7]`; the same id gets the same token
+   * forever. A new token is stored with a synced write before this resolves; concurrent calls for the
+   * same id share it. Rejects ATTACHE_CACHE_WRITE when it cannot be stored, ATTACHE_CACHE_CLOSED
+   * when not open.
+   */
+  token(patientId: string): Promise<string> {
+    if (typeof patientId !== 'string' || patientId === '') {
+      return Promise.reject(new TypeError('"patientId" must be a non-empty string'));
+    }
+    let call = this.#tokenCalls.get(patientId);
+    if (!call) {
+      call = this.#tokenOf(patientId).finally(() => this.#tokenCalls.delete(patientId));
+      this.#tokenCalls.set(patientId, call);
+    }
+    return call;
+  }
+
+  /** The backlog waiting in the outbox. Rejects ATTACHE_CACHE_CLOSED when not open. */
+  async stats(): Promise<BacklogStats> {
+    this.#assertOpen();
+    // Among the writes, so the counters match the records.
+    return this.#write((database) => backlogStats(database, this.#backlog));
+  }
+
+  /** The JSON value stored under `key`, undefined when there is none. Rejects ATTACHE_CACHE_CLOSED when not open. */
+  async getState<T>(key: string): Promise<T | undefined> {
+    checkKey('key', key);
+    return this.#read(async ({ state }) => (await state.get(key)) as T | undefined);
+  }
+
+  /**
+   * Stores a JSON-serializable `value` under `key` with a synced write. Rejects ATTACHE_CACHE_WRITE
+   * when the write fails, ATTACHE_CACHE_CLOSED when not open.
+   */
+  async setState(key: string, value: unknown): Promise<void> {
+    checkKey('key', key);
+    if (value === undefined) throw new TypeError('"value" must be a JSON value, not undefined');
+    this.#assertOpen();
+    await this.#write((database) =>
+      this.#guardWrite(putSynced(database, database.state, key, value), 'state'),
+    );
+  }
+
+  async #open(): Promise<void> {
+    try {
+      ({ database: this.#database, backlog: this.#backlog } = await openCache(this.#path, this.#log));
+      this.#state = 'open';
+      this.#log.info({ records: this.#backlog.records, nextSeq: this.#backlog.nextSeq }, 'cache opened');
+    } catch (err) {
+      this.#state = 'closed';
+      this.#opening = undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * After a failed write, LevelDB's log may end in a torn record while LevelDB goes on appending
+   * behind it: once the disk has room again, later synced writes succeed, yet recovery after a crash
+   * drops them with the torn block. Reopening first moves what is stored into a table and starts a
+   * new log. Runs among the writes, once the reads in flight are done.
+   */
+  async #reopen(): Promise<void> {
+    await Promise.allSettled(this.#readers);
+    const broken = this.#database;
+    this.#database = undefined;
+    await broken?.db.close().catch((err: unknown) => this.#log.error({ err }, 'closing the cache failed'));
+    try {
+      ({ database: this.#database, backlog: this.#backlog } = await openCache(this.#path, this.#log));
+    } catch (err) {
+      this.#log.error({ err }, 'reopening the cache after a write failure failed');
+      throw err;
+    }
+    this.#broken = false;
+    this.#log.warn({ nextSeq: this.#backlog.nextSeq }, 'cache reopened after a write failure');
+  }
+
+  async #close(): Promise<void> {
+    try {
+      await this.#queue.flush();
+      await this.#writes;
+      await Promise.allSettled(this.#readers);
+      await this.#database?.db.close();
+      this.#log.info({ records: this.#backlog.records, nextSeq: this.#backlog.nextSeq }, 'cache closed');
+    } finally {
+      this.#database = undefined;
+      this.#opening = undefined;
+      this.#closing = undefined;
+      this.#state = 'closed';
+    }
+  }
+
+  #closedError(): GatewayError {
+    return new GatewayError('ATTACHE_CACHE_CLOSED', `the cache at ${this.#path} is not open`);
+  }
+
+  /** Throws ATTACHE_CACHE_CLOSED unless open (not opening, not closing). */
+  #assertOpen(): void {
+    if (this.#state !== 'open') throw this.#closedError();
+  }
+
+  /** The database; ATTACHE_CACHE_CLOSED when there is none (closed, or a reopen failed). */
+  #usable(): Database {
+    if (!this.#database) throw this.#closedError();
+    return this.#database;
+  }
+
+  /** Runs a read on the open database; a reopen and `close()` wait for it. */
+  async #read<T>(fn: (database: Database) => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    if (this.#broken) return this.#write(fn); // after the reopen
+    const run = fn(this.#usable());
+    this.#readers.add(run);
+    try {
+      return await run;
+    } finally {
+      this.#readers.delete(run);
+    }
+  }
+
+  /**
+   * Runs `fn` after every earlier write has settled, so batches and counters never interleave;
+   * reopens the database first when a write has failed. Queued appends still run while closing.
+   */
+  #write<T>(fn: (database: Database) => Promise<T>): Promise<T> {
+    const run = this.#writes.then(async () => {
+      if (this.#broken) await this.#reopen();
+      return fn(this.#usable());
+    });
+    this.#writes = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Awaits a write; a failure is logged, marks the database for reopening and becomes ATTACHE_CACHE_WRITE. */
+  async #guardWrite(write: Promise<void>, what: string): Promise<void> {
+    try {
+      await write;
+    } catch (err) {
+      this.#broken = true;
+      this.#log.error({ err }, `cache write failed (${what})`);
+      throw new GatewayError('ATTACHE_CACHE_WRITE', `cache write failed (${what})`, { cause: err });
+    }
+  }
+
+  /** One group of appends: its records and the new counters in one atomic synced batch. */
+  async #commit(database: Database, records: AttacheRecord[]): Promise<void> {
+    const { batch, next } = appendBatch(database, this.#backlog, records);
+    await this.#guardWrite(batch.write({ sync: true }), `append of ${records.length} records`);
+    this.#log.debug({ records: records.length, lastSeq: next.nextSeq - 1 }, 'appends committed');
+    this.#backlog = next;
+  }
+
+  async #tokenOf(patientId: string): Promise<string> {
+    const found = await this.#read(({ tokens }) => tokens.get(patientId));
+    if (found) return found.token;
+    const entry = { token: newPatientToken(), createdAt: new Date().toISOString() };
+    await this.#write((database) =>
+      this.#guardWrite(putSynced(database, database.tokens, patientId, entry), 'patient token'),
+    );
+    return entry.token;
+  }
+}

@@ -1,0 +1,259 @@
+import { join } from 'node:path';
+import { LevelCache, type LevelCacheOptions } from '@attache/cache';
+import type { AttacheRecord } from '@attache/core';
+import t, { type Test } from 'tap';
+import { draft, recordingLogger } from './fixtures/helpers.js';
+
+async function opened(t: Test, path: string, options: Partial<LevelCacheOptions> = {}): Promise<LevelCache> {
+  const cache = new LevelCache({ path, ...options });
+  await cache.open();
+  t.teardown(() => cache.close());
+  return cache;
+}
+
+function byteLength(records: { json: string }[]): number {
+  return records.reduce((sum, r) => sum + Buffer.byteLength(r.json), 0);
+}
+
+t.test('appends are numbered from 1 in call order and read back in order', async (t) => {
+  const cache = await opened(t, t.testdir());
+  const appended = await Promise.all(Array.from({ length: 25 }, (_, n) => cache.append(draft(n))));
+  t.same(
+    appended.map((r) => r.seq),
+    Array.from({ length: 25 }, (_, i) => i + 1),
+  );
+  t.same(
+    appended.map((r) => r.clock.monotonicMs),
+    Array.from({ length: 25 }, (_, n) => n),
+    'seq order is call order',
+  );
+  t.same(appended[0], { ...draft(0), seq: 1 }, 'the resolved record is the draft plus its seq');
+
+  const first = await cache.read({ afterSeq: 0, limit: 10, maxBytes: 1e6 });
+  t.same(
+    first.map((r) => r.seq),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
+  t.same(JSON.parse(first[0]?.json ?? ''), appended[0], 'the stored JSON is the record');
+  t.equal(Object.keys(JSON.parse(first[0]?.json ?? '{}'))[4], 'seq', 'seq sits in schema order');
+  const next = await cache.read({ afterSeq: 10, limit: 100, maxBytes: 1e6 });
+  t.same(
+    next.map((r) => r.seq),
+    Array.from({ length: 15 }, (_, i) => i + 11),
+  );
+  t.same(await cache.read({ afterSeq: 25, limit: 10, maxBytes: 1e6 }), []);
+});
+
+t.test('read stops at maxBytes but always returns at least one record', async (t) => {
+  const cache = await opened(t, t.testdir());
+  for (let n = 0; n < 5; n++) await cache.append(draft(n, n === 2 ? { flags: ['event'] } : {}));
+  const all = await cache.read({ afterSeq: 0, limit: 100, maxBytes: 1e6 });
+  const two = byteLength(all.slice(0, 2));
+  t.same(
+    (await cache.read({ afterSeq: 0, limit: 100, maxBytes: two })).map((r) => r.seq),
+    [1, 2],
+  );
+  t.same(
+    (await cache.read({ afterSeq: 0, limit: 100, maxBytes: two + 1 })).map((r) => r.seq),
+    [1, 2],
+  );
+  t.same(
+    (await cache.read({ afterSeq: 2, limit: 100, maxBytes: 1 })).map((r) => r.seq),
+    [3],
+    'one record even when it alone is over maxBytes',
+  );
+});
+
+t.test('remove deletes a range durably and stats follow the backlog', async (t) => {
+  const path = t.testdir();
+  let cache = new LevelCache({ path });
+  await cache.open();
+  const appended = await Promise.all(Array.from({ length: 25 }, (_, n) => cache.append(draft(n))));
+  const all = await cache.read({ afterSeq: 0, limit: 100, maxBytes: 1e6 });
+  t.same(await cache.stats(), {
+    records: 25,
+    bytes: byteLength(all),
+    firstSeq: 1,
+    lastSeq: 25,
+    oldestCapturedAt: appended[0]?.capturedAt,
+    nextSeq: 26,
+  });
+
+  await cache.remove(1, 10);
+  await cache.remove(1, 10);
+  await cache.remove(24, 30);
+  const expected = {
+    records: 13,
+    bytes: byteLength(all.slice(10, 23)),
+    firstSeq: 11,
+    lastSeq: 23,
+    oldestCapturedAt: appended[10]?.capturedAt,
+    nextSeq: 26,
+  };
+  t.same(await cache.stats(), expected, 'removing twice or past the end is harmless');
+  await cache.close();
+
+  cache = await opened(t, path);
+  t.same(await cache.stats(), expected, 'the same after reopening');
+  t.same(
+    (await cache.read({ afterSeq: 0, limit: 1, maxBytes: 1e6 })).map((r) => r.seq),
+    [11],
+  );
+});
+
+t.test('seq continues across reopen, also after the outbox was emptied', async (t) => {
+  const path = t.testdir();
+  let cache = new LevelCache({ path });
+  await cache.open();
+  for (let n = 0; n < 3; n++) await cache.append(draft(n));
+  await cache.close();
+
+  cache = new LevelCache({ path });
+  await cache.open();
+  t.same(
+    (await cache.read({ afterSeq: 0, limit: 10, maxBytes: 1e6 })).map((r) => JSON.parse(r.json)),
+    [0, 1, 2].map((n) => ({ ...draft(n), seq: n + 1 })),
+    'records written before close are readable after reopen',
+  );
+  t.equal((await cache.append(draft(3))).seq, 4);
+  await cache.remove(1, 4);
+  await cache.close();
+
+  cache = await opened(t, path);
+  t.same(await cache.stats(), {
+    records: 0,
+    bytes: 0,
+    firstSeq: null,
+    lastSeq: null,
+    oldestCapturedAt: null,
+    nextSeq: 5,
+  });
+  t.equal((await cache.append(draft(4))).seq, 5, 'no seq is handed out twice');
+});
+
+t.test('appends share synced writes, at most maxBatchRecords each', async (t) => {
+  const logger = recordingLogger();
+  const cache = await opened(t, t.testdir(), { maxBatchRecords: 7, commitIntervalMs: 20, logger });
+  const appended = await Promise.all(Array.from({ length: 50 }, (_, n) => cache.append(draft(n))));
+  t.same(
+    appended.map((r) => r.seq),
+    Array.from({ length: 50 }, (_, i) => i + 1),
+  );
+  const groups = logger.entries.filter((e) => e.msg === 'appends committed').map((e) => e.records as number);
+  t.equal(
+    groups.reduce((a, b) => a + b, 0),
+    50,
+    'every append was committed once',
+  );
+  t.ok(
+    groups.every((n) => n <= 7),
+    `no group over maxBatchRecords: ${groups}`,
+  );
+  t.ok(groups.length < 50, 'appends were grouped');
+});
+
+t.test('close commits the appends still queued', async (t) => {
+  const path = t.testdir();
+  const cache = new LevelCache({ path, commitIntervalMs: 1000 });
+  await cache.open();
+  const pending = [0, 1, 2].map((n) => cache.append(draft(n)));
+  await cache.close();
+  t.same(
+    (await Promise.all(pending)).map((r) => r.seq),
+    [1, 2, 3],
+  );
+  const reopened = await opened(t, path);
+  t.equal((await reopened.stats()).records, 3);
+});
+
+t.test('a second cache on the same path is refused with ATTACHE_CACHE_LOCKED', async (t) => {
+  const path = t.testdir();
+  const cache = await opened(t, path);
+  const second = new LevelCache({ path });
+  await t.rejects(second.open(), {
+    code: 'ATTACHE_CACHE_LOCKED',
+    cause: { cause: { code: 'LEVEL_LOCKED' } },
+  });
+  t.equal((await cache.append(draft(0))).seq, 1, 'the first one keeps working');
+});
+
+t.test('calls outside open..close reject with ATTACHE_CACHE_CLOSED', async (t) => {
+  const cache = new LevelCache({ path: t.testdir() });
+  const calls = (): Promise<unknown>[] => [
+    cache.append(draft(0)),
+    cache.read({ afterSeq: 0, limit: 1, maxBytes: 1 }),
+    cache.remove(1, 1),
+    cache.token('MRN-1'),
+    cache.stats(),
+    cache.getState('k'),
+    cache.setState('k', 1),
+  ];
+  for (const call of calls()) await t.rejects(call, { code: 'ATTACHE_CACHE_CLOSED' });
+  await cache.open();
+  await cache.close();
+  await cache.close();
+  for (const call of calls()) await t.rejects(call, { code: 'ATTACHE_CACHE_CLOSED' });
+});
+
+t.test('open while open returns the same promise; open while closing is refused', async (t) => {
+  const cache = new LevelCache({ path: t.testdir() });
+  const [a, b] = [cache.open(), cache.open()];
+  t.equal(a, b);
+  await a;
+  await cache.open();
+  const closing = cache.close();
+  await t.rejects(cache.open(), { code: 'ATTACHE_CACHE_CLOSED' });
+  await closing;
+  await cache.open();
+  t.equal((await cache.append(draft(0))).seq, 1, 'it can be opened again after close');
+  await cache.close();
+});
+
+t.test('a draft that breaks the record schema is refused and uses no seq', async (t) => {
+  const cache = await opened(t, t.testdir());
+  const leaky = draft(0, {
+    patient: { token: 'pt_aaaaaaaaaaaaaaaaaaaaaaaaaa', id: 'MRN-0042' } as AttacheRecord['patient'],
+  });
+  await t.rejects(cache.append(leaky), {
+    code: 'ATTACHE_MALFORMED',
+    issues: [{ path: '/patient/id' }],
+  });
+  t.equal((await cache.append(draft(1))).seq, 1);
+  t.notMatch((await cache.read({ afterSeq: 0, limit: 10, maxBytes: 1e6 }))[0]?.json, 'MRN-0042');
+});
+
+t.test('state values are kept as JSON across reopen', async (t) => {
+  const path = t.testdir();
+  let cache = new LevelCache({ path });
+  await cache.open();
+  t.equal(await cache.getState('lastWindow'), undefined);
+  const result = { outcome: 'drained', records: 12, firstSeq: 1, lastSeq: 12 };
+  await cache.setState('lastWindow', result);
+  t.same(await cache.getState('lastWindow'), result);
+  await cache.close();
+  cache = await opened(t, path);
+  t.same(await cache.getState('lastWindow'), result);
+});
+
+t.test('a path that cannot hold a database fails with ATTACHE_CACHE_WRITE', async (t) => {
+  const dir = t.testdir({ 'not-a-dir': 'plain file' });
+  const cache = new LevelCache({ path: join(dir, 'not-a-dir') });
+  await t.rejects(cache.open(), { code: 'ATTACHE_CACHE_WRITE' });
+  await t.rejects(cache.append(draft(0)), { code: 'ATTACHE_CACHE_CLOSED' });
+  await cache.close();
+});
+
+t.test('programmer mistakes are TypeErrors naming the argument', async (t) => {
+  t.throws(() => new LevelCache({ path: '' }), new TypeError('"path" must be a non-empty string'));
+  t.throws(() => new LevelCache({ path: 'x', commitIntervalMs: -1 }), TypeError);
+  t.throws(() => new LevelCache({ path: 'x', maxBatchRecords: 0 }), TypeError);
+  const cache = await opened(t, t.testdir());
+  await t.rejects(cache.read({ afterSeq: -1, limit: 1, maxBytes: 1 }), /"afterSeq"/);
+  await t.rejects(cache.read({ afterSeq: 0, limit: 0, maxBytes: 1 }), /"limit"/);
+  await t.rejects(cache.read({ afterSeq: 0, limit: 1, maxBytes: 0 }), /"maxBytes"/);
+  await t.rejects(cache.remove(0, 1), /"firstSeq"/);
+  await t.rejects(cache.remove(5, 4), /"lastSeq"/);
+  await t.rejects(cache.token(''), /"patientId"/);
+  await t.rejects(cache.getState(''), /"key"/);
+  await t.rejects(cache.setState('k', undefined), /"value"/);
+});

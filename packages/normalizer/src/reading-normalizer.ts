@@ -1,0 +1,134 @@
+import type {
+  DeviceConfig,
+  DeviceReading,
+  KvLineFormat,
+  Logger,
+  Observation,
+  PatientTokenizer,
+  RecordDraft,
+} from '@attache/core';
+import { GatewayError, nullLogger } from '@attache/core';
+import type { ClockSource } from './system-clock.js';
+import { isNonZero, mapValue } from './values.js';
+
+/** Options of {@link ReadingNormalizer}. */
+export interface ReadingNormalizerOptions {
+  /** The `gatewayId` of every record (the AWS IoT thing name). */
+  gatewayId: string;
+  /** The configured devices, with the schema's defaults applied; readings are matched by `deviceId`. */
+  devices: DeviceConfig[];
+  /** Replaces a patient identifier by its token. */
+  tokenizer: PatientTokenizer;
+  /** Gives each record's clock provenance. */
+  clock: ClockSource;
+  /** Default `nullLogger`. */
+  logger?: Logger;
+}
+
+function malformed(message: string): GatewayError {
+  return new GatewayError('ATTACHE_MALFORMED', message);
+}
+
+/**
+ * Turns device readings into record drafts: allow-listed fields only, codes and units from the
+ * device's config, patient identifiers tokenized, clock provenance attached.
+ */
+export class ReadingNormalizer {
+  readonly #gatewayId: string;
+  readonly #devices: Map<string, DeviceConfig>;
+  readonly #tokenizer: PatientTokenizer;
+  readonly #clock: ClockSource;
+  readonly #log: Logger;
+
+  constructor(options: ReadingNormalizerOptions) {
+    this.#gatewayId = options.gatewayId;
+    this.#devices = new Map(options.devices.map((device) => [device.id, device]));
+    this.#tokenizer = options.tokenizer;
+    this.#clock = options.clock;
+    this.#log = (options.logger ?? nullLogger).child({ module: 'normalizer' });
+  }
+
+  /**
+   * Resolves with the reading's record draft. Rejects with a GatewayError `ATTACHE_MALFORMED` for an
+   * unknown device, fewer than `format.minFields` allow-listed fields, an allow-listed key sent twice,
+   * or a value that does not fit its field's type; the message names the device and key, never a value.
+   */
+  async normalize(reading: DeviceReading): Promise<RecordDraft> {
+    const device = this.#devices.get(reading.deviceId);
+    if (device === undefined) throw malformed(`unknown device ${reading.deviceId}`);
+    const observations = this.#observations(device, reading);
+    const patientId = this.#patientId(device.format, reading);
+    const flags = this.#flags(device.format, reading.markers);
+    const draft: RecordDraft = {
+      gatewayId: this.#gatewayId,
+      deviceId: device.id,
+      adapter: reading.adapter,
+      protocol: reading.protocol,
+      capturedAt: new Date(reading.receivedAt).toISOString(),
+      clock: this.#clock.provenance(reading.monotonicMs),
+      observations,
+    };
+    if (reading.deviceTime !== undefined) draft.deviceTime = reading.deviceTime;
+    if (patientId !== undefined) draft.patient = { token: await this.#tokenizer.token(patientId) };
+    if (flags.length > 0) draft.flags = flags;
+    if (device.rawFrames) draft.raw = reading.raw.toString('base64');
+    this.#log.trace({ deviceId: device.id, observations: observations.length }, 'reading normalized');
+    return draft;
+  }
+
+  #observations(device: DeviceConfig, reading: DeviceReading): Observation[] {
+    const { fields, patientIdField, minFields } = device.format;
+    const seen = new Set<string>();
+    const observations: Observation[] = [];
+    const statusWords: boolean[] = [];
+    let flagged = false;
+    for (const field of reading.fields) {
+      // Own keys only: a device sending `constructor=1` must not reach Object.prototype.
+      const mapping = Object.hasOwn(fields, field.name) ? fields[field.name] : undefined;
+      if (mapping === undefined || field.name === patientIdField) continue;
+      const what = `device ${device.id} field ${field.name}`;
+      if (seen.has(field.name)) throw malformed(`${what} sent twice`);
+      seen.add(field.name);
+      const { value, status } = mapValue(field.value, mapping.type, what);
+      observations.push({
+        code: mapping.code,
+        system: mapping.system,
+        ...(mapping.mdc === undefined ? {} : { mdc: mapping.mdc }),
+        value,
+        unit: mapping.unit,
+        status,
+        source: field.name,
+      });
+      statusWords.push(mapping.questionableWhenNonZero);
+      flagged ||= mapping.questionableWhenNonZero && isNonZero(value);
+    }
+    if (observations.length < minFields) {
+      throw malformed(
+        `device ${device.id} sent ${observations.length} known fields, fewer than ${minFields}`,
+      );
+    }
+    if (flagged) {
+      observations.forEach((observation, i) => {
+        if (!statusWords[i] && observation.status === 'valid') observation.status = 'questionable';
+      });
+    }
+    return observations;
+  }
+
+  #patientId(format: KvLineFormat, reading: DeviceReading): string | undefined {
+    if (format.patientIdField === undefined) return undefined;
+    const field = reading.fields.find((f) => f.name === format.patientIdField);
+    // Empty or dashes: the device has no patient assigned.
+    if (field === undefined || /^[-\s]*$/.test(field.value)) return undefined;
+    return field.value;
+  }
+
+  #flags(format: KvLineFormat, markers: string[]): string[] {
+    const flags: string[] = [];
+    for (const marker of markers) {
+      const flag = Object.hasOwn(format.flags, marker) ? format.flags[marker] : undefined;
+      if (flag !== undefined && !flags.includes(flag)) flags.push(flag);
+    }
+    return flags;
+  }
+}

@@ -1,0 +1,44 @@
+import type { FieldMapping, Observation } from '@attache/core';
+import { GatewayError } from '@attache/core';
+
+/** A device value after mapping: the observation's `value` and `status`. */
+export interface MappedValue {
+  value: Observation['value'];
+  status: Observation['status'];
+}
+
+/** A device's "no value": only dashes, dots and plus signs (`---`, `--.-`, `+--`). */
+const noValue = /^[-.+]+$/;
+/** A unit suffix the device appends (`%`, `bpm`, `C`). */
+const unitSuffix = /[%A-Za-z]+$/;
+const decimal = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+const hex = /^[0-9A-Fa-f]+$/;
+
+const unavailable: MappedValue = { value: null, status: 'unavailable' };
+
+/**
+ * Maps one device value by its field's `type`. Throws a GatewayError `ATTACHE_MALFORMED` naming
+ * `what` (never the value) when a `number` is not a decimal or a `hex` is not hex.
+ */
+export function mapValue(raw: string, type: FieldMapping['type'], what: string): MappedValue {
+  switch (type) {
+    case 'number': {
+      const text = raw.replace(unitSuffix, '');
+      if (noValue.test(text)) return unavailable;
+      if (!decimal.test(text)) throw new GatewayError('ATTACHE_MALFORMED', `${what} is not a number`);
+      return { value: Number(text), status: 'valid' };
+    }
+    case 'hex':
+      if (noValue.test(raw)) return unavailable;
+      if (!hex.test(raw)) throw new GatewayError('ATTACHE_MALFORMED', `${what} is not hex`);
+      return { value: raw, status: 'valid' };
+    case 'text':
+      return { value: raw, status: 'valid' };
+  }
+}
+
+/** True for a status word with a value other than zero (`0001`, 4); false for zero or no value. */
+export function isNonZero(value: Observation['value']): boolean {
+  if (typeof value === 'number') return value !== 0;
+  return typeof value === 'string' && /[^0]/.test(value);
+}
