@@ -2,7 +2,7 @@
 // simulator on the far end, and Debian's mosquitto with mutual TLS. Everything in a temp dir, every
 // process stopped at teardown.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,7 +126,6 @@ export class Stack {
   static async start(t: Tap, options: StackOptions = {}): Promise<Stack> {
     const dir = await mkdtemp(join(tmpdir(), 'attache-e2e-'));
     const pki = await createTestPki(join(dir, 'pki'), { thingName });
-    await mkdir(join(dir, 'broker'));
     const broker = await startMosquitto({ dir: join(dir, 'broker'), pki, port: await getFreePort() });
     const pty = await openPtyPair(join(dir, 'pty'));
     const device = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin' });

@@ -1,4 +1,12 @@
-import { checkBatch, checkRecord, GatewayError, isGatewayError, monotonicMs, nullLogger, validateConfig } from '@attache/core';
+import {
+  checkBatch,
+  checkRecord,
+  GatewayError,
+  isGatewayError,
+  monotonicMs,
+  nullLogger,
+  validateConfig,
+} from '@attache/core';
 import t from 'tap';
 
 const minimal = {

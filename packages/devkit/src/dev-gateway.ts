@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// `make run`: the gateway on its embedded defaults, with no hardware and no AWS account. A simulated
+// Nonin pulse oximeter writes to one end of a socat pty pair, `attache run` reads the other end, and a
+// local mosquitto with mutual TLS stands in for AWS IoT Core; a subscriber plays the dashboard and
+// prints each batch it receives. Everything lives in ./.dev; Ctrl-C stops it all.
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startMosquitto, subscribeTopic } from './broker.js';
+import { createTestPki } from './pki.js';
+import { getFreePort } from './ports.js';
+import { openPtyPair } from './pty.js';
+import { LineDeviceSimulator } from './simulator.js';
+
+const thingName = 'attache-dev';
+const root = resolve(process.env.ATTACHE_DEV_DIR ?? '.dev');
+const cliBin = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
+
+/** The embedded default config: one Nonin oximeter on the pty, a window every 15 s to the local broker. */
+function devConfig(devicePath: string, port: number, pki: Awaited<ReturnType<typeof createTestPki>>) {
+  return {
+    version: 1,
+    gateway: { id: thingName, dataDir: join(root, 'data') },
+    log: { level: 'info' },
+    devices: [
+      {
+        id: 'spo2-bed1',
+        adapter: 'rs232',
+        port: {
+          path: devicePath,
+          baudRate: 9600,
+          dataBits: 8,
+          parity: 'none',
+          stopBits: 2,
+          delimiter: '\r\n',
+        },
+        format: {
+          kind: 'kv-line',
+          fields: {
+            SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
+            HR: { code: 'MDC_PULS_OXIM_PULS_RATE', mdc: 149530, unit: '/min' },
+          },
+          flags: { '*': 'event', F: 'fast-response' },
+        },
+      },
+    ],
+    uplink: {
+      endpoint: 'localhost',
+      port,
+      certFile: pki.clientCertFile,
+      keyFile: pki.clientKeyFile,
+      caFile: pki.caFile,
+      window: { everySeconds: 15, maxDurationSeconds: 60 },
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const pki = await createTestPki(join(root, 'pki'), { thingName });
+  const broker = await startMosquitto({ dir: join(root, 'broker'), pki, port: await getFreePort() });
+  const pty = await openPtyPair(join(root, 'pty'));
+  const simulator = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin', intervalMs: 1000 });
+  await simulator.open();
+  simulator.start();
+  const topic = `dt/attache/${thingName}/telemetry`;
+  const dashboard = await subscribeTopic({ broker, pki, topic });
+  const configPath = join(root, 'config.json');
+  await writeFile(configPath, `${JSON.stringify(devConfig(pty.gatewayPath, broker.port, pki), null, 2)}\n`);
+
+  console.log(
+    `attache dev: simulated Nonin oximeter on ${pty.gatewayPath}, mTLS broker on localhost:${broker.port}`,
+  );
+  console.log(`attache dev: config ${configPath}; in another terminal:`);
+  console.log(`  npx attache status --config ${configPath}`);
+  console.log(`  npx attache sync --config ${configPath}`);
+
+  let shown = 0;
+  const printer = setInterval(() => {
+    for (; shown < dashboard.messages.length; shown++) {
+      const batch = JSON.parse(dashboard.messages[shown]?.toString('utf8') ?? '{}');
+      console.log(
+        `dashboard: ${topic} batch seq ${batch.firstSeq}-${batch.lastSeq} (${batch.count} records)`,
+      );
+    }
+  }, 500);
+
+  const gateway = spawn(process.execPath, [cliBin, 'run', '--config', configPath], { stdio: 'inherit' });
+  let stopping = false;
+  const stopAll = async () => {
+    if (stopping) return;
+    stopping = true;
+    if (gateway.exitCode === null) {
+      gateway.kill('SIGTERM');
+      await new Promise((r) => gateway.once('exit', r));
+    }
+    clearInterval(printer);
+    simulator.stop();
+    await simulator.close();
+    await pty.close();
+    await dashboard.stop();
+    await broker.stop();
+    process.exit(gateway.exitCode ?? 0);
+  };
+  gateway.once('exit', () => void stopAll());
+  process.on('SIGINT', () => void stopAll());
+  process.on('SIGTERM', () => void stopAll());
+}
+
+await main();

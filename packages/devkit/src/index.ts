@@ -1,0 +1,12 @@
+export {
+  type MosquittoBroker,
+  type MosquittoOptions,
+  type SubscribeOptions,
+  startMosquitto,
+  subscribeTopic,
+  type TopicSubscriber,
+} from './broker.js';
+export { createTestPki, type TestPki, type TestPkiOptions } from './pki.js';
+export { getFreePort } from './ports.js';
+export { openPtyPair, type PtyPair } from './pty.js';
+export { type DeviceProfile, LineDeviceSimulator, type LineDeviceSimulatorOptions } from './simulator.js';

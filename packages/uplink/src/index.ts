@@ -1,0 +1,1 @@
+export { IotCoreUplink, type IotCoreUplinkOptions, type OpenWindowOptions } from './iot-core-uplink.js';
