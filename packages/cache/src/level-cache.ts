@@ -64,7 +64,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
   constructor(options: LevelCacheOptions) {
     checkOptions(options);
     this.#path = options.path;
-    this.#log = options.logger ?? nullLogger;
+    this.#log = (options.logger ?? nullLogger).child({ module: 'cache' });
     this.#queue = new CommitQueue({
       intervalMs: options.commitIntervalMs ?? 5,
       maxItems: options.maxBatchRecords ?? 1000,

@@ -41,7 +41,7 @@ export async function openCache(config: AttacheConfig, logger: Logger): Promise<
     path: gatewayPaths(config).cache,
     commitIntervalMs: config.cache.commitIntervalMs,
     maxBatchRecords: config.cache.maxBatchRecords,
-    logger: logger.child({ module: 'cache' }),
+    logger,
   });
   await cache.open();
   return cache;
@@ -73,7 +73,7 @@ export class Gateway {
       devices: config.devices,
       tokenizer: cache,
       clock: new SystemClock({ syncFile: config.gateway.clockSyncFile }),
-      logger: this.#log.child({ module: 'normalizer' }),
+      logger: this.#log,
     });
     const sink: ReadingSink = async (reading) => {
       await cache.append(await normalizer.normalize(reading));
@@ -85,8 +85,7 @@ export class Gateway {
     });
     await this.#control.start();
     for (const device of config.devices) {
-      const logger = this.#log.child({ module: 'adapter-rs232', deviceId: device.id });
-      const adapter = new Rs232Adapter({ device, sink, logger });
+      const adapter = new Rs232Adapter({ device, sink, logger: this.#log });
       this.#adapters.push(adapter);
       await adapter.start();
     }

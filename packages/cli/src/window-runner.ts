@@ -12,14 +12,12 @@ const lastWindowKey = 'lastWindow';
 export class WindowRunner {
   readonly #cache: LevelCache;
   readonly #uplink: IotCoreUplink | undefined;
-  readonly #log: Logger;
   #current: Promise<WindowResult> | undefined;
   #abort: AbortController | undefined;
 
   constructor(options: { config: AttacheConfig; cache: LevelCache; logger: Logger }) {
     const { config, cache, logger } = options;
     this.#cache = cache;
-    this.#log = logger;
     this.#uplink = config.uplink
       ? new IotCoreUplink({
           gatewayId: config.gateway.id,
@@ -68,12 +66,8 @@ export class WindowRunner {
   }
 
   async #window(uplink: IotCoreUplink, signal: AbortSignal): Promise<WindowResult> {
-    this.#log.info('window opening');
     const result = await uplink.openWindow(this.#cache, { signal });
     await this.#cache.setState(lastWindowKey, result);
-    const { outcome, records, messages, bytes, error } = result;
-    const level = outcome === 'failed' ? 'warn' : 'info';
-    this.#log[level]({ outcome, records, messages, bytes, error }, 'window closed');
     return result;
   }
 }

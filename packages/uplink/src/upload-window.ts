@@ -80,7 +80,7 @@ class UploadWindow {
     }
     const ending = this.#ending ?? { outcome: 'failed' };
     const result: WindowResult = { openedAt, closedAt: new Date().toISOString(), ...ending, ...this.#acked };
-    log.info({ ...result }, 'window closed');
+    log[result.outcome === 'failed' ? 'warn' : 'info']({ ...result }, 'window closed');
     return result;
   }
 
