@@ -1,9 +1,14 @@
-// Generates packages/core/src/generated/*.ts from the JSON Schemas in packages/core/schema.
+// Generates packages/core/src/generated/*.ts from the JSON Schemas in packages/core/schema: the
+// TypeScript types, and the validators as standalone code (ajv compiles them here, at build time, so
+// the gateway never loads the ajv compiler: that saves about 12 MB of RSS on the Pi).
 // The schemas are the single source of truth; `--check` fails when a generated file is stale
 // or was edited by hand (run by CI).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import standaloneCode from 'ajv/dist/standalone/index.js';
+import formats from 'ajv-formats';
 import { compile } from 'json-schema-to-typescript';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -50,7 +55,33 @@ async function gen(schema, name) {
   });
 }
 
+/**
+ * Standalone validator code for `exports` (name -> schema $id). ajv's ESM output still calls
+ * require() for its runtime helpers, hence the createRequire header.
+ */
+function validators(options, schemas, exports) {
+  const ajv = new Ajv2020({
+    allErrors: true,
+    strict: true,
+    allowUnionTypes: true,
+    code: { source: true, esm: true },
+    ...options,
+  });
+  formats.default(ajv, ['date-time']);
+  for (const schema of schemas) ajv.addSchema(schema);
+  const code = standaloneCode.default(ajv, exports).replace(/^"use strict";/, '');
+  return [
+    banner,
+    '// @ts-nocheck',
+    "import { createRequire } from 'node:module';",
+    'const require = createRequire(import.meta.url);',
+    code,
+  ].join('\n');
+}
+
 const config = await load('config.schema.json');
+const record = await load('record.schema.json');
+const batch = await load('batch.schema.json');
 const resolved = withDefaultsRequired(config);
 const files = {
   'config.ts': [
@@ -60,8 +91,14 @@ const files = {
     '/** The config as written in the file, before defaults are applied. */',
     (await gen(suffixTitles(config, 'Input'), 'AttacheConfigInput')).trim(),
   ].join('\n'),
-  'record.ts': [banner, (await gen(await load('record.schema.json'), 'AttacheRecord')).trim()].join('\n'),
-  'batch.ts': [banner, (await gen(await load('batch.schema.json'), 'BatchMessage')).trim()].join('\n'),
+  'record.ts': [banner, (await gen(record, 'AttacheRecord')).trim()].join('\n'),
+  'batch.ts': [banner, (await gen(batch, 'BatchMessage')).trim()].join('\n'),
+  // Config validation fills in defaults from the schema; message validation must not change data.
+  'config-validator.ts': validators({ useDefaults: true }, [config], { validateConfig: config.$id }),
+  'message-validators.ts': validators({}, [record, batch], {
+    validateRecord: record.$id,
+    validateBatch: batch.$id,
+  }),
 };
 
 await mkdir(outDir, { recursive: true });

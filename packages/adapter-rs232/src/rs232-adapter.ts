@@ -19,7 +19,7 @@ export type SerialPortClass = typeof SerialPort | typeof SerialPortMock;
 export interface Rs232AdapterOptions {
   /** The device's config, with the schema's defaults applied (`validateConfig`). */
   device: DeviceConfig;
-  /** Receives one reading at a time, in arrival order; see ReadingSink for what its outcome means. */
+  /** Receives every reading, called in arrival order (up to 64 calls in flight); see ReadingSink. */
   sink: ReadingSink;
   /** Default `nullLogger`. The adapter logs through a child `{ module: 'adapter-rs232', deviceId, port }`. */
   logger?: Logger;
@@ -33,6 +33,11 @@ type Port = InstanceType<SerialPortClass>;
 const maxReconnectMs = 30_000;
 /** Lines waiting for the sink before the port is paused. */
 const maxQueuedLines = 64;
+/**
+ * Sink calls in flight at once. Several in flight let the cache commit a burst of lines in one
+ * synced write (group commit) instead of one fsync per line.
+ */
+const maxInFlight = 64;
 
 function closePort(port: Port): Promise<void> {
   return new Promise((resolve) => {
@@ -49,7 +54,7 @@ function openPort(port: Port): Promise<void> {
 /**
  * Reads a line-oriented ASCII device (KEY=VALUE lines) on a serial port. `start()` resolves after
  * the first open attempt, also when the port is missing: it keeps retrying with back-off
- * (`port.reconnectMs` doubling up to 30 s). Every line goes to the sink, one call at a time, in order;
+ * (`port.reconnectMs` doubling up to 30 s). Every line goes to the sink, called in arrival order;
  * `stop()` resolves once the port is closed and every line already read went through the sink.
  */
 export class Rs232Adapter implements DeviceAdapter {
@@ -155,8 +160,18 @@ export class Rs232Adapter implements DeviceAdapter {
     this.#pump = previous.then(() => this.#consume(framer));
   }
 
+  /** Calls the sink for each line in arrival order, with at most `maxInFlight` calls outstanding. */
   async #consume(framer: LineFramer): Promise<void> {
-    for await (const frame of framer) await this.#deliver(frame as LineFrame);
+    const inFlight = new Set<Promise<void>>();
+    for await (const frame of framer) {
+      // #deliver calls the sink synchronously (before its first await), so calls keep line order.
+      const delivery: Promise<void> = this.#deliver(frame as LineFrame).finally(() =>
+        inFlight.delete(delivery),
+      );
+      inFlight.add(delivery);
+      if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
   }
 
   #closed(port: Port, err: Error | null): void {

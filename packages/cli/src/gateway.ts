@@ -75,8 +75,13 @@ export class Gateway {
       clock: new SystemClock({ syncFile: config.gateway.clockSyncFile }),
       logger: this.#log,
     });
-    const sink: ReadingSink = async (reading) => {
-      await cache.append(await normalizer.normalize(reading));
+    // Normalization is asynchronous (patient tokens), so each waits for the previous one to reach the
+    // cache's queue: records keep call order while many wait for the same synced write.
+    let previous: Promise<unknown> = Promise.resolve();
+    const sink: ReadingSink = (reading) => {
+      const draft = previous.then(() => normalizer.normalize(reading));
+      previous = draft.catch(() => undefined);
+      return draft.then((d) => cache.append(d)).then(() => undefined);
     };
     this.#control = new ControlServer({
       path: gatewayPaths(config).socket,

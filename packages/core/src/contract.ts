@@ -28,8 +28,9 @@ export interface DeviceReading {
 }
 
 /**
- * Where an adapter delivers readings. Resolves once the reading is durably stored: only then
- * may the adapter acknowledge it to the device. Rejects with a GatewayError: `ATTACHE_MALFORMED`
+ * Where an adapter delivers readings. An adapter calls it in the order the device sent the
+ * readings and may have several calls in flight; the sink stores readings in call order.
+ * Resolves once the reading is durably stored: only then may the adapter acknowledge it to the device. Rejects with a GatewayError: `ATTACHE_MALFORMED`
  * when the reading cannot be normalized, `ATTACHE_CACHE_WRITE` (or another code) when it could not
  * be stored; the adapter then uses its protocol's refusal so the device keeps its data.
  */

@@ -36,4 +36,4 @@ export type {
 } from './generated/config.js';
 export type { AttacheRecord, ClockProvenance, Observation } from './generated/record.js';
 export { type LogFn, type Logger, nullLogger } from './logger.js';
-export { checkBatch, checkRecord, schemas, validateConfig } from './validate.js';
+export { checkBatch, checkRecord, validateConfig } from './validate.js';

@@ -1,35 +1,19 @@
-import { readFileSync } from 'node:fs';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import formats from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { type ConfigIssue, GatewayError } from './errors.js';
 import type { BatchMessage } from './generated/batch.js';
 import type { AttacheConfig } from './generated/config.js';
+import { validateConfig as configValidatorCode } from './generated/config-validator.js';
+import {
+  validateBatch as batchValidatorCode,
+  validateRecord as recordValidatorCode,
+} from './generated/message-validators.js';
 import type { AttacheRecord } from './generated/record.js';
 
-function schema(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(new URL(`../schema/${name}`, import.meta.url), 'utf8'));
-}
-
-/** The JSON Schemas shipped in this package, for consumers that validate messages themselves. */
-export const schemas = {
-  config: schema('config.schema.json'),
-  record: schema('record.schema.json'),
-  batch: schema('batch.schema.json'),
-} as const;
-
-// Two instances: config validation fills in defaults from the schema, message validation must not change data.
-const configAjv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
-const messageAjv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
-for (const ajv of [configAjv, messageAjv]) formats.default(ajv, ['date-time']);
-messageAjv.addSchema(schemas.record).addSchema(schemas.batch);
-
-const configValidator = configAjv.compile<AttacheConfig>(schemas.config);
-const recordValidator = messageAjv.getSchema<AttacheRecord>(
-  String(schemas.record.$id),
-) as ValidateFunction<AttacheRecord>;
-const batchValidator = messageAjv.getSchema<BatchMessage>(
-  String(schemas.batch.$id),
-) as ValidateFunction<BatchMessage>;
+// Compiled from the schemas at build time (scripts/gen-types.mjs): no ajv compiler at run time.
+// The config validator fills in defaults from the schema; the message validators change nothing.
+const configValidator = configValidatorCode as ValidateFunction<AttacheConfig>;
+const recordValidator = recordValidatorCode as ValidateFunction<AttacheRecord>;
+const batchValidator = batchValidatorCode as ValidateFunction<BatchMessage>;
 
 function describe(e: ErrorObject): ConfigIssue {
   const path = e.instancePath || '/';
