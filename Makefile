@@ -25,7 +25,7 @@ $(NPM_STAMP): package.json package-lock.json packages/*/package.json
 
 ## build: compile every package (tsc -b, in dependency order)
 build: $(NPM_STAMP)
-	npx tsc -b
+	npm run --silent build
 
 ## run: start the gateway with a simulated pulse oximeter and a local mTLS broker (Ctrl-C stops all)
 run: deps build

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
@@ -89,4 +90,51 @@ t.test('an invalid config is refused with the path of every error', async (t) =>
   const broken = await attache(['config', 'validate', '--config', join(dir, 'broken.json')]);
   t.equal(broken.code, 78);
   t.match(broken.stderr, 'not valid JSON');
+});
+
+t.test('a window process that dies mid-upload stops neither acquisition nor the next window', async (t) => {
+  const stack = await Stack.start(t, { uplink: { maxMessageBytes: 1500, maxInFlight: 5 } });
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  const total = 800;
+  for (let i = 0; i < total; i++) await stack.device.sendReading();
+  await stack.statusUntil((s) => s.backlog.records === total, 60_000);
+
+  const first = await stack.subscribe();
+  const syncing = stack.run('sync', '--json');
+  await first.waitFor(5, 30_000);
+  const children = await new Promise<string>((resolve) =>
+    execFile('pgrep', ['-P', String(gateway.child.pid)], (_err, stdout) => resolve(stdout)),
+  );
+  const windowPid = Number(children.trim().split('\n')[0]);
+  t.ok(windowPid > 0, 'the window runs in a child process of the gateway');
+  process.kill(windowPid, 'SIGKILL');
+
+  const broken = await syncing;
+  t.equal(broken.code, 1);
+  const failed = JSON.parse(broken.stdout);
+  t.equal(failed.outcome, 'failed');
+  t.equal(failed.error.code, 'ATTACHE_INTERNAL');
+  t.equal(gateway.child.exitCode, null, 'the gateway keeps running');
+
+  await stack.device.sendReading();
+  const after = await stack.statusUntil((s) => s.adapters[0]?.stored === total + 1);
+  t.equal(after.adapters[0]?.state, 'connected', 'the device is still read');
+  t.equal(
+    after.backlog.records,
+    total + 1 - failed.records,
+    'only what the broker acknowledged left the cache',
+  );
+
+  const second = await stack.subscribe();
+  const resumed = await stack.run('sync', '--json');
+  t.equal(resumed.code, 0, 'the next window completes');
+  const window = JSON.parse(resumed.stdout);
+  const seen = new Set(
+    [...recordsOf(first.messages), ...recordsOf(await second.waitFor(window.messages, 15_000))].map(
+      (r) => r.seq,
+    ),
+  );
+  const missing = Array.from({ length: total + 1 }, (_, i) => i + 1).filter((seq) => !seen.has(seq));
+  t.same(missing, [], 'every seq reached the broker (at least once)');
 });

@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --v8-pool-size=1 --max-semi-space-size=1
+// The V8 flags keep the long-running gateway small on a Pi (one V8 helper thread, 1 MB young
+// generation): idle RSS 63 MB instead of 68 MB, for ~25 % more CPU per record (see bench/README.md).
 import {
   type AttacheConfig,
   GatewayError,

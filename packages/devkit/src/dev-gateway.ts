@@ -86,7 +86,8 @@ async function main(): Promise<void> {
     }
   }, 500);
 
-  const gateway = spawn(process.execPath, [cliBin, 'run', '--config', configPath], { stdio: 'inherit' });
+  // Run as installed: through the binary's shebang, with its V8 memory flags.
+  const gateway = spawn(cliBin, ['run', '--config', configPath], { stdio: 'inherit' });
   let stopping = false;
   const stopAll = async () => {
     if (stopping) return;
