@@ -11,6 +11,10 @@ export type ErrorCode =
   | 'ATTACHE_CACHE_CLOSED'
   /** A write to the cache failed (disk error, disk full); nothing of that write was stored. */
   | 'ATTACHE_CACHE_WRITE'
+  /** The cache's key file is missing its owner-only permissions, or is malformed. */
+  | 'ATTACHE_CACHE_KEY'
+  /** A cached value failed authentication (tampered, or sealed under an unknown key): it was quarantined. */
+  | 'ATTACHE_CACHE_TAMPERED'
   /** A frame or reading could not be parsed or mapped; it was not stored. */
   | 'ATTACHE_MALFORMED'
   /** A serial port could not be opened or is not open. */
