@@ -53,6 +53,13 @@ t.test(
       t.equal(r.deviceId, 'spo2-bed7');
     });
 
+    const logText = JSON.stringify(gateway.logs);
+    for (const secret of [stack.pki.clientKeyFile, stack.pki.clientCertFile, stack.pki.caFile]) {
+      t.notMatch(logText, secret, 'no certificate or key path in the log');
+    }
+    t.notMatch(logText, /PRIVATE KEY/, 'no key material in the log');
+    t.match(logText, /"msg":"window closed"/, 'the window is logged');
+
     const after = await stack.statusUntil(() => true);
     t.equal(after.backlog.records, 0, 'the backlog is empty after the window');
     t.equal(after.lastWindow?.outcome, 'drained', 'status shows the last window');
