@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { Rs232Adapter } from '@attache/adapter-rs232';
 import { LevelCache } from '@attache/cache';
 import { validateConfig } from '@attache/core';
-import { createTestPki, getFreePort, openPtyPair, startMosquitto } from '@attache/devkit';
+import { createTestPki, getFreePort, openPtyPair, profileFormat, startMosquitto } from '@attache/devkit';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 import { IotCoreUplink } from '@attache/uplink';
 
@@ -26,13 +26,7 @@ const device = {
   id: 'spo2-bench',
   adapter: 'rs232',
   port: { path: '/dev/null' },
-  format: {
-    kind: 'kv-line',
-    fields: {
-      SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
-      HR: { code: 'MDC_PULS_OXIM_PULS_RATE', mdc: 149530, unit: '/min' },
-    },
-  },
+  format: profileFormat('nonin'),
 };
 
 function config(extra) {

@@ -13,6 +13,7 @@ import {
   type MosquittoBroker,
   openPtyPair,
   type PtyPair,
+  profileFormat,
   startMosquitto,
   subscribeTopic,
   type TestPki,
@@ -93,8 +94,6 @@ export class GatewayProcess {
 export interface StackOptions {
   /** Upload settings merged into the config's uplink section. */
   uplink?: Record<string, unknown>;
-  /** Extra device format settings. */
-  format?: Record<string, unknown>;
 }
 
 /** One test's world: temp dir, PKI, broker, pty pair, simulator, config file. */
@@ -147,15 +146,7 @@ export class Stack {
           id: 'spo2-bed7',
           adapter: 'rs232',
           port: { path: this.pty.gatewayPath, stopBits: 2, reconnectMs: 200 },
-          format: {
-            kind: 'kv-line',
-            fields: {
-              SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
-              HR: { code: 'MDC_PULS_OXIM_PULS_RATE', mdc: 149530, unit: '/min' },
-            },
-            flags: { '*': 'event' },
-            ...options.format,
-          },
+          format: profileFormat('nonin'),
         },
       ],
       uplink: {

@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { TestPki } from './pki.js';
-import { getFreePort } from './ports.js';
+import { getFreePort, isListening } from './ports.js';
 
 /** A running local mosquitto with mutual TLS. */
 export interface MosquittoBroker {
@@ -94,24 +93,13 @@ function stderrTail(child: ChildProcess): () => string {
   return () => tail.trim();
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 async function waitListening(child: ChildProcess, port: number, tail: () => string): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode}): ${tail()}`);
     }
-    if (await canConnect(port)) return;
+    if (await isListening(port)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   await terminate(child, 'SIGKILL');

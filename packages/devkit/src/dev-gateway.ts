@@ -11,7 +11,7 @@ import { startMosquitto, subscribeTopic } from './broker.js';
 import { createTestPki } from './pki.js';
 import { getFreePort } from './ports.js';
 import { openPtyPair } from './pty.js';
-import { LineDeviceSimulator } from './simulator.js';
+import { LineDeviceSimulator, profileFormat } from './simulator.js';
 
 const thingName = 'attache-dev';
 const root = resolve(process.env.ATTACHE_DEV_DIR ?? '.dev');
@@ -35,14 +35,7 @@ function devConfig(devicePath: string, port: number, pki: Awaited<ReturnType<typ
           stopBits: 2,
           delimiter: '\r\n',
         },
-        format: {
-          kind: 'kv-line',
-          fields: {
-            SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
-            HR: { code: 'MDC_PULS_OXIM_PULS_RATE', mdc: 149530, unit: '/min' },
-          },
-          flags: { '*': 'event', F: 'fast-response' },
-        },
+        format: profileFormat('nonin'),
       },
     ],
     uplink: {

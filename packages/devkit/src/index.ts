@@ -7,6 +7,11 @@ export {
   type TopicSubscriber,
 } from './broker.js';
 export { createTestPki, type TestPki, type TestPkiOptions } from './pki.js';
-export { getFreePort } from './ports.js';
+export { getFreePort, isListening } from './ports.js';
 export { openPtyPair, type PtyPair } from './pty.js';
-export { type DeviceProfile, LineDeviceSimulator, type LineDeviceSimulatorOptions } from './simulator.js';
+export {
+  type DeviceProfile,
+  LineDeviceSimulator,
+  type LineDeviceSimulatorOptions,
+  profileFormat,
+} from './simulator.js';

@@ -1,9 +1,46 @@
-import type { Logger } from '@attache/core';
+import type { AttacheConfigInput, Logger } from '@attache/core';
 import { GatewayError, nullLogger } from '@attache/core';
 import { SerialPort } from 'serialport';
 
 /** `nonin`: `SPO2=097 HR=072` lines (Avant 9600 / BT4000). `masimo`: Radical-7 "ASCII 1" lines. */
 export type DeviceProfile = 'nonin' | 'masimo';
+
+/** A device's `format` section as written in a config file. */
+type FormatInput = AttacheConfigInput['devices'][number]['format'];
+
+/**
+ * The config `format` that reads a simulator profile: what a technician would write for the real
+ * device (MDC codes and UCUM units; site-local codes where MDC has no verified one).
+ */
+export function profileFormat(profile: DeviceProfile): FormatInput {
+  if (profile === 'nonin') {
+    return {
+      kind: 'kv-line',
+      fields: {
+        SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
+        HR: { code: 'MDC_PULS_OXIM_PULS_RATE', mdc: 149530, unit: '/min' },
+      },
+      flags: { '*': 'event' },
+    };
+  }
+  return {
+    kind: 'kv-line',
+    timestamp: 'MM/DD/YY HH:mm:ss',
+    fields: {
+      SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
+      BPM: { code: 'MDC_PULS_OXIM_PULS_RATE', mdc: 149530, unit: '/min' },
+      PI: { code: 'MDC_PULS_OXIM_PERF_REL', unit: '%' },
+      ALARM: { code: 'masimo-alarm', system: 'LOCAL', unit: '1', type: 'hex', questionableWhenNonZero: true },
+      EXC: {
+        code: 'masimo-exception',
+        system: 'LOCAL',
+        unit: '1',
+        type: 'hex',
+        questionableWhenNonZero: true,
+      },
+    },
+  };
+}
 
 /** Options of {@link LineDeviceSimulator}. */
 export interface LineDeviceSimulatorOptions {

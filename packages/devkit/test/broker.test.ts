@@ -1,28 +1,24 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createTestPki, getFreePort, startMosquitto, subscribeTopic, type TestPki } from '@attache/devkit';
+import {
+  createTestPki,
+  getFreePort,
+  isListening,
+  startMosquitto,
+  subscribeTopic,
+  type TestPki,
+} from '@attache/devkit';
 import t from 'tap';
 
 const run = promisify(execFile);
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 async function waitClosed(port: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!(await accepts(port))) return true;
+    if (!(await isListening(port))) return true;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return false;
@@ -115,15 +111,15 @@ t.test('kill stops the broker at once; restart brings it back on the same port',
   t.teardown(broker.stop);
   t.equal(broker.port, port);
   await broker.kill();
-  t.equal(await accepts(port), false, 'nothing listens after kill');
+  t.equal(await isListening(port), false, 'nothing listens after kill');
   await broker.restart();
-  t.equal(await accepts(port), true, 'listening again');
+  t.equal(await isListening(port), true, 'listening again');
   const sub = await subscribeTopic({ broker, pki, topic: 'dt/#' });
   t.teardown(sub.stop);
   await publish(port, pki, 'after restart');
   t.same((await sub.waitFor(1, 5000)).map(String), ['after restart']);
   await broker.stop();
-  t.equal(await accepts(port), false, 'nothing listens after stop');
+  t.equal(await isListening(port), false, 'nothing listens after stop');
 });
 
 t.test('a broker does not outlive the process that started it', async (t) => {
@@ -141,7 +137,7 @@ t.test('a broker does not outlive the process that started it', async (t) => {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     await new Promise((resolve) => child.stdout.once('data', resolve));
-    t.equal(await accepts(port), true, `${mode}: broker up`);
+    t.equal(await isListening(port), true, `${mode}: broker up`);
     if (mode === 'kill') child.kill('SIGKILL');
     else child.stdin.write('exit\n');
     await new Promise((resolve) => child.once('exit', resolve));
