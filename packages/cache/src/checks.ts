@@ -7,6 +7,10 @@ export function checkOptions(options: LevelCacheOptions): void {
   if (typeof options?.path !== 'string' || options.path === '') {
     throw new TypeError('"path" must be a non-empty string');
   }
+  const { keyring } = options;
+  if (typeof keyring?.key !== 'function' || typeof keyring.currentId !== 'string') {
+    throw new TypeError('"keyring" must be a CacheKeyring (see loadOrCreateKeyring)');
+  }
   const { commitIntervalMs = 0, maxBatchRecords = 1 } = options;
   if (typeof commitIntervalMs !== 'number' || !(commitIntervalMs >= 0 && commitIntervalMs < 2 ** 31)) {
     throw new TypeError('"commitIntervalMs" must be a number of ms >= 0');

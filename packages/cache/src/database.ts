@@ -1,12 +1,7 @@
-import {
-  type AttacheRecord,
-  type BacklogStats,
-  GatewayError,
-  type Logger,
-  type StoredRecord,
-} from '@attache/core';
+import { type AttacheRecord, GatewayError, type Logger } from '@attache/core';
 import { Level } from 'level';
 import { parseSeqKey, seqKey } from './seq-key.js';
+import { levelKey, plainLength, type ValueSealer } from './value-sealer.js';
 
 /** What `meta/outbox` holds: the counters of the outbox, written in the same batch as the records. */
 export interface Backlog {
@@ -18,7 +13,7 @@ export interface Backlog {
   bytes: number;
 }
 
-/** A `tokens` entry, keyed by the patient identifier. */
+/** A `tokens` entry (sealed), keyed by the HMAC of the patient identifier. */
 export interface TokenEntry {
   token: string;
   /** RFC 3339. */
@@ -30,20 +25,16 @@ export const backlogKey = 'outbox';
 
 function sublevels(db: Level) {
   return {
-    outbox: db.sublevel<string, string>('outbox', { valueEncoding: 'utf8' }),
+    outbox: db.sublevel<string, Buffer>('outbox', { valueEncoding: 'buffer' }),
     meta: db.sublevel<string, Backlog>('meta', { valueEncoding: 'json' }),
-    tokens: db.sublevel<string, TokenEntry>('tokens', { valueEncoding: 'json' }),
-    state: db.sublevel<string, unknown>('state', { valueEncoding: 'json' }),
+    tokens: db.sublevel<string, Buffer>('tokens', { valueEncoding: 'buffer' }),
+    state: db.sublevel<string, Buffer>('state', { valueEncoding: 'buffer' }),
+    quarantine: db.sublevel<string, Buffer>('quarantine', { valueEncoding: 'buffer' }),
   };
 }
 
-/** The open database and its sublevels, one per purpose. */
-export type Database = ReturnType<typeof sublevels> & { db: Level };
-
-/** UTF-8 length of a record's JSON. */
-export function jsonBytes(json: string): number {
-  return Buffer.byteLength(json, 'utf8');
-}
+/** The open database, its sublevels (one per purpose), and the sealer of its values. */
+export type Database = ReturnType<typeof sublevels> & { db: Level; sealer: ValueSealer };
 
 /** The LevelDB code behind an abstract-level error (`open()` wraps it in LEVEL_DATABASE_NOT_OPEN). */
 function levelCode(err: unknown): unknown {
@@ -67,6 +58,7 @@ async function openLevel(path: string): Promise<Level> {
  */
 export async function openDatabase(
   path: string,
+  sealer: ValueSealer,
   log: Logger,
 ): Promise<{ database: Database; repaired: boolean }> {
   let repaired = false;
@@ -89,17 +81,17 @@ export async function openDatabase(
     }
     throw new GatewayError('ATTACHE_CACHE_WRITE', `cannot open the cache at ${path}`, { cause: err });
   }
-  return { database: { db, ...sublevels(db) }, repaired };
+  return { database: { db, sealer, ...sublevels(db) }, repaired };
 }
 
-/** Counts the outbox by reading it: records, bytes and the last seq (0 when empty). */
+/** Counts the outbox by reading it (without decrypting): records, bytes and the last seq (0 when empty). */
 async function countOutbox(database: Database): Promise<{ records: number; bytes: number; lastSeq: number }> {
   let records = 0;
   let bytes = 0;
   let lastSeq = 0;
-  for await (const [key, json] of database.outbox.iterator()) {
+  for await (const [key, sealed] of database.outbox.iterator()) {
     records++;
-    bytes += jsonBytes(json);
+    bytes += plainLength(sealed);
     lastSeq = parseSeqKey(key);
   }
   return { records, bytes, lastSeq };
@@ -128,7 +120,8 @@ export async function loadBacklog(database: Database, recount: boolean): Promise
   };
 }
 
-type Batch = ReturnType<Level['batch']>;
+/** A chained batch on the root database. */
+export type Batch = ReturnType<Level['batch']>;
 
 /**
  * The batch that stores a group of records and the new counters, and those counters. Gives the
@@ -139,14 +132,15 @@ export function appendBatch(
   backlog: Backlog,
   records: AttacheRecord[],
 ): { batch: Batch; next: Backlog } {
-  const { db, outbox, meta } = database;
+  const { db, outbox, meta, sealer } = database;
   const batch = db.batch();
   let bytes = 0;
   for (const [i, record] of records.entries()) {
     record.seq = backlog.nextSeq + i;
-    const json = JSON.stringify(record);
-    bytes += jsonBytes(json);
-    batch.put(seqKey(record.seq), json, { sublevel: outbox });
+    const key = seqKey(record.seq);
+    const json = Buffer.from(JSON.stringify(record), 'utf8');
+    bytes += json.length;
+    batch.put(key, sealer.seal(levelKey('outbox', key), json), { sublevel: outbox });
   }
   const next = {
     nextSeq: backlog.nextSeq + records.length,
@@ -171,10 +165,10 @@ export async function removeBatch(
   const batch = db.batch();
   let records = 0;
   let bytes = 0;
-  for await (const [key, json] of outbox.iterator({ gte: seqKey(firstSeq), lte: seqKey(lastSeq) })) {
+  for await (const [key, sealed] of outbox.iterator({ gte: seqKey(firstSeq), lte: seqKey(lastSeq) })) {
     batch.del(key, { sublevel: outbox });
     records++;
-    bytes += jsonBytes(json);
+    bytes += plainLength(sealed);
   }
   if (records === 0) {
     await batch.close();
@@ -185,51 +179,17 @@ export async function removeBatch(
   return { batch, next, records };
 }
 
-/** Puts one value into a sublevel with a synced write (a one-entry batch on the root database). */
-export function putSynced<V>(
-  database: Database,
-  sublevel: Database['tokens'] | Database['state'],
-  key: string,
-  value: V,
-): Promise<void> {
-  return database.db.batch().put(key, value, { sublevel }).write({ sync: true });
-}
-
-/** The stats of the outbox: `backlog`'s counters, the first and last seq, the oldest `capturedAt`. */
-export async function backlogStats(database: Database, backlog: Backlog): Promise<BacklogStats> {
-  const { nextSeq, records, bytes } = backlog;
-  const [first] = await database.outbox.iterator({ limit: 1 }).all();
-  if (!first) return { records, bytes, firstSeq: null, lastSeq: null, oldestCapturedAt: null, nextSeq };
-  const { capturedAt } = JSON.parse(first[1]) as AttacheRecord;
-  const lastSeq = await lastSeqOf(database);
-  return { records, bytes, firstSeq: parseSeqKey(first[0]), lastSeq, oldestCapturedAt: capturedAt, nextSeq };
-}
-
 /** Opens the database (see {@link openDatabase}) and loads its counters. */
 export async function openCache(
   path: string,
+  sealer: ValueSealer,
   log: Logger,
 ): Promise<{ database: Database; backlog: Backlog }> {
-  const { database, repaired } = await openDatabase(path, log);
+  const { database, repaired } = await openDatabase(path, sealer, log);
   try {
     return { database, backlog: await loadBacklog(database, repaired) };
   } catch (err) {
     await database.db.close();
     throw err;
   }
-}
-
-/** Records with seq > `afterSeq`, at most `limit`, at most `maxBytes` of JSON but at least one. */
-export async function readRecords(
-  { outbox }: Database,
-  options: { afterSeq: number; limit: number; maxBytes: number },
-): Promise<StoredRecord[]> {
-  const out: StoredRecord[] = [];
-  let bytes = 0;
-  for await (const [key, json] of outbox.iterator({ gt: seqKey(options.afterSeq), limit: options.limit })) {
-    bytes += jsonBytes(json);
-    if (out.length > 0 && bytes > options.maxBytes) break;
-    out.push({ seq: parseSeqKey(key), json });
-  }
-  return out;
 }

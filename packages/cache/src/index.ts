@@ -1,1 +1,2 @@
+export { type CacheKeyring, loadOrCreateKeyring, rotateKeyring } from './keyring.js';
 export { LevelCache, type LevelCacheOptions } from './level-cache.js';

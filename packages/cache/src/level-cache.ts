@@ -14,20 +14,24 @@ import { CommitQueue } from './commit-queue.js';
 import {
   appendBatch,
   type Backlog,
-  backlogStats,
   type Database,
   openCache,
-  putSynced,
-  readRecords,
   removeBatch,
+  type TokenEntry,
 } from './database.js';
+import type { CacheKeyring } from './keyring.js';
 import { newPatientToken } from './patient-token.js';
+import { logQuarantined, quarantineBatch, type Suspect } from './quarantine.js';
+import { backlogStats, firstRecord, getSealed, putSealed, readRecords } from './sealed-store.js';
 import { isSeq } from './seq-key.js';
+import { ValueSealer } from './value-sealer.js';
 
 /** Options of {@link LevelCache}. */
 export interface LevelCacheOptions {
   /** Directory of the LevelDB database; created if missing. */
   path: string;
+  /** The keys that seal every stored value (see {@link loadOrCreateKeyring}); new values use `currentId`. */
+  keyring: CacheKeyring;
   /** Group commit window in ms (default 5): appends arriving within it share one synced write. */
   commitIntervalMs?: number;
   /** Most records per synced write (default 1000). */
@@ -46,6 +50,7 @@ type State = 'closed' | 'opening' | 'open' | 'closing';
 export class LevelCache implements Outbox, PatientTokenizer {
   readonly #path: string;
   readonly #log: Logger;
+  readonly #sealer: ValueSealer;
   readonly #queue: CommitQueue<AttacheRecord>;
   readonly #readers = new Set<Promise<unknown>>();
   readonly #tokenCalls = new Map<string, Promise<string>>();
@@ -64,6 +69,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
   constructor(options: LevelCacheOptions) {
     checkOptions(options);
     this.#path = options.path;
+    this.#sealer = new ValueSealer(options.keyring);
     this.#log = (options.logger ?? nullLogger).child({ module: 'cache' });
     this.#queue = new CommitQueue({
       intervalMs: options.commitIntervalMs ?? 5,
@@ -115,12 +121,15 @@ export class LevelCache implements Outbox, PatientTokenizer {
   }
 
   /**
-   * Records with seq > `afterSeq` in seq order: at most `limit`, at most `maxBytes` bytes of JSON
-   * (UTF-8) in all, but at least one when any is stored. Rejects ATTACHE_CACHE_CLOSED when not open.
+   * Records with seq > `afterSeq` in seq order, decrypted: at most `limit`, at most `maxBytes` bytes
+   * of JSON (UTF-8) in all, but at least one when any is stored. A record that fails authentication
+   * is skipped and moved to quarantine before this resolves. Rejects ATTACHE_CACHE_CLOSED when not open.
    */
   async read(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<StoredRecord[]> {
     checkReadOptions(options);
-    return this.#read((database) => readRecords(database, options));
+    const { records, suspects } = await this.#read((database) => readRecords(database, options));
+    await this.#quarantine(suspects);
+    return records;
   }
 
   /**
@@ -164,13 +173,30 @@ export class LevelCache implements Outbox, PatientTokenizer {
   async stats(): Promise<BacklogStats> {
     this.#assertOpen();
     // Among the writes, so the counters match the records.
-    return this.#write((database) => backlogStats(database, this.#backlog));
+    return this.#write(async (database) => {
+      const { first, suspects } = await firstRecord(database);
+      await this.#quarantineIn(database, suspects);
+      return backlogStats(database, this.#backlog, first);
+    });
   }
 
-  /** The JSON value stored under `key`, undefined when there is none. Rejects ATTACHE_CACHE_CLOSED when not open. */
+  /**
+   * How many values failed authentication and were moved to quarantine, ever (they are kept there
+   * for forensics). Rejects ATTACHE_CACHE_CLOSED when not open.
+   */
+  async quarantineCount(): Promise<number> {
+    return this.#read(async ({ quarantine }) => (await quarantine.keys().all()).length);
+  }
+
+  /**
+   * The JSON value stored under `key`, undefined when there is none, or when it fails
+   * authentication (it is then quarantined). Rejects ATTACHE_CACHE_CLOSED when not open.
+   */
   async getState<T>(key: string): Promise<T | undefined> {
     checkKey('key', key);
-    return this.#read(async ({ state }) => (await state.get(key)) as T | undefined);
+    const { value, suspect } = await this.#read((database) => getSealed<T>(database, 'state', key));
+    await this.#quarantine(suspect ? [suspect] : []);
+    return value;
   }
 
   /**
@@ -181,14 +207,16 @@ export class LevelCache implements Outbox, PatientTokenizer {
     checkKey('key', key);
     if (value === undefined) throw new TypeError('"value" must be a JSON value, not undefined');
     this.#assertOpen();
-    await this.#write((database) =>
-      this.#guardWrite(putSynced(database, database.state, key, value), 'state'),
-    );
+    await this.#write((database) => this.#guardWrite(putSealed(database, 'state', key, value), 'state'));
   }
 
   async #open(): Promise<void> {
     try {
-      ({ database: this.#database, backlog: this.#backlog } = await openCache(this.#path, this.#log));
+      ({ database: this.#database, backlog: this.#backlog } = await openCache(
+        this.#path,
+        this.#sealer,
+        this.#log,
+      ));
       this.#state = 'open';
       this.#log.info({ records: this.#backlog.records, nextSeq: this.#backlog.nextSeq }, 'cache opened');
     } catch (err) {
@@ -210,7 +238,11 @@ export class LevelCache implements Outbox, PatientTokenizer {
     this.#database = undefined;
     await broken?.db.close().catch((err: unknown) => this.#log.error({ err }, 'closing the cache failed'));
     try {
-      ({ database: this.#database, backlog: this.#backlog } = await openCache(this.#path, this.#log));
+      ({ database: this.#database, backlog: this.#backlog } = await openCache(
+        this.#path,
+        this.#sealer,
+        this.#log,
+      ));
     } catch (err) {
       this.#log.error({ err }, 'reopening the cache after a write failure failed');
       throw err;
@@ -298,12 +330,38 @@ export class LevelCache implements Outbox, PatientTokenizer {
   }
 
   async #tokenOf(patientId: string): Promise<string> {
-    const found = await this.#read(({ tokens }) => tokens.get(patientId));
-    if (found) return found.token;
-    const entry = { token: newPatientToken(), createdAt: new Date().toISOString() };
+    const key = this.#sealer.tokenKey(patientId);
+    const found = await this.#read((database) => getSealed<TokenEntry>(database, 'tokens', key));
+    if (found.value) return found.value.token;
+    const entry: TokenEntry = { token: newPatientToken(), createdAt: new Date().toISOString() };
     await this.#write((database) =>
-      this.#guardWrite(putSynced(database, database.tokens, patientId, entry), 'patient token'),
+      this.#guardWrite(putSealed(database, 'tokens', key, entry, found.suspect), 'patient token'),
     );
+    if (found.suspect) logQuarantined(this.#log, found.suspect, 'a new token was issued');
     return entry.token;
+  }
+
+  /** Moves suspects to quarantine, among the writes. A failure is logged: they are found again later. */
+  async #quarantine(suspects: Suspect[]): Promise<void> {
+    if (suspects.length === 0) return;
+    await this.#write((database) => this.#quarantineIn(database, suspects)).catch((err: unknown) => {
+      this.#log.error({ err }, 'moving values that failed authentication to quarantine failed');
+    });
+  }
+
+  /** Moves suspects to quarantine in one synced batch; runs inside a write. */
+  async #quarantineIn(database: Database, suspects: Suspect[]): Promise<void> {
+    if (suspects.length === 0) return;
+    const moved = await quarantineBatch(database, this.#backlog, suspects);
+    if (!moved) return;
+    await this.#guardWrite(moved.batch.write({ sync: true }), `quarantine of ${moved.moved.length} values`);
+    this.#backlog = moved.next;
+    for (const suspect of moved.moved) {
+      logQuarantined(
+        this.#log,
+        suspect,
+        suspect.sublevel === 'outbox' ? 'removed from the outbox' : 'reads as missing',
+      );
+    }
   }
 }

@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import { LevelCache, type LevelCacheOptions } from '@attache/cache';
 import type { AttacheRecord } from '@attache/core';
 import t, { type Test } from 'tap';
-import { draft, recordingLogger } from './fixtures/helpers.js';
+import { draft, recordingLogger, tempKeyring } from './fixtures/helpers.js';
 
 async function opened(t: Test, path: string, options: Partial<LevelCacheOptions> = {}): Promise<LevelCache> {
-  const cache = new LevelCache({ path, ...options });
+  const keyring = options.keyring ?? (await tempKeyring(t)).keyring;
+  const cache = new LevelCache({ path, ...options, keyring });
   await cache.open();
   t.teardown(() => cache.close());
   return cache;
@@ -65,8 +66,9 @@ t.test('read stops at maxBytes but always returns at least one record', async (t
 });
 
 t.test('remove deletes a range durably and stats follow the backlog', async (t) => {
+  const { keyring } = await tempKeyring(t);
   const path = t.testdir();
-  let cache = new LevelCache({ path });
+  let cache = new LevelCache({ keyring, path });
   await cache.open();
   const appended = await Promise.all(Array.from({ length: 25 }, (_, n) => cache.append(draft(n))));
   const all = await cache.read({ afterSeq: 0, limit: 100, maxBytes: 1e6 });
@@ -93,7 +95,7 @@ t.test('remove deletes a range durably and stats follow the backlog', async (t) 
   t.same(await cache.stats(), expected, 'removing twice or past the end is harmless');
   await cache.close();
 
-  cache = await opened(t, path);
+  cache = await opened(t, path, { keyring });
   t.same(await cache.stats(), expected, 'the same after reopening');
   t.same(
     (await cache.read({ afterSeq: 0, limit: 1, maxBytes: 1e6 })).map((r) => r.seq),
@@ -102,13 +104,14 @@ t.test('remove deletes a range durably and stats follow the backlog', async (t) 
 });
 
 t.test('seq continues across reopen, also after the outbox was emptied', async (t) => {
+  const { keyring } = await tempKeyring(t);
   const path = t.testdir();
-  let cache = new LevelCache({ path });
+  let cache = new LevelCache({ keyring, path });
   await cache.open();
   for (let n = 0; n < 3; n++) await cache.append(draft(n));
   await cache.close();
 
-  cache = new LevelCache({ path });
+  cache = new LevelCache({ keyring, path });
   await cache.open();
   t.same(
     (await cache.read({ afterSeq: 0, limit: 10, maxBytes: 1e6 })).map((r) => JSON.parse(r.json)),
@@ -119,7 +122,7 @@ t.test('seq continues across reopen, also after the outbox was emptied', async (
   await cache.remove(1, 4);
   await cache.close();
 
-  cache = await opened(t, path);
+  cache = await opened(t, path, { keyring });
   t.same(await cache.stats(), {
     records: 0,
     bytes: 0,
@@ -153,8 +156,9 @@ t.test('appends share synced writes, at most maxBatchRecords each', async (t) =>
 });
 
 t.test('close commits the appends still queued', async (t) => {
+  const { keyring } = await tempKeyring(t);
   const path = t.testdir();
-  const cache = new LevelCache({ path, commitIntervalMs: 1000 });
+  const cache = new LevelCache({ keyring, path, commitIntervalMs: 1000 });
   await cache.open();
   const pending = [0, 1, 2].map((n) => cache.append(draft(n)));
   await cache.close();
@@ -162,14 +166,15 @@ t.test('close commits the appends still queued', async (t) => {
     (await Promise.all(pending)).map((r) => r.seq),
     [1, 2, 3],
   );
-  const reopened = await opened(t, path);
+  const reopened = await opened(t, path, { keyring });
   t.equal((await reopened.stats()).records, 3);
 });
 
 t.test('a second cache on the same path is refused with ATTACHE_CACHE_LOCKED', async (t) => {
+  const { keyring } = await tempKeyring(t);
   const path = t.testdir();
-  const cache = await opened(t, path);
-  const second = new LevelCache({ path });
+  const cache = await opened(t, path, { keyring });
+  const second = new LevelCache({ keyring, path });
   await t.rejects(second.open(), {
     code: 'ATTACHE_CACHE_LOCKED',
     cause: { cause: { code: 'LEVEL_LOCKED' } },
@@ -178,7 +183,8 @@ t.test('a second cache on the same path is refused with ATTACHE_CACHE_LOCKED', a
 });
 
 t.test('calls outside open..close reject with ATTACHE_CACHE_CLOSED', async (t) => {
-  const cache = new LevelCache({ path: t.testdir() });
+  const { keyring } = await tempKeyring(t);
+  const cache = new LevelCache({ keyring, path: t.testdir() });
   const calls = (): Promise<unknown>[] => [
     cache.append(draft(0)),
     cache.read({ afterSeq: 0, limit: 1, maxBytes: 1 }),
@@ -196,7 +202,8 @@ t.test('calls outside open..close reject with ATTACHE_CACHE_CLOSED', async (t) =
 });
 
 t.test('open while open returns the same promise; open while closing is refused', async (t) => {
-  const cache = new LevelCache({ path: t.testdir() });
+  const { keyring } = await tempKeyring(t);
+  const cache = new LevelCache({ keyring, path: t.testdir() });
   const [a, b] = [cache.open(), cache.open()];
   t.equal(a, b);
   await a;
@@ -223,30 +230,33 @@ t.test('a draft that breaks the record schema is refused and uses no seq', async
 });
 
 t.test('state values are kept as JSON across reopen', async (t) => {
+  const { keyring } = await tempKeyring(t);
   const path = t.testdir();
-  let cache = new LevelCache({ path });
+  let cache = new LevelCache({ keyring, path });
   await cache.open();
   t.equal(await cache.getState('lastWindow'), undefined);
   const result = { outcome: 'drained', records: 12, firstSeq: 1, lastSeq: 12 };
   await cache.setState('lastWindow', result);
   t.same(await cache.getState('lastWindow'), result);
   await cache.close();
-  cache = await opened(t, path);
+  cache = await opened(t, path, { keyring });
   t.same(await cache.getState('lastWindow'), result);
 });
 
 t.test('a path that cannot hold a database fails with ATTACHE_CACHE_WRITE', async (t) => {
+  const { keyring } = await tempKeyring(t);
   const dir = t.testdir({ 'not-a-dir': 'plain file' });
-  const cache = new LevelCache({ path: join(dir, 'not-a-dir') });
+  const cache = new LevelCache({ keyring, path: join(dir, 'not-a-dir') });
   await t.rejects(cache.open(), { code: 'ATTACHE_CACHE_WRITE' });
   await t.rejects(cache.append(draft(0)), { code: 'ATTACHE_CACHE_CLOSED' });
   await cache.close();
 });
 
 t.test('programmer mistakes are TypeErrors naming the argument', async (t) => {
-  t.throws(() => new LevelCache({ path: '' }), new TypeError('"path" must be a non-empty string'));
-  t.throws(() => new LevelCache({ path: 'x', commitIntervalMs: -1 }), TypeError);
-  t.throws(() => new LevelCache({ path: 'x', maxBatchRecords: 0 }), TypeError);
+  const { keyring } = await tempKeyring(t);
+  t.throws(() => new LevelCache({ keyring, path: '' }), new TypeError('"path" must be a non-empty string'));
+  t.throws(() => new LevelCache({ keyring, path: 'x', commitIntervalMs: -1 }), TypeError);
+  t.throws(() => new LevelCache({ keyring, path: 'x', maxBatchRecords: 0 }), TypeError);
   const cache = await opened(t, t.testdir());
   await t.rejects(cache.read({ afterSeq: -1, limit: 1, maxBytes: 1 }), /"afterSeq"/);
   await t.rejects(cache.read({ afterSeq: 0, limit: 0, maxBytes: 1 }), /"limit"/);

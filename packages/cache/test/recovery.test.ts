@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { LevelCache } from '@attache/cache';
 import type { AttacheRecord } from '@attache/core';
 import t, { type Test } from 'tap';
-import { draft, recordingLogger } from './fixtures/helpers.js';
+import { draft, recordingLogger, tempKeyring } from './fixtures/helpers.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/appender.mjs', import.meta.url));
 
@@ -25,14 +25,14 @@ interface AppenderOptions {
 }
 
 /**
- * Starts test/fixtures/appender.mjs on `path`. Node ignores SIGXFSZ, so under a file size limit a
+ * Starts test/fixtures/appender.mjs on `path`, with the key file at `keyPath`. Node ignores SIGXFSZ, so under a file size limit a
  * write past it fails with EFBIG, as on a full disk; tap's process hooks, which it adds to children
  * through NODE_OPTIONS, would catch that signal and re-raise it, so they are left out of that child.
  */
-function startAppender(t: Test, path: string, options: AppenderOptions = {}): Appender {
+function startAppender(t: Test, path: string, keyPath: string, options: AppenderOptions = {}): Appender {
   const { fileSizeBlocks, resume = false } = options;
   const env = { ...process.env };
-  const args = [fixture, path, ...(resume ? ['resume'] : [])];
+  const args = [fixture, path, keyPath, ...(resume ? ['resume'] : [])];
   const stdio: StdioOptions = [resume ? 'pipe' : 'ignore', 'pipe', 'inherit'];
   // The child cannot write a coverage file under a file size limit.
   if (fileSizeBlocks !== undefined) delete env.NODE_V8_COVERAGE;
@@ -106,15 +106,16 @@ function range(from: number, to: number): number[] {
 }
 
 t.test('SIGKILL mid-stream loses no acknowledged record and reuses no seq', async (t) => {
+  const { keyring, keyPath } = await tempKeyring(t);
   const path = t.testdir();
   const acked = new Map<number, number>();
   let appendedHere = 0;
   for (const round of [1, 2]) {
-    const child = startAppender(t, path);
+    const child = startAppender(t, path, keyPath);
     await child.waitFor((lines) => lines.includes('open'));
     if (round === 1) {
       await t.rejects(
-        new LevelCache({ path }).open(),
+        new LevelCache({ keyring, path }).open(),
         { code: 'ATTACHE_CACHE_LOCKED' },
         'another process holds the cache',
       );
@@ -124,7 +125,7 @@ t.test('SIGKILL mid-stream loses no acknowledged record and reuses no seq', asyn
     t.equal((await child.exited).signal, 'SIGKILL');
     for (const [seq, n] of acknowledged(child.lines)) acked.set(seq, n);
 
-    const cache = new LevelCache({ path });
+    const cache = new LevelCache({ keyring, path });
     await cache.open();
     const stored = await readAll(cache);
     const seqs = stored.map((r) => r.seq);
@@ -144,9 +145,10 @@ t.test('SIGKILL mid-stream loses no acknowledged record and reuses no seq', asyn
 });
 
 t.test('a failed write rejects ATTACHE_CACHE_WRITE and stores nothing of its group', async (t) => {
+  const { keyring, keyPath } = await tempKeyring(t);
   const path = t.testdir();
   // 400 blocks (200-400 KB): LevelDB's log hits the file size limit after a few hundred records.
-  const child = startAppender(t, path, { fileSizeBlocks: 400 });
+  const child = startAppender(t, path, keyPath, { fileSizeBlocks: 400 });
   t.same(await child.exited, { code: 0, signal: null });
   t.equal(child.lines.at(-1), 'closed');
   const failures = child.lines.filter((l) => l.startsWith('error ')).map((l) => l.split(' '));
@@ -159,7 +161,7 @@ t.test('a failed write rejects ATTACHE_CACHE_WRITE and stores nothing of its gro
   t.ok(acked.size > 50, `${acked.size} appends succeeded before that`);
   t.ok(child.lines.includes(`next ${acked.size + 1}`), 'the failed appends used up no seq');
 
-  const cache = new LevelCache({ path });
+  const cache = new LevelCache({ keyring, path });
   await cache.open();
   t.teardown(() => cache.close());
   const stored = await readAll(cache);
@@ -185,8 +187,9 @@ t.test('a failed write rejects ATTACHE_CACHE_WRITE and stores nothing of its gro
 });
 
 t.test('a corrupt database is repaired on open and keeps its records', async (t) => {
+  const { keyring } = await tempKeyring(t);
   const path = t.testdir();
-  let cache = new LevelCache({ path });
+  let cache = new LevelCache({ keyring, path });
   await cache.open();
   for (let n = 0; n < 5; n++) await cache.append(draft(n));
   await cache.remove(1, 2);
@@ -194,7 +197,7 @@ t.test('a corrupt database is repaired on open and keeps its records', async (t)
   writeFileSync(join(path, 'CURRENT'), 'torn');
 
   const logger = recordingLogger();
-  cache = new LevelCache({ path, logger });
+  cache = new LevelCache({ keyring, path, logger });
   await cache.open();
   t.teardown(() => cache.close());
   t.ok(
@@ -224,8 +227,9 @@ t.test(
   'after a failed write, records acknowledged once the disk has room again survive a crash',
   { skip: hasPrlimit() ? false : 'needs prlimit (util-linux) to lift the file size limit' },
   async (t) => {
+    const { keyring, keyPath } = await tempKeyring(t);
     const path = t.testdir();
-    const child = startAppender(t, path, { fileSizeBlocks: 400, resume: true });
+    const child = startAppender(t, path, keyPath, { fileSizeBlocks: 400, resume: true });
     await child.waitFor((lines) => lines.some((l) => l.startsWith('next ')));
     const before = acknowledged(child.lines);
     t.ok(
@@ -240,7 +244,7 @@ t.test(
     const acked = acknowledged(child.lines);
     t.ok(acked.size > before.size + 900, 'appends succeeded again once there was room');
 
-    const cache = new LevelCache({ path });
+    const cache = new LevelCache({ keyring, path });
     await cache.open();
     t.teardown(() => cache.close());
     const stored = await readAll(cache);

@@ -1,13 +1,14 @@
 import { join } from 'node:path';
 import { LevelCache } from '@attache/cache';
 import t from 'tap';
-import { draft, recordingLogger } from './fixtures/helpers.js';
+import { draft, recordingLogger, tempKeyring } from './fixtures/helpers.js';
 
 const tokenFormat = /^pt_[a-z2-7]{26}$/;
 
 t.test('a patient keeps one random token across reopen; others get their own', async (t) => {
+  const { keyring } = await tempKeyring(t);
   const path = t.testdir();
-  let cache = new LevelCache({ path });
+  let cache = new LevelCache({ keyring, path });
   await cache.open();
   const ids = ['MRN-0042', 'MRN-0043', 'pt_aaaa', 'a'.repeat(40)];
   const tokens = await Promise.all(ids.map((id) => cache.token(id)));
@@ -19,16 +20,17 @@ t.test('a patient keeps one random token across reopen; others get their own', a
   t.equal(await cache.token('MRN-0042'), tokens[0], 'same id, same token');
   await cache.close();
 
-  cache = new LevelCache({ path });
+  cache = new LevelCache({ keyring, path });
   await cache.open();
   t.teardown(() => cache.close());
   t.same(await Promise.all(ids.map((id) => cache.token(id))), tokens, 'the same after reopening');
 });
 
 t.test('the token is not derived from the id', async (t) => {
+  const { keyring } = await tempKeyring(t);
   const dir = t.testdir({ one: {}, two: {} });
-  const one = new LevelCache({ path: join(dir, 'one') });
-  const two = new LevelCache({ path: join(dir, 'two') });
+  const one = new LevelCache({ keyring, path: join(dir, 'one') });
+  const two = new LevelCache({ keyring, path: join(dir, 'two') });
   await one.open();
   await two.open();
   t.teardown(async () => {
@@ -39,7 +41,8 @@ t.test('the token is not derived from the id', async (t) => {
 });
 
 t.test('concurrent calls for a new id yield one token', async (t) => {
-  const cache = new LevelCache({ path: t.testdir() });
+  const { keyring } = await tempKeyring(t);
+  const cache = new LevelCache({ keyring, path: t.testdir() });
   await cache.open();
   t.teardown(() => cache.close());
   const tokens = await Promise.all(Array.from({ length: 20 }, () => cache.token('MRN-7')));
@@ -48,8 +51,9 @@ t.test('concurrent calls for a new id yield one token', async (t) => {
 });
 
 t.test('the patient id stays in the token table: not in records, not in logs', async (t) => {
+  const { keyring } = await tempKeyring(t);
   const logger = recordingLogger();
-  const cache = new LevelCache({ path: t.testdir(), logger });
+  const cache = new LevelCache({ keyring, path: t.testdir(), logger });
   await cache.open();
   t.teardown(() => cache.close());
   const id = 'MRN-0042';

@@ -1,0 +1,93 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import type { CacheKeyring } from './keyring.js';
+
+/** Format version, first byte of every sealed value. */
+const version = 1;
+const ivBytes = 12;
+const tagBytes = 16;
+
+/** Length of the header (version, id length, id) of a sealed value; 0 when it has none. */
+function headerLength(sealed: Uint8Array): number {
+  if (sealed.length < 2 || sealed[0] !== version) return 0;
+  return 2 + (sealed[1] ?? 0);
+}
+
+/**
+ * Bytes of plaintext in a sealed value (GCM's ciphertext is as long as its plaintext), read from
+ * the layout without decrypting; 0 for a value too short to be sealed.
+ */
+export function plainLength(sealed: Uint8Array): number {
+  return Math.max(0, sealed.length - headerLength(sealed) - ivBytes - tagBytes);
+}
+
+/** The LevelDB key as abstract-level stores it, `!sublevel!key`: part of the AAD. */
+export function levelKey(sublevel: string, key: string): string {
+  return `!${sublevel}!${key}`;
+}
+
+/**
+ * Seals and opens the cache's values with AES-256-GCM, and derives the token table's keys.
+ * Layout: version (1 byte) ‖ id length n (1 byte) ‖ key id (n bytes, ASCII) ‖ IV (12) ‖ tag (16)
+ * ‖ ciphertext. AAD: the header ‖ the LevelDB key (`!sublevel!key`).
+ */
+export class ValueSealer {
+  readonly #keyring: CacheKeyring;
+  readonly #indexKey: Buffer;
+
+  /** Throws a TypeError when the keyring lacks its current or index key, or one is not 32 bytes. */
+  constructor(keyring: CacheKeyring) {
+    this.#keyring = keyring;
+    const current = keyring.key(keyring.currentId);
+    const first = keyring.key(keyring.indexId);
+    if (!/^[\x21-\x7e]{1,64}$/.test(keyring.currentId)) {
+      throw new TypeError('"keyring.currentId" must be 1-64 printable ASCII characters');
+    }
+    if (current?.length !== 32 || first?.length !== 32) {
+      throw new TypeError('"keyring" must hold 32-byte keys for its currentId and indexId');
+    }
+    this.#indexKey = Buffer.from(hkdfSync('sha256', first, Buffer.alloc(0), 'attache-token-index', 32));
+  }
+
+  /** `plain` sealed under the current key, bound to the LevelDB key `key` (see {@link levelKey}). */
+  seal(key: string, plain: Buffer): Buffer {
+    const id = Buffer.from(this.#keyring.currentId, 'ascii');
+    const header = Buffer.from([version, id.length, ...id]);
+    const iv = randomBytes(ivBytes);
+    const cipher = createCipheriv('aes-256-gcm', this.#keyring.key(this.#keyring.currentId) as Buffer, iv);
+    cipher.setAAD(Buffer.concat([header, Buffer.from(key, 'utf8')]));
+    const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+    return Buffer.concat([header, iv, cipher.getAuthTag(), body]);
+  }
+
+  /**
+   * The plaintext of a value stored under `key`; undefined when it fails authentication (altered,
+   * moved from another key, sealed under a key this keyring lacks, or not a sealed value at all).
+   */
+  open(key: string, sealed: Uint8Array): Buffer | undefined {
+    const start = headerLength(sealed);
+    if (start === 0 || sealed.length < start + ivBytes + tagBytes) return undefined;
+    const value = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
+    const secret = this.#keyring.key(value.subarray(2, start).toString('ascii'));
+    if (secret?.length !== 32) return undefined;
+    const iv = value.subarray(start, start + ivBytes);
+    const decipher = createDecipheriv('aes-256-gcm', secret, iv);
+    decipher.setAAD(Buffer.concat([value.subarray(0, start), Buffer.from(key, 'utf8')]));
+    decipher.setAuthTag(value.subarray(start + ivBytes, start + ivBytes + tagBytes));
+    try {
+      return Buffer.concat([decipher.update(value.subarray(start + ivBytes + tagBytes)), decipher.final()]);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The token table's key for a patient: HMAC-SHA-256 under the token index key, hex. */
+  tokenKey(patientId: string): string {
+    return createHmac('sha256', this.#indexKey).update(patientId, 'utf8').digest('hex');
+  }
+}
+
+/** The key id of a sealed value, for logs; undefined when it has no header. */
+export function sealedKeyId(sealed: Uint8Array): string | undefined {
+  const start = headerLength(sealed);
+  return start === 0 ? undefined : Buffer.from(sealed.subarray(2, start)).toString('ascii');
+}
