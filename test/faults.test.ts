@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { attache, recordsOf, Stack } from './helpers/stack.js';
@@ -137,4 +137,26 @@ t.test('a window process that dies mid-upload stops neither acquisition nor the 
   );
   const missing = Array.from({ length: total + 1 }, (_, i) => i + 1).filter((seq) => !seen.has(seq));
   t.same(missing, [], 'every seq reached the broker (at least once)');
+});
+
+t.test('a cache whose key file was lost is not opened with a new key', async (t) => {
+  const stack = await Stack.start(t);
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  for (let i = 0; i < 3; i++) await stack.device.sendReading();
+  await stack.statusUntil((s) => s.backlog.records === 3);
+  await gateway.stop();
+  const keyFile = join(stack.dir, 'data', 'keys', 'cache.key');
+  await rename(keyFile, `${keyFile}.bak`);
+
+  const refused = await stack.run('run');
+  t.equal(refused.code, 1, 'the gateway does not start');
+  t.match(refused.stdout, 'ATTACHE_CACHE_KEY', 'and says why');
+  t.match(refused.stdout, 'key file is missing');
+  await t.rejects(readFile(keyFile), { code: 'ENOENT' }, 'no new key was made');
+
+  await rename(`${keyFile}.bak`, keyFile);
+  const status = await stack.statusUntil(() => true);
+  t.equal(status.backlog.records, 3, 'with the key restored, the backlog is all there');
+  t.equal(status.quarantined, 0, 'and none of it fails authentication');
 });

@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { checkBatch } from '@attache/core';
 import t from 'tap';
 import { recordsOf, Stack, thingName } from './helpers/stack.js';
@@ -74,6 +76,14 @@ t.test('records stored before a gateway restart are uploaded after it, and seqs 
   for (let i = 0; i < 15; i++) await stack.device.sendReading();
   await stack.statusUntil((s) => s.backlog.records === 15);
   t.equal(await first.stop(), 0, 'SIGTERM stops the gateway cleanly');
+
+  const cacheDir = join(stack.dir, 'data', 'cache');
+  for (const file of await readdir(cacheDir)) {
+    const bytes = await readFile(join(cacheDir, file));
+    for (const clear of ['spo2-bed7', 'MDC_PULS_OXIM', thingName, 'capturedAt']) {
+      t.notOk(bytes.includes(clear), `${file} holds no readable "${clear}": the cache is encrypted at rest`);
+    }
+  }
 
   const offline = await stack.statusUntil(() => true);
   t.equal(offline.running, false);

@@ -116,6 +116,7 @@ async function status(args: CommonArgs): Promise<void> {
         running: false,
         startedAt: null,
         backlog: await cache.stats(),
+        quarantined: await cache.quarantineCount(),
         lastWindow: (await windows.last()) ?? null,
         uplink: {
           configured: windows.configured,

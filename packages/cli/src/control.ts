@@ -100,7 +100,8 @@ export class ControlServer {
 
 /**
  * Sends one request to a running gateway and resolves with its result. Rejects GatewayError
- * `ATTACHE_CONTROL_UNAVAILABLE` when no gateway listens there, `ATTACHE_TIMEOUT` after `timeoutMs`,
+ * `ATTACHE_CONTROL_UNAVAILABLE` when no gateway listens there, `ATTACHE_CANCELED` when the gateway
+ * closes the connection without answering (it stopped), `ATTACHE_TIMEOUT` after `timeoutMs`,
  * or with the gateway's own error code.
  */
 export function controlRequest(path: string, method: string, timeoutMs: number): Promise<unknown> {
@@ -135,6 +136,14 @@ export function controlRequest(path: string, method: string, timeoutMs: number):
         finish(() => resolve(answer.result));
       }
     });
+    socket.on('close', () =>
+      // The gateway stopped while answering: unlike "no gateway", this must not fall back to a local window.
+      finish(() =>
+        reject(
+          new GatewayError('ATTACHE_CANCELED', 'the gateway closed the control connection without answering'),
+        ),
+      ),
+    );
     socket.on('error', (err: NodeJS.ErrnoException) => {
       const absent = err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
       finish(() =>

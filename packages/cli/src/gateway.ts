@@ -1,7 +1,7 @@
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Rs232Adapter } from '@attache/adapter-rs232';
-import { LevelCache } from '@attache/cache';
+import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import type {
   AdapterStatus,
   AttacheConfig,
@@ -23,22 +23,46 @@ export interface GatewayStatus {
   running: boolean;
   startedAt: string | null;
   backlog: BacklogStats;
+  /** Cached values that failed authentication (tampered, or sealed under a key no longer in the key file). */
+  quarantined: number;
   lastWindow: WindowResult | null;
   uplink: { configured: boolean; windowOpen: boolean; everySeconds: number | null };
   adapters: AdapterStatus[];
 }
 
 /** Where a gateway keeps its files under its data directory. */
-export function gatewayPaths(config: AttacheConfig): { cache: string; socket: string } {
+export function gatewayPaths(config: AttacheConfig): { cache: string; keyFile: string; socket: string } {
   const dir = config.gateway.dataDir;
-  return { cache: join(dir, 'cache'), socket: join(dir, 'attache.sock') };
+  return {
+    cache: join(dir, 'cache'),
+    keyFile: config.cache.keyFile ?? join(dir, 'keys', 'cache.key'),
+    socket: join(dir, 'attache.sock'),
+  };
 }
 
-/** Opens the cache of a gateway's data directory (creating the directory, owner-only). */
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * Opens the cache of a gateway's data directory (creating the directory, owner-only) with its data
+ * key. A missing key file is created on first start, but never beside an existing cache: a new key
+ * could not read the backlog, so the gateway refuses to start until the key file is restored.
+ */
 export async function openCache(config: AttacheConfig, logger: Logger): Promise<LevelCache> {
   await mkdir(config.gateway.dataDir, { recursive: true, mode: 0o700 });
+  const paths = gatewayPaths(config);
+  if (!(await exists(paths.keyFile)) && (await exists(join(paths.cache, 'CURRENT')))) {
+    throw new GatewayError(
+      'ATTACHE_CACHE_KEY',
+      'the cache holds data but its key file is missing: restore cache.keyFile (a new key could not read the backlog)',
+    );
+  }
   const cache = new LevelCache({
-    path: gatewayPaths(config).cache,
+    path: paths.cache,
+    keyring: await loadOrCreateKeyring(paths.keyFile),
     commitIntervalMs: config.cache.commitIntervalMs,
     maxBatchRecords: config.cache.maxBatchRecords,
     logger,
@@ -120,6 +144,7 @@ export class Gateway {
       running: true,
       startedAt: this.#startedAt,
       backlog: await cache.stats(),
+      quarantined: await cache.quarantineCount(),
       lastWindow: (await windows.last()) ?? null,
       uplink: {
         configured: windows.configured,

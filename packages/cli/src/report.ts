@@ -39,6 +39,11 @@ export function formatStatus(s: GatewayStatus, now = Date.now()): string {
     `gateway ${s.gatewayId}: ${s.running ? `running since ${s.startedAt}` : 'not running'}`,
     `backlog: ${b.records} records, ${bytes(b.bytes)}, oldest ${age(b.oldestCapturedAt, now)}; next seq ${b.nextSeq}`,
   ];
+  if (s.quarantined > 0) {
+    lines.push(
+      `quarantined: ${s.quarantined} cached values failed authentication (tampered or unknown key); never uploaded`,
+    );
+  }
   if (!s.uplink.configured) lines.push('uplink: not configured');
   else {
     const every = s.uplink.everySeconds ? `every ${s.uplink.everySeconds} s` : 'on demand';

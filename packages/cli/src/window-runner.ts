@@ -86,8 +86,12 @@ export class WindowRunner {
     };
     const served = new Map<number, number>();
     const child = fork(workerPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // The window process may die at any moment: a send into its closed channel is expected then
+    // (EPIPE), and must never become an uncaught 'error' that stops the gateway.
+    child.on('error', (err) => this.#log.warn({ err }, 'window process channel error'));
     const send = (message: ToWindow) => {
-      if (child.connected) child.send(message);
+      if (child.connected)
+        child.send(message, (err) => err && this.#log.debug({ err }, 'window process gone'));
     };
     this.#abort = () => send({ type: 'abort' });
     const limitMs = (uplink.window.maxDurationSeconds + uplink.connectTimeoutMs / 1000) * 1000 + killGraceMs;
@@ -164,7 +168,8 @@ export class WindowRunner {
   }
 
   #drop(child: ChildProcess): void {
-    child.removeAllListeners();
+    child.removeAllListeners('message');
+    child.removeAllListeners('exit');
     if (child.connected) child.disconnect();
   }
 }

@@ -70,3 +70,13 @@ t.test('a stale socket file from a crashed gateway is replaced; stop removes the
   await server.stop();
   await t.rejects(stat(path), { code: 'ENOENT' });
 });
+
+t.test('a gateway that stops while answering is reported as canceled, not as absent', async (t) => {
+  const path = await socketPath(t);
+  const server = new ControlServer({ path, logger: nullLogger, handler: () => new Promise(() => {}) });
+  await server.start();
+  const asking = t.rejects(controlRequest(path, 'sync', 5000), { code: 'ATTACHE_CANCELED' });
+  await new Promise((r) => setTimeout(r, 100));
+  await server.stop();
+  await asking;
+});

@@ -153,6 +153,10 @@ export interface CacheConfig {
    * Most records in one synced write.
    */
   maxBatchRecords: number;
+  /**
+   * The cache's data-key file (JSON, mode 0600), outside the database. Created with a fresh AES-256 key on first start. Default: <dataDir>/keys/cache.key. The gateway refuses to start when the cache holds data and this file is missing: restore it (a new key could not read the backlog).
+   */
+  keyFile?: string;
 }
 /**
  * The connection to AWS IoT Core (or any MQTT broker with mutual TLS).
@@ -366,6 +370,10 @@ export interface CacheConfigInput {
    * Most records in one synced write.
    */
   maxBatchRecords?: number;
+  /**
+   * The cache's data-key file (JSON, mode 0600), outside the database. Created with a fresh AES-256 key on first start. Default: <dataDir>/keys/cache.key. The gateway refuses to start when the cache holds data and this file is missing: restore it (a new key could not read the backlog).
+   */
+  keyFile?: string;
 }
 /**
  * The connection to AWS IoT Core (or any MQTT broker with mutual TLS).
