@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'ATTACHE_CACHE_CLOSED'
   /** A write to the cache failed (disk error, disk full); nothing of that write was stored. */
   | 'ATTACHE_CACHE_WRITE'
+  /** The cache is at its configured bound (or the disk is full) and its policy is to refuse new data. */
+  | 'ATTACHE_CACHE_FULL'
   /** The cache's key file is missing its owner-only permissions, or is malformed. */
   | 'ATTACHE_CACHE_KEY'
   /** A cached value failed authentication (tampered, or sealed under an unknown key): it was quarantined. */

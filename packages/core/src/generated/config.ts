@@ -157,6 +157,22 @@ export interface CacheConfig {
    * The cache's data-key file (JSON, mode 0600), outside the database. Created with a fresh AES-256 key on first start. Default: <dataDir>/keys/cache.key. The gateway refuses to start when the cache holds data and this file is missing: restore it (a new key could not read the backlog).
    */
   keyFile?: string;
+  /**
+   * Most records the cache holds waiting for upload.
+   */
+  maxRecords: number;
+  /**
+   * Most bytes of record data (before encryption) the cache holds waiting for upload.
+   */
+  maxBytes: number;
+  /**
+   * Records older than this (by capture) are dropped, counted and reported, even with room left; 0 keeps them until uploaded.
+   */
+  maxAgeDays: number;
+  /**
+   * At a bound, or when the disk is full: `refuse` new readings (devices that can are told to keep and re-send them: NAK, HL7 AR) or `drop-oldest` (the oldest waiting records are dropped, counted, logged and reported).
+   */
+  whenFull: 'refuse' | 'drop-oldest';
 }
 /**
  * The connection to AWS IoT Core (or any MQTT broker with mutual TLS).
@@ -374,6 +390,22 @@ export interface CacheConfigInput {
    * The cache's data-key file (JSON, mode 0600), outside the database. Created with a fresh AES-256 key on first start. Default: <dataDir>/keys/cache.key. The gateway refuses to start when the cache holds data and this file is missing: restore it (a new key could not read the backlog).
    */
   keyFile?: string;
+  /**
+   * Most records the cache holds waiting for upload.
+   */
+  maxRecords?: number;
+  /**
+   * Most bytes of record data (before encryption) the cache holds waiting for upload.
+   */
+  maxBytes?: number;
+  /**
+   * Records older than this (by capture) are dropped, counted and reported, even with room left; 0 keeps them until uploaded.
+   */
+  maxAgeDays?: number;
+  /**
+   * At a bound, or when the disk is full: `refuse` new readings (devices that can are told to keep and re-send them: NAK, HL7 AR) or `drop-oldest` (the oldest waiting records are dropped, counted, logged and reported).
+   */
+  whenFull?: 'refuse' | 'drop-oldest';
 }
 /**
  * The connection to AWS IoT Core (or any MQTT broker with mutual TLS).
