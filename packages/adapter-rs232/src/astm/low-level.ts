@@ -1,0 +1,266 @@
+import { monotonicMs } from '@attache/core';
+import { ACK, astmChecksum, ENQ, EOT, ETB, ETX, NAK, STX } from './control.js';
+
+/**
+ * The receiver side of ASTM E1381 / CLSI LIS1-A (protocols.md §1.3–1.4) as a byte-driven state
+ * machine: no I/O, no real timers.
+ *
+ * Contention: the gateway only receives, so it never sends ENQ. If it ever does (to send orders),
+ * the instrument has priority: on an ENQ from the instrument while waiting for the answer to its
+ * own ENQ, the gateway drops its request, answers the instrument's ENQ, and waits at least 20 s
+ * before its next ENQ.
+ */
+
+/** What the caller must do or may want to know, in order. */
+export type AstmAction =
+  /** Write these bytes to the instrument (ACK or NAK). */
+  | { type: 'send'; bytes: Buffer }
+  /**
+   * A message: the text of its frames joined, `records` split on CR (empty ones dropped).
+   * `awaitingStore`: the final frame is held unacknowledged until `acknowledge()`; false when the
+   * transfer ended (EOT) without an L record, the frames having been ACKed already.
+   */
+  | { type: 'message'; text: string; records: string[]; awaitingStore: boolean }
+  /** Something happened; `reason` (malformed frames only) never contains the frame's content. */
+  | { type: 'event'; event: AstmReceiverEvent; reason?: string };
+
+/** Events reported by `AstmReceiver`. */
+export type AstmReceiverEvent =
+  | 'transfer-start'
+  | 'transfer-end'
+  | 'busy'
+  | 'malformed-frame'
+  | 'duplicate-frame'
+  | 'timeout';
+
+/** State of an `AstmReceiver`. */
+export type AstmReceiverState = 'idle' | 'transfer' | 'awaiting-store';
+
+export interface AstmReceiverOptions {
+  /** Receiver timer in ms: a transfer silent this long is abandoned (E1381: 30 s). Default 30 000. */
+  receiverTimeoutMs?: number;
+  /** Longest frame text accepted, in characters (the standard says 240). Default 1024. */
+  maxFrameText?: number;
+  /** Called on each ENQ: false answers NAK ("busy", the gateway cannot store). Default always true. */
+  canAccept?: () => boolean;
+  /** Clock in ms used when a method gets no `nowMs`. Default core's `monotonicMs`. */
+  now?: () => number;
+}
+
+type FramePhase = 'none' | 'text' | 'c1' | 'c2';
+
+const ACK_BYTES = Buffer.from([ACK]);
+const NAK_BYTES = Buffer.from([NAK]);
+/** Control characters that must not appear in a frame's text (E1381 §6.6; CR and LF tolerated). */
+const RESTRICTED = new Set([0x01, ENQ, ACK, 0x10, NAK, 0x16, 0x11, 0x12, 0x13, 0x14]);
+
+/** A received frame, parsed up to its checksum. */
+interface Frame {
+  fn: number;
+  text: string;
+  final: boolean;
+}
+
+/** ASTM E1381 receiver. Feed it bytes; write back the bytes of its `send` actions. */
+export class AstmReceiver {
+  readonly #timeoutMs: number;
+  readonly #maxFrameText: number;
+  readonly #canAccept: () => boolean;
+  readonly #now: () => number;
+  #state: AstmReceiverState = 'idle';
+  #expectedFn = 1;
+  /** Text of the frames ACKed since the last complete message. */
+  #committed = '';
+  #phase: FramePhase = 'none';
+  #frame: number[] = [];
+  #c1 = 0;
+  #lastActivity = 0;
+  #queued: Buffer[] = [];
+
+  /** @throws TypeError when an option is out of range. */
+  constructor(options: AstmReceiverOptions = {}) {
+    const { receiverTimeoutMs = 30_000, maxFrameText = 1024 } = options;
+    if (!(receiverTimeoutMs > 0)) throw new TypeError('"receiverTimeoutMs" must be greater than 0');
+    if (!Number.isInteger(maxFrameText) || maxFrameText < 1) {
+      throw new TypeError('"maxFrameText" must be an integer ≥ 1');
+    }
+    this.#timeoutMs = receiverTimeoutMs;
+    this.#maxFrameText = maxFrameText;
+    this.#canAccept = options.canAccept ?? (() => true);
+    this.#now = options.now ?? monotonicMs;
+  }
+
+  /** `idle` (waiting for ENQ), `transfer`, or `awaiting-store` (a message waits for `acknowledge()`). */
+  get state(): AstmReceiverState {
+    return this.#state;
+  }
+
+  /** Processes bytes from the instrument. While awaiting the store they are queued. */
+  feed(bytes: Buffer, nowMs: number = this.#now()): AstmAction[] {
+    const actions: AstmAction[] = [];
+    for (const byte of bytes) this.#byte(byte, nowMs, actions);
+    return actions;
+  }
+
+  /**
+   * Answers the held final frame of a message: `true` (stored durably) → ACK and the message is
+   * committed; `false` → NAK, the analyzer keeps its data and re-sends the frame. Then processes
+   * the bytes queued meanwhile.
+   * @throws TypeError when no message is awaiting the store.
+   */
+  acknowledge(stored: boolean, nowMs: number = this.#now()): AstmAction[] {
+    if (this.#state !== 'awaiting-store')
+      throw new TypeError('"acknowledge" called with no message awaiting store');
+    this.#state = 'transfer';
+    this.#lastActivity = nowMs;
+    const actions: AstmAction[] = [{ type: 'send', bytes: stored ? ACK_BYTES : NAK_BYTES }];
+    if (stored) {
+      this.#committed = '';
+      this.#expectedFn = (this.#expectedFn + 1) % 8;
+    }
+    const queued = Buffer.concat(this.#queued);
+    this.#queued = [];
+    actions.push(...this.feed(queued, nowMs));
+    return actions;
+  }
+
+  /** Applies the receiver timer: a transfer silent for `receiverTimeoutMs` is abandoned. */
+  tick(nowMs: number = this.#now()): AstmAction[] {
+    if (this.#state !== 'transfer' || nowMs - this.#lastActivity < this.#timeoutMs) return [];
+    this.#reset();
+    return [{ type: 'event', event: 'timeout' }];
+  }
+
+  #reset(): void {
+    this.#state = 'idle';
+    this.#committed = '';
+    this.#phase = 'none';
+    this.#frame = [];
+  }
+
+  #byte(byte: number, nowMs: number, actions: AstmAction[]): void {
+    if (this.#state === 'awaiting-store') {
+      this.#queued.push(Buffer.from([byte]));
+      return;
+    }
+    this.#lastActivity = nowMs;
+    if (byte === ENQ && this.#phase !== 'c1' && this.#phase !== 'c2') {
+      this.#establish(actions);
+      return;
+    }
+    if (this.#state === 'idle') return;
+    if (this.#phase === 'none') this.#between(byte, actions);
+    else if (this.#phase === 'text') this.#text(byte, actions);
+    else if (this.#phase === 'c1') {
+      this.#c1 = byte;
+      this.#phase = 'c2';
+    } else {
+      this.#phase = 'none';
+      this.#complete(byte, actions);
+    }
+  }
+
+  #establish(actions: AstmAction[]): void {
+    this.#reset();
+    if (!this.#canAccept()) {
+      actions.push({ type: 'send', bytes: NAK_BYTES }, { type: 'event', event: 'busy' });
+      return;
+    }
+    this.#state = 'transfer';
+    this.#expectedFn = 1;
+    actions.push({ type: 'send', bytes: ACK_BYTES }, { type: 'event', event: 'transfer-start' });
+  }
+
+  /** Between frames: STX starts one, EOT ends the transfer, CR/LF and noise are skipped. */
+  #between(byte: number, actions: AstmAction[]): void {
+    if (byte === STX) {
+      this.#phase = 'text';
+      this.#frame = [];
+    } else if (byte === EOT) {
+      this.#endTransfer(actions);
+    }
+  }
+
+  #endTransfer(actions: AstmAction[]): void {
+    const text = this.#committed;
+    this.#reset();
+    const records = splitRecords(text);
+    if (records.length > 0) actions.push({ type: 'message', text, records, awaitingStore: false });
+    actions.push({ type: 'event', event: 'transfer-end' });
+  }
+
+  #text(byte: number, actions: AstmAction[]): void {
+    if (byte === ETX || byte === ETB) {
+      this.#frame.push(byte);
+      this.#phase = 'c1';
+    } else if (byte === EOT) {
+      this.#phase = 'none';
+      actions.push({ type: 'event', event: 'malformed-frame', reason: 'EOT inside a frame' });
+      this.#endTransfer(actions);
+    } else if (byte === STX) {
+      this.#frame = [];
+      actions.push({ type: 'event', event: 'malformed-frame', reason: 'STX inside a frame' });
+    } else {
+      this.#frame.push(byte);
+    }
+  }
+
+  /** C2 arrived: check the frame and answer at once (a missing CR/LF trailer is tolerated). */
+  #complete(c2: number, actions: AstmAction[]): void {
+    const bytes = Buffer.from(this.#frame);
+    this.#frame = [];
+    const problem = this.#problem(bytes, c2);
+    const fn = bytes[0];
+    if (problem !== undefined || fn === undefined) {
+      actions.push(
+        { type: 'send', bytes: NAK_BYTES },
+        { type: 'event', event: 'malformed-frame', reason: problem },
+      );
+      return;
+    }
+    const frame: Frame = {
+      fn: fn - 0x30,
+      text: bytes.subarray(1, -1).toString('latin1'),
+      final: bytes.at(-1) === ETX,
+    };
+    if (frame.fn === (this.#expectedFn + 7) % 8) {
+      actions.push({ type: 'send', bytes: ACK_BYTES }, { type: 'event', event: 'duplicate-frame' });
+    } else if (frame.fn !== this.#expectedFn) {
+      actions.push(
+        { type: 'send', bytes: NAK_BYTES },
+        { type: 'event', event: 'malformed-frame', reason: 'unexpected frame number' },
+      );
+    } else {
+      this.#accept(frame, actions);
+    }
+  }
+
+  /** Why a frame (FN…ETB/ETX) with checksum `#c1 c2` is refused, or undefined when it is sound. */
+  #problem(bytes: Buffer, c2: number): string | undefined {
+    const fn = bytes[0];
+    if (bytes.length < 2 || fn === undefined || fn < 0x30 || fn > 0x37) return 'frame number is not 0-7';
+    if (bytes.length - 2 > this.#maxFrameText) return 'frame text too long';
+    if (bytes.subarray(1, -1).some((b) => RESTRICTED.has(b))) return 'restricted character in frame text';
+    const sent = String.fromCharCode(this.#c1, c2).toUpperCase();
+    if (sent !== astmChecksum(bytes)) return 'checksum mismatch';
+    return undefined;
+  }
+
+  #accept(frame: Frame, actions: AstmAction[]): void {
+    const text = this.#committed + frame.text;
+    const records = splitRecords(text);
+    if (frame.final && records.at(-1)?.[0] === 'L') {
+      this.#state = 'awaiting-store';
+      actions.push({ type: 'message', text, records, awaitingStore: true });
+      return;
+    }
+    this.#committed = text;
+    this.#expectedFn = (this.#expectedFn + 1) % 8;
+    actions.push({ type: 'send', bytes: ACK_BYTES });
+  }
+}
+
+/** Splits message text into records on CR (LF tolerated), dropping empty ones. */
+export function splitRecords(text: string): string[] {
+  return text.split(/[\r\n]+/).filter((record) => record.length > 0);
+}
