@@ -1,4 +1,5 @@
 import { type AttacheRecord, checkRecord, GatewayError, type RecordDraft } from '@attache/core';
+import type { CacheLimits } from './bounds.js';
 import type { LevelCacheOptions } from './level-cache.js';
 import { isSeq } from './seq-key.js';
 
@@ -17,6 +18,24 @@ export function checkOptions(options: LevelCacheOptions): void {
   }
   if (!Number.isSafeInteger(maxBatchRecords) || maxBatchRecords < 1) {
     throw new TypeError('"maxBatchRecords" must be an integer >= 1');
+  }
+  if (options.limits !== undefined) checkLimits(options.limits);
+}
+
+/** Throws a TypeError naming the first bad field of `limits`. */
+function checkLimits(limits: CacheLimits): void {
+  const { maxRecords, maxBytes, maxAgeMs, whenFull } = limits ?? {};
+  if (typeof maxRecords !== 'number' || !(maxRecords >= 1)) {
+    throw new TypeError('"limits.maxRecords" must be a number >= 1');
+  }
+  if (typeof maxBytes !== 'number' || !(maxBytes >= 1)) {
+    throw new TypeError('"limits.maxBytes" must be a number of bytes >= 1');
+  }
+  if (typeof maxAgeMs !== 'number' || !(maxAgeMs >= 0 && Number.isFinite(maxAgeMs))) {
+    throw new TypeError('"limits.maxAgeMs" must be a number of ms >= 0');
+  }
+  if (whenFull !== 'refuse' && whenFull !== 'drop-oldest') {
+    throw new TypeError('"limits.whenFull" must be "refuse" or "drop-oldest"');
   }
 }
 

@@ -4,10 +4,11 @@ export interface CommitQueueOptions<T> {
   /** Most items per group; a full group is committed at once. */
   maxItems: number;
   /**
-   * Writes one group, items in push order. Resolving resolves every item's `push`; rejecting
-   * rejects every one with the same error. Called for one group at a time.
+   * Writes one group, items in push order, and resolves with one outcome per item: `undefined`
+   * resolves that item's `push`, an error rejects it alone. Rejecting rejects every item of the
+   * group with that error. Called for one group at a time.
    */
-  commit: (items: T[]) => Promise<void>;
+  commit: (items: T[]) => Promise<(Error | undefined)[]>;
 }
 
 interface Waiting<T> {
@@ -31,7 +32,7 @@ export class CommitQueue<T> {
     this.#options = options;
   }
 
-  /** Queues `item`; resolves once the group holding it has been committed, rejects if that failed. */
+  /** Queues `item`; resolves once the group holding it has been committed, rejects if that (or its own outcome) failed. */
   push(item: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ item, resolve, reject });
@@ -59,12 +60,17 @@ export class CommitQueue<T> {
   }
 
   async #write(group: Waiting<T>[]): Promise<void> {
+    let outcomes: (Error | undefined)[];
     try {
-      await this.#options.commit(group.map((w) => w.item));
+      outcomes = await this.#options.commit(group.map((w) => w.item));
     } catch (err) {
       for (const w of group) w.reject(err);
       return;
     }
-    for (const w of group) w.resolve();
+    for (const [i, w] of group.entries()) {
+      const err = outcomes[i];
+      if (err) w.reject(err);
+      else w.resolve();
+    }
   }
 }

@@ -1,7 +1,7 @@
-import { type AttacheRecord, GatewayError, type Logger } from '@attache/core';
+import { GatewayError, type Logger } from '@attache/core';
 import { Level } from 'level';
 import { parseSeqKey, seqKey } from './seq-key.js';
-import { levelKey, plainLength, type ValueSealer } from './value-sealer.js';
+import { plainLength, type ValueSealer } from './value-sealer.js';
 
 /** What `meta/outbox` holds: the counters of the outbox, written in the same batch as the records. */
 export interface Backlog {
@@ -11,6 +11,8 @@ export interface Backlog {
   records: number;
   /** UTF-8 bytes of their JSON. */
   bytes: number;
+  /** Records dropped at a bound or for their age, ever (absent in databases written before bounds: 0). */
+  dropped: number;
 }
 
 /** A `tokens` entry (sealed), keyed by the HMAC of the patient identifier. */
@@ -109,47 +111,21 @@ export async function lastSeqOf(database: Database): Promise<number> {
  */
 export async function loadBacklog(database: Database, recount: boolean): Promise<Backlog> {
   const stored = await database.meta.get(backlogKey);
+  const dropped = stored?.dropped ?? 0;
   if (stored && !recount) {
-    return { ...stored, nextSeq: Math.max(stored.nextSeq, (await lastSeqOf(database)) + 1) };
+    return { ...stored, dropped, nextSeq: Math.max(stored.nextSeq, (await lastSeqOf(database)) + 1) };
   }
   const counted = await countOutbox(database);
   return {
     nextSeq: Math.max(stored?.nextSeq ?? 1, counted.lastSeq + 1),
     records: counted.records,
     bytes: counted.bytes,
+    dropped,
   };
 }
 
 /** A chained batch on the root database. */
 export type Batch = ReturnType<Level['batch']>;
-
-/**
- * The batch that stores a group of records and the new counters, and those counters. Gives the
- * records their seqs, in order, from `backlog.nextSeq`.
- */
-export function appendBatch(
-  database: Database,
-  backlog: Backlog,
-  records: AttacheRecord[],
-): { batch: Batch; next: Backlog } {
-  const { db, outbox, meta, sealer } = database;
-  const batch = db.batch();
-  let bytes = 0;
-  for (const [i, record] of records.entries()) {
-    record.seq = backlog.nextSeq + i;
-    const key = seqKey(record.seq);
-    const json = Buffer.from(JSON.stringify(record), 'utf8');
-    bytes += json.length;
-    batch.put(key, sealer.seal(levelKey('outbox', key), json), { sublevel: outbox });
-  }
-  const next = {
-    nextSeq: backlog.nextSeq + records.length,
-    records: backlog.records + records.length,
-    bytes: backlog.bytes + bytes,
-  };
-  batch.put(backlogKey, next, { sublevel: meta });
-  return { batch, next };
-}
 
 /**
  * The batch that deletes the stored records with `firstSeq <= seq <= lastSeq` and updates the

@@ -9,16 +9,18 @@ import {
   type RecordDraft,
   type StoredRecord,
 } from '@attache/core';
+import {
+  type CacheHealth,
+  type CacheLimits,
+  isDiskFull,
+  logDropped,
+  noLimits,
+  planAppend,
+} from './bounds.js';
 import { checkKey, checkOptions, checkReadOptions, recordOf } from './checks.js';
 import { CommitQueue } from './commit-queue.js';
-import {
-  appendBatch,
-  type Backlog,
-  type Database,
-  openCache,
-  removeBatch,
-  type TokenEntry,
-} from './database.js';
+import { type Backlog, type Database, openCache, removeBatch, type TokenEntry } from './database.js';
+import { expireBatch, expiryBatchRecords } from './expiry.js';
 import type { CacheKeyring } from './keyring.js';
 import { newPatientToken } from './patient-token.js';
 import { logQuarantined, quarantineBatch, type Suspect } from './quarantine.js';
@@ -38,6 +40,8 @@ export interface LevelCacheOptions {
   maxBatchRecords?: number;
   /** Where the cache logs (default nullLogger). Never receives patient data. */
   logger?: Logger;
+  /** Bounds of the outbox (see the README, "Bounds"). Default: none. */
+  limits?: CacheLimits;
 }
 
 type State = 'closed' | 'opening' | 'open' | 'closing';
@@ -50,6 +54,7 @@ type State = 'closed' | 'opening' | 'open' | 'closing';
 export class LevelCache implements Outbox, PatientTokenizer {
   readonly #path: string;
   readonly #log: Logger;
+  readonly #limits: CacheLimits;
   readonly #sealer: ValueSealer;
   readonly #queue: CommitQueue<AttacheRecord>;
   readonly #readers = new Set<Promise<unknown>>();
@@ -59,7 +64,11 @@ export class LevelCache implements Outbox, PatientTokenizer {
   #closing: Promise<void> | undefined;
   #database: Database | undefined;
   /** The outbox counters as last committed. */
-  #backlog: Backlog = { nextSeq: 1, records: 0, bytes: 0 };
+  #backlog: Backlog = { nextSeq: 1, records: 0, bytes: 0, dropped: 0 };
+  /** The latest group of appends refused or dropped records, or a write found the disk full. */
+  #atBound = false;
+  /** Seq where `expire()` starts: the records below it are kept by expiry (see ExpiryPlan). */
+  #expiryFrom = 1;
   /** Tail of the chain that runs writes one at a time. */
   #writes: Promise<void> = Promise.resolve();
   /** A write failed: the database must be reopened before it is used again. */
@@ -71,6 +80,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
     this.#path = options.path;
     this.#sealer = new ValueSealer(options.keyring);
     this.#log = (options.logger ?? nullLogger).child({ module: 'cache' });
+    this.#limits = options.limits ? { ...options.limits } : noLimits;
     this.#queue = new CommitQueue({
       intervalMs: options.commitIntervalMs ?? 5,
       maxItems: options.maxBatchRecords ?? 1000,
@@ -109,9 +119,13 @@ export class LevelCache implements Outbox, PatientTokenizer {
   /**
    * Gives the draft the next seq and stores it. Resolves with the full record only after the synced
    * write that holds it (shared with the appends of its group). Rejects ATTACHE_MALFORMED (with
-   * `issues`) when the draft does not satisfy record.schema.json; ATTACHE_CACHE_WRITE (cause = the
-   * LevelDB error) when the write fails, and then nothing of its group is stored and no seq is used
-   * up; ATTACHE_CACHE_CLOSED when not open. Do not modify the draft until the promise settles.
+   * `issues`) when the draft does not satisfy record.schema.json; ATTACHE_CACHE_FULL when it would
+   * exceed a bound under `refuse` (or alone exceeds maxBytes), nothing stored and no seq used, the
+   * rest of its group unaffected; ATTACHE_CACHE_FULL (cause = the LevelDB error) when the disk is
+   * full and ATTACHE_CACHE_WRITE when the write fails otherwise, and then nothing of its group is
+   * stored and no seq is used up; ATTACHE_CACHE_CLOSED when not open. Under `drop-oldest` it resolves
+   * after the oldest records were dropped to make room, in the same write. Do not modify the draft
+   * until the promise settles.
    */
   async append(draft: RecordDraft): Promise<AttacheRecord> {
     this.#assertOpen();
@@ -148,6 +162,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
       if (!removal) return;
       await this.#guardWrite(removal.batch.write({ sync: true }), `remove of ${removal.records} records`);
       this.#backlog = removal.next;
+      this.#atBound = false;
     });
   }
 
@@ -189,6 +204,52 @@ export class LevelCache implements Outbox, PatientTokenizer {
   }
 
   /**
+   * Drops, durably, the records captured more than `limits.maxAgeMs` before `now` (ms since the
+   * epoch), walking from the oldest seq and stopping at the first younger record, in synced batches
+   * of at most 10,000 that also count them in `dropped`; each batch is logged at warn (count and seq
+   * range). Records whose clock was not synchronized are kept (and passed over once per open). Resolves with how many were dropped:
+   * at once with 0 when there is no age limit, after reading one record when the oldest is young
+   * enough. Rejects ATTACHE_CACHE_WRITE (or ATTACHE_CACHE_FULL on a full disk) when a write fails,
+   * ATTACHE_CACHE_CLOSED when not open.
+   */
+  async expire(now: number = Date.now()): Promise<{ dropped: number }> {
+    if (typeof now !== 'number' || !Number.isFinite(now)) throw new TypeError('"now" must be a time in ms');
+    this.#assertOpen();
+    const { maxAgeMs } = this.#limits;
+    if (maxAgeMs === 0) return { dropped: 0 };
+    let dropped = 0;
+    for (;;) {
+      const count = await this.#write(async (database) => {
+        const plan = await expireBatch(database, this.#backlog, {
+          cutoffMs: now - maxAgeMs,
+          most: expiryBatchRecords,
+          fromSeq: this.#expiryFrom,
+        });
+        if (!plan.batch) {
+          this.#expiryFrom = plan.resumeSeq;
+          return 0;
+        }
+        await this.#guardWrite(plan.batch.write({ sync: true }), `expiry of ${plan.dropped.length} records`);
+        this.#backlog = plan.next;
+        this.#expiryFrom = plan.resumeSeq;
+        this.#atBound = false;
+        logDropped(this.#log, plan.dropped, `captured more than ${maxAgeMs} ms ago`);
+        return plan.dropped.length;
+      });
+      dropped += count;
+      if (count < expiryBatchRecords) return { dropped };
+    }
+  }
+
+  /** Dropped and quarantined counts and whether the cache is at a bound now. Rejects ATTACHE_CACHE_CLOSED when not open. */
+  async health(): Promise<CacheHealth> {
+    const quarantined = await this.quarantineCount();
+    const { records, bytes, dropped } = this.#backlog;
+    const { maxRecords, maxBytes } = this.#limits;
+    return { dropped, quarantined, full: this.#atBound || records >= maxRecords || bytes >= maxBytes };
+  }
+
+  /**
    * The JSON value stored under `key`, undefined when there is none, or when it fails
    * authentication (it is then quarantined). Rejects ATTACHE_CACHE_CLOSED when not open.
    */
@@ -217,6 +278,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
         this.#sealer,
         this.#log,
       ));
+      this.#expiryFrom = 1; // a repair may bring back records below it
       this.#state = 'open';
       this.#log.info({ records: this.#backlog.records, nextSeq: this.#backlog.nextSeq }, 'cache opened');
     } catch (err) {
@@ -243,6 +305,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
         this.#sealer,
         this.#log,
       ));
+      this.#expiryFrom = 1; // a repair may bring back records below it
     } catch (err) {
       this.#log.error({ err }, 'reopening the cache after a write failure failed');
       throw err;
@@ -310,23 +373,47 @@ export class LevelCache implements Outbox, PatientTokenizer {
     return run;
   }
 
-  /** Awaits a write; a failure is logged, marks the database for reopening and becomes ATTACHE_CACHE_WRITE. */
+  /**
+   * Awaits a write; a failure is logged, marks the database for reopening and becomes
+   * ATTACHE_CACHE_FULL when the disk is full, ATTACHE_CACHE_WRITE otherwise.
+   */
   async #guardWrite(write: Promise<void>, what: string): Promise<void> {
     try {
       await write;
     } catch (err) {
       this.#broken = true;
       this.#log.error({ err }, `cache write failed (${what})`);
-      throw new GatewayError('ATTACHE_CACHE_WRITE', `cache write failed (${what})`, { cause: err });
+      if (!isDiskFull(err)) {
+        throw new GatewayError('ATTACHE_CACHE_WRITE', `cache write failed (${what})`, { cause: err });
+      }
+      this.#atBound = true;
+      throw new GatewayError('ATTACHE_CACHE_FULL', `the disk is full (${what})`, { cause: err });
     }
   }
 
-  /** One group of appends: its records and the new counters in one atomic synced batch. */
-  async #commit(database: Database, records: AttacheRecord[]): Promise<void> {
-    const { batch, next } = appendBatch(database, this.#backlog, records);
-    await this.#guardWrite(batch.write({ sync: true }), `append of ${records.length} records`);
-    this.#log.debug({ records: records.length, lastSeq: next.nextSeq - 1 }, 'appends committed');
-    this.#backlog = next;
+  /**
+   * One group of appends: the records that fit within the limits, the records dropped to make room
+   * and the new counters in one atomic synced batch. Resolves with each record's outcome.
+   */
+  async #commit(database: Database, records: AttacheRecord[]): Promise<(Error | undefined)[]> {
+    const { batch, next, outcomes, dropped } = await planAppend(
+      database,
+      this.#backlog,
+      records,
+      this.#limits,
+    );
+    const refused = outcomes.filter((o) => o !== undefined).length;
+    if (batch) {
+      await this.#guardWrite(batch.write({ sync: true }), `append of ${records.length - refused} records`);
+      this.#backlog = next;
+    }
+    if (dropped.length > 0) logDropped(this.#log, dropped, 'the cache is at a bound');
+    if (refused > 0 && !this.#atBound) {
+      this.#log.warn({ refused, records: next.records, bytes: next.bytes }, 'cache full: appends refused');
+    }
+    this.#atBound = refused > 0 || dropped.length > 0;
+    this.#log.debug({ records: records.length - refused, lastSeq: next.nextSeq - 1 }, 'appends committed');
+    return outcomes;
   }
 
   async #tokenOf(patientId: string): Promise<string> {

@@ -144,47 +144,51 @@ t.test('SIGKILL mid-stream loses no acknowledged record and reuses no seq', asyn
   t.ok(appendedHere === 2 && acked.size >= 3000, `${acked.size} acknowledged in all`);
 });
 
-t.test('a failed write rejects ATTACHE_CACHE_WRITE and stores nothing of its group', async (t) => {
-  const { keyring, keyPath } = await tempKeyring(t);
-  const path = t.testdir();
-  // 400 blocks (200-400 KB): LevelDB's log hits the file size limit after a few hundred records.
-  const child = startAppender(t, path, keyPath, { fileSizeBlocks: 400 });
-  t.same(await child.exited, { code: 0, signal: null });
-  t.equal(child.lines.at(-1), 'closed');
-  const failures = child.lines.filter((l) => l.startsWith('error ')).map((l) => l.split(' '));
-  t.ok(failures.length > 0, 'appends failed once the disk was "full"');
-  t.same(
-    failures.map(([, code, , cause]) => [code, cause]),
-    failures.map(() => ['ATTACHE_CACHE_WRITE', 'LEVEL_IO_ERROR']),
-  );
-  const acked = acknowledged(child.lines);
-  t.ok(acked.size > 50, `${acked.size} appends succeeded before that`);
-  t.ok(child.lines.includes(`next ${acked.size + 1}`), 'the failed appends used up no seq');
+t.test(
+  'a full disk rejects ATTACHE_CACHE_FULL, stores nothing of the failed group, loses nothing acknowledged',
+  async (t) => {
+    const { keyring, keyPath } = await tempKeyring(t);
+    const path = t.testdir();
+    // 400 blocks (200-400 KB): LevelDB's log hits the file size limit after a few hundred records.
+    const child = startAppender(t, path, keyPath, { fileSizeBlocks: 400 });
+    t.same(await child.exited, { code: 0, signal: null });
+    t.equal(child.lines.at(-1), 'closed');
+    const failures = child.lines.filter((l) => l.startsWith('error ')).map((l) => l.split(' '));
+    t.ok(failures.length > 0, 'appends failed once the disk was "full"');
+    t.same(
+      failures.map(([, code, , cause]) => [code, cause]),
+      failures.map(() => ['ATTACHE_CACHE_FULL', 'LEVEL_IO_ERROR']),
+      'a write past the file size limit (EFBIG, as ENOSPC) is ATTACHE_CACHE_FULL, the LevelDB error kept as cause',
+    );
+    const acked = acknowledged(child.lines);
+    t.ok(acked.size > 50, `${acked.size} appends succeeded before that`);
+    t.ok(child.lines.includes(`next ${acked.size + 1}`), 'the failed appends used up no seq');
 
-  const cache = new LevelCache({ keyring, path });
-  await cache.open();
-  t.teardown(() => cache.close());
-  const stored = await readAll(cache);
-  t.same(
-    stored.map((r) => [r.seq, r.clock.monotonicMs]),
-    [...acked].sort(([a], [b]) => a - b),
-    'exactly the acknowledged records are stored',
-  );
-  t.same(
-    stored.map((r) => r.seq),
-    range(1, acked.size),
-  );
-  const failedNs = new Set(failures.map(([, , n]) => Number(n)));
-  t.notOk(
-    stored.some((r) => failedNs.has(r.clock.monotonicMs)),
-    'no record of a failed append is stored',
-  );
-  t.equal(
-    (await cache.append(draft(0))).seq,
-    acked.size + 1,
-    'the seq counter was not advanced past stored data',
-  );
-});
+    const cache = new LevelCache({ keyring, path });
+    await cache.open();
+    t.teardown(() => cache.close());
+    const stored = await readAll(cache);
+    t.same(
+      stored.map((r) => [r.seq, r.clock.monotonicMs]),
+      [...acked].sort(([a], [b]) => a - b),
+      'exactly the acknowledged records are stored',
+    );
+    t.same(
+      stored.map((r) => r.seq),
+      range(1, acked.size),
+    );
+    const failedNs = new Set(failures.map(([, , n]) => Number(n)));
+    t.notOk(
+      stored.some((r) => failedNs.has(r.clock.monotonicMs)),
+      'no record of a failed append is stored',
+    );
+    t.equal(
+      (await cache.append(draft(0))).seq,
+      acked.size + 1,
+      'the seq counter was not advanced past stored data',
+    );
+  },
+);
 
 t.test('a corrupt database is repaired on open and keeps its records', async (t) => {
   const { keyring } = await tempKeyring(t);
@@ -233,7 +237,7 @@ t.test(
     await child.waitFor((lines) => lines.some((l) => l.startsWith('next ')));
     const before = acknowledged(child.lines);
     t.ok(
-      child.lines.some((l) => l.startsWith('error ATTACHE_CACHE_WRITE')),
+      child.lines.some((l) => l.startsWith('error ATTACHE_CACHE_FULL')),
       'the disk was "full"',
     );
     execFileSync('prlimit', ['--pid', String(child.proc.pid), '--fsize=unlimited']);

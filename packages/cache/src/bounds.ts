@@ -1,0 +1,186 @@
+import { type AttacheRecord, GatewayError, type Logger } from '@attache/core';
+import { type Backlog, type Batch, backlogKey, type Database } from './database.js';
+import { parseSeqKey, seqKey } from './seq-key.js';
+import { levelKey, plainLength } from './value-sealer.js';
+
+/** The bounds of the outbox (see the README, "Bounds"). */
+export interface CacheLimits {
+  /** Most records waiting (>= 1). */
+  maxRecords: number;
+  /** Most bytes of record JSON (UTF-8, before encryption) waiting, as `stats().bytes` counts them (>= 1). */
+  maxBytes: number;
+  /** Records captured longer ago than this many ms are dropped by `expire()`; 0 = no age limit. */
+  maxAgeMs: number;
+  /** At maxRecords or maxBytes: `refuse` the new record, or `drop-oldest` waiting records to make room. */
+  whenFull: 'refuse' | 'drop-oldest';
+}
+
+/** No bounds at all: the behaviour without `limits`. */
+export const noLimits: CacheLimits = {
+  maxRecords: Number.POSITIVE_INFINITY,
+  maxBytes: Number.POSITIVE_INFINITY,
+  maxAgeMs: 0,
+  whenFull: 'refuse',
+};
+
+/** What `LevelCache.health()` reports. */
+export interface CacheHealth {
+  /** Records dropped at a bound (`drop-oldest`) or for their age, ever; survives restarts. */
+  dropped: number;
+  /** Values moved to quarantine, ever (as `LevelCache.quarantineCount()`). */
+  quarantined: number;
+  /**
+   * At a bound now: the outbox holds maxRecords or maxBytes, or the latest group of appends had to
+   * refuse or drop records, or the latest write failed with a full disk (until records are removed
+   * or expired, or a group of appends fits again).
+   */
+  full: boolean;
+}
+
+/** Logs dropped records at warn: how many and their seq range, never their content. */
+export function logDropped(log: Logger, dropped: Dropped[], why: string): void {
+  const firstSeq = dropped[0]?.seq;
+  const lastSeq = dropped.at(-1)?.seq;
+  log.warn({ dropped: dropped.length, firstSeq, lastSeq }, `cache records dropped: ${why}`);
+}
+
+/** A dropped record: its seq and its bytes of JSON. */
+export interface Dropped {
+  seq: number;
+  bytes: number;
+}
+
+/** A group of appends as it will be written; `batch` is undefined when there is nothing to write. */
+export interface AppendPlan {
+  batch: Batch | undefined;
+  next: Backlog;
+  /** Per record, in order: undefined when it is stored, the ATTACHE_CACHE_FULL error when refused. */
+  outcomes: (GatewayError | undefined)[];
+  /** Records dropped to make room, oldest first (stored ones, then earlier records of this group). */
+  dropped: Dropped[];
+}
+
+interface Accepted {
+  seq: number;
+  json: Buffer;
+}
+
+function fullError(backlog: Backlog, limits: CacheLimits, bytes: number): GatewayError {
+  const bound =
+    backlog.records + 1 > limits.maxRecords
+      ? `maxRecords ${limits.maxRecords} reached`
+      : `a record of ${bytes} bytes does not fit in maxBytes ${limits.maxBytes} (${backlog.bytes} used)`;
+  return new GatewayError('ATTACHE_CACHE_FULL', `the cache is full: ${bound}`);
+}
+
+/**
+ * Decides, record by record in order, which of a group of appends fit within `limits`, and builds
+ * the one batch that stores them, deletes the records dropped to make room (`drop-oldest`) and
+ * writes the new counters. Gives the stored records their seqs, in order, from `backlog.nextSeq`;
+ * a refused record uses none. A record larger than maxBytes on its own is refused under either policy.
+ */
+export async function planAppend(
+  database: Database,
+  backlog: Backlog,
+  records: AttacheRecord[],
+  limits: CacheLimits,
+): Promise<AppendPlan> {
+  const { db, outbox, meta, sealer } = database;
+  const next = { ...backlog };
+  const outcomes: (GatewayError | undefined)[] = [];
+  const accepted: Accepted[] = [];
+  const dropped: Dropped[] = [];
+  const batch = db.batch();
+  // Opened only when a record must be dropped: most groups never read the outbox.
+  let stored: { next(): Promise<[string, Buffer] | undefined>; close(): Promise<void> } | undefined;
+  const nextStored = () => {
+    stored ??= outbox.iterator();
+    return stored.next();
+  };
+  const fits = (bytes: number): boolean =>
+    next.records + 1 <= limits.maxRecords && next.bytes + bytes <= limits.maxBytes;
+  try {
+    for (const record of records) {
+      record.seq = next.nextSeq;
+      const json = Buffer.from(JSON.stringify(record), 'utf8');
+      let room = fits(json.length);
+      if (!room && limits.whenFull === 'drop-oldest' && json.length <= limits.maxBytes) {
+        room = await makeRoom(next, dropped, accepted, nextStored, () => fits(json.length), batch, database);
+      }
+      if (!room) {
+        outcomes.push(fullError(next, limits, json.length));
+        continue;
+      }
+      accepted.push({ seq: record.seq, json });
+      outcomes.push(undefined);
+      next.nextSeq++;
+      next.records++;
+      next.bytes += json.length;
+    }
+  } catch (err) {
+    await batch.close();
+    throw err;
+  } finally {
+    await stored?.close();
+  }
+  if (accepted.length === 0 && dropped.length === 0) {
+    await batch.close();
+    return { batch: undefined, next, outcomes, dropped };
+  }
+  for (const { seq, json } of accepted) {
+    const key = seqKey(seq);
+    batch.put(key, sealer.seal(levelKey('outbox', key), json), { sublevel: outbox });
+  }
+  next.dropped += dropped.length;
+  batch.put(backlogKey, next, { sublevel: meta });
+  return { batch, next, outcomes, dropped };
+}
+
+/**
+ * Drops oldest records until `fits()`: stored ones first (deleted in `batch`), then records
+ * accepted earlier in this group (never written). False when nothing is left to drop.
+ */
+async function makeRoom(
+  next: Backlog,
+  dropped: Dropped[],
+  accepted: Accepted[],
+  nextStored: () => Promise<[string, Buffer] | undefined>,
+  fits: () => boolean,
+  batch: Batch,
+  { outbox }: Database,
+): Promise<boolean> {
+  while (!fits()) {
+    const entry = await nextStored();
+    let oldest: Dropped | undefined;
+    if (entry) {
+      batch.del(entry[0], { sublevel: outbox });
+      oldest = { seq: parseSeqKey(entry[0]), bytes: plainLength(entry[1]) };
+    } else {
+      const pending = accepted.shift();
+      oldest = pending && { seq: pending.seq, bytes: pending.json.length };
+    }
+    if (!oldest) return false;
+    dropped.push(oldest);
+    next.records--;
+    next.bytes -= oldest.bytes;
+  }
+  return true;
+}
+
+/** errno texts LevelDB puts in its IO error messages (strerror), and Node's codes, for a full disk. */
+const diskFullText = /No space left on device|File too large|Disk quota exceeded/;
+const diskFullCodes = new Set(['ENOSPC', 'EFBIG', 'EDQUOT']);
+
+/**
+ * True when a write failed because the disk (or the file size limit, or the quota) is full.
+ * LevelDB reports it as LEVEL_IO_ERROR whose message carries strerror's text, e.g.
+ * `IO error: /var/lib/attache/cache/000005.log: No space left on device`.
+ */
+export function isDiskFull(err: unknown): boolean {
+  let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && depth < 5; depth++) {
+    if (diskFullCodes.has(String(e.code)) || diskFullText.test(String(e.message))) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
