@@ -158,5 +158,35 @@ t.test('a cache whose key file was lost is not opened with a new key', async (t)
   await rename(`${keyFile}.bak`, keyFile);
   const status = await stack.statusUntil(() => true);
   t.equal(status.backlog.records, 3, 'with the key restored, the backlog is all there');
-  t.equal(status.quarantined, 0, 'and none of it fails authentication');
+  t.equal(status.cache.quarantined, 0, 'and none of it fails authentication');
+});
+
+t.test('a full cache refuses new readings and says so; nothing stored is lost', async (t) => {
+  const stack = await Stack.start(t);
+  const config = stack.config() as { cache: Record<string, unknown> };
+  config.cache = { ...config.cache, maxRecords: 5, whenFull: 'refuse' };
+  await stack.writeConfig(config);
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  for (let i = 0; i < 8; i++) await stack.device.sendReading();
+  const full = await stack.statusUntil((s) => (s.adapters[0]?.frames ?? 0) === 8);
+  t.equal(full.backlog.records, 5, 'the cache holds its bound');
+  t.equal(full.adapters[0]?.refused, 3, 'the rest are counted as refused');
+  t.equal(full.cache.full, true, 'status says the cache is full');
+  t.equal(full.cache.dropped, 0, 'nothing stored was dropped');
+  const status = await stack.run('status');
+  t.match(status.stdout, 'cache: FULL');
+
+  const dashboard = await stack.subscribe();
+  const sync = await stack.run('sync', '--json');
+  t.equal(sync.code, 0);
+  const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 10_000));
+  t.same(
+    records.map((r) => r.seq),
+    [1, 2, 3, 4, 5],
+    'the stored five are uploaded; refused readings used no seq',
+  );
+  await stack.device.sendReading();
+  const after = await stack.statusUntil((s) => s.adapters[0]?.stored === 6);
+  t.equal(after.cache.full, false, 'after the window there is room again');
 });

@@ -209,7 +209,7 @@ export class Stack {
 export interface StatusJson {
   running: boolean;
   backlog: { records: number; bytes: number; nextSeq: number; oldestCapturedAt: string | null };
-  quarantined: number;
+  cache: { dropped: number; quarantined: number; full: boolean };
   lastWindow: { outcome: string; records: number } | null;
   adapters: {
     deviceId: string;

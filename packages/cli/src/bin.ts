@@ -116,7 +116,7 @@ async function status(args: CommonArgs): Promise<void> {
         running: false,
         startedAt: null,
         backlog: await cache.stats(),
-        quarantined: await cache.quarantineCount(),
+        cache: await cache.health(),
         lastWindow: (await windows.last()) ?? null,
         uplink: {
           configured: windows.configured,

@@ -1,7 +1,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Rs232Adapter } from '@attache/adapter-rs232';
-import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
+import { type CacheHealth, LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import type {
   AdapterStatus,
   AttacheConfig,
@@ -23,8 +23,11 @@ export interface GatewayStatus {
   running: boolean;
   startedAt: string | null;
   backlog: BacklogStats;
-  /** Cached values that failed authentication (tampered, or sealed under a key no longer in the key file). */
-  quarantined: number;
+  /**
+   * `dropped`: records dropped by the cache's bounds (drop-oldest, max age); `quarantined`: cached values
+   * that failed authentication; `full`: the cache is at a bound (or the disk is full) now.
+   */
+  cache: CacheHealth;
   lastWindow: WindowResult | null;
   uplink: { configured: boolean; windowOpen: boolean; everySeconds: number | null };
   adapters: AdapterStatus[];
@@ -60,8 +63,10 @@ export async function openCache(config: AttacheConfig, logger: Logger): Promise<
       'the cache holds data but its key file is missing: restore cache.keyFile (a new key could not read the backlog)',
     );
   }
+  const { maxRecords, maxBytes, maxAgeDays, whenFull } = config.cache;
   const cache = new LevelCache({
     path: paths.cache,
+    limits: { maxRecords, maxBytes, maxAgeMs: maxAgeDays * 86_400_000, whenFull },
     keyring: await loadOrCreateKeyring(paths.keyFile),
     commitIntervalMs: config.cache.commitIntervalMs,
     maxBatchRecords: config.cache.maxBatchRecords,
@@ -80,6 +85,7 @@ export class Gateway {
   #control: ControlServer | undefined;
   #adapters: DeviceAdapter[] = [];
   #timer: NodeJS.Timeout | undefined;
+  #expiry: NodeJS.Timeout | undefined;
   #startedAt: string | null = null;
 
   constructor(options: { config: AttacheConfig; logger: Logger }) {
@@ -120,6 +126,12 @@ export class Gateway {
     }
     this.#startedAt = new Date().toISOString();
     this.#schedule();
+    if (config.cache.maxAgeDays > 0) {
+      // The cache logs what it drops; a failure here must not stop the gateway.
+      this.#expiry = setInterval(() => {
+        cache.expire().catch((err: unknown) => this.#log.error({ err }, 'expiring old records failed'));
+      }, 60_000);
+    }
     const backlog = await cache.stats();
     this.#log.info(
       {
@@ -144,7 +156,7 @@ export class Gateway {
       running: true,
       startedAt: this.#startedAt,
       backlog: await cache.stats(),
-      quarantined: await cache.quarantineCount(),
+      cache: await cache.health(),
       lastWindow: (await windows.last()) ?? null,
       uplink: {
         configured: windows.configured,
@@ -159,6 +171,7 @@ export class Gateway {
   async stop(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearInterval(this.#expiry);
     for (const adapter of this.#adapters) await adapter.stop();
     await this.#windows?.close();
     await this.#control?.stop();

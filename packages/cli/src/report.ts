@@ -39,9 +39,12 @@ export function formatStatus(s: GatewayStatus, now = Date.now()): string {
     `gateway ${s.gatewayId}: ${s.running ? `running since ${s.startedAt}` : 'not running'}`,
     `backlog: ${b.records} records, ${bytes(b.bytes)}, oldest ${age(b.oldestCapturedAt, now)}; next seq ${b.nextSeq}`,
   ];
-  if (s.quarantined > 0) {
+  const c = s.cache;
+  if (c.full) lines.push('cache: FULL, new readings are refused (or the oldest dropped, per cache.whenFull)');
+  if (c.dropped > 0) lines.push(`cache: ${c.dropped} records dropped by its bounds (never uploaded)`);
+  if (c.quarantined > 0) {
     lines.push(
-      `quarantined: ${s.quarantined} cached values failed authentication (tampered or unknown key); never uploaded`,
+      `cache: ${c.quarantined} values quarantined: failed authentication (tampered or unknown key); never uploaded`,
     );
   }
   if (!s.uplink.configured) lines.push('uplink: not configured');

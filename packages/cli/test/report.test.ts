@@ -49,7 +49,7 @@ t.test('status shows backlog, uplink, last window and each adapter', async (t) =
       oldestCapturedAt: '2026-11-24T02:15:00.000Z',
       nextSeq: 49,
     },
-    quarantined: 0,
+    cache: { dropped: 0, quarantined: 0, full: false },
     lastWindow: window,
     uplink: { configured: true, windowOpen: true, everySeconds: 3600 },
     adapters: [
@@ -70,11 +70,11 @@ t.test('status shows backlog, uplink, last window and each adapter', async (t) =
   t.match(text, 'gateway gw-1: running since 2026-11-24T01:00:00.000Z');
   t.match(text, 'backlog: 42 records, 5.0 MiB, oldest 45 min; next seq 49');
   t.match(text, 'uplink: windows every 3600 s, a window is open now');
-  t.notMatch(text, 'quarantined', 'nothing said about quarantine while there is none');
-  t.match(
-    formatStatus({ ...status, quarantined: 3 }, now),
-    'quarantined: 3 cached values failed authentication',
-  );
+  t.notMatch(text, 'cache:', 'nothing said about the cache while it is healthy');
+  const sick = formatStatus({ ...status, cache: { dropped: 12, quarantined: 3, full: true } }, now);
+  t.match(sick, 'cache: FULL, new readings are refused');
+  t.match(sick, 'cache: 12 records dropped by its bounds');
+  t.match(sick, 'cache: 3 values quarantined: failed authentication');
   t.match(text, 'last window failed');
   t.match(
     text,

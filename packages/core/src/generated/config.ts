@@ -166,11 +166,11 @@ export interface CacheConfig {
    */
   maxBytes: number;
   /**
-   * Records older than this (by capture) are dropped, counted and reported, even with room left; 0 keeps them until uploaded.
+   * Records older than this (by capture time, clock-synchronized ones only) are dropped, counted and reported, even with room left; checked every minute. 0 keeps them until uploaded.
    */
   maxAgeDays: number;
   /**
-   * At a bound, or when the disk is full: `refuse` new readings (devices that can are told to keep and re-send them: NAK, HL7 AR) or `drop-oldest` (the oldest waiting records are dropped, counted, logged and reported).
+   * At `maxRecords` or `maxBytes`: `refuse` new readings (devices that can are told to keep and re-send them: NAK, HL7 AR; line devices' readings are counted as refused) or `drop-oldest` (the oldest waiting records are dropped, counted, logged and reported). A full disk always refuses: dropping needs a write too.
    */
   whenFull: 'refuse' | 'drop-oldest';
 }
@@ -399,11 +399,11 @@ export interface CacheConfigInput {
    */
   maxBytes?: number;
   /**
-   * Records older than this (by capture) are dropped, counted and reported, even with room left; 0 keeps them until uploaded.
+   * Records older than this (by capture time, clock-synchronized ones only) are dropped, counted and reported, even with room left; checked every minute. 0 keeps them until uploaded.
    */
   maxAgeDays?: number;
   /**
-   * At a bound, or when the disk is full: `refuse` new readings (devices that can are told to keep and re-send them: NAK, HL7 AR) or `drop-oldest` (the oldest waiting records are dropped, counted, logged and reported).
+   * At `maxRecords` or `maxBytes`: `refuse` new readings (devices that can are told to keep and re-send them: NAK, HL7 AR; line devices' readings are counted as refused) or `drop-oldest` (the oldest waiting records are dropped, counted, logged and reported). A full disk always refuses: dropping needs a write too.
    */
   whenFull?: 'refuse' | 'drop-oldest';
 }
