@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Rs232Adapter } from '@attache/adapter-rs232';
-import { LevelCache } from '@attache/cache';
+import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import { validateConfig } from '@attache/core';
-import { createTestPki, getFreePort, openPtyPair, profileFormat, startMosquitto } from '@attache/devkit';
+import { createTestPki, openPtyPair, profileFormat, startMosquitto, uplinkSettings } from '@attache/devkit';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 import { IotCoreUplink } from '@attache/uplink';
 
@@ -40,7 +40,10 @@ function config(extra) {
 
 async function ptyToCache(lines) {
   const pty = await openPtyPair(join(dir, 'pty1'));
-  const cache = new LevelCache({ path: join(dir, 'cache1') });
+  const cache = new LevelCache({
+    path: join(dir, 'cache1'),
+    keyring: await loadOrCreateKeyring(join(dir, 'keys', 'cache.key')),
+  });
   await cache.open();
   const cfg = config({ devices: [{ ...device, port: { path: pty.gatewayPath } }] });
   const normalizer = new ReadingNormalizer({
@@ -79,8 +82,11 @@ async function ptyToCache(lines) {
   );
 }
 
-async function cacheToBroker(records, flowControl, pki, port) {
-  const cache = new LevelCache({ path: join(dir, `cache-${flowControl}`) });
+async function cacheToBroker(records, flowControl, pki, broker) {
+  const cache = new LevelCache({
+    path: join(dir, `cache-${flowControl}`),
+    keyring: await loadOrCreateKeyring(join(dir, 'keys', 'cache.key')),
+  });
   await cache.open();
   const cfg = config({});
   const normalizer = new ReadingNormalizer({
@@ -111,11 +117,7 @@ async function cacheToBroker(records, flowControl, pki, port) {
     gatewayId: thingName,
     config: config({
       uplink: {
-        endpoint: 'localhost',
-        port,
-        certFile: pki.clientCertFile,
-        keyFile: pki.clientKeyFile,
-        caFile: pki.caFile,
+        ...uplinkSettings(broker, pki),
         flowControl,
         maxInFlight: 100,
       },
@@ -138,20 +140,14 @@ async function rss(pid) {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
 }
 
-async function idleMemory(pki, port, nodeFlags) {
+async function idleMemory(pki, broker, nodeFlags) {
   const pty = await openPtyPair(join(dir, 'pty2'));
   const configPath = join(dir, 'config.json');
   const cfg = {
     version: 1,
     gateway: { id: thingName, dataDir: join(dir, 'data-idle') },
     devices: [{ ...device, port: { path: pty.gatewayPath } }],
-    uplink: {
-      endpoint: 'localhost',
-      port,
-      certFile: pki.clientCertFile,
-      keyFile: pki.clientKeyFile,
-      caFile: pki.caFile,
-    },
+    uplink: uplinkSettings(broker, pki),
   };
   await writeFile(configPath, JSON.stringify(cfg));
   // nodeFlags undefined: run as installed, through the binary's shebang and its V8 flags.
@@ -182,13 +178,12 @@ try {
   console.log(`attache bench — node ${process.version}, ${process.arch}`);
   await ptyToCache(20_000);
   const pki = await createTestPki(join(dir, 'pki'), { thingName });
-  const port = await getFreePort();
-  const broker = await startMosquitto({ dir: join(dir, 'broker'), pki, port });
+  const broker = await startMosquitto({ dir: join(dir, 'broker'), pki });
   try {
-    await cacheToBroker(50_000, 'none', pki, port);
-    await cacheToBroker(20_000, 'aws-iot-core', pki, port);
-    await idleMemory(pki, port, undefined);
-    await idleMemory(pki, port, []);
+    await cacheToBroker(50_000, 'none', pki, broker);
+    await cacheToBroker(20_000, 'aws-iot-core', pki, broker);
+    await idleMemory(pki, broker, undefined);
+    await idleMemory(pki, broker, []);
   } finally {
     await broker.stop();
   }

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   createTestPki,
-  getFreePort,
   LineDeviceSimulator,
   type MosquittoBroker,
   openPtyPair,
@@ -18,6 +17,7 @@ import {
   subscribeTopic,
   type TestPki,
   type TopicSubscriber,
+  uplinkSettings,
 } from '@attache/devkit';
 
 export const bin = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
@@ -125,7 +125,7 @@ export class Stack {
   static async start(t: Tap, options: StackOptions = {}): Promise<Stack> {
     const dir = await mkdtemp(join(tmpdir(), 'attache-e2e-'));
     const pki = await createTestPki(join(dir, 'pki'), { thingName });
-    const broker = await startMosquitto({ dir: join(dir, 'broker'), pki, port: await getFreePort() });
+    const broker = await startMosquitto({ dir: join(dir, 'broker'), pki });
     const pty = await openPtyPair(join(dir, 'pty'));
     const device = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin' });
     await device.open();
@@ -150,11 +150,7 @@ export class Stack {
         },
       ],
       uplink: {
-        endpoint: 'localhost',
-        port: this.broker.port,
-        certFile: this.pki.clientCertFile,
-        keyFile: this.pki.clientKeyFile,
-        caFile: this.pki.caFile,
+        ...uplinkSettings(this.broker, this.pki),
         connectTimeoutMs: 40_000,
         ...options.uplink,
       },

@@ -271,14 +271,19 @@ export class LevelCache implements Outbox, PatientTokenizer {
     await this.#write((database) => this.#guardWrite(putSealed(database, 'state', key, value), 'state'));
   }
 
+  /** Opens the database (repairing it if needed) and reads the backlog's counters. */
+  async #load(): Promise<void> {
+    ({ database: this.#database, backlog: this.#backlog } = await openCache(
+      this.#path,
+      this.#sealer,
+      this.#log,
+    ));
+    this.#expiryFrom = 1; // a repair may bring back records below it
+  }
+
   async #open(): Promise<void> {
     try {
-      ({ database: this.#database, backlog: this.#backlog } = await openCache(
-        this.#path,
-        this.#sealer,
-        this.#log,
-      ));
-      this.#expiryFrom = 1; // a repair may bring back records below it
+      await this.#load();
       this.#state = 'open';
       this.#log.info({ records: this.#backlog.records, nextSeq: this.#backlog.nextSeq }, 'cache opened');
     } catch (err) {
@@ -300,12 +305,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
     this.#database = undefined;
     await broken?.db.close().catch((err: unknown) => this.#log.error({ err }, 'closing the cache failed'));
     try {
-      ({ database: this.#database, backlog: this.#backlog } = await openCache(
-        this.#path,
-        this.#sealer,
-        this.#log,
-      ));
-      this.#expiryFrom = 1; // a repair may bring back records below it
+      await this.#load();
     } catch (err) {
       this.#log.error({ err }, 'reopening the cache after a write failure failed');
       throw err;

@@ -19,6 +19,23 @@ export interface MosquittoBroker {
   stop(): Promise<void>;
 }
 
+/**
+ * The `uplink` settings that connect a gateway to this broker as the PKI's thing (client
+ * certificate, CA), in the config file's form.
+ */
+export function uplinkSettings(
+  broker: MosquittoBroker,
+  pki: TestPki,
+): { endpoint: string; port: number; certFile: string; keyFile: string; caFile: string } {
+  return {
+    endpoint: broker.host,
+    port: broker.port,
+    certFile: pki.clientCertFile,
+    keyFile: pki.clientKeyFile,
+    caFile: pki.caFile,
+  };
+}
+
 /** Options of {@link startMosquitto}. */
 export interface MosquittoOptions {
   /** Where the generated `mosquitto.conf` is written; created if missing. */

@@ -7,9 +7,8 @@ import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startMosquitto, subscribeTopic } from './broker.js';
-import { createTestPki } from './pki.js';
-import { getFreePort } from './ports.js';
+import { type MosquittoBroker, startMosquitto, subscribeTopic, uplinkSettings } from './broker.js';
+import { createTestPki, type TestPki } from './pki.js';
 import { openPtyPair } from './pty.js';
 import { LineDeviceSimulator, profileFormat } from './simulator.js';
 
@@ -18,7 +17,7 @@ const root = resolve(process.env.ATTACHE_DEV_DIR ?? '.dev');
 const cliBin = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
 
 /** The embedded default config: one Nonin oximeter on the pty, a window every 15 s to the local broker. */
-function devConfig(devicePath: string, port: number, pki: Awaited<ReturnType<typeof createTestPki>>) {
+function devConfig(devicePath: string, broker: MosquittoBroker, pki: TestPki) {
   return {
     version: 1,
     gateway: { id: thingName, dataDir: join(root, 'data') },
@@ -39,11 +38,7 @@ function devConfig(devicePath: string, port: number, pki: Awaited<ReturnType<typ
       },
     ],
     uplink: {
-      endpoint: 'localhost',
-      port,
-      certFile: pki.clientCertFile,
-      keyFile: pki.clientKeyFile,
-      caFile: pki.caFile,
+      ...uplinkSettings(broker, pki),
       window: { everySeconds: 15, maxDurationSeconds: 60 },
     },
   };
@@ -52,7 +47,7 @@ function devConfig(devicePath: string, port: number, pki: Awaited<ReturnType<typ
 async function main(): Promise<void> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   const pki = await createTestPki(join(root, 'pki'), { thingName });
-  const broker = await startMosquitto({ dir: join(root, 'broker'), pki, port: await getFreePort() });
+  const broker = await startMosquitto({ dir: join(root, 'broker'), pki });
   const pty = await openPtyPair(join(root, 'pty'));
   const simulator = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin', intervalMs: 1000 });
   await simulator.open();
@@ -60,7 +55,7 @@ async function main(): Promise<void> {
   const topic = `dt/attache/${thingName}/telemetry`;
   const dashboard = await subscribeTopic({ broker, pki, topic });
   const configPath = join(root, 'config.json');
-  await writeFile(configPath, `${JSON.stringify(devConfig(pty.gatewayPath, broker.port, pki), null, 2)}\n`);
+  await writeFile(configPath, `${JSON.stringify(devConfig(pty.gatewayPath, broker, pki), null, 2)}\n`);
 
   console.log(
     `attache dev: simulated Nonin oximeter on ${pty.gatewayPath}, mTLS broker on localhost:${broker.port}`,

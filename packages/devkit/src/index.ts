@@ -5,6 +5,7 @@ export {
   startMosquitto,
   subscribeTopic,
   type TopicSubscriber,
+  uplinkSettings,
 } from './broker.js';
 export { createTestPki, type TestPki, type TestPkiOptions } from './pki.js';
 export { getFreePort, isListening } from './ports.js';
