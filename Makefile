@@ -6,7 +6,7 @@ DEB_PACKAGES := mosquitto mosquitto-clients socat openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: all deps build run test lint typecheck bench clean
+.PHONY: all deps build run status sync test lint typecheck bench clean
 
 all: build
 
@@ -30,6 +30,13 @@ build: $(NPM_STAMP)
 ## run: start the gateway with a simulated pulse oximeter and a local mTLS broker (Ctrl-C stops all)
 run: deps build
 	node packages/devkit/dist/dev-gateway.js
+
+## status, sync: ask the gateway started by `make run` (in another terminal)
+status:
+	packages/cli/dist/bin.js status --config .dev/config.json
+
+sync:
+	packages/cli/dist/bin.js sync --config .dev/config.json
 
 ## test: lint, type-check, and run every unit and end-to-end test
 test: deps build

@@ -61,8 +61,8 @@ async function main(): Promise<void> {
     `attache dev: simulated Nonin oximeter on ${pty.gatewayPath}, mTLS broker on localhost:${broker.port}`,
   );
   console.log(`attache dev: config ${configPath}; in another terminal:`);
-  console.log(`  npx attache status --config ${configPath}`);
-  console.log(`  npx attache sync --config ${configPath}`);
+  console.log(`  ${cliBin} status --config ${configPath}    (or: make status)`);
+  console.log(`  ${cliBin} sync --config ${configPath}      (or: make sync)`);
 
   let shown = 0;
   const printer = setInterval(() => {
