@@ -1,3 +1,10 @@
+export { type CbcMessageOptions, cbcMessage } from './astm-cbc.js';
+export {
+  type AstmSenderFaults,
+  type AstmSenderOptions,
+  AstmSenderSimulator,
+  type AstmSendResult,
+} from './astm-sender.js';
 export {
   type MosquittoBroker,
   type MosquittoOptions,
