@@ -12,7 +12,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { defaultConfigPath, loadConfig } from './config-file.js';
 import { controlRequest } from './control.js';
-import { Gateway, type GatewayStatus, gatewayPaths, openCache } from './gateway.js';
+import { Gateway, type GatewayStatus, gatewayPaths, openCache, readStatus } from './gateway.js';
 import { createLogger } from './log.js';
 import { formatIssues, formatStatus, formatWindow } from './report.js';
 import { WindowRunner } from './window-runner.js';
@@ -110,21 +110,7 @@ async function status(args: CommonArgs): Promise<void> {
   const report = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () => {
     const cache = await openCache(cfg, nullLogger);
     try {
-      const windows = new WindowRunner({ config: cfg, cache, logger: nullLogger });
-      return {
-        gatewayId: cfg.gateway.id,
-        running: false,
-        startedAt: null,
-        backlog: await cache.stats(),
-        cache: await cache.health(),
-        lastWindow: (await windows.last()) ?? null,
-        uplink: {
-          configured: windows.configured,
-          windowOpen: false,
-          everySeconds: cfg.uplink?.window.everySeconds || null,
-        },
-        adapters: [],
-      };
+      return await readStatus(cfg, cache, new WindowRunner({ config: cfg, cache, logger: nullLogger }));
     } finally {
       await cache.close();
     }

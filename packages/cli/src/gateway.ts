@@ -76,6 +76,32 @@ export async function openCache(config: AttacheConfig, logger: Logger): Promise<
   return cache;
 }
 
+/**
+ * A gateway's status from its cache and windows; `live` holds what only a running gateway knows
+ * (omitted for `attache status` on a stopped gateway).
+ */
+export async function readStatus(
+  config: AttacheConfig,
+  cache: LevelCache,
+  windows: WindowRunner,
+  live?: { startedAt: string | null; adapters: AdapterStatus[] },
+): Promise<GatewayStatus> {
+  return {
+    gatewayId: config.gateway.id,
+    running: live !== undefined,
+    startedAt: live?.startedAt ?? null,
+    backlog: await cache.stats(),
+    cache: await cache.health(),
+    lastWindow: (await windows.last()) ?? null,
+    uplink: {
+      configured: windows.configured,
+      windowOpen: windows.open,
+      everySeconds: config.uplink?.window.everySeconds || null,
+    },
+    adapters: live?.adapters ?? [],
+  };
+}
+
 /** The running gateway: adapters → normalizer → cache, windows to the uplink, the control socket. */
 export class Gateway {
   readonly #config: AttacheConfig;
@@ -149,22 +175,12 @@ export class Gateway {
     return this.#running().windows.run();
   }
 
-  async status(): Promise<GatewayStatus> {
+  status(): Promise<GatewayStatus> {
     const { cache, windows } = this.#running();
-    return {
-      gatewayId: this.#config.gateway.id,
-      running: true,
+    return readStatus(this.#config, cache, windows, {
       startedAt: this.#startedAt,
-      backlog: await cache.stats(),
-      cache: await cache.health(),
-      lastWindow: (await windows.last()) ?? null,
-      uplink: {
-        configured: windows.configured,
-        windowOpen: windows.open,
-        everySeconds: this.#config.uplink?.window.everySeconds || null,
-      },
       adapters: this.#adapters.map((a) => a.status()),
-    };
+    });
   }
 
   /** Stops in the order that loses nothing: windows, adapters, the open window, control socket, cache. */

@@ -12,6 +12,9 @@ import {
 import type { FromWindow, ToWindow } from './window-protocol.js';
 
 const lastWindowKey = 'lastWindow';
+
+/** What the broker acknowledged during a window, as the gateway counts it from the removes. */
+type Acked = Pick<WindowResult, 'records' | 'messages' | 'bytes' | 'firstSeq' | 'lastSeq'>;
 const workerPath = fileURLToPath(new URL('./window-worker.js', import.meta.url));
 /** Past the window's own deadline, how long a window process may take before it is killed. */
 const killGraceMs = 30_000;
@@ -77,13 +80,7 @@ export class WindowRunner {
   /** Runs the window in a child process, serving its outbox requests from the cache. */
   #inChild(uplink: UplinkConfig): Promise<WindowResult> {
     const openedAt = new Date().toISOString();
-    const acked = {
-      records: 0,
-      messages: 0,
-      bytes: 0,
-      firstSeq: null as number | null,
-      lastSeq: null as number | null,
-    };
+    const acked: Acked = { records: 0, messages: 0, bytes: 0, firstSeq: null, lastSeq: null };
     const served = new Map<number, number>();
     const child = fork(workerPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     // The window process may die at any moment: a send into its closed channel is expected then
@@ -138,17 +135,7 @@ export class WindowRunner {
     }).finally(() => this.#drop(child));
   }
 
-  async #serve(
-    message: Exclude<FromWindow, { type: 'result' }>,
-    served: Map<number, number>,
-    acked: {
-      records: number;
-      messages: number;
-      bytes: number;
-      firstSeq: number | null;
-      lastSeq: number | null;
-    },
-  ) {
+  async #serve(message: Exclude<FromWindow, { type: 'result' }>, served: Map<number, number>, acked: Acked) {
     if (message.type === 'read') {
       const records = await this.#cache.read(message);
       for (const r of records) served.set(r.seq, r.json.length);
