@@ -1,6 +1,5 @@
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Rs232Adapter } from '@attache/adapter-rs232';
 import { type CacheHealth, LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import type {
   AdapterStatus,
@@ -13,6 +12,7 @@ import type {
 } from '@attache/core';
 import { GatewayError } from '@attache/core';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
+import { createAdapter } from './adapters.js';
 import { ControlServer } from './control.js';
 import { WindowRunner } from './window-runner.js';
 
@@ -146,7 +146,7 @@ export class Gateway {
     });
     await this.#control.start();
     for (const device of config.devices) {
-      const adapter = new Rs232Adapter({ device, sink, logger: this.#log });
+      const adapter = createAdapter(device, sink, this.#log);
       this.#adapters.push(adapter);
       await adapter.start();
     }

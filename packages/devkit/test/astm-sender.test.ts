@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type AstmAction, AstmReceiver, parseAstmMessage } from '@attache/adapter-rs232';
+import { type AstmAction, AstmReceiver, parseAstmMessage } from '@attache/astm';
 import { type AstmSenderOptions, AstmSenderSimulator, cbcMessage, openPtyPair } from '@attache/devkit';
 import { SerialPort } from 'serialport';
 import t, { type Test } from 'tap';

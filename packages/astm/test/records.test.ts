@@ -6,7 +6,7 @@ import {
   encodeEscapes,
   frameAstmRecords,
   parseAstmMessage,
-} from '@attache/adapter-rs232';
+} from '@attache/astm';
 import { isGatewayError } from '@attache/core';
 import t, { type Test } from 'tap';
 

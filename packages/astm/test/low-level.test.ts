@@ -1,4 +1,4 @@
-import { type AstmAction, AstmReceiver } from '@attache/adapter-rs232';
+import { type AstmAction, AstmReceiver } from '@attache/astm';
 import t from 'tap';
 
 /** shared/reference/samples/astm_host_query_constructed.bin, byte for byte. */

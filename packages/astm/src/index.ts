@@ -1,0 +1,22 @@
+export { astmChecksum } from './control.js';
+export { type AstmDelimiters, DEFAULT_DELIMITERS, decodeEscapes, encodeEscapes } from './fields.js';
+export { buildNoInformationReply, frameAstmRecords } from './host-query.js';
+export {
+  type AstmAction,
+  AstmReceiver,
+  type AstmReceiverEvent,
+  type AstmReceiverOptions,
+  type AstmReceiverState,
+} from './low-level.js';
+export { parseAstmMessage } from './records.js';
+export type {
+  AstmComment,
+  AstmHeader,
+  AstmMessage,
+  AstmOrder,
+  AstmPatient,
+  AstmPatientField,
+  AstmQuery,
+  AstmResult,
+  AstmTestId,
+} from './types.js';
