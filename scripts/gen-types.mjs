@@ -41,6 +41,23 @@ function suffixTitles(node, suffix) {
   return out;
 }
 
+/**
+ * The schema as json-schema-to-typescript should see it: a discriminated `oneOf` becomes a plain
+ * union, and combinators that only constrain an object with `properties` (oneOf/allOf/if/then/not)
+ * are left to the validator; otherwise the generator emits unreadable intersections.
+ */
+function typeView(node) {
+  if (Array.isArray(node)) return node.map(typeView);
+  if (node === null || typeof node !== 'object') return node;
+  const out = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, typeView(v)]));
+  if (out.discriminator) {
+    const { title, description, oneOf } = out;
+    return { title, description, oneOf };
+  }
+  if (out.properties) for (const k of ['oneOf', 'allOf', 'if', 'then', 'else', 'not']) delete out[k];
+  return out;
+}
+
 async function load(name) {
   return JSON.parse(await readFile(join(schemaDir, name), 'utf8'));
 }
@@ -86,15 +103,20 @@ const resolved = withDefaultsRequired(config);
 const files = {
   'config.ts': [
     banner,
-    (await gen(resolved, 'AttacheConfig')).trim(),
+    (await gen(typeView(resolved), 'AttacheConfig')).trim(),
     '',
     '/** The config as written in the file, before defaults are applied. */',
-    (await gen(suffixTitles(config, 'Input'), 'AttacheConfigInput')).trim(),
+    (await gen(typeView(suffixTitles(config, 'Input')), 'AttacheConfigInput')).trim(),
   ].join('\n'),
   'record.ts': [banner, (await gen(record, 'AttacheRecord')).trim()].join('\n'),
   'batch.ts': [banner, (await gen(batch, 'BatchMessage')).trim()].join('\n'),
   // Config validation fills in defaults from the schema; message validation must not change data.
-  'config-validator.ts': validators({ useDefaults: true }, [config], { validateConfig: config.$id }),
+  // strictRequired is off: it cannot see properties declared beside the if/then or oneOf that requires them.
+  'config-validator.ts': validators(
+    { useDefaults: true, discriminator: true, strictRequired: false },
+    [config],
+    { validateConfig: config.$id },
+  ),
   'message-validators.ts': validators({}, [record, batch], {
     validateRecord: record.$id,
     validateBatch: batch.$id,

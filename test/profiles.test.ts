@@ -34,8 +34,11 @@ for (const profile of ['nonin', 'masimo'] as DeviceProfile[]) {
       clock: new SystemClock({ syncFile: join(dir, 'synced') }),
     });
     const drafts: RecordDraft[] = [];
+    const device0 = config.devices[0];
+    if (device0?.adapter !== 'rs232' || device0.format.kind !== 'kv-line')
+      throw new Error('not a kv-line device');
     const adapter = new Rs232Adapter({
-      device: config.devices[0],
+      device: { ...device0, format: device0.format },
       sink: async (reading) => {
         drafts.push(await normalizer.normalize(reading));
       },

@@ -2,10 +2,11 @@ import type {
   AdapterState,
   AdapterStatus,
   DeviceAdapter,
-  DeviceConfig,
   DeviceReading,
+  KvLineFormat,
   Logger,
   ReadingSink,
+  Rs232DeviceConfig,
 } from '@attache/core';
 import { GatewayError, isGatewayError, nullLogger } from '@attache/core';
 import { SerialPort, type SerialPortMock } from 'serialport';
@@ -18,7 +19,7 @@ export type SerialPortClass = typeof SerialPort | typeof SerialPortMock;
 /** Options of {@link Rs232Adapter}. */
 export interface Rs232AdapterOptions {
   /** The device's config, with the schema's defaults applied (`validateConfig`). */
-  device: DeviceConfig;
+  device: Rs232DeviceConfig & { format: KvLineFormat };
   /** Receives every reading, called in arrival order (up to 64 calls in flight); see ReadingSink. */
   sink: ReadingSink;
   /** Default `nullLogger`. The adapter logs through a child `{ module: 'adapter-rs232', deviceId, port }`. */
@@ -59,7 +60,7 @@ function openPort(port: Port): Promise<void> {
  */
 export class Rs232Adapter implements DeviceAdapter {
   readonly deviceId: string;
-  readonly #device: DeviceConfig;
+  readonly #device: Rs232DeviceConfig & { format: KvLineFormat };
   readonly #sink: ReadingSink;
   readonly #log: Logger;
   readonly #PortClass: SerialPortClass;

@@ -22,7 +22,10 @@ function format(extra: Partial<KvLineFormat> = {}): KvLineFormat {
       },
     ],
   });
-  return config.devices[0].format;
+  const device = config.devices[0];
+  if (device?.adapter !== 'rs232' || device.format.kind !== 'kv-line')
+    throw new Error('not a kv-line device');
+  return device.format;
 }
 
 t.test('Nonin real-time sample lines', async (t) => {

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { parseKvLine, Rs232Adapter } from '@attache/adapter-rs232';
 import {
-  type DeviceConfig,
   type DeviceReading,
   GatewayError,
   type Logger,
@@ -61,7 +60,10 @@ function deviceConfig(
       },
     ],
   });
-  return config.devices[0] as DeviceConfig;
+  const device = config.devices[0];
+  if (device?.adapter !== 'rs232' || device.format.kind !== 'kv-line')
+    throw new Error('not a kv-line device');
+  return { ...device, format: device.format };
 }
 
 async function waitFor(what: string, condition: () => boolean): Promise<void> {

@@ -21,7 +21,7 @@ t.test('a valid file loads with defaults; ATTACHE_DATA overrides the data dir', 
   const dir = t.testdir({ 'config.json': JSON.stringify(valid) });
   const config = await loadConfig(join(dir, 'config.json'), {});
   t.equal(config.gateway.dataDir, '/srv/attache');
-  t.equal(config.devices[0].port.baudRate, 9600);
+  t.match(config.devices[0], { adapter: 'rs232', port: { baudRate: 9600 } });
   const moved = await loadConfig(join(dir, 'config.json'), { ATTACHE_DATA: '/data/elsewhere' });
   t.equal(moved.gateway.dataDir, '/data/elsewhere');
 });

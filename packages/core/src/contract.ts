@@ -1,4 +1,4 @@
-import type { AttacheRecord } from './generated/record.js';
+import type { AttacheRecord, Observation } from './generated/record.js';
 
 /** One field as the device sent it, before mapping: untrusted text. */
 export interface DeviceField {
@@ -7,6 +7,36 @@ export interface DeviceField {
   /** The value as sent, e.g. `098%` or `---`. */
   value: string;
 }
+
+/**
+ * An observation the protocol codes itself (an ASTM R record, an HL7 OBX segment, a Modbus register
+ * read through its map). The normalizer maps `unit` to UCUM and `code` through the device's `codes`.
+ */
+export interface CodedObservation {
+  /** The code as the device sent it: an MDC reference id, a LOINC code, or the device's own test code. */
+  code: string;
+  /** The system of `code` as far as the adapter can tell; the device's `codes` map may change it. */
+  system: Observation['system'];
+  /** MDC numeric code, when known. */
+  mdc?: number;
+  /** A number for numeric values, text for coded or textual ones, null when the device sent none. */
+  value: number | string | null;
+  /** The unit as the device spelled it (`10^3/uL`, `MDC_DIM_PERCENT`, `262688`); `1` or `` for none. */
+  unit: string;
+  status: Observation['status'];
+  /** The device's own name for the value (test code, OBX-3 text, register name). */
+  source?: string;
+  referenceRange?: string;
+  abnormalFlags?: string[];
+  /** When the device says it measured the value, in the record's `deviceTime` form. */
+  observedAt?: string;
+  /** OBX-4 containment, or a register address. */
+  path?: string;
+  comments?: string[];
+}
+
+/** The device's identity as it reports it (ASTM H record, HL7 MSH-3 / OBX-18). */
+export type InstrumentIdentity = NonNullable<AttacheRecord['instrument']>;
 
 /** What an adapter hands to its sink for every frame it read. May contain patient data: never log it. */
 export interface DeviceReading {
@@ -25,6 +55,18 @@ export interface DeviceReading {
   deviceTime?: string;
   /** The frame as received, without its delimiter. */
   raw: Buffer;
+  /**
+   * Observations the protocol coded (ASTM, HL7, Modbus). When present, `fields` is not mapped through
+   * the device's `format.fields`.
+   */
+  observations?: CodedObservation[];
+  /** The patient identifier as sent (ASTM P, HL7 PID-3): the normalizer replaces it by a token. */
+  patientId?: string;
+  /** The specimen (accession) id as sent: the normalizer replaces it by a token. */
+  specimenId?: string;
+  instrument?: InstrumentIdentity;
+  /** Set when the message is an event rather than a measurement (a host query, an ADT message). */
+  event?: NonNullable<AttacheRecord['event']>;
 }
 
 /**

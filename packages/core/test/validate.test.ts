@@ -26,7 +26,10 @@ t.test('a minimal config gets every default from the schema', async (t) => {
   const config = validateConfig(minimal);
   t.equal(config.gateway.dataDir, '/var/lib/attache');
   t.equal(config.log.level, 'info');
-  t.same(config.devices[0].port, {
+  const device = config.devices[0];
+  if (device?.adapter !== 'rs232' || device.format.kind !== 'kv-line')
+    throw new Error('not a kv-line device');
+  t.same(device.port, {
     path: '/dev/ttyUSB0',
     baudRate: 9600,
     dataBits: 8,
@@ -36,8 +39,8 @@ t.test('a minimal config gets every default from the schema', async (t) => {
     maxLineBytes: 4096,
     reconnectMs: 1000,
   });
-  t.equal(config.devices[0].format.fields.SPO2?.system, 'MDC');
-  t.equal(config.devices[0].rawFrames, false, 'raw frames are off unless asked for');
+  t.equal(device.format.fields.SPO2?.system, 'MDC');
+  t.equal(device.rawFrames, false, 'raw frames are off unless asked for');
   t.equal(config.cache.commitIntervalMs, 5);
   t.equal(config.uplink, undefined, 'no uplink unless configured');
   t.not(config, minimal, 'the input is not modified');

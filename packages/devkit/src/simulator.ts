@@ -6,7 +6,7 @@ import { SerialPort } from 'serialport';
 export type DeviceProfile = 'nonin' | 'masimo';
 
 /** A device's `format` section as written in a config file. */
-type FormatInput = AttacheConfigInput['devices'][number]['format'];
+type FormatInput = Extract<AttacheConfigInput['devices'][number], { adapter: 'rs232' }>['format'];
 
 /**
  * The config `format` that reads a simulator profile: what a technician would write for the real

@@ -1,4 +1,6 @@
 import type {
+  CodedObservation,
+  CodeMapping,
   DeviceConfig,
   DeviceReading,
   KvLineFormat,
@@ -6,10 +8,39 @@ import type {
   Observation,
   PatientTokenizer,
   RecordDraft,
+  RegexLineFormat,
 } from '@attache/core';
 import { GatewayError, nullLogger } from '@attache/core';
 import type { ClockSource } from './system-clock.js';
+import { toUcum } from './units.js';
 import { isNonZero, mapValue } from './values.js';
+
+/** Formats whose readings are key/value fields mapped by an allow-list. */
+type FieldFormat = KvLineFormat | RegexLineFormat;
+
+/** The `codes` and `units` maps of a device whose protocol codes its own observations. */
+interface CodeMaps {
+  codes: Record<string, CodeMapping>;
+  units: Record<string, string>;
+}
+
+/** An identifier as sent, or undefined when empty or dashes (the device has none assigned). */
+function identifier(value: string | undefined): string | undefined {
+  return value === undefined || /^[-\s]*$/.test(value) ? undefined : value;
+}
+
+function fieldFormat(device: DeviceConfig): FieldFormat | undefined {
+  if (device.adapter === 'modbus') return undefined;
+  const { format } = device;
+  return format.kind === 'kv-line' || format.kind === 'regex-line' ? format : undefined;
+}
+
+function codeMaps(device: DeviceConfig): CodeMaps {
+  if (device.adapter !== 'modbus' && (device.format.kind === 'astm' || device.format.kind === 'hl7-mllp')) {
+    return { codes: device.format.codes, units: device.format.units };
+  }
+  return { codes: {}, units: {} };
+}
 
 /** Options of {@link ReadingNormalizer}. */
 export interface ReadingNormalizerOptions {
@@ -56,9 +87,14 @@ export class ReadingNormalizer {
   async normalize(reading: DeviceReading): Promise<RecordDraft> {
     const device = this.#devices.get(reading.deviceId);
     if (device === undefined) throw malformed(`unknown device ${reading.deviceId}`);
-    const observations = this.#observations(device, reading);
-    const patientId = this.#patientId(device.format, reading);
-    const flags = this.#flags(device.format, reading.markers);
+    const format = fieldFormat(device);
+    let observations: Observation[];
+    if (reading.observations !== undefined) observations = this.#coded(device, reading.observations);
+    else if (format !== undefined) observations = this.#fields(device.id, format, reading);
+    else throw malformed(`device ${device.id} sent a reading without observations`);
+    const patientId = identifier(reading.patientId) ?? (format && this.#patientId(format, reading));
+    const specimenId = identifier(reading.specimenId);
+    const flags = format?.kind === 'kv-line' ? this.#flags(format, reading.markers) : [];
     const draft: RecordDraft = {
       gatewayId: this.#gatewayId,
       deviceId: device.id,
@@ -70,14 +106,45 @@ export class ReadingNormalizer {
     };
     if (reading.deviceTime !== undefined) draft.deviceTime = reading.deviceTime;
     if (patientId !== undefined) draft.patient = { token: await this.#tokenizer.token(patientId) };
+    if (specimenId !== undefined) {
+      // A separate namespace: a specimen id that equals some patient's id must not share its token.
+      draft.specimen = { token: await this.#tokenizer.token(`specimen:${specimenId}`) };
+    }
+    if (reading.instrument !== undefined) draft.instrument = reading.instrument;
+    if (reading.event !== undefined) draft.event = reading.event;
     if (flags.length > 0) draft.flags = flags;
     if (device.rawFrames) draft.raw = reading.raw.toString('base64');
     this.#log.trace({ deviceId: device.id, observations: observations.length }, 'reading normalized');
     return draft;
   }
 
-  #observations(device: DeviceConfig, reading: DeviceReading): Observation[] {
-    const { fields, patientIdField, minFields } = device.format;
+  /** Observations the protocol coded: codes through the device's `codes`, units to UCUM. */
+  #coded(device: DeviceConfig, coded: CodedObservation[]): Observation[] {
+    const { codes, units } = codeMaps(device);
+    return coded.map((o) => {
+      const mapping = Object.hasOwn(codes, o.code) ? codes[o.code] : undefined;
+      const observation: Observation = {
+        code: mapping?.code ?? o.code,
+        system: mapping?.system ?? o.system,
+        value: o.value,
+        unit: mapping?.unit ?? toUcum(o.unit, units),
+        status: o.status,
+      };
+      const mdc = mapping === undefined ? o.mdc : mapping.mdc;
+      if (mdc !== undefined) observation.mdc = mdc;
+      if (o.source !== undefined) observation.source = o.source;
+      if (o.observedAt !== undefined) observation.observedAt = o.observedAt;
+      if (o.referenceRange !== undefined) observation.referenceRange = o.referenceRange;
+      if (o.abnormalFlags !== undefined && o.abnormalFlags.length > 0)
+        observation.abnormalFlags = o.abnormalFlags;
+      if (o.path !== undefined) observation.path = o.path;
+      if (o.comments !== undefined && o.comments.length > 0) observation.comments = o.comments;
+      return observation;
+    });
+  }
+
+  #fields(deviceId: string, format: FieldFormat, reading: DeviceReading): Observation[] {
+    const { fields, patientIdField, minFields } = format;
     const seen = new Set<string>();
     const observations: Observation[] = [];
     const statusWords: boolean[] = [];
@@ -86,7 +153,7 @@ export class ReadingNormalizer {
       // Own keys only: a device sending `constructor=1` must not reach Object.prototype.
       const mapping = Object.hasOwn(fields, field.name) ? fields[field.name] : undefined;
       if (mapping === undefined || field.name === patientIdField) continue;
-      const what = `device ${device.id} field ${field.name}`;
+      const what = `device ${deviceId} field ${field.name}`;
       if (seen.has(field.name)) throw malformed(`${what} sent twice`);
       seen.add(field.name);
       const { value, status } = mapValue(field.value, mapping.type, what);
@@ -103,9 +170,7 @@ export class ReadingNormalizer {
       flagged ||= mapping.questionableWhenNonZero && isNonZero(value);
     }
     if (observations.length < minFields) {
-      throw malformed(
-        `device ${device.id} sent ${observations.length} known fields, fewer than ${minFields}`,
-      );
+      throw malformed(`device ${deviceId} sent ${observations.length} known fields, fewer than ${minFields}`);
     }
     if (flagged) {
       observations.forEach((observation, i) => {
@@ -115,12 +180,9 @@ export class ReadingNormalizer {
     return observations;
   }
 
-  #patientId(format: KvLineFormat, reading: DeviceReading): string | undefined {
+  #patientId(format: FieldFormat, reading: DeviceReading): string | undefined {
     if (format.patientIdField === undefined) return undefined;
-    const field = reading.fields.find((f) => f.name === format.patientIdField);
-    // Empty or dashes: the device has no patient assigned.
-    if (field === undefined || /^[-\s]*$/.test(field.value)) return undefined;
-    return field.value;
+    return identifier(reading.fields.find((f) => f.name === format.patientIdField)?.value);
   }
 
   #flags(format: KvLineFormat, markers: string[]): string[] {

@@ -75,6 +75,51 @@ export interface AttacheRecord {
     token: string;
   };
   /**
+   * Present when the device names a specimen (a lab sample's accession id). The id itself never leaves the gateway: like the patient's, it is replaced by a random local token.
+   */
+  specimen?: {
+    /**
+     * A random per-specimen token from the gateway's local table.
+     */
+    token: string;
+  };
+  /**
+   * The device's identity as it reports it (ASTM H record, HL7 MSH-3 and OBX-18), when it does.
+   */
+  instrument?: {
+    /**
+     * Manufacturer or model name.
+     */
+    name?: string;
+    /**
+     * Software version.
+     */
+    version?: string;
+    /**
+     * Serial number.
+     */
+    serial?: string;
+    /**
+     * IEEE EUI-64 of the device (IHE PCD), 16 hex digits.
+     */
+    eui64?: string;
+  };
+  /**
+   * Present when the record is an event rather than a measurement (then `observations` may be empty): a host query, an HL7 message other than ORU^R01 (ADT, alarm), a device state change.
+   */
+  event?: {
+    /**
+     * What happened, e.g. `astm.query`, `hl7.adt-a01`, `hl7.oru-r40`.
+     */
+    type: string;
+    /**
+     * Non-identifying details (codes, counts), never patient data.
+     */
+    detail?: {
+      [k: string]: string | number | boolean;
+    };
+  };
+  /**
    * Record-level markers the device sent, mapped through the device's configured allow-list (e.g. `event`, `breath`, `fast-response`).
    */
   flags?: string[];
@@ -133,4 +178,24 @@ export interface Observation {
    * The device's own name for the field (e.g. `SPO2`), for troubleshooting.
    */
   source?: string;
+  /**
+   * When the device says the value was measured, in the same local form as `deviceTime`.
+   */
+  observedAt?: string;
+  /**
+   * The normal range as the device gave it (e.g. `4.0-10.0`).
+   */
+  referenceRange?: string;
+  /**
+   * The device's abnormal flags for the value (ASTM/HL7 table 0078: `H`, `L`, `HH`, `LL`, `A`, `N`…).
+   */
+  abnormalFlags?: string[];
+  /**
+   * Where the value sits in the device: the HL7 OBX-4 containment (`1.1.1.3`, so two channels with the same code stay apart), a Modbus register (`hr:100`).
+   */
+  path?: string;
+  /**
+   * Comments the device attached to the result (ASTM C records).
+   */
+  comments?: string[];
 }
