@@ -12,7 +12,7 @@ import type {
 } from '@attache/core';
 import { GatewayError } from '@attache/core';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
-import { createAdapter } from './adapters.js';
+import { createAdapters } from './adapters.js';
 import { ControlServer } from './control.js';
 import { WindowRunner } from './window-runner.js';
 
@@ -145,11 +145,8 @@ export class Gateway {
       logger: this.#log.child({ module: 'control' }),
     });
     await this.#control.start();
-    for (const device of config.devices) {
-      const adapter = createAdapter(device, sink, this.#log);
-      this.#adapters.push(adapter);
-      await adapter.start();
-    }
+    this.#adapters = createAdapters(config, sink, this.#log);
+    for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
     this.#schedule();
     if (config.cache.maxAgeDays > 0) {
