@@ -35,6 +35,8 @@ export interface CacheHealth {
    * or expired, or a group of appends fits again).
    */
   full: boolean;
+  /** When the outbox was last compacted (RFC 3339), null when never; survives restarts. */
+  lastCompactionAt: string | null;
 }
 
 /** Logs dropped records at warn: how many and their seq range, never their content. */

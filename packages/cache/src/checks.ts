@@ -19,6 +19,10 @@ export function checkOptions(options: LevelCacheOptions): void {
   if (!Number.isSafeInteger(maxBatchRecords) || maxBatchRecords < 1) {
     throw new TypeError('"maxBatchRecords" must be an integer >= 1');
   }
+  const { compactAfterRecords = 0 } = options;
+  if (!Number.isSafeInteger(compactAfterRecords) || compactAfterRecords < 0) {
+    throw new TypeError('"compactAfterRecords" must be an integer >= 0');
+  }
   if (options.limits !== undefined) checkLimits(options.limits);
 }
 

@@ -1,5 +1,6 @@
 import { GatewayError, type Logger } from '@attache/core';
 import { Level } from 'level';
+import { isDiskFull } from './bounds.js';
 import { parseSeqKey, seqKey } from './seq-key.js';
 import { plainLength, type ValueSealer } from './value-sealer.js';
 
@@ -78,6 +79,11 @@ export async function openDatabase(
   } catch (err) {
     if (levelCode(err) === 'LEVEL_LOCKED') {
       throw new GatewayError('ATTACHE_CACHE_LOCKED', `the cache at ${path} is in use by another process`, {
+        cause: err,
+      });
+    }
+    if (isDiskFull(err)) {
+      throw new GatewayError('ATTACHE_CACHE_FULL', `cannot open the cache at ${path}: the disk is full`, {
         cause: err,
       });
     }

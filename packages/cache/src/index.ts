@@ -1,3 +1,20 @@
 export type { CacheHealth, CacheLimits } from './bounds.js';
+export {
+  type ExportManifest,
+  type ExportOptions,
+  type ExportSource,
+  exportRecords,
+  type ImportOptions,
+  importExport,
+  readExportManifest,
+} from './export.js';
+export type { ExportEncryption, ExportScheme } from './export-crypto.js';
+export {
+  type FileExpectation,
+  FileStore,
+  type FileStoreOptions,
+  PartialFile,
+  type StoredFile,
+} from './file-store.js';
 export { type CacheKeyring, loadOrCreateKeyring, rotateKeyring } from './keyring.js';
 export { LevelCache, type LevelCacheOptions } from './level-cache.js';

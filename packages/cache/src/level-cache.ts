@@ -9,19 +9,14 @@ import {
   type RecordDraft,
   type StoredRecord,
 } from '@attache/core';
-import {
-  type CacheHealth,
-  type CacheLimits,
-  isDiskFull,
-  logDropped,
-  noLimits,
-  planAppend,
-} from './bounds.js';
+import { type CacheHealth, type CacheLimits, logDropped, noLimits, planAppend } from './bounds.js';
 import { checkKey, checkOptions, checkReadOptions, recordOf } from './checks.js';
 import { CommitQueue } from './commit-queue.js';
-import { type Backlog, type Database, openCache, removeBatch, type TokenEntry } from './database.js';
+import { type Backlog, type Database, removeBatch, type TokenEntry } from './database.js';
+import { DatabaseSession } from './database-session.js';
 import { expireBatch, expiryBatchRecords } from './expiry.js';
 import type { CacheKeyring } from './keyring.js';
+import { compactionStateKey, compactOutbox, planRestore } from './maintenance.js';
 import { newPatientToken } from './patient-token.js';
 import { logQuarantined, quarantineBatch, type Suspect } from './quarantine.js';
 import { backlogStats, firstRecord, getSealed, putSealed, readRecords } from './sealed-store.js';
@@ -42,6 +37,12 @@ export interface LevelCacheOptions {
   logger?: Logger;
   /** Bounds of the outbox (see the README, "Bounds"). Default: none. */
   limits?: CacheLimits;
+  /**
+   * When `remove()` empties the outbox and at least this many records were removed since the last
+   * compaction (or open), the outbox's key range is compacted in the background (default 10,000;
+   * 0 = never by itself, call `compact()`).
+   */
+  compactAfterRecords?: number;
 }
 
 type State = 'closed' | 'opening' | 'open' | 'closing';
@@ -57,22 +58,24 @@ export class LevelCache implements Outbox, PatientTokenizer {
   readonly #limits: CacheLimits;
   readonly #sealer: ValueSealer;
   readonly #queue: CommitQueue<AttacheRecord>;
-  readonly #readers = new Set<Promise<unknown>>();
+  readonly #session: DatabaseSession;
   readonly #tokenCalls = new Map<string, Promise<string>>();
+  readonly #compactAfter: number;
   #state: State = 'closed';
   #opening: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
-  #database: Database | undefined;
   /** The outbox counters as last committed. */
   #backlog: Backlog = { nextSeq: 1, records: 0, bytes: 0, dropped: 0 };
   /** The latest group of appends refused or dropped records, or a write found the disk full. */
   #atBound = false;
   /** Seq where `expire()` starts: the records below it are kept by expiry (see ExpiryPlan). */
   #expiryFrom = 1;
-  /** Tail of the chain that runs writes one at a time. */
-  #writes: Promise<void> = Promise.resolve();
-  /** A write failed: the database must be reopened before it is used again. */
-  #broken = false;
+  /** Records removed since the last compaction (or open). */
+  #removedSinceCompaction = 0;
+  /** What health() last read from the database. */
+  #health: Pick<CacheHealth, 'quarantined' | 'lastCompactionAt'> = { quarantined: 0, lastCompactionAt: null };
+  /** The compaction started after a drain, if one runs. */
+  #compacting: Promise<void> | undefined;
 
   /** Validates and keeps the options; no I/O. Throws a TypeError naming a bad option. */
   constructor(options: LevelCacheOptions) {
@@ -81,6 +84,17 @@ export class LevelCache implements Outbox, PatientTokenizer {
     this.#sealer = new ValueSealer(options.keyring);
     this.#log = (options.logger ?? nullLogger).child({ module: 'cache' });
     this.#limits = options.limits ? { ...options.limits } : noLimits;
+    this.#compactAfter = options.compactAfterRecords ?? 10_000;
+    this.#session = new DatabaseSession({
+      path: this.#path,
+      sealer: this.#sealer,
+      log: this.#log,
+      closedError: () => this.#closedError(),
+      onLoad: (backlog) => {
+        this.#backlog = backlog;
+        this.#expiryFrom = 1; // a repair may bring back records below it
+      },
+    });
     this.#queue = new CommitQueue({
       intervalMs: options.commitIntervalMs ?? 5,
       maxItems: options.maxBatchRecords ?? 1000,
@@ -163,6 +177,48 @@ export class LevelCache implements Outbox, PatientTokenizer {
       await this.#guardWrite(removal.batch.write({ sync: true }), `remove of ${removal.records} records`);
       this.#backlog = removal.next;
       this.#atBound = false;
+      this.#removedSinceCompaction += removal.records;
+    });
+    this.#compactIfDrained();
+  }
+
+  /**
+   * Compacts the outbox's key range so the space of removed records is given back (LevelDB would
+   * otherwise keep them and their tombstones until its own compactions reach them), then stores the
+   * time, which `health()` reports as `lastCompactionAt`. Runs beside appends and reads. Rejects
+   * ATTACHE_CACHE_WRITE when LevelDB fails (ATTACHE_CACHE_FULL on a full disk), ATTACHE_CACHE_CLOSED
+   * when not open.
+   */
+  async compact(): Promise<void> {
+    const started = this.#removedSinceCompaction;
+    await this.#read((database) => this.#guardWrite(compactOutbox(database.db), 'compaction'));
+    this.#removedSinceCompaction -= Math.min(started, this.#removedSinceCompaction);
+    const at = new Date().toISOString();
+    // Not setState(): a compaction started by a drain may finish while close() waits for it.
+    await this.#write((database) =>
+      this.#guardWrite(putSealed(database, 'state', compactionStateKey, at), 'state'),
+    );
+    this.#log.info({ records: this.#backlog.records }, 'cache outbox compacted');
+  }
+
+  /**
+   * Stores records that already have their seq (records exported from this gateway's cache, see
+   * `importExport`) under that seq, in one synced write, and raises `nextSeq` above them. Seqs
+   * already waiting are left as they are. Bounds are not applied: the records were accepted once.
+   * Resolves with how many were stored and skipped. Rejects ATTACHE_MALFORMED (nothing stored) when
+   * a record does not satisfy record.schema.json, ATTACHE_CACHE_FULL on a full disk,
+   * ATTACHE_CACHE_WRITE when the write fails, ATTACHE_CACHE_CLOSED when not open.
+   */
+  async restore(records: AttacheRecord[]): Promise<{ stored: number; skipped: number }> {
+    if (!Array.isArray(records)) throw new TypeError('"records" must be an array of records');
+    this.#assertOpen();
+    return this.#write(async (database) => {
+      const plan = await planRestore(database, this.#backlog, records);
+      if (plan.batch) {
+        await this.#guardWrite(plan.batch.write({ sync: true }), `restore of ${plan.stored} records`);
+        this.#backlog = plan.next;
+      }
+      return { stored: plan.stored, skipped: plan.skipped };
     });
   }
 
@@ -243,10 +299,18 @@ export class LevelCache implements Outbox, PatientTokenizer {
 
   /** Dropped and quarantined counts and whether the cache is at a bound now. Rejects ATTACHE_CACHE_CLOSED when not open. */
   async health(): Promise<CacheHealth> {
-    const quarantined = await this.quarantineCount();
+    this.#assertOpen();
     const { records, bytes, dropped } = this.#backlog;
     const { maxRecords, maxBytes } = this.#limits;
-    return { dropped, quarantined, full: this.#atBound || records >= maxRecords || bytes >= maxBytes };
+    try {
+      this.#health.quarantined = await this.quarantineCount();
+      this.#health.lastCompactionAt = (await this.getState<string>(compactionStateKey)) ?? null;
+    } catch (err) {
+      // e.g. a reopen after a failed write finds the disk still full: report what is known.
+      this.#log.warn({ err }, 'cache health read failed: reporting the last known counts');
+    }
+    const full = this.#atBound || records >= maxRecords || bytes >= maxBytes;
+    return { dropped, ...this.#health, full };
   }
 
   /**
@@ -271,19 +335,9 @@ export class LevelCache implements Outbox, PatientTokenizer {
     await this.#write((database) => this.#guardWrite(putSealed(database, 'state', key, value), 'state'));
   }
 
-  /** Opens the database (repairing it if needed) and reads the backlog's counters. */
-  async #load(): Promise<void> {
-    ({ database: this.#database, backlog: this.#backlog } = await openCache(
-      this.#path,
-      this.#sealer,
-      this.#log,
-    ));
-    this.#expiryFrom = 1; // a repair may bring back records below it
-  }
-
   async #open(): Promise<void> {
     try {
-      await this.#load();
+      await this.#session.load();
       this.#state = 'open';
       this.#log.info({ records: this.#backlog.records, nextSeq: this.#backlog.nextSeq }, 'cache opened');
     } catch (err) {
@@ -293,36 +347,13 @@ export class LevelCache implements Outbox, PatientTokenizer {
     }
   }
 
-  /**
-   * After a failed write, LevelDB's log may end in a torn record while LevelDB goes on appending
-   * behind it: once the disk has room again, later synced writes succeed, yet recovery after a crash
-   * drops them with the torn block. Reopening first moves what is stored into a table and starts a
-   * new log. Runs among the writes, once the reads in flight are done.
-   */
-  async #reopen(): Promise<void> {
-    await Promise.allSettled(this.#readers);
-    const broken = this.#database;
-    this.#database = undefined;
-    await broken?.db.close().catch((err: unknown) => this.#log.error({ err }, 'closing the cache failed'));
-    try {
-      await this.#load();
-    } catch (err) {
-      this.#log.error({ err }, 'reopening the cache after a write failure failed');
-      throw err;
-    }
-    this.#broken = false;
-    this.#log.warn({ nextSeq: this.#backlog.nextSeq }, 'cache reopened after a write failure');
-  }
-
   async #close(): Promise<void> {
     try {
       await this.#queue.flush();
-      await this.#writes;
-      await Promise.allSettled(this.#readers);
-      await this.#database?.db.close();
+      await this.#compacting;
+      await this.#session.close();
       this.#log.info({ records: this.#backlog.records, nextSeq: this.#backlog.nextSeq }, 'cache closed');
     } finally {
-      this.#database = undefined;
       this.#opening = undefined;
       this.#closing = undefined;
       this.#state = 'closed';
@@ -338,56 +369,35 @@ export class LevelCache implements Outbox, PatientTokenizer {
     if (this.#state !== 'open') throw this.#closedError();
   }
 
-  /** The database; ATTACHE_CACHE_CLOSED when there is none (closed, or a reopen failed). */
-  #usable(): Database {
-    if (!this.#database) throw this.#closedError();
-    return this.#database;
+  /** After a drain of at least `compactAfterRecords`, starts one compaction; a failure is logged. */
+  #compactIfDrained(): void {
+    const due = this.#compactAfter > 0 && this.#removedSinceCompaction >= this.#compactAfter;
+    if (!due || this.#backlog.records > 0 || this.#compacting || this.#state !== 'open') return;
+    this.#compacting = this.compact()
+      .catch((err: unknown) => this.#log.error({ err }, 'compacting the cache after a drain failed'))
+      .finally(() => {
+        this.#compacting = undefined;
+      });
   }
 
-  /** Runs a read on the open database; a reopen and `close()` wait for it. */
-  async #read<T>(fn: (database: Database) => Promise<T>): Promise<T> {
+  /** Runs a read on the open database (see DatabaseSession.read). */
+  #read<T>(fn: (database: Database) => Promise<T>): Promise<T> {
     this.#assertOpen();
-    if (this.#broken) return this.#write(fn); // after the reopen
-    const run = fn(this.#usable());
-    this.#readers.add(run);
-    try {
-      return await run;
-    } finally {
-      this.#readers.delete(run);
-    }
+    return this.#session.read(fn);
   }
 
-  /**
-   * Runs `fn` after every earlier write has settled, so batches and counters never interleave;
-   * reopens the database first when a write has failed. Queued appends still run while closing.
-   */
+  /** Runs a write among the others (see DatabaseSession.write); queued appends still run while closing. */
   #write<T>(fn: (database: Database) => Promise<T>): Promise<T> {
-    const run = this.#writes.then(async () => {
-      if (this.#broken) await this.#reopen();
-      return fn(this.#usable());
-    });
-    this.#writes = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    return this.#session.write(fn);
   }
 
-  /**
-   * Awaits a write; a failure is logged, marks the database for reopening and becomes
-   * ATTACHE_CACHE_FULL when the disk is full, ATTACHE_CACHE_WRITE otherwise.
-   */
+  /** Awaits a write (see DatabaseSession.guard); a full disk puts the cache at its bound. */
   async #guardWrite(write: Promise<void>, what: string): Promise<void> {
     try {
-      await write;
+      await this.#session.guard(write, what);
     } catch (err) {
-      this.#broken = true;
-      this.#log.error({ err }, `cache write failed (${what})`);
-      if (!isDiskFull(err)) {
-        throw new GatewayError('ATTACHE_CACHE_WRITE', `cache write failed (${what})`, { cause: err });
-      }
-      this.#atBound = true;
-      throw new GatewayError('ATTACHE_CACHE_FULL', `the disk is full (${what})`, { cause: err });
+      if ((err as GatewayError).code === 'ATTACHE_CACHE_FULL') this.#atBound = true;
+      throw err;
     }
   }
 

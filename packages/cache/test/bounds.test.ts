@@ -50,7 +50,11 @@ async function sizes(t: Test, drafts: RecordDraft[]): Promise<number[]> {
 t.test('refuse at maxRecords: no seq used, room again after remove', async (t) => {
   const cache = await opened(t, { limits: limits({ maxRecords: 3 }) });
   for (let n = 0; n < 3; n++) t.equal((await cache.append(draft(n))).seq, n + 1);
-  t.same(await cache.health(), { dropped: 0, quarantined: 0, full: true }, 'full at maxRecords');
+  t.same(
+    await cache.health(),
+    { dropped: 0, quarantined: 0, full: true, lastCompactionAt: null },
+    'full at maxRecords',
+  );
   await t.rejects(cache.append(draft(3)), { code: 'ATTACHE_CACHE_FULL' }, 'the 4th is refused');
   t.match(await cache.stats(), { records: 3, nextSeq: 4 }, 'the refused append used no seq');
   t.same(await storedNs(cache), [0, 1, 2], 'nothing of the refused record is stored');
@@ -121,7 +125,7 @@ t.test('drop-oldest keeps the newest, counts drops durably, seqs keep increasing
   for (let n = 0; n < 8; n++) seqs.push((await cache.append(draft(n))).seq);
   t.same(seqs, [1, 2, 3, 4, 5, 6, 7, 8], 'every append resolved, seqs increasing');
   t.same(await storedNs(cache), [3, 4, 5, 6, 7], 'the newest five are kept');
-  t.same(await cache.health(), { dropped: 3, quarantined: 0, full: true });
+  t.same(await cache.health(), { dropped: 3, quarantined: 0, full: true, lastCompactionAt: null });
   const warns = logger.entries.filter((e) => e.level === 'warn' && e.dropped !== undefined);
   t.same(
     warns.map((e) => [e.dropped, e.firstSeq, e.lastSeq]),
@@ -215,7 +219,7 @@ t.test('without an age limit expire does nothing; without limits nothing is boun
   const cache = await opened(t);
   for (let n = 0; n < 3; n++) await cache.append(aged(n, 1e12));
   t.same(await cache.expire(), { dropped: 0 });
-  t.same(await cache.health(), { dropped: 0, quarantined: 0, full: false });
+  t.same(await cache.health(), { dropped: 0, quarantined: 0, full: false, lastCompactionAt: null });
   t.equal((await cache.stats()).records, 3);
 });
 

@@ -1,0 +1,127 @@
+import { GatewayError, type Logger } from '@attache/core';
+import { isDiskFull } from './bounds.js';
+import { type Backlog, type Database, openCache } from './database.js';
+import type { ValueSealer } from './value-sealer.js';
+
+/** Options of {@link DatabaseSession}. */
+export interface DatabaseSessionOptions {
+  path: string;
+  sealer: ValueSealer;
+  log: Logger;
+  /** Called with the stored counters after every (re)open. */
+  onLoad: (backlog: Backlog) => void;
+  /** The error to throw when there is no database (closed, or a reopen failed). */
+  closedError: () => GatewayError;
+}
+
+/**
+ * The open LevelDB database of a cache and the discipline around it: writes run one at a time in a
+ * chain, reads are tracked so a reopen or close waits for them, and a failed write marks the
+ * database for reopening before its next use (see the README, "Reopen after a failed write").
+ */
+export class DatabaseSession {
+  readonly #options: DatabaseSessionOptions;
+  readonly #readers = new Set<Promise<unknown>>();
+  #database: Database | undefined;
+  /** Tail of the chain that runs writes one at a time. */
+  #writes: Promise<void> = Promise.resolve();
+  /** A write failed: the database must be reopened before it is used again. */
+  #broken = false;
+
+  /** Assigns the options; no I/O. */
+  constructor(options: DatabaseSessionOptions) {
+    this.#options = options;
+  }
+
+  /** Opens the database (repairing it if needed) and hands its counters to `onLoad`. */
+  async load(): Promise<void> {
+    const { path, sealer, log, onLoad } = this.#options;
+    const { database, backlog } = await openCache(path, sealer, log);
+    this.#database = database;
+    onLoad(backlog);
+  }
+
+  /** Runs a read on the open database; a reopen and `close()` wait for it. */
+  async read<T>(fn: (database: Database) => Promise<T>): Promise<T> {
+    if (this.#broken) return this.write(fn); // after the reopen
+    const run = fn(this.#usable());
+    this.#readers.add(run);
+    try {
+      return await run;
+    } finally {
+      this.#readers.delete(run);
+    }
+  }
+
+  /**
+   * Runs `fn` after every earlier write has settled, so batches and counters never interleave;
+   * reopens the database first when a write has failed.
+   */
+  write<T>(fn: (database: Database) => Promise<T>): Promise<T> {
+    const run = this.#writes.then(async () => {
+      if (this.#broken) await this.#reopen();
+      return fn(this.#usable());
+    });
+    this.#writes = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Awaits a write; a failure is logged, marks the database for reopening and becomes
+   * ATTACHE_CACHE_FULL when the disk is full, ATTACHE_CACHE_WRITE otherwise.
+   */
+  async guard(write: Promise<void>, what: string): Promise<void> {
+    try {
+      await write;
+    } catch (err) {
+      this.#broken = true;
+      this.#options.log.error({ err }, `cache write failed (${what})`);
+      if (!isDiskFull(err)) {
+        throw new GatewayError('ATTACHE_CACHE_WRITE', `cache write failed (${what})`, { cause: err });
+      }
+      throw new GatewayError('ATTACHE_CACHE_FULL', `the disk is full (${what})`, { cause: err });
+    }
+  }
+
+  /** Waits for the writes and reads in flight, then closes the database. */
+  async close(): Promise<void> {
+    try {
+      await this.#writes;
+      await Promise.allSettled(this.#readers);
+      await this.#database?.db.close();
+    } finally {
+      this.#database = undefined;
+      this.#broken = false;
+    }
+  }
+
+  #usable(): Database {
+    if (!this.#database) throw this.#options.closedError();
+    return this.#database;
+  }
+
+  /**
+   * After a failed write, LevelDB's log may end in a torn record while LevelDB goes on appending
+   * behind it: once the disk has room again, later synced writes succeed, yet recovery after a crash
+   * drops them with the torn block. Reopening first moves what is stored into a table and starts a
+   * new log. Runs among the writes, once the reads in flight are done.
+   */
+  async #reopen(): Promise<void> {
+    const { log } = this.#options;
+    await Promise.allSettled(this.#readers);
+    const broken = this.#database;
+    this.#database = undefined;
+    await broken?.db.close().catch((err: unknown) => log.error({ err }, 'closing the cache failed'));
+    try {
+      await this.load();
+    } catch (err) {
+      log.error({ err }, 'reopening the cache after a write failure failed');
+      throw err;
+    }
+    this.#broken = false;
+    log.warn('cache reopened after a write failure');
+  }
+}
