@@ -1,10 +1,12 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync } from 'node:crypto';
 import type { CacheKeyring } from './keyring.js';
 
 /** Format version, first byte of every sealed value. */
 const version = 1;
 const ivBytes = 12;
 const tagBytes = 16;
+/** IVs are taken from a pool filled 4,096 at a time: one getrandom call per 4,096 seals, not one each. */
+const ivPoolBytes = ivBytes * 4096;
 
 /** Length of the header (version, id length, id) of a sealed value; 0 when it has none. */
 function headerLength(sealed: Uint8Array): number {
@@ -33,6 +35,8 @@ export function levelKey(sublevel: string, key: string): string {
 export class ValueSealer {
   readonly #keyring: CacheKeyring;
   readonly #indexKey: Buffer;
+  readonly #ivPool = Buffer.alloc(ivPoolBytes);
+  #ivOffset = ivPoolBytes;
 
   /** Throws a TypeError when the keyring lacks its current or index key, or one is not 32 bytes. */
   constructor(keyring: CacheKeyring) {
@@ -52,7 +56,7 @@ export class ValueSealer {
   seal(key: string, plain: Buffer): Buffer {
     const id = Buffer.from(this.#keyring.currentId, 'ascii');
     const header = Buffer.from([version, id.length, ...id]);
-    const iv = randomBytes(ivBytes);
+    const iv = this.#nextIv();
     const cipher = createCipheriv('aes-256-gcm', this.#keyring.key(this.#keyring.currentId) as Buffer, iv);
     cipher.setAAD(Buffer.concat([header, Buffer.from(key, 'utf8')]));
     const body = Buffer.concat([cipher.update(plain), cipher.final()]);
@@ -78,6 +82,17 @@ export class ValueSealer {
     } catch {
       return undefined;
     }
+  }
+
+  /** A fresh random 96-bit IV (copied out, so refilling the pool never changes one in use). */
+  #nextIv(): Buffer {
+    if (this.#ivOffset >= ivPoolBytes) {
+      randomFillSync(this.#ivPool);
+      this.#ivOffset = 0;
+    }
+    const iv = Buffer.from(this.#ivPool.subarray(this.#ivOffset, this.#ivOffset + ivBytes));
+    this.#ivOffset += ivBytes;
+    return iv;
   }
 
   /** The token table's key for a patient: HMAC-SHA-256 under the token index key, hex. */
