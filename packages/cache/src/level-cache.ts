@@ -47,6 +47,9 @@ export interface LevelCacheOptions {
 
 type State = 'closed' | 'opening' | 'open' | 'closing';
 
+/** How many patients' tokens are kept in memory (the most recently used). */
+const recentTokenLimit = 1024;
+
 /**
  * The gateway's durable outbox on LevelDB: records with per-gateway sequence numbers, appended in
  * group commits; the patient token table; small state values. See the package README for the key
@@ -60,6 +63,8 @@ export class LevelCache implements Outbox, PatientTokenizer {
   readonly #queue: CommitQueue<AttacheRecord>;
   readonly #session: DatabaseSession;
   readonly #tokenCalls = new Map<string, Promise<string>>();
+  /** Recently used tokens by table key (the HMAC, never the identifier): most readings are of a patient already seen. */
+  readonly #recentTokens = new Map<string, string>();
   readonly #compactAfter: number;
   #state: State = 'closed';
   #opening: Promise<void> | undefined;
@@ -428,14 +433,26 @@ export class LevelCache implements Outbox, PatientTokenizer {
 
   async #tokenOf(patientId: string): Promise<string> {
     const key = this.#sealer.tokenKey(patientId);
+    const recent = this.#recentTokens.get(key);
+    if (recent !== undefined && this.#state === 'open') return this.#remember(key, recent);
     const found = await this.#read((database) => getSealed<TokenEntry>(database, 'tokens', key));
-    if (found.value) return found.value.token;
+    if (found.value) return this.#remember(key, found.value.token);
     const entry: TokenEntry = { token: newPatientToken(), createdAt: new Date().toISOString() };
     await this.#write((database) =>
       this.#guardWrite(putSealed(database, 'tokens', key, entry, found.suspect), 'patient token'),
     );
     if (found.suspect) logQuarantined(this.#log, found.suspect, 'a new token was issued');
-    return entry.token;
+    return this.#remember(key, entry.token);
+  }
+
+  /** Keeps the token among the 1,024 most recently used (a Map in use order). */
+  #remember(key: string, token: string): string {
+    this.#recentTokens.delete(key);
+    this.#recentTokens.set(key, token);
+    if (this.#recentTokens.size > recentTokenLimit) {
+      this.#recentTokens.delete(this.#recentTokens.keys().next().value as string);
+    }
+    return token;
   }
 
   /** Moves suspects to quarantine, among the writes. A failure is logged: they are found again later. */
