@@ -1,0 +1,143 @@
+// HL7 v2 over MLLP into the real pipeline: EthernetAdapter (listen) → ReadingNormalizer → LevelCache
+// (encrypted, synced group commits) in this process, senders that wait for each ACK before the next
+// message (like a monitor). Prints messages/s over 1 and over 20 connections, ACK latency p50/p99 and
+// CPU per message. Nothing is asserted. `node bench/hl7.mjs [commitIntervalMs ...]` (default: 5 and 0);
+// HL7_BENCH_ONLY20=1 runs only the 20-connection case.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EthernetAdapter } from '@attache/adapter-ethernet';
+import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
+import { validateConfig } from '@attache/core';
+import { getFreePort, MllpSenderSimulator, oruR01Message } from '@attache/devkit';
+import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
+
+// HL7_BENCH_DIR=/dev/shm shows the pipeline without the disk (fsync on tmpfs is free): not durable.
+const dir = await mkdtemp(join(process.env.HL7_BENCH_DIR ?? tmpdir(), 'attache-bench-hl7-'));
+const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
+const observations = [
+  { type: '', code: '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', path: '1.0.0.0' },
+  {
+    type: 'NM',
+    code: '150021^MDC_PRESS_BLD_NONINV_SYS^MDC',
+    path: '1.1.1.1',
+    value: '120',
+    unit: '266016^MDC_DIM_MMHG^MDC',
+  },
+  {
+    type: 'NM',
+    code: '150022^MDC_PRESS_BLD_NONINV_DIA^MDC',
+    path: '1.1.1.2',
+    value: '80',
+    unit: '266016^MDC_DIM_MMHG^MDC',
+  },
+  {
+    type: 'NM',
+    code: '150023^MDC_PRESS_BLD_NONINV_MEAN^MDC',
+    path: '1.1.1.3',
+    value: '93',
+    unit: '266016^MDC_DIM_MMHG^MDC',
+  },
+  {
+    type: 'NM',
+    code: '150456^MDC_PULS_OXIM_SAT_O2^MDC',
+    path: '1.2.1.1',
+    value: '97',
+    unit: '262688^MDC_DIM_PERCENT^MDC',
+  },
+  {
+    type: 'NM',
+    code: '149530^MDC_PULS_OXIM_PULS_RATE^MDC',
+    path: '1.2.1.2',
+    value: '72',
+    unit: '264864^MDC_DIM_BEAT_PER_MIN^MDC',
+  },
+];
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function run(connections, perConnection, commitIntervalMs) {
+  const port = await getFreePort();
+  const config = validateConfig({
+    version: 1,
+    gateway: { id: 'gw-bench', dataDir: join(dir, 'data') },
+    devices: [
+      {
+        id: 'monitors',
+        adapter: 'ethernet',
+        endpoint: { mode: 'listen', host: '127.0.0.1', port, allow: ['127.0.0.1'] },
+        format: { kind: 'hl7-mllp' },
+      },
+    ],
+  });
+  const cache = new LevelCache({
+    path: join(dir, `cache-${connections}-${commitIntervalMs}`),
+    keyring: await loadOrCreateKeyring(join(dir, 'keys', 'cache.key')),
+    commitIntervalMs,
+  });
+  await cache.open();
+  const normalizer = new ReadingNormalizer({
+    gatewayId: 'gw-bench',
+    devices: config.devices,
+    tokenizer: cache,
+    clock: new SystemClock({ syncFile: config.gateway.clockSyncFile }),
+  });
+  // The gateway's sink: normalization in call order, then the cache's group commit.
+  let previous = Promise.resolve();
+  const sink = (reading) => {
+    const draft = previous.then(() => normalizer.normalize(reading));
+    previous = draft.catch(() => undefined);
+    return draft.then((d) => cache.append(d)).then(() => undefined);
+  };
+  const adapter = new EthernetAdapter({ device: config.devices[0], sink });
+  await adapter.start();
+  const senders = Array.from({ length: connections }, () => new MllpSenderSimulator({ port, resend: false }));
+  await Promise.all(senders.map((s) => s.connect()));
+  const latencies = [];
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(
+    senders.map(async (sender, c) => {
+      for (let i = 0; i < perConnection; i++) {
+        const message = oruR01Message({
+          controlId: `C${c}-${i}`,
+          patient: { mrn: `MRN-${c}`, name: 'BENCH^PATIENT' },
+          observations,
+        });
+        const start = performance.now();
+        const ack = await sender.send(message);
+        latencies.push(performance.now() - start);
+        if (ack.code !== 'AA') throw new Error(`${ack.controlId}: ${ack.code}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const total = connections * perConnection;
+  for (const s of senders) await s.close();
+  await adapter.stop();
+  const stats = await cache.stats();
+  await cache.close();
+  latencies.sort((a, b) => a - b);
+  console.log(
+    `${connections} connection(s), commitIntervalMs ${commitIntervalMs}: ${fmt(total)} ORU^R01 in ${seconds.toFixed(2)} s = ` +
+      `${fmt(total / seconds)} msg/s; ACK p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms; ` +
+      `CPU ${fmt((cpu.user + cpu.system) / total, 1)} µs/msg (adapter, normalizer, cache and senders); ${fmt(stats.records)} records stored`,
+  );
+}
+
+try {
+  const intervals = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [5, 0];
+  if (process.env.HL7_BENCH_ONLY20) {
+    await run(20, 500, intervals[0]);
+    process.exit(0);
+  }
+  for (const interval of intervals) {
+    await run(1, 3000, interval);
+    await run(20, 500, interval);
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}

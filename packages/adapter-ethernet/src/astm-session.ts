@@ -1,0 +1,87 @@
+import type { Socket } from 'node:net';
+import { type AstmAction, AstmReceiver } from '@attache/astm';
+import type { AstmFormat, Logger } from '@attache/core';
+import { astmReading } from './astm-reading.js';
+import { arrivedNow, type ReadingDelivery } from './delivery.js';
+import { SocketSession } from './session.js';
+
+/** Options of {@link AstmSession}. */
+export interface AstmSessionOptions {
+  format: AstmFormat;
+  delivery: ReadingDelivery;
+  log: Logger;
+}
+
+/** How often the receiver timer is checked, ms. */
+const tickMs = 1000;
+
+/**
+ * ASTM E1381/E1394 on one connection: the same `AstmReceiver` as on RS-232, its ACK/NAK written on
+ * the socket. The final frame of a message is ACKed only once the sink resolved; a message that
+ * cannot be parsed, is too large, or cannot be stored is NAKed, so the analyzer keeps it (and, after
+ * its retries, reports the failure to its operator instead of losing the result silently).
+ */
+export class AstmSession extends SocketSession {
+  readonly #receiver: AstmReceiver;
+  readonly #options: AstmSessionOptions;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(socket: Socket, options: AstmSessionOptions) {
+    super(socket);
+    this.#options = options;
+    this.#receiver = new AstmReceiver({ receiverTimeoutMs: options.format.receiverTimeoutMs });
+    this.#timer = setInterval(() => this.#run(this.#receiver.tick()), tickMs);
+  }
+
+  protected onData(chunk: Buffer): void {
+    this.#run(this.#receiver.feed(chunk));
+  }
+
+  protected override onClose(): void {
+    clearInterval(this.#timer);
+  }
+
+  #run(actions: AstmAction[]): void {
+    for (const action of actions) {
+      if (action.type === 'send') {
+        if (!this.socket.destroyed) this.socket.write(action.bytes);
+      } else if (action.type === 'message') {
+        this.#message(action.text, action.awaitingStore);
+      } else if (action.event === 'malformed-frame' || action.event === 'timeout') {
+        this.#options.log.warn({ event: action.event, reason: action.reason }, 'ASTM frame refused');
+      }
+    }
+  }
+
+  #message(text: string, awaitingStore: boolean): void {
+    const { delivery, format } = this.#options;
+    const arrival = arrivedNow();
+    const bytes = Buffer.byteLength(text, 'latin1');
+    let outcome: Promise<boolean>;
+    if (bytes > format.maxMessageBytes) {
+      delivery.malformed('message larger than maxMessageBytes', bytes);
+      outcome = Promise.resolve(false);
+    } else {
+      outcome = this.#deliver(text, arrival);
+    }
+    if (!awaitingStore) return;
+    // The receiver holds every byte that follows until acknowledge(): one message at a time.
+    this.replies.push(
+      outcome.then((stored) => {
+        if (!this.socket.destroyed) this.#run(this.#receiver.acknowledge(stored));
+        return undefined;
+      }),
+    );
+  }
+
+  async #deliver(text: string, arrival: ReturnType<typeof arrivedNow>): Promise<boolean> {
+    let parts: ReturnType<typeof astmReading>;
+    try {
+      parts = astmReading(text, this.#options.format);
+    } catch (err) {
+      this.#options.delivery.malformed(err instanceof Error ? err.message : String(err), text.length);
+      return false;
+    }
+    return (await this.#options.delivery.deliver(parts, arrival)) === 'stored';
+  }
+}

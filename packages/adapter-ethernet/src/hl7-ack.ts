@@ -1,0 +1,99 @@
+import { encodeHl7, type Hl7Delimiters, type Hl7Message } from './hl7-parser.js';
+
+/** MSA-1 original-mode acknowledgment codes (HL7 table 0008). */
+export type Hl7AckCode = 'AA' | 'AE' | 'AR';
+
+/** The error an AE/AR carries in its ERR segment. */
+export interface Hl7AckError {
+  /** HL7 table 0357 code, e.g. 101 required field missing, 203 unsupported version id. */
+  hl7Code: number;
+  /** ERR-8 user message: a reason, never the message's content. */
+  reason: string;
+  /** ERR-2 error location, e.g. `OBX^3^5` (segment^sequence^field). */
+  location?: string;
+}
+
+/** Options of {@link buildHl7Ack}. */
+export interface Hl7AckOptions {
+  /** The message being acknowledged; undefined when it had no usable MSH (garbage). */
+  message: Hl7Message | undefined;
+  code: Hl7AckCode;
+  /** Required for AE and AR. */
+  error?: Hl7AckError;
+  /** MSH-10 of the ACK itself (unique per gateway). */
+  controlId: string;
+  /** MSH-7, `YYYYMMDDHHMMSS`. Default: now, local time. */
+  timestamp?: string;
+  /** MSH-3 of the ACK when the message had none to swap from. Default `ATTACHE`. */
+  application?: string;
+}
+
+/** Table 0357 texts for the codes this adapter sends. */
+const errorTexts: Record<number, string> = {
+  100: 'Segment sequence error',
+  101: 'Required field missing',
+  102: 'Data type error',
+  200: 'Unsupported message type',
+  203: 'Unsupported version id',
+  207: 'Application internal error',
+};
+
+const defaultDelimiters: Hl7Delimiters = {
+  field: '|',
+  component: '^',
+  repetition: '~',
+  escape: '\\',
+  subcomponent: '&',
+};
+
+/** `YYYYMMDDHHMMSS` of `date` in local time. */
+export function hl7Timestamp(date: Date = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}${p(date.getHours())}${p(
+    date.getMinutes(),
+  )}${p(date.getSeconds())}`;
+}
+
+/**
+ * Builds an original-mode application ACK (protocols.md §2.2), segments ended by CR, without MLLP
+ * framing: MSH with MSH-3/4 and MSH-5/6 swapped, MSH-9 `ACK^<trigger>^ACK`, new MSH-10, MSH-11/12
+ * echoed; `MSA|code|<MSH-10 of the message>`; on AE/AR an ERR segment (ERR-3 table 0357, ERR-4 `E`,
+ * ERR-8 reason). Uses the message's own delimiters.
+ * @throws TypeError when `code` is AE or AR without `error`.
+ */
+export function buildHl7Ack(options: Hl7AckOptions): string {
+  const { message, code, error, controlId } = options;
+  if (code !== 'AA' && error === undefined) throw new TypeError('"error" is required for AE and AR');
+  const d = message?.delimiters ?? defaultDelimiters;
+  const msh = message?.msh;
+  const raw = (n: number) => msh?.raw(n) ?? '';
+  const trigger = msh?.get(9, 2) ?? '';
+  const f = d.field;
+  const encoding = `${d.component}${d.repetition}${d.escape}${d.subcomponent}`;
+  const sendingApp = raw(5) || (options.application ?? 'ATTACHE');
+  const header = [
+    `MSH${f}${encoding}`,
+    sendingApp,
+    raw(6),
+    raw(3),
+    raw(4),
+    options.timestamp ?? hl7Timestamp(),
+    '',
+    `ACK${trigger ? `${d.component}${trigger}${d.component}ACK` : ''}`,
+    encodeHl7(controlId, d),
+    raw(11) || 'P',
+    raw(12) || '2.5',
+  ].join(f);
+  const segments = [header, ['MSA', code, raw(10)].join(f)];
+  if (error !== undefined) segments.push(errSegment(error, d));
+  return `${segments.join('\r')}\r`;
+}
+
+function errSegment(error: Hl7AckError, d: Hl7Delimiters): string {
+  const text = errorTexts[error.hl7Code] ?? 'Application error';
+  const code = [String(error.hl7Code), text, 'HL70357'].join(d.component);
+  const location = (error.location ?? '').split('^').map((part) => encodeHl7(part, d));
+  return ['ERR', '', location.join(d.component), code, 'E', '', '', '', encodeHl7(error.reason, d)].join(
+    d.field,
+  );
+}

@@ -1,0 +1,131 @@
+import type { CodedObservation } from '@attache/core';
+import { GatewayError } from '@attache/core';
+import type { Hl7Segment } from './hl7-parser.js';
+
+/** An OBX that could not be read, with where (for the ERR segment). */
+export interface ObxProblem {
+  hl7Code: 102;
+  location: string;
+}
+
+/** Philips MDIL code, `pppp-tttt` in hex (protocols.md §2.4). */
+const mdil = /^([0-9a-fA-F]{4})-([0-9a-fA-F]{4})$/;
+/** HL7 NM: optional sign, digits, optional decimal part. */
+const numeric = /^[+-]?(\d+\.?\d*|\.\d+)$/;
+/** Free-text types: may name a patient (protocols.md §5.1), never copied. */
+const freeText = new Set(['TX', 'FT']);
+const coded = new Set(['CWE', 'CE', 'CNE', 'CF']);
+
+/** OBX-11 (HL7 table 0085) to the record's status; unknown codes are `questionable`. */
+const statuses: Record<string, CodedObservation['status']> = {
+  '': 'valid',
+  F: 'valid',
+  C: 'valid',
+  R: 'valid',
+  U: 'valid',
+  A: 'valid',
+  B: 'valid',
+  P: 'questionable',
+  S: 'questionable',
+  W: 'questionable',
+  X: 'unavailable',
+  N: 'unavailable',
+  I: 'unavailable',
+  O: 'unavailable',
+  D: 'unavailable',
+};
+
+/** The MDC numeric code of an MDIL `pppp-tttt` code: partition × 65536 + term. */
+export function mdilToMdc(code: string): number | undefined {
+  const match = mdil.exec(code);
+  return match
+    ? Number.parseInt(match[1] as string, 16) * 65536 + Number.parseInt(match[2] as string, 16)
+    : undefined;
+}
+
+function mdcNumber(text: string): number | undefined {
+  if (/^\d{1,10}$/.test(text)) return Number(text);
+  return mdilToMdc(text);
+}
+
+type CodePart = Pick<CodedObservation, 'code' | 'system' | 'mdc' | 'source'>;
+
+/** Code of a CWE triplet (`150456^MDC_PULS_OXIM_SAT_O2^MDC`, or MDIL), or undefined when not MDC. */
+function mdcTriplet(id: string, text: string, system: string): CodePart | undefined {
+  const isMdc = system.toUpperCase() === 'MDC' || system.toUpperCase() === 'MDIL' || mdil.test(id);
+  if (!isMdc || (id === '' && text === '')) return undefined;
+  const mdc = mdcNumber(id);
+  const code = text.startsWith('MDC_') ? text : id || text;
+  return mdc === undefined ? { code, system: 'MDC' } : { code, system: 'MDC', mdc };
+}
+
+/** OBX-3 to a code: MDC (primary or alternate triplet), else the identifier as a LOCAL code. */
+export function obxCode(obx: Hl7Segment): CodePart {
+  const [id = '', text = '', system = '', altId = '', altText = '', altSystem = ''] = obx.components(3);
+  const found = mdcTriplet(id, text, system) ?? mdcTriplet(altId, altText, altSystem);
+  const source = (text || id).slice(0, 64);
+  if (found !== undefined) return source ? { ...found, source } : found;
+  return { code: id || text, system: 'LOCAL', ...(source ? { source } : {}) };
+}
+
+/** OBX-6 as the normalizer expects it: an MDC reference id, a decimal MDC code, or the unit text. */
+export function obxUnit(obx: Hl7Segment): string {
+  const [id = '', text = '', system = ''] = obx.components(6);
+  if (system.toUpperCase() === 'MDC' && text.startsWith('MDC_')) return text;
+  const mdc = mdilToMdc(id);
+  if (mdc !== undefined) return String(mdc);
+  return id || text;
+}
+
+/** HL7 DTM (`YYYYMMDDHHMM[SS[.S+]][+ZZZZ]`) to `YYYY-MM-DDTHH:MM:SS[.fff]`; undefined when coarser. */
+export function hl7Time(value: string): string | undefined {
+  const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(\.\d{1,4})?([+-]\d{4})?$/.exec(value);
+  if (!match) return undefined;
+  const [, y, mo, d, h, mi, s = '00', frac = ''] = match;
+  return `${y}-${mo}-${d}T${h}:${mi}:${s}${frac}`;
+}
+
+function problem(index: number, reason: string): GatewayError {
+  const cause: ObxProblem = { hl7Code: 102, location: `OBX^${index}^5` };
+  return new GatewayError('ATTACHE_MALFORMED', reason, { cause });
+}
+
+function obxValue(obx: Hl7Segment, type: string, index: number): number | string {
+  if (type === 'NM') {
+    const text = obx.get(5).trim();
+    if (!numeric.test(text)) throw problem(index, `OBX ${index}: OBX-5 not numeric`);
+    return Number(text);
+  }
+  if (coded.has(type)) return obx.get(5, 1) || obx.get(5, 2);
+  return obx.components(5).join(' ').trim();
+}
+
+/**
+ * One OBX to an observation, or undefined when it carries no value (a containment header) or a
+ * free-text type. `index` is the OBX's position (1-based) for error locations; `fallbackTime` is
+ * OBR-7. Throws a GatewayError `ATTACHE_MALFORMED` (cause: {@link ObxProblem}) for an NM value that
+ * is not a number.
+ */
+export function obxObservation(
+  obx: Hl7Segment,
+  index: number,
+  fallbackTime: string,
+): CodedObservation | undefined {
+  const type = obx.get(2).toUpperCase();
+  if (obx.raw(5) === '' || freeText.has(type)) return undefined;
+  const status = statuses[obx.get(11).toUpperCase()] ?? 'questionable';
+  const value = status === 'unavailable' ? null : obxValue(obx, type, index);
+  const observation: CodedObservation = { ...obxCode(obx), value, unit: obxUnit(obx), status };
+  const observedAt = hl7Time(obx.get(14)) ?? hl7Time(fallbackTime);
+  if (observedAt !== undefined) observation.observedAt = observedAt;
+  const path = obx.get(4);
+  if (path !== '') observation.path = path;
+  const range = obx.get(7);
+  if (range !== '') observation.referenceRange = range;
+  const flags = obx
+    .repetitions(8)
+    .map((_, rep) => obx.get(8, 1, rep))
+    .filter((f) => f !== '');
+  if (flags.length > 0) observation.abnormalFlags = flags;
+  return observation;
+}

@@ -1,0 +1,167 @@
+import type { CodedObservation, DeviceReading, InstrumentIdentity } from '@attache/core';
+import type { Hl7AckCode, Hl7AckError } from './hl7-ack.js';
+import { hl7Time, obxObservation } from './hl7-obx.js';
+import { decodeHl7Bytes, type Hl7Message, parseHl7Message, parseProblem } from './hl7-parser.js';
+
+/** The parts of a reading an HL7 message gives (the adapter adds device id and arrival times). */
+export type Hl7ReadingParts = Pick<
+  DeviceReading,
+  | 'protocol'
+  | 'fields'
+  | 'markers'
+  | 'raw'
+  | 'observations'
+  | 'patientId'
+  | 'instrument'
+  | 'deviceTime'
+  | 'event'
+>;
+
+/** What to do with one HL7 message. */
+export type Hl7Interpretation =
+  /** Store it, then ACK AA. */
+  | { kind: 'reading'; message: Hl7Message; reading: Hl7ReadingParts }
+  /** Do not store; ACK with `code` and `error`. */
+  | { kind: 'reject'; message: Hl7Message | undefined; code: Exclude<Hl7AckCode, 'AA'>; error: Hl7AckError }
+  /** An ACK from the peer: neither stored nor acknowledged. */
+  | { kind: 'ignore'; message: Hl7Message; reason: string };
+
+/** Options of {@link interpretHl7}. */
+export interface Hl7InterpretOptions {
+  /** MSH-12 versions accepted; others are refused with AR. */
+  versions: readonly string[];
+}
+
+/** Message types recorded (ORU^R01 as observations, the rest as events); others get AR 200. */
+const supportedTypes = new Set(['ORU', 'ADT', 'ORM', 'OML', 'OUL']);
+const eui64 = /^[0-9A-Fa-f]{16}$/;
+
+function reject(
+  message: Hl7Message | undefined,
+  code: 'AE' | 'AR',
+  hl7Code: number,
+  reason: string,
+  location?: string,
+): Hl7Interpretation {
+  const error: Hl7AckError = location === undefined ? { hl7Code, reason } : { hl7Code, reason, location };
+  return { kind: 'reject', message, code, error };
+}
+
+/** The first problem with MSH-9, MSH-10 and MSH-12, or undefined. */
+function checkHeader(message: Hl7Message, versions: readonly string[]): Hl7Interpretation | undefined {
+  const { msh } = message;
+  for (const [n, name] of [
+    [9, 'message type'],
+    [10, 'message control id'],
+    [12, 'version id'],
+  ] as const) {
+    if (msh.get(n) === '') return reject(message, 'AE', 101, `MSH-${n} ${name} missing`, `MSH^1^${n}`);
+  }
+  if (!versions.includes(msh.get(12))) {
+    return reject(message, 'AR', 203, 'unsupported version id', 'MSH^1^12');
+  }
+  if (!supportedTypes.has(msh.get(9).toUpperCase())) {
+    return reject(message, 'AR', 200, 'unsupported message type', 'MSH^1^9');
+  }
+  return undefined;
+}
+
+function instrument(message: Hl7Message): InstrumentIdentity | undefined {
+  const [name = '', id = '', type = ''] = message.msh.components(3);
+  if (eui64.test(id) && (type === '' || type.toUpperCase() === 'EUI-64')) {
+    return { ...(name ? { name: name.slice(0, 64) } : {}), eui64: id.toUpperCase() };
+  }
+  const obx18 = message.segments.find((s) => s.name === 'OBX' && eui64.test(s.get(18)));
+  if (obx18 !== undefined) {
+    const model = obx18.get(18, 2);
+    return { ...(model ? { name: model.slice(0, 64) } : {}), eui64: obx18.get(18).toUpperCase() };
+  }
+  return name ? { name: name.slice(0, 64) } : undefined;
+}
+
+/** PID-3: the ID of its first repetition that has one. */
+function patientId(message: Hl7Message): string | undefined {
+  const pid = message.segments.find((s) => s.name === 'PID');
+  if (pid === undefined) return undefined;
+  const count = pid.repetitions(3).length;
+  for (let rep = 0; rep < count; rep++) {
+    const id = pid.get(3, 1, rep).trim();
+    if (id !== '') return id;
+  }
+  return undefined;
+}
+
+function observations(message: Hl7Message): CodedObservation[] {
+  const found: CodedObservation[] = [];
+  let obrTime = '';
+  let index = 0;
+  for (const segment of message.segments) {
+    if (segment.name === 'OBR') obrTime = segment.get(7);
+    if (segment.name !== 'OBX') continue;
+    index++;
+    const observation = obxObservation(segment, index, obrTime);
+    if (observation !== undefined) found.push(observation);
+  }
+  return found;
+}
+
+function eventOf(message: Hl7Message): NonNullable<DeviceReading['event']> {
+  const type = message.msh.get(9).toUpperCase();
+  const trigger = message.msh.get(9, 2).toUpperCase();
+  const name = `hl7.${type}${trigger ? `-${trigger}` : ''}`.toLowerCase().replace(/[^a-z0-9.-]/g, '');
+  return {
+    type: name.slice(0, 48),
+    detail: {
+      messageType: trigger ? `${type}^${trigger}` : type,
+      version: message.msh.get(12),
+      segments: message.segments.length,
+    },
+  };
+}
+
+function readingOf(message: Hl7Message): Hl7ReadingParts {
+  const isObservation =
+    message.msh.get(9).toUpperCase() === 'ORU' && message.msh.get(9, 2).toUpperCase() === 'R01';
+  const parts: Hl7ReadingParts = {
+    protocol: 'hl7-mllp',
+    fields: [],
+    markers: [],
+    // Only the MSH: PID, PV1 and the rest may carry patient data and never enter the reading.
+    raw: Buffer.from(message.mshText, 'utf8'),
+    observations: isObservation ? observations(message) : [],
+  };
+  if (!isObservation) parts.event = eventOf(message);
+  const id = patientId(message);
+  if (id !== undefined) parts.patientId = id;
+  const identity = instrument(message);
+  if (identity !== undefined) parts.instrument = identity;
+  const time = hl7Time(message.msh.get(7));
+  if (time !== undefined) parts.deviceTime = time;
+  return parts;
+}
+
+/**
+ * Decides what to do with one HL7 message (the payload of an MLLP frame): a reading to store, or an
+ * AE/AR with its reason, or nothing (an incoming ACK). Pure. Reasons never quote the message.
+ */
+export function interpretHl7(payload: Buffer, options: Hl7InterpretOptions): Hl7Interpretation {
+  let message: Hl7Message;
+  try {
+    message = parseHl7Message(decodeHl7Bytes(payload));
+  } catch (err) {
+    const problem = parseProblem(err);
+    const reason = err instanceof Error ? err.message : String(err);
+    return reject(undefined, 'AE', problem?.hl7Code ?? 102, reason, problem?.location);
+  }
+  if (message.msh.get(9).toUpperCase() === 'ACK')
+    return { kind: 'ignore', message, reason: 'an ACK is not acknowledged' };
+  const header = checkHeader(message, options.versions);
+  if (header !== undefined) return header;
+  try {
+    return { kind: 'reading', message, reading: readingOf(message) };
+  } catch (err) {
+    const problem = parseProblem(err);
+    const reason = err instanceof Error ? err.message : String(err);
+    return reject(message, 'AE', problem?.hl7Code ?? 207, reason, problem?.location);
+  }
+}

@@ -1,0 +1,61 @@
+import type { Socket } from 'node:net';
+import { OrderedReplies } from './ordered-replies.js';
+
+/** One connection's protocol handler. */
+export interface StreamSession {
+  /** Resolves when the socket has closed, for whatever reason. */
+  readonly closed: Promise<void>;
+  /** Stops reading, waits for the sink calls in flight and their replies, then closes the socket. */
+  close(): Promise<void>;
+}
+
+/**
+ * What every session shares: replies written in order, a socket closed only after they are, and
+ * a peer's half-close (FIN) answered once the replies are out (the socket must allow half-open).
+ */
+export abstract class SocketSession implements StreamSession {
+  readonly closed: Promise<void>;
+  protected readonly socket: Socket;
+  protected readonly replies: OrderedReplies;
+  #closing: Promise<void> | undefined;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    this.replies = new OrderedReplies(socket);
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.onClose();
+        resolve();
+      }),
+    );
+    socket.on('data', (chunk: Buffer) => {
+      if (this.#closing === undefined) this.onData(chunk);
+    });
+    socket.once('end', () => {
+      this.onEnd();
+      void this.close();
+    });
+  }
+
+  /** True once `close()` was called (data arriving afterwards is ignored). */
+  protected get closing(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.replies.drain().then(() => {
+      this.socket.end();
+      this.socket.destroySoon();
+    });
+    return this.#closing.then(() => this.closed);
+  }
+
+  /** Bytes from the peer. */
+  protected abstract onData(chunk: Buffer): void;
+
+  /** The peer finished sending. Default: nothing. */
+  protected onEnd(): void {}
+
+  /** The socket closed: release timers. Default: nothing. */
+  protected onClose(): void {}
+}

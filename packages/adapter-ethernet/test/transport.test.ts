@@ -1,0 +1,272 @@
+import { createServer, type Socket } from 'node:net';
+import { EthernetAdapter, encodeMllp, parseAllowList } from '@attache/adapter-ethernet';
+import { frameAstmRecords } from '@attache/astm';
+import type { DeviceReading, ReadingSink } from '@attache/core';
+import { getFreePort, MllpSenderSimulator, parseMllpAck } from '@attache/devkit';
+import t, { type Test } from 'tap';
+import {
+  closed,
+  connectTo,
+  type Entry,
+  ethernetDevice,
+  recordingLogger,
+  until,
+  vitalSigns,
+} from './helpers.js';
+
+function storing() {
+  const readings: DeviceReading[] = [];
+  const sink: ReadingSink = async (reading) => {
+    readings.push(reading);
+  };
+  return { readings, sink };
+}
+
+async function listen(t: Test, endpoint: Record<string, unknown>, format: Record<string, unknown>) {
+  const port = await getFreePort();
+  const { readings, sink } = storing();
+  const entries: Entry[] = [];
+  const device = ethernetDevice({ endpoint: { mode: 'listen', port, ...endpoint }, format });
+  const adapter = new EthernetAdapter({ device, sink, logger: recordingLogger(entries) });
+  await adapter.start();
+  t.teardown(() => adapter.stop());
+  return { adapter, port, readings, entries };
+}
+
+const hl7 = { kind: 'hl7-mllp' };
+
+t.test(
+  'allow-list: addresses, CIDR ranges, IPv6, IPv4-mapped IPv6; bad entries are config errors',
+  async (t) => {
+    const list = parseAllowList(['10.1.2.0/24', '192.168.7.7', 'fd00::/8', '::ffff:172.16.0.1']);
+    t.ok(list.allows('10.1.2.200'));
+    t.ok(list.allows('::ffff:10.1.2.3'), 'IPv4-mapped peer');
+    t.notOk(list.allows('10.1.3.1'));
+    t.ok(list.allows('192.168.7.7'));
+    t.ok(list.allows('fd12::1'));
+    t.ok(list.allows('172.16.0.1'));
+    t.notOk(list.allows(undefined));
+    t.notOk(list.allows('not an address'));
+    t.throws(() => parseAllowList(['10.0.0.0/33', 'localhost', '1.2.3.4/8/9', '10.0.0.1']), {
+      code: 'ATTACHE_CONFIG_INVALID',
+      issues: [{ path: '/endpoint/allow/0' }, { path: '/endpoint/allow/1' }, { path: '/endpoint/allow/2' }],
+    });
+  },
+);
+
+t.test('a peer not on the allow-list is closed at once, counted and logged', async (t) => {
+  const { adapter, port, entries } = await listen(t, { host: '127.0.0.1', allow: ['10.9.9.0/24'] }, hl7);
+  const socket = await connectTo(port);
+  socket.on('error', () => {});
+  socket.write(encodeMllp(vitalSigns('X1')));
+  await closed(socket);
+  t.match(adapter.status(), { connectionsRefused: 1, connectionsAccepted: 0, frames: 0 });
+  t.ok(entries.some((e) => e.msg === 'connection refused' && e.remote === '127.0.0.1'));
+});
+
+t.test(
+  'a listener on :: sees IPv4 peers as ::ffff:a.b.c.d and allows them by their IPv4 range',
+  async (t) => {
+    const { adapter, port } = await listen(t, { host: '::', allow: ['127.0.0.0/8'] }, hl7);
+    const sender = new MllpSenderSimulator({ port, host: '127.0.0.1' });
+    t.teardown(() => sender.close());
+    t.equal((await sender.send(vitalSigns('M1'))).code, 'AA');
+    t.equal(adapter.status().connectionsAccepted, 1);
+  },
+);
+
+t.test('maxConnections: one more is refused; a half-open peer is closed by the idle timeout', async (t) => {
+  const { adapter, port, entries } = await listen(
+    t,
+    { host: '127.0.0.1', allow: ['127.0.0.1'], maxConnections: 2, idleTimeoutSeconds: 1 },
+    hl7,
+  );
+  const a = await connectTo(port);
+  const b = await connectTo(port);
+  await until(() => adapter.status().connections === 2, 'two connections');
+  const c = await connectTo(port);
+  c.on('error', () => {});
+  await closed(c);
+  t.equal(adapter.status().connectionsRefused, 1, 'the third was refused');
+  // a and b never send anything: they stand for peers that vanished without a FIN.
+  await Promise.all([closed(a), closed(b)]);
+  await until(() => adapter.status().connections === 0, 'both closed on the gateway side');
+  t.equal(adapter.status().idleClosed, 2);
+  t.ok(entries.some((e) => e.msg === 'idle connection closed'));
+});
+
+t.test(
+  'client mode: connects to the device, acknowledges, reconnects after the device drops it',
+  async (t) => {
+    const port = await getFreePort();
+    const sockets: Socket[] = [];
+    const device = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => device.listen(port, '127.0.0.1', resolve));
+    t.teardown(() => new Promise((resolve) => device.close(resolve)));
+    const { readings, sink } = storing();
+    const config = ethernetDevice({
+      endpoint: { mode: 'connect', host: '127.0.0.1', port, reconnectMs: 100 },
+      format: hl7,
+    });
+    const adapter = new EthernetAdapter({ device: config, sink });
+    await adapter.start();
+    t.teardown(() => adapter.stop());
+    await until(() => sockets.length === 1, 'the gateway connected');
+    const first = sockets[0] as Socket;
+    const ack = new Promise<string>((resolve) => first.once('data', (d) => resolve(d.toString('latin1'))));
+    first.write(encodeMllp(vitalSigns('CL1')));
+    t.same(parseMllpAck(await ack), { code: 'AA', controlId: 'CL1' });
+    first.destroy();
+    await until(() => sockets.length === 2, 'the gateway reconnected');
+    t.match(adapter.status(), { state: 'connected', connectionsAccepted: 2, stored: 1 });
+    t.equal(readings[0]?.adapter, 'ethernet');
+  },
+);
+
+t.test('client mode: an absent device is retried with back-off', async (t) => {
+  const port = await getFreePort();
+  const entries: Entry[] = [];
+  const config = ethernetDevice({
+    endpoint: { mode: 'connect', host: '127.0.0.1', port, reconnectMs: 100 },
+    format: hl7,
+  });
+  const adapter = new EthernetAdapter({
+    device: config,
+    sink: async () => {},
+    logger: recordingLogger(entries),
+  });
+  await adapter.start();
+  t.teardown(() => adapter.stop());
+  await until(
+    () => entries.filter((e) => e.msg === 'endpoint unavailable, will retry').length >= 2,
+    'two retries',
+  );
+  const delays = entries.filter((e) => e.msg === 'endpoint unavailable, will retry').map((e) => e.retryInMs);
+  t.same(delays.slice(0, 2), [100, 200], 'the delay doubles');
+  t.match(adapter.status(), { state: 'disconnected', lastError: { code: 'ATTACHE_PORT_NOT_OPEN' } });
+});
+
+t.test('a port already in use: the listener retries instead of crashing', async (t) => {
+  const port = await getFreePort();
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+  const { adapter } = await listenOn(t, port);
+  t.equal(adapter.status().state, 'disconnected');
+  await new Promise<void>((resolve) => blocker.close(() => resolve()));
+  await until(() => adapter.status().state === 'connected', 'listening after the port was freed');
+  t.pass('listening');
+});
+
+async function listenOn(t: Test, port: number) {
+  const device = ethernetDevice({
+    endpoint: { mode: 'listen', host: '127.0.0.1', port, allow: ['127.0.0.1'], reconnectMs: 100 },
+    format: hl7,
+  });
+  const adapter = new EthernetAdapter({ device, sink: async () => {} });
+  await adapter.start();
+  t.teardown(() => adapter.stop());
+  return { adapter };
+}
+
+t.test('ASTM over TCP: the same receiver; the final frame is ACKed once stored', async (t) => {
+  const { adapter, port, readings } = await listen(
+    t,
+    { host: '127.0.0.1', allow: ['127.0.0.1'] },
+    { kind: 'astm' },
+  );
+  const socket = await connectTo(port);
+  t.teardown(() => socket.destroy());
+  const replies: number[] = [];
+  socket.on('data', (d: Buffer) => replies.push(...d));
+  const nextReply = async () => {
+    const count = replies.length;
+    await until(() => replies.length > count, 'a reply');
+    return replies[replies.length - 1];
+  };
+  socket.write(Buffer.from([0x05]));
+  t.equal(await nextReply(), 0x06, 'ENQ answered with ACK');
+  const records = [
+    'H|\\^&|||XN-550^00-22^1.0|||||||P|LIS2-A2|20260124101500',
+    'P|1||PAT-77812||DOE^JOHN||19600101|M',
+    'O|1|SPEC-1234||^^^WBC',
+    'R|1|^^^WBC|7.2|10*3/uL|4.0-10.0|N||F||||20260124101000',
+    'L|1|N',
+  ];
+  for (const frame of frameAstmRecords(records)) {
+    socket.write(frame);
+    t.equal(await nextReply(), 0x06);
+  }
+  socket.write(Buffer.from([0x04]));
+  t.equal(readings.length, 1);
+  const r = readings[0];
+  t.match(r, {
+    protocol: 'astm',
+    patientId: 'PAT-77812',
+    specimenId: 'SPEC-1234',
+    instrument: { name: 'XN-550', serial: '00-22', version: '1.0' },
+    deviceTime: '2026-01-24T10:15:00',
+  });
+  t.same(
+    r?.observations?.map((o) => [o.code, o.value, o.unit, o.status]),
+    [['WBC', 7.2, '10*3/uL', 'valid']],
+  );
+  t.notMatch(r?.raw.toString('latin1'), 'DOE', 'raw is the H record only');
+  t.equal(adapter.status().stored, 1);
+});
+
+t.test('kv-line and regex-line over TCP; a bad line is malformed, the next one is read', async (t) => {
+  const kv = await listen(
+    t,
+    { host: '127.0.0.1', allow: ['127.0.0.1'] },
+    {
+      kind: 'kv-line',
+      timestamp: 'HH:mm:ss',
+      fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', unit: '%' } },
+    },
+  );
+  const a = await connectTo(kv.port);
+  t.teardown(() => a.destroy());
+  a.write('12:00:01 SPO2=097 HR=072*\r\n\x01\x02junk\r\n12:00:02 SPO2=--- HR=---\n');
+  await until(() => kv.readings.length === 2, 'two lines');
+  t.same(kv.readings[0]?.fields, [
+    { name: 'SPO2', value: '097' },
+    { name: 'HR', value: '072' },
+  ]);
+  t.same(kv.readings[0]?.markers, ['*']);
+  t.equal(kv.readings[0]?.deviceTime, '12:00:01');
+  t.match(kv.adapter.status(), { frames: 3, malformed: 1 });
+
+  const rx = await listen(
+    t,
+    { host: '127.0.0.1', allow: ['127.0.0.1'] },
+    {
+      kind: 'regex-line',
+      pattern: '^(?<time>\\d{2}/\\d{2}/\\d{2} \\d{2}:\\d{2}:\\d{2}) SpO2=(?<spo2>\\d+|-+)$',
+      timestamp: 'MM/DD/YY HH:mm:ss',
+      fields: { spo2: { code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', unit: '%' } },
+    },
+  );
+  const b = await connectTo(rx.port);
+  t.teardown(() => b.destroy());
+  b.write(`01/24/26 12:00:00 SpO2=96\r\nnope\r\n${'x'.repeat(9000)}\r\n01/24/26 12:00:01 SpO2=95\r\n`);
+  await until(() => rx.readings.length === 2, 'two matching lines');
+  t.same(
+    rx.readings.map((r) => [r.protocol, r.deviceTime, r.fields]),
+    [
+      ['regex-line', '2026-01-24T12:00:00', [{ name: 'spo2', value: '96' }]],
+      ['regex-line', '2026-01-24T12:00:01', [{ name: 'spo2', value: '95' }]],
+    ],
+  );
+  t.match(rx.adapter.status(), { malformed: 2 });
+  t.throws(
+    () =>
+      new EthernetAdapter({
+        device: ethernetDevice({
+          endpoint: { mode: 'connect', host: '127.0.0.1', port: 1 },
+          format: { kind: 'regex-line', pattern: '(unclosed', fields: { a: { code: 'X' } } },
+        }),
+        sink: async () => {},
+      }),
+    { code: 'ATTACHE_CONFIG_INVALID' },
+  );
+});

@@ -1,0 +1,179 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkBatch } from '@attache/core';
+import { getFreePort, MllpSenderSimulator, type OruObservation, oruR01Message } from '@attache/devkit';
+import t from 'tap';
+import { type GatewayProcess, recordsOf, Stack } from './helpers/stack.js';
+
+const mrn = 'MRN-99817';
+const name = 'QUIMBY^HORTENSE';
+const secrets = [mrn, 'QUIMBY', 'HORTENSE', '19470312'];
+
+/** PCD-01 vital signs with containment headers, an NIBP sys/dia/mean, SpO2, pulse, and a sequence number. */
+function vitals(seq: number): OruObservation[] {
+  return [
+    { type: '', code: '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', path: '1.0.0.0' },
+    { type: '', code: '69854^MDC_DEV_METER_PRESS_BLD_VMD^MDC', path: '1.1.0.0' },
+    {
+      type: 'NM',
+      code: '150021^MDC_PRESS_BLD_NONINV_SYS^MDC',
+      path: '1.1.1.1',
+      value: '121',
+      unit: '266016^MDC_DIM_MMHG^MDC',
+    },
+    {
+      type: 'NM',
+      code: '150022^MDC_PRESS_BLD_NONINV_DIA^MDC',
+      path: '1.1.1.2',
+      value: '79',
+      unit: '266016^MDC_DIM_MMHG^MDC',
+    },
+    {
+      type: 'NM',
+      code: '150023^MDC_PRESS_BLD_NONINV_MEAN^MDC',
+      path: '1.1.1.3',
+      value: '93',
+      unit: '266016^MDC_DIM_MMHG^MDC',
+    },
+    {
+      type: 'NM',
+      code: '150456^MDC_PULS_OXIM_SAT_O2^MDC',
+      path: '1.2.1.1',
+      value: '97',
+      unit: '262688^MDC_DIM_PERCENT^MDC',
+    },
+    {
+      type: 'NM',
+      code: '149530^MDC_PULS_OXIM_PULS_RATE^MDC',
+      path: '1.2.1.2',
+      value: '72',
+      unit: '264864^MDC_DIM_BEAT_PER_MIN^MDC',
+    },
+    { type: 'NM', code: 'SEQ^test sequence^LOCAL', path: '9.9.9.9', value: String(seq) },
+  ];
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+t.test(
+  'PCD-01 over MLLP into a real gateway: killed before an ACK, the sender re-sends and nothing is lost',
+  async (t) => {
+    const stack = await Stack.start(t);
+    const port = await getFreePort();
+    const config = stack.config() as Record<string, unknown>;
+    config.devices = [
+      {
+        id: 'monitor-bed7',
+        adapter: 'ethernet',
+        endpoint: { mode: 'listen', host: '127.0.0.1', port, allow: ['127.0.0.1'] },
+        format: { kind: 'hl7-mllp' },
+      },
+    ];
+    await stack.writeConfig(config);
+    let gateway: GatewayProcess = stack.startGateway();
+    await gateway.waitForLog((l) => l.msg === 'gateway started');
+
+    const sender = new MllpSenderSimulator({
+      port,
+      reconnectMs: 100,
+      maxAttempts: 200,
+      ackTimeoutMs: 15_000,
+    });
+    t.teardown(() => sender.close());
+    const total = 60;
+    const killAt = `SEQ-${30}`;
+    let restarted: Promise<void> | undefined;
+    const logs: Record<string, unknown>[][] = [gateway.logs];
+    sender.on('sent', (controlId) => {
+      if (controlId !== killAt || restarted) return;
+      // SIGKILL right after the frame went out: the gateway cannot have stored and ACKed it yet.
+      gateway.child.kill('SIGKILL');
+      restarted = gateway.exited.then(() => {
+        gateway = stack.startGateway();
+        logs.push(gateway.logs);
+      });
+    });
+    const acks = [];
+    for (let seq = 0; seq < total; seq++) {
+      acks.push(
+        await sender.send(
+          oruR01Message({
+            controlId: `SEQ-${seq}`,
+            patient: { mrn, name, birthDate: '19470312' },
+            observations: vitals(seq),
+          }),
+        ),
+      );
+    }
+    t.ok(restarted, 'the gateway was killed mid-stream');
+    t.same(
+      acks.map((a) => [a.code, a.controlId]),
+      Array.from({ length: total }, (_, seq) => ['AA', `SEQ-${seq}`]),
+      'every message got one AA echoing its control id',
+    );
+    t.ok(sender.resent >= 1, 'the message in flight at the kill was sent again');
+
+    await sender.sendRaw(Buffer.from('\x0bnot hl7 at all\x1c\r'));
+    t.match(await sender.nextAck(), /MSA\|AE\|/, 'garbage gets AE');
+    const after = await sender.send(oruR01Message({ controlId: 'SEQ-after', observations: vitals(total) }));
+    t.equal(after.code, 'AA', 'and the connection survives');
+
+    const status = await stack.statusUntil(
+      (s) => (s.adapters[0]?.stored ?? 0) >= 1 && s.backlog.records >= total - 30,
+    );
+    t.equal(status.adapters[0]?.state, 'connected');
+    const cacheFiles = await filesUnder(join(stack.dir, 'data'));
+    t.ok(
+      cacheFiles.some((f) => f.endsWith('.log') || f.endsWith('.ldb')),
+      'LevelDB files exist',
+    );
+    for (const file of cacheFiles) {
+      const bytes = await readFile(file);
+      for (const secret of secrets) {
+        if (bytes.includes(secret)) t.fail(`${secret} found in ${file}`);
+      }
+    }
+    t.pass('no patient name, MRN or birth date in any cache file');
+
+    const dashboard = await stack.subscribe();
+    const sync = await stack.run('sync', '--json');
+    t.equal(sync.code, 0);
+    const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 15_000);
+    for (const m of messages)
+      t.same(checkBatch(JSON.parse(m.toString('utf8'))), [], 'batch matches its schema');
+    const wire = Buffer.concat(messages).toString('utf8');
+    for (const secret of secrets) t.notMatch(wire, secret, `${secret} never reaches the broker`);
+    const records = recordsOf(messages) as {
+      observations: { code: string; mdc?: number; value: unknown; unit: string; path?: string }[];
+      patient?: { token: string };
+      instrument?: { eui64?: string };
+      protocol: string;
+    }[];
+    const seqs = new Set(records.map((r) => r.observations.find((o) => o.code === 'SEQ')?.value));
+    const missing = Array.from({ length: total + 1 }, (_, i) => i).filter((i) => !seqs.has(i));
+    t.same(missing, [], 'every message is in the cache, the re-sent one at least once');
+    const first = records[0];
+    t.same(
+      first?.observations.map((o) => [o.code, o.mdc, o.value, o.unit, o.path]),
+      [
+        ['MDC_PRESS_BLD_NONINV_SYS', 150021, 121, 'mm[Hg]', '1.1.1.1'],
+        ['MDC_PRESS_BLD_NONINV_DIA', 150022, 79, 'mm[Hg]', '1.1.1.2'],
+        ['MDC_PRESS_BLD_NONINV_MEAN', 150023, 93, 'mm[Hg]', '1.1.1.3'],
+        ['MDC_PULS_OXIM_SAT_O2', 150456, 97, '%', '1.2.1.1'],
+        ['MDC_PULS_OXIM_PULS_RATE', 149530, 72, '/min', '1.2.1.2'],
+        ['SEQ', undefined, 0, '1', '9.9.9.9'],
+      ],
+      'MDC codes, UCUM units, containment paths; headers are not readings',
+    );
+    t.equal(first?.protocol, 'hl7-mllp');
+    t.equal(first?.instrument?.eui64, '080019FFFE134535');
+    const tokens = new Set(records.filter((r) => r.patient).map((r) => r.patient?.token));
+    t.equal(tokens.size, 1, 'one patient, one token');
+    t.match([...tokens][0], /^pt_[a-z2-7]{26}$/);
+    const logText = JSON.stringify(logs.flat());
+    for (const secret of secrets) t.notMatch(logText, secret, `${secret} is not in the gateway's logs`);
+  },
+);
