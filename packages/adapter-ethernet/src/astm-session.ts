@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net';
-import { type AstmAction, AstmReceiver } from '@attache/astm';
+import { type AstmAction, AstmReceiver, astmReadings, parseAstmMessage } from '@attache/astm';
 import type { AstmFormat, Logger } from '@attache/core';
-import { astmReading } from './astm-reading.js';
 import { arrivedNow, type ReadingDelivery } from './delivery.js';
 import { SocketSession } from './session.js';
 
@@ -74,14 +73,21 @@ export class AstmSession extends SocketSession {
     );
   }
 
+  /**
+   * One reading per order (see @attache/astm `astmReadings`), delivered in order; true when all are
+   * stored. `raw` is the H record only: the P record may carry names.
+   */
   async #deliver(text: string, arrival: ReturnType<typeof arrivedNow>): Promise<boolean> {
-    let parts: ReturnType<typeof astmReading>;
+    const { delivery, format } = this.#options;
+    let readings: ReturnType<typeof astmReadings>;
     try {
-      parts = astmReading(text, this.#options.format);
+      readings = astmReadings(parseAstmMessage(text), { comments: format.comments });
     } catch (err) {
-      this.#options.delivery.malformed(err instanceof Error ? err.message : String(err), text.length);
+      delivery.malformed(err instanceof Error ? err.message : String(err), text.length);
       return false;
     }
-    return (await this.#options.delivery.deliver(parts, arrival)) === 'stored';
+    const raw = Buffer.from(text.split(/[\r\n]/, 1)[0] ?? '', 'latin1');
+    const outcomes = readings.map((parts) => delivery.deliver({ ...parts, raw }, arrival));
+    return (await Promise.all(outcomes)).every((outcome) => outcome === 'stored');
   }
 }

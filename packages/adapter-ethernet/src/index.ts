@@ -1,5 +1,4 @@
 export { type AllowList, parseAllowList, unmapAddress } from './allow-list.js';
-export { type AstmReadingParts, astmReading } from './astm-reading.js';
 export type { DeliveryCounts, DeliveryOutcome, ReadingParts } from './delivery.js';
 export {
   EthernetAdapter,

@@ -1,3 +1,15 @@
-export { type ParsedKvLine, parseKvLine } from './kv-line.js';
+export { type ParsedKvLine, parseDeviceTime, parseKvLine } from './kv-line.js';
 export { type LineFrame, LineFramer, type LineFramerOptions } from './line-framer.js';
+export { type ParsedRegexLine, RegexLineParser } from './regex-line.js';
 export { Rs232Adapter, type Rs232AdapterOptions, type SerialPortClass } from './rs232-adapter.js';
+export { DEFAULT_LINK_DIRS, listSerialPorts, type SerialPortEntry } from './serial-ports.js';
+export {
+  PROBE_SETTINGS,
+  type ProbeOptions,
+  type ProbeResult,
+  type ProbeSetting,
+  type ProbeTrial,
+  probeConfigSnippet,
+  probeSerialPort,
+} from './serial-probe.js';
+export { type ProbeProtocol, scoreTraffic, type TrafficScore } from './traffic-score.js';

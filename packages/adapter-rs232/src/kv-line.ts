@@ -58,6 +58,18 @@ function parseDate(token: string | undefined, layout: keyof typeof dateOrder): s
   return `${year}-${pad(month)}-${pad(day)}`;
 }
 
+/**
+ * Reads a device timestamp written in `layout` (`HH:mm:ss`, `MM/DD/YY HH:mm:ss`…; tokens separated
+ * by spaces or tabs) as `YYYY-MM-DDTHH:MM:SS` or `HH:MM:SS`.
+ * Throws a GatewayError `ATTACHE_MALFORMED` (without the text) when it does not fit the layout.
+ */
+export function parseDeviceTime(text: string, layout: TimestampLayout): string {
+  const tokens = text.split(/[\t ]+/).filter((token) => token.length > 0);
+  const time = takeTimestamp(tokens, layout);
+  if (tokens.length > 0) throw malformed('unexpected text after the device time');
+  return time;
+}
+
 function takeTimestamp(tokens: string[], layout: TimestampLayout): string {
   if (layout === 'HH:mm:ss') return parseTime(tokens.shift());
   const date = parseDate(tokens.shift(), layout);

@@ -8,6 +8,13 @@ export {
   type AstmReceiverOptions,
   type AstmReceiverState,
 } from './low-level.js';
+export {
+  type AstmReadingOptions,
+  type AstmReadingParts,
+  astmObservation,
+  astmReadings,
+  astmTime,
+} from './readings.js';
 export { parseAstmMessage } from './records.js';
 export type {
   AstmComment,

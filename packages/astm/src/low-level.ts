@@ -41,6 +41,12 @@ export interface AstmReceiverOptions {
   receiverTimeoutMs?: number;
   /** Longest frame text accepted, in characters (the standard says 240). Default 1024. */
   maxFrameText?: number;
+  /**
+   * Longest message text (all frames of one message joined), in characters. A frame that would
+   * exceed it is NAKed (`malformed-frame`, reason `message too long`), the partial message is
+   * discarded and every further frame of the transfer is NAKed until EOT or ENQ. Default 1 048 576.
+   */
+  maxMessageText?: number;
   /** Called on each ENQ: false answers NAK ("busy", the gateway cannot store). Default always true. */
   canAccept?: () => boolean;
   /** Clock in ms used when a method gets no `nowMs`. Default core's `monotonicMs`. */
@@ -65,6 +71,7 @@ interface Frame {
 export class AstmReceiver {
   readonly #timeoutMs: number;
   readonly #maxFrameText: number;
+  readonly #maxMessageText: number;
   readonly #canAccept: () => boolean;
   readonly #now: () => number;
   #state: AstmReceiverState = 'idle';
@@ -76,16 +83,22 @@ export class AstmReceiver {
   #c1 = 0;
   #lastActivity = 0;
   #queued: Buffer[] = [];
+  /** True once the transfer's message outgrew `maxMessageText`: its frames are refused until EOT. */
+  #overflowed = false;
 
   /** @throws TypeError when an option is out of range. */
   constructor(options: AstmReceiverOptions = {}) {
-    const { receiverTimeoutMs = 30_000, maxFrameText = 1024 } = options;
+    const { receiverTimeoutMs = 30_000, maxFrameText = 1024, maxMessageText = 1_048_576 } = options;
     if (!(receiverTimeoutMs > 0)) throw new TypeError('"receiverTimeoutMs" must be greater than 0');
     if (!Number.isInteger(maxFrameText) || maxFrameText < 1) {
       throw new TypeError('"maxFrameText" must be an integer ≥ 1');
     }
     this.#timeoutMs = receiverTimeoutMs;
+    if (!Number.isInteger(maxMessageText) || maxMessageText < maxFrameText) {
+      throw new TypeError('"maxMessageText" must be an integer ≥ maxFrameText');
+    }
     this.#maxFrameText = maxFrameText;
+    this.#maxMessageText = maxMessageText;
     this.#canAccept = options.canAccept ?? (() => true);
     this.#now = options.now ?? monotonicMs;
   }
@@ -136,6 +149,7 @@ export class AstmReceiver {
     this.#committed = '';
     this.#phase = 'none';
     this.#frame = [];
+    this.#overflowed = false;
   }
 
   #byte(byte: number, nowMs: number, actions: AstmAction[]): void {
@@ -247,6 +261,15 @@ export class AstmReceiver {
   }
 
   #accept(frame: Frame, actions: AstmAction[]): void {
+    if (this.#overflowed || this.#committed.length + frame.text.length > this.#maxMessageText) {
+      this.#overflowed = true;
+      this.#committed = '';
+      actions.push(
+        { type: 'send', bytes: NAK_BYTES },
+        { type: 'event', event: 'malformed-frame', reason: 'message too long' },
+      );
+      return;
+    }
     const text = this.#committed + frame.text;
     const records = splitRecords(text);
     if (frame.final && records.at(-1)?.[0] === 'L') {

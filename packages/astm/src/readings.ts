@@ -1,0 +1,123 @@
+import type { CodedObservation, DeviceReading, InstrumentIdentity } from '@attache/core';
+import type { AstmMessage, AstmResult } from './types.js';
+
+/**
+ * A reading as an ASTM message gives it; the adapter adds what the transport knows (device id,
+ * adapter, arrival times, raw bytes).
+ */
+export type AstmReadingParts = Omit<
+  DeviceReading,
+  'deviceId' | 'adapter' | 'receivedAt' | 'monotonicMs' | 'raw'
+>;
+
+/** Options of {@link astmReadings}. */
+export interface AstmReadingOptions {
+  /** Keep result comments (C records) with their observation (`format.comments`). */
+  comments: boolean;
+}
+
+const numeric = /^[-+]?(?:\d+\.?\d*|\.\d+)$/;
+
+/** `YYYYMMDDHHMMSS` (or `YYYYMMDDHHMM`) as `YYYY-MM-DDTHH:MM:SS`; anything else is left out. */
+export function astmTime(value: string | null): string | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?$/.exec(value ?? '');
+  if (m === null) return undefined;
+  return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] ?? '00'}`;
+}
+
+/** H.5 `name^serial^version` (protocols.md §1.5; vendors differ), empty parts left out. */
+function instrument(message: AstmMessage): InstrumentIdentity | undefined {
+  const [name, serial, version] = message.header.sender.components;
+  const identity: InstrumentIdentity = {};
+  if (name) identity.name = name;
+  if (serial) identity.serial = serial;
+  if (version) identity.version = version;
+  return Object.keys(identity).length > 0 ? identity : undefined;
+}
+
+function status(result: AstmResult, value: CodedObservation['value']): CodedObservation['status'] {
+  if (value === null || result.status === 'X') return 'unavailable';
+  if (result.status === 'P' || result.status === 'W') return 'questionable';
+  return 'valid';
+}
+
+/** One R record as a coded observation: LOINC when the test id's 3rd component says so, else LOCAL. */
+export function astmObservation(result: AstmResult, options: AstmReadingOptions): CodedObservation {
+  const [universal, , type] = result.testId.components;
+  const loinc = universal !== undefined && universal !== '' && (type === 'LN' || type === 'LOINC');
+  const raw = result.value.trim();
+  const value = raw === '' ? null : numeric.test(raw) ? Number(raw) : raw;
+  const observation: CodedObservation = {
+    code: loinc ? universal : result.testId.code,
+    system: loinc ? 'LOINC' : 'LOCAL',
+    value,
+    unit: result.units ?? '',
+    status: status(result, value),
+    source: result.testId.code,
+  };
+  if (result.referenceRange !== null) observation.referenceRange = result.referenceRange;
+  const flags = result.abnormalFlags.filter((flag) => flag !== '');
+  if (flags.length > 0) observation.abnormalFlags = flags;
+  const observedAt = astmTime(result.completedAt) ?? astmTime(result.startedAt);
+  if (observedAt !== undefined) observation.observedAt = observedAt;
+  if (options.comments && result.comments.length > 0) {
+    observation.comments = result.comments.map((c) => c.text);
+  }
+  return observation;
+}
+
+/**
+ * The readings of one parsed message, in message order: one per order (O record) that has results,
+ * with its patient (P) id and specimen (O.3) id, then one for results without an order, then one
+ * event reading (`astm.query`) per Q record. A message without results or queries gives none.
+ */
+export function astmReadings(message: AstmMessage, options: AstmReadingOptions): AstmReadingParts[] {
+  const common = {
+    protocol: 'astm',
+    fields: [],
+    markers: [],
+    ...optional('deviceTime', astmTime(message.header.timestamp)),
+    ...optional('instrument', instrument(message)),
+  };
+  const groups = new Map<number | null, AstmResult[]>();
+  for (const result of message.results) {
+    const group = groups.get(result.orderIndex) ?? [];
+    group.push(result);
+    groups.set(result.orderIndex, group);
+  }
+  const readings: AstmReadingParts[] = [];
+  const keys = [...groups.keys()].sort(
+    (a, b) => (a ?? Number.MAX_SAFE_INTEGER) - (b ?? Number.MAX_SAFE_INTEGER),
+  );
+  for (const key of keys) {
+    const order = key === null ? undefined : message.orders[key];
+    const patientIndex = order?.patientIndex ?? (message.patients.length === 1 ? 0 : null);
+    const patient = patientIndex === null ? undefined : message.patients[patientIndex];
+    readings.push({
+      ...common,
+      observations: (groups.get(key) ?? []).map((r) => astmObservation(r, options)),
+      ...optional('patientId', patient?.patientId ?? undefined),
+      ...optional('specimenId', order?.specimenId ?? undefined),
+    });
+  }
+  for (const query of message.queries) {
+    const tests = query.testIds.map((id) => id.code).filter((code) => code !== '');
+    readings.push({
+      ...common,
+      observations: [],
+      ...optional('specimenId', query.specimenId ?? undefined),
+      event: {
+        type: 'astm.query',
+        detail: {
+          tests: tests.join(',') || 'ALL',
+          ...optional('statusCode', query.statusCode ?? undefined),
+        },
+      },
+    });
+  }
+  return readings;
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

@@ -1,0 +1,76 @@
+import { realpath } from 'node:fs/promises';
+import { DEFAULT_LINK_DIRS, listSerialPorts, type SerialPortEntry } from '@attache/adapter-rs232';
+import { type AttacheConfig, isGatewayError } from '@attache/core';
+import type { CommandModule } from 'yargs';
+import { loadConfig } from '../config-file.js';
+import { type CommonArgs, fail, jsonOption, withConfig } from './common.js';
+
+interface PortsArgs extends CommonArgs {
+  linkDir?: string[];
+}
+
+/** A port as listed, with the configured device that names it. */
+export type ListedPort = SerialPortEntry & { device?: string };
+
+/** The config when there is a valid one; `ports` also works on a gateway not configured yet. */
+async function optionalConfig(path: string): Promise<AttacheConfig | undefined> {
+  try {
+    return await loadConfig(path);
+  } catch (err) {
+    if (isGatewayError(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Configured device id per resolved device node. */
+async function configuredPorts(config: AttacheConfig | undefined): Promise<Map<string, string>> {
+  const byPath = new Map<string, string>();
+  for (const device of config?.devices ?? []) {
+    if (device.adapter !== 'rs232') continue;
+    const target = await realpath(device.port.path).catch(() => device.port.path);
+    byPath.set(target, device.id);
+  }
+  return byPath;
+}
+
+function describe(port: ListedPort): string {
+  const usb = port.vendorId ? ` usb ${port.vendorId}:${port.productId ?? '?'}` : '';
+  const maker = port.manufacturer ? ` ${port.manufacturer}` : '';
+  const lines = [`${port.path}${usb}${maker}`];
+  for (const link of port.links) lines.push(`  name:   ${link}`);
+  if (port.device) lines.push(`  device: ${port.device} (configured)`);
+  for (const h of port.heldBy) lines.push(`  in use: pid ${h.pid} ${h.command}`);
+  if (!port.device && port.heldBy.length === 0) lines.push('  free');
+  return lines.join('\n');
+}
+
+async function ports(args: PortsArgs): Promise<void> {
+  const configured = await configuredPorts(await optionalConfig(args.config));
+  const listed: ListedPort[] = (await listSerialPorts(args.linkDir ?? DEFAULT_LINK_DIRS)).map((port) => {
+    const device = configured.get(port.path);
+    return device === undefined ? port : { ...port, device };
+  });
+  if (args.json) {
+    console.log(JSON.stringify(listed, null, 2));
+    return;
+  }
+  if (listed.length === 0) console.log('no serial ports found');
+  for (const port of listed) console.log(describe(port));
+}
+
+/** `attache ports [--json] [--link-dir DIR…]`. */
+export const portsCommands: CommandModule<object, CommonArgs>[] = [
+  {
+    command: 'ports',
+    describe: 'list serial ports, their stable names, USB ids and what uses them',
+    builder: (y) =>
+      withConfig(y)
+        .option('json', jsonOption)
+        .option('link-dir', {
+          type: 'string',
+          array: true,
+          description: `directories of stable names (default ${DEFAULT_LINK_DIRS.join(', ')})`,
+        }),
+    handler: (a) => ports(a).catch(fail),
+  },
+];

@@ -1,0 +1,187 @@
+// End-to-end: `attache probe` and `attache ports` on socat ptys, a regex-line device and
+// unplug/replug through a real `attache run`.
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  AstmSenderSimulator,
+  BaudGateRelay,
+  cbcMessage,
+  LineDeviceSimulator,
+  openPtyPair,
+  type PtyPair,
+} from '@attache/devkit';
+import { SerialPort } from 'serialport';
+import t, { type Test } from 'tap';
+import { attache, recordsOf, Stack } from './helpers/stack.js';
+
+/** A device pty pair relayed through a baud gate to the pty the probe opens. */
+async function gatedLine(t: Test, baudRate: number): Promise<{ device: PtyPair; probe: PtyPair }> {
+  const dir = t.testdir();
+  const device = await openPtyPair(join(dir, 'device'));
+  const probe = await openPtyPair(join(dir, 'probe'));
+  const relay = new BaudGateRelay({
+    devicePath: device.gatewayPath,
+    relayPath: probe.devicePath,
+    watchPath: probe.gatewayPath,
+    baudRate,
+  });
+  await relay.start();
+  t.teardown(async () => {
+    await relay.stop();
+    await device.close();
+    await probe.close();
+  });
+  return { device, probe };
+}
+
+t.test('probe finds the baud rate and protocol of a Nonin-style line device', async (t) => {
+  const { device, probe } = await gatedLine(t, 19200);
+  const sim = new LineDeviceSimulator({ path: device.devicePath, profile: 'nonin', intervalMs: 50 });
+  await sim.open();
+  sim.start();
+  t.teardown(async () => {
+    sim.stop();
+    await sim.close();
+  });
+  const result = await attache(['probe', probe.gatewayPath, '--seconds', '7', '--json']);
+  t.equal(result.code, 0, result.stderr);
+  const out = JSON.parse(result.stdout);
+  t.equal(out.best.score.protocol, 'kv-line');
+  t.equal(out.best.setting.baudRate, 19200, 'only the matching speed gives clean lines');
+  t.match(out.snippet, {
+    adapter: 'rs232',
+    port: { path: probe.gatewayPath, baudRate: 19200 },
+    format: { kind: 'kv-line' },
+  });
+  const text = await attache(['probe', probe.gatewayPath, '--seconds', '3.5']);
+  t.match(text.stdout, /KEY=VALUE lines at 19200 baud/);
+});
+
+t.test('probe with --answer-enq sees ASTM frames; a silent port is reported as nothing', async (t) => {
+  const { device, probe } = await gatedLine(t, 38400);
+  const sender = new AstmSenderSimulator({
+    path: device.devicePath,
+    ackTimeoutMs: 150,
+    maxRetries: 0,
+    busyRetryMs: 0,
+  });
+  await sender.open();
+  let running = true;
+  const loop = (async () => {
+    while (running) await sender.send(cbcMessage({ count: 1 })).catch(() => undefined);
+  })();
+  t.teardown(async () => {
+    running = false;
+    await loop;
+    await sender.close();
+  });
+  const result = await attache(['probe', probe.gatewayPath, '--seconds', '7', '--answer-enq', '--json']);
+  const out = JSON.parse(result.stdout);
+  t.equal(out.best.score.protocol, 'astm');
+  t.equal(out.best.setting.baudRate, 38400);
+  t.ok(out.best.score.validFrames > 0, 'frames with valid checksums after the ENQ was ACKed');
+  t.same(out.snippet.format, { kind: 'astm' });
+
+  const quiet = await openPtyPair(join(t.testdir(), 'quiet'));
+  t.teardown(() => quiet.close());
+  const none = await attache(['probe', quiet.gatewayPath, '--seconds', '1.4']);
+  t.equal(none.code, 2, 'exit 2 when nothing was recognized');
+  t.match(none.stdout, /Nothing recognized/);
+});
+
+t.test(
+  'ports lists a pty behind a by-id-like name, the device configured on it and who holds it',
+  async (t) => {
+    const dir = t.testdir();
+    const pty = await openPtyPair(join(dir, 'pty'));
+    t.teardown(() => pty.close());
+    const byId = join(dir, 'by-id');
+    await mkdir(byId);
+    const link = join(byId, 'usb-FTDI_FT232R_USB_UART_SIM1-if00-port0');
+    await symlink(pty.gatewayPath, link);
+    const config = join(dir, 'config.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        version: 1,
+        gateway: { id: 'gw-ports', dataDir: join(dir, 'data') },
+        devices: [{ id: 'spo2-bed3', adapter: 'rs232', port: { path: link }, format: { kind: 'astm' } }],
+      }),
+    );
+    const holder = new SerialPort({ path: pty.gatewayPath, baudRate: 9600, autoOpen: false });
+    await new Promise<void>((resolve, reject) => holder.open((err) => (err ? reject(err) : resolve())));
+    t.teardown(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+    const result = await attache(['ports', '--json', '--link-dir', byId, '--config', config]);
+    t.equal(result.code, 0, result.stderr);
+    const entry = (
+      JSON.parse(result.stdout) as { links: string[]; device?: string; heldBy: { pid: number }[] }[]
+    ).find((p) => p.links.includes(link));
+    t.ok(entry, 'the pty is listed under its stable name');
+    t.equal(entry?.device, 'spo2-bed3');
+    t.ok(
+      entry?.heldBy.some((h) => h.pid === process.pid),
+      'the process holding it open is shown',
+    );
+    const text = await attache(['ports', '--link-dir', byId, '--config', config]);
+    t.match(text.stdout, `name:   ${link}`);
+    t.match(text.stdout, 'device: spo2-bed3 (configured)');
+  },
+);
+
+t.test('a regex-line device is read; unplug and replug of its pty recovers', async (t) => {
+  const stack = await Stack.start(t);
+  const config = stack.config() as Record<string, unknown>;
+  config.devices = [
+    {
+      id: 'spo2-regex',
+      adapter: 'rs232',
+      port: { path: stack.pty.gatewayPath, reconnectMs: 200 },
+      format: {
+        kind: 'regex-line',
+        pattern: '^(?<time>\\d\\d:\\d\\d:\\d\\d) SpO2 (?<spo2>\\d+|-+)% PR (?<pr>\\d+|-+)$',
+        timestamp: 'HH:mm:ss',
+        fields: {
+          spo2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
+          pr: { code: 'MDC_PULS_OXIM_PULS_RATE', unit: '/min' },
+        },
+      },
+    },
+  ];
+  await stack.writeConfig(config);
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  await stack.device.sendRaw('10:15:00 SpO2 097% PR 072\r\n');
+  await stack.device.sendRaw('10:15:01 SpO2 ---% PR ---\r\n');
+  await stack.device.sendRaw('SPO2=097 HR=072\r\n');
+  await stack.statusUntil((s) => s.adapters[0]?.stored === 2 && s.adapters[0]?.malformed === 1);
+
+  await stack.device.close();
+  await stack.pty.close();
+  await stack.statusUntil((s) => s.adapters[0]?.state === 'disconnected');
+  const again = await openPtyPair(join(stack.dir, 'pty'));
+  t.teardown(() => again.close());
+  const device = new LineDeviceSimulator({ path: again.devicePath, profile: 'nonin' });
+  await device.open();
+  t.teardown(() => device.close());
+  await stack.statusUntil((s) => s.adapters[0]?.state === 'connected');
+  await device.sendRaw('10:15:09 SpO2 098% PR 070\r\n');
+  await stack.statusUntil((s) => s.adapters[0]?.stored === 3);
+
+  const dashboard = await stack.subscribe();
+  const sync = await stack.run('sync', '--json');
+  const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 10_000));
+  const values = records.map((r) => [
+    r.deviceTime,
+    ...(r.observations as { value: unknown }[]).map((o) => o.value),
+  ]);
+  t.same(
+    values,
+    [
+      ['10:15:00', 97, 72],
+      ['10:15:01', null, null],
+      ['10:15:09', 98, 70],
+    ],
+    'named groups → observations, the time group → deviceTime, across the replug',
+  );
+  t.match(JSON.stringify(gateway.logs), /line does not match the pattern/);
+});
