@@ -1,6 +1,17 @@
+import { join } from 'node:path';
+import { EthernetAdapter } from '@attache/adapter-ethernet';
+import { checkModbusConfig, createModbusAdapters } from '@attache/adapter-modbus';
 import { Rs232Adapter } from '@attache/adapter-rs232';
-import type { AttacheConfig, DeviceAdapter, DeviceConfig, Logger, ReadingSink } from '@attache/core';
-import { GatewayError } from '@attache/core';
+import type {
+  AttacheConfig,
+  DeviceAdapter,
+  DeviceConfig,
+  EthernetDeviceConfig,
+  Logger,
+  ModbusDeviceConfig,
+  ReadingSink,
+} from '@attache/core';
+import { GatewayError, isGatewayError } from '@attache/core';
 
 function unsupported(device: DeviceConfig, index: number): GatewayError {
   return new GatewayError(
@@ -10,15 +21,51 @@ function unsupported(device: DeviceConfig, index: number): GatewayError {
   );
 }
 
+/** An Ethernet device's adapter; its config issues (allow-list, pattern) get the device's path. */
+function ethernetAdapter(
+  device: EthernetDeviceConfig,
+  index: number,
+  sink: ReadingSink,
+  logger: Logger,
+): DeviceAdapter {
+  try {
+    return new EthernetAdapter({ device, sink, logger });
+  } catch (err) {
+    if (!isGatewayError(err, 'ATTACHE_CONFIG_INVALID')) throw err;
+    const issues = err.issues.map((issue) => ({ ...issue, path: `/devices/${index}${issue.path}` }));
+    throw new GatewayError('ATTACHE_CONFIG_INVALID', `device ${device.id}: ${err.message}`, { issues });
+  }
+}
+
+/**
+ * The Modbus devices' adapters, in config order; devices on one bus share it. Issues the schema
+ * cannot catch (a missing profile, a bad register map) are refused with their config paths.
+ */
+function modbusAdapters(config: AttacheConfig, sink: ReadingSink, logger: Logger): DeviceAdapter[] {
+  const issues = checkModbusConfig(config);
+  if (issues.length > 0) {
+    throw new GatewayError('ATTACHE_CONFIG_INVALID', 'the Modbus register maps have problems', { issues });
+  }
+  const devices = config.devices.filter((d): d is ModbusDeviceConfig => d.adapter === 'modbus');
+  return createModbusAdapters({ devices, profiles: config.modbusProfiles, sink, logger });
+}
+
 /**
  * Builds the adapters of every configured device, in config order; all deliver to the same sink.
  * Throws a GatewayError `ATTACHE_CONFIG_INVALID` for a device this build cannot run.
  */
 export function createAdapters(config: AttacheConfig, sink: ReadingSink, logger: Logger): DeviceAdapter[] {
+  const modbus = modbusAdapters(config, sink, logger);
   return config.devices.map((device, index) => {
-    if (device.adapter === 'rs232' && device.format.kind === 'kv-line') {
-      return new Rs232Adapter({ device: { ...device, format: device.format }, sink, logger });
+    if (device.adapter === 'rs232') {
+      // kv-line, regex-line and astm; ASTM keeps the keys of stored messages under the data dir.
+      const stateDir = join(config.gateway.dataDir, 'adapters');
+      return new Rs232Adapter({ device, sink, logger, stateDir });
     }
+    if (device.adapter === 'ethernet') return ethernetAdapter(device, index, sink, logger);
+    // Built above, in the same order: take the next one.
+    const polled = device.adapter === 'modbus' ? modbus.shift() : undefined;
+    if (polled !== undefined) return polled;
     throw unsupported(device, index);
   });
 }

@@ -5,6 +5,7 @@ export {
   AstmSenderSimulator,
   type AstmSendResult,
 } from './astm-sender.js';
+export { type BaudGateOptions, BaudGateRelay } from './baud-gate.js';
 export {
   type MosquittoBroker,
   type MosquittoOptions,
@@ -14,6 +15,22 @@ export {
   type TopicSubscriber,
   uplinkSettings,
 } from './broker.js';
+export {
+  type MllpAck,
+  type MllpSenderOptions,
+  MllpSenderSimulator,
+  type OruObservation,
+  type OruR01Options,
+  oruR01Message,
+  parseMllpAck,
+} from './mllp-sender.js';
+export {
+  type ModbusServer,
+  type ModbusServerOptions,
+  type ModbusServerTransport,
+  type ModbusServerValue,
+  startModbusServer,
+} from './modbus-server.js';
 export { createTestPki, type TestPki, type TestPkiOptions } from './pki.js';
 export { getFreePort, isListening } from './ports.js';
 export { openPtyPair, type PtyPair } from './pty.js';

@@ -1,0 +1,240 @@
+import type {
+  AdapterState,
+  AdapterStatus,
+  DeviceAdapter,
+  DeviceReading,
+  Logger,
+  ModbusDeviceConfig,
+  ModbusProfile,
+  ReadingSink,
+} from '@attache/core';
+import { GatewayError, isGatewayError, monotonicMs, nullLogger } from '@attache/core';
+import { ChangeFilter } from './change-filter.js';
+import type { ModbusClient } from './modbus-client.js';
+import { type BlockResult, buildObservations } from './observations.js';
+import { planReads, type ReadBlock } from './plan.js';
+
+/** Options of {@link ModbusAdapter}. */
+export interface ModbusAdapterOptions {
+  /** The device's config, with the schema's defaults applied. */
+  device: ModbusDeviceConfig;
+  /** The device's register map (checked with checkModbusConfig). */
+  profile: ModbusProfile;
+  /** The device's bus, possibly shared with other adapters. */
+  client: ModbusClient;
+  /** Receives one reading per answered poll, in poll order. */
+  sink: ReadingSink;
+  /** Default `nullLogger`; child `{ module: 'adapter-modbus', deviceId, bus }`. */
+  logger?: Logger;
+}
+
+/** AdapterStatus plus the polling counters. */
+export interface ModbusAdapterStatus extends AdapterStatus {
+  /** Polls started. */
+  polls: number;
+  /** Polls skipped because the previous one was still running when they were due. */
+  missedPolls: number;
+  /** Polls where no read block was answered (no reading). */
+  unanswered: number;
+  /** Answered polls not stored because nothing changed (`changesOnly`). */
+  unchanged: number;
+}
+
+/** A read that did not get an answer: the device is not there; the rest of the poll is skipped. */
+function noAnswer(err: Error): boolean {
+  return isGatewayError(err, 'ATTACHE_TIMEOUT') || isGatewayError(err, 'ATTACHE_PORT_NOT_OPEN');
+}
+
+/**
+ * Polls one Modbus device every `pollIntervalMs` on a drift-free schedule and hands each answered
+ * poll to the sink as one reading (see README). `start()` resolves at once; `stop()` resolves once
+ * the poll in flight and every sink call ended.
+ */
+export class ModbusAdapter implements DeviceAdapter {
+  readonly deviceId: string;
+  readonly #device: ModbusDeviceConfig;
+  readonly #plan: ReadBlock[];
+  readonly #client: ModbusClient;
+  readonly #sink: ReadingSink;
+  readonly #log: Logger;
+  readonly #filter: ChangeFilter | undefined;
+  readonly #counts = {
+    frames: 0,
+    stored: 0,
+    malformed: 0,
+    refused: 0,
+    polls: 0,
+    missedPolls: 0,
+    unanswered: 0,
+    unchanged: 0,
+  };
+  readonly #deliveries = new Set<Promise<void>>();
+  #state: AdapterState = 'stopped';
+  #since = new Date().toISOString();
+  #lastError: { code: string; message: string } | undefined;
+  #running = false;
+  #timer: NodeJS.Timeout | undefined;
+  #polling: Promise<void> = Promise.resolve();
+  #startMs = 0;
+  #k = 0;
+
+  constructor(options: ModbusAdapterOptions) {
+    this.deviceId = options.device.id;
+    this.#device = options.device;
+    this.#plan = planReads(options.profile.registers);
+    this.#client = options.client;
+    this.#sink = options.sink;
+    this.#filter = options.device.changesOnly ? new ChangeFilter(options.device.changesOnly) : undefined;
+    this.#log = (options.logger ?? nullLogger).child({
+      module: 'adapter-modbus',
+      deviceId: options.device.id,
+      bus: options.client.key,
+    });
+  }
+
+  /** Starts polling (the first poll at once); resolves immediately. */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    this.#client.acquire();
+    this.#setState('starting');
+    this.#startMs = monotonicMs();
+    this.#k = 0;
+    this.#schedule();
+  }
+
+  /** Stops polling; resolves once the poll in flight and every sink call ended and the bus is released. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    clearTimeout(this.#timer);
+    await this.#polling;
+    await Promise.all(this.#deliveries);
+    await this.#client.release();
+    this.#setState('stopped');
+  }
+
+  /** The adapter's state and counters (a snapshot). */
+  status(): ModbusAdapterStatus {
+    return {
+      deviceId: this.deviceId,
+      adapter: 'modbus',
+      state: this.#state,
+      since: this.#since,
+      ...this.#counts,
+      ...(this.#lastError ? { lastError: { ...this.#lastError } } : {}),
+    };
+  }
+
+  #schedule(): void {
+    const due = this.#startMs + this.#k * this.#device.pollIntervalMs;
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, due - monotonicMs()));
+  }
+
+  #tick(): void {
+    this.#polling = this.#poll()
+      .catch((err: unknown) => this.#log.error({ err }, 'poll failed'))
+      .finally(() => {
+        if (!this.#running) return;
+        // The next due time in the future; those passed while polling are missed.
+        const interval = this.#device.pollIntervalMs;
+        const next = Math.max(this.#k + 1, Math.ceil((monotonicMs() - this.#startMs) / interval));
+        this.#counts.missedPolls += next - this.#k - 1;
+        this.#k = next;
+        this.#schedule();
+      });
+  }
+
+  async #poll(): Promise<void> {
+    this.#counts.polls++;
+    const results: BlockResult[] = [];
+    let answered = false;
+    let failure: Error | undefined;
+    for (const block of this.#plan) {
+      if (failure !== undefined && noAnswer(failure)) {
+        results.push({ block, error: failure });
+        continue;
+      }
+      try {
+        const { table, address, count } = block;
+        const { unitId, timeoutMs } = this.#device;
+        results.push({
+          block,
+          response: await this.#client.read({ unitId, table, address, count, timeoutMs }),
+        });
+        answered = true;
+      } catch (err) {
+        failure = err instanceof Error ? err : new Error(String(err));
+        if (isGatewayError(failure, 'ATTACHE_MALFORMED')) answered = true;
+        results.push({ block, error: failure });
+      }
+    }
+    this.#report(failure);
+    if (!answered) {
+      this.#counts.unanswered++;
+      this.#setState('disconnected');
+      return;
+    }
+    this.#setState('connected');
+    this.#counts.frames++;
+    this.#deliver(results);
+  }
+
+  /** Logs a read failure once per change of error; keeps the last one for status(). */
+  #report(failure: Error | undefined): void {
+    if (failure === undefined) return;
+    const code = isGatewayError(failure) ? failure.code : 'ATTACHE_INTERNAL';
+    if (this.#lastError?.message !== failure.message) {
+      this.#log.warn({ err: failure }, 'read failed');
+    }
+    this.#lastError = { code, message: failure.message };
+  }
+
+  #deliver(results: BlockResult[]): void {
+    const observations = buildObservations(results);
+    const now = monotonicMs();
+    if (this.#filter !== undefined && !this.#filter.accept(observations, now)) {
+      this.#counts.unchanged++;
+      return;
+    }
+    const raw = Buffer.concat(results.flatMap((r) => ('response' in r ? [r.response.bytes] : [])));
+    const reading: DeviceReading = {
+      deviceId: this.deviceId,
+      adapter: 'modbus',
+      protocol: this.#client.protocol,
+      receivedAt: Date.now(),
+      monotonicMs: now,
+      fields: [],
+      markers: [],
+      raw,
+      observations,
+    };
+    const delivery: Promise<void> = this.#store(reading).finally(() => this.#deliveries.delete(delivery));
+    this.#deliveries.add(delivery);
+  }
+
+  async #store(reading: DeviceReading): Promise<void> {
+    try {
+      await this.#sink(reading);
+      this.#counts.stored++;
+    } catch (err) {
+      this.#filter?.reset();
+      const malformed = isGatewayError(err, 'ATTACHE_MALFORMED');
+      if (malformed) this.#counts.malformed++;
+      else this.#counts.refused++;
+      const error = err instanceof GatewayError ? err : undefined;
+      this.#lastError = {
+        code: error?.code ?? 'ATTACHE_INTERNAL',
+        message: err instanceof Error ? err.message : String(err),
+      };
+      this.#log.warn({ err }, malformed ? 'reading refused as malformed' : 'reading refused by the sink');
+    }
+  }
+
+  #setState(state: AdapterState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#since = new Date().toISOString();
+    this.#log.info({ state }, 'adapter state');
+  }
+}

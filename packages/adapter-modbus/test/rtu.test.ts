@@ -1,0 +1,85 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createModbusAdapters } from '@attache/adapter-modbus';
+import type { ModbusDeviceConfig } from '@attache/core';
+import { openPtyPair, startModbusServer } from '@attache/devkit';
+import t from 'tap';
+import { collector, observed, profileOf, until } from './fixtures/helpers.js';
+import { smallCase } from './fixtures/registers.js';
+
+const run = promisify(execFile);
+
+function rtuDevice(id: string, path: string, unitId: number, timeoutMs: number): ModbusDeviceConfig {
+  return {
+    id,
+    adapter: 'modbus',
+    bus: { transport: 'rtu', path, baudRate: 38400, dataBits: 8, parity: 'none', stopBits: 1 },
+    unitId,
+    profile: 'map',
+    pollIntervalMs: 1000,
+    timeoutMs,
+    rawFrames: false,
+  };
+}
+
+t.test('RTU on a pty: a missing unit times out without stalling the other device on the line', async (t) => {
+  const pty = await openPtyPair(join(t.testdir(), 'pty'));
+  t.teardown(() => pty.close());
+  const server = await startModbusServer({
+    transport: 'rtu',
+    path: pty.devicePath,
+    baudRate: 38400,
+    units: { 1: [smallCase.server] },
+  });
+  t.teardown(() => server.stop());
+
+  const { stdout } = await run('mbpoll', [
+    '-m',
+    'rtu',
+    '-b',
+    '38400',
+    '-P',
+    'none',
+    '-a',
+    '1',
+    '-0',
+    '-1',
+    '-r',
+    '0',
+    '-t',
+    '4:float',
+    pty.gatewayPath,
+  ]);
+  t.match(stdout, /\[0\]:\s+54\.3/, 'mbpoll reads 54.3 (CDAB) from the server');
+
+  const { sink, readings } = collector();
+  const [present, missing] = createModbusAdapters({
+    devices: [rtuDevice('fridge-1', pty.gatewayPath, 1, 400), rtuDevice('fridge-9', pty.gatewayPath, 9, 300)],
+    profiles: profileOf([smallCase.register]),
+    sink,
+  });
+  t.teardown(async () => {
+    await present?.stop();
+    await missing?.stop();
+  });
+  await present?.start();
+  await missing?.start();
+  await until('three readings from unit 1 and three timeouts of unit 9', () => {
+    const fromOne = readings.filter((r) => r.deviceId === 'fridge-1').length;
+    return fromOne >= 3 && (missing?.status().unanswered ?? 0) >= 3;
+  });
+  const one = present?.status();
+  const nine = missing?.status();
+  t.equal(readings.filter((r) => r.deviceId === 'fridge-9').length, 0, 'no reading from the missing unit');
+  t.equal(one?.state, 'connected');
+  t.equal(one?.missedPolls, 0, 'unit 1 never missed a poll while unit 9 timed out on the same line');
+  t.equal(one?.lastError, undefined, 'unit 1 had no error');
+  t.equal(nine?.state, 'disconnected');
+  t.equal(nine?.lastError?.code, 'ATTACHE_TIMEOUT');
+  t.match(nine?.lastError?.message, /no answer within 300 ms reading holding-register 0×2 of unit 9/);
+  const reading = readings.find((r) => r.deviceId === 'fridge-1');
+  t.equal(reading?.protocol, 'modbus-rtu');
+  t.equal(observed(reading, 'temp'), smallCase.want);
+  t.same([...(reading?.raw ?? [])], [0x33, 0x33, 0x42, 0x59], 'raw: the data bytes as sent (CDAB)');
+});

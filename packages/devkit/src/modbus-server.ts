@@ -1,0 +1,123 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { GatewayError } from '@attache/core';
+
+/** One value the server holds, encoded by Python's `struct` (independent of the adapter's decoder). */
+export interface ModbusServerValue {
+  table: 'hr' | 'ir' | 'co' | 'di';
+  /** 0-based address. */
+  address: number;
+  type:
+    | 'bool'
+    | 'bit'
+    | 'int16'
+    | 'uint16'
+    | 'int32'
+    | 'uint32'
+    | 'float32'
+    | 'int64'
+    | 'uint64'
+    | 'float64'
+    | 'string';
+  /** Default ABCD. */
+  order?: 'ABCD' | 'CDAB' | 'BADC' | 'DCBA';
+  /** Numbers; 64-bit integers as decimal strings; text for strings; a 16-bit word for `bit`. */
+  value: number | string | boolean;
+  /** For strings: registers. */
+  length?: number;
+}
+
+/** Where the server listens. */
+export type ModbusServerTransport =
+  | { transport: 'tcp' /** Default 0: a free port. */; port?: number }
+  | { transport: 'rtu' /** The device end of a pty pair. */; path: string; baudRate?: number };
+
+/** Options of {@link startModbusServer}. */
+export type ModbusServerOptions = ModbusServerTransport & {
+  /** The values of each unit id; only these addresses exist (others give exception 2). */
+  units: Record<number, ModbusServerValue[]>;
+};
+
+/** A running pymodbus server. */
+export interface ModbusServer {
+  /** The TCP port (0 for RTU). */
+  port: number;
+  /** Changes a value; resolves once the server holds it. */
+  set(unit: number, value: ModbusServerValue): Promise<void>;
+  /** Kills the server (SIGKILL: the connection drops as with a power cut); resolves once it exited. */
+  stop(): Promise<void>;
+}
+
+const script = fileURLToPath(new URL('../src/modbus-server.py', import.meta.url));
+/** Debian's python, which has python3-pymodbus (a pyenv `python3` on PATH may not). */
+const python = '/usr/bin/python3';
+const startTimeoutMs = 15_000;
+
+function nextLine(child: ChildProcessWithoutNullStreams, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(
+      () => done(new GatewayError('ATTACHE_TIMEOUT', 'the Modbus server did not answer')),
+      timeoutMs,
+    );
+    const onData = (chunk: string) => {
+      text += chunk;
+      const end = text.indexOf('\n');
+      if (end !== -1) done(undefined, text.slice(0, end));
+    };
+    const onExit = (code: number | null) => done(new Error(`the Modbus server exited (code ${code})`));
+    function done(err?: Error, line?: string): void {
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(line ?? '');
+    }
+    child.stdout.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+/**
+ * Starts `packages/devkit/src/modbus-server.py` (pymodbus 3.0 through its library API) with `/usr/bin/python3`.
+ * Resolves once it serves. Rejects with a GatewayError ATTACHE_TIMEOUT when it does not start (not ready within 15 s,
+ * or it exited first); the message ends with the tail of its stderr.
+ */
+export async function startModbusServer(options: ModbusServerOptions): Promise<ModbusServer> {
+  const { units, ...where } = options;
+  const child = spawn(python, [script, JSON.stringify({ ...where, units })], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  child.stdout.setEncoding('utf8');
+  // Kept (the tail) for the error when it fails to start.
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-2000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  let ready: string;
+  try {
+    ready = await nextLine(child, startTimeoutMs);
+  } catch (err) {
+    await stop();
+    throw new GatewayError('ATTACHE_TIMEOUT', `the Modbus server did not start: ${stderr.trim()}`, {
+      cause: err,
+    });
+  }
+  const port = Number(ready.split(' ')[1] ?? 0);
+  let queue: Promise<unknown> = Promise.resolve();
+  const set = (unit: number, value: ModbusServerValue): Promise<void> => {
+    const run = queue.then(async () => {
+      const answered = nextLine(child, 5000);
+      child.stdin.write(`${JSON.stringify({ unit, value })}\n`);
+      await answered;
+    });
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  return { port, set, stop };
+}

@@ -1,0 +1,161 @@
+import { checkBatch } from '@attache/core';
+import { type ModbusServer, startModbusServer } from '@attache/devkit';
+import t from 'tap';
+import { attache, recordsOf, Stack } from './helpers/stack.js';
+
+const values = [
+  { table: 'ir' as const, address: 0, type: 'int16' as const, value: -215 },
+  { table: 'hr' as const, address: 0, type: 'float32' as const, order: 'CDAB' as const, value: 54.3 },
+  { table: 'hr' as const, address: 2, type: 'uint16' as const, value: 0 },
+];
+
+const profile = {
+  description: 'lab fridge (test map)',
+  registers: [
+    {
+      name: 'cabinet_temp',
+      ref: '30001',
+      type: 'int16',
+      scale: 0.1,
+      code: 'LOCAL_CABINET_TEMP',
+      unit: 'Cel',
+    },
+    {
+      name: 'setpoint',
+      table: 'holding-register',
+      address: 0,
+      type: 'float32',
+      order: 'CDAB',
+      code: 'LOCAL_SETPOINT',
+      unit: 'Cel',
+    },
+    {
+      name: 'alarms',
+      ref: '40003',
+      type: 'uint16',
+      code: 'LOCAL_ALARMS',
+      unit: '1',
+      questionableWhenNonZero: true,
+    },
+  ],
+};
+
+function modbusConfig(stack: Stack, server: ModbusServer, registers: unknown[] = profile.registers) {
+  return {
+    ...stack.config(),
+    devices: [
+      {
+        id: 'fridge-lab2',
+        adapter: 'modbus',
+        bus: { transport: 'tcp', host: '127.0.0.1', port: server.port },
+        profile: 'lab-fridge',
+        pollIntervalMs: 200,
+        timeoutMs: 500,
+      },
+    ],
+    modbusProfiles: { 'lab-fridge': { ...profile, registers } },
+  };
+}
+
+t.test('polled registers reach the cache and the broker as records', async (t) => {
+  const stack = await Stack.start(t);
+  const server = await startModbusServer({ transport: 'tcp', units: { 1: values } });
+  t.teardown(() => server.stop());
+  await stack.writeConfig(modbusConfig(stack, server));
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  const dashboard = await stack.subscribe();
+  const status = await stack.statusUntil((s) => (s.adapters[0]?.stored ?? 0) >= 3);
+  t.match(status.adapters[0], { deviceId: 'fridge-lab2', state: 'connected', malformed: 0, refused: 0 });
+  await server.set(1, { table: 'hr', address: 2, type: 'uint16', value: 4 });
+  await stack.statusUntil((s) => (s.adapters[0]?.stored ?? 0) >= 8);
+
+  const sync = await stack.run('sync', '--json');
+  t.equal(sync.code, 0, 'sync drains the backlog');
+  const window = JSON.parse(sync.stdout);
+  const messages = await dashboard.waitFor(window.messages, 10_000);
+  for (const m of messages)
+    t.same(checkBatch(JSON.parse(m.toString('utf8'))), [], 'batches match the schema');
+  const records = recordsOf(messages);
+  t.ok(records.length >= 8);
+  const first = records[0] as {
+    adapter: string;
+    protocol: string;
+    deviceId: string;
+    observations: unknown[];
+  };
+  t.match(first, { adapter: 'modbus', protocol: 'modbus-tcp', deviceId: 'fridge-lab2' });
+  t.match(first.observations, [
+    {
+      code: 'LOCAL_CABINET_TEMP',
+      value: -21.5,
+      unit: 'Cel',
+      status: 'valid',
+      source: 'cabinet_temp',
+      path: 'ir:0',
+    },
+    { code: 'LOCAL_SETPOINT', value: Math.fround(54.3), unit: 'Cel', status: 'valid', path: 'hr:0' },
+    { code: 'LOCAL_ALARMS', value: 0, status: 'valid' },
+  ]);
+  const last = records.at(-1) as { observations: { status: string; value: unknown }[] };
+  t.match(
+    last.observations,
+    [{ status: 'questionable' }, { status: 'questionable' }, { value: 4, status: 'valid' }],
+    'an alarm word marks the other values questionable',
+  );
+  t.notOk('raw' in first, 'no raw frame without rawFrames');
+});
+
+t.test('a bad register map is refused with its path: attache run exits 78', async (t) => {
+  const stack = await Stack.start(t);
+  const server = await startModbusServer({ transport: 'tcp', units: { 1: values } });
+  t.teardown(() => server.stop());
+  const bad = [
+    { name: 'x', ref: '40000', type: 'uint16', code: 'X', unit: '1' },
+    { name: 'y', ref: '00001', type: 'float32', code: 'Y', unit: '1' },
+  ];
+  await stack.writeConfig(modbusConfig(stack, server, bad));
+  const result = await attache(['run', '--config', stack.configPath]);
+  t.equal(result.code, 78, 'EX_CONFIG');
+  t.match(result.stdout, '/modbusProfiles/lab-fridge/registers/0/ref');
+  t.match(result.stdout, '/modbusProfiles/lab-fridge/registers/1/type');
+});
+
+t.test('attache modbus read prints the decoded values for the technician', async (t) => {
+  const server = await startModbusServer({ transport: 'tcp', units: { 1: values } });
+  t.teardown(() => server.stop());
+  const bus = `tcp://127.0.0.1:${server.port}`;
+  const text = await attache([
+    'modbus',
+    'read',
+    '--bus',
+    bus,
+    '--ref',
+    '40001',
+    '--type',
+    'float32',
+    '--order',
+    'CDAB',
+  ]);
+  t.equal(text.code, 0);
+  t.match(text.stdout, /^hr:0\tfloat32 CDAB\t54\.3\t\(0x3333 0x4259\)/);
+  const json = await attache([
+    'modbus',
+    'read',
+    '--bus',
+    bus,
+    '--table',
+    'input',
+    '--address',
+    '0',
+    '--type',
+    'int16',
+    '--json',
+  ]);
+  t.same(JSON.parse(json.stdout), [
+    { path: 'ir:0', type: 'int16', order: 'ABCD', value: -215, words: [0xff29] },
+  ]);
+  const missing = await attache(['modbus', 'read', '--bus', bus, '--ref', '40200']);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, 'ATTACHE_MALFORMED: Modbus exception 2 (ILLEGAL DATA ADDRESS)');
+});
