@@ -4,7 +4,7 @@
 // The schemas are the single source of truth; `--check` fails when a generated file is stale
 // or was edited by hand (run by CI).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import standaloneCode from 'ajv/dist/standalone/index.js';
@@ -99,6 +99,12 @@ function validators(options, schemas, exports) {
 const config = await load('config.schema.json');
 const record = await load('record.schema.json');
 const batch = await load('batch.schema.json');
+const compressedBatch = await load('compressed-batch.schema.json');
+const event = await load('event.schema.json');
+const state = await load('state.schema.json');
+const jobDocument = await load('job-document.schema.json');
+// The AWS IoT job document's type and validator go to the package that reads it, @attache/jobs.
+const jobsGenerated = relative(outDir, join(root, 'packages/jobs/src/generated'));
 const resolved = withDefaultsRequired(config);
 const files = {
   'config.ts': [
@@ -110,6 +116,15 @@ const files = {
   ].join('\n'),
   'record.ts': [banner, (await gen(record, 'AttacheRecord')).trim()].join('\n'),
   'batch.ts': [banner, (await gen(batch, 'BatchMessage')).trim()].join('\n'),
+  // The uplink's other messages (topic contract, docs/topics.md).
+  'uplink-messages.ts': [
+    banner,
+    (await gen(compressedBatch, 'CompressedBatchMessage')).trim(),
+    '',
+    (await gen(typeView(event), 'GatewayEvent')).trim(),
+    '',
+    (await gen(state, 'GatewayStateMessage')).trim(),
+  ].join('\n'),
   // Config validation fills in defaults from the schema; message validation must not change data.
   // strictRequired is off: it cannot see properties declared beside the if/then or oneOf that requires them.
   'config-validator.ts': validators(
@@ -121,9 +136,28 @@ const files = {
     validateRecord: record.$id,
     validateBatch: batch.$id,
   }),
+  'uplink-message-validators.ts': validators(
+    { strictRequired: false },
+    [record, compressedBatch, event, state],
+    {
+      validateCompressedBatch: compressedBatch.$id,
+      validateEvent: event.$id,
+      validateState: state.$id,
+    },
+  ),
+  [`${jobsGenerated}/job-document.ts`]: [
+    banner,
+    (await gen({ ...typeView(jobDocument), $defs: typeView(jobDocument.$defs) }, 'JobDocument')).trim(),
+  ].join('\n'),
+  [`${jobsGenerated}/job-document-validator.ts`]: validators(
+    { discriminator: true, strictRequired: false },
+    [jobDocument],
+    { validateJobDocument: jobDocument.$id },
+  ),
 };
 
 await mkdir(outDir, { recursive: true });
+await mkdir(join(outDir, jobsGenerated), { recursive: true });
 let stale = 0;
 for (const [file, text] of Object.entries(files)) {
   const path = join(outDir, file);

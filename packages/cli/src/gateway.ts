@@ -12,9 +12,16 @@ import type {
 } from '@attache/core';
 import { GatewayError } from '@attache/core';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
+import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink';
 import { createAdapters } from './adapters.js';
 import { ControlServer } from './control.js';
-import { WindowRunner } from './window-runner.js';
+import { ClockWatch, EventJournal, EventMonitor } from './window-events.js';
+import { type WindowRecord, WindowRunner } from './window-runner.js';
+import { RemoteSettings } from './window-settings.js';
+
+const version = '0.1.0';
+/** How often adapter and cache changes are checked for events. */
+const eventPollMs = 5000;
 
 /** What `attache status` reports. */
 export interface GatewayStatus {
@@ -29,7 +36,13 @@ export interface GatewayStatus {
    */
   cache: CacheHealth;
   lastWindow: WindowResult | null;
-  uplink: { configured: boolean; windowOpen: boolean; everySeconds: number | null };
+  uplink: {
+    configured: boolean;
+    windowOpen: boolean;
+    everySeconds: number | null;
+    /** The window policies in force (remote settings applied), e.g. `schedule 02:00-02:20`. */
+    policies?: string[];
+  };
   adapters: AdapterStatus[];
 }
 
@@ -97,33 +110,53 @@ export async function readStatus(
       configured: windows.configured,
       windowOpen: windows.open,
       everySeconds: config.uplink?.window.everySeconds || null,
+      policies: policiesOf(config),
     },
     adapters: live?.adapters ?? [],
   };
 }
 
+/** The window policies `config` sets (empty without an uplink). */
+function policiesOf(config: AttacheConfig): string[] {
+  const window = config.uplink?.window;
+  return window ? new WindowScheduler({ window, open: async () => undefined }).policies() : [];
+}
+
 /** The running gateway: adapters → normalizer → cache, windows to the uplink, the control socket. */
 export class Gateway {
-  readonly #config: AttacheConfig;
+  readonly #local: AttacheConfig;
+  /** The local config with the shadow's remote settings laid over it. */
+  #config: AttacheConfig;
   readonly #log: Logger;
+  readonly #settings: RemoteSettings;
+  #settingsOutcome: SettingsOutcome | undefined;
+  #scheduler: WindowScheduler | undefined;
+  #events: EventJournal | undefined;
+  #monitor: NodeJS.Timeout | undefined;
+  #clock: ClockWatch;
   #cache: LevelCache | undefined;
   #windows: WindowRunner | undefined;
   #control: ControlServer | undefined;
   #adapters: DeviceAdapter[] = [];
-  #timer: NodeJS.Timeout | undefined;
   #expiry: NodeJS.Timeout | undefined;
   #startedAt: string | null = null;
 
   constructor(options: { config: AttacheConfig; logger: Logger }) {
+    this.#local = options.config;
     this.#config = options.config;
     this.#log = options.logger;
+    this.#settings = new RemoteSettings(options.config.gateway.dataDir);
+    this.#clock = new ClockWatch(options.config.gateway.clockSyncFile);
   }
 
   async start(): Promise<void> {
+    await this.#settings.load();
+    this.#config = this.#settings.effective(this.#local);
     const config = this.#config;
     const cache = await openCache(config, this.#log);
     this.#cache = cache;
-    this.#windows = new WindowRunner({ config, cache, logger: this.#log });
+    await this.#clock.stamp();
+    this.#startWindows(cache);
     const normalizer = new ReadingNormalizer({
       gatewayId: config.gateway.id,
       devices: config.devices,
@@ -148,7 +181,7 @@ export class Gateway {
     this.#adapters = createAdapters(config, sink, this.#log);
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
-    this.#schedule();
+    this.#startPolicies();
     if (config.cache.maxAgeDays > 0) {
       // The cache logs what it drops; a failure here must not stop the gateway.
       this.#expiry = setInterval(() => {
@@ -161,7 +194,7 @@ export class Gateway {
         gatewayId: config.gateway.id,
         devices: config.devices.length,
         backlog: backlog.records,
-        uplink: this.#windows.configured,
+        uplink: config.uplink !== undefined,
       },
       'gateway started',
     );
@@ -182,8 +215,8 @@ export class Gateway {
 
   /** Stops in the order that loses nothing: windows, adapters, the open window, control socket, cache. */
   async stop(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#scheduler?.stop();
+    clearInterval(this.#monitor);
     clearInterval(this.#expiry);
     for (const adapter of this.#adapters) await adapter.stop();
     await this.#windows?.close();
@@ -209,16 +242,108 @@ export class Gateway {
     }
   }
 
-  /** Opens a window every `uplink.window.everySeconds`, counted from the end of the previous one. */
-  #schedule(): void {
-    const every = this.#config.uplink?.window.everySeconds ?? 0;
-    if (every <= 0) return;
-    this.#timer = setTimeout(() => {
-      this.sync()
-        .catch((err: unknown) => this.#log.error({ err }, 'scheduled window failed'))
-        .finally(() => {
-          if (this.#timer) this.#schedule();
-        });
-    }, every * 1000);
+  /** The window runner, serving the window process state, shadow settings and events. */
+  #startWindows(cache: LevelCache): void {
+    const events = new EventJournal({
+      cache,
+      gatewayId: this.#config.gateway.id,
+      clock: this.#clock,
+      logger: this.#log.child({ module: 'events' }),
+    });
+    this.#events = events;
+    this.#windows = new WindowRunner({
+      config: this.#config,
+      cache,
+      logger: this.#log,
+      host: {
+        reportState: () => this.#reportState(),
+        applyDesired: (desired, desiredVersion) => this.#applyDesired(desired, desiredVersion),
+        pendingEvents: () => events.pending(),
+        removeEvents: (ids) => events.remove(ids),
+      },
+      // After the pre-hook NTP may have synchronized the clock: record the correction first.
+      beforeConnect: async () => {
+        const correction = await this.#clock.correction();
+        if (correction) await events.add('clock.corrected', correction);
+      },
+    });
+  }
+
+  /** Starts the window policies and the event monitor. */
+  #startPolicies(): void {
+    const { cache, windows } = this.#running();
+    const monitor = new EventMonitor({
+      journal: this.#events as EventJournal,
+      cache,
+      adapters: () => this.#adapters.map((a) => a.status()),
+    });
+    const poll = () =>
+      monitor.poll().catch((err: unknown) => this.#log.error({ err }, 'event monitor failed'));
+    void poll();
+    this.#monitor = setInterval(poll, eventPollMs);
+    const uplink = this.#config.uplink;
+    if (!uplink) return;
+    this.#scheduler = new WindowScheduler({
+      window: uplink.window,
+      open: (request) => windows.run(request),
+      routeCheck: () => hasRouteTo(uplink.endpoint),
+      logger: this.#log,
+    });
+    this.#scheduler.start();
+  }
+
+  /** The shadow's `state.reported` and the state message's `state`. */
+  async #reportState(): Promise<JsonObject> {
+    const status = await this.status();
+    const w = (status.lastWindow ?? null) as WindowRecord | null;
+    return {
+      version,
+      startedAt: status.startedAt,
+      adapters: status.adapters.map((a) => ({
+        deviceId: a.deviceId,
+        adapter: a.adapter,
+        state: a.state,
+        since: a.since,
+        stored: a.stored,
+        ...(a.lastError ? { lastErrorCode: a.lastError.code } : {}),
+      })),
+      backlog: {
+        records: status.backlog.records,
+        bytes: status.backlog.bytes,
+        oldestCapturedAt: status.backlog.oldestCapturedAt,
+      },
+      cache: {
+        full: status.cache.full,
+        dropped: status.cache.dropped,
+        quarantined: status.cache.quarantined,
+      },
+      lastWindow: w && {
+        openedAt: w.openedAt,
+        closedAt: w.closedAt,
+        outcome: w.outcome,
+        ...(w.endedBy ? { endedBy: w.endedBy } : {}),
+        ...(w.trigger ? { trigger: w.trigger } : {}),
+        records: w.records,
+        messages: w.messages,
+        bytes: w.bytes,
+        ...(w.error ? { errorCode: w.error.code } : {}),
+      },
+      clock: await this.#clock.stamp(),
+      windowPolicies: status.uplink.policies ?? [],
+      settings: this.#settingsOutcome ?? { applied: this.#settings.applied, refused: [] },
+    };
+  }
+
+  /** Validates, persists and applies the shadow's desired settings (window policies at once). */
+  async #applyDesired(desired: JsonObject, desiredVersion: number) {
+    const { outcome, config } = await this.#settings.apply(this.#local, desired, desiredVersion);
+    this.#settingsOutcome = outcome;
+    this.#config = config;
+    this.#windows?.reconfigure(config);
+    if (config.uplink) this.#scheduler?.update(config.uplink.window);
+    const root = this.#log as Logger & { level?: string };
+    if (typeof root.level === 'string') root.level = config.log.level;
+    this.#log.info({ refused: outcome.refused.length }, 'remote settings applied');
+    return outcome;
   }
 }

@@ -16,14 +16,31 @@ function bytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/** What the gateway records beyond core's WindowResult (see WindowRecord); absent in old results. */
+type WindowDetails = WindowResult & {
+  endedBy?: string;
+  trigger?: string;
+  events?: number;
+  hooks?: { pre?: { ok: boolean; timedOut: boolean }; post?: { ok: boolean; timedOut: boolean } };
+};
+
+function hookText(name: string, h: { ok: boolean; timedOut: boolean } | undefined): string[] {
+  if (!h || h.ok) return [];
+  return [`  ${name} ${h.timedOut ? 'timed out' : 'failed'}`];
+}
+
 /** One paragraph on a window's outcome, as `attache sync` prints it. */
-export function formatWindow(w: WindowResult): string {
+export function formatWindow(w: WindowDetails): string {
   const seconds = ((Date.parse(w.closedAt) - Date.parse(w.openedAt)) / 1000).toFixed(1);
   const range = w.firstSeq === null ? '' : ` (seq ${w.firstSeq}–${w.lastSeq})`;
+  const ended = w.endedBy && w.endedBy !== w.outcome ? ` (${w.endedBy})` : '';
+  const trigger = w.trigger ? ` [${w.trigger}]` : '';
+  const events = w.events ? `, ${w.events} events` : '';
   const lines = [
-    `window ${w.outcome} after ${seconds} s: ${w.records} records in ${w.messages} messages, ${bytes(w.bytes)}${range}`,
+    `window${trigger} ${w.outcome}${ended} after ${seconds} s: ${w.records} records in ${w.messages} messages, ${bytes(w.bytes)}${range}${events}`,
   ];
   if (w.error) lines.push(`  error ${w.error.code}: ${w.error.message}`);
+  lines.push(...hookText('pre-hook', w.hooks?.pre), ...hookText('post-hook', w.hooks?.post));
   return lines.join('\n');
 }
 
@@ -47,10 +64,16 @@ export function formatStatus(s: GatewayStatus, now = Date.now()): string {
       `cache: ${c.quarantined} values quarantined: failed authentication (tampered or unknown key); never uploaded`,
     );
   }
+  if (c.lastCompactionAt) lines.push(`cache: last compacted ${age(c.lastCompactionAt, now)} ago`);
   if (!s.uplink.configured) lines.push('uplink: not configured');
   else {
-    const every = s.uplink.everySeconds ? `every ${s.uplink.everySeconds} s` : 'on demand';
-    lines.push(`uplink: windows ${every}${s.uplink.windowOpen ? ', a window is open now' : ''}`);
+    const policies =
+      s.uplink.policies ?? (s.uplink.everySeconds ? [`interval ${s.uplink.everySeconds} s`] : []);
+    const named = policies
+      .filter((p) => p !== 'manual')
+      .map((p) => p.replace(/^interval (\d+ s)$/, 'every $1'));
+    const when = named.length > 0 ? named.join(', ') : 'on demand';
+    lines.push(`uplink: windows ${when}${s.uplink.windowOpen ? ', a window is open now' : ''}`);
   }
   lines.push(s.lastWindow ? `last ${formatWindow(s.lastWindow)}` : 'last window: none yet');
   if (s.running) {

@@ -1,13 +1,44 @@
-import type { StoredRecord, UplinkConfig, WindowResult } from '@attache/core';
+import type { StoredRecord, UplinkConfig } from '@attache/core';
+import type { JsonObject, SettingsOutcome, WindowReport } from '@attache/uplink';
+
+/** What the parent asks of one window. */
+export interface WindowStart {
+  type: 'start';
+  gatewayId: string;
+  uplink: UplinkConfig;
+  logLevel: string;
+  maxDurationMs: number;
+  linger: boolean;
+  /** True when the parent serves state, shadow settings and events. */
+  host: boolean;
+}
 
 /** Parent → window process. */
 export type ToWindow =
-  | { type: 'start'; gatewayId: string; uplink: UplinkConfig; logLevel: string }
+  | WindowStart
   | { type: 'abort' }
-  | { type: 'reply'; id: number; records?: StoredRecord[]; error?: { code: string; message: string } };
+  | {
+      type: 'reply';
+      id: number;
+      records?: StoredRecord[];
+      value?: unknown;
+      error?: { code: string; message: string };
+    };
 
-/** Window process → parent: outbox requests, then the result. */
+/** Window process → parent: outbox and host requests, then the result. */
 export type FromWindow =
   | { type: 'read'; id: number; afterSeq: number; limit: number; maxBytes: number }
   | { type: 'remove'; id: number; firstSeq: number; lastSeq: number }
-  | { type: 'result'; result: WindowResult };
+  | { type: 'state'; id: number }
+  | { type: 'desired'; id: number; desired: JsonObject; version: number }
+  | { type: 'events'; id: number }
+  | { type: 'removeEvents'; id: number; eventIds: number[] }
+  | { type: 'result'; result: WindowReport };
+
+/** The parent's side of the host requests (see WindowHost in @attache/uplink). */
+export interface WindowHostServer {
+  reportState(): Promise<JsonObject>;
+  applyDesired(desired: JsonObject, version: number): Promise<SettingsOutcome>;
+  pendingEvents(): Promise<JsonObject[]>;
+  removeEvents(eventIds: number[]): Promise<void>;
+}

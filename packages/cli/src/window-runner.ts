@@ -7,34 +7,64 @@ import {
   isGatewayError,
   type Logger,
   type UplinkConfig,
-  type WindowResult,
 } from '@attache/core';
-import type { FromWindow, ToWindow } from './window-protocol.js';
+import { type HookResult, runHook, type WindowReport } from '@attache/uplink';
+import type { FromWindow, ToWindow, WindowHostServer } from './window-protocol.js';
 
 const lastWindowKey = 'lastWindow';
 
+/** A window as the gateway records it for `attache status` and the shadow. */
+export interface WindowRecord extends WindowReport {
+  /** What opened it: `manual` (attache sync) or a scheduler policy. */
+  trigger: string;
+  hooks?: { pre?: HookResult; post?: HookResult };
+}
+
+/** What opens a window: `manual` or a scheduler policy, with its deadline. */
+export interface WindowRunRequest {
+  trigger: string;
+  /** Default: `uplink.window.maxDurationSeconds` × 1000. */
+  maxDurationMs?: number;
+  linger?: boolean;
+}
+
+/** Options of {@link WindowRunner}. */
+export interface WindowRunnerOptions {
+  config: AttacheConfig;
+  cache: LevelCache;
+  logger: Logger;
+  /** State, shadow settings and events for the window (a running gateway); omitted by an offline sync. */
+  host?: WindowHostServer;
+  /** Called after the pre-hook, before the window connects (e.g. to record a clock correction). */
+  beforeConnect?: () => Promise<void>;
+}
+
 /** What the broker acknowledged during a window, as the gateway counts it from the removes. */
-type Acked = Pick<WindowResult, 'records' | 'messages' | 'bytes' | 'firstSeq' | 'lastSeq'>;
+type Acked = Pick<WindowReport, 'records' | 'messages' | 'bytes' | 'firstSeq' | 'lastSeq'>;
 const workerPath = fileURLToPath(new URL('./window-worker.js', import.meta.url));
 /** Past the window's own deadline, how long a window process may take before it is killed. */
 const killGraceMs = 30_000;
 
 /**
  * Opens connectivity windows over one cache: one at a time (a request while one is open joins it),
- * each in a short-lived child process (see window-worker.ts), each result kept in the cache's state
- * for `attache status`.
+ * each between the pre- and post-hook (the post-hook always runs), each in a short-lived child
+ * process (see window-worker.ts), each result kept in the cache's state for `attache status`.
  */
 export class WindowRunner {
   readonly #cache: LevelCache;
-  readonly #config: AttacheConfig;
+  #config: AttacheConfig;
   readonly #log: Logger;
-  #current: Promise<WindowResult> | undefined;
+  readonly #host: WindowHostServer | undefined;
+  readonly #beforeConnect: (() => Promise<void>) | undefined;
+  #current: Promise<WindowRecord> | undefined;
   #abort: (() => void) | undefined;
 
-  constructor(options: { config: AttacheConfig; cache: LevelCache; logger: Logger }) {
+  constructor(options: WindowRunnerOptions) {
     this.#cache = options.cache;
     this.#config = options.config;
     this.#log = options.logger.child({ module: 'window' });
+    this.#host = options.host;
+    this.#beforeConnect = options.beforeConnect;
   }
 
   get configured(): boolean {
@@ -45,15 +75,23 @@ export class WindowRunner {
     return this.#current !== undefined;
   }
 
-  /** Opens a window now, or joins the one already open. Rejects ATTACHE_UPLINK_NOT_CONFIGURED without an uplink. */
-  run(): Promise<WindowResult> {
+  /** Uses `config` (e.g. with remote settings applied) from the next window on. */
+  reconfigure(config: AttacheConfig): void {
+    this.#config = config;
+  }
+
+  /**
+   * Opens a window now, or joins the one already open. Rejects ATTACHE_UPLINK_NOT_CONFIGURED
+   * without an uplink; otherwise resolves how the window ended.
+   */
+  run(request: WindowRunRequest = { trigger: 'manual' }): Promise<WindowRecord> {
     const uplink = this.#config.uplink;
     if (!uplink) {
       return Promise.reject(
         new GatewayError('ATTACHE_UPLINK_NOT_CONFIGURED', 'the config has no uplink section'),
       );
     }
-    this.#current ??= this.#window(uplink).finally(() => {
+    this.#current ??= this.#window(uplink, request).finally(() => {
       this.#current = undefined;
       this.#abort = undefined;
     });
@@ -67,18 +105,34 @@ export class WindowRunner {
   }
 
   /** The last window's result, from the cache. */
-  last(): Promise<WindowResult | undefined> {
-    return this.#cache.getState<WindowResult>(lastWindowKey);
+  last(): Promise<WindowRecord | undefined> {
+    return this.#cache.getState<WindowRecord>(lastWindowKey);
   }
 
-  async #window(uplink: UplinkConfig): Promise<WindowResult> {
-    const result = await this.#inChild(uplink);
-    await this.#cache.setState(lastWindowKey, result);
-    return result;
+  async #window(uplink: UplinkConfig, request: WindowRunRequest): Promise<WindowRecord> {
+    const { preHook, postHook } = uplink.window;
+    const hooks: WindowRecord['hooks'] = {};
+    let result: WindowReport;
+    try {
+      if (preHook) hooks.pre = await runHook(preHook, 'pre-hook', this.#log);
+      await this.#beforeConnect?.().catch((err: unknown) =>
+        this.#log.warn({ err }, 'before-connect step failed'),
+      );
+      result = await this.#inChild(uplink, request);
+    } finally {
+      if (postHook) hooks.post = await runHook(postHook, 'post-hook', this.#log);
+    }
+    const record: WindowRecord = {
+      ...result,
+      trigger: request.trigger,
+      ...(preHook || postHook ? { hooks } : {}),
+    };
+    await this.#cache.setState(lastWindowKey, record);
+    return record;
   }
 
-  /** Runs the window in a child process, serving its outbox requests from the cache. */
-  #inChild(uplink: UplinkConfig): Promise<WindowResult> {
+  /** Runs the window in a child process, serving its outbox and host requests. */
+  #inChild(uplink: UplinkConfig, request: WindowRunRequest): Promise<WindowReport> {
     const openedAt = new Date().toISOString();
     const acked: Acked = { records: 0, messages: 0, bytes: 0, firstSeq: null, lastSeq: null };
     const served = new Map<number, number>();
@@ -91,21 +145,27 @@ export class WindowRunner {
         child.send(message, (err) => err && this.#log.debug({ err }, 'window process gone'));
     };
     this.#abort = () => send({ type: 'abort' });
-    const limitMs = (uplink.window.maxDurationSeconds + uplink.connectTimeoutMs / 1000) * 1000 + killGraceMs;
+    const maxDurationMs = request.maxDurationMs ?? uplink.window.maxDurationSeconds * 1000;
+    const limitMs = maxDurationMs + uplink.connectTimeoutMs + killGraceMs;
     const killer = setTimeout(() => {
       this.#log.error({ pid: child.pid, limitMs }, 'window process overran its deadline: killed');
       child.kill('SIGKILL');
     }, limitMs);
 
-    return new Promise<WindowResult>((resolve) => {
-      let result: WindowResult | undefined;
+    return new Promise<WindowReport>((resolve) => {
+      let result: WindowReport | undefined;
       child.on('message', (message: FromWindow) => {
         if (message.type === 'result') {
           result = message.result;
           return;
         }
         this.#serve(message, served, acked).then(
-          (records) => send({ type: 'reply', id: message.id, records }),
+          (value) =>
+            send(
+              message.type === 'read'
+                ? { type: 'reply', id: message.id, records: value as never }
+                : { type: 'reply', id: message.id, value },
+            ),
           (err: unknown) => {
             const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';
             send({ type: 'reply', id: message.id, error: { code, message: (err as Error).message } });
@@ -122,6 +182,8 @@ export class WindowRunner {
           openedAt,
           closedAt: new Date().toISOString(),
           outcome: 'failed',
+          endedBy: 'failed',
+          events: 0,
           ...acked,
           error: { code: 'ATTACHE_INTERNAL', message },
         });
@@ -131,27 +193,47 @@ export class WindowRunner {
         gatewayId: this.#config.gateway.id,
         uplink,
         logLevel: this.#config.log.level,
+        maxDurationMs,
+        linger: request.linger ?? false,
+        host: this.#host !== undefined,
       } satisfies ToWindow);
     }).finally(() => this.#drop(child));
   }
 
   async #serve(message: Exclude<FromWindow, { type: 'result' }>, served: Map<number, number>, acked: Acked) {
-    if (message.type === 'read') {
-      const records = await this.#cache.read(message);
-      for (const r of records) served.set(r.seq, r.json.length);
-      return records;
+    const host = this.#host;
+    switch (message.type) {
+      case 'read': {
+        const records = await this.#cache.read(message);
+        for (const r of records) served.set(r.seq, r.json.length);
+        return records;
+      }
+      case 'remove':
+        await this.#cache.remove(message.firstSeq, message.lastSeq);
+        this.#countRemoved(message.firstSeq, message.lastSeq, served, acked);
+        return null;
+      case 'state':
+        return host ? host.reportState() : {};
+      case 'desired':
+        return host ? host.applyDesired(message.desired, message.version) : { applied: {}, refused: [] };
+      case 'events':
+        return host ? host.pendingEvents() : [];
+      case 'removeEvents':
+        await host?.removeEvents(message.eventIds);
+        return null;
     }
-    await this.#cache.remove(message.firstSeq, message.lastSeq);
+  }
+
+  #countRemoved(firstSeq: number, lastSeq: number, served: Map<number, number>, acked: Acked): void {
     acked.messages++;
     for (const [seq, bytes] of served) {
-      if (seq < message.firstSeq || seq > message.lastSeq) continue;
+      if (seq < firstSeq || seq > lastSeq) continue;
       served.delete(seq);
       acked.records++;
       acked.bytes += bytes;
       acked.firstSeq = Math.min(acked.firstSeq ?? seq, seq);
       acked.lastSeq = Math.max(acked.lastSeq ?? seq, seq);
     }
-    return [];
   }
 
   #drop(child: ChildProcess): void {

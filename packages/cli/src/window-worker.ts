@@ -1,14 +1,21 @@
 // The window process: forked by the gateway for one connectivity window, so that the AWS CRT (TLS,
 // MQTT, its threads and ~10 MB of RSS) lives only while a window is open and a fault in it cannot
-// stop the acquisition of readings. It sees the gateway's cache as an Outbox over IPC.
+// stop the acquisition of readings. It sees the gateway's cache (and its state, shadow settings and
+// events) over IPC.
 import { GatewayError, type Outbox, type StoredRecord } from '@attache/core';
-import { IotCoreUplink } from '@attache/uplink';
+import {
+  IotCoreUplink,
+  type JsonObject,
+  type PendingEvent,
+  type SettingsOutcome,
+  type WindowHost,
+} from '@attache/uplink';
 import { createLogger } from './log.js';
 import type { FromWindow, ToWindow } from './window-protocol.js';
 
-/** An outbox request before it gets its id (Omit distributed over the union). */
+/** A request before it gets its id (Omit distributed over the union). */
 type Request =
-  Extract<FromWindow, { type: 'read' | 'remove' }> extends infer R
+  Exclude<FromWindow, { type: 'result' }> extends infer R
     ? R extends unknown
       ? Omit<R, 'id'>
       : never
@@ -18,10 +25,10 @@ function send(message: FromWindow): void {
   process.send?.(message);
 }
 
-/** The parent's cache, one request at a time over the IPC channel. */
-class IpcOutbox implements Outbox {
+/** The parent's cache and host, one request at a time over the IPC channel. */
+class IpcBridge implements Outbox, WindowHost {
   #next = 1;
-  readonly #pending = new Map<number, { resolve: (r: StoredRecord[]) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
 
   reply(message: Extract<ToWindow, { type: 'reply' }>): void {
     const pending = this.#pending.get(message.id);
@@ -29,13 +36,13 @@ class IpcOutbox implements Outbox {
     if (!pending) return;
     if (message.error)
       pending.reject(new GatewayError(message.error.code as GatewayError['code'], message.error.message));
-    else pending.resolve(message.records ?? []);
+    else pending.resolve(message.records ?? message.value);
   }
 
-  #request(message: Request): Promise<StoredRecord[]> {
+  #request<T>(message: Request): Promise<T> {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
       send({ ...message, id } as FromWindow);
     });
   }
@@ -47,9 +54,25 @@ class IpcOutbox implements Outbox {
   async remove(firstSeq: number, lastSeq: number): Promise<void> {
     await this.#request({ type: 'remove', firstSeq, lastSeq });
   }
+
+  reportState(): Promise<JsonObject> {
+    return this.#request({ type: 'state' });
+  }
+
+  applyDesired(desired: JsonObject, version: number): Promise<SettingsOutcome> {
+    return this.#request({ type: 'desired', desired, version });
+  }
+
+  pendingEvents(): Promise<PendingEvent[]> {
+    return this.#request({ type: 'events' });
+  }
+
+  async removeEvents(eventIds: number[]): Promise<void> {
+    await this.#request({ type: 'removeEvents', eventIds });
+  }
 }
 
-const outbox = new IpcOutbox();
+const bridge = new IpcBridge();
 const abort = new AbortController();
 
 process.on('message', (message: ToWindow) => {
@@ -57,7 +80,13 @@ process.on('message', (message: ToWindow) => {
     case 'start': {
       const logger = createLogger(message.logLevel, false);
       const uplink = new IotCoreUplink({ gatewayId: message.gatewayId, config: message.uplink, logger });
-      void uplink.openWindow(outbox, { signal: abort.signal }).then((result) => {
+      const options = {
+        signal: abort.signal,
+        maxDurationMs: message.maxDurationMs,
+        linger: message.linger,
+        ...(message.host ? { host: bridge } : {}),
+      };
+      void uplink.openWindow(bridge, options).then((result) => {
         // The CRT client may keep the event loop alive after close: exit once the parent has the result.
         process.send?.({ type: 'result', result } satisfies FromWindow, () => process.exit(0));
       });
@@ -67,7 +96,7 @@ process.on('message', (message: ToWindow) => {
       abort.abort();
       break;
     case 'reply':
-      outbox.reply(message);
+      bridge.reply(message);
       break;
   }
 });

@@ -49,7 +49,7 @@ t.test('status shows backlog, uplink, last window and each adapter', async (t) =
       oldestCapturedAt: '2026-11-24T02:15:00.000Z',
       nextSeq: 49,
     },
-    cache: { dropped: 0, quarantined: 0, full: false },
+    cache: { dropped: 0, quarantined: 0, full: false, lastCompactionAt: null },
     lastWindow: window,
     uplink: { configured: true, windowOpen: true, everySeconds: 3600 },
     adapters: [
@@ -71,10 +71,22 @@ t.test('status shows backlog, uplink, last window and each adapter', async (t) =
   t.match(text, 'backlog: 42 records, 5.0 MiB, oldest 45 min; next seq 49');
   t.match(text, 'uplink: windows every 3600 s, a window is open now');
   t.notMatch(text, 'cache:', 'nothing said about the cache while it is healthy');
-  const sick = formatStatus({ ...status, cache: { dropped: 12, quarantined: 3, full: true } }, now);
+  const sick = formatStatus(
+    {
+      ...status,
+      cache: {
+        dropped: 12,
+        quarantined: 3,
+        full: true,
+        lastCompactionAt: new Date(now - 7_200_000).toISOString(),
+      },
+    },
+    now,
+  );
   t.match(sick, 'cache: FULL, new readings are refused');
   t.match(sick, 'cache: 12 records dropped by its bounds');
   t.match(sick, 'cache: 3 values quarantined: failed authentication');
+  t.match(sick, 'cache: last compacted 2 h ago');
   t.match(text, 'last window failed');
   t.match(
     text,

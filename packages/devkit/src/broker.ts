@@ -26,8 +26,10 @@ export interface MosquittoBroker {
 export function uplinkSettings(
   broker: MosquittoBroker,
   pki: TestPki,
-): { endpoint: string; port: number; certFile: string; keyFile: string; caFile: string } {
+): { endpoint: string; port: number; certFile: string; keyFile: string; caFile: string; shadowName: string } {
   return {
+    // Mosquitto runs no Device Shadow service: without this, each window would wait for its answer.
+    shadowName: '',
     endpoint: broker.host,
     port: broker.port,
     certFile: pki.clientCertFile,

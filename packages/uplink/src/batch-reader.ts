@@ -1,4 +1,5 @@
-import type { Outbox } from '@attache/core';
+import { gzipSync } from 'node:zlib';
+import type { Outbox, StoredRecord } from '@attache/core';
 import { GatewayError } from '@attache/core';
 
 /** One batch message, ready to publish. */
@@ -6,8 +7,10 @@ export interface Batch {
   firstSeq: number;
   lastSeq: number;
   count: number;
-  /** The BatchMessage JSON, UTF-8. */
+  /** The BatchMessage (or CompressedBatchMessage) JSON, UTF-8. */
   payload: Buffer;
+  /** The MQTT 5 content type of `payload`. */
+  contentType: string;
 }
 
 /** Options of {@link BatchReader}. */
@@ -16,37 +19,53 @@ export interface BatchReaderOptions {
   gatewayId: string;
   /** Largest payload in bytes. */
   maxMessageBytes: number;
+  /** `gzip`: records compressed in `recordsGzip` (compressed-batch.schema.json). Default `none`. */
+  compression?: 'none' | 'gzip';
 }
+
+/** Content types: plain batches are JSON a dashboard reads as is; compressed ones say so. */
+export const contentTypes = {
+  none: 'application/json',
+  gzip: 'application/vnd.attache.batch+json; records=gzip',
+} as const;
 
 // The largest seq the record schema allows: the header is sized for it so that any batch fits.
 const maxSeq = Number.MAX_SAFE_INTEGER;
 const sentAtSample = '2000-01-01T00:00:00.000Z';
-// Records per outbox read: far more than fit in 128 KB, so maxBytes is what limits a read.
-const readLimit = 10_000;
+// Records per outbox read: more than fit in 128 KB even compressed 20:1.
+const readLimit = 20_000;
+// Aim compressed batches a little under the limit: the ratio varies from batch to batch.
+const gzipMargin = 0.92;
 
 function header(gatewayId: string, firstSeq: number, lastSeq: number, count: number, sentAt: string): string {
-  return `{"schemaVersion":1,"gatewayId":${JSON.stringify(gatewayId)},"firstSeq":${firstSeq},"lastSeq":${lastSeq},"count":${count},"sentAt":"${sentAt}","records":[`;
+  return `{"schemaVersion":1,"gatewayId":${JSON.stringify(gatewayId)},"firstSeq":${firstSeq},"lastSeq":${lastSeq},"count":${count},"sentAt":"${sentAt}",`;
 }
 
 /**
- * Reads the outbox in seq order and packs consecutive records into BatchMessage payloads of at
- * most `maxMessageBytes`, concatenating the stored JSON without parsing it. Each call to `next()`
+ * Reads the outbox in seq order and packs consecutive records into batch payloads of at most
+ * `maxMessageBytes`, concatenating the stored JSON without parsing it. Each call to `next()`
  * continues after the last record handed out, whether or not that batch was acknowledged.
  */
 export class BatchReader {
   readonly #outbox: Outbox;
   readonly #gatewayId: string;
-  /** Bytes left for the records' JSON and the commas between them. */
+  readonly #compression: 'none' | 'gzip';
+  /** Bytes left for the records' field (JSON array or base64 gzip) and its punctuation. */
   readonly #budget: number;
+  /** gzip: raw JSON bytes to read for one batch, adapted to the ratio seen so far. */
+  #rawTarget: number;
   #afterSeq = 0;
 
   constructor(options: BatchReaderOptions) {
     this.#outbox = options.outbox;
     this.#gatewayId = options.gatewayId;
+    this.#compression = options.compression ?? 'none';
+    const longestTail = '"encoding":"gzip","recordsGzip":""}';
     const overhead = Buffer.byteLength(
-      `${header(options.gatewayId, maxSeq, maxSeq, maxSeq, sentAtSample)}]}`,
+      header(options.gatewayId, maxSeq, maxSeq, maxSeq, sentAtSample) + longestTail,
     );
     this.#budget = options.maxMessageBytes - overhead;
+    this.#rawTarget = this.#budget * 4;
   }
 
   /**
@@ -55,36 +74,68 @@ export class BatchReader {
    * next record alone does not fit in `maxMessageBytes` (it stays in the outbox).
    */
   async next(): Promise<Batch | null> {
+    const gzip = this.#compression === 'gzip';
     const records = await this.#outbox.read({
       afterSeq: this.#afterSeq,
       limit: readLimit,
-      maxBytes: this.#budget,
+      maxBytes: gzip ? Math.floor(this.#rawTarget) : this.#budget,
     });
+    const first = records[0];
+    if (first === undefined) return null;
+    const batch = gzip ? this.#gzipBatch(records) : this.#plainBatch(records);
+    if (batch === null) {
+      throw new GatewayError(
+        'ATTACHE_UPLINK_PUBLISH',
+        `record ${first.seq} alone is larger than maxMessageBytes allows (${this.#budget} bytes of records)`,
+      );
+    }
+    this.#afterSeq = batch.lastSeq;
+    return batch;
+  }
+
+  #plainBatch(records: StoredRecord[]): Batch | null {
     const parts: string[] = [];
-    let used = -1;
+    let used = 1;
     for (const record of records) {
       const size = Buffer.byteLength(record.json) + 1;
       if (used + size > this.#budget) break;
       parts.push(record.json);
       used += size;
     }
-    const first = records[0];
-    if (first === undefined) return null;
-    if (parts.length === 0) {
-      throw new GatewayError(
-        'ATTACHE_UPLINK_PUBLISH',
-        `record ${first.seq} alone is larger than maxMessageBytes allows (${this.#budget} bytes of records)`,
-      );
+    if (parts.length === 0) return null;
+    return this.#build(records, parts.length, `"records":[${parts.join(',')}]}`, contentTypes.none);
+  }
+
+  /** Compresses as many records as fit once base64-encoded, halving the count until they do. */
+  #gzipBatch(records: StoredRecord[]): Batch | null {
+    let count = records.length;
+    while (count > 0) {
+      const raw = `[${records
+        .slice(0, count)
+        .map((r) => r.json)
+        .join(',')}]`;
+      const encoded = gzipSync(raw).toString('base64');
+      const rawBytes = Buffer.byteLength(raw);
+      if (encoded.length <= this.#budget) {
+        // Next time read enough raw JSON to fill the budget at this batch's ratio.
+        this.#rawTarget = Math.max(1024, (this.#budget * gzipMargin * rawBytes) / encoded.length);
+        return this.#build(
+          records,
+          count,
+          `"encoding":"gzip","recordsGzip":"${encoded}"}`,
+          contentTypes.gzip,
+        );
+      }
+      const fit = Math.floor((count * this.#budget * gzipMargin) / encoded.length);
+      count = Math.min(fit, count - 1);
     }
-    const firstSeq = first.seq;
-    const lastSeq = records[parts.length - 1]?.seq ?? firstSeq;
-    const head = header(this.#gatewayId, firstSeq, lastSeq, parts.length, new Date().toISOString());
-    this.#afterSeq = lastSeq;
-    return {
-      firstSeq,
-      lastSeq,
-      count: parts.length,
-      payload: Buffer.from(`${head}${parts.join(',')}]}`),
-    };
+    return null;
+  }
+
+  #build(records: StoredRecord[], count: number, tail: string, contentType: string): Batch {
+    const firstSeq = (records[0] as StoredRecord).seq;
+    const lastSeq = (records[count - 1] as StoredRecord).seq;
+    const head = header(this.#gatewayId, firstSeq, lastSeq, count, new Date().toISOString());
+    return { firstSeq, lastSeq, count, payload: Buffer.from(head + tail), contentType };
   }
 }

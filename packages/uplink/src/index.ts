@@ -1,1 +1,18 @@
+export { type Batch, BatchReader, type BatchReaderOptions, contentTypes } from './batch-reader.js';
+export { type HookConfig, type HookResult, runHook } from './hooks.js';
 export { IotCoreUplink, type IotCoreUplinkOptions, type OpenWindowOptions } from './iot-core-uplink.js';
+export { checkResidency, type EndpointLocation, locateEndpoint } from './residency.js';
+export { hasRouteTo } from './route-probe.js';
+export { currentOrNextSlot, type DailySlot, parseSlot, type SlotOccurrence } from './schedule.js';
+export { type ProbeResult, probeTls } from './tls-probe.js';
+export { type ShadowTopics, shadowTopics, type UplinkTopics, uplinkTopics } from './topics.js';
+export type { EndedBy, WindowReport } from './upload-window.js';
+export type { JsonObject, PendingEvent, SettingsOutcome, WindowHost } from './window-host.js';
+export {
+  type SchedulerClock,
+  systemClock,
+  type WindowRequest,
+  WindowScheduler,
+  type WindowSchedulerOptions,
+  type WindowTrigger,
+} from './window-scheduler.js';

@@ -1,10 +1,11 @@
-import type { Logger, Outbox, UplinkConfig, WindowResult } from '@attache/core';
+import type { Logger, Outbox, UplinkConfig } from '@attache/core';
 import { GatewayError, nullLogger } from '@attache/core';
-import { runWindow } from './upload-window.js';
+import { runWindow, type WindowReport } from './upload-window.js';
+import type { WindowHost } from './window-host.js';
 
 /** Options of {@link IotCoreUplink}. */
 export interface IotCoreUplinkOptions {
-  /** The gateway's AWS IoT thing name: MQTT client id, `{gatewayId}` in the topic, `gatewayId` of batches. */
+  /** The gateway's AWS IoT thing name: MQTT client id, `{gatewayId}` in topics, `gatewayId` of messages. */
   gatewayId: string;
   /** The validated `uplink` config section (defaults filled by `validateConfig`). */
   config: UplinkConfig;
@@ -14,8 +15,16 @@ export interface IotCoreUplinkOptions {
 
 /** Options of {@link IotCoreUplink.openWindow}. */
 export interface OpenWindowOptions {
-  /** Aborting ends the window early with outcome `deadline`; unacknowledged records stay in the outbox. */
+  /** Aborting ends the window early (outcome `deadline`, endedBy `aborted`); unacknowledged records stay. */
   signal?: AbortSignal;
+  /** The window's deadline in ms from now. Default: `config.window.maxDurationSeconds` × 1000. */
+  maxDurationMs?: number;
+  /** Byte budget (payload bytes sent). Default: `config.window.maxBytes`; 0 means none. */
+  maxBytes?: number;
+  /** Always-connected: once drained, stay connected and upload new records until deadline or abort. */
+  linger?: boolean;
+  /** State, shadow settings and gateway events; see {@link WindowHost}. */
+  host?: WindowHost;
 }
 
 /**
@@ -46,25 +55,27 @@ export class IotCoreUplink {
   }
 
   /**
-   * Opens a connectivity window: when the outbox holds records, connects (MQTT 5, X.509 mutual TLS),
-   * uploads the backlog in batch messages of at most `config.maxMessageBytes` (QoS 1, up to
-   * `config.maxInFlight` unacknowledged), deletes each batch's records only after its PUBACK, and
-   * disconnects. Ends when the outbox is empty (`drained`), at `config.window.maxDurationSeconds` or
-   * when `signal` aborts (`deadline`), or on the first failure (`failed`, with `error.code`
-   * `ATTACHE_UPLINK_CONNECT`, `ATTACHE_UPLINK_PUBLISH`, or the outbox's code). Unacknowledged records
-   * always stay in the outbox. Resolves once the client is stopped and closed; never rejects for
-   * broker, network or cache trouble. Rejects `ATTACHE_WINDOW_BUSY` when a window is already open.
+   * Opens a connectivity window. Refuses an endpoint outside the configured regions/endpoints
+   * before any connection, checks TLS with a fast probe (precise reason for a wrong CA, host name or
+   * clock), connects (MQTT 5, X.509 mutual TLS), publishes the gateway's state and pending events,
+   * syncs the named shadow, and uploads the backlog in batches of at most `config.maxMessageBytes`
+   * (QoS 1, up to `config.maxInFlight` unacknowledged), deleting records only after their PUBACK.
+   * Ends when everything is acknowledged (`drained`), at the deadline, on the byte budget or abort
+   * (`deadline`), or on the first failure (`failed`, with `error.code` `ATTACHE_UPLINK_CONNECT`,
+   * `ATTACHE_UPLINK_PUBLISH`, `ATTACHE_CONFIG_INVALID` or the outbox's code). Resolves once the
+   * client is stopped and closed; never rejects for broker, network or cache trouble. Rejects
+   * `ATTACHE_WINDOW_BUSY` when a window is already open.
    */
-  async openWindow(outbox: Outbox, options: OpenWindowOptions = {}): Promise<WindowResult> {
+  async openWindow(outbox: Outbox, options: OpenWindowOptions = {}): Promise<WindowReport> {
     if (this.#busy) throw new GatewayError('ATTACHE_WINDOW_BUSY', 'a connectivity window is already open');
     this.#busy = true;
     try {
       return await runWindow({
+        ...options,
         gatewayId: this.#gatewayId,
         config: this.#config,
         outbox,
         log: this.#log,
-        ...(options.signal ? { signal: options.signal } : {}),
       });
     } finally {
       this.#busy = false;

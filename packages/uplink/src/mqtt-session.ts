@@ -147,18 +147,46 @@ export class MqttSession {
   }
 
   /**
-   * Publishes `payload` with QoS 1 and content type application/json. Resolves with the PUBACK's
-   * reason code; rejects when the operation fails (connection lost, ack timeout, client stopped).
+   * Publishes `payload` with QoS 1 and `contentType` (default application/json). Resolves with the
+   * PUBACK's reason code; rejects when the operation fails (connection lost, ack timeout, stopped).
    */
-  async publish(topic: string, payload: Buffer): Promise<number> {
+  async publish(topic: string, payload: Buffer | string, contentType = 'application/json'): Promise<number> {
     const result = await this.#client.publish({
       topicName: topic,
       payload,
       qos: this.#qos1,
-      contentType: 'application/json',
+      contentType,
     });
     if (result === undefined) throw new Error('no PUBACK for a QoS 1 publish');
     return result.reasonCode;
+  }
+
+  /**
+   * Subscribes (QoS 1) to `topics` (at most 8, AWS IoT Core's limit per SUBSCRIBE). Rejects
+   * `ATTACHE_UPLINK_CONNECT` when the broker refuses one.
+   */
+  async subscribe(topics: string[]): Promise<void> {
+    const suback = await this.#client.subscribe({
+      subscriptions: topics.map((topicFilter) => ({ topicFilter, qos: this.#qos1 })),
+    });
+    const refused = suback.reasonCodes.findIndex((code) => code >= 0x80);
+    if (refused >= 0) {
+      throw new GatewayError(
+        'ATTACHE_UPLINK_CONNECT',
+        `the broker refused the subscription to ${topics[refused]}`,
+      );
+    }
+  }
+
+  /** Calls `listener` with the topic and payload of every message received. */
+  onMessage(listener: (topic: string, payload: Buffer) => void): void {
+    this.#client.on('messageReceived', (event) => {
+      const payload = event.message.payload;
+      listener(
+        event.message.topicName,
+        payload === undefined ? Buffer.alloc(0) : Buffer.from(payload as ArrayBuffer),
+      );
+    });
   }
 
   /**

@@ -2,6 +2,21 @@ import type { Logger, Outbox, UplinkConfig, WindowResult } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
 import { type Batch, BatchReader } from './batch-reader.js';
 import { MqttSession } from './mqtt-session.js';
+import { checkResidency } from './residency.js';
+import { ShadowSession } from './shadow-session.js';
+import { probeTls } from './tls-probe.js';
+import { type UplinkTopics, uplinkTopics } from './topics.js';
+import type { WindowHost } from './window-host.js';
+
+/** How a window ended, finer than `outcome`. */
+export type EndedBy = 'drained' | 'deadline' | 'byte-budget' | 'aborted' | 'failed';
+
+/** A window's result: core's WindowResult plus what only the uplink knows. */
+export interface WindowReport extends WindowResult {
+  endedBy: EndedBy;
+  /** Gateway events acknowledged by the broker. */
+  events: number;
+}
 
 /** Options of {@link runWindow}. */
 export interface UploadWindowOptions {
@@ -10,17 +25,25 @@ export interface UploadWindowOptions {
   outbox: Outbox;
   log: Logger;
   signal?: AbortSignal;
+  /** Default `config.window.maxDurationSeconds` × 1000. */
+  maxDurationMs?: number;
+  /** Byte budget; default `config.window.maxBytes` (0: none). */
+  maxBytes?: number;
+  /** Stay connected once drained and upload records as they arrive, until deadline or abort. */
+  linger?: boolean;
+  host?: WindowHost;
 }
 
-type Outcome = WindowResult['outcome'];
-
 interface Ending {
-  outcome: Outcome;
+  endedBy: EndedBy;
   error?: { code: string; message: string };
 }
 
 // How long the end of a window waits for PUBACKs already received to finish their outbox.remove.
 const settleTimeoutMs = 5000;
+/** A lingering window looks for new records this often. */
+const lingerPollMs = 1000;
+const probeTimeoutMs = 15_000;
 
 function asError(err: unknown, fallback: 'ATTACHE_UPLINK_CONNECT' | 'ATTACHE_UPLINK_PUBLISH'): GatewayError {
   if (isGatewayError(err)) return err;
@@ -28,16 +51,27 @@ function asError(err: unknown, fallback: 'ATTACHE_UPLINK_CONNECT' | 'ATTACHE_UPL
   return new GatewayError(fallback, message, { cause: err });
 }
 
+const outcomes: Record<EndedBy, WindowResult['outcome']> = {
+  drained: 'drained',
+  deadline: 'deadline',
+  'byte-budget': 'deadline',
+  aborted: 'deadline',
+  failed: 'failed',
+};
+
 /** One connectivity window: see IotCoreUplink.openWindow for the contract. */
 class UploadWindow {
   readonly #options: UploadWindowOptions;
   readonly #reader: BatchReader;
-  readonly #topic: string;
+  #topics: UplinkTopics | undefined;
   readonly #inflight = new Set<Promise<void>>();
   readonly #ended: Promise<void>;
   #ending: Ending | undefined;
   #signalEnd: () => void = () => {};
   #session: MqttSession | undefined;
+  #shadow: ShadowSession | undefined;
+  #sentBytes = 0;
+  #events = 0;
   /** Set once the window returned: late PUBACKs no longer touch the outbox. */
   #closed = false;
   readonly #acked: Pick<WindowResult, 'records' | 'messages' | 'bytes' | 'firstSeq' | 'lastSeq'> = {
@@ -54,34 +88,49 @@ class UploadWindow {
       outbox: options.outbox,
       gatewayId: options.gatewayId,
       maxMessageBytes: options.config.maxMessageBytes,
+      compression: options.config.compression,
     });
-    this.#topic = options.config.topic.replaceAll('{gatewayId}', options.gatewayId);
     this.#ended = new Promise((resolve) => {
       this.#signalEnd = resolve;
     });
   }
 
-  async run(): Promise<WindowResult> {
+  async run(): Promise<WindowReport> {
     const openedAt = new Date().toISOString();
     const { config, signal, log } = this.#options;
-    const onDeadline = (): void => this.#end({ outcome: 'deadline' });
-    const timer = setTimeout(onDeadline, config.window.maxDurationSeconds * 1000);
-    signal?.addEventListener('abort', onDeadline, { once: true });
-    if (signal?.aborted) onDeadline();
-    log.info({ topic: this.#topic }, 'window opened');
+    const durationMs = this.#options.maxDurationMs ?? config.window.maxDurationSeconds * 1000;
+    const timer = setTimeout(() => this.#end({ endedBy: 'deadline' }), durationMs);
+    const onAbort = (): void => this.#end({ endedBy: 'aborted' });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    log.info('window opened');
     try {
       await this.#upload();
     } catch (err) {
       this.#fail(asError(err, 'ATTACHE_UPLINK_PUBLISH'));
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onDeadline);
+      signal?.removeEventListener('abort', onAbort);
       await this.#teardown();
     }
-    const ending = this.#ending ?? { outcome: 'failed' };
-    const result: WindowResult = { openedAt, closedAt: new Date().toISOString(), ...ending, ...this.#acked };
+    const { endedBy, error } = this.#ending ?? { endedBy: 'failed' };
+    const result: WindowReport = {
+      openedAt,
+      closedAt: new Date().toISOString(),
+      outcome: outcomes[endedBy],
+      endedBy,
+      ...this.#acked,
+      events: this.#events,
+      ...(error ? { error } : {}),
+    };
     log[result.outcome === 'failed' ? 'warn' : 'info']({ ...result }, 'window closed');
     return result;
+  }
+
+  #topicsOf(): UplinkTopics {
+    if (!this.#topics)
+      throw new GatewayError('ATTACHE_INTERNAL', 'topics used before the window resolved them');
+    return this.#topics;
   }
 
   #end(ending: Ending): void {
@@ -93,40 +142,86 @@ class UploadWindow {
   #fail(err: GatewayError): void {
     if (this.#ending) return;
     this.#options.log.warn({ err }, 'window failed');
-    this.#end({ outcome: 'failed', error: { code: err.code, message: err.message } });
+    this.#end({ endedBy: 'failed', error: { code: err.code, message: err.message } });
   }
 
   async #upload(): Promise<void> {
+    const { gatewayId, config, log, host } = this.#options;
+    this.#topics = uplinkTopics(gatewayId, config);
+    checkResidency(config);
     const first = await this.#reader.next();
-    if (first === null) return this.#end({ outcome: 'drained' });
+    const events = (await host?.pendingEvents?.()) ?? [];
+    const hasWork = first !== null || events.length > 0 || host?.reportState !== undefined;
+    if (!hasWork && !this.#options.linger) return this.#end({ endedBy: 'drained' });
     if (this.#ending) return;
-    const { gatewayId, config, log } = this.#options;
+    await Promise.race([probeTls(config, Math.min(probeTimeoutMs, config.connectTimeoutMs)), this.#ended]);
+    if (this.#ending) return;
     const session = await MqttSession.create({ gatewayId, config, log });
     this.#session = session;
     if (this.#ending) return;
-    await Promise.race([session.connect(this.#options.config.connectTimeoutMs), this.#ended]);
+    await Promise.race([session.connect(config.connectTimeoutMs), this.#ended]);
     if (this.#ending) return;
     session.onceDisconnected((reason) =>
       this.#fail(new GatewayError('ATTACHE_UPLINK_PUBLISH', `connection lost (${reason})`)),
     );
+    this.#startShadow(session);
+    await this.#publishState();
+    for (const event of events) this.#launch(this.#sendEvent(event));
     await this.#pump(first);
   }
 
+  #startShadow(session: MqttSession): void {
+    const { host, log } = this.#options;
+    const topics = this.#topicsOf().shadow;
+    if (!topics || !host?.reportState) return;
+    const shadow = new ShadowSession({ session, topics, host, log });
+    this.#shadow = shadow;
+    // The shadow runs beside the upload; the window waits for it before it counts as drained.
+    void shadow
+      .subscribe()
+      .then(() => shadow.sync())
+      .catch((err: unknown) => log.warn({ err }, 'shadow unavailable'));
+  }
+
+  async #publishState(): Promise<void> {
+    const { host, gatewayId } = this.#options;
+    if (!host?.reportState) return;
+    const state = await host.reportState();
+    const message = { schemaVersion: 1, gatewayId, at: new Date().toISOString(), state };
+    this.#launch(
+      this.#publish(
+        this.#topicsOf().state,
+        Buffer.from(JSON.stringify(message)),
+        'application/json',
+        () => {},
+      ),
+    );
+  }
+
   /** Keeps up to maxInFlight batches unacknowledged until the outbox is empty or the window ends. */
-  async #pump(first: Batch): Promise<void> {
-    const { maxInFlight } = this.#options.config;
+  async #pump(first: Batch | null): Promise<void> {
+    const { config, linger } = this.#options;
+    const maxBytes = this.#options.maxBytes ?? config.window.maxBytes;
     let next: Batch | null = first;
     while (!this.#ending) {
       // Re-read after every PUBACK: records stored during the window are uploaded too.
       next ??= await this.#readAfterInflight();
       if (this.#ending) return;
-      if (next !== null && this.#inflight.size < maxInFlight) {
-        this.#launch(next);
+      const overBudget = next !== null && maxBytes > 0 && this.#sentBytes + next.payload.length > maxBytes;
+      if (next !== null && !overBudget && this.#inflight.size < config.maxInFlight) {
+        this.#sentBytes += next.payload.length;
+        this.#launch(this.#sendBatch(next));
         next = null;
-      } else if (next === null && this.#inflight.size === 0) {
-        this.#end({ outcome: 'drained' });
-      } else {
+      } else if (this.#inflight.size > 0) {
         await Promise.race([...this.#inflight, this.#ended]);
+      } else if (overBudget) {
+        this.#end({ endedBy: 'byte-budget' });
+      } else if (linger) {
+        await this.#shadow?.settled();
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, lingerPollMs)), this.#ended]);
+      } else {
+        await this.#shadow?.settled();
+        this.#end({ endedBy: 'drained' });
       }
     }
   }
@@ -141,27 +236,39 @@ class UploadWindow {
     }
   }
 
-  #launch(batch: Batch): void {
-    const sent = this.#send(batch);
+  #launch(sent: Promise<void>): void {
     this.#inflight.add(sent);
     void sent.then(() => this.#inflight.delete(sent));
   }
 
-  /** Publishes one batch and deletes its records after a successful PUBACK. Never rejects. */
-  async #send(batch: Batch): Promise<void> {
-    const range = `${batch.firstSeq}-${batch.lastSeq}`;
+  #sendBatch(batch: Batch): Promise<void> {
+    return this.#publish(this.#topicsOf().telemetry, batch.payload, batch.contentType, async () => {
+      await this.#options.outbox.remove(batch.firstSeq, batch.lastSeq);
+      this.#count(batch);
+    });
+  }
+
+  #sendEvent(event: { eventId: number }): Promise<void> {
+    const payload = Buffer.from(JSON.stringify(event));
+    return this.#publish(this.#topicsOf().events, payload, 'application/json', async () => {
+      await this.#options.host?.removeEvents?.([event.eventId]);
+      this.#events++;
+    });
+  }
+
+  /** Publishes one message, then runs `acked` after a successful PUBACK. Never rejects. */
+  async #publish(topic: string, payload: Buffer, contentType: string, acked: () => unknown): Promise<void> {
     try {
-      const reasonCode = await (this.#session as MqttSession).publish(this.#topic, batch.payload);
+      const reasonCode = await (this.#session as MqttSession).publish(topic, payload, contentType);
       if (reasonCode >= 0x80) {
         const hex = `0x${reasonCode.toString(16)}`;
         throw new GatewayError(
           'ATTACHE_UPLINK_PUBLISH',
-          `broker refused batch ${range} (reason code ${hex})`,
+          `broker refused a message to ${topic} (reason code ${hex})`,
         );
       }
       if (this.#closed) return;
-      await this.#options.outbox.remove(batch.firstSeq, batch.lastSeq);
-      this.#count(batch);
+      await acked();
     } catch (err) {
       // After the window ended, stopping the client fails the publishes still pending: expected.
       if (!this.#ending) this.#fail(asError(err, 'ATTACHE_UPLINK_PUBLISH'));
@@ -190,6 +297,6 @@ class UploadWindow {
 }
 
 /** Runs one window against `options.outbox`; resolves how it ended, never rejects. */
-export function runWindow(options: UploadWindowOptions): Promise<WindowResult> {
+export function runWindow(options: UploadWindowOptions): Promise<WindowReport> {
   return new UploadWindow(options).run();
 }

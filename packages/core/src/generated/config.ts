@@ -516,6 +516,10 @@ export interface CacheConfig {
    */
   maxAgeDays: number;
   /**
+   * PEM public key (EC P-256 or RSA >= 2048 bits) that `attache cache export` encrypts for when --recipient is not given: the key of whoever imports the file (a hospital IT laptop or another gateway).
+   */
+  exportRecipientFile?: string;
+  /**
    * At `maxRecords` or `maxBytes`: `refuse` new readings (devices that can are told to keep and re-send them: NAK, HL7 AR; line devices' readings are counted as refused) or `drop-oldest` (the oldest waiting records are dropped, counted, logged and reported). A full disk always refuses: dropping needs a write too.
    */
   whenFull: 'refuse' | 'drop-oldest';
@@ -545,9 +549,41 @@ export interface UplinkConfig {
    */
   caFile?: string;
   /**
-   * Telemetry topic; `{gatewayId}` is replaced by the gateway id.
+   * Telemetry topic; `{gatewayId}` is replaced by the gateway id. Keep `dt/` (data) first, lowercase, at most 7 slashes (see docs/topics.md).
    */
   topic: string;
+  /**
+   * Topic of gateway events (device connected or lost, cache full, records dropped, clock corrected); `{gatewayId}` is replaced.
+   */
+  eventsTopic: string;
+  /**
+   * Topic of the gateway's state message, published once per window; `{gatewayId}` is replaced.
+   */
+  stateTopic: string;
+  /**
+   * When set, telemetry goes to AWS IoT Basic Ingest: `$aws/rules/<rule>/<topic>` (no messaging cost, no subscribers: only that rule receives it). Empty: ordinary topic.
+   */
+  basicIngestRule: string;
+  /**
+   * `gzip`: the records of each batch are gzip-compressed (base64 in `recordsGzip`, content type `application/vnd.attache.batch+json; records=gzip`). `none`: plain JSON a dashboard can read.
+   */
+  compression: 'none' | 'gzip';
+  /**
+   * The named Device Shadow the gateway reports to and takes desired settings from during a window; empty disables the shadow.
+   */
+  shadowName: string;
+  /**
+   * Data residency: the AWS regions the endpoint may be in (e.g. `eu-central-1`). When this or `allowedEndpoints` is set, any other endpoint is refused before connecting.
+   */
+  allowedRegions?: string[];
+  /**
+   * Data residency: host names the uplink may connect to, exactly (e.g. a custom domain). Combined with `allowedRegions` by OR.
+   */
+  allowedEndpoints?: string[];
+  /**
+   * Refuse endpoints other than AWS IoT's FIPS endpoints (`*.iot-fips.<region>.amazonaws.com`).
+   */
+  fipsOnly: boolean;
   /**
    * Largest batch payload. AWS IoT Core refuses messages over 128 KB.
    */
@@ -568,13 +604,76 @@ export interface UplinkConfig {
 }
 export interface WindowConfig {
   /**
-   * Open a window this often while running; 0 means only on demand (`attache sync`).
+   * Policy `interval`: open a window this often while running, counted from the end of the previous one; 0 turns it off. Other policies combine with it.
    */
   everySeconds: number;
   /**
-   * A window closes at this deadline even with backlog left; the rest goes in the next window.
+   * A window closes at this deadline even with backlog left; the rest goes in the next window. A scheduled window also ends at its slot's end.
    */
   maxDurationSeconds: number;
+  /**
+   * Policy `schedule`: daily slots in local time, `HH:MM-HH:MM` (a slot may cross midnight). A window opens at each slot's start (or at once when the gateway starts inside a slot) and ends by the slot's end.
+   */
+  schedules: string[];
+  /**
+   * Policy `network`: open a window when a route to the endpoint appears (`ip route get` polled every `networkPollSeconds`).
+   */
+  onNetworkUp: boolean;
+  /**
+   * How often the `network` policy checks the route.
+   */
+  networkPollSeconds: number;
+  /**
+   * Policy `always`: keep a window open, upload records as they arrive, reconnect after a failure (with back-off). Each window still ends at `maxDurationSeconds` and a new one opens at once.
+   */
+  alwaysConnected: boolean;
+  /**
+   * Policy `manual` by a push button: a long-running command whose every output line is a press (e.g. `["gpiomon", "--falling-edge", "gpiochip0", "17"]` from Debian's gpiod). Restarted when it exits. `attache sync` is always available.
+   */
+  button?: {
+    /**
+     * @minItems 1
+     */
+    command: [string, ...string[]];
+    /**
+     * Presses closer together than this count once.
+     */
+    debounceMs: number;
+  };
+  /**
+   * Byte budget per window for metered links: no new batch is sent once this many payload bytes went out (0: no budget).
+   */
+  maxBytes: number;
+  /**
+   * Run before each window (e.g. bring an interface up). A failure or timeout is logged and the window still tries to connect.
+   */
+  preHook?: {
+    /**
+     * The program and its arguments (no shell), e.g. `["/usr/sbin/ifup", "wwan0"]`.
+     *
+     * @minItems 1
+     */
+    command: [string, ...string[]];
+    /**
+     * The hook is killed (SIGKILL) after this long.
+     */
+    timeoutSeconds: number;
+  };
+  /**
+   * Run after each window, always (also after a failed one), e.g. to bring the interface down.
+   */
+  postHook?: {
+    /**
+     * The program and its arguments (no shell), e.g. `["/usr/sbin/ifup", "wwan0"]`.
+     *
+     * @minItems 1
+     */
+    command: [string, ...string[]];
+    /**
+     * The hook is killed (SIGKILL) after this long.
+     */
+    timeoutSeconds: number;
+  };
 }
 
 /** The config as written in the file, before defaults are applied. */
@@ -1096,6 +1195,10 @@ export interface CacheConfigInput {
    */
   maxAgeDays?: number;
   /**
+   * PEM public key (EC P-256 or RSA >= 2048 bits) that `attache cache export` encrypts for when --recipient is not given: the key of whoever imports the file (a hospital IT laptop or another gateway).
+   */
+  exportRecipientFile?: string;
+  /**
    * At `maxRecords` or `maxBytes`: `refuse` new readings (devices that can are told to keep and re-send them: NAK, HL7 AR; line devices' readings are counted as refused) or `drop-oldest` (the oldest waiting records are dropped, counted, logged and reported). A full disk always refuses: dropping needs a write too.
    */
   whenFull?: 'refuse' | 'drop-oldest';
@@ -1125,9 +1228,41 @@ export interface UplinkConfigInput {
    */
   caFile?: string;
   /**
-   * Telemetry topic; `{gatewayId}` is replaced by the gateway id.
+   * Telemetry topic; `{gatewayId}` is replaced by the gateway id. Keep `dt/` (data) first, lowercase, at most 7 slashes (see docs/topics.md).
    */
   topic?: string;
+  /**
+   * Topic of gateway events (device connected or lost, cache full, records dropped, clock corrected); `{gatewayId}` is replaced.
+   */
+  eventsTopic?: string;
+  /**
+   * Topic of the gateway's state message, published once per window; `{gatewayId}` is replaced.
+   */
+  stateTopic?: string;
+  /**
+   * When set, telemetry goes to AWS IoT Basic Ingest: `$aws/rules/<rule>/<topic>` (no messaging cost, no subscribers: only that rule receives it). Empty: ordinary topic.
+   */
+  basicIngestRule?: string;
+  /**
+   * `gzip`: the records of each batch are gzip-compressed (base64 in `recordsGzip`, content type `application/vnd.attache.batch+json; records=gzip`). `none`: plain JSON a dashboard can read.
+   */
+  compression?: 'none' | 'gzip';
+  /**
+   * The named Device Shadow the gateway reports to and takes desired settings from during a window; empty disables the shadow.
+   */
+  shadowName?: string;
+  /**
+   * Data residency: the AWS regions the endpoint may be in (e.g. `eu-central-1`). When this or `allowedEndpoints` is set, any other endpoint is refused before connecting.
+   */
+  allowedRegions?: string[];
+  /**
+   * Data residency: host names the uplink may connect to, exactly (e.g. a custom domain). Combined with `allowedRegions` by OR.
+   */
+  allowedEndpoints?: string[];
+  /**
+   * Refuse endpoints other than AWS IoT's FIPS endpoints (`*.iot-fips.<region>.amazonaws.com`).
+   */
+  fipsOnly?: boolean;
   /**
    * Largest batch payload. AWS IoT Core refuses messages over 128 KB.
    */
@@ -1148,11 +1283,74 @@ export interface UplinkConfigInput {
 }
 export interface WindowConfigInput {
   /**
-   * Open a window this often while running; 0 means only on demand (`attache sync`).
+   * Policy `interval`: open a window this often while running, counted from the end of the previous one; 0 turns it off. Other policies combine with it.
    */
   everySeconds?: number;
   /**
-   * A window closes at this deadline even with backlog left; the rest goes in the next window.
+   * A window closes at this deadline even with backlog left; the rest goes in the next window. A scheduled window also ends at its slot's end.
    */
   maxDurationSeconds?: number;
+  /**
+   * Policy `schedule`: daily slots in local time, `HH:MM-HH:MM` (a slot may cross midnight). A window opens at each slot's start (or at once when the gateway starts inside a slot) and ends by the slot's end.
+   */
+  schedules?: string[];
+  /**
+   * Policy `network`: open a window when a route to the endpoint appears (`ip route get` polled every `networkPollSeconds`).
+   */
+  onNetworkUp?: boolean;
+  /**
+   * How often the `network` policy checks the route.
+   */
+  networkPollSeconds?: number;
+  /**
+   * Policy `always`: keep a window open, upload records as they arrive, reconnect after a failure (with back-off). Each window still ends at `maxDurationSeconds` and a new one opens at once.
+   */
+  alwaysConnected?: boolean;
+  /**
+   * Policy `manual` by a push button: a long-running command whose every output line is a press (e.g. `["gpiomon", "--falling-edge", "gpiochip0", "17"]` from Debian's gpiod). Restarted when it exits. `attache sync` is always available.
+   */
+  button?: {
+    /**
+     * @minItems 1
+     */
+    command: [string, ...string[]];
+    /**
+     * Presses closer together than this count once.
+     */
+    debounceMs?: number;
+  };
+  /**
+   * Byte budget per window for metered links: no new batch is sent once this many payload bytes went out (0: no budget).
+   */
+  maxBytes?: number;
+  /**
+   * Run before each window (e.g. bring an interface up). A failure or timeout is logged and the window still tries to connect.
+   */
+  preHook?: {
+    /**
+     * The program and its arguments (no shell), e.g. `["/usr/sbin/ifup", "wwan0"]`.
+     *
+     * @minItems 1
+     */
+    command: [string, ...string[]];
+    /**
+     * The hook is killed (SIGKILL) after this long.
+     */
+    timeoutSeconds?: number;
+  };
+  /**
+   * Run after each window, always (also after a failed one), e.g. to bring the interface down.
+   */
+  postHook?: {
+    /**
+     * The program and its arguments (no shell), e.g. `["/usr/sbin/ifup", "wwan0"]`.
+     *
+     * @minItems 1
+     */
+    command: [string, ...string[]];
+    /**
+     * The hook is killed (SIGKILL) after this long.
+     */
+    timeoutSeconds?: number;
+  };
 }

@@ -1,0 +1,171 @@
+import { readFile } from 'node:fs/promises';
+import {
+  exportRecords,
+  importExport,
+  type LevelCache,
+  readExportManifest,
+  rotateKeyring,
+} from '@attache/cache';
+import { type AttacheConfig, GatewayError, isGatewayError, nullLogger } from '@attache/core';
+import type { CommandModule } from 'yargs';
+import { controlRequest } from '../control.js';
+import { gatewayPaths, openCache } from '../gateway.js';
+import { type CommonArgs, fail, readConfig, withConfig } from './common.js';
+
+interface ExportArgs extends CommonArgs {
+  out: string;
+  since?: string;
+  until?: string;
+  recipient?: string;
+}
+
+interface ImportArgs extends CommonArgs {
+  file: string;
+  key: string;
+  stdout: boolean;
+}
+
+const stopFirst =
+  'the gateway is running: stop the service first (e.g. `systemctl stop attache`), then run this again';
+
+/** True when a gateway answers on the control socket of this config. */
+async function gatewayRunning(cfg: AttacheConfig): Promise<boolean> {
+  try {
+    await controlRequest(gatewayPaths(cfg).socket, 'status', 5000);
+    return true;
+  } catch (err) {
+    if (isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) return false;
+    throw err;
+  }
+}
+
+/** Opens the config's cache; a running gateway (which holds the lock) is reported with what to do. */
+async function openStopped(cfg: AttacheConfig): Promise<LevelCache> {
+  try {
+    return await openCache(cfg, nullLogger);
+  } catch (err) {
+    if (isGatewayError(err, 'ATTACHE_CACHE_LOCKED'))
+      throw new GatewayError('ATTACHE_CACHE_LOCKED', stopFirst);
+    throw err;
+  }
+}
+
+function date(name: string, value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const at = new Date(value);
+  if (Number.isNaN(at.getTime()))
+    throw new TypeError(`--${name} must be a date or time (e.g. 2026-11-01T08:00Z)`);
+  return at;
+}
+
+async function exportCommand(args: ExportArgs): Promise<void> {
+  const cfg = await readConfig(args.config);
+  // exportRecipientFile is the cache block's optional property (config.schema.json).
+  const recipientFile = args.recipient ?? (cfg.cache as { exportRecipientFile?: string }).exportRecipientFile;
+  if (!recipientFile) throw new TypeError('give --recipient PUBKEY.pem (or set cache.exportRecipientFile)');
+  const recipient = await readFile(recipientFile, 'utf8');
+  const since = date('since', args.since);
+  const until = date('until', args.until);
+  const cache = await openStopped(cfg);
+  try {
+    const manifest = await exportRecords(cache, { out: args.out, recipient, since, until });
+    console.log(
+      `exported ${manifest.records} records (seq ${manifest.firstSeq ?? '-'}..${manifest.lastSeq ?? '-'}) to ${args.out}; they stay in the cache until uploaded`,
+    );
+  } finally {
+    await cache.close();
+  }
+}
+
+async function importCommand(args: ImportArgs): Promise<void> {
+  const privateKey = await readFile(args.key, 'utf8');
+  if (args.stdout) {
+    await importExport(args.file, {
+      privateKey,
+      onRecords: async (records) => {
+        for (const record of records) process.stdout.write(`${JSON.stringify(record)}\n`);
+      },
+    });
+    return;
+  }
+  const cfg = await readConfig(args.config);
+  const { manifest } = await readExportManifest(args.file);
+  if (manifest.gatewayId !== null && manifest.gatewayId !== cfg.gateway.id) {
+    throw new TypeError(
+      `the export holds records of gateway ${manifest.gatewayId}, this config is gateway ${cfg.gateway.id}: seqs are per gateway, so import into a cache configured with gateway.id ${manifest.gatewayId}, or use --stdout`,
+    );
+  }
+  const cache = await openStopped(cfg);
+  try {
+    let stored = 0;
+    let skipped = 0;
+    await importExport(args.file, {
+      privateKey,
+      onRecords: async (records) => {
+        const result = await cache.restore(records);
+        stored += result.stored;
+        skipped += result.skipped;
+      },
+    });
+    console.log(`imported ${stored} records (${skipped} already waiting) from ${args.file}`);
+  } finally {
+    await cache.close();
+  }
+}
+
+async function rotateCommand(args: CommonArgs): Promise<void> {
+  const cfg = await readConfig(args.config);
+  if (await gatewayRunning(cfg)) throw new GatewayError('ATTACHE_CACHE_LOCKED', stopFirst);
+  const id = await rotateKeyring(gatewayPaths(cfg).keyFile);
+  console.log(`new data key ${id} is current; records sealed with older keys stay readable until uploaded`);
+}
+
+/** `attache cache export`, `cache import` and `cache rotate-key`. */
+export const cacheCommands: CommandModule<object, CommonArgs>[] = [
+  {
+    command: 'cache',
+    describe: 'carry the backlog out on a USB stick, or rotate the data key',
+    builder: (y) =>
+      withConfig(y)
+        .command(
+          'export',
+          'write the waiting records to one encrypted file (they are NOT deleted: they still go up in the next window)',
+          (c) =>
+            withConfig(c)
+              .option('out', { alias: 'o', type: 'string', demandOption: true, description: 'file to write' })
+              .option('since', {
+                type: 'string',
+                description: 'only records captured at or after (RFC 3339)',
+              })
+              .option('until', { type: 'string', description: 'only records captured before (RFC 3339)' })
+              .option('recipient', {
+                type: 'string',
+                description: "recipient's PEM public key (default: cache.exportRecipientFile)",
+              }),
+          (a) => exportCommand(a as unknown as ExportArgs).catch(fail),
+        )
+        .command(
+          'import <file>',
+          "verify an export and store its records in this config's cache (same gateway id), or print them",
+          (c) =>
+            withConfig(c)
+              .positional('file', { type: 'string', demandOption: true, description: 'the export file' })
+              .option('key', {
+                alias: 'k',
+                type: 'string',
+                demandOption: true,
+                description: 'PEM private key',
+              })
+              .option('stdout', { type: 'boolean', default: false, description: 'print JSON lines instead' }),
+          (a) => importCommand(a as unknown as ImportArgs).catch(fail),
+        )
+        .command(
+          'rotate-key',
+          'add a new data key and make it current (stop the gateway first; old records stay readable)',
+          withConfig,
+          (a) => rotateCommand(a).catch(fail),
+        )
+        .demandCommand(1, 'name a cache subcommand'),
+    handler: () => undefined,
+  },
+];

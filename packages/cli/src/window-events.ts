@@ -1,0 +1,183 @@
+import { access, readFile } from 'node:fs/promises';
+import type { LevelCache } from '@attache/cache';
+import { type AdapterStatus, type Logger, monotonicMs } from '@attache/core';
+import type { JsonObject } from '@attache/uplink';
+
+const pendingKey = 'events.pending';
+const nextIdKey = 'events.nextId';
+/** Most events kept while no window opens; the oldest go first (a count of dropped events is logged). */
+const maxPending = 1000;
+
+/** The event types of event.schema.json. */
+export type GatewayEventType =
+  | 'device.connected'
+  | 'device.lost'
+  | 'cache.full'
+  | 'cache.records-dropped'
+  | 'clock.corrected';
+
+/** The clock provenance of an event, as records carry it. */
+export interface ClockStamp {
+  synchronized: boolean;
+  bootId: string;
+  monotonicMs: number;
+}
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/** Reads this boot's id and whether the clock is synchronized (the timesyncd file exists). */
+export class ClockWatch {
+  readonly #syncFile: string;
+  #bootId: string | undefined;
+  /** The wall clock and monotonic time last seen while unsynchronized, in this boot. */
+  #unsynced: { wallMs: number; mono: number } | undefined;
+
+  constructor(syncFile: string) {
+    this.#syncFile = syncFile;
+  }
+
+  async stamp(): Promise<ClockStamp> {
+    this.#bootId ??= (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    const mono = monotonicMs();
+    const synchronized = await exists(this.#syncFile);
+    if (!synchronized) this.#unsynced = { wallMs: Date.now(), mono };
+    return { synchronized, bootId: this.#bootId, monotonicMs: mono };
+  }
+
+  /**
+   * When the clock was seen unsynchronized in this boot and is synchronized now: the correction
+   * (this boot's monotonic time ↔ true time, and the step from the old wall clock), once.
+   */
+  async correction(): Promise<JsonObject | null> {
+    const before = this.#unsynced;
+    const now = await this.stamp();
+    if (!before || !now.synchronized) return null;
+    this.#unsynced = undefined;
+    const trueMs = Date.now();
+    const systemMs = before.wallMs + (now.monotonicMs - before.mono);
+    return {
+      bootId: now.bootId,
+      monotonicMs: now.monotonicMs,
+      trueTime: new Date(trueMs).toISOString(),
+      systemTime: new Date(systemMs).toISOString(),
+      offsetMs: Math.round(trueMs - systemMs),
+      source: 'timesyncd',
+    };
+  }
+}
+
+/**
+ * Gateway events (event.schema.json) kept in the cache's state until the broker acknowledged them,
+ * so that they survive restarts and arrive with the next window.
+ */
+export class EventJournal {
+  readonly #cache: LevelCache;
+  readonly #gatewayId: string;
+  readonly #clock: ClockWatch;
+  readonly #log: Logger;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: { cache: LevelCache; gatewayId: string; clock: ClockWatch; logger: Logger }) {
+    this.#cache = options.cache;
+    this.#gatewayId = options.gatewayId;
+    this.#clock = options.clock;
+    this.#log = options.logger;
+  }
+
+  /** Records one event durably. Never rejects (a failure is logged). */
+  add(type: GatewayEventType, detail: JsonObject): Promise<void> {
+    return this.#serial(async () => {
+      const eventId = ((await this.#cache.getState<number>(nextIdKey)) ?? 0) + 1;
+      const event = {
+        schemaVersion: 1,
+        gatewayId: this.#gatewayId,
+        eventId,
+        type,
+        at: new Date().toISOString(),
+        clock: await this.#clock.stamp(),
+        detail,
+      };
+      const pending = [...(await this.pending()), event];
+      const dropped = pending.length - maxPending;
+      if (dropped > 0) this.#log.warn({ dropped }, 'too many events waiting: the oldest were dropped');
+      await this.#cache.setState(pendingKey, pending.slice(Math.max(0, dropped)));
+      await this.#cache.setState(nextIdKey, eventId);
+      this.#log.info({ type, eventId }, 'gateway event');
+    });
+  }
+
+  /** Events waiting for upload, oldest first. */
+  async pending(): Promise<JsonObject[]> {
+    return (await this.#cache.getState<JsonObject[]>(pendingKey)) ?? [];
+  }
+
+  /** Forgets the events the broker acknowledged. */
+  remove(eventIds: number[]): Promise<void> {
+    const ids = new Set(eventIds);
+    return this.#serial(async () => {
+      const pending = await this.pending();
+      await this.#cache.setState(
+        pendingKey,
+        pending.filter((e) => !ids.has(e.eventId as number)),
+      );
+    });
+  }
+
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.#queue
+      .then(fn)
+      .catch((err: unknown) => this.#log.error({ err }, 'event journal failed'));
+    this.#queue = run;
+    return run;
+  }
+}
+
+/** Turns adapter and cache changes into events: polled, so a flapping link between polls is missed. */
+export class EventMonitor {
+  readonly #journal: EventJournal;
+  readonly #cache: LevelCache;
+  readonly #adapters: () => AdapterStatus[];
+  readonly #states = new Map<string, string>();
+  #full = false;
+  #dropped: number | undefined;
+
+  constructor(options: { journal: EventJournal; cache: LevelCache; adapters: () => AdapterStatus[] }) {
+    this.#journal = options.journal;
+    this.#cache = options.cache;
+    this.#adapters = options.adapters;
+  }
+
+  /** Compares with the previous poll and records what changed. */
+  async poll(): Promise<void> {
+    for (const a of this.#adapters()) {
+      const before = this.#states.get(a.deviceId);
+      this.#states.set(a.deviceId, a.state);
+      const detail = { deviceId: a.deviceId, adapter: a.adapter };
+      if (a.state === 'connected' && before !== 'connected')
+        await this.#journal.add('device.connected', detail);
+      if (a.state === 'disconnected' && before === 'connected') {
+        await this.#journal.add(
+          'device.lost',
+          a.lastError ? { ...detail, lastErrorCode: a.lastError.code } : detail,
+        );
+      }
+    }
+    const health = await this.#cache.health();
+    if (health.full && !this.#full) {
+      const stats = await this.#cache.stats();
+      await this.#journal.add('cache.full', { records: stats.records, bytes: stats.bytes });
+    }
+    this.#full = health.full;
+    if (this.#dropped !== undefined && health.dropped > this.#dropped) {
+      await this.#journal.add('cache.records-dropped', {
+        count: health.dropped - this.#dropped,
+        total: health.dropped,
+      });
+    }
+    this.#dropped = health.dropped;
+  }
+}

@@ -1,0 +1,210 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { WindowConfig } from '@attache/core';
+import {
+  currentOrNextSlot,
+  IotCoreUplink,
+  parseSlot,
+  runHook,
+  type SchedulerClock,
+  type WindowRequest,
+  WindowScheduler,
+} from '@attache/uplink';
+import t from 'tap';
+import {
+  exitWhenComplete,
+  gatewayId,
+  MemoryOutbox,
+  startBroker,
+  uplinkConfig,
+} from './fixtures/uplink-fixtures.js';
+
+exitWhenComplete(t);
+
+/** A clock whose time only moves when the test says; timers fire on advance(). */
+class FakeClock implements SchedulerClock {
+  #now: number;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+  #next = 1;
+  constructor(start: number) {
+    this.#now = start;
+  }
+  now = () => this.#now;
+  setTimeout = (fn: () => void, ms: number) => {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + ms, fn });
+    return id;
+  };
+  clearTimeout = (handle: unknown) => {
+    this.#timers.delete(handle as number);
+  };
+  /** The delay until the earliest timer, in ms. */
+  nextDelay(): number {
+    return Math.min(...[...this.#timers.values()].map((x) => x.at)) - this.#now;
+  }
+  advance(ms: number): void {
+    this.#now += ms;
+    for (const [id, timer] of [...this.#timers]) {
+      if (timer.at > this.#now) continue;
+      this.#timers.delete(id);
+      timer.fn();
+    }
+  }
+}
+
+const localTime = (h: number, m: number, s = 0) => new Date(2026, 5, 15, h, m, s).getTime();
+const window = (over: Partial<WindowConfig> = {}): WindowConfig => ({
+  everySeconds: 0,
+  maxDurationSeconds: 600,
+  schedules: [],
+  onNetworkUp: false,
+  networkPollSeconds: 30,
+  alwaysConnected: false,
+  maxBytes: 0,
+  ...over,
+});
+
+t.test('daily slots in local time: current, next, across midnight; malformed ones named', async (t) => {
+  const slots = ['02:00-02:20', '23:50-00:10'].map(parseSlot);
+  t.match(currentOrNextSlot(slots, localTime(1, 0)), { startMs: localTime(2, 0), endMs: localTime(2, 20) });
+  t.match(currentOrNextSlot(slots, localTime(2, 10)), { startMs: localTime(2, 0) }, 'in progress');
+  t.match(currentOrNextSlot(slots, localTime(12, 0)), {
+    slot: { text: '23:50-00:10' },
+    startMs: localTime(23, 50),
+  });
+  const justAfterMidnight = new Date(2026, 5, 16, 0, 5).getTime();
+  t.match(currentOrNextSlot(slots, justAfterMidnight), {
+    startMs: localTime(23, 50),
+    endMs: new Date(2026, 5, 16, 0, 10).getTime(),
+  });
+  t.throws(() => parseSlot('2:00-02:20'), TypeError);
+  t.throws(() => parseSlot('02:00-02:00'), /empty slot/);
+});
+
+t.test('a scheduled window opens by itself at its slot and closes by itself at its end', async (t) => {
+  const fixture = await startBroker();
+  t.teardown(fixture.cleanup);
+  const outbox = new MemoryOutbox();
+  outbox.add(3000);
+  // 512 KB/s with flow control: 3000 records of ~1.3 KB need ~8 s, more than the 3 s left in the slot.
+  const uplink = new IotCoreUplink({
+    gatewayId,
+    config: uplinkConfig(fixture, { flowControl: 'aws-iot-core', maxMessageBytes: 16_000 }),
+  });
+  const clock = new FakeClock(localTime(1, 59, 57));
+  const requests: WindowRequest[] = [];
+  let finished: (r: { outcome: string; endedBy: string }) => void = () => {};
+  const done = new Promise<{ outcome: string; endedBy: string }>((resolve) => (finished = resolve));
+  const scheduler = new WindowScheduler({
+    window: window({ schedules: ['02:00-02:20'] }),
+    clock,
+    open: async (request) => {
+      requests.push(request);
+      const result = await uplink.openWindow(outbox, { maxDurationMs: request.maxDurationMs });
+      finished(result);
+      return result;
+    },
+  });
+  t.teardown(() => scheduler.stop());
+  scheduler.start();
+  t.equal(clock.nextDelay(), 3000, 'waits for 02:00');
+  t.same(requests, [], 'nothing opened before the slot');
+  // The slot's last 3 s: jump to 02:19:57 and let the 02:00 timer fire there.
+  clock.advance(localTime(2, 19, 57) - clock.now());
+  t.match(
+    requests,
+    [{ trigger: 'schedule', maxDurationMs: 3000, linger: false }],
+    'opened with the time left',
+  );
+  const result = await done;
+  t.equal(result.outcome, 'deadline', 'closed at the end of its slot');
+  t.ok(
+    outbox.seqs().length > 0 && outbox.seqs().length < 3000,
+    'part sent, the rest kept for the next window',
+  );
+  await new Promise((r) => setImmediate(r));
+  clock.advance(3000);
+  t.equal(clock.nextDelay(), localTime(2, 0) + 86_400_000 - clock.now(), 'the next window is tomorrow 02:00');
+  t.same(scheduler.policies(), ['schedule 02:00-02:20', 'manual']);
+});
+
+t.test(
+  'interval, always-connected (lingers, reopens after a failure with back-off) and button policies',
+  async (t) => {
+    const clock = new FakeClock(localTime(10, 0));
+    const requests: WindowRequest[] = [];
+    const outcomes = ['failed', 'drained'];
+    const scheduler = new WindowScheduler({
+      window: window({ everySeconds: 60, alwaysConnected: true }),
+      clock,
+      open: async (request) => {
+        requests.push(request);
+        return { outcome: request.trigger === 'always' ? (outcomes.shift() ?? 'drained') : 'drained' };
+      },
+    });
+    t.teardown(() => scheduler.stop());
+    scheduler.start();
+    await new Promise((r) => setImmediate(r));
+    t.match(requests, [{ trigger: 'always', linger: true }]);
+    t.equal(clock.nextDelay(), 5000, 'a failed always-connected window is retried after 5 s');
+    clock.advance(5000);
+    await new Promise((r) => setImmediate(r));
+    t.equal(requests.length, 2);
+    clock.advance(55_000);
+    t.match(
+      requests.filter((r) => r.trigger === 'interval'),
+      [{ linger: false }],
+      'the interval fires at 60 s',
+    );
+    t.ok(
+      requests.filter((r) => r.trigger === 'always').length >= 3,
+      'a drained always-connected window reopens at once',
+    );
+    t.same(scheduler.policies(), ['interval 60 s', 'always', 'manual']);
+  },
+);
+
+t.test('a push button is a command whose output lines are presses (a stand-in for gpiomon)', async (t) => {
+  const requests: WindowRequest[] = [];
+  // gpiomon prints one line per edge; this stand-in prints two presses 100 ms apart, then one later.
+  const script =
+    'echo "event: FALLING EDGE"; echo "event: FALLING EDGE"; sleep 1.2; echo "event: FALLING EDGE"; sleep 30';
+  const scheduler = new WindowScheduler({
+    window: window({ button: { command: ['/bin/sh', '-c', script], debounceMs: 1000 } }),
+    open: async (request) => {
+      requests.push(request);
+      return { outcome: 'drained' };
+    },
+  });
+  t.teardown(() => scheduler.stop());
+  scheduler.start();
+  await new Promise((r) => setTimeout(r, 2000));
+  t.same(
+    requests.map((r) => r.trigger),
+    ['button', 'button'],
+    'two presses within the debounce time count once',
+  );
+});
+
+t.test('hooks: exit status, timeout (killed), a missing program; never a rejection', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'attache-hooks-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const log = (await import('@attache/core')).nullLogger;
+  const ok = await runHook(
+    { command: ['/bin/sh', '-c', `echo up > ${dir}/iface`], timeoutSeconds: 5 },
+    'pre-hook',
+    log,
+  );
+  t.match(ok, { ok: true, code: 0, timedOut: false });
+  t.equal(await readFile(join(dir, 'iface'), 'utf8'), 'up\n', 'the hook ran');
+  t.match(await runHook({ command: ['/bin/false'], timeoutSeconds: 5 }, 'h', log), { ok: false, code: 1 });
+  t.match(await runHook({ command: ['/bin/sleep', '30'], timeoutSeconds: 1 }, 'h', log), {
+    ok: false,
+    timedOut: true,
+  });
+  t.match(await runHook({ command: ['/nonexistent/ifup'], timeoutSeconds: 1 }, 'h', log), {
+    ok: false,
+    startError: 'ENOENT',
+  });
+});
