@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
+import { checkModbusConfig } from '@attache/adapter-modbus';
 import { type AttacheConfig, GatewayError, validateConfig } from '@attache/core';
 
 /** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
 export const defaultConfigPath = '/etc/attache/config.json';
 
 /**
- * Reads, parses and validates a config file; `$ATTACHE_DATA` overrides `gateway.dataDir`.
+ * Reads, parses and validates a config file (the schema, then the Modbus register maps); `$ATTACHE_DATA` overrides `gateway.dataDir`.
  * Throws GatewayError `ATTACHE_CONFIG_INVALID` with every problem in `issues`.
  */
 export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<AttacheConfig> {
@@ -30,6 +31,13 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
     });
   }
   const config = validateConfig(parsed);
+  // What the schema cannot say: a device's profile must exist, a register must fit its table.
+  const issues = checkModbusConfig(config);
+  if (issues.length > 0) {
+    throw new GatewayError('ATTACHE_CONFIG_INVALID', `config is invalid (${issues.length} problems)`, {
+      issues,
+    });
+  }
   if (env.ATTACHE_DATA) config.gateway.dataDir = env.ATTACHE_DATA;
   return config;
 }

@@ -43,3 +43,19 @@ t.test('a missing, unreadable or broken file is an invalid config with a reason'
   await writeFile(join(dir, 'ok.json'), JSON.stringify(valid));
   t.resolves(loadConfig(join(dir, 'ok.json'), {}));
 });
+
+t.test('a Modbus device naming a missing profile is refused with its path', async (t) => {
+  const dir = t.testdir({
+    'config.json': JSON.stringify({
+      version: 1,
+      gateway: { id: 'gw' },
+      devices: [
+        { id: 'fridge', adapter: 'modbus', bus: { transport: 'tcp', host: '127.0.0.1' }, profile: 'nope' },
+      ],
+    }),
+  });
+  await t.rejects(loadConfig(join(dir, 'config.json'), {}), {
+    code: 'ATTACHE_CONFIG_INVALID',
+    issues: [{ path: '/devices/0/profile' }],
+  });
+});

@@ -54,5 +54,22 @@ export type {
   WindowConfig,
 } from './generated/config.js';
 export type { AttacheRecord, ClockProvenance, Observation } from './generated/record.js';
+export type {
+  CompressedBatchMessage,
+  GatewayEvent,
+  GatewayEventDetail,
+  GatewayReportedState,
+  GatewayStateMessage,
+  SettingsOutcome,
+  ShadowDesiredSettings,
+  WindowSummary,
+} from './generated/uplink-messages.js';
 export { type LogFn, type Logger, nullLogger } from './logger.js';
-export { checkBatch, checkRecord, validateConfig } from './validate.js';
+export {
+  checkBatch,
+  checkCompressedBatch,
+  checkEvent,
+  checkRecord,
+  checkState,
+  validateConfig,
+} from './validate.js';

@@ -8,12 +8,25 @@ import {
   validateRecord as recordValidatorCode,
 } from './generated/message-validators.js';
 import type { AttacheRecord } from './generated/record.js';
+import {
+  validateCompressedBatch as compressedBatchValidatorCode,
+  validateEvent as eventValidatorCode,
+  validateState as stateValidatorCode,
+} from './generated/uplink-message-validators.js';
+import type {
+  CompressedBatchMessage,
+  GatewayEvent,
+  GatewayStateMessage,
+} from './generated/uplink-messages.js';
 
 // Compiled from the schemas at build time (scripts/gen-types.mjs): no ajv compiler at run time.
 // The config validator fills in defaults from the schema; the message validators change nothing.
 const configValidator = configValidatorCode as ValidateFunction<AttacheConfig>;
 const recordValidator = recordValidatorCode as ValidateFunction<AttacheRecord>;
 const batchValidator = batchValidatorCode as ValidateFunction<BatchMessage>;
+const compressedBatchValidator = compressedBatchValidatorCode as ValidateFunction<CompressedBatchMessage>;
+const eventValidator = eventValidatorCode as ValidateFunction<GatewayEvent>;
+const stateValidator = stateValidatorCode as ValidateFunction<GatewayStateMessage>;
 
 function describe(e: ErrorObject): ConfigIssue {
   const path = e.instancePath || '/';
@@ -74,4 +87,19 @@ export function checkRecord(value: unknown): ConfigIssue[] {
 /** Problems of a batch message against batch.schema.json (empty when valid). */
 export function checkBatch(value: unknown): ConfigIssue[] {
   return batchValidator(value) ? [] : issuesOf(batchValidator.errors);
+}
+
+/** Problems of a gzip batch message against compressed-batch.schema.json (empty when valid). */
+export function checkCompressedBatch(value: unknown): ConfigIssue[] {
+  return compressedBatchValidator(value) ? [] : issuesOf(compressedBatchValidator.errors);
+}
+
+/** Problems of an event message against event.schema.json (empty when valid). */
+export function checkEvent(value: unknown): ConfigIssue[] {
+  return eventValidator(value) ? [] : issuesOf(eventValidator.errors);
+}
+
+/** Problems of a state message against state.schema.json (empty when valid). */
+export function checkState(value: unknown): ConfigIssue[] {
+  return stateValidator(value) ? [] : issuesOf(stateValidator.errors);
 }
