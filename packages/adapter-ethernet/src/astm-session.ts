@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { type AstmAction, AstmReceiver, astmReadings, parseAstmMessage } from '@attache/astm';
 import type { AstmFormat, Logger } from '@attache/core';
@@ -87,7 +88,10 @@ export class AstmSession extends SocketSession {
       return false;
     }
     const raw = Buffer.from(text.split(/[\r\n]/, 1)[0] ?? '', 'latin1');
-    const outcomes = readings.map((parts) => delivery.deliver({ ...parts, raw }, arrival));
+    const key = createHash('sha256').update(text, 'latin1').digest('hex');
+    const outcomes = readings.map((parts, i) =>
+      delivery.deliver({ ...parts, raw, idempotencyKey: `astm:${key}:${i}` }, arrival),
+    );
     return (await Promise.all(outcomes)).every((outcome) => outcome === 'stored');
   }
 }

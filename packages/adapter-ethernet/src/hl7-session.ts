@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Hl7MllpFormat, Logger } from '@attache/core';
 import { GatewayError } from '@attache/core';
@@ -83,7 +84,9 @@ export class Hl7Session extends SocketSession {
       this.replies.push(Promise.resolve(ack(result.message, result.code, result.error)));
       return;
     }
-    const stored = delivery.deliver(result.reading, arrival);
+    // A sender that never saw our ACK sends the same message again: stored once (see ReadingSink).
+    const idempotencyKey = `hl7:${createHash('sha256').update(payload).digest('hex')}`;
+    const stored = delivery.deliver({ ...result.reading, idempotencyKey }, arrival);
     this.replies.push(
       stored.then((outcome) => {
         if (outcome === 'stored') return ack(result.message, 'AA');

@@ -10,7 +10,6 @@ import {
 import type { AstmFormat, DeviceReading } from '@attache/core';
 import { GatewayError, isGatewayError, monotonicMs } from '@attache/core';
 import { AstmReplySender } from './astm-reply.js';
-import { DeliveredLog } from './delivered-log.js';
 import type { SerialLink, SerialSession, SessionContext } from './session.js';
 
 /** How often the receiver and reply timers are checked, ms. */
@@ -45,25 +44,19 @@ function localStamp(date = new Date()): string {
 /**
  * Reads an ASTM E1381/E1394 analyzer: bytes → `AstmReceiver` (ACK/NAK written back) → message →
  * readings → sink; the frame completing a message is ACKed only once the sink resolved, NAKed when
- * it rejected. Messages already stored (same text, remembered in a `DeliveredLog`) are ACKed without
- * being stored again. Host queries are answered "no information" after the instrument's EOT.
+ * it rejected. Each reading carries an idempotency key (a hash of the message text and the reading's
+ * index), so a message re-sent because the analyzer never saw our ACK is stored once. Host queries are answered "no information" after the instrument's EOT.
  */
 export class AstmSession implements SerialSession {
   readonly #ctx: SessionContext;
   readonly #format: AstmFormat;
-  readonly #delivered: DeliveredLog;
   #link: Link | undefined;
   #work: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
 
-  /** `deliveredPath`: the file of stored-message keys (see DeliveredLog); omit for memory only. */
-  constructor(ctx: SessionContext, format: AstmFormat, deliveredPath?: string) {
+  constructor(ctx: SessionContext, format: AstmFormat) {
     this.#ctx = ctx;
     this.#format = format;
-    this.#delivered = new DeliveredLog({
-      ...(deliveredPath === undefined ? {} : { path: deliveredPath }),
-      logger: ctx.report.log,
-    });
   }
 
   attach(port: SerialLink): void {
@@ -94,7 +87,6 @@ export class AstmSession implements SerialSession {
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#work;
-    await this.#delivered.close();
   }
 
   #onData(link: Link, chunk: Buffer): void {
@@ -190,8 +182,9 @@ export class AstmSession implements SerialSession {
     const key = createHash('sha256').update(arrived.text, 'latin1').digest('hex');
     const raw = Buffer.from(arrived.text, 'latin1');
     const readings: DeviceReading[] = astmReadings(message, { comments: this.#format.comments }).map(
-      (parts) => ({
+      (parts, i) => ({
         ...parts,
+        idempotencyKey: `astm:${key}:${i}`,
         deviceId: device.id,
         adapter: 'rs232',
         receivedAt: arrived.receivedAt,
@@ -199,32 +192,20 @@ export class AstmSession implements SerialSession {
         raw,
       }),
     );
-    const stored = await this.#deliver(readings, key);
+    const stored = await this.#deliver(readings);
     if (stored && message.queries.length > 0 && this.#format.hostQueries === 'no-information') {
       link.reply.queue(buildNoInformationReply({ timestamp: localStamp() }));
     }
     return stored;
   }
 
-  /** Hands the readings not stored before to the sink, in order; true when all are stored. */
-  async #deliver(readings: DeviceReading[], key: string): Promise<boolean> {
+  /** Hands the readings to the sink, in order; true when all are stored (now or before). */
+  async #deliver(readings: DeviceReading[]): Promise<boolean> {
     const { report, sink } = this.#ctx;
-    const todo: { key: string; reading: DeviceReading }[] = [];
-    for (const [i, reading] of readings.entries()) {
-      if (!(await this.#delivered.has(`${key}:${i}`))) todo.push({ key: `${key}:${i}`, reading });
-    }
-    if (todo.length < readings.length) {
-      report.log.info(
-        { readings: readings.length - todo.length },
-        'ASTM message already stored; acknowledged without storing it again',
-      );
-    }
     if (readings.length === 0)
       report.log.info({}, 'ASTM message without results or queries; nothing to store');
-    const outcomes = await Promise.allSettled(todo.map(({ reading }) => sink(reading)));
-    const done = todo.filter((_, i) => outcomes[i]?.status === 'fulfilled').map((entry) => entry.key);
-    report.counts.stored += done.length;
-    await this.#delivered.add(done);
+    const outcomes = await Promise.allSettled(readings.map((reading) => sink(reading)));
+    report.counts.stored += outcomes.filter((o) => o.status === 'fulfilled').length;
     const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
     const [first] = failures;
     if (first === undefined) return true;

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type {
   AdapterState,
   AdapterStatus,
@@ -26,12 +25,6 @@ export interface Rs232AdapterOptions {
   logger?: Logger;
   /** Default serialport's `SerialPort`. */
   portClass?: SerialPortClass;
-  /**
-   * A directory for the adapter's own state (ASTM: `<deviceId>.astm-stored`, the keys of the messages
-   * already stored, so that a message re-sent after a crash is not stored twice). Omit to keep that
-   * state in memory only (lost on restart).
-   */
-  stateDir?: string;
 }
 
 type Port = SerialLink;
@@ -52,11 +45,10 @@ function openPort(port: Port): Promise<void> {
 }
 
 function createSession(options: Rs232AdapterOptions, report: AdapterReport): SerialSession {
-  const { device, sink, stateDir } = options;
+  const { device, sink } = options;
   const ctx = { device, sink, report };
   if (device.format.kind !== 'astm') return new LineSession(ctx, device.format);
-  const path = stateDir === undefined ? undefined : join(stateDir, `${device.id}.astm-stored`);
-  return new AstmSession(ctx, device.format, path);
+  return new AstmSession(ctx, device.format);
 }
 
 /**

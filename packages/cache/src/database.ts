@@ -33,6 +33,8 @@ function sublevels(db: Level) {
     tokens: db.sublevel<string, Buffer>('tokens', { valueEncoding: 'buffer' }),
     state: db.sublevel<string, Buffer>('state', { valueEncoding: 'buffer' }),
     quarantine: db.sublevel<string, Buffer>('quarantine', { valueEncoding: 'buffer' }),
+    /** Idempotency keys of recent appends (HMACs) to their order of arrival; see idempotency.ts. */
+    idempotency: db.sublevel<string, number>('idempotency', { valueEncoding: 'json' }),
   };
 }
 

@@ -17,4 +17,4 @@ export {
   type StoredFile,
 } from './file-store.js';
 export { type CacheKeyring, loadOrCreateKeyring, rotateKeyring } from './keyring.js';
-export { LevelCache, type LevelCacheOptions } from './level-cache.js';
+export { type AppendOptions, LevelCache, type LevelCacheOptions } from './level-cache.js';

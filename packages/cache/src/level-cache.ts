@@ -15,6 +15,7 @@ import { CommitQueue } from './commit-queue.js';
 import { type Backlog, type Database, removeBatch, type TokenEntry } from './database.js';
 import { DatabaseSession } from './database-session.js';
 import { expireBatch, expiryBatchRecords } from './expiry.js';
+import { IdempotencyIndex } from './idempotency.js';
 import type { CacheKeyring } from './keyring.js';
 import { compactionStateKey, compactOutbox, planRestore } from './maintenance.js';
 import { newPatientToken } from './patient-token.js';
@@ -47,6 +48,15 @@ export interface LevelCacheOptions {
 
 type State = 'closed' | 'opening' | 'open' | 'closing';
 
+/** Options of {@link LevelCache.append}. */
+export interface AppendOptions {
+  /**
+   * Identifies the reading across re-sends by its device (e.g. a hash of the message): a reading
+   * whose key was stored recently is not stored again.
+   */
+  idempotencyKey?: string;
+}
+
 /** How many patients' tokens are kept in memory (the most recently used). */
 const recentTokenLimit = 1024;
 
@@ -66,6 +76,11 @@ export class LevelCache implements Outbox, PatientTokenizer {
   /** Recently used tokens by table key (the HMAC, never the identifier): most readings are of a patient already seen. */
   readonly #recentTokens = new Map<string, string>();
   readonly #compactAfter: number;
+  /** The HMAC of each queued record's idempotency key. */
+  readonly #keyOf = new WeakMap<AttacheRecord, string>();
+  /** Appends with an idempotency key not yet committed, by key: a second one waits for the first. */
+  readonly #pendingKeys = new Map<string, Promise<void>>();
+  #idempotency: IdempotencyIndex | undefined;
   #state: State = 'closed';
   #opening: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -144,12 +159,33 @@ export class LevelCache implements Outbox, PatientTokenizer {
    * full and ATTACHE_CACHE_WRITE when the write fails otherwise, and then nothing of its group is
    * stored and no seq is used up; ATTACHE_CACHE_CLOSED when not open. Under `drop-oldest` it resolves
    * after the oldest records were dropped to make room, in the same write. Do not modify the draft
-   * until the promise settles.
+   * until the promise settles. With `idempotencyKey`, a draft whose key was stored among the last
+   * 4,096 keyed appends is not stored again: it resolves `undefined` (the key is kept, as an HMAC,
+   * in the same write as its record).
    */
-  async append(draft: RecordDraft): Promise<AttacheRecord> {
+  append(draft: RecordDraft): Promise<AttacheRecord>;
+  append(draft: RecordDraft, options: AppendOptions): Promise<AttacheRecord | undefined>;
+  async append(draft: RecordDraft, options: AppendOptions = {}): Promise<AttacheRecord | undefined> {
     this.#assertOpen();
+    if (options.idempotencyKey === undefined) {
+      const record = recordOf(draft);
+      await this.#queue.push(record);
+      return record;
+    }
+    const key = this.#sealer.tokenKey(`idempotency:${options.idempotencyKey}`);
+    for (let pending = this.#pendingKeys.get(key); pending; pending = this.#pendingKeys.get(key)) {
+      await pending.catch(() => undefined);
+    }
+    if (this.#idempotency?.has(key)) return undefined;
     const record = recordOf(draft);
-    await this.#queue.push(record);
+    this.#keyOf.set(record, key);
+    const push = this.#queue.push(record);
+    this.#pendingKeys.set(key, push);
+    try {
+      await push;
+    } finally {
+      this.#pendingKeys.delete(key);
+    }
     return record;
   }
 
@@ -343,6 +379,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
   async #open(): Promise<void> {
     try {
       await this.#session.load();
+      this.#idempotency = await this.#session.read(IdempotencyIndex.load);
       this.#state = 'open';
       this.#log.info({ records: this.#backlog.records, nextSeq: this.#backlog.nextSeq }, 'cache opened');
     } catch (err) {
@@ -419,8 +456,15 @@ export class LevelCache implements Outbox, PatientTokenizer {
     );
     const refused = outcomes.filter((o) => o !== undefined).length;
     if (batch) {
+      const keys = records.flatMap((r, i) => {
+        const key = this.#keyOf.get(r);
+        return key !== undefined && outcomes[i] === undefined ? [key] : [];
+      });
+      const index = this.#idempotency;
+      const staged = index && keys.length > 0 ? index.stage(batch, database, keys) : undefined;
       await this.#guardWrite(batch.write({ sync: true }), `append of ${records.length - refused} records`);
       this.#backlog = next;
+      if (staged) index?.commit(staged);
     }
     if (dropped.length > 0) logDropped(this.#log, dropped, 'the cache is at a bound');
     if (refused > 0 && !this.#atBound) {

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { EthernetAdapter } from '@attache/adapter-ethernet';
 import { checkModbusConfig, createModbusAdapters } from '@attache/adapter-modbus';
 import { Rs232Adapter } from '@attache/adapter-rs232';
@@ -59,8 +58,7 @@ export function createAdapters(config: AttacheConfig, sink: ReadingSink, logger:
   return config.devices.map((device, index) => {
     if (device.adapter === 'rs232') {
       // kv-line, regex-line and astm; ASTM keeps the keys of stored messages under the data dir.
-      const stateDir = join(config.gateway.dataDir, 'adapters');
-      return new Rs232Adapter({ device, sink, logger, stateDir });
+      return new Rs232Adapter({ device, sink, logger });
     }
     if (device.adapter === 'ethernet') return ethernetAdapter(device, index, sink, logger);
     // Built above, in the same order: take the next one.

@@ -170,7 +170,11 @@ export class Gateway {
     const sink: ReadingSink = (reading) => {
       const draft = previous.then(() => normalizer.normalize(reading));
       previous = draft.catch(() => undefined);
-      return draft.then((d) => cache.append(d)).then(() => undefined);
+      // Scoped to the device: two devices may well send the same bytes.
+      const key = reading.idempotencyKey && `${reading.deviceId}:${reading.idempotencyKey}`;
+      return draft
+        .then((d) => (key === undefined ? cache.append(d) : cache.append(d, { idempotencyKey: key })))
+        .then(() => undefined);
     };
     this.#control = new ControlServer({
       path: gatewayPaths(config).socket,

@@ -67,12 +67,19 @@ export interface DeviceReading {
   instrument?: InstrumentIdentity;
   /** Set when the message is an event rather than a measurement (a host query, an ADT message). */
   event?: NonNullable<AttacheRecord['event']>;
+  /**
+   * Identifies the reading across re-sends (a hash of the ASTM message and the reading's index, of the
+   * HL7 message): a device that never saw our acknowledgement sends it again, and the sink stores it
+   * once. Omit for devices that never re-send.
+   */
+  idempotencyKey?: string;
 }
 
 /**
  * Where an adapter delivers readings. An adapter calls it in the order the device sent the
  * readings and may have several calls in flight; the sink stores readings in call order.
- * Resolves once the reading is durably stored: only then may the adapter acknowledge it to the device. Rejects with a GatewayError: `ATTACHE_MALFORMED`
+ * Resolves once the reading is durably stored: only then may the adapter acknowledge it to the device.
+ * A reading whose `idempotencyKey` was stored recently resolves at once, without being stored again. Rejects with a GatewayError: `ATTACHE_MALFORMED`
  * when the reading cannot be normalized, `ATTACHE_CACHE_WRITE` (or another code) when it could not
  * be stored; the adapter then uses its protocol's refusal so the device keeps its data.
  */

@@ -1,0 +1,59 @@
+import type { Database } from './database.js';
+
+/** How many idempotency keys are remembered: a device re-sends only its latest messages. */
+export const idempotencyKeyLimit = 4096;
+
+type Batch = ReturnType<Database['db']['batch']>;
+
+/**
+ * The idempotency keys of the most recent appends, persisted in the same atomic batch as their
+ * records: a message a device re-sends because it never saw our acknowledgement (the gateway died
+ * between the synced write and the ACK) is recognised and not stored twice. Keys are HMACs, so the
+ * database holds nothing derived from message content that could be matched against a guess.
+ */
+export class IdempotencyIndex {
+  /** Key → arrival number, in arrival order (a Map keeps insertion order). */
+  readonly #keys: Map<string, number>;
+  #next: number;
+
+  private constructor(keys: Map<string, number>, next: number) {
+    this.#keys = keys;
+    this.#next = next;
+  }
+
+  /** Reads the stored keys, oldest first. */
+  static async load(database: Database): Promise<IdempotencyIndex> {
+    const entries = (await database.idempotency.iterator().all()).sort((a, b) => a[1] - b[1]);
+    return new IdempotencyIndex(new Map(entries), (entries.at(-1)?.[1] ?? 0) + 1);
+  }
+
+  has(key: string): boolean {
+    return this.#keys.has(key);
+  }
+
+  /**
+   * Adds the keys of the records in `batch` to it, with deletions of the oldest beyond the limit;
+   * call `commit` with the result once the batch is written.
+   */
+  stage(batch: Batch, database: Database, keys: string[]): Map<string, number> {
+    const staged = new Map<string, number>();
+    for (const key of keys) staged.set(key, this.#next + staged.size);
+    for (const [key, n] of staged) batch.put(key, n, { sublevel: database.idempotency });
+    const excess = this.#keys.size + staged.size - idempotencyKeyLimit;
+    let i = 0;
+    for (const key of this.#keys.keys()) {
+      if (i++ >= excess) break;
+      batch.del(key, { sublevel: database.idempotency });
+    }
+    return staged;
+  }
+
+  /** Applies what `stage` wrote, after its batch was written. */
+  commit(staged: Map<string, number>): void {
+    for (const [key, n] of staged) {
+      this.#keys.set(key, n);
+      this.#next = n + 1;
+    }
+    while (this.#keys.size > idempotencyKeyLimit) this.#keys.delete(this.#keys.keys().next().value as string);
+  }
+}
