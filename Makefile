@@ -2,7 +2,7 @@
 # a local cache and a local mTLS broker); `make test` runs every test. Both install what is missing.
 
 SHELL := /bin/bash
-DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus mbpoll python3-hl7
+DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus python3-serial python3-serial-asyncio mbpoll python3-hl7 shellcheck systemd udev python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NPM_STAMP := node_modules/.package-lock.json
 
@@ -45,10 +45,40 @@ test: deps build
 	npx tsc -p tsconfig.test.json
 	npx tap
 
-## bench: throughput and memory figures (printed, not asserted)
+## bench: every benchmark, figures printed, never asserted (bench/README.md). The full sizes take
+##        about 40 min: e.g. `make bench BENCH_RECORDS=100000 BENCH_SECONDS=15` for a quick run.
+BENCH_RECORDS ?= 1000000
+BENCH_SECONDS ?= 60
 bench: deps build
 	node bench/run.mjs
+	node --expose-gc bench/cache.mjs $(BENCH_RECORDS)
+	BENCH_SECONDS=$(BENCH_SECONDS) node bench/astm.mjs
+	node bench/hl7.mjs
+	BENCH_SECONDS=$(BENCH_SECONDS) node bench/modbus.mjs
+	BENCH_RECORDS=$(BENCH_RECORDS) node bench/uplink.mjs
 
 clean:
 	npx tsc -b --clean
 	rm -rf .tap .dev
+
+## soak: the crash harness with many more SIGKILLs (SOAK_KILLS, default 500; ATTACHE_CRASH_SEED replays a run)
+.PHONY: soak
+SOAK_KILLS ?= 500
+soak: deps build
+	ATTACHE_CRASH_KILLS=$(SOAK_KILLS) npx tap --disable-coverage --timeout=0 test/crash.test.ts
+
+# ---- the appliance image (issue 8; image-build/README.md) ----
+.PHONY: image image-test image-check
+
+## image: the Raspberry Pi image (Debian trixie arm64) -> image-build/out/attache-<version>-arm64.img.zst + .sha256
+##        (needs root, qemu-user-static + binfmt; about 12 min, less with the .deb cache in image-build/cache)
+image: build
+	$(SUDO) image-build/build.sh
+
+## image-test: boots the built image in qemu-system-aarch64 -M virt and tests the appliance (about 5 min)
+image-test:
+	$(SUDO) node image-build/boot-test.mjs
+
+## image-check: the cheap checks CI runs (shellcheck, systemd-analyze verify, udev rules, arm64 prebuilds)
+image-check: build
+	npx tap --disable-coverage test/image.test.ts
