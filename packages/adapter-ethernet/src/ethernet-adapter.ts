@@ -9,11 +9,11 @@ import type {
   ReadingSink,
 } from '@attache/core';
 import { nullLogger } from '@attache/core';
+import { parseKvLine, RegexLineParser } from '@attache/line-formats';
 import { type AllowList, parseAllowList } from './allow-list.js';
 import { AstmSession } from './astm-session.js';
 import { ReadingDelivery } from './delivery.js';
 import { Hl7Session } from './hl7-session.js';
-import { compileLinePattern, parseKvTcpLine, parseRegexTcpLine } from './line-parsers.js';
 import { LineSession } from './line-session.js';
 import type { StreamSession } from './session.js';
 import { type ConnectionCounts, TcpTransport } from './tcp-transport.js';
@@ -143,11 +143,17 @@ export class EthernetAdapter implements DeviceAdapter {
         return (socket) => new AstmSession(socket, { format, delivery, log });
       case 'kv-line':
         return (socket) =>
-          new LineSession(socket, { parse: (line) => parseKvTcpLine(line, format), delivery });
+          new LineSession(socket, {
+            parse: (line) => ({ protocol: 'kv-line', ...parseKvLine(line, format) }),
+            delivery,
+          });
       case 'regex-line': {
-        const pattern = compileLinePattern(format);
+        const parser = new RegexLineParser(format);
         return (socket) =>
-          new LineSession(socket, { parse: (line) => parseRegexTcpLine(line, pattern, format), delivery });
+          new LineSession(socket, {
+            parse: (line) => ({ protocol: 'regex-line', markers: [], ...parser.parse(line) }),
+            delivery,
+          });
       }
     }
   }

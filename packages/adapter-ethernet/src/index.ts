@@ -31,12 +31,6 @@ export {
   interpretHl7,
 } from './hl7-reading.js';
 export {
-  compileLinePattern,
-  type LineReadingParts,
-  parseKvTcpLine,
-  parseRegexTcpLine,
-} from './line-parsers.js';
-export {
   encodeMllp,
   MLLP_END,
   MLLP_START,

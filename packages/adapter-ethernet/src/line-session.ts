@@ -1,7 +1,10 @@
 import type { Socket } from 'node:net';
+import type { DeviceReading } from '@attache/core';
 import { arrivedNow, type ReadingDelivery } from './delivery.js';
-import type { LineReadingParts } from './line-parsers.js';
 import { SocketSession } from './session.js';
+
+/** The parts of a reading one line gives. */
+export type LineReadingParts = Pick<DeviceReading, 'protocol' | 'fields' | 'markers' | 'deviceTime'>;
 
 /** Longest line kept, bytes; a longer run is discarded as malformed up to the next line end. */
 export const maxLineBytes = 8192;

@@ -1,6 +1,4 @@
-export { type ParsedKvLine, parseDeviceTime, parseKvLine } from './kv-line.js';
 export { type LineFrame, LineFramer, type LineFramerOptions } from './line-framer.js';
-export { type ParsedRegexLine, RegexLineParser } from './regex-line.js';
 export { Rs232Adapter, type Rs232AdapterOptions, type SerialPortClass } from './rs232-adapter.js';
 export { DEFAULT_LINK_DIRS, listSerialPorts, type SerialPortEntry } from './serial-ports.js';
 export {

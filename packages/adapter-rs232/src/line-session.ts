@@ -1,8 +1,7 @@
 import type { DeviceField, DeviceReading } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
-import { parseKvLine } from './kv-line.js';
+import { parseKvLine, RegexLineParser } from '@attache/line-formats';
 import { type LineFrame, LineFramer } from './line-framer.js';
-import { RegexLineParser } from './regex-line.js';
 import type { LineFormat, SerialLink, SerialSession, SessionContext } from './session.js';
 
 /** Lines waiting for the sink before the port is paused. */

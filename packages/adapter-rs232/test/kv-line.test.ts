@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { type LineFrame, LineFramer, parseKvLine } from '@attache/adapter-rs232';
+import { type LineFrame, LineFramer } from '@attache/adapter-rs232';
 import { type KvLineFormat, validateConfig } from '@attache/core';
+import { parseKvLine } from '@attache/line-formats';
 import t from 'tap';
 
 /** The lines of a constructed sample (copied byte for byte from shared/reference/samples), without CR LF. */

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { parseKvLine, Rs232Adapter } from '@attache/adapter-rs232';
+import { Rs232Adapter } from '@attache/adapter-rs232';
 import {
   type DeviceReading,
   GatewayError,
@@ -8,6 +8,7 @@ import {
   validateConfig,
 } from '@attache/core';
 import { LineDeviceSimulator, openPtyPair, type PtyPair } from '@attache/devkit';
+import { parseKvLine } from '@attache/line-formats';
 import { SerialPort, SerialPortMock } from 'serialport';
 import t, { type Test } from 'tap';
 

@@ -5,7 +5,6 @@ import type {
   AttacheConfig,
   DeviceAdapter,
   DeviceConfig,
-  EthernetDeviceConfig,
   Logger,
   ModbusDeviceConfig,
   ReadingSink,
@@ -20,15 +19,10 @@ function unsupported(device: DeviceConfig, index: number): GatewayError {
   );
 }
 
-/** An Ethernet device's adapter; its config issues (allow-list, pattern) get the device's path. */
-function ethernetAdapter(
-  device: EthernetDeviceConfig,
-  index: number,
-  sink: ReadingSink,
-  logger: Logger,
-): DeviceAdapter {
+/** Builds one device's adapter; its config issues (a bad allow-list or pattern) get the device's path. */
+function withDevicePath(device: DeviceConfig, index: number, build: () => DeviceAdapter): DeviceAdapter {
   try {
-    return new EthernetAdapter({ device, sink, logger });
+    return build();
   } catch (err) {
     if (!isGatewayError(err, 'ATTACHE_CONFIG_INVALID')) throw err;
     const issues = err.issues.map((issue) => ({ ...issue, path: `/devices/${index}${issue.path}` }));
@@ -57,10 +51,11 @@ export function createAdapters(config: AttacheConfig, sink: ReadingSink, logger:
   const modbus = modbusAdapters(config, sink, logger);
   return config.devices.map((device, index) => {
     if (device.adapter === 'rs232') {
-      // kv-line, regex-line and astm; ASTM keeps the keys of stored messages under the data dir.
-      return new Rs232Adapter({ device, sink, logger });
+      return withDevicePath(device, index, () => new Rs232Adapter({ device, sink, logger }));
     }
-    if (device.adapter === 'ethernet') return ethernetAdapter(device, index, sink, logger);
+    if (device.adapter === 'ethernet') {
+      return withDevicePath(device, index, () => new EthernetAdapter({ device, sink, logger }));
+    }
     // Built above, in the same order: take the next one.
     const polled = device.adapter === 'modbus' ? modbus.shift() : undefined;
     if (polled !== undefined) return polled;

@@ -22,12 +22,18 @@ export class RegexLineParser {
   readonly #pattern: RegExp;
   readonly #format: RegexLineFormat;
 
-  /** @throws TypeError when `format.pattern` is not a valid regular expression. */
+  /**
+   * @throws GatewayError `ATTACHE_CONFIG_INVALID` with the issue `/format/pattern` when the pattern is
+   * not a valid regular expression (the caller prefixes the device's path).
+   */
   constructor(format: RegexLineFormat) {
     try {
       this.#pattern = new RegExp(format.pattern);
     } catch (err) {
-      throw new TypeError(`"format.pattern" is not a valid regular expression: ${(err as Error).message}`);
+      throw new GatewayError('ATTACHE_CONFIG_INVALID', 'format.pattern is not a valid regular expression', {
+        cause: err,
+        issues: [{ path: '/format/pattern', message: 'not a valid regular expression' }],
+      });
     }
     this.#format = format;
   }

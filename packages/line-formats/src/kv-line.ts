@@ -11,7 +11,7 @@ export interface ParsedKvLine {
   deviceTime?: string;
 }
 
-type TimestampLayout = NonNullable<KvLineFormat['timestamp']>;
+export type TimestampLayout = NonNullable<KvLineFormat['timestamp']>;
 
 /** Position of year, month and day in the date token of each layout. */
 const dateOrder: Record<Exclude<TimestampLayout, 'HH:mm:ss'>, readonly ('Y' | 'M' | 'D')[]> = {

@@ -1,0 +1,2 @@
+export { type ParsedKvLine, parseDeviceTime, parseKvLine, type TimestampLayout } from './kv-line.js';
+export { type ParsedRegexLine, RegexLineParser } from './regex-line.js';
