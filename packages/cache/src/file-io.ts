@@ -24,15 +24,17 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Writes `content` to `path` atomically: a temporary file in `tmpDir` (same filesystem), fsynced,
- * renamed over `path`, then the directory fsynced. Mode 0600.
+ * Writes `content` to `path` atomically: a temporary file in `tmpDir` (default: beside `path`; it
+ * must be on the same filesystem), fsynced, renamed over `path`, then the directory fsynced. After a
+ * crash the file holds its old or its new content. Mode 0600. Rejects with the fs error; the
+ * temporary file is removed.
  */
 export async function writeDurably(
   path: string,
   content: string | Uint8Array,
-  tmpDir: string,
+  tmpDir = dirname(path),
 ): Promise<void> {
-  const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.tmp`);
+  const tmp = join(tmpDir, `.${randomBytes(8).toString('hex')}.tmp`);
   try {
     const handle = await open(tmp, 'wx', 0o600);
     try {

@@ -1,0 +1,135 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readlink, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { syncDir, writeDurably } from '@attache/cache';
+import { GatewayError } from '@attache/core';
+import { switchSymlink } from './atomic-file.js';
+import type { HealthReport } from './config-updater.js';
+import type { SoftwareUpdateJob } from './generated/job-document.js';
+import type { ApplyContext, JobHandler } from './handler.js';
+import { failed, rejected } from './job-status-error.js';
+
+const run = promisify(execFile);
+
+/** Options of {@link ReleaseInstaller}. */
+export interface ReleaseInstallerOptions {
+  /** The install root: holds `releases/<version>/`, and the `current` and `previous` symlinks. */
+  root: string;
+  /** Restarts the gateway from the release `current` names; resolves once it was started. */
+  restart: () => Promise<void>;
+  /** The health check after the restart. */
+  healthCheck: () => Promise<HealthReport>;
+}
+
+/** Written last into an unpacked release: a release directory without it is incomplete. */
+const marker = '.release.json';
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function linkTarget(path: string): Promise<string | undefined> {
+  try {
+    return await readlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Applies software-update jobs: the verified bundle (tar.gz) is unpacked beside the running
+ * release under `<root>/releases/<version>`, `current` is switched to it atomically (rename of a
+ * new symlink), the gateway restarted and health-checked, and `current` switched back to
+ * `previous` when unhealthy. Writes nothing outside `root`: never the cache or the keys.
+ */
+export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
+  readonly #options: ReleaseInstallerOptions;
+
+  /** Keeps the options; no I/O. Throws a TypeError when `root` is not a non-empty string. */
+  constructor(options: ReleaseInstallerOptions) {
+    if (typeof options?.root !== 'string' || options.root === '')
+      throw new TypeError('"root" must be a non-empty string');
+    this.#options = options;
+  }
+
+  /** The release directory `current` points at (relative to root), undefined before the first install. */
+  current(): Promise<string | undefined> {
+    return linkTarget(join(this.#options.root, 'current'));
+  }
+
+  /**
+   * Resolves `{ version }` once the new release runs healthy. Rejects JobStatusError REJECTED when
+   * the bundle cannot be unpacked (nothing switched), FAILED when unhealthy (switched back to the
+   * previous release and restarted). Safe to re-run after a crash at any point: resumed with
+   * `current` already on the new release, it does not restart again, it only checks health.
+   */
+  async apply(context: ApplyContext<SoftwareUpdateJob>): Promise<Record<string, string>> {
+    const { version } = context.document;
+    const target = join('releases', version);
+    await this.#unpack(context.content, version);
+    const running = await this.current();
+    if (running !== target) {
+      if (running !== undefined) await switchSymlink(join(this.#options.root, 'previous'), running);
+      await switchSymlink(join(this.#options.root, 'current'), target);
+      context.log.info({ version, from: running }, 'switched to the new release');
+      await this.#options.restart();
+    } else if (!context.resumed) {
+      await this.#options.restart();
+    }
+    // Resumed with `current` already switched: the crash (or the restart itself) started this
+    // process from the new release, so only its health is left to check.
+    const health = await this.#options.healthCheck();
+    if (health.healthy) return { version };
+    const previous = await linkTarget(join(this.#options.root, 'previous'));
+    if (previous === undefined || previous === target) {
+      throw failed(
+        'ATTACHE_INTERNAL',
+        `release ${version} is unhealthy (${health.reason}) and there is no previous release`,
+      );
+    }
+    await switchSymlink(join(this.#options.root, 'current'), previous);
+    await this.#options.restart();
+    context.log.warn({ version, previous, reason: health.reason }, 'release rolled back');
+    throw failed(
+      'ATTACHE_INTERNAL',
+      `release ${version} unhealthy: ${health.reason ?? 'health check failed'}; rolled back to ${previous}`,
+    );
+  }
+
+  /** Unpacks into a hidden directory, marks it complete, renames it into place; skipped when done. */
+  async #unpack(bundle: Buffer, version: string): Promise<void> {
+    const releases = join(this.#options.root, 'releases');
+    const final = join(releases, version);
+    if (await exists(join(final, marker))) return;
+    const partial = join(releases, `.${version}.partial`);
+    const archive = join(releases, `.${version}.tar.gz`);
+    await mkdir(releases, { recursive: true });
+    await rm(partial, { recursive: true, force: true });
+    await mkdir(partial);
+    try {
+      await writeDurably(archive, bundle);
+      // GNU tar strips leading `/` and refuses `..` members; the bundle is signature-verified anyway.
+      await run('tar', ['-xzf', archive, '-C', partial, '--no-same-owner']);
+    } catch (err) {
+      await rm(partial, { recursive: true, force: true });
+      throw rejected('ATTACHE_MALFORMED', `release bundle ${version} cannot be unpacked`, err);
+    } finally {
+      await rm(archive, { force: true });
+    }
+    await run('sync', ['-f', partial]).catch((err: unknown) => {
+      throw new GatewayError('ATTACHE_CACHE_WRITE', 'cannot flush the unpacked release', { cause: err });
+    });
+    await writeDurably(
+      join(partial, marker),
+      `${JSON.stringify({ version, installedAt: new Date().toISOString() })}\n`,
+    );
+    await rm(final, { recursive: true, force: true });
+    await rename(partial, final);
+    await syncDir(releases);
+  }
+}
