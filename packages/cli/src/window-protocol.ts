@@ -1,4 +1,4 @@
-import type { StoredRecord, UplinkConfig } from '@attache/core';
+import type { JobsConfig, StoredRecord, UplinkConfig } from '@attache/core';
 import type { JsonObject, SettingsOutcome, WindowReport } from '@attache/uplink';
 
 /** What the parent asks of one window. */
@@ -11,6 +11,8 @@ export interface WindowStart {
   linger: boolean;
   /** True when the parent serves state, shadow settings and events. */
   host: boolean;
+  /** Set when the config takes AWS IoT Jobs: they run in the window process itself. */
+  jobs?: { config: JobsConfig; dataDir: string };
 }
 
 /** Parent → window process. */

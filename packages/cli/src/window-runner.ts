@@ -196,6 +196,9 @@ export class WindowRunner {
         maxDurationMs,
         linger: request.linger ?? false,
         host: this.#host !== undefined,
+        ...(this.#config.jobs === undefined
+          ? {}
+          : { jobs: { config: this.#config.jobs, dataDir: this.#config.gateway.dataDir } }),
       } satisfies ToWindow);
     }).finally(() => this.#drop(child));
   }

@@ -2,7 +2,7 @@
 // MQTT, its threads and ~10 MB of RSS) lives only while a window is open and a fault in it cannot
 // stop the acquisition of readings. It sees the gateway's cache (and its state, shadow settings and
 // events) over IPC.
-import { GatewayError, type Outbox, type StoredRecord } from '@attache/core';
+import { GatewayError, type Logger, type Outbox, type StoredRecord } from '@attache/core';
 import {
   IotCoreUplink,
   type JsonObject,
@@ -11,7 +11,8 @@ import {
   type WindowHost,
 } from '@attache/uplink';
 import { createLogger } from './log.js';
-import type { FromWindow, ToWindow } from './window-protocol.js';
+import { jobsRunner } from './window-jobs.js';
+import type { FromWindow, ToWindow, WindowStart } from './window-protocol.js';
 
 /** A request before it gets its id (Omit distributed over the union). */
 type Request =
@@ -73,6 +74,21 @@ class IpcBridge implements Outbox, WindowHost {
 }
 
 const bridge = new IpcBridge();
+
+/** The window's host: the parent (state, shadow, events) over IPC, and the jobs run here. */
+async function windowHost(start: WindowStart, logger: Logger): Promise<WindowHost | undefined> {
+  const { jobs } = start;
+  if (jobs === undefined) return start.host ? bridge : undefined;
+  const runJobs = await jobsRunner({ thingName: start.gatewayId, ...jobs, logger });
+  if (!start.host) return { runJobs };
+  return {
+    reportState: () => bridge.reportState(),
+    applyDesired: (desired, version) => bridge.applyDesired(desired, version),
+    pendingEvents: () => bridge.pendingEvents(),
+    removeEvents: (ids) => bridge.removeEvents(ids),
+    runJobs,
+  };
+}
 const abort = new AbortController();
 
 process.on('message', (message: ToWindow) => {
@@ -80,16 +96,19 @@ process.on('message', (message: ToWindow) => {
     case 'start': {
       const logger = createLogger(message.logLevel, false);
       const uplink = new IotCoreUplink({ gatewayId: message.gatewayId, config: message.uplink, logger });
-      const options = {
-        signal: abort.signal,
-        maxDurationMs: message.maxDurationMs,
-        linger: message.linger,
-        ...(message.host ? { host: bridge } : {}),
-      };
-      void uplink.openWindow(bridge, options).then((result) => {
-        // The CRT client may keep the event loop alive after close: exit once the parent has the result.
-        process.send?.({ type: 'result', result } satisfies FromWindow, () => process.exit(0));
-      });
+      void windowHost(message, logger)
+        .then((host) =>
+          uplink.openWindow(bridge, {
+            signal: abort.signal,
+            maxDurationMs: message.maxDurationMs,
+            linger: message.linger,
+            ...(host === undefined ? {} : { host }),
+          }),
+        )
+        .then((result) => {
+          // The CRT client may keep the event loop alive after close: exit once the parent has the result.
+          process.send?.({ type: 'result', result } satisfies FromWindow, () => process.exit(0));
+        });
       break;
     }
     case 'abort':

@@ -35,6 +35,7 @@ export type {
   FieldMapping,
   GatewayConfig,
   Hl7MllpFormat,
+  JobsConfig,
   KvLineFormat,
   LogConfig,
   ModbusBus,

@@ -7,7 +7,7 @@ export { currentOrNextSlot, type DailySlot, parseSlot, type SlotOccurrence } fro
 export { type ProbeResult, probeTls } from './tls-probe.js';
 export { type ShadowTopics, shadowTopics, type UplinkTopics, uplinkTopics } from './topics.js';
 export type { EndedBy, WindowReport } from './upload-window.js';
-export type { JsonObject, PendingEvent, SettingsOutcome, WindowHost } from './window-host.js';
+export type { JsonObject, PendingEvent, SettingsOutcome, WindowChannel, WindowHost } from './window-host.js';
 export {
   type SchedulerClock,
   systemClock,

@@ -178,6 +178,11 @@ export class MqttSession {
     }
   }
 
+  /** Unsubscribes from `topics`; resolves on the UNSUBACK. */
+  async unsubscribe(topics: string[]): Promise<void> {
+    await this.#client.unsubscribe({ topicFilters: topics });
+  }
+
   /** Calls `listener` with the topic and payload of every message received. */
   onMessage(listener: (topic: string, payload: Buffer) => void): void {
     this.#client.on('messageReceived', (event) => {

@@ -6,7 +6,7 @@ import { checkResidency } from './residency.js';
 import { ShadowSession } from './shadow-session.js';
 import { probeTls } from './tls-probe.js';
 import { type UplinkTopics, uplinkTopics } from './topics.js';
-import type { WindowHost } from './window-host.js';
+import type { WindowChannel, WindowHost } from './window-host.js';
 
 /** How a window ended, finer than `outcome`. */
 export type EndedBy = 'drained' | 'deadline' | 'byte-budget' | 'aborted' | 'failed';
@@ -70,6 +70,9 @@ class UploadWindow {
   #signalEnd: () => void = () => {};
   #session: MqttSession | undefined;
   #shadow: ShadowSession | undefined;
+  /** The host's jobs, run beside the upload; settled (never rejects). */
+  #jobs: Promise<void> = Promise.resolve();
+  readonly #jobsAbort = new AbortController();
   #sentBytes = 0;
   #events = 0;
   /** Set once the window returned: late PUBACKs no longer touch the outbox. */
@@ -136,6 +139,7 @@ class UploadWindow {
   #end(ending: Ending): void {
     if (this.#ending) return;
     this.#ending = ending;
+    this.#jobsAbort.abort();
     this.#signalEnd();
   }
 
@@ -151,7 +155,8 @@ class UploadWindow {
     checkResidency(config);
     const first = await this.#reader.next();
     const events = (await host?.pendingEvents?.()) ?? [];
-    const hasWork = first !== null || events.length > 0 || host?.reportState !== undefined;
+    const hasWork =
+      first !== null || events.length > 0 || host?.reportState !== undefined || host?.runJobs !== undefined;
     if (!hasWork && !this.#options.linger) return this.#end({ endedBy: 'drained' });
     if (this.#ending) return;
     await Promise.race([probeTls(config, Math.min(probeTimeoutMs, config.connectTimeoutMs)), this.#ended]);
@@ -165,6 +170,7 @@ class UploadWindow {
       this.#fail(new GatewayError('ATTACHE_UPLINK_PUBLISH', `connection lost (${reason})`)),
     );
     this.#startShadow(session);
+    this.#startJobs(session);
     await this.#publishState();
     for (const event of events) this.#launch(this.#sendEvent(event));
     await this.#pump(first);
@@ -181,6 +187,29 @@ class UploadWindow {
       .subscribe()
       .then(() => shadow.sync())
       .catch((err: unknown) => log.warn({ err }, 'shadow unavailable'));
+  }
+
+  #startJobs(session: MqttSession): void {
+    const { host, log } = this.#options;
+    if (!host?.runJobs) return;
+    const handlers = new Map<string, (payload: Buffer) => void>();
+    session.onMessage((topic, payload) => handlers.get(topic)?.(payload));
+    const channel: WindowChannel = {
+      publish: async (topic, payload) => {
+        await session.publish(topic, payload);
+      },
+      subscribe: async (topic, handler) => {
+        handlers.set(topic, handler);
+        await session.subscribe([topic]);
+      },
+      unsubscribe: async (topic) => {
+        handlers.delete(topic);
+        await session.unsubscribe([topic]);
+      },
+    };
+    this.#jobs = host
+      .runJobs(channel, this.#jobsAbort.signal)
+      .catch((err: unknown) => log.warn({ err }, 'jobs failed in this window'));
   }
 
   async #publishState(): Promise<void> {
@@ -221,6 +250,7 @@ class UploadWindow {
         await Promise.race([new Promise((resolve) => setTimeout(resolve, lingerPollMs)), this.#ended]);
       } else {
         await this.#shadow?.settled();
+        await Promise.race([this.#jobs, this.#ended]);
         this.#end({ endedBy: 'drained' });
       }
     }

@@ -14,6 +14,16 @@ export interface SettingsOutcome {
 }
 
 /**
+ * The window's MQTT connection as a job runner sees it: QoS 1 publishes that resolve on PUBACK, and
+ * subscriptions to exact topics (no wildcards) with a handler each.
+ */
+export interface WindowChannel {
+  publish(topic: string, payload: Buffer): Promise<void>;
+  subscribe(topic: string, handler: (payload: Buffer) => void): Promise<void>;
+  unsubscribe(topic: string): Promise<void>;
+}
+
+/**
  * What a window asks of the gateway beyond the outbox: all optional. Without `reportState` the
  * window publishes no state and uses no shadow; without `events` it publishes no events.
  */
@@ -32,4 +42,9 @@ export interface WindowHost {
   pendingEvents?(): Promise<PendingEvent[]>;
   /** Deletes events the broker acknowledged. */
   removeEvents?(eventIds: number[]): Promise<void>;
+  /**
+   * Work pushed down from the cloud (AWS IoT Jobs), run beside the upload on the window's
+   * connection; the window waits for it before it counts as drained, and aborts `signal` at its end.
+   */
+  runJobs?(channel: WindowChannel, signal: AbortSignal): Promise<void>;
 }

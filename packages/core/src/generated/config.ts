@@ -37,6 +37,7 @@ export interface AttacheConfig {
   };
   cache: CacheConfig;
   uplink?: UplinkConfig;
+  jobs?: JobsConfig;
 }
 export interface GatewayConfig {
   /**
@@ -675,6 +676,27 @@ export interface WindowConfig {
     timeoutSeconds: number;
   };
 }
+/**
+ * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every artifact must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
+ */
+export interface JobsConfig {
+  /**
+   * The PEM public key (ECDSA P-256) that signs job artifacts, e.g. your AWS IoT code-signing certificate's key.
+   */
+  publicKeyFile: string;
+  /**
+   * CA bundle (PEM) for HTTPS downloads of artifacts. Omit to use the system store (S3 presigned URLs).
+   */
+  caFile?: string;
+  /**
+   * How long a Jobs request waits for its accepted/rejected answer.
+   */
+  requestTimeoutMs: number;
+  /**
+   * Most jobs taken in one window; the rest wait for the next.
+   */
+  maxJobsPerWindow: number;
+}
 
 /** The config as written in the file, before defaults are applied. */
 export type DeviceConfigInput = Rs232DeviceConfigInput | ModbusDeviceConfigInput | EthernetDeviceConfigInput;
@@ -716,6 +738,7 @@ export interface AttacheConfigInput {
   };
   cache?: CacheConfigInput;
   uplink?: UplinkConfigInput;
+  jobs?: JobsConfigInput;
 }
 export interface GatewayConfigInput {
   /**
@@ -1353,4 +1376,25 @@ export interface WindowConfigInput {
      */
     timeoutSeconds?: number;
   };
+}
+/**
+ * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every artifact must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
+ */
+export interface JobsConfigInput {
+  /**
+   * The PEM public key (ECDSA P-256) that signs job artifacts, e.g. your AWS IoT code-signing certificate's key.
+   */
+  publicKeyFile: string;
+  /**
+   * CA bundle (PEM) for HTTPS downloads of artifacts. Omit to use the system store (S3 presigned URLs).
+   */
+  caFile?: string;
+  /**
+   * How long a Jobs request waits for its accepted/rejected answer.
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Most jobs taken in one window; the rest wait for the next.
+   */
+  maxJobsPerWindow?: number;
 }

@@ -1,0 +1,75 @@
+// AWS IoT Jobs inside a real gateway's connectivity window: `attache sync` takes the pending jobs
+// on the window's own connection, delivers a signed file, and rejects a mis-signed one.
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { JobsEmulator } from './helpers/jobs-emulator.js';
+import { ArtifactServer, sha256, signedArtifact, signingKey } from './helpers/jobs-fixtures.js';
+import { Stack, thingName } from './helpers/stack.js';
+
+// The emulator's AWS CRT client can hold the event loop: exit once tap is done.
+t.on('complete', () => setImmediate(() => process.exit()));
+
+t.test('attache sync delivers a signed file pushed by a job and rejects a mis-signed one', async (t) => {
+  const stack = await Stack.start(t);
+  const { pki, broker } = stack;
+  const emulator = await JobsEmulator.start(
+    {
+      host: broker.host,
+      port: broker.port,
+      caFile: pki.caFile,
+      certFile: pki.subscriberCertFile,
+      keyFile: pki.subscriberKeyFile,
+      clientId: 'jobs-emulator',
+    },
+    thingName,
+  );
+  t.teardown(() => emulator.stop());
+  const server = new ArtifactServer({
+    cert: await readFile(pki.serverCertFile),
+    key: await readFile(pki.serverKeyFile),
+  });
+  await server.listen();
+  t.teardown(() => server.stop());
+
+  const key = signingKey();
+  const publicKeyFile = join(stack.dir, 'signing.pub.pem');
+  await writeFile(publicKeyFile, key.publicKeyPem);
+  const config = stack.config() as Record<string, unknown>;
+  config.jobs = { publicKeyFile, caFile: pki.caFile, requestTimeoutMs: 10_000 };
+  await stack.writeConfig(config);
+
+  const library = randomBytes(200_000);
+  const forged = randomBytes(1000);
+  await emulator.addJob('druglib-7', {
+    schemaVersion: 1,
+    operation: 'file-delivery',
+    name: 'druglib-7.bin',
+    artifact: signedArtifact(library, key.privateKey, { url: server.serve('druglib-7.bin', library) }),
+  });
+  await emulator.addJob('forged-1', {
+    schemaVersion: 1,
+    operation: 'file-delivery',
+    name: 'forged.bin',
+    artifact: signedArtifact(forged, signingKey().privateKey, { url: server.serve('forged.bin', forged) }),
+  });
+
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  const sync = await stack.run('sync', '--json');
+  t.equal(sync.code, 0, sync.stderr);
+  t.equal(emulator.executions.get('druglib-7')?.status, 'SUCCEEDED', 'the signed file is delivered');
+  t.equal(emulator.executions.get('forged-1')?.status, 'REJECTED', 'the mis-signed one is rejected');
+  t.match(emulator.executions.get('forged-1')?.statusDetails.reason, /signature/);
+
+  const list = await stack.run('files', 'list', '--json');
+  t.equal(list.code, 0, list.stderr);
+  const files = JSON.parse(list.stdout) as { name: string; sha256: string; size: number }[];
+  t.same(
+    files.map((f) => [f.name, f.sha256, f.size]),
+    [['druglib-7.bin', sha256(library), library.length]],
+    'attache files list shows the delivered file, and only it',
+  );
+  t.end();
+});
