@@ -88,7 +88,7 @@ t.test(
     let restarted: Promise<void> | undefined;
     const logs: Record<string, unknown>[][] = [gateway.logs];
     sender.on('sent', (controlId) => {
-      if (controlId !== killAt || restarted) return;
+      if (controlId !== killAt || restarted !== undefined) return;
       // SIGKILL right after the frame went out: the gateway cannot have stored and ACKed it yet.
       gateway.child.kill('SIGKILL');
       restarted = gateway.exited.then(() => {
@@ -108,7 +108,7 @@ t.test(
         ),
       );
     }
-    t.ok(restarted, 'the gateway was killed mid-stream');
+    t.ok(restarted !== undefined, 'the gateway was killed mid-stream');
     t.same(
       acks.map((a) => [a.code, a.controlId]),
       Array.from({ length: total }, (_, seq) => ['AA', `SEQ-${seq}`]),
