@@ -117,8 +117,12 @@ t.test('a bad register map is refused with its path: attache run exits 78', asyn
   await stack.writeConfig(modbusConfig(stack, server, bad));
   const result = await attache(['run', '--config', stack.configPath]);
   t.equal(result.code, 78, 'EX_CONFIG');
-  t.match(result.stdout, '/modbusProfiles/lab-fridge/registers/0/ref');
-  t.match(result.stdout, '/modbusProfiles/lab-fridge/registers/1/type');
+  // Refused while loading the config, like any invalid config: one `path: message` line each.
+  t.match(result.stderr, '/modbusProfiles/lab-fridge/registers/0/ref');
+  t.match(result.stderr, '/modbusProfiles/lab-fridge/registers/1/type');
+  const validate = await attache(['config', 'validate', '--config', stack.configPath]);
+  t.equal(validate.code, 78, 'attache config validate refuses it too');
+  t.match(validate.stderr, '/modbusProfiles/lab-fridge/registers/0/ref');
 });
 
 t.test('attache modbus read prints the decoded values for the technician', async (t) => {

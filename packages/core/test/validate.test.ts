@@ -57,7 +57,17 @@ t.test('uplink defaults follow AWS IoT Core quotas', async (t) => {
   t.ok((config.uplink?.maxMessageBytes ?? 0) <= 128 * 1024);
   t.ok((config.uplink?.maxInFlight ?? 0) <= 100);
   t.equal(config.uplink?.topic, 'dt/attache/{gatewayId}/telemetry');
-  t.same(config.uplink?.window, { everySeconds: 0, maxDurationSeconds: 600 });
+  t.same(config.uplink?.window, {
+    everySeconds: 0,
+    maxDurationSeconds: 600,
+    schedules: [],
+    onNetworkUp: false,
+    networkPollSeconds: 30,
+    alwaysConnected: false,
+    maxBytes: 0,
+  });
+  t.equal(config.uplink?.compression, 'none', 'plain JSON a dashboard can read, unless asked');
+  t.equal(config.uplink?.shadowName, 'attache');
 });
 
 t.test('every problem in an invalid config is listed with its path', async (t) => {
