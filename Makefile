@@ -71,11 +71,11 @@ soak: deps build
 .PHONY: image image-test image-check
 
 ## image: the Raspberry Pi image (Debian trixie arm64) -> image-build/out/attache-<version>-arm64.img.zst + .sha256
-##        (needs root, qemu-user-static + binfmt; about 12 min, less with the .deb cache in image-build/cache)
+##        (needs root, qemu-user-static + binfmt; 36 min measured on 2 busy cores; the .deb cache in image-build/cache saves the downloads)
 image: build
 	$(SUDO) image-build/build.sh
 
-## image-test: boots the built image in qemu-system-aarch64 -M virt and tests the appliance (about 5 min)
+## image-test: boots the built image in qemu-system-aarch64 -M virt and tests the appliance (12 min measured)
 image-test:
 	$(SUDO) node image-build/boot-test.mjs
 

@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { Gateway, type GatewayStatus, openCache, readStatus } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { formatStatus, formatWindow } from '../report.js';
+import { SystemdNotifier } from '../systemd.js';
 import { WindowRunner } from '../window-runner.js';
 import {
   type CommonArgs,
@@ -18,12 +19,14 @@ async function run(args: CommonArgs): Promise<void> {
   const cfg = await readConfig(args.config);
   const log = createLogger(cfg.log.level);
   const gateway = new Gateway({ config: cfg, logger: log });
+  // Under systemd (Type=notify, WatchdogSec=): READY=1 once started, STOPPING=1, watchdog pings.
+  const systemd = new SystemdNotifier({ logger: log.child({ module: 'systemd' }) });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    gateway.stop().then(
+    Promise.all([systemd.stopping(), gateway.stop()]).then(
       // The AWS CRT client may keep the event loop alive after close: exit explicitly.
       () => process.exit(0),
       (err: unknown) => {
@@ -41,6 +44,8 @@ async function run(args: CommonArgs): Promise<void> {
     await gateway.stop().catch(() => undefined);
     process.exit(isGatewayError(err, 'ATTACHE_CONFIG_INVALID') ? exitConfig : 1);
   }
+  await systemd.ready();
+  systemd.startWatchdog();
 }
 
 async function sync(args: CommonArgs): Promise<void> {

@@ -1,0 +1,461 @@
+#!/usr/bin/env node
+// make image-test: boots the built image in qemu-system-aarch64 -M virt (TCG) and tests the appliance
+// end to end. Prints one `ok`/`not ok` line per check and the measured figures; exits 1 on a failure.
+//   node image-build/boot-test.mjs [IMAGE]     (default: the newest image-build/out/attache-*-arm64.img)
+// The host plays the technician and the cloud: a provisioning bundle goes onto the boot partition
+// (mcopy, no mount), a pty-backed FTDI adapter is plugged in through the QEMU monitor after boot, a
+// local mosquitto with mutual TLS stands in for AWS IoT Core (reached through a guestfwd: the user
+// network is restricted to it and to the ssh port forward). Every wait reads the console, the broker
+// or the guest's answers, with a deadline; nothing sleeps blindly.
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import {
+  createTestPki,
+  getFreePort,
+  LineDeviceSimulator,
+  openPtyPair,
+  profileFormat,
+  startMosquitto,
+  subscribeTopic,
+} from '@attache/devkit';
+
+/** Writes a line to stdout (a command-line tool: its output is the report). */
+const say = (line) => process.stdout.write(`${line}\n`);
+
+const run = promisify(execFile);
+const here = dirname(fileURLToPath(import.meta.url));
+const thingName = 'attache-qemu';
+const brokerName = 'broker.attache.test';
+const brokerGuestIp = '10.0.2.100';
+const adapterSerial = 'ATT0001';
+const stableName = `/dev/attache/ftdi-${adapterSerial}-if00`;
+const started = Date.now();
+const deadline = started + 20 * 60_000;
+const results = [];
+// Terminal colour and cursor sequences in systemd's status lines.
+const ansiEscape = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, 'g');
+
+function findImage() {
+  const out = join(here, 'out');
+  const images = readdirSync(out)
+    .filter((f) => /^attache-.*-arm64\.img$/.test(f))
+    .map((f) => join(out, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (images.length === 0) throw new Error(`no image in ${out}: run make image first`);
+  return images[0];
+}
+
+function check(name, ok, detail = '') {
+  results.push(ok);
+  say(`${ok ? 'ok' : 'not ok'} ${results.length} - ${name}${detail ? ` (${detail})` : ''}`);
+}
+
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The guest's serial console: every line is kept; waitFor resolves on the first (new) match. */
+class Console {
+  lines = [];
+  #waiters = new Set();
+  constructor(stream, logFile) {
+    const rl = createInterface({ input: stream });
+    rl.on('line', (raw) => {
+      const line = raw.replace(ansiEscape, '');
+      this.lines.push({ at: Date.now(), line });
+      writeFileSync(logFile, `${line}\n`, { flag: 'a' });
+      for (const w of this.#waiters) w();
+    });
+  }
+  waitFor(pattern, timeoutMs, from = 0) {
+    return new Promise((resolveWait, reject) => {
+      const test = () => {
+        const hit = this.lines.slice(from).find((l) => pattern.test(l.line));
+        if (!hit) return;
+        cleanup();
+        resolveWait(hit);
+      };
+      const timer = setTimeout(
+        () => {
+          cleanup();
+          reject(new Error(`console: no line matching ${pattern} within ${seconds(timeoutMs)}`));
+        },
+        Math.min(timeoutMs, deadline - Date.now()),
+      );
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(test);
+      };
+      this.#waiters.add(test);
+      test();
+    });
+  }
+}
+
+/** HMP over the monitor's unix socket: one command, resolves with its output. */
+async function monitor(socketPath, command) {
+  const sock = connect(socketPath);
+  await once(sock, 'connect');
+  let text = '';
+  sock.setEncoding('utf8');
+  sock.on('data', (d) => {
+    text += d;
+  });
+  const prompt = async () => {
+    while (!text.endsWith('(qemu) ')) await once(sock, 'data');
+  };
+  await prompt();
+  text = '';
+  sock.write(`${command}\n`);
+  await prompt();
+  sock.end();
+  // HMP echoes the command with cursor movements; the answer is what follows the echoed line.
+  return text.replace('(qemu) ', '').split('\n').slice(1).join('\n').trim();
+}
+
+async function main() {
+  const image = resolve(process.argv[2] ?? findImage());
+  const work = mkdtempSync(join(tmpdir(), 'attache-image-test-'));
+  const cleanups = [];
+  try {
+    // The PKI: the devkit's CA and client certificate; a server certificate also valid for the name
+    // the guest uses (resolved through its /etc/hosts to the guestfwd address).
+    const pki = await createTestPki(join(work, 'pki'), { thingName });
+    const serverCertFile = join(work, 'pki', 'server-guest.crt');
+    writeFileSync(
+      join(work, 'pki', 'server-guest.ext'),
+      `subjectAltName=DNS:localhost,DNS:${brokerName},IP:127.0.0.1,IP:${brokerGuestIp}\nextendedKeyUsage=serverAuth\n`,
+    );
+    await run('openssl', [
+      'req',
+      '-new',
+      '-key',
+      pki.serverKeyFile,
+      '-subj',
+      `/CN=${brokerName}`,
+      '-out',
+      join(work, 'pki', 'server-guest.csr'),
+    ]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      join(work, 'pki', 'server-guest.csr'),
+      '-CA',
+      pki.caFile,
+      '-CAkey',
+      join(work, 'pki', 'ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-sha256',
+      '-extfile',
+      join(work, 'pki', 'server-guest.ext'),
+      '-out',
+      serverCertFile,
+    ]);
+    const broker = await startMosquitto({ dir: join(work, 'broker'), pki: { ...pki, serverCertFile } });
+    cleanups.push(() => broker.stop());
+    const topic = `dt/attache/${thingName}/telemetry`;
+    const dashboard = await subscribeTopic({ broker, pki, topic });
+    cleanups.push(() => dashboard.stop());
+
+    // The disk: a sparse copy of the image with the provisioning bundle on its boot partition.
+    const disk = join(work, 'disk.img');
+    await run('cp', ['--sparse=always', image, disk]);
+    const { stdout: table } = await run('sfdisk', ['--json', disk]);
+    const parts = JSON.parse(table).partitiontable.partitions;
+    const fat = `${disk}@@${parts[0].start * 512}`;
+    const bundle = join(work, 'attache');
+    await run('mkdir', ['-p', bundle]);
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'id_ed25519')]);
+    await run('cp', [join(work, 'id_ed25519.pub'), join(bundle, 'authorized_keys')]);
+    await run('cp', [pki.clientCertFile, join(bundle, 'device.crt')]);
+    await run('cp', [pki.clientKeyFile, join(bundle, 'device.key')]);
+    await run('cp', [pki.caFile, join(bundle, 'ca.pem')]);
+    const config = {
+      version: 1,
+      gateway: { id: thingName },
+      log: { level: 'info' },
+      devices: [
+        {
+          id: 'spo2-bed1',
+          adapter: 'rs232',
+          port: { path: stableName, baudRate: 9600, delimiter: '\r\n' },
+          format: profileFormat('nonin'),
+        },
+      ],
+      uplink: {
+        endpoint: brokerName,
+        port: 8883,
+        certFile: 'device.crt',
+        keyFile: 'device.key',
+        caFile: 'ca.pem',
+        window: { everySeconds: 0, maxDurationSeconds: 120 },
+      },
+    };
+    writeFileSync(join(bundle, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    await run('mcopy', ['-s', '-i', fat, bundle, '::/']);
+    const kernel = (await run('mdir', ['-b', '-i', fat, '::/'])).stdout
+      .split('\n')
+      .map((l) => l.trim().replace(/^::\//, ''));
+    const vmlinuz = kernel.find((f) => f.startsWith('vmlinuz-'));
+    const initrd = kernel.find((f) => f.startsWith('initrd.img-'));
+    await run('mcopy', ['-n', '-i', fat, `::/${vmlinuz}`, `::/${initrd}`, work]);
+
+    const sshPort = await getFreePort();
+    const monitorSocket = join(work, 'monitor.sock');
+    const qemuArgs = [
+      '-M',
+      'virt',
+      '-cpu',
+      'cortex-a72',
+      '-smp',
+      '2',
+      '-m',
+      '1024',
+      '-display',
+      'none',
+      '-kernel',
+      join(work, vmlinuz),
+      '-initrd',
+      join(work, initrd),
+      '-append',
+      'console=ttyAMA0 root=LABEL=RASPIROOT rw net.ifnames=0',
+      '-drive',
+      `file=${disk},format=raw,if=virtio`,
+      '-netdev',
+      `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${sshPort}-:22,guestfwd=tcp:${brokerGuestIp}:8883-cmd:socat - TCP:127.0.0.1:${broker.port}`,
+      '-device',
+      'virtio-net-pci,netdev=n0,romfile=',
+      '-device',
+      'qemu-xhci,id=xhci',
+      '-monitor',
+      `unix:${monitorSocket},server=on,wait=off`,
+      '-serial',
+      'stdio',
+    ];
+    const bootAt = Date.now();
+    const qemu = spawn('qemu-system-aarch64', qemuArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanups.push(async () => {
+      if (qemu.exitCode === null) {
+        qemu.kill('SIGKILL');
+        await once(qemu, 'exit');
+      }
+    });
+    const guestConsole = new Console(qemu.stdout, join(work, 'console.log'));
+    say(`# image ${image}, work dir ${work}, console log ${join(work, 'console.log')}`);
+
+    const ssh = async (command) => {
+      const { stdout } = await run(
+        'ssh',
+        [
+          '-i',
+          join(work, 'id_ed25519'),
+          '-p',
+          String(sshPort),
+          '-o',
+          'StrictHostKeyChecking=no',
+          '-o',
+          'UserKnownHostsFile=/dev/null',
+          '-o',
+          'LogLevel=ERROR',
+          '-o',
+          'ConnectTimeout=10',
+          'root@127.0.0.1',
+          command,
+        ],
+        { timeout: 120_000, maxBuffer: 1 << 22 },
+      );
+      return stdout;
+    };
+    const sshReady = async () => {
+      for (;;) {
+        try {
+          return await ssh('true');
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await guestConsole.waitFor(/./, 15_000, guestConsole.lines.length).catch(() => undefined);
+        }
+      }
+    };
+    const status = async () => JSON.parse(await ssh('attache status --json'));
+    // Resolves with the guest's uptime (s) when attache.service became active (after READY=1) in a
+    // boot other than `previousBoot`.
+    const serviceReady = async (previousBoot) => {
+      for (;;) {
+        const out = await ssh(
+          'cat /proc/sys/kernel/random/boot_id; systemctl show -p ActiveState -p ActiveEnterTimestampMonotonic attache',
+        ).catch(() => '');
+        const [bootId] = out.split('\n');
+        if (bootId && bootId !== previousBoot && /ActiveState=active/.test(out)) {
+          return { bootId, uptime: Number(/ActiveEnterTimestampMonotonic=(\d+)/.exec(out)?.[1]) / 1e6 };
+        }
+        if (Date.now() > deadline) throw new Error('attache.service did not become active');
+        await guestConsole.waitFor(/./, 5000, guestConsole.lines.length).catch(() => undefined);
+      }
+    };
+    // The guest has no network time here (restrict=on): set its clock as timesyncd would in a window.
+    const setClock = () => ssh(`date -u -s @${Math.floor(Date.now() / 1000)} >/dev/null`);
+
+    // 1. Boot, provisioning, service ready.
+    const provisioned = await guestConsole.waitFor(/attache-provision: (OK|FAILED|NOT PROVISIONED)/, 300_000);
+    check(
+      'first boot provisioned from the boot partition',
+      /: OK/.test(provisioned.line),
+      provisioned.line.trim(),
+    );
+    await sshReady();
+    check('ssh with the provisioned key only', true);
+    const ready = await serviceReady('');
+    const bootToReady = ready.uptime * 1000;
+    check(
+      'attache.service reached ready (Type=notify)',
+      true,
+      `${seconds(bootToReady)} of guest uptime; ${seconds(Date.now() - bootAt)} wall since QEMU started`,
+    );
+    await setClock();
+    const stateFile = JSON.parse(await ssh('cat /var/lib/attache/provisioning.json'));
+    check(
+      'state file says provisioned',
+      stateFile.state === 'provisioned' && stateFile.gatewayId === thingName,
+      JSON.stringify(stateFile),
+    );
+    const creds = await ssh(
+      'stat -c "%a %U %n" /var/lib/attache/credentials /var/lib/attache/credentials/*; ls /boot/firmware/attache 2>&1 || true',
+    );
+    check(
+      'credentials root-only on the data partition, bundle gone from the boot partition',
+      /^700 root/m.test(creds) && /600 root .*device\.key/.test(creds) && /No such file/.test(creds),
+      creds.replace(/\n/g, '; '),
+    );
+    const identity = await ssh(
+      'cat /etc/machine-id; ls /etc/ssh/ssh_host_ed25519_key; findmnt -no SOURCE,OPTIONS /var/lib/attache',
+    );
+    check(
+      'machine-id and ssh host keys made on this box; data partition mounted',
+      /^[0-9a-f]{32}$/m.test(identity) && /ATTACHEDATA|vda3/.test(identity),
+      identity.replace(/\n/g, '; '),
+    );
+    const verify = await ssh(
+      'systemd-analyze verify /usr/lib/systemd/system/attache*.service 2>&1; echo "rc=$?"',
+    );
+    check(
+      'systemd-analyze verify of the installed units (systemd of the image)',
+      verify.trim() === 'rc=0',
+      verify.trim().replace(/\n/g, '; '),
+    );
+    const mainPid = (await ssh('systemctl show -p MainPID --value attache')).trim();
+    await ssh(`echo "${brokerGuestIp} ${brokerName}" >> /etc/hosts`);
+
+    // 2. Plug the USB-serial adapter in, as a technician would.
+    const pty = await openPtyPair(join(work, 'pty'));
+    cleanups.push(() => pty.close());
+    const ptyPath = (await run('readlink', ['-f', pty.gatewayPath])).stdout.trim();
+    const mark = guestConsole.lines.length;
+    const plugAt = Date.now();
+    const plugged = [
+      await monitor(monitorSocket, `chardev-add serial,id=ser0,path=${ptyPath}`),
+      await monitor(
+        monitorSocket,
+        `device_add usb-serial,id=usbser0,bus=xhci.0,chardev=ser0,serial=${adapterSerial}`,
+      ),
+    ].join(' ');
+    check(
+      'QEMU monitor: chardev-add and device_add of the usb-serial adapter',
+      !/error/i.test(plugged),
+      plugged,
+    );
+    const detected = await guestConsole.waitFor(/serial adapter \/dev\/ttyUSB\d+ detected/, 120_000, mark);
+    check(
+      'the plugged adapter got its stable name',
+      detected.line.includes(stableName),
+      detected.line.trim(),
+    );
+    const link = await ssh(`stat -L -c '%G %a' ${stableName}; readlink -f ${stableName}`);
+    check('stable name is a dialout 0660 tty', /^dialout 660/.test(link), link.replace(/\n/g, '; '));
+    const simulator = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin', intervalMs: 500 });
+    await simulator.open();
+    cleanups.push(() => simulator.close());
+    simulator.start();
+    let adapter;
+    for (;;) {
+      adapter = (await status()).adapters.find((a) => a.deviceId === 'spo2-bed1');
+      if (adapter && adapter.stored > 0) break;
+      if (Date.now() - plugAt > 120_000) break;
+      await guestConsole.waitFor(/./, 5000, guestConsole.lines.length).catch(() => undefined);
+    }
+    check(
+      'readings stored without a service restart',
+      adapter?.stored > 0 && (await ssh('systemctl show -p MainPID --value attache')).trim() === mainPid,
+      `${adapter?.stored} stored, ${seconds(Date.now() - plugAt)} after the plug, MainPID ${mainPid}`,
+    );
+
+    // 3. attache sync: the backlog reaches the broker.
+    const syncOut = await ssh('attache sync --json || true');
+    const batches = await dashboard.waitFor(1, 60_000).catch(() => dashboard.messages);
+    check(
+      'a reading reached the broker after attache sync',
+      batches.length > 0 && batches[0].toString().includes('spo2-bed1'),
+      syncOut.trim().slice(0, 300),
+    );
+    const rss = (await ssh('ps -o rss= -p $(systemctl show -p MainPID --value attache)')).trim();
+    say(`# RSS of the service: ${Math.round(Number(rss) / 1024)} MB`);
+
+    // 4. Reboot keeps the cache: readings stored after the sync survive and are uploaded after it.
+    simulator.stop();
+    let before = (await status()).backlog.records;
+    for (let i = 0; before === 0 && i < 5; i++) {
+      await simulator.sendReading();
+      await guestConsole.waitFor(/./, 3000, guestConsole.lines.length).catch(() => undefined);
+      before = (await status()).backlog.records;
+    }
+    const rebootMark = guestConsole.lines.length;
+    await ssh('systemctl reboot').catch(() => undefined);
+    const rebootAt = Date.now();
+    await guestConsole.waitFor(/Booting Linux|Linux version/, 300_000, rebootMark);
+    await sshReady();
+    const again = await serviceReady(ready.bootId);
+    say(
+      `# reboot: ready at ${seconds(again.uptime * 1000)} of guest uptime, ${seconds(Date.now() - rebootAt)} wall`,
+    );
+    await setClock();
+    const after = (await status()).backlog.records;
+    check(
+      'the cache survived the reboot',
+      before > 0 && after >= before,
+      `${before} records before, ${after} after`,
+    );
+    await ssh(`grep -q ${brokerName} /etc/hosts || echo "${brokerGuestIp} ${brokerName}" >> /etc/hosts`);
+    const count = dashboard.messages.length;
+    await ssh('attache sync --json || true');
+    await dashboard.waitFor(count + 1, 60_000).catch(() => undefined);
+    check('the cached readings were uploaded after the reboot', dashboard.messages.length > count);
+    const restarts = (
+      await ssh(
+        'systemctl show -p NRestarts --value attache; systemctl is-failed attache-provision attache || true',
+      )
+    ).trim();
+    say(`# NRestarts / failed units: ${restarts.replace(/\n/g, ' ')}`);
+    await ssh('systemctl poweroff').catch(() => undefined);
+    await Promise.race([once(qemu, 'exit'), new Promise((r) => setTimeout(r, 120_000))]);
+    say(
+      `# boot-to-ready ${seconds(bootToReady)}, RSS ${Math.round(Number(rss) / 1024)} MB, total ${seconds(Date.now() - started)}`,
+    );
+  } catch (err) {
+    check('test ran to the end', false, err.message);
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    if (!process.env.ATTACHE_KEEP_TEST) rmSync(work, { recursive: true, force: true });
+  }
+  const failed = results.filter((ok) => !ok).length;
+  say(`${results.length - failed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
+}
+
+await main();
