@@ -60,8 +60,7 @@ function date(name: string, value: string | undefined): Date | undefined {
 
 async function exportCommand(args: ExportArgs): Promise<void> {
   const cfg = await readConfig(args.config);
-  // exportRecipientFile is the cache block's optional property (config.schema.json).
-  const recipientFile = args.recipient ?? (cfg.cache as { exportRecipientFile?: string }).exportRecipientFile;
+  const recipientFile = args.recipient ?? cfg.cache.exportRecipientFile;
   if (!recipientFile) throw new TypeError('give --recipient PUBKEY.pem (or set cache.exportRecipientFile)');
   const recipient = await readFile(recipientFile, 'utf8');
   const since = date('since', args.since);
