@@ -4,7 +4,7 @@
 // NAKs, the gateway's CPU, and the time from writing a message's last frame to reading its ACK
 // (the durable-write latency) p50/p99. Nothing is asserted: figures vary with the machine.
 // A pty does not enforce the baud rate: "line rate" is computed from the bytes sent at 10 bits a byte.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +39,17 @@ await writeFile(
 const gateway = spawn(process.execPath, [bin, 'run', '--config', configPath], {
   stdio: ['ignore', 'ignore', 'inherit'],
 });
-await new Promise((r) => setTimeout(r, 2000));
+// Ready when the gateway answers on its control socket with the analyzer's port open.
+for (let tries = 0; ; tries++) {
+  const status = await new Promise((resolve) =>
+    execFile(process.execPath, [bin, 'status', '--json', '--config', configPath], (err, stdout) =>
+      resolve(err ? null : JSON.parse(stdout)),
+    ),
+  );
+  if (status?.running && status.adapters[0]?.state === 'connected') break;
+  if (tries > 100) throw new Error(`the gateway did not start: ${JSON.stringify(status)}`);
+  await new Promise((r) => setTimeout(r, 200));
+}
 
 const port = new SerialPort({ path: pty.devicePath, baudRate: 115200 });
 await new Promise((resolve, reject) => port.once('open', resolve).once('error', reject));
