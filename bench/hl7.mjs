@@ -9,50 +9,13 @@ import { join } from 'node:path';
 import { EthernetAdapter } from '@attache/adapter-ethernet';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import { validateConfig } from '@attache/core';
-import { getFreePort, MllpSenderSimulator, oruR01Message } from '@attache/devkit';
+import { getFreePort, MllpSenderSimulator, oruR01Message, pcd01VitalSigns } from '@attache/devkit';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 
 // HL7_BENCH_DIR=/dev/shm shows the pipeline without the disk (fsync on tmpfs is free): not durable.
 const dir = await mkdtemp(join(process.env.HL7_BENCH_DIR ?? tmpdir(), 'attache-bench-hl7-'));
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
-const observations = [
-  { type: '', code: '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', path: '1.0.0.0' },
-  {
-    type: 'NM',
-    code: '150021^MDC_PRESS_BLD_NONINV_SYS^MDC',
-    path: '1.1.1.1',
-    value: '120',
-    unit: '266016^MDC_DIM_MMHG^MDC',
-  },
-  {
-    type: 'NM',
-    code: '150022^MDC_PRESS_BLD_NONINV_DIA^MDC',
-    path: '1.1.1.2',
-    value: '80',
-    unit: '266016^MDC_DIM_MMHG^MDC',
-  },
-  {
-    type: 'NM',
-    code: '150023^MDC_PRESS_BLD_NONINV_MEAN^MDC',
-    path: '1.1.1.3',
-    value: '93',
-    unit: '266016^MDC_DIM_MMHG^MDC',
-  },
-  {
-    type: 'NM',
-    code: '150456^MDC_PULS_OXIM_SAT_O2^MDC',
-    path: '1.2.1.1',
-    value: '97',
-    unit: '262688^MDC_DIM_PERCENT^MDC',
-  },
-  {
-    type: 'NM',
-    code: '149530^MDC_PULS_OXIM_PULS_RATE^MDC',
-    path: '1.2.1.2',
-    value: '72',
-    unit: '264864^MDC_DIM_BEAT_PER_MIN^MDC',
-  },
-];
+const observations = pcd01VitalSigns({ systolic: 120, diastolic: 80, mean: 93, spo2: 97, pulse: 72 });
 
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];

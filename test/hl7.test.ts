@@ -1,7 +1,13 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkBatch } from '@attache/core';
-import { getFreePort, MllpSenderSimulator, type OruObservation, oruR01Message } from '@attache/devkit';
+import {
+  getFreePort,
+  MllpSenderSimulator,
+  type OruObservation,
+  oruR01Message,
+  pcd01VitalSigns,
+} from '@attache/devkit';
 import t from 'tap';
 import { type GatewayProcess, recordsOf, Stack } from './helpers/stack.js';
 
@@ -9,46 +15,10 @@ const mrn = 'MRN-99817';
 const name = 'QUIMBY^HORTENSE';
 const secrets = [mrn, 'QUIMBY', 'HORTENSE', '19470312'];
 
-/** PCD-01 vital signs with containment headers, an NIBP sys/dia/mean, SpO2, pulse, and a sequence number. */
+/** PCD-01 vital signs (headers, NIBP sys/dia/mean, SpO2, pulse) and a sequence number. */
 function vitals(seq: number): OruObservation[] {
   return [
-    { type: '', code: '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', path: '1.0.0.0' },
-    { type: '', code: '69854^MDC_DEV_METER_PRESS_BLD_VMD^MDC', path: '1.1.0.0' },
-    {
-      type: 'NM',
-      code: '150021^MDC_PRESS_BLD_NONINV_SYS^MDC',
-      path: '1.1.1.1',
-      value: '121',
-      unit: '266016^MDC_DIM_MMHG^MDC',
-    },
-    {
-      type: 'NM',
-      code: '150022^MDC_PRESS_BLD_NONINV_DIA^MDC',
-      path: '1.1.1.2',
-      value: '79',
-      unit: '266016^MDC_DIM_MMHG^MDC',
-    },
-    {
-      type: 'NM',
-      code: '150023^MDC_PRESS_BLD_NONINV_MEAN^MDC',
-      path: '1.1.1.3',
-      value: '93',
-      unit: '266016^MDC_DIM_MMHG^MDC',
-    },
-    {
-      type: 'NM',
-      code: '150456^MDC_PULS_OXIM_SAT_O2^MDC',
-      path: '1.2.1.1',
-      value: '97',
-      unit: '262688^MDC_DIM_PERCENT^MDC',
-    },
-    {
-      type: 'NM',
-      code: '149530^MDC_PULS_OXIM_PULS_RATE^MDC',
-      path: '1.2.1.2',
-      value: '72',
-      unit: '264864^MDC_DIM_BEAT_PER_MIN^MDC',
-    },
+    ...pcd01VitalSigns({ systolic: 121, diastolic: 79, mean: 93, spo2: 97, pulse: 72 }),
     { type: 'NM', code: 'SEQ^test sequence^LOCAL', path: '9.9.9.9', value: String(seq) },
   ];
 }

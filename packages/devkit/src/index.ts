@@ -23,6 +23,8 @@ export {
   type OruR01Options,
   oruR01Message,
   parseMllpAck,
+  pcd01VitalSigns,
+  type VitalSignValues,
 } from './mllp-sender.js';
 export {
   type ModbusServer,

@@ -214,6 +214,63 @@ export interface OruObservation {
   status?: string;
 }
 
+/** Values of {@link pcd01VitalSigns}. */
+export interface VitalSignValues {
+  systolic: number;
+  diastolic: number;
+  mean: number;
+  spo2: number;
+  pulse: number;
+}
+
+/**
+ * The OBX segments of a PCD-01 vital-signs message as monitors send them: the MDS and NIBP VMD
+ * containment headers (no value), an NIBP systolic/diastolic/mean, SpO2 and pulse rate, with MDC codes
+ * and MDC unit codes (protocols.md §2.3–2.4).
+ */
+export function pcd01VitalSigns(v: VitalSignValues): OruObservation[] {
+  const mmHg = '266016^MDC_DIM_MMHG^MDC';
+  return [
+    { type: '', code: '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', path: '1.0.0.0' },
+    { type: '', code: '69854^MDC_DEV_METER_PRESS_BLD_VMD^MDC', path: '1.1.0.0' },
+    {
+      type: 'NM',
+      code: '150021^MDC_PRESS_BLD_NONINV_SYS^MDC',
+      path: '1.1.1.1',
+      value: String(v.systolic),
+      unit: mmHg,
+    },
+    {
+      type: 'NM',
+      code: '150022^MDC_PRESS_BLD_NONINV_DIA^MDC',
+      path: '1.1.1.2',
+      value: String(v.diastolic),
+      unit: mmHg,
+    },
+    {
+      type: 'NM',
+      code: '150023^MDC_PRESS_BLD_NONINV_MEAN^MDC',
+      path: '1.1.1.3',
+      value: String(v.mean),
+      unit: mmHg,
+    },
+    {
+      type: 'NM',
+      code: '150456^MDC_PULS_OXIM_SAT_O2^MDC',
+      path: '1.2.1.1',
+      value: String(v.spo2),
+      unit: '262688^MDC_DIM_PERCENT^MDC',
+    },
+    {
+      type: 'NM',
+      code: '149530^MDC_PULS_OXIM_PULS_RATE^MDC',
+      path: '1.2.1.2',
+      value: String(v.pulse),
+      unit: '264864^MDC_DIM_BEAT_PER_MIN^MDC',
+    },
+  ];
+}
+
 /** Options of {@link oruR01Message}. */
 export interface OruR01Options {
   controlId: string;
