@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { type AstmAction, AstmReceiver, astmReadings, parseAstmMessage } from '@attache/astm';
-import type { AstmFormat, Logger } from '@attache/core';
+import {
+  type AstmAction,
+  AstmReceiver,
+  AstmReplySender,
+  astmLocalTimestamp,
+  astmReadings,
+  buildNoInformationReply,
+  parseAstmMessage,
+} from '@attache/astm';
+import { type AstmFormat, type Logger, monotonicMs } from '@attache/core';
 import { arrivedNow, type ReadingDelivery } from './delivery.js';
 import { SocketSession } from './session.js';
 
@@ -19,22 +27,45 @@ const tickMs = 1000;
  * ASTM E1381/E1394 on one connection: the same `AstmReceiver` as on RS-232, its ACK/NAK written on
  * the socket. The final frame of a message is ACKed only once the sink resolved; a message that
  * cannot be parsed, is too large, or cannot be stored is NAKed, so the analyzer keeps it (and, after
- * its retries, reports the failure to its operator instead of losing the result silently).
+ * its retries, reports the failure to its operator instead of losing the result silently). Host
+ * queries are answered "no information" in a transfer of the gateway's own after the instrument's
+ * EOT (the same `AstmReplySender` as on RS-232).
  */
 export class AstmSession extends SocketSession {
   readonly #receiver: AstmReceiver;
+  readonly #reply: AstmReplySender;
   readonly #options: AstmSessionOptions;
   readonly #timer: NodeJS.Timeout;
 
   constructor(socket: Socket, options: AstmSessionOptions) {
     super(socket);
     this.#options = options;
-    this.#receiver = new AstmReceiver({ receiverTimeoutMs: options.format.receiverTimeoutMs });
-    this.#timer = setInterval(() => this.#run(this.#receiver.tick()), tickMs);
+    this.#receiver = new AstmReceiver({
+      receiverTimeoutMs: options.format.receiverTimeoutMs,
+      maxMessageText: options.format.maxMessageBytes,
+    });
+    this.#reply = new AstmReplySender((bytes) => {
+      if (!this.socket.destroyed) this.socket.write(bytes);
+    }, options.log);
+    this.#timer = setInterval(() => this.#tick(), tickMs);
   }
 
   protected onData(chunk: Buffer): void {
-    this.#run(this.#receiver.feed(chunk));
+    const now = monotonicMs();
+    const rest = this.#reply.active ? this.#reply.onData(chunk, now) : chunk;
+    if (rest.length > 0) this.#run(this.#receiver.feed(rest, now));
+  }
+
+  #tick(): void {
+    const now = monotonicMs();
+    this.#run(this.#receiver.tick(now));
+    this.#reply.tick(now);
+    this.#startReply(now);
+  }
+
+  /** Starts a queued reply once the instrument's transfer is over. */
+  #startReply(now: number): void {
+    if (this.#receiver.state === 'idle') this.#reply.maybeStart(now);
   }
 
   protected override onClose(): void {
@@ -47,6 +78,8 @@ export class AstmSession extends SocketSession {
         if (!this.socket.destroyed) this.socket.write(action.bytes);
       } else if (action.type === 'message') {
         this.#message(action.text, action.awaitingStore);
+      } else if (action.event === 'transfer-end') {
+        this.#startReply(monotonicMs());
       } else if (action.event === 'malformed-frame' || action.event === 'timeout') {
         this.#options.log.warn({ event: action.event, reason: action.reason }, 'ASTM frame refused');
       }
@@ -80,18 +113,24 @@ export class AstmSession extends SocketSession {
    */
   async #deliver(text: string, arrival: ReturnType<typeof arrivedNow>): Promise<boolean> {
     const { delivery, format } = this.#options;
-    let readings: ReturnType<typeof astmReadings>;
+    let message: ReturnType<typeof parseAstmMessage>;
     try {
-      readings = astmReadings(parseAstmMessage(text), { comments: format.comments });
+      message = parseAstmMessage(text);
     } catch (err) {
       delivery.malformed(err instanceof Error ? err.message : String(err), text.length);
       return false;
     }
+    const readings = astmReadings(message, { comments: format.comments });
     const raw = Buffer.from(text.split(/[\r\n]/, 1)[0] ?? '', 'latin1');
     const key = createHash('sha256').update(text, 'latin1').digest('hex');
     const outcomes = readings.map((parts, i) =>
       delivery.deliver({ ...parts, raw, idempotencyKey: `astm:${key}:${i}` }, arrival),
     );
-    return (await Promise.all(outcomes)).every((outcome) => outcome === 'stored');
+    const stored = (await Promise.all(outcomes)).every((outcome) => outcome === 'stored');
+    if (stored && message.queries.length > 0 && format.hostQueries === 'no-information') {
+      this.#reply.queue(buildNoInformationReply({ timestamp: astmLocalTimestamp() }));
+      this.#startReply(monotonicMs());
+    }
+    return stored;
   }
 }

@@ -1,6 +1,6 @@
 import { createServer, type Socket } from 'node:net';
 import { EthernetAdapter, encodeMllp, parseAllowList } from '@attache/adapter-ethernet';
-import { frameAstmRecords } from '@attache/astm';
+import { AstmReceiver, frameAstmRecords } from '@attache/astm';
 import type { DeviceReading, ReadingSink } from '@attache/core';
 import { getFreePort, MllpSenderSimulator, parseMllpAck } from '@attache/devkit';
 import t, { type Test } from 'tap';
@@ -213,6 +213,55 @@ t.test('ASTM over TCP: the same receiver; the final frame is ACKed once stored',
   t.notMatch(r?.raw.toString('latin1'), 'DOE', 'raw is the H record only');
   t.equal(adapter.status().stored, 1);
 });
+
+t.test(
+  'ASTM over TCP: a host query is stored as an event and answered "no information" after EOT',
+  async (t) => {
+    const { port, readings } = await listen(t, { host: '127.0.0.1', allow: ['127.0.0.1'] }, { kind: 'astm' });
+    const socket = await connectTo(port);
+    t.teardown(() => socket.destroy());
+    const received: number[] = [];
+    socket.on('data', (d: Buffer) => received.push(...d));
+    let read = 0;
+    const next = async () => {
+      await until(() => received.length > read, 'a byte from the gateway');
+      return received[read++];
+    };
+    socket.write(Buffer.from([0x05]));
+    t.equal(await next(), 0x06, 'ENQ answered with ACK');
+    const query = [
+      'H|\\^&|||XN-550^00-24^22723|||||||P|E1394-97|20260124135000',
+      'Q|1|^^SMP0001||^^^ALL||||||||O',
+      'L|1|N',
+    ];
+    for (const frame of frameAstmRecords(query)) {
+      socket.write(frame);
+      t.equal(await next(), 0x06);
+    }
+    socket.write(Buffer.from([0x04]));
+    t.match(readings[0], { event: { type: 'astm.query' }, specimenId: 'SMP0001', observations: [] });
+    t.equal(await next(), 0x05, 'after our EOT the gateway asks for the line');
+    // Play the receiving instrument: ACK the ENQ and every frame, collect the records.
+    const receiver = new AstmReceiver();
+    const actions = receiver.feed(Buffer.from([0x05]));
+    socket.write(Buffer.concat(actions.flatMap((a) => (a.type === 'send' ? [a.bytes] : []))));
+    let records: string[] | undefined;
+    while (records === undefined) {
+      const byte = await next();
+      for (const action of receiver.feed(Buffer.from([byte as number]))) {
+        if (action.type === 'send') socket.write(action.bytes);
+        if (action.type === 'message') {
+          records = action.records;
+          if (action.awaitingStore) {
+            for (const a of receiver.acknowledge(true)) if (a.type === 'send') socket.write(a.bytes);
+          }
+        }
+      }
+    }
+    t.match(records[0], /^H\|/);
+    t.equal(records[1], 'L|1|I', 'the LIS2-A2 answer of a host that holds no orders');
+  },
+);
 
 t.test('kv-line and regex-line over TCP; a bad line is malformed, the next one is read', async (t) => {
   const kv = await listen(

@@ -3,13 +3,14 @@ import {
   type AstmAction,
   type AstmMessage,
   AstmReceiver,
+  AstmReplySender,
+  astmLocalTimestamp,
   astmReadings,
   buildNoInformationReply,
   parseAstmMessage,
 } from '@attache/astm';
 import type { AstmFormat, DeviceReading } from '@attache/core';
 import { GatewayError, isGatewayError, monotonicMs } from '@attache/core';
-import { AstmReplySender } from './astm-reply.js';
 import type { SerialLink, SerialSession, SessionContext } from './session.js';
 
 /** How often the receiver and reply timers are checked, ms. */
@@ -33,12 +34,6 @@ interface Arrived {
   text: string;
   receivedAt: number;
   monotonicMs: number;
-}
-
-/** `YYYYMMDDHHMMSS` in local time, for the H record of a reply. */
-function localStamp(date = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
 }
 
 /**
@@ -194,7 +189,7 @@ export class AstmSession implements SerialSession {
     );
     const stored = await this.#deliver(readings);
     if (stored && message.queries.length > 0 && this.#format.hostQueries === 'no-information') {
-      link.reply.queue(buildNoInformationReply({ timestamp: localStamp() }));
+      link.reply.queue(buildNoInformationReply({ timestamp: astmLocalTimestamp() }));
     }
     return stored;
   }

@@ -27,6 +27,12 @@ export function buildNoInformationReply(options: NoInformationReplyOptions): str
   return [`H|\\^&|||${sender}|||||||${processingId}|E1394-97|${timestamp}`, 'L|1|I'];
 }
 
+/** `YYYYMMDDHHMMSS` in the gateway's local time, for the H record of a reply. */
+export function astmLocalTimestamp(date = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
+}
+
 /**
  * Frames records as an E1381 sender does: each record plus CR starts a new frame, split into frames
  * of at most 240 characters (ETB between them, ETX on the record's last), FN from `firstFn` mod 8,

@@ -1,6 +1,6 @@
 export { astmChecksum } from './control.js';
 export { type AstmDelimiters, DEFAULT_DELIMITERS, decodeEscapes, encodeEscapes } from './fields.js';
-export { buildNoInformationReply, frameAstmRecords } from './host-query.js';
+export { astmLocalTimestamp, buildNoInformationReply, frameAstmRecords } from './host-query.js';
 export {
   type AstmAction,
   AstmReceiver,
@@ -16,6 +16,7 @@ export {
   astmTime,
 } from './readings.js';
 export { parseAstmMessage } from './records.js';
+export { AstmReplySender } from './reply-sender.js';
 export type {
   AstmComment,
   AstmHeader,

@@ -1,5 +1,5 @@
-import { frameAstmRecords } from '@attache/astm';
 import type { Logger } from '@attache/core';
+import { frameAstmRecords } from './host-query.js';
 
 const ENQ = 0x05;
 const ACK = 0x06;
