@@ -157,7 +157,8 @@ t.test('a regex-line device is read; unplug and replug of its pty recovers', asy
 
   await stack.device.close();
   await stack.pty.close();
-  await stack.statusUntil((s) => s.adapters[0]?.state === 'disconnected');
+  // The log, not a status poll: the adapter may retry (and reconnect) faster than a poll sees it.
+  await gateway.waitForLog((l) => l.msg === 'adapter state' && l.state === 'disconnected');
   const again = await openPtyPair(join(stack.dir, 'pty'));
   t.teardown(() => again.close());
   const device = new LineDeviceSimulator({ path: again.devicePath, profile: 'nonin' });
