@@ -76,6 +76,32 @@ t.test('export to a file, import elsewhere, rotate the key: nothing lost, nothin
   t.match(imported.stdout, `imported ${total} records (0 already waiting)`);
   const again = await attache(['cache', 'import', out, '--key', recipient.priv, '--config', otherConfig]);
   t.match(again.stdout, `imported 0 records (${total} already waiting)`);
+  const stranger2 = { ...other, gateway: { ...other.gateway, id: 'gw-elsewhere' } };
+  const strangerConfig = join(stack.dir, 'elsewhere.json');
+  await writeFile(strangerConfig, JSON.stringify(stranger2));
+  const wrongGateway = await attache([
+    'cache',
+    'import',
+    out,
+    '--key',
+    recipient.priv,
+    '--config',
+    strangerConfig,
+  ]);
+  t.equal(wrongGateway.code, 1, 'records of one gateway never go into the cache of another');
+  t.match(wrongGateway.stderr, 'seqs are per gateway');
+  const badDate = await stack.run(
+    'cache',
+    'export',
+    '--out',
+    out,
+    '--recipient',
+    recipient.pub,
+    '--since',
+    'yesterday',
+  );
+  t.equal(badDate.code, 1);
+  t.match(badDate.stderr, '--since must be a date or time');
   const status = await attache(['status', '--json', '--config', otherConfig]);
   t.equal(JSON.parse(status.stdout).backlog.records, total, 'the replacement holds the backlog');
 

@@ -1,5 +1,6 @@
+import { join } from 'node:path';
 import { checkBatch } from '@attache/core';
-import { type ModbusServer, startModbusServer } from '@attache/devkit';
+import { type ModbusServer, openPtyPair, startModbusServer } from '@attache/devkit';
 import t from 'tap';
 import { attache, recordsOf, Stack } from './helpers/stack.js';
 
@@ -162,4 +163,45 @@ t.test('attache modbus read prints the decoded values for the technician', async
   const missing = await attache(['modbus', 'read', '--bus', bus, '--ref', '40200']);
   t.equal(missing.code, 1);
   t.match(missing.stderr, 'ATTACHE_MALFORMED: Modbus exception 2 (ILLEGAL DATA ADDRESS)');
+});
+
+t.test('attache modbus read over RTU on a serial line, and the mistakes a technician makes', async (t) => {
+  const pty = await openPtyPair(join(t.testdir(), 'pty'));
+  t.teardown(() => pty.close());
+  const server = await startModbusServer({
+    transport: 'rtu',
+    path: pty.devicePath,
+    baudRate: 19200,
+    units: { 1: values },
+  });
+  t.teardown(() => server.stop());
+  const json = await attache([
+    'modbus',
+    'read',
+    '--bus',
+    pty.gatewayPath,
+    '--baud',
+    '19200',
+    '--parity',
+    'none',
+    '--stop-bits',
+    '2',
+    '--table',
+    'input',
+    '--address',
+    '0',
+    '--type',
+    'int16',
+    '--json',
+  ]);
+  t.equal(json.code, 0, json.stderr);
+  t.same(JSON.parse(json.stdout), [
+    { path: 'ir:0', type: 'int16', order: 'ABCD', value: -215, words: [0xff29] },
+  ]);
+  const noLocation = await attache(['modbus', 'read', '--bus', pty.gatewayPath, '--type', 'int16']);
+  t.equal(noLocation.code, 1);
+  t.match(noLocation.stderr, 'give --ref, or --table and --address');
+  const badRef = await attache(['modbus', 'read', '--bus', pty.gatewayPath, '--ref', '2']);
+  t.equal(badRef.code, 1);
+  t.match(badRef.stderr, '--ref 2 is not a 1-based reference like 40001');
 });
