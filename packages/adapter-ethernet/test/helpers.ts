@@ -1,31 +1,7 @@
 import { connect, type Socket } from 'node:net';
-import type { Logger } from '@attache/core';
 import { type EthernetDeviceConfig, validateConfig } from '@attache/core';
 
-export type Entry = Record<string, unknown> & { level: string; msg?: string };
-
-/** A pino-like logger that records every entry with its child bindings. */
-export function recordingLogger(entries: Entry[], bindings: Record<string, unknown> = {}): Logger {
-  const at =
-    (level: string) =>
-    (first: object | string, msg?: string): void => {
-      entries.push(
-        typeof first === 'string'
-          ? { ...bindings, level, msg: first }
-          : { ...bindings, ...first, level, msg },
-      );
-    };
-  return {
-    fatal: at('fatal'),
-    error: at('error'),
-    warn: at('warn'),
-    info: at('info'),
-    debug: at('debug'),
-    trace: at('trace'),
-    child: (more) => recordingLogger(entries, { ...bindings, ...more }),
-    isLevelEnabled: () => true,
-  };
-}
+export { type LogEntry as Entry, recordingLogger } from '@attache/devkit';
 
 /** An Ethernet device config with the schema's defaults applied. */
 export function ethernetDevice(device: Record<string, unknown>): EthernetDeviceConfig {

@@ -1,41 +1,16 @@
 import { join } from 'node:path';
 import { Rs232Adapter } from '@attache/adapter-rs232';
+import { type DeviceReading, GatewayError, type ReadingSink, validateConfig } from '@attache/core';
 import {
-  type DeviceReading,
-  GatewayError,
-  type Logger,
-  type ReadingSink,
-  validateConfig,
-} from '@attache/core';
-import { LineDeviceSimulator, openPtyPair, type PtyPair } from '@attache/devkit';
+  type LogEntry as Entry,
+  LineDeviceSimulator,
+  openPtyPair,
+  type PtyPair,
+  recordingLogger,
+} from '@attache/devkit';
 import { parseKvLine } from '@attache/line-formats';
 import { SerialPort, SerialPortMock } from 'serialport';
 import t, { type Test } from 'tap';
-
-type Entry = Record<string, unknown> & { level: string; msg?: string };
-
-/** A pino-like logger that records every entry with its child bindings. */
-function recordingLogger(entries: Entry[], bindings: Record<string, unknown> = {}): Logger {
-  const at =
-    (level: string) =>
-    (first: object | string, msg?: string): void => {
-      entries.push(
-        typeof first === 'string'
-          ? { ...bindings, level, msg: first }
-          : { ...bindings, ...first, level, msg },
-      );
-    };
-  return {
-    fatal: at('fatal'),
-    error: at('error'),
-    warn: at('warn'),
-    info: at('info'),
-    debug: at('debug'),
-    trace: at('trace'),
-    child: (more) => recordingLogger(entries, { ...bindings, ...more }),
-    isLevelEnabled: () => true,
-  };
-}
 
 function deviceConfig(
   path: string,

@@ -36,6 +36,7 @@ export {
 export { createTestPki, type TestPki, type TestPkiOptions } from './pki.js';
 export { getFreePort, isListening } from './ports.js';
 export { openPtyPair, type PtyPair } from './pty.js';
+export { type LogEntry, recordingLogger } from './recording-logger.js';
 export {
   type DeviceProfile,
   LineDeviceSimulator,

@@ -1,26 +1,15 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { GatewayError } from '@attache/core';
+import { GatewayError, type ModbusRegister } from '@attache/core';
 
 /** One value the server holds, encoded by Python's `struct` (independent of the adapter's decoder). */
 export interface ModbusServerValue {
   table: 'hr' | 'ir' | 'co' | 'di';
   /** 0-based address. */
   address: number;
-  type:
-    | 'bool'
-    | 'bit'
-    | 'int16'
-    | 'uint16'
-    | 'int32'
-    | 'uint32'
-    | 'float32'
-    | 'int64'
-    | 'uint64'
-    | 'float64'
-    | 'string';
+  type: ModbusRegister['type'];
   /** Default ABCD. */
-  order?: 'ABCD' | 'CDAB' | 'BADC' | 'DCBA';
+  order?: ModbusRegister['order'];
   /** Numbers; 64-bit integers as decimal strings; text for strings; a 16-bit word for `bit`. */
   value: number | string | boolean;
   /** For strings: registers. */

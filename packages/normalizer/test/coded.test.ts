@@ -1,29 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  type CodedObservation,
-  checkRecord,
-  type DeviceReading,
-  type PatientTokenizer,
-  validateConfig,
-} from '@attache/core';
+import { type CodedObservation, checkRecord, type DeviceReading, validateConfig } from '@attache/core';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 import t, { type Test } from 'tap';
-
-/** A real in-memory tokenizer: a random `pt_` token per identifier. */
-class MemoryTokenizer implements PatientTokenizer {
-  readonly tokens = new Map<string, string>();
-  async token(id: string): Promise<string> {
-    let token = this.tokens.get(id);
-    if (token === undefined) {
-      const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-      token = `pt_${Array.from(randomBytes(26), (b) => alphabet[b % 32]).join('')}`;
-      this.tokens.set(id, token);
-    }
-    return token;
-  }
-}
+import { MemoryTokenizer } from './fixtures/memory-tokenizer.js';
 
 const config = validateConfig({
   version: 1,

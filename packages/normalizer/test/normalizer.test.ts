@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -6,28 +5,14 @@ import {
   type DeviceConfig,
   type DeviceField,
   type DeviceReading,
-  type PatientTokenizer,
   type RecordDraft,
   validateConfig,
 } from '@attache/core';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 import t, { type Test } from 'tap';
+import { MemoryTokenizer } from './fixtures/memory-tokenizer.js';
 
 const bootId = '3f2c9a4e-8b1d-4c6f-9e2a-7d5b1c0e4f86';
-
-/** A real in-memory tokenizer: a random `pt_` token per identifier, kept in a Map. */
-class MemoryTokenizer implements PatientTokenizer {
-  readonly tokens = new Map<string, string>();
-  async token(patientId: string): Promise<string> {
-    let token = this.tokens.get(patientId);
-    if (token === undefined) {
-      const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-      token = `pt_${Array.from(randomBytes(26), (b) => alphabet[b % 32]).join('')}`;
-      this.tokens.set(patientId, token);
-    }
-    return token;
-  }
-}
 
 const noninFields = {
   SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
