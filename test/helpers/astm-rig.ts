@@ -70,7 +70,8 @@ export class RawInstrument {
   }
 
   static async open(t: Tap, path: string): Promise<RawInstrument> {
-    const port = new SerialPort({ path, baudRate: 9600, autoOpen: false });
+    // No exclusive lock on the instrument end, like the devkit simulators.
+    const port = new SerialPort({ path, baudRate: 9600, autoOpen: false, lock: false });
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
     t.teardown(() => new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve())));
     return new RawInstrument(port);

@@ -111,6 +111,9 @@ export class AstmSenderSimulator {
       path: this.#options.path,
       baudRate: this.#options.baudRate ?? 9600,
       autoOpen: false,
+      // The device end of a test pty takes no exclusive lock: a test replaces one simulated device
+      // with the next at once, and CI saw the closed port's flock outlive its close callback.
+      lock: false,
     });
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
     port.on('data', (chunk: Buffer) => this.#onData(chunk));
