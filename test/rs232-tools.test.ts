@@ -186,3 +186,54 @@ t.test('a regex-line device is read; unplug and replug of its pty recovers', asy
   );
   t.match(JSON.stringify(gateway.logs), /line does not match the pattern/);
 });
+
+t.test(
+  'attache ports --rescan: a port plugged in is opened at once, not at the next back-off retry',
+  async (t) => {
+    const stack = await Stack.start(t);
+    const config = stack.config() as Record<string, unknown>;
+    const path = join(stack.dir, 'later', 'gateway');
+    // The first retry would come 60 s after the failed open: longer than this test may take.
+    config.devices = [
+      {
+        id: 'spo2-later',
+        adapter: 'rs232',
+        port: { path, reconnectMs: 60_000 },
+        format: { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' } } },
+      },
+    ];
+    await stack.writeConfig(config);
+    const idle = await stack.run('ports', '--rescan');
+    t.equal(idle.code, 0, idle.stderr);
+    t.match(idle.stdout, /the gateway is not running/);
+
+    const gateway = stack.startGateway();
+    await gateway.waitForLog((l) => l.msg === 'serial port unavailable, will retry');
+    const early = await stack.run('ports', '--rescan');
+    t.match(
+      early.stdout,
+      /gateway retried the ports of spo2-later/,
+      'a waiting adapter retries even with no port yet',
+    );
+    // That retry fails too (no port yet); only once it has may the cable be plugged in.
+    const tried = gateway.logs.findIndex((l) => l.msg === 'port rescan: trying the port now');
+    await gateway.waitForLog(
+      (l) => gateway.logs.indexOf(l) > tried && l.msg === 'serial port unavailable, will retry',
+    );
+
+    const pty = await openPtyPair(join(stack.dir, 'later'));
+    t.teardown(() => pty.close());
+    const device = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin' });
+    await device.open();
+    t.teardown(() => device.close());
+    const plugged = await stack.run('ports', '--rescan');
+    t.equal(plugged.code, 0, plugged.stderr);
+    t.match(plugged.stdout, /gateway retried the ports of spo2-later/);
+    await gateway.waitForLog((l) => l.msg === 'adapter state' && l.state === 'connected', 15_000);
+    await device.sendReading();
+    const status = await stack.statusUntil((s) => s.adapters[0]?.stored === 1, 15_000);
+    t.equal(status.adapters[0]?.state, 'connected', 'read without a restart and without waiting 60 s');
+    const connected = await stack.run('ports', '--rescan');
+    t.match(connected.stdout, /no adapter was waiting for a port/);
+  },
+);

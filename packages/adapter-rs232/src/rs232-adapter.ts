@@ -122,6 +122,20 @@ export class Rs232Adapter implements DeviceAdapter {
     };
   }
 
+  /**
+   * A serial port appeared: when waiting to reconnect, tries now with the back-off reset and returns
+   * true; returns false when connected, connecting or stopped.
+   */
+  rescan(): boolean {
+    if (!this.#running || this.#retryTimer === undefined) return false;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#retryMs = this.#device.port.reconnectMs;
+    this.#log.info('port rescan: trying the port now');
+    this.#connecting = this.#connect();
+    return true;
+  }
+
   async #connect(): Promise<void> {
     const { path, baudRate, dataBits, parity, stopBits } = this.#device.port;
     const port = new this.#PortClass({
@@ -171,6 +185,7 @@ export class Rs232Adapter implements DeviceAdapter {
     const delay = this.#retryMs;
     this.#log.warn({ err: error, retryInMs: delay }, 'serial port unavailable, will retry');
     this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
       this.#connecting = this.#connect();
     }, delay);
     this.#retryMs = Math.min(delay * 2, maxReconnectMs);

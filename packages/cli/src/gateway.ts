@@ -217,6 +217,16 @@ export class Gateway {
     });
   }
 
+  /**
+   * Serial ports changed (udev hot-plug, `attache ports --rescan`): every adapter waiting for its
+   * port tries now. Returns the ids of the adapters that retried.
+   */
+  rescan(): { retried: string[] } {
+    const retried = this.#adapters.filter((a) => a.rescan?.() === true).map((a) => a.deviceId);
+    this.#log.info({ retried }, 'port rescan');
+    return { retried };
+  }
+
   /** Stops in the order that loses nothing: windows, adapters, the open window, control socket, cache. */
   async stop(): Promise<void> {
     this.#scheduler?.stop();
@@ -241,6 +251,8 @@ export class Gateway {
         return this.status();
       case 'sync':
         return this.sync();
+      case 'rescan':
+        return Promise.resolve(this.rescan());
       default:
         return Promise.reject(new TypeError(`unknown control method "${method}"`));
     }

@@ -115,6 +115,12 @@ export interface DeviceAdapter {
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): AdapterStatus;
+  /**
+   * The host saw a port appear (udev hot-plug): an adapter waiting to reconnect tries now, with its
+   * back-off reset, and resolves true; false when it was not waiting. Optional: adapters without a
+   * port to wait for do not implement it.
+   */
+  rescan?(): boolean;
 }
 
 /** A record before the cache gives it its sequence number. */

@@ -3,10 +3,13 @@ import { DEFAULT_LINK_DIRS, listSerialPorts, type SerialPortEntry } from '@attac
 import { type AttacheConfig, isGatewayError } from '@attache/core';
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config-file.js';
-import { type CommonArgs, fail, jsonOption, withConfig } from './common.js';
+import { controlRequest } from '../control.js';
+import { gatewayPaths } from '../gateway.js';
+import { type CommonArgs, fail, jsonOption, readConfig, withConfig } from './common.js';
 
 interface PortsArgs extends CommonArgs {
   linkDir?: string[];
+  rescan?: boolean;
 }
 
 /** A port as listed, with the configured device that names it. */
@@ -44,7 +47,28 @@ function describe(port: ListedPort): string {
   return lines.join('\n');
 }
 
+/**
+ * Tells the running gateway that ports changed (the udev hot-plug unit runs this): its adapters
+ * waiting for a port try now instead of at their next back-off retry. No gateway running: says so.
+ */
+async function rescan(config: AttacheConfig): Promise<void> {
+  try {
+    const { retried } = (await controlRequest(gatewayPaths(config).socket, 'rescan', 10_000)) as {
+      retried: string[];
+    };
+    console.log(
+      retried.length > 0
+        ? `gateway retried the ports of ${retried.join(', ')}`
+        : 'no adapter was waiting for a port',
+    );
+  } catch (err) {
+    if (!isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) throw err;
+    console.log('the gateway is not running');
+  }
+}
+
 async function ports(args: PortsArgs): Promise<void> {
+  if (args.rescan) return rescan(await readConfig(args.config));
   const configured = await configuredPorts(await optionalConfig(args.config));
   const listed: ListedPort[] = (await listSerialPorts(args.linkDir ?? DEFAULT_LINK_DIRS)).map((port) => {
     const device = configured.get(port.path);
@@ -66,6 +90,11 @@ export const portsCommands: CommandModule<object, CommonArgs>[] = [
     builder: (y) =>
       withConfig(y)
         .option('json', jsonOption)
+        .option('rescan', {
+          type: 'boolean',
+          description: 'tell the running gateway that ports changed: adapters waiting for one try now',
+          default: false,
+        })
         .option('link-dir', {
           type: 'string',
           array: true,
