@@ -1,5 +1,6 @@
 import type { AdapterStatus, ConfigIssue, WindowResult } from '@attache/core';
 import type { GatewayStatus } from './gateway.js';
+import { formatProvisioning, type ProvisioningState } from './provisioning.js';
 
 function age(iso: string | null, now: number): string {
   if (!iso) return '-';
@@ -49,11 +50,15 @@ function formatAdapter(a: AdapterStatus, now: number): string {
   return `  ${a.deviceId} (${a.adapter}): ${a.state} for ${age(a.since, now)}; ${a.frames} frames, ${a.stored} stored, ${a.malformed} malformed, ${a.refused} refused${err}`;
 }
 
-/** The text form of `attache status`. */
-export function formatStatus(s: GatewayStatus, now = Date.now()): string {
+/** The text form of `attache status` (with the appliance's provisioning state when there is one). */
+export function formatStatus(
+  s: GatewayStatus & { provisioning?: ProvisioningState },
+  now = Date.now(),
+): string {
   const b = s.backlog;
   const lines = [
     `gateway ${s.gatewayId}: ${s.running ? `running since ${s.startedAt}` : 'not running'}`,
+    ...(s.provisioning ? formatProvisioning(s.provisioning, now) : []),
     `backlog: ${b.records} records, ${bytes(b.bytes)}, oldest ${age(b.oldestCapturedAt, now)}; next seq ${b.nextSeq}`,
   ];
   const c = s.cache;

@@ -27,12 +27,16 @@ export function withConfig<T>(y: Argv<T>) {
 /** `--json`, for commands whose output scripts read. */
 export const jsonOption = { type: 'boolean', description: 'print JSON for scripts', default: false } as const;
 
-/** Loads and validates the config; on problems prints every one as `path: message` and exits 78. */
-export async function readConfig(path: string): Promise<AttacheConfig> {
+/**
+ * Loads and validates the config; on problems prints `preface` (when given) on stdout, then every
+ * problem as `path: message`, and exits 78.
+ */
+export async function readConfig(path: string, preface?: string): Promise<AttacheConfig> {
   try {
     return await loadConfig(path);
   } catch (err) {
     if (isGatewayError(err, 'ATTACHE_CONFIG_INVALID')) {
+      if (preface !== undefined) console.log(preface);
       console.error(formatIssues(path, err.issues));
       process.exit(exitConfig);
     }

@@ -2,6 +2,7 @@ import { isGatewayError, nullLogger, type WindowResult } from '@attache/core';
 import type { CommandModule } from 'yargs';
 import { Gateway, type GatewayStatus, openCache, readStatus } from '../gateway.js';
 import { createLogger } from '../log.js';
+import { formatProvisioning, provisioningFile, readProvisioning } from '../provisioning.js';
 import { formatStatus, formatWindow } from '../report.js';
 import { SystemdNotifier } from '../systemd.js';
 import { WindowRunner } from '../window-runner.js';
@@ -65,8 +66,13 @@ async function sync(args: CommonArgs): Promise<void> {
 }
 
 async function status(args: CommonArgs): Promise<void> {
-  const cfg = await readConfig(args.config);
-  const report = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () => {
+  const provisioning = await readProvisioning(provisioningFile());
+  // An appliance that cannot run (not provisioned, a refused bundle) still says why.
+  const cfg = await readConfig(
+    args.config,
+    provisioning ? formatProvisioning(provisioning).join('\n') : undefined,
+  );
+  const gateway = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () => {
     const cache = await openCache(cfg, nullLogger);
     try {
       return await readStatus(cfg, cache, new WindowRunner({ config: cfg, cache, logger: nullLogger }));
@@ -74,6 +80,7 @@ async function status(args: CommonArgs): Promise<void> {
       await cache.close();
     }
   });
+  const report = provisioning ? { ...gateway, provisioning } : gateway;
   console.log(args.json ? JSON.stringify(report) : formatStatus(report));
   process.exit(0);
 }
