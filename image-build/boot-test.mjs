@@ -285,6 +285,13 @@ async function main() {
       }
     };
     const status = async () => JSON.parse(await ssh('attache status --json'));
+    // Where a boot's time went: kernel / userspace, and the chain that delayed the service.
+    const bootAnalysis = async () => {
+      const analysis = await ssh(
+        'systemd-analyze time; systemd-analyze critical-chain --no-pager attache.service; systemd-analyze blame --no-pager | head -12',
+      ).catch((err) => `systemd-analyze failed: ${err.message}`);
+      say(analysis.trimEnd().replace(/^/gm, '#   '));
+    };
     // Resolves with the guest's uptime (s) when attache.service became active (after READY=1) in a
     // boot other than `previousBoot`.
     const serviceReady = async (previousBoot) => {
@@ -319,6 +326,7 @@ async function main() {
       true,
       `${seconds(bootToReady)} of guest uptime; ${seconds(Date.now() - bootAt)} wall since QEMU started`,
     );
+    await bootAnalysis();
     await setClock();
     const stateFile = JSON.parse(await ssh('cat /var/lib/attache/provisioning.json'));
     check(
@@ -424,6 +432,7 @@ async function main() {
     say(
       `# reboot: ready at ${seconds(again.uptime * 1000)} of guest uptime, ${seconds(Date.now() - rebootAt)} wall`,
     );
+    await bootAnalysis();
     await setClock();
     const after = (await status()).backlog.records;
     check(
