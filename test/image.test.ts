@@ -43,6 +43,7 @@ t.test('shellcheck: the build and on-box scripts are clean', async (t) => {
     ...(await readdir(imageBuild)).filter((f) => f.endsWith('.sh')).map((f) => join(imageBuild, f)),
     join(overlay, 'usr/local/sbin/attache-provision'),
     join(overlay, 'usr/local/sbin/attache-hotplug'),
+    join(overlay, 'usr/local/lib/attache/attache-release-guard'),
   ];
   t.ok(scripts.length >= 7, `${scripts.length} scripts`);
   const result = await attempt('shellcheck', ['-x', '-P', 'SCRIPTDIR', ...scripts]);

@@ -115,6 +115,8 @@ export interface EmulatedExecution {
   updates: { status: Status; statusDetails: Record<string, string>; at: number }[];
   /** How many times start-next handed it out. */
   handedOut: number;
+  /** When start-next last handed it out (ms since the epoch). */
+  handedOutAt: number;
 }
 
 const terminal = new Set<Status>(['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELED']);
@@ -153,6 +155,7 @@ export class JobsEmulator {
       queuedAt: Date.now(),
       updates: [],
       handedOut: 0,
+      handedOutAt: 0,
     });
     await this.#channel.subscribe(`${this.#base}/${jobId}/update`, (p) => void this.#update(jobId, p));
     if (this.#next()?.jobId === jobId) await this.#notifyNext();
@@ -218,6 +221,7 @@ export class JobsEmulator {
         next.versionNumber++;
       }
       next.handedOut++;
+      next.handedOutAt = Date.now();
     }
     const body = next ? { clientToken, execution: this.#describe(next) } : { clientToken };
     await this.#reply(`${this.#base}/start-next/accepted`, body);

@@ -55,10 +55,13 @@ export class GatewayProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
 
-  constructor(configPath: string) {
-    this.child = spawn(process.execPath, [bin, 'run', '--config', configPath], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  /**
+   * `wrapper`: a command the gateway runs under, e.g. `['nsenter', '-t', pid, '-U', '-n']` to put it
+   * in another network namespace; it must exec the program so that signals reach the gateway.
+   */
+  constructor(configPath: string, wrapper: string[] = []) {
+    const argv = [...wrapper, process.execPath, bin, 'run', '--config', configPath];
+    this.child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let rest = '';
     this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       rest += chunk;
@@ -161,8 +164,9 @@ export class Stack {
     await writeFile(this.configPath, JSON.stringify(config, null, 2));
   }
 
-  startGateway(): GatewayProcess {
-    const gateway = new GatewayProcess(this.configPath);
+  /** Starts `attache run`, optionally under `wrapper` (see GatewayProcess). */
+  startGateway(wrapper: string[] = []): GatewayProcess {
+    const gateway = new GatewayProcess(this.configPath, wrapper);
     this.#gateways.push(gateway);
     return gateway;
   }

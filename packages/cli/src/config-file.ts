@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { checkModbusConfig } from '@attache/adapter-modbus';
 import { type AttacheConfig, GatewayError, validateConfig } from '@attache/core';
+import { checkRoutes } from '@attache/uplink';
 
 /** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
 export const defaultConfigPath = '/etc/attache/config.json';
@@ -30,14 +31,24 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
       issues: [{ path: '/', message }],
     });
   }
+  const config = checkConfig(parsed);
+  if (env.ATTACHE_DATA) config.gateway.dataDir = env.ATTACHE_DATA;
+  return config;
+}
+
+/**
+ * Validates a parsed config as a config file is (the schema with its defaults, then the Modbus
+ * register maps and the uplink routes): what a config update must pass. Throws GatewayError `ATTACHE_CONFIG_INVALID`.
+ */
+export function checkConfig(parsed: unknown): AttacheConfig {
   const config = validateConfig(parsed);
-  // What the schema cannot say: a device's profile must exist, a register must fit its table.
-  const issues = checkModbusConfig(config);
+  // What the schema cannot say: a device's profile must exist, a register must fit its table, and
+  // uplink routes must name known devices, each in one route only.
+  const issues = [...checkModbusConfig(config), ...checkRoutes(config)];
   if (issues.length > 0) {
     throw new GatewayError('ATTACHE_CONFIG_INVALID', `config is invalid (${issues.length} problems)`, {
       issues,
     });
   }
-  if (env.ATTACHE_DATA) config.gateway.dataDir = env.ATTACHE_DATA;
   return config;
 }

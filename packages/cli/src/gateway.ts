@@ -11,11 +11,13 @@ import type {
   WindowResult,
 } from '@attache/core';
 import { GatewayError } from '@attache/core';
-import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
+import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink';
 import { createAdapters } from './adapters.js';
+import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
-import { ClockWatch, EventJournal, EventMonitor } from './window-events.js';
+import { adaptersHealth, changedDevices, readingSink, uplinkHealth } from './gateway-reload.js';
+import { ClockWatch, checkTrustedTime, EventJournal, EventMonitor } from './window-events.js';
 import { type WindowRecord, WindowRunner } from './window-runner.js';
 import { RemoteSettings } from './window-settings.js';
 
@@ -64,13 +66,18 @@ const exists = (path: string) =>
 
 /**
  * Opens the cache of a gateway's data directory (creating the directory, owner-only) with its data
- * key. A missing key file is created on first start, but never beside an existing cache: a new key
- * could not read the backlog, so the gateway refuses to start until the key file is restored.
+ * key; `path` (default `<dataDir>/cache`) for a route's outbox. A missing key file is created on first
+ * start, but never beside an existing cache: a new key could not read the backlog, so the gateway
+ * refuses to start until the key file is restored.
  */
-export async function openCache(config: AttacheConfig, logger: Logger): Promise<LevelCache> {
+export async function openCache(
+  config: AttacheConfig,
+  logger: Logger,
+  path = gatewayPaths(config).cache,
+): Promise<LevelCache> {
   await mkdir(config.gateway.dataDir, { recursive: true, mode: 0o700 });
   const paths = gatewayPaths(config);
-  if (!(await exists(paths.keyFile)) && (await exists(join(paths.cache, 'CURRENT')))) {
+  if (!(await exists(paths.keyFile)) && (await exists(join(path, 'CURRENT')))) {
     throw new GatewayError(
       'ATTACHE_CACHE_KEY',
       'the cache holds data but its key file is missing: restore cache.keyFile (a new key could not read the backlog)',
@@ -78,7 +85,7 @@ export async function openCache(config: AttacheConfig, logger: Logger): Promise<
   }
   const { maxRecords, maxBytes, maxAgeDays, whenFull } = config.cache;
   const cache = new LevelCache({
-    path: paths.cache,
+    path,
     limits: { maxRecords, maxBytes, maxAgeMs: maxAgeDays * 86_400_000, whenFull },
     keyring: await loadOrCreateKeyring(paths.keyFile),
     commitIntervalMs: config.cache.commitIntervalMs,
@@ -122,9 +129,27 @@ function policiesOf(config: AttacheConfig): string[] {
   return window ? new WindowScheduler({ window, open: async () => undefined }).policies() : [];
 }
 
+/** Options of {@link Gateway}. */
+export interface GatewayOptions {
+  config: AttacheConfig;
+  logger: Logger;
+  /** The config file `config` came from: config-update jobs are applied to it (reloaded in-process). */
+  configPath?: string;
+  /** The install root of the running app (`releases/<version>`, `current`): enables software updates. */
+  installRoot?: string;
+  /** Called once the window in which a software update asked for a restart has ended. */
+  onRestart?: () => void;
+}
+
 /** The running gateway: adapters → normalizer → cache, windows to the uplink, the control socket. */
 export class Gateway {
-  readonly #local: AttacheConfig;
+  #local: AttacheConfig;
+  /** The local config in force before the last reload (what a config update's health compares to). */
+  #beforeReload: AttacheConfig;
+  readonly #options: GatewayOptions;
+  /** Adapters whose start() failed at the last (re)start, by device id. */
+  #startErrors = new Map<string, string>();
+  #restartRequested = false;
   /** The local config with the shadow's remote settings laid over it. */
   #config: AttacheConfig;
   readonly #log: Logger;
@@ -141,8 +166,10 @@ export class Gateway {
   #expiry: NodeJS.Timeout | undefined;
   #startedAt: string | null = null;
 
-  constructor(options: { config: AttacheConfig; logger: Logger }) {
+  constructor(options: GatewayOptions) {
+    this.#options = options;
     this.#local = options.config;
+    this.#beforeReload = options.config;
     this.#config = options.config;
     this.#log = options.logger;
     this.#settings = new RemoteSettings(options.config.gateway.dataDir);
@@ -157,25 +184,8 @@ export class Gateway {
     this.#cache = cache;
     await this.#clock.stamp();
     this.#startWindows(cache);
-    const normalizer = new ReadingNormalizer({
-      gatewayId: config.gateway.id,
-      devices: config.devices,
-      tokenizer: cache,
-      clock: new SystemClock({ syncFile: config.gateway.clockSyncFile }),
-      logger: this.#log,
-    });
-    // Normalization is asynchronous (patient tokens), so each waits for the previous one to reach the
-    // cache's queue: records keep call order while many wait for the same synced write.
-    let previous: Promise<unknown> = Promise.resolve();
-    const sink: ReadingSink = (reading) => {
-      const draft = previous.then(() => normalizer.normalize(reading));
-      previous = draft.catch(() => undefined);
-      // Scoped to the device: two devices may well send the same bytes.
-      const key = reading.idempotencyKey && `${reading.deviceId}:${reading.idempotencyKey}`;
-      return draft
-        .then((d) => (key === undefined ? cache.append(d) : cache.append(d, { idempotencyKey: key })))
-        .then(() => undefined);
-    };
+    await this.#windows?.openRoutes();
+    const sink = this.#sink(cache);
     this.#control = new ControlServer({
       path: gatewayPaths(config).socket,
       handler: (method) => this.#handle(method),
@@ -227,6 +237,58 @@ export class Gateway {
     return { retried };
   }
 
+  /**
+   * Applies the config file again (a config-update job): re-reads and validates it as at start,
+   * stops the adapters, starts those of the new config (the cache stays open), and uses its uplink
+   * and log level from now on. The `gateway` and `cache` sections take effect at the next start.
+   * Rejects ATTACHE_CONFIG_INVALID (nothing changed) when the file does not load.
+   */
+  async reload(): Promise<void> {
+    const { cache } = this.#running();
+    if (this.#options.configPath === undefined) throw new TypeError('"configPath" was not given');
+    const next = await loadConfig(this.#options.configPath);
+    this.#beforeReload = this.#local;
+    this.#local = next;
+    this.#config = this.#settings.effective(next);
+    for (const adapter of this.#adapters) await adapter.stop();
+    this.#adapters = createAdapters(this.#config, this.#sink(cache), this.#log);
+    this.#startErrors = new Map();
+    for (const adapter of this.#adapters) {
+      await adapter.start().catch((err: unknown) => {
+        this.#startErrors.set(adapter.deviceId, (err as Error).message);
+      });
+    }
+    this.#windows?.reconfigure(this.#config);
+    if (this.#config.uplink) this.#scheduler?.update(this.#config.uplink.window);
+    const root = this.#log as Logger & { level?: string };
+    if (typeof root.level === 'string') root.level = this.#config.log.level;
+    this.#log.info({ devices: this.#adapters.length }, 'config reloaded');
+  }
+
+  /**
+   * The health of the config last reloaded: every adapter started, the new or changed ones connected
+   * within the settle time, and a changed uplink reachable with its new certificates.
+   */
+  async health(): Promise<HealthReport> {
+    const changed = changedDevices(this.#beforeReload, this.#local);
+    const adapters = await adaptersHealth(this.#adapters, changed, this.#startErrors);
+    if (!adapters.healthy) return adapters;
+    return uplinkHealth(this.#beforeReload, this.#config);
+  }
+
+  /** A software update switched releases: once the open window has ended, `onRestart` is called. */
+  #restartAfterWindow(): Promise<void> {
+    if (!this.#options.onRestart) {
+      return Promise.reject(new GatewayError('ATTACHE_CANCELED', 'this gateway cannot be restarted'));
+    }
+    if (!this.#restartRequested) {
+      this.#restartRequested = true;
+      this.#log.info('restart requested: after this window');
+      void this.#windows?.whenIdle().then(() => this.#options.onRestart?.());
+    }
+    return Promise.resolve();
+  }
+
   /** Stops in the order that loses nothing: windows, adapters, the open window, control socket, cache. */
   async stop(): Promise<void> {
     this.#scheduler?.stop();
@@ -234,9 +296,24 @@ export class Gateway {
     clearInterval(this.#expiry);
     for (const adapter of this.#adapters) await adapter.stop();
     await this.#windows?.close();
+    await this.#windows?.closeRoutes();
     await this.#control?.stop();
     await this.#cache?.close();
     this.#log.info('gateway stopped');
+  }
+
+  /** The readings sink: a routed device's records go to its route's outbox, all others to `cache`. */
+  #sink(cache: LevelCache): ReadingSink {
+    const main = readingSink(this.#config, cache, this.#log);
+    const byOutbox = new Map<LevelCache, ReadingSink>();
+    const byDevice = new Map<string, ReadingSink>();
+    for (const { id } of this.#config.devices) {
+      const outbox = this.#windows?.outboxFor(id);
+      if (!outbox) continue;
+      if (!byOutbox.has(outbox)) byOutbox.set(outbox, readingSink(this.#config, outbox, this.#log));
+      byDevice.set(id, byOutbox.get(outbox) as ReadingSink);
+    }
+    return (reading) => (byDevice.get(reading.deviceId) ?? main)(reading);
   }
 
   #running(): { cache: LevelCache; windows: WindowRunner } {
@@ -271,16 +348,30 @@ export class Gateway {
       config: this.#config,
       cache,
       logger: this.#log,
+      openOutbox: (path) => openCache(this.#config, this.#log, path),
       host: {
         reportState: () => this.#reportState(),
         applyDesired: (desired, desiredVersion) => this.#applyDesired(desired, desiredVersion),
         pendingEvents: () => events.pending(),
         removeEvents: (ids) => events.remove(ids),
+        reload: () => this.reload(),
+        health: () => this.health(),
+        restartAfterWindow: () => this.#restartAfterWindow(),
       },
+      ...(this.#options.configPath === undefined
+        ? {}
+        : {
+            updates: {
+              configPath: this.#options.configPath,
+              ...(this.#options.installRoot === undefined ? {} : { installRoot: this.#options.installRoot }),
+            },
+          }),
       // After the pre-hook NTP may have synchronized the clock: record the correction first.
       beforeConnect: async () => {
         const correction = await this.#clock.correction();
         if (correction) await events.add('clock.corrected', correction);
+        const uplink = this.#config.uplink;
+        if (uplink) await checkTrustedTime(uplink, this.#clock, events, this.#log.child({ module: 'clock' }));
       },
     });
   }

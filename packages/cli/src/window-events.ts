@@ -1,7 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import type { LevelCache } from '@attache/cache';
-import { type AdapterStatus, type Logger, monotonicMs } from '@attache/core';
-import type { JsonObject } from '@attache/uplink';
+import { type AdapterStatus, type Logger, monotonicMs, type UplinkConfig } from '@attache/core';
+import { fetchTrustedTime, type JsonObject, type TrustedTime } from '@attache/uplink';
 
 const pendingKey = 'events.pending';
 const nextIdKey = 'events.nextId';
@@ -36,6 +36,9 @@ export class ClockWatch {
   /** The wall clock and monotonic time last seen while unsynchronized, in this boot. */
   #unsynced: { wallMs: number; mono: number } | undefined;
 
+  /** The offset last recorded from a trusted time in this boot. */
+  #trustedOffsetMs: number | undefined;
+
   constructor(syncFile: string) {
     this.#syncFile = syncFile;
   }
@@ -67,6 +70,52 @@ export class ClockWatch {
       offsetMs: Math.round(trueMs - systemMs),
       source: 'timesyncd',
     };
+  }
+
+  /**
+   * The `clock.corrected` detail for a time learnt from the endpoint, when this clock is off by more
+   * than `maxOffsetMs` and the offset moved by more than that since the last one recorded in this
+   * boot (a clock the gateway cannot set is reported once, not every window); else null.
+   */
+  async trustedCorrection(time: TrustedTime, maxOffsetMs: number): Promise<JsonObject | null> {
+    const { bootId } = await this.stamp();
+    if (Math.abs(time.offsetMs) <= maxOffsetMs) return null;
+    const last = this.#trustedOffsetMs;
+    if (last !== undefined && Math.abs(time.offsetMs - last) <= maxOffsetMs) return null;
+    this.#trustedOffsetMs = time.offsetMs;
+    return {
+      bootId,
+      monotonicMs: time.monotonicMs,
+      trueTime: new Date(time.trueMs).toISOString(),
+      systemTime: new Date(time.systemMs).toISOString(),
+      offsetMs: time.offsetMs,
+      source: time.source,
+    };
+  }
+}
+
+/**
+ * Before a window connects: asks the endpoint for the time (`uplink.trustedTime`) and records
+ * `clock.corrected` when this gateway's clock is off by more than `trustedTime.maxOffsetMs`. Never
+ * rejects: a failure is logged, and a clock so wrong that TLS fails is reported by the window itself.
+ */
+export async function checkTrustedTime(
+  uplink: UplinkConfig,
+  clock: ClockWatch,
+  journal: EventJournal,
+  log: Logger,
+): Promise<void> {
+  if (!uplink.trustedTime.enabled) return;
+  try {
+    const time = await fetchTrustedTime(uplink);
+    log.info(
+      { offsetMs: time.offsetMs, uncertaintyMs: time.uncertaintyMs },
+      'trusted time from the endpoint',
+    );
+    const detail = await clock.trustedCorrection(time, uplink.trustedTime.maxOffsetMs);
+    if (detail) await journal.add('clock.corrected', detail);
+  } catch (err) {
+    log.warn({ err }, 'no trusted time from the endpoint');
   }
 }
 

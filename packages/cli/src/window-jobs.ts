@@ -1,30 +1,109 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileStore } from '@attache/cache';
-import type { JobsConfig, Logger } from '@attache/core';
-import { ArtifactSource, FileDeliveryHandler, HttpsFetcher, JobsAgent } from '@attache/jobs';
+import { type AttacheConfig, GatewayError, type JobsConfig, type Logger } from '@attache/core';
+import {
+  ArtifactSource,
+  ConfigUpdater,
+  FileDeliveryHandler,
+  type HealthReport,
+  HttpsFetcher,
+  type JobHandler,
+  type JobHandlers,
+  JobsAgent,
+  ReleaseInstaller,
+  ReleaseTrial,
+} from '@attache/jobs';
 import type { WindowHost } from '@attache/uplink';
+import { checkConfig } from './config-file.js';
+import type { UpdateTargets } from './window-protocol.js';
 
 /** Where a gateway keeps what jobs deliver, under its data directory (`attache files` reads `files`). */
-export function jobsPaths(dataDir: string): { files: string; staging: string; state: string } {
+export function jobsPaths(dataDir: string): { files: string; staging: string; state: string; trial: string } {
   return {
     files: join(dataDir, 'files'),
     staging: join(dataDir, 'jobs', 'artifacts'),
     state: join(dataDir, 'jobs', 'state.json'),
+    trial: join(dataDir, 'jobs', 'release-trial'),
   };
 }
 
-/**
- * The window's AWS IoT Jobs runner: takes the thing's pending jobs on the window's connection and
- * delivers signed files into the file store. Artifacts are staged apart and reach `files` only once
- * their SHA-256 and signature are verified. Rejects when the public key or CA file cannot be read.
- */
-export async function jobsRunner(options: {
+/** The running gateway, as the window's config and software updates reach it (over the window IPC). */
+export interface UpdateHost {
+  /** Re-reads the config file and restarts the adapters on it; resolves once they were started. */
+  reload(): Promise<void>;
+  /** Whether the gateway runs healthy on the config last reloaded. */
+  health(): Promise<HealthReport>;
+  /** Ends the gateway after the window, for its supervisor to start `current` again. */
+  restartAfterWindow(): Promise<void>;
+}
+
+/** Options of {@link jobsRunner}. */
+export interface JobsRunnerOptions {
   thingName: string;
   dataDir: string;
   config: JobsConfig;
   logger: Logger;
-}): Promise<NonNullable<WindowHost['runJobs']>> {
+  /** Set when a running gateway hosts the window: config and software updates are applied to it. */
+  updates?: UpdateTargets & { host: UpdateHost };
+}
+
+/**
+ * Leaves an update job IN_PROGRESS for the running service: a window opened by `attache sync` on a
+ * stopped gateway cannot reload or restart it, and must not REJECT what the service would apply.
+ */
+const serviceOnly: JobHandler = {
+  apply: () =>
+    Promise.reject(
+      new GatewayError('ATTACHE_CANCELED', 'applied only by the running gateway (attache run): resumed then'),
+    ),
+};
+
+/**
+ * A config update may not move the gateway to another identity or data directory: the cache, its
+ * key and the jobs' own state live there. Throws ATTACHE_CONFIG_INVALID (the job is REJECTED).
+ */
+function sameIdentity(config: AttacheConfig, thingName: string, dataDir: string): void {
+  const issues = [];
+  if (config.gateway.id !== thingName)
+    issues.push({ path: '/gateway/id', message: 'cannot be changed by a job' });
+  if ((process.env.ATTACHE_DATA ?? config.gateway.dataDir) !== dataDir) {
+    issues.push({ path: '/gateway/dataDir', message: 'cannot be changed by a job' });
+  }
+  if (issues.length > 0)
+    throw new GatewayError('ATTACHE_CONFIG_INVALID', 'config update refused', { issues });
+}
+
+/** The handler of each operation: file delivery always; updates through the running gateway. */
+function handlers(options: JobsRunnerOptions, files: FileStore): JobHandlers {
+  const { updates, thingName, dataDir } = options;
+  const delivery = new FileDeliveryHandler(files);
+  if (!updates)
+    return { 'file-delivery': delivery, 'config-update': serviceOnly, 'software-update': serviceOnly };
+  const { host, configPath, installRoot } = updates;
+  const configUpdater = new ConfigUpdater({
+    configPath,
+    validate: (config) => sameIdentity(checkConfig(config), thingName, dataDir),
+    restart: () => host.reload(),
+    healthCheck: () => host.health(),
+  });
+  if (installRoot === undefined) return { 'file-delivery': delivery, 'config-update': configUpdater };
+  const releaseInstaller = new ReleaseInstaller({
+    root: installRoot,
+    restart: () => host.restartAfterWindow(),
+    trial: new ReleaseTrial({ file: jobsPaths(dataDir).trial, root: installRoot }),
+  });
+  return { 'file-delivery': delivery, 'config-update': configUpdater, 'software-update': releaseInstaller };
+}
+
+/**
+ * The window's AWS IoT Jobs runner: takes the thing's pending jobs on the window's connection,
+ * delivers signed files into the file store and, in a running gateway, applies config updates
+ * (reloaded in-process) and software updates (restart onto the new release). Artifacts are staged
+ * apart and used only once their SHA-256 and signature are verified. Rejects when the public key or
+ * CA file cannot be read.
+ */
+export async function jobsRunner(options: JobsRunnerOptions): Promise<NonNullable<WindowHost['runJobs']>> {
   const { thingName, dataDir, config, logger } = options;
   const paths = jobsPaths(dataDir);
   const publicKeyPem = await readFile(config.publicKeyFile, 'utf8');
@@ -38,13 +117,14 @@ export async function jobsRunner(options: {
     fetcher: new HttpsFetcher({ ...(ca === undefined ? {} : { ca }), logger }),
     publicKeyPem,
   });
+  const jobHandlers = handlers(options, files);
   return async (channel, signal) => {
     const agent = new JobsAgent({
       thingName,
       channel,
       stateFile: paths.state,
       artifacts,
-      handlers: { 'file-delivery': new FileDeliveryHandler(files) },
+      handlers: jobHandlers,
       requestTimeoutMs: config.requestTimeoutMs,
       maxJobsPerWindow: config.maxJobsPerWindow,
       logger,

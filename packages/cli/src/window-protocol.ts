@@ -1,5 +1,14 @@
 import type { JobsConfig, StoredRecord, UplinkConfig } from '@attache/core';
+import type { HealthReport } from '@attache/jobs';
 import type { JsonObject, SettingsOutcome, WindowReport } from '@attache/uplink';
+
+/** What a running gateway lets the window's jobs change: its config file and its release. */
+export interface UpdateTargets {
+  /** The config file the gateway reloads: config-update jobs are applied to it. */
+  configPath: string;
+  /** The install root (`releases/<version>`, `current`): software-update jobs need it. */
+  installRoot?: string;
+}
 
 /** What the parent asks of one window. */
 export interface WindowStart {
@@ -12,7 +21,7 @@ export interface WindowStart {
   /** True when the parent serves state, shadow settings and events. */
   host: boolean;
   /** Set when the config takes AWS IoT Jobs: they run in the window process itself. */
-  jobs?: { config: JobsConfig; dataDir: string };
+  jobs?: { config: JobsConfig; dataDir: string; updates?: UpdateTargets };
 }
 
 /** Parent → window process. */
@@ -35,6 +44,9 @@ export type FromWindow =
   | { type: 'desired'; id: number; desired: JsonObject; version: number }
   | { type: 'events'; id: number }
   | { type: 'removeEvents'; id: number; eventIds: number[] }
+  | { type: 'reload'; id: number }
+  | { type: 'health'; id: number }
+  | { type: 'restart'; id: number }
   | { type: 'result'; result: WindowReport };
 
 /** The parent's side of the host requests (see WindowHost in @attache/uplink). */
@@ -43,4 +55,10 @@ export interface WindowHostServer {
   applyDesired(desired: JsonObject, version: number): Promise<SettingsOutcome>;
   pendingEvents(): Promise<JsonObject[]>;
   removeEvents(eventIds: number[]): Promise<void>;
+  /** Re-reads and validates the config file and restarts the adapters on it (config-update jobs). */
+  reload(): Promise<void>;
+  /** Whether the gateway runs healthy on the config last reloaded. */
+  health(): Promise<HealthReport>;
+  /** Ends the gateway after this window so that its supervisor restarts it (software-update jobs). */
+  restartAfterWindow(): Promise<void>;
 }

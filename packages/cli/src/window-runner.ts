@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LevelCache } from '@attache/cache';
 import {
@@ -8,8 +9,14 @@ import {
   type Logger,
   type UplinkConfig,
 } from '@attache/core';
-import { type HookResult, runHook, type WindowReport } from '@attache/uplink';
-import type { FromWindow, ToWindow, WindowHostServer } from './window-protocol.js';
+import {
+  type HookResult,
+  routeUplinkConfig,
+  runHook,
+  type WindowReport,
+  withRouteReports,
+} from '@attache/uplink';
+import type { FromWindow, ToWindow, UpdateTargets, WindowHostServer } from './window-protocol.js';
 
 const lastWindowKey = 'lastWindow';
 
@@ -18,6 +25,11 @@ export interface WindowRecord extends WindowReport {
   /** What opened it: `manual` (attache sync) or a scheduler policy. */
   trigger: string;
   hooks?: { pre?: HookResult; post?: HookResult };
+  /**
+   * The windows of `uplink.routes`, by route name, run beside this one. `outcome` is then the worst of
+   * all, and `error` this window's or else the first failed route's (its message names the route).
+   */
+  routes?: Record<string, WindowRecord>;
 }
 
 /** What opens a window: `manual` or a scheduler policy, with its deadline. */
@@ -37,6 +49,17 @@ export interface WindowRunnerOptions {
   host?: WindowHostServer;
   /** Called after the pre-hook, before the window connects (e.g. to record a clock correction). */
   beforeConnect?: () => Promise<void>;
+  /** What config-update and software-update jobs apply to (a running gateway, with `host`). */
+  updates?: UpdateTargets;
+  /** Opens the cache at `path` as a route's outbox. Default: the gateway's `openCache`. */
+  openOutbox?: (path: string) => Promise<LevelCache>;
+}
+
+/** One `uplink.routes` entry as the runner holds it: its outbox and the runner of its windows. */
+interface RouteLane {
+  devices: Set<string>;
+  cache: LevelCache;
+  runner: WindowRunner;
 }
 
 /** What the broker acknowledged during a window, as the gateway counts it from the removes. */
@@ -56,8 +79,11 @@ export class WindowRunner {
   readonly #log: Logger;
   readonly #host: WindowHostServer | undefined;
   readonly #beforeConnect: (() => Promise<void>) | undefined;
+  readonly #updates: UpdateTargets | undefined;
   #current: Promise<WindowRecord> | undefined;
   #abort: (() => void) | undefined;
+  readonly #openOutbox: (path: string) => Promise<LevelCache>;
+  #routes: Map<string, RouteLane> | undefined;
 
   constructor(options: WindowRunnerOptions) {
     this.#cache = options.cache;
@@ -65,6 +91,52 @@ export class WindowRunner {
     this.#log = options.logger.child({ module: 'window' });
     this.#host = options.host;
     this.#beforeConnect = options.beforeConnect;
+    this.#updates = options.updates;
+    // Imported when needed: gateway.ts imports this module.
+    this.#openOutbox =
+      options.openOutbox ??
+      (async (path) => (await import('./gateway.js')).openCache(this.#config, options.logger, path));
+  }
+
+  /**
+   * Opens the outbox of every `uplink.routes` entry (`<dataDir>/routes/<name>`, created when missing).
+   * The routes were checked when the config was loaded (`checkConfig`).
+   */
+  async openRoutes(): Promise<void> {
+    if (this.#routes) return;
+    const routes = new Map<string, RouteLane>();
+    const uplink = this.#config.uplink;
+    for (const route of uplink?.routes ?? []) {
+      const cache = await this.#openOutbox(join(this.#config.gateway.dataDir, 'routes', route.name));
+      const config = {
+        ...this.#config,
+        jobs: undefined,
+        uplink: routeUplinkConfig(uplink as UplinkConfig, route),
+      };
+      const logger = this.#log.child({ route: route.name });
+      const runner = new WindowRunner({ config, cache, logger });
+      routes.set(route.name, { devices: new Set(route.devices), cache, runner });
+    }
+    this.#routes = routes;
+  }
+
+  /** The outbox of the route that takes `deviceId`'s records; undefined for the default route. */
+  outboxFor(deviceId: string): LevelCache | undefined {
+    for (const lane of this.#routes?.values() ?? []) if (lane.devices.has(deviceId)) return lane.cache;
+    return undefined;
+  }
+
+  /** Closes the route outboxes (after `close()`). */
+  async closeRoutes(): Promise<void> {
+    for (const lane of this.#routes?.values() ?? []) await lane.cache.close();
+    this.#routes = undefined;
+  }
+
+  /** Runs a window of every route (beside the default window); resolves their results by name. */
+  async #runRoutes(request: WindowRunRequest): Promise<Record<string, WindowRecord>> {
+    const lanes = [...(this.#routes ?? new Map<string, RouteLane>())];
+    const results = await Promise.all(lanes.map(([, lane]) => lane.runner.run(request)));
+    return Object.fromEntries(lanes.map(([name], i) => [name, results[i] as WindowRecord]));
   }
 
   get configured(): boolean {
@@ -101,6 +173,12 @@ export class WindowRunner {
   /** Ends an open window early (unacknowledged records stay in the cache) and waits for it. */
   async close(): Promise<void> {
     this.#abort?.();
+    for (const lane of this.#routes?.values() ?? []) void lane.runner.close();
+    await this.#current?.catch(() => undefined);
+  }
+
+  /** Resolves once no window is open (at once when none is). */
+  async whenIdle(): Promise<void> {
     await this.#current?.catch(() => undefined);
   }
 
@@ -113,14 +191,19 @@ export class WindowRunner {
     const { preHook, postHook } = uplink.window;
     const hooks: WindowRecord['hooks'] = {};
     let result: WindowReport;
+    // An offline `attache sync` opens the route outboxes for this window only.
+    const opened = this.#routes === undefined && uplink.routes.length > 0;
     try {
+      if (opened) await this.openRoutes();
       if (preHook) hooks.pre = await runHook(preHook, 'pre-hook', this.#log);
       await this.#beforeConnect?.().catch((err: unknown) =>
         this.#log.warn({ err }, 'before-connect step failed'),
       );
-      result = await this.#inChild(uplink, request);
+      const routed = this.#runRoutes(request);
+      result = withRouteReports(await this.#inChild(uplink, request), await routed);
     } finally {
       if (postHook) hooks.post = await runHook(postHook, 'post-hook', this.#log);
+      if (opened) await this.closeRoutes();
     }
     const record: WindowRecord = {
       ...result,
@@ -198,7 +281,13 @@ export class WindowRunner {
         host: this.#host !== undefined,
         ...(this.#config.jobs === undefined
           ? {}
-          : { jobs: { config: this.#config.jobs, dataDir: this.#config.gateway.dataDir } }),
+          : {
+              jobs: {
+                config: this.#config.jobs,
+                dataDir: this.#config.gateway.dataDir,
+                ...(this.#updates && this.#host ? { updates: this.#updates } : {}),
+              },
+            }),
       } satisfies ToWindow);
     }).finally(() => this.#drop(child));
   }
@@ -224,7 +313,18 @@ export class WindowRunner {
       case 'removeEvents':
         await host?.removeEvents(message.eventIds);
         return null;
+      case 'reload':
+        return this.#hostOnly(host).reload();
+      case 'health':
+        return this.#hostOnly(host).health();
+      case 'restart':
+        return this.#hostOnly(host).restartAfterWindow();
     }
+  }
+
+  #hostOnly(host: WindowHostServer | undefined): WindowHostServer {
+    if (!host) throw new GatewayError('ATTACHE_CANCELED', 'updates are applied only by a running gateway');
+    return host;
   }
 
   #countRemoved(firstSeq: number, lastSeq: number, served: Map<number, number>, acked: Acked): void {

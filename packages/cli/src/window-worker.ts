@@ -3,6 +3,7 @@
 // stop the acquisition of readings. It sees the gateway's cache (and its state, shadow settings and
 // events) over IPC.
 import { GatewayError, type Logger, type Outbox, type StoredRecord } from '@attache/core';
+import type { HealthReport } from '@attache/jobs';
 import {
   IotCoreUplink,
   type JsonObject,
@@ -11,7 +12,7 @@ import {
   type WindowHost,
 } from '@attache/uplink';
 import { createLogger } from './log.js';
-import { jobsRunner } from './window-jobs.js';
+import { jobsRunner, type UpdateHost } from './window-jobs.js';
 import type { FromWindow, ToWindow, WindowStart } from './window-protocol.js';
 
 /** A request before it gets its id (Omit distributed over the union). */
@@ -27,7 +28,7 @@ function send(message: FromWindow): void {
 }
 
 /** The parent's cache and host, one request at a time over the IPC channel. */
-class IpcBridge implements Outbox, WindowHost {
+class IpcBridge implements Outbox, WindowHost, UpdateHost {
   #next = 1;
   readonly #pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
 
@@ -71,6 +72,18 @@ class IpcBridge implements Outbox, WindowHost {
   async removeEvents(eventIds: number[]): Promise<void> {
     await this.#request({ type: 'removeEvents', eventIds });
   }
+
+  async reload(): Promise<void> {
+    await this.#request({ type: 'reload' });
+  }
+
+  health(): Promise<HealthReport> {
+    return this.#request({ type: 'health' });
+  }
+
+  async restartAfterWindow(): Promise<void> {
+    await this.#request({ type: 'restart' });
+  }
 }
 
 const bridge = new IpcBridge();
@@ -79,7 +92,13 @@ const bridge = new IpcBridge();
 async function windowHost(start: WindowStart, logger: Logger): Promise<WindowHost | undefined> {
   const { jobs } = start;
   if (jobs === undefined) return start.host ? bridge : undefined;
-  const runJobs = await jobsRunner({ thingName: start.gatewayId, ...jobs, logger });
+  const { updates, ...settings } = jobs;
+  const runJobs = await jobsRunner({
+    thingName: start.gatewayId,
+    ...settings,
+    logger,
+    ...(updates === undefined ? {} : { updates: { ...updates, host: bridge } }),
+  });
   if (!start.host) return { runJobs };
   return {
     reportState: () => bridge.reportState(),

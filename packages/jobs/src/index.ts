@@ -25,4 +25,10 @@ export {
 export { applyMergePatch } from './merge-patch.js';
 export { JobsTopics, type MqttChannel } from './mqtt-channel.js';
 export { ReleaseInstaller, type ReleaseInstallerOptions } from './release-installer.js';
+export {
+  ReleaseTrial,
+  type ReleaseTrialOptions,
+  type TrialRecord,
+  type TrialState,
+} from './release-trial.js';
 export { verifySignature } from './signature.js';

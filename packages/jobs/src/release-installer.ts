@@ -9,6 +9,7 @@ import type { HealthReport } from './config-updater.js';
 import type { SoftwareUpdateJob } from './generated/job-document.js';
 import type { ApplyContext, JobHandler } from './handler.js';
 import { failed, rejected } from './job-status-error.js';
+import type { ReleaseTrial } from './release-trial.js';
 
 const run = promisify(execFile);
 
@@ -16,10 +17,21 @@ const run = promisify(execFile);
 export interface ReleaseInstallerOptions {
   /** The install root: holds `releases/<version>/`, and the `current` and `previous` symlinks. */
   root: string;
-  /** Restarts the gateway from the release `current` names; resolves once it was started. */
+  /**
+   * Restarts the gateway from the release `current` names. Without `trial`: resolves once it was
+   * restarted (in-process), then `healthCheck` runs. With `trial`: resolves once the restart was
+   * requested (the process ends after the window and its supervisor starts the new release).
+   */
   restart: () => Promise<void>;
-  /** The health check after the restart. */
-  healthCheck: () => Promise<HealthReport>;
+  /** The health check after an in-process restart; required without `trial`. */
+  healthCheck?: () => Promise<HealthReport>;
+  /**
+   * Set when the restart ends this process (the service): the trial marker is written before the
+   * switch, the new process checks its own health and marks the trial healthy or rolls back (as does
+   * the rollback guard when it cannot even start); the job stays IN_PROGRESS across the restart and
+   * the next window reports what the marker says.
+   */
+  trial?: ReleaseTrial;
 }
 
 /** Written last into an unpacked release: a release directory without it is incomplete. */
@@ -54,6 +66,8 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
   constructor(options: ReleaseInstallerOptions) {
     if (typeof options?.root !== 'string' || options.root === '')
       throw new TypeError('"root" must be a non-empty string');
+    if (!options.trial && typeof options.healthCheck !== 'function')
+      throw new TypeError('"healthCheck" must be a function when there is no "trial"');
     this.#options = options;
   }
 
@@ -69,6 +83,7 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
    * `current` already on the new release, it does not restart again, it only checks health.
    */
   async apply(context: ApplyContext<SoftwareUpdateJob>): Promise<Record<string, string>> {
+    if (this.#options.trial) return this.#applyWithTrial(context, this.#options.trial);
     const { version } = context.document;
     const target = join('releases', version);
     await this.#unpack(context.content, version);
@@ -83,7 +98,7 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
     }
     // Resumed with `current` already switched: the crash (or the restart itself) started this
     // process from the new release, so only its health is left to check.
-    const health = await this.#options.healthCheck();
+    const health = await (this.#options.healthCheck as () => Promise<HealthReport>)();
     if (health.healthy) return { version };
     const previous = await linkTarget(join(this.#options.root, 'previous'));
     if (previous === undefined || previous === target) {
@@ -98,6 +113,52 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
     throw failed(
       'ATTACHE_INTERNAL',
       `release ${version} unhealthy: ${health.reason ?? 'health check failed'}; rolled back to ${previous}`,
+    );
+  }
+
+  /**
+   * The service's way: the outcome of a restart is read from the trial marker in the next window.
+   * Rejects ATTACHE_CANCELED once the restart onto the new release was requested (the job stays
+   * IN_PROGRESS); resolves when the marker says healthy, FAILED when it says rolled back.
+   */
+  async #applyWithTrial(
+    context: ApplyContext<SoftwareUpdateJob>,
+    trial: ReleaseTrial,
+  ): Promise<Record<string, string>> {
+    const { jobId, executionNumber, document } = context;
+    const { version } = document;
+    const target = join('releases', version);
+    const record = await trial.read();
+    const ours = record?.jobId === jobId && record.executionNumber === executionNumber ? record : undefined;
+    if (ours?.state === 'healthy') return { version };
+    if (ours?.state === 'rolled-back') {
+      throw failed('ATTACHE_INTERNAL', ours.reason ?? `release ${version} rolled back to ${ours.previous}`);
+    }
+    await this.#unpack(context.content, version);
+    const running = await this.current();
+    if (running === target && !ours) return { version, note: 'already running' };
+    if (running !== target) {
+      if (running === undefined)
+        throw failed('ATTACHE_INTERNAL', 'no release is running: nothing to roll back to');
+      // The marker first: a crash after the switch still finds the trial (and its way back).
+      const previous = running;
+      await trial.write({
+        state: 'trial',
+        jobId,
+        executionNumber,
+        version,
+        release: target,
+        previous,
+        attempts: 0,
+      });
+      await switchSymlink(join(this.#options.root, 'previous'), previous);
+      await switchSymlink(join(this.#options.root, 'current'), target);
+      context.log.info({ version, from: previous }, 'switched to the new release: restarting onto it');
+    }
+    await this.#options.restart();
+    throw new GatewayError(
+      'ATTACHE_CANCELED',
+      `restarting onto release ${version}; its health is checked after the restart`,
     );
   }
 

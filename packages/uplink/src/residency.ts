@@ -23,7 +23,8 @@ export function locateEndpoint(host: string): EndpointLocation {
 
 /**
  * Data residency: throws `ATTACHE_UPLINK_CONNECT` when `config.endpoint` is outside
- * `allowedRegions`/`allowedEndpoints` (when either is set), or not a FIPS endpoint under `fipsOnly`.
+ * `allowedRegions`/`allowedEndpoints` (when either is set), or, under `fipsOnly`, neither a FIPS
+ * endpoint nor listed in `allowedEndpoints`.
  * Called before any connection is attempted.
  */
 export function checkResidency(config: UplinkConfig): EndpointLocation {
@@ -31,10 +32,11 @@ export function checkResidency(config: UplinkConfig): EndpointLocation {
   const location = locateEndpoint(host);
   const regions = config.allowedRegions ?? [];
   const endpoints = (config.allowedEndpoints ?? []).map((e) => e.toLowerCase());
-  if (config.fipsOnly && !location.fips) {
+  // An exact allowedEndpoints entry is the operator's statement about that host (e.g. a FIPS VPC endpoint).
+  if (config.fipsOnly && !location.fips && !endpoints.includes(host)) {
     throw new GatewayError(
       'ATTACHE_UPLINK_CONNECT',
-      `endpoint ${host} refused: uplink.fipsOnly allows only AWS IoT FIPS endpoints (*.iot-fips.<region>.amazonaws.com)`,
+      `endpoint ${host} refused: uplink.fipsOnly allows only AWS IoT FIPS endpoints (*.iot-fips.<region>.amazonaws.com) and hosts listed in allowedEndpoints`,
     );
   }
   if (regions.length === 0 && endpoints.length === 0) return location;

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { connect, type PeerCertificate } from 'node:tls';
 import type { UplinkConfig } from '@attache/core';
 import { GatewayError } from '@attache/core';
+import { tlsPolicy } from './tls-policy.js';
 
 /** What a successful probe learnt about the broker's certificate. */
 export interface ProbeResult {
@@ -27,12 +28,23 @@ const reasons: Record<string, string> = {
   DEPTH_ZERO_SELF_SIGNED_CERT: "the broker's certificate is self-signed and not trusted: check uplink.caFile",
 };
 
-function explain(err: NodeJS.ErrnoException): string {
+const versionOrCipher =
+  /unsupported protocol|wrong version number|protocol version|no protocols available|no shared cipher|no cipher|handshake failure/i;
+
+/**
+ * An operator's explanation of a TLS or connection error from Node (`err.code`, OpenSSL's text):
+ * wrong CA, wrong host name, a clock outside the certificate's validity, our certificate refused,
+ * no TLS version or cipher suite in common, unreachable.
+ */
+export function explainTlsError(err: NodeJS.ErrnoException): string {
   const code = err.code ?? '';
   const known = reasons[code];
   if (known) return `TLS failed: ${known} (${code})`;
   if (/alert (unknown ca|bad certificate|certificate unknown|certificate expired)/i.test(err.message)) {
     return `TLS failed: the broker refused this gateway's certificate (${err.message.replace(/^.*alert/i, 'alert')}): check uplink.certFile/keyFile and that the certificate is registered and active`;
+  }
+  if (versionOrCipher.test(err.message) || /UNSUPPORTED_PROTOCOL|VERSION/.test(code)) {
+    return `TLS failed: the broker offers no TLS version or cipher suite this gateway accepts (TLS 1.2 or later; with uplink.fipsOnly, FIPS-approved AES-GCM suites only) (${code || err.message})`;
   }
   if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND') {
     return `broker unreachable (${code})`;
@@ -62,6 +74,7 @@ export async function probeTls(config: UplinkConfig, timeoutMs: number): Promise
     });
   }
   const ca = config.caFile === undefined ? undefined : await load(config.caFile).catch(() => undefined);
+  const policy = tlsPolicy(config);
   return new Promise((resolve, reject) => {
     const socket = connect({
       host: config.endpoint,
@@ -72,12 +85,13 @@ export async function probeTls(config: UplinkConfig, timeoutMs: number): Promise
       ...(ca ? { ca } : {}),
       // AWS IoT Core on port 443 selects MQTT by ALPN, as the SDK's builder does.
       ALPNProtocols: ['x-amzn-mqtt-ca'],
-      minVersion: 'TLSv1.2',
+      minVersion: policy.minVersion,
+      ...(policy.ciphers ? { ciphers: policy.ciphers } : {}),
       timeout: timeoutMs,
     });
     const fail = (err: NodeJS.ErrnoException): void => {
       socket.destroy();
-      reject(new GatewayError('ATTACHE_UPLINK_CONNECT', explain(err), { cause: err }));
+      reject(new GatewayError('ATTACHE_UPLINK_CONNECT', explainTlsError(err), { cause: err }));
     };
     socket.once('secureConnect', () => {
       socket.off('error', fail);

@@ -29,16 +29,20 @@ export const jsonOption = { type: 'boolean', description: 'print JSON for script
 
 /**
  * Loads and validates the config; on problems prints `preface` (when given) on stdout, then every
- * problem as `path: message`, and exits 78.
+ * problem as `path: message`, and exits `exitCode` (78 unless told otherwise).
  */
-export async function readConfig(path: string, preface?: string): Promise<AttacheConfig> {
+export async function readConfig(
+  path: string,
+  preface?: string,
+  exitCode = exitConfig,
+): Promise<AttacheConfig> {
   try {
     return await loadConfig(path);
   } catch (err) {
     if (isGatewayError(err, 'ATTACHE_CONFIG_INVALID')) {
       if (preface !== undefined) console.log(preface);
       console.error(formatIssues(path, err.issues));
-      process.exit(exitConfig);
+      process.exit(exitCode);
     }
     throw err;
   }

@@ -1,8 +1,15 @@
 import { isGatewayError, nullLogger, type WindowResult } from '@attache/core';
 import type { CommandModule } from 'yargs';
-import { Gateway, type GatewayStatus, openCache, readStatus } from '../gateway.js';
+import { Gateway, type GatewayStatus, gatewayPaths, openCache, readStatus } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { formatProvisioning, provisioningFile, readProvisioning } from '../provisioning.js';
+import {
+  currentRelease,
+  exitRestart,
+  installRoot,
+  ReleaseTrialCheck,
+  releaseOnTrial,
+} from '../release-trial-check.js';
 import { formatStatus, formatWindow } from '../report.js';
 import { SystemdNotifier } from '../systemd.js';
 import { WindowRunner } from '../window-runner.js';
@@ -17,32 +24,54 @@ import {
 } from './common.js';
 
 async function run(args: CommonArgs): Promise<void> {
-  const cfg = await readConfig(args.config);
+  // 78 is never restarted; a new release on trial that refuses the config exits 1 instead, so that
+  // the unit restarts it and its rollback guard counts the failed start.
+  const cfg = await readConfig(args.config, undefined, (await releaseOnTrial()) ? 1 : exitConfig);
   const log = createLogger(cfg.log.level);
-  const gateway = new Gateway({ config: cfg, logger: log });
+  const root = installRoot();
   // Under systemd (Type=notify, WatchdogSec=): READY=1 once started, STOPPING=1, watchdog pings.
   const systemd = new SystemdNotifier({ logger: log.child({ module: 'systemd' }) });
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
     Promise.all([systemd.stopping(), gateway.stop()]).then(
       // The AWS CRT client may keep the event loop alive after close: exit explicitly.
-      () => process.exit(0),
+      () => process.exit(code),
       (err: unknown) => {
         log.fatal({ err }, 'stop failed');
         process.exit(1);
       },
     );
   };
+  // A software update switched `current`: the supervisor (systemd: RestartForceExitStatus) starts it.
+  const gateway = new Gateway({
+    config: cfg,
+    logger: log,
+    configPath: args.config,
+    ...(root === undefined ? {} : { installRoot: root }),
+    onRestart: () => stop('restart', exitRestart),
+  });
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  const trial =
+    root === undefined
+      ? undefined
+      : new ReleaseTrialCheck({ root, dataDir: cfg.gateway.dataDir, logger: log });
   try {
     await gateway.start();
+    log.info({ release: (await currentRelease(root)) ?? null }, 'running');
+    await trial?.confirm(gatewayPaths(cfg).socket);
   } catch (err) {
     log.fatal({ err }, 'gateway failed to start');
     await gateway.stop().catch(() => undefined);
+    // The first start of a new release: back to the previous one, which the supervisor starts.
+    const rolledBack = await trial?.rollBack((err as Error).message).catch((e: unknown) => {
+      log.error({ err: e }, 'release rollback failed');
+      return false;
+    });
+    if (rolledBack) process.exit(exitRestart);
     process.exit(isGatewayError(err, 'ATTACHE_CONFIG_INVALID') ? exitConfig : 1);
   }
   await systemd.ready();

@@ -582,7 +582,7 @@ export interface UplinkConfig {
    */
   allowedEndpoints?: string[];
   /**
-   * Refuse endpoints other than AWS IoT's FIPS endpoints (`*.iot-fips.<region>.amazonaws.com`).
+   * FIPS posture: refuse endpoints other than AWS IoT's FIPS endpoints (`*.iot-fips.<region>.amazonaws.com`) unless listed exactly in `allowedEndpoints` (e.g. a FIPS VPC endpoint's name); negotiate TLS 1.2 or later with FIPS-approved cipher suites only (aws-crt's `TLSv1_2_2025_07` policy; GCM, no CBC, no ChaCha20). The npm build of aws-crt is not a FIPS-validated module: see docs/topics.md "FIPS".
    */
   fipsOnly: boolean;
   /**
@@ -601,7 +601,33 @@ export interface UplinkConfig {
    * How long a window waits for the connection. TLS failures surface only after 10-30 s in the SDK, so keep it above 35 s.
    */
   connectTimeoutMs: number;
+  trustedTime: TrustedTimeConfig;
   window: WindowConfig;
+  /**
+   * Federated routing: the records of the listed devices go to their route's endpoint, with the route's own certificate, and nowhere else; all other records (and state, events, shadow, jobs) take the default route above. Each route keeps its own outbox (`<dataDir>/routes/<name>`, its own `seq` range) and is drained in every window over its own connection. A device may be in one route only, and every listed device must be configured.
+   */
+  routes: UplinkRouteConfig[];
+}
+/**
+ * Trusted time: before each window connects, the gateway asks the endpoint itself for the time (the `Date` header of an HTTPS response, over TLS verified with the uplink's CA, bounded by the endpoint certificate's validity) and, when its own clock is off by more than `maxOffsetMs`, records a `clock.corrected` event (source `broker-date`) so that earlier records of the same boot can be fixed.
+ */
+export interface TrustedTimeConfig {
+  /**
+   * Ask the endpoint for the time before each window.
+   */
+  enabled: boolean;
+  /**
+   * The HTTPS URL whose `Date` header is read (any status code counts). Default: `https://<endpoint>:8443/` (AWS IoT Core's HTTPS port with client certificates). Its host is subject to the same data-residency rules as `endpoint`.
+   */
+  url?: string;
+  /**
+   * The local clock may differ from the endpoint's time by this much before a `clock.corrected` event is recorded (the `Date` header has 1 s resolution).
+   */
+  maxOffsetMs: number;
+  /**
+   * How long the time request may take; on failure the window goes on without it.
+   */
+  timeoutMs: number;
 }
 export interface WindowConfig {
   /**
@@ -675,6 +701,46 @@ export interface WindowConfig {
      */
     timeoutSeconds: number;
   };
+}
+export interface UplinkRouteConfig {
+  /**
+   * The route's name (its outbox directory and its key in window results).
+   */
+  name: string;
+  /**
+   * The route's broker host (an AWS IoT data endpoint).
+   */
+  endpoint: string;
+  /**
+   * TLS port.
+   */
+  port: number;
+  /**
+   * The gateway's X.509 certificate for this endpoint (PEM).
+   */
+  certFile: string;
+  /**
+   * Its private key (PEM).
+   */
+  keyFile: string;
+  /**
+   * CA bundle to verify this endpoint (PEM). Omit for the system store.
+   */
+  caFile?: string;
+  /**
+   * Data residency of this route: the AWS regions its endpoint may be in.
+   */
+  allowedRegions?: string[];
+  /**
+   * Data residency of this route: host names its endpoint may be, exactly.
+   */
+  allowedEndpoints?: string[];
+  /**
+   * The device ids (`devices[].id`) whose records take this route.
+   *
+   * @minItems 1
+   */
+  devices: [string, ...string[]];
 }
 /**
  * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every artifact must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
@@ -1283,7 +1349,7 @@ export interface UplinkConfigInput {
    */
   allowedEndpoints?: string[];
   /**
-   * Refuse endpoints other than AWS IoT's FIPS endpoints (`*.iot-fips.<region>.amazonaws.com`).
+   * FIPS posture: refuse endpoints other than AWS IoT's FIPS endpoints (`*.iot-fips.<region>.amazonaws.com`) unless listed exactly in `allowedEndpoints` (e.g. a FIPS VPC endpoint's name); negotiate TLS 1.2 or later with FIPS-approved cipher suites only (aws-crt's `TLSv1_2_2025_07` policy; GCM, no CBC, no ChaCha20). The npm build of aws-crt is not a FIPS-validated module: see docs/topics.md "FIPS".
    */
   fipsOnly?: boolean;
   /**
@@ -1302,7 +1368,33 @@ export interface UplinkConfigInput {
    * How long a window waits for the connection. TLS failures surface only after 10-30 s in the SDK, so keep it above 35 s.
    */
   connectTimeoutMs?: number;
+  trustedTime?: TrustedTimeConfigInput;
   window?: WindowConfigInput;
+  /**
+   * Federated routing: the records of the listed devices go to their route's endpoint, with the route's own certificate, and nowhere else; all other records (and state, events, shadow, jobs) take the default route above. Each route keeps its own outbox (`<dataDir>/routes/<name>`, its own `seq` range) and is drained in every window over its own connection. A device may be in one route only, and every listed device must be configured.
+   */
+  routes?: UplinkRouteConfigInput[];
+}
+/**
+ * Trusted time: before each window connects, the gateway asks the endpoint itself for the time (the `Date` header of an HTTPS response, over TLS verified with the uplink's CA, bounded by the endpoint certificate's validity) and, when its own clock is off by more than `maxOffsetMs`, records a `clock.corrected` event (source `broker-date`) so that earlier records of the same boot can be fixed.
+ */
+export interface TrustedTimeConfigInput {
+  /**
+   * Ask the endpoint for the time before each window.
+   */
+  enabled?: boolean;
+  /**
+   * The HTTPS URL whose `Date` header is read (any status code counts). Default: `https://<endpoint>:8443/` (AWS IoT Core's HTTPS port with client certificates). Its host is subject to the same data-residency rules as `endpoint`.
+   */
+  url?: string;
+  /**
+   * The local clock may differ from the endpoint's time by this much before a `clock.corrected` event is recorded (the `Date` header has 1 s resolution).
+   */
+  maxOffsetMs?: number;
+  /**
+   * How long the time request may take; on failure the window goes on without it.
+   */
+  timeoutMs?: number;
 }
 export interface WindowConfigInput {
   /**
@@ -1376,6 +1468,46 @@ export interface WindowConfigInput {
      */
     timeoutSeconds?: number;
   };
+}
+export interface UplinkRouteConfigInput {
+  /**
+   * The route's name (its outbox directory and its key in window results).
+   */
+  name: string;
+  /**
+   * The route's broker host (an AWS IoT data endpoint).
+   */
+  endpoint: string;
+  /**
+   * TLS port.
+   */
+  port?: number;
+  /**
+   * The gateway's X.509 certificate for this endpoint (PEM).
+   */
+  certFile: string;
+  /**
+   * Its private key (PEM).
+   */
+  keyFile: string;
+  /**
+   * CA bundle to verify this endpoint (PEM). Omit for the system store.
+   */
+  caFile?: string;
+  /**
+   * Data residency of this route: the AWS regions its endpoint may be in.
+   */
+  allowedRegions?: string[];
+  /**
+   * Data residency of this route: host names its endpoint may be, exactly.
+   */
+  allowedEndpoints?: string[];
+  /**
+   * The device ids (`devices[].id`) whose records take this route.
+   *
+   * @minItems 1
+   */
+  devices: [string, ...string[]];
 }
 /**
  * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every artifact must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.

@@ -1,0 +1,108 @@
+// The world of a jobs test against a real `attache run`: the end-to-end stack (PKI, mosquitto with
+// mutual TLS, a pty with a Nonin simulator, the config file) plus the Jobs emulator on that broker,
+// the HTTPS artifact server and a code-signing key whose public half the config names.
+import type { KeyObject } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { JobArtifact } from '@attache/jobs';
+import { type EmulatedExecution, JobsEmulator } from './jobs-emulator.js';
+import { ArtifactServer, signedArtifact, signingKey } from './jobs-fixtures.js';
+import {
+  bundleOf,
+  installRoot,
+  ReleaseSupervisor,
+  releaseTree,
+  type SupervisedStart,
+} from './jobs-supervisor.js';
+import { Stack, thingName } from './stack.js';
+
+interface Tap {
+  teardown(fn: () => unknown): void;
+}
+
+/** A stack whose config takes AWS IoT Jobs, with the cloud side of them. */
+export interface ServiceWorld {
+  stack: Stack;
+  emulator: JobsEmulator;
+  server: ArtifactServer;
+  key: { privateKey: KeyObject; publicKeyPem: string };
+  /** The config file's content as written (with `jobs`). */
+  config: Record<string, unknown>;
+  /** The artifact section for `content`, signed with the world's key, at `url` or inline. */
+  artifact(content: Buffer, where: { url: string } | { inline: true }): JobArtifact;
+}
+
+export async function serviceWorld(t: Tap): Promise<ServiceWorld> {
+  const stack = await Stack.start(t);
+  const { pki, broker } = stack;
+  const emulator = await JobsEmulator.start(
+    {
+      host: broker.host,
+      port: broker.port,
+      caFile: pki.caFile,
+      certFile: pki.subscriberCertFile,
+      keyFile: pki.subscriberKeyFile,
+      clientId: 'jobs-emulator',
+    },
+    thingName,
+  );
+  t.teardown(() => emulator.stop());
+  const server = new ArtifactServer({
+    cert: await readFile(pki.serverCertFile),
+    key: await readFile(pki.serverKeyFile),
+  });
+  await server.listen();
+  t.teardown(() => server.stop());
+  const key = signingKey();
+  const publicKeyFile = join(stack.dir, 'signing.pub.pem');
+  await writeFile(publicKeyFile, key.publicKeyPem);
+  const config = stack.config() as Record<string, unknown>;
+  config.jobs = { publicKeyFile, caFile: pki.caFile, requestTimeoutMs: 10_000 };
+  await stack.writeConfig(config);
+  return {
+    stack,
+    emulator,
+    server,
+    key,
+    config,
+    artifact: (content, where) => signedArtifact(content, key.privateKey, where),
+  };
+}
+
+/**
+ * A service world with an install root running release 1.0.0 under the supervisor, and a
+ * software-update job queued for release `version` (`broken`: one that exits 1 at once).
+ */
+export async function releaseWorld(
+  t: Tap,
+  version: string,
+  kind: 'working' | 'broken',
+): Promise<
+  ServiceWorld & {
+    root: string;
+    supervisor: ReleaseSupervisor;
+    first: SupervisedStart;
+    execution: () => EmulatedExecution | undefined;
+  }
+> {
+  const world = await serviceWorld(t);
+  const { stack, emulator, server, artifact } = world;
+  const root = await installRoot(stack.dir, '1.0.0');
+  const content = await bundleOf(await releaseTree(stack.dir, version, kind));
+  const url = server.serve(`attache-${version}.tar.gz`, content);
+  await emulator.addJob(`sw-${version}`, {
+    schemaVersion: 1,
+    operation: 'software-update',
+    version,
+    artifact: artifact(content, { url }),
+  });
+  const supervisor = new ReleaseSupervisor({
+    root,
+    trialFile: join(stack.dir, 'data', 'jobs', 'release-trial'),
+    configPath: stack.configPath,
+  });
+  t.teardown(() => supervisor.stop());
+  supervisor.start();
+  const first = await supervisor.waitForLog((l) => l.msg === 'gateway started');
+  return { ...world, root, supervisor, first, execution: () => emulator.executions.get(`sw-${version}`) };
+}

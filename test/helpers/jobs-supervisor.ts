@@ -1,0 +1,140 @@
+// Software updates in the service: an install root laid out like the image's /opt/attache
+// (releases/<version>, `current`), releases whose bin.js runs the built gateway (or exits 1), their
+// bundles, and a supervisor that plays systemd for `attache run`: the rollback guard before every
+// start (ExecStartPre=), the gateway started from `current`, started again when it exits.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { bin } from './stack.js';
+
+const run = promisify(execFile);
+
+/** The guard the unit runs before each start. */
+export const guardScript = fileURLToPath(
+  new URL('../../image-build/overlay/usr/local/lib/attache/attache-release-guard', import.meta.url),
+);
+/** `attache run`'s exit status for "start me again" (packages/cli/src/release-trial-check.ts). */
+export const exitRestart = 75;
+
+/**
+ * A release tree: `packages/cli/dist/bin.js` runs the built gateway (`working`) or exits 1 at once
+ * (`broken`: a release that cannot even start).
+ */
+export async function releaseTree(dir: string, version: string, kind: 'working' | 'broken'): Promise<string> {
+  const tree = join(dir, `tree-${version}`);
+  await mkdir(join(tree, 'packages', 'cli', 'dist'), { recursive: true });
+  const code =
+    kind === 'working'
+      ? `await import(${JSON.stringify(pathToFileURL(bin).href)});\n`
+      : `console.error('release ${version}: cannot start');\nprocess.exit(1);\n`;
+  await writeFile(join(tree, 'packages', 'cli', 'dist', 'bin.js'), code);
+  await writeFile(join(tree, 'package.json'), JSON.stringify({ name: 'attache', version, type: 'module' }));
+  return tree;
+}
+
+/** The tar.gz bundle of a release tree, as a software-update job delivers it. */
+export async function bundleOf(tree: string): Promise<Buffer> {
+  const file = `${tree}.tar.gz`;
+  await run('tar', ['-czf', file, '-C', tree, '.']);
+  return readFile(file);
+}
+
+/** An install root with `version` installed (as the image stages it) and `current` naming it. */
+export async function installRoot(dir: string, version: string): Promise<string> {
+  const root = join(dir, 'opt-attache');
+  const tree = await releaseTree(dir, version, 'working');
+  await mkdir(join(root, 'releases'), { recursive: true });
+  await run('cp', ['-r', tree, join(root, 'releases', version)]);
+  await writeFile(join(root, 'releases', version, '.release.json'), JSON.stringify({ version }));
+  await symlink(join('releases', version), join(root, 'current'));
+  return root;
+}
+
+/** One start of the supervised gateway. */
+export interface SupervisedStart {
+  /** What `current` named when it was started. */
+  release: string;
+  child: ChildProcess;
+  logs: Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+/** Plays systemd's attache.service: guard, start from `current`, start again on every exit. */
+export class ReleaseSupervisor {
+  readonly starts: SupervisedStart[] = [];
+  readonly guardOutput: string[] = [];
+  readonly #root: string;
+  readonly #trialFile: string;
+  readonly #configPath: string;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: { root: string; trialFile: string; configPath: string }) {
+    this.#root = options.root;
+    this.#trialFile = options.trialFile;
+    this.#configPath = options.configPath;
+  }
+
+  /** Starts the loop: each start waits for the previous process to exit (as Restart=always does). */
+  start(): void {
+    this.#loop = (async () => {
+      while (!this.#stopped) {
+        const { stdout } = await run(guardScript, [this.#root, this.#trialFile, '3']);
+        if (stdout.trim()) this.guardOutput.push(stdout.trim());
+        const release = await readlink(join(this.#root, 'current'));
+        const code = await this.#startOnce(release).exited;
+        // 78 (invalid config) is not restarted by the unit either.
+        if (code === 78) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+  }
+
+  #startOnce(release: string): SupervisedStart {
+    const entry = join(this.#root, 'current', 'packages', 'cli', 'dist', 'bin.js');
+    const child = spawn(process.execPath, [entry, 'run', '--config', this.#configPath], {
+      env: { ...process.env, ATTACHE_INSTALL_ROOT: this.#root },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const logs: Record<string, unknown>[] = [];
+    let rest = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) if (line.startsWith('{')) logs.push(JSON.parse(line));
+    });
+    child.stderr?.pipe(process.stderr);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const start = { release, child, logs, exited };
+    this.starts.push(start);
+    return start;
+  }
+
+  /**
+   * Resolves with the first start from the `after`-th on whose log has a line matching `match`,
+   * waiting up to `timeoutMs`.
+   */
+  async waitForLog(
+    match: (line: Record<string, unknown>) => boolean,
+    after = 0,
+    timeoutMs = 30_000,
+  ): Promise<SupervisedStart> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.starts.slice(after).find((s) => s.logs.some(match));
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no such log line within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Stops the loop and the running gateway. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const last = this.starts.at(-1);
+    if (last && last.child.exitCode === null && last.child.signalCode === null) last.child.kill('SIGTERM');
+    await this.#loop;
+  }
+}
