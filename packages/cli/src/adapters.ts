@@ -1,6 +1,3 @@
-import { EthernetAdapter } from '@attache/adapter-ethernet';
-import { createModbusAdapters } from '@attache/adapter-modbus';
-import { Rs232Adapter } from '@attache/adapter-rs232';
 import type {
   AttacheConfig,
   DeviceAdapter,
@@ -24,24 +21,37 @@ function withDevicePath(device: DeviceConfig, index: number, build: () => Device
 
 /**
  * Builds the adapters of every configured device, in config order; all deliver to the same sink.
- * `config` comes from `loadConfig`, which has checked the Modbus register maps. Throws a GatewayError
- * `ATTACHE_CONFIG_INVALID` (with the device's path) for a bad allow-list or line pattern.
+ * Only the adapter packages the config uses are loaded (each pulls in its native or protocol
+ * library), which keeps the gateway's start short on a Pi. `config` comes from `loadConfig`, which
+ * has checked the Modbus register maps. Rejects with a GatewayError `ATTACHE_CONFIG_INVALID` (with
+ * the device's path) for a bad allow-list or line pattern.
  */
-export function createAdapters(config: AttacheConfig, sink: ReadingSink, logger: Logger): DeviceAdapter[] {
+export async function createAdapters(
+  config: AttacheConfig,
+  sink: ReadingSink,
+  logger: Logger,
+): Promise<DeviceAdapter[]> {
+  const uses = (kind: DeviceConfig['adapter']) => config.devices.some((d) => d.adapter === kind);
+  const [rs232, ethernet, modbus] = await Promise.all([
+    uses('rs232') ? import('@attache/adapter-rs232') : undefined,
+    uses('ethernet') ? import('@attache/adapter-ethernet') : undefined,
+    uses('modbus') ? import('@attache/adapter-modbus') : undefined,
+  ]);
   // Devices on one Modbus bus share it, so they are built together, then handed out in config order.
-  const modbus = createModbusAdapters({
-    devices: config.devices.filter((d): d is ModbusDeviceConfig => d.adapter === 'modbus'),
-    profiles: config.modbusProfiles,
-    sink,
-    logger,
-  });
+  const buses =
+    modbus?.createModbusAdapters({
+      devices: config.devices.filter((d): d is ModbusDeviceConfig => d.adapter === 'modbus'),
+      profiles: config.modbusProfiles,
+      sink,
+      logger,
+    }) ?? [];
   return config.devices.map((device, index) => {
-    if (device.adapter === 'rs232') {
-      return withDevicePath(device, index, () => new Rs232Adapter({ device, sink, logger }));
+    if (device.adapter === 'rs232' && rs232) {
+      return withDevicePath(device, index, () => new rs232.Rs232Adapter({ device, sink, logger }));
     }
-    if (device.adapter === 'ethernet') {
-      return withDevicePath(device, index, () => new EthernetAdapter({ device, sink, logger }));
+    if (device.adapter === 'ethernet' && ethernet) {
+      return withDevicePath(device, index, () => new ethernet.EthernetAdapter({ device, sink, logger }));
     }
-    return modbus.shift() as DeviceAdapter;
+    return buses.shift() as DeviceAdapter;
   });
 }

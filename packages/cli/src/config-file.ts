@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { checkModbusConfig } from '@attache/adapter-modbus';
+// The pure register-map check only: the adapter itself (and modbus-serial) loads when a device needs it.
+import { checkModbusConfig } from '@attache/adapter-modbus/check-config';
 import { type AttacheConfig, GatewayError, validateConfig } from '@attache/core';
-import { checkRoutes } from '@attache/uplink';
+import { checkRoutes } from '@attache/uplink/policy';
 
 /** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
 export const defaultConfigPath = '/etc/attache/config.json';

@@ -5,7 +5,7 @@ import type { LevelCache } from '@attache/cache';
 import type { AttacheConfig, DeviceAdapter, Logger, ReadingSink } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
-import { probeTls } from '@attache/uplink';
+import { probeTls } from '@attache/uplink/policy';
 
 /** How long a config update's changed adapters have to connect before it is judged unhealthy, ms. */
 export const settleMs = 10_000;

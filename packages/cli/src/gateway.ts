@@ -12,7 +12,7 @@ import type {
 } from '@attache/core';
 import { GatewayError } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
-import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink';
+import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
 import { createAdapters } from './adapters.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
@@ -192,7 +192,7 @@ export class Gateway {
       logger: this.#log.child({ module: 'control' }),
     });
     await this.#control.start();
-    this.#adapters = createAdapters(config, sink, this.#log);
+    this.#adapters = await createAdapters(config, sink, this.#log);
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
     this.#startPolicies();
@@ -251,7 +251,7 @@ export class Gateway {
     this.#local = next;
     this.#config = this.#settings.effective(next);
     for (const adapter of this.#adapters) await adapter.stop();
-    this.#adapters = createAdapters(this.#config, this.#sink(cache), this.#log);
+    this.#adapters = await createAdapters(this.#config, this.#sink(cache), this.#log);
     this.#startErrors = new Map();
     for (const adapter of this.#adapters) {
       await adapter.start().catch((err: unknown) => {

@@ -1,7 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import type { LevelCache } from '@attache/cache';
 import { type AdapterStatus, type Logger, monotonicMs, type UplinkConfig } from '@attache/core';
-import { fetchTrustedTime, type JsonObject, type TrustedTime } from '@attache/uplink';
+import { fetchTrustedTime, type JsonObject, type TrustedTime } from '@attache/uplink/policy';
 
 const pendingKey = 'events.pending';
 const nextIdKey = 'events.nextId';

@@ -15,7 +15,7 @@ import {
   runHook,
   type WindowReport,
   withRouteReports,
-} from '@attache/uplink';
+} from '@attache/uplink/policy';
 import type { FromWindow, ToWindow, UpdateTargets, WindowHostServer } from './window-protocol.js';
 
 const lastWindowKey = 'lastWindow';

@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type AttacheConfig, isGatewayError, validateConfig } from '@attache/core';
-import { type JsonObject, parseSlot, type SettingsOutcome } from '@attache/uplink';
+import { type JsonObject, parseSlot, type SettingsOutcome } from '@attache/uplink/policy';
 
 /** The settings the cloud may change through the shadow, as `section.key` paths. */
 const remotelySettable = [

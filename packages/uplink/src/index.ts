@@ -1,26 +1,3 @@
 export { type Batch, BatchReader, type BatchReaderOptions, contentTypes } from './batch-reader.js';
-export { type HookConfig, type HookResult, runHook } from './hooks.js';
 export { IotCoreUplink, type IotCoreUplinkOptions, type OpenWindowOptions } from './iot-core-uplink.js';
-export { checkResidency, type EndpointLocation, locateEndpoint } from './residency.js';
-export { hasRouteTo } from './route-probe.js';
-export { checkRoutes, routeUplinkConfig, type UplinkRoute, withRouteReports } from './routes.js';
-export { currentOrNextSlot, type DailySlot, parseSlot, type SlotOccurrence } from './schedule.js';
-export { type TlsPolicy, tlsPolicy } from './tls-policy.js';
-export { type ProbeResult, probeTls } from './tls-probe.js';
-export { type ShadowTopics, shadowTopics, type UplinkTopics, uplinkTopics } from './topics.js';
-export {
-  type FetchTrustedTimeOptions,
-  fetchTrustedTime,
-  type TrustedTime,
-  trustedTimeUrl,
-} from './trusted-time.js';
-export type { EndedBy, WindowReport } from './upload-window.js';
-export type { JsonObject, PendingEvent, SettingsOutcome, WindowChannel, WindowHost } from './window-host.js';
-export {
-  type SchedulerClock,
-  systemClock,
-  type WindowRequest,
-  WindowScheduler,
-  type WindowSchedulerOptions,
-  type WindowTrigger,
-} from './window-scheduler.js';
+export * from './policy.js';

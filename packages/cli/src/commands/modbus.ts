@@ -1,9 +1,4 @@
-import {
-  type ModbusTable,
-  type ReadRegistersOptions,
-  readRegisters,
-  resolveRef,
-} from '@attache/adapter-modbus';
+import type { ModbusTable, ReadRegistersOptions, resolveRef } from '@attache/adapter-modbus';
 import type { ModbusBus } from '@attache/core';
 import type { CommandModule } from 'yargs';
 import { type CommonArgs, fail, jsonOption } from './common.js';
@@ -68,11 +63,11 @@ export function parseBus(args: Pick<ReadArgs, 'bus' | 'baud' | 'parity' | 'stopB
 }
 
 /** The read the arguments ask for; a TypeError for a missing or contradictory location. */
-function request(args: ReadArgs): ReadRegistersOptions {
+function request(args: ReadArgs, resolve: typeof resolveRef): ReadRegistersOptions {
   let table: ModbusTable | undefined;
   let address: number | undefined;
   if (args.ref !== undefined) {
-    const at = resolveRef(args.ref);
+    const at = resolve(args.ref);
     if (at === undefined) throw new TypeError(`--ref ${args.ref} is not a 1-based reference like 40001`);
     ({ table, address } = at);
   } else if (args.table !== undefined && args.address !== undefined) {
@@ -96,8 +91,10 @@ function request(args: ReadArgs): ReadRegistersOptions {
 }
 
 async function read(args: ReadArgs): Promise<void> {
-  const options = request(args);
-  const result = await readRegisters(options);
+  // Loaded here, not with the CLI: modbus-serial is needed by this command only.
+  const modbus = await import('@attache/adapter-modbus');
+  const options = request(args, modbus.resolveRef);
+  const result = await modbus.readRegisters(options);
   const type =
     options.type ?? (options.table === 'coil' || options.table === 'discrete-input' ? 'bool' : 'uint16');
   const step = result.words.length / result.values.length;
