@@ -84,6 +84,13 @@ t.test('each record goes only to its route; a route that is down keeps its recor
   t.match((down.error as Json).message, /^route site-b: .*unreachable/, 'the failure names the route');
   await onA.waitFor(2, 10_000);
   t.same(seqsOf(onA), [1, 2, 3, 4, 5], 'the default route drained while the other was down');
+  const waiting = JSON.parse((await stack.run('status', '--json')).stdout) as Json & {
+    backlog: Json;
+    routes: Record<string, Json>;
+  };
+  t.match(waiting.backlog, { records: 0 }, 'status: the default outbox is empty');
+  t.match(waiting.routes, { 'site-b': { records: 2 } }, "status: the route's records are waiting");
+  t.match((await stack.run('status')).stdout, /\n {2}route site-b: 2 records, /);
 
   await brokerB.restart();
   onB = await subscribeTopic({ broker: brokerB, pki: pkiB, topic });
@@ -92,6 +99,9 @@ t.test('each record goes only to its route; a route that is down keeps its recor
   await onB.waitFor(1, 10_000);
   t.same(seqsOf(onB), [3, 4], 'the records kept while the route was down arrive once it is back');
   t.same(devicesOf(onB), ['spo2-bed9']);
+  await gateway.stop();
+  const stopped = JSON.parse((await stack.run('status', '--json')).stdout) as Json;
+  t.match(stopped, { running: false, routes: { 'site-b': { records: 0, nextSeq: 5 } } }, 'also when stopped');
 });
 
 t.test('a config whose routes overlap or name unknown devices is refused, by run and validate', async (t) => {

@@ -46,6 +46,8 @@ export interface GatewayStatus {
     policies?: string[];
   };
   adapters: AdapterStatus[];
+  /** The backlog of each `uplink.routes` outbox, by route name (absent without routes). */
+  routes?: Record<string, BacklogStats>;
 }
 
 /** Where a gateway keeps its files under its data directory. */
@@ -106,6 +108,7 @@ export async function readStatus(
   windows: WindowRunner,
   live?: { startedAt: string | null; adapters: AdapterStatus[] },
 ): Promise<GatewayStatus> {
+  const routes = await windows.routeBacklogs();
   return {
     gatewayId: config.gateway.id,
     running: live !== undefined,
@@ -120,6 +123,7 @@ export async function readStatus(
       policies: policiesOf(config),
     },
     adapters: live?.adapters ?? [],
+    ...(Object.keys(routes).length > 0 ? { routes } : {}),
   };
 }
 

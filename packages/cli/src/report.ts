@@ -60,6 +60,10 @@ export function formatStatus(
     `gateway ${s.gatewayId}: ${s.running ? `running since ${s.startedAt}` : 'not running'}`,
     ...(s.provisioning ? formatProvisioning(s.provisioning, now) : []),
     `backlog: ${b.records} records, ${bytes(b.bytes)}, oldest ${age(b.oldestCapturedAt, now)}; next seq ${b.nextSeq}`,
+    ...Object.entries(s.routes ?? {}).map(
+      ([name, r]) =>
+        `  route ${name}: ${r.records} records, ${bytes(r.bytes)}, oldest ${age(r.oldestCapturedAt, now)}`,
+    ),
   ];
   const c = s.cache;
   if (c.full) lines.push('cache: FULL, new readings are refused (or the oldest dropped, per cache.whenFull)');

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { LevelCache } from '@attache/cache';
 import {
   type AttacheConfig,
+  type BacklogStats,
   GatewayError,
   isGatewayError,
   type Logger,
@@ -124,6 +125,13 @@ export class WindowRunner {
   outboxFor(deviceId: string): LevelCache | undefined {
     for (const lane of this.#routes?.values() ?? []) if (lane.devices.has(deviceId)) return lane.cache;
     return undefined;
+  }
+
+  /** The backlog of every open route outbox, by route name (empty when there are none or not open). */
+  async routeBacklogs(): Promise<Record<string, BacklogStats>> {
+    const backlogs: Record<string, BacklogStats> = {};
+    for (const [name, lane] of this.#routes ?? []) backlogs[name] = await lane.cache.stats();
+    return backlogs;
   }
 
   /** Closes the route outboxes (after `close()`). */

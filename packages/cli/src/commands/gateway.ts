@@ -103,9 +103,12 @@ async function status(args: CommonArgs): Promise<void> {
   );
   const gateway = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () => {
     const cache = await openCache(cfg, nullLogger);
+    const windows = new WindowRunner({ config: cfg, cache, logger: nullLogger });
     try {
-      return await readStatus(cfg, cache, new WindowRunner({ config: cfg, cache, logger: nullLogger }));
+      await windows.openRoutes();
+      return await readStatus(cfg, cache, windows);
     } finally {
+      await windows.closeRoutes();
       await cache.close();
     }
   });
