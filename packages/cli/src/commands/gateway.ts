@@ -53,8 +53,8 @@ async function run(args: CommonArgs): Promise<void> {
     ...(root === undefined ? {} : { installRoot: root }),
     onRestart: () => stop('restart', exitRestart),
   });
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   const trial =
     root === undefined
       ? undefined
