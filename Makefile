@@ -2,7 +2,7 @@
 # a local cache and a local mTLS broker); `make test` runs every test. Both install what is missing.
 
 SHELL := /bin/bash
-DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus python3-serial python3-serial-asyncio mbpoll python3-hl7 shellcheck systemd udev python3
+DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus python3-serial python3-serial-asyncio mbpoll python3-hl7 shellcheck systemd udev python3 iproute2 util-linux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NPM_STAMP := node_modules/.package-lock.json
 
@@ -61,11 +61,12 @@ clean:
 	npx tsc -b --clean
 	rm -rf .tap .dev
 
-## soak: the crash harness with many more SIGKILLs (SOAK_KILLS, default 500; ATTACHE_CRASH_SEED replays a run)
+## soak: both crash harnesses (a cache writer process; a real `attache run` fed HL7 by 4 senders) with
+##       many more SIGKILLs each (SOAK_KILLS, default 500; the gateway one takes ~2 s a kill; ATTACHE_CRASH_SEED replays a run)
 .PHONY: soak
 SOAK_KILLS ?= 500
 soak: deps build
-	ATTACHE_CRASH_KILLS=$(SOAK_KILLS) npx tap --disable-coverage --timeout=0 test/crash.test.ts
+	ATTACHE_CRASH_KILLS=$(SOAK_KILLS) npx tap --disable-coverage --timeout=0 test/crash.test.ts test/crash-gateway.test.ts
 
 # ---- the appliance image (issue 8; image-build/README.md) ----
 .PHONY: image image-test image-check

@@ -1,5 +1,5 @@
 import { type AttacheRecord, GatewayError, type Logger } from '@attache/core';
-import { type Backlog, type Batch, backlogKey, type Database } from './database.js';
+import { type Backlog, type Batch, backlogKey, batchDel, batchPut, type Database } from './database.js';
 import { parseSeqKey, seqKey } from './seq-key.js';
 import { levelKey, plainLength } from './value-sealer.js';
 
@@ -64,7 +64,9 @@ export interface AppendPlan {
 
 interface Accepted {
   seq: number;
-  json: Buffer;
+  json: string;
+  /** UTF-8 bytes of `json`. */
+  bytes: number;
 }
 
 function fullError(backlog: Backlog, limits: CacheLimits, bytes: number): GatewayError {
@@ -77,8 +79,8 @@ function fullError(backlog: Backlog, limits: CacheLimits, bytes: number): Gatewa
 
 /**
  * Decides, record by record in order, which of a group of appends fit within `limits`, and builds
- * the one batch that stores them, deletes the records dropped to make room (`drop-oldest`) and
- * writes the new counters. Gives the stored records their seqs, in order, from `backlog.nextSeq`;
+ * the one batch that stores them (each record's JSON encoded and sealed once), deletes the records
+ * dropped to make room (`drop-oldest`) and writes the new counters. Gives the stored records their seqs, in order, from `backlog.nextSeq`;
  * a refused record uses none. A record larger than maxBytes on its own is refused under either policy.
  */
 export async function planAppend(
@@ -92,7 +94,8 @@ export async function planAppend(
   const outcomes: (GatewayError | undefined)[] = [];
   const accepted: Accepted[] = [];
   const dropped: Dropped[] = [];
-  const batch = db.batch();
+  /** Keys of the stored records dropped to make room. */
+  const drops: string[] = [];
   // Opened only when a record must be dropped: most groups never read the outbox.
   let stored: { next(): Promise<[string, Buffer] | undefined>; close(): Promise<void> } | undefined;
   const nextStored = () => {
@@ -104,34 +107,31 @@ export async function planAppend(
   try {
     for (const record of records) {
       record.seq = next.nextSeq;
-      const json = Buffer.from(JSON.stringify(record), 'utf8');
-      let room = fits(json.length);
-      if (!room && limits.whenFull === 'drop-oldest' && json.length <= limits.maxBytes) {
-        room = await makeRoom(next, dropped, accepted, nextStored, () => fits(json.length), batch, database);
+      const json = JSON.stringify(record);
+      const bytes = Buffer.byteLength(json, 'utf8');
+      let room = fits(bytes);
+      if (!room && limits.whenFull === 'drop-oldest' && bytes <= limits.maxBytes) {
+        room = await makeRoom(next, dropped, accepted, nextStored, () => fits(bytes), drops);
       }
       if (!room) {
-        outcomes.push(fullError(next, limits, json.length));
+        outcomes.push(fullError(next, limits, bytes));
         continue;
       }
-      accepted.push({ seq: record.seq, json });
+      accepted.push({ seq: record.seq, json, bytes });
       outcomes.push(undefined);
       next.nextSeq++;
       next.records++;
-      next.bytes += json.length;
+      next.bytes += bytes;
     }
-  } catch (err) {
-    await batch.close();
-    throw err;
   } finally {
     await stored?.close();
   }
-  if (accepted.length === 0 && dropped.length === 0) {
-    await batch.close();
-    return { batch: undefined, next, outcomes, dropped };
-  }
+  if (accepted.length === 0 && dropped.length === 0) return { batch: undefined, next, outcomes, dropped };
+  const batch = db.batch();
+  for (const key of drops) batchDel(batch, 'outbox', key);
   for (const { seq, json } of accepted) {
     const key = seqKey(seq);
-    batch.put(key, sealer.seal(levelKey('outbox', key), json), { sublevel: outbox });
+    batchPut(batch, 'outbox', key, sealer.seal(levelKey('outbox', key), json));
   }
   next.dropped += dropped.length;
   batch.put(backlogKey, next, { sublevel: meta });
@@ -139,7 +139,7 @@ export async function planAppend(
 }
 
 /**
- * Drops oldest records until `fits()`: stored ones first (deleted in `batch`), then records
+ * Drops oldest records until `fits()`: stored ones first (their keys added to `drops`), then records
  * accepted earlier in this group (never written). False when nothing is left to drop.
  */
 async function makeRoom(
@@ -148,18 +148,17 @@ async function makeRoom(
   accepted: Accepted[],
   nextStored: () => Promise<[string, Buffer] | undefined>,
   fits: () => boolean,
-  batch: Batch,
-  { outbox }: Database,
+  drops: string[],
 ): Promise<boolean> {
   while (!fits()) {
     const entry = await nextStored();
     let oldest: Dropped | undefined;
     if (entry) {
-      batch.del(entry[0], { sublevel: outbox });
+      drops.push(entry[0]);
       oldest = { seq: parseSeqKey(entry[0]), bytes: plainLength(entry[1]) };
     } else {
       const pending = accepted.shift();
-      oldest = pending && { seq: pending.seq, bytes: pending.json.length };
+      oldest = pending && { seq: pending.seq, bytes: pending.bytes };
     }
     if (!oldest) return false;
     dropped.push(oldest);

@@ -1,6 +1,6 @@
 import { type AttacheRecord, checkRecord, GatewayError, type RecordDraft } from '@attache/core';
 import type { CacheLimits } from './bounds.js';
-import type { LevelCacheOptions } from './level-cache.js';
+import type { LevelCacheOptions } from './cache-options.js';
 import { isSeq } from './seq-key.js';
 
 /** Throws a TypeError naming the first bad option. */

@@ -1,6 +1,7 @@
 import { GatewayError, type Logger } from '@attache/core';
 import { isDiskFull } from './bounds.js';
-import { type Backlog, type Database, openCache } from './database.js';
+import { type Backlog, type Batch, type Database, openCache } from './database.js';
+import { logQuarantined, quarantineBatch, type Suspect } from './quarantine.js';
 import type { ValueSealer } from './value-sealer.js';
 
 /** Options of {@link DatabaseSession}. */
@@ -8,20 +9,25 @@ export interface DatabaseSessionOptions {
   path: string;
   sealer: ValueSealer;
   log: Logger;
-  /** Called with the stored counters after every (re)open. */
+  /** Called with the stored counters after every (re)open (they are also in `backlog`). */
   onLoad: (backlog: Backlog) => void;
   /** The error to throw when there is no database (closed, or a reopen failed). */
   closedError: () => GatewayError;
 }
 
 /**
- * The open LevelDB database of a cache and the discipline around it: writes run one at a time in a
- * chain, reads are tracked so a reopen or close waits for them, and a failed write marks the
- * database for reopening before its next use (see the README, "Reopen after a failed write").
+ * The open LevelDB database of a cache, its outbox counters, and the discipline around it: writes
+ * run one at a time in a chain, reads are tracked so a reopen or close waits for them, and a failed
+ * write marks the database for reopening before its next use (see the README, "Reopen after a
+ * failed write").
  */
 export class DatabaseSession {
   readonly #options: DatabaseSessionOptions;
   readonly #readers = new Set<Promise<unknown>>();
+  /** The outbox counters as last committed; set by the writes that change them. */
+  backlog: Backlog = { nextSeq: 1, records: 0, bytes: 0, dropped: 0 };
+  /** The latest group of appends refused or dropped records, or a write found the disk full. */
+  atBound = false;
   #database: Database | undefined;
   /** Tail of the chain that runs writes one at a time. */
   #writes: Promise<void> = Promise.resolve();
@@ -38,6 +44,7 @@ export class DatabaseSession {
     const { path, sealer, log, onLoad } = this.#options;
     const { database, backlog } = await openCache(path, sealer, log);
     this.#database = database;
+    this.backlog = backlog;
     onLoad(backlog);
   }
 
@@ -71,7 +78,8 @@ export class DatabaseSession {
 
   /**
    * Awaits a write; a failure is logged, marks the database for reopening and becomes
-   * ATTACHE_CACHE_FULL when the disk is full, ATTACHE_CACHE_WRITE otherwise.
+   * ATTACHE_CACHE_FULL when the disk is full (which puts the cache at its bound),
+   * ATTACHE_CACHE_WRITE otherwise.
    */
   async guard(write: Promise<void>, what: string): Promise<void> {
     try {
@@ -82,7 +90,34 @@ export class DatabaseSession {
       if (!isDiskFull(err)) {
         throw new GatewayError('ATTACHE_CACHE_WRITE', `cache write failed (${what})`, { cause: err });
       }
+      this.atBound = true;
       throw new GatewayError('ATTACHE_CACHE_FULL', `the disk is full (${what})`, { cause: err });
+    }
+  }
+
+  /** Writes `batch` synced (see {@link guard}) and, once it is written, takes `next` as the counters. */
+  async commit(batch: Batch, next: Backlog, what: string): Promise<void> {
+    await this.guard(batch.write({ sync: true }), what);
+    this.backlog = next;
+  }
+
+  /** Moves suspects to quarantine, among the writes. A failure is logged: they are found again later. */
+  async quarantine(suspects: Suspect[]): Promise<void> {
+    if (suspects.length === 0) return;
+    await this.write((database) => this.quarantineIn(database, suspects)).catch((err: unknown) => {
+      this.#options.log.error({ err }, 'moving values that failed authentication to quarantine failed');
+    });
+  }
+
+  /** Moves suspects to quarantine in one synced batch; runs inside a write. */
+  async quarantineIn(database: Database, suspects: Suspect[]): Promise<void> {
+    if (suspects.length === 0) return;
+    const moved = await quarantineBatch(database, this.backlog, suspects);
+    if (!moved) return;
+    await this.commit(moved.batch, moved.next, `quarantine of ${moved.moved.length} values`);
+    for (const suspect of moved.moved) {
+      const outcome = suspect.sublevel === 'outbox' ? 'removed from the outbox' : 'reads as missing';
+      logQuarantined(this.#options.log, suspect, outcome);
     }
   }
 

@@ -1,6 +1,7 @@
-import type { AttacheRecord } from '@attache/core';
-import type { Dropped } from './bounds.js';
-import { type Backlog, type Batch, backlogKey, type Database } from './database.js';
+import type { AttacheRecord, Logger } from '@attache/core';
+import { type Dropped, logDropped } from './bounds.js';
+import { type Backlog, type Batch, backlogKey, batchDel, type Database } from './database.js';
+import type { DatabaseSession } from './database-session.js';
 import { parseSeqKey, seqKey } from './seq-key.js';
 import { levelKey, plainLength } from './value-sealer.js';
 
@@ -50,7 +51,7 @@ export async function expireBatch(
       resumeSeq = parseSeqKey(key);
       break;
     }
-    batch.del(key, { sublevel: outbox });
+    batchDel(batch, 'outbox', key);
     dropped.push({ seq: parseSeqKey(key), bytes: plainLength(value) });
   }
   if (dropped.length === 0) {
@@ -65,4 +66,22 @@ export async function expireBatch(
   };
   batch.put(backlogKey, next, { sublevel: meta });
   return { batch, next, dropped, resumeSeq };
+}
+
+/**
+ * One expiry step, to run among the writes: deletes (one synced batch) the records `expireBatch`
+ * finds, updates the session's counters and logs the drop at warn. Resolves with how many were
+ * dropped and the seq where the next step starts (unchanged when the write fails: it rejects).
+ */
+export async function expireStep(
+  session: DatabaseSession,
+  database: Database,
+  options: { cutoffMs: number; fromSeq: number; log: Logger; why: string },
+): Promise<{ dropped: number; resumeSeq: number }> {
+  const plan = await expireBatch(database, session.backlog, { ...options, most: expiryBatchRecords });
+  if (!plan.batch) return { dropped: 0, resumeSeq: plan.resumeSeq };
+  await session.commit(plan.batch, plan.next, `expiry of ${plan.dropped.length} records`);
+  session.atBound = false;
+  logDropped(options.log, plan.dropped, options.why);
+  return { dropped: plan.dropped.length, resumeSeq: plan.resumeSeq };
 }

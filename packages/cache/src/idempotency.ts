@@ -1,9 +1,7 @@
-import type { Database } from './database.js';
+import { type Batch, batchDel, batchPut, type Database } from './database.js';
 
 /** How many idempotency keys are remembered: a device re-sends only its latest messages. */
 export const idempotencyKeyLimit = 4096;
-
-type Batch = ReturnType<Database['db']['batch']>;
 
 /**
  * The idempotency keys of the most recent appends, persisted in the same atomic batch as their
@@ -32,18 +30,19 @@ export class IdempotencyIndex {
   }
 
   /**
-   * Adds the keys of the records in `batch` to it, with deletions of the oldest beyond the limit;
-   * call `commit` with the result once the batch is written.
+   * Adds the keys of the records in `batch` to it (their arrival numbers as JSON, the sublevel's
+   * encoding), with deletions of the oldest beyond the limit; call `commit` with the result once
+   * the batch is written.
    */
-  stage(batch: Batch, database: Database, keys: string[]): Map<string, number> {
+  stage(batch: Batch, keys: string[]): Map<string, number> {
     const staged = new Map<string, number>();
     for (const key of keys) staged.set(key, this.#next + staged.size);
-    for (const [key, n] of staged) batch.put(key, n, { sublevel: database.idempotency });
+    for (const [key, n] of staged) batchPut(batch, 'idempotency', key, Buffer.from(JSON.stringify(n)));
     const excess = this.#keys.size + staged.size - idempotencyKeyLimit;
     let i = 0;
     for (const key of this.#keys.keys()) {
       if (i++ >= excess) break;
-      batch.del(key, { sublevel: database.idempotency });
+      batchDel(batch, 'idempotency', key);
     }
     return staged;
   }

@@ -1,4 +1,5 @@
 export type { CacheHealth, CacheLimits } from './bounds.js';
+export type { AppendOptions, LevelCacheOptions } from './cache-options.js';
 export {
   type ExportManifest,
   type ExportOptions,
@@ -18,4 +19,4 @@ export {
   type StoredFile,
 } from './file-store.js';
 export { type CacheKeyring, loadOrCreateKeyring, rotateKeyring } from './keyring.js';
-export { type AppendOptions, LevelCache, type LevelCacheOptions } from './level-cache.js';
+export { LevelCache } from './level-cache.js';

@@ -1,6 +1,5 @@
 import { type AttacheRecord, checkRecord, GatewayError } from '@attache/core';
-import type { Level } from 'level';
-import { type Backlog, type Batch, backlogKey, type Database } from './database.js';
+import { type Backlog, type Batch, backlogKey, batchPut, type Database } from './database.js';
 import { isSeq, seqKey } from './seq-key.js';
 import { levelKey } from './value-sealer.js';
 
@@ -15,7 +14,7 @@ type Compactable = { compactRange(start: string, end: string): Promise<void> };
  * the tables that overlap it without the deleted records and their tombstones, so a drained outbox
  * gives its space back. Other sublevels are touched only where they share a table.
  */
-export async function compactOutbox(db: Level): Promise<void> {
+export async function compactOutbox({ db }: Database): Promise<void> {
   await (db as unknown as Compactable).compactRange(levelKey('outbox', ''), '!outbox"');
 }
 
@@ -66,7 +65,7 @@ export async function planRestore(
     }
     seen.add(record.seq);
     const json = Buffer.from(JSON.stringify(record), 'utf8');
-    batch.put(key, sealer.seal(levelKey('outbox', key), json), { sublevel: outbox });
+    batchPut(batch, 'outbox', key, sealer.seal(levelKey('outbox', key), json));
     next.records++;
     next.bytes += json.length;
     next.nextSeq = Math.max(next.nextSeq, record.seq + 1);

@@ -27,6 +27,9 @@ export function levelKey(sublevel: string, key: string): string {
   return `!${sublevel}!${key}`;
 }
 
+/** Bytes of the reusable AAD buffer; a longer AAD (a very long state key) gets its own. */
+const aadScratchBytes = 512;
+
 /**
  * Seals and opens the cache's values with AES-256-GCM, and derives the token table's keys.
  * Layout: version (1 byte) ‖ id length n (1 byte) ‖ key id (n bytes, ASCII) ‖ IV (12) ‖ tag (16)
@@ -35,8 +38,13 @@ export function levelKey(sublevel: string, key: string): string {
 export class ValueSealer {
   readonly #keyring: CacheKeyring;
   readonly #indexKey: Buffer;
+  /** The header and the key of `keyring.currentId`, looked up once. */
+  readonly #header: Buffer;
+  readonly #secret: Buffer;
   readonly #ivPool = Buffer.alloc(ivPoolBytes);
   #ivOffset = ivPoolBytes;
+  /** Where each seal's AAD is assembled (GCM reads it at setAAD, so it is free again afterwards). */
+  readonly #aad = Buffer.alloc(aadScratchBytes);
 
   /** Throws a TypeError when the keyring lacks its current or index key, or one is not 32 bytes. */
   constructor(keyring: CacheKeyring) {
@@ -49,18 +57,40 @@ export class ValueSealer {
     if (current?.length !== 32 || first?.length !== 32) {
       throw new TypeError('"keyring" must hold 32-byte keys for its currentId and indexId');
     }
+    this.#secret = Buffer.from(current);
+    const id = Buffer.from(keyring.currentId, 'ascii');
+    this.#header = Buffer.concat([Buffer.from([version, id.length]), id]);
+    this.#header.copy(this.#aad);
     this.#indexKey = Buffer.from(hkdfSync('sha256', first, Buffer.alloc(0), 'attache-token-index', 32));
   }
 
-  /** `plain` sealed under the current key, bound to the LevelDB key `key` (see {@link levelKey}). */
-  seal(key: string, plain: Buffer): Buffer {
-    const id = Buffer.from(this.#keyring.currentId, 'ascii');
-    const header = Buffer.from([version, id.length, ...id]);
-    const iv = this.#nextIv();
-    const cipher = createCipheriv('aes-256-gcm', this.#keyring.key(this.#keyring.currentId) as Buffer, iv);
-    cipher.setAAD(Buffer.concat([header, Buffer.from(key, 'utf8')]));
-    const body = Buffer.concat([cipher.update(plain), cipher.final()]);
-    return Buffer.concat([header, iv, cipher.getAuthTag(), body]);
+  /**
+   * `plain` (bytes, or text sealed as UTF-8) sealed under the current key, bound to the LevelDB key
+   * `key` (see {@link levelKey}): one cipher and one output buffer per value.
+   */
+  seal(key: string, plain: Uint8Array | string): Buffer {
+    const header = this.#header;
+    const start = header.length;
+    const length = typeof plain === 'string' ? Buffer.byteLength(plain, 'utf8') : plain.length;
+    const sealed = Buffer.allocUnsafe(start + ivBytes + tagBytes + length);
+    header.copy(sealed, 0);
+    const iv = this.#nextIvInto(sealed, start);
+    const cipher = createCipheriv('aes-256-gcm', this.#secret, iv);
+    cipher.setAAD(this.#aadOf(key));
+    const body = typeof plain === 'string' ? cipher.update(plain, 'utf8') : cipher.update(plain);
+    cipher.final();
+    cipher.getAuthTag().copy(sealed, start + ivBytes);
+    body.copy(sealed, start + ivBytes + tagBytes);
+    return sealed;
+  }
+
+  /** The header ‖ the UTF-8 key, in the scratch buffer when it fits. */
+  #aadOf(key: string): Buffer {
+    const start = this.#header.length;
+    if (start + key.length * 3 > aadScratchBytes) {
+      return Buffer.concat([this.#header, Buffer.from(key, 'utf8')]);
+    }
+    return this.#aad.subarray(0, start + this.#aad.write(key, start, 'utf8'));
   }
 
   /**
@@ -84,15 +114,15 @@ export class ValueSealer {
     }
   }
 
-  /** A fresh random 96-bit IV (copied out, so refilling the pool never changes one in use). */
-  #nextIv(): Buffer {
+  /** A fresh random 96-bit IV, copied from the pool into `out` at `offset` (refilling the pool never changes one in use). */
+  #nextIvInto(out: Buffer, offset: number): Buffer {
     if (this.#ivOffset >= ivPoolBytes) {
       randomFillSync(this.#ivPool);
       this.#ivOffset = 0;
     }
-    const iv = Buffer.from(this.#ivPool.subarray(this.#ivOffset, this.#ivOffset + ivBytes));
+    this.#ivPool.copy(out, offset, this.#ivOffset, this.#ivOffset + ivBytes);
     this.#ivOffset += ivBytes;
-    return iv;
+    return out.subarray(offset, offset + ivBytes);
   }
 
   /** The token table's key for a patient: HMAC-SHA-256 under the token index key, hex. */

@@ -249,3 +249,37 @@ t.test('after rotation old and new records read back; new ones carry the new key
   );
   t.equal(await cache.quarantineCount(), 0);
 });
+
+t.test(
+  'state values under long and non-ASCII keys read back after a reopen, bound to their key',
+  async (t) => {
+    const { keyring } = await tempKeyring(t);
+    const path = t.testdir();
+    // 60 and 300 characters of 'é' (2 bytes each in UTF-8): the second is longer than the AAD buffer.
+    const keys = ['é'.repeat(60), 'é'.repeat(300), `${'k'.repeat(700)}-ascii`];
+    let { cache } = await opened(t, path, keyring);
+    for (const [i, key] of keys.entries()) await cache.setState(key, { i });
+    await cache.close();
+
+    ({ cache } = await opened(t, path, keyring));
+    t.same(
+      await Promise.all(keys.map((key) => cache.getState(key))),
+      [{ i: 0 }, { i: 1 }, { i: 2 }],
+      'every value reads back under its own key',
+    );
+    t.equal(await cache.quarantineCount(), 0, 'none failed authentication');
+    await cache.close();
+
+    const db = new Level(path);
+    const state = sublevel(db, 'state');
+    await state.put(keys[0] as string, (await state.get(keys[1] as string)) as Buffer);
+    await db.close();
+    ({ cache } = await opened(t, path, keyring));
+    t.equal(
+      await cache.getState(keys[0] as string),
+      undefined,
+      'a value moved to another long key is refused',
+    );
+    t.equal(await cache.quarantineCount(), 1);
+  },
+);

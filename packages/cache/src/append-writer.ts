@@ -1,0 +1,120 @@
+import type { AttacheRecord, Logger, RecordDraft } from '@attache/core';
+import { type CacheLimits, logDropped, planAppend } from './bounds.js';
+import { recordOf } from './checks.js';
+import { CommitQueue } from './commit-queue.js';
+import type { Database } from './database.js';
+import type { DatabaseSession } from './database-session.js';
+import { IdempotencyIndex } from './idempotency.js';
+import type { ValueSealer } from './value-sealer.js';
+
+/** Options of {@link AppendWriter}. */
+export interface AppendWriterOptions {
+  session: DatabaseSession;
+  sealer: ValueSealer;
+  log: Logger;
+  limits: CacheLimits;
+  /** Group commit window, ms. */
+  commitIntervalMs: number;
+  /** Most records per synced write. */
+  maxBatchRecords: number;
+}
+
+/**
+ * The append side of the cache: drafts become records, queued and committed in groups, each group
+ * one synced write holding its records (sealed), the records dropped to make room, the counters and
+ * the idempotency keys of its keyed appends.
+ */
+export class AppendWriter {
+  readonly #session: DatabaseSession;
+  readonly #sealer: ValueSealer;
+  readonly #log: Logger;
+  readonly #limits: CacheLimits;
+  readonly #queue: CommitQueue<AttacheRecord>;
+  /** The HMAC of each queued record's idempotency key. */
+  readonly #keyOf = new WeakMap<AttacheRecord, string>();
+  /** Appends with an idempotency key not yet committed, by key: a second one waits for the first. */
+  readonly #pendingKeys = new Map<string, Promise<void>>();
+  #idempotency: IdempotencyIndex | undefined;
+
+  /** Assigns the options; no I/O. */
+  constructor(options: AppendWriterOptions) {
+    this.#session = options.session;
+    this.#sealer = options.sealer;
+    this.#log = options.log;
+    this.#limits = options.limits;
+    this.#queue = new CommitQueue({
+      intervalMs: options.commitIntervalMs,
+      maxItems: options.maxBatchRecords,
+      commit: (records) => this.#session.write((database) => this.#commit(database, records)),
+    });
+  }
+
+  /** Reads the stored idempotency keys; call once the session is open. */
+  async load(): Promise<void> {
+    this.#idempotency = await this.#session.read(IdempotencyIndex.load);
+  }
+
+  /**
+   * Checks the draft (ATTACHE_MALFORMED), queues it and resolves with the record once its group is
+   * written; with an `idempotencyKey` stored recently, resolves undefined and writes nothing.
+   */
+  async append(draft: RecordDraft, idempotencyKey?: string): Promise<AttacheRecord | undefined> {
+    if (idempotencyKey === undefined) {
+      const record = recordOf(draft);
+      await this.#queue.push(record);
+      return record;
+    }
+    const key = this.#sealer.tokenKey(`idempotency:${idempotencyKey}`);
+    for (let pending = this.#pendingKeys.get(key); pending; pending = this.#pendingKeys.get(key)) {
+      await pending.catch(() => undefined);
+    }
+    if (this.#idempotency?.has(key)) return undefined;
+    const record = recordOf(draft);
+    this.#keyOf.set(record, key);
+    const push = this.#queue.push(record);
+    this.#pendingKeys.set(key, push);
+    try {
+      await push;
+    } finally {
+      this.#pendingKeys.delete(key);
+    }
+    return record;
+  }
+
+  /** Commits everything queued; resolves once nothing is queued or being written. */
+  flush(): Promise<void> {
+    return this.#queue.flush();
+  }
+
+  /**
+   * One group of appends: the records that fit within the limits, the records dropped to make room
+   * and the new counters in one atomic synced batch. Resolves with each record's outcome.
+   */
+  async #commit(database: Database, records: AttacheRecord[]): Promise<(Error | undefined)[]> {
+    const session = this.#session;
+    const { batch, next, outcomes, dropped } = await planAppend(
+      database,
+      session.backlog,
+      records,
+      this.#limits,
+    );
+    const refused = outcomes.filter((o) => o !== undefined).length;
+    if (batch) {
+      const keys = records.flatMap((r, i) => {
+        const key = this.#keyOf.get(r);
+        return key !== undefined && outcomes[i] === undefined ? [key] : [];
+      });
+      const index = this.#idempotency;
+      const staged = index && keys.length > 0 ? index.stage(batch, keys) : undefined;
+      await session.commit(batch, next, `append of ${records.length - refused} records`);
+      if (staged) index?.commit(staged);
+    }
+    if (dropped.length > 0) logDropped(this.#log, dropped, 'the cache is at a bound');
+    if (refused > 0 && !session.atBound) {
+      this.#log.warn({ refused, records: next.records, bytes: next.bytes }, 'cache full: appends refused');
+    }
+    session.atBound = refused > 0 || dropped.length > 0;
+    this.#log.debug({ records: records.length - refused, lastSeq: next.nextSeq - 1 }, 'appends committed');
+    return outcomes;
+  }
+}

@@ -1,0 +1,34 @@
+import type { Logger } from '@attache/core';
+import type { CacheLimits } from './bounds.js';
+import type { CacheKeyring } from './keyring.js';
+
+/** Options of {@link LevelCache}. */
+export interface LevelCacheOptions {
+  /** Directory of the LevelDB database; created if missing. */
+  path: string;
+  /** The keys that seal every stored value (see {@link loadOrCreateKeyring}); new values use `currentId`. */
+  keyring: CacheKeyring;
+  /** Group commit window in ms (default 5): appends arriving within it share one synced write. */
+  commitIntervalMs?: number;
+  /** Most records per synced write (default 1000). */
+  maxBatchRecords?: number;
+  /** Where the cache logs (default nullLogger). Never receives patient data. */
+  logger?: Logger;
+  /** Bounds of the outbox (see the README, "Bounds"). Default: none. */
+  limits?: CacheLimits;
+  /**
+   * When `remove()` empties the outbox and at least this many records were removed since the last
+   * compaction (or open), the outbox's key range is compacted in the background (default 10,000;
+   * 0 = never by itself, call `compact()`).
+   */
+  compactAfterRecords?: number;
+}
+
+/** Options of {@link LevelCache.append}. */
+export interface AppendOptions {
+  /**
+   * Identifies the reading across re-sends by its device (e.g. a hash of the message): a reading
+   * whose key was stored recently is not stored again.
+   */
+  idempotencyKey?: string;
+}
