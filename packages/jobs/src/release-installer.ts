@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readlink, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { syncDir, writeDurably } from '@attache/cache';
@@ -71,6 +71,27 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
     this.#options = options;
   }
 
+  /**
+   * Removes every release but the ones `current` and `previous` name, once the new one runs healthy,
+   * so that updates never fill the card; resolves `{ pruned }` (comma-separated) when any went.
+   */
+  async #prune(context: ApplyContext<SoftwareUpdateJob>): Promise<Record<string, string>> {
+    const { root } = this.#options;
+    const keep = new Set(
+      [await this.current(), await linkTarget(join(root, 'previous'))].filter((t) => t !== undefined),
+    );
+    const pruned: string[] = [];
+    for (const name of await readdir(join(root, 'releases')).catch(() => [])) {
+      const release = join('releases', name);
+      if (keep.has(release)) continue;
+      await rm(join(root, release), { recursive: true, force: true });
+      pruned.push(release);
+    }
+    if (pruned.length === 0) return {};
+    context.log.info({ pruned }, 'old releases removed');
+    return { pruned: pruned.join(',') };
+  }
+
   /** The release directory `current` points at (relative to root), undefined before the first install. */
   current(): Promise<string | undefined> {
     return linkTarget(join(this.#options.root, 'current'));
@@ -99,7 +120,7 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
     // Resumed with `current` already switched: the crash (or the restart itself) started this
     // process from the new release, so only its health is left to check.
     const health = await (this.#options.healthCheck as () => Promise<HealthReport>)();
-    if (health.healthy) return { version };
+    if (health.healthy) return { version, ...(await this.#prune(context)) };
     const previous = await linkTarget(join(this.#options.root, 'previous'));
     if (previous === undefined || previous === target) {
       throw failed(
@@ -130,7 +151,7 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
     const target = join('releases', version);
     const record = await trial.read();
     const ours = record?.jobId === jobId && record.executionNumber === executionNumber ? record : undefined;
-    if (ours?.state === 'healthy') return { version };
+    if (ours?.state === 'healthy') return { version, ...(await this.#prune(context)) };
     if (ours?.state === 'rolled-back') {
       throw failed('ATTACHE_INTERNAL', ours.reason ?? `release ${version} rolled back to ${ours.previous}`);
     }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nullLogger } from '@attache/core';
 import { type ApplyContext, ReleaseInstaller, ReleaseTrial, type SoftwareUpdateJob } from '@attache/jobs';
@@ -72,6 +72,22 @@ t.test('the service installs, writes the trial, switches and asks for a restart'
     { version: '1.1.0', note: 'already running' },
     'another job for the running version changes nothing',
   );
+});
+
+t.test('once a new release runs healthy, releases older than the previous one are removed', async (t) => {
+  const { root, bundle, trial, installer } = await service(t);
+  await mkdir(join(root, 'releases', '0.9.0'));
+  await writeFile(join(root, 'releases', '0.9.0', '.release.json'), '{}');
+  await t.rejects(installer.apply(context('1.1.0', bundle)), { code: 'ATTACHE_CANCELED' });
+  t.same(
+    (await readdir(join(root, 'releases'))).sort(),
+    ['0.9.0', '1.0.0', '1.1.0'],
+    'nothing is removed while the new release is on trial',
+  );
+  await trial.markHealthy((await trial.read()) as never);
+  t.same(await installer.apply(context('1.1.0', bundle)), { version: '1.1.0', pruned: 'releases/0.9.0' });
+  t.same((await readdir(join(root, 'releases'))).sort(), ['1.0.0', '1.1.0'], 'current and previous stay');
+  t.equal(await readlink(join(root, 'previous')), 'releases/1.0.0', 'the rollback target is kept');
 });
 
 t.test('a trial rolled back makes the job FAILED with the reason, without a new switch', async (t) => {
