@@ -18,29 +18,19 @@ import {
   messageValue,
   RecordingMllpSender,
 } from './helpers/crash-gateway.js';
+import { seededRandom } from './helpers/seeded-random.js';
 import { GatewayProcess } from './helpers/stack.js';
 
 const kills = Number(process.env.ATTACHE_CRASH_KILLS ?? 20);
 const seed = Number(process.env.ATTACHE_CRASH_SEED ?? Date.now() % 1_000_000);
 const senderCount = 4;
 
-/** mulberry32: a small seeded PRNG, so a failing run's timing can be replayed with its seed. */
-function random(state: number): () => number {
-  let s = state >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(s ^ (s >>> 15), 1 | s);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const started = (line: Record<string, unknown>) => line.msg === 'gateway started';
 
 t.test(`a real gateway SIGKILLed ${kills} times loses no acknowledged HL7 message`, async (t) => {
   t.comment(`seed ${seed} (ATTACHE_CRASH_SEED=${seed} replays this run's timing)`);
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const dir = await mkdtemp(join(tmpdir(), 'attache-crash-gw-'));
   const dataDir = join(dir, 'data');
   const cachePath = join(dataDir, 'cache');

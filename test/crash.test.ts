@@ -13,23 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import type { AttacheRecord } from '@attache/core';
 import t from 'tap';
+import { seededRandom } from './helpers/seeded-random.js';
 
 const writer = fileURLToPath(new URL('./fixtures/crash-writer.mjs', import.meta.url));
 const kills = Number(process.env.ATTACHE_CRASH_KILLS ?? 30);
 const seed = Number(process.env.ATTACHE_CRASH_SEED ?? Date.now() % 1_000_000);
 const patientId = 'MRN-QX7-448812';
 const valueBase = 73_000_000;
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with its seed. */
-function random(state: number): () => number {
-  let s = state >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(s ^ (s >>> 15), 1 | s);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Run {
   proc: ChildProcess;
@@ -76,7 +66,7 @@ async function readAll(cache: LevelCache): Promise<AttacheRecord[]> {
 
 t.test(`${kills} SIGKILLs at random moments lose no acknowledged record`, async (t) => {
   t.comment(`seed ${seed} (ATTACHE_CRASH_SEED=${seed} replays this run)`);
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const dir = await mkdtemp(join(tmpdir(), 'attache-crash-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'cache');

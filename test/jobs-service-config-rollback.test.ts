@@ -3,19 +3,10 @@
 // previous config, reloads again and reports the job FAILED with the reason.
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
-import { serviceWorld } from './helpers/jobs-service.js';
+import { type Device, replace, serviceWorld } from './helpers/jobs-service.js';
 
 // The emulator's AWS CRT client can hold the event loop: exit once tap is done.
 t.on('complete', () => setImmediate(() => process.exit()));
-
-const replace = (artifact: unknown) => ({
-  schemaVersion: 1,
-  operation: 'config-update',
-  mode: 'replace',
-  artifact,
-});
-
-type Device = { port: Record<string, unknown> };
 
 t.test('a config that breaks an adapter is rolled back and the job FAILED with the reason', async (t) => {
   const { stack, emulator, config, artifact } = await serviceWorld(t);

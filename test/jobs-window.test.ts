@@ -1,52 +1,22 @@
 // AWS IoT Jobs inside a real gateway's connectivity window: `attache sync` takes the pending jobs
 // on the window's own connection, delivers a signed file, and rejects a mis-signed one.
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import t from 'tap';
-import { JobsEmulator } from './helpers/jobs-emulator.js';
-import { ArtifactServer, sha256, signedArtifact, signingKey } from './helpers/jobs-fixtures.js';
-import { Stack, thingName } from './helpers/stack.js';
+import { sha256, signedArtifact, signingKey } from './helpers/jobs-fixtures.js';
+import { serviceWorld } from './helpers/jobs-service.js';
 
 // The emulator's AWS CRT client can hold the event loop: exit once tap is done.
 t.on('complete', () => setImmediate(() => process.exit()));
 
 t.test('attache sync delivers a signed file pushed by a job and rejects a mis-signed one', async (t) => {
-  const stack = await Stack.start(t);
-  const { pki, broker } = stack;
-  const emulator = await JobsEmulator.start(
-    {
-      host: broker.host,
-      port: broker.port,
-      caFile: pki.caFile,
-      certFile: pki.subscriberCertFile,
-      keyFile: pki.subscriberKeyFile,
-      clientId: 'jobs-emulator',
-    },
-    thingName,
-  );
-  t.teardown(() => emulator.stop());
-  const server = new ArtifactServer({
-    cert: await readFile(pki.serverCertFile),
-    key: await readFile(pki.serverKeyFile),
-  });
-  await server.listen();
-  t.teardown(() => server.stop());
-
-  const key = signingKey();
-  const publicKeyFile = join(stack.dir, 'signing.pub.pem');
-  await writeFile(publicKeyFile, key.publicKeyPem);
-  const config = stack.config() as Record<string, unknown>;
-  config.jobs = { publicKeyFile, caFile: pki.caFile, requestTimeoutMs: 10_000 };
-  await stack.writeConfig(config);
-
+  const { stack, emulator, server, artifact } = await serviceWorld(t);
   const library = randomBytes(200_000);
   const forged = randomBytes(1000);
   await emulator.addJob('druglib-7', {
     schemaVersion: 1,
     operation: 'file-delivery',
     name: 'druglib-7.bin',
-    artifact: signedArtifact(library, key.privateKey, { url: server.serve('druglib-7.bin', library) }),
+    artifact: artifact(library, { url: server.serve('druglib-7.bin', library) }),
   });
   await emulator.addJob('forged-1', {
     schemaVersion: 1,

@@ -20,6 +20,17 @@ interface Tap {
   teardown(fn: () => unknown): void;
 }
 
+/** The document of a config-update job that replaces the whole config file with `artifact`. */
+export const replace = (artifact: unknown) => ({
+  schemaVersion: 1,
+  operation: 'config-update',
+  mode: 'replace',
+  artifact,
+});
+
+/** A device entry of the config, as a config-update test edits it. */
+export type Device = { port: Record<string, unknown> };
+
 /** A stack whose config takes AWS IoT Jobs, with the cloud side of them. */
 export interface ServiceWorld {
   stack: Stack;
