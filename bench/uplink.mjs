@@ -14,6 +14,8 @@ import { IotCoreUplink } from '@attache/uplink';
 const quotaBytes = 512 * 1024;
 const quotaMessages = 100;
 const gatewayId = 'gw-bench-1';
+// The config default (20) unless BENCH_IN_FLIGHT says otherwise (AWS IoT Core allows 100).
+const inFlight = Number(process.env.BENCH_IN_FLIGHT ?? 20);
 
 function recordJson(seq) {
   return JSON.stringify({
@@ -73,7 +75,7 @@ async function runMode(mode, records, broker) {
     shadowName: '',
     fipsOnly: false,
     maxMessageBytes: 120_000,
-    maxInFlight: 100,
+    maxInFlight: inFlight,
     flowControl,
     connectTimeoutMs: 45_000,
     trustedTime: { enabled: false, maxOffsetMs: 5000, timeoutMs: 10_000 },
@@ -138,11 +140,13 @@ if (process.env.BENCH_UPLINK_MODE) {
     ',',
   );
   console.log(
-    `uplink drain, ${records.toLocaleString('en')} records of ~${recordJson(500_000).length} B JSON, maxMessageBytes 120000, maxInFlight 100`,
+    `uplink drain, ${records.toLocaleString('en')} records of ~${recordJson(500_000).length} B JSON, maxMessageBytes 120000, maxInFlight ${inFlight}`,
   );
   try {
     for (const mode of modes) {
       const child = fork(fileURLToPath(import.meta.url), {
+        // The V8 flags of attache.service, which its window processes inherit (bin.ts explains them).
+        execArgv: ['--v8-pool-size=1', '--max-semi-space-size=1'],
         env: {
           ...process.env,
           BENCH_UPLINK_MODE: mode,
