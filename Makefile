@@ -56,6 +56,7 @@ bench: deps build
 	node bench/hl7.mjs
 	BENCH_SECONDS=$(BENCH_SECONDS) node bench/modbus.mjs
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/uplink.mjs
+	node bench/jobs.mjs
 
 clean:
 	npx tsc -b --clean
