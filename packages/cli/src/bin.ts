@@ -1,26 +1,33 @@
 #!/usr/bin/env -S node --v8-pool-size=1 --max-semi-space-size=1
 // The V8 flags keep the long-running gateway small on a Pi (one V8 helper thread, 1 MB young
 // generation): idle RSS 63 MB instead of 68 MB, for ~25 % more CPU per record (see bench/README.md).
+import type { CommandModule } from 'yargs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { cacheCommands } from './commands/cache.js';
-import { filesCommands } from './commands/files.js';
-import { gatewayCommands } from './commands/gateway.js';
-import { modbusCommands } from './commands/modbus.js';
-import { portsCommands } from './commands/ports.js';
-import { probeCommands } from './commands/probe.js';
+import type { CommonArgs } from './commands/common.js';
 
-// Each command group lives in its own module under commands/.
-const commands = [
-  ...gatewayCommands,
-  ...modbusCommands,
-  ...cacheCommands,
-  ...filesCommands,
-  ...portsCommands,
-  ...probeCommands,
-];
+type Commands = CommandModule<object, CommonArgs>[];
 
-await yargs(hideBin(process.argv))
+// Each command group lives in its own module under commands/, loaded only when its command is
+// named (all of them for help or a mistake): a Pi under load starts `attache config validate` or
+// `attache ports --rescan` without importing the gateway, the cache or the serial libraries.
+const groups: Record<string, () => Promise<Commands>> = {
+  gateway: async () => (await import('./commands/gateway.js')).gatewayCommands,
+  config: async () => (await import('./commands/config.js')).configCommands,
+  modbus: async () => (await import('./commands/modbus.js')).modbusCommands,
+  cache: async () => (await import('./commands/cache.js')).cacheCommands,
+  files: async () => (await import('./commands/files.js')).filesCommands,
+  ports: async () => (await import('./commands/ports.js')).portsCommands,
+  probe: async () => (await import('./commands/probe.js')).probeCommands,
+};
+const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway', status: 'gateway' };
+
+const argv = hideBin(process.argv);
+const named = argv[0] === undefined ? undefined : (groupOf[argv[0]] ?? argv[0]);
+const one = named === undefined ? undefined : groups[named];
+const commands = (await Promise.all((one ? [one] : Object.values(groups)).map((group) => group()))).flat();
+
+await yargs(argv)
   .scriptName('attache')
   .usage('$0 <command> [options]')
   .command(commands)

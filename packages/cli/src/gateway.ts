@@ -17,6 +17,7 @@ import { createAdapters } from './adapters.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
 import { adaptersHealth, changedDevices, readingSink, uplinkHealth } from './gateway-reload.js';
+import { gatewayPaths } from './paths.js';
 import { ClockWatch, checkTrustedTime, EventJournal, EventMonitor } from './window-events.js';
 import { type WindowRecord, WindowRunner } from './window-runner.js';
 import { RemoteSettings } from './window-settings.js';
@@ -48,16 +49,6 @@ export interface GatewayStatus {
   adapters: AdapterStatus[];
   /** The backlog of each `uplink.routes` outbox, by route name (absent without routes). */
   routes?: Record<string, BacklogStats>;
-}
-
-/** Where a gateway keeps its files under its data directory. */
-export function gatewayPaths(config: AttacheConfig): { cache: string; keyFile: string; socket: string } {
-  const dir = config.gateway.dataDir;
-  return {
-    cache: join(dir, 'cache'),
-    keyFile: config.cache.keyFile ?? join(dir, 'keys', 'cache.key'),
-    socket: join(dir, 'attache.sock'),
-  };
 }
 
 const exists = (path: string) =>

@@ -2,7 +2,7 @@ import { type AttacheConfig, GatewayError, isGatewayError } from '@attache/core'
 import type { Argv } from 'yargs';
 import { defaultConfigPath, loadConfig } from '../config-file.js';
 import { controlRequest } from '../control.js';
-import { gatewayPaths } from '../gateway.js';
+import { gatewayPaths } from '../paths.js';
 import { formatIssues } from '../report.js';
 
 /** The exit code of an invalid config (EX_CONFIG from sysexits.h). */

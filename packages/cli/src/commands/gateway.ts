@@ -1,7 +1,8 @@
 import { isGatewayError, nullLogger, type WindowResult } from '@attache/core';
 import type { CommandModule } from 'yargs';
-import { Gateway, type GatewayStatus, gatewayPaths, openCache, readStatus } from '../gateway.js';
+import { Gateway, type GatewayStatus, openCache, readStatus } from '../gateway.js';
 import { createLogger } from '../log.js';
+import { gatewayPaths } from '../paths.js';
 import { formatProvisioning, provisioningFile, readProvisioning } from '../provisioning.js';
 import {
   currentRelease,
@@ -117,12 +118,7 @@ async function status(args: CommonArgs): Promise<void> {
   process.exit(0);
 }
 
-async function validate(args: CommonArgs): Promise<void> {
-  const cfg = await readConfig(args.config);
-  console.log(`config ${args.config} is valid: gateway ${cfg.gateway.id}, ${cfg.devices.length} devices`);
-}
-
-/** `attache run`, `sync`, `status` and `config validate`. */
+/** `attache run`, `sync` and `status`. */
 export const gatewayCommands: CommandModule<object, CommonArgs>[] = [
   {
     command: 'run',
@@ -141,16 +137,5 @@ export const gatewayCommands: CommandModule<object, CommonArgs>[] = [
     describe: 'show backlog, last window and adapters',
     builder: (y) => withConfig(y).option('json', jsonOption),
     handler: (a) => status(a).catch(fail),
-  },
-  {
-    command: 'config',
-    describe: 'work with config files',
-    builder: (y) =>
-      withConfig(y)
-        .command('validate', 'check a config file and list every problem', withConfig, (a) =>
-          validate(a).catch(fail),
-        )
-        .demandCommand(1, 'name a config subcommand'),
-    handler: () => undefined,
   },
 ];

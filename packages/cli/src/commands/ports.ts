@@ -1,10 +1,10 @@
 import { realpath } from 'node:fs/promises';
-import { DEFAULT_LINK_DIRS, listSerialPorts, type SerialPortEntry } from '@attache/adapter-rs232';
+import type { SerialPortEntry } from '@attache/adapter-rs232';
 import { type AttacheConfig, isGatewayError } from '@attache/core';
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config-file.js';
 import { controlRequest } from '../control.js';
-import { gatewayPaths } from '../gateway.js';
+import { gatewayPaths } from '../paths.js';
 import { type CommonArgs, fail, jsonOption, readConfig, withConfig } from './common.js';
 
 interface PortsArgs extends CommonArgs {
@@ -70,6 +70,8 @@ async function rescan(config: AttacheConfig): Promise<void> {
 async function ports(args: PortsArgs): Promise<void> {
   if (args.rescan) return rescan(await readConfig(args.config));
   const configured = await configuredPorts(await optionalConfig(args.config));
+  // Loaded here: `ports --rescan` (the hot-plug unit, at boot too) needs no serial library.
+  const { DEFAULT_LINK_DIRS, listSerialPorts } = await import('@attache/adapter-rs232');
   const listed: ListedPort[] = (await listSerialPorts(args.linkDir ?? DEFAULT_LINK_DIRS)).map((port) => {
     const device = configured.get(port.path);
     return device === undefined ? port : { ...port, device };
@@ -98,7 +100,7 @@ export const portsCommands: CommandModule<object, CommonArgs>[] = [
         .option('link-dir', {
           type: 'string',
           array: true,
-          description: `directories of stable names (default ${DEFAULT_LINK_DIRS.join(', ')})`,
+          description: 'directories of stable names (default: /dev/serial/by-id and /dev/attache)',
         }),
     handler: (a) => ports(a).catch(fail),
   },

@@ -1,0 +1,15 @@
+import { join } from 'node:path';
+import type { AttacheConfig } from '@attache/core';
+
+/**
+ * Where a gateway keeps its files under its data directory. Apart from gateway.ts so that commands
+ * that only talk to the control socket load nothing else.
+ */
+export function gatewayPaths(config: AttacheConfig): { cache: string; keyFile: string; socket: string } {
+  const dir = config.gateway.dataDir;
+  return {
+    cache: join(dir, 'cache'),
+    keyFile: config.cache.keyFile ?? join(dir, 'keys', 'cache.key'),
+    socket: join(dir, 'attache.sock'),
+  };
+}
