@@ -1,15 +1,5 @@
-import { access, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { type CacheHealth, LevelCache, loadOrCreateKeyring } from '@attache/cache';
-import type {
-  AdapterStatus,
-  AttacheConfig,
-  BacklogStats,
-  DeviceAdapter,
-  Logger,
-  ReadingSink,
-  WindowResult,
-} from '@attache/core';
+import type { LevelCache } from '@attache/cache';
+import type { AttacheConfig, DeviceAdapter, Logger, ReadingSink, WindowResult } from '@attache/core';
 import { GatewayError } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
@@ -17,7 +7,9 @@ import { createAdapters } from './adapters.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
 import { adaptersHealth, changedDevices, readingSink, uplinkHealth } from './gateway-reload.js';
+import { openCache } from './open-cache.js';
 import { gatewayPaths } from './paths.js';
+import { type GatewayStatus, readStatus } from './status.js';
 import { ClockWatch, checkTrustedTime, EventJournal, EventMonitor } from './window-events.js';
 import { type WindowRecord, WindowRunner } from './window-runner.js';
 import { RemoteSettings } from './window-settings.js';
@@ -25,104 +17,6 @@ import { RemoteSettings } from './window-settings.js';
 const version = '0.1.0';
 /** How often adapter and cache changes are checked for events. */
 const eventPollMs = 5000;
-
-/** What `attache status` reports. */
-export interface GatewayStatus {
-  gatewayId: string;
-  /** True when answered by a running gateway, false when read from the cache of a stopped one. */
-  running: boolean;
-  startedAt: string | null;
-  backlog: BacklogStats;
-  /**
-   * `dropped`: records dropped by the cache's bounds (drop-oldest, max age); `quarantined`: cached values
-   * that failed authentication; `full`: the cache is at a bound (or the disk is full) now.
-   */
-  cache: CacheHealth;
-  lastWindow: WindowResult | null;
-  uplink: {
-    configured: boolean;
-    windowOpen: boolean;
-    everySeconds: number | null;
-    /** The window policies in force (remote settings applied), e.g. `schedule 02:00-02:20`. */
-    policies?: string[];
-  };
-  adapters: AdapterStatus[];
-  /** The backlog of each `uplink.routes` outbox, by route name (absent without routes). */
-  routes?: Record<string, BacklogStats>;
-}
-
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
-
-/**
- * Opens the cache of a gateway's data directory (creating the directory, owner-only) with its data
- * key; `path` (default `<dataDir>/cache`) for a route's outbox. A missing key file is created on first
- * start, but never beside an existing cache: a new key could not read the backlog, so the gateway
- * refuses to start until the key file is restored.
- */
-export async function openCache(
-  config: AttacheConfig,
-  logger: Logger,
-  path = gatewayPaths(config).cache,
-): Promise<LevelCache> {
-  await mkdir(config.gateway.dataDir, { recursive: true, mode: 0o700 });
-  const paths = gatewayPaths(config);
-  if (!(await exists(paths.keyFile)) && (await exists(join(path, 'CURRENT')))) {
-    throw new GatewayError(
-      'ATTACHE_CACHE_KEY',
-      'the cache holds data but its key file is missing: restore cache.keyFile (a new key could not read the backlog)',
-    );
-  }
-  const { maxRecords, maxBytes, maxAgeDays, whenFull } = config.cache;
-  const cache = new LevelCache({
-    path,
-    limits: { maxRecords, maxBytes, maxAgeMs: maxAgeDays * 86_400_000, whenFull },
-    keyring: await loadOrCreateKeyring(paths.keyFile),
-    commitIntervalMs: config.cache.commitIntervalMs,
-    maxBatchRecords: config.cache.maxBatchRecords,
-    logger,
-  });
-  await cache.open();
-  return cache;
-}
-
-/**
- * A gateway's status from its cache and windows; `live` holds what only a running gateway knows
- * (omitted for `attache status` on a stopped gateway).
- */
-export async function readStatus(
-  config: AttacheConfig,
-  cache: LevelCache,
-  windows: WindowRunner,
-  live?: { startedAt: string | null; adapters: AdapterStatus[] },
-): Promise<GatewayStatus> {
-  const routes = await windows.routeBacklogs();
-  return {
-    gatewayId: config.gateway.id,
-    running: live !== undefined,
-    startedAt: live?.startedAt ?? null,
-    backlog: await cache.stats(),
-    cache: await cache.health(),
-    lastWindow: (await windows.last()) ?? null,
-    uplink: {
-      configured: windows.configured,
-      windowOpen: windows.open,
-      everySeconds: config.uplink?.window.everySeconds || null,
-      policies: policiesOf(config),
-    },
-    adapters: live?.adapters ?? [],
-    ...(Object.keys(routes).length > 0 ? { routes } : {}),
-  };
-}
-
-/** The window policies `config` sets (empty without an uplink). */
-function policiesOf(config: AttacheConfig): string[] {
-  const window = config.uplink?.window;
-  return window ? new WindowScheduler({ window, open: async () => undefined }).policies() : [];
-}
 
 /** Options of {@link Gateway}. */
 export interface GatewayOptions {

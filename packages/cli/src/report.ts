@@ -1,6 +1,6 @@
 import type { AdapterStatus, ConfigIssue, WindowResult } from '@attache/core';
-import type { GatewayStatus } from './gateway.js';
 import { formatProvisioning, type ProvisioningState } from './provisioning.js';
+import type { GatewayStatus } from './status.js';
 
 function age(iso: string | null, now: number): string {
   if (!iso) return '-';

@@ -17,6 +17,7 @@ import {
   type WindowReport,
   withRouteReports,
 } from '@attache/uplink/policy';
+import { openCache } from './open-cache.js';
 import type { FromWindow, ToWindow, UpdateTargets, WindowHostServer } from './window-protocol.js';
 
 const lastWindowKey = 'lastWindow';
@@ -93,10 +94,7 @@ export class WindowRunner {
     this.#host = options.host;
     this.#beforeConnect = options.beforeConnect;
     this.#updates = options.updates;
-    // Imported when needed: gateway.ts imports this module.
-    this.#openOutbox =
-      options.openOutbox ??
-      (async (path) => (await import('./gateway.js')).openCache(this.#config, options.logger, path));
+    this.#openOutbox = options.openOutbox ?? ((path) => openCache(this.#config, options.logger, path));
   }
 
   /**

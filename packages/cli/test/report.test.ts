@@ -1,7 +1,7 @@
 import type { WindowResult } from '@attache/core';
 import t from 'tap';
-import type { GatewayStatus } from '../src/gateway.js';
 import { formatIssues, formatStatus, formatWindow } from '../src/report.js';
+import type { GatewayStatus } from '../src/status.js';
 
 const window: WindowResult = {
   openedAt: '2026-11-24T02:00:00.000Z',

@@ -9,7 +9,7 @@ import {
 import { type AttacheConfig, GatewayError, isGatewayError, nullLogger } from '@attache/core';
 import type { CommandModule } from 'yargs';
 import { controlRequest } from '../control.js';
-import { openCache } from '../gateway.js';
+import { openCache } from '../open-cache.js';
 import { gatewayPaths } from '../paths.js';
 import { type CommonArgs, fail, readConfig, withConfig } from './common.js';
 

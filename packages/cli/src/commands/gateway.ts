@@ -1,7 +1,8 @@
 import { isGatewayError, nullLogger, type WindowResult } from '@attache/core';
 import type { CommandModule } from 'yargs';
-import { Gateway, type GatewayStatus, openCache, readStatus } from '../gateway.js';
+import { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
+import { openCache } from '../open-cache.js';
 import { gatewayPaths } from '../paths.js';
 import { formatProvisioning, provisioningFile, readProvisioning } from '../provisioning.js';
 import {
@@ -12,6 +13,7 @@ import {
   releaseOnTrial,
 } from '../release-trial-check.js';
 import { formatStatus, formatWindow } from '../report.js';
+import { type GatewayStatus, readStatus } from '../status.js';
 import { SystemdNotifier } from '../systemd.js';
 import { WindowRunner } from '../window-runner.js';
 import {
