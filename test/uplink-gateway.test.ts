@@ -1,6 +1,5 @@
 import { access, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { subscribeTopic } from '@attache/devkit';
 import t from 'tap';
 import { ShadowEmulator } from './helpers/shadow-emulator.js';
 import { Stack, thingName } from './helpers/stack.js';
@@ -37,12 +36,7 @@ t.test('shadow: desired settings are validated, applied or refused, persisted an
   });
   const gateway = stack.startGateway();
   await gateway.waitForLog((l) => l.msg === 'gateway started');
-  const state = await subscribeTopic({
-    broker: stack.broker,
-    pki: stack.pki,
-    topic: `dt/attache/${thingName}/state`,
-  });
-  t.teardown(() => state.stop());
+  const state = await stack.subscribe('state');
 
   const sync = await stack.run('sync', '--json');
   t.equal(sync.code, 0, `sync exits 0: ${sync.stdout}${sync.stderr}`);
@@ -103,12 +97,7 @@ t.test(
     await stack.writeConfig(config);
     const gateway = stack.startGateway();
     await gateway.waitForLog((l) => l.msg === 'gateway started');
-    const events = await subscribeTopic({
-      broker: stack.broker,
-      pki: stack.pki,
-      topic: `dt/attache/${thingName}/events`,
-    });
-    t.teardown(() => events.stop());
+    const events = await stack.subscribe('events');
     await stack.device.sendReading();
     await stack.statusUntil((s) => s.backlog.records === 1);
 

@@ -4,9 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { subscribeTopic } from '@attache/devkit';
 import t from 'tap';
-import { Stack, thingName } from './helpers/stack.js';
+import { Stack } from './helpers/stack.js';
 import { schemaErrors } from './helpers/uplink-schemas.js';
 
 type Json = Record<string, unknown>;
@@ -35,12 +34,7 @@ t.test('clock.corrected from the endpoint HTTPS Date, bounded by its certificate
   );
   const gateway = stack.startGateway();
   await gateway.waitForLog((l) => l.msg === 'gateway started');
-  const events = await subscribeTopic({
-    broker: stack.broker,
-    pki: stack.pki,
-    topic: `dt/attache/${thingName}/events`,
-  });
-  t.teardown(() => events.stop());
+  const events = await stack.subscribe('events');
   const corrections = () => events.messages.map(parse).filter((e) => e.type === 'clock.corrected');
   const sync = async () => {
     const result = await stack.run('sync', '--json');

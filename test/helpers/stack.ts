@@ -171,8 +171,13 @@ export class Stack {
     return gateway;
   }
 
-  async subscribe(): Promise<TopicSubscriber> {
-    const subscriber = await subscribeTopic({ broker: this.broker, pki: this.pki, topic });
+  /** Subscribes to the gateway's telemetry (or events, or state) topic; stopped with the stack. */
+  async subscribe(kind: 'telemetry' | 'events' | 'state' = 'telemetry'): Promise<TopicSubscriber> {
+    const subscriber = await subscribeTopic({
+      broker: this.broker,
+      pki: this.pki,
+      topic: `dt/attache/${thingName}/${kind}`,
+    });
     this.#subscribers.push(subscriber);
     return subscriber;
   }

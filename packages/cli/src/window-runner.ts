@@ -140,7 +140,7 @@ export class WindowRunner {
 
   /** Runs a window of every route (beside the default window); resolves their results by name. */
   async #runRoutes(request: WindowRunRequest): Promise<Record<string, WindowRecord>> {
-    const lanes = [...(this.#routes ?? new Map<string, RouteLane>())];
+    const lanes = [...(this.#routes ?? [])];
     const results = await Promise.all(lanes.map(([, lane]) => lane.runner.run(request)));
     return Object.fromEntries(lanes.map(([name], i) => [name, results[i] as WindowRecord]));
   }
