@@ -1,8 +1,11 @@
 // HL7 v2 over MLLP into the real pipeline: EthernetAdapter (listen) → ReadingNormalizer → LevelCache
-// (encrypted, synced group commits) in this process, senders that wait for each ACK before the next
-// message (like a monitor). Prints messages/s over 1 and over 20 connections, ACK latency p50/p99 and
-// CPU per message. Nothing is asserted. `node bench/hl7.mjs [commitIntervalMs ...]` (default: 5 and 0);
+// (encrypted, synced group commits) in this process, and senders in a child process (the monitors:
+// other machines in a ward) that wait for each ACK before the next message. Prints messages/s over 1
+// and over 20 connections, ACK latency p50/p99, and CPU per message of the gateway side and of the
+// senders. Nothing is asserted. `node bench/hl7.mjs [commitIntervalMs ...]` (default: 5 and 0);
 // HL7_BENCH_ONLY20=1 runs only the 20-connection case.
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +16,8 @@ import { getFreePort, MllpSenderSimulator, oruR01Message, pcd01VitalSigns } from
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 
 // HL7_BENCH_DIR=/dev/shm shows the pipeline without the disk (fsync on tmpfs is free): not durable.
-const dir = await mkdtemp(join(process.env.HL7_BENCH_DIR ?? tmpdir(), 'attache-bench-hl7-'));
+/** The parent's temporary directory (the senders' child makes none). */
+let dir;
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 const observations = pcd01VitalSigns({ systolic: 120, diastolic: 80, mean: 93, spo2: 97, pulse: 72 });
 
@@ -56,13 +60,41 @@ async function run(connections, perConnection, commitIntervalMs) {
   };
   const adapter = new EthernetAdapter({ device: config.devices[0], sink });
   await adapter.start();
-  const senders = Array.from({ length: connections }, () => new MllpSenderSimulator({ port, resend: false }));
-  await Promise.all(senders.map((s) => s.connect()));
-  const latencies = [];
+  const senders = fork(new URL(import.meta.url), ['--senders'], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  senders.send({ port, connections, perConnection });
+  await once(senders, 'message'); // connected
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  senders.send('go');
+  const [{ latencies, cpu: senderCpu }] = await once(senders, 'message');
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const total = connections * perConnection;
+  await once(senders, 'exit');
+  await adapter.stop();
+  const stats = await cache.stats();
+  await cache.close();
+  latencies.sort((a, b) => a - b);
+  console.log(
+    `${connections} connection(s), commitIntervalMs ${commitIntervalMs}: ${fmt(total)} ORU^R01 in ${seconds.toFixed(2)} s = ` +
+      `${fmt(total / seconds)} msg/s; ACK p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms; ` +
+      `CPU ${fmt((cpu.user + cpu.system) / total, 1)} µs/msg gateway side (adapter, normalizer, cache), ` +
+      `${fmt(senderCpu / total, 1)} µs/msg senders; ${fmt(stats.records)} records stored`,
+  );
+}
+
+/** The child: `connections` senders, each sending `perConnection` messages and awaiting each AA. */
+async function senders({ port, connections, perConnection }) {
+  const list = Array.from({ length: connections }, () => new MllpSenderSimulator({ port, resend: false }));
+  await Promise.all(list.map((s) => s.connect()));
+  process.send('connected');
+  await once(process, 'message');
+  const latencies = [];
+  const cpu0 = process.cpuUsage();
   await Promise.all(
-    senders.map(async (sender, c) => {
+    list.map(async (sender, c) => {
       for (let i = 0; i < perConnection; i++) {
         const message = oruR01Message({
           controlId: `C${c}-${i}`,
@@ -76,31 +108,27 @@ async function run(connections, perConnection, commitIntervalMs) {
       }
     }),
   );
-  const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const total = connections * perConnection;
-  for (const s of senders) await s.close();
-  await adapter.stop();
-  const stats = await cache.stats();
-  await cache.close();
-  latencies.sort((a, b) => a - b);
-  console.log(
-    `${connections} connection(s), commitIntervalMs ${commitIntervalMs}: ${fmt(total)} ORU^R01 in ${seconds.toFixed(2)} s = ` +
-      `${fmt(total / seconds)} msg/s; ACK p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms; ` +
-      `CPU ${fmt((cpu.user + cpu.system) / total, 1)} µs/msg (adapter, normalizer, cache and senders); ${fmt(stats.records)} records stored`,
-  );
+  for (const s of list) await s.close();
+  process.send({ latencies, cpu: cpu.user + cpu.system }, () => process.disconnect());
 }
 
-try {
-  const intervals = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [5, 0];
-  if (process.env.HL7_BENCH_ONLY20) {
-    await run(20, 500, intervals[0]);
-    process.exit(0);
+if (process.argv[2] === '--senders') {
+  const [task] = await once(process, 'message');
+  await senders(task);
+} else {
+  dir = await mkdtemp(join(process.env.HL7_BENCH_DIR ?? tmpdir(), 'attache-bench-hl7-'));
+  try {
+    const intervals = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [5, 0];
+    if (process.env.HL7_BENCH_ONLY20) {
+      await run(20, 500, intervals[0]);
+      process.exit(0);
+    }
+    for (const interval of intervals) {
+      await run(1, 3000, interval);
+      await run(20, 500, interval);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
-  for (const interval of intervals) {
-    await run(1, 3000, interval);
-    await run(20, 500, interval);
-  }
-} finally {
-  await rm(dir, { recursive: true, force: true });
 }

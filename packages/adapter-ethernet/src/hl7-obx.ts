@@ -62,10 +62,11 @@ function mdcTriplet(id: string, text: string, system: string): CodePart | undefi
 /** OBX-3 to a code: MDC (primary or alternate triplet), else the identifier as a LOCAL code. */
 export function obxCode(obx: Hl7Segment): CodePart {
   const [id = '', text = '', system = '', altId = '', altText = '', altSystem = ''] = obx.components(3);
-  const found = mdcTriplet(id, text, system) ?? mdcTriplet(altId, altText, altSystem);
+  const code = mdcTriplet(id, text, system) ??
+    mdcTriplet(altId, altText, altSystem) ?? { code: id || text, system: 'LOCAL' };
   const source = (text || id).slice(0, 64);
-  if (found !== undefined) return source ? { ...found, source } : found;
-  return { code: id || text, system: 'LOCAL', ...(source ? { source } : {}) };
+  if (source) code.source = source;
+  return code;
 }
 
 /** OBX-6 as the normalizer expects it: an MDC reference id, a decimal MDC code, or the unit text. */
@@ -115,7 +116,7 @@ export function obxObservation(
   if (obx.raw(5) === '' || freeText.has(type)) return undefined;
   const status = statuses[obx.get(11).toUpperCase()] ?? 'questionable';
   const value = status === 'unavailable' ? null : obxValue(obx, type, index);
-  const observation: CodedObservation = { ...obxCode(obx), value, unit: obxUnit(obx), status };
+  const observation: CodedObservation = Object.assign(obxCode(obx), { value, unit: obxUnit(obx), status });
   const observedAt = hl7Time(obx.get(14)) ?? hl7Time(fallbackTime);
   if (observedAt !== undefined) observation.observedAt = observedAt;
   const path = obx.get(4);

@@ -18,11 +18,16 @@ export interface Hl7ParseProblem {
   location: string;
 }
 
-/** One segment. Field numbers are HL7's: `field(3)` of a PID is PID-3, `field(9)` of MSH is MSH-9. */
+/**
+ * One segment. Field numbers are HL7's: `field(3)` of a PID is PID-3, `field(9)` of MSH is MSH-9.
+ * A field is split into repetitions and components once, on first use.
+ */
 export class Hl7Segment {
   readonly name: string;
   readonly #fields: string[];
   readonly #d: Hl7Delimiters;
+  /** Per field number: its repetitions, each split into components (as sent). */
+  readonly #split: (string[][] | undefined)[] = [];
 
   constructor(name: string, fields: string[], delimiters: Hl7Delimiters) {
     this.name = name;
@@ -38,19 +43,31 @@ export class Hl7Segment {
   /** The repetitions of field `n`, as sent. */
   repetitions(n: number): string[] {
     const raw = this.raw(n);
-    return raw === '' ? [] : raw.split(this.#d.repetition);
+    if (raw === '') return [];
+    return raw.includes(this.#d.repetition) ? raw.split(this.#d.repetition) : [raw];
   }
 
   /** Component `c` (1-based) of repetition `rep` (0-based) of field `n`, decoded; '' when absent. */
   get(n: number, c = 1, rep = 0): string {
-    const repetition = this.repetitions(n)[rep] ?? '';
-    return decodeHl7(repetition.split(this.#d.component)[c - 1] ?? '', this.#d);
+    return decodeHl7(this.#components(n, rep)[c - 1] ?? '', this.#d);
   }
 
   /** All components of repetition `rep` of field `n`, decoded. */
   components(n: number, rep = 0): string[] {
-    const repetition = this.repetitions(n)[rep] ?? '';
-    return repetition === '' ? [] : repetition.split(this.#d.component).map((c) => decodeHl7(c, this.#d));
+    return this.#components(n, rep).map((c) => decodeHl7(c, this.#d));
+  }
+
+  /** The components of repetition `rep` of field `n` as sent; none when the repetition is absent or empty. */
+  #components(n: number, rep: number): string[] {
+    let split = this.#split[n];
+    if (split === undefined) {
+      const { component } = this.#d;
+      split = this.repetitions(n).map((r) =>
+        r === '' ? [] : r.includes(component) ? r.split(component) : [r],
+      );
+      this.#split[n] = split;
+    }
+    return split[rep] ?? [];
   }
 }
 

@@ -53,8 +53,9 @@ function levelCode(err: unknown): unknown {
 // In Node.js `Level` is classic-level's ClassicLevel, whose static `repair` the `level` typings omit.
 const repair = (Level as unknown as { repair(location: string): Promise<void> }).repair.bind(Level);
 
+/** Every value is ciphertext, which Snappy cannot shrink: compressing tables would only cost CPU. */
 async function openLevel(path: string): Promise<Root> {
-  const db = new Level<string, Buffer>(path, { valueEncoding: 'buffer' });
+  const db = new Level<string, Buffer>(path, { valueEncoding: 'buffer', compression: false });
   await db.open();
   return db;
 }

@@ -1,4 +1,12 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  type KeyObject,
+  randomFillSync,
+} from 'node:crypto';
 import type { CacheKeyring } from './keyring.js';
 
 /** Format version, first byte of every sealed value. */
@@ -40,7 +48,8 @@ export class ValueSealer {
   readonly #indexKey: Buffer;
   /** The header and the key of `keyring.currentId`, looked up once. */
   readonly #header: Buffer;
-  readonly #secret: Buffer;
+  /** The current key as a KeyObject: a cipher made from one skips importing the raw bytes. */
+  readonly #secret: KeyObject;
   readonly #ivPool = Buffer.alloc(ivPoolBytes);
   #ivOffset = ivPoolBytes;
   /** Where each seal's AAD is assembled (GCM reads it at setAAD, so it is free again afterwards). */
@@ -57,7 +66,7 @@ export class ValueSealer {
     if (current?.length !== 32 || first?.length !== 32) {
       throw new TypeError('"keyring" must hold 32-byte keys for its currentId and indexId');
     }
-    this.#secret = Buffer.from(current);
+    this.#secret = createSecretKey(current);
     const id = Buffer.from(keyring.currentId, 'ascii');
     this.#header = Buffer.concat([Buffer.from([version, id.length]), id]);
     this.#header.copy(this.#aad);
