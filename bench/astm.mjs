@@ -37,7 +37,7 @@ await writeFile(
   }),
 );
 const gateway = spawn(process.execPath, [bin, 'run', '--config', configPath], {
-  stdio: ['ignore', 'ignore', 'inherit'],
+  stdio: ['ignore', 'inherit', 'inherit'],
 });
 // Ready when the gateway answers on its control socket with the analyzer's port open.
 for (let tries = 0; ; tries++) {

@@ -7,7 +7,7 @@ import { createAdapters } from './adapters.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
 import { adaptersHealth, changedDevices, readingSink, uplinkHealth } from './gateway-reload.js';
-import { openCache } from './open-cache.js';
+import { gatewayLockWaitMs, openCache } from './open-cache.js';
 import { gatewayPaths } from './paths.js';
 import { type GatewayStatus, readStatus } from './status.js';
 import { ClockWatch, checkTrustedTime, EventJournal, EventMonitor } from './window-events.js';
@@ -69,7 +69,7 @@ export class Gateway {
     await this.#settings.load();
     this.#config = this.#settings.effective(this.#local);
     const config = this.#config;
-    const cache = await openCache(config, this.#log);
+    const cache = await openCache(config, this.#log, undefined, gatewayLockWaitMs);
     this.#cache = cache;
     await this.#clock.stamp();
     this.#startWindows(cache);
@@ -237,7 +237,7 @@ export class Gateway {
       config: this.#config,
       cache,
       logger: this.#log,
-      openOutbox: (path) => openCache(this.#config, this.#log, path),
+      openOutbox: (path) => openCache(this.#config, this.#log, path, gatewayLockWaitMs),
       host: {
         reportState: () => this.#reportState(),
         applyDesired: (desired, desiredVersion) => this.#applyDesired(desired, desiredVersion),

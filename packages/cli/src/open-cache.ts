@@ -2,7 +2,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import type { AttacheConfig, Logger } from '@attache/core';
-import { GatewayError } from '@attache/core';
+import { GatewayError, isGatewayError } from '@attache/core';
 import { gatewayPaths } from './paths.js';
 
 const exists = (path: string) =>
@@ -11,16 +11,23 @@ const exists = (path: string) =>
     () => false,
   );
 
+/** How long the gateway waits for a cache another process holds (an `attache` command reading it). */
+export const gatewayLockWaitMs = 15_000;
+const lockRetryMs = 200;
+
 /**
  * Opens the cache of a gateway's data directory (creating the directory, owner-only) with its data
  * key; `path` (default `<dataDir>/cache`) for a route's outbox. A missing key file is created on first
  * start, but never beside an existing cache: a new key could not read the backlog, so the gateway
- * refuses to start until the key file is restored.
+ * refuses to start until the key file is restored. While another process holds the cache (say
+ * `attache status` reading it as the service starts), retries for up to `waitLockedMs`, then
+ * rejects ATTACHE_CACHE_LOCKED.
  */
 export async function openCache(
   config: AttacheConfig,
   logger: Logger,
   path = gatewayPaths(config).cache,
+  waitLockedMs = 0,
 ): Promise<LevelCache> {
   await mkdir(config.gateway.dataDir, { recursive: true, mode: 0o700 });
   const paths = gatewayPaths(config);
@@ -39,6 +46,16 @@ export async function openCache(
     maxBatchRecords: config.cache.maxBatchRecords,
     logger,
   });
-  await cache.open();
-  return cache;
+  const deadline = Date.now() + waitLockedMs;
+  for (let waited = false; ; waited = true) {
+    try {
+      await cache.open();
+      return cache;
+    } catch (err) {
+      if (!isGatewayError(err, 'ATTACHE_CACHE_LOCKED') || Date.now() + lockRetryMs > deadline) throw err;
+      if (!waited)
+        logger.warn({ path, waitLockedMs }, 'the cache is in use by another process: waiting for it');
+    }
+    await new Promise((resolve) => setTimeout(resolve, lockRetryMs));
+  }
 }

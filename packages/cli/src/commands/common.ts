@@ -48,18 +48,33 @@ export async function readConfig(
   }
 }
 
-/** Asks the running gateway over its control socket, or does it here when none runs. */
+/** How long a command asks again while the gateway holds its cache but does not answer yet. */
+const startingWaitMs = 20_000;
+
+/**
+ * Asks the running gateway over its control socket, or does it here when none runs. A gateway that
+ * is starting (it holds the cache, its socket is not up yet) is asked again for up to 20 s.
+ */
 export async function viaGateway<T>(
   cfg: AttacheConfig,
   method: string,
   timeoutMs: number,
   local: () => Promise<T>,
 ): Promise<T> {
-  try {
-    return (await controlRequest(gatewayPaths(cfg).socket, method, timeoutMs)) as T;
-  } catch (err) {
-    if (isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) return local();
-    throw err;
+  const deadline = Date.now() + startingWaitMs;
+  for (;;) {
+    try {
+      return (await controlRequest(gatewayPaths(cfg).socket, method, timeoutMs)) as T;
+    } catch (err) {
+      if (!isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) throw err;
+    }
+    try {
+      return await local();
+    } catch (err) {
+      // The gateway holds the cache but does not answer yet: it is starting. Ask it again.
+      if (!isGatewayError(err, 'ATTACHE_CACHE_LOCKED') || Date.now() >= deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
