@@ -53,11 +53,18 @@ for (let tries = 0; ; tries++) {
 
 const port = new SerialPort({ path: pty.devicePath, baudRate: 115200 });
 await new Promise((resolve, reject) => port.once('open', resolve).once('error', reject));
+// Every byte the gateway sends, in order: a reply may arrive before the write that caused it has drained.
+const received = [];
 let waiter;
 port.on('data', (chunk) => {
-  for (const byte of chunk) waiter?.(byte);
+  received.push(...chunk);
+  if (waiter && received.length > 0) {
+    waiter(received.shift());
+    waiter = undefined;
+  }
 });
-const reply = () => new Promise((resolve) => (waiter = resolve));
+const reply = () =>
+  received.length > 0 ? Promise.resolve(received.shift()) : new Promise((resolve) => (waiter = resolve));
 const write = (bytes) => new Promise((resolve) => port.write(bytes, () => port.drain(resolve)));
 
 /** CPU ticks (user + system) of the gateway process. */
@@ -83,9 +90,8 @@ while (performance.now() - start < seconds * 1000) {
   for (const [i, frame] of frames.entries()) {
     for (;;) {
       const sent = performance.now();
-      const answer = reply();
       await write(frame);
-      const byte = await answer;
+      const byte = await reply();
       if (i === frames.length - 1) latencies.push(performance.now() - sent);
       bytes += frame.length;
       if (byte === 0x06) break;
