@@ -17,7 +17,8 @@ type Obs = {
 t.test(
   'a CBC with 25 results arrives once, with values, UCUM units, flags; corrupted frame NAKed then accepted',
   async (t) => {
-    const rig = await astmRig(t);
+    // rawFrames on: the record keeps the message's H record, never its P record.
+    const rig = await astmRig(t, { device: { rawFrames: true } });
     const sender = await rig.sender({ corruptFrame: 5 });
     const result = await sender.send(cbcMessage({ count: 25 }));
     t.same(result, { status: 'sent', frames: 29, naks: 1, retries: 1 }, 'frame 5 NAKed once, then ACKed');
@@ -47,6 +48,9 @@ t.test(
     t.match(record.patient, { token: String }, 'the patient id is a token');
     t.match(record.specimen, { token: String });
     t.notMatch(JSON.stringify(records), /SIM-000123|SMP0001/, 'no patient or specimen id leaves the gateway');
+    const raw = Buffer.from(String(record.raw), 'base64').toString('latin1');
+    t.match(raw, /^H\|\\\^&\|\|\|XN-550/, 'raw is the H record');
+    t.notMatch(raw, /SIM-000123|SMP0001|\rP\|/, 'and nothing after it');
   },
 );
 

@@ -4,19 +4,57 @@ import { cbcMessage } from '@attache/devkit';
 import t from 'tap';
 import { astmRig, RawInstrument, uploaded } from './helpers/astm-rig.js';
 
-t.test('a full cache NAKs the final frame: the analyzer keeps its data and re-sends it later', async (t) => {
-  const rig = await astmRig(t, { cache: { maxRecords: 1, whenFull: 'refuse' } });
-  const s = await rig.sender();
-  t.equal((await s.send(cbcMessage({ count: 20 }))).status, 'sent');
-  const refused = await s.send(cbcMessage({ count: 21 }));
-  t.equal(refused.status, 'refused', 'the final frame is NAKed until the analyzer gives up');
-  t.equal(refused.naks, 7);
-  const status = await rig.stack.statusUntil((st) => (st.adapters[0]?.refused ?? 0) >= 7);
-  t.equal(status.backlog.records, 1);
-  await uploaded(rig);
-  t.equal((await s.send(cbcMessage({ count: 21 }))).status, 'sent', 'after the window the re-send is stored');
-  await rig.stack.statusUntil((st) => st.backlog.records === 1 && st.adapters[0]?.stored === 2);
-});
+t.test(
+  'a full cache answers ENQ busy: the analyzer never transmits and sends after the window',
+  async (t) => {
+    const rig = await astmRig(t, { cache: { maxRecords: 1, whenFull: 'refuse' } });
+    const s = await rig.sender();
+    t.equal((await s.send(cbcMessage({ count: 20 }))).status, 'sent');
+    await rig.stack.statusUntil((st) => st.backlog.records === 1);
+    const busy = await s.send(cbcMessage({ count: 21 }));
+    t.same(
+      busy,
+      { status: 'refused', frames: 0, naks: 7, retries: 6 },
+      'every ENQ NAKed: not one frame sent',
+    );
+    await rig.gateway.waitForLog((l) => String(l.msg).startsWith('ASTM ENQ answered busy'));
+    await uploaded(rig);
+    t.equal((await s.send(cbcMessage({ count: 21 }))).status, 'sent', 'after the window it is accepted');
+    await rig.stack.statusUntil((st) => st.backlog.records === 1 && st.adapters[0]?.stored === 2);
+    await rig.gateway.waitForLog((l) => l.msg === 'ASTM transfers accepted again');
+  },
+);
+
+t.test(
+  'a message the cache cannot take is NAKed at its final frame, then ENQs are answered busy',
+  async (t) => {
+    const rig = await astmRig(t, { cache: { maxRecords: 2, whenFull: 'refuse' } });
+    const s = await rig.sender();
+    t.equal((await s.send(cbcMessage({ count: 20 }))).status, 'sent');
+    // Two orders, two records: the first fits (2 of 2), the second is refused, so the message is.
+    const twoOrders = [
+      'H|\\^&|||XN-550^00-24^22723|||||||P|E1394-97|20240627140000',
+      'P|1||SIM-000124',
+      'O|1|SMP0002||^^^CBC|R',
+      'R|1|^^^WBC|7.20|10*3/uL|4.0-10.0|N||F',
+      'O|2|SMP0003||^^^CBC|R',
+      'R|1|^^^HGB|14.1|g/dL|12.0-17.0|N||F',
+      'L|1|N',
+    ];
+    const refused = await s.send(twoOrders);
+    t.equal(refused.status, 'refused', 'the final frame is NAKed until the analyzer gives up');
+    t.ok(refused.frames > 0 && refused.naks === 7, 'after its other frames were ACKed');
+    await rig.stack.statusUntil((st) => (st.adapters[0]?.refused ?? 0) >= 7);
+    const again = await s.send(twoOrders);
+    t.same([again.status, again.frames], ['refused', 0], 'then its ENQ is answered busy');
+    const first = await uploaded(rig);
+    t.equal((await s.send(twoOrders)).status, 'sent', 'after the window the re-send is stored');
+    await rig.stack.statusUntil((st) => st.backlog.records === 1);
+    const second = await uploaded(rig);
+    const orders = [...first, ...second].map((r) => (r.observations as { code: string }[])[0]?.code);
+    t.same(orders.slice(1), ['WBC', 'HGB'], 'each order of the message once: the stored one not again');
+  },
+);
 
 t.test('a host query is recorded as an event and answered "no information" after EOT', async (t) => {
   const rig = await astmRig(t);

@@ -23,7 +23,12 @@ export interface AstmRig {
 
 export async function astmRig(
   t: Tap,
-  options: { cache?: Record<string, unknown>; format?: Record<string, unknown> } = {},
+  options: {
+    cache?: Record<string, unknown>;
+    format?: Record<string, unknown>;
+    /** More device settings, e.g. `rawFrames`. */
+    device?: Record<string, unknown>;
+  } = {},
 ): Promise<AstmRig> {
   const stack = await Stack.start(t);
   const pty = await openPtyPair(join(stack.dir, 'astm'));
@@ -40,6 +45,7 @@ export async function astmRig(
       adapter: 'rs232',
       port: { path: pty.gatewayPath, reconnectMs: 200 },
       format: { kind: 'astm', receiverTimeoutMs: 2000, ...options.format },
+      ...options.device,
     },
   ];
   await stack.writeConfig(config);

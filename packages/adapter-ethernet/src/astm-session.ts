@@ -5,11 +5,13 @@ import {
   AstmReceiver,
   AstmReplySender,
   astmLocalTimestamp,
+  astmRawHeader,
   astmReadings,
+  BusyLog,
   buildNoInformationReply,
   parseAstmMessage,
 } from '@attache/astm';
-import { type AstmFormat, type Logger, monotonicMs } from '@attache/core';
+import { type AstmFormat, type Logger, monotonicMs, type SinkRefusing } from '@attache/core';
 import { arrivedNow, type ReadingDelivery } from './delivery.js';
 import { SocketSession } from './session.js';
 
@@ -18,6 +20,8 @@ export interface AstmSessionOptions {
   format: AstmFormat;
   delivery: ReadingDelivery;
   log: Logger;
+  /** True while the sink would refuse readings: ENQ is then answered busy. */
+  refusing: SinkRefusing;
 }
 
 /** How often the receiver timer is checked, ms. */
@@ -36,6 +40,7 @@ export class AstmSession extends SocketSession {
   readonly #reply: AstmReplySender;
   readonly #options: AstmSessionOptions;
   readonly #timer: NodeJS.Timeout;
+  readonly #busy = new BusyLog();
 
   constructor(socket: Socket, options: AstmSessionOptions) {
     super(socket);
@@ -43,6 +48,7 @@ export class AstmSession extends SocketSession {
     this.#receiver = new AstmReceiver({
       receiverTimeoutMs: options.format.receiverTimeoutMs,
       maxMessageText: options.format.maxMessageBytes,
+      canAccept: () => !options.refusing(),
     });
     this.#reply = new AstmReplySender((bytes) => {
       if (!this.socket.destroyed) this.socket.write(bytes);
@@ -80,6 +86,10 @@ export class AstmSession extends SocketSession {
         this.#message(action.text, action.awaitingStore);
       } else if (action.event === 'transfer-end') {
         this.#startReply(monotonicMs());
+      } else if (action.event === 'busy') {
+        this.#busy.refused(this.#options.log);
+      } else if (action.event === 'transfer-start') {
+        this.#busy.accepted(this.#options.log);
       } else if (action.event === 'malformed-frame' || action.event === 'timeout') {
         this.#options.log.warn({ event: action.event, reason: action.reason }, 'ASTM frame refused');
       }
@@ -109,7 +119,7 @@ export class AstmSession extends SocketSession {
 
   /**
    * One reading per order (see @attache/astm `astmReadings`), delivered in order; true when all are
-   * stored. `raw` is the H record only: the P record may carry names.
+   * stored. `raw` is the H record only (`astmRawHeader`).
    */
   async #deliver(text: string, arrival: ReturnType<typeof arrivedNow>): Promise<boolean> {
     const { delivery, format } = this.#options;
@@ -121,7 +131,7 @@ export class AstmSession extends SocketSession {
       return false;
     }
     const readings = astmReadings(message, { comments: format.comments });
-    const raw = Buffer.from(text.split(/[\r\n]/, 1)[0] ?? '', 'latin1');
+    const raw = astmRawHeader(text);
     const key = createHash('sha256').update(text, 'latin1').digest('hex');
     const outcomes = readings.map((parts, i) =>
       delivery.deliver({ ...parts, raw, idempotencyKey: `astm:${key}:${i}` }, arrival),

@@ -7,6 +7,7 @@ import type {
   GatewayError,
   Logger,
   ReadingSink,
+  SinkRefusing,
 } from '@attache/core';
 import { nullLogger } from '@attache/core';
 import { parseKvLine, RegexLineParser } from '@attache/line-formats';
@@ -24,6 +25,8 @@ export interface EthernetAdapterOptions {
   device: EthernetDeviceConfig;
   /** Receives every message or line, in arrival order per connection (up to 64 calls in flight each). */
   sink: ReadingSink;
+  /** True while the sink would refuse readings: an ASTM analyzer's ENQ is then answered busy. Default never. */
+  refusing?: SinkRefusing;
   /** Default `nullLogger`. The adapter logs through a child `{ module: 'adapter-ethernet', deviceId, endpoint }`. */
   logger?: Logger;
 }
@@ -60,6 +63,7 @@ export class EthernetAdapter implements DeviceAdapter {
   #state: AdapterState = 'stopped';
   #since = new Date().toISOString();
   #portError: GatewayError | undefined;
+  readonly #refusing: SinkRefusing;
 
   /** @throws GatewayError `ATTACHE_CONFIG_INVALID` for a bad `endpoint.allow` entry or `format.pattern`. */
   constructor(options: EthernetAdapterOptions) {
@@ -73,6 +77,7 @@ export class EthernetAdapter implements DeviceAdapter {
       endpoint: `${mode} ${host ?? '*'}:${port}`,
     });
     this.#delivery = new ReadingDelivery(device.id, options.sink, this.#log);
+    this.#refusing = options.refusing ?? (() => false);
     this.#allow = mode === 'listen' ? parseAllowList(device.endpoint.allow ?? []) : undefined;
     this.#openSession = this.#sessionFactory();
   }
@@ -140,7 +145,7 @@ export class EthernetAdapter implements DeviceAdapter {
       case 'hl7-mllp':
         return (socket) => new Hl7Session(socket, { format, delivery, log, nextControlId });
       case 'astm':
-        return (socket) => new AstmSession(socket, { format, delivery, log });
+        return (socket) => new AstmSession(socket, { format, delivery, log, refusing: this.#refusing });
       case 'kv-line':
         return (socket) =>
           new LineSession(socket, {

@@ -22,12 +22,17 @@ function storing() {
   return { readings, sink };
 }
 
-async function listen(t: Test, endpoint: Record<string, unknown>, format: Record<string, unknown>) {
+async function listen(
+  t: Test,
+  endpoint: Record<string, unknown>,
+  format: Record<string, unknown>,
+  refusing = () => false,
+) {
   const port = await getFreePort();
   const { readings, sink } = storing();
   const entries: Entry[] = [];
   const device = ethernetDevice({ endpoint: { mode: 'listen', port, ...endpoint }, format });
-  const adapter = new EthernetAdapter({ device, sink, logger: recordingLogger(entries) });
+  const adapter = new EthernetAdapter({ device, sink, logger: recordingLogger(entries), refusing });
   await adapter.start();
   t.teardown(() => adapter.stop());
   return { adapter, port, readings, entries };
@@ -167,6 +172,40 @@ async function listenOn(t: Test, port: number) {
   t.teardown(() => adapter.stop());
   return { adapter };
 }
+
+t.test(
+  'ASTM over TCP: while the cache refuses, ENQ is answered busy; accepted once it has room',
+  async (t) => {
+    let full = true;
+    const { port, readings, entries } = await listen(
+      t,
+      { host: '127.0.0.1', allow: ['127.0.0.1'] },
+      { kind: 'astm' },
+      () => full,
+    );
+    const socket = await connectTo(port);
+    t.teardown(() => socket.destroy());
+    const replies: number[] = [];
+    socket.on('data', (d: Buffer) => replies.push(...d));
+    const enq = async () => {
+      const count = replies.length;
+      socket.write(Buffer.from([0x05]));
+      await until(() => replies.length > count, 'a reply');
+      return replies.at(-1);
+    };
+    t.equal(await enq(), 0x15, 'NAK: busy');
+    t.equal(await enq(), 0x15, 'still busy');
+    t.equal(
+      entries.filter((e) => e.level === 'warn' && String(e.msg).startsWith('ASTM ENQ answered busy')).length,
+      1,
+      'warned once, then at debug',
+    );
+    full = false;
+    t.equal(await enq(), 0x06, 'ACK once the cache has room');
+    t.ok(entries.some((e) => e.msg === 'ASTM transfers accepted again'));
+    t.equal(readings.length, 0);
+  },
+);
 
 t.test('ASTM over TCP: the same receiver; the final frame is ACKed once stored', async (t) => {
   const { adapter, port, readings } = await listen(

@@ -36,9 +36,18 @@ export interface ModbusAdapterStatus extends AdapterStatus {
   missedPolls: number;
   /** Polls where no read block was answered (no reading). */
   unanswered: number;
+  /**
+   * Polls not attempted because the device stopped answering: after two polls in a row that timed
+   * out it is polled every 2, 4, 8 … intervals (at most every 30 s), so it costs the other devices
+   * on its bus its timeout that much less often; one answer ends the back-off.
+   */
+  skippedPolls: number;
   /** Answered polls not stored because nothing changed (`changesOnly`). */
   unchanged: number;
 }
+
+/** Longest wait between polls of a device that does not answer, ms. */
+const maxBackOffMs = 30_000;
 
 /** A read that did not get an answer: the device is not there; the rest of the poll is skipped. */
 function noAnswer(err: Error): boolean {
@@ -66,6 +75,7 @@ export class ModbusAdapter implements DeviceAdapter {
     polls: 0,
     missedPolls: 0,
     unanswered: 0,
+    skippedPolls: 0,
     unchanged: 0,
   };
   readonly #deliveries = new Set<Promise<void>>();
@@ -77,6 +87,8 @@ export class ModbusAdapter implements DeviceAdapter {
   #polling: Promise<void> = Promise.resolve();
   #startMs = 0;
   #k = 0;
+  /** Unanswered polls in a row. */
+  #silent = 0;
 
   constructor(options: ModbusAdapterOptions) {
     this.deviceId = options.device.id;
@@ -140,9 +152,21 @@ export class ModbusAdapter implements DeviceAdapter {
         const interval = this.#device.pollIntervalMs;
         const next = Math.max(this.#k + 1, Math.ceil((monotonicMs() - this.#startMs) / interval));
         this.#counts.missedPolls += next - this.#k - 1;
-        this.#k = next;
+        const skip = this.#backOff(interval);
+        this.#counts.skippedPolls += skip;
+        this.#k = next + skip;
         this.#schedule();
       });
+  }
+
+  /** Due polls to skip after this one: 0 while the device answers, then 1, 3, 7 … up to 30 s. */
+  #backOff(interval: number): number {
+    if (this.#silent < 2) return 0;
+    if (this.#silent === 2) {
+      this.#log.info({ timeoutMs: this.#device.timeoutMs }, 'device does not answer: polling it less often');
+    }
+    const most = Math.max(1, Math.floor(maxBackOffMs / interval));
+    return Math.min(2 ** (this.#silent - 1), most) - 1;
   }
 
   async #poll(): Promise<void> {
@@ -171,10 +195,13 @@ export class ModbusAdapter implements DeviceAdapter {
     }
     this.#report(failure);
     if (!answered) {
+      // A bus that is down fails fast and has its own back-off: only a silent device backs off.
+      this.#silent = isGatewayError(failure, 'ATTACHE_TIMEOUT') ? this.#silent + 1 : 0;
       this.#counts.unanswered++;
       this.#setState('disconnected');
       return;
     }
+    this.#silent = 0;
     this.#setState('connected');
     this.#counts.frames++;
     this.#deliver(results);

@@ -65,12 +65,15 @@ t.test('RTU on a pty: a missing unit times out without stalling the other device
   });
   await present?.start();
   await missing?.start();
-  await until('three readings from unit 1 and three timeouts of unit 9', () => {
+  await until('six readings from unit 1 and three timeouts of unit 9', () => {
     const fromOne = readings.filter((r) => r.deviceId === 'fridge-1').length;
-    return fromOne >= 3 && (missing?.status().unanswered ?? 0) >= 3;
+    return fromOne >= 6 && (missing?.status().unanswered ?? 0) >= 3;
   });
   const one = present?.status();
   const nine = missing?.status();
+  t.ok((nine?.skippedPolls ?? 0) >= 1, 'unit 9 is polled less often once it stopped answering');
+  t.ok((nine?.polls ?? 0) < (one?.polls ?? 0), 'fewer polls of the silent unit than of the live one');
+  t.equal(one?.skippedPolls, 0);
   t.equal(readings.filter((r) => r.deviceId === 'fridge-9').length, 0, 'no reading from the missing unit');
   t.equal(one?.state, 'connected');
   t.equal(one?.missedPolls, 0, 'unit 1 never missed a poll while unit 9 timed out on the same line');

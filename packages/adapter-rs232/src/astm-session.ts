@@ -5,7 +5,9 @@ import {
   AstmReceiver,
   AstmReplySender,
   astmLocalTimestamp,
+  astmRawHeader,
   astmReadings,
+  BusyLog,
   buildNoInformationReply,
   parseAstmMessage,
 } from '@attache/astm';
@@ -46,6 +48,7 @@ export class AstmSession implements SerialSession {
   readonly #ctx: SessionContext;
   readonly #format: AstmFormat;
   #link: Link | undefined;
+  readonly #busy = new BusyLog();
   #work: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
 
@@ -63,6 +66,7 @@ export class AstmSession implements SerialSession {
       receiver: new AstmReceiver({
         receiverTimeoutMs: this.#format.receiverTimeoutMs,
         maxMessageText: this.#format.maxMessageBytes,
+        canAccept: () => !this.#ctx.refusing(),
       }),
       reply: new AstmReplySender(write, this.#ctx.report.log),
       storing: false,
@@ -139,6 +143,10 @@ export class AstmSession implements SerialSession {
       report.log.info({}, 'ASTM frame re-sent after a lost ACK; acknowledged again, not stored twice');
     } else if (event === 'transfer-end') {
       link.reply.maybeStart(monotonicMs());
+    } else if (event === 'busy') {
+      this.#busy.refused(report.log);
+    } else if (event === 'transfer-start') {
+      this.#busy.accepted(report.log);
     } else {
       report.log.debug({ event }, 'ASTM link event');
     }
@@ -175,7 +183,7 @@ export class AstmSession implements SerialSession {
       return false;
     }
     const key = createHash('sha256').update(arrived.text, 'latin1').digest('hex');
-    const raw = Buffer.from(arrived.text, 'latin1');
+    const raw = astmRawHeader(arrived.text);
     const readings: DeviceReading[] = astmReadings(message, { comments: this.#format.comments }).map(
       (parts, i) => ({
         ...parts,

@@ -5,6 +5,7 @@ import type {
   Logger,
   ReadingSink,
   Rs232DeviceConfig,
+  SinkRefusing,
 } from '@attache/core';
 import { GatewayError, nullLogger } from '@attache/core';
 import { SerialPort } from 'serialport';
@@ -21,6 +22,8 @@ export interface Rs232AdapterOptions {
   device: Rs232DeviceConfig;
   /** Receives every reading, called in arrival order (up to 64 calls in flight); see ReadingSink. */
   sink: ReadingSink;
+  /** True while the sink would refuse readings: an ASTM analyzer's ENQ is then answered busy. Default never. */
+  refusing?: SinkRefusing;
   /** Default `nullLogger`. The adapter logs through a child `{ module: 'adapter-rs232', deviceId, port }`. */
   logger?: Logger;
   /** Default serialport's `SerialPort`. */
@@ -45,8 +48,8 @@ function openPort(port: Port): Promise<void> {
 }
 
 function createSession(options: Rs232AdapterOptions, report: AdapterReport): SerialSession {
-  const { device, sink } = options;
-  const ctx = { device, sink, report };
+  const { device, sink, refusing = () => false } = options;
+  const ctx = { device, sink, refusing, report };
   if (device.format.kind !== 'astm') return new LineSession(ctx, device.format);
   return new AstmSession(ctx, device.format);
 }

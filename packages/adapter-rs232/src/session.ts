@@ -1,4 +1,10 @@
-import type { KvLineFormat, ReadingSink, RegexLineFormat, Rs232DeviceConfig } from '@attache/core';
+import type {
+  KvLineFormat,
+  ReadingSink,
+  RegexLineFormat,
+  Rs232DeviceConfig,
+  SinkRefusing,
+} from '@attache/core';
 import type { SerialPort, SerialPortMock } from 'serialport';
 import type { AdapterReport } from './adapter-report.js';
 
@@ -12,6 +18,8 @@ export type SerialLink = InstanceType<SerialPortClass>;
 export interface SessionContext {
   device: Rs232DeviceConfig;
   sink: ReadingSink;
+  /** True while the sink would refuse readings (see Rs232AdapterOptions). */
+  refusing: SinkRefusing;
   report: AdapterReport;
 }
 

@@ -1,3 +1,4 @@
+export { BusyLog } from './busy-log.js';
 export { astmChecksum } from './control.js';
 export { type AstmDelimiters, DEFAULT_DELIMITERS, decodeEscapes, encodeEscapes } from './fields.js';
 export { astmLocalTimestamp, buildNoInformationReply, frameAstmRecords } from './host-query.js';
@@ -12,6 +13,7 @@ export {
   type AstmReadingOptions,
   type AstmReadingParts,
   astmObservation,
+  astmRawHeader,
   astmReadings,
   astmTime,
 } from './readings.js';

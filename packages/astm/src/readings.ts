@@ -121,3 +121,11 @@ export function astmReadings(message: AstmMessage, options: AstmReadingOptions):
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
+
+/**
+ * What a reading keeps as its `raw` frame (stored only with the device's `rawFrames`): the message's
+ * H record, never the rest, because P records carry names and birth dates.
+ */
+export function astmRawHeader(text: string): Buffer {
+  return Buffer.from(text.split(/[\r\n]/, 1)[0] ?? '', 'latin1');
+}

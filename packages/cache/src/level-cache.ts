@@ -239,6 +239,17 @@ export class LevelCache implements Outbox, PatientTokenizer {
     }
   }
 
+  /**
+   * True while an append would be refused under `whenFull: 'refuse'`: the outbox holds maxRecords or
+   * maxBytes, or the latest group was refused or found the disk full (until records are removed or
+   * expired). Synchronous, for protocols that can say "busy" before a device sends (ASTM NAKs its ENQ).
+   */
+  get refusing(): boolean {
+    const { records, bytes } = this.#session.backlog;
+    const { maxRecords, maxBytes, whenFull } = this.#limits;
+    return whenFull === 'refuse' && (this.#session.atBound || records >= maxRecords || bytes >= maxBytes);
+  }
+
   /** Dropped and quarantined counts, whether at a bound now. Rejects ATTACHE_CACHE_CLOSED when not open. */
   async health(): Promise<CacheHealth> {
     this.#assertOpen();

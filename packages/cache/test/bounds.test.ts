@@ -49,7 +49,11 @@ async function sizes(t: Test, drafts: RecordDraft[]): Promise<number[]> {
 
 t.test('refuse at maxRecords: no seq used, room again after remove', async (t) => {
   const cache = await opened(t, { limits: limits({ maxRecords: 3 }) });
-  for (let n = 0; n < 3; n++) t.equal((await cache.append(draft(n))).seq, n + 1);
+  for (let n = 0; n < 3; n++) {
+    t.equal(cache.refusing, false, `not refusing with ${n} of 3`);
+    t.equal((await cache.append(draft(n))).seq, n + 1);
+  }
+  t.equal(cache.refusing, true, 'refusing at maxRecords, before anything is refused');
   t.same(
     await cache.health(),
     { dropped: 0, quarantined: 0, full: true, lastCompactionAt: null },
@@ -60,6 +64,7 @@ t.test('refuse at maxRecords: no seq used, room again after remove', async (t) =
   t.same(await storedNs(cache), [0, 1, 2], 'nothing of the refused record is stored');
   await cache.remove(1, 1);
   t.equal((await cache.health()).full, false, 'not full once a record is removed');
+  t.equal(cache.refusing, false, 'nor refusing');
   t.equal((await cache.append(draft(4))).seq, 4, 'room again, with the next seq');
   t.same(await storedSeqs(cache), [2, 3, 4]);
 });
@@ -91,6 +96,21 @@ t.test('a record larger than maxBytes alone is refused, even under drop-oldest',
   t.same(await storedNs(cache), [1], 'nothing was dropped for it');
   t.equal((await cache.health()).dropped, 0);
 });
+
+t.test(
+  'after a refused record the cache is refusing, below its bounds, until records are removed',
+  async (t) => {
+    const [one = 0] = await sizes(t, [draft(1)]);
+    const cache = await opened(t, { limits: limits({ maxBytes: one * 2 - 1 }) });
+    await cache.append(draft(1));
+    t.equal(cache.refusing, false, 'below maxBytes');
+    await t.rejects(cache.append(draft(2)), { code: 'ATTACHE_CACHE_FULL' });
+    t.equal(cache.refusing, true, 'the next would be refused too: say so before it is sent');
+    await cache.remove(1, 1);
+    t.equal(cache.refusing, false);
+    t.equal((await cache.append(draft(3))).seq, 2);
+  },
+);
 
 t.test('one group around the boundary is decided record by record, in order', async (t) => {
   const [small = 0] = await sizes(t, [draft(1)]);
@@ -126,6 +146,7 @@ t.test('drop-oldest keeps the newest, counts drops durably, seqs keep increasing
   t.same(seqs, [1, 2, 3, 4, 5, 6, 7, 8], 'every append resolved, seqs increasing');
   t.same(await storedNs(cache), [3, 4, 5, 6, 7], 'the newest five are kept');
   t.same(await cache.health(), { dropped: 3, quarantined: 0, full: true, lastCompactionAt: null });
+  t.equal(cache.refusing, false, 'drop-oldest never refuses a record that fits');
   const warns = logger.entries.filter((e) => e.level === 'warn' && e.dropped !== undefined);
   t.same(
     warns.map((e) => [e.dropped, e.firstSeq, e.lastSeq]),

@@ -5,6 +5,7 @@ import type {
   Logger,
   ModbusDeviceConfig,
   ReadingSink,
+  SinkRefusing,
 } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
 
@@ -20,7 +21,8 @@ function withDevicePath(device: DeviceConfig, index: number, build: () => Device
 }
 
 /**
- * Builds the adapters of every configured device, in config order; all deliver to the same sink.
+ * Builds the adapters of every configured device, in config order; all deliver to the same sink,
+ * and those that can say "busy" to a device ask `refusing` first (the cache's `refusing`).
  * Only the adapter packages the config uses are loaded (each pulls in its native or protocol
  * library), which keeps the gateway's start short on a Pi. `config` comes from `loadConfig`, which
  * has checked the Modbus register maps. Rejects with a GatewayError `ATTACHE_CONFIG_INVALID` (with
@@ -30,6 +32,7 @@ export async function createAdapters(
   config: AttacheConfig,
   sink: ReadingSink,
   logger: Logger,
+  refusing: SinkRefusing,
 ): Promise<DeviceAdapter[]> {
   const uses = (kind: DeviceConfig['adapter']) => config.devices.some((d) => d.adapter === kind);
   const [rs232, ethernet, modbus] = await Promise.all([
@@ -47,10 +50,14 @@ export async function createAdapters(
     }) ?? [];
   return config.devices.map((device, index) => {
     if (device.adapter === 'rs232' && rs232) {
-      return withDevicePath(device, index, () => new rs232.Rs232Adapter({ device, sink, logger }));
+      return withDevicePath(device, index, () => new rs232.Rs232Adapter({ device, sink, logger, refusing }));
     }
     if (device.adapter === 'ethernet' && ethernet) {
-      return withDevicePath(device, index, () => new ethernet.EthernetAdapter({ device, sink, logger }));
+      return withDevicePath(
+        device,
+        index,
+        () => new ethernet.EthernetAdapter({ device, sink, logger, refusing }),
+      );
     }
     return buses.shift() as DeviceAdapter;
   });

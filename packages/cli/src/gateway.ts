@@ -81,7 +81,7 @@ export class Gateway {
       logger: this.#log.child({ module: 'control' }),
     });
     await this.#control.start();
-    this.#adapters = await createAdapters(config, sink, this.#log);
+    this.#adapters = await createAdapters(config, sink, this.#log, () => cache.refusing);
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
     this.#startPolicies();
@@ -140,7 +140,7 @@ export class Gateway {
     this.#local = next;
     this.#config = this.#settings.effective(next);
     for (const adapter of this.#adapters) await adapter.stop();
-    this.#adapters = await createAdapters(this.#config, this.#sink(cache), this.#log);
+    this.#adapters = await createAdapters(this.#config, this.#sink(cache), this.#log, () => cache.refusing);
     this.#startErrors = new Map();
     for (const adapter of this.#adapters) {
       await adapter.start().catch((err: unknown) => {

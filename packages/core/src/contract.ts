@@ -85,6 +85,13 @@ export interface DeviceReading {
  */
 export type ReadingSink = (reading: DeviceReading) => Promise<void>;
 
+/**
+ * True while the sink would refuse every reading (the cache is full and refuses). Adapters whose
+ * protocol can say "busy" before the device transmits do so while it holds (an ASTM ENQ is answered
+ * NAK), so the device keeps its data instead of sending a whole message only to have it refused.
+ */
+export type SinkRefusing = () => boolean;
+
 export type AdapterState = 'starting' | 'connected' | 'disconnected' | 'stopped';
 
 /** What `attache status` shows of one adapter. */

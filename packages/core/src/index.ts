@@ -12,6 +12,7 @@ export type {
   PatientTokenizer,
   ReadingSink,
   RecordDraft,
+  SinkRefusing,
   StoredRecord,
   WindowResult,
 } from './contract.js';
