@@ -1,4 +1,9 @@
-import type { CodedObservation, DeviceReading, InstrumentIdentity } from '@attache/core';
+import {
+  type CodedObservation,
+  type DeviceReading,
+  GatewayError,
+  type InstrumentIdentity,
+} from '@attache/core';
 import type { Hl7AckCode, Hl7AckError } from './hl7-ack.js';
 import { hl7Time, obxObservation } from './hl7-obx.js';
 import { decodeHl7Bytes, type Hl7Message, parseHl7Message, parseProblem } from './hl7-parser.js';
@@ -122,6 +127,11 @@ function eventOf(message: Hl7Message): NonNullable<DeviceReading['event']> {
 function readingOf(message: Hl7Message): Hl7ReadingParts {
   const isObservation =
     message.msh.get(9).toUpperCase() === 'ORU' && message.msh.get(9, 2).toUpperCase() === 'R01';
+  if (isObservation && !message.segments.some((s) => s.name === 'OBX')) {
+    // Nothing to store. (An OBR is not required: devices that leave it out still get their OBXs stored.)
+    const cause = { hl7Code: 100, location: 'OBX' };
+    throw new GatewayError('ATTACHE_MALFORMED', 'ORU^R01 without any OBX segment', { cause });
+  }
   const parts: Hl7ReadingParts = {
     protocol: 'hl7-mllp',
     fields: [],

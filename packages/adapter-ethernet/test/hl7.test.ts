@@ -82,6 +82,12 @@ t.test('MSH-9/10/12 are required; unsupported version and type get AR', async (t
   t.match(interpretHl7(msh('ORU^R01', '1', '2.3'), { versions }), { code: 'AR', error: { hl7Code: 203 } });
   t.match(interpretHl7(msh('QBP^Q22', '1', '2.6'), { versions }), { code: 'AR', error: { hl7Code: 200 } });
   t.match(interpretHl7(msh('ACK^R01', '1', '2.6'), { versions }), { kind: 'ignore' });
+  t.match(
+    interpretHl7(msh('ORU^R01', '1', '2.6'), { versions }),
+    { code: 'AE', error: { hl7Code: 100, location: 'OBX', reason: 'ORU^R01 without any OBX segment' } },
+    'an ORU^R01 without any OBX is refused, not stored empty',
+  );
+  t.match(interpretHl7(msh('ADT^A01', '1', '2.6'), { versions }), { kind: 'reading' }, 'an ADT needs none');
 });
 
 t.test('a PCD-01 ORU^R01 becomes MDC-coded observations, headers skipped, paths kept', async (t) => {
