@@ -173,6 +173,25 @@ async function listenOn(t: Test, port: number) {
   return { adapter };
 }
 
+/**
+ * An analyzer's end of an ASTM connection: `send(bytes)` resolves with the byte the gateway answers,
+ * `write(bytes)` expects no answer.
+ */
+async function astmPeer(t: Test, port: number) {
+  const socket = await connectTo(port);
+  t.teardown(() => socket.destroy());
+  const replies: number[] = [];
+  socket.on('data', (d: Buffer) => replies.push(...d));
+  const write = (bytes: Buffer | number[]) => socket.write(Buffer.from(bytes));
+  const send = async (bytes: Buffer | number[]) => {
+    const count = replies.length;
+    write(bytes);
+    await until(() => replies.length > count, 'a reply');
+    return replies.at(-1);
+  };
+  return { send, write };
+}
+
 t.test(
   'ASTM over TCP: while the cache refuses, ENQ is answered busy; accepted once it has room',
   async (t) => {
@@ -183,16 +202,8 @@ t.test(
       { kind: 'astm' },
       () => full,
     );
-    const socket = await connectTo(port);
-    t.teardown(() => socket.destroy());
-    const replies: number[] = [];
-    socket.on('data', (d: Buffer) => replies.push(...d));
-    const enq = async () => {
-      const count = replies.length;
-      socket.write(Buffer.from([0x05]));
-      await until(() => replies.length > count, 'a reply');
-      return replies.at(-1);
-    };
+    const { send } = await astmPeer(t, port);
+    const enq = () => send([0x05]);
     t.equal(await enq(), 0x15, 'NAK: busy');
     t.equal(await enq(), 0x15, 'still busy');
     t.equal(
@@ -213,17 +224,8 @@ t.test('ASTM over TCP: the same receiver; the final frame is ACKed once stored',
     { host: '127.0.0.1', allow: ['127.0.0.1'] },
     { kind: 'astm' },
   );
-  const socket = await connectTo(port);
-  t.teardown(() => socket.destroy());
-  const replies: number[] = [];
-  socket.on('data', (d: Buffer) => replies.push(...d));
-  const nextReply = async () => {
-    const count = replies.length;
-    await until(() => replies.length > count, 'a reply');
-    return replies[replies.length - 1];
-  };
-  socket.write(Buffer.from([0x05]));
-  t.equal(await nextReply(), 0x06, 'ENQ answered with ACK');
+  const { send, write } = await astmPeer(t, port);
+  t.equal(await send([0x05]), 0x06, 'ENQ answered with ACK');
   const records = [
     'H|\\^&|||XN-550^00-22^1.0|||||||P|LIS2-A2|20260124101500',
     'P|1||PAT-77812||DOE^JOHN||19600101|M',
@@ -231,11 +233,8 @@ t.test('ASTM over TCP: the same receiver; the final frame is ACKed once stored',
     'R|1|^^^WBC|7.2|10*3/uL|4.0-10.0|N||F||||20260124101000',
     'L|1|N',
   ];
-  for (const frame of frameAstmRecords(records)) {
-    socket.write(frame);
-    t.equal(await nextReply(), 0x06);
-  }
-  socket.write(Buffer.from([0x04]));
+  for (const frame of frameAstmRecords(records)) t.equal(await send(frame), 0x06);
+  write([0x04]);
   t.equal(readings.length, 1);
   const r = readings[0];
   t.match(r, {
