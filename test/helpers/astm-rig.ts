@@ -19,6 +19,8 @@ export interface AstmRig {
   gateway: GatewayProcess;
   /** A new analyzer simulator on the pty, opened; closed at teardown. */
   sender(faults?: AstmSenderFaults): Promise<AstmSenderSimulator>;
+  /** Plugs the cable back in after `pty.close()`: a new pty pair at the same paths; closed at teardown. */
+  replug(): Promise<PtyPair>;
 }
 
 export async function astmRig(
@@ -31,7 +33,8 @@ export async function astmRig(
   } = {},
 ): Promise<AstmRig> {
   const stack = await Stack.start(t);
-  const pty = await openPtyPair(join(stack.dir, 'astm'));
+  const ptyDir = join(stack.dir, 'astm');
+  const pty = await openPtyPair(ptyDir);
   const opened: AstmSenderSimulator[] = [];
   t.teardown(async () => {
     for (const s of opened) await s.close();
@@ -62,7 +65,12 @@ export async function astmRig(
     opened.push(s);
     return s;
   };
-  return { stack, pty, gateway, sender };
+  const replug = async () => {
+    const again = await openPtyPair(ptyDir);
+    t.teardown(() => again.close());
+    return again;
+  };
+  return { stack, pty, gateway, sender, replug };
 }
 
 /** The instrument end opened raw, reading every byte the gateway sends. */

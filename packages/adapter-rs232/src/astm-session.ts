@@ -75,6 +75,15 @@ export class AstmSession implements SerialSession {
     };
     this.#link = link;
     port.on('data', (chunk: Buffer) => this.#onData(link, chunk));
+    port.on('close', () => {
+      // The next port gets a new receiver: say what the cut-off transfer loses (the analyzer re-sends it).
+      if (link.receiver.state === 'transfer') {
+        this.#ctx.report.log.warn(
+          {},
+          'ASTM transfer cut off by the port closing; the partial message was discarded',
+        );
+      }
+    });
     this.#timer ??= setInterval(() => this.#tick(), tickMs).unref();
   }
 

@@ -62,7 +62,9 @@ export class AstmReplySender {
 
   /** Handles bytes while active; returns the bytes that belong to the receiver (after contention). */
   onData(chunk: Buffer, nowMs: number): Buffer {
-    for (let i = 0; i < chunk.length && this.#phase !== 'idle'; i++) {
+    for (let i = 0; i < chunk.length; i++) {
+      // The reply ended mid-chunk (its last ACK, or a give-up): the rest is the instrument's.
+      if (this.#phase === 'idle') return chunk.subarray(i);
       const byte = chunk[i] as number;
       if (this.#phase === 'enq') {
         if (byte === ENQ) {
@@ -76,7 +78,7 @@ export class AstmReplySender {
       } else if (byte === ACK || byte === EOT) {
         this.#sendFrame(this.#frame + 1, nowMs);
       } else if (byte === NAK) {
-        if (++this.#failures > maxRetries) this.#abort('frame refused six times');
+        if (++this.#failures > maxRetries) this.#abort('frame refused seven times');
         else this.#sendFrame(this.#frame, nowMs);
       }
     }
@@ -117,7 +119,7 @@ export class AstmReplySender {
     if (++this.#failures > maxRetries) {
       this.#pending.shift();
       this.#failures = 0;
-      this.#log.warn({ reason }, 'ASTM host-query reply dropped after six attempts');
+      this.#log.warn({ reason }, 'ASTM host-query reply dropped after seven attempts');
     } else {
       this.#log.info({ reason, retryInMs: delayMs }, 'ASTM host-query reply postponed');
     }

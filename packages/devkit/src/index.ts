@@ -27,6 +27,7 @@ export {
   type VitalSignValues,
 } from './mllp-sender.js';
 export {
+  type ModbusServedRequest,
   type ModbusServer,
   type ModbusServerOptions,
   type ModbusServerTransport,

@@ -9,17 +9,25 @@ spec: {"transport": "tcp", "port": 0} or {"transport": "rtu", "path": "/dev/pts/
 addresses given exist: reading any other gives exception 2 (illegal data address). An RTU server
 ignores unit ids it does not have, as a missing device on a line would.
 
+TCP only: "delayMs" (default 0) makes each answer wait that long while the server goes on receiving,
+so a client that sends before the previous answer shows as overlapping requests in the log.
+
 Prints "ready <port>" (TCP) or "ready" (RTU) on stdout once serving. Each stdin line
-{"unit": 1, "value": {...}} sets a value and is answered "set".
+{"unit": 1, "value": {...}} sets a value and is answered "set"; {"unit": 1, "silent": true|false}
+makes the unit stop answering (TCP) or answer again, answered "set"; {"requests": true} is answered
+with one JSON line: every TCP request so far, [{"unit", "peer" (client port), "arrived",
+"answered" (time.monotonic() seconds; null while unanswered)}].
 """
 import asyncio
 import json
 import struct
 import sys
 import threading
+import time
 
 from pymodbus.datastore import ModbusServerContext, ModbusSlaveContext, ModbusSparseDataBlock
 from pymodbus.server import StartAsyncSerialServer, StartAsyncTcpServer
+from pymodbus.server.async_io import ModbusConnectedRequestHandler
 from pymodbus.transaction import ModbusRtuFramer
 
 FORMATS = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f",
@@ -74,6 +82,25 @@ def slave(values):
     return ModbusSlaveContext(di=sparse["d"], co=sparse["c"], hr=sparse["h"], ir=sparse["i"], zero_mode=True)
 
 
+class TcpHandler(ModbusConnectedRequestHandler):
+    """Logs each request, answers it after DELAY seconds, or never for a unit in SILENT."""
+    DELAY = 0.0
+    SILENT = set()
+    REQUESTS = []
+
+    def execute(self, request, *addr):
+        entry = {"unit": request.unit_id, "peer": self.client_address[1], "arrived": time.monotonic(),
+                 "answered": None}
+        TcpHandler.REQUESTS.append(entry)
+        if request.unit_id in TcpHandler.SILENT:
+            return
+
+        def answer():
+            super(TcpHandler, self).execute(request, *addr)
+            entry["answered"] = time.monotonic()
+        asyncio.get_running_loop().call_later(TcpHandler.DELAY, answer)
+
+
 def watch_stdin(loop, slaves):
     for line in sys.stdin:
         if not line.strip():
@@ -83,7 +110,13 @@ def watch_stdin(loop, slaves):
 
 
 def apply(slaves, command):
-    put(slaves[int(command["unit"])], command["value"])
+    if "requests" in command:
+        print(json.dumps(TcpHandler.REQUESTS), flush=True)
+        return
+    if "silent" in command:
+        (TcpHandler.SILENT.add if command["silent"] else TcpHandler.SILENT.discard)(int(command["unit"]))
+    else:
+        put(slaves[int(command["unit"])], command["value"])
     print("set", flush=True)
 
 
@@ -92,7 +125,7 @@ async def serve_tcp(context, port):
     previous server's connections in TIME_WAIT; retries for 10 s while the port is still held otherwise."""
     for _ in range(50):
         server = await StartAsyncTcpServer(
-            context, address=("127.0.0.1", port), allow_reuse_address=True, defer_start=True)
+            context, address=("127.0.0.1", port), allow_reuse_address=True, defer_start=True, handler=TcpHandler)
         task = asyncio.create_task(server.serve_forever())
         await asyncio.wait([task, server.serving], return_when=asyncio.FIRST_COMPLETED)
         if server.serving.done():
@@ -107,6 +140,7 @@ async def main(spec):
     slaves = {int(unit): slave(values) for unit, values in spec["units"].items()}
     context = ModbusServerContext(slaves=slaves, single=False)
     if spec["transport"] == "tcp":
+        TcpHandler.DELAY = spec.get("delayMs", 0) / 1000
         task = await serve_tcp(context, spec.get("port", 0))
     else:
         server = await StartAsyncSerialServer(

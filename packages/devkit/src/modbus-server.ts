@@ -25,7 +25,23 @@ export type ModbusServerTransport =
 export type ModbusServerOptions = ModbusServerTransport & {
   /** The values of each unit id; only these addresses exist (others give exception 2). */
   units: Record<number, ModbusServerValue[]>;
+  /**
+   * TCP: how long each answer takes, ms (default 0), as a slow device or gateway. The server keeps
+   * receiving meanwhile, so a client that does not wait for the answer shows in `requests()` as
+   * requests in progress at once.
+   */
+  delayMs?: number;
 };
+
+/** One request a TCP server received. Times are seconds on the server's monotonic clock. */
+export interface ModbusServedRequest {
+  unit: number;
+  /** The client's port: one per connection. */
+  peer: number;
+  arrived: number;
+  /** When the answer was sent; null when not (yet): still delayed, or the unit is silent. */
+  answered: number | null;
+}
 
 /** A running pymodbus server. */
 export interface ModbusServer {
@@ -33,6 +49,13 @@ export interface ModbusServer {
   port: number;
   /** Changes a value; resolves once the server holds it. */
   set(unit: number, value: ModbusServerValue): Promise<void>;
+  /**
+   * TCP: the unit stops answering (`true`: its requests get no answer, as with a device unplugged
+   * behind a gateway) or answers again (`false`); resolves once the server applied it.
+   */
+  silence(unit: number, silent: boolean): Promise<void>;
+  /** TCP: every request received so far, in arrival order. */
+  requests(): Promise<ModbusServedRequest[]>;
   /** Kills the server (SIGKILL: the connection drops as with a power cut); resolves once it exited. */
   stop(): Promise<void>;
 }
@@ -99,14 +122,25 @@ export async function startModbusServer(options: ModbusServerOptions): Promise<M
   }
   const port = Number(ready.split(' ')[1] ?? 0);
   let queue: Promise<unknown> = Promise.resolve();
-  const set = (unit: number, value: ModbusServerValue): Promise<void> => {
-    const run = queue.then(async () => {
+  /** Sends one stdin command after the earlier ones were answered; resolves with its answer line. */
+  const command = (body: object): Promise<string> => {
+    const run = queue.then(() => {
       const answered = nextLine(child, 5000);
-      child.stdin.write(`${JSON.stringify({ unit, value })}\n`);
-      await answered;
+      child.stdin.write(`${JSON.stringify(body)}\n`);
+      return answered;
     });
     queue = run.catch(() => undefined);
     return run;
   };
-  return { port, set, stop };
+  return {
+    port,
+    set: async (unit, value) => {
+      await command({ unit, value });
+    },
+    silence: async (unit, silent) => {
+      await command({ unit, silent });
+    },
+    requests: async () => JSON.parse(await command({ requests: true })) as ModbusServedRequest[],
+    stop,
+  };
 }
