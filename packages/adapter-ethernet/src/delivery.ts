@@ -16,6 +16,9 @@ export interface DeliveryCounts {
   junkBytes: number;
 }
 
+/** Junk is logged at most once per this many ms: a flood must not fill the journal (`junkBytes` counts it all). */
+const junkLogEveryMs = 10_000;
+
 /** When a message arrived. */
 export interface Arrival {
   receivedAt: number;
@@ -37,6 +40,9 @@ export class ReadingDelivery {
   readonly #deviceId: string;
   readonly #sink: ReadingSink;
   readonly #log: Logger;
+  #junkLoggedAt = Number.NEGATIVE_INFINITY;
+  /** Junk bytes since the last junk log line. */
+  #junkSince = 0;
 
   constructor(deviceId: string, sink: ReadingSink, log: Logger) {
     this.#deviceId = deviceId;
@@ -84,9 +90,17 @@ export class ReadingDelivery {
     this.#log.warn({ err, refused: this.counts.refused }, 'message refused');
   }
 
-  /** Bytes outside any frame. */
+  /** Bytes outside any frame: counted; logged with the bytes since the last line, at most every 10 s. */
   junk(bytes: number): void {
     this.counts.junkBytes += bytes;
-    this.#log.warn({ bytes, junkBytes: this.counts.junkBytes }, 'junk bytes outside a frame discarded');
+    this.#junkSince += bytes;
+    const now = monotonicMs();
+    if (now - this.#junkLoggedAt < junkLogEveryMs) return;
+    this.#log.warn(
+      { bytes: this.#junkSince, junkBytes: this.counts.junkBytes },
+      'junk bytes outside a frame discarded',
+    );
+    this.#junkLoggedAt = now;
+    this.#junkSince = 0;
   }
 }
