@@ -1,5 +1,7 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { encodeMllp } from '@attache/adapter-ethernet';
 import { checkBatch } from '@attache/core';
 import {
   getFreePort,
@@ -91,8 +93,37 @@ t.test(
     const after = await sender.send(oruR01Message({ controlId: 'SEQ-after', observations: vitals(total) }));
     t.equal(after.code, 'AA', 'and the connection survives');
 
+    // Debian's mllp_send (python3-hl7), a sender that is not ours, into the same gateway.
+    const byMllpSend = [total + 1, total + 2];
+    const file = join(stack.dir, 'from-mllp-send.hl7');
+    await writeFile(
+      file,
+      Buffer.concat(
+        byMllpSend.map((seq) =>
+          encodeMllp(
+            oruR01Message({
+              controlId: `MS-${seq}`,
+              patient: { mrn, name, birthDate: '19470312' },
+              observations: vitals(seq),
+            }),
+          ),
+        ),
+      ),
+    );
+    const mllpSend = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      execFile('/usr/bin/mllp_send', ['-p', String(port), '-f', file, '127.0.0.1'], (err, stdout) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout }),
+      );
+    });
+    t.equal(mllpSend.code, 0, 'mllp_send exits 0');
+    t.same(
+      mllpSend.stdout.match(/MSA\|A.\|[^|\r]*/g),
+      byMllpSend.map((seq) => `MSA|AA|MS-${seq}`),
+      'mllp_send gets one AA per message, echoing its control id',
+    );
+
     const status = await stack.statusUntil(
-      (s) => (s.adapters[0]?.stored ?? 0) >= 1 && s.backlog.records >= total - 30,
+      (s) => (s.adapters[0]?.stored ?? 0) >= 3 && s.backlog.records >= total - 30,
     );
     t.equal(status.adapters[0]?.state, 'connected');
     const cacheFiles = await filesUnder(join(stack.dir, 'data'));
@@ -123,9 +154,9 @@ t.test(
       protocol: string;
     }[];
     const seqs = new Set(records.map((r) => r.observations.find((o) => o.code === 'SEQ')?.value));
-    const missing = Array.from({ length: total + 1 }, (_, i) => i).filter((i) => !seqs.has(i));
-    t.same(missing, [], 'every message is in the cache');
-    t.equal(records.length, total + 1, 'each exactly once: a re-sent message is recognised by its key');
+    const missing = Array.from({ length: total + 3 }, (_, i) => i).filter((i) => !seqs.has(i));
+    t.same(missing, [], 'every message is in the cache, those from mllp_send too');
+    t.equal(records.length, total + 3, 'each exactly once: a re-sent message is recognised by its key');
     const first = records[0];
     t.same(
       first?.observations.map((o) => [o.code, o.mdc, o.value, o.unit, o.path]),
