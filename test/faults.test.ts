@@ -90,6 +90,26 @@ t.test('an invalid config is refused with the path of every error', async (t) =>
   const broken = await attache(['config', 'validate', '--config', join(dir, 'broken.json')]);
   t.equal(broken.code, 78);
   t.match(broken.stderr, 'not valid JSON');
+  const unstable = {
+    version: 1,
+    gateway: { id: 'gw-1', dataDir: join(dir, 'data') },
+    devices: [
+      {
+        id: 'spo2-bed7',
+        adapter: 'rs232',
+        port: { path: '/dev/ttyUSB0' },
+        format: { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' } } },
+      },
+    ],
+  };
+  await writeFile(join(dir, 'unstable.json'), JSON.stringify(unstable));
+  const advised = await attache(['config', 'validate', '--config', join(dir, 'unstable.json')]);
+  t.equal(advised.code, 0, 'a port named /dev/ttyUSB0 is valid');
+  t.match(
+    advised.stderr,
+    'warning: /devices/0/port/path: /dev/ttyUSB0 can name another device after a replug or a reboot',
+    'but the technician is told to use its by-id name',
+  );
 });
 
 t.test('a window process that dies mid-upload stops neither acquisition nor the next window', async (t) => {

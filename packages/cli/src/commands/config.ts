@@ -1,9 +1,11 @@
 import type { CommandModule } from 'yargs';
+import { configAdvice } from '../config-advice.js';
 import { type CommonArgs, fail, readConfig, withConfig } from './common.js';
 
 async function validate(args: CommonArgs): Promise<void> {
   const cfg = await readConfig(args.config);
   console.log(`config ${args.config} is valid: gateway ${cfg.gateway.id}, ${cfg.devices.length} devices`);
+  for (const { path, message } of configAdvice(cfg)) console.error(`warning: ${path}: ${message}`);
 }
 
 /**
