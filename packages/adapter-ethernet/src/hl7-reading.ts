@@ -125,8 +125,8 @@ function eventOf(message: Hl7Message): NonNullable<DeviceReading['event']> {
 }
 
 function readingOf(message: Hl7Message): Hl7ReadingParts {
-  const isObservation =
-    message.msh.get(9).toUpperCase() === 'ORU' && message.msh.get(9, 2).toUpperCase() === 'R01';
+  const isOru = message.msh.get(9).toUpperCase() === 'ORU';
+  const isObservation = isOru && message.msh.get(9, 2).toUpperCase() === 'R01';
   if (isObservation && !message.segments.some((s) => s.name === 'OBX')) {
     // Nothing to store. (An OBR is not required: devices that leave it out still get their OBXs stored.)
     const cause = { hl7Code: 100, location: 'OBX' };
@@ -138,7 +138,8 @@ function readingOf(message: Hl7Message): Hl7ReadingParts {
     markers: [],
     // Only the MSH: PID, PV1 and the rest may carry patient data and never enter the reading.
     raw: Buffer.from(message.mshText, 'utf8'),
-    observations: isObservation ? observations(message) : [],
+    // Other ORU triggers (an R40 alarm) are events that keep their OBXs: which alarm, which value.
+    observations: isOru ? observations(message) : [],
   };
   if (!isObservation) parts.event = eventOf(message);
   const id = patientId(message);

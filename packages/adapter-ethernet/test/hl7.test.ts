@@ -174,11 +174,26 @@ t.test('other message types become events with no identifying detail', async (t)
   t.same(r.event, { type: 'hl7.adt-a01', detail: { messageType: 'ADT^A01', version: '2.5', segments: 4 } });
   t.equal(r.patientId, 'MRN-1');
   t.notMatch(JSON.stringify(r.event), 'DOE');
-  const alarm = `MSH|^~\\&|M|F|G|H|20260101||ORU^R40|9|P|2.6\rOBX|1|ST|X^Y^L|1|alarm`;
-  t.match(reading(interpretHl7(Buffer.from(alarm), { versions })), {
-    observations: [],
-    event: { type: 'hl7.oru-r40' },
-  });
+  // An alarm (ORU^R40, IHE PCD-04 style): an event that keeps which alarm fired and on what value.
+  const alarm = [
+    'MSH|^~\\&|M|F|G|H|20260101||ORU^R40^ORU_R40|9|P|2.6',
+    'PID|||MRN-1||DOE^JOHN',
+    'OBR|1|||196616^MDC_EVT_ALARM^MDC|||20260101120000',
+    'OBX|1|CWE|196648^MDC_EVT_HI^MDC|1.1.1.1|196648^MDC_EVT_HI^MDC||||||F',
+    'OBX|2|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|150|264864^MDC_DIM_BEAT_PER_MIN^MDC|50-120|H|||F',
+  ].join('\r');
+  const r40 = reading(interpretHl7(Buffer.from(alarm), { versions }));
+  t.match(r40.event, { type: 'hl7.oru-r40', detail: { messageType: 'ORU^R40' } });
+  t.same(
+    r40.observations?.map((o) => [o.code, o.value, o.path]),
+    [
+      ['MDC_EVT_HI', '196648', '1.1.1.1'],
+      ['MDC_ECG_HEART_RATE', 150, '1.1.1.1'],
+    ],
+    'the alarm and the value that raised it',
+  );
+  t.same(r40.observations?.[1]?.abnormalFlags, ['H']);
+  t.notMatch(JSON.stringify(r40.observations), 'DOE');
 });
 
 t.test('an OBX-18 EUI-64 names the device when MSH-3 does not; UTF-8 is decoded', async (t) => {
