@@ -87,7 +87,7 @@ export class ModbusAdapter implements DeviceAdapter {
   #polling: Promise<void> = Promise.resolve();
   #startMs = 0;
   #k = 0;
-  /** Unanswered polls in a row. */
+  /** Polls in a row that timed out (a bus that is down does not count: see #poll). */
   #silent = 0;
 
   constructor(options: ModbusAdapterOptions) {

@@ -64,10 +64,8 @@ export interface AppendPlan {
 
 interface Accepted {
   seq: number;
-  /** Its JSON, UTF-8. */
+  /** Its JSON, UTF-8: `plain.length` is what the bounds count. */
   plain: Buffer;
-  /** Bytes of `plain`. */
-  bytes: number;
 }
 
 function fullError(backlog: Backlog, limits: CacheLimits, bytes: number): GatewayError {
@@ -118,7 +116,7 @@ export async function planAppend(
         outcomes.push(fullError(next, limits, bytes));
         continue;
       }
-      accepted.push({ seq: record.seq, plain, bytes });
+      accepted.push({ seq: record.seq, plain });
       outcomes.push(undefined);
       next.nextSeq++;
       next.records++;
@@ -159,7 +157,7 @@ async function makeRoom(
       oldest = { seq: parseSeqKey(entry[0]), bytes: plainLength(entry[1]) };
     } else {
       const pending = accepted.shift();
-      oldest = pending && { seq: pending.seq, bytes: pending.bytes };
+      oldest = pending && { seq: pending.seq, bytes: pending.plain.length };
     }
     if (!oldest) return false;
     dropped.push(oldest);

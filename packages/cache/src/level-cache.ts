@@ -245,16 +245,20 @@ export class LevelCache implements Outbox, PatientTokenizer {
    * expired). Synchronous, for protocols that can say "busy" before a device sends (ASTM NAKs its ENQ).
    */
   get refusing(): boolean {
+    return this.#limits.whenFull === 'refuse' && this.#atBound();
+  }
+
+  /** At a bound now (see CacheHealth.full). */
+  #atBound(): boolean {
     const { records, bytes } = this.#session.backlog;
-    const { maxRecords, maxBytes, whenFull } = this.#limits;
-    return whenFull === 'refuse' && (this.#session.atBound || records >= maxRecords || bytes >= maxBytes);
+    const { maxRecords, maxBytes } = this.#limits;
+    return this.#session.atBound || records >= maxRecords || bytes >= maxBytes;
   }
 
   /** Dropped and quarantined counts, whether at a bound now. Rejects ATTACHE_CACHE_CLOSED when not open. */
   async health(): Promise<CacheHealth> {
     this.#assertOpen();
-    const { records, bytes, dropped } = this.#session.backlog;
-    const { maxRecords, maxBytes } = this.#limits;
+    const { dropped } = this.#session.backlog;
     try {
       this.#health.quarantined = await this.quarantineCount();
       this.#health.lastCompactionAt = (await this.getState<string>(compactionStateKey)) ?? null;
@@ -262,8 +266,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
       // e.g. a reopen after a failed write finds the disk still full: report what is known.
       this.#log.warn({ err }, 'cache health read failed: reporting the last known counts');
     }
-    const full = this.#session.atBound || records >= maxRecords || bytes >= maxBytes;
-    return { dropped, ...this.#health, full };
+    return { dropped, ...this.#health, full: this.#atBound() };
   }
 
   /**
