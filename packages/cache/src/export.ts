@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, type KeyObject, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { access, link, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
@@ -12,12 +12,23 @@ import {
   unwrapDataKey,
   wrapDataKey,
 } from './export-crypto.js';
+import {
+  type ExportSigner,
+  type ExportSigningKey,
+  signBytes,
+  signerKey,
+  signerOf,
+  verifySigned,
+} from './export-signing.js';
 import { fsError } from './file-io.js';
 
-/** The first line of an export file, readable without the key. */
+/**
+ * The first line of an export file, readable without the key. The second line is the gateway's
+ * ECDSA P-256 / SHA-256 signature (DER, base64) of the first line's bytes (without its `\n`).
+ */
 export interface ExportManifest {
   format: 'attache-cache-export';
-  version: 1;
+  version: 2;
   /** When the export was written, RFC 3339. */
   createdAt: string;
   /** The records' gatewayId (of the first record), null when there are none. */
@@ -35,6 +46,8 @@ export interface ExportManifest {
   ciphertextSha256: string;
   ciphertextBytes: number;
   encryption: ExportEncryption;
+  /** The gateway key that signed this manifest. */
+  signer: ExportSigner;
 }
 
 /** What {@link exportRecords} reads: the cache (only `read`, it deletes nothing). */
@@ -44,10 +57,16 @@ export interface ExportSource {
 
 /** Options of {@link exportRecords}. */
 export interface ExportOptions {
-  /** The file to write (replaced atomically when complete). */
+  /** The file to write (put in place atomically when complete). */
   out: string;
+  /** Replace `out` when it exists (default false: ATTACHE_FILE_EXISTS). */
+  overwrite?: boolean;
   /** The recipient's public key, PEM (EC P-256 or RSA >= 2048 bits). */
   recipient: string | KeyObject;
+  /** The gateway's export-signing key ({@link loadOrCreateSigningKey}). */
+  signingKey: ExportSigningKey;
+  /** Called after each record written with how many so far (for a progress bar). */
+  onProgress?: (records: number) => void;
   /** Only records captured at or after this time. */
   since?: Date;
   /** Only records captured before this time. */
@@ -57,18 +76,34 @@ export interface ExportOptions {
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const pageRecords = 1000;
 
+function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function fileExists(out: string): GatewayError {
+  return new GatewayError(
+    'ATTACHE_FILE_EXISTS',
+    `${out} exists: choose another name, or replace it with --force`,
+  );
+}
+
 function malformed(what: string): GatewayError {
   return new GatewayError('ATTACHE_MALFORMED', `export file refused: ${what}`);
 }
 
 /**
  * Writes the waiting records captured in [since, until) to one file for a technician's USB stick:
- * a manifest line (JSON, clear) then the records as JSON lines sealed with AES-256-GCM under a
- * fresh key wrapped for `recipient`. Deletes nothing: the records still go up in the next window.
- * Resolves with the manifest. Rejects ATTACHE_CACHE_KEY for an unusable recipient key,
- * ATTACHE_CACHE_FULL / ATTACHE_CACHE_WRITE when the file cannot be written.
+ * a manifest line (JSON, clear), its signature by the gateway's export-signing key, then the
+ * records as JSON lines sealed with AES-256-GCM under a fresh key wrapped for `recipient`. Deletes
+ * nothing: the records still go up in the next window. Resolves with the manifest. Rejects
+ * ATTACHE_FILE_EXISTS when `out` exists (unless `overwrite`), ATTACHE_CACHE_KEY for an unusable
+ * recipient key, ATTACHE_CACHE_FULL / ATTACHE_CACHE_WRITE when the file cannot be written.
  */
 export async function exportRecords(source: ExportSource, options: ExportOptions): Promise<ExportManifest> {
+  if (!options.overwrite && (await exists(options.out))) throw fileExists(options.out);
   const recipient = recipientKey(options.recipient);
   const { key, encryption } = wrapDataKey(recipient, keyFingerprint(recipient, sha256));
   const cipher = createCipheriv('aes-256-gcm', key, Buffer.from(encryption.iv, 'base64'));
@@ -100,6 +135,7 @@ export async function exportRecords(source: ExportSource, options: ExportOptions
         counts.firstSeq ??= record.seq;
         counts.lastSeq = record.seq;
         gatewayId ??= record.gatewayId;
+        options.onProgress?.(counts.records);
         yield seal(line);
       }
       yield seal(undefined);
@@ -107,7 +143,7 @@ export async function exportRecords(source: ExportSource, options: ExportOptions
     await pipeline(lines, file);
     const manifest: ExportManifest = {
       format: 'attache-cache-export',
-      version: 1,
+      version: 2,
       createdAt: new Date().toISOString(),
       gatewayId,
       since: options.since?.toISOString() ?? null,
@@ -120,8 +156,9 @@ export async function exportRecords(source: ExportSource, options: ExportOptions
       ciphertextSha256: sealed.digest('hex'),
       ciphertextBytes: counts.sealedBytes,
       encryption: { ...encryption, tag: cipher.getAuthTag().toString('base64') },
+      signer: signerOf(options.signingKey),
     };
-    await assemble(options.out, manifest, body);
+    await assemble(options, manifest, body);
     return manifest;
   } catch (err) {
     throw fsError(err, `cannot write the export ${options.out}`);
@@ -150,30 +187,51 @@ async function* selected(
   }
 }
 
-/** Writes manifest line + body to a temporary file beside `out`, fsyncs it and renames it over `out`. */
-async function assemble(out: string, manifest: ExportManifest, body: string): Promise<void> {
+/**
+ * Writes manifest line + signature line + body to a temporary file beside `out`, fsyncs it and puts
+ * it in place: renamed over `out` with `overwrite`, else linked (never over a file that appeared).
+ */
+async function assemble(options: ExportOptions, manifest: ExportManifest, body: string): Promise<void> {
+  const { out } = options;
   const tmp = `${out}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const file = createWriteStream(tmp, { mode: 0o600 });
-    file.write(`${JSON.stringify(manifest)}\n`);
+    const line = Buffer.from(JSON.stringify(manifest), 'utf8');
+    file.write(line);
+    file.write(`\n${signBytes(line, options.signingKey)}\n`);
     await pipeline(createReadStream(body), file);
     const handle = await open(tmp, 'r+');
     await handle.sync();
     await handle.close();
-    await rename(tmp, out);
-  } catch (err) {
+    if (options.overwrite) await rename(tmp, out);
+    else {
+      await link(tmp, out).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'EEXIST' ? fileExists(out) : err;
+      });
+    }
+  } finally {
     await rm(tmp, { force: true });
-    throw err;
   }
 }
 
+/** An export's manifest as read, with the bytes its signature covers. */
+export interface ReadManifest {
+  manifest: ExportManifest;
+  /** Where the ciphertext starts. */
+  bodyOffset: number;
+  /** The manifest line's bytes (what the signature covers). */
+  signed: Buffer;
+  /** The signature line (base64). */
+  signature: string;
+}
+
 /**
- * The manifest of an export file (its first line), checked for shape; no key needed. Rejects
- * ATTACHE_MALFORMED when the file is not an export, ATTACHE_CACHE_WRITE when it cannot be read.
+ * The manifest of an export file (its first line) and its signature (the second), checked for
+ * shape; no key needed, and the signature is not verified here. Rejects ATTACHE_MALFORMED when the
+ * file is not an export, ATTACHE_SIGNATURE for an unsigned export (version 1, before exports were
+ * signed), ATTACHE_CACHE_WRITE when it cannot be read.
  */
-export async function readExportManifest(
-  file: string,
-): Promise<{ manifest: ExportManifest; bodyOffset: number }> {
+export async function readExportManifest(file: string): Promise<ReadManifest> {
   let head: Buffer;
   try {
     const handle = await open(file, 'r');
@@ -194,29 +252,49 @@ export async function readExportManifest(
   } catch {
     throw malformed('the first line is not a JSON manifest');
   }
-  if (end < 0 || manifest?.format !== 'attache-cache-export' || manifest.version !== 1) {
-    throw malformed('not an attache cache export (version 1)');
+  if (end < 0 || manifest?.format !== 'attache-cache-export') throw malformed('not an attache cache export');
+  if ((manifest.version as number) === 1) {
+    throw new GatewayError(
+      'ATTACHE_SIGNATURE',
+      'export refused: it is unsigned (format version 1, written before exports were signed), so where it came from cannot be checked',
+    );
   }
-  return { manifest, bodyOffset: end + 1 };
+  if (manifest.version !== 2) throw malformed(`unknown export version ${String(manifest.version)}`);
+  const second = head.indexOf(0x0a, end + 1);
+  if (second < 0) throw malformed('the signature line is missing (truncated)');
+  return {
+    manifest,
+    bodyOffset: second + 1,
+    signed: head.subarray(0, end),
+    signature: head.subarray(end + 1, second).toString('latin1'),
+  };
 }
 
 /** Options of {@link importExport}. */
 export interface ImportOptions {
   /** The recipient's private key, PEM. */
   privateKey: string | KeyObject;
+  /**
+   * The gateway signing keys (public, PEM, EC P-256) an export may be signed by: the importing
+   * gateway's own, and any other gateway's the technician names. Any other signer is refused.
+   */
+  trustedSigners: readonly (string | KeyObject)[];
   /** Receives the records in seq order, in batches of at most 1,000, only after the whole file was verified. */
   onRecords: (records: AttacheRecord[]) => Promise<void>;
 }
 
 /**
- * Reads an export: checks the ciphertext's hash against the manifest, decrypts the whole file once
+ * Reads an export: verifies the manifest's signature and that its signer is trusted, checks the
+ * ciphertext's hash against the (signed) manifest, decrypts the whole file once
  * to verify the GCM tag, the plaintext hash, the record count and seq range, and only then decrypts
  * it again and hands the records to `onRecords`. Resolves with the manifest. Rejects
- * ATTACHE_MALFORMED when anything does not match (no record was handed over), ATTACHE_CACHE_KEY when
- * the key cannot open it.
+ * ATTACHE_SIGNATURE when it is unsigned, its signature does not verify or its signer is not trusted,
+ * ATTACHE_MALFORMED when anything else does not match (in every case no record was handed over),
+ * ATTACHE_CACHE_KEY when the key cannot open it.
  */
 export async function importExport(file: string, options: ImportOptions): Promise<ExportManifest> {
-  const { manifest, bodyOffset } = await readExportManifest(file);
+  const { manifest, bodyOffset, signed, signature } = await readExportManifest(file);
+  verifySigned(signed, signature, manifest.signer, options.trustedSigners.map(signerKey));
   const key = unwrapDataKey(manifest.encryption, options.privateKey);
   await verifyExport(file, bodyOffset, manifest, key);
   let batch: AttacheRecord[] = [];

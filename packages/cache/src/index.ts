@@ -7,9 +7,16 @@ export {
   exportRecords,
   type ImportOptions,
   importExport,
+  type ReadManifest,
   readExportManifest,
 } from './export.js';
 export type { ExportEncryption, ExportScheme } from './export-crypto.js';
+export {
+  type ExportSigner,
+  type ExportSigningKey,
+  loadOrCreateSigningKey,
+  publicKeyFingerprint,
+} from './export-signing.js';
 export { syncDir, writeDurably } from './file-io.js';
 export {
   type FileExpectation,

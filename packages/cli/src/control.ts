@@ -5,17 +5,34 @@ import { GatewayError, isGatewayError, type Logger } from '@attache/core';
 /** Linux limits a Unix socket path to 108 bytes including the terminating NUL. */
 const maxSocketPath = 107;
 
-/** The methods a running gateway answers on its control socket. */
-export type ControlHandler = (method: string) => Promise<unknown>;
+/**
+ * The methods a running gateway answers on its control socket: `params` as the client sent them
+ * (undefined when none), `notify` sends an event line (e.g. progress) before the answer.
+ */
+export type ControlHandler = (
+  method: string,
+  params: unknown,
+  notify: (event: object) => void,
+) => Promise<unknown>;
 
 interface ControlRequest {
   id: number;
   method: string;
+  params?: unknown;
+}
+
+/** Options of {@link controlRequest}. */
+export interface ControlRequestOptions {
+  params?: object;
+  /** Receives the gateway's event lines (progress); each one restarts the timeout. */
+  onEvent?: (event: unknown) => void;
 }
 
 /**
- * The control socket of a running gateway: a Unix socket (mode 0600) speaking newline-delimited
- * JSON, one request and one answer per line.
+ * The control socket of a running gateway: a Unix socket (mode 0600, so only the service's user and
+ * root may connect) speaking newline-delimited JSON: a request `{id, method, params?}`, then
+ * event lines `{id, event}` when the method reports progress, then one answer `{id, result}` or
+ * `{id, error: {code, message}}`.
  */
 export class ControlServer {
   readonly #path: string;
@@ -89,7 +106,13 @@ export class ControlServer {
     }
     let answer: object;
     try {
-      answer = { id: request.id, result: await this.#handler(String(request.method)) };
+      const notify = (event: object) => {
+        if (!socket.destroyed) socket.write(`${JSON.stringify({ id: request.id, event })}\n`);
+      };
+      answer = {
+        id: request.id,
+        result: await this.#handler(String(request.method), request.params, notify),
+      };
     } catch (err) {
       const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';
       answer = { id: request.id, error: { code, message: (err as Error).message } };
@@ -102,33 +125,46 @@ export class ControlServer {
  * Sends one request to a running gateway and resolves with its result. Rejects GatewayError
  * `ATTACHE_CONTROL_UNAVAILABLE` when no gateway listens there, `ATTACHE_CANCELED` when the gateway
  * closes the connection without answering (it stopped), `ATTACHE_TIMEOUT` after `timeoutMs`,
- * or with the gateway's own error code.
+ * or with the gateway's own error code. `timeoutMs` counts from the request or the latest event.
  */
-export function controlRequest(path: string, method: string, timeoutMs: number): Promise<unknown> {
+export function controlRequest(
+  path: string,
+  method: string,
+  timeoutMs: number,
+  options: ControlRequestOptions = {},
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(path);
     let buffer = '';
-    const timer = setTimeout(() => {
+    const expire = () => {
       socket.destroy();
       reject(
         new GatewayError('ATTACHE_TIMEOUT', `control request "${method}" timed out after ${timeoutMs} ms`),
       );
-    }, timeoutMs);
+    };
+    let timer = setTimeout(expire, timeoutMs);
     const finish = (fn: () => void) => {
       clearTimeout(timer);
       socket.destroy();
       fn();
     };
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ id: 1, method })}\n`));
+    socket.on('connect', () =>
+      socket.write(`${JSON.stringify({ id: 1, method, params: options.params })}\n`),
+    );
     socket.on('data', (chunk: string) => {
       buffer += chunk;
-      const nl = buffer.indexOf('\n');
+      let nl = buffer.indexOf('\n');
+      let answer: { result?: unknown; event?: unknown; error?: { code: string; message: string } } = {};
+      for (; nl >= 0; nl = buffer.indexOf('\n')) {
+        answer = JSON.parse(buffer.slice(0, nl)) as typeof answer;
+        buffer = buffer.slice(nl + 1);
+        if (!('event' in answer)) break;
+        clearTimeout(timer);
+        timer = setTimeout(expire, timeoutMs);
+        options.onEvent?.(answer.event);
+      }
       if (nl < 0) return;
-      const answer = JSON.parse(buffer.slice(0, nl)) as {
-        result?: unknown;
-        error?: { code: string; message: string };
-      };
       if (answer.error) {
         const { code, message } = answer.error;
         finish(() => reject(new GatewayError(code as GatewayError['code'], message)));

@@ -1,4 +1,5 @@
-import type { LevelCache } from '@attache/cache';
+import { rm } from 'node:fs/promises';
+import { type LevelCache, loadOrCreateSigningKey } from '@attache/cache';
 import type { AttacheConfig, DeviceAdapter, Logger, ReadingSink, WindowResult } from '@attache/core';
 import { GatewayError } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
@@ -7,6 +8,7 @@ import { createAdapters } from './adapters.js';
 import { configAdvice } from './config-advice.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
+import { exportStaging, signingKeyInfo, stageExport } from './export-service.js';
 import { adaptersHealth, changedDevices, readingSink, uplinkHealth } from './gateway-reload.js';
 import { gatewayLockWaitMs, openCache } from './open-cache.js';
 import { gatewayPaths } from './paths.js';
@@ -78,10 +80,13 @@ export class Gateway {
     const sink = this.#sink(cache);
     this.#control = new ControlServer({
       path: gatewayPaths(config).socket,
-      handler: (method) => this.#handle(method),
+      handler: (method, params, notify) => this.#handle(method, params, notify),
       logger: this.#log.child({ module: 'control' }),
     });
     await this.#control.start();
+    // Created here, by the service's user, so that the key is always the service's own.
+    await loadOrCreateSigningKey(gatewayPaths(config).signingKey);
+    await rm(exportStaging(config.gateway.dataDir), { recursive: true, force: true });
     this.#adapters = await createAdapters(config, sink, this.#log, () => cache.refusing);
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
@@ -213,8 +218,17 @@ export class Gateway {
     return { cache: this.#cache, windows: this.#windows };
   }
 
-  #handle(method: string): Promise<unknown> {
+  #handle(method: string, params: unknown, notify: (event: object) => void): Promise<unknown> {
     switch (method) {
+      case 'export':
+        return stageExport(
+          this.#running().cache,
+          { dataDir: this.#config.gateway.dataDir, signingKey: gatewayPaths(this.#config).signingKey },
+          params,
+          notify,
+        );
+      case 'signing-key':
+        return signingKeyInfo(gatewayPaths(this.#config).signingKey);
       case 'status':
         return this.status();
       case 'sync':

@@ -5,11 +5,18 @@ import type { AttacheConfig } from '@attache/core';
  * Where a gateway keeps its files under its data directory. Apart from gateway.ts so that commands
  * that only talk to the control socket load nothing else.
  */
-export function gatewayPaths(config: AttacheConfig): { cache: string; keyFile: string; socket: string } {
+export function gatewayPaths(config: AttacheConfig): {
+  cache: string;
+  keyFile: string;
+  socket: string;
+  signingKey: string;
+} {
   const dir = config.gateway.dataDir;
   return {
     cache: join(dir, 'cache'),
     keyFile: config.cache.keyFile ?? join(dir, 'keys', 'cache.key'),
     socket: join(dir, 'attache.sock'),
+    /** The gateway's export-signing key (ECDSA P-256, PEM, 0600): it signs every `cache export`. */
+    signingKey: join(dir, 'keys', 'export-signing.key'),
   };
 }

@@ -80,3 +80,24 @@ t.test('a gateway that stops while answering is reported as canceled, not as abs
   await server.stop();
   await asking;
 });
+
+t.test('params reach the handler; its events come back before the answer', async (t) => {
+  const path = await socketPath(t);
+  const server = new ControlServer({
+    path,
+    logger: nullLogger,
+    handler: async (_method, params, notify) => {
+      for (let n = 1; n <= 3; n++) notify({ n });
+      return params;
+    },
+  });
+  await server.start();
+  t.teardown(() => server.stop());
+  const events: unknown[] = [];
+  const answer = await controlRequest(path, 'export', 5000, {
+    params: { since: '2026-11-01' },
+    onEvent: (event) => events.push(event),
+  });
+  t.same(answer, { since: '2026-11-01' });
+  t.same(events, [{ n: 1 }, { n: 2 }, { n: 3 }], 'every event, in order');
+});

@@ -19,6 +19,10 @@ export type ErrorCode =
   | 'ATTACHE_CACHE_TAMPERED'
   /** A frame or reading could not be parsed or mapped; it was not stored. */
   | 'ATTACHE_MALFORMED'
+  /** A signature is missing, does not verify, or is by a key not trusted here (an export, a job manifest). */
+  | 'ATTACHE_SIGNATURE'
+  /** A file to be written exists and replacing it was not asked for (e.g. `cache export` without `--force`). */
+  | 'ATTACHE_FILE_EXISTS'
   /** A serial port could not be opened or is not open. */
   | 'ATTACHE_PORT_NOT_OPEN'
   /** An operation did not finish in time; the message names the operation. */

@@ -1,20 +1,24 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile, rm } from 'node:fs/promises';
 import {
+  type ExportManifest,
   exportRecords,
   importExport,
   type LevelCache,
+  loadOrCreateSigningKey,
   readExportManifest,
   rotateKeyring,
 } from '@attache/cache';
 import { type AttacheConfig, GatewayError, isGatewayError, nullLogger } from '@attache/core';
 import type { CommandModule } from 'yargs';
 import { controlRequest } from '../control.js';
+import { type ExportProgress, placeFile, progressBar, signingKeyInfo } from '../export-service.js';
 import { openCache } from '../open-cache.js';
 import { gatewayPaths } from '../paths.js';
 import { type CommonArgs, fail, readConfig, withConfig } from './common.js';
 
 interface ExportArgs extends CommonArgs {
   out: string;
+  force: boolean;
   since?: string;
   until?: string;
   recipient?: string;
@@ -23,8 +27,15 @@ interface ExportArgs extends CommonArgs {
 interface ImportArgs extends CommonArgs {
   file: string;
   key: string;
+  signer?: string[];
   stdout: boolean;
 }
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 const stopFirst =
   'the gateway is running: stop the service first (e.g. `systemctl stop attache`), then run this again';
@@ -59,6 +70,25 @@ function date(name: string, value: string | undefined): Date | undefined {
   return at;
 }
 
+/** Asks the running gateway for an export (staged in its data dir), then copies it to `out`. */
+async function exportViaGateway(
+  cfg: AttacheConfig,
+  args: ExportArgs,
+  recipient: string,
+  bar: ReturnType<typeof progressBar>,
+): Promise<ExportManifest> {
+  const { file, manifest } = (await controlRequest(gatewayPaths(cfg).socket, 'export', 60_000, {
+    params: { recipient, since: args.since, until: args.until },
+    onEvent: (event) => bar.update(event as ExportProgress),
+  })) as { file: string; manifest: ExportManifest };
+  try {
+    await placeFile(file, args.out, args.force);
+  } finally {
+    await rm(file, { force: true });
+  }
+  return manifest;
+}
+
 async function exportCommand(args: ExportArgs): Promise<void> {
   const cfg = await readConfig(args.config);
   const recipientFile = args.recipient ?? cfg.cache.exportRecipientFile;
@@ -66,22 +96,60 @@ async function exportCommand(args: ExportArgs): Promise<void> {
   const recipient = await readFile(recipientFile, 'utf8');
   const since = date('since', args.since);
   const until = date('until', args.until);
-  const cache = await openStopped(cfg);
-  try {
-    const manifest = await exportRecords(cache, { out: args.out, recipient, since, until });
-    console.log(
-      `exported ${manifest.records} records (seq ${manifest.firstSeq ?? '-'}..${manifest.lastSeq ?? '-'}) to ${args.out}; they stay in the cache until uploaded`,
+  if (!args.force && (await exists(args.out))) {
+    throw new GatewayError(
+      'ATTACHE_FILE_EXISTS',
+      `${args.out} exists: choose another name, or replace it with --force`,
     );
-  } finally {
-    await cache.close();
   }
+  const bar = progressBar();
+  let manifest: ExportManifest;
+  try {
+    manifest = await exportViaGateway(cfg, args, recipient, bar);
+  } catch (err) {
+    if (!isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) throw err;
+    const cache = await openStopped(cfg);
+    try {
+      const total = (await cache.stats()).records;
+      manifest = await exportRecords(cache, {
+        out: args.out,
+        overwrite: args.force,
+        recipient,
+        signingKey: await loadOrCreateSigningKey(gatewayPaths(cfg).signingKey),
+        since,
+        until,
+        onProgress: (records) => {
+          if (records % 1000 === 0) bar.update({ records, total });
+        },
+      });
+    } finally {
+      await cache.close();
+    }
+  } finally {
+    bar.done();
+  }
+  console.log(
+    `exported ${manifest.records} records (seq ${manifest.firstSeq ?? '-'}..${manifest.lastSeq ?? '-'}) to ${args.out}, signed by this gateway's key ${manifest.signer.keySha256.slice(0, 16)}; they stay in the cache until uploaded`,
+  );
+}
+
+/** The signing keys an import trusts: this gateway's own (when it has one) and every `--signer`. */
+async function trustedSigners(args: ImportArgs): Promise<string[]> {
+  const keys = await Promise.all((args.signer ?? []).map((file) => readFile(file, 'utf8')));
+  const cfg = args.stdout && !(await exists(args.config)) ? undefined : await readConfig(args.config);
+  if (cfg && (await exists(gatewayPaths(cfg).signingKey))) {
+    keys.push((await signingKeyInfo(gatewayPaths(cfg).signingKey)).publicKey);
+  }
+  return keys;
 }
 
 async function importCommand(args: ImportArgs): Promise<void> {
   const privateKey = await readFile(args.key, 'utf8');
+  const signers = await trustedSigners(args);
   if (args.stdout) {
     await importExport(args.file, {
       privateKey,
+      trustedSigners: signers,
       onRecords: async (records) => {
         for (const record of records) process.stdout.write(`${JSON.stringify(record)}\n`);
       },
@@ -101,6 +169,7 @@ async function importCommand(args: ImportArgs): Promise<void> {
     let skipped = 0;
     await importExport(args.file, {
       privateKey,
+      trustedSigners: signers,
       onRecords: async (records) => {
         const result = await cache.restore(records);
         stored += result.stored;
@@ -111,6 +180,17 @@ async function importCommand(args: ImportArgs): Promise<void> {
   } finally {
     await cache.close();
   }
+}
+
+async function signingKeyCommand(args: CommonArgs): Promise<void> {
+  const cfg = await readConfig(args.config);
+  const info = (await controlRequest(gatewayPaths(cfg).socket, 'signing-key', 5000).catch((err: unknown) => {
+    if (isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE'))
+      return signingKeyInfo(gatewayPaths(cfg).signingKey);
+    throw err;
+  })) as { publicKey: string; fingerprint: string };
+  process.stdout.write(info.publicKey);
+  console.error(`export-signing key of gateway ${cfg.gateway.id}, SHA-256 ${info.fingerprint}`);
 }
 
 async function rotateCommand(args: CommonArgs): Promise<void> {
@@ -129,10 +209,15 @@ export const cacheCommands: CommandModule<object, CommonArgs>[] = [
       withConfig(y)
         .command(
           'export',
-          'write the waiting records to one encrypted file (they are NOT deleted: they still go up in the next window)',
+          'write the waiting records to one encrypted, signed file (they are NOT deleted: they still go up in the next window); works while the gateway runs',
           (c) =>
             withConfig(c)
               .option('out', { alias: 'o', type: 'string', demandOption: true, description: 'file to write' })
+              .option('force', {
+                type: 'boolean',
+                default: false,
+                description: 'replace --out when it exists',
+              })
               .option('since', {
                 type: 'string',
                 description: 'only records captured at or after (RFC 3339)',
@@ -156,8 +241,20 @@ export const cacheCommands: CommandModule<object, CommonArgs>[] = [
                 demandOption: true,
                 description: 'PEM private key',
               })
+              .option('signer', {
+                type: 'string',
+                array: true,
+                description:
+                  "another gateway's export-signing public key (from its `cache signing-key`); this gateway's own is always trusted",
+              })
               .option('stdout', { type: 'boolean', default: false, description: 'print JSON lines instead' }),
           (a) => importCommand(a as unknown as ImportArgs).catch(fail),
+        )
+        .command(
+          'signing-key',
+          "print this gateway's export-signing public key (PEM), for another gateway's `cache import --signer`",
+          withConfig,
+          (a) => signingKeyCommand(a).catch(fail),
         )
         .command(
           'rotate-key',
