@@ -9,7 +9,7 @@ import { JobsWorld } from './helpers/jobs-fixtures.js';
 t.on('complete', () => setImmediate(() => process.exit()));
 
 const delivery = (name: string, artifact: unknown) => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   operation: 'file-delivery',
   name,
   artifact,
@@ -18,8 +18,8 @@ const delivery = (name: string, artifact: unknown) => ({
 t.test('an operation the gateway does not accept is REJECTED', async (t) => {
   const world = await JobsWorld.start(t);
   const content = Buffer.from('x');
-  await world.emulator.addJob('sw', {
-    schemaVersion: 1,
+  await world.addJob('sw', {
+    schemaVersion: 2,
     operation: 'software-update',
     version: '9.0.0',
     artifact: world.artifact(content, { inline: true }),
@@ -42,10 +42,7 @@ t.test('a job canceled in the cloud while applying ends the window; it is not ap
       },
     },
   };
-  await world.emulator.addJob(
-    'doomed',
-    delivery('a.txt', world.artifact(Buffer.from('a'), { inline: true })),
-  );
+  await world.addJob('doomed', delivery('a.txt', world.artifact(Buffer.from('a'), { inline: true })));
   const result = await world.window(handlers);
   t.ok(result.interrupted, 'the refused terminal update ends the window');
   t.equal(world.emulator.executions.get('doomed')?.status, 'CANCELED');

@@ -108,7 +108,7 @@ async function gatewaySetup(t: Test, world: JobsWorld) {
 }
 
 const job = (mode: string, artifact: unknown) => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   operation: 'config-update',
   mode,
   artifact,
@@ -120,7 +120,7 @@ t.test('a config update downloaded across two windows is applied to the running 
   const next = { ...config, log: { level: 'debug' } };
   const content = Buffer.from(JSON.stringify(next));
   const url = world.server.serve('config.json', content);
-  await world.emulator.addJob('config-1', job('replace', world.artifact(content, { url })));
+  await world.addJob('config-1', job('replace', world.artifact(content, { url })));
 
   world.server.cutNextAt(100);
   const first = await world.window(handlers);
@@ -147,7 +147,7 @@ t.test('an invalid config is REJECTED and never reaches the gateway', async (t) 
   const world = await JobsWorld.start(t);
   const { original, configPath, gateway, handlers } = await gatewaySetup(t, world);
   const patch = Buffer.from(JSON.stringify({ log: { level: 'loud' } }));
-  await world.emulator.addJob('invalid', job('merge-patch', world.artifact(patch, { inline: true })));
+  await world.addJob('invalid', job('merge-patch', world.artifact(patch, { inline: true })));
   const restarts = gateway.restarts;
   const result = await world.window(handlers);
   t.equal(result.jobs[0]?.status, 'REJECTED');
@@ -164,7 +164,7 @@ t.test('a config that breaks the gateway is rolled back and the job FAILED with 
   const { original, configPath, gateway, handlers } = await gatewaySetup(t, world);
   // Valid by the schema, but the gateway cannot create its data directory there.
   const patch = Buffer.from(JSON.stringify({ gateway: { dataDir: '/dev/null/attache' } }));
-  await world.emulator.addJob('breaks', job('merge-patch', world.artifact(patch, { inline: true })));
+  await world.addJob('breaks', job('merge-patch', world.artifact(patch, { inline: true })));
   const result = await world.window(handlers);
   t.equal(result.jobs[0]?.status, 'FAILED');
   const reason = world.emulator.executions.get('breaks')?.statusDetails.reason ?? '';

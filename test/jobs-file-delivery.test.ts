@@ -1,18 +1,18 @@
 // File delivery through AWS IoT Jobs (emulated on the test mosquitto) with HTTPS downloads from a
-// local server: resumed across windows, verified by size, SHA-256 and ECDSA signature.
+// local server: resumed across windows, verified by its signed manifest, size and SHA-256.
 import { randomBytes } from 'node:crypto';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileDeliveryHandler } from '@attache/jobs';
 import t from 'tap';
-import { JobsWorld, sha256, signedArtifact, signingKey } from './helpers/jobs-fixtures.js';
+import { JobsWorld, sha256, signedJob, signingKey, thingName } from './helpers/jobs-fixtures.js';
 
 // The AWS CRT's MQTT clients can hold the event loop until garbage collection: the root test
 // ends after its subtests (t.end() below), not when the loop drains, and the process exits then.
 t.on('complete', () => setImmediate(() => process.exit()));
 
 const document = (name: string, artifact: unknown) => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   operation: 'file-delivery',
   name,
   artifact,
@@ -23,7 +23,7 @@ t.test('a file delivery starts in one window and completes in the next', async (
   const handlers = { 'file-delivery': new FileDeliveryHandler(world.files) };
   const content = randomBytes(3 * 1024 * 1024);
   const url = world.server.serve('druglib.bin', content);
-  await world.emulator.addJob('deliver-1', document('druglib.bin', world.artifact(content, { url })));
+  await world.addJob('deliver-1', document('druglib.bin', world.artifact(content, { url })));
 
   world.server.cutNextAt(1024 * 1024 + 17);
   const first = await world.window(handlers);
@@ -74,19 +74,23 @@ t.test(
 
     const wrongHash = { ...world.artifact(content, { url }), sha256: sha256(Buffer.from('other')) };
     const otherKey = signingKey();
-    const badSignature = signedArtifact(content, otherKey.privateKey, { url });
+    const badSignature = signedJob(
+      document('b.cfg', world.artifact(content, { url })),
+      otherKey.privateKey,
+      thingName,
+    );
     const truncatedUrl = world.server.serve('short.cfg', content.subarray(0, 150_000));
     const truncated = world.artifact(content, { url: truncatedUrl });
-    const { signature: _, ...unsigned } = world.artifact(content, { url });
+    const unsigned = { ...document('d.cfg', world.artifact(content, { url })), schemaVersion: 1 };
     const tamperedInline = {
       ...world.artifact(content, { inline: true }),
       content: randomBytes(200_000).toString('base64'),
     };
-    await world.emulator.addJob('wrong-hash', document('a.cfg', wrongHash));
-    await world.emulator.addJob('bad-signature', document('b.cfg', badSignature));
-    await world.emulator.addJob('truncated', document('c.cfg', truncated));
-    await world.emulator.addJob('unsigned', document('d.cfg', unsigned));
-    await world.emulator.addJob('tampered-inline', document('e.cfg', tamperedInline));
+    await world.addJob('wrong-hash', document('a.cfg', wrongHash));
+    await world.emulator.addJob('bad-signature', badSignature);
+    await world.addJob('truncated', document('c.cfg', truncated));
+    await world.emulator.addJob('unsigned', unsigned);
+    await world.addJob('tampered-inline', document('e.cfg', tamperedInline));
 
     const result = await world.window(handlers);
     t.same(
@@ -106,7 +110,7 @@ t.test(
     t.match(reasons['wrong-hash'], /wrong hash/);
     t.match(reasons['bad-signature'], /bad signature/);
     t.match(reasons.truncated, /truncated/);
-    t.match(reasons.unsigned, /signature is required/);
+    t.match(reasons.unsigned, /unsigned job document/);
     t.match(reasons['tampered-inline'], /wrong hash/);
     t.same(await world.files.list(), [], 'nothing was delivered');
     t.same(
@@ -127,7 +131,7 @@ t.test('a tampered staged artifact is detected and the job REJECTED', async (t) 
   const tampered = Buffer.from(content);
   tampered[100] ^= 0xff;
   await writeFile(join(world.dataDir, 'jobs', 'artifacts', 'objects', sha256(content)), tampered);
-  await world.emulator.addJob('tampered', document('lib.bin', world.artifact(content, { url })));
+  await world.addJob('tampered', document('lib.bin', world.artifact(content, { url })));
 
   const result = await world.window(handlers);
   t.equal(result.jobs[0]?.status, 'REJECTED');
@@ -149,7 +153,7 @@ t.test('a job already applied is not applied twice when its terminal update was 
     },
   };
   const content = Buffer.from('{"drugs":[]}\n');
-  await world.emulator.addJob('once', document('drugs.json', world.artifact(content, { inline: true })));
+  await world.addJob('once', document('drugs.json', world.artifact(content, { inline: true })));
   t.equal((await world.window(handlers)).jobs[0]?.status, 'SUCCEEDED');
   world.emulator.forgetTerminal('once');
 
@@ -165,7 +169,7 @@ t.test('download throughput from the local HTTPS server', async (t) => {
   const handlers = { 'file-delivery': new FileDeliveryHandler(world.files) };
   const content = randomBytes(32 * 1024 * 1024);
   const url = world.server.serve('big.bin', content);
-  await world.emulator.addJob('big', document('big.bin', world.artifact(content, { url })));
+  await world.addJob('big', document('big.bin', world.artifact(content, { url })));
   const result = await world.window(handlers);
   t.equal(result.jobs[0]?.status, 'SUCCEEDED');
   const durationMs = result.jobs[0]?.durationMs ?? 1;

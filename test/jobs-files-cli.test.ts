@@ -27,14 +27,14 @@ t.test('delivered files are listed and exported verified, with a manifest', asyn
   const druglib = randomBytes(300_000);
   const settings = Buffer.from('{"rate":"ml/h"}\n');
   const job = (name: string, content: Buffer, deviceId?: string) => ({
-    schemaVersion: 1,
+    schemaVersion: 2,
     operation: 'file-delivery',
     name,
     ...(deviceId ? { deviceId } : {}),
     artifact: world.artifact(content, { url: world.server.serve(name, content) }),
   });
-  await world.emulator.addJob('lib', job('druglib-2026.bin', druglib, 'pump-3'));
-  await world.emulator.addJob('settings', job('settings.json', settings));
+  await world.addJob('lib', job('druglib-2026.bin', druglib, 'pump-3'));
+  await world.addJob('settings', job('settings.json', settings));
   const result = await world.window({ 'file-delivery': new FileDeliveryHandler(world.files) });
   t.same(
     result.jobs.map((j) => j.status),

@@ -9,14 +9,14 @@ import { type Device, replace, serviceWorld } from './helpers/jobs-service.js';
 t.on('complete', () => setImmediate(() => process.exit()));
 
 t.test('a config that breaks an adapter is rolled back and the job FAILED with the reason', async (t) => {
-  const { stack, emulator, config, artifact } = await serviceWorld(t);
+  const { stack, emulator, addJob, config, artifact } = await serviceWorld(t);
   const original = await readFile(stack.configPath, 'utf8');
   const devices = config.devices as Device[];
   const broken = {
     ...config,
     devices: devices.map((d) => ({ ...d, port: { ...d.port, path: `${stack.dir}/no-such-tty` } })),
   };
-  await emulator.addJob('breaks', replace(artifact(Buffer.from(JSON.stringify(broken)), { inline: true })));
+  await addJob('breaks', replace(artifact(Buffer.from(JSON.stringify(broken)), { inline: true })));
   const gateway = stack.startGateway();
   await gateway.waitForLog((l) => l.msg === 'gateway started');
 

@@ -9,7 +9,7 @@ import { type Device, replace, serviceWorld } from './helpers/jobs-service.js';
 t.on('complete', () => setImmediate(() => process.exit()));
 
 t.test('a config update downloaded across two windows is applied by the running gateway', async (t) => {
-  const { stack, emulator, server, config, artifact } = await serviceWorld(t);
+  const { stack, emulator, addJob, server, config, artifact } = await serviceWorld(t);
   const original = await readFile(stack.configPath, 'utf8');
   const devices = config.devices as Device[];
   const next = {
@@ -18,10 +18,7 @@ t.test('a config update downloaded across two windows is applied by the running 
     devices: devices.map((d) => ({ ...d, port: { ...d.port, reconnectMs: 300 } })),
   };
   const content = Buffer.from(JSON.stringify(next));
-  await emulator.addJob(
-    'config-1',
-    replace(artifact(content, { url: server.serve('config.json', content) })),
-  );
+  await addJob('config-1', replace(artifact(content, { url: server.serve('config.json', content) })));
   const gateway = stack.startGateway();
   await gateway.waitForLog((l) => l.msg === 'gateway started');
   await stack.device.sendReading();

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type HealthReport, ReleaseInstaller } from '@attache/jobs';
 import t from 'tap';
-import { JobsWorld, thingName } from './helpers/jobs-fixtures.js';
+import { JobsWorld, signedJob, signingKey, thingName } from './helpers/jobs-fixtures.js';
 
 // The AWS CRT's MQTT clients can hold the event loop until garbage collection: the root test
 // ends after its subtests (t.end() below), not when the loop drains, and the process exits then.
@@ -66,7 +66,7 @@ function installer(root: string, health: () => HealthReport) {
 }
 
 const job = (version: string, artifact: unknown) => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   operation: 'software-update',
   version,
   artifact,
@@ -80,7 +80,7 @@ t.test(
     const before = await dataDigest(world);
     const content = await bundle(world, '1.1.0');
     const url = world.server.serve('attache-1.1.0.tar.gz', content);
-    await world.emulator.addJob('sw-1', job('1.1.0', world.artifact(content, { url })));
+    await world.addJob('sw-1', job('1.1.0', world.artifact(content, { url })));
     const { calls, handlers } = installer(root, () => ({ healthy: true }));
 
     world.server.cutNextAt(150_000);
@@ -108,7 +108,7 @@ t.test('a release that fails its health check is rolled back and the job FAILED'
   const root = await installation(world);
   const before = await dataDigest(world);
   const content = await bundle(world, '1.2.0');
-  await world.emulator.addJob(
+  await world.addJob(
     'sw-bad',
     job('1.2.0', world.artifact(content, { url: world.server.serve('b.tgz', content) })),
   );
@@ -133,20 +133,48 @@ t.test('a bundle with a bad signature is REJECTED and nothing is unpacked', asyn
   const world = await JobsWorld.start(t);
   const root = await installation(world);
   const content = await bundle(world, '1.3.0');
-  const artifact = { ...world.artifact(content, { url: world.server.serve('c.tgz', content) }) };
-  artifact.signature = world.artifact(Buffer.from('something else'), { inline: true }).signature;
-  await world.emulator.addJob('sw-forged', job('1.3.0', artifact));
+  const artifact = world.artifact(content, { url: world.server.serve('c.tgz', content) });
+  await world.emulator.addJob(
+    'sw-forged',
+    signedJob(job('1.3.0', artifact), signingKey().privateKey, thingName),
+  );
   const { calls, handlers } = installer(root, () => ({ healthy: true }));
   t.equal((await world.window(handlers)).jobs[0]?.status, 'REJECTED');
   t.same(await readdir(join(root, 'releases')), ['1.0.0'], 'nothing was unpacked');
   t.equal(calls.restarts, 0);
 });
 
+t.test('an older release is refused unless its signed manifest says rollback', async (t) => {
+  const world = await JobsWorld.start(t);
+  const root = await installation(world);
+  world.agentOptions = {
+    runningVersion: async () => (await readlink(join(root, 'current'))).replace('releases/', ''),
+  };
+  const old = await bundle(world, '0.9.0');
+  const url = world.server.serve('old.tgz', old);
+  await world.addJob('sw-downgrade', job('0.9.0', world.artifact(old, { url })));
+  const { calls, handlers } = installer(root, () => ({ healthy: true }));
+  const refused = await world.window(handlers);
+  t.equal(refused.jobs[0]?.status, 'REJECTED', 'a replayed old release is refused');
+  t.match(
+    refused.jobs[0]?.statusDetails.reason,
+    /downgrade refused: 0\.9\.0 is older than the running 1\.0\.0/,
+  );
+  t.same(await readdir(join(root, 'releases')), ['1.0.0'], 'nothing was unpacked');
+  t.equal(world.server.requests.length, 0, 'refused before a byte was downloaded');
+
+  await world.addJob('sw-rollback', job('0.9.0', world.artifact(old, { url })), { rollback: true });
+  const rolledBack = await world.window(handlers);
+  t.equal(rolledBack.jobs[0]?.status, 'SUCCEEDED', 'signed as a rollback, it is installed');
+  t.equal(await readlink(join(root, 'current')), 'releases/0.9.0');
+  t.equal(calls.restarts, 1);
+});
+
 t.test('a gateway killed in the middle of applying recovers to a consistent version', async (t) => {
   const world = await JobsWorld.start(t);
   const root = await installation(world);
   const content = await bundle(world, '2.0.0');
-  await world.emulator.addJob(
+  await world.addJob(
     'sw-kill',
     job('2.0.0', world.artifact(content, { url: world.server.serve('d.tgz', content) })),
   );

@@ -2,28 +2,30 @@
 // on the window's own connection, delivers a signed file, and rejects a mis-signed one.
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { sha256, signedArtifact, signingKey } from './helpers/jobs-fixtures.js';
+import { sha256, signedJob, signingKey } from './helpers/jobs-fixtures.js';
 import { serviceWorld } from './helpers/jobs-service.js';
+import { thingName } from './helpers/stack.js';
 
 // The emulator's AWS CRT client can hold the event loop: exit once tap is done.
 t.on('complete', () => setImmediate(() => process.exit()));
 
 t.test('attache sync delivers a signed file pushed by a job and rejects a mis-signed one', async (t) => {
-  const { stack, emulator, server, artifact } = await serviceWorld(t);
+  const { stack, emulator, server, artifact, addJob } = await serviceWorld(t);
   const library = randomBytes(200_000);
   const forged = randomBytes(1000);
-  await emulator.addJob('druglib-7', {
-    schemaVersion: 1,
+  await addJob('druglib-7', {
+    schemaVersion: 2,
     operation: 'file-delivery',
     name: 'druglib-7.bin',
     artifact: artifact(library, { url: server.serve('druglib-7.bin', library) }),
   });
-  await emulator.addJob('forged-1', {
-    schemaVersion: 1,
+  const forgedJob = {
+    schemaVersion: 2,
     operation: 'file-delivery',
     name: 'forged.bin',
-    artifact: signedArtifact(forged, signingKey().privateKey, { url: server.serve('forged.bin', forged) }),
-  });
+    artifact: artifact(forged, { url: server.serve('forged.bin', forged) }),
+  };
+  await emulator.addJob('forged-1', signedJob(forgedJob, signingKey().privateKey, thingName));
 
   const gateway = stack.startGateway();
   await gateway.waitForLog((l) => l.msg === 'gateway started');

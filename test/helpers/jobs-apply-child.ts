@@ -29,8 +29,8 @@ const agent = new JobsAgent({
   artifacts: new ArtifactSource({
     store: staging,
     fetcher: new HttpsFetcher({ ca: settings.caPem }),
-    publicKeyPem: settings.publicKeyPem,
   }),
+  publicKeyPem: settings.publicKeyPem,
   handlers: {
     'software-update': new ReleaseInstaller({
       root: settings.root,

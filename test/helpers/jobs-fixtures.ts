@@ -1,6 +1,6 @@
 // The world of a jobs test: test PKI, mosquitto with mutual TLS, the Jobs emulator, a local HTTPS
 // artifact server (able to cut a download short), a code-signing key, and connectivity windows.
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,9 +12,14 @@ import {
   ArtifactSource,
   HttpsFetcher,
   type JobArtifact,
+  type JobDocument,
   type JobHandlers,
   JobsAgent,
+  type JobsAgentOptions,
   type JobsWindowResult,
+  type SignJobOptions,
+  signJobDocument,
+  type UnsignedJobDocument,
 } from '@attache/jobs';
 import { type BrokerLogin, JobsEmulator, SdkMqttChannel } from './jobs-emulator.js';
 
@@ -99,19 +104,27 @@ export function sha256(content: Buffer): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
-/** The artifact section of a job document for `content`, signed with `key`. */
-export function signedArtifact(
-  content: Buffer,
-  key: KeyObject,
-  where: { url: string } | { inline: true },
-  encoding: 'der' | 'raw' = 'der',
-): JobArtifact {
-  const signature = sign('sha256', content, {
-    key,
-    dsaEncoding: encoding === 'der' ? 'der' : 'ieee-p1363',
-  }).toString('base64');
+/** The artifact section of a job document for `content`, at `url` or inline. */
+export function artifactOf(content: Buffer, where: { url: string } | { inline: true }): JobArtifact {
   const source = 'url' in where ? { url: where.url } : { content: content.toString('base64') };
-  return { ...source, sha256: sha256(content), size: content.length, signature };
+  return { ...source, sha256: sha256(content), size: content.length };
+}
+
+/**
+ * `document` signed as its author would (`signJobDocument`, the function `scripts/sign-job.mjs`
+ * runs): for `thing`, expiring in an hour, unless `options` say otherwise.
+ */
+export function signedJob(
+  document: unknown,
+  key: KeyObject,
+  thing: string,
+  options: Partial<SignJobOptions> = {},
+): JobDocument {
+  return signJobDocument(document as UnsignedJobDocument, key, {
+    target: { thing },
+    expiresAt: new Date(Date.now() + 3_600_000),
+    ...options,
+  });
 }
 
 /** One test's world for jobs. */
@@ -125,6 +138,8 @@ export class JobsWorld {
   readonly dir: string;
   readonly gateway: BrokerLogin;
   readonly caPem: Buffer;
+  /** Extra options of the gateway's agent (thing groups, running version, clock). */
+  agentOptions: Partial<JobsAgentOptions> = {};
 
   private constructor(parts: {
     dir: string;
@@ -188,9 +203,11 @@ export class JobsWorld {
       thingName,
       channel,
       stateFile: join(this.dataDir, 'jobs', 'state.json'),
-      artifacts: new ArtifactSource({ store: this.staging, fetcher, publicKeyPem: this.key.publicKeyPem }),
+      artifacts: new ArtifactSource({ store: this.staging, fetcher }),
+      publicKeyPem: this.key.publicKeyPem,
       handlers,
       requestTimeoutMs,
+      ...this.agentOptions,
     });
   }
 
@@ -204,8 +221,13 @@ export class JobsWorld {
     }
   }
 
-  /** A document of `operation` delivering `content` signed with the world's key. */
+  /** The artifact section for `content`, at `url` or inline. */
   artifact(content: Buffer, where: { url: string } | { inline: true }): JobArtifact {
-    return signedArtifact(content, this.key.privateKey, where);
+    return artifactOf(content, where);
+  }
+
+  /** Queues a job whose document is signed with the world's key (for this thing, for an hour). */
+  addJob(jobId: string, document: unknown, options?: Partial<SignJobOptions>): Promise<void> {
+    return this.emulator.addJob(jobId, signedJob(document, this.key.privateKey, thingName, options));
   }
 }

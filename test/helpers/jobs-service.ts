@@ -4,9 +4,9 @@
 import type { KeyObject } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { JobArtifact } from '@attache/jobs';
+import type { JobArtifact, SignJobOptions } from '@attache/jobs';
 import { type EmulatedExecution, JobsEmulator } from './jobs-emulator.js';
-import { ArtifactServer, signedArtifact, signingKey } from './jobs-fixtures.js';
+import { ArtifactServer, artifactOf, signedJob, signingKey } from './jobs-fixtures.js';
 import {
   bundleOf,
   installRoot,
@@ -22,7 +22,7 @@ interface Tap {
 
 /** The document of a config-update job that replaces the whole config file with `artifact`. */
 export const replace = (artifact: unknown) => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   operation: 'config-update',
   mode: 'replace',
   artifact,
@@ -39,8 +39,10 @@ export interface ServiceWorld {
   key: { privateKey: KeyObject; publicKeyPem: string };
   /** The config file's content as written (with `jobs`). */
   config: Record<string, unknown>;
-  /** The artifact section for `content`, signed with the world's key, at `url` or inline. */
+  /** The artifact section for `content`, at `url` or inline. */
   artifact(content: Buffer, where: { url: string } | { inline: true }): JobArtifact;
+  /** Queues a job whose document is signed with the world's key (for this thing, for an hour). */
+  addJob(jobId: string, document: unknown, options?: Partial<SignJobOptions>): Promise<void>;
 }
 
 export async function serviceWorld(t: Tap): Promise<ServiceWorld> {
@@ -76,7 +78,9 @@ export async function serviceWorld(t: Tap): Promise<ServiceWorld> {
     server,
     key,
     config,
-    artifact: (content, where) => signedArtifact(content, key.privateKey, where),
+    artifact: artifactOf,
+    addJob: (jobId, document, options) =>
+      emulator.addJob(jobId, signedJob(document, key.privateKey, thingName, options)),
   };
 }
 
@@ -97,12 +101,12 @@ export async function releaseWorld(
   }
 > {
   const world = await serviceWorld(t);
-  const { stack, emulator, server, artifact } = world;
+  const { stack, emulator, server, artifact, addJob } = world;
   const root = await installRoot(stack.dir, '1.0.0');
   const content = await bundleOf(await releaseTree(stack.dir, version, kind));
   const url = server.serve(`attache-${version}.tar.gz`, content);
-  await emulator.addJob(`sw-${version}`, {
-    schemaVersion: 1,
+  await addJob(`sw-${version}`, {
+    schemaVersion: 2,
     operation: 'software-update',
     version,
     artifact: artifact(content, { url }),

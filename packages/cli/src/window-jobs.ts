@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, readlink, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { FileStore } from '@attache/cache';
 import { type AttacheConfig, GatewayError, type JobsConfig, type Logger } from '@attache/core';
 import {
@@ -74,6 +74,27 @@ function sameIdentity(config: AttacheConfig, thingName: string, dataDir: string)
     throw new GatewayError('ATTACHE_CONFIG_INVALID', 'config update refused', { issues });
 }
 
+/**
+ * Reads the job-signing public key, refusing it unless it and its directory are owned by root and
+ * writable by no one else: a key the service's user could replace would let anyone who takes over
+ * the service sign its own jobs. Throws ATTACHE_CONFIG_INVALID naming the file.
+ */
+export async function readJobSigningKey(path: string): Promise<string> {
+  for (const [what, file] of [
+    ['the job-signing key', path],
+    ['its directory', dirname(path)],
+  ] as const) {
+    const { uid, mode } = await stat(file);
+    if (uid !== 0 || (mode & 0o022) !== 0) {
+      const message = `${what} ${file} must be owned by root and writable by no one else (owner uid ${uid}, mode ${(mode & 0o777).toString(8)}): the service's user must not be able to replace it`;
+      throw new GatewayError('ATTACHE_CONFIG_INVALID', message, {
+        issues: [{ path: '/jobs/publicKeyFile', message }],
+      });
+    }
+  }
+  return readFile(path, 'utf8');
+}
+
 /** The handler of each operation: file delivery always; updates through the running gateway. */
 function handlers(options: JobsRunnerOptions, files: FileStore): JobHandlers {
   const { updates, thingName, dataDir } = options;
@@ -106,7 +127,7 @@ function handlers(options: JobsRunnerOptions, files: FileStore): JobHandlers {
 export async function jobsRunner(options: JobsRunnerOptions): Promise<NonNullable<WindowHost['runJobs']>> {
   const { thingName, dataDir, config, logger } = options;
   const paths = jobsPaths(dataDir);
-  const publicKeyPem = await readFile(config.publicKeyFile, 'utf8');
+  const publicKeyPem = await readJobSigningKey(config.publicKeyFile);
   const ca = config.caFile === undefined ? undefined : await readFile(config.caFile);
   const files = new FileStore({ path: paths.files, logger });
   const staging = new FileStore({ path: paths.staging, logger });
@@ -115,15 +136,23 @@ export async function jobsRunner(options: JobsRunnerOptions): Promise<NonNullabl
   const artifacts = new ArtifactSource({
     store: staging,
     fetcher: new HttpsFetcher({ ...(ca === undefined ? {} : { ca }), logger }),
-    publicKeyPem,
   });
   const jobHandlers = handlers(options, files);
+  const installRoot = options.updates?.installRoot;
+  // `current` -> releases/<version>: the version running now, for the downgrade check.
+  const runningVersion = async () =>
+    installRoot === undefined
+      ? undefined
+      : readlink(join(installRoot, 'current')).then(basename, () => undefined);
   return async (channel, signal) => {
     const agent = new JobsAgent({
       thingName,
       channel,
       stateFile: paths.state,
       artifacts,
+      publicKeyPem,
+      thingGroups: config.thingGroups,
+      runningVersion,
       handlers: jobHandlers,
       requestTimeoutMs: config.requestTimeoutMs,
       maxJobsPerWindow: config.maxJobsPerWindow,

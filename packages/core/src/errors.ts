@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'ATTACHE_MALFORMED'
   /** A signature is missing, does not verify, or is by a key not trusted here (an export, a job manifest). */
   | 'ATTACHE_SIGNATURE'
+  /** A validly signed job was refused: for another thing or group, expired, or a downgrade not signed as a rollback. */
+  | 'ATTACHE_JOB_REFUSED'
   /** A file to be written exists and replacing it was not asked for (e.g. `cache export` without `--force`). */
   | 'ATTACHE_FILE_EXISTS'
   /** A serial port could not be opened or is not open. */

@@ -4,37 +4,32 @@ import { GatewayError } from '@attache/core';
 import type { JobArtifact } from './generated/job-document.js';
 import type { HttpsFetcher, ProgressListener } from './https-fetcher.js';
 import { rejected } from './job-status-error.js';
-import { verifySignature } from './signature.js';
 
 /** Options of {@link ArtifactSource}. */
 export interface ArtifactSourceOptions {
   /** Staging store of downloaded artifacts (e.g. `<dataDir>/jobs/artifacts`), opened. */
   store: FileStore;
   fetcher: HttpsFetcher;
-  /** The provisioned code-signing public key (PEM, EC P-256). */
-  publicKeyPem: string;
 }
 
 /**
  * Obtains a job's artifact and proves it: inline or downloaded (resumable, staged in a file
- * store), size and SHA-256 checked, ECDSA signature verified. Only then are its bytes returned.
+ * store), size and SHA-256 checked against the document, whose signed manifest the agent has
+ * verified first. Only then are its bytes returned.
  */
 export class ArtifactSource {
   readonly #store: FileStore;
   readonly #fetcher: HttpsFetcher;
-  readonly #publicKeyPem: string;
 
   /** Keeps the options; no I/O. */
   constructor(options: ArtifactSourceOptions) {
     this.#store = options.store;
     this.#fetcher = options.fetcher;
-    this.#publicKeyPem = options.publicKeyPem;
   }
 
   /**
-   * The verified bytes of `artifact`. Rejects JobStatusError REJECTED on a wrong size, hash or
-   * signature, a truncated download or a tampered staged file (which is discarded, so nothing
-   * unproven stays); ATTACHE_CANCELED / ATTACHE_UPLINK_PUBLISH when the download was cut (the bytes
+   * The verified bytes of `artifact`. Rejects JobStatusError REJECTED on a wrong size or hash, a
+   * truncated download or a tampered staged file (which is discarded, so nothing unproven stays); ATTACHE_CANCELED / ATTACHE_UPLINK_PUBLISH when the download was cut (the bytes
    * received stay staged for the next window).
    */
   async obtain(
@@ -43,18 +38,9 @@ export class ArtifactSource {
     signal?: AbortSignal,
     onProgress?: ProgressListener,
   ): Promise<Buffer> {
-    const content =
-      artifact.content === undefined
-        ? await this.#download(artifact, name, signal, onProgress)
-        : inline(artifact);
-    if (!verifySignature(content, artifact.signature, this.#publicKeyPem)) {
-      await this.#store.remove(artifact.sha256);
-      throw rejected(
-        'ATTACHE_MALFORMED',
-        `bad signature: ${name} is not signed by the provisioned code-signing key`,
-      );
-    }
-    return content;
+    return artifact.content === undefined
+      ? await this.#download(artifact, name, signal, onProgress)
+      : inline(artifact);
   }
 
   /** Drops the staged copy of an artifact once its job is over. */

@@ -12,6 +12,15 @@ export type {
 export type { ApplyContext, JobHandler, JobHandlers } from './handler.js';
 export { HttpsFetcher, type HttpsFetcherOptions, type ProgressListener } from './https-fetcher.js';
 export { parseJobDocument } from './job-document.js';
+export {
+  compareVersions,
+  type JobAudience,
+  type JobManifest,
+  type SignJobOptions,
+  signJobDocument,
+  type UnsignedJobDocument,
+  verifyJobManifest,
+} from './job-manifest.js';
 export { type JobPhase, type JobRecord, JobStateStore } from './job-state.js';
 export { type FailedJobStatus, JobStatusError } from './job-status-error.js';
 export { type JobOutcome, JobsAgent, type JobsAgentOptions, type JobsWindowResult } from './jobs-agent.js';

@@ -3,6 +3,7 @@ import type { ArtifactSource } from './artifact-source.js';
 import type { JobDocument } from './generated/job-document.js';
 import type { ApplyContext, JobHandler, JobHandlers } from './handler.js';
 import { parseJobDocument } from './job-document.js';
+import { compareVersions, type JobManifest, verifyJobManifest } from './job-manifest.js';
 import { type JobRecord, JobStateStore } from './job-state.js';
 import { JobStatusError, rejected } from './job-status-error.js';
 import { type JobExecution, JobsClient, JobsRequestRejectedError } from './jobs-client.js';
@@ -18,6 +19,14 @@ export interface JobsAgentOptions {
   stateFile: string;
   /** Obtains and verifies artifacts. */
   artifacts: ArtifactSource;
+  /** The provisioned job-signing public key (PEM, EC P-256) every job manifest must be signed with. */
+  publicKeyPem: string;
+  /** The thing groups this gateway is in: a job signed for one of them is accepted (default none). */
+  thingGroups?: readonly string[];
+  /** The release running now (e.g. `1.2.0`), for the downgrade check; undefined: no check. */
+  runningVersion?: () => Promise<string | undefined>;
+  /** The clock expiries are checked against, in ms since the epoch (default `Date.now`). */
+  now?: () => number;
   /** One handler per accepted operation. */
   handlers: JobHandlers;
   /** How long to wait for each answer of the Jobs service, in ms (default 30,000). */
@@ -142,7 +151,13 @@ export class JobsAgent {
     let received = 0;
     try {
       const document = this.#parse(execution.jobDocument);
+      const manifest = verifyJobManifest(document, this.#options.publicKeyPem, {
+        thingName: this.#options.thingName,
+        thingGroups: this.#options.thingGroups ?? [],
+        now: this.#options.now ?? Date.now,
+      });
       const handler = this.#handler(document);
+      if (document.operation === 'software-update') await this.#noDowngrade(document.version, manifest);
       step = 'downloading';
       await progress({ step });
       const content = await this.#options.artifacts.obtain(
@@ -182,7 +197,23 @@ export class JobsAgent {
     }
   }
 
+  /** A release older than the running one is installed only when its signed manifest says rollback. */
+  async #noDowngrade(version: string, manifest: JobManifest): Promise<void> {
+    const running = await this.#options.runningVersion?.();
+    if (running === undefined || manifest.rollback === true || compareVersions(version, running) >= 0) return;
+    throw rejected(
+      'ATTACHE_JOB_REFUSED',
+      `downgrade refused: ${version} is older than the running ${running} and the signed manifest does not say rollback`,
+    );
+  }
+
   #parse(value: unknown): JobDocument {
+    if ((value as { schemaVersion?: unknown } | null)?.schemaVersion === 1) {
+      throw rejected(
+        'ATTACHE_SIGNATURE',
+        'unsigned job document: schemaVersion 1 signed only the artifact, not the operation, version, target or expiry; sign a schemaVersion 2 manifest',
+      );
+    }
     try {
       return parseJobDocument(value);
     } catch (err) {

@@ -11,7 +11,7 @@ import {
 } from '@attache/jobs';
 import t from 'tap';
 
-const artifact = { content: '', sha256: '0'.repeat(64), size: 0, signature: 'x' };
+const artifact = { content: '', sha256: '0'.repeat(64), size: 0 };
 
 function context<D extends ConfigUpdateJob | SoftwareUpdateJob>(
   document: D,
@@ -58,7 +58,9 @@ t.test('config update: a merge patch, then a crash after the write resumes witho
     healthCheck: async () => ({ healthy: true }),
   });
   const doc: ConfigUpdateJob = {
-    schemaVersion: 1,
+    schemaVersion: 2,
+    manifest: '{}',
+    signature: 'x',
     operation: 'config-update',
     mode: 'merge-patch',
     artifact,
@@ -84,7 +86,9 @@ t.test('config update: a merge patch, then a crash after the write resumes witho
 t.test('software update: an unreadable bundle is REJECTED, an unhealthy first install FAILED', async (t) => {
   const root = t.testdir();
   const doc: SoftwareUpdateJob = {
-    schemaVersion: 1,
+    schemaVersion: 2,
+    manifest: '{}',
+    signature: 'x',
     operation: 'software-update',
     version: '1.0.0',
     artifact,

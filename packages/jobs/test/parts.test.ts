@@ -53,17 +53,20 @@ t.test('ECDSA P-256 signatures, DER and raw', async (t) => {
 });
 
 t.test('job documents are validated against the schema', async (t) => {
-  const artifact = { content: 'e30=', sha256: 'a'.repeat(64), size: 2, signature: 'MEUC' };
-  const ok = { schemaVersion: 1, operation: 'config-update', mode: 'replace', artifact };
+  const artifact = { content: 'e30=', sha256: 'a'.repeat(64), size: 2 };
+  const signed = { manifest: '{}', signature: 'MEUC' };
+  const ok = { schemaVersion: 2, operation: 'config-update', mode: 'replace', artifact, ...signed };
   t.equal(parseJobDocument(ok).operation, 'config-update');
   const bad = [
-    { ...ok, schemaVersion: 2 },
+    { ...ok, schemaVersion: 1 },
     { ...ok, operation: 'reboot' },
-    { ...ok, artifact: { ...artifact, signature: undefined } },
+    { ...ok, signature: undefined },
+    { ...ok, manifest: undefined },
+    { ...ok, artifact: { ...artifact, signature: 'MEUC' } },
     { ...ok, artifact: { ...artifact, url: 'https://x/y' } },
     { ...ok, artifact: { ...artifact, content: undefined, url: 'http://plain/y' } },
-    { schemaVersion: 1, operation: 'file-delivery', name: '../etc/passwd', artifact },
-    { schemaVersion: 1, operation: 'software-update', version: '1.0.0/../../x', artifact },
+    { schemaVersion: 2, operation: 'file-delivery', name: '../etc/passwd', artifact, ...signed },
+    { schemaVersion: 2, operation: 'software-update', version: '1.0.0/../../x', artifact, ...signed },
   ];
   for (const doc of bad)
     t.throws(() => parseJobDocument(JSON.parse(JSON.stringify(doc))), { code: 'ATTACHE_MALFORMED' });

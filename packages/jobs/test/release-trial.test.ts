@@ -5,13 +5,20 @@ import { nullLogger } from '@attache/core';
 import { type ApplyContext, ReleaseInstaller, ReleaseTrial, type SoftwareUpdateJob } from '@attache/jobs';
 import t, { type Test } from 'tap';
 
-const artifact = { content: '', sha256: '0'.repeat(64), size: 0, signature: 'x' };
+const artifact = { content: '', sha256: '0'.repeat(64), size: 0 };
 
 function context(version: string, content: Buffer, jobId = 'sw-1'): ApplyContext<SoftwareUpdateJob> {
   return {
     jobId,
     executionNumber: 1,
-    document: { schemaVersion: 1, operation: 'software-update', version, artifact },
+    document: {
+      schemaVersion: 2,
+      operation: 'software-update',
+      version,
+      artifact,
+      manifest: '{}',
+      signature: 'x',
+    },
     content,
     resumed: false,
     signal: new AbortController().signal,

@@ -743,13 +743,19 @@ export interface UplinkRouteConfig {
   devices: [string, ...string[]];
 }
 /**
- * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every artifact must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
+ * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every job's manifest must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
  */
 export interface JobsConfig {
   /**
-   * The PEM public key (ECDSA P-256) that signs job artifacts, e.g. your AWS IoT code-signing certificate's key.
+   * The PEM public key (ECDSA P-256) that signs job manifests, e.g. your AWS IoT code-signing certificate's key. It must be owned by root and writable by no one else, in a directory likewise (the service's user must not be able to replace it): jobs are refused otherwise.
    */
   publicKeyFile: string;
+  /**
+   * The AWS IoT thing groups this gateway is in: a job manifest signed for one of these groups is accepted, as is one signed for this thing; any other target is refused.
+   *
+   * @maxItems 64
+   */
+  thingGroups: string[];
   /**
    * CA bundle (PEM) for HTTPS downloads of artifacts. Omit to use the system store (S3 presigned URLs).
    */
@@ -1510,13 +1516,19 @@ export interface UplinkRouteConfigInput {
   devices: [string, ...string[]];
 }
 /**
- * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every artifact must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
+ * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every job's manifest must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
  */
 export interface JobsConfigInput {
   /**
-   * The PEM public key (ECDSA P-256) that signs job artifacts, e.g. your AWS IoT code-signing certificate's key.
+   * The PEM public key (ECDSA P-256) that signs job manifests, e.g. your AWS IoT code-signing certificate's key. It must be owned by root and writable by no one else, in a directory likewise (the service's user must not be able to replace it): jobs are refused otherwise.
    */
   publicKeyFile: string;
+  /**
+   * The AWS IoT thing groups this gateway is in: a job manifest signed for one of these groups is accepted, as is one signed for this thing; any other target is refused.
+   *
+   * @maxItems 64
+   */
+  thingGroups?: string[];
   /**
    * CA bundle (PEM) for HTTPS downloads of artifacts. Omit to use the system store (S3 presigned URLs).
    */
