@@ -1,19 +1,27 @@
-import { access, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { access, chown, copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   type ExportManifest,
-  exportRecords,
   importExport,
   type LevelCache,
-  loadOrCreateSigningKey,
   readExportManifest,
   rotateKeyring,
 } from '@attache/cache';
 import { type AttacheConfig, GatewayError, isGatewayError, nullLogger } from '@attache/core';
 import type { CommandModule } from 'yargs';
 import { controlRequest } from '../control.js';
-import { type ExportProgress, placeFile, progressBar, signingKeyInfo } from '../export-service.js';
+import {
+  type ExportProgress,
+  exportStaging,
+  placeFile,
+  progressBar,
+  signingKeyInfo,
+  stageExport,
+} from '../export-service.js';
 import { openCache } from '../open-cache.js';
 import { gatewayPaths } from '../paths.js';
+import { asDataDirOwner, becomeDataDirOwner } from '../privileges.js';
 import { type CommonArgs, fail, readConfig, withConfig } from './common.js';
 
 interface ExportArgs extends CommonArgs {
@@ -70,23 +78,37 @@ function date(name: string, value: string | undefined): Date | undefined {
   return at;
 }
 
-/** Asks the running gateway for an export (staged in its data dir), then copies it to `out`. */
-async function exportViaGateway(
+/**
+ * A staged export: from the running gateway over the control socket, or, with none running, made
+ * here as the data directory's owner (so that what it writes there stays the service's).
+ */
+async function stagedExport(
   cfg: AttacheConfig,
-  args: ExportArgs,
-  recipient: string,
+  params: { recipient: string; since?: string; until?: string },
   bar: ReturnType<typeof progressBar>,
-): Promise<ExportManifest> {
-  const { file, manifest } = (await controlRequest(gatewayPaths(cfg).socket, 'export', 60_000, {
-    params: { recipient, since: args.since, until: args.until },
-    onEvent: (event) => bar.update(event as ExportProgress),
-  })) as { file: string; manifest: ExportManifest };
+): Promise<{ file: string; manifest: ExportManifest }> {
+  const paths = gatewayPaths(cfg);
   try {
-    await placeFile(file, args.out, args.force);
-  } finally {
-    await rm(file, { force: true });
+    return (await controlRequest(paths.socket, 'export', 60_000, {
+      params,
+      onEvent: (event) => bar.update(event as ExportProgress),
+    })) as { file: string; manifest: ExportManifest };
+  } catch (err) {
+    if (!isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) throw err;
   }
-  return manifest;
+  return asDataDirOwner(cfg.gateway.dataDir, async () => {
+    const cache = await openStopped(cfg);
+    try {
+      return await stageExport(
+        cache,
+        { dataDir: cfg.gateway.dataDir, signingKey: paths.signingKey },
+        params,
+        bar.update,
+      );
+    } finally {
+      await cache.close();
+    }
+  });
 }
 
 async function exportCommand(args: ExportArgs): Promise<void> {
@@ -94,8 +116,8 @@ async function exportCommand(args: ExportArgs): Promise<void> {
   const recipientFile = args.recipient ?? cfg.cache.exportRecipientFile;
   if (!recipientFile) throw new TypeError('give --recipient PUBKEY.pem (or set cache.exportRecipientFile)');
   const recipient = await readFile(recipientFile, 'utf8');
-  const since = date('since', args.since);
-  const until = date('until', args.until);
+  date('since', args.since);
+  date('until', args.until);
   if (!args.force && (await exists(args.out))) {
     throw new GatewayError(
       'ATTACHE_FILE_EXISTS',
@@ -105,25 +127,13 @@ async function exportCommand(args: ExportArgs): Promise<void> {
   const bar = progressBar();
   let manifest: ExportManifest;
   try {
-    manifest = await exportViaGateway(cfg, args, recipient, bar);
-  } catch (err) {
-    if (!isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) throw err;
-    const cache = await openStopped(cfg);
+    const staged = await stagedExport(cfg, { recipient, since: args.since, until: args.until }, bar);
+    manifest = staged.manifest;
+    // Written by this command's own user (root may write a USB stick the service cannot).
     try {
-      const total = (await cache.stats()).records;
-      manifest = await exportRecords(cache, {
-        out: args.out,
-        overwrite: args.force,
-        recipient,
-        signingKey: await loadOrCreateSigningKey(gatewayPaths(cfg).signingKey),
-        since,
-        until,
-        onProgress: (records) => {
-          if (records % 1000 === 0) bar.update({ records, total });
-        },
-      });
+      await placeFile(staged.file, args.out, args.force);
     } finally {
-      await cache.close();
+      await rm(staged.file, { force: true });
     }
   } finally {
     bar.done();
@@ -163,11 +173,38 @@ async function importCommand(args: ImportArgs): Promise<void> {
       `the export holds records of gateway ${manifest.gatewayId}, this config is gateway ${cfg.gateway.id}: seqs are per gateway, so import into a cache configured with gateway.id ${manifest.gatewayId}, or use --stdout`,
     );
   }
+  // Copied into the data dir first, as this command's user (a USB stick may be root's only), then
+  // verified and imported from that copy as the data dir's owner.
+  const staging = exportStaging(cfg.gateway.dataDir);
+  const copy = join(staging, `import-${randomBytes(8).toString('hex')}.attache`);
+  const owner = await asDataDirOwner(cfg.gateway.dataDir, async (owner) => {
+    await mkdir(staging, { recursive: true, mode: 0o700 });
+    return owner;
+  });
+  try {
+    await copyFile(args.file, copy);
+    if (owner) await chown(copy, owner.uid, owner.gid);
+    const { stored, skipped } = await asDataDirOwner(cfg.gateway.dataDir, () =>
+      importInto(cfg, copy, privateKey, signers),
+    );
+    console.log(`imported ${stored} records (${skipped} already waiting) from ${args.file}`);
+  } finally {
+    await rm(copy, { force: true });
+  }
+}
+
+/** Verifies the export at `file` and restores its records into the (stopped) gateway's cache. */
+async function importInto(
+  cfg: AttacheConfig,
+  file: string,
+  privateKey: string,
+  signers: string[],
+): Promise<{ stored: number; skipped: number }> {
   const cache = await openStopped(cfg);
   try {
     let stored = 0;
     let skipped = 0;
-    await importExport(args.file, {
+    await importExport(file, {
       privateKey,
       trustedSigners: signers,
       onRecords: async (records) => {
@@ -176,7 +213,7 @@ async function importCommand(args: ImportArgs): Promise<void> {
         skipped += result.skipped;
       },
     });
-    console.log(`imported ${stored} records (${skipped} already waiting) from ${args.file}`);
+    return { stored, skipped };
   } finally {
     await cache.close();
   }
@@ -184,6 +221,7 @@ async function importCommand(args: ImportArgs): Promise<void> {
 
 async function signingKeyCommand(args: CommonArgs): Promise<void> {
   const cfg = await readConfig(args.config);
+  await becomeDataDirOwner(cfg.gateway.dataDir);
   const info = (await controlRequest(gatewayPaths(cfg).socket, 'signing-key', 5000).catch((err: unknown) => {
     if (isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE'))
       return signingKeyInfo(gatewayPaths(cfg).signingKey);
@@ -195,6 +233,7 @@ async function signingKeyCommand(args: CommonArgs): Promise<void> {
 
 async function rotateCommand(args: CommonArgs): Promise<void> {
   const cfg = await readConfig(args.config);
+  await becomeDataDirOwner(cfg.gateway.dataDir);
   if (await gatewayRunning(cfg)) throw new GatewayError('ATTACHE_CACHE_LOCKED', stopFirst);
   const id = await rotateKeyring(gatewayPaths(cfg).keyFile);
   console.log(`new data key ${id} is current; records sealed with older keys stay readable until uploaded`);

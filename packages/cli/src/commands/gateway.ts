@@ -4,6 +4,7 @@ import { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { openCache } from '../open-cache.js';
 import { gatewayPaths } from '../paths.js';
+import { becomeDataDirOwner } from '../privileges.js';
 import { formatProvisioning, provisioningFile, readProvisioning } from '../provisioning.js';
 import {
   currentRelease,
@@ -30,6 +31,7 @@ async function run(args: CommonArgs): Promise<void> {
   // 78 is never restarted; a new release on trial that refuses the config exits 1 instead, so that
   // the unit restarts it and its rollback guard counts the failed start.
   const cfg = await readConfig(args.config, undefined, (await releaseOnTrial()) ? 1 : exitConfig);
+  await becomeDataDirOwner(cfg.gateway.dataDir);
   const log = createLogger(cfg.log.level);
   const root = installRoot();
   // Under systemd (Type=notify, WatchdogSec=): READY=1 once started, STOPPING=1, watchdog pings.
@@ -83,6 +85,7 @@ async function run(args: CommonArgs): Promise<void> {
 
 async function sync(args: CommonArgs): Promise<void> {
   const cfg = await readConfig(args.config);
+  await becomeDataDirOwner(cfg.gateway.dataDir);
   const timeoutMs = ((cfg.uplink?.window.maxDurationSeconds ?? 0) + 120) * 1000;
   const result = await viaGateway<WindowResult>(cfg, 'sync', timeoutMs, async () => {
     const log = createLogger(cfg.log.level, false);
@@ -104,6 +107,7 @@ async function status(args: CommonArgs): Promise<void> {
     args.config,
     provisioning ? formatProvisioning(provisioning).join('\n') : undefined,
   );
+  await becomeDataDirOwner(cfg.gateway.dataDir);
   const gateway = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () => {
     const cache = await openCache(cfg, nullLogger);
     const windows = new WindowRunner({ config: cfg, cache, logger: nullLogger });
