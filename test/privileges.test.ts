@@ -125,6 +125,8 @@ t.test(
       ['cache', 'import', out, '--key', priv],
       ['cache', 'signing-key'],
       ['cache', 'rotate-key'],
+      ['files', 'list'],
+      ['files', 'export', '--out', join(stack.dir, 'usb-files')],
       ['status'],
     ]) {
       const result = await asRoot(stack, ...args);

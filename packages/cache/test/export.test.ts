@@ -218,6 +218,12 @@ t.test(
     await writeFile(resigned, [line, signature, ...lines.slice(2)].join('\n'), 'latin1');
     await t.rejects(importInto(resigned), { code: 'ATTACHE_SIGNATURE' }, 're-signed with another key');
 
+    // A version 2 manifest that names no signer.
+    const { signer: _s, ...anonymous } = manifest;
+    const nameless = join(dir, 'nameless.attache');
+    await writeFile(nameless, [JSON.stringify(anonymous), ...lines.slice(1)].join('\n'), 'latin1');
+    await t.rejects(importInto(nameless), { code: 'ATTACHE_SIGNATURE' }, 'no signer named');
+
     // An unsigned export of the old format (version 1).
     const unsigned = join(dir, 'v1.attache');
     const { signer: _, ...v1 } = { ...manifest, version: 1 } as Record<string, unknown>;

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { FileStore, type StoredFile } from '@attache/cache';
 import { type AttacheConfig, isGatewayError } from '@attache/core';
 import type { CommandModule } from 'yargs';
+import { asDataDirOwner, becomeDataDirOwner } from '../privileges.js';
 import { type CommonArgs, fail, jsonOption, readConfig, withConfig } from './common.js';
 
 interface ExportArgs extends CommonArgs {
@@ -44,7 +45,9 @@ function describe(file: StoredFile): { name: string; deviceId?: string } {
 }
 
 async function list(args: CommonArgs): Promise<void> {
-  const { files } = await deliveredFiles(await readConfig(args.config));
+  const config = await readConfig(args.config);
+  await becomeDataDirOwner(config.gateway.dataDir);
+  const { files } = await deliveredFiles(config);
   if (args.json) {
     console.log(
       JSON.stringify(
@@ -86,14 +89,17 @@ function exportPath(file: StoredFile, used: Set<string>): string {
 
 async function exportFiles(args: ExportArgs): Promise<void> {
   const config = await readConfig(args.config);
-  const { store, files } = await deliveredFiles(config);
+  // The data dir is read as its owner (a tampered file is quarantined there); --out is written as
+  // this command's user.
+  const asOwner = <T>(fn: () => Promise<T>) => asDataDirOwner(config.gateway.dataDir, fn);
+  const { store, files } = await asOwner(() => deliveredFiles(config));
   const exported: ManifestEntry[] = [];
   const refused: { name: string; sha256: string; reason: string }[] = [];
   const used = new Set<string>(['manifest.json']);
   for (const file of [...files].reverse()) {
     let content: Buffer | undefined;
     try {
-      content = await store.read(file.sha256);
+      content = await asOwner(() => store.read(file.sha256));
     } catch (err) {
       if (!isGatewayError(err, 'ATTACHE_CACHE_TAMPERED')) throw err;
       refused.push({
