@@ -1,7 +1,7 @@
 // `attache cache export / import / rotate-key`: what a technician does with a USB stick when no
 // network window is possible, and a key rotation, on a real gateway's cache.
 import { generateKeyPairSync } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exportRecords, loadOrCreateSigningKey } from '@attache/cache';
 import t from 'tap';
@@ -30,8 +30,34 @@ t.test(
     const stranger = keyPair(stack.dir, 'stranger');
     await recipient.write();
     await stranger.write();
+    // A signing key anyone may read (copied in carelessly): the gateway still starts and acquires,
+    // says so, and exports are refused until the mode is fixed.
+    const keys = join(stack.dir, 'data', 'keys');
+    await mkdir(keys, { recursive: true, mode: 0o700 });
+    const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    await writeFile(join(keys, 'export-signing.key'), signing.export({ type: 'pkcs8', format: 'pem' }), {
+      mode: 0o644,
+    });
     const gateway = stack.startGateway();
     await gateway.waitForLog((l) => l.msg === 'gateway started');
+    t.ok(
+      gateway.logs.some((l) => /export-signing key is unusable/.test(String(l.msg))),
+      'said at start',
+    );
+    const loose = await stack.run(
+      'cache',
+      'export',
+      '--out',
+      join(stack.dir, 'x.attache'),
+      '--recipient',
+      recipient.pub,
+    );
+    t.match(
+      loose.stderr,
+      /ATTACHE_CACHE_KEY.*grants access to group or others/,
+      'export refused, saying why',
+    );
+    await chmod(join(keys, 'export-signing.key'), 0o600);
     const total = 40;
     for (let i = 0; i < total; i++) await stack.device.sendReading();
     await stack.statusUntil((s) => s.backlog.records === total, 60_000);

@@ -84,8 +84,11 @@ export class Gateway {
       logger: this.#log.child({ module: 'control' }),
     });
     await this.#control.start();
-    // Created here, by the service's user, so that the key is always the service's own.
-    await loadOrCreateSigningKey(gatewayPaths(config).signingKey);
+    // Created here, by the service's user, so that the key is always the service's own. A key that
+    // cannot be used stops exports only, never acquisition.
+    await loadOrCreateSigningKey(gatewayPaths(config).signingKey).catch((err: unknown) =>
+      this.#log.error({ err }, 'the export-signing key is unusable: cache export fails until it is fixed'),
+    );
     await rm(exportStaging(config.gateway.dataDir), { recursive: true, force: true });
     this.#adapters = await createAdapters(config, sink, this.#log, () => cache.refusing);
     for (const adapter of this.#adapters) await adapter.start();
