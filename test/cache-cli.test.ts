@@ -129,6 +129,13 @@ t.test(
     t.match(signingKey.stderr, /SHA-256 [0-9a-f]{64}/);
     const signer = join(stack.dir, 'ward4-signing.pub.pem');
     await writeFile(signer, signingKey.stdout);
+    // A laptop with no gateway config opens it with the box's signing key.
+    const laptop = ['--key', recipient.priv, '--stdout', '--config', join(stack.dir, 'no-such-config.json')];
+    const onLaptop = await attache(['cache', 'import', out, ...laptop, '--signer', signer]);
+    t.equal(onLaptop.code, 0, onLaptop.stderr);
+    t.equal(onLaptop.stdout.trim().split('\n').length, total, 'every record printed');
+    const unverified = await attache(['cache', 'import', out, ...laptop]);
+    t.match(unverified.stderr, /ATTACHE_SIGNATURE/, 'never printed without a trusted signer');
     const trusted = ['--key', recipient.priv, '--signer', signer, '--config', otherConfig];
     const imported = await attache(['cache', 'import', out, ...trusted]);
     t.equal(imported.code, 0, imported.stderr);
