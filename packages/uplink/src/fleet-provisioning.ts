@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { access, mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger, ProvisioningConfig, UplinkConfig } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
@@ -104,6 +104,8 @@ class ClaimProvisioning {
     if (!(await exists(this.#p.claimCertFile)) || !(await exists(this.#p.claimKeyFile))) {
       throw new GatewayError('ATTACHE_PROVISIONING', 'the claim certificate or key is missing');
     }
+    await mkdir(dirname(config.keyFile), { recursive: true, mode: 0o700 });
+    await mkdir(dirname(config.certFile), { recursive: true, mode: 0o700 });
     if (!(await exists(config.keyFile))) {
       // The private key is made here and never leaves the box; a key left by an interrupted
       // attempt is reused, so no key is ever orphaned.
