@@ -181,3 +181,4 @@ for (const cut of cuts) {
     t.end();
   });
 }
+t.end();

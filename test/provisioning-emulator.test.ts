@@ -203,3 +203,4 @@ t.test('an ownership token expires after an hour', async (t) => {
   );
   t.end();
 });
+t.end();
