@@ -1,0 +1,94 @@
+// Provisioning by claim (provisionByClaim, the gateway's own code) against the Fleet Provisioning
+// emulator on mosquitto, for what the end-to-end tests do not reach: a box without a serial number
+// or claim, a template that names another thing, an unknown template, a cloud that does not answer,
+// and a kept ownership token the cloud no longer takes.
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { nullLogger, type UplinkConfig, validateConfig } from '@attache/core';
+import { provisionByClaim, readFleetProvisioning } from '@attache/uplink';
+import t, { type Test } from 'tap';
+import { FleetWorld, templateName } from './helpers/fleet-world.js';
+
+t.on('complete', () => setImmediate(() => process.exit()));
+
+async function setup(t: Test, overrides: Record<string, unknown> = {}) {
+  const world = await FleetWorld.start(t);
+  const box = await world.box('00000000000000e1');
+  const config = JSON.parse(await readFile(box.configPath, 'utf8'));
+  Object.assign(config.uplink.provisioning, { timeoutMs: 2000 }, overrides);
+  const uplink = validateConfig(config).uplink as UplinkConfig;
+  const stateDir = join(box.dir, 'data', 'provisioning');
+  const provision = (serialNumber: string | null = box.serial, gatewayId = box.thingName) =>
+    provisionByClaim({ gatewayId, config: uplink, stateDir, serialNumber, log: nullLogger });
+  return { world, box, uplink, stateDir, provision };
+}
+
+t.test(
+  'the box refuses itself what cannot work: no serial number, no claim, another thing name',
+  async (t) => {
+    const { world, box, stateDir, provision, uplink } = await setup(t);
+    await t.rejects(provision(null), { code: 'ATTACHE_PROVISIONING', message: /no serial number/ });
+    t.match(await readFleetProvisioning(stateDir), { state: 'refused', reason: /no serial number/ });
+
+    await t.rejects(provision(box.serial, 'ward-3-gw-1'), {
+      code: 'ATTACHE_PROVISIONING',
+      message: /named the thing "attache-00000000000000e1", but gateway\.id is "ward-3-gw-1"/,
+    });
+    await t.rejects(readFile(uplink.certFile), 'no certificate is stored for another thing');
+
+    await rm(join(box.dir, 'claim.key'));
+    await t.rejects(provision(), {
+      code: 'ATTACHE_PROVISIONING',
+      message: /claim certificate or key is missing/,
+    });
+    t.equal(world.emulator.requests.length, 2, 'the missing claim is noticed before any request');
+    t.end();
+  },
+);
+
+t.test('an unknown template is the cloud refusal, with its code', async (t) => {
+  const { provision, stateDir } = await setup(t, { templateName: 'no-such-template' });
+  await t.rejects(provision(), {
+    code: 'ATTACHE_PROVISIONING',
+    message: 'RegisterThing refused: ResourceNotFound (404): Template no-such-template not found',
+  });
+  t.match(await readFleetProvisioning(stateDir), { state: 'refused', step: 'certificate' });
+  t.end();
+});
+
+t.test('a cloud that does not answer leaves the box provisioning, to retry', async (t) => {
+  const { world, provision, stateDir } = await setup(t);
+  const held = world.emulator.hold('create-from-csr');
+  await t.rejects(provision(), { code: 'ATTACHE_TIMEOUT', message: /CreateCertificateFromCsr/ });
+  t.match(await readFleetProvisioning(stateDir), {
+    state: 'provisioning',
+    step: 'key',
+    reason: /retried in the next window/,
+  });
+  await held.release(false);
+  await provision();
+  t.match(await readFleetProvisioning(stateDir), { state: 'provisioned' });
+  t.end();
+});
+
+t.test('a kept ownership token the cloud refuses gets one fresh certificate for the same key', async (t) => {
+  const { world, box, uplink, provision, stateDir } = await setup(t);
+  await mkdir(stateDir, { recursive: true });
+  await mkdir(box.identityDir, { recursive: true });
+  const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+  const pem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+  await writeFile(uplink.keyFile, pem, { mode: 0o600 });
+  await writeFile(
+    join(stateDir, 'pending.json'),
+    JSON.stringify({ certificateId: 'x', certificatePem: 'x', certificateOwnershipToken: 'expired' }),
+  );
+  await provision();
+  t.equal(await readFile(uplink.keyFile, 'utf8'), pem, 'the key is kept');
+  t.equal(world.emulator.requests.map((r) => r.operation).join(' '), 'register create-from-csr register');
+  t.same([...world.emulator.things.keys()], [box.thingName]);
+  t.match(world.emulator.things.get(box.thingName), { templateName });
+  t.end();
+});
+
+t.end();
