@@ -62,8 +62,12 @@ try {
     const claimConnecting = at(logs, (l) => l.msg === 'connecting' && l.credential === 'claim');
     const claimConnected = at(logs, (l) => l.msg === 'connected' && l.credential === 'claim');
     const provisioned = at(logs, (l) => l.msg === 'provisioned by claim');
-    const ownConnecting = logs.find((l) => l.msg === 'connecting' && !l.credential && l.time > provisioned)?.time;
-    const ownConnected = logs.find((l) => l.msg === 'connected' && !l.credential && l.time > provisioned)?.time;
+    const ownConnecting = logs.find(
+      (l) => l.msg === 'connecting' && !l.credential && l.time > provisioned,
+    )?.time;
+    const ownConnected = logs.find(
+      (l) => l.msg === 'connected' && !l.credential && l.time > provisioned,
+    )?.time;
     const connects = claimConnected - claimConnecting + (ownConnected - ownConnecting);
     const memory = await rss;
     // An ordinary window of the same box, for comparison.
@@ -91,7 +95,9 @@ console.log(`provisioning by claim, ${runs} boxes, load average ${loadavg()[0].t
 console.log(
   `  first window opened -> first upload as the new thing: median ${fmt(median(pick('total')))} (min ${fmt(Math.min(...pick('total')))}, max ${fmt(Math.max(...pick('total')))})`,
 );
-console.log(`    of which provisioning (key, CSR, certificate, registration, durable writes): median ${fmt(median(pick('provisioning')))}`);
+console.log(
+  `    of which provisioning (key, CSR, certificate, registration, durable writes): median ${fmt(median(pick('provisioning')))}`,
+);
 console.log(`    TLS + MQTT connects (claim, then the new thing): median ${fmt(median(pick('connects')))}`);
 console.log(`    without the connects: median ${fmt(median(pick('rest')))} (target <= 10 s)`);
 const peak = (list, key) => Math.max(...list.map((m) => m[key])).toFixed(1);

@@ -2,7 +2,8 @@
 // `attache-fleet` (thing `attache-<SerialNumber>`, an optional allow-list as pre-provisioning hook),
 // one claim shared by the fleet, and boxes: each a real `attache run` with its own serial number,
 // pty and simulated device, configured with the claim only.
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -75,6 +76,24 @@ export class FleetBox {
   /** `attache <args> --config <this box's config>`. */
   run(...args: string[]): Promise<CommandResult> {
     return attache([...args, '--config', this.configPath], { ATTACHE_SERIAL_NUMBER: this.serial });
+  }
+
+  /** `attache sync --json`: its exit code and the window's result. */
+  async sync(): Promise<{ code: number; result: Record<string, unknown> }> {
+    const { code, stdout, stderr } = await this.run('sync', '--json');
+    try {
+      return { code, result: JSON.parse(stdout) as Record<string, unknown> };
+    } catch {
+      throw new Error(`attache sync printed no result (${code}): ${stdout}${stderr}`);
+    }
+  }
+
+  /** The box's issued certificate (checked to belong to its key) and its key file's mode. */
+  async identity(): Promise<{ certificate: X509Certificate; keyMode: number }> {
+    const key = createPrivateKey(await readFile(join(this.identityDir, 'device.key')));
+    const certificate = new X509Certificate(await readFile(join(this.identityDir, 'device.crt')));
+    if (!certificate.checkPrivateKey(key)) throw new Error('the certificate is not for the box key');
+    return { certificate, keyMode: (await stat(join(this.identityDir, 'device.key'))).mode & 0o777 };
   }
 
   /** Polls `attache status --json` until the backlog holds `records` (readings stored). */

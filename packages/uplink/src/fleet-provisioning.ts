@@ -15,6 +15,17 @@ interface Pending {
   certificateId: string;
   certificatePem: string;
   certificateOwnershipToken: string;
+  /** When it was issued (the box's clock): its ownership token is valid for an hour. */
+  issuedAt?: string;
+}
+
+/** AWS: an ownership token is valid for one hour; past this, a refusal may be the token's. */
+const tokenStaleMs = 50 * 60_000;
+
+/** True when `pending`'s token may have expired (or its age is unknown). */
+function mayHaveExpired(pending: Pending): boolean {
+  const issued = Date.parse(pending.issuedAt ?? '');
+  return Number.isNaN(issued) || Date.now() - issued > tokenStaleMs;
 }
 
 /** Options of {@link provisionByClaim}. */
@@ -140,8 +151,9 @@ class ClaimProvisioning {
   async #register(identity: IdentityClient): Promise<void> {
     const { config, log, gatewayId } = this.#o;
     let pending = await readJson<Pending>(this.#pendingFile);
-    // A token kept across a restart may have expired: one fresh certificate, then the cloud's word holds.
-    let kept = pending !== undefined;
+    // A kept token may have expired: one fresh certificate, then the cloud's word holds. A refusal of a
+    // recent token is the cloud's answer (e.g. the hook): asking again must not pile up certificates.
+    let kept = pending !== undefined && mayHaveExpired(pending);
     for (;;) {
       pending ??= await this.#issue(identity);
       const parameters = {
@@ -208,7 +220,12 @@ class ClaimProvisioning {
     if (!new X509Certificate(certificatePem).checkPrivateKey(key)) {
       throw new GatewayError('ATTACHE_PROVISIONING', "the issued certificate is not for this box's key");
     }
-    const pending = { certificateId, certificatePem, certificateOwnershipToken };
+    const pending = {
+      certificateId,
+      certificatePem,
+      certificateOwnershipToken,
+      issuedAt: new Date().toISOString(),
+    };
     await writeFileDurably(this.#pendingFile, JSON.stringify(pending));
     await this.#save({ step: 'certificate', certificateId });
     log.info({ certificateId }, 'certificate issued');
