@@ -2,14 +2,17 @@
 // emulator on mosquitto, for what the end-to-end tests do not reach: a box without a serial number
 // or claim, a template that names another thing, an unknown template, a cloud that does not answer,
 // and a kept ownership token the cloud no longer takes.
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { nullLogger, type UplinkConfig, validateConfig } from '@attache/core';
 import { provisionByClaim, readFleetProvisioning } from '@attache/uplink';
 import t, { type Test } from 'tap';
 import { FleetWorld, templateName } from './helpers/fleet-world.js';
 
+const run = promisify(execFile);
 t.on('complete', () => setImmediate(() => process.exit()));
 
 async function setup(t: Test, overrides: Record<string, unknown> = {}) {
@@ -46,6 +49,23 @@ t.test(
     t.end();
   },
 );
+
+t.test('a claim the broker does not trust fails at once with the reason, and is retried', async (t) => {
+  const { box, provision, stateDir } = await setup(t);
+  await run('openssl', [
+    ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+    ...['-keyout', join(box.dir, 'claim.key'), '-out', join(box.dir, 'claim.crt'), '-subj', '/CN=forged'],
+  ]);
+  await t.rejects(provision(), {
+    code: 'ATTACHE_UPLINK_CONNECT',
+    message: /refused this gateway's certificate/,
+  });
+  t.match(await readFleetProvisioning(stateDir), {
+    state: 'provisioning',
+    reason: /retried in the next window/,
+  });
+  t.end();
+});
 
 t.test('an unknown template is the cloud refusal, with its code', async (t) => {
   const { provision, stateDir } = await setup(t, { templateName: 'no-such-template' });

@@ -9,6 +9,7 @@ import type { iotidentity } from 'aws-iot-device-sdk-v2';
 import { removeDurably, writeFileDurably } from './durable-file.js';
 import { MqttSession } from './mqtt-session.js';
 import { type FleetProvisioningState, readFleetProvisioning, readJson } from './provisioning-state.js';
+import { probeTls } from './tls-probe.js';
 
 /** A certificate issued but not yet registered, kept so that a resumed window registers it. */
 interface Pending {
@@ -18,6 +19,8 @@ interface Pending {
   /** When it was issued (the box's clock): its ownership token is valid for an hour. */
   issuedAt?: string;
 }
+
+const probeTimeoutMs = 15_000;
 
 /** AWS: an ownership token is valid for one hour; past this, a refusal may be the token's. */
 const tokenStaleMs = 50 * 60_000;
@@ -125,9 +128,12 @@ class ClaimProvisioning {
       log.info('key pair made');
     }
     if (this.#state.step === 'started') await this.#save({ step: 'key' });
+    const claim = { ...config, certFile: this.#p.claimCertFile, keyFile: this.#p.claimKeyFile };
+    // A precise reason in milliseconds (a revoked claim, a wrong CA) where the SDK is slow and vague.
+    await probeTls(claim, Math.min(probeTimeoutMs, config.connectTimeoutMs));
     const session = await MqttSession.create({
       gatewayId: this.#o.gatewayId,
-      config: { ...config, certFile: this.#p.claimCertFile, keyFile: this.#p.claimKeyFile },
+      config: claim,
       log: log.child({ credential: 'claim' }),
     });
     const sdk = await import('aws-iot-device-sdk-v2');
