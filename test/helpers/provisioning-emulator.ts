@@ -130,11 +130,6 @@ export class FleetProvisioningEmulator {
     };
   }
 
-  /** The things whose certificates include `certificateId`. */
-  thingOf(certificateId: string): EmulatedThing | undefined {
-    return [...this.things.values()].find((t) => t.certificateIds.has(certificateId));
-  }
-
   /** Disconnects and deletes the emulator's temp files. */
   async stop(): Promise<void> {
     await this.#channel.close();
