@@ -91,7 +91,10 @@ export function formatProvisioning(p: ProvisioningState, now = Date.now()): stri
   switch (p.state) {
     case 'provisioned': {
       const lines = [`provisioning: provisioned${at} (${p.credential ?? 'device'} certificate)`];
-      if (p.certificate) lines.push(certificateLine(p.certificate, now));
+      // A claim serves only until the box has its own certificate (the fleet provisioning line).
+      if (p.certificate && p.credential === 'claim') {
+        lines.push(`  claim ${p.certificate.subject}, used only until the box has provisioned itself`);
+      } else if (p.certificate) lines.push(certificateLine(p.certificate, now));
       return lines;
     }
     case 'failed':

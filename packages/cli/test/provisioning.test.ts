@@ -139,3 +139,20 @@ t.test('the serial number: the device tree, /proc/cpuinfo, or $ATTACHE_SERIAL_NU
   const fromBoard = await readSerialNumber({});
   t.ok(fromBoard === null || /^[0-9A-Za-z]+$/.test(fromBoard), 'this machine: its serial or none');
 });
+
+t.test('a claim bundle: the claim is named, without end-date warnings, as it serves only once', async (t) => {
+  t.same(
+    formatProvisioning(
+      {
+        ...provisioned,
+        credential: 'claim',
+        certificate: { subject: 'CN=attache-claim', notAfter: 'Nov 25 06:00:00 2026 GMT', sha256: 'AB' },
+      },
+      now,
+    ),
+    [
+      'provisioning: provisioned at 2026-11-24T06:40:12.345Z (claim certificate)',
+      '  claim CN=attache-claim, used only until the box has provisioned itself',
+    ],
+  );
+});
