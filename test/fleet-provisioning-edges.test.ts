@@ -8,6 +8,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { nullLogger, type UplinkConfig, validateConfig } from '@attache/core';
+import { issueClientCertificate } from '@attache/devkit';
 import { provisionByClaim, readFleetProvisioning } from '@attache/uplink';
 import t, { type Test } from 'tap';
 import { FleetWorld, templateName } from './helpers/fleet-world.js';
@@ -96,18 +97,42 @@ t.test('a kept ownership token the cloud refuses gets one fresh certificate for 
   const { world, box, uplink, provision, stateDir } = await setup(t);
   await mkdir(stateDir, { recursive: true });
   await mkdir(box.identityDir, { recursive: true });
-  const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
-  const pem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+  // A certificate for the box's key, kept with a token older than its hour.
+  const old = await issueClientCertificate(world.pki, 'old', box.thingName);
+  const pem = await readFile(old.keyFile, 'utf8');
   await writeFile(uplink.keyFile, pem, { mode: 0o600 });
-  await writeFile(
-    join(stateDir, 'pending.json'),
-    JSON.stringify({ certificateId: 'x', certificatePem: 'x', certificateOwnershipToken: 'expired' }),
-  );
+  const kept = {
+    certificateId: 'old',
+    certificatePem: await readFile(old.certFile, 'utf8'),
+    certificateOwnershipToken: 'expired',
+    issuedAt: new Date(Date.now() - 3_600_000).toISOString(),
+  };
+  await writeFile(join(stateDir, 'pending.json'), JSON.stringify(kept));
   await provision();
   t.equal(await readFile(uplink.keyFile, 'utf8'), pem, 'the key is kept');
   t.equal(world.emulator.requests.map((r) => r.operation).join(' '), 'register create-from-csr register');
   t.same([...world.emulator.things.keys()], [box.thingName]);
   t.match(world.emulator.things.get(box.thingName), { templateName });
+  t.end();
+});
+
+t.test('a kept certificate that is not for the key on the box is not used', async (t) => {
+  const { world, uplink, box, provision, stateDir } = await setup(t);
+  await mkdir(stateDir, { recursive: true });
+  await mkdir(box.identityDir, { recursive: true });
+  const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+  await writeFile(uplink.keyFile, key.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+  const other = await issueClientCertificate(world.pki, 'other', box.thingName);
+  const kept = {
+    certificateId: 'other',
+    certificatePem: await readFile(other.certFile, 'utf8'),
+    certificateOwnershipToken: 'whatever',
+    issuedAt: new Date().toISOString(),
+  };
+  await writeFile(join(stateDir, 'pending.json'), JSON.stringify(kept));
+  await provision();
+  t.equal(world.emulator.requests.map((r) => r.operation).join(' '), 'create-from-csr register');
+  t.ok((await box.identity()).certificate, 'the stored certificate is for the key on the box');
   t.end();
 });
 

@@ -157,6 +157,10 @@ class ClaimProvisioning {
   async #register(identity: IdentityClient): Promise<void> {
     const { config, log, gatewayId } = this.#o;
     let pending = await readJson<Pending>(this.#pendingFile);
+    if (pending && !(await this.#forKey(pending.certificatePem))) {
+      log.warn('the kept certificate is not for the key on the box; asking for a new one');
+      pending = undefined;
+    }
     // A kept token may have expired: one fresh certificate, then the cloud's word holds. A refusal of a
     // recent token is the cloud's answer (e.g. the hook): asking again must not pile up certificates.
     let kept = pending !== undefined && mayHaveExpired(pending);
@@ -222,8 +226,7 @@ class ClaimProvisioning {
         'CreateCertificateFromCsr answered without a certificate',
       );
     }
-    const key = createPrivateKey(await readFile(config.keyFile));
-    if (!new X509Certificate(certificatePem).checkPrivateKey(key)) {
+    if (!(await this.#forKey(certificatePem))) {
       throw new GatewayError('ATTACHE_PROVISIONING', "the issued certificate is not for this box's key");
     }
     const pending = {
@@ -236,6 +239,16 @@ class ClaimProvisioning {
     await this.#save({ step: 'certificate', certificateId });
     log.info({ certificateId }, 'certificate issued');
     return pending;
+  }
+
+  /** True when `certificatePem` is a certificate for the key in `config.keyFile`. */
+  async #forKey(certificatePem: string): Promise<boolean> {
+    try {
+      const key = createPrivateKey(await readFile(this.#o.config.keyFile));
+      return new X509Certificate(certificatePem).checkPrivateKey(key);
+    } catch {
+      return false;
+    }
   }
 
   #failure(operation: string, err: unknown): GatewayError {
