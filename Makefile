@@ -57,6 +57,7 @@ bench: deps build
 	BENCH_SECONDS=$(BENCH_SECONDS) node bench/modbus.mjs
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/uplink.mjs
 	node bench/jobs.mjs
+	node --import @tapjs/typescript/import bench/provisioning.mjs
 
 clean:
 	npx tsc -b --clean

@@ -355,3 +355,93 @@ t.test('provisioning: the bundle config is pointed at the appliance paths and st
   t.match(report, { state: 'failed', message: 'provisioning failed', errors: ['a', 'b'], certificate: null });
   t.match(report.at, /^\d{4}-\d\d-\d\dT/);
 });
+
+t.test(
+  'provisioning: a claim bundle is the same for the fleet; each box names itself by its serial',
+  async (t) => {
+    const base = {
+      version: 1,
+      gateway: { id: 'attache-{serial}' },
+      devices: [
+        {
+          id: 'spo2-bed1',
+          adapter: 'rs232',
+          port: { path: '/dev/attache/ftdi-A10K1-if00' },
+          format: { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' } } },
+        },
+      ],
+      uplink: {
+        endpoint: 'example.iot.eu-west-1.amazonaws.com',
+        certFile: 'unused.crt',
+        keyFile: 'unused.key',
+        provisioning: {
+          claimCertFile: 'claim.crt',
+          claimKeyFile: 'claim.key',
+          templateName: 'attache-fleet',
+        },
+      },
+      jobs: { publicKeyFile: 'jobs.pem' },
+    };
+    const dir = t.testdir({
+      'config.json': JSON.stringify(base),
+      'fixed-id.json': JSON.stringify({ ...base, gateway: { id: 'gw-7' } }),
+      'no-template.json': JSON.stringify({ ...base, uplink: { ...base.uplink, provisioning: undefined } }),
+      'no-jobs.json': JSON.stringify({ ...base, jobs: undefined }),
+    });
+    const helper = join(overlay, 'usr/local/lib/attache/provision.mjs');
+    const out = join(dir, 'out.json');
+    const rewrite = (file: string, serial: string, ...flags: string[]) =>
+      attempt(process.execPath, [helper, 'config', join(dir, file), out, 'claim', ...flags], {
+        ...process.env,
+        ATTACHE_SERIAL_NUMBER: serial,
+      });
+    const rewritten = await rewrite('config.json', '10000000a1b2c3d4', 'jobs-key', 'export-key');
+    t.equal(rewritten.code, 0, rewritten.output);
+    t.equal(rewritten.output.trim(), 'attache-10000000a1b2c3d4', 'the gateway id is the serial number');
+    const config = JSON.parse(await readFile(out, 'utf8'));
+    t.match(config.uplink, {
+      certFile: '/var/lib/attache/gateway/identity/device.crt',
+      keyFile: '/var/lib/attache/gateway/identity/device.key',
+      provisioning: {
+        claimCertFile: '/var/lib/attache/gateway/identity/claim.crt',
+        claimKeyFile: '/var/lib/attache/gateway/identity/claim.key',
+        templateName: 'attache-fleet',
+      },
+    });
+    t.equal(config.jobs.publicKeyFile, '/var/lib/attache/trust/jobs-signing.pem');
+    t.equal(config.cache.exportRecipientFile, '/var/lib/attache/trust/export-recipient.pem');
+    const cli = join(repo, 'packages/cli/dist/bin.js');
+    const valid = await attempt(process.execPath, [cli, 'config', 'validate', '--config', out]);
+    t.equal(valid.code, 0, valid.output);
+
+    const other = await rewrite('config.json', '10000000ffff0002');
+    t.equal(other.output.trim(), 'attache-10000000ffff0002', 'another box, another thing, same bundle');
+    const refusals: [string, string, RegExp][] = [
+      ['fixed-id.json', '1', /gateway\.id must contain \{serial\}/],
+      ['no-template.json', '1', /needs uplink\.provisioning/],
+      ['config.json', 'not a serial!', /no serial number/],
+    ];
+    for (const [file, serial, reason] of refusals) {
+      const refused = await rewrite(file, serial);
+      t.equal(refused.code, 1, file);
+      t.match(refused.output, reason);
+    }
+    const noJobs = await rewrite('no-jobs.json', '1', 'jobs-key');
+    t.match(noJobs.output, /jobs-signing\.pem is in the bundle but the config has no "jobs" section/);
+  },
+);
+
+t.test('the unit lets the service rewrite its config but not the trust anchors', async (t) => {
+  const unit = await readFile(join(unitDir, 'attache.service'), 'utf8');
+  const writable = /^ReadWritePaths=(.*)$/m.exec(unit)?.[1]?.split(/\s+/) ?? [];
+  t.ok(/^ProtectSystem=strict$/m.test(unit));
+  t.ok(writable.includes('/var/lib/attache/config'), 'config-update jobs can write the config folder');
+  t.notOk(
+    writable.some((p) => '/var/lib/attache/trust'.startsWith(p)),
+    'the trust anchors are outside every writable path',
+  );
+  const tmpfiles = await readFile(join(overlay, 'usr/lib/tmpfiles.d/attache.conf'), 'utf8');
+  t.match(tmpfiles, /^d \/var\/lib\/attache\/config +0700 attache +attache/m);
+  t.match(tmpfiles, /^d \/var\/lib\/attache\/trust +0755 root +root/m);
+  t.match(tmpfiles, /^d \/var\/lib\/attache\/gateway\/identity +0700 attache +attache/m);
+});

@@ -17,7 +17,7 @@ export interface BrokerLogin {
 /** An MqttChannel over one MQTT 5 connection: one per connectivity window. */
 export class SdkMqttChannel implements MqttChannel {
   readonly #client: mqtt5.Mqtt5Client;
-  readonly #handlers = new Map<string, (payload: Buffer) => void>();
+  readonly #handlers = new Map<string, (payload: Buffer, topic: string) => void>();
   #closed = false;
 
   private constructor(client: mqtt5.Mqtt5Client) {
@@ -25,7 +25,9 @@ export class SdkMqttChannel implements MqttChannel {
     client.on('messageReceived', (event) => {
       const { topicName, payload } = event.message;
       const body = payload === undefined ? Buffer.alloc(0) : Buffer.from(payload as ArrayBuffer);
-      for (const [filter, handler] of this.#handlers) if (matches(filter, topicName)) handler(body);
+      for (const [filter, handler] of this.#handlers) {
+        if (matches(filter, topicName)) handler(body, topicName);
+      }
     });
   }
 
@@ -65,7 +67,8 @@ export class SdkMqttChannel implements MqttChannel {
     if (code >= 0x80) throw new Error(`PUBACK reason code ${code} on ${topic}`);
   }
 
-  async subscribe(topic: string, handler: (payload: Buffer) => void): Promise<void> {
+  /** Subscribes to a topic filter; `handler` gets each message's payload and topic. */
+  async subscribe(topic: string, handler: (payload: Buffer, topic: string) => void): Promise<void> {
     this.#handlers.set(topic, handler);
     const suback = await this.#client.subscribe({
       subscriptions: [{ topicFilter: topic, qos: mqtt5.QoS.AtLeastOnce }],

@@ -1,4 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import type { AttacheConfig } from '@attache/core';
+import { type FleetProvisioningState, readFleetProvisioning } from '@attache/uplink/policy';
+import { provisioningDir } from './window-runner.js';
 
 /**
  * The appliance's first-boot provisioning result, as `attache-provision` writes it
@@ -88,7 +91,10 @@ export function formatProvisioning(p: ProvisioningState, now = Date.now()): stri
   switch (p.state) {
     case 'provisioned': {
       const lines = [`provisioning: provisioned${at} (${p.credential ?? 'device'} certificate)`];
-      if (p.certificate) lines.push(certificateLine(p.certificate, now));
+      // A claim serves only until the box has its own certificate (the fleet provisioning line).
+      if (p.certificate && p.credential === 'claim') {
+        lines.push(`  claim ${p.certificate.subject}, used only until the box has provisioned itself`);
+      } else if (p.certificate) lines.push(certificateLine(p.certificate, now));
       return lines;
     }
     case 'failed':
@@ -100,5 +106,43 @@ export function formatProvisioning(p: ProvisioningState, now = Date.now()): stri
       return [`provisioning: NOT PROVISIONED: ${p.message}`];
     default:
       return [`provisioning: state unknown: ${p.message}`];
+  }
+}
+
+/** The box's provisioning by claim (`uplink.provisioning`), as `attache status` reports it. */
+export type ClaimStatus = FleetProvisioningState | { state: 'unprovisioned'; templateName: string };
+
+/** Reads the claim provisioning progress of `config`; undefined when it does not provision by claim. */
+export async function readClaimStatus(config: AttacheConfig): Promise<ClaimStatus | undefined> {
+  const provisioning = config.uplink?.provisioning;
+  if (!provisioning) return undefined;
+  return (
+    (await readFleetProvisioning(provisioningDir(config))) ?? {
+      state: 'unprovisioned',
+      templateName: provisioning.templateName,
+    }
+  );
+}
+
+/** The lines `attache status` prints about the provisioning by claim. */
+export function formatClaimStatus(s: ClaimStatus): string[] {
+  switch (s.state) {
+    case 'unprovisioned':
+      return [
+        `fleet provisioning: NOT PROVISIONED yet: the next window provisions this box by claim (template ${s.templateName}); readings are cached meanwhile`,
+      ];
+    case 'provisioning':
+      return [
+        `fleet provisioning: PROVISIONING since ${s.at} (last step done: ${s.step})`,
+        ...(s.reason ? [`  ${s.reason}`] : []),
+      ];
+    case 'provisioned':
+      return [
+        `fleet provisioning: provisioned as ${s.thingName ?? '?'} at ${s.at} (certificate ${s.certificateId ?? 'kept'})`,
+      ];
+    case 'refused':
+      return [
+        `fleet provisioning: REFUSED at ${s.at}: ${s.reason ?? 'no reason given'}; retried in the next window`,
+      ];
   }
 }

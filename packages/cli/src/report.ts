@@ -1,5 +1,10 @@
 import type { AdapterStatus, ConfigIssue, WindowResult } from '@attache/core';
-import { formatProvisioning, type ProvisioningState } from './provisioning.js';
+import {
+  type ClaimStatus,
+  formatClaimStatus,
+  formatProvisioning,
+  type ProvisioningState,
+} from './provisioning.js';
 import type { GatewayStatus } from './status.js';
 
 function age(iso: string | null, now: number): string {
@@ -52,13 +57,14 @@ function formatAdapter(a: AdapterStatus, now: number): string {
 
 /** The text form of `attache status` (with the appliance's provisioning state when there is one). */
 export function formatStatus(
-  s: GatewayStatus & { provisioning?: ProvisioningState },
+  s: GatewayStatus & { provisioning?: ProvisioningState; fleetProvisioning?: ClaimStatus },
   now = Date.now(),
 ): string {
   const b = s.backlog;
   const lines = [
     `gateway ${s.gatewayId}: ${s.running ? `running since ${s.startedAt}` : 'not running'}`,
     ...(s.provisioning ? formatProvisioning(s.provisioning, now) : []),
+    ...(s.fleetProvisioning ? formatClaimStatus(s.fleetProvisioning) : []),
     `backlog: ${b.records} records, ${bytes(b.bytes)}, oldest ${age(b.oldestCapturedAt, now)}; next seq ${b.nextSeq}`,
     ...Object.entries(s.routes ?? {}).map(
       ([name, r]) =>

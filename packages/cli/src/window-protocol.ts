@@ -20,6 +20,8 @@ export interface WindowStart {
   linger: boolean;
   /** True when the parent serves state, shadow settings and events. */
   host: boolean;
+  /** Set with `uplink.provisioning`: where the window keeps the box's provisioning progress. */
+  provisioningDir?: string;
   /** Set when the config takes AWS IoT Jobs: they run in the window process itself. */
   jobs?: { config: JobsConfig; dataDir: string; updates?: UpdateTargets };
 }

@@ -22,6 +22,11 @@ import type { FromWindow, ToWindow, UpdateTargets, WindowHostServer } from './wi
 
 const lastWindowKey = 'lastWindow';
 
+/** Where the box's fleet-provisioning progress is kept (`uplink.provisioning`). */
+export function provisioningDir(config: AttacheConfig): string {
+  return join(config.gateway.dataDir, 'provisioning');
+}
+
 /** A window as the gateway records it for `attache status` and the shadow. */
 export interface WindowRecord extends WindowReport {
   /** What opened it: `manual` (attache sync) or a scheduler policy. */
@@ -285,6 +290,7 @@ export class WindowRunner {
         maxDurationMs,
         linger: request.linger ?? false,
         host: this.#host !== undefined,
+        ...(uplink.provisioning ? { provisioningDir: provisioningDir(this.#config) } : {}),
         ...(this.#config.jobs === undefined
           ? {}
           : {

@@ -10,8 +10,10 @@ import {
   type PendingEvent,
   type SettingsOutcome,
   type WindowHost,
+  type WindowProvisioning,
 } from '@attache/uplink';
 import { createLogger } from './log.js';
+import { readSerialNumber } from './serial-number.js';
 import { jobsRunner, type UpdateHost } from './window-jobs.js';
 import type { FromWindow, ToWindow, WindowStart } from './window-protocol.js';
 
@@ -108,6 +110,12 @@ async function windowHost(start: WindowStart, logger: Logger): Promise<WindowHos
     runJobs,
   };
 }
+/** The provisioning settings of a window that may have to provision the box by claim. */
+async function windowProvisioning(start: WindowStart): Promise<WindowProvisioning | undefined> {
+  if (start.provisioningDir === undefined) return undefined;
+  return { stateDir: start.provisioningDir, serialNumber: await readSerialNumber() };
+}
+
 const abort = new AbortController();
 
 process.on('message', (message: ToWindow) => {
@@ -115,13 +123,14 @@ process.on('message', (message: ToWindow) => {
     case 'start': {
       const logger = createLogger(message.logLevel, false);
       const uplink = new IotCoreUplink({ gatewayId: message.gatewayId, config: message.uplink, logger });
-      void windowHost(message, logger)
-        .then((host) =>
+      void Promise.all([windowHost(message, logger), windowProvisioning(message)])
+        .then(([host, provisioning]) =>
           uplink.openWindow(bridge, {
             signal: abort.signal,
             maxDurationMs: message.maxDurationMs,
             linger: message.linger,
             ...(host === undefined ? {} : { host }),
+            ...(provisioning === undefined ? {} : { provisioning }),
           }),
         )
         .then((result) => {

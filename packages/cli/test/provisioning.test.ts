@@ -1,7 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { formatProvisioning, type ProvisioningState, readProvisioning } from '../src/provisioning.js';
+import {
+  formatClaimStatus,
+  formatProvisioning,
+  type ProvisioningState,
+  readProvisioning,
+} from '../src/provisioning.js';
+import { parseSerialNumber, readSerialNumber } from '../src/serial-number.js';
 
 const now = Date.parse('2026-11-24T08:00:00Z');
 const provisioned: ProvisioningState = {
@@ -64,4 +70,89 @@ t.test('the state file: none is not an appliance; a damaged one is reported, nev
   const file = join(dir, 'ok.json');
   await writeFile(file, JSON.stringify(provisioned));
   t.same(await readProvisioning(file), provisioned);
+});
+
+t.test(
+  'provisioning by claim: each state is one clear line, with the reason when there is one',
+  async (t) => {
+    const at = '2026-12-04T20:00:00.000Z';
+    const base = { at, thingName: null, certificateId: null, reason: null } as const;
+    t.same(formatClaimStatus({ state: 'unprovisioned', templateName: 'attache-fleet' }), [
+      'fleet provisioning: NOT PROVISIONED yet: the next window provisions this box by claim (template attache-fleet); readings are cached meanwhile',
+    ]);
+    t.same(formatClaimStatus({ ...base, state: 'provisioning', step: 'key' }), [
+      `fleet provisioning: PROVISIONING since ${at} (last step done: key)`,
+    ]);
+    t.same(
+      formatClaimStatus({
+        ...base,
+        state: 'provisioning',
+        step: 'certificate',
+        reason: 'not connected within 40000 ms; retried in the next window',
+      }),
+      [
+        `fleet provisioning: PROVISIONING since ${at} (last step done: certificate)`,
+        '  not connected within 40000 ms; retried in the next window',
+      ],
+    );
+    t.same(
+      formatClaimStatus({
+        ...base,
+        state: 'provisioned',
+        step: 'registered',
+        thingName: 'attache-1',
+        certificateId: 'ab',
+      }),
+      [`fleet provisioning: provisioned as attache-1 at ${at} (certificate ab)`],
+    );
+    t.same(formatClaimStatus({ ...base, state: 'provisioned', step: 'registered' }), [
+      `fleet provisioning: provisioned as ? at ${at} (certificate kept)`,
+    ]);
+    t.same(
+      formatClaimStatus({
+        ...base,
+        state: 'refused',
+        step: 'certificate',
+        reason: 'RegisterThing refused: x',
+      }),
+      [`fleet provisioning: REFUSED at ${at}: RegisterThing refused: x; retried in the next window`],
+    );
+    t.same(formatClaimStatus({ ...base, state: 'refused', step: 'started' }), [
+      `fleet provisioning: REFUSED at ${at}: no reason given; retried in the next window`,
+    ]);
+  },
+);
+
+t.test('the serial number: the device tree, /proc/cpuinfo, or $ATTACHE_SERIAL_NUMBER', async (t) => {
+  t.equal(parseSerialNumber('10000000a1b2c3d4\0'), '10000000a1b2c3d4', 'device-tree string');
+  t.equal(
+    parseSerialNumber(
+      'processor\t: 0\nHardware\t: BCM2835\nSerial\t\t: 10000000a1b2c3d4\nModel\t\t: Raspberry Pi 4\n',
+    ),
+    '10000000a1b2c3d4',
+    '/proc/cpuinfo',
+  );
+  t.equal(parseSerialNumber('processor\t: 0\nmodel name\t: x86\n'), null, 'a PC has none');
+  t.equal(parseSerialNumber(''), null);
+  t.equal(parseSerialNumber('../../etc'), null, 'only letters and digits');
+  t.equal(await readSerialNumber({ ATTACHE_SERIAL_NUMBER: 'abc123' }), 'abc123');
+  const fromBoard = await readSerialNumber({});
+  t.ok(fromBoard === null || /^[0-9A-Za-z]+$/.test(fromBoard), 'this machine: its serial or none');
+});
+
+t.test('a claim bundle: the claim is named, without end-date warnings, as it serves only once', async (t) => {
+  t.same(
+    formatProvisioning(
+      {
+        ...provisioned,
+        credential: 'claim',
+        certificate: { subject: 'CN=attache-claim', notAfter: 'Nov 25 06:00:00 2026 GMT', sha256: 'AB' },
+      },
+      now,
+    ),
+    [
+      'provisioning: provisioned at 2026-11-24T06:40:12.345Z (claim certificate)',
+      '  claim CN=attache-claim, used only until the box has provisioned itself',
+    ],
+  );
 });

@@ -33,6 +33,11 @@ export type ErrorCode =
   | 'ATTACHE_CANCELED'
   /** The uplink could not connect to the broker. */
   | 'ATTACHE_UPLINK_CONNECT'
+  /**
+   * Fleet provisioning by claim did not complete: the cloud refused it (the message gives its
+   * reason) or it could not run (no serial number, claim missing); retried in the next window.
+   */
+  | 'ATTACHE_PROVISIONING'
   /** The broker refused a publish or the connection broke before its PUBACK. */
   | 'ATTACHE_UPLINK_PUBLISH'
   /** A connectivity window was requested while one is already open. */

@@ -46,6 +46,7 @@ export type {
   ModbusRegister,
   ModbusRtuBus,
   ModbusTcpBus,
+  ProvisioningConfig,
   RegexLineFormat,
   Rs232DeviceConfig,
   SerialFormat,

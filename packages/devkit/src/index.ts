@@ -34,7 +34,7 @@ export {
   type ModbusServerValue,
   startModbusServer,
 } from './modbus-server.js';
-export { createTestPki, type TestPki, type TestPkiOptions } from './pki.js';
+export { createTestPki, issueClientCertificate, type TestPki, type TestPkiOptions } from './pki.js';
 export { getFreePort, isListening } from './ports.js';
 export { openPtyPair, type PtyPair } from './pty.js';
 export { type LogEntry, recordingLogger } from './recording-logger.js';

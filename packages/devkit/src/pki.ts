@@ -134,3 +134,17 @@ export async function createTestPki(dir: string, options: TestPkiOptions): Promi
   await issue(dir, 'subscriber', 'dashboard', 'client');
   return pki;
 }
+
+/**
+ * Issues one more client certificate (EC P-256, CN = `cn`) from the PKI's CA, as `<name>.crt` and
+ * `<name>.key` (0600) in the PKI's folder, e.g. a Fleet Provisioning claim. Resolves their paths.
+ */
+export async function issueClientCertificate(
+  pki: TestPki,
+  name: string,
+  cn: string,
+): Promise<{ certFile: string; keyFile: string }> {
+  if (!/^[a-z0-9-]{1,32}$/.test(name)) throw new TypeError('"name" must be 1-32 of a-z, 0-9, "-"');
+  await issue(pki.dir, name, cn, 'client');
+  return { certFile: join(pki.dir, `${name}.crt`), keyFile: join(pki.dir, `${name}.key`) };
+}

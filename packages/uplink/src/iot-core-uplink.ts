@@ -1,6 +1,7 @@
 import type { Logger, Outbox, UplinkConfig } from '@attache/core';
 import { GatewayError, nullLogger } from '@attache/core';
-import { runWindow, type WindowReport } from './upload-window.js';
+import type { provisionByClaim } from './fleet-provisioning.js';
+import { runWindow, type WindowProvisioning, type WindowReport } from './upload-window.js';
 import type { WindowHost } from './window-host.js';
 
 /** Options of {@link IotCoreUplink}. */
@@ -25,6 +26,12 @@ export interface OpenWindowOptions {
   linger?: boolean;
   /** State, shadow settings and gateway events; see {@link WindowHost}. */
   host?: WindowHost;
+  /**
+   * With `config.provisioning`: where the provisioning progress is kept and the board's serial
+   * number. The window then provisions the box by claim first when `config.certFile` does not exist
+   * (see {@link provisionByClaim}); a refusal fails the window with `ATTACHE_PROVISIONING`.
+   */
+  provisioning?: WindowProvisioning;
 }
 
 /**

@@ -151,6 +151,11 @@ export class MqttSession {
     });
   }
 
+  /** The SDK's client, for the SDK's own service clients (e.g. `iotidentity`) over this connection. */
+  get client(): mqtt5.Mqtt5Client {
+    return this.#client;
+  }
+
   /** Calls `listener` once if the connection drops after it was established. */
   onceDisconnected(listener: (message: string) => void): void {
     this.#client.once('disconnection', (event) => listener(describeCrtError(event.error)));

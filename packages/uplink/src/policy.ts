@@ -2,6 +2,7 @@
 // schedules, routes, residency, hooks, the TLS and time probes, topics), so that the gateway's main
 // process never loads the AWS IoT SDK: only a window's own process does (through the main entry).
 export { type HookConfig, type HookResult, runHook } from './hooks.js';
+export { type FleetProvisioningState, readFleetProvisioning } from './provisioning-state.js';
 export { checkResidency, type EndpointLocation, locateEndpoint } from './residency.js';
 export { hasRouteTo } from './route-probe.js';
 export { checkRoutes, routeUplinkConfig, type UplinkRoute, withRouteReports } from './routes.js';

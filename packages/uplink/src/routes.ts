@@ -35,7 +35,7 @@ export function checkRoutes(config: AttacheConfig): ConfigIssue[] {
  * The uplink config of one route's window: the route's endpoint, port, certificate, key and CA; its
  * own data-residency lists when it has them, else the uplink's; everything else (topics, batching,
  * flow control, fipsOnly, window deadline and budget) from `uplink`; no shadow, no trusted-time
- * request, no hooks and no further routes (the default route's window has those, around all routes).
+ * request, no hooks, no provisioning and no further routes (the default route's window has those, around all routes).
  */
 export function routeUplinkConfig(uplink: UplinkConfig, route: UplinkRoute): UplinkConfig {
   const config: UplinkConfig = {
@@ -52,6 +52,7 @@ export function routeUplinkConfig(uplink: UplinkConfig, route: UplinkRoute): Upl
   delete config.window.preHook;
   delete config.window.postHook;
   delete config.caFile;
+  delete config.provisioning;
   if (route.caFile !== undefined) config.caFile = route.caFile;
   if (route.allowedRegions !== undefined) config.allowedRegions = route.allowedRegions;
   if (route.allowedEndpoints !== undefined) config.allowedEndpoints = route.allowedEndpoints;

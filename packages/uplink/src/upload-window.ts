@@ -1,6 +1,7 @@
 import type { Logger, Outbox, UplinkConfig, WindowResult } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
 import { type Batch, BatchReader } from './batch-reader.js';
+import { provisionByClaim } from './fleet-provisioning.js';
 import { MqttSession } from './mqtt-session.js';
 import { checkResidency } from './residency.js';
 import { ShadowSession } from './shadow-session.js';
@@ -32,6 +33,14 @@ export interface UploadWindowOptions {
   /** Stay connected once drained and upload records as they arrive, until deadline or abort. */
   linger?: boolean;
   host?: WindowHost;
+  /** Set with `config.provisioning`: provision the box by claim first when it has no certificate. */
+  provisioning?: WindowProvisioning;
+}
+
+/** Where a window keeps the box's provisioning progress, and the board's serial number. */
+export interface WindowProvisioning {
+  stateDir: string;
+  serialNumber: string | null;
 }
 
 interface Ending {
@@ -153,6 +162,11 @@ class UploadWindow {
     const { gatewayId, config, log, host } = this.#options;
     this.#topics = uplinkTopics(gatewayId, config);
     checkResidency(config);
+    const { provisioning } = this.#options;
+    if (provisioning && config.provisioning) {
+      await Promise.race([provisionByClaim({ gatewayId, config, log, ...provisioning }), this.#ended]);
+      if (this.#ending) return;
+    }
     const first = await this.#reader.next();
     const events = (await host?.pendingEvents?.()) ?? [];
     const hasWork =

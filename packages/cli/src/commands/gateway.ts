@@ -5,7 +5,7 @@ import { createLogger } from '../log.js';
 import { openCache } from '../open-cache.js';
 import { gatewayPaths } from '../paths.js';
 import { becomeDataDirOwner } from '../privileges.js';
-import { formatProvisioning, provisioningFile, readProvisioning } from '../provisioning.js';
+import { formatProvisioning, provisioningFile, readClaimStatus, readProvisioning } from '../provisioning.js';
 import {
   currentRelease,
   exitRestart,
@@ -119,7 +119,12 @@ async function status(args: CommonArgs): Promise<void> {
       await cache.close();
     }
   });
-  const report = provisioning ? { ...gateway, provisioning } : gateway;
+  const claim = await readClaimStatus(cfg);
+  const report = {
+    ...gateway,
+    ...(provisioning ? { provisioning } : {}),
+    ...(claim ? { fleetProvisioning: claim } : {}),
+  };
   console.log(args.json ? JSON.stringify(report) : formatStatus(report));
   process.exit(0);
 }

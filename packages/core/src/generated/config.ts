@@ -597,6 +597,7 @@ export interface UplinkConfig {
    * `aws-iot-core`: the SDK caps publishes at AWS IoT Core's per-connection quota (100/s, 512 KB/s). `none`: no client-side cap (for brokers without that quota).
    */
   flowControl: 'aws-iot-core' | 'none';
+  provisioning?: ProvisioningConfig;
   /**
    * How long a window waits for the connection. TLS failures surface only after 10-30 s in the SDK, so keep it above 35 s.
    */
@@ -607,6 +608,33 @@ export interface UplinkConfig {
    * Federated routing: the records of the listed devices go to their route's endpoint, with the route's own certificate, and nowhere else; all other records (and state, events, shadow, jobs) take the default route above. Each route keeps its own outbox (`<dataDir>/routes/<name>`, its own `seq` range) and is drained in every window over its own connection. A device may be in one route only, and every listed device must be configured.
    */
   routes: UplinkRouteConfig[];
+}
+/**
+ * Fleet provisioning by claim (AWS IoT Fleet Provisioning): when `certFile` does not exist yet, the first window connects with the fleet's claim certificate, makes the box's own key pair in `keyFile` (it never leaves the box), has its certificate issued (CreateCertificateFromCsr) and the thing registered (RegisterThing with `templateName`), writes the certificate to `certFile`, deletes the claim and goes on as the thing `gateway.id`. Progress: `<dataDir>/provisioning/state.json` and `attache status`.
+ */
+export interface ProvisioningConfig {
+  /**
+   * The fleet's claim certificate (PEM), allowed only to call Fleet Provisioning; deleted once the box is provisioned.
+   */
+  claimCertFile: string;
+  /**
+   * The claim certificate's private key (PEM); deleted once the box is provisioned.
+   */
+  claimKeyFile: string;
+  /**
+   * The AWS IoT provisioning template's name.
+   */
+  templateName: string;
+  /**
+   * Template parameters besides the ones the box adds itself (`SerialNumber`: the board's serial number; `ThingName`: `gateway.id`), e.g. `{ "Site": "ward-3" }`.
+   */
+  parameters: {
+    [k: string]: string;
+  };
+  /**
+   * How long each Fleet Provisioning request waits for its answer.
+   */
+  timeoutMs: number;
 }
 /**
  * Trusted time: before each window connects, the gateway asks the endpoint itself for the time (the `Date` header of an HTTPS response, over TLS verified with the uplink's CA, bounded by the endpoint certificate's validity) and, when its own clock is off by more than `maxOffsetMs`, records a `clock.corrected` event (source `broker-date`) so that earlier records of the same boot can be fixed.
@@ -1370,6 +1398,7 @@ export interface UplinkConfigInput {
    * `aws-iot-core`: the SDK caps publishes at AWS IoT Core's per-connection quota (100/s, 512 KB/s). `none`: no client-side cap (for brokers without that quota).
    */
   flowControl?: 'aws-iot-core' | 'none';
+  provisioning?: ProvisioningConfigInput;
   /**
    * How long a window waits for the connection. TLS failures surface only after 10-30 s in the SDK, so keep it above 35 s.
    */
@@ -1380,6 +1409,33 @@ export interface UplinkConfigInput {
    * Federated routing: the records of the listed devices go to their route's endpoint, with the route's own certificate, and nowhere else; all other records (and state, events, shadow, jobs) take the default route above. Each route keeps its own outbox (`<dataDir>/routes/<name>`, its own `seq` range) and is drained in every window over its own connection. A device may be in one route only, and every listed device must be configured.
    */
   routes?: UplinkRouteConfigInput[];
+}
+/**
+ * Fleet provisioning by claim (AWS IoT Fleet Provisioning): when `certFile` does not exist yet, the first window connects with the fleet's claim certificate, makes the box's own key pair in `keyFile` (it never leaves the box), has its certificate issued (CreateCertificateFromCsr) and the thing registered (RegisterThing with `templateName`), writes the certificate to `certFile`, deletes the claim and goes on as the thing `gateway.id`. Progress: `<dataDir>/provisioning/state.json` and `attache status`.
+ */
+export interface ProvisioningConfigInput {
+  /**
+   * The fleet's claim certificate (PEM), allowed only to call Fleet Provisioning; deleted once the box is provisioned.
+   */
+  claimCertFile: string;
+  /**
+   * The claim certificate's private key (PEM); deleted once the box is provisioned.
+   */
+  claimKeyFile: string;
+  /**
+   * The AWS IoT provisioning template's name.
+   */
+  templateName: string;
+  /**
+   * Template parameters besides the ones the box adds itself (`SerialNumber`: the board's serial number; `ThingName`: `gateway.id`), e.g. `{ "Site": "ward-3" }`.
+   */
+  parameters?: {
+    [k: string]: string;
+  };
+  /**
+   * How long each Fleet Provisioning request waits for its answer.
+   */
+  timeoutMs?: number;
 }
 /**
  * Trusted time: before each window connects, the gateway asks the endpoint itself for the time (the `Date` header of an HTTPS response, over TLS verified with the uplink's CA, bounded by the endpoint certificate's validity) and, when its own clock is off by more than `maxOffsetMs`, records a `clock.corrected` event (source `broker-date`) so that earlier records of the same boot can be fixed.

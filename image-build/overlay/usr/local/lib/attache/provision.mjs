@@ -1,13 +1,66 @@
 // Helper of attache-provision (JSON work the shell should not do by hand).
-//   provision.mjs config IN OUT KIND [ca]   rewrites the data directory and the uplink file paths of
-//       a config to where the appliance keeps them; prints the gateway id.
+//   provision.mjs config IN OUT KIND [ca] [jobs-key] [export-key]   rewrites the data directory and
+//       the uplink, claim and trust-anchor file paths of a config to where the appliance keeps them;
+//       with KIND `claim`, replaces `{serial}` in gateway.id by the board's serial number; prints the
+//       gateway id.
 //   provision.mjs state FILE STATE MESSAGE [KEY=VALUE...]   writes the provisioning state file.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 const credentials = '/run/credentials/attache.service';
+const identity = '/var/lib/attache/gateway/identity';
+const trust = '/var/lib/attache/trust';
 const [command, ...args] = process.argv.slice(2);
 
-function rewriteConfig([input, output, kind, ca]) {
+/** The board's serial number (as the gateway reads it): $ATTACHE_SERIAL_NUMBER, the device tree, /proc/cpuinfo. */
+function serialNumber() {
+  const read = (file) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const cpuinfo = /^Serial\s*:\s*([0-9A-Za-z]+)\s*$/m.exec(read('/proc/cpuinfo'))?.[1];
+  const tree = read('/sys/firmware/devicetree/base/serial-number').replace(/\0/g, '').trim();
+  const serial = process.env.ATTACHE_SERIAL_NUMBER || tree || cpuinfo || '';
+  return /^[0-9A-Za-z]{1,64}$/.test(serial) ? serial : '';
+}
+
+/** A claim bundle: the box's own key and certificate are made by the gateway, beside the claim. */
+function claimPaths(config) {
+  const provisioning = config.uplink?.provisioning;
+  if (typeof provisioning !== 'object' || provisioning === null) {
+    throw new Error('a claim bundle needs uplink.provisioning with the templateName');
+  }
+  const id = String(config.gateway.id ?? '');
+  if (!id.includes('{serial}')) {
+    throw new Error(
+      'with a claim, gateway.id must contain {serial} (e.g. "attache-{serial}"): each box is its own thing',
+    );
+  }
+  const serial = serialNumber();
+  if (!serial) throw new Error('this box has no serial number for gateway.id');
+  config.gateway.id = id.replaceAll('{serial}', serial);
+  config.uplink.certFile = `${identity}/device.crt`;
+  config.uplink.keyFile = `${identity}/device.key`;
+  provisioning.claimCertFile = `${identity}/claim.crt`;
+  provisioning.claimKeyFile = `${identity}/claim.key`;
+}
+
+/** The public keys of the bundle's trust-anchor slots, root-owned in the trust folder. */
+function trustPaths(config, flags) {
+  if (flags.includes('jobs-key')) {
+    if (typeof config.jobs !== 'object' || config.jobs === null) {
+      throw new Error('jobs-signing.pem is in the bundle but the config has no "jobs" section');
+    }
+    config.jobs.publicKeyFile = `${trust}/jobs-signing.pem`;
+  }
+  if (flags.includes('export-key')) {
+    config.cache = { ...config.cache, exportRecipientFile: `${trust}/export-recipient.pem` };
+  }
+}
+
+function rewriteConfig([input, output, kind, ...flags]) {
   let config;
   try {
     config = JSON.parse(readFileSync(input, 'utf8'));
@@ -19,11 +72,17 @@ function rewriteConfig([input, output, kind, ca]) {
   }
   config.gateway.dataDir = '/var/lib/attache/gateway';
   if (config.uplink && typeof config.uplink === 'object') {
-    config.uplink.certFile = `${credentials}/uplink_${kind}.crt`;
-    config.uplink.keyFile = `${credentials}/uplink_${kind}.key`;
-    if (ca) config.uplink.caFile = `${credentials}/uplink_ca.pem`;
+    if (kind === 'claim') claimPaths(config);
+    else {
+      config.uplink.certFile = `${credentials}/uplink_${kind}.crt`;
+      config.uplink.keyFile = `${credentials}/uplink_${kind}.key`;
+    }
+    if (flags.includes('ca')) config.uplink.caFile = `${credentials}/uplink_ca.pem`;
+  } else if (kind === 'claim') {
+    throw new Error('a claim bundle needs an "uplink" section');
   }
-  writeFileSync(output, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o640 });
+  trustPaths(config, flags);
+  writeFileSync(output, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   process.stdout.write(`${config.gateway.id ?? ''}\n`);
 }
 
