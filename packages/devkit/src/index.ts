@@ -1,3 +1,13 @@
+export {
+  aclRules,
+  type FleetIotPolicies,
+  type IotPolicyDocument,
+  type IotPolicyStatement,
+  iotPoliciesFile,
+  loadIotPolicies,
+  type MosquittoAclOptions,
+  mosquittoAcl,
+} from './acl.js';
 export { type CbcMessageOptions, cbcMessage } from './astm-cbc.js';
 export {
   type AstmSenderFaults,
@@ -7,8 +17,11 @@ export {
 } from './astm-sender.js';
 export { type BaudGateOptions, BaudGateRelay } from './baud-gate.js';
 export {
+  type ClientIdentity,
   type MosquittoBroker,
   type MosquittoOptions,
+  type PublishOptions,
+  publishMessage,
   type SubscribeOptions,
   startMosquitto,
   subscribeTopic,
@@ -34,7 +47,7 @@ export {
   type ModbusServerValue,
   startModbusServer,
 } from './modbus-server.js';
-export { createTestPki, type TestPki, type TestPkiOptions } from './pki.js';
+export { createTestPki, issueClientCertificate, type TestPki, type TestPkiOptions } from './pki.js';
 export { getFreePort, isListening } from './ports.js';
 export { openPtyPair, type PtyPair } from './pty.js';
 export { type LogEntry, recordingLogger } from './recording-logger.js';

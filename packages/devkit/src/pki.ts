@@ -134,3 +134,22 @@ export async function createTestPki(dir: string, options: TestPkiOptions): Promi
   await issue(dir, 'subscriber', 'dashboard', 'client');
   return pki;
 }
+
+/**
+ * Issues another client certificate with CN = `cn` from `pki`'s CA, as `<name>.crt` / `<name>.key`
+ * (mode 0600) in the PKI's folder, e.g. a second gateway or the fleet's claim. Rejects when openssl
+ * fails or `cn` is not 1-64 characters of a-z, A-Z, 0-9, ":", "_", "-".
+ */
+export async function issueClientCertificate(
+  pki: TestPki,
+  name: string,
+  cn: string,
+): Promise<{ certFile: string; keyFile: string }> {
+  if (!/^[a-zA-Z0-9:_-]{1,64}$/.test(cn) || !/^[a-z0-9-]{1,64}$/.test(name)) {
+    throw new TypeError(
+      '"cn" must be 1-64 characters of a-z, A-Z, 0-9, ":", "_", "-" and "name" of a-z, 0-9, "-"',
+    );
+  }
+  await issue(pki.dir, name, cn, 'client');
+  return { certFile: join(pki.dir, `${name}.crt`), keyFile: join(pki.dir, `${name}.key`) };
+}
