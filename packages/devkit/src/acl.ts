@@ -128,19 +128,24 @@ export function aclRules(document: IotPolicyDocument, templateName: string): str
  * A mosquitto `acl_file` (for `use_identity_as_username true`: user name = certificate CN = thing
  * name) generated from the fleet's IoT policies: the gateway policy as `pattern` lines with the
  * thing name as `%u`, the claim policy for each claim CN, everything for the service CNs.
- * Mosquitto applies `pattern` lines to every client, so a claim CN also gets the gateway rights on
- * topics named after itself: no gateway's topics, as long as no thing is named like a claim CN.
+ * Mosquitto applies `pattern` lines to every client; a claim connection has no thing on AWS, so
+ * the claim CNs are denied every gateway topic explicitly.
  */
 export function mosquittoAcl(options: MosquittoAclOptions = {}): string {
   const policies = options.policies ?? loadIotPolicies();
   const templateName = options.templateName ?? 'attache-fleet';
+  const gateway = aclRules(policies.gateway, templateName);
   const lines = [
     '# Generated from cloud/policies/iot-policies.json by @attache/devkit (acl.ts): do not edit.',
     '# Gateways (policy "gateway"): %u is the certificate CN, i.e. the thing name.',
-    ...aclRules(policies.gateway, templateName).map((rule) => `pattern ${rule}`),
+    ...gateway.map((rule) => `pattern ${rule}`),
   ];
+  // Mosquitto applies pattern lines to every client, and a claim connection has no thing on AWS:
+  // deny the claim every gateway topic (deny lines win over allows).
+  const notForClaims = [...new Set(gateway.map((rule) => rule.replace(/^\w+ /, '').replaceAll('%u', '+')))];
   for (const user of options.claimUsers ?? ['claim']) {
     lines.push('', `# Claim (policy "claim", template ${templateName})`, `user ${user}`);
+    lines.push(...notForClaims.map((topic) => `topic deny ${topic}`));
     for (const rule of aclRules(policies.claim, templateName)) {
       if (rule.includes('%')) throw new TypeError(`the claim policy cannot use policy variables: ${rule}`);
       lines.push(`topic ${rule}`);

@@ -68,8 +68,8 @@ export interface TopicSubscriber {
 export interface SubscribeOptions {
   broker: MosquittoBroker;
   pki: TestPki;
-  /** A topic filter. */
-  topic: string;
+  /** A topic filter, or several (one SUBSCRIBE; messages arrive in the order the broker took them). */
+  topic: string | string[];
   /** The client certificate and key to subscribe as. Default: the PKI's subscriber (`dashboard`). */
   identity?: ClientIdentity;
 }
@@ -240,8 +240,7 @@ export async function subscribeTopic(options: SubscribeOptions): Promise<TopicSu
     'mqttv5',
     '-q',
     '1',
-    '-t',
-    topic,
+    ...(Array.isArray(topic) ? topic : [topic]).flatMap((filter) => ['-t', filter]),
     '--cafile',
     pki.caFile,
     '--cert',
