@@ -44,6 +44,7 @@ function gatewayTopics(thing: string): { publish: string[]; subscribe: string[] 
     ],
     uplink: { endpoint: 'abc-ats.iot.eu-central-1.amazonaws.com', certFile: '/c', keyFile: '/k' },
   });
+  if (!config.uplink) throw new Error('the config has an uplink');
   const uplink = uplinkTopics(thing, config.uplink);
   const ingest = uplinkTopics(thing, { ...config.uplink, basicIngestRule: 'attache_ingest' });
   const shadow = uplink.shadow;
