@@ -1,11 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aclRules, loadIotPolicies } from '@attache/devkit';
-import type { Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import t from 'tap';
-import { buildApp, type FleetConfig, loadFleetConfig, stackName } from '../lib/app.js';
+import { buildApp, type FleetConfig, gatewayRegions, loadFleetConfig, stackName } from '../lib/app.js';
 import { serialAllowed } from '../lib/provisioning-hook.js';
 
 // The CDK app synthesized offline (no AWS account), with cdk-nag's AwsSolutions and HIPAA Security
@@ -187,4 +187,27 @@ t.test('the allow-list hook allows listed serials only', async (t) => {
   t.notOk(serialAllowed('', list));
   t.notOk(serialAllowed(undefined, list), 'no SerialNumber parameter');
   t.notOk(serialAllowed('a/b', 'a/b'), 'not a valid thing name part');
+});
+
+t.test('the regions can come from a gateway config: its uplink and every route', async (t) => {
+  const uplink = {
+    endpoint: 'abc123-ats.iot.eu-central-1.amazonaws.com',
+    routes: [
+      { name: 'site-b', endpoint: 'def456-ats.iot.eu-west-1.amazonaws.com' },
+      { name: 'site-c', endpoint: 'gw.example.org', allowedRegions: ['eu-north-1'] },
+      { name: 'fips', endpoint: 'data.iot-fips.us-east-1.amazonaws.com' },
+    ],
+  };
+  t.same(gatewayRegions({ uplink }), ['eu-central-1', 'eu-west-1', 'eu-north-1', 'us-east-1']);
+  t.same(gatewayRegions({ uplink: { allowedRegions: ['eu-west-3'] } }), ['eu-west-3']);
+  t.throws(() => gatewayRegions({ uplink: { endpoint: 'broker.local' } }), TypeError);
+  const file = join(t.testdir(), 'config.json');
+  writeFileSync(file, JSON.stringify({ uplink: { endpoint: uplink.endpoint, routes: [uplink.routes[0]] } }));
+  const app = buildApp(config, { gatewayConfig: file });
+  t.same(
+    app.node.children.filter((c) => c instanceof Stack).map((s) => (s as Stack).region),
+    ['eu-central-1', 'eu-west-1'],
+    'one stack per region the gateway sends to',
+  );
+  t.throws(() => buildApp(config, { regions: 'mars-1' }), /not an AWS region/);
 });
