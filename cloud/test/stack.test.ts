@@ -189,7 +189,7 @@ t.test('the allow-list hook allows listed serials only', async (t) => {
   t.notOk(serialAllowed('a/b', 'a/b'), 'not a valid thing name part');
 });
 
-t.test('the regions can come from a gateway config: its uplink and every route', async (t) => {
+t.test('the regions can come from a gateway config; the allow-list hook is optional', async (t) => {
   const uplink = {
     endpoint: 'abc123-ats.iot.eu-central-1.amazonaws.com',
     routes: [
@@ -201,13 +201,26 @@ t.test('the regions can come from a gateway config: its uplink and every route',
   t.same(gatewayRegions({ uplink }), ['eu-central-1', 'eu-west-1', 'eu-north-1', 'us-east-1']);
   t.same(gatewayRegions({ uplink: { allowedRegions: ['eu-west-3'] } }), ['eu-west-3']);
   t.throws(() => gatewayRegions({ uplink: { endpoint: 'broker.local' } }), TypeError);
-  const file = join(t.testdir(), 'config.json');
+  const dir = t.testdir();
+  const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ uplink: { endpoint: uplink.endpoint, routes: [uplink.routes[0]] } }));
-  const app = buildApp(config, { gatewayConfig: file });
+  const app = buildApp(
+    { ...config, serialAllowList: false },
+    { gatewayConfig: file, outdir: join(dir, 'cdk.out') },
+  );
   t.same(
     app.node.children.filter((c) => c instanceof Stack).map((s) => (s as Stack).region),
     ['eu-central-1', 'eu-west-1'],
     'one stack per region the gateway sends to',
+  );
+  const template = Template.fromStack(app.node.findChild(stackName('eu-west-1')) as Stack);
+  template.resourceCountIs('AWS::Lambda::Function', 0);
+  template.hasOutput('AllowList', { Value: 'none' });
+  t.notOk(
+    (template.findResources('AWS::IoT::ProvisioningTemplate') as Record<string, { Properties: Json }>)[
+      Object.keys(template.findResources('AWS::IoT::ProvisioningTemplate'))[0] as string
+    ]?.Properties.PreProvisioningHook,
+    'without the allow-list, no hook',
   );
   t.throws(() => buildApp(config, { regions: 'mars-1' }), /not an AWS region/);
 });
