@@ -175,7 +175,10 @@ t.test('cdk-nag fails the synthesis on an unacknowledged finding', async (t) => 
   const bad = buildApp(config, { outdir: t.testdir(), regions: 'eu-central-1' });
   // An unencrypted, unlogged bucket without TLS enforcement: AwsSolutions-S1, S10; HIPAA.Security-….
   new s3.Bucket(bad.node.findChild(stackName('eu-central-1')) as Stack, 'Careless');
+  // The CDK prints the report on stderr: keep it out of the test output, and read it.
+  const printed = t.capture(console, 'error', () => {});
   t.throws(() => bad.synth(), /Validation failed/);
+  t.match(JSON.stringify(printed()), /AwsSolutions[\s\S]*HIPAA\.Security/, 'both packs reported the bucket');
 });
 
 t.test('the allow-list hook allows listed serials only', async (t) => {
