@@ -14,7 +14,10 @@ export interface TestPki {
   /** The gateway's certificate: CN = the thing name. */
   clientCertFile: string;
   clientKeyFile: string;
-  /** A second client ("dashboard" stand-in): CN = `dashboard`. */
+  /**
+   * A second client, CN = `dashboard`: the cloud side (the dashboard stand-in and the AWS service
+   * emulators). The test broker's ACL grants it every topic.
+   */
   subscriberCertFile: string;
   subscriberKeyFile: string;
 }
