@@ -1,15 +1,17 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as iot from 'aws-cdk-lib/aws-iot';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 
+import { names } from './names.js';
+import { accept, residencyReason, serviceRole } from './parts.js';
 import { type FleetPolicies, withArns } from './policies.js';
-import { allowListHookCode } from './provisioning-hook.js';
+import { fleetProvisioning } from './provisioning.js';
+
+export { names } from './names.js';
 
 /** What one region's stack is made of (see `cloud/fleet.json`). */
 export interface FleetStackProps extends StackProps {
@@ -21,21 +23,6 @@ export interface FleetStackProps extends StackProps {
   thingGroup: string;
   /** Whether RegisterThing runs the pre-provisioning hook that checks the serial against the allow-list. */
   serialAllowList: boolean;
-}
-
-/** The names a box's bundle and the maker's scripts need; fixed so that they are the same in every region. */
-export const names = {
-  gatewayPolicy: 'attache-gateway',
-  claimPolicy: 'attache-claim',
-  /** The IoT rule; also the Basic Ingest rule name in the gateway policy (`$aws/rules/attache_ingest/…`). */
-  ingestRule: 'attache_ingest',
-  /** The maker's serial allow-list, one serial a line, in the artifact bucket. */
-  allowListKey: 'provisioning/serial-allow-list.txt',
-} as const;
-
-/** Acknowledges a cdk-nag finding on `scope`, with the reason it does not apply. */
-function accept(scope: Construct, id: string, reason: string): void {
-  Validations.of(scope).acknowledge({ id, reason });
 }
 
 /**
@@ -85,7 +72,7 @@ export class FleetStack extends Stack {
       thingGroupName: props.thingGroup,
       thingGroupProperties: { thingGroupDescription: 'Attaché gateways provisioned by claim' },
     });
-    const template = this.#template(props, artifacts, dataKey, gatewayPolicy);
+    const template = fleetProvisioning(this, { ...props, artifacts, key: dataKey, gatewayPolicy });
     template.addResourceDependency(group);
     const outputs: Record<string, string> = {
       Region: this.region,
@@ -99,28 +86,6 @@ export class FleetStack extends Stack {
       SigningKeyArn: signingKey.keyArn,
     };
     for (const [key, value] of Object.entries(outputs)) new CfnOutput(this, `${key}Output`, { key, value });
-  }
-
-  /**
-   * A role for `service` with exactly `statements`, in a customer-managed policy (HIPAA: no inline
-   * policies), so that nothing (a CDK grant) adds to it unseen.
-   */
-  #role(
-    id: string,
-    service: 'iot' | 'lambda',
-    description: string,
-    statements: iam.PolicyStatement[],
-    wildcards: Record<string, string> = {},
-  ): iam.Role {
-    const policy = new iam.ManagedPolicy(this, `${id}Policy`, { description, statements });
-    for (const [resource, reason] of Object.entries(wildcards)) {
-      accept(policy, `AwsSolutions-IAM5[Resource::${resource}]`, reason);
-    }
-    return new iam.Role(this, id, {
-      assumedBy: new iam.ServicePrincipal(`${service}.amazonaws.com`),
-      description,
-      managedPolicies: [policy],
-    });
   }
 
   #logicalId(bucket: s3.Bucket): string {
@@ -164,7 +129,8 @@ export class FleetStack extends Stack {
       'AwsSolutions-SQS3',
       'this queue is itself the dead-letter store of the ingest rule (its error action); operators redrive from it',
     );
-    const role = this.#role(
+    const role = serviceRole(
+      this,
       'IngestRole',
       'iot',
       'The ingest IoT rule writes messages to the ingest bucket and failures to the error queue',
@@ -210,7 +176,8 @@ export class FleetStack extends Stack {
       keyUsage: kms.KeyUsage.SIGN_VERIFY,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    const presign = this.#role(
+    const presign = serviceRole(
+      this,
       'JobsPresignRole',
       'iot',
       'AWS IoT Jobs presigns artifact download URLs with this role',
@@ -229,113 +196,4 @@ export class FleetStack extends Stack {
     new CfnOutput(this, 'JobsPresignRoleArnOutput', { key: 'JobsPresignRoleArn', value: presign.roleArn });
     return signingKey;
   }
-
-  #template(
-    props: FleetStackProps,
-    artifacts: s3.Bucket,
-    key: kms.Key,
-    gatewayPolicy: iot.CfnPolicy,
-  ): iot.CfnProvisioningTemplate {
-    const role = new iam.Role(this, 'ProvisioningRole', {
-      assumedBy: new iam.ServicePrincipal('iot.amazonaws.com'),
-      description:
-        'Fleet provisioning creates the thing, activates its certificate and attaches the gateway policy',
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSIoTThingsRegistration')],
-    });
-    accept(
-      role,
-      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSIoTThingsRegistration]',
-      'AWS\u2019s documented policy for a provisioning role; thing names are made at registration, so it cannot be narrowed to known resources',
-    );
-    const body = {
-      Parameters: {
-        SerialNumber: { Type: 'String' },
-        'AWS::IoT::Certificate::Id': { Type: 'String' },
-      },
-      Resources: {
-        thing: {
-          Type: 'AWS::IoT::Thing',
-          OverrideSettings: { AttributePayload: 'MERGE', ThingGroups: 'DO_NOTHING' },
-          Properties: {
-            ThingName: { 'Fn::Join': ['', ['attache-', { Ref: 'SerialNumber' }]] },
-            AttributePayload: { serial: { Ref: 'SerialNumber' } },
-            ThingGroups: [props.thingGroup],
-          },
-        },
-        certificate: {
-          Type: 'AWS::IoT::Certificate',
-          Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' },
-        },
-        policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: names.gatewayPolicy } },
-      },
-    };
-    const template = new iot.CfnProvisioningTemplate(this, 'ProvisioningTemplate', {
-      templateName: props.templateName,
-      description:
-        'Attaché: a box with the fleet claim becomes thing attache-<serial> with the gateway policy',
-      enabled: true,
-      provisioningRoleArn: role.roleArn,
-      templateBody: JSON.stringify(body),
-      preProvisioningHook: props.serialAllowList
-        ? { targetArn: this.#allowListHook(artifacts, key).functionArn, payloadVersion: '2020-04-01' }
-        : undefined,
-    });
-    template.addResourceDependency(gatewayPolicy);
-    return template;
-  }
-
-  /** The pre-provisioning hook: RegisterThing is refused unless the serial is in the maker's allow-list. */
-  #allowListHook(artifacts: s3.Bucket, key: kms.Key): lambda.Function {
-    const logGroup = new logs.LogGroup(this, 'AllowListHookLogs', {
-      encryptionKey: key,
-      retention: logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    const role = this.#role(
-      'AllowListHookRole',
-      'lambda',
-      'The allow-list hook reads the allow-list object and writes its log group',
-      [
-        new iam.PolicyStatement({
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [logGroup.logGroupArn],
-        }),
-        new iam.PolicyStatement({
-          actions: ['s3:GetObject'],
-          resources: [artifacts.arnForObjects(names.allowListKey)],
-        }),
-        new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [key.keyArn] }),
-      ],
-    );
-    const hook = new lambda.Function(this, 'AllowListHook', {
-      description: 'Attaché pre-provisioning hook: allows RegisterThing only for serials in the allow-list',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      handler: 'index.handler',
-      code: lambda.Code.fromInline(allowListHookCode),
-      role,
-      logGroup,
-      timeout: Duration.seconds(5),
-      memorySize: 256,
-      reservedConcurrentExecutions: 10,
-      environment: { ALLOW_LIST_BUCKET: artifacts.bucketName, ALLOW_LIST_KEY: names.allowListKey },
-    });
-    hook.addPermission('InvokedByIot', {
-      principal: new iam.ServicePrincipal('iot.amazonaws.com'),
-      sourceAccount: this.account,
-    });
-    accept(
-      hook,
-      'HIPAA.Security-LambdaDLQ',
-      'AWS IoT invokes the hook synchronously during RegisterThing; a DLQ only serves asynchronous invocations',
-    );
-    accept(
-      hook,
-      'HIPAA.Security-LambdaInsideVPC',
-      'the hook handles no patient data (only a device serial) and reaches only S3; a VPC would add NAT or endpoints for nothing',
-    );
-    return hook;
-  }
 }
-
-const residencyReason =
-  'data residency: objects must stay in this region; each allowed region has its own stack, and versioning protects against loss';
