@@ -5,6 +5,9 @@ SHELL := /bin/bash
 DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus python3-serial python3-serial-asyncio mbpoll python3-hl7 shellcheck systemd udev python3 iproute2 util-linux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NPM_STAMP := node_modules/.package-lock.json
+# The AWS CDK app has its own dependencies (cloud/package.json): only `make test` and `make -C cloud`
+# install them, never `make run`, `make build` or the image.
+CLOUD_STAMP := cloud/node_modules/.package-lock.json
 
 .PHONY: all deps build run status sync test lint typecheck bench clean
 
@@ -23,6 +26,10 @@ $(NPM_STAMP): package.json package-lock.json packages/*/package.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+$(CLOUD_STAMP): cloud/package.json cloud/package-lock.json
+	npm ci --prefix cloud --no-audit --no-fund
+	@touch $@
+
 ## build: compile every package (tsc -b, in dependency order)
 build: $(NPM_STAMP)
 	npm run --silent build
@@ -38,11 +45,13 @@ status:
 sync:
 	packages/cli/dist/bin.js sync --config .dev/config.json
 
-## test: lint, type-check, and run every unit and end-to-end test
-test: deps build
+## test: lint, type-check, and run every unit and end-to-end test (the CDK app's synthesis with
+##       cdk-nag included: cloud/test)
+test: deps build $(CLOUD_STAMP)
 	npm run --silent gen:check
 	npx biome check .
 	npx tsc -p tsconfig.test.json
+	npx tsc -p cloud/tsconfig.json
 	npx tap
 
 ## bench: every benchmark, figures printed, never asserted (bench/README.md). The full sizes take

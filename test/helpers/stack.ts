@@ -97,6 +97,8 @@ export class GatewayProcess {
 export interface StackOptions {
   /** Upload settings merged into the config's uplink section. */
   uplink?: Record<string, unknown>;
+  /** The broker's ACL (default: generated from the fleet's IoT policies, see startMosquitto). */
+  acl?: string;
 }
 
 /** One test's world: temp dir, PKI, broker, pty pair, simulator, config file. */
@@ -128,7 +130,7 @@ export class Stack {
   static async start(t: Tap, options: StackOptions = {}): Promise<Stack> {
     const dir = await mkdtemp(join(tmpdir(), 'attache-e2e-'));
     const pki = await createTestPki(join(dir, 'pki'), { thingName });
-    const broker = await startMosquitto({ dir: join(dir, 'broker'), pki });
+    const broker = await startMosquitto({ dir: join(dir, 'broker'), pki, acl: options.acl });
     const pty = await openPtyPair(join(dir, 'pty'));
     const device = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin' });
     await device.open();

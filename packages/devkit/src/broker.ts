@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { mosquittoAcl } from './acl.js';
 import type { TestPki } from './pki.js';
 import { getFreePort, isListening } from './ports.js';
 
@@ -45,6 +46,12 @@ export interface MosquittoOptions {
   pki: TestPki;
   /** Default: a free port. */
   port?: number;
+  /**
+   * The `acl_file` the broker enforces. Default: {@link mosquittoAcl}(), the fleet's AWS IoT
+   * policies (each gateway certificate only on its own thing's topics; the subscriber certificate,
+   * CN `dashboard`, stands for the cloud side and may do anything). `false`: no ACL.
+   */
+  acl?: string | false;
 }
 
 /** A message subscription through `mosquitto_sub`. */
@@ -61,8 +68,26 @@ export interface TopicSubscriber {
 export interface SubscribeOptions {
   broker: MosquittoBroker;
   pki: TestPki;
-  /** A topic filter. */
+  /** A topic filter, or several (one SUBSCRIBE; messages arrive in the order the broker took them). */
+  topic: string | string[];
+  /** The client certificate and key to subscribe as. Default: the PKI's subscriber (`dashboard`). */
+  identity?: ClientIdentity;
+}
+
+/** A client certificate and its key (PEM files). */
+export interface ClientIdentity {
+  certFile: string;
+  keyFile: string;
+}
+
+/** Options of {@link publishMessage}. */
+export interface PublishOptions {
+  broker: MosquittoBroker;
+  pki: TestPki;
   topic: string;
+  payload: string;
+  /** Default: the PKI's subscriber (`dashboard`). */
+  identity?: ClientIdentity;
 }
 
 const children = new Set<ChildProcess>();
@@ -125,7 +150,7 @@ async function waitListening(child: ChildProcess, port: number, tail: () => stri
   throw new Error(`mosquitto did not listen on port ${port} within 10 s: ${tail()}`);
 }
 
-function mosquittoConf(port: number, pki: TestPki): string {
+function mosquittoConf(port: number, pki: TestPki, aclFile: string | undefined): string {
   const lines = [
     `listener ${port} 127.0.0.1`,
     `cafile ${pki.caFile}`,
@@ -144,6 +169,7 @@ function mosquittoConf(port: number, pki: TestPki): string {
     'log_type error',
     'log_type warning',
   ];
+  if (aclFile) lines.push(`acl_file ${aclFile}`);
   // Started as root, mosquitto switches to user "mosquitto", which cannot read these files.
   if (process.getuid?.() === 0) lines.push(`user ${userInfo().username}`);
   return `${lines.join('\n')}\n`;
@@ -152,7 +178,7 @@ function mosquittoConf(port: number, pki: TestPki): string {
 /**
  * Starts Debian's `mosquitto` as the current user with a generated config in `dir`: one listener on
  * 127.0.0.1:`port`, TLS 1.2 minimum, client certificates required and used as user names, no
- * anonymous access, no persistence. Resolves once it accepts TCP connections (at most 10 s);
+ * anonymous access, no persistence, and the ACL of `options.acl` (the fleet's IoT policies). Resolves once it accepts TCP connections (at most 10 s);
  * rejects with mosquitto's stderr when it exits or does not listen. The process is killed when
  * the calling process exits.
  */
@@ -160,7 +186,13 @@ export async function startMosquitto(options: MosquittoOptions): Promise<Mosquit
   const port = options.port ?? (await getFreePort());
   const confFile = join(options.dir, 'mosquitto.conf');
   await mkdir(options.dir, { recursive: true });
-  await writeFile(confFile, mosquittoConf(port, options.pki));
+  const acl = options.acl ?? mosquittoAcl();
+  let aclFile: string | undefined;
+  if (acl !== false) {
+    aclFile = join(options.dir, 'acl');
+    await writeFile(aclFile, acl);
+  }
+  await writeFile(confFile, mosquittoConf(port, options.pki, aclFile));
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     const started = spawnTracked('mosquitto', ['-c', confFile]);
@@ -185,7 +217,9 @@ export async function startMosquitto(options: MosquittoOptions): Promise<Mosquit
 }
 
 /**
- * Subscribes to `topic` with `mosquitto_sub` (MQTT 5, QoS 1) using the subscriber certificate.
+ * Subscribes to `topic` with `mosquitto_sub` (MQTT 5, QoS 1) as `identity` (default: the subscriber
+ * certificate). Mosquitto grants every subscription and filters what it delivers by the ACL: a
+ * topic the identity may not read is subscribed but never delivered.
  * Resolves once the broker acknowledged the subscription (at most 10 s). Payloads are read as one
  * hex line each, so payloads containing newlines arrive whole. A subscription does not survive a
  * broker kill or restart: subscribe again after `restart()`. `mosquitto_sub` is killed when the
@@ -193,6 +227,7 @@ export async function startMosquitto(options: MosquittoOptions): Promise<Mosquit
  */
 export async function subscribeTopic(options: SubscribeOptions): Promise<TopicSubscriber> {
   const { broker, pki, topic } = options;
+  const identity = options.identity ?? { certFile: pki.subscriberCertFile, keyFile: pki.subscriberKeyFile };
   // stdbuf: mosquitto_sub block-buffers its -d lines on a pipe, and the SUBACK line would come late.
   const child = spawnTracked('stdbuf', [
     '-oL',
@@ -205,14 +240,13 @@ export async function subscribeTopic(options: SubscribeOptions): Promise<TopicSu
     'mqttv5',
     '-q',
     '1',
-    '-t',
-    topic,
+    ...(Array.isArray(topic) ? topic : [topic]).flatMap((filter) => ['-t', filter]),
     '--cafile',
     pki.caFile,
     '--cert',
-    pki.subscriberCertFile,
+    identity.certFile,
     '--key',
-    pki.subscriberKeyFile,
+    identity.keyFile,
     '-i',
     `sub-${process.pid}-${Date.now()}`,
     '-d',
@@ -265,4 +299,48 @@ export async function subscribeTopic(options: SubscribeOptions): Promise<TopicSu
       }),
     stop: () => terminate(child, 'SIGTERM'),
   };
+}
+
+/**
+ * Publishes `payload` on `topic` with `mosquitto_pub` (MQTT 5, QoS 1) as `identity` (default: the
+ * subscriber certificate). Resolves with the PUBACK's reason code: 0 delivered, 0x10 no
+ * subscribers, 0x87 (135) refused by the ACL. Rejects when mosquitto_pub fails or takes 10 s.
+ */
+export async function publishMessage(options: PublishOptions): Promise<number> {
+  const { broker, pki, topic, payload } = options;
+  const identity = options.identity ?? { certFile: pki.subscriberCertFile, keyFile: pki.subscriberKeyFile };
+  const child = spawnTracked('mosquitto_pub', [
+    '-h',
+    broker.host,
+    '-p',
+    String(broker.port),
+    '-V',
+    'mqttv5',
+    '-q',
+    '1',
+    '-t',
+    topic,
+    '-m',
+    payload,
+    '--cafile',
+    pki.caFile,
+    '--cert',
+    identity.certFile,
+    '--key',
+    identity.keyFile,
+    '-d',
+  ]);
+  const tail = stderrTail(child);
+  let out = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    out += chunk;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited(child);
+  clearTimeout(timer);
+  const puback = /received PUBACK \(Mid: \d+, RC:(\d+)\)/.exec(out);
+  if (!puback)
+    throw new Error(`mosquitto_pub got no PUBACK (exit ${child.exitCode}): ${tail()} ${out.trim()}`);
+  return Number(puback[1]);
 }

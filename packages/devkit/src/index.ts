@@ -1,3 +1,13 @@
+export {
+  aclRules,
+  type FleetIotPolicies,
+  type IotPolicyDocument,
+  type IotPolicyStatement,
+  iotPoliciesFile,
+  loadIotPolicies,
+  type MosquittoAclOptions,
+  mosquittoAcl,
+} from './acl.js';
 export { type CbcMessageOptions, cbcMessage } from './astm-cbc.js';
 export {
   type AstmSenderFaults,
@@ -7,8 +17,11 @@ export {
 } from './astm-sender.js';
 export { type BaudGateOptions, BaudGateRelay } from './baud-gate.js';
 export {
+  type ClientIdentity,
   type MosquittoBroker,
   type MosquittoOptions,
+  type PublishOptions,
+  publishMessage,
   type SubscribeOptions,
   startMosquitto,
   subscribeTopic,

@@ -14,7 +14,10 @@ export interface TestPki {
   /** The gateway's certificate: CN = the thing name. */
   clientCertFile: string;
   clientKeyFile: string;
-  /** A second client ("dashboard" stand-in): CN = `dashboard`. */
+  /**
+   * A second client, CN = `dashboard`: the cloud side (the dashboard stand-in and the AWS service
+   * emulators). The test broker's ACL grants it every topic.
+   */
   subscriberCertFile: string;
   subscriberKeyFile: string;
 }
@@ -136,15 +139,20 @@ export async function createTestPki(dir: string, options: TestPkiOptions): Promi
 }
 
 /**
- * Issues one more client certificate (EC P-256, CN = `cn`) from the PKI's CA, as `<name>.crt` and
- * `<name>.key` (0600) in the PKI's folder, e.g. a Fleet Provisioning claim. Resolves their paths.
+ * Issues another client certificate with CN = `cn` from `pki`'s CA, as `<name>.crt` / `<name>.key`
+ * (mode 0600) in the PKI's folder, e.g. a second gateway or the fleet's claim. Rejects when openssl
+ * fails or `cn` is not 1-64 characters of a-z, A-Z, 0-9, ":", "_", "-".
  */
 export async function issueClientCertificate(
   pki: TestPki,
   name: string,
   cn: string,
 ): Promise<{ certFile: string; keyFile: string }> {
-  if (!/^[a-z0-9-]{1,32}$/.test(name)) throw new TypeError('"name" must be 1-32 of a-z, 0-9, "-"');
+  if (!/^[a-zA-Z0-9:_-]{1,64}$/.test(cn) || !/^[a-z0-9-]{1,64}$/.test(name)) {
+    throw new TypeError(
+      '"cn" must be 1-64 characters of a-z, A-Z, 0-9, ":", "_", "-" and "name" of a-z, 0-9, "-"',
+    );
+  }
   await issue(pki.dir, name, cn, 'client');
   return { certFile: join(pki.dir, `${name}.crt`), keyFile: join(pki.dir, `${name}.key`) };
 }

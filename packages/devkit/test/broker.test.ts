@@ -37,7 +37,8 @@ function publish(port: number, pki: TestPki, message: string, withCert = true): 
     '-q',
     '1',
     '-t',
-    'dt/x',
+    // The gateway certificate may publish only on its own thing's topics (the broker's ACL).
+    'dt/attache/gw-devkit/telemetry',
     '-m',
     message,
   ]);
