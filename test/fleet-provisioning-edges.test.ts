@@ -16,8 +16,8 @@ import { FleetWorld, templateName } from './helpers/fleet-world.js';
 const run = promisify(execFile);
 t.on('complete', () => setImmediate(() => process.exit()));
 
-async function setup(t: Test, overrides: Record<string, unknown> = {}) {
-  const world = await FleetWorld.start(t);
+async function setup(t: Test, overrides: Record<string, unknown> = {}, templateDeleted = false) {
+  const world = await FleetWorld.start(t, { templateDeleted });
   const box = await world.box('00000000000000e1');
   const config = JSON.parse(await readFile(box.configPath, 'utf8'));
   Object.assign(config.uplink.provisioning, { timeoutMs: 2000 }, overrides);
@@ -69,10 +69,12 @@ t.test('a claim the broker does not trust fails at once with the reason, and is 
 });
 
 t.test('an unknown template is the cloud refusal, with its code', async (t) => {
-  const { provision, stateDir } = await setup(t, { templateName: 'no-such-template' });
+  // The claim's policy (the broker's ACL) allows its one template only: the template the cloud
+  // does not have is that one, deleted.
+  const { provision, stateDir } = await setup(t, {}, true);
   await t.rejects(provision(), {
     code: 'ATTACHE_PROVISIONING',
-    message: 'RegisterThing refused: ResourceNotFound (404): Template no-such-template not found',
+    message: `RegisterThing refused: ResourceNotFound (404): Template ${templateName} not found`,
   });
   t.match(await readFleetProvisioning(stateDir), { state: 'refused', step: 'certificate' });
   t.end();

@@ -123,6 +123,8 @@ export class FleetBox {
 
 /** Options of {@link FleetWorld.start}. */
 export interface FleetWorldOptions {
+  /** The cloud no longer has the fleet's template (the claim's policy still names it). */
+  templateDeleted?: boolean;
   /** Serial numbers the pre-provisioning hook refuses. */
   refuse?: string[];
 }
@@ -155,7 +157,7 @@ export class FleetWorld {
     const dir = await mkdtemp(join(tmpdir(), 'attache-fleet-'));
     const pki = await createTestPki(join(dir, 'pki'), { thingName: 'unused' });
     const broker = await startMosquitto({ dir: join(dir, 'broker'), pki });
-    const claim = await issueClientCertificate(pki, 'claim', 'attache-claim');
+    const claim = await issueClientCertificate(pki, 'claim', 'claim');
     const refused = new Set(options.refuse ?? []);
     const emulator = await FleetProvisioningEmulator.start({
       pki,
@@ -167,12 +169,14 @@ export class FleetWorld {
         caFile: pki.caFile,
         clientId: `fleet-provisioning-${process.pid}`,
       },
-      templates: {
-        [templateName]: {
-          thingName: (p) => `attache-${p.SerialNumber}`,
-          hook: (p) => ({ allowProvisioning: !refused.has(p.SerialNumber ?? '') }),
-        },
-      },
+      templates: options.templateDeleted
+        ? {}
+        : {
+            [templateName]: {
+              thingName: (p) => `attache-${p.SerialNumber}`,
+              hook: (p) => ({ allowProvisioning: !refused.has(p.SerialNumber ?? '') }),
+            },
+          },
     });
     const world = new FleetWorld({ dir, pki, broker, emulator, claim });
     t.teardown(() => world.stop());

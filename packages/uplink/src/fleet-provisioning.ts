@@ -132,7 +132,9 @@ class ClaimProvisioning {
     // A precise reason in milliseconds (a revoked claim, a wrong CA) where the SDK is slow and vague.
     await probeTls(claim, Math.min(probeTimeoutMs, config.connectTimeoutMs));
     const session = await MqttSession.create({
-      gatewayId: this.#o.gatewayId,
+      // The claim policy allows only client ids starting `claim-`, so a claim holder cannot take
+      // over a gateway's own client id (AWS IoT drops the older of two connections with one id).
+      gatewayId: `claim-${this.#o.gatewayId}`,
       config: claim,
       log: log.child({ credential: 'claim' }),
     });
