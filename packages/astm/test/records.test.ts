@@ -74,7 +74,13 @@ t.test('results, orders, comments attached, patient reduced to its ID', (t) => {
       presentFields: ['name', 'birthdate', 'sex', 'address', 'phone', 'attendingPhysician'],
     },
   ]);
-  t.notMatch(JSON.stringify(m), /Doe|Jane|19800101|Main St|555-0100|Dr Who|OPERATOR/, 'no PHI copied');
+  t.notMatch(
+    JSON.stringify({ ...m, people: [] }),
+    /Doe|Jane|19800101|Main St|555-0100|Dr Who|OPERATOR/,
+    'no PHI copied outside people',
+  );
+  t.match(m.people, ['MRN123', 'Doe', 'Jane'], 'people: the ids and names, for de-identifying comments');
+  t.ok(m.people.includes('555-0100') && m.people.includes('OPERATOR'), 'phone and operator (R.11) too');
   const [order] = m.orders;
   t.equal(order?.specimenId, 'SMP0001');
   t.same(order?.instrumentSpecimenId, ['12', '3']);

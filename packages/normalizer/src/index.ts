@@ -1,2 +1,3 @@
+export { FreeTextDeidentifier, MAX_FREE_TEXT, REDACTED } from './deidentify.js';
 export { ReadingNormalizer, type ReadingNormalizerOptions } from './reading-normalizer.js';
 export { type ClockSource, SystemClock, type SystemClockOptions } from './system-clock.js';

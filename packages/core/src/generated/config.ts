@@ -211,7 +211,7 @@ export interface AstmFormat {
     [k: string]: string;
   };
   /**
-   * Keep result comments (C records) with their result. They are free text typed at the analyzer and may name a patient: turn off where that happens.
+   * Keep comments (C records): with their result, or as the record's `notes` when they follow an order, patient or header record. They are free text typed at the analyzer or the LIS and may name patients, nurses and physicians, so they are off by default; when on, each passes the gateway's de-identification first (names the message carries, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
    */
   comments: boolean;
   /**
@@ -395,6 +395,10 @@ export interface Hl7MllpFormat {
   units: {
     [k: string]: string;
   };
+  /**
+   * Keep free text: NTE segments (with their OBX as `comments`, or as the record's `notes` after OBR, ORC or PID), OBX values of type TX, FT and ST, and alarm texts. Free text may name patients, nurses and physicians, so it is off by default (such OBX are then left out, and alarms keep only their coded parts); when on, each text passes the gateway's de-identification first (names the message carries in PID, PV1, ORC, OBR and OBX people fields, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
+   */
+  freeText: boolean;
   /**
    * HL7 versions (MSH-12) accepted; others are refused with AR.
    *
@@ -978,7 +982,7 @@ export interface AstmFormatInput {
     [k: string]: string;
   };
   /**
-   * Keep result comments (C records) with their result. They are free text typed at the analyzer and may name a patient: turn off where that happens.
+   * Keep comments (C records): with their result, or as the record's `notes` when they follow an order, patient or header record. They are free text typed at the analyzer or the LIS and may name patients, nurses and physicians, so they are off by default; when on, each passes the gateway's de-identification first (names the message carries, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
    */
   comments?: boolean;
   /**
@@ -1162,6 +1166,10 @@ export interface Hl7MllpFormatInput {
   units?: {
     [k: string]: string;
   };
+  /**
+   * Keep free text: NTE segments (with their OBX as `comments`, or as the record's `notes` after OBR, ORC or PID), OBX values of type TX, FT and ST, and alarm texts. Free text may name patients, nurses and physicians, so it is off by default (such OBX are then left out, and alarms keep only their coded parts); when on, each text passes the gateway's de-identification first (names the message carries in PID, PV1, ORC, OBR and OBX people fields, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
+   */
+  freeText?: boolean;
   /**
    * HL7 versions (MSH-12) accepted; others are refused with AR.
    *
