@@ -215,7 +215,8 @@ function markName(sig: Token[], start: number, strong: boolean, allCaps: boolean
   let taken = 0;
   while (taken < 3) {
     const t = sig[j];
-    if (t === undefined || !isNameLike(t, strong || allCaps)) return;
+    // After a title the first word is a name in any case (`dr smith`); the next ones must look like names.
+    if (t === undefined || !isNameLike(t, allCaps || (strong && taken === 0))) return;
     t.redact = true;
     taken++;
     j++;
@@ -230,7 +231,8 @@ function mark(t: Token | undefined): void {
 
 function isNameLike(t: Token, anyCase: boolean): boolean {
   if (t.kind !== 'word' || digitCount(t.text) > 0) return false;
-  if (notNames.has(t.text.toLowerCase()) || credentials.has(t.text)) return false;
+  const lower = t.text.toLowerCase();
+  if (notNames.has(lower) || idKeys.has(lower) || credentials.has(t.text)) return false;
   return anyCase || isCapitalized(t.text);
 }
 
@@ -252,13 +254,13 @@ function markBefore(sig: Token[], j: number, allCaps: boolean): void {
   }
 }
 
-/** `MRN 12345`, `ext 4521`, `ID: A77`: the next word or number (and a `#` or `:` before it). */
+/** `MRN 12345`, `ext 4521`, `ID: A77`: the next number or code with digits (after a `#`, `:` or `.`). */
 function markIdAfter(sig: Token[], j: number): void {
   let k = j;
   while (sig[k]?.kind === 'punct' && '#:.'.includes(sig[k]?.text ?? '') && k < j + 2) k++;
   const t = sig[k];
   if (t !== undefined && (t.kind === 'number' || (t.kind === 'word' && digitCount(t.text) > 0))) {
-    for (let m = j; m <= k; m++) (sig[m] as Token).redact = true;
+    t.redact = true;
   }
 }
 
@@ -271,6 +273,7 @@ function markMonth(sig: Token[], j: number): void {
   if (near.length === 0) return;
   (sig[j] as Token).redact = true;
   for (const t of near) t.redact = true;
+  if (next?.text === ',' && third?.redact === true && after?.redact === true) next.redact = true;
 }
 
 /**
