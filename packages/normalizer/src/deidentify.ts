@@ -208,7 +208,7 @@ function markName(sig: Token[], start: number, strong: boolean, allCaps: boolean
   for (let skipped = 0; skipped < 3; skipped++) {
     const t = sig[j];
     if (t === undefined) return;
-    const isFiller = t.kind === 'punct' ? ':,.'.includes(t.text) : fillers.has(t.text.toLowerCase());
+    const isFiller = t.kind === 'punct' ? ':,.(-'.includes(t.text) : fillers.has(t.text.toLowerCase());
     if (!isFiller) break;
     j++;
   }

@@ -29,6 +29,7 @@ t.test('names after titles and roles, in mixed and upper case', (t) => {
     ['Per Dr Patel repeat in 2h', `Per Dr ${R} repeat in 2h`],
     ['Reviewed, Anne Lee RN', `Reviewed, ${R} RN`],
     ['patient Hortense Quimby refused', `patient ${R} refused`],
+    ['family (Hattie) waiting', `family (${R}) waiting`],
   ];
   for (const [text, want] of cases) t.equal(d.clean(text), want, text);
   t.end();
