@@ -79,8 +79,11 @@ t.test('results, orders, comments attached, patient reduced to its ID', (t) => {
     /Doe|Jane|19800101|Main St|555-0100|Dr Who|OPERATOR/,
     'no PHI copied outside people',
   );
-  t.match(m.people, ['MRN123', 'Doe', 'Jane'], 'people: the ids and names, for de-identifying comments');
-  t.ok(m.people.includes('555-0100') && m.people.includes('OPERATOR'), 'phone and operator (R.11) too');
+  t.same(
+    m.people,
+    ['MRN123', 'LAB9', 'Doe', 'Jane', '555-0100', 'Dr Who', 'SMP0001', 'OPERATOR'],
+    'people: ids, names, phone, physician, specimen and operator (R.11), for de-identifying comments',
+  );
   const [order] = m.orders;
   t.equal(order?.specimenId, 'SMP0001');
   t.same(order?.instrumentSpecimenId, ['12', '3']);
