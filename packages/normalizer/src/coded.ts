@@ -8,6 +8,7 @@ import type {
 } from '@attache/core';
 import { FreeTextDeidentifier } from './deidentify.js';
 import { mdcReferenceId } from './mdc-terms.js';
+import { isUcum } from './ucum.js';
 import { toUcum } from './units.js';
 
 /** The `codes` and `units` maps of a device whose protocol codes its own observations. */
@@ -43,13 +44,16 @@ export class CodedMapper {
     const mdc = mapping === undefined ? o.mdc : mapping.mdc;
     const system = mapping?.system ?? o.system;
     const value = o.freeText === true && typeof o.value === 'string' ? this.#text(o.value) : o.value;
+    const unit = mapping?.unit ?? toUcum(o.unit, units);
     const observation: Observation = {
       code: mapping?.code ?? mdcCode(o.code, system, mdc),
       system,
       value,
-      unit: mapping?.unit ?? toUcum(o.unit, units),
+      unit: isUcum(unit) ? unit : null,
       status: o.status,
     };
+    // Not UCUM and no map says what it is: kept as the device's, never passed off as UCUM.
+    if (observation.unit === null) observation.deviceUnit = printable(o.unit);
     if (mdc !== undefined) observation.mdc = mdc;
     if (o.deviceCode !== undefined) observation.deviceCode = o.deviceCode;
     if (o.source !== undefined) observation.source = o.source;
@@ -94,4 +98,14 @@ export class CodedMapper {
 export function mdcCode(code: string, system: Observation['system'], mdc: number | undefined): string {
   if (system !== 'MDC' || mdc === undefined || code.startsWith('MDC_')) return code;
   return mdcReferenceId(mdc) ?? String(mdc);
+}
+
+/** The device's unit as stored: control characters replaced by U+FFFD, at most 32 characters. */
+function printable(unit: string): string {
+  let out = '';
+  for (const ch of unit.trim().slice(0, 32)) {
+    const c = ch.codePointAt(0) ?? 0;
+    out += c < 0x20 || (c >= 0x7f && c <= 0x9f) ? '\ufffd' : ch;
+  }
+  return out;
 }
