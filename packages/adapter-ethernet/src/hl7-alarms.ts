@@ -172,7 +172,9 @@ function facet(obx: Hl7Segment, alarm: AlarmDraft, n: string): boolean {
     return true;
   }
   if (ref === 'MDC_ATTR_ALERT_SOURCE') return true;
-  if (n === '2' && alarm.parameter === undefined) {
+  // Facet 2 is the parameter; without sub-ids, the first numeric OBX of the alert's group.
+  const isParameter = n === '2' || (n === '' && obx.get(2).toUpperCase() === 'NM');
+  if (isParameter && alarm.parameter === undefined) {
     setParameter(alarm, obx);
     return true;
   }

@@ -216,3 +216,57 @@ t.test('a Philips MDIL-ALERT in an ORU^R01: an alarm read from its code and shor
     text: 'Leads Off',
   });
 });
+
+t.test('PCD-04 variants: priority and type facets, no sub-ids, limits one-sided or absent', async (t) => {
+  const message = [
+    'MSH|^~\\&|MON|F|GW|H|20260101120000||ORU^R40^ORU_R40|3|P|2.6',
+    'OBR|1|||196616^MDC_EVT_ALARM^MDC',
+    'OBX|1|CWE|196616^MDC_EVT_ALARM^MDC|||||||F',
+    'OBX|2|NM|147842^MDC_ECG_HEART_RATE^MDC||150|264864^MDC_DIM_BEAT_PER_MIN^MDC|>120||||F',
+    'OBX|3|ST|68484^MDC_ATTR_ALARM_PRIORITY^MDC||PH||||||F',
+    'OBX|4|ST|68485^MDC_ATTR_ALERT_TYPE^MDC||ST||||||F',
+    'OBX|5|ST|68480^MDC_ATTR_ALERT_SOURCE^MDC||1.1.1||||||F',
+    'OBX|6|ST|68481^MDC_ATTR_EVENT_PHASE^MDC||Start Now!||||||F',
+    'OBR|2|||196616^MDC_EVT_ALARM^MDC',
+    'OBX|1|CWE|196616^MDC_EVT_ALARM^MDC|1.1.1.1.1|VENDOR-7^Leads off^99X||||||F',
+    'OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1.2|91|262688^MDC_DIM_PERCENT^MDC|<90||||F',
+    'OBX|3|ST|68484^MDC_ATTR_ALARM_PRIORITY^MDC|1.1.1.1.6|??||||||F',
+    'OBX|4|ST|68485^MDC_ATTR_ALERT_TYPE^MDC|1.1.1.1.7|??||||||F',
+    'OBX|5|NM|151562^MDC_RESP_RATE^MDC|1.1.1.1.9|12|264928^MDC_DIM_RESP_PER_MIN^MDC|abc||||F',
+    'OBR|3|||196616^MDC_EVT_ALARM^MDC',
+    'OBX|1|CWE|196652^MDC_EVT_LO^MDC|1.4.1.1|x||||||F',
+    'OBX|2|ST|NOTE^note^L|1.4.1.2|no numeric follows||||||F',
+  ].join('\r');
+  const r = reading(interpretHl7(Buffer.from(message), { versions }));
+  const [first, second, third] = r.alarms ?? [];
+  t.same(first, {
+    code: 'MDC_EVT_ALARM',
+    system: 'MDC',
+    mdc: 196616,
+    source: 'MDC_EVT_ALARM',
+    origin: 'pcd-04',
+    parameter: {
+      code: 'MDC_ECG_HEART_RATE',
+      system: 'MDC',
+      mdc: 147842,
+      source: 'MDC_ECG_HEART_RATE',
+      value: 150,
+      unit: 'MDC_DIM_BEAT_PER_MIN',
+      status: 'valid',
+      referenceRange: '>120',
+    },
+    limits: { low: 120 },
+    priority: 'high',
+    kind: 'technical',
+  });
+  t.equal(first?.phase, undefined, 'a phase that is not one word is left out');
+  t.match(second, { code: 'VENDOR-7', system: 'LOCAL', limits: { high: 90 }, parameter: { value: 91 } });
+  t.notOk(second?.priority ?? second?.kind, 'unknown priority and type codes are left out');
+  t.same(
+    r.observations?.map((o) => o.code),
+    ['MDC_RESP_RATE', 'NOTE'],
+    'an OBX that is not a facet stays an observation',
+  );
+  t.match(third, { code: 'MDC_EVT_LO', direction: 'low', path: '1.4.1.1' });
+  t.notOk(third?.parameter, 'no numeric OBX after it: no parameter');
+});
