@@ -153,7 +153,7 @@ export interface FieldMapping {
    */
   mdc?: number;
   /**
-   * UCUM unit of the value.
+   * UCUM unit of the value (case-sensitive UCUM: `%`, `/min`, `mm[Hg]`, `Cel`; `attache config validate` refuses others and suggests the UCUM spelling).
    */
   unit: string;
   /**
@@ -205,7 +205,7 @@ export interface AstmFormat {
     [k: string]: CodeMapping;
   };
   /**
-   * The device's unit text to its UCUM form, for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling.
+   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
    */
   units: {
     [k: string]: string;
@@ -390,7 +390,7 @@ export interface Hl7MllpFormat {
     [k: string]: CodeMapping;
   };
   /**
-   * The device's unit text to its UCUM form, for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling.
+   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
    */
   units: {
     [k: string]: string;
@@ -924,7 +924,7 @@ export interface FieldMappingInput {
    */
   mdc?: number;
   /**
-   * UCUM unit of the value.
+   * UCUM unit of the value (case-sensitive UCUM: `%`, `/min`, `mm[Hg]`, `Cel`; `attache config validate` refuses others and suggests the UCUM spelling).
    */
   unit: string;
   /**
@@ -976,7 +976,7 @@ export interface AstmFormatInput {
     [k: string]: CodeMappingInput;
   };
   /**
-   * The device's unit text to its UCUM form, for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling.
+   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
    */
   units?: {
     [k: string]: string;
@@ -1161,7 +1161,7 @@ export interface Hl7MllpFormatInput {
     [k: string]: CodeMappingInput;
   };
   /**
-   * The device's unit text to its UCUM form, for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling.
+   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
    */
   units?: {
     [k: string]: string;
