@@ -137,14 +137,15 @@ export class FreeTextDeidentifier {
   /**
    * @param known Words and identifiers the message itself carries about people (names of the
    *   patient, relatives and clinicians; patient, visit and specimen ids): each of their words of two
-   *   characters or more is removed wherever it appears, in any case.
+   *   characters or more, and digit runs of four or more, is removed wherever it appears, in any case.
    */
   constructor(known: Iterable<string> = []) {
     for (const value of known) {
       for (const token of scanTokens(value)) {
-        if (token.kind !== 'word' && token.kind !== 'number') continue;
+        // Short numbers (a house number, a bed) are not identifying alone, and alarm texts need them.
+        const least = token.kind === 'number' ? 4 : token.kind === 'word' ? 2 : Number.POSITIVE_INFINITY;
         for (const part of [token.text, ...(token.parts ?? [])])
-          if (part.length >= 2) this.#known.add(part.toLowerCase());
+          if (part.length >= least) this.#known.add(part.toLowerCase());
       }
     }
   }

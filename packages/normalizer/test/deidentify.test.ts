@@ -12,6 +12,12 @@ t.test(
     t.equal(d.clean("O'Brien-Moss called"), `${R} called`);
     t.equal(d.clean('id 99817 on file'), `id ${R} on file`, 'the digits of a known id');
     t.equal(d.clean('a b c'), 'a b c', 'one-letter parts are not words to remove');
+    const address = new FreeTextDeidentifier(['12 ELM STREET', '88']);
+    t.equal(
+      address.clean('SpO2 88 < 90, HR 12, Elm'),
+      `SpO2 88 < 90, HR 12, ${R}`,
+      'short numbers of known values stay',
+    );
     t.end();
   },
 );
