@@ -33,7 +33,8 @@ const joiners = new Set(["'", '-', '\u2019']);
  * white space that contain `@` (e-mail addresses). Joining the tokens' texts gives the text back.
  */
 export function scanTokens(text: string): Token[] {
-  const chars = [...text];
+  // UTF-16 units: a letter outside the BMP counts as punctuation (rare in names; still one token).
+  const chars = text;
   const tokens: Token[] = [];
   let i = 0;
   while (i < chars.length) {
@@ -41,7 +42,7 @@ export function scanTokens(text: string): Token[] {
     if (isSpace(c)) {
       let j = i + 1;
       while (j < chars.length && isSpace(chars[j] as string)) j++;
-      tokens.push({ kind: 'space', text: chars.slice(i, j).join('') });
+      tokens.push({ kind: 'space', text: chars.slice(i, j) });
       i = j;
       continue;
     }
@@ -54,7 +55,7 @@ export function scanTokens(text: string): Token[] {
         j++;
       }
       if (at) {
-        tokens.push({ kind: 'email', text: chars.slice(i, j).join('') });
+        tokens.push({ kind: 'email', text: chars.slice(i, j) });
         i = j;
         continue;
       }
@@ -69,7 +70,7 @@ export function scanTokens(text: string): Token[] {
   return tokens;
 }
 
-function scanWord(chars: string[], start: number, tokens: Token[]): number {
+function scanWord(chars: string, start: number, tokens: Token[]): number {
   const parts: string[] = [];
   let partStart = start;
   let j = start;
@@ -79,7 +80,7 @@ function scanWord(chars: string[], start: number, tokens: Token[]): number {
       if (isLetter(chars[j] as string)) letters = true;
       j++;
     }
-    parts.push(chars.slice(partStart, j).join(''));
+    parts.push(chars.slice(partStart, j));
     const joiner = chars[j];
     const after = chars[j + 1];
     const before = chars[j - 1] as string;
@@ -88,7 +89,7 @@ function scanWord(chars: string[], start: number, tokens: Token[]): number {
     j++;
     partStart = j;
   }
-  const text = chars.slice(start, j).join('');
+  const text = chars.slice(start, j);
   const token: Token = { kind: letters ? 'word' : 'number', text };
   if (parts.length > 1) token.parts = parts;
   tokens.push(token);
