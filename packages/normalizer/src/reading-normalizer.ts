@@ -10,6 +10,7 @@ import type {
 } from '@attache/core';
 import { GatewayError, nullLogger } from '@attache/core';
 import { CodedMapper, type CodeMaps } from './coded.js';
+import { FreeTextDeidentifier } from './deidentify.js';
 import type { ClockSource } from './system-clock.js';
 import { isNonZero, mapValue } from './values.js';
 
@@ -143,7 +144,9 @@ export class ReadingNormalizer {
         code: mapping.code,
         system: mapping.system,
         ...(mapping.mdc === undefined ? {} : { mdc: mapping.mdc }),
-        value,
+        // A `text` field is free text the config chose to keep: it passes the de-identification step.
+        value:
+          mapping.type === 'text' && typeof value === 'string' ? this.#clean(format, reading, value) : value,
         unit: mapping.unit,
         status,
         source: field.name,
@@ -160,6 +163,11 @@ export class ReadingNormalizer {
       });
     }
     return observations;
+  }
+
+  #clean(format: FieldFormat, reading: DeviceReading, text: string): string {
+    const patientId = this.#patientId(format, reading);
+    return new FreeTextDeidentifier(patientId === undefined ? [] : [patientId]).clean(text);
   }
 
   #patientId(format: FieldFormat, reading: DeviceReading): string | undefined {

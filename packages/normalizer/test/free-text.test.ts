@@ -153,3 +153,45 @@ t.test(
     t.match(other.observations[0], { code: '196607', mdc: 196607 }, 'a code the table lacks: its number');
   },
 );
+
+t.test('a kv-line text field is free text the config keeps: de-identified too', async (t) => {
+  const dir = t.testdir({ boot_id: '3f2c9a4e-8b1d-4c6f-9e2a-7d5b1c0e4f86\n' });
+  writeFileSync(join(dir, 'synchronized'), '');
+  const { devices } = validateConfig({
+    version: 1,
+    gateway: { id: 'gw' },
+    devices: [
+      {
+        id: 'ox',
+        adapter: 'rs232',
+        port: { path: '/dev/attache/ox' },
+        format: {
+          kind: 'kv-line',
+          fields: { NOTE: { code: 'NOTE', system: 'LOCAL', unit: '1', type: 'text' } },
+          patientIdField: 'PID',
+        },
+      },
+    ],
+  });
+  const normalizer = new ReadingNormalizer({
+    gatewayId: 'gw',
+    devices,
+    tokenizer: new MemoryTokenizer(),
+    clock: new SystemClock({ syncFile: join(dir, 'synchronized'), bootIdFile: join(dir, 'boot_id') }),
+  });
+  const fields = [
+    { name: 'PID', value: 'A12345' },
+    { name: 'NOTE', value: 'for A12345 call Dr Welby' },
+  ];
+  const draft = await normalizer.normalize({
+    deviceId: 'ox',
+    adapter: 'rs232',
+    protocol: 'kv-line',
+    receivedAt: 0,
+    monotonicMs: 1,
+    fields,
+    markers: [],
+    raw: Buffer.from(''),
+  });
+  t.equal(draft.observations[0]?.value, `for ${REDACTED} call Dr ${REDACTED}`);
+});

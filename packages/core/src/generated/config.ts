@@ -157,7 +157,7 @@ export interface FieldMapping {
    */
   unit: string;
   /**
-   * `number`: a decimal value; the device's suffix (`%`) is stripped. `hex`: a hex status word, kept as text. `text`: kept as text.
+   * `number`: a decimal value; the device's suffix (`%`) is stripped. `hex`: a hex status word, kept as text. `text`: kept as text, after the gateway's de-identification of free text (names after titles and roles, identifier-, phone- and date-shaped numbers, e-mail addresses become `[redacted]`).
    */
   type: 'number' | 'hex' | 'text';
   /**
@@ -928,7 +928,7 @@ export interface FieldMappingInput {
    */
   unit: string;
   /**
-   * `number`: a decimal value; the device's suffix (`%`) is stripped. `hex`: a hex status word, kept as text. `text`: kept as text.
+   * `number`: a decimal value; the device's suffix (`%`) is stripped. `hex`: a hex status word, kept as text. `text`: kept as text, after the gateway's de-identification of free text (names after titles and roles, identifier-, phone- and date-shaped numbers, e-mail addresses become `[redacted]`).
    */
   type?: 'number' | 'hex' | 'text';
   /**
