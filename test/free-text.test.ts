@@ -153,33 +153,41 @@ t.test(
   },
 );
 
-t.test('ASTM: comments naming people reach the broker only de-identified', async (t) => {
-  const rig = await astmRig(t, { format: { comments: true } });
-  const sender = await rig.sender();
-  const message = [
-    'H|\\^&|||SIM-CHEM^SN-7^1.2|||||||P|E1394-97|20240627140000',
-    'P|1|MRN-448812||ID3|QUIMBY^HORTENSE||19470312|F||||555-0100|WELBY^MARCUS',
-    'C|1|L|Family: Hattie, call 555-0199|G',
-    `O|1|SPEC-9||^^^GLU${'|'.repeat(12)}CASEY^BEN`,
-    'C|1|L|Drawn by nurse Kelly|G',
-    'R|1|^^^GLU|5.4|mmol/L||N||F||KILDARE',
-    'C|1|I|Critical called to Dr Welby by Kildare, read back|G',
-    'L|1|N',
-  ];
-  t.equal((await sender.send(message)).status, 'sent');
-  await rig.stack.statusUntil((s) => s.backlog.records === 1);
-  const dashboard = await rig.stack.subscribe();
-  const sync = await rig.stack.run('sync', '--json');
-  const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 15_000);
-  const wire = Buffer.concat(messages).toString('utf8');
-  await assertNoSecrets(t, {
-    dataDir: join(rig.stack.dir, 'data'),
-    wire,
-    logs: JSON.stringify(rig.gateway.logs),
+for (const comments of [false, true]) {
+  const what = comments ? 'only de-identified when turned on' : 'not at all by default';
+  t.test(`ASTM: comments naming people reach the broker ${what}`, async (t) => {
+    const rig = await astmRig(t, { format: comments ? { comments: true } : {} });
+    const sender = await rig.sender();
+    const message = [
+      'H|\\^&|||SIM-CHEM^SN-7^1.2|||||||P|E1394-97|20240627140000',
+      'P|1|MRN-448812||ID3|QUIMBY^HORTENSE||19470312|F||||555-0100|WELBY^MARCUS',
+      'C|1|L|Family: Hattie, call 555-0199|G',
+      `O|1|SPEC-9||^^^GLU${'|'.repeat(12)}CASEY^BEN`,
+      'C|1|L|Drawn by nurse Kelly|G',
+      'R|1|^^^GLU|5.4|mmol/L||N||F||KILDARE',
+      'C|1|I|Critical called to Dr Welby by Kildare, read back|G',
+      'L|1|N',
+    ];
+    t.equal((await sender.send(message)).status, 'sent');
+    await rig.stack.statusUntil((s) => s.backlog.records === 1);
+    const dashboard = await rig.stack.subscribe();
+    const sync = await rig.stack.run('sync', '--json');
+    const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 15_000);
+    const wire = Buffer.concat(messages).toString('utf8');
+    await assertNoSecrets(t, {
+      dataDir: join(rig.stack.dir, 'data'),
+      wire,
+      logs: JSON.stringify(rig.gateway.logs),
+    });
+    const records = recordsOf(messages) as unknown as Rec[];
+    t.equal(records.length, 1, 'one record for the one order');
+    const [record] = records;
+    if (!comments) {
+      t.equal(record?.notes, undefined, 'off: no notes');
+      t.equal(record?.observations[0]?.comments, undefined, 'off: no result comment');
+      return;
+    }
+    t.same(record?.notes, ['Family: [redacted], call [redacted]', 'Drawn by nurse [redacted]']);
+    t.same(record?.observations[0]?.comments, ['Critical called to Dr [redacted] by [redacted], read back']);
   });
-  const records = recordsOf(messages) as unknown as Rec[];
-  t.equal(records.length, 1, 'one record for the one order');
-  const [record] = records;
-  t.same(record?.notes, ['Family: [redacted], call [redacted]', 'Drawn by nurse [redacted]']);
-  t.same(record?.observations[0]?.comments, ['Critical called to Dr [redacted] by [redacted], read back']);
-});
+}
