@@ -75,7 +75,7 @@ export interface AstmPatient {
   presentFields: AstmPatientField[];
 }
 
-/** A C record. Its text is free text that may carry patient names: allow-list before it leaves. */
+/** A C record. Its text is free text that may carry names: kept only de-identified, and only when turned on. */
 export interface AstmComment {
   sequence: string | null;
   /** C.3 source: I instrument, L LIS. */
@@ -109,7 +109,7 @@ export interface AstmOrder {
   comments: AstmComment[];
 }
 
-/** An R record. R.11 (operator name) is not copied. */
+/** An R record. R.11 (operator name) is not copied (only into the message's `people`). */
 export interface AstmResult {
   sequence: string | null;
   /** Index in `orders` of the O record above it, or null. */
