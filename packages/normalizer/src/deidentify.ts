@@ -223,6 +223,10 @@ function markName(sig: Token[], start: number, strong: boolean, allCaps: boolean
     j++;
     // An initial: `J. Smith`.
     if (t.text.length === 1 && sig[j]?.text === '.') mark(sig[j++]);
+    // `Smith, John`: a comma between two name-like words.
+    const after = sig[j + 1];
+    if (sig[j]?.text === ',' && taken < 3 && after !== undefined && isNameLike(after, allCaps))
+      mark(sig[j++]);
   }
 }
 

@@ -36,6 +36,9 @@ t.test('names after titles and roles, in mixed and upper case', (t) => {
     ['Reviewed, Anne Lee RN', `Reviewed, ${R} RN`],
     ['patient Hortense Quimby refused', `patient ${R} refused`],
     ['family (Hattie) waiting', `family (${R}) waiting`],
+    ['drawn by Smith, John at 6', `drawn by ${R} at 6`],
+    ['drawn by Smith, hemolyzed', `drawn by ${R}, hemolyzed`],
+    ['Dr.Smith aware', `Dr.${R} aware`],
   ];
   for (const [text, want] of cases) t.equal(d.clean(text), want, text);
   t.end();
