@@ -237,7 +237,7 @@ function mark(t: Token | undefined): void {
 function isNameLike(t: Token, anyCase: boolean): boolean {
   if (t.kind !== 'word' || digitCount(t.text) > 0) return false;
   const lower = t.text.toLowerCase();
-  if (notNames.has(lower) || idKeys.has(lower) || credentials.has(t.text)) return false;
+  if (notNames.has(lower) || idKeys.has(lower) || titles.has(lower) || credentials.has(t.text)) return false;
   return anyCase || isCapitalized(t.text);
 }
 

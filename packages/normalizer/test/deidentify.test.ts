@@ -39,6 +39,7 @@ t.test('names after titles and roles, in mixed and upper case', (t) => {
     ['drawn by Smith, John at 6', `drawn by ${R} at 6`],
     ['drawn by Smith, hemolyzed', `drawn by ${R}, hemolyzed`],
     ['Dr.Smith aware', `Dr.${R} aware`],
+    ['nurse Kelly, Dr Welby aware', `nurse ${R}, Dr ${R} aware`],
   ];
   for (const [text, want] of cases) t.equal(d.clean(text), want, text);
   t.end();
