@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 // The pure register-map check only: the adapter itself (and modbus-serial) loads when a device needs it.
 import { checkModbusConfig } from '@attache/adapter-modbus/check-config';
 import { type AttacheConfig, GatewayError, validateConfig } from '@attache/core';
-import { checkConfigUnits } from '@attache/normalizer';
+// The unit check only (a parser and the UCUM table), not the normalizer.
+import { checkConfigUnits } from '@attache/normalizer/check-units';
 import { checkRoutes } from '@attache/uplink/policy';
 
 /** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
