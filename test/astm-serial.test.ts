@@ -57,7 +57,7 @@ t.test(
 t.test(
   'ETB on every frame, LF-only trailers, custom delimiters, escapes and a record over 240 characters',
   async (t) => {
-    const rig = await astmRig(t);
+    const rig = await astmRig(t, { format: { comments: true } });
     let s = await rig.sender({ etbEveryFrame: true, lfOnly: true });
     t.equal(
       (await s.send(cbcMessage({ count: 21 }))).status,

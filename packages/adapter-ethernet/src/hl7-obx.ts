@@ -12,8 +12,11 @@ export interface ObxProblem {
 const mdil = /^([0-9a-fA-F]{4})-([0-9a-fA-F]{4})$/;
 /** HL7 NM: optional sign, digits, optional decimal part. */
 const numeric = /^[+-]?(\d+\.?\d*|\.\d+)$/;
-/** Free-text types: may name a patient (protocols.md §5.1), never copied. */
-const freeText = new Set(['TX', 'FT']);
+/**
+ * Free-text types: may name a patient or a clinician (protocols.md §5.1). Marked `freeText`, so the
+ * normalizer keeps them only when the device's config turns free text on, and de-identifies them.
+ */
+const freeText = new Set(['TX', 'FT', 'ST']);
 const coded = new Set(['CWE', 'CE', 'CNE', 'CF']);
 
 /** OBX-11 (HL7 table 0085) to the record's status; unknown codes are `questionable`. */
@@ -48,7 +51,7 @@ function mdcNumber(text: string): number | undefined {
   return mdilToMdc(text);
 }
 
-type CodePart = Pick<CodedObservation, 'code' | 'system' | 'mdc' | 'source'>;
+type CodePart = Pick<CodedObservation, 'code' | 'system' | 'mdc' | 'source' | 'deviceCode'>;
 
 /** Code of a CWE triplet (`150456^MDC_PULS_OXIM_SAT_O2^MDC`, or MDIL), or undefined when not MDC. */
 function mdcTriplet(id: string, text: string, system: string): CodePart | undefined {
@@ -56,14 +59,23 @@ function mdcTriplet(id: string, text: string, system: string): CodePart | undefi
   if (!isMdc || (id === '' && text === '')) return undefined;
   const mdc = mdcNumber(id);
   const code = text.startsWith('MDC_') ? text : id || text;
-  return mdc === undefined ? { code, system: 'MDC' } : { code, system: 'MDC', mdc };
+  const part: CodePart = mdc === undefined ? { code, system: 'MDC' } : { code, system: 'MDC', mdc };
+  // A vendor form of an MDC code (Philips MDIL `0002-4bb8`): the normalizer gives the MDC form,
+  // the device's own code stays beside it.
+  if (mdil.test(id) || (system !== '' && system.toUpperCase() !== 'MDC'))
+    part.deviceCode = { code: (id || text).slice(0, 64), system: (system || 'MDIL').slice(0, 32) };
+  return part;
 }
 
 /** OBX-3 to a code: MDC (primary or alternate triplet), else the identifier as a LOCAL code. */
 export function obxCode(obx: Hl7Segment): CodePart {
   const [id = '', text = '', system = '', altId = '', altText = '', altSystem = ''] = obx.components(3);
-  const code = mdcTriplet(id, text, system) ??
-    mdcTriplet(altId, altText, altSystem) ?? { code: id || text, system: 'LOCAL' };
+  const primary = mdcTriplet(id, text, system);
+  const alternate = primary === undefined ? mdcTriplet(altId, altText, altSystem) : undefined;
+  // The device's own code first, MDC as the alternate: keep the device's beside the MDC form.
+  if (alternate !== undefined && alternate.deviceCode === undefined && (id || text))
+    alternate.deviceCode = { code: (id || text).slice(0, 64), system: (system || 'LOCAL').slice(0, 32) };
+  const code = primary ?? alternate ?? { code: id || text, system: 'LOCAL' };
   const source = (text || id).slice(0, 64);
   if (source) code.source = source;
   return code;
@@ -98,12 +110,20 @@ function obxValue(obx: Hl7Segment, type: string, index: number): number | string
     return Number(text);
   }
   if (coded.has(type)) return obx.get(5, 1) || obx.get(5, 2);
-  return obx.components(5).join(' ').trim();
+  return obxText(obx);
+}
+
+/** OBX-5 as text: every repetition's components, joined by spaces. */
+export function obxText(obx: Hl7Segment): string {
+  const count = obx.repetitions(5).length;
+  const parts: string[] = [];
+  for (let rep = 0; rep < count; rep++) parts.push(obx.components(5, rep).join(' ').trim());
+  return parts.filter((p) => p !== '').join(' ');
 }
 
 /**
- * One OBX to an observation, or undefined when it carries no value (a containment header) or a
- * free-text type. `index` is the OBX's position (1-based) for error locations; `fallbackTime` is
+ * One OBX to an observation, or undefined when it carries no value (a containment header). A
+ * free-text value (TX, FT, ST) is marked `freeText`. `index` is the OBX's position (1-based) for error locations; `fallbackTime` is
  * OBR-7. Throws a GatewayError `ATTACHE_MALFORMED` (cause: {@link ObxProblem}) for an NM value that
  * is not a number.
  */
@@ -113,10 +133,11 @@ export function obxObservation(
   fallbackTime: string,
 ): CodedObservation | undefined {
   const type = obx.get(2).toUpperCase();
-  if (obx.raw(5) === '' || freeText.has(type)) return undefined;
+  if (obx.raw(5) === '') return undefined;
   const status = statuses[obx.get(11).toUpperCase()] ?? 'questionable';
   const value = status === 'unavailable' ? null : obxValue(obx, type, index);
   const observation: CodedObservation = Object.assign(obxCode(obx), { value, unit: obxUnit(obx), status });
+  if (freeText.has(type)) observation.freeText = true;
   const observedAt = hl7Time(obx.get(14)) ?? hl7Time(fallbackTime);
   if (observedAt !== undefined) observation.observedAt = observedAt;
   const path = obx.get(4);

@@ -5,8 +5,16 @@ import {
   type InstrumentIdentity,
 } from '@attache/core';
 import type { Hl7AckCode, Hl7AckError } from './hl7-ack.js';
+import { hl7Alarms } from './hl7-alarms.js';
 import { hl7Time, obxObservation } from './hl7-obx.js';
-import { decodeHl7Bytes, type Hl7Message, parseHl7Message, parseProblem } from './hl7-parser.js';
+import {
+  decodeHl7Bytes,
+  type Hl7Message,
+  type Hl7Segment,
+  parseHl7Message,
+  parseProblem,
+} from './hl7-parser.js';
+import { hl7People, nteText } from './hl7-people.js';
 
 /** The parts of a reading an HL7 message gives (the adapter adds device id and arrival times). */
 export type Hl7ReadingParts = Pick<
@@ -20,6 +28,9 @@ export type Hl7ReadingParts = Pick<
   | 'instrument'
   | 'deviceTime'
   | 'event'
+  | 'notes'
+  | 'people'
+  | 'alarms'
 >;
 
 /** What to do with one HL7 message. */
@@ -96,18 +107,37 @@ function patientId(message: Hl7Message): string | undefined {
   return undefined;
 }
 
-function observations(message: Hl7Message): CodedObservation[] {
+/** OBX observations (less those an alarm was read from), with the NTEs after each; other NTEs are notes. */
+function observations(
+  message: Hl7Message,
+  consumed: Set<Hl7Segment>,
+): { found: CodedObservation[]; notes: string[] } {
   const found: CodedObservation[] = [];
+  const notes: string[] = [];
   let obrTime = '';
   let index = 0;
+  let last: CodedObservation | undefined;
   for (const segment of message.segments) {
-    if (segment.name === 'OBR') obrTime = segment.get(7);
-    if (segment.name !== 'OBX') continue;
+    if (segment.name === 'NTE') {
+      const text = nteText(segment);
+      if (text === '') continue;
+      if (last === undefined) notes.push(text);
+      else {
+        if (last.comments === undefined) last.comments = [];
+        last.comments.push(text);
+      }
+      continue;
+    }
+    if (segment.name !== 'OBX') {
+      last = undefined;
+      if (segment.name === 'OBR') obrTime = segment.get(7);
+      continue;
+    }
     index++;
-    const observation = obxObservation(segment, index, obrTime);
-    if (observation !== undefined) found.push(observation);
+    last = consumed.has(segment) ? undefined : obxObservation(segment, index, obrTime);
+    if (last !== undefined) found.push(last);
   }
-  return found;
+  return { found, notes };
 }
 
 function eventOf(message: Hl7Message): NonNullable<DeviceReading['event']> {
@@ -124,6 +154,11 @@ function eventOf(message: Hl7Message): NonNullable<DeviceReading['event']> {
   };
 }
 
+function alarmEvent(message: Hl7Message, count: number): NonNullable<DeviceReading['event']> {
+  const { detail } = eventOf(message);
+  return { type: 'alarm', detail: { ...detail, alarms: count } };
+}
+
 function readingOf(message: Hl7Message): Hl7ReadingParts {
   const isOru = message.msh.get(9).toUpperCase() === 'ORU';
   const isObservation = isOru && message.msh.get(9, 2).toUpperCase() === 'R01';
@@ -132,6 +167,9 @@ function readingOf(message: Hl7Message): Hl7ReadingParts {
     const cause = { hl7Code: 100, location: 'OBX' };
     throw new GatewayError('ATTACHE_MALFORMED', 'ORU^R01 without any OBX segment', { cause });
   }
+  // Alarms (PCD-04 alert reports, vendor alert codes) are read from their OBXs first.
+  const { alarms, consumed } = isOru ? hl7Alarms(message) : { alarms: [], consumed: new Set<Hl7Segment>() };
+  const { found, notes } = observations(message, consumed);
   const parts: Hl7ReadingParts = {
     protocol: 'hl7-mllp',
     fields: [],
@@ -139,9 +177,15 @@ function readingOf(message: Hl7Message): Hl7ReadingParts {
     // Only the MSH: PID, PV1 and the rest may carry patient data and never enter the reading.
     raw: Buffer.from(message.mshText, 'utf8'),
     // Other ORU triggers (an R40 alarm) are events that keep their OBXs: which alarm, which value.
-    observations: isOru ? observations(message) : [],
+    observations: isOru ? found : [],
   };
-  if (!isObservation) parts.event = eventOf(message);
+  if (alarms.length > 0) {
+    parts.alarms = alarms;
+    parts.event = alarmEvent(message, alarms.length);
+  } else if (!isObservation) parts.event = eventOf(message);
+  if (notes.length > 0) parts.notes = notes;
+  const people = hl7People(message);
+  if (people.length > 0) parts.people = people;
   const id = patientId(message);
   if (id !== undefined) parts.patientId = id;
   const identity = instrument(message);

@@ -111,7 +111,9 @@ t.test('a PCD-01 ORU^R01 becomes MDC-coded observations, headers skipped, paths 
   t.equal(r.deviceTime, '2026-01-24T12:05:01');
   t.equal(r.patientId, 'MRN-448812', 'PID-3 first id, for the normalizer to tokenize');
   t.equal(r.event, undefined);
-  const text = JSON.stringify({ ...r, raw: r.raw.toString('latin1') });
+  // `people` holds the names the message carries, for the normalizer's de-identification only.
+  t.ok(r.people?.includes('SMITHERSON') && r.people.includes('WELBY'), 'PID-5 and PV1-7 names are in people');
+  const text = JSON.stringify({ ...r, people: undefined, raw: r.raw.toString('latin1') });
   for (const secret of [
     'SMITHERSON',
     'JANE',
@@ -122,7 +124,7 @@ t.test('a PCD-01 ORU^R01 becomes MDC-coded observations, headers skipped, paths 
     'WELBY',
     'BED7',
   ]) {
-    t.notMatch(text, secret, `${secret} from PID/PV1 is nowhere in the reading, raw included`);
+    t.notMatch(text, secret, `${secret} from PID/PV1 is nowhere else in the reading, raw included`);
   }
 });
 
@@ -139,20 +141,37 @@ t.test('MDIL codes, local codes, coded values, statuses, free text', async (t) =
   ].join('\r');
   const r = reading(interpretHl7(Buffer.from(message), { versions }));
   t.same(
-    r.observations?.map((o) => [o.code, o.system, o.mdc, o.value, o.unit, o.status]),
+    r.observations?.map((o) => [o.code, o.system, o.mdc, o.value, o.unit, o.status, o.freeText]),
     [
-      ['0002-4bb8', 'MDC', 150456, 98, '262688', 'valid'],
-      ['HRX', 'LOCAL', undefined, 61, 'bpm', 'valid'],
-      ['MDC_EVT_LO', 'MDC', 184, 'MDC_EVT_LO', '', 'questionable'],
-      ['MDC_PULS_OXIM_SAT_O2', 'MDC', 150456, null, 'MDC_DIM_PERCENT', 'unavailable'],
-      ['LOC', 'LOCAL', undefined, 'a^b', '', 'questionable'],
-      ['MDC_ECG_HEART_RATE', 'MDC', 147842, 70, '264864', 'valid'],
+      ['0002-4bb8', 'MDC', 150456, 98, '262688', 'valid', undefined],
+      ['HRX', 'LOCAL', undefined, 61, 'bpm', 'valid', undefined],
+      ['NOTE', 'LOCAL', undefined, 'patient Jane said hello', '', 'valid', true],
+      ['LOC', 'LOCAL', undefined, 'a^b', '', 'questionable', true],
+      ['MDC_ECG_HEART_RATE', 'MDC', 147842, 70, '264864', 'valid', undefined],
     ],
+    'TX and ST values are marked free text: the normalizer keeps them only when the config says so',
   );
+  t.same(r.observations?.[0]?.deviceCode, { code: '0002-4bb8', system: 'MDIL' }, 'the MDIL code is kept');
+  t.same(r.observations?.[4]?.deviceCode, { code: '1', system: 'L' }, 'the local code before the MDC one');
   t.same(r.observations?.[1]?.abnormalFlags, ['H', 'A']);
   t.equal(r.observations?.[1]?.referenceRange, '50-100');
-  t.equal(r.observations?.[5]?.observedAt, undefined, 'a date-only time is left out');
-  t.notMatch(JSON.stringify(r.observations), 'Jane', 'free text (TX) is dropped');
+  t.equal(r.observations?.[4]?.observedAt, undefined, 'a date-only time is left out');
+  t.match(
+    r.alarms,
+    [
+      {
+        code: 'MDC_EVT_LO',
+        system: 'MDC',
+        mdc: 184,
+        origin: 'pcd-04',
+        direction: 'low',
+        path: '1.1.1.9',
+        parameter: { code: 'MDC_PULS_OXIM_SAT_O2', value: null, status: 'unavailable' },
+      },
+    ],
+    'a bare MDC event OBX is an alarm, the next numeric OBX its parameter',
+  );
+  t.equal(r.event?.type, 'alarm');
   t.equal(mdilToMdc('0002-4182'), 147842);
   t.equal(hl7Time('202601241205'), '2026-01-24T12:05:00');
   t.equal(hl7Time('20260124120501.25+0100'), '2026-01-24T12:05:01.25');
@@ -183,17 +202,23 @@ t.test('other message types become events with no identifying detail', async (t)
     'OBX|2|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|150|264864^MDC_DIM_BEAT_PER_MIN^MDC|50-120|H|||F',
   ].join('\r');
   const r40 = reading(interpretHl7(Buffer.from(alarm), { versions }));
-  t.match(r40.event, { type: 'hl7.oru-r40', detail: { messageType: 'ORU^R40' } });
-  t.same(
-    r40.observations?.map((o) => [o.code, o.value, o.path]),
+  t.match(r40.event, { type: 'alarm', detail: { messageType: 'ORU^R40', alarms: 1 } });
+  t.same(r40.observations, [], 'the OBXs are read into the alarm');
+  t.match(
+    r40.alarms,
     [
-      ['MDC_EVT_HI', '196648', '1.1.1.1'],
-      ['MDC_ECG_HEART_RATE', 150, '1.1.1.1'],
+      {
+        code: 'MDC_EVT_HI',
+        mdc: 196648,
+        direction: 'high',
+        limits: { low: 50, high: 120 },
+        observedAt: '2026-01-01T12:00:00',
+        parameter: { code: 'MDC_ECG_HEART_RATE', value: 150, abnormalFlags: ['H'] },
+      },
     ],
     'the alarm and the value that raised it',
   );
-  t.same(r40.observations?.[1]?.abnormalFlags, ['H']);
-  t.notMatch(JSON.stringify(r40.observations), 'DOE');
+  t.notMatch(JSON.stringify({ ...r40, people: [] }), 'DOE');
 });
 
 t.test('an OBX-18 EUI-64 names the device when MSH-3 does not; UTF-8 is decoded', async (t) => {

@@ -1,5 +1,5 @@
 import type { CodedObservation, DeviceReading, InstrumentIdentity } from '@attache/core';
-import type { AstmMessage, AstmResult } from './types.js';
+import type { AstmComment, AstmMessage, AstmResult } from './types.js';
 
 /**
  * A reading as an ASTM message gives it; the adapter adds what the transport knows (device id,
@@ -12,7 +12,10 @@ export type AstmReadingParts = Omit<
 
 /** Options of {@link astmReadings}. */
 export interface AstmReadingOptions {
-  /** Keep result comments (C records) with their observation (`format.comments`). */
+  /**
+   * Keep comments (`format.comments`): C records after an R with their observation, the others as
+   * the reading's `notes`, with the message's `people` for the normalizer's de-identification.
+   */
   comments: boolean;
 }
 
@@ -86,6 +89,8 @@ export function astmReadings(message: AstmMessage, options: AstmReadingOptions):
     groups.set(result.orderIndex, group);
   }
   const readings: AstmReadingParts[] = [];
+  // C records after an H or P record concern every order of the message.
+  const general = message.comments.filter((c) => c.attachedTo === 'message' || c.attachedTo === 'patient');
   const keys = [...groups.keys()].sort(
     (a, b) => (a ?? Number.MAX_SAFE_INTEGER) - (b ?? Number.MAX_SAFE_INTEGER),
   );
@@ -98,6 +103,7 @@ export function astmReadings(message: AstmMessage, options: AstmReadingOptions):
       observations: (groups.get(key) ?? []).map((r) => astmObservation(r, options)),
       ...optional('patientId', patient?.patientId ?? undefined),
       ...optional('specimenId', order?.specimenId ?? undefined),
+      ...(options.comments ? freeText(message, [...general, ...(order?.comments ?? [])]) : {}),
     });
   }
   for (const query of message.queries) {
@@ -116,6 +122,16 @@ export function astmReadings(message: AstmMessage, options: AstmReadingOptions):
     });
   }
   return readings;
+}
+
+/** A reading's `notes` (non-empty comment texts) and, when there is free text, the message's `people`. */
+function freeText(message: AstmMessage, comments: AstmComment[]): Pick<AstmReadingParts, 'notes' | 'people'> {
+  const notes = comments.map((c) => c.text).filter((text) => text !== '');
+  const hasText = notes.length > 0 || message.results.some((r) => r.comments.length > 0);
+  return {
+    ...(notes.length > 0 ? { notes } : {}),
+    ...(hasText && message.people.length > 0 ? { people: message.people } : {}),
+  };
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

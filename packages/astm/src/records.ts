@@ -41,6 +41,7 @@ export function parseAstmMessage(text: string): AstmMessage {
       results: [],
       comments: [],
       queries: [],
+      people: [],
       manufacturer: 0,
       terminator: null,
     },
@@ -97,14 +98,17 @@ function addRecord(walk: Walk, type: string, f: AstmFieldReader): void {
   const sequence = f.optional(2);
   switch (type) {
     case 'P':
+      addPeople(m, f, PATIENT_PEOPLE);
       m.patients.push(parsePatient(f, sequence));
       walk.last = 'patient';
       break;
     case 'O':
+      addPeople(m, f, ORDER_PEOPLE);
       m.orders.push(parseOrder(f, sequence, m.patients.length - 1));
       walk.last = 'order';
       break;
     case 'R':
+      addPeople(m, f, RESULT_PEOPLE);
       m.results.push(parseResult(f, sequence, m.orders.length - 1));
       walk.last = 'result';
       break;
@@ -119,6 +123,20 @@ function addRecord(walk: Walk, type: string, f: AstmFieldReader): void {
       break;
     default:
       m.manufacturer += 1;
+  }
+}
+
+/** P.3–P.7 ids and names, P.13 phone, P.14 attending physician (protocols.md §5.1). */
+const PATIENT_PEOPLE = [3, 4, 5, 6, 7, 13, 14];
+/** O.3 specimen id, O.11 collector, O.17 ordering physician, O.18 physician's phone. */
+const ORDER_PEOPLE = [3, 11, 17, 18];
+/** R.11 operator. */
+const RESULT_PEOPLE = [11];
+
+/** The components of people fields, for the de-identification of free text only (never stored). */
+function addPeople(m: AstmMessage, f: AstmFieldReader, fields: readonly number[]): void {
+  for (const n of fields) {
+    for (const rep of f.repeats(n)) for (const c of rep) if (c !== '') m.people.push(c);
   }
 }
 

@@ -75,7 +75,7 @@ export interface AstmPatient {
   presentFields: AstmPatientField[];
 }
 
-/** A C record. Its text is free text that may carry patient names: allow-list before it leaves. */
+/** A C record. Its text is free text that may carry names: kept only de-identified, and only when turned on. */
 export interface AstmComment {
   sequence: string | null;
   /** C.3 source: I instrument, L LIS. */
@@ -109,7 +109,7 @@ export interface AstmOrder {
   comments: AstmComment[];
 }
 
-/** An R record. R.11 (operator name) is not copied. */
+/** An R record. R.11 (operator name) is not copied (only into the message's `people`). */
 export interface AstmResult {
   sequence: string | null;
   /** Index in `orders` of the O record above it, or null. */
@@ -158,6 +158,12 @@ export interface AstmMessage {
   /** Every C record, in order (also attached to their order or result). */
   comments: AstmComment[];
   queries: AstmQuery[];
+  /**
+   * The components of the message's people fields (P.3–P.7, P.13, P.14, O.3, O.11, O.17, O.18,
+   * R.11: ids, names, phones of the patient, relatives, physicians, collectors and operators), kept
+   * only so that comments can be de-identified; never part of a reading's stored content.
+   */
+  people: string[];
   /** Number of M (manufacturer) and S (scientific) records; their content is not interpreted. */
   manufacturer: number;
   /** The L record: L.3 termination code (N normal, I no information, Q query error…); null when absent. */

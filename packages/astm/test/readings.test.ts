@@ -40,3 +40,31 @@ t.test(
     t.equal(astmTime('2024'), undefined);
   },
 );
+
+t.test(
+  'C records after H, P and O are notes; with comments on the reading carries the people fields',
+  async (t) => {
+    const message = parseAstmMessage(
+      [
+        'H|\\^&|||AN^S1|||||||P|1|20240627101500',
+        'C|1|L|batch run by Dr Who|G',
+        'P|1|MRN77||ID3|Quimby^Hortense||19470312|F||12 Elm St||555-0100|Welby^Marcus',
+        'C|1|L|family called, daughter Hattie|G',
+        // O.17 ordering physician.
+        `O|1|SP1||^^^GLU${'|'.repeat(12)}Casey^Ben`,
+        'C|1|L|drawn by nurse Kelly|G',
+        'R|1|^^^GLU|5.4|mmol/L||N||F||Kildare',
+        'C|1|I|repeat verified by Kildare|G',
+        'L|1|N',
+      ].join('\r'),
+    );
+    const [reading] = astmReadings(message, { comments: true });
+    t.same(reading?.notes, ['batch run by Dr Who', 'family called, daughter Hattie', 'drawn by nurse Kelly']);
+    t.same(reading?.observations?.[0]?.comments, ['repeat verified by Kildare']);
+    for (const name of ['MRN77', 'ID3', 'Quimby', 'Hortense', '555-0100', 'Welby', 'SP1', 'Casey', 'Kildare'])
+      t.ok(reading?.people?.includes(name), `${name} is among the people`);
+    const [off] = astmReadings(message, { comments: false });
+    t.equal(off?.notes, undefined, 'comments off: no notes');
+    t.equal(off?.people, undefined, 'and no people');
+  },
+);

@@ -74,7 +74,16 @@ t.test('results, orders, comments attached, patient reduced to its ID', (t) => {
       presentFields: ['name', 'birthdate', 'sex', 'address', 'phone', 'attendingPhysician'],
     },
   ]);
-  t.notMatch(JSON.stringify(m), /Doe|Jane|19800101|Main St|555-0100|Dr Who|OPERATOR/, 'no PHI copied');
+  t.notMatch(
+    JSON.stringify({ ...m, people: [] }),
+    /Doe|Jane|19800101|Main St|555-0100|Dr Who|OPERATOR/,
+    'no PHI copied outside people',
+  );
+  t.same(
+    m.people,
+    ['MRN123', 'LAB9', 'Doe', 'Jane', '555-0100', 'Dr Who', 'SMP0001', 'OPERATOR'],
+    'people: ids, names, phone, physician, specimen and operator (R.11), for de-identifying comments',
+  );
   const [order] = m.orders;
   t.equal(order?.specimenId, 'SMP0001');
   t.same(order?.instrumentSpecimenId, ['12', '3']);

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 // The pure register-map check only: the adapter itself (and modbus-serial) loads when a device needs it.
 import { checkModbusConfig } from '@attache/adapter-modbus/check-config';
 import { type AttacheConfig, GatewayError, validateConfig } from '@attache/core';
+// The unit check only (a parser and the UCUM table), not the normalizer.
+import { checkConfigUnits } from '@attache/normalizer/check-units';
 import { checkRoutes } from '@attache/uplink/policy';
 
 /** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
@@ -46,6 +48,8 @@ export function checkConfig(parsed: unknown): AttacheConfig {
   // What the schema cannot say: a device's profile must exist, a register must fit its table, and
   // uplink routes must name known devices, each in one route only.
   const issues = [...checkModbusConfig(config), ...checkRoutes(config)];
+  // Units must be UCUM (`bpm` is refused with "/min" suggested).
+  issues.push(...checkConfigUnits(config));
   if (issues.length > 0) {
     throw new GatewayError('ATTACHE_CONFIG_INVALID', `config is invalid (${issues.length} problems)`, {
       issues,

@@ -1,4 +1,4 @@
-import type { AttacheRecord, Observation } from './generated/record.js';
+import type { Alarm, AttacheRecord, DeviceCode, Observation } from './generated/record.js';
 
 /** One field as the device sent it, before mapping: untrusted text. */
 export interface DeviceField {
@@ -32,7 +32,22 @@ export interface CodedObservation {
   observedAt?: string;
   /** OBX-4 containment, or a register address. */
   path?: string;
+  /**
+   * Free text attached to this value (ASTM C records after the R, HL7 NTE after the OBX), as sent.
+   * The normalizer keeps it only when the device's config turns free text on, and de-identifies it.
+   */
   comments?: string[];
+  /** The value is free text (HL7 OBX of type TX, FT or ST): kept and de-identified only with free text on. */
+  freeText?: boolean;
+  /** The device's own code, when the adapter converted it (Philips MDIL `0002-4bb8` to MDC 150456). */
+  deviceCode?: DeviceCode;
+}
+
+/** An alarm as an adapter read it; the normalizer maps its parameter and de-identifies its text. */
+export interface AlarmDraft extends Omit<Alarm, 'parameter' | 'text'> {
+  parameter?: CodedObservation;
+  /** The alarm text as sent: kept only with free text on, and then de-identified. */
+  text?: string;
 }
 
 /** The device's identity as it reports it (ASTM H record, HL7 MSH-3 / OBX-18). */
@@ -65,6 +80,19 @@ export interface DeviceReading {
   /** The specimen (accession) id as sent: the normalizer replaces it by a token. */
   specimenId?: string;
   instrument?: InstrumentIdentity;
+  /**
+   * Free text about the order or report as a whole (ASTM C records after O, P or H; HL7 NTE after
+   * OBR, ORC or PID), as sent: kept only with free text on, and then de-identified.
+   */
+  notes?: string[];
+  /**
+   * Names and identifiers of people the message itself carries (patient, relatives, clinicians,
+   * operators; patient, visit and specimen ids), taken from its people fields only so that the
+   * de-identification step can remove them from free text. Never stored, never logged.
+   */
+  people?: string[];
+  /** Alarms the message reported (IHE PCD-04, vendor alert codes). */
+  alarms?: AlarmDraft[];
   /** Set when the message is an event rather than a measurement (a host query, an ADT message). */
   event?: NonNullable<AttacheRecord['event']>;
   /**

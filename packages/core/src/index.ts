@@ -2,6 +2,7 @@ export { monotonicMs } from './clock.js';
 export type {
   AdapterState,
   AdapterStatus,
+  AlarmDraft,
   BacklogStats,
   CodedObservation,
   DeviceAdapter,
@@ -56,7 +57,7 @@ export type {
   UplinkConfig,
   WindowConfig,
 } from './generated/config.js';
-export type { AttacheRecord, ClockProvenance, Observation } from './generated/record.js';
+export type { Alarm, AttacheRecord, ClockProvenance, DeviceCode, Observation } from './generated/record.js';
 export type {
   CompressedBatchMessage,
   GatewayEvent,

@@ -1,6 +1,4 @@
 import type {
-  CodedObservation,
-  CodeMapping,
   DeviceConfig,
   DeviceReading,
   KvLineFormat,
@@ -11,18 +9,13 @@ import type {
   RegexLineFormat,
 } from '@attache/core';
 import { GatewayError, nullLogger } from '@attache/core';
+import { CodedMapper, type CodeMaps } from './coded.js';
+import { FreeTextDeidentifier } from './deidentify.js';
 import type { ClockSource } from './system-clock.js';
-import { toUcum } from './units.js';
 import { isNonZero, mapValue } from './values.js';
 
 /** Formats whose readings are key/value fields mapped by an allow-list. */
 type FieldFormat = KvLineFormat | RegexLineFormat;
-
-/** The `codes` and `units` maps of a device whose protocol codes its own observations. */
-interface CodeMaps {
-  codes: Record<string, CodeMapping>;
-  units: Record<string, string>;
-}
 
 /** An identifier as sent, or undefined when empty or dashes (the device has none assigned). */
 function identifier(value: string | undefined): string | undefined {
@@ -40,6 +33,14 @@ function codeMaps(device: DeviceConfig): CodeMaps {
     return { codes: device.format.codes, units: device.format.units };
   }
   return { codes: {}, units: {} };
+}
+
+/** Whether the device's config keeps free text (ASTM `comments`, HL7 `freeText`); off by default. */
+function keepsFreeText(device: DeviceConfig): boolean {
+  if (device.adapter === 'modbus') return false;
+  const { format } = device;
+  if (format.kind === 'astm') return format.comments;
+  return format.kind === 'hl7-mllp' && format.freeText;
 }
 
 /** Options of {@link ReadingNormalizer}. */
@@ -89,8 +90,11 @@ export class ReadingNormalizer {
     if (device === undefined) throw malformed(`unknown device ${reading.deviceId}`);
     const format = fieldFormat(device);
     let observations: Observation[];
-    if (reading.observations !== undefined) observations = this.#coded(device, reading.observations);
-    else if (format !== undefined) observations = this.#fields(device.id, format, reading);
+    let coded: CodedMapper | undefined;
+    if (reading.observations !== undefined) {
+      coded = new CodedMapper(codeMaps(device), reading, keepsFreeText(device));
+      observations = reading.observations.flatMap((o) => coded?.observation(o) ?? []);
+    } else if (format !== undefined) observations = this.#fields(device.id, format, reading);
     else throw malformed(`device ${device.id} sent a reading without observations`);
     const patientId = identifier(reading.patientId) ?? (format && this.#patientId(format, reading));
     const specimenId = identifier(reading.specimenId);
@@ -112,35 +116,14 @@ export class ReadingNormalizer {
     }
     if (reading.instrument !== undefined) draft.instrument = reading.instrument;
     if (reading.event !== undefined) draft.event = reading.event;
+    const notes = coded?.texts(reading.notes);
+    if (notes !== undefined) draft.notes = notes;
+    if (coded !== undefined && reading.alarms !== undefined && reading.alarms.length > 0)
+      draft.alarms = reading.alarms.map((a) => (coded as CodedMapper).alarm(a));
     if (flags.length > 0) draft.flags = flags;
     if (device.rawFrames) draft.raw = reading.raw.toString('base64');
     this.#log.trace({ deviceId: device.id, observations: observations.length }, 'reading normalized');
     return draft;
-  }
-
-  /** Observations the protocol coded: codes through the device's `codes`, units to UCUM. */
-  #coded(device: DeviceConfig, coded: CodedObservation[]): Observation[] {
-    const { codes, units } = codeMaps(device);
-    return coded.map((o) => {
-      const mapping = Object.hasOwn(codes, o.code) ? codes[o.code] : undefined;
-      const observation: Observation = {
-        code: mapping?.code ?? o.code,
-        system: mapping?.system ?? o.system,
-        value: o.value,
-        unit: mapping?.unit ?? toUcum(o.unit, units),
-        status: o.status,
-      };
-      const mdc = mapping === undefined ? o.mdc : mapping.mdc;
-      if (mdc !== undefined) observation.mdc = mdc;
-      if (o.source !== undefined) observation.source = o.source;
-      if (o.observedAt !== undefined) observation.observedAt = o.observedAt;
-      if (o.referenceRange !== undefined) observation.referenceRange = o.referenceRange;
-      if (o.abnormalFlags !== undefined && o.abnormalFlags.length > 0)
-        observation.abnormalFlags = o.abnormalFlags;
-      if (o.path !== undefined) observation.path = o.path;
-      if (o.comments !== undefined && o.comments.length > 0) observation.comments = o.comments;
-      return observation;
-    });
   }
 
   #fields(deviceId: string, format: FieldFormat, reading: DeviceReading): Observation[] {
@@ -161,7 +144,9 @@ export class ReadingNormalizer {
         code: mapping.code,
         system: mapping.system,
         ...(mapping.mdc === undefined ? {} : { mdc: mapping.mdc }),
-        value,
+        // A `text` field is free text the config chose to keep: it passes the de-identification step.
+        value:
+          mapping.type === 'text' && typeof value === 'string' ? this.#clean(format, reading, value) : value,
         unit: mapping.unit,
         status,
         source: field.name,
@@ -178,6 +163,11 @@ export class ReadingNormalizer {
       });
     }
     return observations;
+  }
+
+  #clean(format: FieldFormat, reading: DeviceReading, text: string): string {
+    const patientId = this.#patientId(format, reading);
+    return new FreeTextDeidentifier(patientId === undefined ? [] : [patientId]).clean(text);
   }
 
   #patientId(format: FieldFormat, reading: DeviceReading): string | undefined {

@@ -17,6 +17,7 @@ const config = validateConfig({
         kind: 'astm',
         codes: { WBC: { code: '6690-2', unit: '10*3/uL' } },
         units: { 'K/mm3': '10*3/uL' },
+        comments: true,
       },
     },
     {

@@ -153,11 +153,11 @@ export interface FieldMapping {
    */
   mdc?: number;
   /**
-   * UCUM unit of the value.
+   * UCUM unit of the value (case-sensitive UCUM: `%`, `/min`, `mm[Hg]`, `Cel`; `attache config validate` refuses others and suggests the UCUM spelling).
    */
   unit: string;
   /**
-   * `number`: a decimal value; the device's suffix (`%`) is stripped. `hex`: a hex status word, kept as text. `text`: kept as text.
+   * `number`: a decimal value; the device's suffix (`%`) is stripped. `hex`: a hex status word, kept as text. `text`: kept as text, after the gateway's de-identification of free text (names after titles and roles, identifier-, phone- and date-shaped numbers, e-mail addresses become `[redacted]`).
    */
   type: 'number' | 'hex' | 'text';
   /**
@@ -205,13 +205,13 @@ export interface AstmFormat {
     [k: string]: CodeMapping;
   };
   /**
-   * The device's unit text to its UCUM form, for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling.
+   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
    */
   units: {
     [k: string]: string;
   };
   /**
-   * Keep result comments (C records) with their result. They are free text typed at the analyzer and may name a patient: turn off where that happens.
+   * Keep comments (C records): with their result, or as the record's `notes` when they follow an order, patient or header record. They are free text typed at the analyzer or the LIS and may name patients, nurses and physicians, so they are off by default; when on, each passes the gateway's de-identification first (names the message carries, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
    */
   comments: boolean;
   /**
@@ -390,11 +390,15 @@ export interface Hl7MllpFormat {
     [k: string]: CodeMapping;
   };
   /**
-   * The device's unit text to its UCUM form, for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling.
+   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
    */
   units: {
     [k: string]: string;
   };
+  /**
+   * Keep free text: NTE segments (with their OBX as `comments`, or as the record's `notes` after OBR, ORC or PID), OBX values of type TX, FT and ST, and alarm texts. Free text may name patients, nurses and physicians, so it is off by default (such OBX are then left out, and alarms keep only their coded parts); when on, each text passes the gateway's de-identification first (names the message carries in PID, PV1, ORC, OBR and OBX people fields, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
+   */
+  freeText: boolean;
   /**
    * HL7 versions (MSH-12) accepted; others are refused with AR.
    *
@@ -954,11 +958,11 @@ export interface FieldMappingInput {
    */
   mdc?: number;
   /**
-   * UCUM unit of the value.
+   * UCUM unit of the value (case-sensitive UCUM: `%`, `/min`, `mm[Hg]`, `Cel`; `attache config validate` refuses others and suggests the UCUM spelling).
    */
   unit: string;
   /**
-   * `number`: a decimal value; the device's suffix (`%`) is stripped. `hex`: a hex status word, kept as text. `text`: kept as text.
+   * `number`: a decimal value; the device's suffix (`%`) is stripped. `hex`: a hex status word, kept as text. `text`: kept as text, after the gateway's de-identification of free text (names after titles and roles, identifier-, phone- and date-shaped numbers, e-mail addresses become `[redacted]`).
    */
   type?: 'number' | 'hex' | 'text';
   /**
@@ -1006,13 +1010,13 @@ export interface AstmFormatInput {
     [k: string]: CodeMappingInput;
   };
   /**
-   * The device's unit text to its UCUM form, for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling.
+   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
    */
   units?: {
     [k: string]: string;
   };
   /**
-   * Keep result comments (C records) with their result. They are free text typed at the analyzer and may name a patient: turn off where that happens.
+   * Keep comments (C records): with their result, or as the record's `notes` when they follow an order, patient or header record. They are free text typed at the analyzer or the LIS and may name patients, nurses and physicians, so they are off by default; when on, each passes the gateway's de-identification first (names the message carries, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
    */
   comments?: boolean;
   /**
@@ -1191,11 +1195,15 @@ export interface Hl7MllpFormatInput {
     [k: string]: CodeMappingInput;
   };
   /**
-   * The device's unit text to its UCUM form, for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling.
+   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
    */
   units?: {
     [k: string]: string;
   };
+  /**
+   * Keep free text: NTE segments (with their OBX as `comments`, or as the record's `notes` after OBR, ORC or PID), OBX values of type TX, FT and ST, and alarm texts. Free text may name patients, nurses and physicians, so it is off by default (such OBX are then left out, and alarms keep only their coded parts); when on, each text passes the gateway's de-identification first (names the message carries in PID, PV1, ORC, OBR and OBX people fields, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
+   */
+  freeText?: boolean;
   /**
    * HL7 versions (MSH-12) accepted; others are refused with AR.
    *

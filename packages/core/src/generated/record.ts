@@ -76,7 +76,7 @@ export interface AttacheRecord {
    */
   event?: {
     /**
-     * What happened, e.g. `astm.query`, `hl7.adt-a01`, `hl7.oru-r40`.
+     * What happened, e.g. `astm.query`, `hl7.adt-a01`, `alarm` (see `alarms`).
      */
     type: string;
     /**
@@ -94,6 +94,14 @@ export interface AttacheRecord {
    * The measured values in this reading.
    */
   observations: Observation[];
+  /**
+   * Free text the device attached to the order or report as a whole (ASTM C records after an O, P or H record; HL7 NTE segments after OBR, ORC or PID). Present only when the device's config turns free text on (`comments` for ASTM, `freeText` for HL7; off by default), and only after de-identification: names, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`.
+   */
+  notes?: string[];
+  /**
+   * Alarms the device reported in this message (IHE PCD-04 alert reports, vendor alert codes such as Philips `MDIL-ALERT`). The record then has an `event` of type `alarm`.
+   */
+  alarms?: Alarm[];
   /**
    * The frame as received, base64. Present only when the device's config sets `rawFrames: true`: it may contain patient data.
    */
@@ -118,7 +126,7 @@ export interface ClockProvenance {
 }
 export interface Observation {
   /**
-   * The observation code, e.g. the ISO/IEEE 11073-10101 reference id `MDC_PULS_OXIM_SAT_O2`.
+   * The observation code. For MDC quantities the ISO/IEEE 11073-10101 reference id (`MDC_PULS_OXIM_SAT_O2`) when the gateway knows it, else the decimal MDC code; either way `mdc` holds the number, the key to group one quantity across devices. A vendor code that maps onto MDC (Philips MDIL `0002-4bb8`) is converted, and kept in `deviceCode`.
    */
   code: string;
   /**
@@ -129,14 +137,19 @@ export interface Observation {
    * The MDC numeric code (partition × 65536 + term), when `system` is MDC and it is known.
    */
   mdc?: number;
+  deviceCode?: DeviceCode;
   /**
-   * The value: a number, a string for coded/textual values, or null when the device reported no value (e.g. `---`).
+   * The value: a number, a string for coded/textual values, or null when the device reported no value (e.g. `---`). A free-text value (HL7 OBX of type TX, FT or ST) is kept only when the device's config turns free text on, and then de-identified.
    */
   value: number | string | null;
   /**
-   * The unit in UCUM (`%`, `/min`, `mm[Hg]`, `Cel`); `1` for dimensionless.
+   * The unit in UCUM (`%`, `/min`, `mm[Hg]`, `Cel`); `1` for dimensionless. `null` when the device's unit is not UCUM and no map says what it is: the device's spelling is then in `deviceUnit`, never passed off as UCUM.
    */
-  unit: string;
+  unit: string | null;
+  /**
+   * The unit as the device sent it, present only when it is not UCUM (then `unit` is null). Characters that are not printable are replaced by U+FFFD.
+   */
+  deviceUnit?: string;
   /**
    * `valid`: a value as measured. `unavailable`: the device sent no value (probe off, searching). `questionable`: a value the device flagged (alarm, exception, out of track).
    */
@@ -162,7 +175,144 @@ export interface Observation {
    */
   path?: string;
   /**
-   * Comments the device attached to the result (ASTM C records).
+   * Free text the device attached to this result (ASTM C records after an R record; HL7 NTE segments after an OBX). Present only when the device's config turns free text on (off by default), and only after de-identification (see `notes`).
+   */
+  comments?: string[];
+}
+/**
+ * The device's own code for the quantity, when the gateway converted it to another system (Philips MDIL `0002-4bb8` to MDC 150456).
+ */
+export interface DeviceCode {
+  /**
+   * The code as the device sent it.
+   */
+  code: string;
+  /**
+   * The device's code system as it named it (`MDIL`, `99PHILIPS`, `LOCAL`).
+   */
+  system: string;
+}
+/**
+ * One alarm as the device reported it: which alarm (coded), on which parameter and value, against which limits, with its priority and state where the message carries them.
+ */
+export interface Alarm {
+  /**
+   * The alarm's identity: an MDC event reference id (`MDC_EVT_LO`, `MDC_EVT_LEAD_OFF`) or the decimal MDC code, for PCD-04; the vendor's alert code otherwise (OBX-3, e.g. `MDIL-ALERT`).
+   */
+  code: string;
+  /**
+   * The code system of `code`.
+   */
+  system: 'MDC' | 'LOINC' | 'LOCAL';
+  /**
+   * The MDC numeric code of `code`, when known.
+   */
+  mdc?: number;
+  deviceCode?: DeviceCode;
+  /**
+   * `pcd-04`: an IHE PCD-04 alert report (ORU^R40 with MDC_EVT_ALARM facets). `vendor`: a vendor alert OBX, read from its code and text.
+   */
+  origin: 'pcd-04' | 'vendor';
+  parameter?: Observation1;
+  /**
+   * The alarm limits crossed, as far as the message says: PCD-04 OBX-7 (`90-100`), or the limit in a vendor alarm text (`88 < 90` gives low 90).
+   */
+  limits?: {
+    low?: number;
+    high?: number;
+  };
+  /**
+   * Which side of the limits the value went (PCD-04 OBX-8 `H`/`L`; `<`, `>`, `HIGH`, `LOW` in a vendor text).
+   */
+  direction?: 'high' | 'low';
+  /**
+   * The alarm's priority (PCD-04 OBX-8 or MDC_ATTR_ALARM_PRIORITY: PH high, PM medium, PL low, PI info, PN none; Philips text `***` high, `**` medium, `*` low).
+   */
+  priority?: 'high' | 'medium' | 'low' | 'info' | 'none';
+  /**
+   * PCD-04 alert type (OBX-8 or MDC_ATTR_ALERT_TYPE): SP physiological, ST technical, SA advisory.
+   */
+  kind?: 'physiological' | 'technical' | 'advisory';
+  /**
+   * PCD-04 MDC_ATTR_EVENT_PHASE, as sent in lower case (`start`, `continue`, `end`, `present`, `update`, `escalate`, `inactivate`, `deescalate`, `reset`).
+   */
+  phase?: string;
+  /**
+   * PCD-04 MDC_ATTR_ALARM_STATE, as sent in lower case (`off`, `inactive`, `active`, `latched`).
+   */
+  state?: string;
+  /**
+   * PCD-04 MDC_ATTR_ALARM_INACTIVATION_STATE, as sent in lower case (`enabled`, `audio-paused`, `audio-off`, `alarm-paused`, `alarm-off`, `alert-acknowledged`).
+   */
+  inactivation?: string;
+  /**
+   * HL7 OBX-4 of the alarm's first facet (containment and source), as sent.
+   */
+  path?: string;
+  /**
+   * When the device says the alarm occurred (OBX-14, else OBR-7), local form as `deviceTime`.
+   */
+  observedAt?: string;
+  /**
+   * The alarm text (vendor OBX-5, PCD-04 MDC_ATTR_ALERT_TEXT), only when the device's config turns free text on, and de-identified: parameter names, limit words, numbers and units stay.
+   */
+  text?: string;
+}
+/**
+ * The measured quantity that raised the alarm, with its value at the time (PCD-04 facet 2; for a vendor alert, the parameter named in the alarm text when it names a known one).
+ */
+export interface Observation1 {
+  /**
+   * The observation code. For MDC quantities the ISO/IEEE 11073-10101 reference id (`MDC_PULS_OXIM_SAT_O2`) when the gateway knows it, else the decimal MDC code; either way `mdc` holds the number, the key to group one quantity across devices. A vendor code that maps onto MDC (Philips MDIL `0002-4bb8`) is converted, and kept in `deviceCode`.
+   */
+  code: string;
+  /**
+   * The code system of `code`: `MDC` (ISO/IEEE 11073-10101), `LOINC`, or `LOCAL` (site-defined).
+   */
+  system: 'MDC' | 'LOINC' | 'LOCAL';
+  /**
+   * The MDC numeric code (partition × 65536 + term), when `system` is MDC and it is known.
+   */
+  mdc?: number;
+  deviceCode?: DeviceCode;
+  /**
+   * The value: a number, a string for coded/textual values, or null when the device reported no value (e.g. `---`). A free-text value (HL7 OBX of type TX, FT or ST) is kept only when the device's config turns free text on, and then de-identified.
+   */
+  value: number | string | null;
+  /**
+   * The unit in UCUM (`%`, `/min`, `mm[Hg]`, `Cel`); `1` for dimensionless. `null` when the device's unit is not UCUM and no map says what it is: the device's spelling is then in `deviceUnit`, never passed off as UCUM.
+   */
+  unit: string | null;
+  /**
+   * The unit as the device sent it, present only when it is not UCUM (then `unit` is null). Characters that are not printable are replaced by U+FFFD.
+   */
+  deviceUnit?: string;
+  /**
+   * `valid`: a value as measured. `unavailable`: the device sent no value (probe off, searching). `questionable`: a value the device flagged (alarm, exception, out of track).
+   */
+  status: 'valid' | 'unavailable' | 'questionable';
+  /**
+   * The device's own name for the field (e.g. `SPO2`), for troubleshooting.
+   */
+  source?: string;
+  /**
+   * When the device says the value was measured, in the same local form as `deviceTime`.
+   */
+  observedAt?: string;
+  /**
+   * The normal range as the device gave it (e.g. `4.0-10.0`).
+   */
+  referenceRange?: string;
+  /**
+   * The device's abnormal flags for the value (ASTM/HL7 table 0078: `H`, `L`, `HH`, `LL`, `A`, `N`…).
+   */
+  abnormalFlags?: string[];
+  /**
+   * Where the value sits in the device: the HL7 OBX-4 containment (`1.1.1.3`, so two channels with the same code stay apart), a Modbus register (`hr:100`).
+   */
+  path?: string;
+  /**
+   * Free text the device attached to this result (ASTM C records after an R record; HL7 NTE segments after an OBX). Present only when the device's config turns free text on (off by default), and only after de-identification (see `notes`).
    */
   comments?: string[];
 }
