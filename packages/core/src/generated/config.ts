@@ -546,7 +546,7 @@ export interface UplinkConfig {
    */
   keyFile: string;
   /**
-   * CA bundle to verify the broker (PEM). Omit to use the system store, which holds Amazon's roots.
+   * CA bundle to verify the broker (PEM). Omit for an AWS endpoint (`*.amazonaws.com`) to trust Amazon Root CA 1 and 3 only (shipped with the gateway), or elsewhere to use the system store.
    */
   caFile?: string;
   /**
@@ -1313,7 +1313,7 @@ export interface UplinkConfigInput {
    */
   keyFile: string;
   /**
-   * CA bundle to verify the broker (PEM). Omit to use the system store, which holds Amazon's roots.
+   * CA bundle to verify the broker (PEM). Omit for an AWS endpoint (`*.amazonaws.com`) to trust Amazon Root CA 1 and 3 only (shipped with the gateway), or elsewhere to use the system store.
    */
   caFile?: string;
   /**
