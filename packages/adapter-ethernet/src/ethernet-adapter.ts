@@ -74,7 +74,7 @@ export class EthernetAdapter implements DeviceAdapter {
     this.#log = (options.logger ?? nullLogger).child({
       module: 'adapter-ethernet',
       deviceId: device.id,
-      endpoint: `${mode} ${host ?? '*'}:${port}`,
+      endpoint: `${mode} ${host ?? 'auto'}:${port}`,
     });
     this.#delivery = new ReadingDelivery(device.id, options.sink, this.#log);
     this.#refusing = options.refusing ?? (() => false);

@@ -1,7 +1,9 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { AdapterState, Logger, TcpEndpoint } from '@attache/core';
 import { GatewayError } from '@attache/core';
 import { type AllowList, unmapAddress } from './allow-list.js';
+import { bindAddressFor, type InterfaceTable } from './bind-address.js';
 
 /** Longest wait between reconnect (or re-listen) attempts, ms. */
 const maxRetryMs = 30_000;
@@ -28,6 +30,8 @@ export interface TcpTransportOptions {
   onConnection: (socket: Socket) => void;
   onState: (state: AdapterState, error?: GatewayError) => void;
   log: Logger;
+  /** Listen mode without `endpoint.host`: the interfaces to pick the bind address from; default `os.networkInterfaces`. */
+  interfaces?: () => InterfaceTable;
 }
 
 /**
@@ -71,7 +75,18 @@ export class TcpTransport {
   }
 
   #listen(): Promise<void> {
-    const { host, port, maxConnections } = this.#o.endpoint;
+    const { port, maxConnections, allow = [] } = this.#o.endpoint;
+    const host = this.#o.endpoint.host ?? bindAddressFor(allow, (this.#o.interfaces ?? networkInterfaces)());
+    if (host === undefined) {
+      // Not yet up (DHCP at boot), or an allow-list no single interface covers: retried with back-off.
+      this.#retry(
+        new GatewayError(
+          'ATTACHE_PORT_NOT_OPEN',
+          `cannot listen on port ${port}: no local interface is on the network of endpoint.allow; set endpoint.host`,
+        ),
+      );
+      return Promise.resolve();
+    }
     const server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket, maxConnections));
     return new Promise((resolve) => {
       server.once('error', (err) => {
@@ -80,12 +95,15 @@ export class TcpTransport {
         );
         resolve();
       });
-      server.listen({ port, ...(host ? { host } : {}) }, () => {
+      server.listen({ port, host }, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.#o.log.error({ err }, 'listener error'));
         this.#server = server;
         if (!this.#running) server.close();
-        else this.#o.onState('connected');
+        else {
+          this.#o.log.info({ host, port }, 'listening');
+          this.#o.onState('connected');
+        }
         resolve();
       });
     });

@@ -352,7 +352,7 @@ export interface TcpEndpoint {
    */
   mode: 'listen' | 'connect';
   /**
-   * `listen`: the address to bind (default all). `connect`: the device's address.
+   * `listen`: the address to bind. Default: the address of the local interface whose network holds every `allow` entry (127.0.0.1 when the peers are local), so the port is not open on the gateway's other networks; when no one interface holds them all, set it (`0.0.0.0` or `::` binds every interface). `connect`: the device's address.
    */
   host?: string;
   /**
@@ -1119,7 +1119,7 @@ export interface TcpEndpointInput {
    */
   mode: 'listen' | 'connect';
   /**
-   * `listen`: the address to bind (default all). `connect`: the device's address.
+   * `listen`: the address to bind. Default: the address of the local interface whose network holds every `allow` entry (127.0.0.1 when the peers are local), so the port is not open on the gateway's other networks; when no one interface holds them all, set it (`0.0.0.0` or `::` binds every interface). `connect`: the device's address.
    */
   host?: string;
   /**
