@@ -54,6 +54,7 @@ t.test('shellcheck: the build and on-box scripts are clean', async (t) => {
 // runs against /bin/true for them, and the test checks that their package is in the image's list.
 const imageOnly: Record<string, string> = {
   '/usr/bin/ssh-keygen': 'openssh-server',
+  '/usr/sbin/nft': 'nftables',
 };
 // Keys newer than Debian 12's systemd 252 (RestartSteps/RestartMaxDelaySec: systemd 254); the image
 // runs 257, where make image-test verifies the installed units without this allowance.
@@ -104,6 +105,31 @@ t.test('systemd-analyze verify: the units are valid', async (t) => {
     /^Type=notify$/m,
     'attache.service is Type=notify',
   );
+});
+
+// systemd-analyze security's exposure (0 = locked down, 10 = unrestricted), measured offline on the
+// unit files with the host's systemd; make image-test measures it again with the image's own.
+const exposureLimits: Record<string, number> = {
+  'attache.service': 2.0,
+  'attache-provision.service': 5.0,
+  'attache-hotplug@.service': 5.0,
+  'attache-ssh-hostkeys.service': 5.0,
+  'attache-firewall.service': 5.0,
+};
+
+t.test('systemd-analyze security: the gateway <= 2.0, every root helper <= 5.0', async (t) => {
+  if (!(await requireTool(t, 'systemd-analyze', 'systemd'))) return;
+  t.same(Object.keys(exposureLimits).sort(), (await readdir(unitDir)).sort(), 'every unit has a limit');
+  for (const [unit, limit] of Object.entries(exposureLimits)) {
+    const result = await attempt('systemd-analyze', [
+      'security',
+      '--offline=true',
+      '--no-pager',
+      join(unitDir, unit),
+    ]);
+    const score = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(result.output)?.[1]);
+    t.ok(score <= limit, `${unit}: ${score} (limit ${limit})`);
+  }
 });
 
 t.test('udev rules: strict syntax check', async (t) => {

@@ -19,6 +19,7 @@ const groups: Record<string, () => Promise<Commands>> = {
   files: async () => (await import('./commands/files.js')).filesCommands,
   ports: async () => (await import('./commands/ports.js')).portsCommands,
   probe: async () => (await import('./commands/probe.js')).probeCommands,
+  firewall: async () => (await import('./commands/firewall.js')).firewallCommands,
 };
 const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway', status: 'gateway' };
 

@@ -37,6 +37,7 @@ export interface AttacheConfig {
   };
   cache: CacheConfig;
   uplink?: UplinkConfig;
+  firewall: FirewallConfig;
   jobs?: JobsConfig;
 }
 export interface GatewayConfig {
@@ -743,6 +744,19 @@ export interface UplinkRouteConfig {
   devices: [string, ...string[]];
 }
 /**
+ * The appliance's nftables ruleset, made from this config at every boot (`attache firewall --print` shows it): inbound traffic is dropped except replies to the gateway's own connections, DHCP, ICMP, each listening device's port from its `endpoint.allow` entries, and SSH from `sshFrom`.
+ */
+export interface FirewallConfig {
+  /**
+   * Addresses or CIDR ranges (the management network, e.g. `10.50.0.0/24`) from which SSH is reachable. Empty: SSH is closed to the network.
+   */
+  sshFrom: string[];
+  /**
+   * The TCP port sshd listens on.
+   */
+  sshPort: number;
+}
+/**
  * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every artifact must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
  */
 export interface JobsConfig {
@@ -804,6 +818,7 @@ export interface AttacheConfigInput {
   };
   cache?: CacheConfigInput;
   uplink?: UplinkConfigInput;
+  firewall?: FirewallConfigInput;
   jobs?: JobsConfigInput;
 }
 export interface GatewayConfigInput {
@@ -1508,6 +1523,19 @@ export interface UplinkRouteConfigInput {
    * @minItems 1
    */
   devices: [string, ...string[]];
+}
+/**
+ * The appliance's nftables ruleset, made from this config at every boot (`attache firewall --print` shows it): inbound traffic is dropped except replies to the gateway's own connections, DHCP, ICMP, each listening device's port from its `endpoint.allow` entries, and SSH from `sshFrom`.
+ */
+export interface FirewallConfigInput {
+  /**
+   * Addresses or CIDR ranges (the management network, e.g. `10.50.0.0/24`) from which SSH is reachable. Empty: SSH is closed to the network.
+   */
+  sshFrom?: string[];
+  /**
+   * The TCP port sshd listens on.
+   */
+  sshPort?: number;
 }
 /**
  * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every artifact must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
