@@ -261,7 +261,7 @@ async function notifySocket(t: Test, path: string): Promise<{ messages: string[]
   };
 }
 
-t.test('sd_notify through systemd-notify: ready, stopping, watchdog', async (t) => {
+t.test('sd_notify through systemd-notify: ready, status, stopping, watchdog', async (t) => {
   if (!(await requireTool(t, 'systemd-notify', 'systemd'))) return;
   if (!(await requireTool(t, 'python3', 'python3'))) return;
   // A short path: unix socket paths are limited to 108 bytes.
@@ -288,6 +288,11 @@ t.test('sd_notify through systemd-notify: ready, stopping, watchdog', async (t) 
   const ready = await socket.next();
   t.match(ready, /READY=1/);
   t.match(ready, /MAINPID=4242/, 'announces the gateway as the main process (--pid)');
+
+  t.equal(await notifier.status('running'), false, 'the STATUS= line ready() sent is not sent again');
+  t.equal(await notifier.status('1/2 devices connected, backlog 12 records'), true);
+  t.match(await socket.next(), /STATUS=1\/2 devices connected, backlog 12 records/);
+  t.equal(await notifier.status('1/2 devices connected, backlog 12 records'), false, 'unchanged: not sent');
 
   t.equal(notifier.startWatchdog(), true, 'the watchdog starts');
   t.equal(notifier.startWatchdog(), true, 'starting it twice keeps one timer');
