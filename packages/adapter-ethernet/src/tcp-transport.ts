@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import type { AdapterState, Logger, TcpEndpoint } from '@attache/core';
-import { GatewayError } from '@attache/core';
+import type { AdapterState, Logger, RandomSource, TcpEndpoint } from '@attache/core';
+import { Backoff, GatewayError } from '@attache/core';
 import { type AllowList, unmapAddress } from './allow-list.js';
 import { bindAddressFor, type InterfaceTable } from './bind-address.js';
 
@@ -32,6 +32,10 @@ export interface TcpTransportOptions {
   log: Logger;
   /** Listen mode without `endpoint.host`: the interfaces to pick the bind address from; default `os.networkInterfaces`. */
   interfaces?: () => InterfaceTable;
+  /** Random spread of the reconnect (re-listen) back-off, 0-1. Default 0. */
+  jitter?: number;
+  /** Default `Math.random`. */
+  random?: RandomSource;
 }
 
 /**
@@ -50,18 +54,25 @@ export class TcpTransport {
   readonly #sockets = new Set<Socket>();
   #server: Server | undefined;
   #running = false;
-  #retryMs = 0;
+  readonly #backoff: Backoff;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: TcpTransportOptions) {
     this.#o = options;
+    const { reconnectMs } = options.endpoint;
+    this.#backoff = new Backoff({
+      initialMs: reconnectMs,
+      maxMs: Math.max(maxRetryMs, reconnectMs),
+      ...(options.jitter === undefined ? {} : { jitter: options.jitter }),
+      ...(options.random ? { random: options.random } : {}),
+    });
   }
 
   /** Resolves after the first attempt to listen or connect, whether or not it succeeded. */
   async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
-    this.#retryMs = this.#o.endpoint.reconnectMs;
+    this.#backoff.reset();
     await (this.#o.endpoint.mode === 'listen' ? this.#listen() : this.#connect());
   }
 
@@ -128,7 +139,7 @@ export class TcpTransport {
     const socket = connect({ host, port, allowHalfOpen: true });
     return new Promise((resolve) => {
       socket.once('connect', () => {
-        this.#retryMs = this.#o.endpoint.reconnectMs;
+        this.#backoff.reset();
         this.#track(socket, `${host}:${port}`);
         this.#o.onState('connected');
         resolve();
@@ -173,12 +184,11 @@ export class TcpTransport {
   #retry(error: GatewayError): void {
     this.#o.onState('disconnected', error);
     if (!this.#running) return;
-    const delay = this.#retryMs;
+    const delay = this.#backoff.next();
     this.#o.log.warn({ err: error, retryInMs: delay }, 'endpoint unavailable, will retry');
     this.#timer = setTimeout(() => {
       if (!this.#running) return;
       void (this.#o.endpoint.mode === 'listen' ? this.#listen() : this.#connect());
     }, delay);
-    this.#retryMs = Math.min(delay * 2, maxRetryMs);
   }
 }

@@ -111,6 +111,34 @@ t.test('the bind address: the interface whose network holds every allow-list ent
   );
 });
 
+t.test('client mode: reconnect delays double and are spread by the jitter', async (t) => {
+  const port = await getFreePort(); // nothing listens there
+  const entries: Entry[] = [];
+  const device = ethernetDevice({
+    endpoint: { mode: 'connect', host: '127.0.0.1', port, reconnectMs: 100 },
+    format: hl7,
+  });
+  const { sink } = storing();
+  const adapter = new EthernetAdapter({
+    device,
+    sink,
+    logger: recordingLogger(entries),
+    jitter: 0.5,
+    random: () => 0.5,
+  });
+  await adapter.start();
+  t.teardown(() => adapter.stop());
+  const retries = () => entries.filter((e) => e.msg === 'endpoint unavailable, will retry');
+  await until(() => retries().length >= 3, 'three retries');
+  t.same(
+    retries()
+      .slice(0, 3)
+      .map((e) => e.retryInMs),
+    [75, 150, 300],
+    '100, 200, 400 ms, each less 25 %',
+  );
+});
+
 t.test('a peer not on the allow-list is closed at once, counted and logged', async (t) => {
   const { adapter, port, entries } = await listen(t, { host: '127.0.0.1', allow: ['10.9.9.0/24'] }, hl7);
   const socket = await connectTo(port);

@@ -53,6 +53,10 @@ export interface GatewayConfig {
    * A file whose existence means the system clock is synchronized (systemd-timesyncd creates /run/systemd/timesync/synchronized).
    */
   clockSyncFile: string;
+  /**
+   * Random spread of every reconnect back-off (serial ports, TCP devices, Modbus buses and silent units, the always-connected uplink), 0-1: with 0.2 a 10 s wait is drawn from 8-10 s, so boxes that lost the same broker or the same power do not retry in lock-step. 0 turns it off.
+   */
+  retryJitter: number;
 }
 export interface LogConfig {
   /**
@@ -636,6 +640,10 @@ export interface WindowConfig {
    */
   everySeconds: number;
   /**
+   * Policies `schedule` and `interval`: each window opens after a random delay of up to this many seconds (at most half of a slot), so a fleet with the same schedule does not connect at the same second. 0 turns it off.
+   */
+  jitterSeconds: number;
+  /**
    * A window closes at this deadline even with backlog left; the rest goes in the next window. A scheduled window also ends at its slot's end.
    */
   maxDurationSeconds: number;
@@ -834,6 +842,10 @@ export interface GatewayConfigInput {
    * A file whose existence means the system clock is synchronized (systemd-timesyncd creates /run/systemd/timesync/synchronized).
    */
   clockSyncFile?: string;
+  /**
+   * Random spread of every reconnect back-off (serial ports, TCP devices, Modbus buses and silent units, the always-connected uplink), 0-1: with 0.2 a 10 s wait is drawn from 8-10 s, so boxes that lost the same broker or the same power do not retry in lock-step. 0 turns it off.
+   */
+  retryJitter?: number;
 }
 export interface LogConfigInput {
   /**
@@ -1416,6 +1428,10 @@ export interface WindowConfigInput {
    * Policy `interval`: open a window this often while running, counted from the end of the previous one; 0 turns it off. Other policies combine with it.
    */
   everySeconds?: number;
+  /**
+   * Policies `schedule` and `interval`: each window opens after a random delay of up to this many seconds (at most half of a slot), so a fleet with the same schedule does not connect at the same second. 0 turns it off.
+   */
+  jitterSeconds?: number;
   /**
    * A window closes at this deadline even with backlog left; the rest goes in the next window. A scheduled window also ends at its slot's end.
    */
