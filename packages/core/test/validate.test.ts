@@ -59,6 +59,7 @@ t.test('uplink defaults follow AWS IoT Core quotas', async (t) => {
   t.equal(config.uplink?.topic, 'dt/attache/{gatewayId}/telemetry');
   t.same(config.uplink?.window, {
     everySeconds: 0,
+    jitterSeconds: 30,
     maxDurationSeconds: 600,
     schedules: [],
     onNetworkUp: false,
@@ -68,6 +69,12 @@ t.test('uplink defaults follow AWS IoT Core quotas', async (t) => {
   });
   t.equal(config.uplink?.compression, 'none', 'plain JSON a dashboard can read, unless asked');
   t.equal(config.uplink?.shadowName, 'attache');
+  t.equal(config.gateway.retryJitter, 0.2, 'reconnects spread by up to 20 %');
+  t.same(
+    config.firewall,
+    { sshFrom: [], sshPort: 22 },
+    'SSH closed to the network unless a management network is set',
+  );
 });
 
 t.test('every problem in an invalid config is listed with its path', async (t) => {
