@@ -77,6 +77,8 @@ export class MqttSession {
         .withSessionBehavior(m.ClientSessionBehavior.Clean)
         .withOfflineQueueBehavior(m.ClientOperationQueueBehavior.FailAllOnDisconnect)
         .withAckTimeoutSeconds(ackTimeoutSeconds)
+        // Reconnects inside a window: aws-crt's own back-off, fully jittered (said here, not left to its default).
+        .withRetryJitterMode(m.RetryJitterType.Full)
         .withExtendedValidationAndFlowControlOptions(
           config.flowControl === 'aws-iot-core'
             ? m.ClientExtendedValidationAndFlowControl.AwsIotCoreDefaults

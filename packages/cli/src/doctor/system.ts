@@ -6,13 +6,27 @@ import { type CheckResult, fail, ok, warn } from './check.js';
 
 const dayMs = 86_400_000;
 
+/**
+ * Reads a file the config names; a credential systemd hands the service (LoadCredential=uplink:…)
+ * is read from where it is kept when the service is not running to provide it.
+ */
+async function readCredential(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const kept = /^\/run\/credentials\/attache\.service\/uplink_([^/]+)$/.exec(path)?.[1];
+    if (kept === undefined) throw err;
+    return readFile(`/var/lib/attache/credentials/${kept}`);
+  }
+}
+
 /** The uplink certificate and key: they belong together, and the certificate is valid now and for 30 days. */
 export async function checkCertificate(config: AttacheConfig, now: number): Promise<CheckResult[]> {
   const uplink = config.uplink;
   if (!uplink) return [ok('certificate', 'no uplink configured')];
   let cert: X509Certificate;
   try {
-    cert = new X509Certificate(await readFile(uplink.certFile));
+    cert = new X509Certificate(await readCredential(uplink.certFile));
   } catch {
     return [
       fail(
@@ -24,7 +38,7 @@ export async function checkCertificate(config: AttacheConfig, now: number): Prom
   }
   const results: CheckResult[] = [];
   try {
-    const key = createPrivateKey(await readFile(uplink.keyFile));
+    const key = createPrivateKey(await readCredential(uplink.keyFile));
     results.push(
       cert.checkPrivateKey(key)
         ? ok('certificate and key', 'the key belongs to the certificate')
