@@ -57,10 +57,15 @@ t.test(
       { status: 'fail', detail: /not a PEM certificate|cannot be read/ },
     ]);
     t.match(await checkCertificate(config(dir), from), [{ status: 'ok', detail: 'no uplink configured' }]);
-  for (const certFile of [join(dir, 'missing.crt'), '/run/credentials/attache.service/uplink_missing.crt']) {
-    const missing = config(dir, { uplink: { endpoint: 'localhost', certFile, keyFile: pki.clientKeyFile } });
-    t.match(await checkCertificate(missing, from), [{ status: 'fail' }], `${certFile}: said, not thrown`);
-  }
+    for (const certFile of [
+      join(dir, 'missing.crt'),
+      '/run/credentials/attache.service/uplink_missing.crt',
+    ]) {
+      const missing = config(dir, {
+        uplink: { endpoint: 'localhost', certFile, keyFile: pki.clientKeyFile },
+      });
+      t.match(await checkCertificate(missing, from), [{ status: 'fail' }], `${certFile}: said, not thrown`);
+    }
   },
 );
 
