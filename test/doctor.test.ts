@@ -4,9 +4,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { profileFormat } from '@attache/devkit';
+import { getFreePort, profileFormat } from '@attache/devkit';
 import t from 'tap';
 import { attache, Stack } from './helpers/stack.js';
 
@@ -21,9 +22,16 @@ const find = (json: DoctorJson, check: string) => json.results.filter((r) => r.c
 
 t.test('a healthy running box: every check OK or explained, no patient data printed', async (t) => {
   const stack = await Stack.start(t);
-  const config = stack.config() as { devices: { format: Record<string, unknown> }[] };
+  const config = stack.config() as { devices: Record<string, unknown>[] };
   const device = config.devices[0] as { format: Record<string, unknown> };
   device.format = { ...profileFormat('nonin'), patientIdField: 'PID' };
+  const hl7Port = await getFreePort();
+  config.devices.push({
+    id: 'monitors',
+    adapter: 'ethernet',
+    endpoint: { mode: 'listen', port: hl7Port, allow: ['127.0.0.1'] },
+    format: { kind: 'hl7-mllp' },
+  });
   await stack.writeConfig(config);
   const gateway = stack.startGateway();
   await gateway.waitForLog((l) => l.msg === 'gateway started');
@@ -42,6 +50,7 @@ t.test('a healthy running box: every check OK or explained, no patient data prin
   t.match(find(report, 'certificate and key'), [{ status: 'ok' }]);
   t.match(find(report, 'certificate dates'), [{ status: 'ok' }]);
   t.match(find(report, 'port spo2-bed7'), [{ status: 'ok', detail: /held by the gateway/ }]);
+  t.match(find(report, 'port monitors'), [{ status: 'ok', detail: `TCP ${hl7Port}, held by the gateway` }]);
   t.match(find(report, 'endpoint'), [{ status: 'ok', detail: /TLS 1\.2\+/ }]);
   t.equal(find(report, 'self-test').length, 4);
   t.ok(
@@ -71,8 +80,35 @@ t.test(
     const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const keyFile = join(stack.dir, 'stranger.key');
     await writeFile(keyFile, stranger.export({ type: 'pkcs8', format: 'pem' }));
-    const config = stack.config() as { uplink: Record<string, unknown>; gateway: { dataDir: string } };
+    const config = stack.config() as {
+      uplink: Record<string, unknown>;
+      gateway: { dataDir: string };
+      devices: Record<string, unknown>[];
+      jobs?: Record<string, unknown>;
+    };
     config.uplink.keyFile = keyFile;
+    config.uplink.caFile = join(stack.dir, 'no-such-ca.pem');
+    // A credential systemd hands the service only while it runs.
+    config.jobs = { publicKeyFile: '/run/credentials/attache.service/uplink_jobs.pem' };
+    // Another program listens on a device's port; a serial adapter is unplugged.
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => squatter.close());
+    const squatted = (squatter.address() as AddressInfo).port;
+    config.devices.push(
+      {
+        id: 'monitors',
+        adapter: 'ethernet',
+        endpoint: { mode: 'listen', port: squatted, allow: ['127.0.0.1'] },
+        format: { kind: 'hl7-mllp' },
+      },
+      {
+        id: 'unplugged',
+        adapter: 'rs232',
+        port: { path: join(stack.dir, 'no-such-tty') },
+        format: profileFormat('nonin'),
+      },
+    );
     await stack.writeConfig(config);
     // The data directory belongs to the service user (nobody here), but a file in it only root can
     // read (as `attache status` run by root under umask 077 left LevelDB's CURRENT).
@@ -100,6 +136,17 @@ t.test(
       { status: 'fail', detail: /CURRENT/, action: /chown -R nobody/ },
     ]);
     t.match(find(report, 'endpoint'), [{ status: 'ok', detail: /not checked/ }]);
+    t.match(find(report, 'port monitors'), [
+      { status: 'fail', detail: new RegExp(`TCP ${squatted} is held by pid ${process.pid} `) },
+    ]);
+    t.match(find(report, 'port unplugged'), [
+      { status: 'fail', detail: /is not present/, action: /plug the adapter in/ },
+    ]);
+    t.match(find(report, 'file uplink.caFile'), [{ status: 'fail', detail: 'does not exist' }]);
+    t.match(find(report, 'file jobs.publicKeyFile'), [
+      { status: 'warn', detail: /only while attache.service runs/ },
+    ]);
+    t.match(find(report, 'gateway'), [{ status: 'warn', detail: 'not running' }]);
   },
 );
 
