@@ -1,6 +1,6 @@
 // `attache firewall`: the appliance's nftables ruleset made from the config, checked by Debian's nft
 // (`nft -c`, in an unprivileged network namespace: nothing is applied to this machine).
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,6 +8,7 @@ import t from 'tap';
 import { attache } from './helpers/stack.js';
 
 const run = promisify(execFile);
+const namespacesWork = spawnSync('unshare', ['-rn', 'true']).status === 0;
 
 const monitors = {
   id: 'icu-monitors',
@@ -89,3 +90,66 @@ t.test('an entry that is no address is refused with its path; nothing is printed
   t.match(made.stderr, '/devices/0/endpoint/allow/1');
   t.match(made.stderr, '/firewall/sshFrom/0');
 });
+
+// Two network namespaces joined by a veth pair: the box (10.9.0.1, the ruleset loaded, socat
+// listening on the device port and on 22) and the LAN (10.9.0.2 and 10.9.0.3). Each connection
+// prints "open" or "dropped" (a dropped SYN gets no answer: socat gives up after 1 s).
+const packetScript = `
+set -e
+ip link set lo up
+unshare -n sleep 60 >/dev/null 2>&1 & lan=$!
+pids=$lan
+sleep 0.2
+ip link add box0 type veth peer name lan0 netns $lan
+ip addr add 10.9.0.1/24 dev box0
+ip link set box0 up
+nsenter -t $lan -n sh -c 'ip link set lo up; ip addr add 10.9.0.2/24 dev lan0; ip addr add 10.9.0.3/24 dev lan0; ip link set lan0 up'
+nft -f "$1"
+for port in 2575 22 8080; do
+  socat TCP-LISTEN:$port,bind=10.9.0.1,fork,reuseaddr SYSTEM:'echo open' >/dev/null 2>&1 &
+  pids="$pids $!"
+done
+sleep 0.3
+try() { nsenter -t $lan -n socat -u TCP:10.9.0.1:$2,bind=$1,connect-timeout=1 - 2>/dev/null || echo dropped; }
+echo "device-from-allowed $(try 10.9.0.2 2575)"
+echo "device-from-other $(try 10.9.0.3 2575)"
+echo "ssh-from-management $(try 10.9.0.3 22)"
+echo "ssh-from-other $(try 10.9.0.2 22)"
+echo "unlisted-port $(try 10.9.0.2 8080)"
+kill $pids
+`;
+
+t.test(
+  'the ruleset filters for real: a device port and SSH only from their sources, nothing else',
+  { skip: namespacesWork ? false : 'unprivileged user and network namespaces (unshare -rn) unavailable' },
+  async (t) => {
+    const dir = t.testdir();
+    const device = { ...monitors, endpoint: { mode: 'listen', port: 2575, allow: ['10.9.0.2'] } };
+    const path = join(dir, 'config.json');
+    const config = {
+      version: 1,
+      gateway: { id: 'gw-1' },
+      devices: [device],
+      firewall: { sshFrom: ['10.9.0.3/32'] },
+    };
+    await writeFile(path, JSON.stringify(config));
+    const ruleset = join(dir, 'attache.nft');
+    t.equal((await attache(['firewall', '--config', path, '--output', ruleset])).code, 0);
+    const { stdout } = await run('unshare', ['-rn', 'sh', '-c', packetScript, 'sh', ruleset], {
+      timeout: 60_000,
+    });
+    const outcome = Object.fromEntries(
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')),
+    );
+    t.same(outcome, {
+      'device-from-allowed': 'open',
+      'device-from-other': 'dropped',
+      'ssh-from-management': 'open',
+      'ssh-from-other': 'dropped',
+      'unlisted-port': 'dropped',
+    });
+  },
+);
