@@ -77,18 +77,19 @@ t.test('an entry that is no address is refused with its path; nothing is printed
   const dir = t.testdir();
   const bad = { ...monitors, endpoint: { ...monitors.endpoint, allow: ['10.30.0.0/24', '10.30.0.0/40'] } };
   const path = join(dir, 'config.json');
-  const config = {
-    version: 1,
-    gateway: { id: 'gw-1' },
-    devices: [bad],
-    firewall: { sshFrom: ['1.2.3.4.5'] },
-  };
-  await writeFile(path, JSON.stringify(config));
+  const write = (firewall: Record<string, unknown>) =>
+    writeFile(path, JSON.stringify({ version: 1, gateway: { id: 'gw-1' }, devices: [bad], firewall }));
+  // The schema checks sshFrom; the device's allow-list is checked where it is parsed.
+  await write({ sshFrom: ['1.2.3.4.5'] });
+  const schema = await attache(['firewall', '--print', '--config', path]);
+  t.equal(schema.code, 78);
+  t.equal(schema.stdout, '');
+  t.match(schema.stderr, '/firewall/sshFrom/0');
+  await write({ sshFrom: ['10.50.0.0/24'] });
   const made = await attache(['firewall', '--print', '--config', path]);
   t.equal(made.code, 78);
   t.equal(made.stdout, '');
-  t.match(made.stderr, '/devices/0/endpoint/allow/1');
-  t.match(made.stderr, '/firewall/sshFrom/0');
+  t.match(made.stderr, '/devices/0/endpoint/allow/1: not an IP address or CIDR range');
 });
 
 // Two network namespaces joined by a veth pair: the box (10.9.0.1, the ruleset loaded, socat
