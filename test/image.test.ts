@@ -310,6 +310,43 @@ t.test('sd_notify through systemd-notify: ready, status, stopping, watchdog', as
   t.equal(warnings.length, 1, 'and is logged');
 });
 
+t.test('attache run under systemd: READY=1 with a STATUS= line of devices and backlog', async (t) => {
+  if (!(await requireTool(t, 'systemd-notify', 'systemd'))) return;
+  if (!(await requireTool(t, 'python3', 'python3'))) return;
+  const dir = await mkdtemp(join(tmpdir(), 'attache-status-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const socket = await notifySocket(t, join(dir, 'notify.sock'));
+  const config = join(dir, 'config.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      version: 1,
+      gateway: { id: 'gw-status', dataDir: join(dir, 'data') },
+      devices: [
+        {
+          id: 'spo2-bed1',
+          adapter: 'rs232',
+          port: { path: join(dir, 'unplugged') },
+          format: { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' } } },
+        },
+      ],
+    }),
+  );
+  const gateway = spawn(
+    process.execPath,
+    [join(repo, 'packages/cli/dist/bin.js'), 'run', '--config', config],
+    {
+      stdio: 'ignore',
+      env: { ...process.env, NOTIFY_SOCKET: join(dir, 'notify.sock') },
+    },
+  );
+  t.teardown(() => gateway.kill('SIGKILL'));
+  let ready = await socket.next();
+  while (!ready.includes('READY=1')) ready = await socket.next();
+  t.match(ready, /STATUS=0\/1 devices connected, backlog 0 records/, 'what systemctl status shows');
+  gateway.kill('SIGTERM');
+});
+
 t.test('sd_notify: nothing is sent outside systemd or for another watchdog pid', async (t) => {
   const outside = new SystemdNotifier({ env: {}, command: '/nonexistent' });
   t.equal(outside.enabled, false);
