@@ -9,6 +9,9 @@ import { attache } from './helpers/stack.js';
 
 const run = promisify(execFile);
 const namespacesWork = spawnSync('unshare', ['-rn', 'true']).status === 0;
+// Debian's nftables (make deps installs it): without it every check below fails saying so.
+const nftInstalled = spawnSync('sh', ['-c', 'command -v nft']).status === 0;
+t.ok(nftInstalled, 'nft is installed (apt-get install nftables; make deps does it)');
 
 const monitors = {
   id: 'icu-monitors',
