@@ -198,6 +198,8 @@ async function main() {
         caFile: 'ca.pem',
         window: { everySeconds: 0, maxDurationSeconds: 120 },
       },
+      // QEMU's user networking: the host's ssh through the hostfwd arrives from 10.0.2.2.
+      firewall: { sshFrom: ['10.0.2.0/24'] },
     };
     writeFileSync(join(bundle, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
     await run('mcopy', ['-s', '-i', fat, bundle, '::/']);
@@ -327,6 +329,26 @@ async function main() {
       `${seconds(bootToReady)} of guest uptime; ${seconds(Date.now() - bootAt)} wall since QEMU started`,
     );
     await bootAnalysis();
+    // The image's own systemd scores the units (test/image.test.ts does it offline with the host's).
+    const exposure = await ssh(
+      'for u in attache attache-provision attache-hotplug@ttyUSB0 attache-ssh-hostkeys attache-firewall; do systemd-analyze security --no-pager $u.service | tail -1; done',
+    );
+    const scores = Object.fromEntries(
+      [...exposure.matchAll(/exposure level for ([\w@-]+)\.service: ([\d.]+)/g)].map((m) => [
+        m[1],
+        Number(m[2]),
+      ]),
+    );
+    check(
+      'systemd-analyze security: attache <= 2.0, root helpers <= 5.0',
+      scores.attache <= 2 && Object.keys(scores).length === 5 && Object.values(scores).every((v) => v <= 5),
+      JSON.stringify(scores),
+    );
+    const firewall = await ssh('nft list table inet attache');
+    check(
+      'the firewall is loaded: SSH only from the management network',
+      /tcp dport 22 ip saddr 10\.0\.2\.0\/24 accept/.test(firewall),
+    );
     await setClock();
     const stateFile = JSON.parse(await ssh('cat /var/lib/attache/provisioning.json'));
     check(

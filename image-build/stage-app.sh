@@ -29,6 +29,8 @@ for pkg in "$repo"/packages/*/; do
   mkdir -p "$release/packages/$name"
   cp "$pkg/package.json" "$release/packages/$name/"
   cp -r "$pkg/dist" "$release/packages/$name/"
+  # Data files a package reads next to dist (the uplink's pinned Amazon root CAs).
+  if [ -d "$pkg/certs" ]; then cp -r "$pkg/certs" "$release/packages/$name/"; fi
 done
 
 info "npm ci --omit=dev --ignore-scripts"

@@ -54,6 +54,7 @@ t.test('shellcheck: the build and on-box scripts are clean', async (t) => {
 // runs against /bin/true for them, and the test checks that their package is in the image's list.
 const imageOnly: Record<string, string> = {
   '/usr/bin/ssh-keygen': 'openssh-server',
+  '/usr/sbin/nft': 'nftables',
 };
 // Keys newer than Debian 12's systemd 252 (RestartSteps/RestartMaxDelaySec: systemd 254); the image
 // runs 257, where make image-test verifies the installed units without this allowance.
@@ -104,6 +105,31 @@ t.test('systemd-analyze verify: the units are valid', async (t) => {
     /^Type=notify$/m,
     'attache.service is Type=notify',
   );
+});
+
+// systemd-analyze security's exposure (0 = locked down, 10 = unrestricted), measured offline on the
+// unit files with the host's systemd; make image-test measures it again with the image's own.
+const exposureLimits: Record<string, number> = {
+  'attache.service': 2.0,
+  'attache-provision.service': 5.0,
+  'attache-hotplug@.service': 5.0,
+  'attache-ssh-hostkeys.service': 5.0,
+  'attache-firewall.service': 5.0,
+};
+
+t.test('systemd-analyze security: the gateway <= 2.0, every root helper <= 5.0', async (t) => {
+  if (!(await requireTool(t, 'systemd-analyze', 'systemd'))) return;
+  t.same(Object.keys(exposureLimits).sort(), (await readdir(unitDir)).sort(), 'every unit has a limit');
+  for (const [unit, limit] of Object.entries(exposureLimits)) {
+    const result = await attempt('systemd-analyze', [
+      'security',
+      '--offline=true',
+      '--no-pager',
+      join(unitDir, unit),
+    ]);
+    const score = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(result.output)?.[1]);
+    t.ok(score <= limit, `${unit}: ${score} (limit ${limit})`);
+  }
 });
 
 t.test('udev rules: strict syntax check', async (t) => {
@@ -235,7 +261,7 @@ async function notifySocket(t: Test, path: string): Promise<{ messages: string[]
   };
 }
 
-t.test('sd_notify through systemd-notify: ready, stopping, watchdog', async (t) => {
+t.test('sd_notify through systemd-notify: ready, status, stopping, watchdog', async (t) => {
   if (!(await requireTool(t, 'systemd-notify', 'systemd'))) return;
   if (!(await requireTool(t, 'python3', 'python3'))) return;
   // A short path: unix socket paths are limited to 108 bytes.
@@ -263,6 +289,11 @@ t.test('sd_notify through systemd-notify: ready, stopping, watchdog', async (t) 
   t.match(ready, /READY=1/);
   t.match(ready, /MAINPID=4242/, 'announces the gateway as the main process (--pid)');
 
+  t.equal(await notifier.status('running'), false, 'the STATUS= line ready() sent is not sent again');
+  t.equal(await notifier.status('1/2 devices connected, backlog 12 records'), true);
+  t.match(await socket.next(), /STATUS=1\/2 devices connected, backlog 12 records/);
+  t.equal(await notifier.status('1/2 devices connected, backlog 12 records'), false, 'unchanged: not sent');
+
   t.equal(notifier.startWatchdog(), true, 'the watchdog starts');
   t.equal(notifier.startWatchdog(), true, 'starting it twice keeps one timer');
   t.match(await socket.next(), /WATCHDOG=1/);
@@ -277,6 +308,43 @@ t.test('sd_notify through systemd-notify: ready, stopping, watchdog', async (t) 
   const broken = new SystemdNotifier({ env, command: join(dir, 'no-such-systemd-notify'), logger });
   t.equal(await broken.ready(), false, 'a failing systemd-notify resolves false');
   t.equal(warnings.length, 1, 'and is logged');
+});
+
+t.test('attache run under systemd: READY=1 with a STATUS= line of devices and backlog', async (t) => {
+  if (!(await requireTool(t, 'systemd-notify', 'systemd'))) return;
+  if (!(await requireTool(t, 'python3', 'python3'))) return;
+  const dir = await mkdtemp(join(tmpdir(), 'attache-status-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const socket = await notifySocket(t, join(dir, 'notify.sock'));
+  const config = join(dir, 'config.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      version: 1,
+      gateway: { id: 'gw-status', dataDir: join(dir, 'data') },
+      devices: [
+        {
+          id: 'spo2-bed1',
+          adapter: 'rs232',
+          port: { path: join(dir, 'unplugged') },
+          format: { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' } } },
+        },
+      ],
+    }),
+  );
+  const gateway = spawn(
+    process.execPath,
+    [join(repo, 'packages/cli/dist/bin.js'), 'run', '--config', config],
+    {
+      stdio: 'ignore',
+      env: { ...process.env, NOTIFY_SOCKET: join(dir, 'notify.sock') },
+    },
+  );
+  t.teardown(() => gateway.kill('SIGKILL'));
+  let ready = await socket.next();
+  while (!ready.includes('READY=1')) ready = await socket.next();
+  t.match(ready, /STATUS=0\/1 devices connected, backlog 0 records/, 'what systemctl status shows');
+  gateway.kill('SIGTERM');
 });
 
 t.test('sd_notify: nothing is sent outside systemd or for another watchdog pid', async (t) => {

@@ -30,8 +30,9 @@ t.test(
 
     // The first window opens 15 s after start.
     const deadline = Date.now() + 60_000;
+    // The dashboard may see the batch before the window's close is logged: wait for both.
     while (
-      !/dashboard: \S+ batch seq 1-\d+/.test(output) &&
+      !(/dashboard: \S+ batch seq 1-\d+/.test(output) && output.includes('"msg":"window closed"')) &&
       Date.now() < deadline &&
       child.exitCode === null
     ) {

@@ -6,6 +6,7 @@ import type {
   EthernetDeviceConfig,
   GatewayError,
   Logger,
+  RandomSource,
   ReadingSink,
   SinkRefusing,
 } from '@attache/core';
@@ -29,6 +30,10 @@ export interface EthernetAdapterOptions {
   refusing?: SinkRefusing;
   /** Default `nullLogger`. The adapter logs through a child `{ module: 'adapter-ethernet', deviceId, endpoint }`. */
   logger?: Logger;
+  /** Random spread of the reconnect back-off, 0-1 (the gateway passes `gateway.retryJitter`). Default 0. */
+  jitter?: number;
+  /** Default `Math.random`. */
+  random?: RandomSource;
 }
 
 /** `AdapterStatus` plus the connection counters and the junk bytes discarded. */
@@ -63,6 +68,7 @@ export class EthernetAdapter implements DeviceAdapter {
   #state: AdapterState = 'stopped';
   #since = new Date().toISOString();
   #portError: GatewayError | undefined;
+  readonly #jitter: Pick<EthernetAdapterOptions, 'jitter' | 'random'>;
   readonly #refusing: SinkRefusing;
 
   /** @throws GatewayError `ATTACHE_CONFIG_INVALID` for a bad `endpoint.allow` entry or `format.pattern`. */
@@ -74,10 +80,11 @@ export class EthernetAdapter implements DeviceAdapter {
     this.#log = (options.logger ?? nullLogger).child({
       module: 'adapter-ethernet',
       deviceId: device.id,
-      endpoint: `${mode} ${host ?? '*'}:${port}`,
+      endpoint: `${mode} ${host ?? 'auto'}:${port}`,
     });
     this.#delivery = new ReadingDelivery(device.id, options.sink, this.#log);
     this.#refusing = options.refusing ?? (() => false);
+    this.#jitter = { jitter: options.jitter, random: options.random };
     this.#allow = mode === 'listen' ? parseAllowList(device.endpoint.allow ?? []) : undefined;
     this.#openSession = this.#sessionFactory();
   }
@@ -95,6 +102,8 @@ export class EthernetAdapter implements DeviceAdapter {
         this.#setState(state);
       },
       log: this.#log,
+      ...(this.#jitter.jitter === undefined ? {} : { jitter: this.#jitter.jitter }),
+      ...(this.#jitter.random ? { random: this.#jitter.random } : {}),
     });
     await this.#transport.start();
   }

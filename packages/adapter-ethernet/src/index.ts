@@ -1,4 +1,5 @@
 export { type AllowList, parseAllowList, unmapAddress } from './allow-list.js';
+export { bindAddressFor, type InterfaceTable } from './bind-address.js';
 export type { DeliveryCounts, DeliveryOutcome, ReadingParts } from './delivery.js';
 export {
   EthernetAdapter,

@@ -1,7 +1,9 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import type { AdapterState, Logger, TcpEndpoint } from '@attache/core';
-import { GatewayError } from '@attache/core';
+import { networkInterfaces } from 'node:os';
+import type { AdapterState, Logger, RandomSource, TcpEndpoint } from '@attache/core';
+import { Backoff, GatewayError } from '@attache/core';
 import { type AllowList, unmapAddress } from './allow-list.js';
+import { bindAddressFor, type InterfaceTable } from './bind-address.js';
 
 /** Longest wait between reconnect (or re-listen) attempts, ms. */
 const maxRetryMs = 30_000;
@@ -28,6 +30,12 @@ export interface TcpTransportOptions {
   onConnection: (socket: Socket) => void;
   onState: (state: AdapterState, error?: GatewayError) => void;
   log: Logger;
+  /** Listen mode without `endpoint.host`: the interfaces to pick the bind address from; default `os.networkInterfaces`. */
+  interfaces?: () => InterfaceTable;
+  /** Random spread of the reconnect (re-listen) back-off, 0-1. Default 0. */
+  jitter?: number;
+  /** Default `Math.random`. */
+  random?: RandomSource;
 }
 
 /**
@@ -46,18 +54,25 @@ export class TcpTransport {
   readonly #sockets = new Set<Socket>();
   #server: Server | undefined;
   #running = false;
-  #retryMs = 0;
+  readonly #backoff: Backoff;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: TcpTransportOptions) {
     this.#o = options;
+    const { reconnectMs } = options.endpoint;
+    this.#backoff = new Backoff({
+      initialMs: reconnectMs,
+      maxMs: Math.max(maxRetryMs, reconnectMs),
+      ...(options.jitter === undefined ? {} : { jitter: options.jitter }),
+      ...(options.random ? { random: options.random } : {}),
+    });
   }
 
   /** Resolves after the first attempt to listen or connect, whether or not it succeeded. */
   async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
-    this.#retryMs = this.#o.endpoint.reconnectMs;
+    this.#backoff.reset();
     await (this.#o.endpoint.mode === 'listen' ? this.#listen() : this.#connect());
   }
 
@@ -71,7 +86,18 @@ export class TcpTransport {
   }
 
   #listen(): Promise<void> {
-    const { host, port, maxConnections } = this.#o.endpoint;
+    const { port, maxConnections, allow = [] } = this.#o.endpoint;
+    const host = this.#o.endpoint.host ?? bindAddressFor(allow, (this.#o.interfaces ?? networkInterfaces)());
+    if (host === undefined) {
+      // Not yet up (DHCP at boot), or an allow-list no single interface covers: retried with back-off.
+      this.#retry(
+        new GatewayError(
+          'ATTACHE_PORT_NOT_OPEN',
+          `cannot listen on port ${port}: no local interface is on the network of endpoint.allow; set endpoint.host`,
+        ),
+      );
+      return Promise.resolve();
+    }
     const server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket, maxConnections));
     return new Promise((resolve) => {
       server.once('error', (err) => {
@@ -80,12 +106,15 @@ export class TcpTransport {
         );
         resolve();
       });
-      server.listen({ port, ...(host ? { host } : {}) }, () => {
+      server.listen({ port, host }, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.#o.log.error({ err }, 'listener error'));
         this.#server = server;
         if (!this.#running) server.close();
-        else this.#o.onState('connected');
+        else {
+          this.#o.log.info({ host, port }, 'listening');
+          this.#o.onState('connected');
+        }
         resolve();
       });
     });
@@ -110,7 +139,7 @@ export class TcpTransport {
     const socket = connect({ host, port, allowHalfOpen: true });
     return new Promise((resolve) => {
       socket.once('connect', () => {
-        this.#retryMs = this.#o.endpoint.reconnectMs;
+        this.#backoff.reset();
         this.#track(socket, `${host}:${port}`);
         this.#o.onState('connected');
         resolve();
@@ -155,12 +184,11 @@ export class TcpTransport {
   #retry(error: GatewayError): void {
     this.#o.onState('disconnected', error);
     if (!this.#running) return;
-    const delay = this.#retryMs;
+    const delay = this.#backoff.next();
     this.#o.log.warn({ err: error, retryInMs: delay }, 'endpoint unavailable, will retry');
     this.#timer = setTimeout(() => {
       if (!this.#running) return;
       void (this.#o.endpoint.mode === 'listen' ? this.#listen() : this.#connect());
     }, delay);
-    this.#retryMs = Math.min(delay * 2, maxRetryMs);
   }
 }

@@ -1,5 +1,5 @@
 import { createServer, type Socket } from 'node:net';
-import { EthernetAdapter, encodeMllp, parseAllowList } from '@attache/adapter-ethernet';
+import { bindAddressFor, EthernetAdapter, encodeMllp, parseAllowList } from '@attache/adapter-ethernet';
 import { AstmReceiver, frameAstmRecords } from '@attache/astm';
 import type { DeviceReading, ReadingSink } from '@attache/core';
 import { getFreePort, MllpSenderSimulator, parseMllpAck } from '@attache/devkit';
@@ -58,6 +58,86 @@ t.test(
     });
   },
 );
+
+t.test(
+  'without endpoint.host, a listener binds the interface of its allow-list, not every one',
+  async (t) => {
+    const { adapter, port, entries } = await listen(t, { allow: ['127.0.0.1'] }, hl7);
+    const sender = new MllpSenderSimulator({ port, host: '127.0.0.1' });
+    t.teardown(() => sender.close());
+    t.equal((await sender.send(vitalSigns('B1'))).code, 'AA', 'the allowed peer is served');
+    // 127.0.0.2 is another local address: an all-interfaces listener would accept (then close) it.
+    await t.rejects(connectTo(port, '127.0.0.2'), { code: 'ECONNREFUSED' }, 'nothing listens elsewhere');
+    t.equal(adapter.status().connectionsRefused, 0, 'refused by the kernel, not after accept');
+    t.ok(entries.some((e) => e.msg === 'listening' && e.host === '127.0.0.1' && e.port === port));
+  },
+);
+
+t.test('an allow-list no local interface holds: not listening, saying to set endpoint.host', async (t) => {
+  const { adapter } = await listen(t, { allow: ['10.9.9.0/24'] }, hl7);
+  t.match(adapter.status(), {
+    state: 'disconnected',
+    lastError: { code: 'ATTACHE_PORT_NOT_OPEN', message: /no local interface .* set endpoint.host/ },
+  });
+});
+
+t.test('the bind address: the interface whose network holds every allow-list entry', async (t) => {
+  const info = (address: string, cidr: string, family: 'IPv4' | 'IPv6') => ({
+    address,
+    cidr,
+    family,
+    netmask: '',
+    mac: '00:00:00:00:00:00',
+    internal: false,
+    scopeid: 0,
+  });
+  const interfaces = {
+    lo: [info('127.0.0.1', '127.0.0.1/8', 'IPv4'), info('::1', '::1/128', 'IPv6')],
+    eth0: [info('192.168.10.4', '192.168.10.4/24', 'IPv4')],
+    eth1: [info('10.1.2.1', '10.1.2.1/24', 'IPv4'), info('fd00:1::1', 'fd00:1::1/64', 'IPv6')],
+  };
+  t.equal(bindAddressFor(['10.1.2.7', '10.1.2.16/28'], interfaces), '10.1.2.1', 'the device-side port');
+  t.equal(bindAddressFor(['127.0.0.1'], interfaces), '127.0.0.1');
+  t.equal(bindAddressFor(['::1'], interfaces), '::1');
+  t.equal(bindAddressFor(['fd00:1::20'], interfaces), 'fd00:1::1');
+  t.equal(bindAddressFor(['::ffff:10.1.2.9'], interfaces), '10.1.2.1', 'IPv4-mapped entries');
+  t.equal(bindAddressFor(['10.1.2.7', '192.168.10.9'], interfaces), undefined, 'two networks');
+  t.equal(bindAddressFor(['10.0.0.0/8'], interfaces), undefined, 'wider than the interface');
+  t.equal(bindAddressFor([], interfaces), undefined);
+  t.equal(bindAddressFor(['nonsense'], interfaces), undefined);
+  t.equal(
+    bindAddressFor(['10.1.2.7'], { eth1: [{ ...info('10.1.2.1', '', 'IPv4'), cidr: null }] }),
+    undefined,
+  );
+});
+
+t.test('client mode: reconnect delays double and are spread by the jitter', async (t) => {
+  const port = await getFreePort(); // nothing listens there
+  const entries: Entry[] = [];
+  const device = ethernetDevice({
+    endpoint: { mode: 'connect', host: '127.0.0.1', port, reconnectMs: 100 },
+    format: hl7,
+  });
+  const { sink } = storing();
+  const adapter = new EthernetAdapter({
+    device,
+    sink,
+    logger: recordingLogger(entries),
+    jitter: 0.5,
+    random: () => 0.5,
+  });
+  await adapter.start();
+  t.teardown(() => adapter.stop());
+  const retries = () => entries.filter((e) => e.msg === 'endpoint unavailable, will retry');
+  await until(() => retries().length >= 3, 'three retries');
+  t.same(
+    retries()
+      .slice(0, 3)
+      .map((e) => e.retryInMs),
+    [75, 150, 300],
+    '100, 200, 400 ms, each less 25 %',
+  );
+});
 
 t.test('a peer not on the allow-list is closed at once, counted and logged', async (t) => {
   const { adapter, port, entries } = await listen(t, { host: '127.0.0.1', allow: ['10.9.9.0/24'] }, hl7);

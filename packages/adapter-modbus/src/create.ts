@@ -1,4 +1,4 @@
-import type { Logger, ModbusDeviceConfig, ModbusProfile, ReadingSink } from '@attache/core';
+import type { Logger, ModbusDeviceConfig, ModbusProfile, RandomSource, ReadingSink } from '@attache/core';
 import { GatewayError, nullLogger } from '@attache/core';
 import { busKey, checkModbusConfig } from './check-config.js';
 import { ModbusAdapter } from './modbus-adapter.js';
@@ -14,8 +14,12 @@ export interface CreateModbusAdaptersOptions {
   sink: ReadingSink;
   /** Default `nullLogger`. */
   logger?: Logger;
-  /** Back-off between connection attempts; default 500 ms doubling to 30 s. */
+  /** Back-off between connection attempts; default 500 ms doubling to 30 s, with `jitter`. */
   reconnect?: ReconnectOptions;
+  /** Random spread of the bus reconnect and silent-device back-offs, 0-1. Default 0. */
+  jitter?: number;
+  /** Default `Math.random`. */
+  random?: RandomSource;
 }
 
 /**
@@ -34,6 +38,10 @@ export function createModbusAdapters(options: CreateModbusAdaptersOptions): Modb
     });
   }
   const clients = new Map<string, ModbusClient>();
+  const jitter = {
+    ...(options.jitter === undefined ? {} : { jitter: options.jitter }),
+    ...(options.random ? { random: options.random } : {}),
+  };
   return devices.map((device) => {
     const key = busKey(device.bus);
     let client = clients.get(key);
@@ -41,11 +49,11 @@ export function createModbusAdapters(options: CreateModbusAdaptersOptions): Modb
       client = new ModbusClient({
         bus: device.bus,
         logger,
-        ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+        reconnect: { initialMs: 500, maxMs: 30_000, ...jitter, ...options.reconnect },
       });
       clients.set(key, client);
     }
     const profile = profiles[device.profile] as ModbusProfile;
-    return new ModbusAdapter({ device, profile, client, sink, logger });
+    return new ModbusAdapter({ device, profile, client, sink, logger, ...jitter });
   });
 }

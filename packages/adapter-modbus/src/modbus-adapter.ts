@@ -6,9 +6,10 @@ import type {
   Logger,
   ModbusDeviceConfig,
   ModbusProfile,
+  RandomSource,
   ReadingSink,
 } from '@attache/core';
-import { GatewayError, isGatewayError, monotonicMs, nullLogger } from '@attache/core';
+import { Backoff, GatewayError, isGatewayError, monotonicMs, nullLogger } from '@attache/core';
 import { ChangeFilter } from './change-filter.js';
 import type { ModbusClient } from './modbus-client.js';
 import { type BlockResult, buildObservations } from './observations.js';
@@ -26,6 +27,10 @@ export interface ModbusAdapterOptions {
   sink: ReadingSink;
   /** Default `nullLogger`; child `{ module: 'adapter-modbus', deviceId, bus }`. */
   logger?: Logger;
+  /** Random spread of a silent device's poll back-off, 0-1 (the gateway passes `gateway.retryJitter`). Default 0. */
+  jitter?: number;
+  /** Default `Math.random`. */
+  random?: RandomSource;
 }
 
 /** AdapterStatus plus the polling counters. */
@@ -89,10 +94,20 @@ export class ModbusAdapter implements DeviceAdapter {
   #k = 0;
   /** Polls in a row that timed out (a bus that is down does not count: see #poll). */
   #silent = 0;
+  /** A silent device's wait between polls, ms, in whole intervals: 2, 4, 8 … up to 30 s. */
+  readonly #silentBackoff: Backoff;
 
   constructor(options: ModbusAdapterOptions) {
     this.deviceId = options.device.id;
     this.#device = options.device;
+    const interval = options.device.pollIntervalMs;
+    const most = Math.max(1, Math.floor(maxBackOffMs / interval));
+    this.#silentBackoff = new Backoff({
+      initialMs: Math.min(2, most) * interval,
+      maxMs: most * interval,
+      ...(options.jitter === undefined ? {} : { jitter: options.jitter }),
+      ...(options.random ? { random: options.random } : {}),
+    });
     this.#plan = planReads(options.profile.registers);
     this.#client = options.client;
     this.#sink = options.sink;
@@ -159,14 +174,19 @@ export class ModbusAdapter implements DeviceAdapter {
       });
   }
 
-  /** Due polls to skip after this one: 0 while the device answers, then 1, 3, 7 … up to 30 s. */
+  /**
+   * Due polls to skip after this one: 0 while the device answers, then 1, 3, 7 … up to 30 s, each
+   * shortened by the jitter (so devices that went silent together are not polled in step).
+   */
   #backOff(interval: number): number {
-    if (this.#silent < 2) return 0;
+    if (this.#silent < 2) {
+      this.#silentBackoff.reset();
+      return 0;
+    }
     if (this.#silent === 2) {
       this.#log.info({ timeoutMs: this.#device.timeoutMs }, 'device does not answer: polling it less often');
     }
-    const most = Math.max(1, Math.floor(maxBackOffMs / interval));
-    return Math.min(2 ** (this.#silent - 1), most) - 1;
+    return Math.max(0, Math.round(this.#silentBackoff.next() / interval) - 1);
   }
 
   async #poll(): Promise<void> {

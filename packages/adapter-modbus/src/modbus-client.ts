@@ -1,5 +1,5 @@
-import type { Logger, ModbusBus } from '@attache/core';
-import { GatewayError, monotonicMs, nullLogger } from '@attache/core';
+import type { Logger, ModbusBus, RandomSource } from '@attache/core';
+import { Backoff, GatewayError, monotonicMs, nullLogger } from '@attache/core';
 import ModbusRTUDefault from 'modbus-serial';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import { busKey } from './check-config.js';
@@ -17,6 +17,10 @@ export interface ReconnectOptions {
   initialMs: number;
   /** Longest wait, ms. Default 30 000. */
   maxMs: number;
+  /** Random spread of each wait, 0-1 (the gateway passes `gateway.retryJitter`). Default 0. */
+  jitter?: number;
+  /** Default `Math.random`. */
+  random?: RandomSource;
 }
 
 /** Options of {@link ModbusClient}. */
@@ -77,7 +81,7 @@ export class ModbusClient {
   readonly #reconnect: ReconnectOptions;
   readonly #mutex = new Mutex();
   #client: ModbusRTU | undefined;
-  #retryMs: number;
+  readonly #backoff: Backoff;
   #nextAttemptAt = 0;
   #timeouts = 0;
   #users = 0;
@@ -86,7 +90,7 @@ export class ModbusClient {
     this.#bus = options.bus;
     this.key = busKey(options.bus);
     this.#reconnect = options.reconnect ?? { initialMs: 500, maxMs: 30_000 };
-    this.#retryMs = this.#reconnect.initialMs;
+    this.#backoff = new Backoff(this.#reconnect);
     this.#log = (options.logger ?? nullLogger).child({ module: 'adapter-modbus', bus: this.key });
   }
 
@@ -201,9 +205,9 @@ export class ModbusClient {
     try {
       await this.#connect(client, timeoutMs);
     } catch (err) {
-      this.#nextAttemptAt = monotonicMs() + this.#retryMs;
-      this.#log.warn({ err, retryInMs: this.#retryMs }, 'cannot connect, will retry');
-      this.#retryMs = Math.min(this.#retryMs * 2, this.#reconnect.maxMs);
+      const delay = this.#backoff.next();
+      this.#nextAttemptAt = monotonicMs() + delay;
+      this.#log.warn({ err, retryInMs: delay }, 'cannot connect, will retry');
       await closeClient(client);
       throw new GatewayError('ATTACHE_PORT_NOT_OPEN', `cannot connect to ${this.key}`, { cause: err });
     }
@@ -211,7 +215,7 @@ export class ModbusClient {
       if (this.#client === client) this.#log.warn('bus closed, will reconnect');
     });
     this.#client = client;
-    this.#retryMs = this.#reconnect.initialMs;
+    this.#backoff.reset();
     this.#timeouts = 0;
     this.#log.info('bus connected');
     return client;

@@ -86,3 +86,32 @@ t.test('RTU on a pty: a missing unit times out without stalling the other device
   t.equal(observed(reading, 'temp'), smallCase.want);
   t.same([...(reading?.raw ?? [])], [0x33, 0x33, 0x42, 0x59], 'raw: the data bytes as sent (CDAB)');
 });
+
+t.test('a silent unit is polled less often on the shared jittered back-off', async (t) => {
+  // Nothing answers on the far end of the pty: every poll times out.
+  const pty = await openPtyPair(join(t.testdir(), 'pty'));
+  t.teardown(() => pty.close());
+  const silent = { ...rtuDevice('fridge-9', pty.gatewayPath, 9, 50), pollIntervalMs: 100 };
+  const { sink } = collector();
+  const [adapter] = createModbusAdapters({
+    devices: [silent],
+    profiles: profileOf([smallCase.register]),
+    sink,
+    jitter: 0.5,
+    random: () => 0.5,
+  });
+  t.teardown(() => adapter?.stop());
+  await adapter?.start();
+  // The polls skipped after each unanswered one, as they are added.
+  const steps: number[] = [];
+  let last = 0;
+  await until('three back-off steps', () => {
+    const skipped = adapter?.status().skippedPolls ?? 0;
+    if (skipped !== last) steps.push(skipped - last);
+    last = skipped;
+    return steps.length >= 3;
+  });
+  // Waits of 2, 4, 8 intervals, each less 25 %: 1.5 → 2, 3, 6 intervals, so 1, 2, 5 polls skipped
+  // (without jitter 1, 3, 7).
+  t.same(steps, [1, 2, 5]);
+});

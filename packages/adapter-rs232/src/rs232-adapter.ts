@@ -3,11 +3,12 @@ import type {
   AdapterStatus,
   DeviceAdapter,
   Logger,
+  RandomSource,
   ReadingSink,
   Rs232DeviceConfig,
   SinkRefusing,
 } from '@attache/core';
-import { GatewayError, nullLogger } from '@attache/core';
+import { Backoff, GatewayError, nullLogger } from '@attache/core';
 import { SerialPort } from 'serialport';
 import { AdapterReport } from './adapter-report.js';
 import { AstmSession } from './astm-session.js';
@@ -28,6 +29,10 @@ export interface Rs232AdapterOptions {
   logger?: Logger;
   /** Default serialport's `SerialPort`. */
   portClass?: SerialPortClass;
+  /** Random spread of the reconnect back-off, 0-1 (the gateway passes `gateway.retryJitter`). Default 0. */
+  jitter?: number;
+  /** Default `Math.random`. */
+  random?: RandomSource;
 }
 
 type Port = SerialLink;
@@ -73,13 +78,19 @@ export class Rs232Adapter implements DeviceAdapter {
   #running = false;
   #port: Port | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
-  #retryMs = 0;
+  readonly #backoff: Backoff;
   #connecting: Promise<void> = Promise.resolve();
 
   /** @throws TypeError when a `regex-line` pattern is not a valid regular expression. */
   constructor(options: Rs232AdapterOptions) {
     this.deviceId = options.device.id;
     this.#device = options.device;
+    this.#backoff = new Backoff({
+      initialMs: options.device.port.reconnectMs,
+      maxMs: Math.max(maxReconnectMs, options.device.port.reconnectMs),
+      ...(options.jitter === undefined ? {} : { jitter: options.jitter }),
+      ...(options.random ? { random: options.random } : {}),
+    });
     this.#PortClass = options.portClass ?? SerialPort;
     this.#log = (options.logger ?? nullLogger).child({
       module: 'adapter-rs232',
@@ -94,7 +105,7 @@ export class Rs232Adapter implements DeviceAdapter {
   async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
-    this.#retryMs = this.#device.port.reconnectMs;
+    this.#backoff.reset();
     this.#setState('starting');
     this.#connecting = this.#connect();
     await this.#connecting;
@@ -133,7 +144,7 @@ export class Rs232Adapter implements DeviceAdapter {
     if (!this.#running || this.#retryTimer === undefined) return false;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
-    this.#retryMs = this.#device.port.reconnectMs;
+    this.#backoff.reset();
     this.#log.info('port rescan: trying the port now');
     this.#connecting = this.#connect();
     return true;
@@ -168,7 +179,7 @@ export class Rs232Adapter implements DeviceAdapter {
     port.once('close', (err: Error | null) => this.#closed(port, err));
     this.#session.attach(port);
     this.#port = port;
-    this.#retryMs = this.#device.port.reconnectMs;
+    this.#backoff.reset();
     this.#setState('connected');
   }
 
@@ -185,13 +196,12 @@ export class Rs232Adapter implements DeviceAdapter {
     this.#report.lastError = { code: error.code, message: error.message };
     this.#setState('disconnected');
     if (!this.#running) return;
-    const delay = this.#retryMs;
+    const delay = this.#backoff.next();
     this.#log.warn({ err: error, retryInMs: delay }, 'serial port unavailable, will retry');
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.#connecting = this.#connect();
     }, delay);
-    this.#retryMs = Math.min(delay * 2, maxReconnectMs);
   }
 
   #setState(state: AdapterState): void {

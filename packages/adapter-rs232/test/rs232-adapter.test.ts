@@ -328,3 +328,26 @@ t.test('7E1 and 8N2 settings reach serialport (SerialPortMock: ptys ignore parit
     t.equal(port?.isOpen, false, 'stop() closes the port');
   }
 });
+
+t.test('reconnect delays double and are spread by the jitter, the same back-off as every loop', async (t) => {
+  const dir = t.testdir();
+  const logs: Entry[] = [];
+  const adapter = new Rs232Adapter({
+    device: deviceConfig(join(dir, 'absent')),
+    sink: async () => {},
+    logger: recordingLogger(logs),
+    jitter: 0.2,
+    random: () => 0.5,
+  });
+  t.teardown(() => adapter.stop());
+  await adapter.start();
+  const retries = () => logs.filter((e) => e.msg === 'serial port unavailable, will retry');
+  await waitFor('three retries', () => retries().length >= 3);
+  t.same(
+    retries()
+      .slice(0, 3)
+      .map((e) => e.retryInMs),
+    [90, 180, 360],
+    '100, 200, 400 ms, each less 10 %',
+  );
+});

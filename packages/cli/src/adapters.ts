@@ -34,6 +34,8 @@ export async function createAdapters(
   logger: Logger,
   refusing: SinkRefusing,
 ): Promise<DeviceAdapter[]> {
+  // Every reconnect back-off is spread at random, so boxes that lost the same thing do not retry in step.
+  const jitter = config.gateway.retryJitter;
   const uses = (kind: DeviceConfig['adapter']) => config.devices.some((d) => d.adapter === kind);
   const [rs232, ethernet, modbus] = await Promise.all([
     uses('rs232') ? import('@attache/adapter-rs232') : undefined,
@@ -47,16 +49,21 @@ export async function createAdapters(
       profiles: config.modbusProfiles,
       sink,
       logger,
+      jitter,
     }) ?? [];
   return config.devices.map((device, index) => {
     if (device.adapter === 'rs232' && rs232) {
-      return withDevicePath(device, index, () => new rs232.Rs232Adapter({ device, sink, logger, refusing }));
+      return withDevicePath(
+        device,
+        index,
+        () => new rs232.Rs232Adapter({ device, sink, logger, refusing, jitter }),
+      );
     }
     if (device.adapter === 'ethernet' && ethernet) {
       return withDevicePath(
         device,
         index,
-        () => new ethernet.EthernetAdapter({ device, sink, logger, refusing }),
+        () => new ethernet.EthernetAdapter({ device, sink, logger, refusing, jitter }),
       );
     }
     return buses.shift() as DeviceAdapter;

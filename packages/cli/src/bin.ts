@@ -19,6 +19,8 @@ const groups: Record<string, () => Promise<Commands>> = {
   files: async () => (await import('./commands/files.js')).filesCommands,
   ports: async () => (await import('./commands/ports.js')).portsCommands,
   probe: async () => (await import('./commands/probe.js')).probeCommands,
+  firewall: async () => (await import('./commands/firewall.js')).firewallCommands,
+  doctor: async () => (await import('./commands/doctor.js')).doctorCommands,
 };
 const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway', status: 'gateway' };
 

@@ -303,6 +303,7 @@ export class Gateway {
       open: (request) => windows.run(request),
       routeCheck: () => hasRouteTo(uplink.endpoint),
       logger: this.#log,
+      retryJitter: this.#config.gateway.retryJitter,
     });
     this.#scheduler.start();
   }

@@ -62,3 +62,18 @@ function policiesOf(config: AttacheConfig): string[] {
   const window = config.uplink?.window;
   return window ? new WindowScheduler({ window, open: async () => undefined }).policies() : [];
 }
+
+/**
+ * The one-line summary systemd shows (`STATUS=`): devices connected of configured, the backlog, a
+ * full cache, and how the last window ended. Never holds readings or patient data.
+ */
+export function statusLine(status: GatewayStatus): string {
+  const connected = status.adapters.filter((a) => a.state === 'connected').length;
+  const parts = [
+    `${connected}/${status.adapters.length} devices connected`,
+    `backlog ${status.backlog.records} records`,
+  ];
+  if (status.cache.full) parts.push('cache FULL');
+  if (status.lastWindow) parts.push(`last window ${status.lastWindow.outcome} ${status.lastWindow.closedAt}`);
+  return parts.join(', ');
+}

@@ -29,6 +29,7 @@ export class SystemdNotifier {
   #command: string;
   #log: Logger;
   #watchdog: NodeJS.Timeout | undefined;
+  #lastStatus: string | undefined;
 
   constructor(options: SystemdNotifierOptions = {}) {
     this.#env = options.env ?? process.env;
@@ -75,9 +76,20 @@ export class SystemdNotifier {
     });
   }
 
-  /** READY=1: the gateway has started (cache open, adapters and control socket up). */
-  ready(): Promise<boolean> {
-    return this.notify({ READY: 1, STATUS: 'running' });
+  /** READY=1: the gateway has started (cache open, adapters and control socket up); `status` as STATUS=. */
+  ready(status = 'running'): Promise<boolean> {
+    this.#lastStatus = status;
+    return this.notify({ READY: 1, STATUS: status });
+  }
+
+  /**
+   * STATUS=`text`, the line `systemctl status attache` shows. Sent only when it differs from the last
+   * one sent (each notification is a process); resolves false when not sent.
+   */
+  status(text: string): Promise<boolean> {
+    if (text === this.#lastStatus) return Promise.resolve(false);
+    this.#lastStatus = text;
+    return this.notify({ STATUS: text });
   }
 
   /** STOPPING=1: the gateway is shutting down. */

@@ -121,7 +121,7 @@ const abort = new AbortController();
 process.on('message', (message: ToWindow) => {
   switch (message.type) {
     case 'start': {
-      const logger = createLogger(message.logLevel, false);
+      const logger = createLogger(message.logLevel, { pretty: false });
       const uplink = new IotCoreUplink({ gatewayId: message.gatewayId, config: message.uplink, logger });
       void Promise.all([windowHost(message, logger), windowProvisioning(message)])
         .then(([host, provisioning]) =>

@@ -1,3 +1,4 @@
+export { Backoff, type BackoffOptions, type RandomSource, spread } from './backoff.js';
 export { monotonicMs } from './clock.js';
 export type {
   AdapterState,

@@ -59,6 +59,7 @@ t.test('uplink defaults follow AWS IoT Core quotas', async (t) => {
   t.equal(config.uplink?.topic, 'dt/attache/{gatewayId}/telemetry');
   t.same(config.uplink?.window, {
     everySeconds: 0,
+    jitterSeconds: 30,
     maxDurationSeconds: 600,
     schedules: [],
     onNetworkUp: false,
@@ -68,6 +69,22 @@ t.test('uplink defaults follow AWS IoT Core quotas', async (t) => {
   });
   t.equal(config.uplink?.compression, 'none', 'plain JSON a dashboard can read, unless asked');
   t.equal(config.uplink?.shadowName, 'attache');
+  t.equal(config.gateway.retryJitter, 0.2, 'reconnects spread by up to 20 %');
+  t.same(
+    config.firewall,
+    { sshFrom: [], sshPort: 22 },
+    'SSH closed to the network unless a management network is set',
+  );
+  for (const entry of ['10.0.0.0/33', '999.1.1.1', 'abc', 'fd00::/129']) {
+    t.throws(
+      () => validateConfig({ ...minimal, firewall: { sshFrom: [entry] } }),
+      { code: 'ATTACHE_CONFIG_INVALID', issues: [{ path: '/firewall/sshFrom/0' }] },
+      `${entry} is no address or range`,
+    );
+  }
+  t.doesNotThrow(() =>
+    validateConfig({ ...minimal, firewall: { sshFrom: ['10.50.0.0/24', 'fd00:50::/64'] } }),
+  );
 });
 
 t.test('every problem in an invalid config is listed with its path', async (t) => {

@@ -39,7 +39,7 @@ function devConfig(devicePath: string, broker: MosquittoBroker, pki: TestPki) {
     ],
     uplink: {
       ...uplinkSettings(broker, pki),
-      window: { everySeconds: 15, maxDurationSeconds: 60 },
+      window: { everySeconds: 15, jitterSeconds: 0, maxDurationSeconds: 60 },
     },
   };
 }

@@ -79,7 +79,14 @@ export class HttpsFetcher {
   #get(url: string, offset: number, signal: AbortSignal | undefined): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
-      const req = request(url, { headers, ca: this.#ca, signal, timeout: this.#idleTimeoutMs }, resolve);
+      const options = {
+        headers,
+        ca: this.#ca,
+        signal,
+        timeout: this.#idleTimeoutMs,
+        minVersion: 'TLSv1.2' as const,
+      };
+      const req = request(url, options, resolve);
       req.on('timeout', () => req.destroy(new Error(`no data for ${this.#idleTimeoutMs} ms`)));
       req.on('error', (err) => reject(this.#networkError(err, signal, offset)));
       req.end();

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { FileStore } from '@attache/cache';
 import { createTestPki } from '@attache/devkit';
 import { HttpsFetcher } from '@attache/jobs';
@@ -96,3 +97,38 @@ t.test('the end of the window stops a download', async (t) => {
   before.abort();
   await t.rejects(fetcher.fetchInto(url, partial, before.signal), { code: 'ATTACHE_CANCELED' });
 });
+
+t.test(
+  'a download server offering only TLS 1.1 is refused, even with a lowered process default',
+  async (t) => {
+    const dir = t.testdir();
+    const pki = await createTestPki(join(dir, 'pki'), { thingName: 'gw-1' });
+    const server: Server = createServer(
+      {
+        cert: await readFile(pki.serverCertFile),
+        key: await readFile(pki.serverKeyFile),
+        minVersion: 'TLSv1',
+        maxVersion: 'TLSv1.1',
+        ciphers: 'DEFAULT@SECLEVEL=0',
+      },
+      (_req, res) => res.writeHead(200, { 'content-length': String(content.length) }).end(content),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => server.close());
+    // As under NODE_OPTIONS="--tls-min-v1.0 --tls-cipher-list=DEFAULT@SECLEVEL=0": not inherited.
+    const previous = { min: tls.DEFAULT_MIN_VERSION, ciphers: tls.DEFAULT_CIPHERS };
+    tls.DEFAULT_MIN_VERSION = 'TLSv1';
+    tls.DEFAULT_CIPHERS = 'DEFAULT@SECLEVEL=0';
+    t.teardown(() => {
+      tls.DEFAULT_MIN_VERSION = previous.min;
+      tls.DEFAULT_CIPHERS = previous.ciphers;
+    });
+    const store = new FileStore({ path: join(dir, 'store') });
+    await store.open();
+    const partial = await store.openPartial(expected);
+    const fetcher = new HttpsFetcher({ ca: await readFile(pki.caFile), flushBytes: 1024 });
+    const url = `https://localhost:${(server.address() as AddressInfo).port}/a`;
+    await t.rejects(fetcher.fetchInto(url, partial), { code: 'ATTACHE_UPLINK_PUBLISH' });
+    t.equal(partial.received, 0, 'nothing taken from it');
+  },
+);

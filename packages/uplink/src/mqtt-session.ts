@@ -1,7 +1,7 @@
 import type { UplinkConfig } from '@attache/core';
 import { GatewayError, type Logger } from '@attache/core';
 import type { mqtt5 } from 'aws-iot-device-sdk-v2';
-import { tlsPolicy } from './tls-policy.js';
+import { brokerCaFile, tlsPolicy } from './tls-policy.js';
 
 /** Options of {@link MqttSession.create}. */
 export interface MqttSessionOptions {
@@ -54,28 +54,31 @@ export class MqttSession {
     const { io, iot, mqtt5: m } = await import('aws-iot-device-sdk-v2');
     const { config } = options;
     let client: mqtt5.Mqtt5Client;
-    const fips = tlsPolicy(config).crtCipherPreference === 'TLSv1_2_2025_07';
-    if (fips && !io.tls_cipher_preference_is_supported(io.TlsCipherPreference.TLSv1_2_2025_07)) {
+    const preference = io.TlsCipherPreference[tlsPolicy(config).crtCipherPreference];
+    if (!io.tls_cipher_preference_is_supported(preference)) {
       throw new GatewayError(
         'ATTACHE_UPLINK_CONNECT',
-        'uplink.fipsOnly: this aws-crt build does not support the TLSv1_2_2025_07 cipher preference',
+        'this aws-crt build cannot hold the MQTT connection to TLS 1.2 or later (no TLSv1_2_2025_07 cipher preference)',
       );
     }
+    const caFile = brokerCaFile(config);
     try {
       const builder = iot.AwsIotMqtt5ClientConfigBuilder.newDirectMqttBuilderWithMtlsFromPath(
         config.endpoint,
         config.certFile,
         config.keyFile,
       );
-      if (config.caFile !== undefined) builder.withCertificateAuthorityFromPath(undefined, config.caFile);
+      if (caFile !== undefined) builder.withCertificateAuthorityFromPath(undefined, caFile);
       // The only setting that keeps aws-crt at TLS 1.2+: min_tls_version alone still negotiated TLS 1.1.
-      if (fips) builder.withTlsCipherPreference(io.TlsCipherPreference.TLSv1_2_2025_07);
+      builder.withTlsCipherPreference(preference);
       builder
         .withPort(config.port)
         .withConnectProperties({ clientId: options.gatewayId, keepAliveIntervalSeconds: keepAliveSeconds })
         .withSessionBehavior(m.ClientSessionBehavior.Clean)
         .withOfflineQueueBehavior(m.ClientOperationQueueBehavior.FailAllOnDisconnect)
         .withAckTimeoutSeconds(ackTimeoutSeconds)
+        // Reconnects inside a window: aws-crt's own back-off, fully jittered (said here, not left to its default).
+        .withRetryJitterMode(m.RetryJitterType.Full)
         .withExtendedValidationAndFlowControlOptions(
           config.flowControl === 'aws-iot-core'
             ? m.ClientExtendedValidationAndFlowControl.AwsIotCoreDefaults

@@ -7,7 +7,7 @@ export { checkResidency, type EndpointLocation, locateEndpoint } from './residen
 export { hasRouteTo } from './route-probe.js';
 export { checkRoutes, routeUplinkConfig, type UplinkRoute, withRouteReports } from './routes.js';
 export { currentOrNextSlot, type DailySlot, parseSlot, type SlotOccurrence } from './schedule.js';
-export { type TlsPolicy, tlsPolicy } from './tls-policy.js';
+export { amazonRootCasFile, brokerCaFile, isAwsEndpoint, type TlsPolicy, tlsPolicy } from './tls-policy.js';
 export { type ProbeResult, probeTls } from './tls-probe.js';
 export { type ShadowTopics, shadowTopics, type UplinkTopics, uplinkTopics } from './topics.js';
 export {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { connect, type PeerCertificate } from 'node:tls';
 import type { UplinkConfig } from '@attache/core';
 import { GatewayError } from '@attache/core';
-import { tlsPolicy } from './tls-policy.js';
+import { brokerCaFile, tlsPolicy } from './tls-policy.js';
 
 /** What a successful probe learnt about the broker's certificate. */
 export interface ProbeResult {
@@ -73,7 +73,8 @@ export async function probeTls(config: UplinkConfig, timeoutMs: number): Promise
       cause: err,
     });
   }
-  const ca = config.caFile === undefined ? undefined : await load(config.caFile).catch(() => undefined);
+  const caFile = brokerCaFile(config);
+  const ca = caFile === undefined ? undefined : await load(caFile).catch(() => undefined);
   const policy = tlsPolicy(config);
   return new Promise((resolve, reject) => {
     const socket = connect({

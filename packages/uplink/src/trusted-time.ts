@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { UplinkConfig } from '@attache/core';
 import { GatewayError, monotonicMs } from '@attache/core';
 import { checkResidency } from './residency.js';
-import { tlsPolicy } from './tls-policy.js';
+import { brokerCaFile, tlsPolicy } from './tls-policy.js';
 import { explainTlsError } from './tls-probe.js';
 
 /** The time as the endpoint told it, against this gateway's clocks at the same moment. */
@@ -51,10 +51,11 @@ const connectError = (message: string, cause?: unknown) =>
 
 /** One GET over verified TLS; resolves the Date header and the peer certificate's validity. */
 async function ask(config: UplinkConfig, url: URL, timeoutMs: number): Promise<Answer> {
+  const caFile = brokerCaFile({ caFile: config.caFile, endpoint: url.hostname });
   const [cert, key, ca] = await Promise.all([
     readFile(config.certFile).catch(() => undefined),
     readFile(config.keyFile).catch(() => undefined),
-    config.caFile === undefined ? undefined : readFile(config.caFile).catch(() => undefined),
+    caFile === undefined ? undefined : readFile(caFile).catch(() => undefined),
   ]);
   const policy = tlsPolicy(config);
   const sentMono = monotonicMs();

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Logger, WindowConfig } from '@attache/core';
-import { nullLogger } from '@attache/core';
+import type { Logger, RandomSource, WindowConfig } from '@attache/core';
+import { Backoff, nullLogger } from '@attache/core';
 import { currentOrNextSlot, type DailySlot, parseSlot } from './schedule.js';
 
 /** The time source of the scheduler; tests inject a fake one. */
@@ -39,6 +39,10 @@ export interface WindowSchedulerOptions {
   routeCheck?: () => Promise<boolean>;
   clock?: SchedulerClock;
   logger?: Logger;
+  /** Random spread of the always-connected policy's back-off after a failed window, 0-1. Default 0. */
+  retryJitter?: number;
+  /** Draws the jitter (`window.jitterSeconds`, `retryJitter`). Default `Math.random`. */
+  random?: RandomSource;
 }
 
 const maxBackoffMs = 300_000;
@@ -60,7 +64,8 @@ export class WindowScheduler {
   #button: ChildProcess | undefined;
   #lastPress = -Infinity;
   #routeUp = false;
-  #backoffMs = firstBackoffMs;
+  readonly #random: RandomSource;
+  readonly #backoff: Backoff;
   #running = false;
 
   constructor(options: WindowSchedulerOptions) {
@@ -69,6 +74,19 @@ export class WindowScheduler {
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? nullLogger).child({ module: 'scheduler' });
     this.#window = options.window;
+    this.#random = options.random ?? Math.random;
+    this.#backoff = new Backoff({
+      initialMs: firstBackoffMs,
+      maxMs: maxBackoffMs,
+      jitter: options.retryJitter ?? 0,
+      random: this.#random,
+    });
+  }
+
+  /** A random delay of up to `window.jitterSeconds`, and at most `limitMs`, ms. */
+  #jitterMs(limitMs: number): number {
+    const most = Math.min(this.#window.jitterSeconds * 1000, Math.max(0, limitMs));
+    return Math.round(this.#random() * most);
   }
 
   /** The policies in force, e.g. `["schedule 02:00-02:20", "interval 3600 s"]` (manual is always on). */
@@ -142,7 +160,12 @@ export class WindowScheduler {
     const occ = currentOrNextSlot(this.#slots, this.#clock.now());
     if (!occ) return;
     const now = this.#clock.now();
-    this.#after('schedule', occ.startMs - now, () => {
+    // Spread over at most half the slot (of what is left of it when it is in progress).
+    const wait =
+      occ.startMs > now
+        ? occ.startMs - now + this.#jitterMs((occ.endMs - occ.startMs) / 2)
+        : this.#jitterMs((occ.endMs - now) / 2);
+    this.#after('schedule', wait, () => {
       const left = occ.endMs - this.#clock.now();
       this.#log.info({ slot: occ.slot.text }, 'scheduled window');
       void this.#request('schedule', left).then(() => {
@@ -155,7 +178,7 @@ export class WindowScheduler {
   #armInterval(): void {
     const every = this.#window.everySeconds;
     if (every <= 0) return;
-    this.#after('interval', every * 1000, () => {
+    this.#after('interval', every * 1000 + this.#jitterMs((every * 1000) / 2), () => {
       void this.#request('interval').then(() => this.#armInterval());
     });
   }
@@ -178,8 +201,8 @@ export class WindowScheduler {
   #always(): void {
     void this.#request('always', undefined, true).then((result) => {
       const failed = result === undefined || result.outcome === 'failed';
-      const delay = failed ? this.#backoffMs : 0;
-      this.#backoffMs = failed ? Math.min(maxBackoffMs, this.#backoffMs * 2) : firstBackoffMs;
+      if (!failed) this.#backoff.reset();
+      const delay = failed ? this.#backoff.next() : 0;
       this.#after('always', delay, () => this.#always());
     });
   }

@@ -1,12 +1,14 @@
-// uplink.fipsOnly's TLS posture against a broker that offers only TLS 1.0/1.1: Debian's mosquitto
-// with an OpenSSL config capped at TLS 1.1 (mosquitto's own `tls_version` only sets a minimum).
+// The uplink's TLS floor (TLS 1.2, with or without uplink.fipsOnly) against a broker that offers only
+// TLS 1.0/1.1: Debian's mosquitto with an OpenSSL config capped at TLS 1.1 (mosquitto's own
+// `tls_version` only sets a minimum). Also: Amazon's roots pinned for AWS endpoints.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { getFreePort, isListening } from '@attache/devkit';
-import { IotCoreUplink, tlsPolicy } from '@attache/uplink';
+import { amazonRootCasFile, brokerCaFile, IotCoreUplink, probeTls, tlsPolicy } from '@attache/uplink';
 import t from 'tap';
 import {
   type BrokerFixture,
@@ -108,14 +110,51 @@ async function window(fixture: BrokerFixture, port: number, fipsOnly: boolean) {
   return { result, kept: outbox.seqs().length };
 }
 
-t.test('the policy: FIPS suites and aws-crt TLSv1_2_2025_07 only with fipsOnly', async (t) => {
+t.test('the policy: TLS 1.2+ always, FIPS suites on the probe only with fipsOnly', async (t) => {
   t.match(tlsPolicy({ fipsOnly: true }), { minVersion: 'TLSv1.2', crtCipherPreference: 'TLSv1_2_2025_07' });
   t.notMatch(tlsPolicy({ fipsOnly: true }).ciphers, /CBC|SHA:|CHACHA/i, 'no CBC, no ChaCha20');
   t.same(tlsPolicy({ fipsOnly: false }), {
     minVersion: 'TLSv1.2',
     ciphers: undefined,
-    crtCipherPreference: 'Default',
+    crtCipherPreference: 'TLSv1_2_2025_07',
   });
+});
+
+t.test("an AWS endpoint is verified against Amazon's roots only, unless caFile says otherwise", async (t) => {
+  const pem = await readFile(amazonRootCasFile, 'utf8');
+  const certs = pem.split(/(?<=-----END CERTIFICATE-----\n)/).map((c) => new X509Certificate(c));
+  t.same(
+    certs.map((c) => [c.subject.replace(/\n/g, ', '), c.fingerprint256]),
+    [
+      [
+        'C=US, O=Amazon, CN=Amazon Root CA 1',
+        '8E:CD:E6:88:4F:3D:87:B1:12:5B:A3:1A:C3:FC:B1:3D:70:16:DE:7F:57:CC:90:4F:E1:CB:97:C6:AE:98:19:6E',
+      ],
+      [
+        'C=US, O=Amazon, CN=Amazon Root CA 3',
+        '18:CE:6C:FE:7B:F1:4E:60:B2:E3:47:B8:DF:E8:68:CB:31:D0:2E:BB:3A:DA:27:15:69:F5:03:43:B4:6D:B3:A4',
+      ],
+    ],
+    'Amazon Root CA 1 (RSA) and 3 (ECC), as Debian ships them',
+  );
+  for (const host of ['abc123-ats.iot.eu-west-1.amazonaws.com', 'x.iot-fips.us-east-1.amazonaws.com']) {
+    t.equal(brokerCaFile({ endpoint: host }), amazonRootCasFile, host);
+  }
+  t.equal(brokerCaFile({ endpoint: 'evil-amazonaws.com.example' }), undefined, 'a look-alike is not AWS');
+  t.equal(brokerCaFile({ endpoint: 'broker.hospital.lan' }), undefined, 'elsewhere: the system store');
+  t.equal(brokerCaFile({ endpoint: 'a.iot.eu-west-1.amazonaws.com', caFile: '/etc/ca.pem' }), '/etc/ca.pem');
+});
+
+t.test('a broker whose certificate does not chain to the pinned roots is refused', async (t) => {
+  // The local broker's certificate is from the test CA: with Amazon's roots pinned it is untrusted.
+  const fixture = await startBroker();
+  t.teardown(fixture.cleanup);
+  const config = uplinkConfig(fixture, { caFile: amazonRootCasFile });
+  await t.rejects(probeTls(config, 5000), {
+    code: 'ATTACHE_UPLINK_CONNECT',
+    message: /trusted CA|untrusted root/,
+  });
+  await t.resolves(probeTls(uplinkConfig(fixture), 5000), 'with its own CA it passes');
 });
 
 t.test('a fipsOnly gateway refuses a broker offering only TLS 1.1, saying so', async (t) => {
@@ -129,19 +168,32 @@ t.test('a fipsOnly gateway refuses a broker offering only TLS 1.1, saying so', a
   t.equal(kept, 4, 'every record kept');
 });
 
-t.test('the MQTT connection itself refuses TLS 1.1 under fipsOnly, not only the probe', async (t) => {
-  const fixture = await startBroker();
-  t.teardown(fixture.cleanup);
-  const legacy = await legacyBroker(t, fixture);
+t.test(
+  'the MQTT connection itself refuses TLS 1.1, with or without fipsOnly, not only the probe',
+  async (t) => {
+    const fixture = await startBroker();
+    t.teardown(fixture.cleanup);
+    const legacy = await legacyBroker(t, fixture);
 
-  const fips = await window(fixture, await splitRelay(t, fixture.broker.port, legacy), true);
-  t.equal(fips.result.outcome, 'failed', 'the probe passed (TLS 1.2 broker), the connection failed');
-  t.equal(fips.result.error?.code, 'ATTACHE_UPLINK_CONNECT');
-  t.match(fips.result.error?.message, /connection failed: AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE/);
-  t.equal(fips.kept, 4, 'every record kept');
+    const fips = await window(fixture, await splitRelay(t, fixture.broker.port, legacy), true);
+    t.equal(fips.result.outcome, 'failed', 'the probe passed (TLS 1.2 broker), the connection failed');
+    t.equal(fips.result.error?.code, 'ATTACHE_UPLINK_CONNECT');
+    t.match(fips.result.error?.message, /connection failed: AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE/);
+    t.equal(fips.kept, 4, 'every record kept');
 
-  // The contrast that makes the check above mean something: aws-crt's default policy takes TLS 1.1.
-  const plain = await window(fixture, await splitRelay(t, fixture.broker.port, legacy), false);
-  t.equal(plain.result.outcome, 'drained', 'without fipsOnly, aws-crt uploads over TLS 1.1');
-  t.equal(plain.kept, 0);
-});
+    // aws-crt's default policy takes TLS 1.1: the uplink never leaves it at that.
+    const plain = await window(fixture, await splitRelay(t, fixture.broker.port, legacy), false);
+    t.equal(plain.result.outcome, 'failed', 'without fipsOnly too');
+    t.match(plain.result.error?.message, /connection failed: AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE/);
+    t.equal(plain.kept, 4, 'every record kept');
+
+    // The contrast that makes the checks above mean something: the same relay to a TLS 1.2 broker works.
+    const modern = await window(
+      fixture,
+      await splitRelay(t, fixture.broker.port, fixture.broker.port),
+      false,
+    );
+    t.equal(modern.result.outcome, 'drained');
+    t.equal(modern.kept, 0);
+  },
+);

@@ -56,6 +56,7 @@ class FakeClock implements SchedulerClock {
 const localTime = (h: number, m: number, s = 0) => new Date(2026, 5, 15, h, m, s).getTime();
 const window = (over: Partial<WindowConfig> = {}): WindowConfig => ({
   everySeconds: 0,
+  jitterSeconds: 0,
   maxDurationSeconds: 600,
   schedules: [],
   onNetworkUp: false,
@@ -165,6 +166,64 @@ t.test(
     t.same(scheduler.policies(), ['interval 60 s', 'always', 'manual']);
   },
 );
+
+t.test('jitter: schedules, intervals and the always-connected back-off are spread at random', async (t) => {
+  const draws = [0.5, 0.25, 0.5, 0.5, 0.5];
+  const random = () => draws.shift() ?? 0.5;
+  // A 20-minute slot, 60 s of jitter: 02:00 + 30 s (half of 60 s).
+  const clock = new FakeClock(localTime(1, 59, 0));
+  const requests: WindowRequest[] = [];
+  const scheduler = new WindowScheduler({
+    window: window({
+      schedules: ['02:00-02:20'],
+      everySeconds: 600,
+      jitterSeconds: 60,
+      alwaysConnected: true,
+    }),
+    clock,
+    random,
+    retryJitter: 0.2,
+    open: async (request) => {
+      requests.push(request);
+      return { outcome: request.trigger === 'always' ? 'failed' : 'drained' };
+    },
+  });
+  t.teardown(() => scheduler.stop());
+  scheduler.start();
+  await new Promise((r) => setImmediate(r));
+  // Timers now: the slot at 60 s + 30 s, the interval at 600 s + 15 s (0.25 × 60 s), always's retry.
+  t.equal(clock.nextDelay(), 5000 * (1 - 0.2 * 0.5), 'a failed always-connected window: 5 s less 10 %');
+  clock.advance(4500);
+  await new Promise((r) => setImmediate(r));
+  clock.advance(90_000 - 4500 - 1);
+  t.notOk(
+    requests.some((r) => r.trigger === 'schedule'),
+    'not at 02:00 sharp',
+  );
+  clock.advance(1);
+  t.ok(
+    requests.some((r) => r.trigger === 'schedule'),
+    'at 02:00:30',
+  );
+  const beforeInterval = requests.filter((r) => r.trigger === 'interval').length;
+  clock.advance(615_000 - 90_000 - 1);
+  t.equal(requests.filter((r) => r.trigger === 'interval').length, beforeInterval, 'not at 600 s');
+  clock.advance(1);
+  t.equal(requests.filter((r) => r.trigger === 'interval').length, beforeInterval + 1, 'at 615 s');
+});
+
+t.test('jitter never moves a scheduled window past the middle of its slot', async (t) => {
+  const clock = new FakeClock(localTime(2, 19, 0));
+  const scheduler = new WindowScheduler({
+    window: window({ schedules: ['02:00-02:20'], jitterSeconds: 3600 }),
+    clock,
+    random: () => 0.999_999,
+    open: async () => ({ outcome: 'drained' }),
+  });
+  t.teardown(() => scheduler.stop());
+  scheduler.start();
+  t.equal(clock.nextDelay(), 30_000, 'in progress, 60 s left: at most 30 s later');
+});
 
 t.test('a push button is a command whose output lines are presses (a stand-in for gpiomon)', async (t) => {
   const requests: WindowRequest[] = [];

@@ -14,7 +14,7 @@ import {
   releaseOnTrial,
 } from '../release-trial-check.js';
 import { formatStatus, formatWindow } from '../report.js';
-import { type GatewayStatus, readStatus } from '../status.js';
+import { type GatewayStatus, readStatus, statusLine } from '../status.js';
 import { SystemdNotifier } from '../systemd.js';
 import { WindowRunner } from '../window-runner.js';
 import {
@@ -79,8 +79,23 @@ async function run(args: CommonArgs): Promise<void> {
     if (rolledBack) process.exit(exitRestart);
     process.exit(isGatewayError(err, 'ATTACHE_CONFIG_INVALID') ? exitConfig : 1);
   }
-  await systemd.ready();
+  await systemd.ready(statusLine(await gateway.status()));
   systemd.startWatchdog();
+  if (systemd.enabled) reportStatus(gateway, systemd);
+}
+
+/** How often the STATUS= line is refreshed (sent only when it changed), ms. */
+const statusEveryMs = 15_000;
+
+/** Keeps systemd's STATUS= line current: devices connected, backlog, last window. */
+function reportStatus(gateway: Gateway, systemd: SystemdNotifier): void {
+  const timer = setInterval(() => {
+    gateway.status().then(
+      (status) => systemd.status(statusLine(status)),
+      () => undefined,
+    );
+  }, statusEveryMs);
+  timer.unref();
 }
 
 async function sync(args: CommonArgs): Promise<void> {
@@ -88,7 +103,7 @@ async function sync(args: CommonArgs): Promise<void> {
   await becomeDataDirOwner(cfg.gateway.dataDir);
   const timeoutMs = ((cfg.uplink?.window.maxDurationSeconds ?? 0) + 120) * 1000;
   const result = await viaGateway<WindowResult>(cfg, 'sync', timeoutMs, async () => {
-    const log = createLogger(cfg.log.level, false);
+    const log = createLogger(cfg.log.level, { pretty: false });
     const cache = await openCache(cfg, log);
     try {
       return await new WindowRunner({ config: cfg, cache, logger: log }).run();

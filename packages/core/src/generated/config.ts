@@ -37,6 +37,7 @@ export interface AttacheConfig {
   };
   cache: CacheConfig;
   uplink?: UplinkConfig;
+  firewall: FirewallConfig;
   jobs?: JobsConfig;
 }
 export interface GatewayConfig {
@@ -52,6 +53,10 @@ export interface GatewayConfig {
    * A file whose existence means the system clock is synchronized (systemd-timesyncd creates /run/systemd/timesync/synchronized).
    */
   clockSyncFile: string;
+  /**
+   * Random spread of every reconnect back-off (serial ports, TCP devices, Modbus buses and silent units, the always-connected uplink), 0-1: with 0.2 a 10 s wait is drawn from 8-10 s, so boxes that lost the same broker or the same power do not retry in lock-step. 0 turns it off.
+   */
+  retryJitter: number;
 }
 export interface LogConfig {
   /**
@@ -352,7 +357,7 @@ export interface TcpEndpoint {
    */
   mode: 'listen' | 'connect';
   /**
-   * `listen`: the address to bind (default all). `connect`: the device's address.
+   * `listen`: the address to bind. Default: the address of the local interface whose network holds every `allow` entry (127.0.0.1 when the peers are local), so the port is not open on the gateway's other networks; when no one interface holds them all, set it (`0.0.0.0` or `::` binds every interface). `connect`: the device's address.
    */
   host?: string;
   /**
@@ -550,7 +555,7 @@ export interface UplinkConfig {
    */
   keyFile: string;
   /**
-   * CA bundle to verify the broker (PEM). Omit to use the system store, which holds Amazon's roots.
+   * CA bundle to verify the broker (PEM). Omit for an AWS endpoint (`*.amazonaws.com`) to trust Amazon Root CA 1 and 3 only (shipped with the gateway), or elsewhere to use the system store.
    */
   caFile?: string;
   /**
@@ -667,6 +672,10 @@ export interface WindowConfig {
    */
   everySeconds: number;
   /**
+   * Policies `schedule` and `interval`: each window opens after a random delay of up to this many seconds (at most half of a slot), so a fleet with the same schedule does not connect at the same second. 0 turns it off.
+   */
+  jitterSeconds: number;
+  /**
    * A window closes at this deadline even with backlog left; the rest goes in the next window. A scheduled window also ends at its slot's end.
    */
   maxDurationSeconds: number;
@@ -775,6 +784,19 @@ export interface UplinkRouteConfig {
   devices: [string, ...string[]];
 }
 /**
+ * The appliance's nftables ruleset, made from this config at every boot (`attache firewall --print` shows it): inbound traffic is dropped except replies to the gateway's own connections, DHCP, ICMP, each listening device's port from its `endpoint.allow` entries, and SSH from `sshFrom`.
+ */
+export interface FirewallConfig {
+  /**
+   * Addresses or CIDR ranges (the management network, e.g. `10.50.0.0/24`) from which SSH is reachable. Empty: SSH is closed to the network.
+   */
+  sshFrom: string[];
+  /**
+   * The TCP port sshd listens on.
+   */
+  sshPort: number;
+}
+/**
  * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every job's manifest must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
  */
 export interface JobsConfig {
@@ -842,6 +864,7 @@ export interface AttacheConfigInput {
   };
   cache?: CacheConfigInput;
   uplink?: UplinkConfigInput;
+  firewall?: FirewallConfigInput;
   jobs?: JobsConfigInput;
 }
 export interface GatewayConfigInput {
@@ -857,6 +880,10 @@ export interface GatewayConfigInput {
    * A file whose existence means the system clock is synchronized (systemd-timesyncd creates /run/systemd/timesync/synchronized).
    */
   clockSyncFile?: string;
+  /**
+   * Random spread of every reconnect back-off (serial ports, TCP devices, Modbus buses and silent units, the always-connected uplink), 0-1: with 0.2 a 10 s wait is drawn from 8-10 s, so boxes that lost the same broker or the same power do not retry in lock-step. 0 turns it off.
+   */
+  retryJitter?: number;
 }
 export interface LogConfigInput {
   /**
@@ -1157,7 +1184,7 @@ export interface TcpEndpointInput {
    */
   mode: 'listen' | 'connect';
   /**
-   * `listen`: the address to bind (default all). `connect`: the device's address.
+   * `listen`: the address to bind. Default: the address of the local interface whose network holds every `allow` entry (127.0.0.1 when the peers are local), so the port is not open on the gateway's other networks; when no one interface holds them all, set it (`0.0.0.0` or `::` binds every interface). `connect`: the device's address.
    */
   host?: string;
   /**
@@ -1355,7 +1382,7 @@ export interface UplinkConfigInput {
    */
   keyFile: string;
   /**
-   * CA bundle to verify the broker (PEM). Omit to use the system store, which holds Amazon's roots.
+   * CA bundle to verify the broker (PEM). Omit for an AWS endpoint (`*.amazonaws.com`) to trust Amazon Root CA 1 and 3 only (shipped with the gateway), or elsewhere to use the system store.
    */
   caFile?: string;
   /**
@@ -1472,6 +1499,10 @@ export interface WindowConfigInput {
    */
   everySeconds?: number;
   /**
+   * Policies `schedule` and `interval`: each window opens after a random delay of up to this many seconds (at most half of a slot), so a fleet with the same schedule does not connect at the same second. 0 turns it off.
+   */
+  jitterSeconds?: number;
+  /**
    * A window closes at this deadline even with backlog left; the rest goes in the next window. A scheduled window also ends at its slot's end.
    */
   maxDurationSeconds?: number;
@@ -1578,6 +1609,19 @@ export interface UplinkRouteConfigInput {
    * @minItems 1
    */
   devices: [string, ...string[]];
+}
+/**
+ * The appliance's nftables ruleset, made from this config at every boot (`attache firewall --print` shows it): inbound traffic is dropped except replies to the gateway's own connections, DHCP, ICMP, each listening device's port from its `endpoint.allow` entries, and SSH from `sshFrom`.
+ */
+export interface FirewallConfigInput {
+  /**
+   * Addresses or CIDR ranges (the management network, e.g. `10.50.0.0/24`) from which SSH is reachable. Empty: SSH is closed to the network.
+   */
+  sshFrom?: string[];
+  /**
+   * The TCP port sshd listens on.
+   */
+  sshPort?: number;
 }
 /**
  * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every job's manifest must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.

@@ -1,0 +1,159 @@
+// `attache firewall`: the appliance's nftables ruleset made from the config, checked by Debian's nft
+// (`nft -c`, in an unprivileged network namespace: nothing is applied to this machine).
+import { execFile, spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { attache } from './helpers/stack.js';
+
+const run = promisify(execFile);
+const namespacesWork = spawnSync('unshare', ['-rn', 'true']).status === 0;
+// Debian's nftables (make deps installs it): without it every check below fails saying so.
+const nftInstalled = spawnSync('sh', ['-c', 'command -v nft']).status === 0;
+t.ok(nftInstalled, 'nft is installed (apt-get install nftables; make deps does it)');
+
+const monitors = {
+  id: 'icu-monitors',
+  adapter: 'ethernet',
+  endpoint: { mode: 'listen', port: 2575, allow: ['10.30.0.0/24', 'fd00:30::/64', '::ffff:10.31.0.9'] },
+  format: { kind: 'hl7-mllp' },
+};
+const analyzer = {
+  id: 'chemistry-1',
+  adapter: 'ethernet',
+  endpoint: { mode: 'connect', host: '10.30.1.20', port: 5001 },
+  format: { kind: 'astm' },
+};
+
+async function configFile(dir: string, extra: Record<string, unknown>): Promise<string> {
+  const path = join(dir, 'config.json');
+  const config = { version: 1, gateway: { id: 'gw-1' }, devices: [monitors, analyzer], ...extra };
+  await writeFile(path, JSON.stringify(config));
+  return path;
+}
+
+/** `nft -c -f` as root of a fresh network namespace; exit code and output. */
+async function nftCheck(file: string) {
+  try {
+    await run('unshare', ['-rn', 'nft', '-c', '-f', file]);
+    return { code: 0, output: '' };
+  } catch (err) {
+    const e = err as { code: number | string; stderr?: string };
+    return { code: e.code, output: e.stderr ?? '' };
+  }
+}
+
+t.test(
+  'listeners only from their allow-lists, SSH only from the management network; nft accepts it',
+  async (t) => {
+    const dir = t.testdir();
+    const config = await configFile(dir, { firewall: { sshFrom: ['10.50.0.0/24', 'fd00:50::/64'] } });
+    const out = join(dir, 'attache.nft');
+    const made = await attache(['firewall', '--config', config, '--output', out]);
+    t.equal(made.code, 0, made.stderr);
+    t.equal(made.stdout, '', 'written to the file only');
+    const ruleset = await readFile(out, 'utf8');
+    t.match(ruleset, /policy drop;/, 'inbound is dropped by default');
+    t.match(ruleset, 'tcp dport 2575 ip saddr { 10.30.0.0/24, 10.31.0.9 } accept');
+    t.match(ruleset, 'tcp dport 2575 ip6 saddr { fd00:30::/64 } accept');
+    t.match(ruleset, 'tcp dport 22 ip saddr { 10.50.0.0/24 } accept');
+    t.match(ruleset, 'tcp dport 22 ip6 saddr { fd00:50::/64 } accept');
+    t.notMatch(ruleset, /dport 5001/, 'a device the gateway connects to needs no inbound rule');
+    t.equal((ruleset.match(/ accept comment/g) ?? []).length, 6, 'DHCP, DHCPv6, 2 device rules, 2 SSH rules');
+    const check = await nftCheck(out);
+    t.equal(check.code, 0, check.output || 'nft -c: valid');
+  },
+);
+
+t.test('without firewall.sshFrom, SSH is closed to the network', async (t) => {
+  const dir = t.testdir();
+  const config = await configFile(dir, {});
+  const made = await attache(['firewall', '--print', '--config', config]);
+  t.equal(made.code, 0, made.stderr);
+  t.notMatch(made.stdout, /dport 22/);
+  await writeFile(join(dir, 'attache.nft'), made.stdout);
+  t.equal((await nftCheck(join(dir, 'attache.nft'))).code, 0);
+});
+
+t.test('an entry that is no address is refused with its path; nothing is printed', async (t) => {
+  const dir = t.testdir();
+  const bad = { ...monitors, endpoint: { ...monitors.endpoint, allow: ['10.30.0.0/24', '10.30.0.0/40'] } };
+  const path = join(dir, 'config.json');
+  const write = (firewall: Record<string, unknown>) =>
+    writeFile(path, JSON.stringify({ version: 1, gateway: { id: 'gw-1' }, devices: [bad], firewall }));
+  // The schema checks sshFrom; the device's allow-list is checked where it is parsed.
+  await write({ sshFrom: ['1.2.3.4.5'] });
+  const schema = await attache(['firewall', '--print', '--config', path]);
+  t.equal(schema.code, 78);
+  t.equal(schema.stdout, '');
+  t.match(schema.stderr, '/firewall/sshFrom/0');
+  await write({ sshFrom: ['10.50.0.0/24'] });
+  const made = await attache(['firewall', '--print', '--config', path]);
+  t.equal(made.code, 78);
+  t.equal(made.stdout, '');
+  t.match(made.stderr, '/devices/0/endpoint/allow/1: not an IP address or CIDR range');
+});
+
+// Two network namespaces joined by a veth pair: the box (10.9.0.1, the ruleset loaded, socat
+// listening on the device port and on 22) and the LAN (10.9.0.2 and 10.9.0.3). Each connection
+// prints "open" or "dropped" (a dropped SYN gets no answer: socat gives up after 1 s).
+const packetScript = `
+set -e
+ip link set lo up
+unshare -n sleep 60 >/dev/null 2>&1 & lan=$!
+pids=$lan
+sleep 0.2
+ip link add box0 type veth peer name lan0 netns $lan
+ip addr add 10.9.0.1/24 dev box0
+ip link set box0 up
+nsenter -t $lan -n sh -c 'ip link set lo up; ip addr add 10.9.0.2/24 dev lan0; ip addr add 10.9.0.3/24 dev lan0; ip link set lan0 up'
+nft -f "$1"
+for port in 2575 22 8080; do
+  socat TCP-LISTEN:$port,bind=10.9.0.1,fork,reuseaddr SYSTEM:'echo open' >/dev/null 2>&1 &
+  pids="$pids $!"
+done
+sleep 0.3
+try() { nsenter -t $lan -n socat -u TCP:10.9.0.1:$2,bind=$1,connect-timeout=1 - 2>/dev/null || echo dropped; }
+echo "device-from-allowed $(try 10.9.0.2 2575)"
+echo "device-from-other $(try 10.9.0.3 2575)"
+echo "ssh-from-management $(try 10.9.0.3 22)"
+echo "ssh-from-other $(try 10.9.0.2 22)"
+echo "unlisted-port $(try 10.9.0.2 8080)"
+kill $pids
+`;
+
+t.test(
+  'the ruleset filters for real: a device port and SSH only from their sources, nothing else',
+  { skip: namespacesWork ? false : 'unprivileged user and network namespaces (unshare -rn) unavailable' },
+  async (t) => {
+    const dir = t.testdir();
+    const device = { ...monitors, endpoint: { mode: 'listen', port: 2575, allow: ['10.9.0.2'] } };
+    const path = join(dir, 'config.json');
+    const config = {
+      version: 1,
+      gateway: { id: 'gw-1' },
+      devices: [device],
+      firewall: { sshFrom: ['10.9.0.3/32'] },
+    };
+    await writeFile(path, JSON.stringify(config));
+    const ruleset = join(dir, 'attache.nft');
+    t.equal((await attache(['firewall', '--config', path, '--output', ruleset])).code, 0);
+    const { stdout } = await run('unshare', ['-rn', 'sh', '-c', packetScript, 'sh', ruleset], {
+      timeout: 60_000,
+    });
+    const outcome = Object.fromEntries(
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')),
+    );
+    t.same(outcome, {
+      'device-from-allowed': 'open',
+      'device-from-other': 'dropped',
+      'ssh-from-management': 'open',
+      'ssh-from-other': 'dropped',
+      'unlisted-port': 'dropped',
+    });
+  },
+);
