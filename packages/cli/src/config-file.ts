@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 // The pure register-map check only: the adapter itself (and modbus-serial) loads when a device needs it.
 import { checkModbusConfig } from '@attache/adapter-modbus/check-config';
 import { type AttacheConfig, GatewayError, validateConfig } from '@attache/core';
-import { checkRoutes } from '@attache/uplink/policy';
+import { checkRoutes, checkSchedules } from '@attache/uplink/policy';
 
 /** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
 export const defaultConfigPath = '/etc/attache/config.json';
@@ -44,8 +44,8 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
 export function checkConfig(parsed: unknown): AttacheConfig {
   const config = validateConfig(parsed);
   // What the schema cannot say: a device's profile must exist, a register must fit its table, and
-  // uplink routes must name known devices, each in one route only.
-  const issues = [...checkModbusConfig(config), ...checkRoutes(config)];
+  // uplink routes must name known devices, each in one route only; a window slot must not be empty.
+  const issues = [...checkModbusConfig(config), ...checkRoutes(config), ...checkSchedules(config)];
   if (issues.length > 0) {
     throw new GatewayError('ATTACHE_CONFIG_INVALID', `config is invalid (${issues.length} problems)`, {
       issues,
