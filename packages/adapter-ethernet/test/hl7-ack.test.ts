@@ -6,13 +6,13 @@ import {
   interpretHl7,
   parseHl7Message,
 } from '@attache/adapter-ethernet';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ackProblem } from './ack-check.js';
 
 const versions = ['2.5', '2.6'];
 
 /** The frame the session would send for `text`, checked: one frame, one MSA, MSA-1 = the decision. */
-function answer(t: Tap.Test, text: string | Buffer): { frame: Buffer; result: Hl7Interpretation } {
+function answer(t: Test, text: string | Buffer): { frame: Buffer; result: Hl7Interpretation } {
   const payload = Buffer.isBuffer(text) ? text : Buffer.from(text, 'latin1');
   const result = interpretHl7(payload, { versions });
   if (result.kind === 'ignore') throw new Error('ignored');
