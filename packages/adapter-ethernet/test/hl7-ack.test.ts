@@ -61,7 +61,7 @@ t.test('& as the field separator gives a parseable ACK with a spare sub-componen
     escape: '\\',
     subcomponent: '$',
   });
-  t.match(frame.toString('latin1'), /^\x0bMSH&\^~\\\$&RCV&RF&APP&FAC&/);
+  t.ok(frame.subarray(1).toString('latin1').startsWith('MSH&^~\\$&RCV&RF&APP&FAC&'), 'MSH-2 declares $');
 });
 
 t.test(
