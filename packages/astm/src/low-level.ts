@@ -1,5 +1,6 @@
 import { monotonicMs } from '@attache/core';
 import { ACK, astmChecksum, ENQ, EOT, ETB, ETX, NAK, STX } from './control.js';
+import { MessageRecords } from './message-records.js';
 
 /**
  * The receiver side of ASTM E1381 / CLSI LIS1-A (protocols.md §1.3–1.4) as a byte-driven state
@@ -76,13 +77,14 @@ export class AstmReceiver {
   readonly #now: () => number;
   #state: AstmReceiverState = 'idle';
   #expectedFn = 1;
-  /** Text of the frames ACKed since the last complete message. */
-  #committed = '';
+  /** The frames ACKed since the last complete message, split into records as they came. */
+  #message = new MessageRecords();
   #phase: FramePhase = 'none';
   #frame: number[] = [];
   #c1 = 0;
   #lastActivity = 0;
   #queued: Buffer[] = [];
+  #queuedBytes = 0;
   /** True once the transfer's message outgrew `maxMessageText`: its frames are refused until EOT. */
   #overflowed = false;
 
@@ -108,11 +110,28 @@ export class AstmReceiver {
     return this.#state;
   }
 
-  /** Processes bytes from the instrument. While awaiting the store they are queued. */
+  /**
+   * Processes bytes from the instrument. While awaiting the store they are queued, up to
+   * `maxMessageText` bytes (an analyzer waits for the ACK: more is noise, dropped).
+   */
   feed(bytes: Buffer, nowMs: number = this.#now()): AstmAction[] {
     const actions: AstmAction[] = [];
-    for (const byte of bytes) this.#byte(byte, nowMs, actions);
+    for (let i = 0; i < bytes.length; i++) {
+      if (this.#state === 'awaiting-store') {
+        this.#queue(bytes.subarray(i));
+        break;
+      }
+      this.#byte(bytes[i] as number, nowMs, actions);
+    }
     return actions;
+  }
+
+  #queue(bytes: Buffer): void {
+    const room = this.#maxMessageText - this.#queuedBytes;
+    const kept = bytes.subarray(0, Math.max(0, room));
+    if (kept.length === 0) return;
+    this.#queued.push(Buffer.from(kept));
+    this.#queuedBytes += kept.length;
   }
 
   /**
@@ -128,11 +147,12 @@ export class AstmReceiver {
     this.#lastActivity = nowMs;
     const actions: AstmAction[] = [{ type: 'send', bytes: stored ? ACK_BYTES : NAK_BYTES }];
     if (stored) {
-      this.#committed = '';
+      this.#message = new MessageRecords();
       this.#expectedFn = (this.#expectedFn + 1) % 8;
     }
     const queued = Buffer.concat(this.#queued);
     this.#queued = [];
+    this.#queuedBytes = 0;
     actions.push(...this.feed(queued, nowMs));
     return actions;
   }
@@ -146,17 +166,13 @@ export class AstmReceiver {
 
   #reset(): void {
     this.#state = 'idle';
-    this.#committed = '';
+    this.#message = new MessageRecords();
     this.#phase = 'none';
     this.#frame = [];
     this.#overflowed = false;
   }
 
   #byte(byte: number, nowMs: number, actions: AstmAction[]): void {
-    if (this.#state === 'awaiting-store') {
-      this.#queued.push(Buffer.from([byte]));
-      return;
-    }
     this.#lastActivity = nowMs;
     if (byte === ENQ && this.#phase !== 'c1' && this.#phase !== 'c2') {
       this.#establish(actions);
@@ -196,9 +212,8 @@ export class AstmReceiver {
   }
 
   #endTransfer(actions: AstmAction[]): void {
-    const text = this.#committed;
+    const { text, records } = this.#message.contents();
     this.#reset();
-    const records = splitRecords(text);
     if (records.length > 0) actions.push({ type: 'message', text, records, awaitingStore: false });
     actions.push({ type: 'event', event: 'transfer-end' });
   }
@@ -261,29 +276,23 @@ export class AstmReceiver {
   }
 
   #accept(frame: Frame, actions: AstmAction[]): void {
-    if (this.#overflowed || this.#committed.length + frame.text.length > this.#maxMessageText) {
+    if (this.#overflowed || this.#message.length + frame.text.length > this.#maxMessageText) {
       this.#overflowed = true;
-      this.#committed = '';
+      this.#message = new MessageRecords();
       actions.push(
         { type: 'send', bytes: NAK_BYTES },
         { type: 'event', event: 'malformed-frame', reason: 'message too long' },
       );
       return;
     }
-    const text = this.#committed + frame.text;
-    const records = splitRecords(text);
-    if (frame.final && records.at(-1)?.[0] === 'L') {
+    if (frame.final && this.#message.endsWithTerminatorAfter(frame.text)) {
+      // Not added: a NAK (not stored) has the analyzer send this frame again.
       this.#state = 'awaiting-store';
-      actions.push({ type: 'message', text, records, awaitingStore: true });
+      actions.push({ type: 'message', ...this.#message.contents(frame.text), awaitingStore: true });
       return;
     }
-    this.#committed = text;
+    this.#message.add(frame.text);
     this.#expectedFn = (this.#expectedFn + 1) % 8;
     actions.push({ type: 'send', bytes: ACK_BYTES });
   }
-}
-
-/** Splits message text into records on CR (LF tolerated), dropping empty ones. */
-export function splitRecords(text: string): string[] {
-  return text.split(/[\r\n]+/).filter((record) => record.length > 0);
 }
