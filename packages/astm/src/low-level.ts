@@ -61,6 +61,17 @@ const NAK_BYTES = Buffer.from([NAK]);
 /** Control characters that must not appear in a frame's text (E1381 §6.6; CR and LF tolerated). */
 const RESTRICTED = new Set([0x01, ENQ, ACK, 0x10, NAK, 0x16, 0x11, 0x12, 0x13, 0x14]);
 
+/** Bytes that end or break a frame's text (`#byte` handles them); any other byte is text. */
+const frameControl = new Uint8Array(256);
+for (const byte of [ENQ, STX, ETX, ETB, EOT]) frameControl[byte] = 1;
+
+/** The index of the first frame control byte in `bytes` from `from`, or its length. */
+function textEnd(bytes: Buffer, from: number): number {
+  let i = from;
+  while (i < bytes.length && frameControl[bytes[i] as number] === 0) i++;
+  return i;
+}
+
 /** A received frame, parsed up to its checksum. */
 interface Frame {
   fn: number;
@@ -80,7 +91,9 @@ export class AstmReceiver {
   /** The frames ACKed since the last complete message, split into records as they came. */
   #message = new MessageRecords();
   #phase: FramePhase = 'none';
-  #frame: number[] = [];
+  /** The frame being received (FN, text, ETX/ETB), in pieces; nothing kept past maxFrameText. */
+  #frame: Buffer[] = [];
+  #frameBytes = 0;
   #c1 = 0;
   #lastActivity = 0;
   #queued: Buffer[] = [];
@@ -116,12 +129,22 @@ export class AstmReceiver {
    */
   feed(bytes: Buffer, nowMs: number = this.#now()): AstmAction[] {
     const actions: AstmAction[] = [];
-    for (let i = 0; i < bytes.length; i++) {
+    let i = 0;
+    while (i < bytes.length) {
       if (this.#state === 'awaiting-store') {
         this.#queue(bytes.subarray(i));
         break;
       }
-      this.#byte(bytes[i] as number, nowMs, actions);
+      // Inside a frame's text, take the run up to the next control byte at once.
+      const end = this.#phase === 'text' && this.#state !== 'idle' ? textEnd(bytes, i) : i;
+      if (end > i) {
+        this.#lastActivity = nowMs;
+        this.#append(bytes.subarray(i, end));
+        i = end;
+      } else {
+        this.#byte(bytes[i] as number, nowMs, actions);
+        i++;
+      }
     }
     return actions;
   }
@@ -168,7 +191,7 @@ export class AstmReceiver {
     this.#state = 'idle';
     this.#message = new MessageRecords();
     this.#phase = 'none';
-    this.#frame = [];
+    this.#clearFrame();
     this.#overflowed = false;
   }
 
@@ -205,7 +228,7 @@ export class AstmReceiver {
   #between(byte: number, actions: AstmAction[]): void {
     if (byte === STX) {
       this.#phase = 'text';
-      this.#frame = [];
+      this.#clearFrame();
     } else if (byte === EOT) {
       this.#endTransfer(actions);
     }
@@ -220,25 +243,37 @@ export class AstmReceiver {
 
   #text(byte: number, actions: AstmAction[]): void {
     if (byte === ETX || byte === ETB) {
-      this.#frame.push(byte);
+      this.#append(Buffer.from([byte]));
       this.#phase = 'c1';
     } else if (byte === EOT) {
       this.#phase = 'none';
       actions.push({ type: 'event', event: 'malformed-frame', reason: 'EOT inside a frame' });
       this.#endTransfer(actions);
     } else if (byte === STX) {
-      this.#frame = [];
+      this.#clearFrame();
       actions.push({ type: 'event', event: 'malformed-frame', reason: 'STX inside a frame' });
     } else {
-      this.#frame.push(byte);
+      this.#append(Buffer.from([byte]));
     }
+  }
+
+  #append(bytes: Buffer): void {
+    // FN + text + ETX: a longer frame is refused at its end; its text is not kept meanwhile.
+    if (this.#frameBytes + bytes.length <= this.#maxFrameText + 2) this.#frame.push(Buffer.from(bytes));
+    this.#frameBytes += bytes.length;
+  }
+
+  #clearFrame(): void {
+    this.#frame = [];
+    this.#frameBytes = 0;
   }
 
   /** C2 arrived: check the frame and answer at once (a missing CR/LF trailer is tolerated). */
   #complete(c2: number, actions: AstmAction[]): void {
-    const bytes = Buffer.from(this.#frame);
-    this.#frame = [];
-    const problem = this.#problem(bytes, c2);
+    const tooLong = this.#frameBytes - 2 > this.#maxFrameText;
+    const bytes = Buffer.concat(this.#frame);
+    this.#clearFrame();
+    const problem = tooLong ? 'frame text too long' : this.#problem(bytes, c2);
     const fn = bytes[0];
     if (problem !== undefined || fn === undefined) {
       actions.push(
@@ -268,7 +303,6 @@ export class AstmReceiver {
   #problem(bytes: Buffer, c2: number): string | undefined {
     const fn = bytes[0];
     if (bytes.length < 2 || fn === undefined || fn < 0x30 || fn > 0x37) return 'frame number is not 0-7';
-    if (bytes.length - 2 > this.#maxFrameText) return 'frame text too long';
     if (bytes.subarray(1, -1).some((b) => RESTRICTED.has(b))) return 'restricted character in frame text';
     const sent = String.fromCharCode(this.#c1, c2).toUpperCase();
     if (sent !== astmChecksum(bytes)) return 'checksum mismatch';
