@@ -139,3 +139,27 @@ t.test('pathological messages cost time linear in their size', async (t) => {
   t.equal(parsed[0]?.observations?.[0]?.value, `${'1'.repeat(100_000)}x`, 'kept as text, not a number');
   t.comment(meter.summary());
 });
+
+t.test('a frame that never ends is refused at its end without its text kept', async (t) => {
+  const receiver = new AstmReceiver({ now: () => 0 });
+  receiver.feed(Buffer.from('\x05\x021', 'latin1'));
+  const before = liveBytes();
+  for (let i = 0; i < 40; i++) receiver.feed(Buffer.alloc(256 * 1024, 0x41));
+  t.ok(liveBytes() - before < 4 * 1024 * 1024, '10 MiB of frame text not kept');
+  const actions = receiver.feed(Buffer.from('\x0300\r\n', 'latin1'));
+  t.match(actions, [
+    { type: 'send' },
+    { type: 'event', event: 'malformed-frame', reason: 'frame text too long' },
+  ]);
+});
+
+t.test('bytes sent while a message awaits the store are kept up to maxMessageText', async (t) => {
+  const sentAfterStore = (noise: number) => {
+    const receiver = new AstmReceiver({ now: () => 0, maxMessageText: 4096 });
+    receiver.feed(frames('H|\\^&\rL|1|N\r').subarray(0, -1)); // held: no EOT yet
+    receiver.feed(Buffer.concat([Buffer.alloc(noise, 0x78), Buffer.from([0x04, 0x05])]));
+    return receiver.acknowledge(true).flatMap((a) => (a.type === 'send' ? [...a.bytes] : []));
+  };
+  t.same(sentAfterStore(100), [0x06, 0x06], 'the final frame, then the ENQ that followed');
+  t.same(sentAfterStore(5000), [0x06], 'past the bound the rest is dropped');
+});
