@@ -57,6 +57,7 @@ bench: deps build
 	BENCH_SECONDS=$(BENCH_SECONDS) node bench/modbus.mjs
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/uplink.mjs
 	node bench/jobs.mjs
+	node --v8-pool-size=1 --max-semi-space-size=1 bench/hostile.mjs
 
 clean:
 	npx tsc -b --clean

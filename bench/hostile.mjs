@@ -11,6 +11,7 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { getFreePort, MllpSenderSimulator, oruR01Message, pcd01VitalSigns } from '@attache/devkit';
 
@@ -98,14 +99,19 @@ async function gateway() {
     attacker?.send({ ports, hostile });
     if (attacker) await once(attacker, 'message');
     const monitor = child('--monitor');
+    // How long any ready I/O on the gateway waits for the event loop: what every device sees.
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
     monitor.send({ ports });
     const [{ latencies }] = await once(monitor, 'message');
+    loop.disable();
     attacker?.send('stop');
     const [hostileInputs] = attacker ? await once(attacker, 'message') : [0];
     latencies.sort((a, b) => a - b);
     console.log(
       `  hostile ${hostile.padEnd(4)}: ${latencies.length} ACKs, p50 ${percentile(latencies, 50).toFixed(2)} ms, ` +
-        `p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${latencies.at(-1)?.toFixed(2)} ms; ${hostileInputs} hostile inputs sent`,
+        `p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${latencies.at(-1)?.toFixed(2)} ms; gateway event-loop delay ` +
+        `p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms; ${hostileInputs} hostile inputs sent`,
     );
   }
   for (const a of adapters) await a.stop();
@@ -115,7 +121,7 @@ async function gateway() {
 async function monitor() {
   const [{ ports }] = await once(process, 'message');
   const observations = pcd01VitalSigns({ systolic: 120, diastolic: 80, mean: 93, spo2: 97, pulse: 72 });
-  const sender = new MllpSenderSimulator({ port: ports.monitor, resend: false });
+  const sender = new MllpSenderSimulator({ port: ports.monitor, resend: false, ackTimeoutMs: 600_000 });
   await sender.connect();
   const latencies = [];
   const end = performance.now() + seconds * 1000;
