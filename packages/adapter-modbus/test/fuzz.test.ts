@@ -70,6 +70,14 @@ t.test('any answer on the wire is either two registers or refused with a Gateway
   });
   client.acquire();
   t.teardown(() => client.release());
+  const sound = await client.read({
+    unitId: 1,
+    table: 'holding-register',
+    address: 0,
+    count: 2,
+    timeoutMs: 1000,
+  });
+  t.same(sound.bytes, answer.subarray(9), 'the sample answer itself is read');
   const outcomes = new Map<string, number>();
   await fc.assert(
     fc.asyncProperty(fc.array(mutation, { maxLength: 4 }), async (muts) => {
@@ -88,5 +96,4 @@ t.test('any answer on the wire is either two registers or refused with a Gateway
   );
   t.comment(meter.summary());
   t.comment(JSON.stringify(Object.fromEntries(outcomes)));
-  t.ok(outcomes.has('two registers'), 'sound answers read');
 });
