@@ -153,7 +153,8 @@ export class AstmReceiver {
     const room = this.#maxMessageText - this.#queuedBytes;
     const kept = bytes.subarray(0, Math.max(0, room));
     if (kept.length === 0) return;
-    this.#queued.push(Buffer.from(kept));
+    // A view, not a copy: `acknowledge()` hands the rest of its queue back here after each message.
+    this.#queued.push(kept);
     this.#queuedBytes += kept.length;
   }
 
@@ -173,7 +174,7 @@ export class AstmReceiver {
       this.#message = new MessageRecords();
       this.#expectedFn = (this.#expectedFn + 1) % 8;
     }
-    const queued = Buffer.concat(this.#queued);
+    const queued = this.#queued.length === 1 ? (this.#queued[0] as Buffer) : Buffer.concat(this.#queued);
     this.#queued = [];
     this.#queuedBytes = 0;
     actions.push(...this.feed(queued, nowMs));

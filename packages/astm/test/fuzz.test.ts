@@ -163,3 +163,21 @@ t.test('bytes sent while a message awaits the store are kept up to maxMessageTex
   t.same(sentAfterStore(100), [0x06, 0x06], 'the final frame, then the ENQ that followed');
   t.same(sentAfterStore(5000), [0x06], 'past the bound the rest is dropped');
 });
+
+t.test('many small messages sent without waiting cost time linear in their number', async (t) => {
+  const meter = new FuzzMeter('astm queued messages', 5000);
+  // 4,000 messages of 60 bytes arrive while the first awaits the store: each acknowledge() hands the
+  // rest back; copying the rest every time would be quadratic.
+  const one = frames('H|\\^&\rL|1|N\r');
+  const burst = Buffer.concat(Array(4000).fill(one));
+  const receiver = new AstmReceiver({ now: () => 0, maxMessageText: burst.length });
+  let messages = 0;
+  meter.run(() => {
+    for (let actions = receiver.feed(burst); ; actions = receiver.acknowledge(true)) {
+      messages += actions.filter((a) => a.type === 'message').length;
+      if (receiver.state !== 'awaiting-store') break;
+    }
+  });
+  t.equal(messages, 4000, 'every message delivered once');
+  t.comment(meter.summary());
+});
