@@ -1,11 +1,33 @@
 import {
+  decodeHl7,
   decodeHl7Bytes,
   type Hl7AckCode,
   type Hl7Message,
+  type Hl7Segment,
   MLLP_END,
   MLLP_START,
   parseHl7Message,
 } from '@attache/adapter-ethernet';
+
+/**
+ * Field `n` as a receiver reads it: split on repetitions, components and sub-components first, then
+ * each piece decoded (an escape cannot span a delimiter).
+ */
+function fieldValue(message: Hl7Message | undefined, segment: Hl7Segment | undefined, n: number): string {
+  const d = message?.delimiters ?? {
+    repetition: '~',
+    component: '^',
+    subcomponent: '&',
+    escape: '\\',
+    field: '|',
+  };
+  const raw = segment?.raw(n) ?? '';
+  return JSON.stringify(
+    raw
+      .split(d.repetition)
+      .map((r) => r.split(d.component).map((c) => c.split(d.subcomponent).map((s) => decodeHl7(s, d)))),
+  );
+}
 
 /**
  * Why `frame` is not exactly one well-formed MLLP frame holding an ACK whose MSA-1 is `code` and
@@ -33,9 +55,8 @@ export function ackProblem(
   if (code === 'AA' && names !== 'MSH,MSA') return 'an AA with an ERR';
   const msa = ack.segments[1];
   if (msa?.get(1) !== code) return `MSA-1 ${msa?.get(1)} instead of ${code}`;
-  const controlId = message?.msh.components(10).join(message.delimiters.component) ?? '';
-  const echoed = msa.components(2).join(message?.delimiters.component ?? '^');
-  if (echoed !== controlId) return 'MSA-2 is not the message control id';
+  if (fieldValue(ack, msa, 2) !== fieldValue(message, message?.msh, 10))
+    return 'MSA-2 is not the message control id';
   if (message !== undefined && ack.msh.get(9, 2) !== message.msh.get(9, 2)) return 'MSH-9 trigger differs';
   return undefined;
 }

@@ -50,6 +50,15 @@ t.test('every field copied into the ACK is encoded again, whatever it held', asy
   t.equal(ack.segments[1]?.get(2), 'ID^7');
 });
 
+t.test('fuzz finds kept as cases: an escape spanning a sub-component separator', async (t) => {
+  // Delimiters ! | ` " ' and MSH-10 ID"'": the sub-component separator splits the escape in two.
+  answer(
+    t,
+    `MSH!|\`"'!!!!!20260101!!ORU|R01!ID"'"!P!2.6
+OBX!1!NM!150456|X|MDC!!97`,
+  );
+});
+
 t.test('& as the field separator gives a parseable ACK with a spare sub-component separator', async (t) => {
   const text = `MSH&^~\\&APP&FAC&RCV&RF&20260101&&ORU^R01&42&P&2.6\r${obx.replaceAll('|', '&')}`;
   const { frame, result } = answer(t, text);
