@@ -67,6 +67,7 @@ bench: deps build
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/uplink.mjs
 	node bench/jobs.mjs
 	node --import @tapjs/typescript/import bench/provisioning.mjs
+	node --v8-pool-size=1 --max-semi-space-size=1 bench/hostile.mjs
 
 clean:
 	npx tsc -b --clean
@@ -78,6 +79,17 @@ clean:
 SOAK_KILLS ?= 500
 soak: deps build
 	ATTACHE_CRASH_KILLS=$(SOAK_KILLS) npx tap --disable-coverage --timeout=0 test/crash.test.ts test/crash-gateway.test.ts
+
+## fuzz: the fuzz tests (parsers, ACKs, framing, Modbus answers, the config check; every device-input
+##       regular expression) with FUZZ_RUNS inputs per property instead of the suite's few hundred
+##       (ATTACHE_FUZZ_SEED replays a failure with the seed fast-check printed)
+.PHONY: fuzz
+FUZZ_RUNS ?= 100000
+FUZZ_FILES = packages/astm/test/fuzz.test.ts packages/adapter-ethernet/test/fuzz.test.ts \
+	packages/line-formats/test/fuzz.test.ts packages/adapter-modbus/test/fuzz.test.ts \
+	packages/cli/test/fuzz-config.test.ts test/regex-linear.test.ts
+fuzz: deps build
+	ATTACHE_FUZZ_RUNS=$(FUZZ_RUNS) npx tap --disable-coverage --timeout=0 $(FUZZ_FILES)
 
 # ---- the appliance image (issue 8; image-build/README.md) ----
 .PHONY: image image-test image-check

@@ -1,4 +1,6 @@
-import { encodeHl7, type Hl7Delimiters, type Hl7Message } from './hl7-parser.js';
+import { isUtf8 } from 'node:buffer';
+import { encodeHl7, type Hl7Delimiters, type Hl7Message, reencodeHl7Field } from './hl7-parser.js';
+import { encodeMllp } from './mllp-framer.js';
 
 /** MSA-1 original-mode acknowledgment codes (HL7 table 0008). */
 export type Hl7AckCode = 'AA' | 'AE' | 'AR';
@@ -58,35 +60,45 @@ export function hl7Timestamp(date: Date = new Date()): string {
  * Builds an original-mode application ACK (protocols.md §2.2), segments ended by CR, without MLLP
  * framing: MSH with MSH-3/4 and MSH-5/6 swapped, MSH-9 `ACK^<trigger>^ACK`, new MSH-10, MSH-11/12
  * echoed; `MSA|code|<MSH-10 of the message>`; on AE/AR an ERR segment (ERR-3 table 0357, ERR-4 `E`,
- * ERR-8 reason). Uses the message's own delimiters.
+ * ERR-8 reason). Uses the message's own delimiters (which the parser only accepts when they are
+ * distinct printable characters). Built from data: every field taken from the message is decoded
+ * and encoded again, so no delimiter, segment end or MLLP frame byte the sender wrote (raw or as an
+ * escape such as `\X1C\`) can end up unescaped in the ACK.
  * @throws TypeError when `code` is AE or AR without `error`.
  */
 export function buildHl7Ack(options: Hl7AckOptions): string {
   const { message, code, error, controlId } = options;
   if (code !== 'AA' && error === undefined) throw new TypeError('"error" is required for AE and AR');
   const d = message?.delimiters ?? defaultDelimiters;
-  const msh = message?.msh;
-  const raw = (n: number) => msh?.raw(n) ?? '';
-  const trigger = msh?.get(9, 2) ?? '';
+  const copy = (n: number) => (message === undefined ? '' : reencodeHl7Field(message.msh, n, d, d));
+  const trigger = encodeHl7(message?.msh.get(9, 2) ?? '', d);
   const f = d.field;
   const encoding = `${d.component}${d.repetition}${d.escape}${d.subcomponent}`;
-  const sendingApp = raw(5) || (options.application ?? 'ATTACHE');
   const header = [
     `MSH${f}${encoding}`,
-    sendingApp,
-    raw(6),
-    raw(3),
-    raw(4),
+    copy(5) || encodeHl7(options.application ?? 'ATTACHE', d),
+    copy(6),
+    copy(3),
+    copy(4),
     options.timestamp ?? hl7Timestamp(),
     '',
     `ACK${trigger ? `${d.component}${trigger}${d.component}ACK` : ''}`,
     encodeHl7(controlId, d),
-    raw(11) || 'P',
-    raw(12) || '2.5',
+    copy(11) || 'P',
+    copy(12) || '2.5',
   ].join(f);
-  const segments = [header, ['MSA', code, raw(10)].join(f)];
+  const segments = [header, ['MSA', code, copy(10)].join(f)];
   if (error !== undefined) segments.push(errSegment(error, d));
   return `${segments.join('\r')}\r`;
+}
+
+/**
+ * The ACK of {@link buildHl7Ack} as it goes on the wire: one MLLP frame, in the encoding of the
+ * message it answers (`payload`, the frame's content as received): UTF-8 when that was valid UTF-8,
+ * else Latin-1. Never holds VT or FS but as the frame's own start and end.
+ */
+export function hl7AckFrame(payload: Buffer, options: Hl7AckOptions): Buffer {
+  return encodeMllp(Buffer.from(buildHl7Ack(options), isUtf8(payload) ? 'utf8' : 'latin1'));
 }
 
 function errSegment(error: Hl7AckError, d: Hl7Delimiters): string {

@@ -1,5 +1,5 @@
 import type { CodedObservation } from '@attache/core';
-import { GatewayError } from '@attache/core';
+import { GatewayError, parseDecimal } from '@attache/core';
 import type { Hl7Segment } from './hl7-parser.js';
 
 /** An OBX that could not be read, with where (for the ERR segment). */
@@ -10,8 +10,6 @@ export interface ObxProblem {
 
 /** Philips MDIL code, `pppp-tttt` in hex (protocols.md §2.4). */
 const mdil = /^([0-9a-fA-F]{4})-([0-9a-fA-F]{4})$/;
-/** HL7 NM: optional sign, digits, optional decimal part. */
-const numeric = /^[+-]?(\d+\.?\d*|\.\d+)$/;
 /**
  * Free-text types: may name a patient or a clinician (protocols.md §5.1). Marked `freeText`, so the
  * normalizer keeps them only when the device's config turns free text on, and de-identifies them.
@@ -105,9 +103,10 @@ function problem(index: number, reason: string): GatewayError {
 
 function obxValue(obx: Hl7Segment, type: string, index: number): number | string {
   if (type === 'NM') {
-    const text = obx.get(5).trim();
-    if (!numeric.test(text)) throw problem(index, `OBX ${index}: OBX-5 not numeric`);
-    return Number(text);
+    // HL7 NM: optional sign, digits, optional decimal part.
+    const value = parseDecimal(obx.get(5).trim());
+    if (value === undefined) throw problem(index, `OBX ${index}: OBX-5 not numeric`);
+    return value;
   }
   if (coded.has(type)) return obx.get(5, 1) || obx.get(5, 2);
   return obxText(obx);

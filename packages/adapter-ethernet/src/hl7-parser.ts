@@ -97,19 +97,47 @@ export function decodeHl7Bytes(bytes: Buffer): string {
   return isUtf8(bytes) ? bytes.toString('utf8') : bytes.toString('latin1');
 }
 
+/** A delimiter an ACK can carry: printable ASCII, not a letter, digit or space. */
+function isDelimiter(c: string | undefined): c is string {
+  if (c === undefined || c.length !== 1) return false;
+  const code = c.charCodeAt(0);
+  return code > 0x20 && code < 0x7f && !/[A-Za-z0-9]/.test(c);
+}
+
+/** Characters an undeclared sub-component separator is taken from: `&` unless it is in use. */
+const spareSubcomponents = ['&', '$', '#', '%', '*', '@', '!', '/', '+'];
+
 function readDelimiters(text: string): Hl7Delimiters {
   const field = text[3];
-  const [component, repetition, escapeChar, subcomponent = '&'] = [...text.slice(4, 8)];
-  const all = [field, component, repetition, escapeChar];
-  const bad =
-    all.some((c) => c === undefined || c === '\r' || c === '\n' || /[A-Za-z0-9 ]/.test(c)) ||
-    new Set(all).size !== 4;
-  if (bad || field === undefined || component === undefined || repetition === undefined || !escapeChar) {
-    throw malformed('MSH-1/MSH-2 encoding characters are invalid', { hl7Code: 102, location: 'MSH^1^2' });
+  // MSH-2 runs to the next field separator: component, repetition, escape, then the sub-component
+  // separator (optional before v2.5) and the truncation character (v2.7, not used here).
+  const head = text.slice(4, 10);
+  const end = field === undefined ? -1 : head.indexOf(field);
+  const [component, repetition, escapeChar, declaredSub] = [...(end === -1 ? head : head.slice(0, end))];
+  const declared = [
+    field,
+    component,
+    repetition,
+    escapeChar,
+    ...(declaredSub === undefined ? [] : [declaredSub]),
+  ];
+  if (
+    (end === -1 && head.length > 5) ||
+    !declared.every(isDelimiter) ||
+    new Set(declared).size !== declared.length ||
+    field === undefined ||
+    component === undefined ||
+    repetition === undefined ||
+    escapeChar === undefined
+  ) {
+    throw malformed(
+      'MSH-1/MSH-2 encoding characters are invalid: each must be a distinct printable ASCII character, not a letter, digit or space',
+      { hl7Code: 102, location: 'MSH^1^2' },
+    );
   }
-  // MSH-2 may hold only 3 characters (no sub-component separator): then text[7] is MSH-3's first.
-  const sub = text[8] === field && subcomponent !== field ? subcomponent : '&';
-  return { field, component, repetition, escape: escapeChar, subcomponent: sub };
+  // Nine spares for at most four characters in use: one is always free.
+  const subcomponent = declaredSub ?? (spareSubcomponents.find((c) => !declared.includes(c)) as string);
+  return { field, component, repetition, escape: escapeChar, subcomponent };
 }
 
 /**
@@ -139,13 +167,13 @@ export function parseHl7Message(text: string): Hl7Message {
   return { delimiters: d, segments, msh: segments[0] as Hl7Segment, mshText: first };
 }
 
-const escapeCodes: Record<string, keyof Hl7Delimiters> = {
-  F: 'field',
-  S: 'component',
-  T: 'subcomponent',
-  R: 'repetition',
-  E: 'escape',
-};
+const escapeCodes = new Map<string, keyof Hl7Delimiters>([
+  ['F', 'field'],
+  ['S', 'component'],
+  ['T', 'subcomponent'],
+  ['R', 'repetition'],
+  ['E', 'escape'],
+]);
 
 /** Decodes HL7 escapes: `\F\ \S\ \T\ \R\ \E\`, `\Xhh..\` (hex), `\.br\` (line break); others dropped. */
 export function decodeHl7(value: string, d: Hl7Delimiters): string {
@@ -163,24 +191,61 @@ export function decodeHl7(value: string, d: Hl7Delimiters): string {
 }
 
 function escapeText(code: string, d: Hl7Delimiters): string {
-  const named = escapeCodes[code];
+  const named = escapeCodes.get(code);
   if (named !== undefined) return d[named];
   if (code === '.br') return '\r';
   if (/^X([0-9A-Fa-f]{2})+$/.test(code)) return Buffer.from(code.slice(1), 'hex').toString('latin1');
   return '';
 }
 
-/** Encodes delimiters in a value for an outgoing message (the escape character first). */
+/**
+ * Encodes a value for an outgoing message: each delimiter as its escape (`\F\`, `\S\`, …) and each
+ * control character (CR, LF, the MLLP frame bytes VT and FS, …) as `\Xhh\`, so that the value can
+ * neither end a field or segment nor cut the MLLP frame it travels in.
+ */
 export function encodeHl7(value: string, d: Hl7Delimiters): string {
+  const codes = new Map([
+    [d.escape, 'E'],
+    [d.field, 'F'],
+    [d.component, 'S'],
+    [d.repetition, 'R'],
+    [d.subcomponent, 'T'],
+  ]);
   let out = '';
   for (const ch of value) {
-    if (ch === d.escape) out += `${d.escape}E${d.escape}`;
-    else if (ch === d.field) out += `${d.escape}F${d.escape}`;
-    else if (ch === d.component) out += `${d.escape}S${d.escape}`;
-    else if (ch === d.repetition) out += `${d.escape}R${d.escape}`;
-    else if (ch === d.subcomponent) out += `${d.escape}T${d.escape}`;
-    else if (ch === '\r' || ch === '\n') out += ' ';
+    const code = ch.charCodeAt(0);
+    const named = codes.get(ch);
+    if (named !== undefined) out += `${d.escape}${named}${d.escape}`;
+    else if (code < 0x20 || code === 0x7f)
+      out += `${d.escape}X${code.toString(16).toUpperCase().padStart(2, '0')}${d.escape}`;
     else out += ch;
   }
   return out;
+}
+
+/**
+ * Field `n` of `segment` rebuilt for an outgoing message with delimiters `to`: every repetition,
+ * component and sub-component decoded with the message's delimiters, then encoded with `to`. Nothing
+ * the sender wrote reaches the output unescaped.
+ */
+export function reencodeHl7Field(
+  segment: Hl7Segment,
+  n: number,
+  from: Hl7Delimiters,
+  to: Hl7Delimiters,
+): string {
+  return segment
+    .repetitions(n)
+    .map((rep) =>
+      rep
+        .split(from.component)
+        .map((component) =>
+          component
+            .split(from.subcomponent)
+            .map((sub) => encodeHl7(decodeHl7(sub, from), to))
+            .join(to.subcomponent),
+        )
+        .join(to.component),
+    )
+    .join(to.repetition);
 }

@@ -1,13 +1,12 @@
-import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Hl7MllpFormat, Logger } from '@attache/core';
 import { GatewayError } from '@attache/core';
 import { arrivedNow, type DeliveryOutcome, type ReadingDelivery } from './delivery.js';
-import { buildHl7Ack, type Hl7AckCode, type Hl7AckError } from './hl7-ack.js';
+import { type Hl7AckCode, type Hl7AckError, hl7AckFrame } from './hl7-ack.js';
 import type { Hl7Message } from './hl7-parser.js';
 import { interpretHl7 } from './hl7-reading.js';
-import { encodeMllp, MllpFramer } from './mllp-framer.js';
+import { MllpFramer } from './mllp-framer.js';
 import { SocketSession } from './session.js';
 
 /** Options of {@link Hl7Session}. */
@@ -61,19 +60,13 @@ export class Hl7Session extends SocketSession {
     const arrival = arrivedNow();
     const { delivery, log } = this.#options;
     const result = interpretHl7(payload, { versions: this.#options.format.versions });
-    const encoding = isUtf8(payload) ? 'utf8' : 'latin1';
     const ack = (message: Hl7Message | undefined, code: Hl7AckCode, error?: Hl7AckError) =>
-      encodeMllp(
-        Buffer.from(
-          buildHl7Ack({
-            message,
-            code,
-            controlId: this.#options.nextControlId(),
-            ...(error ? { error } : {}),
-          }),
-          encoding,
-        ),
-      );
+      hl7AckFrame(payload, {
+        message,
+        code,
+        controlId: this.#options.nextControlId(),
+        ...(error ? { error } : {}),
+      });
     if (result.kind === 'ignore') {
       log.info({ reason: result.reason, bytes: payload.length }, 'message not acknowledged');
       return;

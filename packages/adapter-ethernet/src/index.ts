@@ -11,6 +11,7 @@ export {
   type Hl7AckCode,
   type Hl7AckError,
   type Hl7AckOptions,
+  hl7AckFrame,
   hl7Timestamp,
 } from './hl7-ack.js';
 export { hl7Time, mdilToMdc, obxCode, obxObservation, obxUnit } from './hl7-obx.js';
@@ -24,6 +25,7 @@ export {
   Hl7Segment,
   parseHl7Message,
   parseProblem,
+  reencodeHl7Field,
 } from './hl7-parser.js';
 export {
   type Hl7Interpretation,

@@ -23,6 +23,11 @@ export class OrderedReplies {
     return this.#pending;
   }
 
+  /** True while reading is held here: too many replies pending, or draining to close. */
+  get holding(): boolean {
+    return this.#paused || this.#closing;
+  }
+
   /** Queues `reply`; it is written after every reply queued before it. */
   push(reply: Promise<Buffer | undefined>): void {
     this.#pending++;

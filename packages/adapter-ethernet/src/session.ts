@@ -1,5 +1,14 @@
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { OrderedReplies } from './ordered-replies.js';
+
+/**
+ * Parse time (ms) one connection may use before it yields: reading pauses until the event loop's
+ * next turn, so that the other connections' reads and ACKs go first. libuv reads up to 32 chunks
+ * of 64 KiB from a ready socket per turn: without this, a device sending at full speed makes the
+ * others wait for all of it.
+ */
+export const turnBudgetMs = 2;
 
 /** One connection's protocol handler. */
 export interface StreamSession {
@@ -18,6 +27,9 @@ export abstract class SocketSession implements StreamSession {
   protected readonly socket: Socket;
   protected readonly replies: OrderedReplies;
   #closing: Promise<void> | undefined;
+  /** Parse time used since this connection last yielded, ms. */
+  #spentMs = 0;
+  #yielding = false;
 
   constructor(socket: Socket) {
     this.socket = socket;
@@ -29,11 +41,26 @@ export abstract class SocketSession implements StreamSession {
       }),
     );
     socket.on('data', (chunk: Buffer) => {
-      if (this.#closing === undefined) this.onData(chunk);
+      if (this.#closing !== undefined) return;
+      const started = performance.now();
+      this.onData(chunk);
+      this.#spentMs += performance.now() - started;
+      if (this.#spentMs >= turnBudgetMs) this.#yield();
     });
     socket.once('end', () => {
       this.onEnd();
       void this.close();
+    });
+  }
+
+  #yield(): void {
+    if (this.#yielding) return;
+    this.#yielding = true;
+    this.socket.pause();
+    setImmediate(() => {
+      this.#yielding = false;
+      this.#spentMs = 0;
+      if (!this.closing && !this.replies.holding && !this.socket.destroyed) this.socket.resume();
     });
   }
 

@@ -207,7 +207,12 @@ t.test('a 100 MiB flood of junk and oversize frames: memory stays bounded, AA af
   );
   t.equal(readings.length, 0, 'nothing stored from the flood');
   const junkLines = entries.filter((e) => e.msg === 'junk bytes outside a frame discarded').length;
-  t.ok(junkLines <= 2, `the junk is logged at most every 10 s, not for every read (${junkLines} lines)`);
+  // Once at the start, then at most once per 10 s however long the flood took on this machine.
+  const allowed = 1 + Math.ceil((Date.now() - started) / 10_000);
+  t.ok(
+    junkLines <= allowed,
+    `the junk is logged at most every 10 s, not for every read (${junkLines} lines, ${allowed} allowed)`,
+  );
   await validMessageGetsAa(t, port, 'AFTER-FLOOD');
   t.equal(readings.length, 1);
 });

@@ -74,7 +74,9 @@ function raw(be: Buffer, spec: DecodeSpec): number | bigint {
  * Decodes one value from the bytes of its registers as sent (2 bytes per register, each register
  * big-endian on the wire). Numbers become `raw × scale + offset`; `bool`/`bit` give 0 or 1, unscaled.
  * A 64-bit integer that is not a safe integer stays an exact decimal string when unscaled. NaN and ±∞
- * give null. Throws a TypeError when `bytes` is shorter than the type needs.
+ * as sent give null. Throws a TypeError when `bytes` is shorter than the type needs, and a RangeError
+ * when `scale` and `offset` turn a finite value into ±∞ or NaN (a register map that does not fit the
+ * device's values: the caller marks that one value bad).
  */
 export function decodeRegisters(bytes: Buffer, spec: DecodeSpec): DecodedValue {
   const order = spec.order ?? 'ABCD';
@@ -93,8 +95,13 @@ function scaled(value: number | bigint, scale: number, offset: number): DecodedV
       const n = Number(value);
       return Number.isSafeInteger(n) ? n : value.toString();
     }
-    return Number(value) * scale + offset;
+    return finite(Number(value) * scale + offset);
   }
   if (!Number.isFinite(value)) return null;
-  return scale === 1 && offset === 0 ? value : value * scale + offset;
+  return scale === 1 && offset === 0 ? value : finite(value * scale + offset);
+}
+
+function finite(value: number): number {
+  if (!Number.isFinite(value)) throw new RangeError('scale and offset make the value non-finite');
+  return value;
 }

@@ -12,7 +12,7 @@ export {
   type ReconnectOptions,
   rtuGapMs,
 } from './modbus-client.js';
-export { type BlockResult, buildObservations } from './observations.js';
+export { type BlockResult, buildObservations, type OutOfRangeHandler } from './observations.js';
 export {
   maxBitsPerRead,
   maxPerRead,

@@ -49,6 +49,13 @@ export interface ModbusAdapterStatus extends AdapterStatus {
   skippedPolls: number;
   /** Answered polls not stored because nothing changed (`changesOnly`). */
   unchanged: number;
+  /**
+   * Values that their register's `scale` and `offset` made non-finite (±∞): stored as `unavailable`,
+   * the poll's other values kept. A register map that does not fit the device.
+   */
+  outOfRange: number;
+  /** Answers refused: a Modbus exception, a bad CRC or a byte count that disagrees with the request. */
+  badAnswers: number;
 }
 
 /** Longest wait between polls of a device that does not answer, ms. */
@@ -82,8 +89,11 @@ export class ModbusAdapter implements DeviceAdapter {
     unanswered: 0,
     skippedPolls: 0,
     unchanged: 0,
+    outOfRange: 0,
+    badAnswers: 0,
   };
   readonly #deliveries = new Set<Promise<void>>();
+  readonly #outOfRangeLogged = new Set<string>();
   #state: AdapterState = 'stopped';
   #since = new Date().toISOString();
   #lastError: { code: string; message: string } | undefined;
@@ -209,7 +219,10 @@ export class ModbusAdapter implements DeviceAdapter {
         answered = true;
       } catch (err) {
         failure = err instanceof Error ? err : new Error(String(err));
-        if (isGatewayError(failure, 'ATTACHE_MALFORMED')) answered = true;
+        if (isGatewayError(failure, 'ATTACHE_MALFORMED')) {
+          answered = true;
+          this.#counts.badAnswers++;
+        }
         results.push({ block, error: failure });
       }
     }
@@ -238,7 +251,16 @@ export class ModbusAdapter implements DeviceAdapter {
   }
 
   #deliver(results: BlockResult[]): void {
-    const observations = buildObservations(results);
+    const observations = buildObservations(results, (value) => {
+      this.#counts.outOfRange++;
+      // Once per register: a map that does not fit the device would log on every poll.
+      if (this.#outOfRangeLogged.has(value.register.name)) return;
+      this.#outOfRangeLogged.add(value.register.name);
+      this.#log.warn(
+        { register: value.register.name, outOfRange: this.#counts.outOfRange },
+        'scale and offset make the value non-finite: marked unavailable',
+      );
+    });
     const now = monotonicMs();
     if (this.#filter !== undefined && !this.#filter.accept(observations, now)) {
       this.#counts.unchanged++;

@@ -66,6 +66,22 @@ function describe(r: ReadRequest): string {
   return `${r.table} ${r.address}×${r.count} of unit ${r.unitId}`;
 }
 
+/**
+ * Refuses an answer whose byte count disagrees with the request. The library takes the count as
+ * sent: fewer or more bytes than asked for would shift or cut the values decoded from it.
+ * @throws GatewayError `ATTACHE_MALFORMED`.
+ */
+function checkByteCount(response: ReadResponse, r: ReadRequest): void {
+  const bits = r.table === 'coil' || r.table === 'discrete-input';
+  const expected = bits ? Math.ceil(r.count / 8) : r.count * 2;
+  if (response.bytes.length !== expected) {
+    throw new GatewayError(
+      'ATTACHE_MALFORMED',
+      `answer to ${describe(r)} holds ${response.bytes.length} bytes, ${expected} expected`,
+    );
+  }
+}
+
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -136,13 +152,15 @@ export class ModbusClient {
     const client = await this.#open(request.timeoutMs);
     client.setID(request.unitId);
     client.setTimeout(request.timeoutMs);
+    let response: ReadResponse;
     try {
-      const response = await this.#send(client, request);
+      response = await this.#send(client, request);
       this.#timeouts = 0;
-      return response;
     } catch (err) {
       throw await this.#failed(err, request);
     }
+    checkByteCount(response, request);
+    return response;
   }
 
   async #send(client: ModbusRTU, r: ReadRequest): Promise<ReadResponse> {
@@ -183,7 +201,8 @@ export class ModbusClient {
       });
     }
     const message = err instanceof Error ? err.message : String(err);
-    if (/CRC|length/i.test(message)) {
+    // A RangeError: the library read past the answer, whose byte count claims more than it holds.
+    if (/CRC|length/i.test(message) || err instanceof RangeError) {
       return new GatewayError('ATTACHE_MALFORMED', `bad answer (${message}) reading ${what}`, { cause: err });
     }
     await this.#drop();

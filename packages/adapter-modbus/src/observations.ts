@@ -7,8 +7,16 @@ import { registerPath } from './register-map.js';
 /** What one read block gave: its response, or the error it failed with. */
 export type BlockResult = { block: ReadBlock; response: ReadResponse } | { block: ReadBlock; error: Error };
 
+/** Called for a value whose scale and offset made it non-finite; the value is marked unavailable. */
+export type OutOfRangeHandler = (value: PlannedValue) => void;
+
 /** The value of one planned register in its block's response; undefined when it cannot be decoded. */
-function valueIn(value: PlannedValue, block: ReadBlock, response: ReadResponse): DecodedValue | undefined {
+function valueIn(
+  value: PlannedValue,
+  block: ReadBlock,
+  response: ReadResponse,
+  onOutOfRange: OutOfRangeHandler,
+): DecodedValue | undefined {
   const offset = value.at.address - block.address;
   if (value.register.type === 'bool') {
     const bit = response.bits[offset];
@@ -17,7 +25,13 @@ function valueIn(value: PlannedValue, block: ReadBlock, response: ReadResponse):
   const bytes = response.bytes.subarray(offset * 2, (offset + value.at.count) * 2);
   if (bytes.length < value.at.count * 2) return undefined;
   const { type, order, bit, scale, offset: add } = value.register;
-  return decodeRegisters(bytes, { type, order, bit, scale, offset: add });
+  try {
+    return decodeRegisters(bytes, { type, order, bit, scale, offset: add });
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    onOutOfRange(value);
+    return undefined;
+  }
 }
 
 function observation(value: PlannedValue, decoded: DecodedValue | undefined): CodedObservation {
@@ -37,14 +51,20 @@ function observation(value: PlannedValue, decoded: DecodedValue | undefined): Co
 
 /**
  * The observations of one poll, in register-map order: decoded values from answered blocks, `null`
- * and `unavailable` for values of failed blocks (and NaN/∞ floats). When an alarm word
- * (`questionableWhenNonZero`) reads non-zero, every other valid observation becomes `questionable`.
+ * and `unavailable` for values of failed blocks (and NaN/∞ floats). A value that its scale and offset
+ * make non-finite is `unavailable` too, and reported to `onOutOfRange`: the other values of the poll
+ * are kept. When an alarm word (`questionableWhenNonZero`) reads non-zero, every other valid
+ * observation becomes `questionable`.
  */
-export function buildObservations(results: readonly BlockResult[]): CodedObservation[] {
+export function buildObservations(
+  results: readonly BlockResult[],
+  onOutOfRange: OutOfRangeHandler = () => {},
+): CodedObservation[] {
   const slots: { value: PlannedValue; decoded: DecodedValue | undefined }[] = [];
   for (const result of results) {
     for (const value of result.block.values) {
-      const decoded = 'response' in result ? valueIn(value, result.block, result.response) : undefined;
+      const decoded =
+        'response' in result ? valueIn(value, result.block, result.response, onOutOfRange) : undefined;
       slots.push({ value, decoded });
     }
   }

@@ -1,5 +1,6 @@
 import { monotonicMs } from '@attache/core';
 import { ACK, astmChecksum, ENQ, EOT, ETB, ETX, NAK, STX } from './control.js';
+import { MessageRecords } from './message-records.js';
 
 /**
  * The receiver side of ASTM E1381 / CLSI LIS1-A (protocols.md §1.3–1.4) as a byte-driven state
@@ -60,6 +61,17 @@ const NAK_BYTES = Buffer.from([NAK]);
 /** Control characters that must not appear in a frame's text (E1381 §6.6; CR and LF tolerated). */
 const RESTRICTED = new Set([0x01, ENQ, ACK, 0x10, NAK, 0x16, 0x11, 0x12, 0x13, 0x14]);
 
+/** Bytes that end or break a frame's text (`#byte` handles them); any other byte is text. */
+const frameControl = new Uint8Array(256);
+for (const byte of [ENQ, STX, ETX, ETB, EOT]) frameControl[byte] = 1;
+
+/** The index of the first frame control byte in `bytes` from `from`, or its length. */
+function textEnd(bytes: Buffer, from: number): number {
+  let i = from;
+  while (i < bytes.length && frameControl[bytes[i] as number] === 0) i++;
+  return i;
+}
+
 /** A received frame, parsed up to its checksum. */
 interface Frame {
   fn: number;
@@ -76,13 +88,16 @@ export class AstmReceiver {
   readonly #now: () => number;
   #state: AstmReceiverState = 'idle';
   #expectedFn = 1;
-  /** Text of the frames ACKed since the last complete message. */
-  #committed = '';
+  /** The frames ACKed since the last complete message, split into records as they came. */
+  #message = new MessageRecords();
   #phase: FramePhase = 'none';
-  #frame: number[] = [];
+  /** The frame being received (FN, text, ETX/ETB), in pieces; nothing kept past maxFrameText. */
+  #frame: Buffer[] = [];
+  #frameBytes = 0;
   #c1 = 0;
   #lastActivity = 0;
   #queued: Buffer[] = [];
+  #queuedBytes = 0;
   /** True once the transfer's message outgrew `maxMessageText`: its frames are refused until EOT. */
   #overflowed = false;
 
@@ -108,11 +123,39 @@ export class AstmReceiver {
     return this.#state;
   }
 
-  /** Processes bytes from the instrument. While awaiting the store they are queued. */
+  /**
+   * Processes bytes from the instrument. While awaiting the store they are queued, up to
+   * `maxMessageText` bytes (an analyzer waits for the ACK: more is noise, dropped).
+   */
   feed(bytes: Buffer, nowMs: number = this.#now()): AstmAction[] {
     const actions: AstmAction[] = [];
-    for (const byte of bytes) this.#byte(byte, nowMs, actions);
+    let i = 0;
+    while (i < bytes.length) {
+      if (this.#state === 'awaiting-store') {
+        this.#queue(bytes.subarray(i));
+        break;
+      }
+      // Inside a frame's text, take the run up to the next control byte at once.
+      const end = this.#phase === 'text' && this.#state !== 'idle' ? textEnd(bytes, i) : i;
+      if (end > i) {
+        this.#lastActivity = nowMs;
+        this.#append(bytes.subarray(i, end));
+        i = end;
+      } else {
+        this.#byte(bytes[i] as number, nowMs, actions);
+        i++;
+      }
+    }
     return actions;
+  }
+
+  #queue(bytes: Buffer): void {
+    const room = this.#maxMessageText - this.#queuedBytes;
+    const kept = bytes.subarray(0, Math.max(0, room));
+    if (kept.length === 0) return;
+    // A view, not a copy: `acknowledge()` hands the rest of its queue back here after each message.
+    this.#queued.push(kept);
+    this.#queuedBytes += kept.length;
   }
 
   /**
@@ -128,11 +171,12 @@ export class AstmReceiver {
     this.#lastActivity = nowMs;
     const actions: AstmAction[] = [{ type: 'send', bytes: stored ? ACK_BYTES : NAK_BYTES }];
     if (stored) {
-      this.#committed = '';
+      this.#message = new MessageRecords();
       this.#expectedFn = (this.#expectedFn + 1) % 8;
     }
-    const queued = Buffer.concat(this.#queued);
+    const queued = this.#queued.length === 1 ? (this.#queued[0] as Buffer) : Buffer.concat(this.#queued);
     this.#queued = [];
+    this.#queuedBytes = 0;
     actions.push(...this.feed(queued, nowMs));
     return actions;
   }
@@ -146,17 +190,13 @@ export class AstmReceiver {
 
   #reset(): void {
     this.#state = 'idle';
-    this.#committed = '';
+    this.#message = new MessageRecords();
     this.#phase = 'none';
-    this.#frame = [];
+    this.#clearFrame();
     this.#overflowed = false;
   }
 
   #byte(byte: number, nowMs: number, actions: AstmAction[]): void {
-    if (this.#state === 'awaiting-store') {
-      this.#queued.push(Buffer.from([byte]));
-      return;
-    }
     this.#lastActivity = nowMs;
     if (byte === ENQ && this.#phase !== 'c1' && this.#phase !== 'c2') {
       this.#establish(actions);
@@ -189,41 +229,52 @@ export class AstmReceiver {
   #between(byte: number, actions: AstmAction[]): void {
     if (byte === STX) {
       this.#phase = 'text';
-      this.#frame = [];
+      this.#clearFrame();
     } else if (byte === EOT) {
       this.#endTransfer(actions);
     }
   }
 
   #endTransfer(actions: AstmAction[]): void {
-    const text = this.#committed;
+    const { text, records } = this.#message.contents();
     this.#reset();
-    const records = splitRecords(text);
     if (records.length > 0) actions.push({ type: 'message', text, records, awaitingStore: false });
     actions.push({ type: 'event', event: 'transfer-end' });
   }
 
   #text(byte: number, actions: AstmAction[]): void {
     if (byte === ETX || byte === ETB) {
-      this.#frame.push(byte);
+      this.#append(Buffer.from([byte]));
       this.#phase = 'c1';
     } else if (byte === EOT) {
       this.#phase = 'none';
       actions.push({ type: 'event', event: 'malformed-frame', reason: 'EOT inside a frame' });
       this.#endTransfer(actions);
     } else if (byte === STX) {
-      this.#frame = [];
+      this.#clearFrame();
       actions.push({ type: 'event', event: 'malformed-frame', reason: 'STX inside a frame' });
     } else {
-      this.#frame.push(byte);
+      this.#append(Buffer.from([byte]));
     }
+  }
+
+  #append(bytes: Buffer): void {
+    // FN + text + ETX: a longer frame is refused at its end; its text is not kept meanwhile.
+    if (this.#frameBytes + bytes.length <= this.#maxFrameText + 2) this.#frame.push(Buffer.from(bytes));
+    this.#frameBytes += bytes.length;
+  }
+
+  #clearFrame(): void {
+    this.#frame = [];
+    this.#frameBytes = 0;
   }
 
   /** C2 arrived: check the frame and answer at once (a missing CR/LF trailer is tolerated). */
   #complete(c2: number, actions: AstmAction[]): void {
-    const bytes = Buffer.from(this.#frame);
-    this.#frame = [];
-    const problem = this.#problem(bytes, c2);
+    const tooLong = this.#frameBytes - 2 > this.#maxFrameText;
+    const bytes = Buffer.concat(this.#frame);
+    this.#clearFrame();
+    const problem = tooLong ? 'frame text too long' : this.#problem(bytes, c2);
     const fn = bytes[0];
     if (problem !== undefined || fn === undefined) {
       actions.push(
@@ -253,7 +304,6 @@ export class AstmReceiver {
   #problem(bytes: Buffer, c2: number): string | undefined {
     const fn = bytes[0];
     if (bytes.length < 2 || fn === undefined || fn < 0x30 || fn > 0x37) return 'frame number is not 0-7';
-    if (bytes.length - 2 > this.#maxFrameText) return 'frame text too long';
     if (bytes.subarray(1, -1).some((b) => RESTRICTED.has(b))) return 'restricted character in frame text';
     const sent = String.fromCharCode(this.#c1, c2).toUpperCase();
     if (sent !== astmChecksum(bytes)) return 'checksum mismatch';
@@ -261,29 +311,23 @@ export class AstmReceiver {
   }
 
   #accept(frame: Frame, actions: AstmAction[]): void {
-    if (this.#overflowed || this.#committed.length + frame.text.length > this.#maxMessageText) {
+    if (this.#overflowed || this.#message.length + frame.text.length > this.#maxMessageText) {
       this.#overflowed = true;
-      this.#committed = '';
+      this.#message = new MessageRecords();
       actions.push(
         { type: 'send', bytes: NAK_BYTES },
         { type: 'event', event: 'malformed-frame', reason: 'message too long' },
       );
       return;
     }
-    const text = this.#committed + frame.text;
-    const records = splitRecords(text);
-    if (frame.final && records.at(-1)?.[0] === 'L') {
+    if (frame.final && this.#message.endsWithTerminatorAfter(frame.text)) {
+      // Not added: a NAK (not stored) has the analyzer send this frame again.
       this.#state = 'awaiting-store';
-      actions.push({ type: 'message', text, records, awaitingStore: true });
+      actions.push({ type: 'message', ...this.#message.contents(frame.text), awaitingStore: true });
       return;
     }
-    this.#committed = text;
+    this.#message.add(frame.text);
     this.#expectedFn = (this.#expectedFn + 1) % 8;
     actions.push({ type: 'send', bytes: ACK_BYTES });
   }
-}
-
-/** Splits message text into records on CR (LF tolerated), dropping empty ones. */
-export function splitRecords(text: string): string[] {
-  return text.split(/[\r\n]+/).filter((record) => record.length > 0);
 }

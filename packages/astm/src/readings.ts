@@ -1,4 +1,5 @@
 import type { CodedObservation, DeviceReading, InstrumentIdentity } from '@attache/core';
+import { parseDecimal } from '@attache/core';
 import type { AstmComment, AstmMessage, AstmResult } from './types.js';
 
 /**
@@ -18,8 +19,6 @@ export interface AstmReadingOptions {
    */
   comments: boolean;
 }
-
-const numeric = /^[-+]?(?:\d+\.?\d*|\.\d+)$/;
 
 /** `YYYYMMDDHHMMSS` (or `YYYYMMDDHHMM`) as `YYYY-MM-DDTHH:MM:SS`; anything else is left out. */
 export function astmTime(value: string | null): string | undefined {
@@ -49,7 +48,7 @@ export function astmObservation(result: AstmResult, options: AstmReadingOptions)
   const [universal, , type] = result.testId.components;
   const loinc = universal !== undefined && universal !== '' && (type === 'LN' || type === 'LOINC');
   const raw = result.value.trim();
-  const value = raw === '' ? null : numeric.test(raw) ? Number(raw) : raw;
+  const value = raw === '' ? null : (parseDecimal(raw) ?? raw);
   const observation: CodedObservation = {
     code: loinc ? universal : result.testId.code,
     system: loinc ? 'LOINC' : 'LOCAL',

@@ -4,7 +4,7 @@ import { checkModbusConfig } from '@attache/adapter-modbus/check-config';
 import { type AttacheConfig, GatewayError, validateConfig } from '@attache/core';
 // The unit check only (a parser and the UCUM table), not the normalizer.
 import { checkConfigUnits } from '@attache/normalizer/check-units';
-import { checkRoutes } from '@attache/uplink/policy';
+import { checkRoutes, checkSchedules } from '@attache/uplink/policy';
 
 /** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
 export const defaultConfigPath = '/etc/attache/config.json';
@@ -46,8 +46,8 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
 export function checkConfig(parsed: unknown): AttacheConfig {
   const config = validateConfig(parsed);
   // What the schema cannot say: a device's profile must exist, a register must fit its table, and
-  // uplink routes must name known devices, each in one route only.
-  const issues = [...checkModbusConfig(config), ...checkRoutes(config)];
+  // uplink routes must name known devices, each in one route only; a window slot must not be empty.
+  const issues = [...checkModbusConfig(config), ...checkRoutes(config), ...checkSchedules(config)];
   // Units must be UCUM (`bpm` is refused with "/min" suggested).
   issues.push(...checkConfigUnits(config));
   if (issues.length > 0) {

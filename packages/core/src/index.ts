@@ -18,6 +18,7 @@ export type {
   StoredRecord,
   WindowResult,
 } from './contract.js';
+export { parseDecimal } from './decimal.js';
 export {
   type ConfigIssue,
   type ErrorCode,

@@ -1,5 +1,5 @@
 import type { FieldMapping, Observation } from '@attache/core';
-import { GatewayError } from '@attache/core';
+import { GatewayError, parseDecimal } from '@attache/core';
 
 /** A device value after mapping: the observation's `value` and `status`. */
 export interface MappedValue {
@@ -9,9 +9,6 @@ export interface MappedValue {
 
 /** A device's "no value": only dashes, dots and plus signs (`---`, `--.-`, `+--`). */
 const noValue = /^[-.+]+$/;
-/** A unit suffix the device appends (`%`, `bpm`, `C`). */
-const unitSuffix = /[%A-Za-z]+$/;
-const decimal = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 const hex = /^[0-9A-Fa-f]+$/;
 
 const unavailable: MappedValue = { value: null, status: 'unavailable' };
@@ -23,10 +20,11 @@ const unavailable: MappedValue = { value: null, status: 'unavailable' };
 export function mapValue(raw: string, type: FieldMapping['type'], what: string): MappedValue {
   switch (type) {
     case 'number': {
-      const text = raw.replace(unitSuffix, '');
+      const text = withoutUnitSuffix(raw);
       if (noValue.test(text)) return unavailable;
-      if (!decimal.test(text)) throw new GatewayError('ATTACHE_MALFORMED', `${what} is not a number`);
-      return { value: Number(text), status: 'valid' };
+      const value = parseDecimal(text);
+      if (value === undefined) throw new GatewayError('ATTACHE_MALFORMED', `${what} is not a number`);
+      return { value, status: 'valid' };
     }
     case 'hex':
       if (noValue.test(raw)) return unavailable;
@@ -35,6 +33,21 @@ export function mapValue(raw: string, type: FieldMapping['type'], what: string):
     case 'text':
       return { value: raw, status: 'valid' };
   }
+}
+
+/**
+ * `raw` without the unit suffix the device appends (`%`, `bpm`, `C`): its trailing letters and `%`.
+ * A scan from the end, as the search `/[%A-Za-z]+$/` would retry from every letter of a long run
+ * of letters followed by a digit (quadratic).
+ */
+function withoutUnitSuffix(raw: string): string {
+  let end = raw.length;
+  while (end > 0 && isUnitChar(raw.charCodeAt(end - 1))) end--;
+  return raw.slice(0, end);
+}
+
+function isUnitChar(code: number): boolean {
+  return code === 0x25 || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a);
 }
 
 /** True for a status word with a value other than zero (`0001`, 4); false for zero or no value. */

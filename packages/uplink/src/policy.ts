@@ -6,7 +6,13 @@ export { type FleetProvisioningState, readFleetProvisioning } from './provisioni
 export { checkResidency, type EndpointLocation, locateEndpoint } from './residency.js';
 export { hasRouteTo } from './route-probe.js';
 export { checkRoutes, routeUplinkConfig, type UplinkRoute, withRouteReports } from './routes.js';
-export { currentOrNextSlot, type DailySlot, parseSlot, type SlotOccurrence } from './schedule.js';
+export {
+  checkSchedules,
+  currentOrNextSlot,
+  type DailySlot,
+  parseSlot,
+  type SlotOccurrence,
+} from './schedule.js';
 export { amazonRootCasFile, brokerCaFile, isAwsEndpoint, type TlsPolicy, tlsPolicy } from './tls-policy.js';
 export { type ProbeResult, probeTls } from './tls-probe.js';
 export { type ShadowTopics, shadowTopics, type UplinkTopics, uplinkTopics } from './topics.js';

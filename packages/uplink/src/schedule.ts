@@ -1,3 +1,5 @@
+import type { AttacheConfig, ConfigIssue } from '@attache/core';
+
 /** One daily slot in local time, in minutes after midnight. `end < start` crosses midnight. */
 export interface DailySlot {
   text: string;
@@ -22,6 +24,25 @@ export function parseSlot(text: string): DailySlot {
   const end = Number(m[3]) * 60 + Number(m[4]);
   if (start === end) throw new TypeError(`"${text}" is an empty slot`);
   return { text, start, end };
+}
+
+/**
+ * The problems of `uplink.window.schedules` the schema cannot see: a slot that starts when it ends
+ * (`08:00-08:00`) is empty. Returns them with their path in the config; throws nothing.
+ */
+export function checkSchedules(config: AttacheConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  (config.uplink?.window.schedules ?? []).forEach((text, i) => {
+    try {
+      parseSlot(text);
+    } catch {
+      issues.push({
+        path: `/uplink/window/schedules/${i}`,
+        message: 'not a daily slot HH:MM-HH:MM with an end other than its start',
+      });
+    }
+  });
+  return issues;
 }
 
 /** The local-time occurrence of `slot` that starts on the day of `dayMs` (local midnight + offset). */
