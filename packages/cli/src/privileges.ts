@@ -7,14 +7,18 @@ export interface Owner {
   gid: number;
 }
 
-/** The owner of `path`, or of its nearest existing ancestor. */
+/**
+ * The owner of `path`, or of its nearest existing ancestor (a path under a file, ENOTDIR, counts as
+ * missing: opening the data directory reports it later, through the log, as every start failure).
+ */
 async function ownerOf(path: string): Promise<Owner> {
   for (let at = path; ; at = dirname(at)) {
     try {
       const { uid, gid } = await stat(at);
       return { uid, gid };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || at === dirname(at)) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || at === dirname(at)) throw err;
     }
   }
 }
