@@ -27,6 +27,8 @@ for (const file of ['README.md', 'docs/devices.md']) {
       const { stdout } = await run(join(root, 'packages/cli/dist/bin.js'), [
         'config',
         'validate',
+        // The docs name the files of a gateway, not of this machine.
+        '--offline',
         '-c',
         path,
       ]);

@@ -4,7 +4,6 @@ import { GatewayError } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
 import { createAdapters } from './adapters.js';
-import { configAdvice } from './config-advice.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
 import { adaptersHealth, changedDevices, readingSink, uplinkHealth } from './gateway-reload.js';
@@ -102,7 +101,6 @@ export class Gateway {
       },
       'gateway started',
     );
-    for (const { path, message } of configAdvice(config)) this.#log.warn({ path }, message);
   }
 
   /** Opens a window now (or joins the open one). */

@@ -21,6 +21,7 @@ import {
   exitConfig,
   fail,
   jsonOption,
+  readCheckedConfig,
   readConfig,
   viaGateway,
   withConfig,
@@ -29,8 +30,12 @@ import {
 async function run(args: CommonArgs): Promise<void> {
   // 78 is never restarted; a new release on trial that refuses the config exits 1 instead, so that
   // the unit restarts it and its rollback guard counts the failed start.
-  const cfg = await readConfig(args.config, undefined, (await releaseOnTrial()) ? 1 : exitConfig);
+  // The same check as `attache config validate`, files and ports included: the two never disagree.
+  const { config: cfg, warnings } = await readCheckedConfig(args.config, {
+    exitCode: (await releaseOnTrial()) ? 1 : exitConfig,
+  });
   const log = createLogger(cfg.log.level);
+  for (const { path, message } of warnings) log.warn({ path }, message);
   const root = installRoot();
   // Under systemd (Type=notify, WatchdogSec=): READY=1 once started, STOPPING=1, watchdog pings.
   const systemd = new SystemdNotifier({ logger: log.child({ module: 'systemd' }) });

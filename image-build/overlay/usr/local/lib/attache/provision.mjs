@@ -1,13 +1,14 @@
 // Helper of attache-provision (JSON work the shell should not do by hand).
-//   provision.mjs config IN OUT KIND [ca]   rewrites the data directory and the uplink file paths of
-//       a config to where the appliance keeps them; prints the gateway id.
+//   provision.mjs config IN OUT KIND [ca] [DIR]   rewrites the data directory and the uplink file paths
+//       of a config to where the appliance keeps them (DIR: where the service finds the credentials,
+//       default systemd's credentials directory); prints the gateway id.
 //   provision.mjs state FILE STATE MESSAGE [KEY=VALUE...]   writes the provisioning state file.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 
-const credentials = '/run/credentials/attache.service';
+const serviceCredentials = '/run/credentials/attache.service';
 const [command, ...args] = process.argv.slice(2);
 
-function rewriteConfig([input, output, kind, ca]) {
+function rewriteConfig([input, output, kind, ca, credentials = serviceCredentials]) {
   let config;
   try {
     config = JSON.parse(readFileSync(input, 'utf8'));
