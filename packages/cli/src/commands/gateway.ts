@@ -90,10 +90,11 @@ async function sync(args: CommonArgs): Promise<void> {
   const cfg = await readConfig(args.config);
   const timeoutMs = ((cfg.uplink?.window.maxDurationSeconds ?? 0) + 120) * 1000;
   const result = await viaGateway<WindowResult>(cfg, 'sync', timeoutMs, async () => {
-    const log = createLogger(cfg.log.level, false);
+    // stdout is the answer (`--json`: only JSON); the logs of this window go to stderr.
+    const log = createLogger(cfg.log.level, { pretty: false, fd: 2 });
     const cache = await openCache(cfg, log);
     try {
-      return await new WindowRunner({ config: cfg, cache, logger: log }).run();
+      return await new WindowRunner({ config: cfg, cache, logger: log, logFd: 2 }).run();
     } finally {
       await cache.close();
     }
