@@ -276,13 +276,20 @@ export class WindowRunner {
 
     return new Promise<WindowReport>((resolve) => {
       let result: WindowReport | undefined;
+      const pending = new Set<Promise<unknown>>();
       child.on('message', (message: FromWindow) => {
         if (message.type === 'result') {
           // What the gateway saw acknowledged (removes) is never less than what the window reports.
           result = { ...message.result, ...(message.result.records < acked.records ? acked : {}) };
           return;
         }
-        this.#serve(message, served, acked).then(
+        const serving = this.#serve(message, served, acked);
+        pending.add(serving);
+        void serving.then(
+          () => pending.delete(serving),
+          () => pending.delete(serving),
+        );
+        serving.then(
           (value) =>
             send(
               message.type === 'read'
@@ -297,13 +304,17 @@ export class WindowRunner {
       });
       child.once('exit', (code, signal) => {
         clearTimeout(killer);
+        // Removes still being served are counted before the window is: they left the cache.
+        void Promise.allSettled([...pending]).then(() => ended(code, signal));
+      });
+      const ended = (code: number | null, signal: NodeJS.Signals | null) => {
         if (result) return resolve(result);
         // The window process ended without reporting (killed, a crash in native code): what it had
         // acknowledged is counted here.
-        const ended = { openedAt, closedAt: new Date().toISOString(), events: 0, ...acked };
+        const counted = { openedAt, closedAt: new Date().toISOString(), events: 0, ...acked };
         if (this.#closing && !overran && (signal === 'SIGINT' || signal === 'SIGTERM')) {
           this.#log.info({ signal }, 'window interrupted: the gateway is stopping');
-          return resolve({ ...ended, outcome: 'deadline', endedBy: 'interrupted' });
+          return resolve({ ...counted, outcome: 'deadline', endedBy: 'interrupted' });
         }
         const error = overran
           ? {
@@ -315,8 +326,8 @@ export class WindowRunner {
               message: `window process ended (${signal ?? `exit ${code}`}) before reporting`,
             };
         this.#log.error({ code, signal, errorCode: error.code }, error.message);
-        resolve({ ...ended, outcome: 'failed', endedBy: 'failed', error });
-      });
+        resolve({ ...counted, outcome: 'failed', endedBy: 'failed', error });
+      };
       send({
         type: 'start',
         gatewayId: this.#config.gateway.id,
