@@ -13,7 +13,7 @@ import type {
 import { GatewayError, nullLogger } from '@attache/core';
 import type { ClockSource } from './system-clock.js';
 import { toUcum } from './units.js';
-import { isNonZero, mapValue } from './values.js';
+import { hasQuestionableBits, mapValue } from './values.js';
 
 /** Formats whose readings are key/value fields mapped by an allow-list. */
 type FieldFormat = KvLineFormat | RegexLineFormat;
@@ -166,8 +166,9 @@ export class ReadingNormalizer {
         status,
         source: field.name,
       });
-      statusWords.push(mapping.questionableWhenNonZero);
-      flagged ||= mapping.questionableWhenNonZero && isNonZero(value);
+      const statusWord = mapping.questionableWhenNonZero || mapping.questionableMask !== undefined;
+      statusWords.push(statusWord);
+      flagged ||= statusWord && hasQuestionableBits(value, mapping.questionableMask);
     }
     if (observations.length < minFields) {
       throw malformed(`device ${deviceId} sent ${observations.length} known fields, fewer than ${minFields}`);
