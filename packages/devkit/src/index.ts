@@ -15,6 +15,7 @@ export {
   type TopicSubscriber,
   uplinkSettings,
 } from './broker.js';
+export { batchLines, eventLine, stateLine } from './dashboard.js';
 export {
   type MllpAck,
   type MllpSenderOptions,
