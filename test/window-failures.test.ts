@@ -104,3 +104,22 @@ for (const [signal, as] of [
     t.match(text.stdout, /last window \[manual\] interrupted \(the gateway was stopping/);
   });
 }
+
+t.test(
+  'attache sync --json with no gateway running: stdout is the JSON result only, logs on stderr',
+  async (t) => {
+    const stack = await Stack.start(t);
+    const sync = await stack.run('sync', '--json');
+    t.equal(sync.code, 0, sync.stderr);
+    t.match(JSON.parse(sync.stdout), { outcome: 'drained' }, 'stdout parses as one JSON document');
+    t.equal(sync.stdout.trim().split('\n').length, 1);
+    const logs = sync.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string });
+    t.ok(
+      logs.some((l) => l.msg === 'window closed'),
+      'the window process logs on stderr too',
+    );
+  },
+);
