@@ -3,6 +3,7 @@ import { GatewayError, monotonicMs, nullLogger } from '@attache/core';
 import ModbusRTUDefault from 'modbus-serial';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import { busKey } from './check-config.js';
+import { connectFailure } from './connect-failure.js';
 import { modbusCodeOf, modbusExceptionName } from './exceptions.js';
 import { Mutex } from './mutex.js';
 import type { ModbusTable } from './register-map.js';
@@ -205,7 +206,13 @@ export class ModbusClient {
       this.#log.warn({ err, retryInMs: this.#retryMs }, 'cannot connect, will retry');
       this.#retryMs = Math.min(this.#retryMs * 2, this.#reconnect.maxMs);
       await closeClient(client);
-      throw new GatewayError('ATTACHE_PORT_NOT_OPEN', `cannot connect to ${this.key}`, { cause: err });
+      throw new GatewayError(
+        'ATTACHE_PORT_NOT_OPEN',
+        `cannot connect to ${this.key}: ${connectFailure(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     client.on('close', () => {
       if (this.#client === client) this.#log.warn('bus closed, will reconnect');
