@@ -29,6 +29,11 @@ export interface EthernetAdapterOptions {
   refusing?: SinkRefusing;
   /** Default `nullLogger`. The adapter logs through a child `{ module: 'adapter-ethernet', deviceId, endpoint }`. */
   logger?: Logger;
+  /**
+   * A monotonic clock in ms for the rate limits of its logs (junk bytes are logged at most every
+   * 10 s). Default CLOCK_MONOTONIC (core's `monotonicMs`).
+   */
+  clock?: () => number;
 }
 
 /** `AdapterStatus` plus the connection counters and the junk bytes discarded. */
@@ -76,7 +81,7 @@ export class EthernetAdapter implements DeviceAdapter {
       deviceId: device.id,
       endpoint: `${mode} ${host ?? '*'}:${port}`,
     });
-    this.#delivery = new ReadingDelivery(device.id, options.sink, this.#log);
+    this.#delivery = new ReadingDelivery(device.id, options.sink, this.#log, options.clock);
     this.#refusing = options.refusing ?? (() => false);
     this.#allow = mode === 'listen' ? parseAllowList(device.endpoint.allow ?? []) : undefined;
     this.#openSession = this.#sessionFactory();
