@@ -72,7 +72,7 @@ export function checkDevices(config: AttacheConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const ids = new Map<string, number>();
   const ports = new Map<string, { i: number; adapter: string }>();
-  const listeners = new Map<string, number>();
+  const listeners: { host: string; port: number; i: number }[] = [];
   for (const [i, device] of config.devices.entries()) {
     const first = ids.get(device.id);
     if (first === undefined) ids.set(device.id, i);
@@ -96,14 +96,17 @@ export function checkDevices(config: AttacheConfig): ConfigIssue[] {
       }
     }
     if (device.adapter === 'ethernet' && device.endpoint.mode === 'listen') {
-      const key = `${device.endpoint.host ?? '*'}:${device.endpoint.port}`;
-      const other = listeners.get(key) ?? listeners.get(`*:${device.endpoint.port}`);
+      // No host: every address, which takes the port on each specific one too.
+      const { host = '*', port } = device.endpoint;
+      const other = listeners.find(
+        (l) => l.port === port && (l.host === host || l.host === '*' || host === '*'),
+      );
       if (other !== undefined) {
         issues.push({
           path: `/devices/${i}/endpoint/port`,
-          message: `/devices/${other} already listens on port ${device.endpoint.port}`,
+          message: `/devices/${other.i} already listens on port ${port}`,
         });
-      } else listeners.set(key, i);
+      } else listeners.push({ host, port, i });
     }
     const regex = regexFormatOf(device, i);
     if (regex !== undefined) checkPattern(regex.format, regex.at, issues);

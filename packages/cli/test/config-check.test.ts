@@ -50,6 +50,12 @@ t.test('two devices with one id, or one serial port, or one listening port are r
         endpoint: { mode: 'connect', host: 'x', port: 2575 },
         format: { kind: 'hl7-mllp' },
       },
+      ...['10.0.0.3', '10.0.0.4', undefined].map((host, n) => ({
+        id: `h${n}`,
+        adapter: 'ethernet',
+        endpoint: { mode: 'listen', ...(host ? { host } : {}), port: 2577, allow: ['10.0.0.0/8'] },
+        format: { kind: 'hl7-mllp' },
+      })),
     ]),
   );
   t.match(issues, [
@@ -57,8 +63,13 @@ t.test('two devices with one id, or one serial port, or one listening port are r
     { path: '/devices/2/port/path', message: /\/dev\/ttyS0 is already the port of \/devices\/0/ },
     { path: '/devices/5/bus/path', message: /\/dev\/ttyS1 is already the port of \/devices\/1/ },
     { path: '/devices/7/endpoint/port', message: '/devices/6 already listens on port 2575' },
+    { path: '/devices/12/endpoint/port', message: '/devices/10 already listens on port 2577' },
   ]);
-  t.equal(issues.length, 4, 'Modbus RTU devices share their bus; a connecting device listens on nothing');
+  t.equal(
+    issues.length,
+    5,
+    'Modbus RTU devices share their bus; two addresses may each have the port; a connecting device listens on nothing',
+  );
 });
 
 t.test('serial port paths must be device paths', async (t) => {
