@@ -30,9 +30,13 @@ t.test(
       if (child.exitCode === null) child.kill('SIGKILL');
     });
 
-    // The first window opens 15 s after start.
-    const deadline = Date.now() + 60_000;
-    const shown = () => /dashboard: state: /.test(output) && /dashboard: batch seq 1-/.test(output);
+    // The first window opens 15 s after start; on a loaded machine the device.connected event may
+    // only make the next one.
+    const deadline = Date.now() + 120_000;
+    const shown = () =>
+      /dashboard: state: /.test(output) &&
+      /dashboard: batch seq 1-/.test(output) &&
+      /dashboard: event \S+ device.connected/.test(output);
     while (!shown() && Date.now() < deadline && child.exitCode === null) {
       await new Promise((r) => setTimeout(r, 200));
     }
