@@ -39,12 +39,14 @@ t.test('validate and run refuse the same problems, each with its path', async (t
     t.equal(result.code, 78, `${name}: exit 78`);
     t.equal(result.stdout, '', `${name}: nothing starts, nothing is called valid`);
   }
-  t.same(issueLines(validate.stderr), [
+  t.match(issueLines(validate.stderr), [
     '  /devices/0/port/path: ttyUSB0 is not a device path: name it in full, e.g. /dev/ttyUSB0 (attache ports lists them)',
     '  /devices/1/id: "spo2" is already the id of /devices/0: their readings would merge under one id',
     '  /devices/1/port/path: COM3 is a Windows port name: on the gateway serial ports are /dev/… (attache ports lists them)',
-    `  /devices/2/format/pattern: not a valid regular expression: Invalid regular expression: /^(?<v>\\d+/: Unterminated group`,
+    // After the colon, V8's own words (which a Node release may change).
+    /^ {2}\/devices\/2\/format\/pattern: not a valid regular expression: Invalid regular expression: /,
   ]);
+  t.equal(issueLines(validate.stderr).length, 4, 'those four, nothing else');
   t.same(issueLines(run.stderr), issueLines(validate.stderr), 'run names exactly the same problems');
 });
 
