@@ -9,7 +9,8 @@ NPM_STAMP := node_modules/.package-lock.json
 # install them, never `make run`, `make build` or the image.
 CLOUD_STAMP := cloud/node_modules/.package-lock.json
 
-.PHONY: all deps build run status sync test lint typecheck bench clean
+.PHONY: all deps node-check build run status sync test lint typecheck bench clean
+NODE_MIN ?= 20
 
 all: build
 
@@ -20,6 +21,20 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@$(MAKE) --no-print-directory node-check
+
+## node-check: Node.js must be >= 20 (Debian 13's nodejs is 20; Debian 12's is 18: the message says what to do)
+node-check:
+	@major=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
+	if [ "$$major" -lt $(NODE_MIN) ]; then \
+	  echo "Attaché needs Node.js >= $(NODE_MIN); this machine has $$(node -v 2>/dev/null || echo no node)."; \
+	  echo "  Debian 13 (trixie): sudo apt-get install nodejs npm   (its nodejs is 20)"; \
+	  echo "  Debian 12 (bookworm) ships nodejs 18: install Node.js 20 from NodeSource"; \
+	  echo "  (https://github.com/nodesource/distributions), then run make again:"; \
+	  echo "    curl -fsSL https://deb.nodesource.com/setup_20.x -o nodesource_setup.sh"; \
+	  echo "    sudo bash nodesource_setup.sh && sudo apt-get install -y nodejs"; \
+	  exit 1; \
 	fi
 
 $(NPM_STAMP): package.json package-lock.json packages/*/package.json

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createTestPki } from '@attache/devkit';
 import t, { type Test } from 'tap';
 import { SystemdNotifier } from '../packages/cli/dist/systemd.js';
 
@@ -400,7 +401,25 @@ t.test('provisioning: the bundle config is pointed at the appliance paths and st
   t.equal(config.uplink.keyFile, '/run/credentials/attache.service/uplink_device.key');
   t.equal(config.uplink.caFile, '/run/credentials/attache.service/uplink_ca.pem');
   const cli = join(repo, 'packages/cli/dist/bin.js');
-  const valid = await attempt(process.execPath, [cli, 'config', 'validate', '--config', out]);
+  const outside = await attempt(process.execPath, [cli, 'config', 'validate', '--config', out]);
+  t.equal(outside.code, 78, 'outside the service, its credentials do not exist: the check says so');
+  t.match(
+    outside.output,
+    'uplink_device.key: file not found (systemd provides it only while the service runs)',
+  );
+
+  // attache-provision checks a copy whose credential paths name staged copies of the bundle's files.
+  const pki = await createTestPki(join(dir, 'pki'), { thingName: 'gw-7' });
+  const staged = join(dir, 'credentials');
+  await mkdir(staged);
+  await cp(pki.clientCertFile, join(staged, 'uplink_device.crt'));
+  await cp(pki.clientKeyFile, join(staged, 'uplink_device.key'));
+  await cp(pki.caFile, join(staged, 'uplink_ca.pem'));
+  const check = join(dir, 'check.json');
+  const args = [helper, 'config', join(dir, 'config.json'), check, 'device', 'ca', staged];
+  t.equal((await attempt(process.execPath, args)).code, 0);
+  t.equal(JSON.parse(await readFile(check, 'utf8')).uplink.keyFile, join(staged, 'uplink_device.key'));
+  const valid = await attempt(process.execPath, [cli, 'config', 'validate', '--config', check]);
   t.equal(valid.code, 0, valid.output);
 
   await writeFile(join(dir, 'broken.json'), '{ not json');

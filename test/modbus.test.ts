@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { checkBatch } from '@attache/core';
 import { type ModbusServer, openPtyPair, startModbusServer } from '@attache/devkit';
@@ -204,4 +205,63 @@ t.test('attache modbus read over RTU on a serial line, and the mistakes a techni
   const badRef = await attache(['modbus', 'read', '--bus', pty.gatewayPath, '--ref', '2']);
   t.equal(badRef.code, 1);
   t.match(badRef.stderr, '--ref 2 is not a 1-based reference like 40001');
+
+  // Every mistake at once, before anything is opened.
+  const mistakes = await attache([
+    'modbus',
+    'read',
+    '--bus',
+    '10.0.0.5:502',
+    '--unit',
+    '0',
+    '--ref',
+    '40001',
+    '--table',
+    'holding',
+    '--type',
+    'string',
+  ]);
+  t.equal(mistakes.code, 1);
+  t.same(mistakes.stderr.trim().split('\n'), [
+    'attache: --bus 10.0.0.5:502 looks like a TCP address: write tcp://10.0.0.5:502',
+    'attache: --unit 0 must be a whole number from 1 to 247 (0 is broadcast: no device answers a read)',
+    'attache: give either --ref or --table with --address, not both',
+    'attache: --type string needs --length: how many registers (2 characters each) one string takes',
+  ]);
+  const unit248 = await attache([
+    'modbus',
+    'read',
+    '--bus',
+    pty.gatewayPath,
+    '--unit',
+    '248',
+    '--ref',
+    '30001',
+  ]);
+  t.match(unit248.stderr, '--unit 248 must be a whole number from 1 to 247');
+  const halfTable = await attache(['modbus', 'read', '--bus', pty.gatewayPath, '--table', 'input']);
+  t.match(halfTable.stderr, '--table needs --address');
+  const relative = await attache(['modbus', 'read', '--bus', 'ttyUSB0', '--ref', '30001']);
+  t.match(relative.stderr, '--bus ttyUSB0 is neither tcp://host[:port] nor a serial device path');
+});
+
+t.test('attache modbus read names why it could not connect', async (t) => {
+  // A port that was free a moment ago: nothing listens there.
+  const closed = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const cases: [string, string][] = [
+    [`tcp://127.0.0.1:${closed}`, 'connection refused: nothing listens on that port'],
+    ['tcp://no-such-host.invalid:502', 'unknown host: the name does not resolve'],
+    ['/dev/ttyUSB-attache-none', 'no such device (is the adapter plugged in?'],
+  ];
+  for (const [bus, reason] of cases) {
+    const result = await attache(['modbus', 'read', '--bus', bus, '--ref', '40001']);
+    t.equal(result.code, 1, bus);
+    t.match(result.stderr, `ATTACHE_PORT_NOT_OPEN: cannot connect to `);
+    t.match(result.stderr, reason, `${bus}: ${reason}`);
+  }
 });

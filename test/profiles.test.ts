@@ -64,6 +64,11 @@ for (const profile of ['nonin', 'masimo'] as DeviceProfile[]) {
         "the device's own time is kept",
       );
       t.notMatch(JSON.stringify(drafts), /SN|0000070986/, 'the serial number (not allow-listed) is dropped');
+      const spo2 = drafts.flatMap((d) => d.observations.filter((o) => o.code === 'MDC_PULS_OXIM_SAT_O2'));
+      t.ok(
+        spo2.some((o) => o.status === 'valid') && spo2.every((o) => o.status !== 'questionable'),
+        'EXC 800 (SET mode) is informational: no value is marked questionable by it',
+      );
     }
   });
 }

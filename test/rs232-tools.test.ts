@@ -51,10 +51,54 @@ t.test('probe finds the baud rate and protocol of a Nonin-style line device', as
   t.match(out.snippet, {
     adapter: 'rs232',
     port: { path: probe.gatewayPath, baudRate: 19200 },
-    format: { kind: 'kv-line' },
+    format: {
+      kind: 'kv-line',
+      fields: {
+        SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
+        HR: { code: 'MDC_PULS_OXIM_PULS_RATE', mdc: 149530, unit: '/min' },
+      },
+    },
   });
+  t.same(Object.keys(out.snippet.format.fields), ['SPO2', 'HR'], 'the keys the device sent, no placeholder');
+  // In the test's directory, which holds the ptys (a second t.testdir() would remove them).
+  const config = join(t.testdirName, 'config.json');
+  await writeFile(
+    config,
+    JSON.stringify({ version: 1, gateway: { id: 'gw-probe' }, devices: [out.snippet] }),
+  );
+  const valid = await attache(['config', 'validate', '--config', config]);
+  t.equal(valid.code, 0, `the suggestion is a valid device: ${valid.stderr}`);
+
   const text = await attache(['probe', probe.gatewayPath, '--seconds', '3.5']);
-  t.match(text.stdout, /KEY=VALUE lines at 19200 baud/);
+  t.match(text.stdout, /KEY=VALUE lines at 19200 baud/, text.stderr);
+  t.match(text.stdout, /keys heard: SPO2 HR/);
+  t.match(
+    text.stderr,
+    /^ {2}19200 baud 8N1: \d+ bytes.*\n {6}heard: "SPO2=\d{3} HR=\d{3}/m,
+    'what it hears, while listening',
+  );
+  t.match(text.stderr, /^ {2}9600 baud 8N1: /m, 'every setting tried is shown');
+});
+
+t.test('probe names a missing port and a busy one, rather than blaming the cable', async (t) => {
+  const missing = await attache(['probe', '/dev/ttyUSB-attache-none', '--seconds', '1']);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, '/dev/ttyUSB-attache-none does not exist: is the adapter plugged in');
+  t.notMatch(missing.stdout + missing.stderr, /cable/);
+
+  const pty = await openPtyPair(join(t.testdir(), 'busy'));
+  t.teardown(() => pty.close());
+  const holder = new SerialPort({ path: pty.gatewayPath, baudRate: 9600, autoOpen: false });
+  await new Promise<void>((resolve, reject) => holder.open((err) => (err ? reject(err) : resolve())));
+  t.teardown(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+  const busy = await attache(['probe', pty.gatewayPath, '--seconds', '1']);
+  t.equal(busy.code, 1);
+  t.match(busy.stderr, `${pty.gatewayPath} is in use by another process: `);
+  t.match(busy.stderr, `pid ${process.pid} (${process.execPath})`, 'and names who holds it');
+
+  const json = await attache(['probe', '/etc/hostname', '--seconds', '1', '--json']);
+  t.equal(json.code, 1);
+  t.match(JSON.parse(json.stdout).problem, { kind: 'not-a-device', advice: /is not a serial port/ });
 });
 
 t.test('probe with --answer-enq sees ASTM frames; a silent port is reported as nothing', async (t) => {

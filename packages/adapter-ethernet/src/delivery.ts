@@ -40,14 +40,17 @@ export class ReadingDelivery {
   readonly #deviceId: string;
   readonly #sink: ReadingSink;
   readonly #log: Logger;
+  readonly #now: () => number;
   #junkLoggedAt = Number.NEGATIVE_INFINITY;
   /** Junk bytes since the last junk log line. */
   #junkSince = 0;
 
-  constructor(deviceId: string, sink: ReadingSink, log: Logger) {
+  /** `now`: a monotonic clock in ms, for the junk log's rate limit (default CLOCK_MONOTONIC). */
+  constructor(deviceId: string, sink: ReadingSink, log: Logger, now: () => number = monotonicMs) {
     this.#deviceId = deviceId;
     this.#sink = sink;
     this.#log = log;
+    this.#now = now;
   }
 
   /**
@@ -94,7 +97,7 @@ export class ReadingDelivery {
   junk(bytes: number): void {
     this.counts.junkBytes += bytes;
     this.#junkSince += bytes;
-    const now = monotonicMs();
+    const now = this.#now();
     if (now - this.#junkLoggedAt < junkLogEveryMs) return;
     this.#log.warn(
       { bytes: this.#junkSince, junkBytes: this.counts.junkBytes },

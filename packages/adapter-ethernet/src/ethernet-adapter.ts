@@ -34,6 +34,11 @@ export interface EthernetAdapterOptions {
   jitter?: number;
   /** Default `Math.random`. */
   random?: RandomSource;
+  /**
+   * A monotonic clock in ms for the rate limits of its logs (junk bytes are logged at most every
+   * 10 s). Default CLOCK_MONOTONIC (core's `monotonicMs`).
+   */
+  clock?: () => number;
 }
 
 /** `AdapterStatus` plus the connection counters and the junk bytes discarded. */
@@ -82,7 +87,7 @@ export class EthernetAdapter implements DeviceAdapter {
       deviceId: device.id,
       endpoint: `${mode} ${host ?? 'auto'}:${port}`,
     });
-    this.#delivery = new ReadingDelivery(device.id, options.sink, this.#log);
+    this.#delivery = new ReadingDelivery(device.id, options.sink, this.#log, options.clock);
     this.#refusing = options.refusing ?? (() => false);
     this.#jitter = { jitter: options.jitter, random: options.random };
     this.#allow = mode === 'listen' ? parseAllowList(device.endpoint.allow ?? []) : undefined;

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { DeviceReading } from '@attache/core';
+import { isBlankLine } from '@attache/line-formats';
 import { arrivedNow, type ReadingDelivery } from './delivery.js';
 import { SocketSession } from './session.js';
 
@@ -17,7 +18,7 @@ export interface LineSessionOptions {
 }
 
 /**
- * ASCII lines on one connection (CR, LF or CR LF; empty lines skipped): each line to the sink, in
+ * ASCII lines on one connection (CR, LF or CR LF; blank lines skipped): each line to the sink, in
  * order, up to 64 in flight before the socket is paused. Nothing is written back.
  */
 export class LineSession extends SocketSession {
@@ -53,7 +54,7 @@ export class LineSession extends SocketSession {
       this.#discarding = false;
       return;
     }
-    if (line.length === 0) return;
+    if (isBlankLine(line)) return;
     const { delivery, parse } = this.#options;
     const arrival = arrivedNow();
     let parts: LineReadingParts;

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import {
   buildHl7Ack,
   decodeHl7,
@@ -14,7 +15,8 @@ import t from 'tap';
 import { vitalSigns } from './helpers.js';
 
 const versions = ['2.5', '2.6'];
-const samples = '/work/shared/reference/samples';
+// The constructed reference ACKs, byte for byte.
+const samples = fileURLToPath(new URL('fixtures', import.meta.url));
 const inbound =
   'MSH|^~\\&|VSP^080019FFFE134535^EUI-64|GE Healthcare|GATEWAY|HOSP|20130122134100||ORU^R01^ORU_R01|004097134535|P|2.6\rPID|||1';
 

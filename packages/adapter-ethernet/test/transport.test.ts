@@ -381,59 +381,63 @@ t.test(
   },
 );
 
-t.test('kv-line and regex-line over TCP; a bad line is malformed, the next one is read', async (t) => {
-  const kv = await listen(
-    t,
-    { host: '127.0.0.1', allow: ['127.0.0.1'] },
-    {
-      kind: 'kv-line',
-      timestamp: 'HH:mm:ss',
-      fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', unit: '%' } },
-    },
-  );
-  const a = await connectTo(kv.port);
-  t.teardown(() => a.destroy());
-  a.write('12:00:01 SPO2=097 HR=072*\r\n\x01\x02junk\r\n12:00:02 SPO2=--- HR=---\n');
-  await until(() => kv.readings.length === 2, 'two lines');
-  t.same(kv.readings[0]?.fields, [
-    { name: 'SPO2', value: '097' },
-    { name: 'HR', value: '072' },
-  ]);
-  t.same(kv.readings[0]?.markers, ['*']);
-  t.equal(kv.readings[0]?.deviceTime, '12:00:01');
-  t.match(kv.adapter.status(), { frames: 3, malformed: 1 });
+t.test(
+  'kv-line and regex-line over TCP; a bad line is malformed, a blank one skipped, the next one is read',
+  async (t) => {
+    const kv = await listen(
+      t,
+      { host: '127.0.0.1', allow: ['127.0.0.1'] },
+      {
+        kind: 'kv-line',
+        timestamp: 'HH:mm:ss',
+        fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', unit: '%' } },
+      },
+    );
+    const a = await connectTo(kv.port);
+    t.teardown(() => a.destroy());
+    // Blank lines between readings (CR LF CR LF, spaces) are skipped: neither frames nor malformed.
+    a.write('12:00:01 SPO2=097 HR=072*\r\n\r\n \t \r\n\x01\x02junk\r\n12:00:02 SPO2=--- HR=---\n');
+    await until(() => kv.readings.length === 2, 'two lines');
+    t.same(kv.readings[0]?.fields, [
+      { name: 'SPO2', value: '097' },
+      { name: 'HR', value: '072' },
+    ]);
+    t.same(kv.readings[0]?.markers, ['*']);
+    t.equal(kv.readings[0]?.deviceTime, '12:00:01');
+    t.match(kv.adapter.status(), { frames: 3, malformed: 1 });
 
-  const rx = await listen(
-    t,
-    { host: '127.0.0.1', allow: ['127.0.0.1'] },
-    {
-      kind: 'regex-line',
-      pattern: '^(?<time>\\d{2}/\\d{2}/\\d{2} \\d{2}:\\d{2}:\\d{2}) SpO2=(?<spo2>\\d+|-+)$',
-      timestamp: 'MM/DD/YY HH:mm:ss',
-      fields: { spo2: { code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', unit: '%' } },
-    },
-  );
-  const b = await connectTo(rx.port);
-  t.teardown(() => b.destroy());
-  b.write(`01/24/26 12:00:00 SpO2=96\r\nnope\r\n${'x'.repeat(9000)}\r\n01/24/26 12:00:01 SpO2=95\r\n`);
-  await until(() => rx.readings.length === 2, 'two matching lines');
-  t.same(
-    rx.readings.map((r) => [r.protocol, r.deviceTime, r.fields]),
-    [
-      ['regex-line', '2026-01-24T12:00:00', [{ name: 'spo2', value: '96' }]],
-      ['regex-line', '2026-01-24T12:00:01', [{ name: 'spo2', value: '95' }]],
-    ],
-  );
-  t.match(rx.adapter.status(), { malformed: 2 });
-  t.throws(
-    () =>
-      new EthernetAdapter({
-        device: ethernetDevice({
-          endpoint: { mode: 'connect', host: '127.0.0.1', port: 1 },
-          format: { kind: 'regex-line', pattern: '(unclosed', fields: { a: { code: 'X' } } },
+    const rx = await listen(
+      t,
+      { host: '127.0.0.1', allow: ['127.0.0.1'] },
+      {
+        kind: 'regex-line',
+        pattern: '^(?<time>\\d{2}/\\d{2}/\\d{2} \\d{2}:\\d{2}:\\d{2}) SpO2=(?<spo2>\\d+|-+)$',
+        timestamp: 'MM/DD/YY HH:mm:ss',
+        fields: { spo2: { code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', unit: '%' } },
+      },
+    );
+    const b = await connectTo(rx.port);
+    t.teardown(() => b.destroy());
+    b.write(`01/24/26 12:00:00 SpO2=96\r\nnope\r\n${'x'.repeat(9000)}\r\n01/24/26 12:00:01 SpO2=95\r\n`);
+    await until(() => rx.readings.length === 2, 'two matching lines');
+    t.same(
+      rx.readings.map((r) => [r.protocol, r.deviceTime, r.fields]),
+      [
+        ['regex-line', '2026-01-24T12:00:00', [{ name: 'spo2', value: '96' }]],
+        ['regex-line', '2026-01-24T12:00:01', [{ name: 'spo2', value: '95' }]],
+      ],
+    );
+    t.match(rx.adapter.status(), { malformed: 2 });
+    t.throws(
+      () =>
+        new EthernetAdapter({
+          device: ethernetDevice({
+            endpoint: { mode: 'connect', host: '127.0.0.1', port: 1 },
+            format: { kind: 'regex-line', pattern: '(unclosed', fields: { a: { code: 'X' } } },
+          }),
+          sink: async () => {},
         }),
-        sink: async () => {},
-      }),
-    { code: 'ATTACHE_CONFIG_INVALID' },
-  );
-});
+      { code: 'ATTACHE_CONFIG_INVALID' },
+    );
+  },
+);

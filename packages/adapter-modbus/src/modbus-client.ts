@@ -3,6 +3,7 @@ import { Backoff, GatewayError, monotonicMs, nullLogger } from '@attache/core';
 import ModbusRTUDefault from 'modbus-serial';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import { busKey } from './check-config.js';
+import { connectFailure } from './connect-failure.js';
 import { modbusCodeOf, modbusExceptionName } from './exceptions.js';
 import { Mutex } from './mutex.js';
 import type { ModbusTable } from './register-map.js';
@@ -228,7 +229,13 @@ export class ModbusClient {
       this.#nextAttemptAt = monotonicMs() + delay;
       this.#log.warn({ err, retryInMs: delay }, 'cannot connect, will retry');
       await closeClient(client);
-      throw new GatewayError('ATTACHE_PORT_NOT_OPEN', `cannot connect to ${this.key}`, { cause: err });
+      throw new GatewayError(
+        'ATTACHE_PORT_NOT_OPEN',
+        `cannot connect to ${this.key}: ${connectFailure(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     client.on('close', () => {
       if (this.#client === client) this.#log.warn('bus closed, will reconnect');

@@ -1,6 +1,6 @@
 import type { DeviceField, DeviceReading } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
-import { parseKvLine, RegexLineParser } from '@attache/line-formats';
+import { isBlankLine, parseKvLine, RegexLineParser } from '@attache/line-formats';
 import { type LineFrame, LineFramer } from './line-framer.js';
 import type { LineFormat, SerialLink, SerialSession, SessionContext } from './session.js';
 
@@ -20,7 +20,7 @@ interface ParsedLine {
 
 /**
  * Reads `kv-line` and `regex-line` devices: bytes → lines (`LineFramer`) → parsed fields → sink,
- * in arrival order across reconnects, with up to 64 sink calls in flight.
+ * in arrival order across reconnects, with up to 64 sink calls in flight. Blank lines are skipped.
  */
 export class LineSession implements SerialSession {
   readonly #ctx: SessionContext;
@@ -73,10 +73,13 @@ export class LineSession implements SerialSession {
 
   async #deliver(frame: LineFrame): Promise<void> {
     const { report, sink, device } = this.#ctx;
+    const line = frame.line.toString('latin1');
+    // Blank lines between readings are no frames: not counted, not malformed.
+    if (isBlankLine(line)) return;
     report.counts.frames++;
     let reading: DeviceReading;
     try {
-      const { fields, markers = [], deviceTime } = this.#parse(frame.line.toString('latin1'));
+      const { fields, markers = [], deviceTime } = this.#parse(line);
       reading = {
         deviceId: device.id,
         adapter: 'rs232',

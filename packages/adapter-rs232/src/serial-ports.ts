@@ -51,6 +51,12 @@ async function holders(paths: Set<string>): Promise<Map<string, { pid: number; c
   return held;
 }
 
+/** The processes holding `path` (or the node it links to) open; empty when none or unreadable. */
+export async function portHolders(path: string): Promise<{ pid: number; command: string }[]> {
+  const target = await realpath(path).catch(() => path);
+  return (await holders(new Set([target]))).get(target) ?? [];
+}
+
 /**
  * The serial ports serialport enumerates, plus every node a link in `linkDirs` points at (a pty
  * behind an alias, for instance), with their links, USB identity and the processes holding them.

@@ -4,7 +4,7 @@ import { type KvLineFormat, validateConfig } from '@attache/core';
 import { parseKvLine } from '@attache/line-formats';
 import t from 'tap';
 
-/** The lines of a constructed sample (copied byte for byte from shared/reference/samples), without CR LF. */
+/** The lines of a constructed sample (in fixtures/, byte for byte), without CR LF. */
 function sampleLines(name: string): string[] {
   const text = readFileSync(new URL(`fixtures/${name}.bin`, import.meta.url)).toString('latin1');
   return text.split('\r\n').filter((line) => line.length > 0);

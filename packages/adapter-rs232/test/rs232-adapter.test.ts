@@ -142,6 +142,25 @@ t.test('malformed lines are counted and logged without content; the next good li
   t.notMatch(JSON.stringify(logs), /MRN4242|hello|25:61/, 'no line content in any log');
 });
 
+t.test(
+  'blank lines between readings (CR LF CR LF, a lone CR, spaces) are skipped, not malformed',
+  async (t) => {
+    const { device, adapter, readings, logs } = await rig(t);
+    await device.sendRaw('SPO2=097 HR=072\r\n\r\n');
+    await device.sendRaw('\r\r\n  \t\r\n');
+    await device.sendRaw('SPO2=098 HR=073\r\n\r\n');
+    await waitFor('both readings', () => readings.length === 2);
+    await device.sendRaw('SPO2=099 HR=074\r\n');
+    await waitFor('the third reading', () => readings.length === 3);
+    t.match(adapter.status(), { frames: 3, stored: 3, malformed: 0 }, 'only the readings count as frames');
+    t.same(
+      logs.filter((e) => e.level === 'warn'),
+      [],
+      'no warning',
+    );
+  },
+);
+
 t.test('sink rejections are counted as refused or malformed by their code', async (t) => {
   const outcomes = [
     new GatewayError('ATTACHE_CACHE_WRITE', 'disk full'),

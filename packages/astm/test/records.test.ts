@@ -10,7 +10,7 @@ import {
 import { isGatewayError } from '@attache/core';
 import t, { type Test } from 'tap';
 
-/** shared/reference/samples/astm_host_query_constructed.bin, byte for byte. */
+/** The constructed ASTM host-query sample (astm_host_query_constructed.bin), byte for byte. */
 const SAMPLE = Buffer.from(
   '\x05\x021H|\\^&|||XN-550^00-24^22723|||||||P|E1394-97|20240627135000\r\x0394\r\n' +
     '\x022Q|1|^^SMP0001||^^^ALL||||||||O\r\x0343\r\n\x023L|1|N\r\x0306\r\n\x04',

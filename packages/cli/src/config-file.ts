@@ -5,6 +5,8 @@ import { type AttacheConfig, GatewayError, validateConfig } from '@attache/core'
 // The unit check only (a parser and the UCUM table), not the normalizer.
 import { checkConfigUnits } from '@attache/normalizer/check-units';
 import { checkRoutes, checkSchedules } from '@attache/uplink/policy';
+import { type ConfigAdvice, configAdvice } from './config-advice.js';
+import { checkConfigFiles, checkDevices } from './config-check.js';
 
 /** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
 export const defaultConfigPath = '/etc/attache/config.json';
@@ -45,9 +47,15 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
  */
 export function checkConfig(parsed: unknown): AttacheConfig {
   const config = validateConfig(parsed);
-  // What the schema cannot say: a device's profile must exist, a register must fit its table, and
-  // uplink routes must name known devices, each in one route only; a window slot must not be empty.
-  const issues = [...checkModbusConfig(config), ...checkRoutes(config), ...checkSchedules(config)];
+  // What the schema cannot say: device ids are unique, ports are device paths, patterns compile, a
+  // device's profile must exist, a register must fit its table, uplink routes must name known
+  // devices, each in one route only, and a window slot must not be empty.
+  const issues = [
+    ...checkDevices(config),
+    ...checkModbusConfig(config),
+    ...checkRoutes(config),
+    ...checkSchedules(config),
+  ];
   // Units must be UCUM (`bpm` is refused with "/min" suggested).
   issues.push(...checkConfigUnits(config));
   if (issues.length > 0) {
@@ -56,4 +64,36 @@ export function checkConfig(parsed: unknown): AttacheConfig {
     });
   }
   return config;
+}
+
+/** Options of {@link inspectConfig}. */
+export interface InspectOptions {
+  /**
+   * Checking a config away from the gateway (a laptop, CI): problems with the files it names and its
+   * serial ports are warnings, not errors. Default false: they are errors.
+   */
+  offline?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The one check of a config file that `attache run` and `attache config validate` share, so that they
+ * never disagree: {@link loadConfig}, then the files and ports the config names on this machine
+ * ({@link checkConfigFiles}). Resolves the config and the warnings (config advice, and with
+ * `offline` the file problems); throws GatewayError `ATTACHE_CONFIG_INVALID` with every error.
+ */
+export async function inspectConfig(
+  path: string,
+  options: InspectOptions = {},
+): Promise<{ config: AttacheConfig; warnings: ConfigAdvice[] }> {
+  const config = await loadConfig(path, options.env);
+  const files = await checkConfigFiles(config);
+  const warnings = configAdvice(config);
+  if (options.offline) return { config, warnings: [...files, ...warnings] };
+  if (files.length > 0) {
+    throw new GatewayError('ATTACHE_CONFIG_INVALID', `config is invalid (${files.length} problems)`, {
+      issues: files,
+    });
+  }
+  return { config, warnings };
 }

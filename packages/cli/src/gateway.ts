@@ -5,7 +5,6 @@ import { GatewayError } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
 import { createAdapters } from './adapters.js';
-import { configAdvice } from './config-advice.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
 import { exportStaging, signingKeyInfo, stageExport } from './export-service.js';
@@ -110,7 +109,6 @@ export class Gateway {
       },
       'gateway started',
     );
-    for (const { path, message } of configAdvice(config)) this.#log.warn({ path }, message);
   }
 
   /** Opens a window now (or joins the open one). */
@@ -342,7 +340,8 @@ export class Gateway {
         records: w.records,
         messages: w.messages,
         bytes: w.bytes,
-        ...(w.error ? { errorCode: w.error.code } : {}),
+        ...(w.error ? { errorCode: w.error.code, errorMessage: w.error.message } : {}),
+        ...(w.jobsError ? { jobsErrorCode: w.jobsError.code, jobsErrorMessage: w.jobsError.message } : {}),
       },
       clock: await this.#clock.stamp(),
       windowPolicies: status.uplink.policies ?? [],

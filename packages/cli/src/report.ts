@@ -27,6 +27,7 @@ type WindowDetails = WindowResult & {
   endedBy?: string;
   trigger?: string;
   events?: number;
+  jobsError?: { code: string; message: string };
   hooks?: { pre?: { ok: boolean; timedOut: boolean }; post?: { ok: boolean; timedOut: boolean } };
 };
 
@@ -39,13 +40,16 @@ function hookText(name: string, h: { ok: boolean; timedOut: boolean } | undefine
 export function formatWindow(w: WindowDetails): string {
   const seconds = ((Date.parse(w.closedAt) - Date.parse(w.openedAt)) / 1000).toFixed(1);
   const range = w.firstSeq === null ? '' : ` (seq ${w.firstSeq}–${w.lastSeq})`;
-  const ended = w.endedBy && w.endedBy !== w.outcome ? ` (${w.endedBy})` : '';
+  const interrupted = w.endedBy === 'interrupted';
+  const outcome = interrupted ? 'interrupted (the gateway was stopping; the rest goes next time)' : w.outcome;
+  const ended = !interrupted && w.endedBy && w.endedBy !== w.outcome ? ` (${w.endedBy})` : '';
   const trigger = w.trigger ? ` [${w.trigger}]` : '';
   const events = w.events ? `, ${w.events} events` : '';
   const lines = [
-    `window${trigger} ${w.outcome}${ended} after ${seconds} s: ${w.records} records in ${w.messages} messages, ${bytes(w.bytes)}${range}${events}`,
+    `window${trigger} ${outcome}${ended} after ${seconds} s: ${w.records} records in ${w.messages} messages, ${bytes(w.bytes)}${range}${events}`,
   ];
   if (w.error) lines.push(`  error ${w.error.code}: ${w.error.message}`);
+  if (w.jobsError) lines.push(`  jobs ${w.jobsError.code}: ${w.jobsError.message}`);
   lines.push(...hookText('pre-hook', w.hooks?.pre), ...hookText('post-hook', w.hooks?.post));
   return lines.join('\n');
 }

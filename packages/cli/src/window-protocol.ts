@@ -38,6 +38,12 @@ export type ToWindow =
       error?: { code: string; message: string };
     };
 
+/** The window process's last message: how the window ended (`jobsError`: its jobs could not be set up). */
+export interface WindowResultMessage {
+  type: 'result';
+  result: WindowReport & { jobsError?: { code: string; message: string } };
+}
+
 /** Window process → parent: outbox and host requests, then the result. */
 export type FromWindow =
   | { type: 'read'; id: number; afterSeq: number; limit: number; maxBytes: number }
@@ -49,7 +55,7 @@ export type FromWindow =
   | { type: 'reload'; id: number }
   | { type: 'health'; id: number }
   | { type: 'restart'; id: number }
-  | { type: 'result'; result: WindowReport };
+  | WindowResultMessage;
 
 /** The parent's side of the host requests (see WindowHost in @attache/uplink). */
 export interface WindowHostServer {

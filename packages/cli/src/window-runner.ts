@@ -37,6 +37,8 @@ export interface WindowRecord extends WindowReport {
    * all, and `error` this window's or else the first failed route's (its message names the route).
    */
   routes?: Record<string, WindowRecord>;
+  /** The window could not take jobs (`ATTACHE_JOBS_UNAVAILABLE`): why. Its telemetry still went up. */
+  jobsError?: { code: string; message: string };
 }
 
 /** What opens a window: `manual` or a scheduler policy, with its deadline. */
@@ -60,6 +62,8 @@ export interface WindowRunnerOptions {
   updates?: UpdateTargets;
   /** Opens the cache at `path` as a route's outbox. Default: the gateway's `openCache`. */
   openOutbox?: (path: string) => Promise<LevelCache>;
+  /** Where the window process logs: 1 (stdout, default) or 2 (stderr, when stdout is a command's answer). */
+  logFd?: 1 | 2;
 }
 
 /** One `uplink.routes` entry as the runner holds it: its outbox and the runner of its windows. */
@@ -89,7 +93,10 @@ export class WindowRunner {
   readonly #updates: UpdateTargets | undefined;
   #current: Promise<WindowRecord> | undefined;
   #abort: (() => void) | undefined;
+  /** Set by close(): the gateway is stopping, so a window that ends now was interrupted. */
+  #closing = false;
   readonly #openOutbox: (path: string) => Promise<LevelCache>;
+  readonly #logFd: 1 | 2;
   #routes: Map<string, RouteLane> | undefined;
 
   constructor(options: WindowRunnerOptions) {
@@ -99,6 +106,7 @@ export class WindowRunner {
     this.#host = options.host;
     this.#beforeConnect = options.beforeConnect;
     this.#updates = options.updates;
+    this.#logFd = options.logFd ?? 1;
     this.#openOutbox = options.openOutbox ?? ((path) => openCache(this.#config, options.logger, path));
   }
 
@@ -118,7 +126,7 @@ export class WindowRunner {
         uplink: routeUplinkConfig(uplink as UplinkConfig, route),
       };
       const logger = this.#log.child({ route: route.name });
-      const runner = new WindowRunner({ config, cache, logger });
+      const runner = new WindowRunner({ config, cache, logger, logFd: this.#logFd });
       routes.set(route.name, { devices: new Set(route.devices), cache, runner });
     }
     this.#routes = routes;
@@ -183,6 +191,7 @@ export class WindowRunner {
 
   /** Ends an open window early (unacknowledged records stay in the cache) and waits for it. */
   async close(): Promise<void> {
+    this.#closing = true;
     this.#abort?.();
     for (const lane of this.#routes?.values() ?? []) void lane.runner.close();
     await this.#current?.catch(() => undefined);
@@ -204,6 +213,7 @@ export class WindowRunner {
     let result: WindowReport;
     // An offline `attache sync` opens the route outboxes for this window only.
     const opened = this.#routes === undefined && uplink.routes.length > 0;
+    const openedAt = new Date().toISOString();
     try {
       if (opened) await this.openRoutes();
       if (preHook) hooks.pre = await runHook(preHook, 'pre-hook', this.#log);
@@ -212,6 +222,25 @@ export class WindowRunner {
       );
       const routed = this.#runRoutes(request);
       result = withRouteReports(await this.#inChild(uplink, request), await routed);
+    } catch (err) {
+      // A window that could not even start (a route's outbox, the window process) is recorded as
+      // failed with its cause, like any other.
+      const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';
+      const message = err instanceof Error ? err.message : String(err);
+      this.#log.error({ errorCode: code }, `window failed to start: ${message}`);
+      result = {
+        openedAt,
+        closedAt: new Date().toISOString(),
+        outcome: 'failed',
+        endedBy: 'failed',
+        records: 0,
+        messages: 0,
+        bytes: 0,
+        firstSeq: null,
+        lastSeq: null,
+        events: 0,
+        error: { code, message },
+      };
     } finally {
       if (postHook) hooks.post = await runHook(postHook, 'post-hook', this.#log);
       if (opened) await this.closeRoutes();
@@ -230,7 +259,9 @@ export class WindowRunner {
     const openedAt = new Date().toISOString();
     const acked: Acked = { records: 0, messages: 0, bytes: 0, firstSeq: null, lastSeq: null };
     const served = new Map<number, number>();
-    const child = fork(workerPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(workerPath, {
+      stdio: ['ignore', this.#logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'],
+    });
     // The window process may die at any moment: a send into its closed channel is expected then
     // (EPIPE), and must never become an uncaught 'error' that stops the gateway.
     child.on('error', (err) => this.#log.warn({ err }, 'window process channel error'));
@@ -241,19 +272,29 @@ export class WindowRunner {
     this.#abort = () => send({ type: 'abort' });
     const maxDurationMs = request.maxDurationMs ?? uplink.window.maxDurationSeconds * 1000;
     const limitMs = maxDurationMs + uplink.connectTimeoutMs + killGraceMs;
+    let overran = false;
     const killer = setTimeout(() => {
+      overran = true;
       this.#log.error({ pid: child.pid, limitMs }, 'window process overran its deadline: killed');
       child.kill('SIGKILL');
     }, limitMs);
 
     return new Promise<WindowReport>((resolve) => {
       let result: WindowReport | undefined;
+      const pending = new Set<Promise<unknown>>();
       child.on('message', (message: FromWindow) => {
         if (message.type === 'result') {
-          result = message.result;
+          // What the gateway saw acknowledged (removes) is never less than what the window reports.
+          result = { ...message.result, ...(message.result.records < acked.records ? acked : {}) };
           return;
         }
-        this.#serve(message, served, acked).then(
+        const serving = this.#serve(message, served, acked);
+        pending.add(serving);
+        void serving.then(
+          () => pending.delete(serving),
+          () => pending.delete(serving),
+        );
+        serving.then(
           (value) =>
             send(
               message.type === 'read'
@@ -268,20 +309,30 @@ export class WindowRunner {
       });
       child.once('exit', (code, signal) => {
         clearTimeout(killer);
-        if (result) return resolve(result);
-        // The window process died (a crash in native code, killed): what it had acknowledged is counted here.
-        const message = `window process ended (${signal ?? `exit ${code}`}) before reporting`;
-        this.#log.error({ code, signal }, message);
-        resolve({
-          openedAt,
-          closedAt: new Date().toISOString(),
-          outcome: 'failed',
-          endedBy: 'failed',
-          events: 0,
-          ...acked,
-          error: { code: 'ATTACHE_INTERNAL', message },
-        });
+        // Removes still being served are counted before the window is: they left the cache.
+        void Promise.allSettled([...pending]).then(() => ended(code, signal));
       });
+      const ended = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (result) return resolve(result);
+        // The window process ended without reporting (killed, a crash in native code): what it had
+        // acknowledged is counted here.
+        const counted = { openedAt, closedAt: new Date().toISOString(), events: 0, ...acked };
+        if (this.#closing && !overran && (signal === 'SIGINT' || signal === 'SIGTERM')) {
+          this.#log.info({ signal }, 'window interrupted: the gateway is stopping');
+          return resolve({ ...counted, outcome: 'deadline', endedBy: 'interrupted' });
+        }
+        const error = overran
+          ? {
+              code: 'ATTACHE_TIMEOUT',
+              message: `window process overran its deadline (${limitMs} ms): killed`,
+            }
+          : {
+              code: 'ATTACHE_INTERNAL',
+              message: `window process ended (${signal ?? `exit ${code}`}) before reporting`,
+            };
+        this.#log.error({ code, signal, errorCode: error.code }, error.message);
+        resolve({ ...counted, outcome: 'failed', endedBy: 'failed', error });
+      };
       send({
         type: 'start',
         gatewayId: this.#config.gateway.id,

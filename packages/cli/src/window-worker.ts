@@ -2,7 +2,7 @@
 // MQTT, its threads and ~10 MB of RSS) lives only while a window is open and a fault in it cannot
 // stop the acquisition of readings. It sees the gateway's cache (and its state, shadow settings and
 // events) over IPC.
-import { GatewayError, type Logger, type Outbox, type StoredRecord } from '@attache/core';
+import { GatewayError, isGatewayError, type Logger, type Outbox, type StoredRecord } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import {
   IotCoreUplink,
@@ -15,7 +15,7 @@ import {
 import { createLogger } from './log.js';
 import { readSerialNumber } from './serial-number.js';
 import { jobsRunner, type UpdateHost } from './window-jobs.js';
-import type { FromWindow, ToWindow, WindowStart } from './window-protocol.js';
+import type { FromWindow, ToWindow, WindowResultMessage, WindowStart } from './window-protocol.js';
 
 /** A request before it gets its id (Omit distributed over the union). */
 type Request =
@@ -90,17 +90,36 @@ class IpcBridge implements Outbox, WindowHost, UpdateHost {
 
 const bridge = new IpcBridge();
 
+/** Why the window could not take jobs, when it could not: the window uploads without them. */
+let jobsError: { code: string; message: string } | undefined;
+
+/**
+ * The window's jobs runner, or undefined when the jobs could not be set up (e.g. the jobs key cannot
+ * be read): that is logged and reported with the window, and the telemetry still goes up.
+ */
+async function jobsOf(start: WindowStart, logger: Logger): Promise<WindowHost['runJobs']> {
+  const { jobs } = start;
+  if (jobs === undefined) return undefined;
+  const { updates, ...settings } = jobs;
+  try {
+    return await jobsRunner({
+      thingName: start.gatewayId,
+      ...settings,
+      logger,
+      ...(updates === undefined ? {} : { updates: { ...updates, host: bridge } }),
+    });
+  } catch (err) {
+    const message = `jobs not taken in this window: ${(err as Error).message}`;
+    jobsError = { code: 'ATTACHE_JOBS_UNAVAILABLE', message };
+    logger.error({ err, code: jobsError.code }, message);
+    return undefined;
+  }
+}
+
 /** The window's host: the parent (state, shadow, events) over IPC, and the jobs run here. */
 async function windowHost(start: WindowStart, logger: Logger): Promise<WindowHost | undefined> {
-  const { jobs } = start;
-  if (jobs === undefined) return start.host ? bridge : undefined;
-  const { updates, ...settings } = jobs;
-  const runJobs = await jobsRunner({
-    thingName: start.gatewayId,
-    ...settings,
-    logger,
-    ...(updates === undefined ? {} : { updates: { ...updates, host: bridge } }),
-  });
+  const runJobs = await jobsOf(start, logger);
+  if (runJobs === undefined) return start.host ? bridge : undefined;
   if (!start.host) return { runJobs };
   return {
     reportState: () => bridge.reportState(),
@@ -117,6 +136,45 @@ async function windowProvisioning(start: WindowStart): Promise<WindowProvisionin
 }
 
 const abort = new AbortController();
+const openedAt = new Date().toISOString();
+let reported = false;
+
+/** Sends the result once; the process exits when the parent has it. */
+function report(result: WindowResultMessage['result']): void {
+  if (reported) return;
+  reported = true;
+  const full = jobsError === undefined ? result : { ...result, jobsError };
+  // The CRT client may keep the event loop alive after close: exit once the parent has the result.
+  process.send?.({ type: 'result', result: full } satisfies FromWindow, () => process.exit(0));
+}
+
+/** A failure outside the window's own handling (a bug, a system error): reported with its cause. */
+function failed(err: unknown): void {
+  const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`attache window: ${code}: ${message}\n`);
+  report({
+    openedAt,
+    closedAt: new Date().toISOString(),
+    outcome: 'failed',
+    endedBy: 'failed',
+    records: 0,
+    messages: 0,
+    bytes: 0,
+    firstSeq: null,
+    lastSeq: null,
+    events: 0,
+    error: { code, message },
+  });
+}
+
+process.on('uncaughtException', failed);
+process.on('unhandledRejection', failed);
+// Ctrl-C (the terminal signals the whole process group) and `systemctl stop` (SIGTERM to every
+// process of the unit) reach this process too: the window ends as interrupted, like an abort from
+// the gateway, and reports; unacknowledged records stay in the cache.
+process.on('SIGINT', () => abort.abort());
+process.on('SIGTERM', () => abort.abort());
 
 process.on('message', (message: ToWindow) => {
   switch (message.type) {
@@ -133,10 +191,7 @@ process.on('message', (message: ToWindow) => {
             ...(provisioning === undefined ? {} : { provisioning }),
           }),
         )
-        .then((result) => {
-          // The CRT client may keep the event loop alive after close: exit once the parent has the result.
-          process.send?.({ type: 'result', result } satisfies FromWindow, () => process.exit(0));
-        });
+        .then(report, failed);
       break;
     }
     case 'abort':

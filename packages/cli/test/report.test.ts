@@ -15,6 +15,23 @@ const window: WindowResult = {
   error: { code: 'ATTACHE_UPLINK_PUBLISH', message: 'connection lost' },
 };
 
+t.test('an interrupted window, and one whose jobs could not be set up', async (t) => {
+  const { error: _error, ...ok } = window;
+  t.equal(
+    formatWindow({ ...ok, outcome: 'deadline', endedBy: 'interrupted', trigger: 'schedule' }),
+    'window [schedule] interrupted (the gateway was stopping; the rest goes next time) after 12.5 s: 1200 records in 3 messages, 341.8 KiB (seq 1–1200)',
+  );
+  t.equal(
+    formatWindow({
+      ...ok,
+      outcome: 'drained',
+      endedBy: 'drained',
+      jobsError: { code: 'ATTACHE_JOBS_UNAVAILABLE', message: 'jobs not taken in this window: ENOENT' },
+    }),
+    'window drained after 12.5 s: 1200 records in 3 messages, 341.8 KiB (seq 1–1200)\n  jobs ATTACHE_JOBS_UNAVAILABLE: jobs not taken in this window: ENOENT',
+  );
+});
+
 t.test('a window reads as one line plus its error', async (t) => {
   t.equal(
     formatWindow(window),

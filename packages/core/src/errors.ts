@@ -44,6 +44,8 @@ export type ErrorCode =
   | 'ATTACHE_WINDOW_BUSY'
   /** The config has no `uplink` section, so no window can open. */
   | 'ATTACHE_UPLINK_NOT_CONFIGURED'
+  /** A window could not take AWS IoT Jobs (its key or CA file unreadable); its telemetry still went up. */
+  | 'ATTACHE_JOBS_UNAVAILABLE'
   /** No running gateway answers on the control socket. */
   | 'ATTACHE_CONTROL_UNAVAILABLE'
   /** An unexpected failure (a bug or an unforeseen system error); the message says what. */

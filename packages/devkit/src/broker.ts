@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -104,11 +104,12 @@ function spawnTracked(command: string, args: string[]): ChildProcess {
       for (const child of children) child.kill('SIGKILL');
     });
   }
-  const child = existsSync('/usr/bin/setpriv')
-    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', command, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-    : spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a Ctrl-C in the terminal (SIGINT to the foreground group) must not stop
+  // the broker under a window that is ending cleanly; the parent stops it after the gateway.
+  const options: SpawnOptions = { stdio: ['ignore', 'pipe', 'pipe'], detached: true };
+  const child: ChildProcess = existsSync('/usr/bin/setpriv')
+    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', command, ...args], options)
+    : spawn(command, args, options);
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;

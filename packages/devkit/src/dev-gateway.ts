@@ -2,12 +2,13 @@
 // `make run`: the gateway on its embedded defaults, with no hardware and no AWS account. A simulated
 // Nonin pulse oximeter writes to one end of a socat pty pair, `attache run` reads the other end, and a
 // local mosquitto with mutual TLS stands in for AWS IoT Core; a subscriber plays the dashboard and
-// prints each batch it receives. Everything lives in ./.dev; Ctrl-C stops it all.
+// prints the values, events and state it receives. Everything lives in ./.dev; Ctrl-C stops it all.
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type MosquittoBroker, startMosquitto, subscribeTopic, uplinkSettings } from './broker.js';
+import { batchLines, eventLine, stateLine } from './dashboard.js';
 import { createTestPki, type TestPki } from './pki.js';
 import { openPtyPair } from './pty.js';
 import { LineDeviceSimulator, profileFormat } from './simulator.js';
@@ -39,6 +40,8 @@ function devConfig(devicePath: string, broker: MosquittoBroker, pki: TestPki) {
     ],
     uplink: {
       ...uplinkSettings(broker, pki),
+      // Mosquitto serves no HTTPS `Date` (AWS IoT Core's port 8443): each window would warn.
+      trustedTime: { enabled: false },
       window: { everySeconds: 15, jitterSeconds: 0, maxDurationSeconds: 60 },
     },
   };
@@ -52,8 +55,18 @@ async function main(): Promise<void> {
   const simulator = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin', intervalMs: 1000 });
   await simulator.open();
   simulator.start();
-  const topic = `dt/attache/${thingName}/telemetry`;
-  const dashboard = await subscribeTopic({ broker, pki, topic });
+  const topics = {
+    telemetry: batchLines,
+    events: (m: Buffer) => [eventLine(m)],
+    state: (m: Buffer) => [stateLine(m)],
+  };
+  const dashboards = await Promise.all(
+    Object.entries(topics).map(async ([kind, lines]) => ({
+      subscriber: await subscribeTopic({ broker, pki, topic: `dt/attache/${thingName}/${kind}` }),
+      lines,
+      shown: 0,
+    })),
+  );
   const configPath = join(root, 'config.json');
   await writeFile(configPath, `${JSON.stringify(devConfig(pty.gatewayPath, broker, pki), null, 2)}\n`);
 
@@ -63,14 +76,15 @@ async function main(): Promise<void> {
   console.log(`attache dev: config ${configPath}; in another terminal:`);
   console.log(`  ${cliBin} status --config ${configPath}    (or: make status)`);
   console.log(`  ${cliBin} sync --config ${configPath}      (or: make sync)`);
+  console.log('attache dev: a window every 15 s; the dashboard stand-in prints what reaches the broker');
 
-  let shown = 0;
+  // The dashboard stand-in: values of each batch, each event, the state of each window.
   const printer = setInterval(() => {
-    for (; shown < dashboard.messages.length; shown++) {
-      const batch = JSON.parse(dashboard.messages[shown]?.toString('utf8') ?? '{}');
-      console.log(
-        `dashboard: ${topic} batch seq ${batch.firstSeq}-${batch.lastSeq} (${batch.count} records)`,
-      );
+    for (const dashboard of dashboards) {
+      const { messages } = dashboard.subscriber;
+      for (; dashboard.shown < messages.length; dashboard.shown++) {
+        for (const line of dashboard.lines(messages[dashboard.shown] as Buffer)) console.log(line);
+      }
     }
   }, 500);
 
@@ -88,7 +102,7 @@ async function main(): Promise<void> {
     simulator.stop();
     await simulator.close();
     await pty.close();
-    await dashboard.stop();
+    for (const { subscriber } of dashboards) await subscriber.stop();
     await broker.stop();
     process.exit(gateway.exitCode ?? 0);
   };

@@ -28,6 +28,7 @@ export {
   type TopicSubscriber,
   uplinkSettings,
 } from './broker.js';
+export { batchLines, eventLine, stateLine } from './dashboard.js';
 export { FuzzMeter, fuzzParameters, liveBytes, type Mutation, mutate } from './fuzz.js';
 export {
   type MllpAck,

@@ -30,14 +30,10 @@ export function profileFormat(profile: DeviceProfile): FormatInput {
       SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
       BPM: { code: 'MDC_PULS_OXIM_PULS_RATE', mdc: 149530, unit: '/min' },
       PI: { code: 'MDC_PULS_OXIM_PERF_REL', unit: '%' },
-      ALARM: { code: 'masimo-alarm', system: 'LOCAL', unit: '1', type: 'hex', questionableWhenNonZero: true },
-      EXC: {
-        code: 'masimo-exception',
-        system: 'LOCAL',
-        unit: '1',
-        type: 'hex',
-        questionableWhenNonZero: true,
-      },
+      // An alarm says a value crossed its limit, not that it is unreliable: kept, flags nothing.
+      ALARM: { code: 'masimo-alarm', system: 'LOCAL', unit: '1', type: 'hex' },
+      // Every EXC bit but 800 (full SET mode, informational) is a sensor exception (docs/devices.md).
+      EXC: { code: 'masimo-exception', system: 'LOCAL', unit: '1', type: 'hex', questionableMask: 'FFF7FF' },
     },
   };
 }
@@ -75,7 +71,7 @@ const pad = (n: number, width: number): string => String(n).padStart(width, '0')
  * Writes realistic bedside-device lines (ending CR LF) to a serial path, with values that drift
  * deterministically from a seed. `nonin` sends `SPO2=097 HR=072`, now and then `SPO2=--- HR=---`
  * (no data) and an event marker glued to the last value (`HR=071*`, as Nonin does); `masimo` sends
- * `MM/DD/YY HH:MM:SS SN=… SPO2=098% BPM=072 PI=03.60% … ALARM=0000 EXC=000000` with the current
+ * `MM/DD/YY HH:MM:SS SN=… SPO2=098% BPM=072 PI=03.60% … ALARM=0000 EXC=000800` (SET mode; `000820` sensor off, without values) with the current
  * local time, now and then a no-data line or a non-zero ALARM.
  */
 export class LineDeviceSimulator {
@@ -178,14 +174,14 @@ export class LineDeviceSimulator {
       `${pad(now.getHours(), 2)}:${pad(now.getMinutes(), 2)}:${pad(now.getSeconds(), 2)}`;
     const tail = 'SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+--';
     if (this.#random() < 0.08) {
-      return `${stamp} SN=0000070986 SPO2=---% BPM=--- PI=--.--% ${tail} PVI=--- ALARM=0000 EXC=000000`;
+      return `${stamp} SN=0000070986 SPO2=---% BPM=--- PI=--.--% ${tail} PVI=--- ALARM=0000 EXC=000820`;
     }
     const pi = (1 + this.#random() * 4).toFixed(2).padStart(5, '0');
     const pvi = pad(10 + Math.floor(this.#random() * 10), 3);
     const alarm = this.#random() < 0.06 ? '0002' : '0000';
     return (
       `${stamp} SN=0000070986 SPO2=${pad(this.#spo2, 3)}% BPM=${pad(this.#pulse, 3)} PI=${pi}% ` +
-      `${tail} PVI=${pvi} ALARM=${alarm} EXC=000000`
+      `${tail} PVI=${pvi} ALARM=${alarm} EXC=000800`
     );
   }
 }

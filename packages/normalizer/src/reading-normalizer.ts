@@ -12,7 +12,7 @@ import { GatewayError, nullLogger } from '@attache/core';
 import { CodedMapper, type CodeMaps } from './coded.js';
 import { FreeTextDeidentifier } from './deidentify.js';
 import type { ClockSource } from './system-clock.js';
-import { isNonZero, mapValue } from './values.js';
+import { hasQuestionableBits, mapValue } from './values.js';
 
 /** Formats whose readings are key/value fields mapped by an allow-list. */
 type FieldFormat = KvLineFormat | RegexLineFormat;
@@ -151,8 +151,9 @@ export class ReadingNormalizer {
         status,
         source: field.name,
       });
-      statusWords.push(mapping.questionableWhenNonZero);
-      flagged ||= mapping.questionableWhenNonZero && isNonZero(value);
+      const statusWord = mapping.questionableWhenNonZero || mapping.questionableMask !== undefined;
+      statusWords.push(statusWord);
+      flagged ||= statusWord && hasQuestionableBits(value, mapping.questionableMask);
     }
     if (observations.length < minFields) {
       throw malformed(`device ${deviceId} sent ${observations.length} known fields, fewer than ${minFields}`);

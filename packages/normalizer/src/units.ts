@@ -1,7 +1,6 @@
 /**
  * Device unit spellings to UCUM. Keys are compared after trimming; MDC unit codes may come as the
- * reference id (`MDC_DIM_PERCENT`) or the context-free number (`262688` = partition 4 × 65536 + term,
- * ../shared/reference/protocols.md §2.4). Lab spellings are those analyzers print (`10^3/uL`, `K/uL`).
+ * reference id (`MDC_DIM_PERCENT`) or the context-free number (`262688` = partition 4 × 65536 + term). Lab spellings are those analyzers print (`10^3/uL`, `K/uL`).
  */
 const table: Record<string, string> = {
   MDC_DIM_PERCENT: '%',

@@ -55,3 +55,19 @@ export function isNonZero(value: Observation['value']): boolean {
   if (typeof value === 'number') return value !== 0;
   return typeof value === 'string' && /[^0]/.test(value);
 }
+
+/** A status word's bits: a hex word as sent (`0820`), or a whole number; undefined for anything else. */
+function bitsOf(value: Observation['value']): bigint | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? BigInt(value) : undefined;
+  return typeof value === 'string' && hex.test(value) ? BigInt(`0x${value}`) : undefined;
+}
+
+/**
+ * True when a status word marks the other values questionable: any bit of `mask` (hex, `0x` optional)
+ * set, or without a mask any bit set. A value without bits (no value, not a whole number) is false.
+ */
+export function hasQuestionableBits(value: Observation['value'], mask: string | undefined): boolean {
+  if (mask === undefined) return isNonZero(value);
+  const bits = bitsOf(value);
+  return bits !== undefined && (bits & BigInt(/^0[xX]/.test(mask) ? mask : `0x${mask}`)) !== 0n;
+}

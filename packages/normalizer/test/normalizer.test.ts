@@ -60,6 +60,19 @@ const devices = validateConfig({
       },
     },
     {
+      id: 'masimo-masked',
+      adapter: 'rs232',
+      port: { path: '/dev/ttyUSB5' },
+      format: {
+        kind: 'kv-line',
+        fields: {
+          SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', mdc: 150456, unit: '%' },
+          EXC: { code: 'EXC', system: 'LOCAL', unit: '1', type: 'hex', questionableMask: 'FFF7FF' },
+          STAT: { code: 'STAT', system: 'LOCAL', unit: '1', questionableMask: '0x4' },
+        },
+      },
+    },
+    {
       id: 'monitor-pid',
       adapter: 'rs232',
       port: { path: '/dev/ttyUSB3' },
@@ -299,6 +312,27 @@ t.test('a non-zero Masimo ALARM makes the other valid values questionable', asyn
     ],
     'a status word without a value flags nothing',
   );
+});
+
+t.test('a status word with a mask: only its bits make the other values questionable', async (t) => {
+  const { normalizer } = setup(t);
+  const statuses = async (exc: string, stat = '0') => {
+    const fields: [string, string][] = [
+      ['SPO2', '098%'],
+      ['EXC', exc],
+      ['STAT', stat],
+    ];
+    const draft = await normalizer.normalize(reading('masimo-masked', 'masimo', { fields }));
+    valid(t, draft);
+    return draft.observations.map((o) => o.status);
+  };
+  t.same(await statuses('000800'), ['valid', 'valid', 'valid'], 'EXC 800 (SET mode) is informational');
+  t.same(await statuses('000820'), ['questionable', 'valid', 'valid'], 'EXC 820 (sensor off) is not');
+  t.same(await statuses('100000'), ['questionable', 'valid', 'valid'], 'an undocumented high bit counts');
+  t.same(await statuses('000000', '6'), ['questionable', 'valid', 'valid'], 'a numeric word: bit 2 set');
+  t.same(await statuses('000000', '8'), ['valid', 'valid', 'valid'], 'a numeric word: other bits only');
+  t.same(await statuses('000000', '2.5'), ['valid', 'valid', 'valid'], 'a fraction has no bits');
+  t.same(await statuses('------'), ['valid', 'unavailable', 'valid'], 'no value flags nothing');
 });
 
 t.test('a patient identifier is tokenized and appears nowhere in the draft', async (t) => {

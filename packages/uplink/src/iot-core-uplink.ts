@@ -16,7 +16,7 @@ export interface IotCoreUplinkOptions {
 
 /** Options of {@link IotCoreUplink.openWindow}. */
 export interface OpenWindowOptions {
-  /** Aborting ends the window early (outcome `deadline`, endedBy `aborted`); unacknowledged records stay. */
+  /** Aborting ends the window early (outcome `deadline`, endedBy `interrupted`); unacknowledged records stay. */
   signal?: AbortSignal;
   /** The window's deadline in ms from now. Default: `config.window.maxDurationSeconds` × 1000. */
   maxDurationMs?: number;

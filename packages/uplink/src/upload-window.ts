@@ -9,8 +9,11 @@ import { probeTls } from './tls-probe.js';
 import { type UplinkTopics, uplinkTopics } from './topics.js';
 import type { WindowChannel, WindowHost } from './window-host.js';
 
-/** How a window ended, finer than `outcome`. */
-export type EndedBy = 'drained' | 'deadline' | 'byte-budget' | 'aborted' | 'failed';
+/**
+ * How a window ended, finer than `outcome`; `interrupted`: its signal was aborted (the gateway
+ * stopping: Ctrl-C, `systemctl stop`).
+ */
+export type EndedBy = 'drained' | 'deadline' | 'byte-budget' | 'interrupted' | 'failed';
 
 /** A window's result: core's WindowResult plus what only the uplink knows. */
 export interface WindowReport extends WindowResult {
@@ -64,7 +67,7 @@ const outcomes: Record<EndedBy, WindowResult['outcome']> = {
   drained: 'drained',
   deadline: 'deadline',
   'byte-budget': 'deadline',
-  aborted: 'deadline',
+  interrupted: 'deadline',
   failed: 'failed',
 };
 
@@ -112,7 +115,7 @@ class UploadWindow {
     const { config, signal, log } = this.#options;
     const durationMs = this.#options.maxDurationMs ?? config.window.maxDurationSeconds * 1000;
     const timer = setTimeout(() => this.#end({ endedBy: 'deadline' }), durationMs);
-    const onAbort = (): void => this.#end({ endedBy: 'aborted' });
+    const onAbort = (): void => this.#end({ endedBy: 'interrupted' });
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
     log.info('window opened');

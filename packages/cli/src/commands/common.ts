@@ -1,6 +1,7 @@
 import { type AttacheConfig, GatewayError, isGatewayError } from '@attache/core';
 import type { Argv } from 'yargs';
-import { defaultConfigPath, loadConfig } from '../config-file.js';
+import type { ConfigAdvice } from '../config-advice.js';
+import { defaultConfigPath, inspectConfig, loadConfig } from '../config-file.js';
 import { controlRequest } from '../control.js';
 import { gatewayPaths } from '../paths.js';
 import { formatIssues } from '../report.js';
@@ -31,13 +32,34 @@ export const jsonOption = { type: 'boolean', description: 'print JSON for script
  * Loads and validates the config; on problems prints `preface` (when given) on stdout, then every
  * problem as `path: message`, and exits `exitCode` (78 unless told otherwise).
  */
-export async function readConfig(
+export function readConfig(path: string, preface?: string, exitCode = exitConfig): Promise<AttacheConfig> {
+  return orExit(path, loadConfig(path), preface, exitCode);
+}
+
+/**
+ * What `attache run` and `attache config validate` read: the config checked in full, its files and
+ * ports on this machine included (see inspectConfig), with its warnings. Exits as {@link readConfig}.
+ */
+export function readCheckedConfig(
   path: string,
+  options: { offline?: boolean; exitCode?: number } = {},
+): Promise<{ config: AttacheConfig; warnings: ConfigAdvice[] }> {
+  return orExit(
+    path,
+    inspectConfig(path, { offline: options.offline ?? false }),
+    undefined,
+    options.exitCode,
+  );
+}
+
+async function orExit<T>(
+  path: string,
+  loading: Promise<T>,
   preface?: string,
   exitCode = exitConfig,
-): Promise<AttacheConfig> {
+): Promise<T> {
   try {
-    return await loadConfig(path);
+    return await loading;
   } catch (err) {
     if (isGatewayError(err, 'ATTACHE_CONFIG_INVALID')) {
       if (preface !== undefined) console.log(preface);

@@ -22,6 +22,7 @@ import {
   exitConfig,
   fail,
   jsonOption,
+  readCheckedConfig,
   readConfig,
   viaGateway,
   withConfig,
@@ -30,9 +31,13 @@ import {
 async function run(args: CommonArgs): Promise<void> {
   // 78 is never restarted; a new release on trial that refuses the config exits 1 instead, so that
   // the unit restarts it and its rollback guard counts the failed start.
-  const cfg = await readConfig(args.config, undefined, (await releaseOnTrial()) ? 1 : exitConfig);
+  // The same check as `attache config validate`, files and ports included: the two never disagree.
+  const { config: cfg, warnings } = await readCheckedConfig(args.config, {
+    exitCode: (await releaseOnTrial()) ? 1 : exitConfig,
+  });
   await becomeDataDirOwner(cfg.gateway.dataDir);
   const log = createLogger(cfg.log.level);
+  for (const { path, message } of warnings) log.warn({ path }, message);
   const root = installRoot();
   // Under systemd (Type=notify, WatchdogSec=): READY=1 once started, STOPPING=1, watchdog pings.
   const systemd = new SystemdNotifier({ logger: log.child({ module: 'systemd' }) });
@@ -103,10 +108,11 @@ async function sync(args: CommonArgs): Promise<void> {
   await becomeDataDirOwner(cfg.gateway.dataDir);
   const timeoutMs = ((cfg.uplink?.window.maxDurationSeconds ?? 0) + 120) * 1000;
   const result = await viaGateway<WindowResult>(cfg, 'sync', timeoutMs, async () => {
-    const log = createLogger(cfg.log.level, { pretty: false });
+    // stdout is the answer (`--json`: only JSON); the logs of this window go to stderr.
+    const log = createLogger(cfg.log.level, { pretty: false, fd: 2 });
     const cache = await openCache(cfg, log);
     try {
-      return await new WindowRunner({ config: cfg, cache, logger: log }).run();
+      return await new WindowRunner({ config: cfg, cache, logger: log, logFd: 2 }).run();
     } finally {
       await cache.close();
     }

@@ -46,6 +46,61 @@ const prefixes: Record<ModbusTable, string> = {
   'holding-register': 'hr',
 };
 
+/** A TCP address written without its scheme: `10.0.0.5:502`, `plc.local:502`. */
+const bareHostPort = /^[A-Za-z0-9.-]+:\d+$/;
+
+function busProblem(bus: string): string | undefined {
+  if (bus.startsWith('tcp://')) {
+    let url: URL;
+    try {
+      url = new URL(bus);
+    } catch {
+      return `--bus ${bus} is not a valid address: write tcp://host[:port]`;
+    }
+    if (url.hostname === '') return `--bus ${bus} names no host: write tcp://host[:port]`;
+    if (url.pathname !== '' && url.pathname !== '/') return `--bus ${bus}: only tcp://host[:port], no path`;
+    return undefined;
+  }
+  if (bareHostPort.test(bus)) return `--bus ${bus} looks like a TCP address: write tcp://${bus}`;
+  if (!bus.startsWith('/')) {
+    return `--bus ${bus} is neither tcp://host[:port] nor a serial device path (e.g. /dev/ttyUSB0; attache ports lists them)`;
+  }
+  return undefined;
+}
+
+/** Every problem of the arguments, before anything is opened (empty when they are usable). */
+export function readArgsProblems(args: ReadArgs): string[] {
+  const problems: string[] = [];
+  const bus = busProblem(args.bus);
+  if (bus !== undefined) problems.push(bus);
+  if (!Number.isInteger(args.unit) || args.unit < 1 || args.unit > 247) {
+    problems.push(
+      `--unit ${args.unit} must be a whole number from 1 to 247 (0 is broadcast: no device answers a read)`,
+    );
+  }
+  if (args.ref !== undefined && (args.table !== undefined || args.address !== undefined)) {
+    problems.push('give either --ref or --table with --address, not both');
+  } else if (args.ref === undefined && (args.table === undefined) !== (args.address === undefined)) {
+    problems.push(args.table === undefined ? '--address needs --table' : '--table needs --address');
+  }
+  if (
+    args.address !== undefined &&
+    (!Number.isInteger(args.address) || args.address < 0 || args.address > 65535)
+  ) {
+    problems.push(`--address ${args.address} must be a whole number from 0 to 65535`);
+  }
+  if (!Number.isInteger(args.count) || args.count < 1)
+    problems.push(`--count ${args.count} must be a whole number ≥ 1`);
+  if (args.type === 'string' && args.length === undefined) {
+    problems.push('--type string needs --length: how many registers (2 characters each) one string takes');
+  }
+  if (args.length !== undefined && (!Number.isInteger(args.length) || args.length < 1 || args.length > 125)) {
+    problems.push(`--length ${args.length} must be a whole number from 1 to 125`);
+  }
+  if (!(args.timeout > 0)) problems.push(`--timeout ${args.timeout} must be more than 0 ms`);
+  return problems;
+}
+
 /** `tcp://host[:port]` (default port 502) or a serial device path. */
 export function parseBus(args: Pick<ReadArgs, 'bus' | 'baud' | 'parity' | 'stopBits'>): ModbusBus {
   if (args.bus.startsWith('tcp://')) {
@@ -64,6 +119,8 @@ export function parseBus(args: Pick<ReadArgs, 'bus' | 'baud' | 'parity' | 'stopB
 
 /** The read the arguments ask for; a TypeError for a missing or contradictory location. */
 function request(args: ReadArgs, resolve: typeof resolveRef): ReadRegistersOptions {
+  const problems = readArgsProblems(args);
+  if (problems.length > 0) throw new TypeError(problems.join('\nattache: '));
   let table: ModbusTable | undefined;
   let address: number | undefined;
   if (args.ref !== undefined) {

@@ -169,6 +169,10 @@ export interface FieldMapping {
    * For a status-word field (Masimo ALARM, EXC): when its value is non-zero, the record's other observations are marked `questionable`.
    */
   questionableWhenNonZero: boolean;
+  /**
+   * For a status-word field whose bits are not all exceptions: the bits (hex, e.g. `7FF` or `0x47F`) that mark the record's other observations `questionable` when any of them is set; the other bits are informational (Masimo EXC `800`: the algorithm runs in full SET mode). Makes the field a status word, as `questionableWhenNonZero` does, with only these bits counting. See docs/devices.md "Status words".
+   */
+  questionableMask?: string;
 }
 /**
  * Lines matched by a regular expression (JavaScript syntax) with named groups, for devices with a fixed line layout. Each named group listed in `fields` becomes an observation; a line that does not match is malformed.
@@ -996,6 +1000,10 @@ export interface FieldMappingInput {
    * For a status-word field (Masimo ALARM, EXC): when its value is non-zero, the record's other observations are marked `questionable`.
    */
   questionableWhenNonZero?: boolean;
+  /**
+   * For a status-word field whose bits are not all exceptions: the bits (hex, e.g. `7FF` or `0x47F`) that mark the record's other observations `questionable` when any of them is set; the other bits are informational (Masimo EXC `800`: the algorithm runs in full SET mode). Makes the field a status word, as `questionableWhenNonZero` does, with only these bits counting. See docs/devices.md "Status words".
+   */
+  questionableMask?: string;
 }
 /**
  * Lines matched by a regular expression (JavaScript syntax) with named groups, for devices with a fixed line layout. Each named group listed in `fields` becomes an observation; a line that does not match is malformed.

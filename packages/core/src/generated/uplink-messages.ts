@@ -201,7 +201,7 @@ export interface WindowSummary {
   closedAt: string;
   outcome: 'drained' | 'deadline' | 'failed';
   /**
-   * Finer than outcome: `drained`, `deadline`, `byte-budget`, `aborted`, `failed`.
+   * Finer than outcome: `drained`, `deadline`, `byte-budget`, `interrupted` (the gateway was stopping), `failed`.
    */
   endedBy?: string;
   /**
@@ -211,7 +211,22 @@ export interface WindowSummary {
   records: number;
   messages: number;
   bytes: number;
+  /**
+   * Why the window failed: a stable `ATTACHE_*` code.
+   */
   errorCode?: string;
+  /**
+   * Why the window failed, in words (the cause as the gateway saw it).
+   */
+  errorMessage?: string;
+  /**
+   * The window's jobs could not be set up (`ATTACHE_JOBS_UNAVAILABLE`, e.g. the jobs key unreadable); the telemetry still went up.
+   */
+  jobsErrorCode?: string;
+  /**
+   * Why the jobs could not be set up, in words.
+   */
+  jobsErrorMessage?: string;
 }
 /**
  * What the gateway did with the shadow's desired settings: `applied` holds the remote settings in force (validated like local config, persisted in the data directory); `refused` lists what was not applied and why.

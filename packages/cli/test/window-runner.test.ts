@@ -1,0 +1,61 @@
+// A window that fails before or outside the upload still says why: the window process's own
+// failures and a window that cannot start are recorded with their code and message.
+import { type AttacheConfig, GatewayError, nullLogger, validateConfig } from '@attache/core';
+import t from 'tap';
+import { openCache } from '../dist/open-cache.js';
+import { WindowRunner } from '../dist/window-runner.js';
+
+function config(dir: string, uplink: Record<string, unknown> = {}): AttacheConfig {
+  return validateConfig({
+    version: 1,
+    gateway: { id: 'gw-w', dataDir: dir },
+    devices: [{ id: 'd', adapter: 'rs232', port: { path: '/dev/ttyS0' }, format: { kind: 'astm' } }],
+    uplink: { endpoint: '127.0.0.1', port: 1, certFile: 'c', keyFile: 'k', ...uplink },
+  });
+}
+
+t.test('a failure inside the window process is reported with its message', async (t) => {
+  const dir = t.testdir();
+  const cfg = config(dir);
+  const cache = await openCache(cfg, nullLogger);
+  t.teardown(() => cache.close());
+  // A log level the window process's logger refuses: it throws there, outside the upload's handling.
+  const broken = { ...cfg, log: { level: 'loud' } } as unknown as AttacheConfig;
+  const window = await new WindowRunner({ config: broken, cache, logger: nullLogger }).run();
+  t.match(window, { outcome: 'failed', endedBy: 'failed', records: 0 });
+  t.equal(window.error?.code, 'ATTACHE_INTERNAL');
+  t.match(window.error?.message, /loud/, 'the message says what failed, not only that the process ended');
+  t.notMatch(window.error?.message, /before reporting/);
+});
+
+t.test('a window that cannot start is recorded as failed with its cause', async (t) => {
+  const dir = t.testdir();
+  const cfg = config(dir, {
+    routes: [{ name: 'lab', endpoint: '127.0.0.1', certFile: 'c', keyFile: 'k', devices: ['d'] }],
+  });
+  const cache = await openCache(cfg, nullLogger);
+  t.teardown(() => cache.close());
+  const runner = new WindowRunner({
+    config: cfg,
+    cache,
+    logger: nullLogger,
+    openOutbox: () => Promise.reject(new GatewayError('ATTACHE_CACHE_LOCKED', 'the route outbox is held')),
+  });
+  const window = await runner.run();
+  t.match(window, {
+    outcome: 'failed',
+    error: { code: 'ATTACHE_CACHE_LOCKED', message: 'the route outbox is held' },
+  });
+  t.match(
+    await runner.last(),
+    { outcome: 'failed', error: { code: 'ATTACHE_CACHE_LOCKED' } },
+    'kept for status',
+  );
+  const plain = await new WindowRunner({
+    config: cfg,
+    cache,
+    logger: nullLogger,
+    openOutbox: () => Promise.reject(new Error('disk gone')),
+  }).run();
+  t.match(plain.error, { code: 'ATTACHE_INTERNAL', message: 'disk gone' });
+});
