@@ -206,3 +206,44 @@ t.test('with a reserve, deleting a file on the full disk lets readings in again 
     `all ${all.size} acknowledged records intact`,
   );
 });
+
+t.test(
+  'the reserve is written byte by byte where fallocate(1) is missing, and bad reserve options are refused',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'attache-reserve-write-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const { keyring } = await tempKeyring(t);
+    const path = process.env.PATH;
+    process.env.PATH = join(dir, 'no-such-bin');
+    t.teardown(() => {
+      process.env.PATH = path;
+    });
+    const cache = new LevelCache({ path: join(dir, 'cache'), keyring, reserveBytes: 1536 * 1024 });
+    await cache.open();
+    t.equal(
+      (await stat(join(dir, 'cache', 'attache-reserve'))).size,
+      1536 * 1024,
+      'the reserve has its size',
+    );
+    t.equal(cache.refusing, false, 'readings are accepted');
+    await cache.close();
+    t.throws(() => new LevelCache({ path: dir, keyring, reserveBytes: -1 }), TypeError);
+    t.throws(() => new LevelCache({ path: dir, keyring, reserveCheckMs: 0 }), TypeError);
+  },
+);
+
+t.test(
+  'a disk too small for the reserve: readings are refused from the start, reads still work',
+  async (t) => {
+    const world = await reserveWorld(t, 40);
+    if (!world) {
+      t.comment('skipped: cannot mount a tmpfs here (needs root and mount rights)');
+      return;
+    }
+    const { cache } = world;
+    await cache.open();
+    t.equal(cache.refusing, true, 'refusing: there is no room for the reserve and as much again');
+    await t.rejects(cache.append(draft(1)), { code: 'ATTACHE_CACHE_FULL' });
+    t.same(await cache.read({ afterSeq: 0, limit: 10, maxBytes: 1e6 }), [], 'reads answer');
+  },
+);

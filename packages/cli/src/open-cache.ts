@@ -44,6 +44,7 @@ export async function openCache(
     keyring: await loadOrCreateKeyring(paths.keyFile),
     commitIntervalMs: config.cache.commitIntervalMs,
     maxBatchRecords: config.cache.maxBatchRecords,
+    reserveBytes: config.cache.diskReserveBytes,
     logger,
   });
   const deadline = Date.now() + waitLockedMs;
