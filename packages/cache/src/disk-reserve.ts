@@ -41,9 +41,9 @@ export class DiskReserve {
     return this.#options.bytes > 0 && !this.#held;
   }
 
-  /** The reserve file, for tests and logs. */
-  get path(): string {
-    return this.#path;
+  /** The reserve's size (0: none). */
+  get bytes(): number {
+    return this.#options.bytes;
   }
 
   /**

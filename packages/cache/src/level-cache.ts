@@ -154,10 +154,11 @@ export class LevelCache implements Outbox, PatientTokenizer {
       const session = this.#session;
       const removal = await removeBatch(database, session.backlog, firstSeq, lastSeq);
       if (!removal) return;
+      const bytes = session.backlog.bytes - removal.next.bytes;
       await session.commit(removal.batch, removal.next, `remove of ${removal.records} records`);
       session.atBound = false;
       this.#compactor.removed(removal.records);
-      this.#recovery.drained(lastSeq);
+      this.#recovery.drained(lastSeq, bytes);
     });
     if (this.#state.isOpen) this.#compactor.compactIfDrained();
   }

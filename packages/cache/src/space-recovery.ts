@@ -25,6 +25,8 @@ export class SpaceRecovery {
   #running: Promise<void> | undefined;
   /** Records up to this seq were removed while released and are not compacted yet. */
   #drainedUpTo = 0;
+  /** Bytes of the records removed since the last compaction. */
+  #drainedBytes = 0;
 
   /** Assigns the options; no I/O. */
   constructor(options: SpaceRecoveryOptions) {
@@ -38,10 +40,18 @@ export class SpaceRecovery {
     this.#timer.unref();
   }
 
-  /** Records up to `lastSeq` were removed: while released, compacts them away, then checks. */
-  drained(lastSeq: number): void {
-    if (!this.#options.reserve.released) return;
+  /**
+   * Records up to `lastSeq`, `bytes` of them, were removed: while released, once they add up to a
+   * quarter of the reserve or the outbox is empty, compacts them away, then checks (compacting after
+   * every upload batch would slow the drain down to a crawl).
+   */
+  drained(lastSeq: number, bytes: number): void {
+    const { reserve, session } = this.#options;
+    if (!reserve.released) return;
     this.#drainedUpTo = Math.max(this.#drainedUpTo, lastSeq);
+    this.#drainedBytes += bytes;
+    if (this.#drainedBytes < reserve.bytes / 4 && session.backlog.records > 0) return;
+    this.#drainedBytes = 0;
     this.#run();
   }
 
