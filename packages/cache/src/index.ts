@@ -10,7 +10,7 @@ export {
   readExportManifest,
 } from './export.js';
 export type { ExportEncryption, ExportScheme } from './export-crypto.js';
-export { syncDir, writeDurably } from './file-io.js';
+export { mkdirDurably, syncDir, writeDurably } from './file-io.js';
 export {
   type FileExpectation,
   FileStore,
