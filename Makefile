@@ -62,14 +62,14 @@ clean:
 	npx tsc -b --clean
 	rm -rf .tap .dev
 
-## soak: both crash harnesses (a cache writer process; a real `attache run` fed HL7 by 4 senders) with
+## soak: the crash harnesses (a cache writer process; a real `attache run` fed HL7 by 4 senders; one fed ASTM, line and Modbus) with
 ##       many more SIGKILLs each (SOAK_KILLS, default 500; the gateway one takes ~2 s a kill; ATTACHE_CRASH_SEED replays a run),
 ##       and SOAK_POWER_CUTS (default 200) power cuts of a gateway on the FUSE power-cut disk (root; ~3 s a cut)
 .PHONY: soak
 SOAK_KILLS ?= 500
 SOAK_POWER_CUTS ?= 200
 soak: deps build
-	ATTACHE_CRASH_KILLS=$(SOAK_KILLS) ATTACHE_POWER_CUTS=$(SOAK_POWER_CUTS) npx tap --disable-coverage --timeout=0 test/crash.test.ts test/crash-gateway.test.ts test/power-cut.test.ts
+	ATTACHE_CRASH_KILLS=$(SOAK_KILLS) ATTACHE_POWER_CUTS=$(SOAK_POWER_CUTS) npx tap --disable-coverage --timeout=0 test/crash.test.ts test/crash-gateway.test.ts test/crash-adapters.test.ts test/power-cut.test.ts
 
 # ---- the appliance image (issue 8; image-build/README.md) ----
 .PHONY: image image-test image-check
