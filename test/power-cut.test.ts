@@ -1,7 +1,8 @@
 // Power cuts, not process kills: the gateway's data directory lives on a FUSE filesystem
 // (test/fixtures/powercut-fs.py) that, when its power is cut, keeps only what was made durable
 // (fsynced file data, fsynced directory entries), as a disk does and a killed process's page cache
-// does not show. A real `attache run` ingests HL7 from four senders that record each AA; the power
+// does not show. A real `attache run` ingests HL7 from four senders that record each AA, and an ASTM
+// analyzer over a serial pty that records each message whose frames were all ACKed; the power
 // is cut at random moments of ingest, of a drain (`attache sync` to mosquitto) and of a key rotation
 // (`attache cache rotate-key`). After each power-on: every acknowledged message is in the cache
 // exactly once or was uploaded, every value decrypts, the key file loads, and the gateway starts.
@@ -15,12 +16,14 @@ import { loadOrCreateKeyring } from '@attache/cache';
 import {
   createTestPki,
   getFreePort,
+  openPtyPair,
   startMosquitto,
   subscribeTopic,
   type TopicSubscriber,
   uplinkSettings,
 } from '@attache/devkit';
 import t from 'tap';
+import { AstmLoop, astmValue, readCache } from './helpers/adapter-crash.js';
 import { checkCache, messageValue, RecordingMllpSender } from './helpers/crash-gateway.js';
 import { PowerCutDisk, powerCutUnavailable } from './helpers/power-cut.js';
 import { seededRandom } from './helpers/seeded-random.js';
@@ -93,6 +96,15 @@ function uploadedOf(subscriber: TopicSubscriber): Map<string, number> {
   return uploaded;
 }
 
+/** The first observation's value of every uploaded record of `deviceId`. */
+function uploadedValues(subscriber: TopicSubscriber, deviceId: string): Set<number> {
+  return new Set(
+    recordsOf(subscriber.messages)
+      .filter((r) => r.deviceId === deviceId)
+      .map((r) => Number((r.observations as { value: unknown }[])[0]?.value)),
+  );
+}
+
 const unavailable = powerCutUnavailable();
 
 t.test(`${cuts} power cuts lose no acknowledged message and the gateway starts after each`, async (t) => {
@@ -116,6 +128,8 @@ t.test(`${cuts} power cuts lose no acknowledged message and the gateway starts a
   const cachePath = join(dataDir, 'cache');
   const keyPath = join(dataDir, 'keys', 'cache.key');
   const port = await getFreePort();
+  const astmPty = await openPtyPair(join(dir, 'astm'));
+  t.teardown(() => astmPty.close());
   const configPath = join(dir, 'config.json');
   const config = {
     version: 1,
@@ -129,6 +143,12 @@ t.test(`${cuts} power cuts lose no acknowledged message and the gateway starts a
         adapter: 'ethernet',
         endpoint: { mode: 'listen', host: '127.0.0.1', port, allow: ['127.0.0.1'] },
         format: { kind: 'hl7-mllp' },
+      },
+      {
+        id: 'hema-power',
+        adapter: 'rs232',
+        port: { path: astmPty.gatewayPath, reconnectMs: 100 },
+        format: { kind: 'astm', receiverTimeoutMs: 2000 },
       },
     ],
     uplink: { ...uplinkSettings(broker, pki), connectTimeoutMs: 40_000, flowControl: 'none' },
@@ -148,6 +168,9 @@ t.test(`${cuts} power cuts lose no acknowledged message and the gateway starts a
   let gateway = run('run');
   await gateway.waitFor('"gateway started"');
   for (const sender of senders) sender.start();
+  const analyzer = new AstmLoop(astmPty.devicePath);
+  await analyzer.start();
+  t.teardown(() => analyzer.stop());
 
   const moments = new Map<Moment, number>();
   let failures = 0;
@@ -174,8 +197,9 @@ t.test(`${cuts} power cuts lose no acknowledged message and the gateway starts a
     await disk.cut();
     // Taken once everything is dead: every AA in it was sent after the write it acknowledges.
     const acked = senders.map((s) => [...s.acked]);
+    const astmSent = [...analyzer.sent];
     await disk.on();
-    const problems = await checkAfterCut(acked);
+    const problems = [...(await checkAfterCut(acked)), ...(await checkAstm(astmSent))];
     if (problems.length > 0) {
       failures++;
       t.fail(`cut ${round} (${moment}): ${problems.join('; ')}`);
@@ -193,7 +217,23 @@ t.test(`${cuts} power cuts lose no acknowledged message and the gateway starts a
     [],
     'every message was acknowledged AA',
   );
+  t.ok(analyzer.sent.length > 0, `ASTM messages were acknowledged over serial (${analyzer.sent.length})`);
   t.comment(`cuts by moment: ${JSON.stringify(Object.fromEntries(moments))}`);
+
+  /** What is wrong with the analyzer's messages after a power-on: ACKed but neither cached nor uploaded. */
+  async function checkAstm(sent: number[]): Promise<string[]> {
+    for (let attempt = 0; ; attempt++) {
+      const uploaded = uploadedValues(subscriber, 'hema-power');
+      const { records } = await readCache(cachePath, keyPath);
+      const cached = records.filter((r) => r.deviceId === 'hema-power').map((r) => Number(r.value));
+      const problems: string[] = [];
+      const lost = sent.filter((n) => !cached.includes(astmValue(n)) && !uploaded.has(astmValue(n)));
+      if (lost.length > 0) problems.push(`ASTM: ${lost.length} acknowledged messages lost, first ${lost[0]}`);
+      if (new Set(cached).size !== cached.length) problems.push('ASTM: a message is cached twice');
+      if (problems.length === 0 || attempt >= 20) return problems;
+      await sleep(250);
+    }
+  }
 
   /** What is wrong after a power-on: lost messages, a key file that does not load. */
   async function checkAfterCut(acked: number[][]): Promise<string[]> {
@@ -208,7 +248,7 @@ t.test(`${cuts} power cuts lose no acknowledged message and the gateway starts a
     for (let attempt = 0; ; attempt++) {
       const uploaded = uploadedOf(subscriber);
       const notUploaded = acked.map((ns, i) => ns.filter((n) => !uploaded.has(`${i}:${n}`)));
-      const check = await checkCache(cachePath, keyPath, notUploaded);
+      const check = await checkCache(cachePath, keyPath, notUploaded, 'monitor-power');
       if (check.problems.length === 0 || attempt >= 20) return [...problems, ...check.problems];
       await sleep(250);
     }
