@@ -12,7 +12,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadOrCreateKeyring } from '@attache/cache';
+import { fileURLToPath } from 'node:url';
+import { FileStore, loadOrCreateKeyring } from '@attache/cache';
 import {
   createTestPki,
   getFreePort,
@@ -28,6 +29,8 @@ import { checkCache, messageValue, RecordingMllpSender } from './helpers/crash-g
 import { PowerCutDisk, powerCutUnavailable } from './helpers/power-cut.js';
 import { seededRandom } from './helpers/seeded-random.js';
 import { bin, recordsOf } from './helpers/stack.js';
+
+const filesWriter = fileURLToPath(new URL('./fixtures/powercut-files.mjs', import.meta.url));
 
 const cuts = Number(process.env.ATTACHE_POWER_CUTS ?? 6);
 const seed = Number(process.env.ATTACHE_CRASH_SEED ?? Date.now() % 1_000_000);
@@ -253,4 +256,71 @@ t.test(`${cuts} power cuts lose no acknowledged message and the gateway starts a
       await sleep(250);
     }
   }
+});
+
+t.test(`file delivery: ${cuts} power cuts leave every stored file whole or absent`, async (t) => {
+  if (unavailable) {
+    t.comment(`skipped: ${unavailable}`);
+    return;
+  }
+  const rand = seededRandom(seed + 1);
+  const dir = await mkdtemp(join(tmpdir(), 'attache-power-files-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const disk = new PowerCutDisk(dir);
+  t.teardown(() => disk.stop());
+  await disk.on();
+  const storePath = join(disk.mountpoint, 'data', 'files');
+  const stored = new Map<number, string>();
+  let next = 0;
+  let failures = 0;
+  for (let round = 1; round <= cuts; round++) {
+    const writer = spawn(process.execPath, [filesWriter, storePath, String(next)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    writer.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+    });
+    const exited = new Promise((resolve) => writer.once('exit', resolve));
+    // One cut in five while the store opens (cleaning up after the last cut), the others while it writes.
+    if (rand() < 0.2) await sleep(Math.floor(rand() * 300));
+    else {
+      for (
+        let waited = 0;
+        !out.includes('open') && writer.exitCode === null && waited < 30_000;
+        waited += 20
+      ) {
+        await sleep(20);
+      }
+      await sleep(Math.floor(rand() * 800));
+    }
+    writer.kill('SIGKILL');
+    await exited;
+    await disk.cut();
+    // Complete lines only: one cut by the kill is not an acknowledgement.
+    for (const line of out.split('\n').slice(0, -1)) {
+      const [kind, n, sha] = line.split(' ');
+      if (kind !== 'ok') continue;
+      stored.set(Number(n), sha as string);
+      next = Math.max(next, Number(n) + 1);
+    }
+    await disk.on();
+    const files = new FileStore({ path: storePath });
+    const problems: string[] = [];
+    await files.open();
+    const listed = new Set((await files.list()).map((f) => f.sha256));
+    for (const sha of listed) {
+      await files
+        .read(sha)
+        .catch((err: unknown) => problems.push(`${sha.slice(0, 8)} is not whole: ${String(err)}`));
+    }
+    const lost = [...stored].filter(([, sha]) => !listed.has(sha));
+    if (lost.length > 0) problems.push(`${lost.length} stored files are gone, first file ${lost[0]?.[0]}`);
+    if (problems.length > 0) {
+      failures++;
+      t.fail(`cut ${round}: ${problems.join('; ')}`);
+    }
+  }
+  t.equal(failures, 0, `after each of ${cuts} cuts every stored file was there and whole`);
+  t.ok(stored.size > 0, `files were stored between cuts (${stored.size})`);
 });
