@@ -2,6 +2,7 @@ import {
   type AttacheRecord,
   type BacklogStats,
   GatewayError,
+  isGatewayError,
   type Logger,
   nullLogger,
   type Outbox,
@@ -150,15 +151,22 @@ export class LevelCache implements Outbox, PatientTokenizer {
       throw new TypeError('"lastSeq" must be an integer >= "firstSeq"');
     }
     this.#assertOpen();
-    await this.#write(async (database) => {
-      const session = this.#session;
-      const removal = await removeBatch(database, session.backlog, firstSeq, lastSeq);
-      if (!removal) return;
-      const bytes = session.backlog.bytes - removal.next.bytes;
-      await session.commit(removal.batch, removal.next, `remove of ${removal.records} records`);
-      session.atBound = false;
-      this.#compactor.removed(removal.records);
-      this.#recovery.drained(lastSeq, bytes);
+    const removeRange = () =>
+      this.#write(async (database) => {
+        const session = this.#session;
+        const removal = await removeBatch(database, session.backlog, firstSeq, lastSeq);
+        if (!removal) return;
+        const bytes = session.backlog.bytes - removal.next.bytes;
+        await session.commit(removal.batch, removal.next, `remove of ${removal.records} records`);
+        session.atBound = false;
+        this.#compactor.removed(removal.records);
+        this.#recovery.drained(lastSeq, bytes);
+      });
+    // On a full disk a background compaction of LevelDB's may fail first and fail every write after
+    // it until a reopen; the deletion itself needs little room, so it is tried once more, reopened.
+    await removeRange().catch((err: unknown) => {
+      if (!isGatewayError(err, 'ATTACHE_CACHE_FULL')) throw err;
+      return removeRange();
     });
     if (this.#state.isOpen) this.#compactor.compactIfDrained();
   }

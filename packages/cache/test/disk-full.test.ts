@@ -1,7 +1,7 @@
 // A real full disk: a 4 MB tmpfs mounted for the test (needs root; skipped otherwise). The
 // ulimit-based test in recovery.test.ts covers the same path where mounting is not allowed.
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LevelCache } from '@attache/cache';
@@ -135,7 +135,8 @@ async function reserveWorld(t: Test, sizeMb: number) {
   });
   const { keyring } = await tempKeyring(t);
   const path = join(mnt, 'cache');
-  const cache = new LevelCache({ path, keyring, reserveBytes, reserveCheckMs: 50 });
+  // Groups of 20: appends queued behind the group that finds the disk full are refused without a write.
+  const cache = new LevelCache({ path, keyring, reserveBytes, reserveCheckMs: 50, maxBatchRecords: 20 });
   t.teardown(() => cache.close());
   return { mnt, path, cache };
 }
@@ -218,6 +219,8 @@ t.test(
     t.teardown(() => {
       process.env.PATH = path;
     });
+    await mkdir(join(dir, 'cache'));
+    await writeFile(join(dir, 'cache', 'attache-reserve'), 'cut short by a power cut');
     const cache = new LevelCache({ path: join(dir, 'cache'), keyring, reserveBytes: 1536 * 1024 });
     await cache.open();
     t.equal(
@@ -226,6 +229,9 @@ t.test(
       'the reserve has its size',
     );
     t.equal(cache.refusing, false, 'readings are accepted');
+    await cache.close();
+    await cache.open();
+    t.equal(cache.refusing, false, 'reopened, the reserve in place is kept');
     await cache.close();
     t.throws(() => new LevelCache({ path: dir, keyring, reserveBytes: -1 }), TypeError);
     t.throws(() => new LevelCache({ path: dir, keyring, reserveCheckMs: 0 }), TypeError);
