@@ -64,7 +64,7 @@ clean:
 
 ## soak: the crash harnesses (a cache writer process; a real `attache run` fed HL7 by 4 senders; one fed ASTM, line and Modbus) with
 ##       many more SIGKILLs each (SOAK_KILLS, default 500; the gateway one takes ~2 s a kill; ATTACHE_CRASH_SEED replays a run),
-##       and SOAK_POWER_CUTS (default 200) power cuts of a gateway on the FUSE power-cut disk (root; ~3 s a cut)
+##       and SOAK_POWER_CUTS (default 200) power cuts each of a gateway and of a file store on the FUSE power-cut disk (root; 200 gateway cuts took 20 min on 2 busy cores)
 .PHONY: soak
 SOAK_KILLS ?= 500
 SOAK_POWER_CUTS ?= 200
