@@ -271,6 +271,7 @@ t.test(`file delivery: ${cuts} power cuts leave every stored file whole or absen
   await disk.on();
   const storePath = join(disk.mountpoint, 'data', 'files');
   const stored = new Map<number, string>();
+  const whole = new Set<string>();
   let next = 0;
   let failures = 0;
   for (let round = 1; round <= cuts; round++) {
@@ -309,7 +310,10 @@ t.test(`file delivery: ${cuts} power cuts leave every stored file whole or absen
     const problems: string[] = [];
     await files.open();
     const listed = new Set((await files.list()).map((f) => f.sha256));
-    for (const sha of listed) {
+    // A file found whole after one cut is never written again: read each new one once (a soak
+    // stores thousands).
+    for (const sha of [...listed].filter((sha) => !whole.has(sha))) {
+      whole.add(sha);
       await files
         .read(sha)
         .catch((err: unknown) => problems.push(`${sha.slice(0, 8)} is not whole: ${String(err)}`));
