@@ -2,7 +2,7 @@
 # a local cache and a local mTLS broker); `make test` runs every test. Both install what is missing.
 
 SHELL := /bin/bash
-DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus python3-serial python3-serial-asyncio mbpoll python3-hl7 shellcheck systemd udev python3 iproute2 util-linux nftables
+DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus python3-serial python3-serial-asyncio mbpoll python3-hl7 shellcheck systemd udev python3 iproute2 util-linux nftables python3-pyfuse3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NPM_STAMP := node_modules/.package-lock.json
 # The AWS CDK app has its own dependencies (cloud/package.json): only `make test` and `make -C cloud`
@@ -88,12 +88,14 @@ clean:
 	npx tsc -b --clean
 	rm -rf .tap .dev
 
-## soak: both crash harnesses (a cache writer process; a real `attache run` fed HL7 by 4 senders) with
-##       many more SIGKILLs each (SOAK_KILLS, default 500; the gateway one takes ~2 s a kill; ATTACHE_CRASH_SEED replays a run)
+## soak: the crash harnesses (a cache writer process; a real `attache run` fed HL7 by 4 senders; one fed ASTM, line and Modbus) with
+##       many more SIGKILLs each (SOAK_KILLS, default 500; the gateway one takes ~2 s a kill; ATTACHE_CRASH_SEED replays a run),
+##       and SOAK_POWER_CUTS (default 200) power cuts each of a gateway and of a file store on the FUSE power-cut disk (root; 200 gateway cuts took 20 min on 2 busy cores)
 .PHONY: soak
 SOAK_KILLS ?= 500
+SOAK_POWER_CUTS ?= 200
 soak: deps build
-	ATTACHE_CRASH_KILLS=$(SOAK_KILLS) npx tap --disable-coverage --timeout=0 test/crash.test.ts test/crash-gateway.test.ts
+	ATTACHE_CRASH_KILLS=$(SOAK_KILLS) ATTACHE_POWER_CUTS=$(SOAK_POWER_CUTS) npx tap --disable-coverage --timeout=0 test/crash.test.ts test/crash-gateway.test.ts test/crash-adapters.test.ts test/power-cut.test.ts
 
 ## fuzz: the fuzz tests (parsers, ACKs, framing, Modbus answers, the config check; every device-input
 ##       regular expression) with FUZZ_RUNS inputs per property instead of the suite's few hundred

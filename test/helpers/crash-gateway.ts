@@ -113,6 +113,7 @@ interface Found {
 async function readCache(
   cachePath: string,
   keyPath: string,
+  deviceId: string | undefined,
 ): Promise<{ found: Found[]; quarantined: number }> {
   const cache = new LevelCache({ path: cachePath, keyring: await loadOrCreateKeyring(keyPath) });
   await cache.open();
@@ -122,7 +123,11 @@ async function readCache(
       const page = await cache.read({ afterSeq, limit: 2000, maxBytes: 8e6 });
       if (page.length === 0) break;
       for (const { seq, json } of page) {
-        const record = JSON.parse(json) as { observations: { code: string; value: unknown }[] };
+        const record = JSON.parse(json) as {
+          deviceId: string;
+          observations: { code: string; value: unknown }[];
+        };
+        if (deviceId !== undefined && record.deviceId !== deviceId) continue;
         const value = Number(record.observations.find((o) => o.code === 'SEQ')?.value) - messageValue(0, 0);
         found.push({ seq, sender: Math.floor(value / 100_000), n: value % 100_000 });
       }
@@ -138,17 +143,19 @@ async function readCache(
  * What is wrong with a stopped gateway's cache given what each sender saw acknowledged ([] when
  * nothing): every acknowledged message must be there exactly once, each sender's messages in the
  * order sent, and every value must decrypt. Messages stored but not yet acknowledged may be there.
+ * With `deviceId`, the records of other devices are passed over.
  */
 export async function checkCache(
   cachePath: string,
   keyPath: string,
   acked: number[][],
+  deviceId?: string,
 ): Promise<{ problems: string[]; records: number }> {
   if (!(await exists(keyPath))) {
     const any = acked.some((a) => a.length > 0);
     return { problems: any ? ['messages were acknowledged but there is no key file'] : [], records: 0 };
   }
-  const { found, quarantined } = await readCache(cachePath, keyPath);
+  const { found, quarantined } = await readCache(cachePath, keyPath, deviceId);
   const problems: string[] = [];
   if (quarantined > 0) problems.push(`${quarantined} values failed authentication`);
   const last = new Map<number, number>();

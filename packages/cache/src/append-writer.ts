@@ -1,4 +1,4 @@
-import type { AttacheRecord, Logger, RecordDraft } from '@attache/core';
+import { type AttacheRecord, GatewayError, type Logger, type RecordDraft } from '@attache/core';
 import { type CacheLimits, logDropped, planAppend } from './bounds.js';
 import { recordOf } from './checks.js';
 import { CommitQueue } from './commit-queue.js';
@@ -92,6 +92,14 @@ export class AppendWriter {
    */
   async #commit(database: Database, records: AttacheRecord[]): Promise<(Error | undefined)[]> {
     const session = this.#session;
+    if (session.waitingForSpace) {
+      // Queued before the disk was found full: the space left is for draining.
+      const full = new GatewayError(
+        'ATTACHE_CACHE_FULL',
+        'the disk is full: readings wait until space returns',
+      );
+      return records.map(() => full);
+    }
     const { batch, next, outcomes, dropped } = await planAppend(
       database,
       session.backlog,

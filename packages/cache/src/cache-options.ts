@@ -22,6 +22,14 @@ export interface LevelCacheOptions {
    * 0 = never by itself, call `compact()`).
    */
   compactAfterRecords?: number;
+  /**
+   * Bytes kept free for the cache in a reserve file in `path`, released when the disk is found full
+   * so the cache can still open, read and drain; appends are refused until it is made again (see the
+   * README, "Disk full: the reserve"). Default 0: no reserve.
+   */
+  reserveBytes?: number;
+  /** How often, in ms, free space is checked while the reserve is released (default 5000). */
+  reserveCheckMs?: number;
 }
 
 /** Options of {@link LevelCache.append}. */

@@ -23,6 +23,13 @@ export function checkOptions(options: LevelCacheOptions): void {
   if (!Number.isSafeInteger(compactAfterRecords) || compactAfterRecords < 0) {
     throw new TypeError('"compactAfterRecords" must be an integer >= 0');
   }
+  const { reserveBytes = 0, reserveCheckMs = 1 } = options;
+  if (!Number.isSafeInteger(reserveBytes) || reserveBytes < 0) {
+    throw new TypeError('"reserveBytes" must be an integer >= 0');
+  }
+  if (!Number.isSafeInteger(reserveCheckMs) || reserveCheckMs < 1 || reserveCheckMs >= 2 ** 31) {
+    throw new TypeError('"reserveCheckMs" must be an integer of ms >= 1');
+  }
   if (options.limits !== undefined) checkLimits(options.limits);
 }
 

@@ -1,6 +1,7 @@
 import { GatewayError, type Logger } from '@attache/core';
 import { isDiskFull } from './bounds.js';
 import { type Backlog, type Batch, type Database, openCache } from './database.js';
+import type { DiskReserve } from './disk-reserve.js';
 import { logQuarantined, quarantineBatch, type Suspect } from './quarantine.js';
 import type { ValueSealer } from './value-sealer.js';
 
@@ -13,6 +14,10 @@ export interface DatabaseSessionOptions {
   onLoad: (backlog: Backlog) => void;
   /** The error to throw when there is no database (closed, or a reopen failed). */
   closedError: () => GatewayError;
+  /** Released when the disk is found full, so the database can reopen and drain. */
+  reserve: DiskReserve;
+  /** Called after the disk was found full and the reserve released. */
+  onDiskFull: () => void;
 }
 
 /**
@@ -39,10 +44,22 @@ export class DatabaseSession {
     this.#options = options;
   }
 
-  /** Opens the database (repairing it if needed) and hands its counters to `onLoad`. */
+  /** True while the reserve is released: appends wait for disk space (see DiskReserve). */
+  get waitingForSpace(): boolean {
+    return this.#options.reserve.released;
+  }
+
+  /**
+   * Opens the database (repairing it if needed) and hands its counters to `onLoad`. When the disk
+   * is too full to open it (LevelDB writes a new log and manifest on every open), the reserve is
+   * released and the open tried once more.
+   */
   async load(): Promise<void> {
     const { path, sealer, log, onLoad } = this.#options;
-    const { database, backlog } = await openCache(path, sealer, log);
+    const { database, backlog } = await openCache(path, sealer, log).catch(async (err: unknown) => {
+      if (!isDiskFull(err) || !(await this.#diskFull())) throw err;
+      return openCache(path, sealer, log);
+    });
     this.#database = database;
     this.backlog = backlog;
     onLoad(backlog);
@@ -91,6 +108,7 @@ export class DatabaseSession {
         throw new GatewayError('ATTACHE_CACHE_WRITE', `cache write failed (${what})`, { cause: err });
       }
       this.atBound = true;
+      await this.#diskFull();
       throw new GatewayError('ATTACHE_CACHE_FULL', `the disk is full (${what})`, { cause: err });
     }
   }
@@ -131,6 +149,13 @@ export class DatabaseSession {
       this.#database = undefined;
       this.#broken = false;
     }
+  }
+
+  /** Releases the reserve and says so; resolves whether there was one to release. */
+  async #diskFull(): Promise<boolean> {
+    const released = await this.#options.reserve.release();
+    this.#options.onDiskFull();
+    return released;
   }
 
   #usable(): Database {

@@ -1,6 +1,7 @@
 import { GatewayError, type Logger } from '@attache/core';
 import { Level } from 'level';
 import { isDiskFull } from './bounds.js';
+import { mkdirDurably } from './file-io.js';
 import { parseSeqKey, seqKey } from './seq-key.js';
 import { levelKey, plainLength, type ValueSealer } from './value-sealer.js';
 
@@ -73,6 +74,8 @@ export async function openDatabase(
   let repaired = false;
   let db: Root;
   try {
+    // LevelDB would create the directory, but without fsyncing its parent.
+    await mkdirDurably(path);
     try {
       db = await openLevel(path);
     } catch (err) {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { GatewayError } from '@attache/core';
 import { isDiskFull } from './bounds.js';
@@ -20,6 +20,20 @@ export async function syncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * `mkdir -p` whose creations survive a power cut: each directory it created is fsynced into its
+ * parent (a new directory's entry is only durable once its parent is fsynced, and nothing written
+ * inside it later is reachable without that entry).
+ */
+export async function mkdirDurably(path: string, mode = 0o700): Promise<void> {
+  const first = await mkdir(path, { recursive: true, mode });
+  if (first === undefined) return;
+  for (let dir = path; ; dir = dirname(dir)) {
+    await syncDir(dirname(dir));
+    if (dir === first || dirname(dir) === dir) return;
   }
 }
 

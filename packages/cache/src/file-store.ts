@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayError, type Logger, nullLogger } from '@attache/core';
-import { fsError, hashFile, syncDir, writeDurably } from './file-io.js';
+import { fsError, hashFile, mkdirDurably, syncDir, writeDurably } from './file-io.js';
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -72,7 +72,7 @@ export class FileStore {
   async open(): Promise<void> {
     try {
       for (const dir of ['objects', 'partial', 'tmp', 'quarantine']) {
-        await mkdir(join(this.#path, dir), { recursive: true, mode: 0o700 });
+        await mkdirDurably(join(this.#path, dir));
       }
       await rm(join(this.#path, 'tmp'), { recursive: true, force: true });
       await mkdir(join(this.#path, 'tmp'), { mode: 0o700 });

@@ -17,7 +17,7 @@ export {
   loadOrCreateSigningKey,
   publicKeyFingerprint,
 } from './export-signing.js';
-export { syncDir, writeDurably } from './file-io.js';
+export { mkdirDurably, syncDir, writeDurably } from './file-io.js';
 export {
   type FileExpectation,
   FileStore,

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { GatewayError } from '@attache/core';
+import { mkdirDurably } from './file-io.js';
 
 /** The keys that seal the cache's values. A snapshot: rotating the file does not change it. */
 export interface CacheKeyring {
@@ -126,7 +127,7 @@ export async function loadOrCreateKeyring(path: string): Promise<CacheKeyring> {
   if (found) return keyringOf(found);
   const file: KeyFile = { version: 1, current: 'k1', keys: { k1: randomBytes(32).toString('base64') } };
   try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await mkdirDurably(dirname(path));
     await writeKeyFile(path, file, true);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw keyError(path, 'cannot be created', err);

@@ -2,6 +2,7 @@ import {
   type AttacheRecord,
   type BacklogStats,
   GatewayError,
+  isGatewayError,
   type Logger,
   nullLogger,
   type Outbox,
@@ -16,11 +17,13 @@ import { checkKey, checkOptions, checkReadOptions } from './checks.js';
 import { OutboxCompactor } from './compactor.js';
 import { type Database, removeBatch } from './database.js';
 import { DatabaseSession } from './database-session.js';
+import { DiskReserve } from './disk-reserve.js';
 import { expireStep, expiryBatchRecords } from './expiry.js';
 import { compactionStateKey, planRestore } from './maintenance.js';
 import { OpenState } from './open-state.js';
 import { backlogStats, firstRecord, getSealed, putSealed, readRecords } from './sealed-store.js';
 import { isSeq } from './seq-key.js';
+import { SpaceRecovery } from './space-recovery.js';
 import { TokenTable } from './token-table.js';
 import { ValueSealer } from './value-sealer.js';
 
@@ -37,6 +40,8 @@ export class LevelCache implements Outbox, PatientTokenizer {
   readonly #tokens: TokenTable;
   readonly #compactor: OutboxCompactor;
   readonly #state: OpenState;
+  readonly #reserve: DiskReserve;
+  readonly #recovery: SpaceRecovery;
   /** Seq where `expire()` starts: the records below it are kept by expiry (see ExpiryPlan). */
   #expiryFrom = 1;
   /** What health() last read from the database. */
@@ -52,6 +57,8 @@ export class LevelCache implements Outbox, PatientTokenizer {
     const log = (options.logger ?? nullLogger).child({ module: 'cache' });
     this.#log = log;
     this.#limits = options.limits ? { ...options.limits } : noLimits;
+    const reserve = new DiskReserve({ dir: options.path, bytes: options.reserveBytes ?? 0, log });
+    this.#reserve = reserve;
     const session = new DatabaseSession({
       path: options.path,
       sealer,
@@ -60,8 +67,12 @@ export class LevelCache implements Outbox, PatientTokenizer {
       onLoad: () => {
         this.#expiryFrom = 1; // a repair may bring back records below it
       },
+      reserve,
+      onDiskFull: () => this.#recovery.watch(),
     });
     this.#session = session;
+    const checkMs = options.reserveCheckMs ?? 5000;
+    this.#recovery = new SpaceRecovery({ reserve, session, log, checkMs });
     this.#appends = new AppendWriter({
       session,
       sealer,
@@ -111,6 +122,9 @@ export class LevelCache implements Outbox, PatientTokenizer {
   append(draft: RecordDraft, options: AppendOptions): Promise<AttacheRecord | undefined>;
   async append(draft: RecordDraft, options: AppendOptions = {}): Promise<AttacheRecord | undefined> {
     this.#assertOpen();
+    if (this.#reserve.released) {
+      throw new GatewayError('ATTACHE_CACHE_FULL', 'the disk is full: readings wait until space returns');
+    }
     return this.#appends.append(draft, options.idempotencyKey);
   }
 
@@ -137,13 +151,22 @@ export class LevelCache implements Outbox, PatientTokenizer {
       throw new TypeError('"lastSeq" must be an integer >= "firstSeq"');
     }
     this.#assertOpen();
-    await this.#write(async (database) => {
-      const session = this.#session;
-      const removal = await removeBatch(database, session.backlog, firstSeq, lastSeq);
-      if (!removal) return;
-      await session.commit(removal.batch, removal.next, `remove of ${removal.records} records`);
-      session.atBound = false;
-      this.#compactor.removed(removal.records);
+    const removeRange = () =>
+      this.#write(async (database) => {
+        const session = this.#session;
+        const removal = await removeBatch(database, session.backlog, firstSeq, lastSeq);
+        if (!removal) return;
+        const bytes = session.backlog.bytes - removal.next.bytes;
+        await session.commit(removal.batch, removal.next, `remove of ${removal.records} records`);
+        session.atBound = false;
+        this.#compactor.removed(removal.records);
+        this.#recovery.drained(lastSeq, bytes);
+      });
+    // On a full disk a background compaction of LevelDB's may fail first and fail every write after
+    // it until a reopen; the deletion itself needs little room, so it is tried once more, reopened.
+    await removeRange().catch((err: unknown) => {
+      if (!isGatewayError(err, 'ATTACHE_CACHE_FULL')) throw err;
+      return removeRange();
     });
     if (this.#state.isOpen) this.#compactor.compactIfDrained();
   }
@@ -245,14 +268,14 @@ export class LevelCache implements Outbox, PatientTokenizer {
    * expired). Synchronous, for protocols that can say "busy" before a device sends (ASTM NAKs its ENQ).
    */
   get refusing(): boolean {
-    return this.#limits.whenFull === 'refuse' && this.#atBound();
+    return this.#reserve.released || (this.#limits.whenFull === 'refuse' && this.#atBound());
   }
 
-  /** At a bound now (see CacheHealth.full). */
+  /** At a bound now, or waiting for disk space (see CacheHealth.full). */
   #atBound(): boolean {
     const { records, bytes } = this.#session.backlog;
     const { maxRecords, maxBytes } = this.#limits;
-    return this.#session.atBound || records >= maxRecords || bytes >= maxBytes;
+    return this.#session.atBound || this.#reserve.released || records >= maxRecords || bytes >= maxBytes;
   }
 
   /** Dropped and quarantined counts, whether at a bound now. Rejects ATTACHE_CACHE_CLOSED when not open. */
@@ -294,11 +317,16 @@ export class LevelCache implements Outbox, PatientTokenizer {
   async #open(): Promise<void> {
     await this.#session.load();
     await this.#appends.load();
+    if (!(await this.#reserve.acquire())) {
+      this.#log.warn('too little disk space for the disk reserve: readings wait until space returns');
+      this.#recovery.watch();
+    }
     const { records, nextSeq } = this.#session.backlog;
     this.#log.info({ records, nextSeq }, 'cache opened');
   }
 
   async #close(): Promise<void> {
+    await this.#recovery.stop();
     await this.#appends.flush();
     await this.#compactor.settled();
     await this.#session.close();

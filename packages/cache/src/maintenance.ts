@@ -10,12 +10,14 @@ export const compactionStateKey = 'cache:lastCompactionAt';
 type Compactable = { compactRange(start: string, end: string): Promise<void> };
 
 /**
- * Compacts the outbox's key range (`!outbox!` up to `!outbox"`, the next prefix): LevelDB rewrites
- * the tables that overlap it without the deleted records and their tombstones, so a drained outbox
- * gives its space back. Other sublevels are touched only where they share a table.
+ * Compacts the outbox's key range (`!outbox!` up to `!outbox"`, the next prefix), or only the seqs
+ * up to `upToSeq`: LevelDB rewrites the tables that overlap it without the deleted records and
+ * their tombstones, so a drained outbox gives its space back. Other sublevels are touched only where
+ * they share a table.
  */
-export async function compactOutbox({ db }: Database): Promise<void> {
-  await (db as unknown as Compactable).compactRange(levelKey('outbox', ''), '!outbox"');
+export async function compactOutbox({ db }: Database, upToSeq?: number): Promise<void> {
+  const end = upToSeq === undefined ? '!outbox"' : levelKey('outbox', seqKey(upToSeq));
+  await (db as unknown as Compactable).compactRange(levelKey('outbox', ''), end);
 }
 
 /** A restore as it will be written: the batch (undefined when every record is already stored). */

@@ -1,6 +1,6 @@
-import { access, mkdir } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
+import { LevelCache, loadOrCreateKeyring, mkdirDurably } from '@attache/cache';
 import type { AttacheConfig, Logger } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
 import { gatewayPaths } from './paths.js';
@@ -29,7 +29,7 @@ export async function openCache(
   path = gatewayPaths(config).cache,
   waitLockedMs = 0,
 ): Promise<LevelCache> {
-  await mkdir(config.gateway.dataDir, { recursive: true, mode: 0o700 });
+  await mkdirDurably(config.gateway.dataDir);
   const paths = gatewayPaths(config);
   if (!(await exists(paths.keyFile)) && (await exists(join(path, 'CURRENT')))) {
     throw new GatewayError(
@@ -44,6 +44,7 @@ export async function openCache(
     keyring: await loadOrCreateKeyring(paths.keyFile),
     commitIntervalMs: config.cache.commitIntervalMs,
     maxBatchRecords: config.cache.maxBatchRecords,
+    reserveBytes: config.cache.diskReserveBytes,
     logger,
   });
   const deadline = Date.now() + waitLockedMs;

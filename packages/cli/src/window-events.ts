@@ -140,7 +140,11 @@ export class EventJournal {
   /** Records one event durably. Never rejects (a failure is logged). */
   add(type: GatewayEventType, detail: JsonObject): Promise<void> {
     return this.#serial(async () => {
-      const eventId = ((await this.#cache.getState<number>(nextIdKey)) ?? 0) + 1;
+      const waiting = await this.pending();
+      // The pending list and the next id are two writes: after a crash between them the list may
+      // already hold the id the counter does not show yet, and must never get it twice.
+      const highest = Math.max(0, ...waiting.map((e) => Number(e.eventId) || 0));
+      const eventId = Math.max((await this.#cache.getState<number>(nextIdKey)) ?? 0, highest) + 1;
       const event = {
         schemaVersion: 1,
         gatewayId: this.#gatewayId,
@@ -150,7 +154,7 @@ export class EventJournal {
         clock: await this.#clock.stamp(),
         detail,
       };
-      const pending = [...(await this.pending()), event];
+      const pending = [...waiting, event];
       const dropped = pending.length - maxPending;
       if (dropped > 0) this.#log.warn({ dropped }, 'too many events waiting: the oldest were dropped');
       await this.#cache.setState(pendingKey, pending.slice(Math.max(0, dropped)));

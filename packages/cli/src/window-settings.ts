@@ -1,5 +1,6 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeDurably } from '@attache/cache';
 import { type AttacheConfig, isGatewayError, validateConfig } from '@attache/core';
 import { type JsonObject, parseSlot, type SettingsOutcome } from '@attache/uplink/policy';
 
@@ -108,8 +109,8 @@ export class RemoteSettings {
       else Object.assign(applied, trial);
     }
     this.#state = { desiredVersion: version, applied };
-    await writeFile(`${this.#path}.tmp`, JSON.stringify(this.#state, null, 2), { mode: 0o600 });
-    await rename(`${this.#path}.tmp`, this.#path);
+    // fsynced, renamed, directory fsynced: a power cut keeps the old settings or the new, never none.
+    await writeDurably(this.#path, JSON.stringify(this.#state, null, 2));
     return { outcome: { applied, refused, desiredVersion: version }, config: this.effective(local) };
   }
 }

@@ -534,6 +534,10 @@ export interface CacheConfig {
    */
   exportRecipientFile?: string;
   /**
+   * Bytes kept in a reserve file in the cache directory, so that a full disk still leaves room to open, read and drain the cache (LevelDB needs room for a new log, a table and its compactions to do any of it). Released when a write finds the disk full; readings are refused (devices that can are told to re-send) until it can be made again with as much again free. 0 turns it off: a full disk may then need a person.
+   */
+  diskReserveBytes: number;
+  /**
    * At `maxRecords` or `maxBytes`: `refuse` new readings (devices that can are told to keep and re-send them: NAK, HL7 AR; line devices' readings are counted as refused) or `drop-oldest` (the oldest waiting records are dropped, counted, logged and reported). A full disk always refuses: dropping needs a write too.
    */
   whenFull: 'refuse' | 'drop-oldest';
@@ -1364,6 +1368,10 @@ export interface CacheConfigInput {
    * PEM public key (EC P-256 or RSA >= 2048 bits) that `attache cache export` encrypts for when --recipient is not given: the key of whoever imports the file (a hospital IT laptop or another gateway).
    */
   exportRecipientFile?: string;
+  /**
+   * Bytes kept in a reserve file in the cache directory, so that a full disk still leaves room to open, read and drain the cache (LevelDB needs room for a new log, a table and its compactions to do any of it). Released when a write finds the disk full; readings are refused (devices that can are told to re-send) until it can be made again with as much again free. 0 turns it off: a full disk may then need a person.
+   */
+  diskReserveBytes?: number;
   /**
    * At `maxRecords` or `maxBytes`: `refuse` new readings (devices that can are told to keep and re-send them: NAK, HL7 AR; line devices' readings are counted as refused) or `drop-oldest` (the oldest waiting records are dropped, counted, logged and reported). A full disk always refuses: dropping needs a write too.
    */
