@@ -37,7 +37,8 @@ t.test(
     t.match(window, { outcome: 'drained', records: 5 });
     t.equal(window.error, undefined, 'the window itself did not fail');
     t.equal(window.jobsError?.code, 'ATTACHE_JOBS_UNAVAILABLE');
-    t.match(window.jobsError?.message, `ENOENT: no such file or directory, open '${keyFile}'`);
+    // The key's ownership is checked (stat) before it is read.
+    t.match(window.jobsError?.message, `ENOENT: no such file or directory, stat '${keyFile}'`);
     await telemetry.waitFor(1, 15_000);
 
     const logged = await gateway.waitForLog((l) => l.code === 'ATTACHE_JOBS_UNAVAILABLE');
