@@ -80,7 +80,11 @@ export interface Retime {
   gatewayId: string;
   bootId: string;
   correction: BootCorrection;
-  /** The delivered records concerned, as [from, to] seq ranges. */
+  /**
+   * The delivered records concerned, as [from, to] seq ranges. Ranges may also cover records that
+   * were delivered with `timeSource: 'device'` (past 64 ranges per boot, neighbours are joined):
+   * re-time only records whose stored `timeSource` is `unknown`.
+   */
   seqRanges: [number, number][];
 }
 
@@ -104,6 +108,17 @@ export interface Delivery {
    * message again: what that worker stored is left out as duplicates).
    */
   commit(): Promise<void>;
+}
+
+/** Most seq ranges kept per boot awaiting a correction; past it neighbours are joined. */
+const MAX_UNTIMED_RANGES = 64;
+
+function addUntimed(ranges: [number, number][], seq: number): void {
+  addToRanges(ranges, seq, seq);
+  if (ranges.length > MAX_UNTIMED_RANGES) {
+    const [first, second] = ranges.splice(0, 2) as [[number, number], [number, number]];
+    ranges.unshift([first[0], second[1]]);
+  }
 }
 
 /** Most event ids kept above the floor per gateway. */
@@ -216,7 +231,7 @@ export class MessageConsumer {
       const timed = timeOf(record.capturedAt, record.clock, state.boots[bootId]);
       if (timed.timeSource === 'unknown') {
         state.untimed[bootId] ??= [];
-        addToRanges(state.untimed[bootId], record.seq, record.seq);
+        addUntimed(state.untimed[bootId], record.seq);
       }
       delivery.records.push({
         gatewayId: record.gatewayId,

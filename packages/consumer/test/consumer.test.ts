@@ -434,3 +434,25 @@ t.test('file store: state survives a restart; files are owner-only; bad files re
   await t.rejects(new FileStateStore(join(dir, 'file')).list(), { code: 'ENOTDIR' });
   t.ok(new ConsumerError('ATTACHE_CONSUMER_STORE', 'x') instanceof Error);
 });
+
+t.test('records awaiting a correction are kept as at most 64 ranges per boot', async (t) => {
+  const consumer = new MessageConsumer();
+  const records = Array.from({ length: 140 }, (_, i) =>
+    record(i + 1, { clock: { synchronized: i % 2 === 1, bootId: boot2, monotonicMs: i } }),
+  );
+  await consumer.ingest(batch(records));
+  const { retimes } = await consumer.ingest(
+    event('clock.corrected', {
+      bootId: boot2,
+      monotonicMs: 500,
+      trueTime: '2026-11-24T06:00:10.000Z',
+      systemTime: '2026-11-24T06:00:00.000Z',
+      offsetMs: 10_000,
+      source: 'broker-date',
+    }),
+  );
+  const ranges = retimes[0]?.seqRanges ?? [];
+  t.equal(ranges.length, 64);
+  t.same(ranges[0]?.[0], 1, 'the first untimed record is still covered');
+  t.same(ranges.at(-1), [139, 139]);
+});
