@@ -156,7 +156,12 @@ export class MessageConsumer {
     const delivery = this.#emptyDelivery(parsed.kind, parsed.gatewayId, state, version);
     if (parsed.kind === 'telemetry') this.#records(state, parsed.batch, delivery);
     else if (parsed.kind === 'event') this.#event(state, parsed.event, delivery);
-    else delivery.state = parsed.state;
+    else {
+      delivery.state = parsed.state;
+      // The cache's drop count ever, also in every state message: a drop the gateway's event missed
+      // (dropped just before it stopped) still explains its gap.
+      state.droppedTotal = Math.max(state.droppedTotal, parsed.state.state.cache.dropped);
+    }
     delivery.gaps.push(...this.#reviewGaps(state, parsed.gatewayId));
     return delivery;
   }

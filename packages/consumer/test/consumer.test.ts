@@ -228,6 +228,15 @@ t.test('events and state: events deduped by eventId; a state message passes thro
   const parsed = await parseMessage(state);
   t.equal(parsed.kind, 'state');
   t.equal((await consumer.ingest(JSON.stringify(state), topic('state'))).state?.gatewayId, gw);
+  // The state's drop count explains a gap as the drop events do.
+  const timed = new MessageConsumer({ gapWaitMs: 0 });
+  await timed.ingest(batch([record(3)]));
+  const dropped = { ...state, state: { ...state.state, cache: { full: true, dropped: 2, quarantined: 0 } } };
+  const explained = await timed.ingest(dropped, topic('state'));
+  t.same(
+    explained.gaps.map(({ from, to, status }) => ({ from, to, status })),
+    [{ from: 1, to: 2, status: 'dropped' }],
+  );
   // Past the recent-event window, old ids count as settled.
   for (let i = 0; i < 300; i++)
     await consumer.ingest(event('device.lost', { deviceId: 'spo2-bed7', adapter: 'rs232' }));
