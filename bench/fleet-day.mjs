@@ -58,7 +58,7 @@ class SimulatedGateway {
         maxMessageBytes: 2048,
         compression: i % 2 ? 'gzip' : 'none',
         flowControl: 'none',
-        connectTimeoutMs: 20_000,
+        connectTimeoutMs: 3000,
         trustedTime: { enabled: false },
       },
     });
