@@ -384,5 +384,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const failed = Object.entries(r.findings).filter(([, v]) => v.length > 0);
   for (const [k, v] of failed) console.log(`${k}: ${v.length} (${v.slice(0, 5).join(', ')})`);
   console.log(failed.length === 0 ? 'all checks hold' : 'CHECKS FAILED');
-  process.exitCode = failed.length === 0 ? 0 : 1;
+  // Exit at once: the uplink's native MQTT clients (aws-crt) keep a process that ran many windows
+  // alive for seconds to minutes after the last one, with no JavaScript handle left.
+  process.exit(failed.length === 0 ? 0 : 1);
 }
