@@ -24,6 +24,8 @@ export interface FleetDayResult {
   cpuSeconds: number;
   gaps: number;
   outcomes: Record<string, number>;
+  /** Windows still running when the broker was killed. */
+  inFlightAtRestart: number;
   stateBytes: number;
   findings: FleetDayFindings;
 }

@@ -262,6 +262,8 @@ export async function runFleetDay({ gateways = 200, records = 300, parallel = 16
 
     // The day: six windows per gateway at their own hours; records in between.
     const slots = [2, 6, 10, 14, 18, 22];
+    let inFlight = 0;
+    let inFlightAtRestart = 0;
     for (const [w, hour] of slots.entries()) {
       const from = DAY_START + (w === 0 ? 0 : slots[w - 1]) * HOUR;
       const to = DAY_START + hour * HOUR;
@@ -269,14 +271,23 @@ export async function runFleetDay({ gateways = 200, records = 300, parallel = 16
       for (const gw of all) if (gw.fault === 'clock' && w === 2) gw.synchronize(to);
       now = to;
       const restartDuring = w === 3;
+      const before = subscribers.reduce((n, sub) => n + sub.messages.length, 0);
       const windows = pool(all, parallel, async (gw) => {
-        if (gw.fault === 'killed' && w % 2 === 1) return gw.killDuringWindow();
-        if (gw.fault === 'deadline') return gw.window({ maxDurationMs: 400 });
-        return gw.window();
+        inFlight++;
+        try {
+          if (gw.fault === 'killed' && w % 2 === 1) return await gw.killDuringWindow();
+          if (gw.fault === 'deadline') return await gw.window({ maxDurationMs: 400 });
+          return await gw.window();
+        } finally {
+          inFlight--;
+        }
       });
       if (restartDuring) {
-        // Mid-wave: some windows are mid-upload when the broker goes away.
-        await new Promise((r) => setTimeout(r, 300));
+        // Mid-wave: as soon as the wave's first message is through, the broker goes away.
+        while (subscribers.reduce((n, sub) => n + sub.messages.length, 0) === before) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        inFlightAtRestart = inFlight;
         await world.broker.kill();
         await world.broker.restart();
         await subscribe();
@@ -354,6 +365,7 @@ export async function runFleetDay({ gateways = 200, records = 300, parallel = 16
       cpuSeconds: cpu,
       gaps: gaps.length,
       outcomes,
+      inFlightAtRestart,
       stateBytes: store.bytes,
       findings: { ...findings, missing, wrong, unexplained, clock },
     };

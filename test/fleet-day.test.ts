@@ -12,10 +12,7 @@ t.test(
     t.equal(day.produced, 6 * 60);
     t.ok(day.dropped > 0, `full caches dropped records (${day.dropped})`);
     t.equal(day.delivered, day.produced - day.dropped, 'delivered = produced − dropped');
-    t.ok(
-      (day.outcomes.failed ?? 0) > 0,
-      `the broker restart failed windows (${JSON.stringify(day.outcomes)})`,
-    );
+    t.ok(day.inFlightAtRestart > 0, `the broker restarted under running windows (${day.inFlightAtRestart})`);
     t.ok((day.outcomes.deadline ?? 0) > 0, 'windows were cut by their deadline or a kill');
     t.same(day.findings, {
       duplicates: [],
