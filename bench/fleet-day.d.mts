@@ -10,7 +10,7 @@ export interface FleetDayFindings {
   missing: string[];
   /** Records delivered with other content than produced, or both delivered and reported dropped. */
   wrong: string[];
-  /** Gateways whose reported drops differ from what they said they dropped, or with gaps left open. */
+  /** Gateways with more seqs reported dropped than they said they dropped, or with gaps left open. */
   unexplained: string[];
   /** Records of an unsynchronized clock left without a corrected time, or corrected wrongly. */
   clock: string[];
@@ -18,7 +18,10 @@ export interface FleetDayFindings {
 
 export interface FleetDayResult {
   produced: number;
+  /** What the gateways said they dropped. */
   dropped: number;
+  /** Seqs the consumer reported dropped: fewer when a cache dropped records the broker already had. */
+  reportedDropped: number;
   delivered: number;
   handled: number;
   cpuSeconds: number;
