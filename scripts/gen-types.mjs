@@ -96,6 +96,23 @@ function validators(options, schemas, exports) {
   ].join('\n');
 }
 
+/**
+ * Validator code without require(): ajv's two runtime helpers the message schemas use come from
+ * the consumer's own validator-runtime.ts. Fails when the schemas start needing another helper.
+ */
+function portableValidators(code) {
+  const out = code
+    .replace(
+      "import { createRequire } from 'node:module';\nconst require = createRequire(import.meta.url);",
+      "import { dateTime, ucs2length } from '../validator-runtime.js';",
+    )
+    .replaceAll('require("ajv/dist/runtime/ucs2length").default', 'ucs2length')
+    .replaceAll('require("ajv-formats/dist/formats").fullFormats["date-time"]', 'dateTime');
+  if (out.includes('require('))
+    throw new Error('consumer validators need an ajv runtime helper not in validator-runtime.ts');
+  return out;
+}
+
 const config = await load('config.schema.json');
 const record = await load('record.schema.json');
 const batch = await load('batch.schema.json');
@@ -105,6 +122,9 @@ const state = await load('state.schema.json');
 const jobDocument = await load('job-document.schema.json');
 // The AWS IoT job document's type and validator go to the package that reads it, @attache/jobs.
 const jobsGenerated = relative(outDir, join(root, 'packages/jobs/src/generated'));
+// @attache/consumer (the dashboard's side) gets the message types and validators as code of its own:
+// no node: import and no ajv at run time, so it runs in a browser and is published on its own.
+const consumerGenerated = relative(outDir, join(root, 'packages/consumer/src/generated'));
 const resolved = withDefaultsRequired(config);
 const files = {
   'config.ts': [
@@ -145,6 +165,23 @@ const files = {
       validateState: state.$id,
     },
   ),
+  [`${consumerGenerated}/batch.ts`]: [banner, (await gen(batch, 'BatchMessage')).trim()].join('\n'),
+  [`${consumerGenerated}/uplink-messages.ts`]: [
+    banner,
+    (await gen(compressedBatch, 'CompressedBatchMessage')).trim(),
+    '',
+    (await gen(typeView(event), 'GatewayEvent')).trim(),
+    '',
+    (await gen(state, 'GatewayStateMessage')).trim(),
+  ].join('\n'),
+  [`${consumerGenerated}/validators.ts`]: portableValidators(
+    validators({ strictRequired: false }, [record, batch, compressedBatch, event, state], {
+      validateBatch: batch.$id,
+      validateCompressedBatch: compressedBatch.$id,
+      validateEvent: event.$id,
+      validateState: state.$id,
+    }),
+  ),
   [`${jobsGenerated}/job-document.ts`]: [
     banner,
     (await gen({ ...typeView(jobDocument), $defs: typeView(jobDocument.$defs) }, 'JobDocument')).trim(),
@@ -158,6 +195,7 @@ const files = {
 
 await mkdir(outDir, { recursive: true });
 await mkdir(join(outDir, jobsGenerated), { recursive: true });
+await mkdir(join(outDir, consumerGenerated), { recursive: true });
 let stale = 0;
 for (const [file, text] of Object.entries(files)) {
   const path = join(outDir, file);
