@@ -102,14 +102,18 @@ function mountTmpfs(dir: string, sizeMb: number): boolean {
   }
 }
 
+// Filling 56 MiB with HL7 readings takes ~40 s alone and over a minute beside other tests (CI runs
+// two files at once): generous waits, and a file timeout above them.
 /** Polls `done` every 50 ms until it holds; fails after `ms`. */
-async function until(done: () => boolean, what: string, ms = 60_000): Promise<void> {
+async function until(done: () => boolean, what: string, ms = 180_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
     await sleep(50);
   }
 }
+
+t.setTimeout(600_000);
 
 t.test(
   'a gateway whose cache filled its disk answers, restarts, drains and takes readings again by itself',
