@@ -57,7 +57,7 @@ export function hl7Timestamp(date: Date = new Date()): string {
 }
 
 /**
- * Builds an original-mode application ACK (protocols.md §2.2), segments ended by CR, without MLLP
+ * Builds an original-mode application ACK (HL7 v2.5.1 §2.9), segments ended by CR, without MLLP
  * framing: MSH with MSH-3/4 and MSH-5/6 swapped, MSH-9 `ACK^<trigger>^ACK`, new MSH-10, MSH-11/12
  * echoed; `MSA|code|<MSH-10 of the message>`; on AE/AR an ERR segment (ERR-3 table 0357, ERR-4 `E`,
  * ERR-8 reason). Uses the message's own delimiters (which the parser only accepts when they are

@@ -8,10 +8,10 @@ export interface ObxProblem {
   location: string;
 }
 
-/** Philips MDIL code, `pppp-tttt` in hex (protocols.md §2.4). */
+/** Philips MDIL code, `pppp-tttt` in hex (ISO/IEEE 11073-10101; Philips MDIL). */
 const mdil = /^([0-9a-fA-F]{4})-([0-9a-fA-F]{4})$/;
 /**
- * Free-text types: may name a patient or a clinician (protocols.md §5.1). Marked `freeText`, so the
+ * Free-text types: may name a patient or a clinician (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)). Marked `freeText`, so the
  * normalizer keeps them only when the device's config turns free text on, and de-identifies them.
  */
 const freeText = new Set(['TX', 'FT', 'ST']);

@@ -12,7 +12,7 @@ const XAD = [1, 2, 3, 5];
 const XTN = [1, 4, 6, 7];
 
 /**
- * The people fields of each segment (protocols.md §5.1): patient ids, names, address and phones;
+ * The people fields of each segment (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)): patient ids, names, address and phones;
  * relatives; attending, referring, consulting and admitting doctors; who entered, verified, ordered,
  * collected, interpreted, transcribed or observed. NDL fields (OBR-32 to 35) carry the person in
  * the sub-components of their first component.

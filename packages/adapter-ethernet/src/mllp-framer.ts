@@ -23,7 +23,7 @@ export interface MllpFramerOptions {
 type State = 'outside' | 'inside' | 'after-end' | 'discarding';
 
 /**
- * MLLP framing (HL7 v2.5.1 Appendix C, protocols.md §2.1) as a pure class: feed it the bytes of one
+ * MLLP framing (HL7 v2.5.1 Appendix C) as a pure class: feed it the bytes of one
  * connection, get messages back. Tolerates frames split across reads, several frames per read, junk
  * before VT, and a missing CR after FS (FS alone ends the message). Memory is bounded by
  * `maxMessageBytes`.

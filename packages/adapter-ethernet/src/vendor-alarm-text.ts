@@ -2,7 +2,7 @@ import type { AlarmDraft } from '@attache/core';
 
 /**
  * Parameter labels monitors print in alarm texts (Philips IntelliVue, GE), to their MDC code and
- * MDC unit (protocols.md §2.4). Compared in upper case.
+ * MDC unit (ISO/IEEE 11073-10101; Philips MDIL). Compared in upper case.
  */
 const labels: Record<string, readonly [string, number, string]> = {
   SPO2: ['MDC_PULS_OXIM_SAT_O2', 150456, '262688'],

@@ -9,7 +9,7 @@ import { Mutex } from './mutex.js';
 import type { ModbusTable } from './register-map.js';
 
 // modbus-serial's default export does not typecheck as a constructor under `nodenext` (TS2351)
-// although it is one at run time (stack-notes.md): cast once, here.
+// although it is one at run time: cast once, here.
 const ModbusRTUClass = ModbusRTUDefault as unknown as new () => ModbusRTU;
 
 /** Back-off between connection attempts. */

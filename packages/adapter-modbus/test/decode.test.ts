@@ -33,7 +33,7 @@ function asSent(be: Buffer, order: ByteOrder): Buffer {
   );
 }
 
-t.test('the protocols.md example: 54.3 in each order is the documented byte sequence', async (t) => {
+t.test('the documented example: 54.3 in each order is the documented byte sequence', async (t) => {
   const sent: Record<ByteOrder, string> = {
     ABCD: '42593333',
     CDAB: '33334259',

@@ -1,4 +1,4 @@
-/** E1381 control characters (protocols.md §1.2). */
+/** E1381 control characters (ASTM E1381). */
 export const STX = 0x02;
 export const ETX = 0x03;
 export const EOT = 0x04;

@@ -3,7 +3,7 @@ import { ACK, astmChecksum, ENQ, EOT, ETB, ETX, NAK, STX } from './control.js';
 import { MessageRecords } from './message-records.js';
 
 /**
- * The receiver side of ASTM E1381 / CLSI LIS1-A (protocols.md §1.3–1.4) as a byte-driven state
+ * The receiver side of ASTM E1381 / CLSI LIS1-A (ASTM E1381) as a byte-driven state
  * machine: no I/O, no real timers.
  *
  * Contention: the gateway only receives, so it never sends ENQ. If it ever does (to send orders),

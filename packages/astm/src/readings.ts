@@ -27,7 +27,7 @@ export function astmTime(value: string | null): string | undefined {
   return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] ?? '00'}`;
 }
 
-/** H.5 `name^serial^version` (protocols.md §1.5; vendors differ), empty parts left out. */
+/** H.5 `name^serial^version` (ASTM E1394; vendors differ), empty parts left out. */
 function instrument(message: AstmMessage): InstrumentIdentity | undefined {
   const [name, serial, version] = message.header.sender.components;
   const identity: InstrumentIdentity = {};

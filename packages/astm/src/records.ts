@@ -126,7 +126,7 @@ function addRecord(walk: Walk, type: string, f: AstmFieldReader): void {
   }
 }
 
-/** P.3–P.7 ids and names, P.13 phone, P.14 attending physician (protocols.md §5.1). */
+/** P.3–P.7 ids and names, P.13 phone, P.14 attending physician (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)). */
 const PATIENT_PEOPLE = [3, 4, 5, 6, 7, 13, 14];
 /** O.3 specimen id, O.11 collector, O.17 ordering physician, O.18 physician's phone. */
 const ORDER_PEOPLE = [3, 11, 17, 18];

@@ -6,7 +6,7 @@ const ACK = 0x06;
 const NAK = 0x15;
 const EOT = 0x04;
 
-/** E1381 timers and limits (protocols.md §1.4). */
+/** E1381 timers and limits (ASTM E1381). */
 const answerTimeoutMs = 15_000;
 const busyRetryMs = 10_000;
 const contentionRetryMs = 20_000;

@@ -1,4 +1,4 @@
-import type { JobsConfig, StoredRecord, UplinkConfig } from '@attache/core';
+import { isGatewayError, type JobsConfig, type StoredRecord, type UplinkConfig } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import type { JsonObject, SettingsOutcome, WindowReport } from '@attache/uplink';
 
@@ -69,4 +69,23 @@ export interface WindowHostServer {
   health(): Promise<HealthReport>;
   /** Ends the gateway after this window so that its supervisor restarts it (software-update jobs). */
   restartAfterWindow(): Promise<void>;
+}
+
+/** The report of a window that failed outside its own handling (it could not start, or its process broke), with the cause. */
+export function failedWindow(openedAt: string, err: unknown): WindowReport {
+  const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  return {
+    openedAt,
+    closedAt: new Date().toISOString(),
+    outcome: 'failed',
+    endedBy: 'failed',
+    records: 0,
+    messages: 0,
+    bytes: 0,
+    firstSeq: null,
+    lastSeq: null,
+    events: 0,
+    error: { code, message },
+  };
 }

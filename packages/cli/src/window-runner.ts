@@ -18,7 +18,13 @@ import {
   withRouteReports,
 } from '@attache/uplink/policy';
 import { openCache } from './open-cache.js';
-import type { FromWindow, ToWindow, UpdateTargets, WindowHostServer } from './window-protocol.js';
+import {
+  type FromWindow,
+  failedWindow,
+  type ToWindow,
+  type UpdateTargets,
+  type WindowHostServer,
+} from './window-protocol.js';
 
 const lastWindowKey = 'lastWindow';
 
@@ -225,22 +231,8 @@ export class WindowRunner {
     } catch (err) {
       // A window that could not even start (a route's outbox, the window process) is recorded as
       // failed with its cause, like any other.
-      const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';
-      const message = err instanceof Error ? err.message : String(err);
-      this.#log.error({ errorCode: code }, `window failed to start: ${message}`);
-      result = {
-        openedAt,
-        closedAt: new Date().toISOString(),
-        outcome: 'failed',
-        endedBy: 'failed',
-        records: 0,
-        messages: 0,
-        bytes: 0,
-        firstSeq: null,
-        lastSeq: null,
-        events: 0,
-        error: { code, message },
-      };
+      result = failedWindow(openedAt, err);
+      this.#log.error({ errorCode: result.error?.code }, `window failed to start: ${result.error?.message}`);
     } finally {
       if (postHook) hooks.post = await runHook(postHook, 'post-hook', this.#log);
       if (opened) await this.closeRoutes();

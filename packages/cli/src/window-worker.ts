@@ -2,7 +2,7 @@
 // MQTT, its threads and ~10 MB of RSS) lives only while a window is open and a fault in it cannot
 // stop the acquisition of readings. It sees the gateway's cache (and its state, shadow settings and
 // events) over IPC.
-import { GatewayError, isGatewayError, type Logger, type Outbox, type StoredRecord } from '@attache/core';
+import { GatewayError, type Logger, type Outbox, type StoredRecord } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import {
   IotCoreUplink,
@@ -15,7 +15,13 @@ import {
 import { createLogger } from './log.js';
 import { readSerialNumber } from './serial-number.js';
 import { jobsRunner, type UpdateHost } from './window-jobs.js';
-import type { FromWindow, ToWindow, WindowResultMessage, WindowStart } from './window-protocol.js';
+import {
+  type FromWindow,
+  failedWindow,
+  type ToWindow,
+  type WindowResultMessage,
+  type WindowStart,
+} from './window-protocol.js';
 
 /** A request before it gets its id (Omit distributed over the union). */
 type Request =
@@ -150,22 +156,9 @@ function report(result: WindowResultMessage['result']): void {
 
 /** A failure outside the window's own handling (a bug, a system error): reported with its cause. */
 function failed(err: unknown): void {
-  const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`attache window: ${code}: ${message}\n`);
-  report({
-    openedAt,
-    closedAt: new Date().toISOString(),
-    outcome: 'failed',
-    endedBy: 'failed',
-    records: 0,
-    messages: 0,
-    bytes: 0,
-    firstSeq: null,
-    lastSeq: null,
-    events: 0,
-    error: { code, message },
-  });
+  const result = failedWindow(openedAt, err);
+  process.stderr.write(`attache window: ${result.error?.code}: ${result.error?.message}\n`);
+  report(result);
 }
 
 process.on('uncaughtException', failed);

@@ -12,7 +12,7 @@ const CR = 0x0d;
 const LF = 0x0a;
 /** Longest frame text allowed by E1381, characters. */
 const MAX_FRAME_TEXT = 240;
-/** Control characters a frame's text must not hold (E1381 §6.6, protocols.md §1.3), CR and LF included. */
+/** Control characters a frame's text must not hold (E1381 §6.6), CR and LF included. */
 const RESTRICTED = new Set([
   0x01,
   STX,
@@ -76,7 +76,7 @@ type Reply = number | 'timeout';
 
 /**
  * The instrument side of ASTM E1381 / CLSI LIS1-A over a serial port: ENQ, frames with FN 1…7, 0…
- * and checksums, one ACK awaited per frame, re-sends on NAK, EOT (protocols.md §1.3–1.4).
+ * and checksums, one ACK awaited per frame, re-sends on NAK, EOT (ASTM E1381).
  */
 export class AstmSenderSimulator {
   /** Every byte the gateway sent back (ACK/NAK…), in order, one Buffer per chunk read. */
@@ -169,7 +169,7 @@ export class AstmSenderSimulator {
     }
   }
 
-  /** Sends each frame until ACKed (EOT counts as ACK, protocols.md §1.4). */
+  /** Sends each frame until ACKed (EOT counts as ACK, ASTM E1381). */
   async #transfer(frames: Buffer[], result: AstmSendResult): Promise<AstmSendResult['status']> {
     const corrupt = this.#options.faults?.corruptFrame;
     for (const [i, frame] of frames.entries()) {

@@ -226,7 +226,7 @@ export interface VitalSignValues {
 /**
  * The OBX segments of a PCD-01 vital-signs message as monitors send them: the MDS and NIBP VMD
  * containment headers (no value), an NIBP systolic/diastolic/mean, SpO2 and pulse rate, with MDC codes
- * and MDC unit codes (protocols.md §2.3–2.4).
+ * and MDC unit codes (IHE PCD TF-2, PCD-01; ISO/IEEE 11073-10101).
  */
 export function pcd01VitalSigns(v: VitalSignValues): OruObservation[] {
   const mmHg = '266016^MDC_DIM_MMHG^MDC';
@@ -286,7 +286,7 @@ export interface OruR01Options {
 }
 
 /**
- * An IHE PCD-01 ORU^R01 as a monitor sends it (protocols.md §2.3): MSH, PID, PV1, OBR, OBX…,
+ * An IHE PCD-01 ORU^R01 as a monitor sends it (IHE PCD TF-2, PCD-01): MSH, PID, PV1, OBR, OBX…,
  * segments separated by CR (no trailing CR).
  */
 export function oruR01Message(options: OruR01Options): string {

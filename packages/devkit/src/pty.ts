@@ -21,7 +21,7 @@ const startTimeoutMs = 5000;
  * Starts `socat -d -d pty,raw,echo=0,link=<dir>/gateway pty,raw,echo=0,link=<dir>/device` (creating
  * `dir` if needed). Resolves once both links exist. Rejects with a GatewayError `ATTACHE_TIMEOUT`
  * when they do not appear within 5 s, or with the spawn error when socat cannot run.
- * Ptys ignore parity and data bits, and modem lines (DTR/RTS) fail: see stack-notes.md.
+ * Ptys ignore parity and data bits, and modem lines (DTR/RTS) fail.
  */
 export async function openPtyPair(dir: string): Promise<PtyPair> {
   await mkdir(dir, { recursive: true });
