@@ -1,5 +1,5 @@
 export { Backoff, type BackoffOptions, type RandomSource, spread } from './backoff.js';
-export { monotonicMs } from './clock.js';
+export { monotonicMs, systemClock } from './clock.js';
 export type {
   AdapterState,
   AdapterStatus,
@@ -71,6 +71,17 @@ export type {
   WindowSummary,
 } from './generated/uplink-messages.js';
 export { type LogFn, type Logger, nullLogger } from './logger.js';
+export { ManualClock } from './manual-clock.js';
+export type {
+  ByteLink,
+  Clock,
+  ClockTimer,
+  ProtocolDriver,
+  ProtocolSession,
+  SessionContext,
+  SessionCounts,
+  SessionReport,
+} from './session.js';
 export {
   checkBatch,
   checkCompressedBatch,
