@@ -1,7 +1,6 @@
-import { GatewayError, type Logger } from '@attache/core';
+import { GatewayError, type Logger, mkdirDurably } from '@attache/core';
 import { Level } from 'level';
 import { isDiskFull } from './bounds.js';
-import { mkdirDurably } from './file-io.js';
 import { parseSeqKey, seqKey } from './seq-key.js';
 import { levelKey, plainLength, type ValueSealer } from './value-sealer.js';
 

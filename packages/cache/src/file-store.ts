@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GatewayError, type Logger, nullLogger } from '@attache/core';
-import { fsError, hashFile, mkdirDurably, syncDir, writeDurably } from './file-io.js';
+import { GatewayError, type Logger, mkdirDurably, nullLogger, syncDir, writeDurably } from '@attache/core';
+import { fsError, hashFile } from './file-io.js';
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -123,7 +123,7 @@ export class FileStore {
       const held = await readJson<Required<FileExpectation>>(meta);
       if (held?.size !== file.size) {
         await rm(data, { force: true });
-        await writeDurably(meta, JSON.stringify(file), this.#dir('tmp'));
+        await writeDurably(meta, JSON.stringify(file), { tmpDir: this.#dir('tmp') });
       }
       const handle = await open(data, 'a', 0o600);
       await handle.close();
@@ -209,7 +209,9 @@ export class FileStore {
     }
     const stored: StoredFile = { ...file, addedAt: new Date().toISOString() };
     try {
-      await writeDurably(this.#dir('objects', `${sha256}.json`), JSON.stringify(stored), this.#dir('tmp'));
+      await writeDurably(this.#dir('objects', `${sha256}.json`), JSON.stringify(stored), {
+        tmpDir: this.#dir('tmp'),
+      });
       await rename(data, this.#dir('objects', sha256));
       await syncDir(this.#dir('objects'));
       await rm(`${data}.json`, { force: true });

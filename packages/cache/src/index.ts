@@ -17,7 +17,6 @@ export {
   loadOrCreateSigningKey,
   publicKeyFingerprint,
 } from './export-signing.js';
-export { mkdirDurably, syncDir, writeDurably } from './file-io.js';
 export {
   type FileExpectation,
   FileStore,

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { GatewayError } from '@attache/core';
-import { mkdirDurably } from './file-io.js';
+import { GatewayError, mkdirDurably } from '@attache/core';
 
 /** The keys that seal the cache's values. A snapshot: rotating the file does not change it. */
 export interface CacheKeyring {

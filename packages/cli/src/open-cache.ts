@@ -1,8 +1,8 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LevelCache, loadOrCreateKeyring, mkdirDurably } from '@attache/cache';
+import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import type { AttacheConfig, Logger } from '@attache/core';
-import { GatewayError, isGatewayError } from '@attache/core';
+import { GatewayError, isGatewayError, mkdirDurably } from '@attache/core';
 import { gatewayPaths } from './paths.js';
 
 const exists = (path: string) =>

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeDurably } from '@attache/cache';
-import { type AttacheConfig, isGatewayError, validateConfig } from '@attache/core';
+import { type AttacheConfig, isGatewayError, validateConfig, writeDurably } from '@attache/core';
 import { type JsonObject, parseSlot, type SettingsOutcome } from '@attache/uplink/policy';
 
 /** The settings the cloud may change through the shadow, as `section.key` paths. */

@@ -20,6 +20,13 @@ export type {
 } from './contract.js';
 export { parseDecimal } from './decimal.js';
 export {
+  mkdirDurably,
+  removeDurably,
+  syncDir,
+  type WriteDurablyOptions,
+  writeDurably,
+} from './durable-fs.js';
+export {
   type ConfigIssue,
   type ErrorCode,
   GatewayError,

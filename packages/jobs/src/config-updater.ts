@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { writeDurably } from '@attache/cache';
-import { isGatewayError } from '@attache/core';
+import { isGatewayError, writeDurably } from '@attache/core';
 import type { ConfigUpdateJob } from './generated/job-document.js';
 import type { ApplyContext, JobHandler } from './handler.js';
 import { failed, rejected } from './job-status-error.js';

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { writeDurably } from '@attache/cache';
-import { GatewayError } from '@attache/core';
+import { GatewayError, writeDurably } from '@attache/core';
 
 /** Where a job execution stands on this gateway. */
 export type JobPhase = 'started' | 'applying' | 'done';

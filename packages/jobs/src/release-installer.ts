@@ -2,8 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { syncDir, writeDurably } from '@attache/cache';
-import { GatewayError } from '@attache/core';
+import { GatewayError, mkdirDurably, syncDir, writeDurably } from '@attache/core';
 import { switchSymlink } from './atomic-file.js';
 import type { HealthReport } from './config-updater.js';
 import type { SoftwareUpdateJob } from './generated/job-document.js';
@@ -190,7 +189,7 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
     if (await exists(join(final, marker))) return;
     const partial = join(releases, `.${version}.partial`);
     const archive = join(releases, `.${version}.tar.gz`);
-    await mkdir(releases, { recursive: true });
+    await mkdirDurably(releases, 0o755);
     await rm(partial, { recursive: true, force: true });
     await mkdir(partial);
     try {

@@ -1,7 +1,6 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeDurably } from '@attache/cache';
-import { GatewayError } from '@attache/core';
+import { GatewayError, writeDurably } from '@attache/core';
 import { switchSymlink } from './atomic-file.js';
 
 /** Where a release trial stands. */

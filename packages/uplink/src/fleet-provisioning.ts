@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger, ProvisioningConfig, UplinkConfig } from '@attache/core';
-import { GatewayError, isGatewayError } from '@attache/core';
+import { GatewayError, isGatewayError, mkdirDurably, removeDurably, writeDurably } from '@attache/core';
 import type { iotidentity } from 'aws-iot-device-sdk-v2';
-import { removeDurably, writeFileDurably } from './durable-file.js';
 import { MqttSession } from './mqtt-session.js';
 import { type FleetProvisioningState, readFleetProvisioning, readJson } from './provisioning-state.js';
 import { probeTls } from './tls-probe.js';
@@ -87,12 +86,12 @@ class ClaimProvisioning {
 
   async #save(change: Partial<FleetProvisioningState>): Promise<void> {
     this.#state = { ...this.#state, ...change, at: new Date().toISOString() };
-    await writeFileDurably(this.#stateFile, `${JSON.stringify(this.#state, null, 2)}\n`, 0o644);
+    await writeDurably(this.#stateFile, `${JSON.stringify(this.#state, null, 2)}\n`, { mode: 0o644 });
   }
 
   async run(): Promise<void> {
     const { config, stateDir, log } = this.#o;
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await mkdirDurably(stateDir);
     this.#state = (await readFleetProvisioning(stateDir)) ?? this.#state;
     // Killed after the certificate was stored: only the bookkeeping is left.
     if (await exists(config.certFile)) return this.#finish();
@@ -118,13 +117,13 @@ class ClaimProvisioning {
     if (!(await exists(this.#p.claimCertFile)) || !(await exists(this.#p.claimKeyFile))) {
       throw new GatewayError('ATTACHE_PROVISIONING', 'the claim certificate or key is missing');
     }
-    await mkdir(dirname(config.keyFile), { recursive: true, mode: 0o700 });
-    await mkdir(dirname(config.certFile), { recursive: true, mode: 0o700 });
+    await mkdirDurably(dirname(config.keyFile));
+    await mkdirDurably(dirname(config.certFile));
     if (!(await exists(config.keyFile))) {
       // The private key is made here and never leaves the box; a key left by an interrupted
       // attempt is reused, so no key is ever orphaned.
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-      await writeFileDurably(config.keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+      await writeDurably(config.keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
       log.info('key pair made');
     }
     if (this.#state.step === 'started') await this.#save({ step: 'key' });
@@ -197,7 +196,7 @@ class ClaimProvisioning {
           `the provisioning template named the thing "${thingName ?? ''}", but gateway.id is "${gatewayId}": make the template name it from the ThingName parameter (or SerialNumber as gateway.id does)`,
         );
       }
-      await writeFileDurably(config.certFile, pending.certificatePem, 0o644);
+      await writeDurably(config.certFile, pending.certificatePem, { mode: 0o644 });
       await this.#save({ step: 'registered', thingName, certificateId: pending.certificateId });
       return;
     }
@@ -237,7 +236,7 @@ class ClaimProvisioning {
       certificateOwnershipToken,
       issuedAt: new Date().toISOString(),
     };
-    await writeFileDurably(this.#pendingFile, JSON.stringify(pending));
+    await writeDurably(this.#pendingFile, JSON.stringify(pending));
     await this.#save({ step: 'certificate', certificateId });
     log.info({ certificateId }, 'certificate issued');
     return pending;
