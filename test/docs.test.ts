@@ -73,3 +73,19 @@ t.test('every relative link in the docs points at a file in the repository', asy
   }
   t.same(broken, [], 'no link leaves the repository or points at nothing');
 });
+
+t.test('every Markdown file a file names by name is in the repository', async (t) => {
+  const files = await trackedText();
+  const names = new Set(files.map(({ file }) => file.split('/').pop()));
+  const missing = files.flatMap(({ file, text }) =>
+    [...text.matchAll(/(?<![\w/.-])([\w-]+\.md)\b/g)]
+      .map((m) => m[1] ?? '')
+      .filter((name) => !names.has(name))
+      .map((name) => `${file}: ${name}`),
+  );
+  t.same(
+    [...new Set(missing)],
+    [],
+    'notes outside the repository are not cited: what they say is carried in',
+  );
+});

@@ -1,5 +1,5 @@
-// A small AWS IoT Jobs emulator speaking the documented device topics (aws-iot-docs
-// jobs-mqtt-api.md) on the test mosquitto, and an MqttChannel over a real aws-iot-device-sdk-v2
+// A small AWS IoT Jobs emulator speaking the documented device topics (AWS IoT
+// Developer Guide, "Jobs device MQTT API operations") on the test mosquitto, and an MqttChannel over a real aws-iot-device-sdk-v2
 // MQTT 5 client with mutual TLS: what a gateway sees of AWS IoT Jobs in a connectivity window.
 import type { MqttChannel } from '@attache/jobs';
 import { iot, mqtt5 } from 'aws-iot-device-sdk-v2';

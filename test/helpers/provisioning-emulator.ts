@@ -1,5 +1,5 @@
-// A small AWS IoT Fleet Provisioning emulator speaking the documented MQTT API (aws-iot-docs
-// fleet-provision-api.md) on the test mosquitto: CreateCertificateFromCsr on
+// A small AWS IoT Fleet Provisioning emulator speaking the documented MQTT API (AWS IoT
+// Developer Guide, "Device provisioning MQTT API") on the test mosquitto: CreateCertificateFromCsr on
 // `$aws/certificates/create-from-csr/json` and RegisterThing on
 // `$aws/provisioning-templates/<template>/provision/json`, answering on `/accepted` or `/rejected`
 // with AWS's error shape `{ statusCode, errorCode, errorMessage }`. It signs CSRs with the test CA,
@@ -21,7 +21,7 @@ import { type BrokerLogin, SdkMqttChannel } from './jobs-emulator.js';
 const run = promisify(execFile);
 const csrTopic = '$aws/certificates/create-from-csr/json';
 const registerFilter = '$aws/provisioning-templates/+/provision/json';
-/** AWS: a certificate ownership token is valid for one hour (aws-iot-docs fleet-provision-api.md). */
+/** AWS: a certificate ownership token is valid for one hour (AWS IoT Developer Guide, "Device provisioning MQTT API"). */
 const tokenLifetimeMs = 3_600_000;
 
 type Parameters = Record<string, string>;

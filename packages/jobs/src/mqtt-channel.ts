@@ -11,7 +11,7 @@ export interface MqttChannel {
   unsubscribe(topic: string): Promise<void>;
 }
 
-/** The AWS IoT Jobs MQTT topics of one thing (aws-iot-docs `jobs-mqtt-api.md`). */
+/** The AWS IoT Jobs MQTT topics of one thing (AWS IoT Developer Guide, "Jobs device MQTT API operations"). */
 export class JobsTopics {
   readonly #base: string;
 
