@@ -57,6 +57,11 @@ export interface ReadingNormalizerOptions {
   logger?: Logger;
 }
 
+/** How many device and unit pairs are reported as not UCUM, at most, over the gateway's run. */
+const maxUnitsReported = 256;
+/** What a unit's spelling may look like to be logged. */
+const unitLike = /^[A-Za-z0-9%/^.*()[\]{}_' -]{1,16}$/;
+
 function malformed(message: string): GatewayError {
   return new GatewayError('ATTACHE_MALFORMED', message);
 }
@@ -71,6 +76,8 @@ export class ReadingNormalizer {
   readonly #tokenizer: PatientTokenizer;
   readonly #clock: ClockSource;
   readonly #log: Logger;
+  /** Device and unit pairs already reported as not UCUM (bounded: a device cannot fill memory). */
+  readonly #unitsReported = new Set<string>();
 
   constructor(options: ReadingNormalizerOptions) {
     this.#gatewayId = options.gatewayId;
@@ -94,6 +101,7 @@ export class ReadingNormalizer {
     if (reading.observations !== undefined) {
       coded = new CodedMapper(codeMaps(device), reading, keepsFreeText(device));
       observations = reading.observations.flatMap((o) => coded?.observation(o) ?? []);
+      this.#reportUnits(device.id, observations);
     } else if (format !== undefined) observations = this.#fields(device.id, format, reading);
     else throw malformed(`device ${device.id} sent a reading without observations`);
     const patientId = identifier(reading.patientId) ?? (format && this.#patientId(format, reading));
@@ -124,6 +132,25 @@ export class ReadingNormalizer {
     if (device.rawFrames) draft.raw = reading.raw.toString('base64');
     this.#log.trace({ deviceId: device.id, observations: observations.length }, 'reading normalized');
     return draft;
+  }
+
+  /**
+   * Says once per device and unit that a unit is not UCUM and is kept as the device spelled it, so the
+   * technician can map it in the device's `units`. The unit is logged only when it looks like a unit
+   * (short, no long run of digits): a unit field is device text and could carry an identifier.
+   */
+  #reportUnits(deviceId: string, observations: Observation[]): void {
+    for (const { unit, deviceUnit, code } of observations) {
+      if (unit !== null || deviceUnit === undefined || deviceUnit === '') continue;
+      const key = `${deviceId}\0${deviceUnit}`;
+      if (this.#unitsReported.has(key) || this.#unitsReported.size >= maxUnitsReported) continue;
+      this.#unitsReported.add(key);
+      const shown = unitLike.test(deviceUnit) && !/\d{5}/.test(deviceUnit);
+      this.#log.warn(
+        shown ? { deviceId, code, unit: deviceUnit } : { deviceId, code, unitLength: deviceUnit.length },
+        "a unit that is not UCUM is kept as the device's (deviceUnit, unit null): map it under the device's units to convert it",
+      );
+    }
   }
 
   #fields(deviceId: string, format: FieldFormat, reading: DeviceReading): Observation[] {

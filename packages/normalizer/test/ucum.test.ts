@@ -1,6 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CodedObservation, checkRecord, validateConfig } from '@attache/core';
+import {
+  type CodedObservation,
+  checkRecord,
+  type LogFn,
+  type Logger,
+  nullLogger,
+  validateConfig,
+} from '@attache/core';
 import { checkConfigUnits, isUcum, ReadingNormalizer, SystemClock, ucumProblem } from '@attache/normalizer';
 import ucum from '@lhncbc/ucum-lhc';
 import t from 'tap';
@@ -82,11 +89,17 @@ t.test('a device unit that is not UCUM is kept as the device unit, flagged by a 
       },
     ],
   });
+  const warnings: Array<Record<string, unknown>> = [];
+  const warn: LogFn = (fields: object | string) => {
+    if (typeof fields === 'object') warnings.push({ ...fields });
+  };
+  const logger: Logger = { ...nullLogger, child: () => ({ ...nullLogger, warn }) };
   const normalizer = new ReadingNormalizer({
     gatewayId: 'gw',
     devices,
     tokenizer: new MemoryTokenizer(),
     clock: new SystemClock({ syncFile: join(dir, 'synchronized'), bootIdFile: join(dir, 'boot_id') }),
+    logger,
   });
   const obs = (unit: string): CodedObservation => ({
     code: 'X',
@@ -118,4 +131,35 @@ t.test('a device unit that is not UCUM is kept as the device unit, flagged by a 
     'never passed off as UCUM; known spellings and the device map still map',
   );
   t.same(checkRecord({ ...draft, seq: 1 }), [], 'a valid record');
+  t.same(
+    warnings,
+    [
+      { deviceId: 'mon', code: 'X', unitLength: 2 },
+      { deviceId: 'mon', code: 'X', unitLength: 9 },
+    ],
+    'each unit kept as the device spelled it is reported, by length when it does not look like a unit',
+  );
+  const again = await normalizer.normalize({
+    deviceId: 'mon',
+    adapter: 'ethernet',
+    protocol: 'hl7-mllp',
+    receivedAt: 0,
+    monotonicMs: 1,
+    fields: [],
+    markers: [],
+    raw: Buffer.from(''),
+    observations: [obs('%\xff'), obs('furlong'), obs('MRN1234567')],
+  });
+  t.same(
+    again.observations.map((o) => o.unit),
+    [null, null, null],
+  );
+  t.same(
+    warnings.slice(2),
+    [
+      { deviceId: 'mon', code: 'X', unit: 'furlong' },
+      { deviceId: 'mon', code: 'X', unitLength: 10 },
+    ],
+    'once per device and unit; a unit holding a long number is never logged as text',
+  );
 });
