@@ -4,16 +4,17 @@
 // does not show. A real `attache run` ingests HL7 from four senders that record each AA, and an ASTM
 // analyzer over a serial pty that records each message whose frames were all ACKed; the power
 // is cut at random moments of ingest, of a drain (`attache sync` to mosquitto) and of a key rotation
-// (`attache cache rotate-key`). After each power-on: every acknowledged message is in the cache
+// (`attache cache rotate-key`), and config-update jobs are applied and rolled back. After each power-on: every acknowledged message is in the cache
 // exactly once or was uploaded, every value decrypts, the key file loads, and the gateway starts.
 // ATTACHE_POWER_CUTS sets the number of cuts (default 6; `make soak` runs 200), ATTACHE_CRASH_SEED
 // the seed (printed, to replay a run). Needs root, /dev/fuse and python3-pyfuse3; skipped otherwise.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileStore, loadOrCreateKeyring } from '@attache/cache';
+import { mkdirDurably, validateConfig, writeDurably } from '@attache/core';
 import {
   createTestPki,
   getFreePort,
@@ -23,6 +24,7 @@ import {
   type TopicSubscriber,
   uplinkSettings,
 } from '@attache/devkit';
+import { JobStateStore } from '@attache/jobs';
 import t from 'tap';
 import { AstmLoop, astmValue, readCache } from './helpers/adapter-crash.js';
 import { checkCache, messageValue, RecordingMllpSender } from './helpers/crash-gateway.js';
@@ -31,6 +33,7 @@ import { seededRandom } from './helpers/seeded-random.js';
 import { bin, recordsOf } from './helpers/stack.js';
 
 const filesWriter = fileURLToPath(new URL('./fixtures/powercut-files.mjs', import.meta.url));
+const configWorker = fileURLToPath(new URL('./fixtures/powercut-config.mjs', import.meta.url));
 
 const cuts = Number(process.env.ATTACHE_POWER_CUTS ?? 6);
 const seed = Number(process.env.ATTACHE_CRASH_SEED ?? Date.now() % 1_000_000);
@@ -328,3 +331,99 @@ t.test(`file delivery: ${cuts} power cuts leave every stored file whole or absen
   t.equal(failures, 0, `after each of ${cuts} cuts every stored file was there and whole`);
   t.ok(stored.size > 0, `files were stored between cuts (${stored.size})`);
 });
+
+t.test(
+  `config updates: ${cuts} power cuts leave a whole config, the last applied or the one in flight`,
+  async (t) => {
+    if (unavailable) {
+      t.comment(`skipped: ${unavailable}`);
+      return;
+    }
+    const rand = seededRandom(seed + 2);
+    const dir = await mkdtemp(join(tmpdir(), 'attache-power-config-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const disk = new PowerCutDisk(dir);
+    t.teardown(() => disk.stop());
+    await disk.on();
+    const root = join(disk.mountpoint, 'etc');
+    await mkdirDurably(root);
+    const generation = (port: number) => ({
+      version: 1,
+      gateway: { id: 'gw-power-config', dataDir: join(root, 'data') },
+      devices: [
+        {
+          id: 'monitor',
+          adapter: 'ethernet',
+          endpoint: { mode: 'listen', port, allow: ['10.0.0.0/8'] },
+          format: { kind: 'hl7-mllp' },
+        },
+      ],
+    });
+    await writeDurably(join(root, 'config.json'), JSON.stringify(generation(10_000)));
+    let inPlace = 10_000;
+    let next = 1;
+    let done = 0;
+    let rolledBack = 0;
+    const problems: string[] = [];
+    const wholeConfig = async (file: string): Promise<number | undefined> => {
+      try {
+        const config = validateConfig(JSON.parse(await readFile(join(root, file), 'utf8')));
+        const [device] = config.devices;
+        return device?.adapter === 'ethernet' ? device.endpoint.port : undefined;
+      } catch (err) {
+        problems.push(`${file} is not a whole valid config: ${String(err)}`);
+        return undefined;
+      }
+    };
+    for (let round = 1; round <= cuts; round++) {
+      const worker = spawn(process.execPath, [configWorker, root, String(next)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      worker.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        out += chunk;
+      });
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      for (
+        let waited = 0;
+        !out.includes('open') && worker.exitCode === null && waited < 30_000;
+        waited += 20
+      ) {
+        await sleep(20);
+      }
+      await sleep(Math.floor(rand() * 600));
+      worker.kill('SIGKILL');
+      await exited;
+      await disk.cut();
+      // Complete lines only: each says job n ended with `port` in place.
+      for (const line of out.split('\n').slice(1, -1)) {
+        const [, n, outcome, port] = line.split(' ');
+        const expected = outcome === 'applied' ? 10_000 + Number(n) : inPlace;
+        if (Number(port) !== expected)
+          problems.push(`job ${n} ${outcome} left port ${port}, not ${expected}`);
+        inPlace = Number(port);
+        next = Number(n) + 1;
+        done++;
+        if (outcome === 'rolled-back') rolledBack++;
+      }
+      await disk.on();
+      const port = await wholeConfig('config.json');
+      // Job `next` was in flight: its config may be in place (a restart on it was under way).
+      if (port !== undefined && port !== inPlace && port !== 10_000 + next)
+        problems.push(`after the cut the config holds port ${port}: neither ${inPlace} nor job ${next}'s`);
+      if (
+        await access(join(root, 'config.json.prev')).then(
+          () => true,
+          () => false,
+        )
+      )
+        await wholeConfig('config.json.prev');
+      await new JobStateStore(join(root, 'jobs.json'))
+        .get(`config-${next}`, 1)
+        .catch((err: unknown) => problems.push(`the jobs state is unreadable: ${String(err)}`));
+      if (problems.length > 0) t.fail(`cut ${round}: ${problems.splice(0).join('; ')}`);
+    }
+    t.ok(done > 0, `config jobs completed between cuts (${done}, ${rolledBack} rolled back)`);
+    t.pass(`after each of ${cuts} cuts the config was whole: the last applied or the one in flight`);
+  },
+);
