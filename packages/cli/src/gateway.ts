@@ -49,6 +49,9 @@ export class Gateway {
   #scheduler: WindowScheduler | undefined;
   #events: EventJournal | undefined;
   #monitor: NodeJS.Timeout | undefined;
+  /** The event monitor's polls, one after the other (the last one at stop). */
+  #polls: Promise<void> = Promise.resolve();
+  #poll: (() => Promise<void>) | undefined;
   #clock: ClockWatch;
   #cache: LevelCache | undefined;
   #windows: WindowRunner | undefined;
@@ -137,8 +140,11 @@ export class Gateway {
   /**
    * Applies the config file again (a config-update job): re-reads and validates it as at start,
    * stops the adapters, starts those of the new config (the cache stays open), and uses its uplink
-   * and log level from now on. The `gateway` and `cache` sections take effect at the next start.
-   * Rejects ATTACHE_CONFIG_INVALID (nothing changed) when the file does not load.
+   * and log level from now on, its `uplink.routes` included (a device moved to another route sends
+   * its next records there). The `gateway` and `cache` sections take effect at the next start.
+   * Rejects ATTACHE_CONFIG_INVALID (nothing changed) when the file does not load; rejects with the
+   * cache's error, adapters stopped, when a new route's outbox does not open (a config job then
+   * rolls back).
    */
   async reload(): Promise<void> {
     const { cache } = this.#running();
@@ -148,6 +154,8 @@ export class Gateway {
     this.#local = next;
     this.#config = this.#settings.effective(next);
     for (const adapter of this.#adapters) await adapter.stop();
+    // The route lanes first: the new sink sends each device's records to its route of the new config.
+    await this.#windows?.reconfigure(this.#config);
     this.#adapters = await createAdapters(this.#config, this.#sink(cache), this.#log, () => cache.refusing);
     this.#startErrors = new Map();
     for (const adapter of this.#adapters) {
@@ -155,7 +163,6 @@ export class Gateway {
         this.#startErrors.set(adapter.deviceId, (err as Error).message);
       });
     }
-    this.#windows?.reconfigure(this.#config);
     if (this.#config.uplink) this.#scheduler?.update(this.#config.uplink.window);
     const root = this.#log as Logger & { level?: string };
     if (typeof root.level === 'string') root.level = this.#config.log.level;
@@ -192,6 +199,8 @@ export class Gateway {
     clearInterval(this.#monitor);
     clearInterval(this.#expiry);
     for (const adapter of this.#adapters) await adapter.stop();
+    // What changed since the last poll (a drop while stopping) is journaled before the cache closes.
+    await this.#poll?.();
     await this.#windows?.close();
     await this.#windows?.closeRoutes();
     await this.#control?.stop();
@@ -290,8 +299,13 @@ export class Gateway {
       cache,
       adapters: () => this.#adapters.map((a) => a.status()),
     });
-    const poll = () =>
-      monitor.poll().catch((err: unknown) => this.#log.error({ err }, 'event monitor failed'));
+    const poll = () => {
+      this.#polls = this.#polls
+        .then(() => monitor.poll())
+        .catch((err: unknown) => this.#log.error({ err }, 'event monitor failed'));
+      return this.#polls;
+    };
+    this.#poll = poll;
     void poll();
     this.#monitor = setInterval(poll, eventPollMs);
     const uplink = this.#config.uplink;
@@ -354,7 +368,7 @@ export class Gateway {
     const { outcome, config } = await this.#settings.apply(this.#local, desired, desiredVersion);
     this.#settingsOutcome = outcome;
     this.#config = config;
-    this.#windows?.reconfigure(config);
+    await this.#windows?.reconfigure(config);
     if (config.uplink) this.#scheduler?.update(config.uplink.window);
     const root = this.#log as Logger & { level?: string };
     if (typeof root.level === 'string') root.level = config.log.level;

@@ -72,7 +72,10 @@ export interface WindowRunnerOptions {
   logFd?: 1 | 2;
 }
 
-/** One `uplink.routes` entry as the runner holds it: its outbox and the runner of its windows. */
+/**
+ * One `uplink.routes` entry as the runner holds it: its outbox and the runner of its windows. `devices`
+ * is empty once a reload removed the route: its outbox is still drained to its endpoint.
+ */
 interface RouteLane {
   devices: Set<string>;
   cache: LevelCache;
@@ -122,20 +125,39 @@ export class WindowRunner {
    */
   async openRoutes(): Promise<void> {
     if (this.#routes) return;
-    const routes = new Map<string, RouteLane>();
+    this.#routes = new Map();
+    await this.#syncRoutes();
+  }
+
+  /**
+   * Brings the open route lanes in line with `uplink.routes` of the config in force: a new route's
+   * outbox is opened, a kept route takes its new devices and endpoint (from its next window on), and
+   * a removed route keeps its outbox with no devices, so what it holds still goes to its own endpoint.
+   */
+  async #syncRoutes(): Promise<void> {
+    const routes = this.#routes;
+    if (!routes) return;
     const uplink = this.#config.uplink;
+    const wanted = new Set<string>();
     for (const route of uplink?.routes ?? []) {
-      const cache = await this.#openOutbox(join(this.#config.gateway.dataDir, 'routes', route.name));
+      wanted.add(route.name);
       const config = {
         ...this.#config,
         jobs: undefined,
         uplink: routeUplinkConfig(uplink as UplinkConfig, route),
       };
+      const lane = routes.get(route.name);
+      if (lane) {
+        lane.devices = new Set(route.devices);
+        await lane.runner.reconfigure(config);
+        continue;
+      }
+      const cache = await this.#openOutbox(join(this.#config.gateway.dataDir, 'routes', route.name));
       const logger = this.#log.child({ route: route.name });
       const runner = new WindowRunner({ config, cache, logger, logFd: this.#logFd });
       routes.set(route.name, { devices: new Set(route.devices), cache, runner });
     }
-    this.#routes = routes;
+    for (const [name, lane] of routes) if (!wanted.has(name)) lane.devices = new Set();
   }
 
   /** The outbox of the route that takes `deviceId`'s records; undefined for the default route. */
@@ -172,9 +194,14 @@ export class WindowRunner {
     return this.#current !== undefined;
   }
 
-  /** Uses `config` (e.g. with remote settings applied) from the next window on. */
-  reconfigure(config: AttacheConfig): void {
+  /**
+   * Uses `config` (e.g. with remote settings applied, or reloaded) from the next window on, and
+   * brings the open route lanes in line with its `uplink.routes` (see `outboxFor`). Rejects when a new
+   * route's outbox cannot be opened (the other routes are in force then).
+   */
+  async reconfigure(config: AttacheConfig): Promise<void> {
     this.#config = config;
+    await this.#syncRoutes();
   }
 
   /**
