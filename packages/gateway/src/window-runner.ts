@@ -6,8 +6,8 @@ import {
   type AttacheConfig,
   type BacklogStats,
   GatewayError,
-  isGatewayError,
   type Logger,
+  type Outbox,
   type UplinkConfig,
 } from '@attache/core';
 import {
@@ -17,21 +17,19 @@ import {
   type WindowReport,
   withRouteReports,
 } from '@attache/uplink/policy';
+import { isAllowed, replyTo, serveCall } from './ipc-proxy.js';
 import { openCache } from './open-cache.js';
+import { provisioningDir } from './paths.js';
 import {
   type FromWindow,
   failedWindow,
   type ToWindow,
   type UpdateTargets,
   type WindowHostServer,
+  windowParentMethods,
 } from './window-protocol.js';
 
 const lastWindowKey = 'lastWindow';
-
-/** Where the box's fleet-provisioning progress is kept (`uplink.provisioning`). */
-export function provisioningDir(config: AttacheConfig): string {
-  return join(config.gateway.dataDir, 'provisioning');
-}
 
 /** A window as the gateway records it for `attache status` and the shadow. */
 export interface WindowRecord extends WindowReport {
@@ -54,6 +52,20 @@ export interface WindowRunRequest {
   maxDurationMs?: number;
   linger?: boolean;
 }
+
+const updatesRefused = () =>
+  Promise.reject(new GatewayError('ATTACHE_CANCELED', 'updates are applied only by a running gateway'));
+
+/** The host of a window with no running gateway (`attache sync` on a stopped one). */
+const offlineHost: WindowHostServer = {
+  reportState: () => Promise.resolve({}),
+  applyDesired: () => Promise.resolve({ applied: {}, refused: [] }),
+  pendingEvents: () => Promise.resolve([]),
+  removeEvents: () => Promise.resolve(),
+  reload: updatesRefused,
+  health: updatesRefused,
+  restartAfterWindow: updatesRefused,
+};
 
 /** Options of {@link WindowRunner}. */
 export interface WindowRunnerOptions {
@@ -298,6 +310,8 @@ export class WindowRunner {
       child.kill('SIGKILL');
     }, limitMs);
 
+    const outbox = this.#servedOutbox(served, acked);
+    const host = this.#host ?? offlineHost;
     return new Promise<WindowReport>((resolve) => {
       let result: WindowReport | undefined;
       const pending = new Set<Promise<unknown>>();
@@ -307,24 +321,14 @@ export class WindowRunner {
           result = { ...message.result, ...(message.result.records < acked.records ? acked : {}) };
           return;
         }
-        const serving = this.#serve(message, served, acked);
+        if (!isAllowed(windowParentMethods, message.method))
+          this.#log.warn({ method: String(message.method).slice(0, 64) }, 'window process call refused');
+        const serving = replyTo(message.id, serveCall(windowParentMethods, message, outbox, host));
         pending.add(serving);
-        void serving.then(
-          () => pending.delete(serving),
-          () => pending.delete(serving),
-        );
-        serving.then(
-          (value) =>
-            send(
-              message.type === 'read'
-                ? { type: 'reply', id: message.id, records: value as never }
-                : { type: 'reply', id: message.id, value },
-            ),
-          (err: unknown) => {
-            const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';
-            send({ type: 'reply', id: message.id, error: { code, message: (err as Error).message } });
-          },
-        );
+        void serving.then((reply) => {
+          pending.delete(serving);
+          send(reply);
+        });
       });
       child.once('exit', (code, signal) => {
         clearTimeout(killer);
@@ -374,39 +378,19 @@ export class WindowRunner {
     }).finally(() => this.#drop(child));
   }
 
-  async #serve(message: Exclude<FromWindow, { type: 'result' }>, served: Map<number, number>, acked: Acked) {
-    const host = this.#host;
-    switch (message.type) {
-      case 'read': {
-        const records = await this.#cache.read(message);
+  /** The cache as the window process sees it: what it reads is noted, what it removes counted. */
+  #servedOutbox(served: Map<number, number>, acked: Acked): Outbox {
+    return {
+      read: async (options) => {
+        const records = await this.#cache.read(options);
         for (const r of records) served.set(r.seq, r.json.length);
         return records;
-      }
-      case 'remove':
-        await this.#cache.remove(message.firstSeq, message.lastSeq);
-        this.#countRemoved(message.firstSeq, message.lastSeq, served, acked);
-        return null;
-      case 'state':
-        return host ? host.reportState() : {};
-      case 'desired':
-        return host ? host.applyDesired(message.desired, message.version) : { applied: {}, refused: [] };
-      case 'events':
-        return host ? host.pendingEvents() : [];
-      case 'removeEvents':
-        await host?.removeEvents(message.eventIds);
-        return null;
-      case 'reload':
-        return this.#hostOnly(host).reload();
-      case 'health':
-        return this.#hostOnly(host).health();
-      case 'restart':
-        return this.#hostOnly(host).restartAfterWindow();
-    }
-  }
-
-  #hostOnly(host: WindowHostServer | undefined): WindowHostServer {
-    if (!host) throw new GatewayError('ATTACHE_CANCELED', 'updates are applied only by a running gateway');
-    return host;
+      },
+      remove: async (firstSeq, lastSeq) => {
+        await this.#cache.remove(firstSeq, lastSeq);
+        this.#countRemoved(firstSeq, lastSeq, served, acked);
+      },
+    };
   }
 
   #countRemoved(firstSeq: number, lastSeq: number, served: Map<number, number>, acked: Acked): void {

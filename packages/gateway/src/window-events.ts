@@ -1,7 +1,12 @@
 import { access, readFile } from 'node:fs/promises';
 import type { LevelCache } from '@attache/cache';
 import { type AdapterStatus, type Logger, monotonicMs, type UplinkConfig } from '@attache/core';
-import { fetchTrustedTime, type JsonObject, type TrustedTime } from '@attache/uplink/policy';
+import {
+  fetchTrustedTime,
+  type JsonObject,
+  type PendingEvent,
+  type TrustedTime,
+} from '@attache/uplink/policy';
 
 /** The journal's one state value: its pending events, last id and reported drops, in one synced write. */
 const journalKey = 'events.journal';
@@ -127,7 +132,7 @@ interface JournalState {
   /** The id given to the last event; never given again. */
   lastId: number;
   /** Events waiting for upload, oldest first. */
-  pending: JsonObject[];
+  pending: PendingEvent[];
   /**
    * The cache's drop counter (`health().dropped`) as far as `cache.records-dropped` events reported
    * it. Absent after an upgrade from the two-write journal: drops before it cannot be told apart.
@@ -180,7 +185,7 @@ export class EventJournal {
   }
 
   /** Events waiting for upload, oldest first. */
-  async pending(): Promise<JsonObject[]> {
+  async pending(): Promise<PendingEvent[]> {
     return (await this.#load()).pending;
   }
 
@@ -189,7 +194,7 @@ export class EventJournal {
     const ids = new Set(eventIds);
     return this.#serial(async () => {
       const state = await this.#load();
-      await this.#save({ ...state, pending: state.pending.filter((e) => !ids.has(e.eventId as number)) });
+      await this.#save({ ...state, pending: state.pending.filter((e) => !ids.has(e.eventId)) });
     });
   }
 
@@ -214,7 +219,7 @@ export class EventJournal {
   async #load(): Promise<JournalState> {
     const state = await this.#cache.getState<JournalState>(journalKey);
     if (state) return state;
-    const pending = await this.#cache.getState<JsonObject[]>(legacyPendingKey);
+    const pending = await this.#cache.getState<PendingEvent[]>(legacyPendingKey);
     const lastId = await this.#cache.getState<number>(legacyLastIdKey);
     if (pending === undefined && lastId === undefined) return { lastId: 0, pending: [], reportedDrops: 0 };
     // The two-write journal of earlier releases: its list may hold an id its counter does not show.
