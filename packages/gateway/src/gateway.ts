@@ -1,10 +1,20 @@
 import { rm } from 'node:fs/promises';
 import { type LevelCache, loadOrCreateSigningKey } from '@attache/cache';
-import type { AttacheConfig, DeviceAdapter, Logger, ReadingSink, WindowResult } from '@attache/core';
-import { GatewayError } from '@attache/core';
+import {
+  type AttacheConfig,
+  type Clock,
+  type ClockTimer,
+  type DeviceAdapter,
+  GatewayError,
+  type Logger,
+  type ReadingSink,
+  systemClock,
+  type WindowResult,
+} from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
 import { createAdapters } from './adapters.js';
+import { every, schedulerClock } from './clock-timers.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
 import { exportStaging, signingKeyInfo, stageExport } from './export-service.js';
@@ -31,6 +41,11 @@ export interface GatewayOptions {
   installRoot?: string;
   /** Called once the window in which a software update asked for a restart has ended. */
   onRestart?: () => void;
+  /**
+   * The timers of the event monitor (every 5 s), the cache's expiry (every minute), the window
+   * policies and a reload's settle time. Default `systemClock`; tests pass a `ManualClock`.
+   */
+  clock?: Clock;
 }
 
 /** The running gateway: adapters → normalizer → cache, windows to the uplink, the control socket. */
@@ -49,7 +64,8 @@ export class Gateway {
   #settingsOutcome: SettingsOutcome | undefined;
   #scheduler: WindowScheduler | undefined;
   #events: EventJournal | undefined;
-  #monitor: NodeJS.Timeout | undefined;
+  readonly #time: Clock;
+  #monitor: ClockTimer | undefined;
   /** The event monitor's polls, one after the other (the last one at stop). */
   #polls: Promise<void> = Promise.resolve();
   #poll: (() => Promise<void>) | undefined;
@@ -58,7 +74,7 @@ export class Gateway {
   #windows: WindowRunner | undefined;
   #control: ControlServer | undefined;
   #adapters: DeviceAdapter[] = [];
-  #expiry: NodeJS.Timeout | undefined;
+  #expiry: ClockTimer | undefined;
   #startedAt: string | null = null;
 
   constructor(options: GatewayOptions) {
@@ -69,6 +85,7 @@ export class Gateway {
     this.#log = options.logger;
     this.#settings = new RemoteSettings(options.config.gateway.dataDir);
     this.#clock = new ClockWatch(options.config.gateway.clockSyncFile);
+    this.#time = options.clock ?? systemClock;
   }
 
   async start(): Promise<void> {
@@ -99,9 +116,11 @@ export class Gateway {
     this.#startPolicies();
     if (config.cache.maxAgeDays > 0) {
       // The cache logs what it drops; a failure here must not stop the gateway.
-      this.#expiry = setInterval(() => {
-        cache.expire().catch((err: unknown) => this.#log.error({ err }, 'expiring old records failed'));
-      }, 60_000);
+      this.#expiry = every(this.#time, 60_000, () => {
+        cache
+          .expire(this.#time.now())
+          .catch((err: unknown) => this.#log.error({ err }, 'expiring old records failed'));
+      });
     }
     const backlog = await cache.stats();
     this.#log.info(
@@ -176,7 +195,7 @@ export class Gateway {
    */
   async health(): Promise<HealthReport> {
     const changed = changedDevices(this.#beforeReload, this.#local);
-    const adapters = await adaptersHealth(this.#adapters, changed, this.#startErrors);
+    const adapters = await adaptersHealth(this.#adapters, changed, this.#startErrors, this.#time);
     if (!adapters.healthy) return adapters;
     return uplinkHealth(this.#beforeReload, this.#config);
   }
@@ -197,8 +216,8 @@ export class Gateway {
   /** Stops in the order that loses nothing: windows, adapters, the open window, control socket, cache. */
   async stop(): Promise<void> {
     this.#scheduler?.stop();
-    clearInterval(this.#monitor);
-    clearInterval(this.#expiry);
+    this.#monitor?.cancel();
+    this.#expiry?.cancel();
     for (const adapter of this.#adapters) await adapter.stop();
     // What changed since the last poll (a drop while stopping) is journaled before the cache closes.
     await this.#poll?.();
@@ -308,7 +327,7 @@ export class Gateway {
     };
     this.#poll = poll;
     void poll();
-    this.#monitor = setInterval(poll, eventPollMs);
+    this.#monitor = every(this.#time, eventPollMs, () => void poll());
     const uplink = this.#config.uplink;
     if (!uplink) return;
     this.#scheduler = new WindowScheduler({
@@ -317,6 +336,7 @@ export class Gateway {
       routeCheck: () => hasRouteTo(uplink.endpoint),
       logger: this.#log,
       retryJitter: this.#config.gateway.retryJitter,
+      clock: schedulerClock(this.#time),
     });
     this.#scheduler.start();
   }

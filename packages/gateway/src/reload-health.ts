@@ -1,7 +1,7 @@
 // The health of a config update the gateway reloaded: its changed adapters come up, a changed
 // uplink is reachable with its new certificates.
 import { isDeepStrictEqual } from 'node:util';
-import type { AttacheConfig, DeviceAdapter } from '@attache/core';
+import { type AttacheConfig, type Clock, type DeviceAdapter, systemClock } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import { probeTls } from '@attache/uplink/policy';
 
@@ -29,17 +29,18 @@ export async function adaptersHealth(
   adapters: readonly DeviceAdapter[],
   changed: readonly string[],
   startErrors: ReadonlyMap<string, string>,
+  clock: Clock = systemClock,
 ): Promise<HealthReport> {
   const [failedId, failure] = [...startErrors][0] ?? [];
   if (failedId !== undefined)
     return { healthy: false, reason: `adapter ${failedId} did not start: ${failure}` };
   const watched = adapters.filter((a) => changed.includes(a.deviceId));
-  const deadline = Date.now() + settleMs;
+  const deadline = clock.monotonicMs() + settleMs;
   for (;;) {
     const waiting = watched.filter((a) => a.status().state !== 'connected');
     const first = waiting[0];
     if (!first) return { healthy: true };
-    if (Date.now() >= deadline) {
+    if (clock.monotonicMs() >= deadline) {
       const status = first.status();
       const why = status.lastError?.message ?? `still ${status.state}`;
       return {
@@ -47,7 +48,7 @@ export async function adaptersHealth(
         reason: `adapter ${first.deviceId} not connected within ${settleMs / 1000} s: ${why}`,
       };
     }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, pollMs));
   }
 }
 
