@@ -42,8 +42,8 @@ export type FromWindow = CallMessage | WindowResultMessage;
 /**
  * Everything the window process may ask of the gateway, one method each: the outbox (records read
  * and removed once acknowledged) and the host (state, shadow settings, events, updates). A new
- * capability is one method here: the compiler then asks for it in {@link windowParentMethods}, in
- * the running gateway's host and in the offline host of `attache sync` (window-runner.ts).
+ * capability is one method here: the compiler then asks for it in {@link windowParentMethods} and
+ * in the running gateway's host (gateway.ts).
  */
 export interface WindowParent extends Outbox {
   /** The gateway's state for the state topic and the shadow's `reported`. */

@@ -26,6 +26,7 @@ import {
   type ToWindow,
   type UpdateTargets,
   type WindowHostServer,
+  type WindowParent,
   windowParentMethods,
 } from './window-protocol.js';
 
@@ -52,20 +53,6 @@ export interface WindowRunRequest {
   maxDurationMs?: number;
   linger?: boolean;
 }
-
-const updatesRefused = () =>
-  Promise.reject(new GatewayError('ATTACHE_CANCELED', 'updates are applied only by a running gateway'));
-
-/** The host of a window with no running gateway (`attache sync` on a stopped one). */
-const offlineHost: WindowHostServer = {
-  reportState: () => Promise.resolve({}),
-  applyDesired: () => Promise.resolve({ applied: {}, refused: [] }),
-  pendingEvents: () => Promise.resolve([]),
-  removeEvents: () => Promise.resolve(),
-  reload: updatesRefused,
-  health: updatesRefused,
-  restartAfterWindow: updatesRefused,
-};
 
 /** Options of {@link WindowRunner}. */
 export interface WindowRunnerOptions {
@@ -311,7 +298,9 @@ export class WindowRunner {
     }, limitMs);
 
     const outbox = this.#servedOutbox(served, acked);
-    const host = this.#host ?? offlineHost;
+    // Without a running gateway (an offline `attache sync`) the window is told so (`host: false`)
+    // and asks for the outbox only: a host method is then refused like any unknown one.
+    const targets: Partial<WindowParent>[] = this.#host ? [outbox, this.#host] : [outbox];
     return new Promise<WindowReport>((resolve) => {
       let result: WindowReport | undefined;
       const pending = new Set<Promise<unknown>>();
@@ -323,7 +312,7 @@ export class WindowRunner {
         }
         if (!isAllowed(windowParentMethods, message.method))
           this.#log.warn({ method: String(message.method).slice(0, 64) }, 'window process call refused');
-        const serving = replyTo(message.id, serveCall(windowParentMethods, message, outbox, host));
+        const serving = replyTo(message.id, serveCall(windowParentMethods, message, ...targets));
         pending.add(serving);
         void serving.then((reply) => {
           pending.delete(serving);
