@@ -51,7 +51,7 @@ build: $(NPM_STAMP)
 
 ## run: start the gateway with a simulated pulse oximeter and a local mTLS broker (Ctrl-C stops all)
 run: deps build
-	node packages/devkit/dist/dev-gateway.js
+	node packages/devkit/dist/dev-gateway.js packages/cli/dist/bin.js
 
 ## status, sync: ask the gateway started by `make run` (in another terminal)
 status:

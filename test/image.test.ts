@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { SystemdNotifier } from '@attache/gateway';
 import t, { type Test } from 'tap';
-import { SystemdNotifier } from '../packages/cli/dist/systemd.js';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('..', import.meta.url));

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const devGateway = fileURLToPath(new URL('../packages/devkit/dist/dev-gateway.js', import.meta.url));
+const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
 
 t.test(
   'make run: the simulated oximeter reaches the local broker, and Ctrl-C stops everything',
@@ -13,7 +14,7 @@ t.test(
     const dir = await mkdtemp(join(tmpdir(), 'attache-dev-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
     // Its own process group, as in a terminal: Ctrl-C signals the whole group.
-    const child = spawn(process.execPath, [devGateway], {
+    const child = spawn(process.execPath, [devGateway, bin], {
       env: { ...process.env, ATTACHE_DEV_DIR: dir },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,

@@ -3,9 +3,8 @@
 import { readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@attache/core';
+import { controlRequest, jobsPaths } from '@attache/gateway';
 import { ReleaseTrial } from '@attache/jobs';
-import { controlRequest } from './control.js';
-import { jobsPaths } from './window-jobs.js';
 
 /**
  * The exit status of `attache run` when it must be started again (a software update switched

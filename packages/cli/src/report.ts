@@ -1,11 +1,11 @@
 import type { AdapterStatus, ConfigIssue, WindowResult } from '@attache/core';
+import type { GatewayStatus } from '@attache/gateway/client';
 import {
   type ClaimStatus,
   formatClaimStatus,
   formatProvisioning,
   type ProvisioningState,
 } from './provisioning.js';
-import type { GatewayStatus } from './status.js';
 
 function age(iso: string | null, now: number): string {
   if (!iso) return '-';

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GatewayError } from '@attache/core';
+import { loadConfig } from '@attache/gateway/client';
 import t from 'tap';
-import { loadConfig } from '../src/config-file.js';
 
 const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseSerialNumber, readSerialNumber } from '@attache/gateway';
 import t from 'tap';
 import {
   formatClaimStatus,
@@ -7,7 +8,6 @@ import {
   type ProvisioningState,
   readProvisioning,
 } from '../src/provisioning.js';
-import { parseSerialNumber, readSerialNumber } from '../src/serial-number.js';
 
 const now = Date.parse('2026-11-24T08:00:00Z');
 const provisioned: ProvisioningState = {

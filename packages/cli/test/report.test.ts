@@ -1,7 +1,7 @@
 import type { WindowResult } from '@attache/core';
+import type { GatewayStatus } from '@attache/gateway';
 import t from 'tap';
 import { formatIssues, formatStatus, formatWindow } from '../src/report.js';
-import type { GatewayStatus } from '../src/status.js';
 
 const window: WindowResult = {
   openedAt: '2026-11-24T02:00:00.000Z',

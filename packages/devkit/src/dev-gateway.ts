@@ -3,10 +3,10 @@
 // Nonin pulse oximeter writes to one end of a socat pty pair, `attache run` reads the other end, and a
 // local mosquitto with mutual TLS stands in for AWS IoT Core; a subscriber plays the dashboard and
 // prints the values, events and state it receives. Everything lives in ./.dev; Ctrl-C stops it all.
+// Usage: `dev-gateway.js ATTACHE_BIN`, the `attache` command to run (`make run` gives the built one).
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type MosquittoBroker, startMosquitto, subscribeTopic, uplinkSettings } from './broker.js';
 import { batchLines, eventLine, stateLine } from './dashboard.js';
 import { createTestPki, type TestPki } from './pki.js';
@@ -15,7 +15,8 @@ import { LineDeviceSimulator, profileFormat } from './simulator.js';
 
 const thingName = 'attache-dev';
 const root = resolve(process.env.ATTACHE_DEV_DIR ?? '.dev');
-const cliBin = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
+/** The `attache` command (the devkit depends on no package above `core`, so it is told where it is). */
+const cliBin = process.argv[2] ?? '';
 
 /** The embedded default config: one Nonin oximeter on the pty, a window every 15 s to the local broker. */
 function devConfig(devicePath: string, broker: MosquittoBroker, pki: TestPki) {
@@ -48,6 +49,10 @@ function devConfig(devicePath: string, broker: MosquittoBroker, pki: TestPki) {
 }
 
 async function main(): Promise<void> {
+  if (!cliBin) {
+    console.error('usage: dev-gateway.js ATTACHE_BIN (the attache command, e.g. packages/cli/dist/bin.js)');
+    process.exit(64);
+  }
   await mkdir(root, { recursive: true, mode: 0o700 });
   const pki = await createTestPki(join(root, 'pki'), { thingName });
   const broker = await startMosquitto({ dir: join(root, 'broker'), pki });

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WindowConfig } from '@attache/core';
@@ -226,24 +227,45 @@ t.test('jitter never moves a scheduled window past the middle of its slot', asyn
 });
 
 t.test('a push button is a command whose output lines are presses (a stand-in for gpiomon)', async (t) => {
-  const requests: WindowRequest[] = [];
-  // gpiomon prints one line per edge; this stand-in prints two presses 100 ms apart, then one later.
-  const script =
-    'echo "event: FALLING EDGE"; echo "event: FALLING EDGE"; sleep 1.2; echo "event: FALLING EDGE"; sleep 30';
+  // gpiomon prints one line per edge; this stand-in prints what the test writes into a FIFO.
+  const fifo = join(await mkdtemp(join(tmpdir(), 'attache-button-')), 'gpio');
+  t.teardown(() => rm(join(fifo, '..'), { recursive: true, force: true }));
+  await new Promise<void>((resolve, reject) =>
+    execFile('mkfifo', [fifo], (err) => (err ? reject(err) : resolve())),
+  );
+  const opened: { trigger: string; at: number }[] = [];
+  const waiting: (() => void)[] = [];
+  const clock = new FakeClock(localTime(10, 0));
   const scheduler = new WindowScheduler({
-    window: window({ button: { command: ['/bin/sh', '-c', script], debounceMs: 1000 } }),
+    window: window({
+      button: { command: ['/bin/sh', '-c', 'while :; do cat "$0"; done', fifo], debounceMs: 1000 },
+    }),
+    clock,
     open: async (request) => {
-      requests.push(request);
+      opened.push({ trigger: request.trigger, at: clock.now() });
+      waiting.shift()?.();
       return { outcome: 'drained' };
     },
   });
   t.teardown(() => scheduler.stop());
   scheduler.start();
-  await new Promise((r) => setTimeout(r, 2000));
+  /** Writes `lines` edges at once and resolves when the next window is asked for. */
+  const press = async (lines: number) => {
+    const next = new Promise<void>((resolve) => waiting.push(resolve));
+    await writeFile(fifo, 'event: FALLING EDGE\n'.repeat(lines));
+    await next;
+  };
+  const start = clock.now();
+  await press(2);
+  clock.advance(1000);
+  await press(1);
   t.same(
-    requests.map((r) => r.trigger),
-    ['button', 'button'],
-    'two presses within the debounce time count once',
+    opened,
+    [
+      { trigger: 'button', at: start },
+      { trigger: 'button', at: start + 1000 },
+    ],
+    'two presses within the debounce time count once; the next press after it opens the next window',
   );
 });
 

@@ -9,18 +9,18 @@ import {
   rotateKeyring,
 } from '@attache/cache';
 import { type AttacheConfig, GatewayError, isGatewayError, nullLogger } from '@attache/core';
-import type { CommandModule } from 'yargs';
-import { controlRequest } from '../control.js';
 import {
+  controlRequest,
   type ExportProgress,
   exportStaging,
+  gatewayPaths,
+  openCache,
   placeFile,
   progressBar,
   signingKeyInfo,
   stageExport,
-} from '../export-service.js';
-import { openCache } from '../open-cache.js';
-import { gatewayPaths } from '../paths.js';
+} from '@attache/gateway';
+import type { CommandModule } from 'yargs';
 import { asDataDirOwner, becomeDataDirOwner } from '../privileges.js';
 import { type CommonArgs, fail, readConfig, withConfig } from './common.js';
 

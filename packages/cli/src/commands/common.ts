@@ -1,9 +1,13 @@
 import { type AttacheConfig, GatewayError, isGatewayError } from '@attache/core';
+import {
+  type ConfigAdvice,
+  controlRequest,
+  defaultConfigPath,
+  gatewayPaths,
+  inspectConfig,
+  loadConfig,
+} from '@attache/gateway/client';
 import type { Argv } from 'yargs';
-import type { ConfigAdvice } from '../config-advice.js';
-import { defaultConfigPath, inspectConfig, loadConfig } from '../config-file.js';
-import { controlRequest } from '../control.js';
-import { gatewayPaths } from '../paths.js';
 import { formatIssues } from '../report.js';
 
 /** The exit code of an invalid config (EX_CONFIG from sysexits.h). */

@@ -1,9 +1,16 @@
 import { isGatewayError, nullLogger, type WindowResult } from '@attache/core';
+import {
+  createLogger,
+  Gateway,
+  type GatewayStatus,
+  gatewayPaths,
+  openCache,
+  readStatus,
+  SystemdNotifier,
+  statusLine,
+  WindowRunner,
+} from '@attache/gateway';
 import type { CommandModule } from 'yargs';
-import { Gateway } from '../gateway.js';
-import { createLogger } from '../log.js';
-import { openCache } from '../open-cache.js';
-import { gatewayPaths } from '../paths.js';
 import { becomeDataDirOwner } from '../privileges.js';
 import { formatProvisioning, provisioningFile, readClaimStatus, readProvisioning } from '../provisioning.js';
 import {
@@ -14,9 +21,6 @@ import {
   releaseOnTrial,
 } from '../release-trial-check.js';
 import { formatStatus, formatWindow } from '../report.js';
-import { type GatewayStatus, readStatus, statusLine } from '../status.js';
-import { SystemdNotifier } from '../systemd.js';
-import { WindowRunner } from '../window-runner.js';
 import {
   type CommonArgs,
   exitConfig,

@@ -1,10 +1,8 @@
 import { realpath } from 'node:fs/promises';
 import type { SerialPortEntry } from '@attache/adapter-rs232';
 import { type AttacheConfig, isGatewayError } from '@attache/core';
+import { controlRequest, gatewayPaths, loadConfig } from '@attache/gateway/client';
 import type { CommandModule } from 'yargs';
-import { loadConfig } from '../config-file.js';
-import { controlRequest } from '../control.js';
-import { gatewayPaths } from '../paths.js';
 import { type CommonArgs, fail, jsonOption, readConfig, withConfig } from './common.js';
 
 interface PortsArgs extends CommonArgs {

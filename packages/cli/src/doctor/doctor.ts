@@ -1,10 +1,7 @@
 import { userInfo } from 'node:os';
 import { type AttacheConfig, isGatewayError } from '@attache/core';
+import { configAdvice, controlRequest, gatewayPaths, loadConfig } from '@attache/gateway/client';
 import { currentOrNextSlot, parseSlot, probeTls } from '@attache/uplink/policy';
-import { configAdvice } from '../config-advice.js';
-import { loadConfig } from '../config-file.js';
-import { controlRequest } from '../control.js';
-import { gatewayPaths } from '../paths.js';
 import { type CheckResult, fail, ok, warn } from './check.js';
 import { checkFiles, lookUpUser, type ServiceUser } from './files.js';
 import { checkPorts } from './ports.js';

@@ -4,7 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { AttacheConfig } from '@attache/core';
-import { gatewayPaths } from '../paths.js';
+import { gatewayPaths } from '@attache/gateway/client';
 import { type CheckResult, fail, ok, warn } from './check.js';
 
 const run = promisify(execFile);

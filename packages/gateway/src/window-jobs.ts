@@ -6,7 +6,6 @@ import {
   ArtifactSource,
   ConfigUpdater,
   FileDeliveryHandler,
-  type HealthReport,
   HttpsFetcher,
   type JobHandler,
   type JobHandlers,
@@ -16,7 +15,7 @@ import {
 } from '@attache/jobs';
 import type { WindowHost } from '@attache/uplink';
 import { checkConfig } from './config-file.js';
-import type { UpdateTargets } from './window-protocol.js';
+import type { UpdateHost, UpdateTargets } from './window-protocol.js';
 
 /** Where a gateway keeps what jobs deliver, under its data directory (`attache files` reads `files`). */
 export function jobsPaths(dataDir: string): { files: string; staging: string; state: string; trial: string } {
@@ -26,16 +25,6 @@ export function jobsPaths(dataDir: string): { files: string; staging: string; st
     state: join(dataDir, 'jobs', 'state.json'),
     trial: join(dataDir, 'jobs', 'release-trial'),
   };
-}
-
-/** The running gateway, as the window's config and software updates reach it (over the window IPC). */
-export interface UpdateHost {
-  /** Re-reads the config file and restarts the adapters on it; resolves once they were started. */
-  reload(): Promise<void>;
-  /** Whether the gateway runs healthy on the config last reloaded. */
-  health(): Promise<HealthReport>;
-  /** Ends the gateway after the window, for its supervisor to start `current` again. */
-  restartAfterWindow(): Promise<void>;
 }
 
 /** Options of {@link jobsRunner}. */

@@ -6,8 +6,8 @@ import {
   type AttacheConfig,
   type BacklogStats,
   GatewayError,
-  isGatewayError,
   type Logger,
+  type Outbox,
   type UplinkConfig,
 } from '@attache/core';
 import {
@@ -17,21 +17,20 @@ import {
   type WindowReport,
   withRouteReports,
 } from '@attache/uplink/policy';
+import { isAllowed, replyTo, serveCall } from './ipc-proxy.js';
 import { openCache } from './open-cache.js';
+import { provisioningDir } from './paths.js';
 import {
   type FromWindow,
   failedWindow,
   type ToWindow,
   type UpdateTargets,
   type WindowHostServer,
+  type WindowParent,
+  windowParentMethods,
 } from './window-protocol.js';
 
 const lastWindowKey = 'lastWindow';
-
-/** Where the box's fleet-provisioning progress is kept (`uplink.provisioning`). */
-export function provisioningDir(config: AttacheConfig): string {
-  return join(config.gateway.dataDir, 'provisioning');
-}
 
 /** A window as the gateway records it for `attache status` and the shadow. */
 export interface WindowRecord extends WindowReport {
@@ -72,7 +71,10 @@ export interface WindowRunnerOptions {
   logFd?: 1 | 2;
 }
 
-/** One `uplink.routes` entry as the runner holds it: its outbox and the runner of its windows. */
+/**
+ * One `uplink.routes` entry as the runner holds it: its outbox and the runner of its windows. `devices`
+ * is empty once a reload removed the route: its outbox is still drained to its endpoint.
+ */
 interface RouteLane {
   devices: Set<string>;
   cache: LevelCache;
@@ -122,20 +124,39 @@ export class WindowRunner {
    */
   async openRoutes(): Promise<void> {
     if (this.#routes) return;
-    const routes = new Map<string, RouteLane>();
+    this.#routes = new Map();
+    await this.#syncRoutes();
+  }
+
+  /**
+   * Brings the open route lanes in line with `uplink.routes` of the config in force: a new route's
+   * outbox is opened, a kept route takes its new devices and endpoint (from its next window on), and
+   * a removed route keeps its outbox with no devices, so what it holds still goes to its own endpoint.
+   */
+  async #syncRoutes(): Promise<void> {
+    const routes = this.#routes;
+    if (!routes) return;
     const uplink = this.#config.uplink;
+    const wanted = new Set<string>();
     for (const route of uplink?.routes ?? []) {
-      const cache = await this.#openOutbox(join(this.#config.gateway.dataDir, 'routes', route.name));
+      wanted.add(route.name);
       const config = {
         ...this.#config,
         jobs: undefined,
         uplink: routeUplinkConfig(uplink as UplinkConfig, route),
       };
+      const lane = routes.get(route.name);
+      if (lane) {
+        lane.devices = new Set(route.devices);
+        await lane.runner.reconfigure(config);
+        continue;
+      }
+      const cache = await this.#openOutbox(join(this.#config.gateway.dataDir, 'routes', route.name));
       const logger = this.#log.child({ route: route.name });
       const runner = new WindowRunner({ config, cache, logger, logFd: this.#logFd });
       routes.set(route.name, { devices: new Set(route.devices), cache, runner });
     }
-    this.#routes = routes;
+    for (const [name, lane] of routes) if (!wanted.has(name)) lane.devices = new Set();
   }
 
   /** The outbox of the route that takes `deviceId`'s records; undefined for the default route. */
@@ -172,9 +193,14 @@ export class WindowRunner {
     return this.#current !== undefined;
   }
 
-  /** Uses `config` (e.g. with remote settings applied) from the next window on. */
-  reconfigure(config: AttacheConfig): void {
+  /**
+   * Uses `config` (e.g. with remote settings applied, or reloaded) from the next window on, and
+   * brings the open route lanes in line with its `uplink.routes` (see `outboxFor`). Rejects when a new
+   * route's outbox cannot be opened (the other routes are in force then).
+   */
+  async reconfigure(config: AttacheConfig): Promise<void> {
     this.#config = config;
+    await this.#syncRoutes();
   }
 
   /**
@@ -271,6 +297,10 @@ export class WindowRunner {
       child.kill('SIGKILL');
     }, limitMs);
 
+    const outbox = this.#servedOutbox(served, acked);
+    // Without a running gateway (an offline `attache sync`) the window is told so (`host: false`)
+    // and asks for the outbox only: a host method is then refused like any unknown one.
+    const targets: Partial<WindowParent>[] = this.#host ? [outbox, this.#host] : [outbox];
     return new Promise<WindowReport>((resolve) => {
       let result: WindowReport | undefined;
       const pending = new Set<Promise<unknown>>();
@@ -280,24 +310,14 @@ export class WindowRunner {
           result = { ...message.result, ...(message.result.records < acked.records ? acked : {}) };
           return;
         }
-        const serving = this.#serve(message, served, acked);
+        if (!isAllowed(windowParentMethods, message.method))
+          this.#log.warn({ method: String(message.method).slice(0, 64) }, 'window process call refused');
+        const serving = replyTo(message.id, serveCall(windowParentMethods, message, ...targets));
         pending.add(serving);
-        void serving.then(
-          () => pending.delete(serving),
-          () => pending.delete(serving),
-        );
-        serving.then(
-          (value) =>
-            send(
-              message.type === 'read'
-                ? { type: 'reply', id: message.id, records: value as never }
-                : { type: 'reply', id: message.id, value },
-            ),
-          (err: unknown) => {
-            const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';
-            send({ type: 'reply', id: message.id, error: { code, message: (err as Error).message } });
-          },
-        );
+        void serving.then((reply) => {
+          pending.delete(serving);
+          send(reply);
+        });
       });
       child.once('exit', (code, signal) => {
         clearTimeout(killer);
@@ -347,39 +367,19 @@ export class WindowRunner {
     }).finally(() => this.#drop(child));
   }
 
-  async #serve(message: Exclude<FromWindow, { type: 'result' }>, served: Map<number, number>, acked: Acked) {
-    const host = this.#host;
-    switch (message.type) {
-      case 'read': {
-        const records = await this.#cache.read(message);
+  /** The cache as the window process sees it: what it reads is noted, what it removes counted. */
+  #servedOutbox(served: Map<number, number>, acked: Acked): Outbox {
+    return {
+      read: async (options) => {
+        const records = await this.#cache.read(options);
         for (const r of records) served.set(r.seq, r.json.length);
         return records;
-      }
-      case 'remove':
-        await this.#cache.remove(message.firstSeq, message.lastSeq);
-        this.#countRemoved(message.firstSeq, message.lastSeq, served, acked);
-        return null;
-      case 'state':
-        return host ? host.reportState() : {};
-      case 'desired':
-        return host ? host.applyDesired(message.desired, message.version) : { applied: {}, refused: [] };
-      case 'events':
-        return host ? host.pendingEvents() : [];
-      case 'removeEvents':
-        await host?.removeEvents(message.eventIds);
-        return null;
-      case 'reload':
-        return this.#hostOnly(host).reload();
-      case 'health':
-        return this.#hostOnly(host).health();
-      case 'restart':
-        return this.#hostOnly(host).restartAfterWindow();
-    }
-  }
-
-  #hostOnly(host: WindowHostServer | undefined): WindowHostServer {
-    if (!host) throw new GatewayError('ATTACHE_CANCELED', 'updates are applied only by a running gateway');
-    return host;
+      },
+      remove: async (firstSeq, lastSeq) => {
+        await this.#cache.remove(firstSeq, lastSeq);
+        this.#countRemoved(firstSeq, lastSeq, served, acked);
+      },
+    };
   }
 
   #countRemoved(firstSeq: number, lastSeq: number, served: Map<number, number>, acked: Acked): void {

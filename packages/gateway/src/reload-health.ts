@@ -1,10 +1,8 @@
-// What a config reload needs beside the Gateway class: the reading sink built from a config, and the
-// health check of a config update (changed adapters come up, a changed uplink is reachable).
+// The health of a config update the gateway reloaded: its changed adapters come up, a changed
+// uplink is reachable with its new certificates.
 import { isDeepStrictEqual } from 'node:util';
-import type { LevelCache } from '@attache/cache';
-import type { AttacheConfig, DeviceAdapter, Logger, ReadingSink } from '@attache/core';
+import { type AttacheConfig, type Clock, type DeviceAdapter, systemClock } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
-import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 import { probeTls } from '@attache/uplink/policy';
 
 /** How long a config update's changed adapters have to connect before it is judged unhealthy, ms. */
@@ -12,32 +10,6 @@ export const settleMs = 10_000;
 /** How long the TLS test connection to a changed uplink endpoint may take, ms. */
 const probeTimeoutMs = 10_000;
 const pollMs = 100;
-
-/**
- * The sink the adapters of `config` deliver to: normalized (patient tokens from the cache) and
- * appended to the cache in call order.
- */
-export function readingSink(config: AttacheConfig, cache: LevelCache, logger: Logger): ReadingSink {
-  const normalizer = new ReadingNormalizer({
-    gatewayId: config.gateway.id,
-    devices: config.devices,
-    tokenizer: cache,
-    clock: new SystemClock({ syncFile: config.gateway.clockSyncFile }),
-    logger,
-  });
-  // Normalization is asynchronous (patient tokens), so each waits for the previous one to reach the
-  // cache's queue: records keep call order while many wait for the same synced write.
-  let previous: Promise<unknown> = Promise.resolve();
-  return (reading) => {
-    const draft = previous.then(() => normalizer.normalize(reading));
-    previous = draft.catch(() => undefined);
-    // Scoped to the device: two devices may well send the same bytes.
-    const key = reading.idempotencyKey && `${reading.deviceId}:${reading.idempotencyKey}`;
-    return draft
-      .then((d) => (key === undefined ? cache.append(d) : cache.append(d, { idempotencyKey: key })))
-      .then(() => undefined);
-  };
-}
 
 /** The ids of the devices of `after` that are new or configured differently than in `before`. */
 export function changedDevices(before: AttacheConfig, after: AttacheConfig): string[] {
@@ -57,17 +29,18 @@ export async function adaptersHealth(
   adapters: readonly DeviceAdapter[],
   changed: readonly string[],
   startErrors: ReadonlyMap<string, string>,
+  clock: Clock = systemClock,
 ): Promise<HealthReport> {
   const [failedId, failure] = [...startErrors][0] ?? [];
   if (failedId !== undefined)
     return { healthy: false, reason: `adapter ${failedId} did not start: ${failure}` };
   const watched = adapters.filter((a) => changed.includes(a.deviceId));
-  const deadline = Date.now() + settleMs;
+  const deadline = clock.monotonicMs() + settleMs;
   for (;;) {
     const waiting = watched.filter((a) => a.status().state !== 'connected');
     const first = waiting[0];
     if (!first) return { healthy: true };
-    if (Date.now() >= deadline) {
+    if (clock.monotonicMs() >= deadline) {
       const status = first.status();
       const why = status.lastError?.message ?? `still ${status.state}`;
       return {
@@ -75,7 +48,7 @@ export async function adaptersHealth(
         reason: `adapter ${first.deviceId} not connected within ${settleMs / 1000} s: ${why}`,
       };
     }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, pollMs));
   }
 }
 

@@ -1,16 +1,27 @@
 import { rm } from 'node:fs/promises';
 import { type LevelCache, loadOrCreateSigningKey } from '@attache/cache';
-import type { AttacheConfig, DeviceAdapter, Logger, ReadingSink, WindowResult } from '@attache/core';
-import { GatewayError } from '@attache/core';
+import {
+  type AttacheConfig,
+  type Clock,
+  type ClockTimer,
+  type DeviceAdapter,
+  GatewayError,
+  type Logger,
+  type ReadingSink,
+  systemClock,
+  type WindowResult,
+} from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
 import { createAdapters } from './adapters.js';
+import { every, schedulerClock } from './clock-timers.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
 import { exportStaging, signingKeyInfo, stageExport } from './export-service.js';
-import { adaptersHealth, changedDevices, readingSink, uplinkHealth } from './gateway-reload.js';
 import { gatewayLockWaitMs, openCache } from './open-cache.js';
 import { gatewayPaths } from './paths.js';
+import { readingSink } from './reading-sink.js';
+import { adaptersHealth, changedDevices, uplinkHealth } from './reload-health.js';
 import { type GatewayStatus, readStatus } from './status.js';
 import { ClockWatch, checkTrustedTime, EventJournal, EventMonitor } from './window-events.js';
 import { type WindowRecord, WindowRunner } from './window-runner.js';
@@ -30,6 +41,11 @@ export interface GatewayOptions {
   installRoot?: string;
   /** Called once the window in which a software update asked for a restart has ended. */
   onRestart?: () => void;
+  /**
+   * The timers of the event monitor (every 5 s), the cache's expiry (every minute), the window
+   * policies and a reload's settle time. Default `systemClock`; tests pass a `ManualClock`.
+   */
+  clock?: Clock;
 }
 
 /** The running gateway: adapters → normalizer → cache, windows to the uplink, the control socket. */
@@ -48,13 +64,17 @@ export class Gateway {
   #settingsOutcome: SettingsOutcome | undefined;
   #scheduler: WindowScheduler | undefined;
   #events: EventJournal | undefined;
-  #monitor: NodeJS.Timeout | undefined;
+  readonly #time: Clock;
+  #monitor: ClockTimer | undefined;
+  /** The event monitor's polls, one after the other (the last one at stop). */
+  #polls: Promise<void> = Promise.resolve();
+  #poll: (() => Promise<void>) | undefined;
   #clock: ClockWatch;
   #cache: LevelCache | undefined;
   #windows: WindowRunner | undefined;
   #control: ControlServer | undefined;
   #adapters: DeviceAdapter[] = [];
-  #expiry: NodeJS.Timeout | undefined;
+  #expiry: ClockTimer | undefined;
   #startedAt: string | null = null;
 
   constructor(options: GatewayOptions) {
@@ -65,6 +85,7 @@ export class Gateway {
     this.#log = options.logger;
     this.#settings = new RemoteSettings(options.config.gateway.dataDir);
     this.#clock = new ClockWatch(options.config.gateway.clockSyncFile);
+    this.#time = options.clock ?? systemClock;
   }
 
   async start(): Promise<void> {
@@ -95,9 +116,11 @@ export class Gateway {
     this.#startPolicies();
     if (config.cache.maxAgeDays > 0) {
       // The cache logs what it drops; a failure here must not stop the gateway.
-      this.#expiry = setInterval(() => {
-        cache.expire().catch((err: unknown) => this.#log.error({ err }, 'expiring old records failed'));
-      }, 60_000);
+      this.#expiry = every(this.#time, 60_000, () => {
+        cache
+          .expire(this.#time.now())
+          .catch((err: unknown) => this.#log.error({ err }, 'expiring old records failed'));
+      });
     }
     const backlog = await cache.stats();
     this.#log.info(
@@ -137,8 +160,11 @@ export class Gateway {
   /**
    * Applies the config file again (a config-update job): re-reads and validates it as at start,
    * stops the adapters, starts those of the new config (the cache stays open), and uses its uplink
-   * and log level from now on. The `gateway` and `cache` sections take effect at the next start.
-   * Rejects ATTACHE_CONFIG_INVALID (nothing changed) when the file does not load.
+   * and log level from now on, its `uplink.routes` included (a device moved to another route sends
+   * its next records there). The `gateway` and `cache` sections take effect at the next start.
+   * Rejects ATTACHE_CONFIG_INVALID (nothing changed) when the file does not load; rejects with the
+   * cache's error, adapters stopped, when a new route's outbox does not open (a config job then
+   * rolls back).
    */
   async reload(): Promise<void> {
     const { cache } = this.#running();
@@ -148,6 +174,8 @@ export class Gateway {
     this.#local = next;
     this.#config = this.#settings.effective(next);
     for (const adapter of this.#adapters) await adapter.stop();
+    // The route lanes first: the new sink sends each device's records to its route of the new config.
+    await this.#windows?.reconfigure(this.#config);
     this.#adapters = await createAdapters(this.#config, this.#sink(cache), this.#log, () => cache.refusing);
     this.#startErrors = new Map();
     for (const adapter of this.#adapters) {
@@ -155,7 +183,6 @@ export class Gateway {
         this.#startErrors.set(adapter.deviceId, (err as Error).message);
       });
     }
-    this.#windows?.reconfigure(this.#config);
     if (this.#config.uplink) this.#scheduler?.update(this.#config.uplink.window);
     const root = this.#log as Logger & { level?: string };
     if (typeof root.level === 'string') root.level = this.#config.log.level;
@@ -168,7 +195,7 @@ export class Gateway {
    */
   async health(): Promise<HealthReport> {
     const changed = changedDevices(this.#beforeReload, this.#local);
-    const adapters = await adaptersHealth(this.#adapters, changed, this.#startErrors);
+    const adapters = await adaptersHealth(this.#adapters, changed, this.#startErrors, this.#time);
     if (!adapters.healthy) return adapters;
     return uplinkHealth(this.#beforeReload, this.#config);
   }
@@ -189,9 +216,11 @@ export class Gateway {
   /** Stops in the order that loses nothing: windows, adapters, the open window, control socket, cache. */
   async stop(): Promise<void> {
     this.#scheduler?.stop();
-    clearInterval(this.#monitor);
-    clearInterval(this.#expiry);
+    this.#monitor?.cancel();
+    this.#expiry?.cancel();
     for (const adapter of this.#adapters) await adapter.stop();
+    // What changed since the last poll (a drop while stopping) is journaled before the cache closes.
+    await this.#poll?.();
     await this.#windows?.close();
     await this.#windows?.closeRoutes();
     await this.#control?.stop();
@@ -290,10 +319,15 @@ export class Gateway {
       cache,
       adapters: () => this.#adapters.map((a) => a.status()),
     });
-    const poll = () =>
-      monitor.poll().catch((err: unknown) => this.#log.error({ err }, 'event monitor failed'));
+    const poll = () => {
+      this.#polls = this.#polls
+        .then(() => monitor.poll())
+        .catch((err: unknown) => this.#log.error({ err }, 'event monitor failed'));
+      return this.#polls;
+    };
+    this.#poll = poll;
     void poll();
-    this.#monitor = setInterval(poll, eventPollMs);
+    this.#monitor = every(this.#time, eventPollMs, () => void poll());
     const uplink = this.#config.uplink;
     if (!uplink) return;
     this.#scheduler = new WindowScheduler({
@@ -302,6 +336,7 @@ export class Gateway {
       routeCheck: () => hasRouteTo(uplink.endpoint),
       logger: this.#log,
       retryJitter: this.#config.gateway.retryJitter,
+      clock: schedulerClock(this.#time),
     });
     this.#scheduler.start();
   }
@@ -354,7 +389,7 @@ export class Gateway {
     const { outcome, config } = await this.#settings.apply(this.#local, desired, desiredVersion);
     this.#settingsOutcome = outcome;
     this.#config = config;
-    this.#windows?.reconfigure(config);
+    await this.#windows?.reconfigure(config);
     if (config.uplink) this.#scheduler?.update(config.uplink.window);
     const root = this.#log as Logger & { level?: string };
     if (typeof root.level === 'string') root.level = config.log.level;

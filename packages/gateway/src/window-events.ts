@@ -1,10 +1,18 @@
 import { access, readFile } from 'node:fs/promises';
 import type { LevelCache } from '@attache/cache';
 import { type AdapterStatus, type Logger, monotonicMs, type UplinkConfig } from '@attache/core';
-import { fetchTrustedTime, type JsonObject, type TrustedTime } from '@attache/uplink/policy';
+import {
+  fetchTrustedTime,
+  type JsonObject,
+  type PendingEvent,
+  type TrustedTime,
+} from '@attache/uplink/policy';
 
-const pendingKey = 'events.pending';
-const nextIdKey = 'events.nextId';
+/** The journal's one state value: its pending events, last id and reported drops, in one synced write. */
+const journalKey = 'events.journal';
+/** Where releases before the one-value journal kept the pending list and the last id (two writes). */
+const legacyPendingKey = 'events.pending';
+const legacyLastIdKey = 'events.nextId';
 /** Most events kept while no window opens; the oldest go first (a count of dropped events is logged). */
 const maxPending = 1000;
 
@@ -119,9 +127,24 @@ export async function checkTrustedTime(
   }
 }
 
+/** What the journal keeps in the cache's state, as one value. */
+interface JournalState {
+  /** The id given to the last event; never given again. */
+  lastId: number;
+  /** Events waiting for upload, oldest first. */
+  pending: PendingEvent[];
+  /**
+   * The cache's drop counter (`health().dropped`) as far as `cache.records-dropped` events reported
+   * it. Absent after an upgrade from the two-write journal: drops before it cannot be told apart.
+   */
+  reportedDrops?: number;
+}
+
 /**
  * Gateway events (event.schema.json) kept in the cache's state until the broker acknowledged them,
- * so that they survive restarts and arrive with the next window.
+ * so that they survive restarts and arrive with the next window. The pending list, the last id and
+ * the reported drops are one value written in one synced write: a crash keeps all of the old state
+ * or all of the new, so an id is never given twice and a drop never reported twice.
  */
 export class EventJournal {
   readonly #cache: LevelCache;
@@ -140,44 +163,72 @@ export class EventJournal {
   /** Records one event durably. Never rejects (a failure is logged). */
   add(type: GatewayEventType, detail: JsonObject): Promise<void> {
     return this.#serial(async () => {
-      const waiting = await this.pending();
-      // The pending list and the next id are two writes: after a crash between them the list may
-      // already hold the id the counter does not show yet, and must never get it twice.
-      const highest = Math.max(0, ...waiting.map((e) => Number(e.eventId) || 0));
-      const eventId = Math.max((await this.#cache.getState<number>(nextIdKey)) ?? 0, highest) + 1;
-      const event = {
-        schemaVersion: 1,
-        gatewayId: this.#gatewayId,
-        eventId,
-        type,
-        at: new Date().toISOString(),
-        clock: await this.#clock.stamp(),
-        detail,
-      };
-      const pending = [...waiting, event];
-      const dropped = pending.length - maxPending;
-      if (dropped > 0) this.#log.warn({ dropped }, 'too many events waiting: the oldest were dropped');
-      await this.#cache.setState(pendingKey, pending.slice(Math.max(0, dropped)));
-      await this.#cache.setState(nextIdKey, eventId);
-      this.#log.info({ type, eventId }, 'gateway event');
+      const state = await this.#load();
+      await this.#save(await this.#append(state, type, detail));
+    });
+  }
+
+  /**
+   * Records `cache.records-dropped` for the drops of `total` (the cache's drop counter, ever) not
+   * reported yet, whenever they happened (before a start, after the last check before a stop), each
+   * once. Writes nothing when there is nothing new. Never rejects (a failure is logged).
+   */
+  reportDrops(total: number): Promise<void> {
+    return this.#serial(async () => {
+      const state = await this.#load();
+      const reported = state.reportedDrops ?? total;
+      if (state.reportedDrops === total) return;
+      const next = { ...state, reportedDrops: total };
+      if (total <= reported) return this.#save(next);
+      await this.#save(await this.#append(next, 'cache.records-dropped', { count: total - reported, total }));
     });
   }
 
   /** Events waiting for upload, oldest first. */
-  async pending(): Promise<JsonObject[]> {
-    return (await this.#cache.getState<JsonObject[]>(pendingKey)) ?? [];
+  async pending(): Promise<PendingEvent[]> {
+    return (await this.#load()).pending;
   }
 
   /** Forgets the events the broker acknowledged. */
   remove(eventIds: number[]): Promise<void> {
     const ids = new Set(eventIds);
     return this.#serial(async () => {
-      const pending = await this.pending();
-      await this.#cache.setState(
-        pendingKey,
-        pending.filter((e) => !ids.has(e.eventId as number)),
-      );
+      const state = await this.#load();
+      await this.#save({ ...state, pending: state.pending.filter((e) => !ids.has(e.eventId)) });
     });
+  }
+
+  async #append(state: JournalState, type: GatewayEventType, detail: JsonObject): Promise<JournalState> {
+    const eventId = state.lastId + 1;
+    const event = {
+      schemaVersion: 1,
+      gatewayId: this.#gatewayId,
+      eventId,
+      type,
+      at: new Date().toISOString(),
+      clock: await this.#clock.stamp(),
+      detail,
+    };
+    const pending = [...state.pending, event];
+    const dropped = pending.length - maxPending;
+    if (dropped > 0) this.#log.warn({ dropped }, 'too many events waiting: the oldest were dropped');
+    this.#log.info({ type, eventId }, 'gateway event');
+    return { ...state, lastId: eventId, pending: pending.slice(Math.max(0, dropped)) };
+  }
+
+  async #load(): Promise<JournalState> {
+    const state = await this.#cache.getState<JournalState>(journalKey);
+    if (state) return state;
+    const pending = await this.#cache.getState<PendingEvent[]>(legacyPendingKey);
+    const lastId = await this.#cache.getState<number>(legacyLastIdKey);
+    if (pending === undefined && lastId === undefined) return { lastId: 0, pending: [], reportedDrops: 0 };
+    // The two-write journal of earlier releases: its list may hold an id its counter does not show.
+    const highest = Math.max(0, ...(pending ?? []).map((e) => Number(e.eventId) || 0));
+    return { lastId: Math.max(lastId ?? 0, highest), pending: pending ?? [] };
+  }
+
+  #save(state: JournalState): Promise<void> {
+    return this.#cache.setState(journalKey, state);
   }
 
   #serial(fn: () => Promise<void>): Promise<void> {
@@ -189,14 +240,17 @@ export class EventJournal {
   }
 }
 
-/** Turns adapter and cache changes into events: polled, so a flapping link between polls is missed. */
+/**
+ * Turns adapter and cache changes into events: polled, so a flapping link between polls is missed.
+ * Cache drops are counted against what the journal reported, so drops before the first poll (the
+ * last run's after its last poll) and after the last are each reported once.
+ */
 export class EventMonitor {
   readonly #journal: EventJournal;
   readonly #cache: LevelCache;
   readonly #adapters: () => AdapterStatus[];
   readonly #states = new Map<string, string>();
   #full = false;
-  #dropped: number | undefined;
 
   constructor(options: { journal: EventJournal; cache: LevelCache; adapters: () => AdapterStatus[] }) {
     this.#journal = options.journal;
@@ -225,12 +279,6 @@ export class EventMonitor {
       await this.#journal.add('cache.full', { records: stats.records, bytes: stats.bytes });
     }
     this.#full = health.full;
-    if (this.#dropped !== undefined && health.dropped > this.#dropped) {
-      await this.#journal.add('cache.records-dropped', {
-        count: health.dropped - this.#dropped,
-        total: health.dropped,
-      });
-    }
-    this.#dropped = health.dropped;
+    await this.#journal.reportDrops(health.dropped);
   }
 }

@@ -73,10 +73,18 @@ t.test('a stale socket file from a crashed gateway is replaced; stop removes the
 
 t.test('a gateway that stops while answering is reported as canceled, not as absent', async (t) => {
   const path = await socketPath(t);
-  const server = new ControlServer({ path, logger: nullLogger, handler: () => new Promise(() => {}) });
+  let answering: () => void = () => undefined;
+  const reached = new Promise<void>((resolve) => {
+    answering = resolve;
+  });
+  const handler = () => {
+    answering();
+    return new Promise<never>(() => undefined);
+  };
+  const server = new ControlServer({ path, logger: nullLogger, handler });
   await server.start();
   const asking = t.rejects(controlRequest(path, 'sync', 5000), { code: 'ATTACHE_CANCELED' });
-  await new Promise((r) => setTimeout(r, 100));
+  await reached;
   await server.stop();
   await asking;
 });

@@ -20,3 +20,8 @@ export function gatewayPaths(config: AttacheConfig): {
     signingKey: join(dir, 'keys', 'export-signing.key'),
   };
 }
+
+/** Where the box's fleet-provisioning progress is kept (`uplink.provisioning`). */
+export function provisioningDir(config: AttacheConfig): string {
+  return join(config.gateway.dataDir, 'provisioning');
+}

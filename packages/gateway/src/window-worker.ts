@@ -2,99 +2,24 @@
 // MQTT, its threads and ~10 MB of RSS) lives only while a window is open and a fault in it cannot
 // stop the acquisition of readings. It sees the gateway's cache (and its state, shadow settings and
 // events) over IPC.
-import { GatewayError, type Logger, type Outbox, type StoredRecord } from '@attache/core';
-import type { HealthReport } from '@attache/jobs';
-import {
-  IotCoreUplink,
-  type JsonObject,
-  type PendingEvent,
-  type SettingsOutcome,
-  type WindowHost,
-  type WindowProvisioning,
-} from '@attache/uplink';
+import type { Logger } from '@attache/core';
+import { IotCoreUplink, type WindowHost, type WindowProvisioning } from '@attache/uplink';
+import { RequestProxy } from './ipc-proxy.js';
 import { createLogger } from './log.js';
 import { readSerialNumber } from './serial-number.js';
-import { jobsRunner, type UpdateHost } from './window-jobs.js';
+import { jobsRunner } from './window-jobs.js';
 import {
   type FromWindow,
   failedWindow,
   type ToWindow,
+  type WindowParent,
   type WindowResultMessage,
   type WindowStart,
+  windowParentMethods,
 } from './window-protocol.js';
 
-/** A request before it gets its id (Omit distributed over the union). */
-type Request =
-  Exclude<FromWindow, { type: 'result' }> extends infer R
-    ? R extends unknown
-      ? Omit<R, 'id'>
-      : never
-    : never;
-
-function send(message: FromWindow): void {
-  process.send?.(message);
-}
-
-/** The parent's cache and host, one request at a time over the IPC channel. */
-class IpcBridge implements Outbox, WindowHost, UpdateHost {
-  #next = 1;
-  readonly #pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
-
-  reply(message: Extract<ToWindow, { type: 'reply' }>): void {
-    const pending = this.#pending.get(message.id);
-    this.#pending.delete(message.id);
-    if (!pending) return;
-    if (message.error)
-      pending.reject(new GatewayError(message.error.code as GatewayError['code'], message.error.message));
-    else pending.resolve(message.records ?? message.value);
-  }
-
-  #request<T>(message: Request): Promise<T> {
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
-      send({ ...message, id } as FromWindow);
-    });
-  }
-
-  read(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<StoredRecord[]> {
-    return this.#request({ type: 'read', ...options });
-  }
-
-  async remove(firstSeq: number, lastSeq: number): Promise<void> {
-    await this.#request({ type: 'remove', firstSeq, lastSeq });
-  }
-
-  reportState(): Promise<JsonObject> {
-    return this.#request({ type: 'state' });
-  }
-
-  applyDesired(desired: JsonObject, version: number): Promise<SettingsOutcome> {
-    return this.#request({ type: 'desired', desired, version });
-  }
-
-  pendingEvents(): Promise<PendingEvent[]> {
-    return this.#request({ type: 'events' });
-  }
-
-  async removeEvents(eventIds: number[]): Promise<void> {
-    await this.#request({ type: 'removeEvents', eventIds });
-  }
-
-  async reload(): Promise<void> {
-    await this.#request({ type: 'reload' });
-  }
-
-  health(): Promise<HealthReport> {
-    return this.#request({ type: 'health' });
-  }
-
-  async restartAfterWindow(): Promise<void> {
-    await this.#request({ type: 'restart' });
-  }
-}
-
-const bridge = new IpcBridge();
+/** The gateway's outbox and host, each method a call over the IPC channel. */
+const parent = new RequestProxy<WindowParent>(windowParentMethods, (call) => process.send?.(call));
 
 /** Why the window could not take jobs, when it could not: the window uploads without them. */
 let jobsError: { code: string; message: string } | undefined;
@@ -112,7 +37,7 @@ async function jobsOf(start: WindowStart, logger: Logger): Promise<WindowHost['r
       thingName: start.gatewayId,
       ...settings,
       logger,
-      ...(updates === undefined ? {} : { updates: { ...updates, host: bridge } }),
+      ...(updates === undefined ? {} : { updates: { ...updates, host: parent.api } }),
     });
   } catch (err) {
     const message = `jobs not taken in this window: ${(err as Error).message}`;
@@ -125,16 +50,10 @@ async function jobsOf(start: WindowStart, logger: Logger): Promise<WindowHost['r
 /** The window's host: the parent (state, shadow, events) over IPC, and the jobs run here. */
 async function windowHost(start: WindowStart, logger: Logger): Promise<WindowHost | undefined> {
   const runJobs = await jobsOf(start, logger);
-  if (runJobs === undefined) return start.host ? bridge : undefined;
-  if (!start.host) return { runJobs };
-  return {
-    reportState: () => bridge.reportState(),
-    applyDesired: (desired, version) => bridge.applyDesired(desired, version),
-    pendingEvents: () => bridge.pendingEvents(),
-    removeEvents: (ids) => bridge.removeEvents(ids),
-    runJobs,
-  };
+  if (!start.host) return runJobs && { runJobs };
+  return runJobs ? { ...parent.api, runJobs } : parent.api;
 }
+
 /** The provisioning settings of a window that may have to provision the box by claim. */
 async function windowProvisioning(start: WindowStart): Promise<WindowProvisioning | undefined> {
   if (start.provisioningDir === undefined) return undefined;
@@ -176,7 +95,7 @@ process.on('message', (message: ToWindow) => {
       const uplink = new IotCoreUplink({ gatewayId: message.gatewayId, config: message.uplink, logger });
       void Promise.all([windowHost(message, logger), windowProvisioning(message)])
         .then(([host, provisioning]) =>
-          uplink.openWindow(bridge, {
+          uplink.openWindow(parent.api, {
             signal: abort.signal,
             maxDurationMs: message.maxDurationMs,
             linger: message.linger,
@@ -191,7 +110,7 @@ process.on('message', (message: ToWindow) => {
       abort.abort();
       break;
     case 'reply':
-      bridge.reply(message);
+      parent.settle(message);
       break;
   }
 });

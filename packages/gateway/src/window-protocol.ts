@@ -1,6 +1,7 @@
-import { isGatewayError, type JobsConfig, type StoredRecord, type UplinkConfig } from '@attache/core';
+import { isGatewayError, type JobsConfig, type Outbox, type UplinkConfig } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
-import type { JsonObject, SettingsOutcome, WindowReport } from '@attache/uplink';
+import type { JsonObject, PendingEvent, SettingsOutcome, WindowReport } from '@attache/uplink';
+import type { AllowList, CallMessage, ReplyMessage } from './ipc-proxy.js';
 
 /** What a running gateway lets the window's jobs change: its config file and its release. */
 export interface UpdateTargets {
@@ -26,17 +27,8 @@ export interface WindowStart {
   jobs?: { config: JobsConfig; dataDir: string; updates?: UpdateTargets };
 }
 
-/** Parent → window process. */
-export type ToWindow =
-  | WindowStart
-  | { type: 'abort' }
-  | {
-      type: 'reply';
-      id: number;
-      records?: StoredRecord[];
-      value?: unknown;
-      error?: { code: string; message: string };
-    };
+/** Parent → window process: the start, an abort, and the replies to its calls. */
+export type ToWindow = WindowStart | { type: 'abort' } | ReplyMessage;
 
 /** The window process's last message: how the window ended (`jobsError`: its jobs could not be set up). */
 export interface WindowResultMessage {
@@ -44,24 +36,23 @@ export interface WindowResultMessage {
   result: WindowReport & { jobsError?: { code: string; message: string } };
 }
 
-/** Window process → parent: outbox and host requests, then the result. */
-export type FromWindow =
-  | { type: 'read'; id: number; afterSeq: number; limit: number; maxBytes: number }
-  | { type: 'remove'; id: number; firstSeq: number; lastSeq: number }
-  | { type: 'state'; id: number }
-  | { type: 'desired'; id: number; desired: JsonObject; version: number }
-  | { type: 'events'; id: number }
-  | { type: 'removeEvents'; id: number; eventIds: number[] }
-  | { type: 'reload'; id: number }
-  | { type: 'health'; id: number }
-  | { type: 'restart'; id: number }
-  | WindowResultMessage;
+/** Window process → parent: calls of {@link WindowParent} methods, then the result. */
+export type FromWindow = CallMessage | WindowResultMessage;
 
-/** The parent's side of the host requests (see WindowHost in @attache/uplink). */
-export interface WindowHostServer {
+/**
+ * Everything the window process may ask of the gateway, one method each: the outbox (records read
+ * and removed once acknowledged) and the host (state, shadow settings, events, updates). A new
+ * capability is one method here: the compiler then asks for it in {@link windowParentMethods} and
+ * in the running gateway's host (gateway.ts).
+ */
+export interface WindowParent extends Outbox {
+  /** The gateway's state for the state topic and the shadow's `reported`. */
   reportState(): Promise<JsonObject>;
+  /** Validates, applies and persists the shadow's desired settings. */
   applyDesired(desired: JsonObject, version: number): Promise<SettingsOutcome>;
-  pendingEvents(): Promise<JsonObject[]>;
+  /** Events waiting for upload, oldest first. */
+  pendingEvents(): Promise<PendingEvent[]>;
+  /** Forgets the events the broker acknowledged. */
   removeEvents(eventIds: number[]): Promise<void>;
   /** Re-reads and validates the config file and restarts the adapters on it (config-update jobs). */
   reload(): Promise<void>;
@@ -70,6 +61,25 @@ export interface WindowHostServer {
   /** Ends the gateway after this window so that its supervisor restarts it (software-update jobs). */
   restartAfterWindow(): Promise<void>;
 }
+
+/** The methods the parent serves to a window process; a call of any other name is refused. */
+export const windowParentMethods: AllowList<WindowParent> = {
+  read: true,
+  remove: true,
+  reportState: true,
+  applyDesired: true,
+  pendingEvents: true,
+  removeEvents: true,
+  reload: true,
+  health: true,
+  restartAfterWindow: true,
+};
+
+/** The host part of {@link WindowParent}: what a running gateway serves (the runner serves the outbox). */
+export type WindowHostServer = Omit<WindowParent, keyof Outbox>;
+
+/** What config-update and software-update jobs ask of the running gateway. */
+export type UpdateHost = Pick<WindowHostServer, 'reload' | 'health' | 'restartAfterWindow'>;
 
 /** The report of a window that failed outside its own handling (it could not start, or its process broke), with the cause. */
 export function failedWindow(openedAt: string, err: unknown): WindowReport {

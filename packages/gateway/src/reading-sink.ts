@@ -1,0 +1,29 @@
+import type { LevelCache } from '@attache/cache';
+import type { AttacheConfig, Logger, ReadingSink } from '@attache/core';
+import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
+
+/**
+ * The sink the adapters of `config` deliver to: normalized (patient tokens from the cache) and
+ * appended to the cache in call order.
+ */
+export function readingSink(config: AttacheConfig, cache: LevelCache, logger: Logger): ReadingSink {
+  const normalizer = new ReadingNormalizer({
+    gatewayId: config.gateway.id,
+    devices: config.devices,
+    tokenizer: cache,
+    clock: new SystemClock({ syncFile: config.gateway.clockSyncFile }),
+    logger,
+  });
+  // Normalization is asynchronous (patient tokens), so each waits for the previous one to reach the
+  // cache's queue: records keep call order while many wait for the same synced write.
+  let previous: Promise<unknown> = Promise.resolve();
+  return (reading) => {
+    const draft = previous.then(() => normalizer.normalize(reading));
+    previous = draft.catch(() => undefined);
+    // Scoped to the device: two devices may well send the same bytes.
+    const key = reading.idempotencyKey && `${reading.deviceId}:${reading.idempotencyKey}`;
+    return draft
+      .then((d) => (key === undefined ? cache.append(d) : cache.append(d, { idempotencyKey: key })))
+      .then(() => undefined);
+  };
+}

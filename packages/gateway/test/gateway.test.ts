@@ -1,0 +1,135 @@
+// The gateway in-process: a real cache on disk, a real TCP device adapter fed over a socket, and a
+// ManualClock for its timers, so nothing waits a real interval.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManualClock, nullLogger } from '@attache/core';
+import t, { type Test } from 'tap';
+import { Gateway, type GatewayStatus, loadConfig } from '../src/index.js';
+
+const spo2 = { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' } } };
+
+/** A temporary directory short enough for the control socket's path; removed at teardown. */
+async function shortDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'attache-gw-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A free TCP port on 127.0.0.1. */
+function freePort(): Promise<number> {
+  const server = createServer();
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    }),
+  );
+}
+
+/** A config with one monitor on `port`; endpoints outside `allowedEndpoints`, so no window connects. */
+function configOf(dir: string, port: number, uplink: Record<string, unknown> = {}) {
+  return {
+    version: 1,
+    gateway: { id: 'gw-p', dataDir: join(dir, 'data'), clockSyncFile: join(dir, 'synced') },
+    cache: { diskReserveBytes: 0 },
+    devices: [
+      {
+        id: 'mon',
+        adapter: 'ethernet',
+        endpoint: { mode: 'listen', host: '127.0.0.1', port, allow: ['127.0.0.1'] },
+        format: spo2,
+      },
+    ],
+    uplink: {
+      endpoint: 'default.invalid',
+      certFile: 'c',
+      keyFile: 'k',
+      allowedEndpoints: ['127.0.0.1'],
+      ...uplink,
+    },
+  };
+}
+
+/** Starts a gateway on the config file `path`; stopped at teardown. */
+async function started(t: Test, path: string, clock: ManualClock): Promise<Gateway> {
+  const gateway = new Gateway({
+    config: await loadConfig(path),
+    configPath: path,
+    logger: nullLogger,
+    clock,
+  });
+  await gateway.start();
+  t.teardown(() => gateway.stop());
+  return gateway;
+}
+
+/** Polls `status()` until `done` holds (a real wait for real I/O, bounded), then returns it. */
+async function statusUntil(gateway: Gateway, done: (s: GatewayStatus) => boolean): Promise<GatewayStatus> {
+  for (let i = 0; ; i++) {
+    const status = await gateway.status();
+    if (done(status) || i === 200) return status;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Connects to the monitor's port (retried while the adapter starts listening) and sends `lines`. */
+async function send(port: number, lines: string[]): Promise<Socket> {
+  for (let i = 0; ; i++) {
+    const socket = await new Promise<Socket | undefined>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => resolve(s)).once('error', () => resolve(undefined));
+    });
+    if (socket) {
+      socket.write(lines.map((l) => `${l}\r\n`).join(''));
+      return socket;
+    }
+    if (i === 100) throw new Error('the monitor port never opened');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+t.test('the interval policy opens its window on the gateway clock', async (t) => {
+  const dir = await shortDir(t);
+  const path = join(dir, 'config.json');
+  await writeFile(
+    path,
+    JSON.stringify(configOf(dir, await freePort(), { window: { everySeconds: 60, jitterSeconds: 0 } })),
+  );
+  const clock = new ManualClock();
+  const gateway = await started(t, path, clock);
+  t.equal((await gateway.status()).lastWindow, null, 'no window at start');
+  await clock.advance(59_000);
+  t.equal((await gateway.status()).lastWindow, null, 'none before the interval');
+  await clock.advance(1_000);
+  const status = await statusUntil(gateway, (s) => s.lastWindow !== null);
+  t.match(status.lastWindow, {
+    trigger: 'interval',
+    outcome: 'failed',
+    error: { message: /default\.invalid/ },
+  });
+});
+
+t.test("a reload that adds a route sends the device's next readings to its outbox", async (t) => {
+  const dir = await shortDir(t);
+  const path = join(dir, 'config.json');
+  const port = await freePort();
+  await writeFile(path, JSON.stringify(configOf(dir, port)));
+  const gateway = await started(t, path, new ManualClock());
+  const first = await send(port, ['SPO2=97']);
+  t.teardown(() => first.destroy());
+  t.equal(
+    (await statusUntil(gateway, (s) => s.backlog.records === 1)).backlog.records,
+    1,
+    'stored in the cache',
+  );
+
+  const route = { name: 'lab', endpoint: 'lab.invalid', certFile: 'c', keyFile: 'k', devices: ['mon'] };
+  await writeFile(path, JSON.stringify(configOf(dir, port, { routes: [route] })));
+  await gateway.reload();
+  const second = await send(port, ['SPO2=96', 'SPO2=95']);
+  t.teardown(() => second.destroy());
+  const status = await statusUntil(gateway, (s) => s.routes?.lab?.records === 2);
+  t.equal(status.routes?.lab?.records, 2, "the device's next readings are in the route's outbox");
+  t.equal(status.backlog.records, 1, 'none went to the default outbox');
+});
