@@ -41,7 +41,7 @@ export function closed(socket: Socket): Promise<void> {
 
 export { vitalSigns } from '../../hl7/test/helpers.js';
 
-/** The device with the protocol driver the gateway would give it (TCP lines: any line end, 8 KiB). */
+/** The device with the protocol driver the gateway would give it. */
 export function withDriver(device: EthernetDeviceConfig): {
   device: EthernetDeviceConfig;
   driver: ProtocolDriver;
@@ -50,5 +50,7 @@ export function withDriver(device: EthernetDeviceConfig): {
   const adapter = 'ethernet';
   if (format.kind === 'astm') return { device, driver: new AstmDriver({ format, adapter }) };
   if (format.kind === 'hl7-mllp') return { device, driver: new Hl7Driver({ format, adapter }) };
-  return { device, driver: new LineDriver({ format, adapter, maxLineBytes: 8192 }) };
+  const { delimiter, maxLineBytes } = device.endpoint;
+  const framing = { maxLineBytes, ...(delimiter === undefined ? {} : { delimiter }) };
+  return { device, driver: new LineDriver({ format, adapter, ...framing }) };
 }

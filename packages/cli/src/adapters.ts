@@ -27,9 +27,6 @@ async function withDevicePath<T>(
   }
 }
 
-/** TCP lines end at CR, LF or CR LF and are at most 8 KiB unless the endpoint says otherwise. */
-const tcpMaxLineBytes = 8192;
-
 /**
  * The protocol driver of a serial or TCP device, by its `format.kind`; only the protocol package the
  * format needs is loaded. Throws a GatewayError `ATTACHE_CONFIG_INVALID` for a bad line pattern.
@@ -38,11 +35,14 @@ async function protocolDriver(device: Rs232DeviceConfig | EthernetDeviceConfig):
   const { format, adapter } = device;
   if (format.kind === 'astm') return new (await import('@attache/astm')).AstmDriver({ format, adapter });
   if (format.kind === 'hl7-mllp') return new (await import('@attache/hl7')).Hl7Driver({ format, adapter });
-  const framing =
-    device.adapter === 'rs232'
-      ? { delimiter: device.port.delimiter, maxLineBytes: device.port.maxLineBytes }
-      : { maxLineBytes: tcpMaxLineBytes };
-  return new (await import('@attache/line-formats')).LineDriver({ format, adapter, ...framing });
+  // Lines are framed as the port or endpoint says (TCP without a delimiter: any line end).
+  const { delimiter, maxLineBytes } = device.adapter === 'rs232' ? device.port : device.endpoint;
+  return new (await import('@attache/line-formats')).LineDriver({
+    format,
+    adapter,
+    ...(delimiter === undefined ? {} : { delimiter }),
+    maxLineBytes,
+  });
 }
 
 /**
