@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeMllp } from '@attache/adapter-ethernet';
 import { checkBatch } from '@attache/core';
 import {
   getFreePort,
@@ -10,6 +9,7 @@ import {
   oruR01Message,
   pcd01VitalSigns,
 } from '@attache/devkit';
+import { encodeMllp } from '@attache/hl7';
 import t from 'tap';
 import { type GatewayProcess, recordsOf, Stack } from './helpers/stack.js';
 

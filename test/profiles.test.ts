@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Rs232Adapter } from '@attache/adapter-rs232';
 import { checkRecord, type RecordDraft, validateConfig } from '@attache/core';
 import { type DeviceProfile, LineDeviceSimulator, openPtyPair, profileFormat } from '@attache/devkit';
+import { LineDriver } from '@attache/line-formats';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 import t from 'tap';
 
@@ -38,7 +39,13 @@ for (const profile of ['nonin', 'masimo'] as DeviceProfile[]) {
     if (device0?.adapter !== 'rs232' || device0.format.kind !== 'kv-line')
       throw new Error('not a kv-line device');
     const adapter = new Rs232Adapter({
-      device: { ...device0, format: device0.format },
+      device: device0,
+      driver: new LineDriver({
+        format: device0.format,
+        adapter: 'rs232',
+        delimiter: device0.port.delimiter,
+        maxLineBytes: device0.port.maxLineBytes,
+      }),
       sink: async (reading) => {
         drafts.push(await normalizer.normalize(reading));
       },

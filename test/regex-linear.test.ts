@@ -18,6 +18,7 @@ const devicePackages = [
   'adapter-rs232',
   'adapter-modbus',
   'astm',
+  'hl7',
   'line-formats',
   'normalizer',
   'core',

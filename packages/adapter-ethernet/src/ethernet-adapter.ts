@@ -1,30 +1,26 @@
 import type { Socket } from 'node:net';
 import type {
-  AdapterState,
-  AdapterStatus,
-  DeviceAdapter,
+  Clock,
   EthernetDeviceConfig,
   GatewayError,
   Logger,
+  ProtocolDriver,
   RandomSource,
   ReadingSink,
   SinkRefusing,
 } from '@attache/core';
-import { nullLogger } from '@attache/core';
-import { parseKvLine, RegexLineParser } from '@attache/line-formats';
+import { AdapterBase, nullLogger, systemClock } from '@attache/core';
 import { type AllowList, parseAllowList } from './allow-list.js';
-import { AstmSession } from './astm-session.js';
-import { ReadingDelivery } from './delivery.js';
-import { Hl7Session } from './hl7-session.js';
-import { LineSession } from './line-session.js';
-import type { StreamSession } from './session.js';
+import { TcpLink } from './tcp-link.js';
 import { type ConnectionCounts, TcpTransport } from './tcp-transport.js';
 
 /** Options of {@link EthernetAdapter}. */
 export interface EthernetAdapterOptions {
   /** The device's config, with the schema's defaults applied (`validateConfig`). */
   device: EthernetDeviceConfig;
-  /** Receives every message or line, in arrival order per connection (up to 64 calls in flight each). */
+  /** The device's protocol (`Hl7Driver`, `AstmDriver`, `LineDriver`, …); a new session per connection. */
+  driver: ProtocolDriver;
+  /** Receives every reading, in arrival order per connection. */
   sink: ReadingSink;
   /** True while the sink would refuse readings: an ASTM analyzer's ENQ is then answered busy. Default never. */
   refusing?: SinkRefusing;
@@ -34,79 +30,71 @@ export interface EthernetAdapterOptions {
   jitter?: number;
   /** Default `Math.random`. */
   random?: RandomSource;
-  /**
-   * A monotonic clock in ms for the rate limits of its logs (junk bytes are logged at most every
-   * 10 s). Default CLOCK_MONOTONIC (core's `monotonicMs`).
-   */
-  clock?: () => number;
+  /** Timers of the protocol sessions and the rate limit of the junk log. Default `systemClock`. */
+  clock?: Clock;
 }
 
 /** `AdapterStatus` plus the connection counters and the junk bytes discarded. */
-export interface EthernetAdapterStatus extends AdapterStatus, ConnectionCounts {
-  /** Bytes received outside any MLLP frame, discarded. */
+export interface EthernetAdapterStatus extends ReturnType<AdapterBase['status']>, ConnectionCounts {
+  /** Bytes received outside any protocol unit (before an MLLP start byte), discarded. */
   junkBytes: number;
 }
 
-/** ACK control ids are unique per process: a prefix from the start time, then a counter. */
-let ackCounter = 0;
-const ackPrefix = `ATT${Date.now().toString(36).toUpperCase()}`;
-function nextControlId(): string {
-  ackCounter++;
-  return `${ackPrefix}${ackCounter}`;
-}
+const noConnections: ConnectionCounts = {
+  connections: 0,
+  connectionsAccepted: 0,
+  connectionsRefused: 0,
+  idleClosed: 0,
+};
 
 /**
- * A device on a TCP socket: HL7 v2 over MLLP, ASTM, or ASCII lines; the gateway listens or connects
- * (see the package README). `start()` resolves after the first listen/connect attempt and keeps
- * retrying on failure; `stop()` resolves once every connection is closed and every sink call already
- * made has settled and its reply was written.
+ * A device on a TCP socket, speaking whatever protocol its driver implements; the gateway listens
+ * (allow-list, connection limit) or connects (see the package README). `start()` resolves after the
+ * first listen/connect attempt and keeps retrying on failure; `stop()` resolves once every
+ * connection is closed and every sink call already made has settled and its reply was written.
  */
-export class EthernetAdapter implements DeviceAdapter {
-  readonly deviceId: string;
+export class EthernetAdapter extends AdapterBase {
   readonly #device: EthernetDeviceConfig;
-  readonly #log: Logger;
-  readonly #delivery: ReadingDelivery;
-  readonly #allow: AllowList | undefined;
-  readonly #openSession: (socket: Socket) => StreamSession;
-  readonly #sessions = new Set<StreamSession>();
-  #transport: TcpTransport | undefined;
-  #state: AdapterState = 'stopped';
-  #since = new Date().toISOString();
-  #portError: GatewayError | undefined;
-  readonly #jitter: Pick<EthernetAdapterOptions, 'jitter' | 'random'>;
+  readonly #driver: ProtocolDriver;
+  readonly #sink: ReadingSink;
   readonly #refusing: SinkRefusing;
+  readonly #allow: AllowList | undefined;
+  readonly #links = new Set<TcpLink>();
+  readonly #jitter: Pick<EthernetAdapterOptions, 'jitter' | 'random'>;
+  #transport: TcpTransport | undefined;
 
-  /** @throws GatewayError `ATTACHE_CONFIG_INVALID` for a bad `endpoint.allow` entry or `format.pattern`. */
+  /** @throws GatewayError `ATTACHE_CONFIG_INVALID` for a bad `endpoint.allow` entry. */
   constructor(options: EthernetAdapterOptions) {
     const { device } = options;
-    this.deviceId = device.id;
-    this.#device = device;
     const { mode, host, port } = device.endpoint;
-    this.#log = (options.logger ?? nullLogger).child({
-      module: 'adapter-ethernet',
+    super({
       deviceId: device.id,
-      endpoint: `${mode} ${host ?? 'auto'}:${port}`,
+      adapter: 'ethernet',
+      log: (options.logger ?? nullLogger).child({
+        module: 'adapter-ethernet',
+        deviceId: device.id,
+        endpoint: `${mode} ${host ?? 'auto'}:${port}`,
+      }),
+      clock: options.clock ?? systemClock,
     });
-    this.#delivery = new ReadingDelivery(device.id, options.sink, this.#log, options.clock);
+    this.#device = device;
+    this.#driver = options.driver;
+    this.#sink = options.sink;
     this.#refusing = options.refusing ?? (() => false);
     this.#jitter = { jitter: options.jitter, random: options.random };
     this.#allow = mode === 'listen' ? parseAllowList(device.endpoint.allow ?? []) : undefined;
-    this.#openSession = this.#sessionFactory();
   }
 
   /** Resolves once listening (or connected), or after the first failed attempt; retries go on. */
   async start(): Promise<void> {
     if (this.#transport !== undefined) return;
-    this.#setState('starting');
+    this.setState('starting');
     this.#transport = new TcpTransport({
       endpoint: this.#device.endpoint,
       ...(this.#allow ? { allow: this.#allow } : {}),
-      onConnection: (socket) => this.#attach(socket),
-      onState: (state, error) => {
-        this.#portError = error;
-        this.#setState(state);
-      },
-      log: this.#log,
+      onConnection: (socket, remote) => this.#attach(socket, remote),
+      onState: (state, error?: GatewayError) => this.setState(state, error),
+      log: this.log,
       ...(this.#jitter.jitter === undefined ? {} : { jitter: this.#jitter.jitter }),
       ...(this.#jitter.random ? { random: this.#jitter.random } : {}),
     });
@@ -119,68 +107,24 @@ export class EthernetAdapter implements DeviceAdapter {
     if (transport === undefined) return;
     this.#transport = undefined;
     const stopping = transport.stop();
-    await Promise.all([...this.#sessions].map((session) => session.close()));
+    await Promise.all([...this.#links].map((link) => link.close()));
     await stopping;
-    this.#setState('stopped');
+    await this.#driver.close();
+    this.setState('stopped');
   }
 
   /** A snapshot of the state and counters. */
-  status(): EthernetAdapterStatus {
-    const { junkBytes, ...counts } = this.#delivery.counts;
-    const lastError = this.#delivery.lastError ?? this.#portError;
-    return {
-      deviceId: this.deviceId,
-      adapter: 'ethernet',
-      state: this.#state,
-      since: this.#since,
-      ...counts,
-      ...(this.#transport?.counts ?? {
-        connections: 0,
-        connectionsAccepted: 0,
-        connectionsRefused: 0,
-        idleClosed: 0,
-      }),
-      junkBytes,
-      ...(lastError ? { lastError: { code: lastError.code, message: lastError.message } } : {}),
-    };
+  override status(): EthernetAdapterStatus {
+    return super.status() as EthernetAdapterStatus;
   }
 
-  #attach(socket: Socket): void {
-    const session = this.#openSession(socket);
-    this.#sessions.add(session);
-    void session.closed.then(() => this.#sessions.delete(session));
+  protected override statusExtra(): object {
+    return { ...(this.#transport?.counts ?? noConnections), junkBytes: this.report.junkBytes };
   }
 
-  #sessionFactory(): (socket: Socket) => StreamSession {
-    const format = this.#device.format;
-    const delivery = this.#delivery;
-    const log = this.#log;
-    switch (format.kind) {
-      case 'hl7-mllp':
-        return (socket) => new Hl7Session(socket, { format, delivery, log, nextControlId });
-      case 'astm':
-        return (socket) => new AstmSession(socket, { format, delivery, log, refusing: this.#refusing });
-      case 'kv-line':
-        return (socket) =>
-          new LineSession(socket, {
-            parse: (line) => ({ protocol: 'kv-line', ...parseKvLine(line, format) }),
-            delivery,
-          });
-      case 'regex-line': {
-        const parser = new RegexLineParser(format);
-        return (socket) =>
-          new LineSession(socket, {
-            parse: (line) => ({ protocol: 'regex-line', markers: [], ...parser.parse(line) }),
-            delivery,
-          });
-      }
-    }
-  }
-
-  #setState(state: AdapterState): void {
-    if (state === this.#state) return;
-    this.#state = state;
-    this.#since = new Date().toISOString();
-    this.#log.info({ state }, 'adapter state');
+  #attach(socket: Socket, remote: string): void {
+    const link = new TcpLink(socket, remote, this.#driver, this.sessionContext(this.#sink, this.#refusing));
+    this.#links.add(link);
+    void link.closed.then(() => this.#links.delete(link));
   }
 }

@@ -27,7 +27,7 @@ export interface TcpTransportOptions {
   /** Listen mode: who may connect (required there). */
   allow?: AllowList;
   /** A connection was accepted or established: attach the protocol to it. */
-  onConnection: (socket: Socket) => void;
+  onConnection: (socket: Socket, remote: string) => void;
   onState: (state: AdapterState, error?: GatewayError) => void;
   log: Logger;
   /** Listen mode without `endpoint.host`: the interfaces to pick the bind address from; default `os.networkInterfaces`. */
@@ -178,7 +178,7 @@ export class TcpTransport {
       this.#o.log.info({ remote, connections: this.#sockets.size }, 'connection closed');
     });
     this.#o.log.info({ remote, connections: this.#sockets.size }, 'connection opened');
-    this.#o.onConnection(socket);
+    this.#o.onConnection(socket, remote);
   }
 
   #retry(error: GatewayError): void {

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EthernetAdapter, encodeMllp } from '@attache/adapter-ethernet';
+import { EthernetAdapter } from '@attache/adapter-ethernet';
 import { type DeviceReading, GatewayError, type ReadingSink } from '@attache/core';
 import { getFreePort, MllpSenderSimulator, oruR01Message, parseMllpAck } from '@attache/devkit';
+import { encodeMllp } from '@attache/hl7';
 import t, { type Test } from 'tap';
 import {
   closed,
@@ -13,6 +14,7 @@ import {
   recordingLogger,
   until,
   vitalSigns,
+  withDriver,
 } from './helpers.js';
 
 async function startAdapter(t: Test, sink: ReadingSink, endpoint: Record<string, unknown> = {}, format = {}) {
@@ -22,7 +24,7 @@ async function startAdapter(t: Test, sink: ReadingSink, endpoint: Record<string,
     endpoint: { mode: 'listen', host: '127.0.0.1', port, allow: ['127.0.0.0/8'], ...endpoint },
     format: { kind: 'hl7-mllp', maxMessageBytes: 4096, ...format },
   });
-  const adapter = new EthernetAdapter({ device, sink, logger: recordingLogger(entries) });
+  const adapter = new EthernetAdapter({ ...withDriver(device), sink, logger: recordingLogger(entries) });
   await adapter.start();
   t.teardown(() => adapter.stop());
   return { adapter, port, entries };

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { EthernetAdapter, encodeMllp } from '@attache/adapter-ethernet';
-import type { DeviceReading, ReadingSink } from '@attache/core';
+import { EthernetAdapter } from '@attache/adapter-ethernet';
+import { type Clock, type DeviceReading, ManualClock, type ReadingSink } from '@attache/core';
 import { getFreePort, MllpSenderSimulator, parseMllpAck } from '@attache/devkit';
+import { encodeMllp } from '@attache/hl7';
 import t, { type Test } from 'tap';
 import {
   closed,
@@ -14,6 +15,7 @@ import {
   recordingLogger,
   until,
   vitalSigns,
+  withDriver,
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -47,7 +49,7 @@ async function startAdapter(
   sink: ReadingSink,
   endpoint: Record<string, unknown> = {},
   format: Record<string, unknown> = {},
-  clock?: () => number,
+  clock?: Clock,
 ) {
   const port = await getFreePort();
   const entries: Entry[] = [];
@@ -56,7 +58,7 @@ async function startAdapter(
     format: { kind: 'hl7-mllp', ...format },
   });
   const adapter = new EthernetAdapter({
-    device,
+    ...withDriver(device),
     sink,
     logger: recordingLogger(entries),
     ...(clock === undefined ? {} : { clock }),
@@ -169,7 +171,7 @@ t.test('a 100 MiB flood of junk and oversize frames: memory stays bounded, AA af
   const maxMessageBytes = MiB;
   // The clock stands still during the flood, however long it takes on a loaded machine: the junk
   // is logged once (the rate limit itself is tested on its own below).
-  const { adapter, port, entries } = await startAdapter(t, sink, {}, { maxMessageBytes }, () => 0);
+  const { adapter, port, entries } = await startAdapter(t, sink, {}, { maxMessageBytes }, new ManualClock());
   // Junk: anything but VT (which would open a frame) and CR/LF (ignored between frames, not counted).
   const junk = Buffer.from(
     randomBytes(MiB / 2).map((b) => (b === 0x0b || b === 0x0d || b === 0x0a ? 0x00 : b)),
@@ -222,8 +224,8 @@ t.test('a 100 MiB flood of junk and oversize frames: memory stays bounded, AA af
 
 t.test('junk is logged at most every 10 s, each line with the bytes since the last one', async (t) => {
   const { sink } = storing();
-  let now = 1_000;
-  const { adapter, port, entries } = await startAdapter(t, sink, {}, {}, () => now);
+  const clock = new ManualClock();
+  const { adapter, port, entries } = await startAdapter(t, sink, {}, {}, clock);
   const { socket } = await rawPeer(t, port);
   const junkLines = () => entries.filter((e) => e.msg === 'junk bytes outside a frame discarded');
   const send = async (bytes: number, total: number) => {
@@ -232,10 +234,10 @@ t.test('junk is logged at most every 10 s, each line with the bytes since the la
   };
   await send(100, 100);
   t.match(junkLines(), [{ bytes: 100, junkBytes: 100 }], 'the first junk is logged at once');
-  now += 9_999;
+  await clock.advance(9_999);
   await send(50, 150);
   t.equal(junkLines().length, 1, '10 s have not passed: counted, not logged');
-  now += 1;
+  await clock.advance(1);
   await send(25, 175);
   t.match(junkLines(), [{ bytes: 100 }, { bytes: 75, junkBytes: 175 }], 'then one line for all since');
 });

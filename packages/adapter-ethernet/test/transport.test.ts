@@ -1,8 +1,9 @@
 import { createServer, type Socket } from 'node:net';
-import { bindAddressFor, EthernetAdapter, encodeMllp, parseAllowList } from '@attache/adapter-ethernet';
+import { bindAddressFor, EthernetAdapter, parseAllowList } from '@attache/adapter-ethernet';
 import { AstmReceiver, frameAstmRecords } from '@attache/astm';
 import type { DeviceReading, ReadingSink } from '@attache/core';
-import { getFreePort, MllpSenderSimulator, parseMllpAck } from '@attache/devkit';
+import { getFreePort, liveBytes, MllpSenderSimulator, parseMllpAck } from '@attache/devkit';
+import { encodeMllp } from '@attache/hl7';
 import t, { type Test } from 'tap';
 import {
   closed,
@@ -12,6 +13,7 @@ import {
   recordingLogger,
   until,
   vitalSigns,
+  withDriver,
 } from './helpers.js';
 
 function storing() {
@@ -32,7 +34,12 @@ async function listen(
   const { readings, sink } = storing();
   const entries: Entry[] = [];
   const device = ethernetDevice({ endpoint: { mode: 'listen', port, ...endpoint }, format });
-  const adapter = new EthernetAdapter({ device, sink, logger: recordingLogger(entries), refusing });
+  const adapter = new EthernetAdapter({
+    ...withDriver(device),
+    sink,
+    logger: recordingLogger(entries),
+    refusing,
+  });
   await adapter.start();
   t.teardown(() => adapter.stop());
   return { adapter, port, readings, entries };
@@ -120,7 +127,7 @@ t.test('client mode: reconnect delays double and are spread by the jitter', asyn
   });
   const { sink } = storing();
   const adapter = new EthernetAdapter({
-    device,
+    ...withDriver(device),
     sink,
     logger: recordingLogger(entries),
     jitter: 0.5,
@@ -193,7 +200,7 @@ t.test(
       endpoint: { mode: 'connect', host: '127.0.0.1', port, reconnectMs: 100 },
       format: hl7,
     });
-    const adapter = new EthernetAdapter({ device: config, sink });
+    const adapter = new EthernetAdapter({ ...withDriver(config), sink });
     await adapter.start();
     t.teardown(() => adapter.stop());
     await until(() => sockets.length === 1, 'the gateway connected');
@@ -216,7 +223,7 @@ t.test('client mode: an absent device is retried with back-off', async (t) => {
     format: hl7,
   });
   const adapter = new EthernetAdapter({
-    device: config,
+    ...withDriver(config),
     sink: async () => {},
     logger: recordingLogger(entries),
   });
@@ -247,7 +254,7 @@ async function listenOn(t: Test, port: number) {
     endpoint: { mode: 'listen', host: '127.0.0.1', port, allow: ['127.0.0.1'], reconnectMs: 100 },
     format: hl7,
   });
-  const adapter = new EthernetAdapter({ device, sink: async () => {} });
+  const adapter = new EthernetAdapter({ ...withDriver(device), sink: async () => {} });
   await adapter.start();
   t.teardown(() => adapter.stop());
   return { adapter };
@@ -331,6 +338,60 @@ t.test('ASTM over TCP: the same receiver; the final frame is ACKed once stored',
   t.notMatch(r?.raw.toString('latin1'), 'DOE', 'raw is the H record only');
   t.equal(adapter.status().stored, 1);
 });
+
+t.test(
+  'ASTM over TCP: 20 MiB sent while a message waits for the store are not held (64 KiB at most)',
+  async (t) => {
+    const port = await getFreePort();
+    let release = () => {};
+    const stored = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const device = ethernetDevice({
+      endpoint: { mode: 'listen', port, host: '127.0.0.1', allow: ['127.0.0.1'] },
+      format: { kind: 'astm', maxMessageBytes: 16 * 1024 * 1024 },
+    });
+    const adapter = new EthernetAdapter({ ...withDriver(device), sink: () => stored });
+    await adapter.start();
+    t.teardown(() => adapter.stop());
+    const socket = await connectTo(port);
+    t.teardown(() => socket.destroy());
+    const replies: number[] = [];
+    socket.on('data', (d: Buffer) => replies.push(...d));
+    const send = async (bytes: Buffer) => {
+      const count = replies.length;
+      socket.write(bytes);
+      await until(() => replies.length > count, 'a reply');
+      return replies.at(-1);
+    };
+    t.equal(await send(Buffer.from([0x05])), 0x06);
+    const frames = frameAstmRecords([
+      'H|\\^&|||XN-550',
+      'P|1',
+      'O|1|S-1||^^^WBC',
+      'R|1|^^^WBC|7.2|10*3/uL',
+      'L|1|N',
+    ]);
+    for (const frame of frames.slice(0, -1)) t.equal(await send(frame), 0x06);
+    socket.write(frames.at(-1) as Buffer);
+    await until(() => adapter.status().frames === 1, 'the message waits for the store');
+    const before = liveBytes();
+    const chunk = Buffer.alloc(64 * 1024, 0x41);
+    for (let i = 0; i < 320; i++) {
+      // Wait for each chunk to leave this process: only the gateway's side is measured.
+      await new Promise((resolve) => socket.write(chunk, resolve));
+    }
+    await until(() => adapter.status().malformed > 0, 'the bytes past 64 KiB are discarded');
+    const growth = liveBytes() - before;
+    t.ok(growth < 8 * 1024 * 1024, `live memory grew by ${(growth / 2 ** 20).toFixed(1)} MiB`);
+    t.match(adapter.status(), { lastError: { code: 'ATTACHE_MALFORMED' } });
+    const answered = replies.length;
+    release();
+    await until(() => replies.length > answered, 'the final frame answered');
+    t.equal(replies[answered], 0x06, 'ACKed once stored');
+    t.match(adapter.status(), { stored: 1 });
+  },
+);
 
 t.test(
   'ASTM over TCP: a host query is stored as an event and answered "no information" after EOT',
@@ -430,13 +491,12 @@ t.test(
     t.match(rx.adapter.status(), { malformed: 2 });
     t.throws(
       () =>
-        new EthernetAdapter({
-          device: ethernetDevice({
+        withDriver(
+          ethernetDevice({
             endpoint: { mode: 'connect', host: '127.0.0.1', port: 1 },
             format: { kind: 'regex-line', pattern: '(unclosed', fields: { a: { code: 'X' } } },
           }),
-          sink: async () => {},
-        }),
+        ),
       { code: 'ATTACHE_CONFIG_INVALID' },
     );
   },

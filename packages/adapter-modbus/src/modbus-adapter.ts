@@ -1,7 +1,7 @@
 import type {
-  AdapterState,
   AdapterStatus,
-  DeviceAdapter,
+  Clock,
+  ClockTimer,
   DeviceReading,
   Logger,
   ModbusDeviceConfig,
@@ -9,7 +9,7 @@ import type {
   RandomSource,
   ReadingSink,
 } from '@attache/core';
-import { Backoff, GatewayError, isGatewayError, monotonicMs, nullLogger } from '@attache/core';
+import { AdapterBase, Backoff, isGatewayError, nullLogger, systemClock } from '@attache/core';
 import { ChangeFilter } from './change-filter.js';
 import type { ModbusClient } from './modbus-client.js';
 import { type BlockResult, buildObservations } from './observations.js';
@@ -31,6 +31,8 @@ export interface ModbusAdapterOptions {
   jitter?: number;
   /** Default `Math.random`. */
   random?: RandomSource;
+  /** The poll schedule's timers and time. Default `systemClock`. */
+  clock?: Clock;
 }
 
 /** AdapterStatus plus the polling counters. */
@@ -71,19 +73,13 @@ function noAnswer(err: Error): boolean {
  * poll to the sink as one reading (see README). `start()` resolves at once; `stop()` resolves once
  * the poll in flight and every sink call ended.
  */
-export class ModbusAdapter implements DeviceAdapter {
-  readonly deviceId: string;
+export class ModbusAdapter extends AdapterBase {
   readonly #device: ModbusDeviceConfig;
   readonly #plan: ReadBlock[];
   readonly #client: ModbusClient;
   readonly #sink: ReadingSink;
-  readonly #log: Logger;
   readonly #filter: ChangeFilter | undefined;
   readonly #counts = {
-    frames: 0,
-    stored: 0,
-    malformed: 0,
-    refused: 0,
     polls: 0,
     missedPolls: 0,
     unanswered: 0,
@@ -94,11 +90,8 @@ export class ModbusAdapter implements DeviceAdapter {
   };
   readonly #deliveries = new Set<Promise<void>>();
   readonly #outOfRangeLogged = new Set<string>();
-  #state: AdapterState = 'stopped';
-  #since = new Date().toISOString();
-  #lastError: { code: string; message: string } | undefined;
   #running = false;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: ClockTimer | undefined;
   #polling: Promise<void> = Promise.resolve();
   #startMs = 0;
   #k = 0;
@@ -108,7 +101,16 @@ export class ModbusAdapter implements DeviceAdapter {
   readonly #silentBackoff: Backoff;
 
   constructor(options: ModbusAdapterOptions) {
-    this.deviceId = options.device.id;
+    super({
+      deviceId: options.device.id,
+      adapter: 'modbus',
+      log: (options.logger ?? nullLogger).child({
+        module: 'adapter-modbus',
+        deviceId: options.device.id,
+        bus: options.client.key,
+      }),
+      clock: options.clock ?? systemClock,
+    });
     this.#device = options.device;
     const interval = options.device.pollIntervalMs;
     const most = Math.max(1, Math.floor(maxBackOffMs / interval));
@@ -122,11 +124,6 @@ export class ModbusAdapter implements DeviceAdapter {
     this.#client = options.client;
     this.#sink = options.sink;
     this.#filter = options.device.changesOnly ? new ChangeFilter(options.device.changesOnly) : undefined;
-    this.#log = (options.logger ?? nullLogger).child({
-      module: 'adapter-modbus',
-      deviceId: options.device.id,
-      bus: options.client.key,
-    });
   }
 
   /** Starts polling (the first poll at once); resolves immediately. */
@@ -134,8 +131,8 @@ export class ModbusAdapter implements DeviceAdapter {
     if (this.#running) return;
     this.#running = true;
     this.#client.acquire();
-    this.#setState('starting');
-    this.#startMs = monotonicMs();
+    this.setState('starting');
+    this.#startMs = this.clock.monotonicMs();
     this.#k = 0;
     this.#schedule();
   }
@@ -144,38 +141,35 @@ export class ModbusAdapter implements DeviceAdapter {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     await this.#polling;
     await Promise.all(this.#deliveries);
     await this.#client.release();
-    this.#setState('stopped');
+    this.setState('stopped');
   }
 
   /** The adapter's state and counters (a snapshot). */
-  status(): ModbusAdapterStatus {
-    return {
-      deviceId: this.deviceId,
-      adapter: 'modbus',
-      state: this.#state,
-      since: this.#since,
-      ...this.#counts,
-      ...(this.#lastError ? { lastError: { ...this.#lastError } } : {}),
-    };
+  override status(): ModbusAdapterStatus {
+    return super.status() as ModbusAdapterStatus;
+  }
+
+  protected override statusExtra(): object {
+    return { ...this.#counts };
   }
 
   #schedule(): void {
     const due = this.#startMs + this.#k * this.#device.pollIntervalMs;
-    this.#timer = setTimeout(() => this.#tick(), Math.max(0, due - monotonicMs()));
+    this.#timer = this.clock.setTimeout(() => this.#tick(), Math.max(0, due - this.clock.monotonicMs()));
   }
 
   #tick(): void {
     this.#polling = this.#poll()
-      .catch((err: unknown) => this.#log.error({ err }, 'poll failed'))
+      .catch((err: unknown) => this.log.error({ err }, 'poll failed'))
       .finally(() => {
         if (!this.#running) return;
         // The next due time in the future; those passed while polling are missed.
         const interval = this.#device.pollIntervalMs;
-        const next = Math.max(this.#k + 1, Math.ceil((monotonicMs() - this.#startMs) / interval));
+        const next = Math.max(this.#k + 1, Math.ceil((this.clock.monotonicMs() - this.#startMs) / interval));
         this.#counts.missedPolls += next - this.#k - 1;
         const skip = this.#backOff(interval);
         this.#counts.skippedPolls += skip;
@@ -194,7 +188,7 @@ export class ModbusAdapter implements DeviceAdapter {
       return 0;
     }
     if (this.#silent === 2) {
-      this.#log.info({ timeoutMs: this.#device.timeoutMs }, 'device does not answer: polling it less often');
+      this.log.info({ timeoutMs: this.#device.timeoutMs }, 'device does not answer: polling it less often');
     }
     return Math.max(0, Math.round(this.#silentBackoff.next() / interval) - 1);
   }
@@ -231,23 +225,22 @@ export class ModbusAdapter implements DeviceAdapter {
       // A bus that is down fails fast and has its own back-off: only a silent device backs off.
       this.#silent = isGatewayError(failure, 'ATTACHE_TIMEOUT') ? this.#silent + 1 : 0;
       this.#counts.unanswered++;
-      this.#setState('disconnected');
+      this.setState('disconnected');
       return;
     }
     this.#silent = 0;
-    this.#setState('connected');
-    this.#counts.frames++;
+    this.setState('connected');
+    this.report.frame();
     this.#deliver(results);
   }
 
   /** Logs a read failure once per change of error; keeps the last one for status(). */
   #report(failure: Error | undefined): void {
     if (failure === undefined) return;
-    const code = isGatewayError(failure) ? failure.code : 'ATTACHE_INTERNAL';
-    if (this.#lastError?.message !== failure.message) {
-      this.#log.warn({ err: failure }, 'read failed');
+    if (this.report.lastError?.message !== failure.message) {
+      this.log.warn({ err: failure }, 'read failed');
     }
-    this.#lastError = { code, message: failure.message };
+    this.report.error(failure);
   }
 
   #deliver(results: BlockResult[]): void {
@@ -256,12 +249,12 @@ export class ModbusAdapter implements DeviceAdapter {
       // Once per register: a map that does not fit the device would log on every poll.
       if (this.#outOfRangeLogged.has(value.register.name)) return;
       this.#outOfRangeLogged.add(value.register.name);
-      this.#log.warn(
+      this.log.warn(
         { register: value.register.name, outOfRange: this.#counts.outOfRange },
         'scale and offset make the value non-finite: marked unavailable',
       );
     });
-    const now = monotonicMs();
+    const now = this.clock.monotonicMs();
     if (this.#filter !== undefined && !this.#filter.accept(observations, now)) {
       this.#counts.unchanged++;
       return;
@@ -271,7 +264,7 @@ export class ModbusAdapter implements DeviceAdapter {
       deviceId: this.deviceId,
       adapter: 'modbus',
       protocol: this.#client.protocol,
-      receivedAt: Date.now(),
+      receivedAt: this.clock.now(),
       monotonicMs: now,
       fields: [],
       markers: [],
@@ -285,25 +278,14 @@ export class ModbusAdapter implements DeviceAdapter {
   async #store(reading: DeviceReading): Promise<void> {
     try {
       await this.#sink(reading);
-      this.#counts.stored++;
+      this.report.stored();
     } catch (err) {
       this.#filter?.reset();
       const malformed = isGatewayError(err, 'ATTACHE_MALFORMED');
-      if (malformed) this.#counts.malformed++;
-      else this.#counts.refused++;
-      const error = err instanceof GatewayError ? err : undefined;
-      this.#lastError = {
-        code: error?.code ?? 'ATTACHE_INTERNAL',
-        message: err instanceof Error ? err.message : String(err),
-      };
-      this.#log.warn({ err }, malformed ? 'reading refused as malformed' : 'reading refused by the sink');
+      if (malformed) this.report.counts.malformed++;
+      else this.report.counts.refused++;
+      this.report.error(err);
+      this.log.warn({ err }, malformed ? 'reading refused as malformed' : 'reading refused by the sink');
     }
-  }
-
-  #setState(state: AdapterState): void {
-    if (state === this.#state) return;
-    this.#state = state;
-    this.#since = new Date().toISOString();
-    this.#log.info({ state }, 'adapter state');
   }
 }

@@ -1,27 +1,27 @@
 import type {
-  AdapterState,
-  AdapterStatus,
-  DeviceAdapter,
+  Clock,
+  ClockTimer,
   Logger,
+  ProtocolDriver,
+  ProtocolSession,
   RandomSource,
   ReadingSink,
   Rs232DeviceConfig,
   SinkRefusing,
 } from '@attache/core';
-import { Backoff, GatewayError, nullLogger } from '@attache/core';
+import { AdapterBase, Backoff, GatewayError, nullLogger, systemClock } from '@attache/core';
 import { SerialPort } from 'serialport';
-import { AdapterReport } from './adapter-report.js';
-import { AstmSession } from './astm-session.js';
-import { LineSession } from './line-session.js';
-import type { SerialLink, SerialPortClass, SerialSession } from './session.js';
+import { type SerialPortClass, type SerialPortInstance, serialLink } from './serial-link.js';
 
-export type { SerialPortClass } from './session.js';
+export type { SerialPortClass } from './serial-link.js';
 
 /** Options of {@link Rs232Adapter}. */
 export interface Rs232AdapterOptions {
   /** The device's config, with the schema's defaults applied (`validateConfig`). */
   device: Rs232DeviceConfig;
-  /** Receives every reading, called in arrival order (up to 64 calls in flight); see ReadingSink. */
+  /** The device's protocol (`LineDriver`, `AstmDriver`, `Hl7Driver`, …); a new session per opened port. */
+  driver: ProtocolDriver;
+  /** Receives every reading, in arrival order; see ReadingSink. */
   sink: ReadingSink;
   /** True while the sink would refuse readings: an ASTM analyzer's ENQ is then answered busy. Default never. */
   refusing?: SinkRefusing;
@@ -33,72 +33,68 @@ export interface Rs232AdapterOptions {
   jitter?: number;
   /** Default `Math.random`. */
   random?: RandomSource;
+  /** Timers of the reconnect back-off and of the protocol session. Default `systemClock`. */
+  clock?: Clock;
 }
-
-type Port = SerialLink;
 
 /** Longest wait between reconnect attempts, ms. */
 const maxReconnectMs = 30_000;
 
-function closePort(port: Port): Promise<void> {
+function closePort(port: SerialPortInstance): Promise<void> {
   return new Promise((resolve) => {
-    port.close(() => resolve());
+    if (!port.isOpen) resolve();
+    else port.close(() => resolve());
   });
 }
 
-function openPort(port: Port): Promise<void> {
+function openPort(port: SerialPortInstance): Promise<void> {
   return new Promise((resolve, reject) => {
     port.open((err) => (err ? reject(err) : resolve()));
   });
 }
 
-function createSession(options: Rs232AdapterOptions, report: AdapterReport): SerialSession {
-  const { device, sink, refusing = () => false } = options;
-  const ctx = { device, sink, refusing, report };
-  if (device.format.kind !== 'astm') return new LineSession(ctx, device.format);
-  return new AstmSession(ctx, device.format);
-}
-
 /**
- * Reads a device on a serial port in one of three formats: `kv-line` and `regex-line` (ASCII
- * lines, see LineSession) or `astm` (E1381/E1394 lab analyzers, see AstmSession). `start()` resolves
+ * A device on a serial port, speaking whatever protocol its driver implements. `start()` resolves
  * after the first open attempt, also when the port is missing: it keeps retrying with back-off
- * (`port.reconnectMs` doubling up to 30 s). Readings go to the sink in arrival order; `stop()`
- * resolves once the port is closed and every frame already read went through the sink.
+ * (`port.reconnectMs` doubling up to 30 s). Each opened port gets a new protocol session; `stop()`
+ * resolves once the port is closed and every reading already handed to the sink has settled.
  */
-export class Rs232Adapter implements DeviceAdapter {
-  readonly deviceId: string;
+export class Rs232Adapter extends AdapterBase {
   readonly #device: Rs232DeviceConfig;
-  readonly #log: Logger;
+  readonly #driver: ProtocolDriver;
+  readonly #sink: ReadingSink;
+  readonly #refusing: SinkRefusing;
   readonly #PortClass: SerialPortClass;
-  readonly #report: AdapterReport;
-  readonly #session: SerialSession;
-  #state: AdapterState = 'stopped';
-  #since = new Date().toISOString();
-  #running = false;
-  #port: Port | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
   readonly #backoff: Backoff;
+  readonly #sessions = new Set<ProtocolSession>();
+  #running = false;
+  #port: SerialPortInstance | undefined;
+  #retryTimer: ClockTimer | undefined;
   #connecting: Promise<void> = Promise.resolve();
 
-  /** @throws TypeError when a `regex-line` pattern is not a valid regular expression. */
   constructor(options: Rs232AdapterOptions) {
-    this.deviceId = options.device.id;
-    this.#device = options.device;
+    const { device } = options;
+    super({
+      deviceId: device.id,
+      adapter: 'rs232',
+      log: (options.logger ?? nullLogger).child({
+        module: 'adapter-rs232',
+        deviceId: device.id,
+        port: device.port.path,
+      }),
+      clock: options.clock ?? systemClock,
+    });
+    this.#device = device;
+    this.#driver = options.driver;
+    this.#sink = options.sink;
+    this.#refusing = options.refusing ?? (() => false);
     this.#backoff = new Backoff({
-      initialMs: options.device.port.reconnectMs,
-      maxMs: Math.max(maxReconnectMs, options.device.port.reconnectMs),
+      initialMs: device.port.reconnectMs,
+      maxMs: Math.max(maxReconnectMs, device.port.reconnectMs),
       ...(options.jitter === undefined ? {} : { jitter: options.jitter }),
       ...(options.random ? { random: options.random } : {}),
     });
     this.#PortClass = options.portClass ?? SerialPort;
-    this.#log = (options.logger ?? nullLogger).child({
-      module: 'adapter-rs232',
-      deviceId: options.device.id,
-      port: options.device.port.path,
-    });
-    this.#report = new AdapterReport(this.#log);
-    this.#session = createSession(options, this.#report);
   }
 
   /** Resolves after the first attempt to open the port, whether or not it succeeded. */
@@ -106,7 +102,7 @@ export class Rs232Adapter implements DeviceAdapter {
     if (this.#running) return;
     this.#running = true;
     this.#backoff.reset();
-    this.#setState('starting');
+    this.setState('starting');
     this.#connecting = this.#connect();
     await this.#connecting;
   }
@@ -115,25 +111,13 @@ export class Rs232Adapter implements DeviceAdapter {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
-    clearTimeout(this.#retryTimer);
+    this.#retryTimer?.cancel();
+    this.#retryTimer = undefined;
     await this.#connecting;
     if (this.#port) await closePort(this.#port);
-    await this.#session.drained();
-    await this.#session.close();
-    this.#setState('stopped');
-  }
-
-  /** The adapter's state and counters (a snapshot). */
-  status(): AdapterStatus {
-    const lastError = this.#report.lastError;
-    return {
-      deviceId: this.deviceId,
-      adapter: 'rs232',
-      state: this.#state,
-      since: this.#since,
-      ...this.#report.counts,
-      ...(lastError ? { lastError: { ...lastError } } : {}),
-    };
+    await Promise.all([...this.#sessions].map((session) => session.drained()));
+    await this.#driver.close();
+    this.setState('stopped');
   }
 
   /**
@@ -142,10 +126,10 @@ export class Rs232Adapter implements DeviceAdapter {
    */
   rescan(): boolean {
     if (!this.#running || this.#retryTimer === undefined) return false;
-    clearTimeout(this.#retryTimer);
+    this.#retryTimer.cancel();
     this.#retryTimer = undefined;
     this.#backoff.reset();
-    this.#log.info('port rescan: trying the port now');
+    this.log.info('port rescan: trying the port now');
     this.#connecting = this.#connect();
     return true;
   }
@@ -174,16 +158,22 @@ export class Rs232Adapter implements DeviceAdapter {
     this.#attach(port);
   }
 
-  #attach(port: Port): void {
-    port.on('error', (err: Error) => this.#log.warn({ err }, 'serial port error'));
-    port.once('close', (err: Error | null) => this.#closed(port, err));
-    this.#session.attach(port);
+  #attach(port: SerialPortInstance): void {
+    const session = this.#driver.open(serialLink(port), this.sessionContext(this.#sink, this.#refusing));
+    this.#sessions.add(session);
+    port.on('error', (err: Error) => this.log.warn({ err }, 'serial port error'));
+    port.on('data', (chunk: Buffer) => session.receive(chunk));
+    port.once('close', (err: Error | null) => {
+      session.end();
+      void session.drained().then(() => this.#sessions.delete(session));
+      this.#closed(port, err);
+    });
     this.#port = port;
     this.#backoff.reset();
-    this.#setState('connected');
+    this.setState('connected');
   }
 
-  #closed(port: Port, err: Error | null): void {
+  #closed(port: SerialPortInstance, err: Error | null): void {
     if (this.#port === port) this.#port = undefined;
     if (!this.#running) return;
     const path = this.#device.port.path;
@@ -193,21 +183,13 @@ export class Rs232Adapter implements DeviceAdapter {
   }
 
   #disconnected(error: GatewayError): void {
-    this.#report.lastError = { code: error.code, message: error.message };
-    this.#setState('disconnected');
+    this.setState('disconnected', error);
     if (!this.#running) return;
     const delay = this.#backoff.next();
-    this.#log.warn({ err: error, retryInMs: delay }, 'serial port unavailable, will retry');
-    this.#retryTimer = setTimeout(() => {
+    this.log.warn({ err: error, retryInMs: delay }, 'serial port unavailable, will retry');
+    this.#retryTimer = this.clock.setTimeout(() => {
       this.#retryTimer = undefined;
       this.#connecting = this.#connect();
     }, delay);
-  }
-
-  #setState(state: AdapterState): void {
-    if (state === this.#state) return;
-    this.#state = state;
-    this.#since = new Date().toISOString();
-    this.#log.info({ state }, 'adapter state');
   }
 }

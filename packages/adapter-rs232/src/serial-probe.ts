@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { SerialPort } from 'serialport';
-import type { SerialPortClass } from './session.js';
+import type { SerialPortClass } from './serial-link.js';
 import { scoreTraffic, type TrafficScore } from './traffic-score.js';
 
 /** One port setting a probe listens at. */

@@ -8,7 +8,7 @@ import {
   type PtyPair,
   recordingLogger,
 } from '@attache/devkit';
-import { parseKvLine } from '@attache/line-formats';
+import { LineDriver, parseKvLine } from '@attache/line-formats';
 import { SerialPort, SerialPortMock } from 'serialport';
 import t, { type Test } from 'tap';
 
@@ -42,6 +42,16 @@ function deviceConfig(
   return { ...device, format: device.format };
 }
 
+/** The device's config and the line driver the gateway would give it. */
+function lineDevice(...args: Parameters<typeof deviceConfig>) {
+  const device = deviceConfig(...args);
+  const { delimiter, maxLineBytes } = device.port;
+  return {
+    device,
+    driver: new LineDriver({ format: device.format, adapter: 'rs232', delimiter, maxLineBytes }),
+  };
+}
+
 async function waitFor(what: string, condition: () => boolean): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (!condition()) {
@@ -72,7 +82,7 @@ async function rig(
       readings.push(reading);
     });
   const adapter = new Rs232Adapter({
-    device: deviceConfig(pty.gatewayPath, options.port, options.format),
+    ...lineDevice(pty.gatewayPath, options.port, options.format),
     sink,
     logger: recordingLogger(logs),
   });
@@ -192,7 +202,7 @@ t.test('a port missing at start is picked up once it appears', async (t) => {
   const logs: Entry[] = [];
   const readings: DeviceReading[] = [];
   const adapter = new Rs232Adapter({
-    device: deviceConfig(join(dir, 'pty', 'gateway')),
+    ...lineDevice(join(dir, 'pty', 'gateway')),
     sink: async (r) => {
       readings.push(r);
     },
@@ -300,7 +310,7 @@ t.test('stop() awaits the sink call in flight, closes the port and stays stopped
 t.test('stop() during the first open leaves the port closed and unlocked', async (t) => {
   const pty = await openPtyPair(join(t.testdir(), 'pty'));
   t.teardown(() => pty.close());
-  const adapter = new Rs232Adapter({ device: deviceConfig(pty.gatewayPath), sink: async () => {} });
+  const adapter = new Rs232Adapter({ ...lineDevice(pty.gatewayPath), sink: async () => {} });
   const starting = adapter.start();
   await adapter.stop();
   await starting;
@@ -328,7 +338,7 @@ t.test('7E1 and 8N2 settings reach serialport (SerialPortMock: ptys ignore parit
     SerialPortMock.binding.createPort(settings.path);
     const readings: DeviceReading[] = [];
     const adapter = new Rs232Adapter({
-      device: deviceConfig(settings.path, { ...settings }),
+      ...lineDevice(settings.path, { ...settings }),
       sink: async (r) => {
         readings.push(r);
       },
@@ -352,7 +362,7 @@ t.test('reconnect delays double and are spread by the jitter, the same back-off 
   const dir = t.testdir();
   const logs: Entry[] = [];
   const adapter = new Rs232Adapter({
-    device: deviceConfig(join(dir, 'absent')),
+    ...lineDevice(join(dir, 'absent')),
     sink: async () => {},
     logger: recordingLogger(logs),
     jitter: 0.2,

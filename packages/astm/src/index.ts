@@ -19,6 +19,13 @@ export {
 } from './readings.js';
 export { parseAstmMessage } from './records.js';
 export { AstmReplySender } from './reply-sender.js';
+export {
+  AstmDriver,
+  type AstmDriverOptions,
+  AstmSession,
+  astmMaxHeldBytes,
+  astmTickMs,
+} from './session.js';
 export type {
   AstmComment,
   AstmHeader,

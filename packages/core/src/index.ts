@@ -1,3 +1,4 @@
+export { AdapterBase, type AdapterBaseOptions, type AdapterEventMap } from './adapter-base.js';
 export { Backoff, type BackoffOptions, type RandomSource, spread } from './backoff.js';
 export { monotonicMs, systemClock } from './clock.js';
 export type {
@@ -19,6 +20,7 @@ export type {
   WindowResult,
 } from './contract.js';
 export { parseDecimal } from './decimal.js';
+export { DeviceReport, type LastError } from './device-report.js';
 export {
   mkdirDurably,
   removeDurably,

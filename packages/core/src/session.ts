@@ -57,6 +57,11 @@ export interface SessionReport {
   malformed(err: unknown, bytes: number | undefined, what?: string): void;
   /** The sink rejected `n` readings (the device was told to keep them, where its protocol can). */
   refused(err: unknown, n?: number): void;
+  /**
+   * `bytes` arrived outside any protocol unit (before an MLLP start byte) and were discarded.
+   * Optional: a report without it does not count junk.
+   */
+  junk?(bytes: number): void;
 }
 
 /** What a transport hands a protocol session. */

@@ -2,22 +2,47 @@ import type {
   AttacheConfig,
   DeviceAdapter,
   DeviceConfig,
+  EthernetDeviceConfig,
   Logger,
   ModbusDeviceConfig,
+  ProtocolDriver,
   ReadingSink,
+  Rs232DeviceConfig,
   SinkRefusing,
 } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
 
 /** Builds one device's adapter; its config issues (a bad allow-list or pattern) get the device's path. */
-function withDevicePath(device: DeviceConfig, index: number, build: () => DeviceAdapter): DeviceAdapter {
+async function withDevicePath<T>(
+  device: DeviceConfig,
+  index: number,
+  build: () => T | Promise<T>,
+): Promise<T> {
   try {
-    return build();
+    return await build();
   } catch (err) {
     if (!isGatewayError(err, 'ATTACHE_CONFIG_INVALID')) throw err;
     const issues = err.issues.map((issue) => ({ ...issue, path: `/devices/${index}${issue.path}` }));
     throw new GatewayError('ATTACHE_CONFIG_INVALID', `device ${device.id}: ${err.message}`, { issues });
   }
+}
+
+/**
+ * The protocol driver of a serial or TCP device, by its `format.kind`; only the protocol package the
+ * format needs is loaded. Throws a GatewayError `ATTACHE_CONFIG_INVALID` for a bad line pattern.
+ */
+async function protocolDriver(device: Rs232DeviceConfig | EthernetDeviceConfig): Promise<ProtocolDriver> {
+  const { format, adapter } = device;
+  if (format.kind === 'astm') return new (await import('@attache/astm')).AstmDriver({ format, adapter });
+  if (format.kind === 'hl7-mllp') return new (await import('@attache/hl7')).Hl7Driver({ format, adapter });
+  // Lines are framed as the port or endpoint says (TCP without a delimiter: any line end).
+  const { delimiter, maxLineBytes } = device.adapter === 'rs232' ? device.port : device.endpoint;
+  return new (await import('@attache/line-formats')).LineDriver({
+    format,
+    adapter,
+    ...(delimiter === undefined ? {} : { delimiter }),
+    maxLineBytes,
+  });
 }
 
 /**
@@ -51,21 +76,19 @@ export async function createAdapters(
       logger,
       jitter,
     }) ?? [];
-  return config.devices.map((device, index) => {
+  const adapters: DeviceAdapter[] = [];
+  for (const [index, device] of config.devices.entries()) {
+    if (device.adapter === 'modbus') {
+      adapters.push(buses.shift() as DeviceAdapter);
+      continue;
+    }
+    const driver = await withDevicePath(device, index, () => protocolDriver(device));
     if (device.adapter === 'rs232' && rs232) {
-      return withDevicePath(
-        device,
-        index,
-        () => new rs232.Rs232Adapter({ device, sink, logger, refusing, jitter }),
-      );
+      adapters.push(new rs232.Rs232Adapter({ device, driver, sink, logger, refusing, jitter }));
+    } else if (device.adapter === 'ethernet' && ethernet) {
+      const options = { device, driver, sink, logger, refusing, jitter };
+      adapters.push(await withDevicePath(device, index, () => new ethernet.EthernetAdapter(options)));
     }
-    if (device.adapter === 'ethernet' && ethernet) {
-      return withDevicePath(
-        device,
-        index,
-        () => new ethernet.EthernetAdapter({ device, sink, logger, refusing, jitter }),
-      );
-    }
-    return buses.shift() as DeviceAdapter;
-  });
+  }
+  return adapters;
 }

@@ -3,7 +3,7 @@ export type DeviceConfig = Rs232DeviceConfig | ModbusDeviceConfig | EthernetDevi
 /**
  * What the device sends.
  */
-export type SerialFormat = KvLineFormat | RegexLineFormat | AstmFormat;
+export type SerialFormat = KvLineFormat | RegexLineFormat | AstmFormat | Hl7MllpFormat;
 /**
  * Where the Modbus device is: a serial line (RTU) or a TCP address (Modbus TCP). Devices with the same `path` (or host and port) share one bus: one transaction at a time.
  */
@@ -257,6 +257,38 @@ export interface CodeMapping {
    */
   unit?: string;
 }
+/**
+ * HL7 v2 messages over MLLP (patient monitors, IHE PCD-01). ORU^R01 OBX segments become observations; other message types are recorded as events. Every message is answered with an HL7 ACK sent only once it is stored (AA), or AE/AR.
+ */
+export interface Hl7MllpFormat {
+  kind: 'hl7-mllp';
+  /**
+   * OBX-3 identifier (e.g. a vendor's local code) to an observation code; MDC codes (`150456^MDC_PULS_OXIM_SAT_O2^MDC`) need no entry.
+   */
+  codes: {
+    [k: string]: CodeMapping;
+  };
+  /**
+   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
+   */
+  units: {
+    [k: string]: string;
+  };
+  /**
+   * Keep free text: NTE segments (with their OBX as `comments`, or as the record's `notes` after OBR, ORC or PID), OBX values of type TX, FT and ST, and alarm texts. Free text may name patients, nurses and physicians, so it is off by default (such OBX are then left out, and alarms keep only their coded parts); when on, each text passes the gateway's de-identification first (names the message carries in PID, PV1, ORC, OBR and OBX people fields, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
+   */
+  freeText: boolean;
+  /**
+   * HL7 versions (MSH-12) accepted; others are refused with AR.
+   *
+   * @minItems 1
+   */
+  versions: [string, ...string[]];
+  /**
+   * A frame larger than this is discarded and counted as malformed (the connection is closed: the stream cannot be trusted past it).
+   */
+  maxMessageBytes: number;
+}
 export interface ModbusDeviceConfig {
   /**
    * The device's id on this gateway (the `deviceId` of its records).
@@ -386,38 +418,14 @@ export interface TcpEndpoint {
    * `connect`: first delay before reconnecting; doubles up to 30 s.
    */
   reconnectMs: number;
-}
-/**
- * HL7 v2 messages over MLLP (patient monitors, IHE PCD-01). ORU^R01 OBX segments become observations; other message types are recorded as events. Every message is answered with an HL7 ACK sent only once it is stored (AA), or AE/AR.
- */
-export interface Hl7MllpFormat {
-  kind: 'hl7-mllp';
   /**
-   * OBX-3 identifier (e.g. a vendor's local code) to an observation code; MDC codes (`150456^MDC_PULS_OXIM_SAT_O2^MDC`) need no entry.
+   * Line formats (`kv-line`, `regex-line`): the line delimiter. JSON escapes apply: "\r\n", "\n", "|". Default: any line end (CR, LF or CR LF).
    */
-  codes: {
-    [k: string]: CodeMapping;
-  };
+  delimiter?: string;
   /**
-   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
+   * Line formats: a line longer than this is discarded as malformed (a device sending garbage without delimiters must not exhaust memory).
    */
-  units: {
-    [k: string]: string;
-  };
-  /**
-   * Keep free text: NTE segments (with their OBX as `comments`, or as the record's `notes` after OBR, ORC or PID), OBX values of type TX, FT and ST, and alarm texts. Free text may name patients, nurses and physicians, so it is off by default (such OBX are then left out, and alarms keep only their coded parts); when on, each text passes the gateway's de-identification first (names the message carries in PID, PV1, ORC, OBR and OBX people fields, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
-   */
-  freeText: boolean;
-  /**
-   * HL7 versions (MSH-12) accepted; others are refused with AR.
-   *
-   * @minItems 1
-   */
-  versions: [string, ...string[]];
-  /**
-   * A frame larger than this is discarded and counted as malformed (the connection is closed: the stream cannot be trusted past it).
-   */
-  maxMessageBytes: number;
+  maxLineBytes: number;
 }
 export interface ModbusProfile {
   /**
@@ -837,7 +845,8 @@ export type DeviceConfigInput = Rs232DeviceConfigInput | ModbusDeviceConfigInput
 /**
  * What the device sends.
  */
-export type SerialFormatInput = KvLineFormatInput | RegexLineFormatInput | AstmFormatInput;
+export type SerialFormatInput =
+  KvLineFormatInput | RegexLineFormatInput | AstmFormatInput | Hl7MllpFormatInput;
 /**
  * Where the Modbus device is: a serial line (RTU) or a TCP address (Modbus TCP). Devices with the same `path` (or host and port) share one bus: one transaction at a time.
  */
@@ -1092,6 +1101,38 @@ export interface CodeMappingInput {
    */
   unit?: string;
 }
+/**
+ * HL7 v2 messages over MLLP (patient monitors, IHE PCD-01). ORU^R01 OBX segments become observations; other message types are recorded as events. Every message is answered with an HL7 ACK sent only once it is stored (AA), or AE/AR.
+ */
+export interface Hl7MllpFormatInput {
+  kind: 'hl7-mllp';
+  /**
+   * OBX-3 identifier (e.g. a vendor's local code) to an observation code; MDC codes (`150456^MDC_PULS_OXIM_SAT_O2^MDC`) need no entry.
+   */
+  codes?: {
+    [k: string]: CodeMappingInput;
+  };
+  /**
+   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
+   */
+  units?: {
+    [k: string]: string;
+  };
+  /**
+   * Keep free text: NTE segments (with their OBX as `comments`, or as the record's `notes` after OBR, ORC or PID), OBX values of type TX, FT and ST, and alarm texts. Free text may name patients, nurses and physicians, so it is off by default (such OBX are then left out, and alarms keep only their coded parts); when on, each text passes the gateway's de-identification first (names the message carries in PID, PV1, ORC, OBR and OBX people fields, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
+   */
+  freeText?: boolean;
+  /**
+   * HL7 versions (MSH-12) accepted; others are refused with AR.
+   *
+   * @minItems 1
+   */
+  versions?: [string, ...string[]];
+  /**
+   * A frame larger than this is discarded and counted as malformed (the connection is closed: the stream cannot be trusted past it).
+   */
+  maxMessageBytes?: number;
+}
 export interface ModbusDeviceConfigInput {
   /**
    * The device's id on this gateway (the `deviceId` of its records).
@@ -1221,38 +1262,14 @@ export interface TcpEndpointInput {
    * `connect`: first delay before reconnecting; doubles up to 30 s.
    */
   reconnectMs?: number;
-}
-/**
- * HL7 v2 messages over MLLP (patient monitors, IHE PCD-01). ORU^R01 OBX segments become observations; other message types are recorded as events. Every message is answered with an HL7 ACK sent only once it is stored (AA), or AE/AR.
- */
-export interface Hl7MllpFormatInput {
-  kind: 'hl7-mllp';
   /**
-   * OBX-3 identifier (e.g. a vendor's local code) to an observation code; MDC codes (`150456^MDC_PULS_OXIM_SAT_O2^MDC`) need no entry.
+   * Line formats (`kv-line`, `regex-line`): the line delimiter. JSON escapes apply: "\r\n", "\n", "|". Default: any line end (CR, LF or CR LF).
    */
-  codes?: {
-    [k: string]: CodeMappingInput;
-  };
+  delimiter?: string;
   /**
-   * The device's unit text to its UCUM form (the value must be UCUM), for units the built-in table does not know (e.g. `K/uL` → `10*3/uL`). No value is converted: only the unit's spelling. A device unit that is neither UCUM nor mapped is stored with `unit: null` and the device's spelling in `deviceUnit`.
+   * Line formats: a line longer than this is discarded as malformed (a device sending garbage without delimiters must not exhaust memory).
    */
-  units?: {
-    [k: string]: string;
-  };
-  /**
-   * Keep free text: NTE segments (with their OBX as `comments`, or as the record's `notes` after OBR, ORC or PID), OBX values of type TX, FT and ST, and alarm texts. Free text may name patients, nurses and physicians, so it is off by default (such OBX are then left out, and alarms keep only their coded parts); when on, each text passes the gateway's de-identification first (names the message carries in PID, PV1, ORC, OBR and OBX people fields, names after titles and roles, identifiers, phone numbers, dates and e-mail addresses are replaced by `[redacted]`; see the normalizer's README for what it cannot catch).
-   */
-  freeText?: boolean;
-  /**
-   * HL7 versions (MSH-12) accepted; others are refused with AR.
-   *
-   * @minItems 1
-   */
-  versions?: [string, ...string[]];
-  /**
-   * A frame larger than this is discarded and counted as malformed (the connection is closed: the stream cannot be trusted past it).
-   */
-  maxMessageBytes?: number;
+  maxLineBytes?: number;
 }
 export interface ModbusProfileInput {
   /**

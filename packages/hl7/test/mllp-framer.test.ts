@@ -1,4 +1,4 @@
-import { encodeMllp, type MllpEvent, MllpFramer } from '@attache/adapter-ethernet';
+import { encodeMllp, type MllpEvent, MllpFramer } from '@attache/hl7';
 import t from 'tap';
 
 const messages = (events: MllpEvent[]) =>

@@ -1,4 +1,4 @@
-import { type Hl7Interpretation, interpretHl7 } from '@attache/adapter-ethernet';
+import { type Hl7Interpretation, interpretHl7 } from '@attache/hl7';
 import t from 'tap';
 
 const versions = ['2.5', '2.6'];

@@ -5,7 +5,7 @@ import {
   hl7AckFrame,
   interpretHl7,
   parseHl7Message,
-} from '@attache/adapter-ethernet';
+} from '@attache/hl7';
 import t, { type Test } from 'tap';
 import { ackProblem } from './ack-check.js';
 

@@ -10,7 +10,7 @@ import {
   mdilToMdc,
   parseHl7Message,
   parseProblem,
-} from '@attache/adapter-ethernet';
+} from '@attache/hl7';
 import t from 'tap';
 import { vitalSigns } from './helpers.js';
 

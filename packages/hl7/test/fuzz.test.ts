@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { FuzzMeter, fuzzParameters, liveBytes, type Mutation, mutate } from '@attache/devkit';
 import {
   encodeMllp,
   type Hl7Interpretation,
@@ -7,8 +8,7 @@ import {
   MLLP_END,
   MLLP_START,
   MllpFramer,
-} from '@attache/adapter-ethernet';
-import { FuzzMeter, fuzzParameters, liveBytes, type Mutation, mutate } from '@attache/devkit';
+} from '@attache/hl7';
 import fc from 'fast-check';
 import t from 'tap';
 import { ackProblem } from './ack-check.js';

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { type LineFrame, LineFramer } from '@attache/adapter-rs232';
 import { type KvLineFormat, validateConfig } from '@attache/core';
-import { parseKvLine } from '@attache/line-formats';
+import { LineFramer, parseKvLine } from '@attache/line-formats';
 import t from 'tap';
 
 /** The lines of a constructed sample (in fixtures/, byte for byte), without CR LF. */
@@ -164,50 +163,53 @@ t.test('bad input is ATTACHE_MALFORMED and the message carries no content', asyn
   }
 });
 
-/** Writes chunks into a framer and collects what it emits. */
-async function frame(chunks: (string | Buffer)[], maxLineBytes: number, delimiter = '\r\n') {
-  const framer = new LineFramer({ delimiter, maxLineBytes });
-  const overlong: number[] = [];
-  const incomplete: number[] = [];
-  framer.on('overlong', (n: number) => overlong.push(n));
-  framer.on('incomplete', (n: number) => incomplete.push(n));
-  const lines: string[] = [];
-  const done = (async () => {
-    for await (const f of framer) lines.push((f as LineFrame).line.toString('latin1'));
-  })();
-  for (const chunk of chunks) framer.write(chunk);
-  framer.end();
-  await done;
-  return { lines, overlong, incomplete };
+/** Feeds chunks to a framer and collects what it finds. */
+function frame(chunks: (string | Buffer)[], maxLineBytes: number, delimiter: string | null = '\r\n') {
+  const framer = new LineFramer({ ...(delimiter === null ? {} : { delimiter }), maxLineBytes });
+  const events = [...chunks.flatMap((chunk) => framer.push(Buffer.from(chunk))), ...framer.end()];
+  return {
+    lines: events.flatMap((e) => (e.type === 'line' ? [e.line.toString('latin1')] : [])),
+    overlong: events.flatMap((e) => (e.type === 'overlong' ? [e.bytes] : [])),
+    incomplete: events.flatMap((e) => (e.type === 'incomplete' ? [e.bytes] : [])),
+  };
 }
 
 t.test('LineFramer splits on the delimiter across chunks', async (t) => {
-  const out = await frame(['SPO2=097 HR', '=072\r', '\nSPO2=098 HR=073\r\nSPO2=0', '99 HR=074\r\n'], 32);
+  const out = frame(['SPO2=097 HR', '=072\r', '\nSPO2=098 HR=073\r\nSPO2=0', '99 HR=074\r\n'], 32);
   t.same(out.lines, ['SPO2=097 HR=072', 'SPO2=098 HR=073', 'SPO2=099 HR=074']);
   t.same(out.overlong, []);
   t.same(out.incomplete, []);
-  const single = await frame(['a=1\nb=2\n'], 16, '\n');
+  const single = frame(['a=1\nb=2\n'], 16, '\n');
   t.same(single.lines, ['a=1', 'b=2'], 'a one-byte delimiter');
 });
 
 t.test('LineFramer discards over-long runs and resyncs at the next delimiter', async (t) => {
   const long = 'X'.repeat(100);
-  const inOneChunk = await frame([`${long}\r\nSPO2=097\r\n`], 16);
+  const inOneChunk = frame([`${long}\r\nSPO2=097\r\n`], 16);
   t.same(inOneChunk.lines, ['SPO2=097']);
   t.same(inOneChunk.overlong, [100], 'one event with the length');
-  const noDelimiter = await frame([long.slice(0, 40), long.slice(40), 'YY\r', '\nSPO2=098\r\n'], 16);
+  const noDelimiter = frame([long.slice(0, 40), long.slice(40), 'YY\r', '\nSPO2=098\r\n'], 16);
   t.same(noDelimiter.lines, ['SPO2=098'], 'the rest of the run up to the delimiter is dropped too');
   t.equal(noDelimiter.overlong.length, 1, 'one event per run');
   t.ok((noDelimiter.overlong[0] ?? 0) > 16);
-  const exact = await frame([`${'Y'.repeat(16)}\r\n`, `${'Z'.repeat(17)}\r\n`], 16);
+  const exact = frame([`${'Y'.repeat(16)}\r\n`, `${'Z'.repeat(17)}\r\n`], 16);
   t.same(exact.lines, ['Y'.repeat(16)], 'maxLineBytes is kept, one more byte is not');
   t.same(exact.overlong, [17]);
 });
 
 t.test('LineFramer reports an unterminated remainder instead of emitting it', async (t) => {
-  const out = await frame(['SPO2=097 HR=072\r\nSPO2=098 HR=07'], 64);
+  const out = frame(['SPO2=097 HR=072\r\nSPO2=098 HR=07'], 64);
   t.same(out.lines, ['SPO2=097 HR=072'], 'a truncated line is not a reading');
   t.same(out.incomplete, [14]);
+});
+
+t.test('LineFramer without a delimiter ends a line at CR, LF or CR LF', async (t) => {
+  const out = frame(['a=1\rb=2\nc=', '3\r', '\nd=4\n'], 16, null);
+  t.same(
+    out.lines.filter((l) => l !== ''),
+    ['a=1', 'b=2', 'c=3', 'd=4'],
+  );
+  t.same(frame([`${'X'.repeat(20)}\nok\n`], 16, null).lines, ['ok'], 'bounded as well');
 });
 
 t.test('LineFramer rejects bad options with a TypeError', async (t) => {

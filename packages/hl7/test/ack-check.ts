@@ -7,7 +7,7 @@ import {
   MLLP_END,
   MLLP_START,
   parseHl7Message,
-} from '@attache/adapter-ethernet';
+} from '@attache/hl7';
 
 /**
  * Field `n` as a receiver reads it: split on repetitions, components and sub-components first, then

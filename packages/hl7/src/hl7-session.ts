@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto';
+import type {
+  AttacheRecord,
+  ByteLink,
+  DeviceReading,
+  Hl7MllpFormat,
+  ProtocolDriver,
+  ProtocolSession,
+  SessionContext,
+} from '@attache/core';
+import { GatewayError, isGatewayError } from '@attache/core';
+import { type Hl7AckCode, type Hl7AckError, hl7AckFrame } from './hl7-ack.js';
+import type { Hl7Message } from './hl7-parser.js';
+import { interpretHl7 } from './hl7-reading.js';
+import { MllpFramer } from './mllp-framer.js';
+
+/** ACKs waiting for their sink call before the link is paused (bounds memory per link). */
+export const maxPendingAcks = 64;
+
+/** Options of {@link Hl7Driver}. */
+export interface Hl7DriverOptions {
+  /** The device's `format`, with the schema's defaults applied. */
+  format: Hl7MllpFormat;
+  /** The record's `adapter` (the transport the device is on). */
+  adapter: AttacheRecord['adapter'];
+}
+
+/** ACK control ids are unique per process: a prefix from the start time, then a counter. */
+let ackCounter = 0;
+const ackPrefix = `ATT${Date.now().toString(36).toUpperCase()}`;
+function nextControlId(): string {
+  ackCounter++;
+  return `${ackPrefix}${ackCounter}`;
+}
+
+type Outcome = 'stored' | 'malformed' | 'refused';
+
+const sinkErrors: Record<Exclude<Outcome, 'stored'>, [Hl7AckCode, Hl7AckError]> = {
+  malformed: ['AE', { hl7Code: 207, reason: 'the message could not be normalized' }],
+  refused: ['AR', { hl7Code: 207, reason: 'the gateway cannot store the message now; send it again' }],
+};
+
+/** HL7 v2 over MLLP for one device, on any byte link (TCP connection, serial port). */
+export class Hl7Driver implements ProtocolDriver {
+  readonly protocol = 'hl7-mllp';
+  readonly #options: Hl7DriverOptions;
+
+  constructor(options: Hl7DriverOptions) {
+    this.#options = options;
+  }
+
+  open(link: ByteLink, context: SessionContext): ProtocolSession {
+    return new Hl7Session(link, context, this.#options);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * HL7 v2 over MLLP on one link: frames → messages → sink → one ACK per message, in order, AA only
+ * once the sink resolved (AE: cannot be normalized, AR: cannot be stored now). An oversize frame
+ * closes the link after the ACKs of the messages before it (the stream cannot be trusted past it).
+ * Bytes outside a frame are junk: counted, never acknowledged.
+ */
+export class Hl7Session implements ProtocolSession {
+  readonly #link: ByteLink;
+  readonly #ctx: SessionContext;
+  readonly #options: Hl7DriverOptions;
+  readonly #framer: MllpFramer;
+  #tail: Promise<void> = Promise.resolve();
+  #pending = 0;
+  #paused = false;
+  #closing = false;
+
+  constructor(link: ByteLink, context: SessionContext, options: Hl7DriverOptions) {
+    this.#link = link;
+    this.#ctx = context;
+    this.#options = options;
+    this.#framer = new MllpFramer({ maxMessageBytes: options.format.maxMessageBytes });
+  }
+
+  receive(chunk: Buffer): void {
+    // After an oversize frame nothing more is read: the link closes once the ACKs before it are out.
+    if (this.#closing) return;
+    const { report } = this.#ctx;
+    for (const event of this.#framer.push(chunk)) {
+      if (this.#closing) return;
+      if (event.type === 'message') this.#message(event.payload);
+      else if (event.type === 'junk') report.junk?.(event.bytes);
+      else {
+        report.frame();
+        report.malformed(
+          new GatewayError('ATTACHE_MALFORMED', 'frame larger than maxMessageBytes; connection closed'),
+          event.bytes,
+          'malformed message discarded',
+        );
+        this.#closing = true;
+        this.#link.pause();
+        void this.#tail.then(() => this.#link.close());
+      }
+    }
+  }
+
+  end(): void {
+    // After an oversize frame the rest of the stream was never read: not junk.
+    if (this.#closing) return;
+    for (const event of this.#framer.end()) {
+      if (event.type === 'junk') this.#ctx.report.junk?.(event.bytes);
+    }
+  }
+
+  drained(): Promise<void> {
+    return this.#tail;
+  }
+
+  #message(payload: Buffer): void {
+    const { clock, report } = this.#ctx;
+    const arrival = { receivedAt: clock.now(), monotonicMs: clock.monotonicMs() };
+    const result = interpretHl7(payload, { versions: this.#options.format.versions });
+    const ack = (message: Hl7Message | undefined, code: Hl7AckCode, error?: Hl7AckError) =>
+      hl7AckFrame(payload, { message, code, controlId: nextControlId(), ...(error ? { error } : {}) });
+    if (result.kind === 'ignore') {
+      report.log.info({ reason: result.reason, bytes: payload.length }, 'message not acknowledged');
+      return;
+    }
+    report.frame();
+    if (result.kind === 'reject') {
+      const error = new GatewayError('ATTACHE_MALFORMED', result.error.reason);
+      if (result.code === 'AE') report.malformed(error, payload.length, 'malformed message discarded');
+      else report.refused(error);
+      this.#reply(Promise.resolve(ack(result.message, result.code, result.error)));
+      return;
+    }
+    // A sender that never saw our ACK sends the same message again: stored once (see ReadingSink).
+    const idempotencyKey = `hl7:${createHash('sha256').update(payload).digest('hex')}`;
+    const reading: DeviceReading = {
+      deviceId: this.#ctx.deviceId,
+      adapter: this.#options.adapter,
+      ...arrival,
+      ...result.reading,
+      idempotencyKey,
+    };
+    this.#reply(
+      this.#deliver(reading).then((outcome) => {
+        if (outcome === 'stored') return ack(result.message, 'AA');
+        const [code, error] = sinkErrors[outcome];
+        return ack(result.message, code, error);
+      }),
+    );
+  }
+
+  /** Calls the sink synchronously (so calls keep arrival order); resolves with the outcome, never rejects. */
+  async #deliver(reading: DeviceReading): Promise<Outcome> {
+    const { report, sink } = this.#ctx;
+    try {
+      await sink(reading);
+      report.stored();
+      return 'stored';
+    } catch (err) {
+      if (isGatewayError(err, 'ATTACHE_MALFORMED')) {
+        report.malformed(err, reading.raw.length, 'malformed message discarded');
+        return 'malformed';
+      }
+      report.refused(err);
+      return 'refused';
+    }
+  }
+
+  /** Writes `reply` after every reply queued before it; pauses the link while 64 are waiting. */
+  #reply(reply: Promise<Buffer>): void {
+    this.#pending++;
+    if (this.#pending >= maxPendingAcks && !this.#paused) {
+      this.#paused = true;
+      this.#link.pause();
+    }
+    this.#tail = Promise.all([this.#tail, reply]).then(([, bytes]) => {
+      this.#pending--;
+      this.#link.write(bytes);
+      if (this.#paused && !this.#closing && this.#pending < maxPendingAcks) {
+        this.#paused = false;
+        this.#link.resume();
+      }
+    });
+  }
+}
