@@ -53,11 +53,11 @@ async function ptyToCache(lines) {
     tokenizer: cache,
     clock: new SystemClock({ syncFile: cfg.gateway.clockSyncFile }),
   });
-  const device = cfg.devices[0];
-  const { delimiter, maxLineBytes } = device.port;
+  const serial = cfg.devices[0];
+  const { delimiter, maxLineBytes } = serial.port;
   const adapter = new Rs232Adapter({
-    device,
-    driver: new LineDriver({ format: device.format, adapter: 'rs232', delimiter, maxLineBytes }),
+    device: serial,
+    driver: new LineDriver({ format: serial.format, adapter: 'rs232', delimiter, maxLineBytes }),
     sink: async (reading) => {
       await cache.append(await normalizer.normalize(reading));
     },
