@@ -102,7 +102,7 @@ soak: deps build
 ##       (ATTACHE_FUZZ_SEED replays a failure with the seed fast-check printed)
 .PHONY: fuzz
 FUZZ_RUNS ?= 100000
-FUZZ_FILES = packages/astm/test/fuzz.test.ts packages/adapter-ethernet/test/fuzz.test.ts \
+FUZZ_FILES = packages/astm/test/fuzz.test.ts packages/hl7/test/fuzz.test.ts \
 	packages/line-formats/test/fuzz.test.ts packages/adapter-modbus/test/fuzz.test.ts \
 	packages/cli/test/fuzz-config.test.ts test/regex-linear.test.ts
 fuzz: deps build

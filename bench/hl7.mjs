@@ -13,6 +13,7 @@ import { EthernetAdapter } from '@attache/adapter-ethernet';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import { validateConfig } from '@attache/core';
 import { getFreePort, MllpSenderSimulator, oruR01Message, pcd01VitalSigns } from '@attache/devkit';
+import { Hl7Driver } from '@attache/hl7';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 
 // HL7_BENCH_DIR=/dev/shm shows the pipeline without the disk (fsync on tmpfs is free): not durable.
@@ -58,7 +59,9 @@ async function run(connections, perConnection, commitIntervalMs) {
     previous = draft.catch(() => undefined);
     return draft.then((d) => cache.append(d)).then(() => undefined);
   };
-  const adapter = new EthernetAdapter({ device: config.devices[0], sink });
+  const device = config.devices[0];
+  const driver = new Hl7Driver({ format: device.format, adapter: 'ethernet' });
+  const adapter = new EthernetAdapter({ device, driver, sink });
   await adapter.start();
   const senders = fork(new URL(import.meta.url), ['--senders'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

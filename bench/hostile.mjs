@@ -47,7 +47,7 @@ function timed(what, fn) {
 }
 
 async function worstInputs() {
-  const { interpretHl7 } = await load('adapter-ethernet');
+  const { interpretHl7 } = await load('hl7');
   const { AstmReceiver, astmReadings, parseAstmMessage } = await load('astm');
   console.log(`worst single inputs (${base}):`);
   timed(`HL7 OBX-5 of ${digits} digits and a letter`, () =>
@@ -88,7 +88,13 @@ async function gateway() {
     ],
   });
   const sink = async () => {};
-  const adapters = config.devices.map((d) => new EthernetAdapter({ device: d, sink }));
+  const { Hl7Driver } = await load('hl7');
+  const { AstmDriver } = await load('astm');
+  const driver = (d) =>
+    d.format.kind === 'astm'
+      ? new AstmDriver({ format: d.format, adapter: 'ethernet' })
+      : new Hl7Driver({ format: d.format, adapter: 'ethernet' });
+  const adapters = config.devices.map((d) => new EthernetAdapter({ device: d, driver: driver(d), sink }));
   for (const a of adapters) await a.start();
   const child = (role) =>
     fork(fileURLToPath(import.meta.url), [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

@@ -13,6 +13,7 @@ import { Rs232Adapter } from '@attache/adapter-rs232';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import { validateConfig } from '@attache/core';
 import { createTestPki, openPtyPair, profileFormat, startMosquitto, uplinkSettings } from '@attache/devkit';
+import { LineDriver } from '@attache/line-formats';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 import { IotCoreUplink } from '@attache/uplink';
 
@@ -52,8 +53,11 @@ async function ptyToCache(lines) {
     tokenizer: cache,
     clock: new SystemClock({ syncFile: cfg.gateway.clockSyncFile }),
   });
+  const serial = cfg.devices[0];
+  const { delimiter, maxLineBytes } = serial.port;
   const adapter = new Rs232Adapter({
-    device: cfg.devices[0],
+    device: serial,
+    driver: new LineDriver({ format: serial.format, adapter: 'rs232', delimiter, maxLineBytes }),
     sink: async (reading) => {
       await cache.append(await normalizer.normalize(reading));
     },

@@ -23,7 +23,9 @@ t.test('a reading sent while the link is down is not delivered', async (t) => {
     },
   });
   adapter.send();
+  t.equal(adapter.state, 'stopped');
   await adapter.start();
+  t.equal(adapter.state, 'connected');
   adapter.disconnect();
   adapter.send();
   adapter.connect();

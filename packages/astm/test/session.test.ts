@@ -198,3 +198,31 @@ t.test('a host query is answered "no information" after the instrument EOT, on t
   t.equal(written.at(-1), 0x05, 'the gateway asks for the line to answer');
   session.end();
 });
+
+t.test(
+  'a bad frame is NAKed and counted; a message without L is stored at EOT; one that does not parse is NAKed',
+  async (t) => {
+    const readings: DeviceReading[] = [];
+    const { session, written, report } = rig(async (reading) => {
+      readings.push(reading);
+    });
+    session.receive(ENQ);
+    const good = frameAstmRecords(records)[0] as Buffer;
+    const bad = Buffer.from(good);
+    bad[bad.length - 4] = bad[bad.length - 4] === 0x30 ? 0x31 : 0x30; // a wrong checksum digit
+    session.receive(bad);
+    t.equal(written.at(-1), NAK, 'checksum mismatch: NAK');
+    t.match(report.counts, { malformed: 1 });
+    // Frames ACKed one by one, no L record: stored at EOT, nothing left to refuse.
+    for (const frame of frameAstmRecords(records.slice(0, -1))) session.receive(frame);
+    session.receive(EOT);
+    await session.drained();
+    t.equal(readings.length, 1, 'stored at EOT');
+    // A message whose first record is not H: parsed, refused, NAKed.
+    const last = transfer(session, ['P|1||PAT-1', 'L|1|N']);
+    session.receive(last);
+    await session.drained();
+    t.equal(written.at(-1), NAK);
+    t.match(report.counts, { malformed: 2, frames: 2 });
+  },
+);

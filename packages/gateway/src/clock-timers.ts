@@ -9,19 +9,13 @@ import type { SchedulerClock } from '@attache/uplink/policy';
  */
 export function every(clock: Clock, ms: number, fn: () => void): ClockTimer {
   let timer: ClockTimer;
-  let cancelled = false;
   const tick = () => {
-    if (cancelled) return;
     timer = clock.setTimeout(tick, ms);
     fn();
   };
   timer = clock.setTimeout(tick, ms);
-  return {
-    cancel: () => {
-      cancelled = true;
-      timer.cancel();
-    },
-  };
+  // The timer set last: cancelling it from within `fn` stops the next call too.
+  return { cancel: () => timer.cancel() };
 }
 
 /** `clock` as the window scheduler of `@attache/uplink` takes it. */

@@ -1,5 +1,6 @@
 // The gateway process: its wiring, its windows and their process, the control socket, config
 // loading and reload, systemd notify and status. The `attache` command is built on this.
+export { every, schedulerClock } from './clock-timers.js';
 export { type ConfigAdvice, configAdvice } from './config-advice.js';
 export {
   checkConfig,

@@ -30,6 +30,20 @@ export interface WindowStart {
 /** Parent → window process: the start, an abort, and the replies to its calls. */
 export type ToWindow = WindowStart | { type: 'abort' } | ReplyMessage;
 
+/** The gateway's handle on a window process: the forked `window-worker.js`, or one a test runs in-process. */
+export interface WindowChild {
+  readonly pid?: number | undefined;
+  /** False once the channel closed. */
+  readonly connected: boolean;
+  send(message: ToWindow, callback: (err: Error | null) => void): void;
+  kill(signal: NodeJS.Signals): void;
+  disconnect(): void;
+  on(event: 'message', listener: (message: FromWindow) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  removeAllListeners(event: 'message' | 'exit'): unknown;
+}
+
 /** The window process's last message: how the window ended (`jobsError`: its jobs could not be set up). */
 export interface WindowResultMessage {
   type: 'result';

@@ -1,4 +1,4 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LevelCache } from '@attache/cache';
@@ -25,6 +25,7 @@ import {
   failedWindow,
   type ToWindow,
   type UpdateTargets,
+  type WindowChild,
   type WindowHostServer,
   type WindowParent,
   windowParentMethods,
@@ -69,6 +70,8 @@ export interface WindowRunnerOptions {
   openOutbox?: (path: string) => Promise<LevelCache>;
   /** Where the window process logs: 1 (stdout, default) or 2 (stderr, when stdout is a command's answer). */
   logFd?: 1 | 2;
+  /** Starts a window process. Default: forks `window-worker.js`; a test may run one in-process. */
+  spawnWindow?: () => WindowChild;
 }
 
 /**
@@ -105,6 +108,7 @@ export class WindowRunner {
   #closing = false;
   readonly #openOutbox: (path: string) => Promise<LevelCache>;
   readonly #logFd: 1 | 2;
+  readonly #spawnWindow: () => WindowChild;
   #routes: Map<string, RouteLane> | undefined;
 
   constructor(options: WindowRunnerOptions) {
@@ -115,6 +119,9 @@ export class WindowRunner {
     this.#beforeConnect = options.beforeConnect;
     this.#updates = options.updates;
     this.#logFd = options.logFd ?? 1;
+    this.#spawnWindow =
+      options.spawnWindow ??
+      (() => fork(workerPath, { stdio: ['ignore', this.#logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'] }));
     this.#openOutbox = options.openOutbox ?? ((path) => openCache(this.#config, options.logger, path));
   }
 
@@ -153,7 +160,13 @@ export class WindowRunner {
       }
       const cache = await this.#openOutbox(join(this.#config.gateway.dataDir, 'routes', route.name));
       const logger = this.#log.child({ route: route.name });
-      const runner = new WindowRunner({ config, cache, logger, logFd: this.#logFd });
+      const runner = new WindowRunner({
+        config,
+        cache,
+        logger,
+        logFd: this.#logFd,
+        spawnWindow: this.#spawnWindow,
+      });
       routes.set(route.name, { devices: new Set(route.devices), cache, runner });
     }
     for (const [name, lane] of routes) if (!wanted.has(name)) lane.devices = new Set();
@@ -277,9 +290,7 @@ export class WindowRunner {
     const openedAt = new Date().toISOString();
     const acked: Acked = { records: 0, messages: 0, bytes: 0, firstSeq: null, lastSeq: null };
     const served = new Map<number, number>();
-    const child = fork(workerPath, {
-      stdio: ['ignore', this.#logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'],
-    });
+    const child = this.#spawnWindow();
     // The window process may die at any moment: a send into its closed channel is expected then
     // (EPIPE), and must never become an uncaught 'error' that stops the gateway.
     child.on('error', (err) => this.#log.warn({ err }, 'window process channel error'));
@@ -394,7 +405,7 @@ export class WindowRunner {
     }
   }
 
-  #drop(child: ChildProcess): void {
+  #drop(child: WindowChild): void {
     child.removeAllListeners('message');
     child.removeAllListeners('exit');
     if (child.connected) child.disconnect();

@@ -1,6 +1,7 @@
-import { isGatewayError, nullLogger, type WindowResult } from '@attache/core';
+import { isGatewayError, nullLogger, systemClock, type WindowResult } from '@attache/core';
 import {
   createLogger,
+  every,
   Gateway,
   type GatewayStatus,
   gatewayPaths,
@@ -98,13 +99,12 @@ const statusEveryMs = 15_000;
 
 /** Keeps systemd's STATUS= line current: devices connected, backlog, last window. */
 function reportStatus(gateway: Gateway, systemd: SystemdNotifier): void {
-  const timer = setInterval(() => {
+  every(systemClock, statusEveryMs, () => {
     gateway.status().then(
       (status) => systemd.status(statusLine(status)),
       () => undefined,
     );
-  }, statusEveryMs);
-  timer.unref();
+  });
 }
 
 async function sync(args: CommonArgs): Promise<void> {
