@@ -21,6 +21,7 @@ const groups: Record<string, () => Promise<Commands>> = {
   probe: async () => (await import('./commands/probe.js')).probeCommands,
   firewall: async () => (await import('./commands/firewall.js')).firewallCommands,
   doctor: async () => (await import('./commands/doctor.js')).doctorCommands,
+  technician: async () => (await import('./commands/technician.js')).technicianCommands,
 };
 const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway', status: 'gateway' };
 

@@ -2,7 +2,7 @@
 // health check of a config update (changed adapters come up, a changed uplink is reachable).
 import { isDeepStrictEqual } from 'node:util';
 import type { LevelCache } from '@attache/cache';
-import type { AttacheConfig, DeviceAdapter, Logger, ReadingSink } from '@attache/core';
+import type { AttacheConfig, AttacheRecord, DeviceAdapter, Logger, ReadingSink } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 import { probeTls } from '@attache/uplink/policy';
@@ -15,9 +15,14 @@ const pollMs = 100;
 
 /**
  * The sink the adapters of `config` deliver to: normalized (patient tokens from the cache) and
- * appended to the cache in call order.
+ * appended to the cache in call order; `onStored` gets each record once stored (not a duplicate).
  */
-export function readingSink(config: AttacheConfig, cache: LevelCache, logger: Logger): ReadingSink {
+export function readingSink(
+  config: AttacheConfig,
+  cache: LevelCache,
+  logger: Logger,
+  onStored?: (record: AttacheRecord) => void,
+): ReadingSink {
   const normalizer = new ReadingNormalizer({
     gatewayId: config.gateway.id,
     devices: config.devices,
@@ -35,7 +40,9 @@ export function readingSink(config: AttacheConfig, cache: LevelCache, logger: Lo
     const key = reading.idempotencyKey && `${reading.deviceId}:${reading.idempotencyKey}`;
     return draft
       .then((d) => (key === undefined ? cache.append(d) : cache.append(d, { idempotencyKey: key })))
-      .then(() => undefined);
+      .then((record) => {
+        if (record) onStored?.(record);
+      });
   };
 }
 

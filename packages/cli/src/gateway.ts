@@ -1,8 +1,16 @@
 import { rm } from 'node:fs/promises';
 import { type LevelCache, loadOrCreateSigningKey } from '@attache/cache';
-import type { AttacheConfig, DeviceAdapter, Logger, ReadingSink, WindowResult } from '@attache/core';
+import type {
+  AttacheConfig,
+  AttacheRecord,
+  DeviceAdapter,
+  Logger,
+  ReadingSink,
+  WindowResult,
+} from '@attache/core';
 import { GatewayError } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
+import type { TechnicianServer } from '@attache/technician';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
 import { createAdapters } from './adapters.js';
 import { loadConfig } from './config-file.js';
@@ -12,6 +20,7 @@ import { adaptersHealth, changedDevices, readingSink, uplinkHealth } from './gat
 import { gatewayLockWaitMs, openCache } from './open-cache.js';
 import { gatewayPaths } from './paths.js';
 import { type GatewayStatus, readStatus } from './status.js';
+import { startTechnicianPage } from './technician-host.js';
 import { ClockWatch, checkTrustedTime, EventJournal, EventMonitor } from './window-events.js';
 import { type WindowRecord, WindowRunner } from './window-runner.js';
 import { RemoteSettings } from './window-settings.js';
@@ -56,6 +65,9 @@ export class Gateway {
   #adapters: DeviceAdapter[] = [];
   #expiry: NodeJS.Timeout | undefined;
   #startedAt: string | null = null;
+  #technician: TechnicianServer | undefined;
+  /** Called with every record once stored (the technician page's live readings). */
+  readonly #stored = new Set<(record: AttacheRecord) => void>();
 
   constructor(options: GatewayOptions) {
     this.#options = options;
@@ -93,6 +105,11 @@ export class Gateway {
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
     this.#startPolicies();
+    this.#technician = await startTechnicianPage(config, this.#log, {
+      status: () => this.status(),
+      sync: () => this.sync(),
+      stored: this.#stored,
+    });
     if (config.cache.maxAgeDays > 0) {
       // The cache logs what it drops; a failure here must not stop the gateway.
       this.#expiry = setInterval(() => {
@@ -191,6 +208,7 @@ export class Gateway {
     this.#scheduler?.stop();
     clearInterval(this.#monitor);
     clearInterval(this.#expiry);
+    await this.#technician?.stop();
     for (const adapter of this.#adapters) await adapter.stop();
     await this.#windows?.close();
     await this.#windows?.closeRoutes();
@@ -201,13 +219,23 @@ export class Gateway {
 
   /** The readings sink: a routed device's records go to its route's outbox, all others to `cache`. */
   #sink(cache: LevelCache): ReadingSink {
-    const main = readingSink(this.#config, cache, this.#log);
+    // The record is stored whatever a listener does: its failure must never fail the device's ack.
+    const stored = (record: AttacheRecord) => {
+      for (const listener of this.#stored) {
+        try {
+          listener(record);
+        } catch (err) {
+          this.#log.error({ err }, 'a live-reading listener failed');
+        }
+      }
+    };
+    const main = readingSink(this.#config, cache, this.#log, stored);
     const byOutbox = new Map<LevelCache, ReadingSink>();
     const byDevice = new Map<string, ReadingSink>();
     for (const { id } of this.#config.devices) {
       const outbox = this.#windows?.outboxFor(id);
       if (!outbox) continue;
-      if (!byOutbox.has(outbox)) byOutbox.set(outbox, readingSink(this.#config, outbox, this.#log));
+      if (!byOutbox.has(outbox)) byOutbox.set(outbox, readingSink(this.#config, outbox, this.#log, stored));
       byDevice.set(id, byOutbox.get(outbox) as ReadingSink);
     }
     return (reading) => (byDevice.get(reading.deviceId) ?? main)(reading);

@@ -1,0 +1,199 @@
+// The technician page: plain DOM, no framework. Every value is put in with textContent, never as HTML.
+
+/** Names of the codes bedside devices send most, for the technician who does not read MDC ids. */
+const names = {
+  MDC_PULS_OXIM_SAT_O2: 'SpO₂',
+  MDC_PULS_OXIM_PULS_RATE: 'Pulse rate (oximeter)',
+  MDC_ECG_HEART_RATE: 'Heart rate (ECG)',
+  MDC_PULS_RATE_NON_INV: 'Pulse rate (NIBP)',
+  MDC_PRESS_BLD_NONINV_SYS: 'NIBP systolic',
+  MDC_PRESS_BLD_NONINV_DIA: 'NIBP diastolic',
+  MDC_PRESS_BLD_NONINV_MEAN: 'NIBP mean',
+  MDC_PRESS_BLD_ART_SYS: 'Arterial systolic',
+  MDC_PRESS_BLD_ART_DIA: 'Arterial diastolic',
+  MDC_PRESS_BLD_ART_MEAN: 'Arterial mean',
+  MDC_RESP_RATE: 'Respiration rate',
+  MDC_TEMP: 'Temperature',
+  MDC_TEMP_BODY: 'Body temperature',
+};
+
+const $ = (id) => document.getElementById(id);
+let events;
+
+function say(text, error = false) {
+  $('message').textContent = text;
+  $('message').className = error ? 'error' : '';
+}
+
+async function call(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await res.json();
+  if (res.status === 401 && path !== '/api/login') showLogin();
+  if (!res.ok) throw new Error(data.error?.message ?? res.statusText);
+  return data;
+}
+
+function showLogin() {
+  events?.close();
+  $('app').hidden = true;
+  $('logout').hidden = true;
+  $('login').hidden = false;
+  $('name').focus();
+}
+
+function row(cells, className) {
+  const tr = document.createElement('tr');
+  for (const [text, cls] of cells) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (cls) td.className = cls;
+    tr.append(td);
+  }
+  if (className) tr.className = className;
+  return tr;
+}
+
+function time(iso) {
+  return iso ? new Date(iso).toLocaleString() : '—';
+}
+
+function renderStatus(s) {
+  $('gateway-id').textContent = s.gatewayId;
+  const facts = [
+    ['Running since', time(s.startedAt)],
+    [
+      'Backlog',
+      `${s.backlog.records} records${s.backlog.oldestCapturedAt ? `, oldest ${time(s.backlog.oldestCapturedAt)}` : ''}`,
+    ],
+    [
+      'Last window',
+      s.lastWindow
+        ? `${s.lastWindow.outcome} at ${time(s.lastWindow.closedAt)}, ${s.lastWindow.records} records${s.lastWindow.error ? ` (${s.lastWindow.error.message})` : ''}`
+        : 'none yet',
+    ],
+    ['Uplink', s.uplink.configured ? (s.uplink.windowOpen ? 'window open' : 'configured') : 'not configured'],
+  ];
+  if (s.provisioning) facts.push(['Provisioning', s.provisioning]);
+  if (s.certificateNotAfter) facts.push(['Certificate valid until', time(s.certificateNotAfter)]);
+  if (s.clockSynchronized !== undefined)
+    facts.push(['Clock', s.clockSynchronized ? 'synchronized' : 'NOT synchronized']);
+  const dl = $('gateway');
+  dl.replaceChildren();
+  for (const [term, value] of facts) {
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.textContent = value;
+    dl.append(dt, dd);
+  }
+  $('devices').replaceChildren(
+    ...s.adapters.map((a) =>
+      row([
+        [a.deviceId],
+        [a.state, a.state === 'connected' ? 'connected' : 'problem'],
+        [time(a.since)],
+        [time(a.lastReadingAt)],
+        [String(a.stored)],
+        [String(a.malformed)],
+        [String(a.refused)],
+        [a.lastError ? a.lastError.message : '—', a.lastError ? 'problem' : 'muted'],
+      ]),
+    ),
+  );
+}
+
+function renderReading(reading) {
+  const id = `readings-${reading.deviceId}`;
+  let box = document.getElementById(id);
+  if (!box) {
+    box = document.createElement('section');
+    box.id = id;
+    box.className = 'device-readings';
+    box.setAttribute('aria-label', `Readings of ${reading.deviceId}`);
+    const h = document.createElement('h3');
+    const table = document.createElement('table');
+    table.innerHTML =
+      '<thead><tr><th scope="col">Measurement</th><th scope="col">Code</th><th scope="col">Value</th><th scope="col">Unit</th><th scope="col">Status</th></tr></thead><tbody></tbody>';
+    box.append(h, table);
+    $('readings').append(box);
+  }
+  box.querySelector('h3').textContent = `${reading.deviceId} — ${time(reading.capturedAt)}`;
+  box
+    .querySelector('tbody')
+    .replaceChildren(
+      ...reading.observations.map((o) =>
+        row([
+          [names[o.code] ?? o.code],
+          [`${o.code} (${o.system})`],
+          [o.value === null ? '—' : String(o.value)],
+          [o.unit ?? '—'],
+          [o.status],
+        ]),
+      ),
+    );
+}
+
+async function refresh() {
+  try {
+    renderStatus(await call('GET', '/api/status'));
+  } catch (err) {
+    say(err.message, true);
+  }
+}
+
+async function showApp(who) {
+  $('login').hidden = true;
+  $('app').hidden = false;
+  $('logout').hidden = false;
+  say(`Logged in as ${who}.`);
+  await refresh();
+  events = new EventSource('/api/events');
+  events.addEventListener('reading', (e) => renderReading(JSON.parse(e.data)));
+}
+
+$('login').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try {
+    const { who } = await call('POST', '/api/login', { name: $('name').value, secret: $('secret').value });
+    $('secret').value = '';
+    await showApp(who);
+  } catch (err) {
+    say(err.message, true);
+    $('secret').focus();
+  }
+});
+
+$('logout').addEventListener('click', async () => {
+  await call('POST', '/api/logout', {}).catch(() => undefined);
+  say('Logged out.');
+  showLogin();
+});
+
+$('open-window').addEventListener('click', async () => {
+  const button = $('open-window');
+  button.disabled = true;
+  $('window-result').textContent = 'Window open: uploading…';
+  try {
+    const r = await call('POST', '/api/window', {});
+    $('window-result').textContent =
+      `Window ${r.outcome}: ${r.records ?? 0} records sent${r.error ? ` (${r.error.message})` : ''}.`;
+  } catch (err) {
+    $('window-result').textContent = err.message;
+  } finally {
+    button.disabled = false;
+    await refresh();
+  }
+});
+
+setInterval(() => {
+  if (!$('app').hidden) void refresh();
+}, 5000);
+
+call('GET', '/api/session').then(
+  ({ who }) => showApp(who),
+  () => showLogin(),
+);
