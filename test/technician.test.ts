@@ -1,8 +1,9 @@
 // End-to-end: `attache run` with the technician page on, a simulated oximeter on a socat pty, the
 // broker: a technician logs in with the box secret, sees the device and its live readings, and opens
-// a window that uploads them.
-
-import { getFreePort } from '@attache/devkit';
+// a window that uploads them; attaches a second device from the page.
+import { realpath } from 'node:fs/promises';
+import { join } from 'node:path';
+import { getFreePort, LineDeviceSimulator, openPtyPair } from '@attache/devkit';
 import t from 'tap';
 import { Stack } from './helpers/stack.js';
 import { TechnicianClient } from './helpers/technician-client.js';
@@ -68,6 +69,80 @@ t.test('log in with the box secret, see live readings, open a window', async (t)
   t.notMatch(text, secret, 'the secret is not logged');
   t.notMatch(text, /MDC_PULS_OXIM_SAT_O2/, 'no reading is logged');
 });
+
+t.test(
+  'attach a second device from the page: probe, a bad config refused at its field, applied, its readings',
+  async (t) => {
+    const stack = await Stack.start(t);
+    const port = await getFreePort();
+    await stack.writeConfig({ ...stack.config(), technician: { listen: ['127.0.0.1'], port } });
+    const secret = (await stack.run('technician', 'secret')).stdout.trim();
+    const pty = await openPtyPair(join(stack.dir, 'pty2'));
+    const second = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin', intervalMs: 100 });
+    await second.open();
+    t.teardown(async () => {
+      await second.close();
+      await pty.close();
+    });
+    second.start();
+    const gateway = stack.startGateway();
+    await gateway.waitForLog((l) => l.msg === 'gateway started');
+    const page = new TechnicianClient(port);
+    await page.login('Sam', secret);
+
+    const ports = await page.call('GET', '/api/ports');
+    t.equal(ports.status, 200);
+    t.ok(Array.isArray(ports.json), 'the serial ports as a list');
+
+    const probe = await page.call('POST', '/api/probe', {
+      path: await realpath(pty.gatewayPath),
+      seconds: 3,
+    });
+    t.match(probe.json, { result: { recognized: 'KEY=VALUE lines', keys: ['SPO2', 'HR'] } });
+    const suggested = (probe.json.result as { suggested: Record<string, unknown> }).suggested;
+    t.match(suggested, {
+      adapter: 'rs232',
+      format: { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2' } } },
+    });
+
+    const current = (await page.call('GET', '/api/config')).json.config as { devices: unknown[] };
+    const device = {
+      ...suggested,
+      id: 'spo2-bed8',
+      port: { ...(suggested.port as object), path: pty.gatewayPath },
+    };
+    const bad = {
+      ...current,
+      devices: [...current.devices, { ...device, port: { path: pty.gatewayPath, baudRate: 12345 } }],
+    };
+    const refused = await page.call('POST', '/api/config/apply', { config: bad });
+    t.match(
+      refused.json,
+      { applied: false, issues: [{ path: '/devices/1/port/baudRate' }] },
+      'refused at its field',
+    );
+    t.equal(
+      ((await page.call('GET', '/api/status')).json.adapters as unknown[]).length,
+      1,
+      'nothing changed',
+    );
+
+    const events = await page.events();
+    t.teardown(() => events.close());
+    const applied = await page.call('POST', '/api/config/apply', {
+      config: { ...current, devices: [...current.devices, device] },
+    });
+    t.same(applied.json, { applied: true, issues: [] });
+    for (;;) {
+      const reading = await events.next();
+      if (reading.deviceId === 'spo2-bed8') break;
+    }
+    const status = await page.call('GET', '/api/status');
+    t.match(status.json.adapters, [{ deviceId: 'spo2-bed7' }, { deviceId: 'spo2-bed8', state: 'connected' }]);
+    const actions = gateway.logs.filter((l) => l.msg === 'technician action').map((l) => l.action);
+    t.same(actions, ['login', 'probe', 'config.apply', 'config.apply']);
+  },
+);
 
 t.test('without a technician section nothing listens, and rotating the secret says so', async (t) => {
   const stack = await Stack.start(t);

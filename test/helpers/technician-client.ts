@@ -8,6 +8,13 @@ export interface PageAnswer {
   json: Record<string, unknown>;
 }
 
+/** JSON, or for a streamed answer (JSON lines: a probe's progress, then its result) the last line. */
+function parseAnswer(res: IncomingMessage, data: string): Record<string, unknown> {
+  if (!String(res.headers['content-type']).startsWith('application/x-ndjson'))
+    return JSON.parse(data || '{}');
+  return JSON.parse(data.trim().split('\n').at(-1) as string);
+}
+
 export class TechnicianClient {
   readonly #port: number;
   #cookie: string | undefined;
@@ -37,7 +44,7 @@ export class TechnicianClient {
             data += c;
           });
           res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, json: JSON.parse(data || '{}') }),
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, json: parseAnswer(res, data) }),
           );
         },
       );

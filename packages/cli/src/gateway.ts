@@ -20,7 +20,6 @@ import { adaptersHealth, changedDevices, readingSink, uplinkHealth } from './gat
 import { gatewayLockWaitMs, openCache } from './open-cache.js';
 import { gatewayPaths } from './paths.js';
 import { type GatewayStatus, readStatus } from './status.js';
-import { startTechnicianPage } from './technician-host.js';
 import { ClockWatch, checkTrustedTime, EventJournal, EventMonitor } from './window-events.js';
 import { type WindowRecord, WindowRunner } from './window-runner.js';
 import { RemoteSettings } from './window-settings.js';
@@ -105,11 +104,22 @@ export class Gateway {
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
     this.#startPolicies();
-    this.#technician = await startTechnicianPage(config, this.#log, {
-      status: () => this.status(),
-      sync: () => this.sync(),
-      stored: this.#stored,
-    });
+    // Loaded only when configured: with the page off, none of its code is in memory.
+    if (config.technician) {
+      const { startTechnicianPage } = await import('./technician-host.js');
+      this.#technician = await startTechnicianPage(config, this.#log, {
+        status: () => this.status(),
+        sync: () => this.sync(),
+        stored: this.#stored,
+        target: {
+          config: () => this.#config,
+          configPath: this.#options.configPath,
+          reload: () => this.reload(),
+          health: () => this.health(),
+          logger: this.#log,
+        },
+      });
+    }
     if (config.cache.maxAgeDays > 0) {
       // The cache logs what it drops; a failure here must not stop the gateway.
       this.#expiry = setInterval(() => {

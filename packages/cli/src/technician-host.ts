@@ -10,6 +10,13 @@ import {
 } from '@attache/technician';
 import { provisioningFile, readProvisioning } from './provisioning.js';
 import type { GatewayStatus } from './status.js';
+import {
+  ConfigApplier,
+  type ConfigTarget,
+  checkCandidate,
+  listPorts,
+  probePort,
+} from './technician-actions.js';
 
 /** What the gateway lends the page. */
 export interface TechnicianDeps {
@@ -17,10 +24,13 @@ export interface TechnicianDeps {
   sync(): Promise<WindowResult>;
   /** The gateway calls each listener in this set with every record once it is stored. */
   stored: Set<(record: AttacheRecord) => void>;
+  /** Where a config applied from the page goes, and how the gateway takes it up. */
+  target: ConfigTarget;
 }
 
 /** The {@link TechnicianHost} of a running gateway. */
 export function technicianHost(config: AttacheConfig, deps: TechnicianDeps): TechnicianHost {
+  const applier = new ConfigApplier(deps.target);
   return {
     async status(): Promise<TechnicianStatus> {
       const s = await deps.status();
@@ -47,6 +57,11 @@ export function technicianHost(config: AttacheConfig, deps: TechnicianDeps): Tec
       return () => deps.stored.delete(forward);
     },
     openWindow: () => deps.sync(),
+    ports: () => listPorts(deps.target.config()),
+    probe: probePort,
+    config: () => applier.current(),
+    checkConfig: (candidate) => checkCandidate(candidate, deps.target.config()),
+    applyConfig: (candidate) => applier.apply(candidate),
   };
 }
 

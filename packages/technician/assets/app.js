@@ -189,6 +189,149 @@ $('open-window').addEventListener('click', async () => {
   }
 });
 
+let suggested = null;
+
+function probeButton(port) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = `Probe ${port.links[0] ?? port.path}`;
+  button.addEventListener('click', () => probe(port.links[0] ?? port.path));
+  return button;
+}
+
+$('list-ports').addEventListener('click', async () => {
+  try {
+    const ports = await call('GET', '/api/ports');
+    $('ports').replaceChildren(
+      ...ports.map((p) => {
+        const tr = row([
+          [p.path],
+          [p.links.join(', ') || '—'],
+          [p.usedBy ?? (p.heldBy.join(', ') || 'free')],
+        ]);
+        const td = document.createElement('td');
+        if (!p.usedBy) td.append(probeButton(p));
+        tr.append(td);
+        return tr;
+      }),
+    );
+    if (ports.length === 0) say('No serial port found: is the adapter plugged in?');
+  } catch (err) {
+    say(err.message, true);
+  }
+});
+
+async function probe(path) {
+  const out = $('probe');
+  out.textContent = `Listening on ${path}…`;
+  $('add-suggested').hidden = true;
+  const res = await fetch('/api/probe', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ path }),
+  });
+  if (!res.ok) {
+    out.textContent = (await res.json()).error?.message ?? res.statusText;
+    return;
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let rest = '';
+  const lines = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    rest += value;
+    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
+      const message = JSON.parse(rest.slice(0, nl));
+      rest = rest.slice(nl + 1);
+      if (message.progress) {
+        const p = message.progress;
+        lines.push(
+          `${p.setting}: ${p.error ? `cannot open (${p.error})` : `${p.bytes} bytes, ${p.lines} lines, ${p.keyValueLines} KEY=VALUE`}`,
+        );
+        out.textContent = `Listening on ${path}…\n${lines.join('\n')}`;
+      } else if (message.result) showProbe(message.result, lines);
+    }
+  }
+}
+
+function showProbe(r, lines) {
+  const out = $('probe');
+  if (r.problem) {
+    out.textContent = r.problem;
+    return;
+  }
+  if (!r.recognized) {
+    out.textContent = `Nothing recognized on ${r.path}.\n${lines.join('\n')}`;
+    return;
+  }
+  suggested = r.suggested;
+  out.textContent = `${r.path}: ${r.recognized} at ${r.setting}${r.keys.length ? `; keys heard: ${r.keys.join(' ')}` : ''}.${suggested ? '' : ' Write its format by hand.'}`;
+  $('add-suggested').hidden = !suggested;
+}
+
+$('add-suggested').addEventListener('click', async () => {
+  if (!$('config').value.trim()) await loadConfig();
+  try {
+    const config = JSON.parse($('config').value);
+    config.devices.push(suggested);
+    $('config').value = JSON.stringify(config, null, 2);
+    $('config').focus();
+    say('The suggested device was added to the config below: check its id and fields, then Check and Apply.');
+  } catch {
+    say('The config below is not valid JSON: fix it first.', true);
+  }
+});
+
+async function loadConfig() {
+  const { config } = await call('GET', '/api/config');
+  $('config').value = JSON.stringify(config, null, 2);
+}
+
+$('load-config').addEventListener('click', () => loadConfig().catch((err) => say(err.message, true)));
+
+function showIssues(issues, warnings = []) {
+  $('config-issues').replaceChildren(
+    ...[...issues.map((i) => [i, 'problem']), ...warnings.map((i) => [i, 'muted'])].map(([i, cls]) => {
+      const li = document.createElement('li');
+      const code = document.createElement('code');
+      code.textContent = i.path;
+      li.append(code, `: ${i.message}`);
+      li.className = cls;
+      return li;
+    }),
+  );
+}
+
+async function configAction(path, verb) {
+  let config;
+  try {
+    config = JSON.parse($('config').value);
+  } catch (err) {
+    $('config-result').textContent = `Not valid JSON: ${err.message}`;
+    showIssues([]);
+    return;
+  }
+  $('config-result').textContent =
+    verb === 'apply' ? 'Applying: the gateway restarts its devices and checks their health…' : 'Checking…';
+  try {
+    const r = await call('POST', path, { config });
+    if (verb === 'check')
+      $('config-result').textContent = r.valid ? 'Valid.' : `Refused: ${r.issues.length} problem(s).`;
+    else
+      $('config-result').textContent = r.applied
+        ? 'Applied: the gateway runs on the new config.'
+        : `Not applied: ${r.reason}`;
+    showIssues(r.issues, r.warnings);
+  } catch (err) {
+    $('config-result').textContent = err.message;
+  }
+  await refresh();
+}
+
+$('check-config').addEventListener('click', () => configAction('/api/config/check', 'check'));
+$('apply-config').addEventListener('click', () => configAction('/api/config/apply', 'apply'));
+
 setInterval(() => {
   if (!$('app').hidden) void refresh();
 }, 5000);

@@ -1,4 +1,13 @@
-export type { LiveReading, TechnicianHost, TechnicianStatus } from './host.js';
+export type {
+  ConfigApplied,
+  ConfigCheck,
+  LiveReading,
+  PortInfo,
+  ProbeOutcome,
+  ProbeProgress,
+  TechnicianHost,
+  TechnicianStatus,
+} from './host.js';
 export { type BindAddress, hostHeader, resolveListen } from './listen.js';
 export { liveReading } from './live-reading.js';
 export {

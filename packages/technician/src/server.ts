@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { type Clock, isGatewayError, type Logger, systemClock } from '@attache/core';
+import { handleAction } from './actions.js';
 import type { LiveReading, TechnicianHost } from './host.js';
 import { BodyError, baseHeaders, cookie, readJson, sendError, sendJson } from './http.js';
 import { type BindAddress, hostHeader, resolveListen } from './listen.js';
@@ -219,8 +220,17 @@ export class TechnicianServer {
         );
         return sendJson(res, 200, result);
       }
-      default:
-        return sendError(res, 404, 'ATTACHE_MALFORMED', `no such call: ${route}`);
+      default: {
+        const ctx = {
+          host: this.#options.host,
+          who: session.who,
+          remote: req.socket.remoteAddress,
+          log: this.#log,
+        };
+        if (!(await handleAction(route, req, res, ctx))) {
+          sendError(res, 404, 'ATTACHE_MALFORMED', `no such call: ${route}`);
+        }
+      }
     }
   }
 

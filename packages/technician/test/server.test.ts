@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import {
   type LiveReading,
   loadOrCreateSecret,
+  type ProbeProgress,
   readSecret,
   rotateSecret,
   type TechnicianHost,
@@ -46,6 +47,37 @@ class TestHost implements TechnicianHost {
   }
   send(reading: LiveReading) {
     for (const l of this.listeners) l(reading);
+  }
+  applied: unknown[] = [];
+  ports() {
+    return Promise.resolve([
+      { path: '/dev/ttyUSB1', links: ['/dev/serial/by-id/usb-FTDI-if00'], usedBy: null, heldBy: [] },
+    ]);
+  }
+  async probe(path: string, seconds: number, onProgress: (p: ProbeProgress) => void) {
+    onProgress({ setting: '9600 8N1', bytes: 42, lines: 2, keyValueLines: 2 });
+    return {
+      path,
+      recognized: `KEY=VALUE lines (${seconds} s)`,
+      setting: '9600 8N1',
+      keys: ['SPO2'],
+      suggested: { id: 'device-2' },
+    };
+  }
+  config() {
+    return Promise.resolve({ version: 1 });
+  }
+  checkConfig(config: unknown) {
+    const bad = (config as { bad?: boolean }).bad === true;
+    return Promise.resolve({
+      valid: !bad,
+      issues: bad ? [{ path: '/devices/1/port/baudRate', message: 'must be one of 9600, 19200' }] : [],
+      warnings: [],
+    });
+  }
+  applyConfig(config: unknown) {
+    this.applied.push(config);
+    return Promise.resolve({ applied: true, issues: [] });
   }
   openWindow(): Promise<WindowResult> {
     this.windows += 1;
@@ -284,3 +316,41 @@ t.test('an interface name binds its addresses; the unbindable is logged, not fat
     'an address this box lacks is not bound',
   );
 });
+
+t.test(
+  'ports, a live probe and the config: checked at its fields, applied with who in the log',
+  async (t) => {
+    const { call, login, host, logs } = await start(t);
+    const cookie = await login();
+    const ports = JSON.parse((await call('GET', '/api/ports', { cookie })).body);
+    t.equal(ports[0].links[0], '/dev/serial/by-id/usb-FTDI-if00');
+    const probe = await call('POST', '/api/probe', { body: { path: '/dev/ttyUSB1', seconds: 999 }, cookie });
+    t.equal(probe.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+    const [progress, result] = probe.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    t.match(progress, { progress: { setting: '9600 8N1', bytes: 42 } });
+    t.match(
+      result,
+      { result: { recognized: 'KEY=VALUE lines (60 s)', suggested: { id: 'device-2' } } },
+      'at most 60 s',
+    );
+    t.equal((await call('POST', '/api/probe', { body: { path: '/etc/shadow' }, cookie })).status, 400);
+    t.equal((await call('POST', '/api/probe', { body: 'x', cookie })).status, 400);
+    t.same(JSON.parse((await call('GET', '/api/config', { cookie })).body), { config: { version: 1 } });
+    const bad = JSON.parse(
+      (await call('POST', '/api/config/check', { body: { config: { bad: true } }, cookie })).body,
+    );
+    t.match(bad, { valid: false, issues: [{ path: '/devices/1/port/baudRate' }] });
+    t.equal((await call('POST', '/api/config/check', { body: [], cookie })).status, 400);
+    const applied = JSON.parse(
+      (await call('POST', '/api/config/apply', { body: { config: { version: 1 } }, cookie })).body,
+    );
+    t.same(applied, { applied: true, issues: [] });
+    t.same(host.applied, [{ version: 1 }]);
+    t.equal((await call('POST', '/api/config/apply', { body: [], cookie })).status, 400);
+    const actions = logs.filter((l) => l.msg === 'technician action').map((l) => l.action);
+    t.same(actions, ['login', 'probe', 'config.apply']);
+  },
+);
