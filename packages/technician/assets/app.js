@@ -106,7 +106,19 @@ function renderStatus(s) {
   );
 }
 
+let refreshSoon;
+
+/** A reading changes the device's counters too: the status is read again, at most once a second. */
+function refreshAfterReading() {
+  if (refreshSoon) return;
+  refreshSoon = setTimeout(() => {
+    refreshSoon = undefined;
+    void refresh();
+  }, 1000);
+}
+
 function renderReading(reading) {
+  refreshAfterReading();
   const id = `readings-${reading.deviceId}`;
   let box = document.getElementById(id);
   if (!box) {
@@ -221,6 +233,12 @@ $('list-ports').addEventListener('click', async () => {
   }
 });
 
+$('probe-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const path = $('probe-path').value.trim();
+  if (path) void probe(path);
+});
+
 async function probe(path) {
   const out = $('probe');
   out.textContent = `Listening on ${path}…`;
@@ -228,7 +246,7 @@ async function probe(path) {
   const res = await fetch('/api/probe', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ path }),
+    body: JSON.stringify({ path, seconds: Number($('probe-seconds').value) || 14 }),
   });
   if (!res.ok) {
     out.textContent = (await res.json()).error?.message ?? res.statusText;
