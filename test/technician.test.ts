@@ -1,11 +1,12 @@
 // End-to-end: `attache run` with the technician page on, a simulated oximeter on a socat pty, the
 // broker: a technician logs in with the box secret, sees the device and its live readings, and opens
 // a window that uploads them; attaches a second device from the page.
+import { spawn } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getFreePort, LineDeviceSimulator, openPtyPair } from '@attache/devkit';
 import t from 'tap';
-import { Stack } from './helpers/stack.js';
+import { bin, Stack } from './helpers/stack.js';
 import { TechnicianClient } from './helpers/technician-client.js';
 
 t.test('log in with the box secret, see live readings, open a window', async (t) => {
@@ -155,4 +156,35 @@ t.test('without a technician section nothing listens, and rotating the secret sa
   t.not(rotated.stdout.trim(), first.stdout.trim(), 'a new secret');
   t.match(rotated.stderr, /every technician page session made with the old secret has ended/);
   t.match(rotated.stderr, /the technician page is off/);
+});
+
+t.test('attache watch: live de-identified readings as JSON lines, ending with the client', async (t) => {
+  const stack = await Stack.start(t);
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  const watch = spawn(process.execPath, [bin, 'watch', '--config', stack.configPath], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => watch.kill());
+  const first = new Promise<string>((resolve) => {
+    let text = '';
+    watch.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
+    });
+  });
+  // The watch is subscribed once the gateway has it on its socket: send until a line arrives.
+  const sender = setInterval(() => void stack.device.sendReading(), 200);
+  const line = JSON.parse(await first);
+  clearInterval(sender);
+  t.match(line, {
+    deviceId: 'spo2-bed7',
+    observations: [
+      { code: 'MDC_PULS_OXIM_SAT_O2', name: 'SpO₂', unit: '%' },
+      { name: 'Pulse rate (oximeter)' },
+    ],
+  });
+  t.same(Object.keys(line).sort(), ['capturedAt', 'deviceId', 'observations']);
+  watch.kill();
+  t.equal((await stack.run('status', '--json')).code, 0, 'the gateway answers on after the watch went');
 });

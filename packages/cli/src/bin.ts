@@ -22,6 +22,7 @@ const groups: Record<string, () => Promise<Commands>> = {
   firewall: async () => (await import('./commands/firewall.js')).firewallCommands,
   doctor: async () => (await import('./commands/doctor.js')).doctorCommands,
   technician: async () => (await import('./commands/technician.js')).technicianCommands,
+  watch: async () => (await import('./commands/watch.js')).watchCommands,
 };
 const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway', status: 'gateway' };
 

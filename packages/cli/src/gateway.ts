@@ -90,7 +90,7 @@ export class Gateway {
     const sink = this.#sink(cache);
     this.#control = new ControlServer({
       path: gatewayPaths(config).socket,
-      handler: (method, params, notify) => this.#handle(method, params, notify),
+      handler: (method, params, notify, closed) => this.#handle(method, params, notify, closed),
       logger: this.#log.child({ module: 'control' }),
     });
     await this.#control.start();
@@ -257,8 +257,15 @@ export class Gateway {
     return { cache: this.#cache, windows: this.#windows };
   }
 
-  #handle(method: string, params: unknown, notify: (event: object) => void): Promise<unknown> {
+  #handle(
+    method: string,
+    params: unknown,
+    notify: (event: object) => void,
+    closed: AbortSignal,
+  ): Promise<unknown> {
     switch (method) {
+      case 'watch':
+        return import('./watch.js').then((m) => m.watchReadings(this.#stored, notify, closed));
       case 'export':
         return stageExport(
           this.#running().cache,

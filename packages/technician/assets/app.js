@@ -1,22 +1,5 @@
 // The technician page: plain DOM, no framework. Every value is put in with textContent, never as HTML.
 
-/** Names of the codes bedside devices send most, for the technician who does not read MDC ids. */
-const names = {
-  MDC_PULS_OXIM_SAT_O2: 'SpO₂',
-  MDC_PULS_OXIM_PULS_RATE: 'Pulse rate (oximeter)',
-  MDC_ECG_HEART_RATE: 'Heart rate (ECG)',
-  MDC_PULS_RATE_NON_INV: 'Pulse rate (NIBP)',
-  MDC_PRESS_BLD_NONINV_SYS: 'NIBP systolic',
-  MDC_PRESS_BLD_NONINV_DIA: 'NIBP diastolic',
-  MDC_PRESS_BLD_NONINV_MEAN: 'NIBP mean',
-  MDC_PRESS_BLD_ART_SYS: 'Arterial systolic',
-  MDC_PRESS_BLD_ART_DIA: 'Arterial diastolic',
-  MDC_PRESS_BLD_ART_MEAN: 'Arterial mean',
-  MDC_RESP_RATE: 'Respiration rate',
-  MDC_TEMP: 'Temperature',
-  MDC_TEMP_BODY: 'Body temperature',
-};
-
 const $ = (id) => document.getElementById(id);
 let events;
 
@@ -139,7 +122,7 @@ function renderReading(reading) {
     .replaceChildren(
       ...reading.observations.map((o) =>
         row([
-          [names[o.code] ?? o.code],
+          [o.name],
           [`${o.code} (${o.system})`],
           [o.value === null ? '—' : String(o.value)],
           [o.unit ?? '—'],

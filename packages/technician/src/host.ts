@@ -9,7 +9,8 @@ export interface LiveReading {
   deviceId: string;
   /** RFC 3339, the gateway's clock. */
   capturedAt: string;
-  observations: Pick<Observation, 'code' | 'system' | 'value' | 'unit' | 'status'>[];
+  /** `name`: the code in words (`SpO₂`), or the code itself when it has no name here. */
+  observations: (Pick<Observation, 'code' | 'system' | 'value' | 'unit' | 'status'> & { name: string })[];
 }
 
 /** What the page shows of the gateway; `attache status` holds the same facts. */

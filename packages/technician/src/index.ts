@@ -1,3 +1,4 @@
+export { codeName } from './code-names.js';
 export type {
   ConfigApplied,
   ConfigCheck,

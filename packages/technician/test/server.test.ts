@@ -98,7 +98,9 @@ class TestHost implements TechnicianHost {
 const reading: LiveReading = {
   deviceId: 'spo2-bed7',
   capturedAt: '2026-12-01T10:00:05.000Z',
-  observations: [{ code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', value: 97, unit: '%', status: 'valid' }],
+  observations: [
+    { code: 'MDC_PULS_OXIM_SAT_O2', name: 'SpO₂', system: 'MDC', value: 97, unit: '%', status: 'valid' },
+  ],
 };
 
 interface Answer {
@@ -267,7 +269,10 @@ t.test('status adds the last reading time; readings stream as server-sent events
     events,
     /^retry: 2000\n\nevent: reading\ndata: \{"deviceId":"spo2-bed7","capturedAt":"2026-12-01T10:00:05.000Z"/,
   );
-  t.match(events, /"code":"MDC_PULS_OXIM_SAT_O2","system":"MDC","value":97,"unit":"%","status":"valid"/);
+  t.match(
+    events,
+    /"code":"MDC_PULS_OXIM_SAT_O2","name":"SpO₂","system":"MDC","value":97,"unit":"%","status":"valid"/,
+  );
   t.match(events, /10:00:06/);
 });
 
