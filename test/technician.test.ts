@@ -58,6 +58,14 @@ t.test('log in with the box secret, see live readings, open a window', async (t)
   t.ok((window.json.records as number) >= 1, 'the reading went up');
   await telemetry.waitFor(1, 30_000);
 
+  const screen = await stack.run('console', '--once');
+  t.equal(screen.code, 0, screen.stderr);
+  t.match(screen.stdout, /Attaché gateway gw-e2e-1/);
+  t.match(screen.stdout, /spo2-bed7 {2}connected since/);
+  t.match(screen.stdout, `http://127.0.0.1:${port}/`);
+  t.match(screen.stdout, `Box secret: ${secret}`);
+  t.notMatch(screen.stdout, /MDC_|SPO2=/, 'no reading on the console');
+
   await page.call('POST', '/api/logout', {});
   t.equal((await page.call('GET', '/api/status')).status, 401, 'logged out');
   const actions = gateway.logs.filter((l) => l.msg === 'technician action').map((l) => [l.who, l.action]);
