@@ -66,6 +66,23 @@ t.test(
   },
 );
 
+t.test('the technician page only on its interfaces and addresses, DHCP on the USB link', async (t) => {
+  const dir = t.testdir();
+  const config = await configFile(dir, {
+    technician: { listen: ['usb0', '169.254.7.1', 'fe80::1%usb0'], port: 8080 },
+  });
+  const made = await attache(['firewall', '--print', '--config', config]);
+  t.equal(made.code, 0, made.stderr);
+  t.match(made.stdout, 'iifname "usb0" tcp dport 8080 accept comment "technician page"');
+  t.match(made.stdout, 'iifname "usb0" udp dport 67 accept');
+  t.match(made.stdout, 'ip daddr 169.254.7.1 tcp dport 8080 accept');
+  t.match(made.stdout, 'ip6 daddr fe80::1 tcp dport 8080 accept');
+  t.equal((made.stdout.match(/dport 8080/g) ?? []).length, 3, 'nowhere else');
+  await writeFile(join(dir, 'attache.nft'), made.stdout);
+  const check = await nftCheck(join(dir, 'attache.nft'));
+  t.equal(check.code, 0, check.output || 'nft -c: valid');
+});
+
 t.test('without firewall.sshFrom, SSH is closed to the network', async (t) => {
   const dir = t.testdir();
   const config = await configFile(dir, {});

@@ -21,6 +21,9 @@ const groups: Record<string, () => Promise<Commands>> = {
   probe: async () => (await import('./commands/probe.js')).probeCommands,
   firewall: async () => (await import('./commands/firewall.js')).firewallCommands,
   doctor: async () => (await import('./commands/doctor.js')).doctorCommands,
+  technician: async () => (await import('./commands/technician.js')).technicianCommands,
+  watch: async () => (await import('./commands/watch.js')).watchCommands,
+  console: async () => (await import('./commands/console.js')).consoleCommands,
 };
 const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway', status: 'gateway' };
 

@@ -40,11 +40,30 @@ function accept(port: number, from: Sources, comment: string): string[] {
 }
 
 /**
+ * The technician page's port on each interface or address it listens on, and DHCP on those
+ * interfaces (the laptop's lease on the USB gadget link); nothing without a `technician` section.
+ */
+function technicianRules(cfg: AttacheConfig): string[] {
+  const page = cfg.technician;
+  if (!page) return [];
+  return page.listen.flatMap((entry) => {
+    const address = entry.split('%')[0] as string;
+    const family = isIP(address);
+    if (family === 4) return [`ip daddr ${address} tcp dport ${page.port} accept comment "technician page"`];
+    if (family === 6) return [`ip6 daddr ${address} tcp dport ${page.port} accept comment "technician page"`];
+    return [
+      `iifname "${entry}" tcp dport ${page.port} accept comment "technician page"`,
+      `iifname "${entry}" udp dport 67 accept comment "DHCP for the technician's laptop"`,
+    ];
+  });
+}
+
+/**
  * The appliance's nftables ruleset for `cfg` (an `nft -f` script that replaces the table
  * `inet attache` atomically): inbound drop by default; accepted are replies to the gateway's own
  * connections (uplink, DNS, NTP, devices it connects to), loopback, ICMP/ICMPv6, DHCP replies,
  * each listening Ethernet device's port from its `endpoint.allow` entries only, and SSH from
- * `firewall.sshFrom` only. Outbound is not filtered. Throws `ATTACHE_CONFIG_INVALID` (with issue
+ * `firewall.sshFrom` only, the technician page on the interfaces and addresses it listens on. Outbound is not filtered. Throws `ATTACHE_CONFIG_INVALID` (with issue
  * paths) when an address entry is not an IP address or CIDR range.
  */
 export function firewallRuleset(cfg: AttacheConfig, origin: string): string {
@@ -55,6 +74,7 @@ export function firewallRuleset(cfg: AttacheConfig, origin: string): string {
     const from = sources(device.endpoint.allow ?? [], `/devices/${i}/endpoint/allow`, issues);
     rules.push(...accept(device.endpoint.port, from, `device ${device.id}`));
   });
+  rules.push(...technicianRules(cfg));
   const ssh = sources(cfg.firewall.sshFrom, '/firewall/sshFrom', issues);
   rules.push(...accept(cfg.firewall.sshPort, ssh, 'ssh from the management network'));
   if (issues.length > 0) {

@@ -48,6 +48,8 @@ export type ErrorCode =
   | 'ATTACHE_JOBS_UNAVAILABLE'
   /** No running gateway answers on the control socket. */
   | 'ATTACHE_CONTROL_UNAVAILABLE'
+  /** The technician page refused a request: no session, an expired one, a wrong secret, or too many failed logins. */
+  | 'ATTACHE_UNAUTHORIZED'
   /** An unexpected failure (a bug or an unforeseen system error); the message says what. */
   | 'ATTACHE_INTERNAL';
 

@@ -7,12 +7,14 @@ const maxSocketPath = 107;
 
 /**
  * The methods a running gateway answers on its control socket: `params` as the client sent them
- * (undefined when none), `notify` sends an event line (e.g. progress) before the answer.
+ * (undefined when none), `notify` sends an event line (e.g. progress) before the answer, `closed`
+ * aborts when the client goes (a method that streams until then, such as `watch`, ends on it).
  */
 export type ControlHandler = (
   method: string,
   params: unknown,
   notify: (event: object) => void,
+  closed: AbortSignal,
 ) => Promise<unknown>;
 
 interface ControlRequest {
@@ -79,7 +81,11 @@ export class ControlServer {
 
   #serve(socket: Socket): void {
     this.#sockets.add(socket);
-    socket.on('close', () => this.#sockets.delete(socket));
+    const closed = new AbortController();
+    socket.on('close', () => {
+      this.#sockets.delete(socket);
+      closed.abort();
+    });
     socket.on('error', (err) => this.#log.debug({ err }, 'control client error'));
     let buffer = '';
     socket.setEncoding('utf8');
@@ -88,13 +94,13 @@ export class ControlServer {
       for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        void this.#answer(socket, line);
+        void this.#answer(socket, line, closed.signal);
       }
       if (buffer.length > 65536) socket.destroy();
     });
   }
 
-  async #answer(socket: Socket, line: string): Promise<void> {
+  async #answer(socket: Socket, line: string, closed: AbortSignal): Promise<void> {
     let request: ControlRequest;
     try {
       request = JSON.parse(line) as ControlRequest;
@@ -111,7 +117,7 @@ export class ControlServer {
       };
       answer = {
         id: request.id,
-        result: await this.#handler(String(request.method), request.params, notify),
+        result: await this.#handler(String(request.method), request.params, notify, closed),
       };
     } catch (err) {
       const code = isGatewayError(err) ? err.code : 'ATTACHE_INTERNAL';

@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { type LevelCache, loadOrCreateSigningKey } from '@attache/cache';
 import {
   type AttacheConfig,
+  type AttacheRecord,
   type Clock,
   type ClockTimer,
   type DeviceAdapter,
@@ -46,6 +47,38 @@ export interface GatewayOptions {
    * policies and a reload's settle time. Default `systemClock`; tests pass a `ManualClock`.
    */
   clock?: Clock;
+  /**
+   * Starts the technician page when the config has a `technician` section (the command line passes
+   * it, so the page's code is loaded only then); stopped with the gateway.
+   */
+  page?: (
+    config: AttacheConfig,
+    logger: Logger,
+    gateway: GatewayPageContext,
+  ) => Promise<GatewayPage | undefined>;
+}
+
+/** A page served beside the gateway. */
+export interface GatewayPage {
+  stop(): Promise<void>;
+}
+
+/** What the gateway lends a page: its status, a window now, every stored record, config updates. */
+export interface GatewayPageContext {
+  status(): Promise<GatewayStatus>;
+  sync(): Promise<WindowResult>;
+  /** Each listener in this set is called with every record once it is stored. */
+  stored: Set<(record: AttacheRecord) => void>;
+  /** Where a config applied from the page goes, and how the gateway takes it up. */
+  target: {
+    /** The running gateway's config (its identity and data directory may not change). */
+    config(): AttacheConfig;
+    /** The config file the gateway runs on; undefined when it was started without one. */
+    configPath: string | undefined;
+    reload(): Promise<void>;
+    health(): Promise<HealthReport>;
+    logger: Logger;
+  };
 }
 
 /** The running gateway: adapters → normalizer → cache, windows to the uplink, the control socket. */
@@ -76,6 +109,9 @@ export class Gateway {
   #adapters: DeviceAdapter[] = [];
   #expiry: ClockTimer | undefined;
   #startedAt: string | null = null;
+  #page: GatewayPage | undefined;
+  /** Called with every record once stored (the technician page's live readings). */
+  readonly #stored = new Set<(record: AttacheRecord) => void>();
 
   constructor(options: GatewayOptions) {
     this.#options = options;
@@ -100,7 +136,7 @@ export class Gateway {
     const sink = this.#sink(cache);
     this.#control = new ControlServer({
       path: gatewayPaths(config).socket,
-      handler: (method, params, notify) => this.#handle(method, params, notify),
+      handler: (method, params, notify, closed) => this.#handle(method, params, notify, closed),
       logger: this.#log.child({ module: 'control' }),
     });
     await this.#control.start();
@@ -114,6 +150,21 @@ export class Gateway {
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
     this.#startPolicies();
+    // Started only when configured: with the page off, none of its code is loaded.
+    if (config.technician && this.#options.page) {
+      this.#page = await this.#options.page(config, this.#log, {
+        status: () => this.status(),
+        sync: () => this.sync(),
+        stored: this.#stored,
+        target: {
+          config: () => this.#config,
+          configPath: this.#options.configPath,
+          reload: () => this.reload(),
+          health: () => this.health(),
+          logger: this.#log,
+        },
+      });
+    }
     if (config.cache.maxAgeDays > 0) {
       // The cache logs what it drops; a failure here must not stop the gateway.
       this.#expiry = every(this.#time, 60_000, () => {
@@ -218,6 +269,7 @@ export class Gateway {
     this.#scheduler?.stop();
     this.#monitor?.cancel();
     this.#expiry?.cancel();
+    await this.#page?.stop();
     for (const adapter of this.#adapters) await adapter.stop();
     // What changed since the last poll (a drop while stopping) is journaled before the cache closes.
     await this.#poll?.();
@@ -230,13 +282,23 @@ export class Gateway {
 
   /** The readings sink: a routed device's records go to its route's outbox, all others to `cache`. */
   #sink(cache: LevelCache): ReadingSink {
-    const main = readingSink(this.#config, cache, this.#log);
+    // The record is stored whatever a listener does: its failure must never fail the device's ack.
+    const stored = (record: AttacheRecord) => {
+      for (const listener of this.#stored) {
+        try {
+          listener(record);
+        } catch (err) {
+          this.#log.error({ err }, 'a live-reading listener failed');
+        }
+      }
+    };
+    const main = readingSink(this.#config, cache, this.#log, stored);
     const byOutbox = new Map<LevelCache, ReadingSink>();
     const byDevice = new Map<string, ReadingSink>();
     for (const { id } of this.#config.devices) {
       const outbox = this.#windows?.outboxFor(id);
       if (!outbox) continue;
-      if (!byOutbox.has(outbox)) byOutbox.set(outbox, readingSink(this.#config, outbox, this.#log));
+      if (!byOutbox.has(outbox)) byOutbox.set(outbox, readingSink(this.#config, outbox, this.#log, stored));
       byDevice.set(id, byOutbox.get(outbox) as ReadingSink);
     }
     return (reading) => (byDevice.get(reading.deviceId) ?? main)(reading);
@@ -248,8 +310,15 @@ export class Gateway {
     return { cache: this.#cache, windows: this.#windows };
   }
 
-  #handle(method: string, params: unknown, notify: (event: object) => void): Promise<unknown> {
+  #handle(
+    method: string,
+    params: unknown,
+    notify: (event: object) => void,
+    closed: AbortSignal,
+  ): Promise<unknown> {
     switch (method) {
+      case 'watch':
+        return import('./watch.js').then((m) => m.watchReadings(this.#stored, notify, closed));
       case 'export':
         return stageExport(
           this.#running().cache,

@@ -2,6 +2,7 @@
 // loading and reload, systemd notify and status. The `attache` command is built on this.
 export { every, schedulerClock } from './clock-timers.js';
 export { type ConfigAdvice, configAdvice } from './config-advice.js';
+export { checkConfigFiles } from './config-check.js';
 export {
   checkConfig,
   defaultConfigPath,
@@ -19,14 +20,14 @@ export {
   signingKeyInfo,
   stageExport,
 } from './export-service.js';
-export { Gateway, type GatewayOptions } from './gateway.js';
+export { Gateway, type GatewayOptions, type GatewayPage, type GatewayPageContext } from './gateway.js';
 export { createLogger, isJournalStream, type LogOptions, syslogPriority } from './log.js';
 export { gatewayLockWaitMs, openCache } from './open-cache.js';
 export { gatewayPaths, provisioningDir } from './paths.js';
 export { parseSerialNumber, readSerialNumber } from './serial-number.js';
 export { type GatewayStatus, readStatus, statusLine } from './status.js';
 export { SystemdNotifier, type SystemdNotifierOptions } from './systemd.js';
-export { jobsPaths } from './window-jobs.js';
+export { jobsPaths, sameIdentity } from './window-jobs.js';
 export {
   type WindowRecord,
   WindowRunner,

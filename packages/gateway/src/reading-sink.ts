@@ -1,12 +1,17 @@
 import type { LevelCache } from '@attache/cache';
-import type { AttacheConfig, Logger, ReadingSink } from '@attache/core';
+import type { AttacheConfig, AttacheRecord, Logger, ReadingSink } from '@attache/core';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 
 /**
  * The sink the adapters of `config` deliver to: normalized (patient tokens from the cache) and
- * appended to the cache in call order.
+ * appended to the cache in call order; `onStored` gets each record once stored (not a duplicate).
  */
-export function readingSink(config: AttacheConfig, cache: LevelCache, logger: Logger): ReadingSink {
+export function readingSink(
+  config: AttacheConfig,
+  cache: LevelCache,
+  logger: Logger,
+  onStored?: (record: AttacheRecord) => void,
+): ReadingSink {
   const normalizer = new ReadingNormalizer({
     gatewayId: config.gateway.id,
     devices: config.devices,
@@ -24,6 +29,8 @@ export function readingSink(config: AttacheConfig, cache: LevelCache, logger: Lo
     const key = reading.idempotencyKey && `${reading.deviceId}:${reading.idempotencyKey}`;
     return draft
       .then((d) => (key === undefined ? cache.append(d) : cache.append(d, { idempotencyKey: key })))
-      .then(() => undefined);
+      .then((record) => {
+        if (record) onStored?.(record);
+      });
   };
 }

@@ -52,7 +52,7 @@ const serviceOnly: JobHandler = {
  * A config update may not move the gateway to another identity or data directory: the cache, its
  * key and the jobs' own state live there. Throws ATTACHE_CONFIG_INVALID (the job is REJECTED).
  */
-function sameIdentity(config: AttacheConfig, thingName: string, dataDir: string): void {
+export function sameIdentity(config: AttacheConfig, thingName: string, dataDir: string): void {
   const issues = [];
   if (config.gateway.id !== thingName)
     issues.push({ path: '/gateway/id', message: 'cannot be changed by a job' });

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { isGatewayError, writeDurably } from '@attache/core';
+import { isGatewayError, type Logger, writeDurably } from '@attache/core';
 import type { ConfigUpdateJob } from './generated/job-document.js';
 import type { ApplyContext, JobHandler } from './handler.js';
 import { failed, rejected } from './job-status-error.js';
@@ -48,10 +48,26 @@ export class ConfigUpdater implements JobHandler<ConfigUpdateJob> {
    * Resumed after a crash, a file already equal to the new config is kept, not rewritten nor
    * restarted again, and health-checked.
    */
-  async apply(context: ApplyContext<ConfigUpdateJob>): Promise<Record<string, string>> {
+  apply(context: ApplyContext<ConfigUpdateJob>): Promise<Record<string, string>> {
+    return this.applyContent(context.content, {
+      mode: context.document.mode,
+      resumed: context.resumed,
+      log: context.log,
+    });
+  }
+
+  /**
+   * {@link apply} for a config that did not come in a job (the technician page applies one): the same
+   * validation, write, restart, health check and rollback, with the same outcomes.
+   */
+  async applyContent(
+    content: Buffer,
+    options: { mode: ConfigUpdateJob['mode']; resumed: boolean; log: Logger },
+  ): Promise<Record<string, string>> {
     const { configPath } = this.#options;
+    const context = { ...options, content };
     const current = await readFile(configPath, 'utf8');
-    const next = this.#build(current, context.content, context.document.mode);
+    const next = this.#build(current, content, options.mode);
     if (next !== current) {
       await writeDurably(this.#prevPath, current);
       await writeDurably(configPath, next);

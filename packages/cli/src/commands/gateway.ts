@@ -67,6 +67,8 @@ async function run(args: CommonArgs): Promise<void> {
     configPath: args.config,
     ...(root === undefined ? {} : { installRoot: root }),
     onRestart: () => stop('restart', exitRestart),
+    page: async (config, logger, context) =>
+      (await import('../technician-host.js')).startTechnicianPage(config, logger, context),
   });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

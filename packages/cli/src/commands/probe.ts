@@ -16,7 +16,7 @@ interface ProbeArgs extends CommonArgs {
   answerEnq: boolean;
 }
 
-const protocolNames = {
+export const protocolNames = {
   astm: 'ASTM E1381 (lab analyzer)',
   'kv-line': 'KEY=VALUE lines',
   'text-line': 'plain text lines (use a regex-line format)',
@@ -46,7 +46,7 @@ async function holdersText(path: string): Promise<string> {
 }
 
 /** What to do about a port the probe could not listen to. */
-async function problemText(path: string, problem: ProbeProblem): Promise<string> {
+export async function problemText(path: string, problem: ProbeProblem): Promise<string> {
   switch (problem.kind) {
     case 'missing':
       return `${path} does not exist: is the adapter plugged in, and is this its name? \`attache ports\` lists the serial ports and their stable names.`;

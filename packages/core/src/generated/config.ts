@@ -38,6 +38,7 @@ export interface AttacheConfig {
   cache: CacheConfig;
   uplink?: UplinkConfig;
   firewall: FirewallConfig;
+  technician?: TechnicianConfig;
   jobs?: JobsConfig;
 }
 export interface GatewayConfig {
@@ -813,6 +814,25 @@ export interface FirewallConfig {
   sshPort: number;
 }
 /**
+ * The technician page: a small web page for the person at the bedside (devices, live de-identified readings, attach a device, open a window, export), served only on the interfaces or addresses named in `listen` (the USB Ethernet gadget `usb0`, a named Ethernet port), never on every address. Absent: no page, nothing listens. Login needs the box's technician secret (`attache technician secret`, on the HDMI console).
+ */
+export interface TechnicianConfig {
+  /**
+   * Where the page listens: network interface names (`usb0`: every address the interface has, bound as they appear) or IP addresses of this box (`169.254.7.1`). The unspecified addresses `0.0.0.0` and `::` are refused: the page is never served on every network.
+   *
+   * @minItems 1
+   */
+  listen: [string, ...string[]];
+  /**
+   * The TCP port of the page (plain HTTP, see docs/security.md).
+   */
+  port: number;
+  /**
+   * How long a login lasts, in minutes; the technician logs in again after it.
+   */
+  sessionMinutes: number;
+}
+/**
  * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every job's manifest must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
  */
 export interface JobsConfig {
@@ -882,6 +902,7 @@ export interface AttacheConfigInput {
   cache?: CacheConfigInput;
   uplink?: UplinkConfigInput;
   firewall?: FirewallConfigInput;
+  technician?: TechnicianConfigInput;
   jobs?: JobsConfigInput;
 }
 export interface GatewayConfigInput {
@@ -1655,6 +1676,25 @@ export interface FirewallConfigInput {
    * The TCP port sshd listens on.
    */
   sshPort?: number;
+}
+/**
+ * The technician page: a small web page for the person at the bedside (devices, live de-identified readings, attach a device, open a window, export), served only on the interfaces or addresses named in `listen` (the USB Ethernet gadget `usb0`, a named Ethernet port), never on every address. Absent: no page, nothing listens. Login needs the box's technician secret (`attache technician secret`, on the HDMI console).
+ */
+export interface TechnicianConfigInput {
+  /**
+   * Where the page listens: network interface names (`usb0`: every address the interface has, bound as they appear) or IP addresses of this box (`169.254.7.1`). The unspecified addresses `0.0.0.0` and `::` are refused: the page is never served on every network.
+   *
+   * @minItems 1
+   */
+  listen: [string, ...string[]];
+  /**
+   * The TCP port of the page (plain HTTP, see docs/security.md).
+   */
+  port?: number;
+  /**
+   * How long a login lasts, in minutes; the technician logs in again after it.
+   */
+  sessionMinutes?: number;
 }
 /**
  * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every job's manifest must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.

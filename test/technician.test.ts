@@ -1,0 +1,198 @@
+// End-to-end: `attache run` with the technician page on, a simulated oximeter on a socat pty, the
+// broker: a technician logs in with the box secret, sees the device and its live readings, and opens
+// a window that uploads them; attaches a second device from the page.
+import { spawn } from 'node:child_process';
+import { realpath } from 'node:fs/promises';
+import { join } from 'node:path';
+import { getFreePort, LineDeviceSimulator, openPtyPair } from '@attache/devkit';
+import t from 'tap';
+import { bin, Stack } from './helpers/stack.js';
+import { TechnicianClient } from './helpers/technician-client.js';
+
+t.test('log in with the box secret, see live readings, open a window', async (t) => {
+  const stack = await Stack.start(t);
+  const port = await getFreePort();
+  await stack.writeConfig({ ...stack.config(), technician: { listen: ['127.0.0.1'], port } });
+  const shown = await stack.run('technician', 'secret');
+  t.equal(shown.code, 0, shown.stderr);
+  const secret = shown.stdout.trim();
+  const telemetry = await stack.subscribe();
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'technician page listening');
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+
+  const page = new TechnicianClient(port);
+  t.equal((await page.login('Dana (biomed)', 'AAAA-BBBB-CCCC-DDDD')).status, 401, 'a wrong secret');
+  t.equal((await page.login('Dana (biomed)', secret)).status, 200);
+  const status = await page.call('GET', '/api/status');
+  t.match(status.json, { gatewayId: 'gw-e2e-1', adapters: [{ deviceId: 'spo2-bed7', adapter: 'rs232' }] });
+
+  const events = await page.events();
+  t.teardown(() => events.close());
+  t.equal(events.status, 200);
+  const sentAt = Date.now();
+  const line = await stack.device.sendReading();
+  const reading = await events.next();
+  t.comment(`reading shown ${Date.now() - sentAt} ms after the device sent it`);
+  const [spo2] = /SPO2=(\d+|---)/.exec(line)?.slice(1) ?? [];
+  t.match(reading, {
+    deviceId: 'spo2-bed7',
+    observations: [
+      {
+        code: 'MDC_PULS_OXIM_SAT_O2',
+        system: 'MDC',
+        unit: '%',
+        value: spo2 === '---' ? null : Number(spo2),
+      },
+      { code: 'MDC_PULS_OXIM_PULS_RATE', unit: '/min' },
+    ],
+  });
+  t.same(Object.keys(reading).sort(), ['capturedAt', 'deviceId', 'observations'], 'nothing but the reading');
+
+  const after = await page.call('GET', '/api/status');
+  const device = (after.json.adapters as Record<string, unknown>[])[0];
+  t.match(device, { state: 'connected', lastReadingAt: reading.capturedAt });
+
+  const window = await page.call('POST', '/api/window', {});
+  t.match(window.json, { outcome: 'drained' });
+  t.ok((window.json.records as number) >= 1, 'the reading went up');
+  await telemetry.waitFor(1, 30_000);
+
+  const screen = await stack.run('console', '--once');
+  t.equal(screen.code, 0, screen.stderr);
+  t.match(screen.stdout, /Attaché gateway gw-e2e-1/);
+  t.match(screen.stdout, /spo2-bed7 {2}connected since/);
+  t.match(screen.stdout, `http://127.0.0.1:${port}/`);
+  t.match(screen.stdout, `Box secret: ${secret}`);
+  t.notMatch(screen.stdout, /MDC_|SPO2=/, 'no reading on the console');
+
+  await page.call('POST', '/api/logout', {});
+  t.equal((await page.call('GET', '/api/status')).status, 401, 'logged out');
+  const actions = gateway.logs.filter((l) => l.msg === 'technician action').map((l) => [l.who, l.action]);
+  t.same(actions, [
+    ['Dana (biomed)', 'login'],
+    ['Dana (biomed)', 'window.open'],
+    ['Dana (biomed)', 'logout'],
+  ]);
+  const text = JSON.stringify(gateway.logs);
+  t.notMatch(text, secret, 'the secret is not logged');
+  t.notMatch(text, /MDC_PULS_OXIM_SAT_O2/, 'no reading is logged');
+});
+
+t.test(
+  'attach a second device from the page: probe, a bad config refused at its field, applied, its readings',
+  async (t) => {
+    const stack = await Stack.start(t);
+    const port = await getFreePort();
+    await stack.writeConfig({ ...stack.config(), technician: { listen: ['127.0.0.1'], port } });
+    const secret = (await stack.run('technician', 'secret')).stdout.trim();
+    const pty = await openPtyPair(join(stack.dir, 'pty2'));
+    const second = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin', intervalMs: 100 });
+    await second.open();
+    t.teardown(async () => {
+      await second.close();
+      await pty.close();
+    });
+    second.start();
+    const gateway = stack.startGateway();
+    await gateway.waitForLog((l) => l.msg === 'gateway started');
+    const page = new TechnicianClient(port);
+    await page.login('Sam', secret);
+
+    const ports = await page.call('GET', '/api/ports');
+    t.equal(ports.status, 200);
+    t.ok(Array.isArray(ports.json), 'the serial ports as a list');
+
+    const probe = await page.call('POST', '/api/probe', {
+      path: await realpath(pty.gatewayPath),
+      seconds: 3,
+    });
+    t.match(probe.json, { result: { recognized: 'KEY=VALUE lines', keys: ['SPO2', 'HR'] } });
+    const suggested = (probe.json.result as { suggested: Record<string, unknown> }).suggested;
+    t.match(suggested, {
+      adapter: 'rs232',
+      format: { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2' } } },
+    });
+
+    const current = (await page.call('GET', '/api/config')).json.config as { devices: unknown[] };
+    const device = {
+      ...suggested,
+      id: 'spo2-bed8',
+      port: { ...(suggested.port as object), path: pty.gatewayPath },
+    };
+    const bad = {
+      ...current,
+      devices: [...current.devices, { ...device, port: { path: pty.gatewayPath, baudRate: 12345 } }],
+    };
+    const refused = await page.call('POST', '/api/config/apply', { config: bad });
+    t.match(
+      refused.json,
+      { applied: false, issues: [{ path: '/devices/1/port/baudRate' }] },
+      'refused at its field',
+    );
+    t.equal(
+      ((await page.call('GET', '/api/status')).json.adapters as unknown[]).length,
+      1,
+      'nothing changed',
+    );
+
+    const events = await page.events();
+    t.teardown(() => events.close());
+    const applied = await page.call('POST', '/api/config/apply', {
+      config: { ...current, devices: [...current.devices, device] },
+    });
+    t.same(applied.json, { applied: true, issues: [] });
+    for (;;) {
+      const reading = await events.next();
+      if (reading.deviceId === 'spo2-bed8') break;
+    }
+    const status = await page.call('GET', '/api/status');
+    t.match(status.json.adapters, [{ deviceId: 'spo2-bed7' }, { deviceId: 'spo2-bed8', state: 'connected' }]);
+    const actions = gateway.logs.filter((l) => l.msg === 'technician action').map((l) => l.action);
+    t.same(actions, ['login', 'probe', 'config.apply', 'config.apply']);
+  },
+);
+
+t.test('without a technician section nothing listens, and rotating the secret says so', async (t) => {
+  const stack = await Stack.start(t);
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  t.notOk(gateway.logs.some((l) => l.msg === 'technician page listening'));
+  const first = await stack.run('technician', 'secret');
+  const rotated = await stack.run('technician', 'rotate-secret');
+  t.equal(rotated.code, 0, rotated.stderr);
+  t.not(rotated.stdout.trim(), first.stdout.trim(), 'a new secret');
+  t.match(rotated.stderr, /every technician page session made with the old secret has ended/);
+  t.match(rotated.stderr, /the technician page is off/);
+});
+
+t.test('attache watch: live de-identified readings as JSON lines, ending with the client', async (t) => {
+  const stack = await Stack.start(t);
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  const watch = spawn(process.execPath, [bin, 'watch', '--config', stack.configPath], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => watch.kill());
+  const first = new Promise<string>((resolve) => {
+    let text = '';
+    watch.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
+    });
+  });
+  // The watch is subscribed once the gateway has it on its socket: send until a line arrives.
+  const sender = setInterval(() => void stack.device.sendReading(), 200);
+  const line = JSON.parse(await first);
+  clearInterval(sender);
+  t.match(line, {
+    deviceId: 'spo2-bed7',
+    observations: [
+      { code: 'MDC_PULS_OXIM_SAT_O2', name: 'SpO₂', unit: '%' },
+      { name: 'Pulse rate (oximeter)' },
+    ],
+  });
+  t.same(Object.keys(line).sort(), ['capturedAt', 'deviceId', 'observations']);
+  watch.kill();
+  t.equal((await stack.run('status', '--json')).code, 0, 'the gateway answers on after the watch went');
+});
