@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock, nullLogger } from '@attache/core';
 import t, { type Test } from 'tap';
-import { Gateway, type GatewayStatus, loadConfig } from '../src/index.js';
+import { Gateway, type GatewayStatus, loadConfig, openCache } from '../src/index.js';
 
 const spo2 = { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' } } };
 
@@ -132,4 +132,31 @@ t.test("a reload that adds a route sends the device's next readings to its outbo
   const status = await statusUntil(gateway, (s) => s.routes?.lab?.records === 2);
   t.equal(status.routes?.lab?.records, 2, "the device's next readings are in the route's outbox");
   t.equal(status.backlog.records, 1, 'none went to the default outbox');
+});
+
+t.test('a drop between the last poll and the stop is journaled before the cache closes', async (t) => {
+  const dir = await shortDir(t);
+  const path = join(dir, 'config.json');
+  const port = await freePort();
+  const config = {
+    ...configOf(dir, port),
+    cache: { diskReserveBytes: 0, maxRecords: 1, whenFull: 'drop-oldest' },
+  };
+  await writeFile(path, JSON.stringify(config));
+  const clock = new ManualClock();
+  const gateway = new Gateway({ config: await loadConfig(path), logger: nullLogger, clock });
+  await gateway.start();
+  const socket = await send(port, ['SPO2=97', 'SPO2=96']);
+  t.teardown(() => socket.destroy());
+  await statusUntil(gateway, (s) => s.cache.dropped === 1);
+  await gateway.stop();
+
+  const cache = await openCache(await loadConfig(path), nullLogger);
+  t.teardown(() => cache.close());
+  const journal = await cache.getState<{ pending: { type: string; detail: unknown }[] }>('events.journal');
+  t.same(
+    journal?.pending.filter((e) => e.type === 'cache.records-dropped').map((e) => e.detail),
+    [{ count: 1, total: 1 }],
+    'the drop is an event waiting for the next window',
+  );
 });
