@@ -48,6 +48,11 @@ export type ErrorCode =
   | 'ATTACHE_JOBS_UNAVAILABLE'
   /** No running gateway answers on the control socket. */
   | 'ATTACHE_CONTROL_UNAVAILABLE'
+  /**
+   * A file upload did not complete: the credentials provider or S3 refused it, or S3 confirmed
+   * another checksum than the file's; the file stays on the gateway and is retried next window.
+   */
+  | 'ATTACHE_FILE_UPLOAD'
   /** An unexpected failure (a bug or an unforeseen system error); the message says what. */
   | 'ATTACHE_INTERNAL';
 
