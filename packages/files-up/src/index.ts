@@ -1,3 +1,16 @@
+export {
+  type AwsCredentials,
+  CredentialsProviderClient,
+  type CredentialsProviderOptions,
+} from './credentials-provider.js';
+export {
+  FileUploader,
+  type FileUploaderOptions,
+  type FileUploadReport,
+  type MultipartState,
+  objectKey,
+} from './file-uploader.js';
+export { S3Error, S3UploadClient, type S3UploadClientOptions, type UploadedPart } from './s3-client.js';
 export { chunkBytes, openBlob, readSealed, SealedWriter, sealBlob } from './sealed-file.js';
 export {
   type CapturedFile,
