@@ -2,7 +2,7 @@
 # a local cache and a local mTLS broker); `make test` runs every test. Both install what is missing.
 
 SHELL := /bin/bash
-DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus python3-serial python3-serial-asyncio mbpoll python3-hl7 shellcheck systemd udev python3 iproute2 util-linux nftables python3-pyfuse3
+DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus python3-serial python3-serial-asyncio mbpoll python3-hl7 shellcheck systemd udev python3 iproute2 util-linux nftables python3-pyfuse3 dosfstools mtools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NPM_STAMP := node_modules/.package-lock.json
 # The AWS CDK app has its own dependencies (cloud/package.json): only `make test` and `make -C cloud`

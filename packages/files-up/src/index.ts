@@ -1,3 +1,4 @@
+export { CaptureDriver, type CaptureDriverOptions } from './capture-driver.js';
 export {
   type AwsCredentials,
   CredentialsProviderClient,
@@ -12,6 +13,13 @@ export {
 } from './file-uploader.js';
 export { S3Error, S3UploadClient, type S3UploadClientOptions, type UploadedPart } from './s3-client.js';
 export { chunkBytes, openBlob, readSealed, SealedWriter, sealBlob } from './sealed-file.js';
+export {
+  FolderSource,
+  type FolderSourceOptions,
+  type ScanReport,
+  UsbSource,
+  type UsbSourceOptions,
+} from './sources.js';
 export {
   type CapturedFile,
   type CaptureResult,

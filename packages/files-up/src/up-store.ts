@@ -154,6 +154,10 @@ export class UpStore extends EventEmitter<{ event: [UpStoreEvent] }> {
         await writer.write(chunk);
       }
       if (size <= maxFileBytes) await writer.end();
+    } catch (err) {
+      // The source failed mid-file: nothing of it is kept.
+      await rm(tmp, { force: true });
+      throw err;
     } finally {
       await handle.close();
     }
