@@ -4,6 +4,7 @@ export {
   CredentialsProviderClient,
   type CredentialsProviderOptions,
 } from './credentials-provider.js';
+export { deidentifyTextLog } from './deidentify.js';
 export {
   FileUploader,
   type FileUploaderOptions,
@@ -24,6 +25,7 @@ export {
   type CapturedFile,
   type CaptureResult,
   type CaptureSource,
+  type RefusedReason,
   UpStore,
   type UpStoreCounts,
   type UpStoreEvent,

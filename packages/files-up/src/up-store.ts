@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CacheKeyring, mkdirDurably, syncDir, writeDurably } from '@attache/cache';
-import { GatewayError, type Logger, nullLogger } from '@attache/core';
+import { GatewayError, isGatewayError, type Logger, nullLogger } from '@attache/core';
+import { deidentifyTextLog } from './deidentify.js';
 import { openBlob, readSealed, SealedWriter, sealBlob } from './sealed-file.js';
 
 /** Bounds of the up store, like the cache's (`whenFull` has the same two policies). */
@@ -30,6 +31,11 @@ export interface UpStoreOptions {
   logger?: Logger;
   /** Wall-clock time in ms (default Date.now): the capture time of files that do not give one. */
   now?: () => number;
+  /**
+   * The devices whose files are text logs to de-identify before they are stored (see
+   * deidentify.ts), and the free-text rule applied to each line. Their files are never kept as they came.
+   */
+  deidentify?: { deviceIds: string[]; clean: (line: string) => string };
 }
 
 /** Where a capture came from. */
@@ -50,11 +56,14 @@ export interface CapturedFile extends Required<CaptureSource> {
   size: number;
 }
 
+/** Why a file was not taken: the store is full, the file is too large, or it had to be de-identified and is not text. */
+export type RefusedReason = 'full' | 'too-large' | 'not-text';
+
 /** What the store did, one event per file (the gateway journals them and `attache status` counts them). */
 export type UpStoreEvent =
   | { type: 'file.captured'; file: CapturedFile }
   | { type: 'file.duplicate'; sha256: string; source: string }
-  | { type: 'file.refused'; source: string; deviceId: string; size: number; reason: 'full' | 'too-large' }
+  | { type: 'file.refused'; source: string; deviceId: string; size: number; reason: RefusedReason }
   | { type: 'file.dropped'; file: CapturedFile }
   | { type: 'file.uploaded'; file: CapturedFile; key: string };
 
@@ -85,6 +94,7 @@ export class UpStore extends EventEmitter<{ event: [UpStoreEvent] }> {
   readonly #limits: UpStoreLimits | undefined;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #deidentify: UpStoreOptions['deidentify'];
   #counts: UpStoreCounts = { ...zeroCounts };
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -110,6 +120,7 @@ export class UpStore extends EventEmitter<{ event: [UpStoreEvent] }> {
     this.#limits = limits;
     this.#log = (options.logger ?? nullLogger).child({ module: 'files-up' });
     this.#now = options.now ?? Date.now;
+    this.#deidentify = options.deidentify;
   }
 
   /** Creates the directories (0700), removes unfinished captures, reads the counters. */
@@ -147,7 +158,12 @@ export class UpStore extends EventEmitter<{ event: [UpStoreEvent] }> {
     const handle = await open(tmp, 'wx', 0o600);
     try {
       const writer = new SealedWriter(handle, this.#keyring);
-      for await (const chunk of content instanceof Uint8Array ? [content] : content) {
+      const raw = content instanceof Uint8Array ? [content] : content;
+      const rule = this.#deidentify;
+      const chunks = rule?.deviceIds.includes(from.deviceId)
+        ? deidentifyTextLog(toAsync(raw), rule.clean)
+        : raw;
+      for await (const chunk of chunks) {
         size += chunk.length;
         if (size > maxFileBytes) break;
         hash.update(chunk);
@@ -155,8 +171,9 @@ export class UpStore extends EventEmitter<{ event: [UpStoreEvent] }> {
       }
       if (size <= maxFileBytes) await writer.end();
     } catch (err) {
-      // The source failed mid-file: nothing of it is kept.
+      // The source failed mid-file, or a file to de-identify is not text: nothing of it is kept.
       await rm(tmp, { force: true });
+      if (isGatewayError(err) && err.code === 'ATTACHE_MALFORMED') await this.#count(from, size, 'not-text');
       throw err;
     } finally {
       await handle.close();
@@ -196,14 +213,18 @@ export class UpStore extends EventEmitter<{ event: [UpStoreEvent] }> {
   }
 
   async #refuse(from: CaptureSource, size: number, reason: 'full' | 'too-large'): Promise<never> {
-    this.#counts.refused++;
-    await this.#saveCounts();
-    this.#log.warn({ source: from.source, deviceId: from.deviceId, size, reason }, 'file refused');
-    this.#emit({ type: 'file.refused', source: from.source, deviceId: from.deviceId, size, reason });
+    await this.#count(from, size, reason);
     throw new GatewayError(
       'ATTACHE_CACHE_FULL',
       reason === 'full' ? 'the file store is full' : `a file of ${size} bytes is larger than the store takes`,
     );
+  }
+
+  async #count(from: CaptureSource, size: number, reason: RefusedReason): Promise<void> {
+    this.#counts.refused++;
+    await this.#saveCounts();
+    this.#log.warn({ source: from.source, deviceId: from.deviceId, size, reason }, 'file refused');
+    this.#emit({ type: 'file.refused', source: from.source, deviceId: from.deviceId, size, reason });
   }
 
   /** True when a file of `size` bytes fits, after dropping the oldest with `drop-oldest`. */
@@ -317,6 +338,10 @@ export class UpStore extends EventEmitter<{ event: [UpStoreEvent] }> {
   #dir(...parts: string[]): string {
     return join(this.#path, ...parts);
   }
+}
+
+async function* toAsync(chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  yield* chunks;
 }
 
 async function exists(path: string): Promise<boolean> {

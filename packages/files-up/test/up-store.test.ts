@@ -3,6 +3,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadOrCreateKeyring } from '@attache/cache';
 import { UpStore, type UpStoreEvent, type UpStoreLimits } from '@attache/files-up';
+import { FreeTextDeidentifier } from '@attache/normalizer';
 import t, { type Test } from 'tap';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -171,3 +172,45 @@ t.test('options are checked', async (t) => {
     TypeError,
   );
 });
+
+t.test(
+  'a device set to de-identify: its text logs are cleaned line by line before they are stored',
+  async (t) => {
+    const dir = t.testdir();
+    const keyring = await loadOrCreateKeyring(join(dir, 'key'));
+    const rule = new FreeTextDeidentifier();
+    const store = new UpStore({
+      path: join(dir, 'files-up'),
+      keyring,
+      deidentify: { deviceIds: ['vent-1'], clean: (line) => rule.clean(line) },
+    });
+    await store.open();
+    const events: UpStoreEvent[] = [];
+    store.on('event', (e) => events.push(e));
+    const log = 'E42 occlusion, called Dr Smith\r\nPatient MRN 12345678 ok\r\nno newline at the end';
+    async function* split() {
+      for (let i = 0; i < log.length; i += 5) yield Buffer.from(log.slice(i, i + 5));
+    }
+    const result = await store.capture(split(), from);
+    if (!result.stored) {
+      t.fail('not stored');
+      return;
+    }
+    const text = (await store.read(result.file)).toString('utf8');
+    t.notOk(/Smith|12345678/.test(text), 'names and identifiers are gone');
+    t.match(
+      text,
+      /^E42 occlusion, called Dr \[redacted\]\r\n.*\r\nno newline at the end$/s,
+      'the rest and the line endings are kept',
+    );
+    await t.rejects(
+      store.capture(Buffer.from([0x41, 0, 0x42]), from),
+      { code: 'ATTACHE_MALFORMED' },
+      'binary is refused',
+    );
+    t.match(events.at(-1), { type: 'file.refused', reason: 'not-text' });
+    const other = await store.capture(Buffer.from([0x41, 0, 0x42]), { ...from, deviceId: 'pump-2' });
+    t.match(other, { stored: true }, 'other devices upload sealed as it was');
+    t.same(await readdir(join(dir, 'files-up', 'tmp')), []);
+  },
+);
