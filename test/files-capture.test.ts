@@ -101,11 +101,11 @@ async function rig(t: Test, options: Omit<CaptureDriverOptions, 'store'>) {
 
 const readingLines = Buffer.from('HR=72\r\nSPO2=98\r\n');
 const log = Buffer.from(
-  [
+  `${[
     '=== ERROR LOG BEGIN ===',
     ...Array.from({ length: 300 }, (_, i) => `0${i} E42 occlusion pump 2`),
     '=== ERROR LOG END ===',
-  ].join('\r\n') + '\r\n',
+  ].join('\r\n')}\r\n`,
 );
 
 t.test('a log printed on the port between start and end lines becomes one byte-identical file', async (t) => {

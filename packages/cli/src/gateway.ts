@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
-import { type LevelCache, loadOrCreateSigningKey } from '@attache/cache';
+import { type LevelCache, loadOrCreateKeyring, loadOrCreateSigningKey } from '@attache/cache';
 import type { AttacheConfig, DeviceAdapter, Logger, ReadingSink, WindowResult } from '@attache/core';
 import { GatewayError } from '@attache/core';
+import { type FilesUpService, startFilesUp } from '@attache/files-up';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
 import { createAdapters } from './adapters.js';
@@ -52,6 +53,7 @@ export class Gateway {
   #clock: ClockWatch;
   #cache: LevelCache | undefined;
   #windows: WindowRunner | undefined;
+  #files: FilesUpService | undefined;
   #control: ControlServer | undefined;
   #adapters: DeviceAdapter[] = [];
   #expiry: NodeJS.Timeout | undefined;
@@ -74,6 +76,11 @@ export class Gateway {
     const cache = await openCache(config, this.#log, undefined, gatewayLockWaitMs);
     this.#cache = cache;
     await this.#clock.stamp();
+    this.#files = await startFilesUp(
+      config,
+      await loadOrCreateKeyring(gatewayPaths(config).keyFile),
+      this.#log,
+    );
     this.#startWindows(cache);
     await this.#windows?.openRoutes();
     const sink = this.#sink(cache);
@@ -121,6 +128,7 @@ export class Gateway {
     return readStatus(this.#config, cache, windows, {
       startedAt: this.#startedAt,
       adapters: this.#adapters.map((a) => a.status()),
+      ...(this.#files ? { files: this.#files } : {}),
     });
   }
 
@@ -192,6 +200,7 @@ export class Gateway {
     clearInterval(this.#monitor);
     clearInterval(this.#expiry);
     for (const adapter of this.#adapters) await adapter.stop();
+    await this.#files?.stop();
     await this.#windows?.close();
     await this.#windows?.closeRoutes();
     await this.#control?.stop();
@@ -255,6 +264,7 @@ export class Gateway {
       cache,
       logger: this.#log,
       openOutbox: (path) => openCache(this.#config, this.#log, path, gatewayLockWaitMs),
+      ...(this.#files ? { files: this.#files } : {}),
       host: {
         reportState: () => this.#reportState(),
         applyDesired: (desired, desiredVersion) => this.#applyDesired(desired, desiredVersion),

@@ -37,6 +37,9 @@ export type {
   DeviceConfigInput,
   EthernetDeviceConfig,
   FieldMapping,
+  FilesConfig,
+  FilesUploadConfig,
+  FolderSourceConfig,
   GatewayConfig,
   Hl7MllpFormat,
   JobsConfig,
@@ -57,6 +60,7 @@ export type {
   StreamFormat,
   TcpEndpoint,
   UplinkConfig,
+  UsbSourceConfig,
   WindowConfig,
 } from './generated/config.js';
 export type { Alarm, AttacheRecord, ClockProvenance, DeviceCode, Observation } from './generated/record.js';

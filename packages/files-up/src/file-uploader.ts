@@ -18,6 +18,8 @@ export interface FileUploaderOptions {
   attempts?: number;
   /** Called when S3 refused the credentials (expired): the next request fetches new ones. */
   forgetCredentials?: () => void;
+  /** Which files this uploader takes (default: all), e.g. the devices of one route's bucket. */
+  accept?: (file: CapturedFile) => boolean;
   logger?: Logger;
 }
 
@@ -67,6 +69,7 @@ export class FileUploader {
   readonly #multipartAbove: number;
   readonly #attempts: number;
   readonly #forget: () => void;
+  readonly #accept: (file: CapturedFile) => boolean;
   readonly #log: Logger;
   #sent = 0;
   #maxBytes = 0;
@@ -87,6 +90,7 @@ export class FileUploader {
     this.#multipartAbove = options.multipartAboveBytes ?? 16 * 1024 * 1024;
     this.#attempts = options.attempts ?? 3;
     this.#forget = options.forgetCredentials ?? (() => undefined);
+    this.#accept = options.accept ?? (() => true);
     this.#log = (options.logger ?? nullLogger).child({ module: 'files-up' });
   }
 
@@ -100,7 +104,7 @@ export class FileUploader {
     this.#maxBytes = options.maxBytes ?? 0;
     this.#signal = options.signal;
     const report: FileUploadReport = { uploaded: 0, bytes: 0, failed: 0, remaining: 0, endedBy: 'drained' };
-    const files = await this.#store.list();
+    const files = (await this.#store.list()).filter(this.#accept);
     let index = 0;
     for (; index < files.length; index++) {
       const file = files[index] as CapturedFile;
@@ -122,7 +126,7 @@ export class FileUploader {
       }
     }
     report.bytes = this.#sent;
-    report.remaining = (await this.#store.list()).length;
+    report.remaining = (await this.#store.list()).filter(this.#accept).length;
     return report;
   }
 

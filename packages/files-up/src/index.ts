@@ -12,6 +12,13 @@ export {
   type MultipartState,
   objectKey,
 } from './file-uploader.js';
+export {
+  FilesUpService,
+  type FilesUpServiceOptions,
+  type FilesUpStatus,
+  type FilesWindowReport,
+  startFilesUp,
+} from './files-up-service.js';
 export { S3Error, S3UploadClient, type S3UploadClientOptions, type UploadedPart } from './s3-client.js';
 export { chunkBytes, openBlob, readSealed, SealedWriter, sealBlob } from './sealed-file.js';
 export {
