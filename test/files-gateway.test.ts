@@ -39,6 +39,7 @@ t.test('a file the device exports goes up in the next window and leaves the box'
   const old = new Date(Date.now() - 60_000);
   await utimes(join(share, 'service.txt'), old, old);
 
+  const events = await stack.subscribe('events');
   const gateway = stack.startGateway();
   await gateway.waitForLog((l) => l.msg === 'gateway started');
   const captured = await stack.statusUntil((s) => (s as FilesStatus).files?.captured === 1);
@@ -63,6 +64,20 @@ t.test('a file the device exports goes up in the next window and leaves the box'
   t.match(await stack.statusUntil((s) => (s as FilesStatus).files?.uploaded === 1), {
     files: { captured: 1, uploaded: 1, waiting: 0 },
   });
+  // Events go up with the window after they happened: the upload's with the next one.
+  t.equal((await stack.run('sync', '--json')).code, 0);
+  const sent = events.messages.map(
+    (m) => JSON.parse(m.toString()) as { type: string; detail: Record<string, unknown> },
+  );
+  const fileEvents = sent.filter((e) => e.type.startsWith('file.'));
+  t.match(fileEvents, [
+    {
+      type: 'file.captured',
+      detail: { deviceId: 'spo2-bed7', sha256: sha, size: report.length, source: 'folder' },
+    },
+    { type: 'file.uploaded', detail: { deviceId: 'spo2-bed7', sha256: sha, key: object?.[0] } },
+  ]);
+  t.notOk(JSON.stringify(fileEvents).includes('service.txt'), 'events never carry the file name');
   const text = await stack.run('status');
   t.match(text.stdout, /files up: 0 waiting .*captured 1, uploaded 1, refused 0, dropped 0/);
   await gateway.stop();

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { type LevelCache, loadOrCreateKeyring, loadOrCreateSigningKey } from '@attache/cache';
 import type { AttacheConfig, DeviceAdapter, Logger, ReadingSink, WindowResult } from '@attache/core';
 import { GatewayError } from '@attache/core';
-import { type FilesUpService, startFilesUp } from '@attache/files-up';
+import { type FilesUpService, fileEventDetail, startFilesUp, type UpStoreEvent } from '@attache/files-up';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
 import { createAdapters } from './adapters.js';
@@ -76,11 +76,8 @@ export class Gateway {
     const cache = await openCache(config, this.#log, undefined, gatewayLockWaitMs);
     this.#cache = cache;
     await this.#clock.stamp();
-    this.#files = await startFilesUp(
-      config,
-      await loadOrCreateKeyring(gatewayPaths(config).keyFile),
-      this.#log,
-    );
+    const keyring = await loadOrCreateKeyring(gatewayPaths(config).keyFile);
+    this.#files = await startFilesUp(config, keyring, this.#log, (event) => this.#fileEvent(event));
     this.#startWindows(cache);
     await this.#windows?.openRoutes();
     const sink = this.#sink(cache);
@@ -290,6 +287,15 @@ export class Gateway {
         if (uplink) await checkTrustedTime(uplink, this.#clock, events, this.#log.child({ module: 'clock' }));
       },
     });
+  }
+
+  /** A files-up event into the journal (uploaded with the next window); duplicates are only counted. */
+  #fileEvent(event: UpStoreEvent): void {
+    const detail = fileEventDetail(event);
+    if (!detail || event.type === 'file.duplicate') return;
+    this.#events
+      ?.add(event.type, detail)
+      .catch((err: unknown) => this.#log.error({ err }, 'a files-up event could not be journaled'));
   }
 
   /** Starts the window policies and the event monitor. */

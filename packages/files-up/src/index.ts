@@ -32,6 +32,7 @@ export {
   type CapturedFile,
   type CaptureResult,
   type CaptureSource,
+  fileEventDetail,
   type RefusedReason,
   UpStore,
   type UpStoreCounts,

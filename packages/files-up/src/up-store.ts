@@ -358,3 +358,28 @@ async function readJson<T>(path: string): Promise<T | undefined> {
     return undefined;
   }
 }
+
+/**
+ * The detail of a store event as the gateway's event message carries it (event.schema.json): hashes,
+ * sizes, sources and device ids, never the file's name or content; undefined for `file.duplicate`.
+ */
+export function fileEventDetail(event: UpStoreEvent): Record<string, string | number> | undefined {
+  switch (event.type) {
+    case 'file.captured': {
+      const { deviceId, sha256, size, source } = event.file;
+      return { deviceId, sha256, size, source };
+    }
+    case 'file.uploaded': {
+      const { deviceId, sha256, size } = event.file;
+      return { deviceId, sha256, size, key: event.key };
+    }
+    case 'file.refused':
+      return { deviceId: event.deviceId, size: event.size, source: event.source, reason: event.reason };
+    case 'file.dropped': {
+      const { deviceId, sha256, size } = event.file;
+      return { deviceId, sha256, size };
+    }
+    case 'file.duplicate':
+      return undefined;
+  }
+}
