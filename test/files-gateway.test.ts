@@ -73,7 +73,7 @@ t.test('a file the device exports goes up in the next window and leaves the box'
   t.match(fileEvents, [
     {
       type: 'file.captured',
-      detail: { deviceId: 'spo2-bed7', sha256: sha, size: report.length, source: 'folder' },
+      detail: { deviceId: 'spo2-bed7', sha256: sha, size: report.length, origin: 'folder' },
     },
     { type: 'file.uploaded', detail: { deviceId: 'spo2-bed7', sha256: sha, key: object?.[0] } },
   ]);

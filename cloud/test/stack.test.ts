@@ -251,7 +251,8 @@ t.test(
       JSON.stringify(p.Properties).includes('credentials-iot:ThingName'),
     );
     t.equal(policies.length, 1);
-    const statements = resolve((policies[0]?.Properties as Json).PolicyDocument, 'eu-central-1') as {
+    const properties = (policies[0] as Json).Properties as Json;
+    const statements = resolve(properties.PolicyDocument, 'eu-central-1') as {
       Statement: { Action: string | string[]; Resource: unknown }[];
     };
     const actions = statements.Statement.flatMap((s) => s.Action);

@@ -367,14 +367,14 @@ export function fileEventDetail(event: UpStoreEvent): Record<string, string | nu
   switch (event.type) {
     case 'file.captured': {
       const { deviceId, sha256, size, source } = event.file;
-      return { deviceId, sha256, size, source };
+      return { deviceId, sha256, size, origin: source };
     }
     case 'file.uploaded': {
       const { deviceId, sha256, size } = event.file;
       return { deviceId, sha256, size, key: event.key };
     }
     case 'file.refused':
-      return { deviceId: event.deviceId, size: event.size, source: event.source, reason: event.reason };
+      return { deviceId: event.deviceId, size: event.size, origin: event.source, reason: event.reason };
     case 'file.dropped': {
       const { deviceId, sha256, size } = event.file;
       return { deviceId, sha256, size };

@@ -91,7 +91,7 @@ export interface ClockProvenance {
   monotonicMs: number;
 }
 /**
- * Per type: device.* → deviceId, adapter (and lastErrorCode on device.lost); cache.full → records, bytes; cache.records-dropped → count (since the previous event), total; clock.corrected → bootId, monotonicMs, trueTime, systemTime, offsetMs, source; file.captured → deviceId, sha256, size, source; file.uploaded → deviceId, sha256, size, key; file.refused → deviceId, size, source, reason; file.dropped → deviceId, sha256, size.
+ * Per type: device.* → deviceId, adapter (and lastErrorCode on device.lost); cache.full → records, bytes; cache.records-dropped → count (since the previous event), total; clock.corrected → bootId, monotonicMs, trueTime, systemTime, offsetMs, source; file.captured → deviceId, sha256, size, origin; file.uploaded → deviceId, sha256, size, key; file.refused → deviceId, size, origin, reason; file.dropped → deviceId, sha256, size.
  */
 export interface GatewayEventDetail {
   deviceId?: string;
@@ -104,9 +104,9 @@ export interface GatewayEventDetail {
    */
   size?: number;
   /**
-   * Where the true time came from: `timesyncd` (NTP, the sync file appeared), `broker-date` (the broker's HTTPS Date header).
+   * Where a file came from: `folder`, `usb`, `serial:<port>`.
    */
-  source?: 'timesyncd' | 'broker-date';
+  origin?: string;
   /**
    * The S3 object key of an uploaded file (`<thing>/<deviceId>/<date>/<sha256>`).
    */
@@ -153,6 +153,10 @@ export interface GatewayEventDetail {
    * trueTime − systemTime at that moment, in ms.
    */
   offsetMs?: number;
+  /**
+   * Where the true time came from: `timesyncd` (NTP, the sync file appeared), `broker-date` (the broker's HTTPS Date header).
+   */
+  source?: 'timesyncd' | 'broker-date';
 }
 
 /**
