@@ -2,9 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadOrCreateKeyring } from '@attache/cache';
+import type { FilesConfig } from '@attache/core';
 import { createTestPki, issueClientCertificate, type TestPki } from '@attache/devkit';
 import {
   CredentialsProviderClient,
+  FilesUpService,
   FileUploader,
   type MultipartState,
   S3UploadClient,
@@ -232,4 +234,131 @@ t.test('a window that stops ends the upload between requests', async (t) => {
   ac.abort();
   t.match(await uploader.upload({ signal: ac.signal }), { uploaded: 0, endedBy: 'stopped', remaining: 1 });
   t.same(s3.log, [], 'nothing sent');
+});
+
+t.test(
+  'a route’s devices go to their route’s bucket (data residency); a budget holds across destinations',
+  async (t) => {
+    const dir = t.testdir();
+    const provider = await CredentialsProviderEmulator.start(pki);
+    const eu = await S3UploadEmulator.start(pki, provider, 'files-eu', 'eu-central-1');
+    const us = await S3UploadEmulator.start(pki, provider, 'files-us', 'us-east-1');
+    t.teardown(() => Promise.all([provider.close(), eu.close(), us.close()]));
+    const destination = (s3: S3UploadEmulator) => ({
+      credentialsEndpoint: provider.endpoint,
+      roleAlias: provider.roleAlias,
+      bucket: s3.bucket,
+      region: s3.region,
+      endpoint: s3.endpoint,
+      caFile: pki.caFile,
+    });
+    const files: FilesConfig = {
+      maxFiles: 10,
+      maxBytes: 1024 * 1024,
+      maxFileBytes: 1024 * 1024,
+      whenFull: 'refuse',
+      deidentify: [],
+      sources: [],
+      upload: {
+        ...destination(eu),
+        priority: 'after-telemetry',
+        partBytes: 5 * 1024 * 1024,
+        multipartAboveBytes: 16 * 1024 * 1024,
+        routes: { us: destination(us) },
+      },
+    };
+    const service = new FilesUpService({
+      config: files,
+      dataDir: dir,
+      keyring: await loadOrCreateKeyring(join(dir, 'cache.key')),
+      thingName: thing,
+      certFile: pki.clientCertFile,
+      keyFile: pki.clientKeyFile,
+      routes: { us: ['pump-us'] },
+    });
+    await service.start();
+    t.teardown(() => service.stop());
+    await service.store.capture(Buffer.alloc(1000, 1), { ...from, deviceId: 'vent-1' });
+    await service.store.capture(Buffer.alloc(1000, 2), { ...from, deviceId: 'pump-us' });
+    await service.store.capture(Buffer.alloc(1000, 3), { ...from, deviceId: 'pump-us' });
+    const first = await service.upload({ maxBytes: 2500 });
+    t.match(first, { uploaded: 2, bytes: 2000, remaining: 1, endedBy: 'byte-budget' });
+    t.match(first.destinations, { default: { uploaded: 1 }, us: { uploaded: 1, endedBy: 'byte-budget' } });
+    t.same(
+      [...eu.objects.keys()].map((k) => k.split('/')[1]),
+      ['vent-1'],
+      'the default route’s bucket',
+    );
+    t.same(
+      [...us.objects.keys()].map((k) => k.split('/')[1]),
+      ['pump-us'],
+      'the us route’s bucket only',
+    );
+    t.match(await service.upload({ maxBytes: 0 }), { uploaded: 1, remaining: 0 });
+    t.match(await service.status(), { captured: 3, uploaded: 3, waiting: 0, waitingBytes: 0 });
+    const broken = new FilesUpService({
+      config: files,
+      dataDir: dir,
+      keyring: await loadOrCreateKeyring(join(dir, 'cache.key')),
+      thingName: thing,
+      certFile: join(dir, 'missing.crt'),
+      keyFile: pki.clientKeyFile,
+    });
+    await broken.store.open();
+    await broken.store.capture(Buffer.alloc(10, 4), from);
+    t.match(
+      await broken.upload({ maxBytes: 0 }),
+      { uploaded: 0, failed: 2, remaining: 1 },
+      'an unreadable certificate fails the window, not the gateway',
+    );
+  },
+);
+
+t.test('S3 confirming another checksum keeps the file; an upload S3 forgot starts again', async (t) => {
+  const { s3, store, uploader } = await rig(t);
+  const log = Buffer.from('x'.repeat(1000));
+  await store.capture(log, from);
+  s3.misreportNext = 1;
+  t.match(
+    await uploader.upload(),
+    { uploaded: 0, failed: 1, remaining: 1 },
+    'not deleted on a checksum it did not send',
+  );
+  t.match(await uploader.upload(), { uploaded: 1 });
+  await store.capture(randomBytes(600 * 1024), from);
+  t.match(await uploader.upload({ maxBytes: 200 * 1024 }), { endedBy: 'byte-budget' });
+  s3.uploads.clear(); // aborted by the bucket's lifecycle rule while the box was away
+  t.match(await uploader.upload(), { uploaded: 0, failed: 1 }, 'NoSuchUpload');
+  t.match(await uploader.upload(), { uploaded: 1, remaining: 0 }, 'the next window starts the file again');
+  t.equal(s3.log.filter((r) => r.operation === 'CreateMultipartUpload').length, 2);
+});
+
+t.test('a malformed credentials reply is refused', async (t) => {
+  const { provider, credentials } = await rig(t);
+  provider.malformedNext = 1;
+  await t.rejects(credentials.credentials(), { code: 'ATTACHE_FILE_UPLOAD', message: /malformed/ });
+  provider.malformedNext = 1;
+  provider.malformedBody = 'not json';
+  await t.rejects(credentials.credentials(), { code: 'ATTACHE_FILE_UPLOAD', message: /not JSON/ });
+  const first = await credentials.credentials();
+  t.equal(
+    await credentials.credentials(),
+    first,
+    'valid credentials are kept until shortly before they expire',
+  );
+  t.throws(
+    () =>
+      new CredentialsProviderClient({
+        endpoint: '',
+        roleAlias: 'a',
+        thingName: 't',
+        cert: Buffer.alloc(0),
+        key: Buffer.alloc(0),
+      }),
+    TypeError,
+  );
+  t.throws(
+    () => new S3UploadClient({ region: '', bucket: 'b', credentials: () => credentials.credentials() }),
+    TypeError,
+  );
 });

@@ -43,6 +43,9 @@ export class CredentialsProviderEmulator {
   refused = 0;
   /** Lifetime of issued credentials, ms. */
   lifetimeMs = 3_600_000;
+  /** Answer the next N requests 200 with this body instead of credentials (a malformed reply). */
+  malformedNext = 0;
+  malformedBody = '{}';
 
   private constructor(
     readonly endpoint: string,
@@ -78,6 +81,11 @@ export class CredentialsProviderEmulator {
       return refuse(404, 'Role alias does not exist');
     }
     if (thing !== peer.subject.CN) return refuse(403, 'Invalid thing name passed');
+    if (this.malformedNext > 0) {
+      this.malformedNext--;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(this.malformedBody);
+      return true;
+    }
     const accessKeyId = `ASIA${randomBytes(8).toString('hex').toUpperCase()}`;
     const issued: Issued = {
       secret: randomBytes(30).toString('base64'),
@@ -134,6 +142,8 @@ export class S3UploadEmulator {
   /** Refuse the next N requests with this status and code. */
   refuseNext = 0;
   refuseWith = { status: 503, code: 'SlowDown' };
+  /** Confirm the next N PutObject/UploadPart requests with another checksum than the one stored (a broken S3). */
+  misreportNext = 0;
 
   private constructor(
     readonly endpoint: string,
@@ -216,10 +226,15 @@ export class S3UploadEmulator {
       return error(400, 'BadDigest');
     }
     const etag = `"${createHash('md5').update(body).digest('hex')}"`;
+    let confirmed = actual;
+    if (this.misreportNext > 0 && (operation === 'PutObject' || operation === 'UploadPart')) {
+      this.misreportNext--;
+      confirmed = sha256(Buffer.from('something else')).toString('base64');
+    }
     switch (operation) {
       case 'PutObject':
         this.objects.set(key, { body, checksum: actual, metadata: metadataOf(req) });
-        return reply(200, { etag, 'x-amz-checksum-sha256': actual });
+        return reply(200, { etag, 'x-amz-checksum-sha256': confirmed });
       case 'CreateMultipartUpload': {
         const uploadId = randomUUID();
         this.uploads.set(uploadId, { key, thing, parts: new Map() });
@@ -234,7 +249,7 @@ export class S3UploadEmulator {
         const upload = this.uploads.get(query.get('uploadId') ?? '');
         if (!upload || upload.key !== key) return error(404, 'NoSuchUpload');
         upload.parts.set(Number(query.get('partNumber')), { body, etag, checksum: actual });
-        return reply(200, { etag, 'x-amz-checksum-sha256': actual });
+        return reply(200, { etag, 'x-amz-checksum-sha256': confirmed });
       }
       case 'CompleteMultipartUpload':
         return this.#complete(query.get('uploadId') ?? '', key, body.toString('utf8'), reply, error);

@@ -143,8 +143,21 @@ export class FileUploader {
   }
 
   async #multipart(file: CapturedFile): Promise<string> {
+    try {
+      return await this.#resume(file);
+    } catch (err) {
+      // The upload is gone (aborted by the bucket's lifecycle rule after weeks offline): the next
+      // window starts the file again.
+      if (err instanceof S3Error && err.s3Code === 'NoSuchUpload') {
+        await this.#store.setUploadState(file.sha256, undefined);
+      }
+      throw err;
+    }
+  }
+
+  async #resume(file: CapturedFile): Promise<string> {
     let state = await this.#store.uploadState<MultipartState>(file.sha256);
-    if (!state || state.partBytes % chunkBytes !== 0) {
+    if (!state) {
       const key = objectKey(this.#prefix, file);
       const uploadId = await this.#retrying(0, () =>
         this.#s3.createMultipartUpload(key, this.#metadata(file)),
@@ -176,15 +189,7 @@ export class FileUploader {
     }
     const expected = `${sha256(Buffer.concat(digests)).toString('base64')}-${count}`;
     const { key, uploadId, parts } = state;
-    let confirmed: string;
-    try {
-      confirmed = await this.#retrying(0, () => this.#s3.completeMultipartUpload(key, uploadId, parts));
-    } catch (err) {
-      // The upload is gone (aborted by a lifecycle rule after days offline): start the file again.
-      if (err instanceof S3Error && err.s3Code === 'NoSuchUpload')
-        await this.#store.setUploadState(file.sha256, undefined);
-      throw err;
-    }
+    const confirmed = await this.#retrying(0, () => this.#s3.completeMultipartUpload(key, uploadId, parts));
     this.#confirm(file, expected, confirmed);
     return key;
   }

@@ -150,18 +150,6 @@ export class S3UploadClient {
     return /<ChecksumSHA256>([^<]+)<\/ChecksumSHA256>/.exec(reply.body)?.[1] ?? '';
   }
 
-  /** AbortMultipartUpload (the parts S3 held are freed). */
-  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
-    await this.#send(
-      'AbortMultipartUpload',
-      'DELETE',
-      key,
-      `uploadId=${encodeURIComponent(uploadId)}`,
-      {},
-      Buffer.alloc(0),
-    );
-  }
-
   async #send(
     operation: string,
     method: string,

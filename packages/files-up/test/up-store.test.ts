@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadOrCreateKeyring } from '@attache/cache';
-import { UpStore, type UpStoreEvent, type UpStoreLimits } from '@attache/files-up';
+import { openBlob, sealBlob, UpStore, type UpStoreEvent, type UpStoreLimits } from '@attache/files-up';
 import { FreeTextDeidentifier } from '@attache/normalizer';
 import t, { type Test } from 'tap';
 
@@ -214,3 +214,22 @@ t.test(
     t.same(await readdir(join(dir, 'files-up', 'tmp')), []);
   },
 );
+
+t.test('a file sealed with a key the keyring lacks, or cut short, is refused', async (t) => {
+  const { store, path } = await opened(t);
+  const content = randomBytes(70_000);
+  await store.capture(content, from);
+  const [file] = await store.list();
+  if (!file) return;
+  const otherKeyring = await loadOrCreateKeyring(join(path, '..', 'other.key'));
+  const stranger = { currentId: otherKeyring.currentId, indexId: otherKeyring.indexId, key: () => undefined };
+  const blind = new UpStore({ path, keyring: stranger });
+  await t.rejects(blind.read(file), { code: 'ATTACHE_CACHE_KEY' });
+  const object = join(path, 'objects', file.sha256);
+  await writeFile(object, (await readFile(object)).subarray(0, 20));
+  await t.rejects(store.read(file), { code: 'ATTACHE_CACHE_TAMPERED' });
+  await writeFile(object, 'XXXXX');
+  await t.rejects(store.read(file), { code: 'ATTACHE_CACHE_TAMPERED' });
+  t.throws(() => openBlob(Buffer.from('ATUP1'), otherKeyring), { code: 'ATTACHE_CACHE_TAMPERED' });
+  t.throws(() => sealBlob(Buffer.alloc(70_000), otherKeyring), TypeError);
+});
