@@ -38,7 +38,7 @@ export function filesUp(stack: Stack, bucket: s3.Bucket, key: kms.Key, bucketLog
     'Attaché files up: a gateway writes its device files under its own thing prefix, and reads nothing',
     [
       new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        actions: ['s3:PutObject'],
         resources: [ownPrefix],
       }),
       // SSE-KMS: PutObject needs GenerateDataKey; a multipart upload also Decrypt (to complete it).
