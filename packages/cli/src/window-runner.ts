@@ -74,7 +74,7 @@ export interface WindowRunnerOptions {
   /** Where the window process logs: 1 (stdout, default) or 2 (stderr, when stdout is a command's answer). */
   logFd?: 1 | 2;
   /** Files up: uploaded in each window, after the telemetry or before it (`files.upload.priority`). */
-  files?: FilesUpService;
+  files?: Pick<FilesUpService, 'upload'>;
 }
 
 /** One `uplink.routes` entry as the runner holds it: its outbox and the runner of its windows. */
@@ -108,7 +108,7 @@ export class WindowRunner {
   #closing = false;
   readonly #openOutbox: (path: string) => Promise<LevelCache>;
   readonly #logFd: 1 | 2;
-  readonly #files: FilesUpService | undefined;
+  readonly #files: Pick<FilesUpService, 'upload'> | undefined;
   #stopFiles = new AbortController();
   #routes: Map<string, RouteLane> | undefined;
 
