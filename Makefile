@@ -82,6 +82,7 @@ bench: deps build
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/uplink.mjs
 	node bench/jobs.mjs
 	node --import @tapjs/typescript/import bench/provisioning.mjs
+	node --import @tapjs/typescript/import bench/files-up.mjs
 	node --v8-pool-size=1 --max-semi-space-size=1 bench/hostile.mjs
 
 clean:
