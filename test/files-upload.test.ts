@@ -362,3 +362,24 @@ t.test('a malformed credentials reply is refused', async (t) => {
     TypeError,
   );
 });
+
+t.test('the window’s deadline cuts a request S3 never answers', async (t) => {
+  const { s3, store, credentials, ca } = await rig(t);
+  await store.capture(Buffer.from('w'.repeat(100)), from);
+  const deadline = new AbortController();
+  const client = new S3UploadClient({
+    region: s3.region,
+    bucket: s3.bucket,
+    endpoint: s3.endpoint,
+    ca,
+    signal: deadline.signal,
+    credentials: () => credentials.credentials(),
+  });
+  s3.stallNext = 1;
+  const uploading = new FileUploader({ store, s3: client, prefix: thing }).upload({
+    signal: deadline.signal,
+  });
+  while (s3.log.length === 0) await new Promise((r) => setImmediate(r));
+  deadline.abort();
+  t.match(await uploading, { uploaded: 0, endedBy: 'stopped', remaining: 1 });
+});

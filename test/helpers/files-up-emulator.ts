@@ -144,6 +144,8 @@ export class S3UploadEmulator {
   refuseWith = { status: 503, code: 'SlowDown' };
   /** Confirm the next N PutObject/UploadPart requests with another checksum than the one stored (a broken S3). */
   misreportNext = 0;
+  /** Never answer the next N requests (a network that went dark mid-request). */
+  stallNext = 0;
 
   private constructor(
     readonly endpoint: string,
@@ -203,6 +205,10 @@ export class S3UploadEmulator {
       entry.code = code;
       return reply(status, { 'content-type': 'application/xml' }, `<Error><Code>${code}</Code></Error>`);
     };
+    if (this.stallNext > 0) {
+      this.stallNext--;
+      return true;
+    }
     if (this.refuseNext > 0) {
       this.refuseNext--;
       return error(this.refuseWith.status, this.refuseWith.code);
@@ -356,7 +362,9 @@ export class S3UploadEmulator {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    return closed;
   }
 }
 

@@ -29,6 +29,8 @@ export interface CredentialsProviderOptions {
   refreshBeforeMs?: number;
   /** Wall-clock time (default Date.now). */
   now?: () => number;
+  /** Aborts a request in flight (the window's deadline). */
+  signal?: AbortSignal;
 }
 
 interface ProviderReply {
@@ -90,7 +92,7 @@ export class CredentialsProviderClient {
   }
 
   #get(): Promise<ProviderReply> {
-    const { endpoint, roleAlias, thingName, cert, key, ca, timeoutMs = 15_000 } = this.#options;
+    const { endpoint, roleAlias, thingName, cert, key, ca, timeoutMs = 15_000, signal } = this.#options;
     const url = new URL(`https://${endpoint}/role-aliases/${encodeURIComponent(roleAlias)}/credentials`);
     return new Promise((resolve, reject) => {
       const req = request(
@@ -102,6 +104,7 @@ export class CredentialsProviderClient {
           ...(ca ? { ca } : {}),
           headers: { 'x-amzn-iot-thingname': thingName },
           timeout: timeoutMs,
+          ...(signal ? { signal } : {}),
         },
         (res) => {
           const chunks: Buffer[] = [];

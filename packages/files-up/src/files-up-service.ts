@@ -168,7 +168,7 @@ export class FilesUpService {
       const left = options.maxBytes > 0 ? options.maxBytes - total.bytes : 0;
       if (options.maxBytes > 0 && left <= 0) break;
       try {
-        const report = await (await this.#uploader(destination, accept)).upload({
+        const report = await (await this.#uploader(destination, accept, options.signal)).upload({
           maxBytes: left,
           ...(options.signal ? { signal: options.signal } : {}),
         });
@@ -189,6 +189,7 @@ export class FilesUpService {
   async #uploader(
     destination: FilesUploadConfig,
     accept: (file: CapturedFile) => boolean,
+    signal: AbortSignal | undefined,
   ): Promise<FileUploader> {
     const { certFile, keyFile, thingName } = this.#options;
     const [cert, key, ca] = await Promise.all([
@@ -203,12 +204,14 @@ export class FilesUpService {
       cert,
       key,
       ...(ca ? { ca } : {}),
+      ...(signal ? { signal } : {}),
     });
     const s3 = new S3UploadClient({
       region: destination.region,
       bucket: destination.bucket,
       ...(destination.endpoint ? { endpoint: destination.endpoint } : {}),
       ...(ca ? { ca } : {}),
+      ...(signal ? { signal } : {}),
       credentials: () => credentials.credentials(),
     });
     return new FileUploader({

@@ -16,6 +16,8 @@ export interface S3UploadClientOptions {
   timeoutMs?: number;
   /** Where credentials come from (called before each request). */
   credentials: () => Promise<AwsCredentials>;
+  /** Aborts a request in flight (the window's deadline). */
+  signal?: AbortSignal;
 }
 
 /** A part S3 took, as CompleteMultipartUpload needs it. */
@@ -184,7 +186,7 @@ export class S3UploadClient {
   }
 
   #request(operation: string, signed: RequestOptionsWithBody, body: Buffer): Promise<S3Reply> {
-    const { ca, timeoutMs = 60_000 } = this.#options;
+    const { ca, timeoutMs = 60_000, signal } = this.#options;
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -196,6 +198,7 @@ export class S3UploadClient {
           headers: signed.headers,
           timeout: timeoutMs,
           ...(ca ? { ca } : {}),
+          ...(signal ? { signal } : {}),
         },
         (res) => {
           const chunks: Buffer[] = [];
