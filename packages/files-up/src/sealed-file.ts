@@ -55,13 +55,17 @@ export class SealedWriter {
     if (this.#written === 0) await this.#out(this.#header);
     this.#pending.push(Buffer.from(plain));
     this.#pendingBytes += plain.length;
-    // The last chunk is sealed by end(): keep at least one byte back until then.
-    while (this.#pendingBytes > chunkBytes) {
-      const all = Buffer.concat(this.#pending);
-      await this.#seal(all.subarray(0, chunkBytes), false);
-      this.#pending = [all.subarray(chunkBytes)];
-      this.#pendingBytes = all.length - chunkBytes;
+    // The last chunk is sealed by end(): keep at least one byte back until then. One copy per write,
+    // then whole chunks are sealed from it (linear in the input, however large one write is).
+    if (this.#pendingBytes <= chunkBytes) return;
+    const all = Buffer.concat(this.#pending);
+    let at = 0;
+    while (all.length - at > chunkBytes) {
+      await this.#seal(all.subarray(at, at + chunkBytes), false);
+      at += chunkBytes;
     }
+    this.#pending = [all.subarray(at)];
+    this.#pendingBytes = all.length - at;
   }
 
   /** Seals the last chunk (possibly empty) and fsyncs. */
