@@ -2,7 +2,7 @@
 # a local cache and a local mTLS broker); `make test` runs every test. Both install what is missing.
 
 SHELL := /bin/bash
-DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus python3-serial python3-serial-asyncio mbpoll python3-hl7 shellcheck systemd udev python3 iproute2 util-linux nftables python3-pyfuse3 chromium
+DEB_PACKAGES := mosquitto mosquitto-clients socat openssl python3-pymodbus python3-serial python3-serial-asyncio mbpoll python3-hl7 shellcheck systemd udev python3 iproute2 util-linux nftables python3-pyfuse3 chromium dosfstools mtools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NPM_STAMP := node_modules/.package-lock.json
 # The AWS CDK app has its own dependencies (cloud/package.json): only `make test` and `make -C cloud`
@@ -82,6 +82,7 @@ bench: deps build
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/uplink.mjs
 	node bench/jobs.mjs
 	node --import @tapjs/typescript/import bench/provisioning.mjs
+	node --import @tapjs/typescript/import bench/files-up.mjs
 	node --v8-pool-size=1 --max-semi-space-size=1 bench/hostile.mjs
 
 clean:

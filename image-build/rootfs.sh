@@ -18,7 +18,7 @@ packages=(
   systemd systemd-sysv udev dbus systemd-timesyncd systemd-resolved fake-hwclock
   linux-image-arm64 raspi-firmware initramfs-tools zstd kmod
   nodejs ca-certificates openssl
-  openssh-server nftables iproute2 netbase procps e2fsprogs dosfstools fdisk
+  openssh-server nftables iproute2 netbase procps e2fsprogs dosfstools fdisk mtools
 )
 
 rm -rf "$rootfs"

@@ -6,6 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 
+import { filesUp } from './files-up.js';
 import { names } from './names.js';
 import { accept, residencyReason, serviceRole } from './parts.js';
 import { type FleetPolicies, withArns } from './policies.js';
@@ -35,7 +36,7 @@ export class FleetStack extends Stack {
     super(scope, id, props);
     const dataKey = new kms.Key(this, 'DataKey', {
       description:
-        'Attaché: encrypts the ingest bucket, the artifact bucket, the error queue and the hook logs',
+        'Attaché: encrypts the ingest, artifact and files buckets, the error queue and the hook logs',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -55,9 +56,11 @@ export class FleetStack extends Stack {
       });
     const ingest = bucket('IngestBucket');
     const artifacts = bucket('ArtifactBucket');
-    for (const b of [ingest, artifacts]) {
+    const files = bucket('FilesBucket');
+    for (const b of [ingest, artifacts, files]) {
       accept(b, 'HIPAA.Security-S3BucketReplicationEnabled', residencyReason);
     }
+    filesUp(this, files, dataKey, this.#logicalId(files));
     this.#ingestRule(ingest, dataKey);
     const signingKey = this.#jobs(artifacts, dataKey);
     const gatewayPolicy = new iot.CfnPolicy(this, 'GatewayPolicy', {

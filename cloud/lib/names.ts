@@ -6,4 +6,6 @@ export const names = {
   ingestRule: 'attache_ingest',
   /** The maker's serial allow-list, one serial a line, in the artifact bucket. */
   allowListKey: 'provisioning/serial-allow-list.txt',
+  /** The role alias a gateway exchanges its certificate for upload credentials with (files up). */
+  filesRoleAlias: 'attache-files-up',
 } as const;

@@ -20,7 +20,7 @@ export const residencyReason =
 export function serviceRole(
   stack: Stack,
   id: string,
-  service: 'iot' | 'lambda',
+  service: 'iot' | 'lambda' | 'credentials.iot',
   description: string,
   statements: iam.PolicyStatement[],
   wildcards: Record<string, string> = {},

@@ -95,6 +95,11 @@ t.test('the deployed IoT policies are the committed ones (cloud/policies/iot-pol
 t.test('the gateway policy names only its own thing; the claim only its template', async (t) => {
   const thing = ['$', '{iot:Connection.Thing.ThingName}'].join('');
   for (const statement of policy('eu-central-1', 'attache-gateway').Statement) {
+    if (statement.Action === 'iot:AssumeRoleWithCertificate') {
+      // Not a thing's resource: the one role alias of files up (its role is scoped to the thing).
+      t.same(statement.Resource, ['arn:aws:iot:eu-central-1:123456789012:rolealias/attache-files-up']);
+      continue;
+    }
     for (const resource of statement.Resource) {
       const [before, after] = resource.split(thing);
       t.ok(after !== undefined, `${resource} is scoped to the connected thing`);
@@ -227,3 +232,53 @@ t.test('the regions can come from a gateway config; the allow-list hook is optio
   );
   t.throws(() => buildApp(config, { regions: 'mars-1' }), /not an AWS region/);
 });
+
+t.test(
+  'files up: a role alias whose role writes only under its own thing, reads nothing, with KMS',
+  async (t) => {
+    const template = Template.fromJSON(templates.get('eu-central-1') as Json);
+    template.hasResourceProperties('AWS::IoT::RoleAlias', {
+      RoleAlias: 'attache-files-up',
+      CredentialDurationSeconds: 3600,
+    });
+    template.hasOutput('FilesRoleAlias', { Value: 'attache-files-up' });
+    template.hasOutput('FilesBucket', {});
+    const roles = resources('eu-central-1', 'AWS::IAM::Role').filter((r) =>
+      JSON.stringify(r.Properties).includes('credentials.iot.amazonaws.com'),
+    );
+    t.equal(roles.length, 1, 'one role trusts the credentials provider');
+    const policies = resources('eu-central-1', 'AWS::IAM::ManagedPolicy').filter((p) =>
+      JSON.stringify(p.Properties).includes('credentials-iot:ThingName'),
+    );
+    t.equal(policies.length, 1);
+    const properties = (policies[0] as Json).Properties as Json;
+    const statements = resolve(properties.PolicyDocument, 'eu-central-1') as {
+      Statement: { Action: string | string[]; Resource: unknown }[];
+    };
+    const actions = statements.Statement.flatMap((s) => s.Action);
+    t.same(actions.sort(), ['kms:Decrypt', 'kms:GenerateDataKey', 's3:PutObject']);
+    t.notOk(
+      actions.some((a) => /Get|List/.test(a)),
+      'reads nothing',
+    );
+    const s3Statement = statements.Statement.find((s) => JSON.stringify(s.Action).includes('s3:PutObject'));
+    t.match(
+      JSON.stringify(s3Statement?.Resource),
+      /\/\$\{credentials-iot:ThingName\}\/\*"/,
+      'only under its own thing',
+    );
+    const bucketPolicies = resources('eu-central-1', 'AWS::S3::BucketPolicy');
+    t.ok(
+      bucketPolicies.some((p) =>
+        JSON.stringify(p.Properties).includes('"s3:x-amz-server-side-encryption":"aws:kms"'),
+      ),
+      'the files bucket refuses writes without SSE-KMS',
+    );
+    t.ok(
+      resources('eu-central-1', 'AWS::S3::Bucket').some((b) =>
+        JSON.stringify(b.Properties).includes('"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":30}'),
+      ),
+      'incomplete uploads are aborted after 30 days',
+    );
+  },
+);

@@ -95,6 +95,12 @@ export function formatStatus(
     lines.push(`uplink: windows ${when}${s.uplink.windowOpen ? ', a window is open now' : ''}`);
   }
   lines.push(s.lastWindow ? `last ${formatWindow(s.lastWindow)}` : 'last window: none yet');
+  if (s.files) {
+    const f = s.files;
+    lines.push(
+      `files up: ${f.waiting} waiting (${f.waitingBytes} bytes); captured ${f.captured}, uploaded ${f.uploaded}, refused ${f.refused}, dropped ${f.dropped}, duplicates ${f.duplicates}`,
+    );
+  }
   if (s.running) {
     lines.push('adapters:');
     lines.push(...s.adapters.map((a) => formatAdapter(a, now)));

@@ -88,6 +88,25 @@ t.test('status shows backlog, uplink, last window and each adapter', async (t) =
   t.match(text, 'backlog: 42 records, 5.0 MiB, oldest 45 min; next seq 49');
   t.match(text, 'uplink: windows every 3600 s, a window is open now');
   t.notMatch(text, 'cache:', 'nothing said about the cache while it is healthy');
+  t.notMatch(text, 'files up', 'nothing about files up without it');
+  t.match(
+    formatStatus(
+      {
+        ...status,
+        files: {
+          captured: 4,
+          duplicates: 1,
+          uploaded: 2,
+          refused: 1,
+          dropped: 0,
+          waiting: 2,
+          waitingBytes: 2048,
+        },
+      },
+      now,
+    ),
+    'files up: 2 waiting (2048 bytes); captured 4, uploaded 2, refused 1, dropped 0, duplicates 1',
+  );
   const sick = formatStatus(
     {
       ...status,

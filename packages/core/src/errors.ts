@@ -50,6 +50,11 @@ export type ErrorCode =
   | 'ATTACHE_CONTROL_UNAVAILABLE'
   /** The technician page refused a request: no session, an expired one, a wrong secret, or too many failed logins. */
   | 'ATTACHE_UNAUTHORIZED'
+  /**
+   * A file upload did not complete: the credentials provider or S3 refused it, or S3 confirmed
+   * another checksum than the file's; the file stays on the gateway and is retried next window.
+   */
+  | 'ATTACHE_FILE_UPLOAD'
   /** An unexpected failure (a bug or an unforeseen system error); the message says what. */
   | 'ATTACHE_INTERNAL';
 

@@ -46,6 +46,9 @@ export type {
   DeviceConfigInput,
   EthernetDeviceConfig,
   FieldMapping,
+  FilesConfig,
+  FilesUploadConfig,
+  FolderSourceConfig,
   GatewayConfig,
   Hl7MllpFormat,
   JobsConfig,
@@ -66,6 +69,7 @@ export type {
   StreamFormat,
   TcpEndpoint,
   UplinkConfig,
+  UsbSourceConfig,
   WindowConfig,
 } from './generated/config.js';
 export type { Alarm, AttacheRecord, ClockProvenance, DeviceCode, Observation } from './generated/record.js';

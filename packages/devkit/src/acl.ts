@@ -98,7 +98,8 @@ export function aclRules(document: IotPolicyDocument, templateName: string): str
     if (statement.Effect !== 'Allow') throw new TypeError(`unsupported Effect "${statement.Effect}"`);
     const condition = statement.Condition === undefined ? undefined : JSON.stringify(statement.Condition);
     for (const action of actionsOf(statement)) {
-      if (action === 'iot:Connect') continue;
+      // Not MQTT: the credentials provider (HTTPS) checks it, the broker has nothing to grant.
+      if (action === 'iot:Connect' || action === 'iot:AssumeRoleWithCertificate') continue;
       if (!(action in grants)) throw new TypeError(`unsupported action "${action}"`);
       if (condition !== undefined) throw new TypeError(`unsupported condition on ${action}: ${condition}`);
       const prefix = action === 'iot:Subscribe' ? 'topicfilter/' : 'topic/';

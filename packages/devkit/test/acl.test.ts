@@ -39,6 +39,16 @@ t.test('a policy file elsewhere can be read', async (t) => {
   t.same(loadIotPolicies(file).gateway, policies.gateway);
 });
 
+t.test('a role alias grant is not MQTT: the broker has nothing to enforce for it', async (t) => {
+  t.same(
+    aclRules(
+      doc(allow('iot:AssumeRoleWithCertificate', ['rolealias/files']), allow('iot:Publish', ['topic/a'])),
+      'tpl',
+    ),
+    ['write a'],
+  );
+});
+
 t.test('what mosquitto cannot enforce is refused, never silently dropped', async (t) => {
   const refuse = (statement: IotPolicyStatement, what: RegExp) =>
     t.throws(() => aclRules(doc(statement), 'tpl'), { name: 'TypeError', message: what });

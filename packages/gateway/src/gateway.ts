@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { type LevelCache, loadOrCreateSigningKey } from '@attache/cache';
+import { type LevelCache, loadOrCreateKeyring, loadOrCreateSigningKey } from '@attache/cache';
 import {
   type AttacheConfig,
   type AttacheRecord,
@@ -12,6 +12,7 @@ import {
   systemClock,
   type WindowResult,
 } from '@attache/core';
+import { type FilesUpService, fileEventDetail, startFilesUp, type UpStoreEvent } from '@attache/files-up';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
 import { createAdapters } from './adapters.js';
@@ -105,6 +106,7 @@ export class Gateway {
   #clock: ClockWatch;
   #cache: LevelCache | undefined;
   #windows: WindowRunner | undefined;
+  #files: FilesUpService | undefined;
   #control: ControlServer | undefined;
   #adapters: DeviceAdapter[] = [];
   #expiry: ClockTimer | undefined;
@@ -131,6 +133,8 @@ export class Gateway {
     const cache = await openCache(config, this.#log, undefined, gatewayLockWaitMs);
     this.#cache = cache;
     await this.#clock.stamp();
+    const keyring = await loadOrCreateKeyring(gatewayPaths(config).keyFile);
+    this.#files = await startFilesUp(config, keyring, this.#log, (event) => this.#fileEvent(event));
     this.#startWindows(cache);
     await this.#windows?.openRoutes();
     const sink = this.#sink(cache);
@@ -195,6 +199,7 @@ export class Gateway {
     return readStatus(this.#config, cache, windows, {
       startedAt: this.#startedAt,
       adapters: this.#adapters.map((a) => a.status()),
+      ...(this.#files ? { files: this.#files } : {}),
     });
   }
 
@@ -271,6 +276,7 @@ export class Gateway {
     this.#expiry?.cancel();
     await this.#page?.stop();
     for (const adapter of this.#adapters) await adapter.stop();
+    await this.#files?.stop();
     // What changed since the last poll (a drop while stopping) is journaled before the cache closes.
     await this.#poll?.();
     await this.#windows?.close();
@@ -353,6 +359,7 @@ export class Gateway {
       cache,
       logger: this.#log,
       openOutbox: (path) => openCache(this.#config, this.#log, path, gatewayLockWaitMs),
+      ...(this.#files ? { files: this.#files } : {}),
       host: {
         reportState: () => this.#reportState(),
         applyDesired: (desired, desiredVersion) => this.#applyDesired(desired, desiredVersion),
@@ -378,6 +385,15 @@ export class Gateway {
         if (uplink) await checkTrustedTime(uplink, this.#clock, events, this.#log.child({ module: 'clock' }));
       },
     });
+  }
+
+  /** A files-up event into the journal (uploaded with the next window); duplicates are only counted. */
+  #fileEvent(event: UpStoreEvent): void {
+    const detail = fileEventDetail(event);
+    if (!detail || event.type === 'file.duplicate') return;
+    this.#events
+      ?.add(event.type, detail)
+      .catch((err: unknown) => this.#log.error({ err }, 'a files-up event could not be journaled'));
   }
 
   /** Starts the window policies and the event monitor. */

@@ -1,5 +1,6 @@
 import type { CacheHealth, LevelCache } from '@attache/cache';
 import type { AdapterStatus, AttacheConfig, BacklogStats, WindowResult } from '@attache/core';
+import type { FilesUpService, FilesUpStatus } from '@attache/files-up';
 import { WindowScheduler } from '@attache/uplink/policy';
 import type { WindowRunner } from './window-runner.js';
 
@@ -26,6 +27,8 @@ export interface GatewayStatus {
   adapters: AdapterStatus[];
   /** The backlog of each `uplink.routes` outbox, by route name (absent without routes). */
   routes?: Record<string, BacklogStats>;
+  /** Files up (a running gateway with `files`): captured, uploaded, refused, dropped, duplicates, waiting. */
+  files?: FilesUpStatus;
 }
 
 /**
@@ -36,7 +39,7 @@ export async function readStatus(
   config: AttacheConfig,
   cache: LevelCache,
   windows: WindowRunner,
-  live?: { startedAt: string | null; adapters: AdapterStatus[] },
+  live?: { startedAt: string | null; adapters: AdapterStatus[]; files?: FilesUpService },
 ): Promise<GatewayStatus> {
   const routes = await windows.routeBacklogs();
   return {
@@ -54,6 +57,7 @@ export async function readStatus(
     },
     adapters: live?.adapters ?? [],
     ...(Object.keys(routes).length > 0 ? { routes } : {}),
+    ...(live?.files ? { files: await live.files.status() } : {}),
   };
 }
 

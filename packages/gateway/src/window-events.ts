@@ -22,7 +22,11 @@ export type GatewayEventType =
   | 'device.lost'
   | 'cache.full'
   | 'cache.records-dropped'
-  | 'clock.corrected';
+  | 'clock.corrected'
+  | 'file.captured'
+  | 'file.uploaded'
+  | 'file.refused'
+  | 'file.dropped';
 
 /** The clock provenance of an event, as records carry it. */
 export interface ClockStamp {

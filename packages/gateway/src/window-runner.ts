@@ -10,6 +10,7 @@ import {
   type Outbox,
   type UplinkConfig,
 } from '@attache/core';
+import type { FilesUpService, FilesWindowReport } from '@attache/files-up';
 import {
   type HookResult,
   routeUplinkConfig,
@@ -45,6 +46,8 @@ export interface WindowRecord extends WindowReport {
   routes?: Record<string, WindowRecord>;
   /** The window could not take jobs (`ATTACHE_JOBS_UNAVAILABLE`): why. Its telemetry still went up. */
   jobsError?: { code: string; message: string };
+  /** What the window's file upload did (`files` configured). */
+  files?: FilesWindowReport;
 }
 
 /** What opens a window: `manual` or a scheduler policy, with its deadline. */
@@ -72,6 +75,8 @@ export interface WindowRunnerOptions {
   logFd?: 1 | 2;
   /** Starts a window process. Default: forks `window-worker.js`; a test may run one in-process. */
   spawnWindow?: () => WindowChild;
+  /** Files up: uploaded in each window, after the telemetry or before it (`files.upload.priority`). */
+  files?: Pick<FilesUpService, 'upload'>;
 }
 
 /**
@@ -109,6 +114,8 @@ export class WindowRunner {
   readonly #openOutbox: (path: string) => Promise<LevelCache>;
   readonly #logFd: 1 | 2;
   readonly #spawnWindow: () => WindowChild;
+  readonly #files: Pick<FilesUpService, 'upload'> | undefined;
+  #stopFiles = new AbortController();
   #routes: Map<string, RouteLane> | undefined;
 
   constructor(options: WindowRunnerOptions) {
@@ -122,6 +129,7 @@ export class WindowRunner {
     this.#spawnWindow =
       options.spawnWindow ??
       (() => fork(workerPath, { stdio: ['ignore', this.#logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'] }));
+    this.#files = options.files;
     this.#openOutbox = options.openOutbox ?? ((path) => openCache(this.#config, options.logger, path));
   }
 
@@ -238,6 +246,7 @@ export class WindowRunner {
   async close(): Promise<void> {
     this.#closing = true;
     this.#abort?.();
+    this.#stopFiles.abort();
     for (const lane of this.#routes?.values() ?? []) void lane.runner.close();
     await this.#current?.catch(() => undefined);
   }
@@ -255,7 +264,7 @@ export class WindowRunner {
   async #window(uplink: UplinkConfig, request: WindowRunRequest): Promise<WindowRecord> {
     const { preHook, postHook } = uplink.window;
     const hooks: WindowRecord['hooks'] = {};
-    let result: WindowReport;
+    let result: WindowReport & { files?: FilesWindowReport };
     // An offline `attache sync` opens the route outboxes for this window only.
     const opened = this.#routes === undefined && uplink.routes.length > 0;
     const openedAt = new Date().toISOString();
@@ -265,8 +274,19 @@ export class WindowRunner {
       await this.#beforeConnect?.().catch((err: unknown) =>
         this.#log.warn({ err }, 'before-connect step failed'),
       );
+      const budget = uplink.window.maxBytes;
+      const files = this.#filesPhase(request.maxDurationMs ?? uplink.window.maxDurationSeconds * 1000);
+      const first =
+        this.#config.files?.upload.priority === 'before-telemetry' ? await files(budget) : undefined;
+      const telemetry =
+        first && budget > 0
+          ? { ...uplink, window: { ...uplink.window, maxBytes: Math.max(1, budget - first.bytes) } }
+          : uplink;
       const routed = this.#runRoutes(request);
-      result = withRouteReports(await this.#inChild(uplink, request), await routed);
+      result = withRouteReports(await this.#inChild(telemetry, request), await routed);
+      const left = budget - result.bytes;
+      const report = first ?? (await files(budget === 0 ? 0 : left > 0 ? left : -1));
+      if (report) result = { ...result, files: report };
     } catch (err) {
       // A window that could not even start (a route's outbox, the window process) is recorded as
       // failed with its cause, like any other.
@@ -283,6 +303,16 @@ export class WindowRunner {
     };
     await this.#cache.setState(lastWindowKey, record);
     return record;
+  }
+
+  /**
+   * The window's file upload within `maxBytes` (0: no budget; < 0: nothing left) and the window's
+   * deadline; undefined without files up or budget.
+   */
+  #filesPhase(maxDurationMs: number): (maxBytes: number) => Promise<FilesWindowReport | undefined> {
+    const deadline = AbortSignal.any([AbortSignal.timeout(maxDurationMs), this.#stopFiles.signal]);
+    return async (maxBytes) =>
+      this.#files && maxBytes >= 0 ? this.#files.upload({ maxBytes, signal: deadline }) : undefined;
   }
 
   /** Runs the window in a child process, serving its outbox and host requests. */

@@ -134,3 +134,53 @@ t.test('a reconfigure that adds or moves a route sends the next records and wind
   t.equal(runner.outboxFor('e'), undefined, 'e takes the default route again');
   t.same(Object.keys(await runner.routeBacklogs()).sort(), ['icu', 'lab'], 'lab is still drained');
 });
+
+t.test('files go up after the telemetry with what its budget left, or first with priority', async (t) => {
+  const dir = t.testdir();
+  const calls: { maxBytes: number; aborted: boolean }[] = [];
+  const files = {
+    upload: async (options: { maxBytes: number; signal?: AbortSignal }) => {
+      calls.push({ maxBytes: options.maxBytes, aborted: options.signal?.aborted ?? false });
+      return {
+        uploaded: 1,
+        bytes: 100,
+        failed: 0,
+        remaining: 0,
+        endedBy: 'drained' as const,
+        destinations: {},
+      };
+    },
+  };
+  const upload = {
+    credentialsEndpoint: 'creds.example',
+    roleAlias: 'a',
+    bucket: 'files-b',
+    region: 'eu-central-1',
+  };
+  const cfg = (priority: string) =>
+    validateConfig({
+      ...config(dir, { window: { maxBytes: 5000 } }),
+      files: { upload: { ...upload, priority } },
+    });
+  const cache = await openCache(cfg('after-telemetry'), nullLogger);
+  t.teardown(() => cache.close());
+  // The backlog is empty: the telemetry sends nothing, so files get the whole budget either way.
+  const after = await new WindowRunner({
+    config: cfg('after-telemetry'),
+    cache,
+    logger: nullLogger,
+    files,
+  }).run();
+  t.match(after, { files: { uploaded: 1 } }, 'the window reports its files');
+  const first = await new WindowRunner({
+    config: cfg('before-telemetry'),
+    cache,
+    logger: nullLogger,
+    files,
+  }).run();
+  t.match(first, { files: { uploaded: 1 } });
+  t.same(calls, [
+    { maxBytes: 5000, aborted: false },
+    { maxBytes: 5000, aborted: false },
+  ]);
+});

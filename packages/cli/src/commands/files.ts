@@ -1,7 +1,9 @@
 import { access, mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { FileStore, type StoredFile } from '@attache/cache';
+import { FileStore, loadOrCreateKeyring, type StoredFile } from '@attache/cache';
 import { type AttacheConfig, isGatewayError } from '@attache/core';
+import { type CapturedFile, UpStore } from '@attache/files-up';
+import { gatewayPaths } from '@attache/gateway';
 import type { CommandModule } from 'yargs';
 import { asDataDirOwner, becomeDataDirOwner } from '../privileges.js';
 import { type CommonArgs, fail, jsonOption, readConfig, withConfig } from './common.js';
@@ -44,17 +46,45 @@ function describe(file: StoredFile): { name: string; deviceId?: string } {
   return second === undefined ? { name: file.name } : { name: second, deviceId: first };
 }
 
+/** Files captured on the box waiting for upload (`files` configured), oldest first; read only. */
+async function waitingFiles(config: AttacheConfig): Promise<CapturedFile[]> {
+  const path = join(config.gateway.dataDir, 'files-up');
+  const present = await access(join(path, 'objects')).then(
+    () => true,
+    () => false,
+  );
+  if (!config.files || !present) return [];
+  const keyring = await loadOrCreateKeyring(gatewayPaths(config).keyFile);
+  return new UpStore({ path, keyring }).list();
+}
+
 async function list(args: CommonArgs): Promise<void> {
   const config = await readConfig(args.config);
   await becomeDataDirOwner(config.gateway.dataDir);
   const { files } = await deliveredFiles(config);
+  const up = await waitingFiles(config);
   if (args.json) {
     console.log(
-      JSON.stringify(
-        files.map((f) => ({ ...describe(f), sha256: f.sha256, size: f.size, addedAt: f.addedAt })),
-      ),
+      JSON.stringify([
+        ...files.map((f) => ({
+          direction: 'down',
+          ...describe(f),
+          sha256: f.sha256,
+          size: f.size,
+          addedAt: f.addedAt,
+        })),
+        ...up.map((f) => ({ direction: 'up', ...f })),
+      ]),
     );
     return;
+  }
+  if (config.files) {
+    if (up.length === 0) console.log('no files waiting for upload');
+    for (const f of up) {
+      console.log(
+        `up    ${f.capturedAt}  ${String(f.size).padStart(10)}  ${f.sha256.slice(0, 12)}  ${f.deviceId}  ${f.source}  ${f.name}`,
+      );
+    }
   }
   if (files.length === 0) console.log('no delivered files');
   for (const file of files) {
@@ -129,16 +159,20 @@ async function exportFiles(args: ExportArgs): Promise<void> {
   process.exit(refused.length > 0 ? 1 : 0);
 }
 
-/** `attache files list` and `attache files export --out DIR`: files delivered through jobs. */
+/**
+ * `attache files list` (both directions: files delivered through jobs, and files captured on the box
+ * waiting for upload) and `attache files export --out DIR` (delivered files).
+ */
 export const filesCommands: CommandModule<object, CommonArgs>[] = [
   {
     command: 'files',
-    describe: 'files delivered to the gateway (drug libraries, device configurations)',
+    describe:
+      'files delivered to the gateway (drug libraries, device configurations) and device files waiting for upload',
     builder: (y) =>
       withConfig(y)
         .command(
           'list',
-          'list the delivered files',
+          'list the delivered files and the files waiting for upload',
           (c) => withConfig(c).option('json', jsonOption),
           (a) => list(a).catch(fail),
         )

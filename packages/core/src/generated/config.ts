@@ -40,6 +40,7 @@ export interface AttacheConfig {
   firewall: FirewallConfig;
   technician?: TechnicianConfig;
   jobs?: JobsConfig;
+  files?: FilesConfig;
 }
 export interface GatewayConfig {
   /**
@@ -859,6 +860,142 @@ export interface JobsConfig {
    */
   maxJobsPerWindow: number;
 }
+/**
+ * Files up: a device's logs and service files taken on the box (from a folder the device writes to, a USB stick), kept sealed (AES-256-GCM) in a bounded store in `<dataDir>/files-up`, and uploaded to S3 in connectivity windows through the AWS IoT credentials provider, each verified by its SHA-256 on arrival and deleted from the box only then. Omit to take no files. Files may hold patient data: see docs/security.md, "Files up".
+ */
+export interface FilesConfig {
+  /**
+   * Most files waiting for upload.
+   */
+  maxFiles: number;
+  /**
+   * Most bytes of files (before encryption) waiting for upload.
+   */
+  maxBytes: number;
+  /**
+   * Largest file taken; a larger one is refused (counted, `file.refused`).
+   */
+  maxFileBytes: number;
+  /**
+   * When a file does not fit: `refuse` it (it stays at its source), or `drop-oldest` waiting files until it fits (counted, `file.dropped`).
+   */
+  whenFull: 'refuse' | 'drop-oldest';
+  /**
+   * Devices whose files are text logs to de-identify before they are stored, with the free-text rules (names after titles and roles, identifiers, phone numbers, dates, e-mail addresses become `[redacted]`); a file of theirs that is not text is refused. Files of other devices are uploaded sealed, as they came.
+   */
+  deidentify: string[];
+  /**
+   * Where files come from.
+   */
+  sources: (FolderSourceConfig | UsbSourceConfig)[];
+  upload: FilesUploadConfig;
+}
+export interface FolderSourceConfig {
+  type: 'folder';
+  /**
+   * The folder the device writes to (an FTP or SMB share on the device-side interface). Files are read, never executed, moved or deleted.
+   */
+  path: string;
+  /**
+   * The device whose files they are.
+   */
+  deviceId: string;
+  /**
+   * How often the folder is read. Default 60.
+   */
+  scanSeconds?: number;
+  /**
+   * A file is taken once unchanged for this long (it may still be being written). Default 10.
+   */
+  settleSeconds?: number;
+}
+export interface UsbSourceConfig {
+  type: 'usb';
+  /**
+   * The stick's FAT partition as the box names it (e.g. a udev symlink `/dev/attache-usb`); read with mtools, never mounted.
+   */
+  device: string;
+  /**
+   * The device whose files the stick carries.
+   */
+  deviceId: string;
+  /**
+   * How often the box looks for the stick. Default 10.
+   */
+  scanSeconds?: number;
+}
+/**
+ * Where and how files go up: the default destination (the default route's), and one per `uplink.routes` name for devices on other routes (data residency).
+ */
+export interface FilesUploadConfig {
+  /**
+   * The account's AWS IoT credentials provider endpoint (`aws iot describe-endpoint --endpoint-type iot:CredentialProvider`), `host` or `host:port`.
+   */
+  credentialsEndpoint: string;
+  /**
+   * The role alias the thing's IoT policy lets it assume (`iot:AssumeRoleWithCertificate`); from the cloud stack.
+   */
+  roleAlias: string;
+  /**
+   * The bucket files go to (from the cloud stack), in `region`.
+   */
+  bucket: string;
+  /**
+   * The bucket's AWS region (data residency: the region of the route's data).
+   */
+  region: string;
+  /**
+   * Another S3 endpoint (`https://host:port`, path-style), e.g. a VPC endpoint. Default: `https://<bucket>.s3.<region>.amazonaws.com`.
+   */
+  endpoint?: string;
+  /**
+   * CA bundle (PEM) for the credentials provider and S3. Default: the system store (Amazon Root CA 1-4).
+   */
+  caFile?: string;
+  /**
+   * `after-telemetry`: files use what the window's byte budget leaves after the telemetry backlog; `before-telemetry`: files go first.
+   */
+  priority: 'after-telemetry' | 'before-telemetry';
+  /**
+   * Bytes per part of a multipart upload (a multiple of 65536, at least 5 MiB).
+   */
+  partBytes: number;
+  /**
+   * Files larger than this go up in parts, resumable across windows.
+   */
+  multipartAboveBytes: number;
+  /**
+   * Per `uplink.routes` name, the destination of the files of that route's devices.
+   */
+  routes: {
+    [k: string]: {
+      /**
+       * The account's AWS IoT credentials provider endpoint (`aws iot describe-endpoint --endpoint-type iot:CredentialProvider`), `host` or `host:port`.
+       */
+      credentialsEndpoint: string;
+      /**
+       * The role alias the thing's IoT policy lets it assume (`iot:AssumeRoleWithCertificate`); from the cloud stack.
+       */
+      roleAlias: string;
+      /**
+       * The bucket files go to (from the cloud stack), in `region`.
+       */
+      bucket: string;
+      /**
+       * The bucket's AWS region (data residency: the region of the route's data).
+       */
+      region: string;
+      /**
+       * Another S3 endpoint (`https://host:port`, path-style), e.g. a VPC endpoint. Default: `https://<bucket>.s3.<region>.amazonaws.com`.
+       */
+      endpoint?: string;
+      /**
+       * CA bundle (PEM) for the credentials provider and S3. Default: the system store (Amazon Root CA 1-4).
+       */
+      caFile?: string;
+    };
+  };
+}
 
 /** The config as written in the file, before defaults are applied. */
 export type DeviceConfigInput = Rs232DeviceConfigInput | ModbusDeviceConfigInput | EthernetDeviceConfigInput;
@@ -904,6 +1041,7 @@ export interface AttacheConfigInput {
   firewall?: FirewallConfigInput;
   technician?: TechnicianConfigInput;
   jobs?: JobsConfigInput;
+  files?: FilesConfigInput;
 }
 export interface GatewayConfigInput {
   /**
@@ -1722,4 +1860,140 @@ export interface JobsConfigInput {
    * Most jobs taken in one window; the rest wait for the next.
    */
   maxJobsPerWindow?: number;
+}
+/**
+ * Files up: a device's logs and service files taken on the box (from a folder the device writes to, a USB stick), kept sealed (AES-256-GCM) in a bounded store in `<dataDir>/files-up`, and uploaded to S3 in connectivity windows through the AWS IoT credentials provider, each verified by its SHA-256 on arrival and deleted from the box only then. Omit to take no files. Files may hold patient data: see docs/security.md, "Files up".
+ */
+export interface FilesConfigInput {
+  /**
+   * Most files waiting for upload.
+   */
+  maxFiles?: number;
+  /**
+   * Most bytes of files (before encryption) waiting for upload.
+   */
+  maxBytes?: number;
+  /**
+   * Largest file taken; a larger one is refused (counted, `file.refused`).
+   */
+  maxFileBytes?: number;
+  /**
+   * When a file does not fit: `refuse` it (it stays at its source), or `drop-oldest` waiting files until it fits (counted, `file.dropped`).
+   */
+  whenFull?: 'refuse' | 'drop-oldest';
+  /**
+   * Devices whose files are text logs to de-identify before they are stored, with the free-text rules (names after titles and roles, identifiers, phone numbers, dates, e-mail addresses become `[redacted]`); a file of theirs that is not text is refused. Files of other devices are uploaded sealed, as they came.
+   */
+  deidentify?: string[];
+  /**
+   * Where files come from.
+   */
+  sources?: (FolderSourceConfigInput | UsbSourceConfigInput)[];
+  upload: FilesUploadConfigInput;
+}
+export interface FolderSourceConfigInput {
+  type: 'folder';
+  /**
+   * The folder the device writes to (an FTP or SMB share on the device-side interface). Files are read, never executed, moved or deleted.
+   */
+  path: string;
+  /**
+   * The device whose files they are.
+   */
+  deviceId: string;
+  /**
+   * How often the folder is read. Default 60.
+   */
+  scanSeconds?: number;
+  /**
+   * A file is taken once unchanged for this long (it may still be being written). Default 10.
+   */
+  settleSeconds?: number;
+}
+export interface UsbSourceConfigInput {
+  type: 'usb';
+  /**
+   * The stick's FAT partition as the box names it (e.g. a udev symlink `/dev/attache-usb`); read with mtools, never mounted.
+   */
+  device: string;
+  /**
+   * The device whose files the stick carries.
+   */
+  deviceId: string;
+  /**
+   * How often the box looks for the stick. Default 10.
+   */
+  scanSeconds?: number;
+}
+/**
+ * Where and how files go up: the default destination (the default route's), and one per `uplink.routes` name for devices on other routes (data residency).
+ */
+export interface FilesUploadConfigInput {
+  /**
+   * The account's AWS IoT credentials provider endpoint (`aws iot describe-endpoint --endpoint-type iot:CredentialProvider`), `host` or `host:port`.
+   */
+  credentialsEndpoint: string;
+  /**
+   * The role alias the thing's IoT policy lets it assume (`iot:AssumeRoleWithCertificate`); from the cloud stack.
+   */
+  roleAlias: string;
+  /**
+   * The bucket files go to (from the cloud stack), in `region`.
+   */
+  bucket: string;
+  /**
+   * The bucket's AWS region (data residency: the region of the route's data).
+   */
+  region: string;
+  /**
+   * Another S3 endpoint (`https://host:port`, path-style), e.g. a VPC endpoint. Default: `https://<bucket>.s3.<region>.amazonaws.com`.
+   */
+  endpoint?: string;
+  /**
+   * CA bundle (PEM) for the credentials provider and S3. Default: the system store (Amazon Root CA 1-4).
+   */
+  caFile?: string;
+  /**
+   * `after-telemetry`: files use what the window's byte budget leaves after the telemetry backlog; `before-telemetry`: files go first.
+   */
+  priority?: 'after-telemetry' | 'before-telemetry';
+  /**
+   * Bytes per part of a multipart upload (a multiple of 65536, at least 5 MiB).
+   */
+  partBytes?: number;
+  /**
+   * Files larger than this go up in parts, resumable across windows.
+   */
+  multipartAboveBytes?: number;
+  /**
+   * Per `uplink.routes` name, the destination of the files of that route's devices.
+   */
+  routes?: {
+    [k: string]: {
+      /**
+       * The account's AWS IoT credentials provider endpoint (`aws iot describe-endpoint --endpoint-type iot:CredentialProvider`), `host` or `host:port`.
+       */
+      credentialsEndpoint: string;
+      /**
+       * The role alias the thing's IoT policy lets it assume (`iot:AssumeRoleWithCertificate`); from the cloud stack.
+       */
+      roleAlias: string;
+      /**
+       * The bucket files go to (from the cloud stack), in `region`.
+       */
+      bucket: string;
+      /**
+       * The bucket's AWS region (data residency: the region of the route's data).
+       */
+      region: string;
+      /**
+       * Another S3 endpoint (`https://host:port`, path-style), e.g. a VPC endpoint. Default: `https://<bucket>.s3.<region>.amazonaws.com`.
+       */
+      endpoint?: string;
+      /**
+       * CA bundle (PEM) for the credentials provider and S3. Default: the system store (Amazon Root CA 1-4).
+       */
+      caFile?: string;
+    };
+  };
 }

@@ -54,9 +54,18 @@ export interface GatewayEvent {
    */
   eventId: number;
   /**
-   * `device.connected` / `device.lost`: an adapter's link to its device came up or went down. `cache.full`: the cache reached a bound (new readings are refused or the oldest dropped, per its policy). `cache.records-dropped`: records were dropped by the cache's bounds and will never be uploaded. `clock.corrected`: the gateway learnt the true time; fix earlier records of the same boot with it.
+   * `device.connected` / `device.lost`: an adapter's link to its device came up or went down. `cache.full`: the cache reached a bound (new readings are refused or the oldest dropped, per its policy). `cache.records-dropped`: records were dropped by the cache's bounds and will never be uploaded. `clock.corrected`: the gateway learnt the true time; fix earlier records of the same boot with it. `file.captured`: a device file was taken into the box's files-up store. `file.uploaded`: S3 confirmed a file with its SHA-256; it left the box. `file.refused`: a file was not taken (the store is full, the file too large, or it had to be de-identified and is not text). `file.dropped`: a waiting file was deleted to make room (`files.whenFull: drop-oldest`) and will never be uploaded.
    */
-  type: 'device.connected' | 'device.lost' | 'cache.full' | 'cache.records-dropped' | 'clock.corrected';
+  type:
+    | 'device.connected'
+    | 'device.lost'
+    | 'cache.full'
+    | 'cache.records-dropped'
+    | 'clock.corrected'
+    | 'file.captured'
+    | 'file.uploaded'
+    | 'file.refused'
+    | 'file.dropped';
   /**
    * The gateway's wall-clock time of the event (RFC 3339, UTC); trust it as far as `clock` says.
    */
@@ -82,10 +91,30 @@ export interface ClockProvenance {
   monotonicMs: number;
 }
 /**
- * Per type: device.* → deviceId, adapter (and lastErrorCode on device.lost); cache.full → records, bytes; cache.records-dropped → count (since the previous event), total; clock.corrected → bootId, monotonicMs, trueTime, systemTime, offsetMs, source.
+ * Per type: device.* → deviceId, adapter (and lastErrorCode on device.lost); cache.full → records, bytes; cache.records-dropped → count (since the previous event), total; clock.corrected → bootId, monotonicMs, trueTime, systemTime, offsetMs, source; file.captured → deviceId, sha256, size, origin; file.uploaded → deviceId, sha256, size, key; file.refused → deviceId, size, origin, reason; file.dropped → deviceId, sha256, size.
  */
 export interface GatewayEventDetail {
   deviceId?: string;
+  /**
+   * SHA-256 of the file's content (hex).
+   */
+  sha256?: string;
+  /**
+   * Bytes of the file (as far as it was read, for a refused one).
+   */
+  size?: number;
+  /**
+   * Where a file came from: `folder`, `usb`, `serial:<port>`.
+   */
+  origin?: string;
+  /**
+   * The S3 object key of an uploaded file (`<thing>/<deviceId>/<date>/<sha256>`).
+   */
+  key?: string;
+  /**
+   * Why a file was refused.
+   */
+  reason?: 'full' | 'too-large' | 'not-text';
   adapter?: 'rs232' | 'modbus' | 'ethernet';
   lastErrorCode?: string;
   /**
