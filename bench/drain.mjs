@@ -40,7 +40,9 @@ function config(dir, broker, pki) {
   return validateConfig({
     version: 1,
     gateway: { id: gatewayId, dataDir: join(dir, 'data') },
-    devices: [{ id: 'spo2-bench', adapter: 'rs232', port: { path: '/dev/null' }, format: profileFormat('nonin') }],
+    devices: [
+      { id: 'spo2-bench', adapter: 'rs232', port: { path: '/dev/null' }, format: profileFormat('nonin') },
+    ],
     uplink: { ...uplinkSettings(broker, pki), flowControl: 'none' },
     log: { level: 'warn' },
   });
@@ -72,7 +74,13 @@ async function sample(pid) {
     const kb = (name) => Number(status.match(new RegExp(`${name}:\\s+(\\d+)`))?.[1] ?? 0);
     const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
     const cpu = ((Number(stat[11]) + Number(stat[12])) / ticks) * 1e6;
-    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024, cpu };
+    return {
+      rss: kb('VmRSS') / 1024,
+      hwm: kb('VmHWM') / 1024,
+      anon: kb('RssAnon') / 1024,
+      file: kb('RssFile') / 1024,
+      cpu,
+    };
   } catch {
     return undefined;
   }
@@ -142,7 +150,14 @@ async function peer(dir, broker, pki, topic) {
   await once(out, 'finish');
   await cache.close();
   const t0 = performance.now();
-  const child = spawn('sh', ['-c', `exec mosquitto_pub -h ${broker.host} -p ${broker.port} -V mqttv5 -q 1 -t '${topic}' --cafile '${pki.caFile}' --cert '${pki.subscriberCertFile}' --key '${pki.subscriberKeyFile}' -l < '${file}'`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(
+    'sh',
+    [
+      '-c',
+      `exec mosquitto_pub -h ${broker.host} -p ${broker.port} -V mqttv5 -q 1 -t '${topic}' --cafile '${pki.caFile}' --cert '${pki.subscriberCertFile}' --key '${pki.subscriberKeyFile}' -l < '${file}'`,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const [code] = await once(child, 'exit');
   const seconds = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`mosquitto_pub exited ${code}`);
@@ -164,7 +179,8 @@ async function run(records, pki, broker) {
     const exited = once(child, 'exit');
     const next = async () => {
       const reply = await Promise.race([once(child, 'message'), exited]);
-      if (typeof reply[0] !== 'object' || reply[0] === null) throw new Error(`the gateway side exited (${reply})`);
+      if (typeof reply[0] !== 'object' || reply[0] === null)
+        throw new Error(`the gateway side exited (${reply})`);
       return reply[0];
     };
     await next(); // ready
@@ -177,7 +193,13 @@ async function run(records, pki, broker) {
     child.send('exit');
     await exited;
     const { windowProcess } = watching;
-    const gateway = { rssBefore: before.rss, hwm: after.hwm, cpu: after.cpu - before.cpu, heapUsed, ...watching.own };
+    const gateway = {
+      rssBefore: before.rss,
+      hwm: after.hwm,
+      cpu: after.cpu - before.cpu,
+      heapUsed,
+      ...watching.own,
+    };
     const perRecord = (us) => fmt(us / result.records, 1);
     const rate = result.records / seconds;
     const peerRate = p.records / p.seconds;
@@ -196,7 +218,10 @@ if (process.argv[2] === '--gateway') {
   const [task] = await once(process, 'message');
   await gatewaySide(task);
 } else {
-  const sizes = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [Number(process.env.BENCH_RECORDS ?? 100_000)];
+  const sizes =
+    process.argv.length > 2
+      ? process.argv.slice(2).map(Number)
+      : [Number(process.env.BENCH_RECORDS ?? 100_000)];
   const dir = await mkdtemp(join(tmpdir(), 'attache-bench-drain-pki-'));
   const pki = await createTestPki(join(dir, 'pki'), { thingName: gatewayId });
   const broker = await startMosquitto({ dir: join(dir, 'broker'), pki });
