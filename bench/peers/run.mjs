@@ -9,7 +9,7 @@
 // (1-minute load average to wait for, default half the cores), BENCH_QUIET_WAIT_S (longest wait, default 300).
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,7 @@ async function installPeers(dir) {
   const packages = ['node-red@4', 'node-red-node-serialport', 'node-red-contrib-modbus', 'classic-level@3'];
   console.log(`installing peers into ${dir}: ${packages.join(' ')}`);
   try {
+    await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'package.json'), '{"private":true}');
     await exec('npm', ['install', '--no-audit', '--no-fund', '--prefix', dir, ...packages], {
       timeout: 15 * 60_000,

@@ -1,6 +1,6 @@
 import { isGatewayError, nullLogger, type WindowResult } from '@attache/core';
 import type { CommandModule } from 'yargs';
-import { Gateway } from '../gateway.js';
+import type { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { openCache } from '../open-cache.js';
 import { gatewayPaths } from '../paths.js';
@@ -15,8 +15,7 @@ import {
 } from '../release-trial-check.js';
 import { formatStatus, formatWindow } from '../report.js';
 import { type GatewayStatus, readStatus, statusLine } from '../status.js';
-import { SystemdNotifier } from '../systemd.js';
-import { WindowRunner } from '../window-runner.js';
+import type { SystemdNotifier } from '../systemd.js';
 import {
   type CommonArgs,
   exitConfig,
@@ -39,6 +38,11 @@ async function run(args: CommonArgs): Promise<void> {
   const log = createLogger(cfg.log.level);
   for (const { path, message } of warnings) log.warn({ path }, message);
   const root = installRoot();
+  // Loaded here, not at the top: `attache status` and `attache sync` start without the gateway's modules.
+  const [{ Gateway }, { SystemdNotifier }] = await Promise.all([
+    import('../gateway.js'),
+    import('../systemd.js'),
+  ]);
   // Under systemd (Type=notify, WatchdogSec=): READY=1 once started, STOPPING=1, watchdog pings.
   const systemd = new SystemdNotifier({ logger: log.child({ module: 'systemd' }) });
   let stopping = false;
@@ -112,6 +116,7 @@ async function sync(args: CommonArgs): Promise<void> {
     const log = createLogger(cfg.log.level, { pretty: false, fd: 2 });
     const cache = await openCache(cfg, log);
     try {
+      const { WindowRunner } = await import('../window-runner.js');
       return await new WindowRunner({ config: cfg, cache, logger: log, logFd: 2 }).run();
     } finally {
       await cache.close();
@@ -131,6 +136,7 @@ async function status(args: CommonArgs): Promise<void> {
   await becomeDataDirOwner(cfg.gateway.dataDir);
   const gateway = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () => {
     const cache = await openCache(cfg, nullLogger);
+    const { WindowRunner } = await import('../window-runner.js');
     const windows = new WindowRunner({ config: cfg, cache, logger: nullLogger });
     try {
       await windows.openRoutes();
