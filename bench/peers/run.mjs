@@ -50,25 +50,33 @@ async function waitForQuiet() {
   );
 }
 
+/**
+ * Installs the npm peers into `dir`; resolves the names installed. node-red-contrib-modbus is
+ * installed on its own: one of its dependencies is fetched from a host other than the npm
+ * registry (dl.cloudsmith.io), which a machine may not reach.
+ */
 async function installPeers(dir) {
-  const packages = ['node-red@4', 'node-red-node-serialport', 'node-red-contrib-modbus', 'classic-level@3'];
-  console.log(`installing peers into ${dir}: ${packages.join(' ')}`);
-  try {
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'package.json'), '{"private":true}');
-    await exec('npm', ['install', '--no-audit', '--no-fund', '--prefix', dir, ...packages], {
-      timeout: 15 * 60_000,
-      maxBuffer: 1 << 24,
-    });
-    return true;
-  } catch (err) {
-    const why = `${err.stderr ?? err.message}`.trim().split('\n').slice(-3).join(' ');
-    problems.push(
-      `the npm registry could not be reached or failed (${why}): Node-RED and classic-level figures not run`,
-    );
-    console.log(`PEERS NOT INSTALLED: ${problems.at(-1)}`);
-    return false;
+  const groups = [['node-red@4', 'node-red-node-serialport', 'classic-level@3'], ['node-red-contrib-modbus']];
+  const installed = new Set();
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'package.json'), '{"private":true}');
+  for (const packages of groups) {
+    console.log(`installing peers into ${dir}: ${packages.join(' ')}`);
+    try {
+      await exec('npm', ['install', '--no-audit', '--no-fund', '--prefix', dir, ...packages], {
+        timeout: 15 * 60_000,
+        maxBuffer: 1 << 24,
+      });
+      for (const name of packages) installed.add(name.replace(/@\d+$/, ''));
+    } catch (err) {
+      const why =
+        `${err.stderr ?? err.message}`.match(/npm error (network request to .*|code .*|.*)/)?.[0] ??
+        err.message;
+      problems.push(`${packages.join(', ')} could not be installed from the registry (${why.trim()})`);
+      console.log(`PEERS NOT INSTALLED: ${problems.at(-1)}`);
+    }
   }
+  return installed;
 }
 
 /** `node bench/hl7.mjs` with `env`; its "= n msg/s; ACK p50 .. p99 x ms" line of each case. */
@@ -256,7 +264,9 @@ async function idleRss(peersDir, dir) {
 const dir = await mkdtemp(join(tmpdir(), 'attache-bench-peers-'));
 try {
   await waitForQuiet();
-  const peersDir = (await installPeers(join(dir, 'peers'))) ? join(dir, 'peers') : undefined;
+  const installed = await installPeers(join(dir, 'peers'));
+  const peersDir =
+    installed.has('node-red') && installed.has('classic-level') ? join(dir, 'peers') : undefined;
   await hl7Figures();
   await appendFigures(peersDir);
   await drainFigure();
