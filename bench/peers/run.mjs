@@ -279,9 +279,9 @@ try {
   for (const r of rows) console.log(`| ${r.figure} | ${r.attache} | ${r.peer} | ${r.ratio} |`);
   console.log(`\nload average at the end: ${load()}`);
   for (const p of problems) console.log(`note: ${p}`);
-  if (!peersDir) {
+  if (installed.size < 4) {
     console.error(
-      'bench-peers: the peers could not be installed from the registry (see above); the figures that need no download were run',
+      'bench-peers: some peers could not be installed from the registry (see the notes above); every figure that needs no download was run',
     );
     process.exitCode = 1;
   }
