@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import type { AttacheConfig } from '@attache/core';
 
+/** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
+export const defaultConfigPath = '/etc/attache/config.json';
+
 /**
  * Where a gateway keeps its files under its data directory. Apart from gateway.ts so that commands
  * that only talk to the control socket load nothing else.
@@ -19,4 +22,9 @@ export function gatewayPaths(config: AttacheConfig): {
     /** The gateway's export-signing key (ECDSA P-256, PEM, 0600): it signs every `cache export`. */
     signingKey: join(dir, 'keys', 'export-signing.key'),
   };
+}
+
+/** Where the box's fleet-provisioning progress is kept (`uplink.provisioning`). */
+export function provisioningDir(config: AttacheConfig): string {
+  return join(config.gateway.dataDir, 'provisioning');
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AttacheConfig } from '@attache/core';
 import { type FleetProvisioningState, readFleetProvisioning } from '@attache/uplink/policy';
-import { provisioningDir } from './window-runner.js';
+import { provisioningDir } from './paths.js';
 
 /**
  * The appliance's first-boot provisioning result, as `attache-provision` writes it

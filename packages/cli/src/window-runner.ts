@@ -18,6 +18,7 @@ import {
   withRouteReports,
 } from '@attache/uplink/policy';
 import { openCache } from './open-cache.js';
+import { provisioningDir } from './paths.js';
 import {
   type FromWindow,
   failedWindow,
@@ -28,10 +29,7 @@ import {
 
 const lastWindowKey = 'lastWindow';
 
-/** Where the box's fleet-provisioning progress is kept (`uplink.provisioning`). */
-export function provisioningDir(config: AttacheConfig): string {
-  return join(config.gateway.dataDir, 'provisioning');
-}
+export { provisioningDir };
 
 /** A window as the gateway records it for `attache status` and the shadow. */
 export interface WindowRecord extends WindowReport {

@@ -1,9 +1,8 @@
 import { type AttacheConfig, GatewayError, isGatewayError } from '@attache/core';
 import type { Argv } from 'yargs';
 import type { ConfigAdvice } from '../config-advice.js';
-import { defaultConfigPath, inspectConfig, loadConfig } from '../config-file.js';
 import { controlRequest } from '../control.js';
-import { gatewayPaths } from '../paths.js';
+import { defaultConfigPath, gatewayPaths } from '../paths.js';
 import { formatIssues } from '../report.js';
 
 /** The exit code of an invalid config (EX_CONFIG from sysexits.h). */
@@ -33,7 +32,9 @@ export const jsonOption = { type: 'boolean', description: 'print JSON for script
  * problem as `path: message`, and exits `exitCode` (78 unless told otherwise).
  */
 export function readConfig(path: string, preface?: string, exitCode = exitConfig): Promise<AttacheConfig> {
-  return orExit(path, loadConfig(path), preface, exitCode);
+  // Loaded when a command reads its config: `attache modbus read` and `--help` start without the config check.
+  const loading = import('../config-file.js').then(({ loadConfig }) => loadConfig(path));
+  return orExit(path, loading, preface, exitCode);
 }
 
 /**
@@ -46,7 +47,9 @@ export function readCheckedConfig(
 ): Promise<{ config: AttacheConfig; warnings: ConfigAdvice[] }> {
   return orExit(
     path,
-    inspectConfig(path, { offline: options.offline ?? false }),
+    import('../config-file.js').then(({ inspectConfig }) =>
+      inspectConfig(path, { offline: options.offline ?? false }),
+    ),
     undefined,
     options.exitCode,
   );
