@@ -9,7 +9,7 @@ NPM_STAMP := node_modules/.package-lock.json
 # install them, never `make run`, `make build` or the image.
 CLOUD_STAMP := cloud/node_modules/.package-lock.json
 
-.PHONY: all deps node-check build run status sync test lint typecheck bench clean
+.PHONY: all deps node-check build run status sync test lint typecheck bench bench-peers clean
 NODE_MIN ?= 20
 
 all: build
@@ -84,6 +84,14 @@ bench: deps build
 	node --import @tapjs/typescript/import bench/provisioning.mjs
 	node --import @tapjs/typescript/import bench/files-up.mjs
 	node --v8-pool-size=1 --max-semi-space-size=1 bench/hostile.mjs
+	BENCH_RECORDS=$(BENCH_RECORDS) node bench/drain.mjs
+
+## bench-peers: Attaché and the tools a user would otherwise pick (Node-RED 4, bare classic-level,
+##              mosquitto_pub, mbpoll, python3-hl7's MLLP server, the disk's fsync ceiling) taking turns
+##              in one run; the npm peers are installed into a temporary directory, never into the
+##              project (bench/README.md, "Against peers"). Waits (bounded) for a quiet machine.
+bench-peers: deps build
+	BENCH_RECORDS=100000 node bench/peers/run.mjs
 
 clean:
 	npx tsc -b --clean

@@ -2,8 +2,9 @@
 // (encrypted, synced group commits) in this process, and senders in a child process (the monitors:
 // other machines in a ward) that wait for each ACK before the next message. Prints messages/s over 1
 // and over 20 connections, ACK latency p50/p99, and CPU per message of the gateway side and of the
-// senders. Nothing is asserted. `node bench/hl7.mjs [commitIntervalMs ...]` (default: 5 and 0);
-// HL7_BENCH_ONLY20=1 runs only the 20-connection case.
+// senders. Nothing is asserted. `node bench/hl7.mjs [commitIntervalMs ...]` (default: 0, the config's
+// default, and 5); HL7_BENCH_CONNECTIONS=1 or =20 runs only that case; HL7_BENCH_PORT=n sends the same
+// messages to a peer's MLLP server listening on 127.0.0.1:n instead (bench/peers).
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -24,6 +25,26 @@ const observations = pcd01VitalSigns({ systolic: 120, diastolic: 80, mean: 93, s
 
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** The same senders against a peer's MLLP server already listening on `port` (HL7_BENCH_PORT). */
+async function runAgainst(port, connections, perConnection) {
+  const senders = fork(new URL(import.meta.url), ['--senders'], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  senders.send({ port, connections, perConnection });
+  await once(senders, 'message');
+  const t0 = performance.now();
+  senders.send('go');
+  const [{ latencies }] = await once(senders, 'message');
+  const seconds = (performance.now() - t0) / 1000;
+  await once(senders, 'exit');
+  latencies.sort((a, b) => a - b);
+  const total = connections * perConnection;
+  console.log(
+    `${connections} connection(s), peer on port ${port}: ${fmt(total)} ORU^R01 in ${seconds.toFixed(2)} s = ` +
+      `${fmt(total / seconds)} msg/s; ACK p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`,
+  );
 }
 
 async function run(connections, perConnection, commitIntervalMs) {
@@ -122,14 +143,17 @@ if (process.argv[2] === '--senders') {
 } else {
   dir = await mkdtemp(join(process.env.HL7_BENCH_DIR ?? tmpdir(), 'attache-bench-hl7-'));
   try {
-    const intervals = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [5, 0];
-    if (process.env.HL7_BENCH_ONLY20) {
-      await run(20, 500, intervals[0]);
-      process.exit(0);
+    const intervals = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [0, 5];
+    // HL7_BENCH_CONNECTIONS=1 or =20 runs only that case (HL7_BENCH_ONLY20=1 as =20).
+    const only = process.env.HL7_BENCH_CONNECTIONS ?? (process.env.HL7_BENCH_ONLY20 ? '20' : undefined);
+    const peerPort = process.env.HL7_BENCH_PORT;
+    for (const interval of peerPort ? [] : intervals) {
+      if (only !== '20') await run(1, 3000, interval);
+      if (only !== '1') await run(20, 500, interval);
     }
-    for (const interval of intervals) {
-      await run(1, 3000, interval);
-      await run(20, 500, interval);
+    if (peerPort) {
+      if (only !== '20') await runAgainst(Number(peerPort), 1, 3000);
+      if (only !== '1') await runAgainst(Number(peerPort), 20, 500);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

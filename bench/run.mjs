@@ -39,11 +39,12 @@ function config(extra) {
   });
 }
 
-async function ptyToCache(lines) {
-  const pty = await openPtyPair(join(dir, 'pty1'));
+async function ptyToCache(lines, commitIntervalMs = 0) {
+  const pty = await openPtyPair(join(dir, `pty-${commitIntervalMs}-${Date.now()}`));
   const cache = new LevelCache({
-    path: join(dir, 'cache1'),
+    path: join(dir, `cache-${commitIntervalMs}-${Date.now()}`),
     keyring: await loadOrCreateKeyring(join(dir, 'keys', 'cache.key')),
+    commitIntervalMs,
   });
   await cache.open();
   const cfg = config({ devices: [{ ...device, port: { path: pty.gatewayPath } }] });
@@ -82,7 +83,7 @@ async function ptyToCache(lines) {
   await pty.close();
   console.log(
     `pty -> cache: ${fmt(lines)} lines in ${seconds.toFixed(2)} s = ${fmt(lines / seconds)} lines/s; ` +
-      `CPU ${fmt((cpu.user + cpu.system) / lines, 1)} µs/record; ${fmt(stats.bytes / stats.records)} B/record JSON`,
+      `CPU ${fmt((cpu.user + cpu.system) / lines, 1)} µs/record; ${fmt(stats.bytes / stats.records)} B/record JSON; commitIntervalMs ${commitIntervalMs}`,
   );
 }
 
@@ -180,16 +181,22 @@ async function idleMemory(pki, broker, nodeFlags) {
 
 try {
   console.log(`attache bench — node ${process.version}, ${process.arch}`);
-  await ptyToCache(20_000);
-  const pki = await createTestPki(join(dir, 'pki'), { thingName });
-  const broker = await startMosquitto({ dir: join(dir, 'broker'), pki });
-  try {
-    await cacheToBroker(50_000, 'none', pki, broker);
-    await cacheToBroker(20_000, 'aws-iot-core', pki, broker);
-    await idleMemory(pki, broker, undefined);
-    await idleMemory(pki, broker, []);
-  } finally {
-    await broker.stop();
+  // BENCH_COMMIT_INTERVALS=5,0: the pty figure once per commitIntervalMs, taking turns, and nothing else.
+  const intervals = process.env.BENCH_COMMIT_INTERVALS?.split(',').map(Number);
+  if (intervals) {
+    for (const interval of intervals) await ptyToCache(20_000, interval);
+  } else {
+    await ptyToCache(20_000);
+    const pki = await createTestPki(join(dir, 'pki'), { thingName });
+    const broker = await startMosquitto({ dir: join(dir, 'broker'), pki });
+    try {
+      await cacheToBroker(50_000, 'none', pki, broker);
+      await cacheToBroker(20_000, 'aws-iot-core', pki, broker);
+      await idleMemory(pki, broker, undefined);
+      await idleMemory(pki, broker, []);
+    } finally {
+      await broker.stop();
+    }
   }
 } finally {
   await rm(dir, { recursive: true, force: true });

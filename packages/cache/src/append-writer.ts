@@ -1,4 +1,4 @@
-import { type AttacheRecord, GatewayError, type Logger, type RecordDraft } from '@attache/core';
+import { type AttacheRecord, type Clock, GatewayError, type Logger, type RecordDraft } from '@attache/core';
 import { type CacheLimits, logDropped, planAppend } from './bounds.js';
 import { recordOf } from './checks.js';
 import { CommitQueue } from './commit-queue.js';
@@ -13,8 +13,10 @@ export interface AppendWriterOptions {
   sealer: ValueSealer;
   log: Logger;
   limits: CacheLimits;
-  /** Group commit window, ms. */
+  /** Group commit: how long the first append of an idle cache waits for others, ms (see CommitQueue). */
   commitIntervalMs: number;
+  /** Sets that timer (default Node's timers). */
+  clock?: Pick<Clock, 'setTimeout'>;
   /** Most records per synced write. */
   maxBatchRecords: number;
 }
@@ -45,6 +47,7 @@ export class AppendWriter {
     this.#queue = new CommitQueue({
       intervalMs: options.commitIntervalMs,
       maxItems: options.maxBatchRecords,
+      clock: options.clock,
       commit: (records) => this.#session.write((database) => this.#commit(database, records)),
     });
   }

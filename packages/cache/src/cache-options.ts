@@ -1,4 +1,4 @@
-import type { Logger } from '@attache/core';
+import type { Clock, Logger } from '@attache/core';
 import type { CacheLimits } from './bounds.js';
 import type { CacheKeyring } from './keyring.js';
 
@@ -8,8 +8,14 @@ export interface LevelCacheOptions {
   path: string;
   /** The keys that seal every stored value (see {@link loadOrCreateKeyring}); new values use `currentId`. */
   keyring: CacheKeyring;
-  /** Group commit window in ms (default 5): appends arriving within it share one synced write. */
+  /**
+   * Group commit (see the README, "Group commit"). Default 0: an append reaching an idle cache is
+   * written at once; appends arriving while a write is in flight share the next synced write. Above
+   * 0: the first append of an idle cache waits this many ms for others (fewer writes, longer ACKs).
+   */
   commitIntervalMs?: number;
+  /** Sets the `commitIntervalMs` timer; tests pass a ManualClock. Default: Node's timers. */
+  clock?: Pick<Clock, 'setTimeout'>;
   /** Most records per synced write (default 1000). */
   maxBatchRecords?: number;
   /** Where the cache logs (default nullLogger). Never receives patient data. */

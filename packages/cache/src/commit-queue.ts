@@ -1,5 +1,10 @@
+import type { Clock } from '@attache/core';
+
 export interface CommitQueueOptions<T> {
-  /** How long the first item of a group waits for others, in ms. */
+  /**
+   * How long the first item reaching an idle queue waits for others, in ms. 0 (the default of the
+   * cache): it is written at once, and only items that arrive while a write is in flight are grouped.
+   */
   intervalMs: number;
   /** Most items per group; a full group is committed at once. */
   maxItems: number;
@@ -9,6 +14,8 @@ export interface CommitQueueOptions<T> {
    * group with that error. Called for one group at a time.
    */
   commit: (items: T[]) => Promise<(Error | undefined)[]>;
+  /** Sets the `intervalMs` timer; tests pass a ManualClock. Default: Node's timers (they keep the process alive). */
+  clock?: Pick<Clock, 'setTimeout'>;
 }
 
 interface Waiting<T> {
@@ -17,28 +24,43 @@ interface Waiting<T> {
   reject: (err: unknown) => void;
 }
 
+/** Node's timers, kept referenced: a queued append keeps the process alive until it is written. */
+const nodeTimers: Pick<Clock, 'setTimeout'> = {
+  setTimeout(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(timer) };
+  },
+};
+
 /**
- * Group commit: collects items and hands them to `commit` in groups, one group at a time. A group
- * is written when its first item has waited `intervalMs`, when `maxItems` are queued, or, for items
- * that arrived during a write, as soon as that write is done.
+ * Group commit: collects items and hands them to `commit` in groups, one group at a time. An item
+ * reaching an idle queue is written at once (with `intervalMs` 0: in the same turn of the event loop,
+ * with the items pushed alongside it); items that arrive during a write wait for it and are written
+ * together as soon as it is done, up to `maxItems` a group. So a lone reading costs one synced write
+ * and no wait, and the writes group themselves only under concurrency.
  */
 export class CommitQueue<T> {
   readonly #options: CommitQueueOptions<T>;
+  readonly #clock: Pick<Clock, 'setTimeout'>;
   readonly #waiting: Waiting<T>[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  #timer: { cancel(): void } | undefined;
+  /** A write is queued as a microtask. */
+  #scheduled = false;
   #writing: Promise<void> | undefined;
 
   constructor(options: CommitQueueOptions<T>) {
     this.#options = options;
+    this.#clock = options.clock ?? nodeTimers;
   }
 
   /** Queues `item`; resolves once the group holding it has been committed, rejects if that (or its own outcome) failed. */
   push(item: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ item, resolve, reject });
-      if (this.#writing !== undefined) return; // the next group starts when this write is done
+      if (this.#writing !== undefined || this.#scheduled) return; // the next group starts when this write is done
       if (this.#waiting.length >= this.#options.maxItems) this.#next();
-      else this.#timer ??= setTimeout(() => this.#next(), this.#options.intervalMs);
+      else if (this.#options.intervalMs === 0) this.#soon();
+      else this.#timer ??= this.#clock.setTimeout(() => this.#next(), this.#options.intervalMs);
     });
   }
 
@@ -48,8 +70,17 @@ export class CommitQueue<T> {
     while (this.#writing !== undefined) await this.#writing;
   }
 
+  /** Starts a write after the current synchronous code, so the items it pushes join this group. */
+  #soon(): void {
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#next();
+    });
+  }
+
   #next(): void {
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     if (this.#writing !== undefined || this.#waiting.length === 0) return;
     const group = this.#waiting.splice(0, this.#options.maxItems);

@@ -78,7 +78,8 @@ export class LevelCache implements Outbox, PatientTokenizer {
       sealer,
       log,
       limits: this.#limits,
-      commitIntervalMs: options.commitIntervalMs ?? 5,
+      commitIntervalMs: options.commitIntervalMs ?? 0,
+      clock: options.clock,
       maxBatchRecords: options.maxBatchRecords ?? 1000,
     });
     const assertOpen = () => this.#state.assertOpen();

@@ -54,6 +54,10 @@ export class ValueSealer {
   #ivOffset = ivPoolBytes;
   /** Where each seal's AAD is assembled (GCM reads it at setAAD, so it is free again afterwards). */
   readonly #aad = Buffer.alloc(aadScratchBytes);
+  /** The same for opening (a value may carry another key's header). */
+  readonly #openAad = Buffer.alloc(aadScratchBytes);
+  /** KeyObjects of the keyring's older keys, made when a value sealed under one is first opened. */
+  readonly #openingKeys = new Map<string, KeyObject>();
 
   /** Throws a TypeError when the keyring lacks its current or index key, or one is not 32 bytes. */
   constructor(keyring: CacheKeyring) {
@@ -110,17 +114,43 @@ export class ValueSealer {
     const start = headerLength(sealed);
     if (start === 0 || sealed.length < start + ivBytes + tagBytes) return undefined;
     const value = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
-    const secret = this.#keyring.key(value.subarray(2, start).toString('ascii'));
-    if (secret?.length !== 32) return undefined;
+    const secret = this.#openingKey(value, start);
+    if (secret === undefined) return undefined;
     const iv = value.subarray(start, start + ivBytes);
     const decipher = createDecipheriv('aes-256-gcm', secret, iv);
-    decipher.setAAD(Buffer.concat([value.subarray(0, start), Buffer.from(key, 'utf8')]));
+    decipher.setAAD(this.#openingAad(value.subarray(0, start), key));
     decipher.setAuthTag(value.subarray(start + ivBytes, start + ivBytes + tagBytes));
     try {
-      return Buffer.concat([decipher.update(value.subarray(start + ivBytes + tagBytes)), decipher.final()]);
+      const plain = decipher.update(value.subarray(start + ivBytes + tagBytes));
+      decipher.final(); // GCM returns nothing more here; it throws when the tag does not match
+      return plain;
     } catch {
       return undefined;
     }
+  }
+
+  /** The key named in a sealed value's header, as a KeyObject made once per key id; undefined when unknown. */
+  #openingKey(value: Buffer, start: number): KeyObject | undefined {
+    const header = this.#header;
+    // Most values are sealed under the current key: compare the header's bytes, no string made.
+    if (start === header.length && value.compare(header, 0, start, 0, start) === 0) return this.#secret;
+    const id = value.subarray(2, start).toString('ascii');
+    let secret = this.#openingKeys.get(id);
+    if (secret === undefined) {
+      const raw = this.#keyring.key(id);
+      if (raw?.length !== 32) return undefined;
+      secret = createSecretKey(raw);
+      this.#openingKeys.set(id, secret);
+    }
+    return secret;
+  }
+
+  /** The AAD of an opened value (its header ‖ the UTF-8 key), in a scratch buffer when it fits. */
+  #openingAad(header: Buffer, key: string): Buffer {
+    if (header.length + key.length * 3 > aadScratchBytes)
+      return Buffer.concat([header, Buffer.from(key, 'utf8')]);
+    header.copy(this.#openAad, 0);
+    return this.#openAad.subarray(0, header.length + this.#openAad.write(key, header.length, 'utf8'));
   }
 
   /** A fresh random 96-bit IV, copied from the pool into `out` at `offset` (refilling the pool never changes one in use). */

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { LevelCache, type LevelCacheOptions } from '@attache/cache';
-import type { AttacheRecord } from '@attache/core';
+import { type AttacheRecord, ManualClock } from '@attache/core';
 import t, { type Test } from 'tap';
 import { draft, recordingLogger, tempKeyring } from './fixtures/helpers.js';
 
@@ -153,6 +153,22 @@ t.test('appends share synced writes, at most maxBatchRecords each', async (t) =>
     `no group over maxBatchRecords: ${groups}`,
   );
   t.ok(groups.length < 50, 'appends were grouped');
+});
+
+t.test('the first reading on an idle cache is stored without waiting for a timer', async (t) => {
+  const { keyring } = await tempKeyring(t);
+  const path = t.testdir();
+  const clock = new ManualClock();
+  const cache = await opened(t, path, { keyring, clock });
+  const record = await cache.append(draft(0));
+  t.equal(clock.pending, 0, 'resolved with the clock never advanced and no timer set');
+  await cache.close();
+  const reopened = await opened(t, path, { keyring });
+  t.same(
+    (await reopened.read({ afterSeq: 0, limit: 10, maxBytes: 1e6 })).map((r) => r.seq),
+    [record.seq],
+    'it was written before the append resolved',
+  );
 });
 
 t.test('close commits the appends still queued', async (t) => {

@@ -41,7 +41,7 @@ t.test('a minimal config gets every default from the schema', async (t) => {
   });
   t.equal(device.format.fields.SPO2?.system, 'MDC');
   t.equal(device.rawFrames, false, 'raw frames are off unless asked for');
-  t.equal(config.cache.commitIntervalMs, 5);
+  t.equal(config.cache.commitIntervalMs, 0);
   t.equal(config.uplink, undefined, 'no uplink unless configured');
   t.not(config, minimal, 'the input is not modified');
   t.equal((minimal.gateway as Record<string, unknown>).dataDir, undefined);

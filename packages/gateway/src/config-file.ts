@@ -8,8 +8,7 @@ import { checkRoutes, checkSchedules } from '@attache/uplink/policy';
 import { type ConfigAdvice, configAdvice } from './config-advice.js';
 import { checkConfigFiles, checkDevices } from './config-check.js';
 
-/** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
-export const defaultConfigPath = '/etc/attache/config.json';
+export { defaultConfigPath } from './paths.js';
 
 /**
  * Reads, parses and validates a config file (the schema, then the Modbus register maps); `$ATTACHE_DATA` overrides `gateway.dataDir`.

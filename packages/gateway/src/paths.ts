@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import type { AttacheConfig } from '@attache/core';
 
+/** The config file used when neither `--config` nor `$ATTACHE_CONFIG` names one. */
+export const defaultConfigPath = '/etc/attache/config.json';
+
 /**
  * Where a gateway keeps its files under its data directory. Apart from gateway.ts so that commands
  * that only talk to the control socket load nothing else.

@@ -1,12 +1,5 @@
 import { type AttacheConfig, GatewayError, isGatewayError } from '@attache/core';
-import {
-  type ConfigAdvice,
-  controlRequest,
-  defaultConfigPath,
-  gatewayPaths,
-  inspectConfig,
-  loadConfig,
-} from '@attache/gateway/client';
+import { type ConfigAdvice, controlRequest, defaultConfigPath, gatewayPaths } from '@attache/gateway/client';
 import type { Argv } from 'yargs';
 import { formatIssues } from '../report.js';
 
@@ -37,7 +30,9 @@ export const jsonOption = { type: 'boolean', description: 'print JSON for script
  * problem as `path: message`, and exits `exitCode` (78 unless told otherwise).
  */
 export function readConfig(path: string, preface?: string, exitCode = exitConfig): Promise<AttacheConfig> {
-  return orExit(path, loadConfig(path), preface, exitCode);
+  // Loaded when a command reads its config: `attache modbus read` and `--help` start without the config check.
+  const loading = import('@attache/gateway/client').then(({ loadConfig }) => loadConfig(path));
+  return orExit(path, loading, preface, exitCode);
 }
 
 /**
@@ -50,7 +45,9 @@ export function readCheckedConfig(
 ): Promise<{ config: AttacheConfig; warnings: ConfigAdvice[] }> {
   return orExit(
     path,
-    inspectConfig(path, { offline: options.offline ?? false }),
+    import('@attache/gateway/client').then(({ inspectConfig }) =>
+      inspectConfig(path, { offline: options.offline ?? false }),
+    ),
     undefined,
     options.exitCode,
   );

@@ -1,16 +1,6 @@
 import { isGatewayError, nullLogger, systemClock, type WindowResult } from '@attache/core';
-import {
-  createLogger,
-  every,
-  Gateway,
-  type GatewayStatus,
-  gatewayPaths,
-  openCache,
-  readStatus,
-  SystemdNotifier,
-  statusLine,
-  WindowRunner,
-} from '@attache/gateway';
+import type { Gateway, GatewayStatus, SystemdNotifier } from '@attache/gateway';
+import { gatewayPaths } from '@attache/gateway/client';
 import type { CommandModule } from 'yargs';
 import { becomeDataDirOwner } from '../privileges.js';
 import { formatProvisioning, provisioningFile, readClaimStatus, readProvisioning } from '../provisioning.js';
@@ -41,6 +31,8 @@ async function run(args: CommonArgs): Promise<void> {
     exitCode: (await releaseOnTrial()) ? 1 : exitConfig,
   });
   await becomeDataDirOwner(cfg.gateway.dataDir);
+  // Loaded here, not at the top: `attache status` and `attache sync` start without the gateway's modules.
+  const { createLogger, Gateway, SystemdNotifier, statusLine } = await import('@attache/gateway');
   const log = createLogger(cfg.log.level);
   for (const { path, message } of warnings) log.warn({ path }, message);
   const root = installRoot();
@@ -93,14 +85,15 @@ async function run(args: CommonArgs): Promise<void> {
   }
   await systemd.ready(statusLine(await gateway.status()));
   systemd.startWatchdog();
-  if (systemd.enabled) reportStatus(gateway, systemd);
+  if (systemd.enabled) await reportStatus(gateway, systemd);
 }
 
 /** How often the STATUS= line is refreshed (sent only when it changed), ms. */
 const statusEveryMs = 15_000;
 
 /** Keeps systemd's STATUS= line current: devices connected, backlog, last window. */
-function reportStatus(gateway: Gateway, systemd: SystemdNotifier): void {
+async function reportStatus(gateway: Gateway, systemd: SystemdNotifier): Promise<void> {
+  const { every, statusLine } = await import('@attache/gateway');
   every(systemClock, statusEveryMs, () => {
     gateway.status().then(
       (status) => systemd.status(statusLine(status)),
@@ -114,6 +107,7 @@ async function sync(args: CommonArgs): Promise<void> {
   await becomeDataDirOwner(cfg.gateway.dataDir);
   const timeoutMs = ((cfg.uplink?.window.maxDurationSeconds ?? 0) + 120) * 1000;
   const result = await viaGateway<WindowResult>(cfg, 'sync', timeoutMs, async () => {
+    const { createLogger, openCache, WindowRunner } = await import('@attache/gateway');
     // stdout is the answer (`--json`: only JSON); the logs of this window go to stderr.
     const log = createLogger(cfg.log.level, { pretty: false, fd: 2 });
     const cache = await openCache(cfg, log);
@@ -136,6 +130,7 @@ async function status(args: CommonArgs): Promise<void> {
   );
   await becomeDataDirOwner(cfg.gateway.dataDir);
   const gateway = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () => {
+    const { openCache, readStatus, WindowRunner } = await import('@attache/gateway');
     const cache = await openCache(cfg, nullLogger);
     const windows = new WindowRunner({ config: cfg, cache, logger: nullLogger });
     try {

@@ -516,7 +516,7 @@ export interface ModbusRegister {
 }
 export interface CacheConfig {
   /**
-   * Group commit: readings arriving within this many milliseconds share one synced write. Devices are acknowledged only after it.
+   * Group commit. 0: a reading reaching an idle cache is written at once and readings arriving during a write share the next synced write. Above 0: the first reading of an idle cache waits this many milliseconds for others (fewer writes, slower acknowledgements). Devices are acknowledged only after the write.
    */
   commitIntervalMs: number;
   /**
@@ -1517,7 +1517,7 @@ export interface ModbusRegisterInput {
 }
 export interface CacheConfigInput {
   /**
-   * Group commit: readings arriving within this many milliseconds share one synced write. Devices are acknowledged only after it.
+   * Group commit. 0: a reading reaching an idle cache is written at once and readings arriving during a write share the next synced write. Above 0: the first reading of an idle cache waits this many milliseconds for others (fewer writes, slower acknowledgements). Devices are acknowledged only after the write.
    */
   commitIntervalMs?: number;
   /**

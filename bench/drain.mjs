@@ -1,0 +1,234 @@
+// Drain of a backlog through the gateway's own window machinery: a LevelCache (encrypted, on disk)
+// holding BENCH_RECORDS records (default 100,000), drained in one window by WindowRunner, which
+// serves the outbox over IPC to the window process (window-worker, the AWS CRT) that publishes to
+// Debian's mosquitto with mutual TLS, flow control off. The gateway side runs in its own process so
+// its peak RSS is its own; the window process's RSS and CPU are sampled from /proc. Then the peer:
+// `mosquitto_pub -l` sending the same batch payloads (QoS 1, same broker, same TLS).
+// `node bench/drain.mjs [records ...]` prints one line per backlog size (BENCH_PROF_DIR=dir: CPU
+// profiles of both processes). Nothing is asserted.
+import { execFileSync, fork, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
+import { validateConfig } from '@attache/core';
+import { createTestPki, profileFormat, startMosquitto, uplinkSettings } from '@attache/devkit';
+import { BatchReader } from '@attache/uplink';
+
+const gatewayId = 'gw-bench';
+const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
+const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+function draft(n) {
+  return {
+    gatewayId,
+    deviceId: `spo2-bed${n % 12}`,
+    adapter: 'rs232',
+    protocol: 'kv-line',
+    capturedAt: new Date(Date.UTC(2026, 10, 1) + n * 1000).toISOString(),
+    clock: { synchronized: true, bootId: '2b1c6e9a-4d1f-4a51-9b0e-6f3a7c2d8e10', monotonicMs: n * 1000 },
+    observations: [
+      { code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', value: 90 + (n % 10), unit: '%', status: 'valid' },
+      { code: 'MDC_PULS_OXIM_PULS_RATE', system: 'MDC', value: 60 + (n % 40), unit: '/min', status: 'valid' },
+    ],
+  };
+}
+
+function config(dir, broker, pki) {
+  return validateConfig({
+    version: 1,
+    gateway: { id: gatewayId, dataDir: join(dir, 'data') },
+    devices: [
+      { id: 'spo2-bench', adapter: 'rs232', port: { path: '/dev/null' }, format: profileFormat('nonin') },
+    ],
+    uplink: { ...uplinkSettings(broker, pki), flowControl: 'none' },
+    log: { level: 'warn' },
+  });
+}
+
+async function cacheAt(dir) {
+  const cache = new LevelCache({
+    path: join(dir, 'cache'),
+    keyring: await loadOrCreateKeyring(join(dir, 'keys', 'cache.key')),
+  });
+  await cache.open();
+  return cache;
+}
+
+async function fill(dir, records) {
+  const cache = await cacheAt(dir);
+  for (let n = 0; n < records; n += 1000) {
+    const group = [];
+    for (let i = n; i < Math.min(records, n + 1000); i++) group.push(cache.append(draft(i)));
+    await Promise.all(group);
+  }
+  await cache.close();
+}
+
+/** VmRSS, VmHWM (MB) and CPU (µs) of `pid`, or undefined once it is gone. */
+async function sample(pid) {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = (name) => Number(status.match(new RegExp(`${name}:\\s+(\\d+)`))?.[1] ?? 0);
+    const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+    const cpu = ((Number(stat[11]) + Number(stat[12])) / ticks) * 1e6;
+    return {
+      rss: kb('VmRSS') / 1024,
+      hwm: kb('VmHWM') / 1024,
+      anon: kb('RssAnon') / 1024,
+      file: kb('RssFile') / 1024,
+      cpu,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The gateway side: the cache and WindowRunner in this process, one window when told. */
+async function gatewaySide({ dir, broker, pki }) {
+  const { WindowRunner } = await import('@attache/gateway');
+  const { nullLogger } = await import('@attache/core');
+  const cache = await cacheAt(dir);
+  const runner = new WindowRunner({ config: config(dir, broker, pki), cache, logger: nullLogger });
+  let heapUsed = 0;
+  const heap = setInterval(() => {
+    heapUsed = Math.max(heapUsed, process.memoryUsage().heapUsed / 2 ** 20);
+  }, 20);
+  process.send({ type: 'ready' });
+  await once(process, 'message');
+  const t0 = performance.now();
+  const result = await runner.run({ trigger: 'bench' });
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(heap);
+  process.send({ type: 'result', result, seconds, heapUsed });
+  await once(process, 'message'); // sampled: close and exit
+  await cache.close();
+  process.disconnect();
+}
+
+/**
+ * Samples `pid` and its children from /proc every 20 ms (from this process, so the sampling costs
+ * the measured processes nothing): peaks of RSS split into anonymous and file-backed memory.
+ */
+function watch(pid) {
+  const own = { anon: 0, file: 0 };
+  const windowProcess = { hwm: 0, anon: 0, cpu: 0 };
+  const timer = setInterval(async () => {
+    const me = await sample(pid);
+    if (!me) return;
+    own.anon = Math.max(own.anon, me.anon);
+    own.file = Math.max(own.file, me.file);
+    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+    for (const child of children.trim().split(/\s+/)) {
+      const s = child && (await sample(child));
+      if (!s) continue;
+      windowProcess.hwm = Math.max(windowProcess.hwm, s.hwm);
+      windowProcess.anon = Math.max(windowProcess.anon, s.anon);
+      windowProcess.cpu = Math.max(windowProcess.cpu, s.cpu);
+    }
+  }, 20);
+  return { own, windowProcess, stop: () => clearInterval(timer) };
+}
+
+/** The same batches, published by mosquitto_pub reading one payload per line. */
+async function peer(dir, broker, pki, topic) {
+  const cache = await cacheAt(dir);
+  const reader = new BatchReader({ outbox: cache, gatewayId, maxMessageBytes: 128 * 1024 });
+  const file = join(dir, 'batches.txt');
+  const out = createWriteStream(file);
+  let messages = 0;
+  let records = 0;
+  for (let batch = await reader.next(); batch; batch = await reader.next()) {
+    out.write(batch.payload);
+    out.write('\n');
+    messages++;
+    records += batch.count;
+  }
+  out.end();
+  await once(out, 'finish');
+  await cache.close();
+  const t0 = performance.now();
+  const child = spawn(
+    'sh',
+    [
+      '-c',
+      `exec mosquitto_pub -h ${broker.host} -p ${broker.port} -V mqttv5 -q 1 -t '${topic}' --cafile '${pki.caFile}' --cert '${pki.subscriberCertFile}' --key '${pki.subscriberKeyFile}' -l < '${file}'`,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const [code] = await once(child, 'exit');
+  const seconds = (performance.now() - t0) / 1000;
+  if (code !== 0) throw new Error(`mosquitto_pub exited ${code}`);
+  return { messages, records, seconds };
+}
+
+async function run(records, pki, broker) {
+  const dir = await mkdtemp(join(tmpdir(), 'attache-bench-drain-'));
+  try {
+    await fill(dir, records);
+    const p = await peer(dir, broker, pki, `dt/attache/${gatewayId}/telemetry`);
+    // BENCH_PROF_DIR: CPU profiles of the gateway side and of the window process (it inherits execArgv).
+    const profile = process.env.BENCH_PROF_DIR;
+    const child = fork(new URL(import.meta.url), ['--gateway'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [],
+    });
+    child.send({ dir, broker: { host: broker.host, port: broker.port }, pki });
+    const exited = once(child, 'exit');
+    const next = async () => {
+      const reply = await Promise.race([once(child, 'message'), exited]);
+      if (typeof reply[0] !== 'object' || reply[0] === null)
+        throw new Error(`the gateway side exited (${reply})`);
+      return reply[0];
+    };
+    await next(); // ready
+    const before = await sample(child.pid);
+    const watching = watch(child.pid);
+    child.send('go');
+    const { result, seconds, heapUsed } = await next();
+    watching.stop();
+    const after = await sample(child.pid);
+    child.send('exit');
+    await exited;
+    const { windowProcess } = watching;
+    const gateway = {
+      rssBefore: before.rss,
+      hwm: after.hwm,
+      cpu: after.cpu - before.cpu,
+      heapUsed,
+      ...watching.own,
+    };
+    const perRecord = (us) => fmt(us / result.records, 1);
+    const rate = result.records / seconds;
+    const peerRate = p.records / p.seconds;
+    console.log(
+      `drain of ${fmt(records)}: ${fmt(result.records)} records in ${result.messages} messages, ${seconds.toFixed(2)} s = ${fmt(rate)} records/s (outcome ${result.outcome}); ` +
+        `gateway RSS ${gateway.rssBefore.toFixed(0)} MB before, peak ${gateway.hwm.toFixed(0)} MB (anonymous ${gateway.anon.toFixed(0)} MB, file-backed ${gateway.file.toFixed(0)} MB; JS heap used ${gateway.heapUsed.toFixed(0)} MB), CPU ${perRecord(gateway.cpu)} µs/record; ` +
+        `window process peak ${windowProcess.hwm.toFixed(0)} MB (anonymous ${windowProcess.anon.toFixed(0)} MB), CPU ${perRecord(windowProcess.cpu)} µs/record; together ${perRecord(gateway.cpu + windowProcess.cpu)} µs/record | ` +
+        `mosquitto_pub, same ${p.messages} batches: ${p.seconds.toFixed(2)} s = ${fmt(peerRate)} records/s | ratio ${(rate / peerRate).toFixed(3)} | load ${loadavg()[0].toFixed(2)}`,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--gateway') {
+  const [task] = await once(process, 'message');
+  await gatewaySide(task);
+} else {
+  const sizes =
+    process.argv.length > 2
+      ? process.argv.slice(2).map(Number)
+      : [Number(process.env.BENCH_RECORDS ?? 100_000)];
+  const dir = await mkdtemp(join(tmpdir(), 'attache-bench-drain-pki-'));
+  const pki = await createTestPki(join(dir, 'pki'), { thingName: gatewayId });
+  const broker = await startMosquitto({ dir: join(dir, 'broker'), pki });
+  try {
+    for (const records of sizes) await run(records, pki, broker);
+  } finally {
+    await broker.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
