@@ -1,6 +1,12 @@
 import { access, readFile } from 'node:fs/promises';
 import type { LevelCache } from '@attache/cache';
-import { type AdapterStatus, type Logger, monotonicMs, type UplinkConfig } from '@attache/core';
+import {
+  type AdapterStatus,
+  type GatewayEvent,
+  type Logger,
+  monotonicMs,
+  type UplinkConfig,
+} from '@attache/core';
 import {
   fetchTrustedTime,
   type JsonObject,
@@ -17,16 +23,7 @@ const legacyLastIdKey = 'events.nextId';
 const maxPending = 1000;
 
 /** The event types of event.schema.json. */
-export type GatewayEventType =
-  | 'device.connected'
-  | 'device.lost'
-  | 'cache.full'
-  | 'cache.records-dropped'
-  | 'clock.corrected'
-  | 'file.captured'
-  | 'file.uploaded'
-  | 'file.refused'
-  | 'file.dropped';
+export type GatewayEventType = GatewayEvent['type'];
 
 /** The clock provenance of an event, as records carry it. */
 export interface ClockStamp {
