@@ -111,6 +111,13 @@ export class Gateway {
         status: () => this.status(),
         sync: () => this.sync(),
         stored: this.#stored,
+        stageExport: (params, notify) =>
+          stageExport(
+            this.#running().cache,
+            { dataDir: this.#config.gateway.dataDir, signingKey: gatewayPaths(this.#config).signingKey },
+            params,
+            notify,
+          ),
         target: {
           config: () => this.#config,
           configPath: this.#options.configPath,

@@ -122,6 +122,7 @@ t.test('a page that cannot start is logged and left off; acquisition goes on', a
     status: () => Promise.reject(new Error('unused')),
     sync: () => Promise.reject(new Error('unused')),
     stored: new Set(),
+    stageExport: () => Promise.reject(new Error('unused')),
     target: {
       config: () => config,
       configPath: undefined,

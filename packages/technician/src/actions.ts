@@ -68,6 +68,19 @@ export async function handleAction(
       sendJson(res, 200, outcome);
       return true;
     }
+    case 'POST /api/export': {
+      logAction(ctx, 'export');
+      res.writeHead(200, { ...baseHeaders, 'content-type': 'application/x-ndjson; charset=utf-8' });
+      const result = await ctx.host.exportToStick((progress) =>
+        res.write(`${JSON.stringify({ progress })}\n`),
+      );
+      ctx.log.info(
+        { who: ctx.who, action: 'export', records: result.records, written: result.file !== undefined },
+        'technician action done',
+      );
+      res.end(`${JSON.stringify({ result })}\n`);
+      return true;
+    }
     default:
       return false;
   }

@@ -2,6 +2,7 @@ export { codeName } from './code-names.js';
 export type {
   ConfigApplied,
   ConfigCheck,
+  ExportOutcome,
   LiveReading,
   PortInfo,
   ProbeOutcome,

@@ -79,6 +79,10 @@ class TestHost implements TechnicianHost {
     this.applied.push(config);
     return Promise.resolve({ applied: true, issues: [] });
   }
+  async exportToStick(onProgress: (p: { records: number; total: number }) => void) {
+    onProgress({ records: 1000, total: 1500 });
+    return { file: '/media/attache-usb/gw-1.attache', records: 1500 };
+  }
   openWindow(): Promise<WindowResult> {
     this.windows += 1;
     if (this.failWindow) return Promise.reject(new Error('no route to the endpoint'));
@@ -355,8 +359,16 @@ t.test(
     t.same(applied, { applied: true, issues: [] });
     t.same(host.applied, [{ version: 1 }]);
     t.equal((await call('POST', '/api/config/apply', { body: [], cookie })).status, 400);
+    const exported = (await call('POST', '/api/export', { body: {}, cookie })).body.trim().split('\n');
+    t.same(
+      exported.map((l) => JSON.parse(l)),
+      [
+        { progress: { records: 1000, total: 1500 } },
+        { result: { file: '/media/attache-usb/gw-1.attache', records: 1500 } },
+      ],
+    );
     const actions = logs.filter((l) => l.msg === 'technician action').map((l) => l.action);
-    t.same(actions, ['login', 'probe', 'config.apply']);
+    t.same(actions, ['login', 'probe', 'config.apply', 'export']);
   },
 );
 
