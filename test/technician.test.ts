@@ -59,6 +59,20 @@ t.test('log in with the box secret, see live readings, open a window', async (t)
   t.ok((window.json.records as number) >= 1, 'the reading went up');
   await telemetry.waitFor(1, 30_000);
 
+  const doctor = (await page.call('GET', '/api/doctor')).json as unknown as {
+    check: string;
+    status: string;
+  }[];
+  t.match(doctor[0], { check: 'config', status: 'ok' });
+  t.ok(
+    doctor.some((c) => c.check === 'gateway' && c.status === 'ok'),
+    'the gateway answered its own doctor',
+  );
+  t.ok(
+    doctor.some((c) => c.check.startsWith('self-test')),
+    'the crypto self-test ran',
+  );
+
   const screen = await stack.run('console', '--once');
   t.equal(screen.code, 0, screen.stderr);
   t.match(screen.stdout, /Attaché gateway gw-e2e-1/);

@@ -111,6 +111,13 @@ export function technicianHost(config: AttacheConfig, deps: TechnicianDeps): Tec
     checkConfig: (candidate) => checkCandidate(candidate, deps.target.config()),
     applyConfig: (candidate) => applier.apply(candidate),
     exportToStick: (onProgress) => exportToStick(config, deps, onProgress),
+    // Loaded when asked: the doctor's checks are not in memory otherwise.
+    doctor: async () => {
+      const configPath = deps.target.configPath;
+      if (configPath === undefined) return [];
+      const { runDoctor } = await import('./doctor/doctor.js');
+      return runDoctor({ configPath, network: false });
+    },
   };
 }
 

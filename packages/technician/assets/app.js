@@ -266,6 +266,22 @@ async function probe(path) {
   }
 }
 
+$('run-doctor').addEventListener('click', async () => {
+  try {
+    const checks = await call('GET', '/api/doctor');
+    $('doctor').replaceChildren(
+      ...checks.map((c) => {
+        const li = document.createElement('li');
+        li.className = c.status === 'ok' ? 'connected' : 'problem';
+        li.textContent = `${c.status.toUpperCase()} ${c.check}: ${c.detail}${c.action ? ` — ${c.action}` : ''}`;
+        return li;
+      }),
+    );
+  } catch (err) {
+    say(err.message, true);
+  }
+});
+
 $('export').addEventListener('click', async () => {
   const button = $('export');
   button.disabled = true;

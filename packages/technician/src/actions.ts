@@ -45,6 +45,9 @@ export async function handleAction(
     case 'GET /api/ports':
       sendJson(res, 200, await ctx.host.ports());
       return true;
+    case 'GET /api/doctor':
+      sendJson(res, 200, await ctx.host.doctor());
+      return true;
     case 'GET /api/config':
       sendJson(res, 200, { config: await ctx.host.config() });
       return true;

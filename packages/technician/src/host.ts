@@ -85,6 +85,16 @@ export interface ConfigApplied {
   reason?: string;
 }
 
+/** One check of `attache doctor`. */
+export interface DoctorCheck {
+  check: string;
+  status: 'ok' | 'warn' | 'fail';
+  /** What was found (never readings, patient data or key material). */
+  detail: string;
+  /** What to do, for warn and fail. */
+  action?: string;
+}
+
 /** How an export to the USB stick ended. */
 export interface ExportOutcome {
   /** The file written on the stick, when it was. */
@@ -126,4 +136,6 @@ export interface TechnicianHost {
    * and uploading), reporting records written so far; resolves with the file, or with why not.
    */
   exportToStick(onProgress: (progress: { records: number; total: number }) => void): Promise<ExportOutcome>;
+  /** The checks of `attache doctor` that need no network (files, certificate, clock, ports, disk, self-test). */
+  doctor(): Promise<DoctorCheck[]>;
 }

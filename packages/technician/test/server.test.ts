@@ -79,6 +79,11 @@ class TestHost implements TechnicianHost {
     this.applied.push(config);
     return Promise.resolve({ applied: true, issues: [] });
   }
+  doctor() {
+    return Promise.resolve([
+      { check: 'clock', status: 'warn' as const, detail: 'not synchronized', action: 'check NTP' },
+    ]);
+  }
   async exportToStick(onProgress: (p: { records: number; total: number }) => void) {
     onProgress({ records: 1000, total: 1500 });
     return { file: '/media/attache-usb/gw-1.attache', records: 1500 };
@@ -359,6 +364,8 @@ t.test(
     t.same(applied, { applied: true, issues: [] });
     t.same(host.applied, [{ version: 1 }]);
     t.equal((await call('POST', '/api/config/apply', { body: [], cookie })).status, 400);
+    const doctor = JSON.parse((await call('GET', '/api/doctor', { cookie })).body);
+    t.match(doctor, [{ check: 'clock', status: 'warn' }]);
     const exported = (await call('POST', '/api/export', { body: {}, cookie })).body.trim().split('\n');
     t.same(
       exported.map((l) => JSON.parse(l)),
