@@ -58,7 +58,7 @@ t.test('a technician in a browser: login, live reading, attach a device, a windo
     await pty.close();
   });
   await gateway.waitForLog((l) => l.msg === 'gateway started');
-  const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+  const page = await browser.newPage({ viewport: { width: 900, height: 820 } });
   await page.goto(`http://127.0.0.1:${port}/`);
 
   // Keyboard only: the name field has the focus; Tab to the secret; Enter logs in.

@@ -2,7 +2,8 @@
 // broker: a technician logs in with the box secret, sees the device and its live readings, and opens
 // a window that uploads them; attaches a second device from the page.
 import { spawn } from 'node:child_process';
-import { realpath } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, readdir, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getFreePort, LineDeviceSimulator, openPtyPair } from '@attache/devkit';
 import t from 'tap';
@@ -57,6 +58,20 @@ t.test('log in with the box secret, see live readings, open a window', async (t)
   t.match(window.json, { outcome: 'drained' });
   t.ok((window.json.records as number) >= 1, 'the reading went up');
   await telemetry.waitFor(1, 30_000);
+
+  const doctor = (await page.call('GET', '/api/doctor')).json as unknown as {
+    check: string;
+    status: string;
+  }[];
+  t.match(doctor[0], { check: 'config', status: 'ok' });
+  t.ok(
+    doctor.some((c) => c.check === 'gateway' && c.status === 'ok'),
+    'the gateway answered its own doctor',
+  );
+  t.ok(
+    doctor.some((c) => c.check.startsWith('self-test')),
+    'the crypto self-test ran',
+  );
 
   const screen = await stack.run('console', '--once');
   t.equal(screen.code, 0, screen.stderr);
@@ -195,4 +210,48 @@ t.test('attache watch: live de-identified readings as JSON lines, ending with th
   t.same(Object.keys(line).sort(), ['capturedAt', 'deviceId', 'observations']);
   watch.kill();
   t.equal((await stack.run('status', '--json')).code, 0, 'the gateway answers on after the watch went');
+});
+
+t.test('export to the USB stick from the page while the gateway reads on; it imports', async (t) => {
+  const stack = await Stack.start(t);
+  const port = await getFreePort();
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pub = join(stack.dir, 'recipient.pub.pem');
+  const key = join(stack.dir, 'recipient.pem');
+  await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+  await writeFile(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const stick = join(stack.dir, 'stick');
+  const config = stack.config();
+  await stack.writeConfig({
+    ...config,
+    cache: { ...(config.cache as object), exportRecipientFile: pub },
+    technician: { listen: ['127.0.0.1'], port, exportDir: stick },
+  });
+  const secret = (await stack.run('technician', 'secret')).stdout.trim();
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  const page = new TechnicianClient(port);
+  await page.login('Sam', secret);
+  t.equal((await page.call('GET', '/api/status')).json.canExport, true);
+  const events = await page.events();
+  t.teardown(() => events.close());
+  for (let i = 0; i < 3; i++) {
+    await stack.device.sendReading();
+    await events.next();
+  }
+  const absent = await page.call('POST', '/api/export', {});
+  t.match(absent.json, { result: { records: 0, error: `no USB stick at ${stick}: plug one in` } });
+  await mkdir(stick);
+  const done = await page.call('POST', '/api/export', {});
+  const result = done.json.result as { file: string; records: number };
+  t.equal(result.records, 3);
+  t.same(await readdir(stick), [result.file.slice(stick.length + 1)], 'one file on the stick');
+  await stack.device.sendReading();
+  await events.next();
+  t.pass('the gateway read on after the export');
+  const imported = await stack.run('cache', 'import', result.file, '--key', key, '--stdout');
+  t.equal(imported.code, 0, imported.stderr);
+  t.equal(imported.stdout.trim().split('\n').length, 3, 'the three records, verified and decrypted');
+  const actions = gateway.logs.filter((l) => l.msg === 'technician action').map((l) => l.action);
+  t.same(actions, ['login', 'export', 'export']);
 });

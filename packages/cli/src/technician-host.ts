@@ -1,8 +1,12 @@
 // The gateway's side of the technician page: what the page shows and does, from the running gateway.
-import { access } from 'node:fs/promises';
+import { access, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ExportManifest } from '@attache/cache';
 import type { AttacheConfig, AttacheRecord, Logger, WindowResult } from '@attache/core';
 import type { GatewayStatus } from '@attache/gateway';
+import { type ExportProgress, placeFile } from '@attache/gateway';
 import {
+  type ExportOutcome,
   liveReading,
   type TechnicianHost,
   TechnicianServer,
@@ -26,6 +30,49 @@ export interface TechnicianDeps {
   stored: Set<(record: AttacheRecord) => void>;
   /** Where a config applied from the page goes, and how the gateway takes it up. */
   target: ConfigTarget;
+  /** The control socket's `export`: stages an export of the cache and resolves with the file. */
+  stageExport(
+    params: { recipient: string },
+    notify: (progress: ExportProgress) => void,
+  ): Promise<{ file: string; manifest: ExportManifest }>;
+}
+
+/**
+ * `attache cache export` from the page: staged by the gateway (which keeps reading), then placed on
+ * the stick under a new name (never over a file there).
+ */
+async function exportToStick(
+  config: AttacheConfig,
+  deps: TechnicianDeps,
+  onProgress: (progress: ExportProgress) => void,
+): Promise<ExportOutcome> {
+  const dir = config.technician?.exportDir;
+  const recipientFile = config.cache.exportRecipientFile;
+  if (dir === undefined) return { records: 0, error: 'exports from the page are off (technician.exportDir)' };
+  if (recipientFile === undefined) {
+    return { records: 0, error: 'no export recipient is configured (cache.exportRecipientFile)' };
+  }
+  try {
+    if (
+      !(await stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    ) {
+      return { records: 0, error: `no USB stick at ${dir}: plug one in` };
+    }
+    const staged = await deps.stageExport({ recipient: await readFile(recipientFile, 'utf8') }, onProgress);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const file = join(dir, `${config.gateway.id}-${stamp}.attache`);
+    try {
+      await placeFile(staged.file, file, false);
+    } finally {
+      await rm(staged.file, { force: true });
+    }
+    return { file, records: staged.manifest.records };
+  } catch (err) {
+    return { records: 0, error: (err as Error).message };
+  }
 }
 
 /** The {@link TechnicianHost} of a running gateway. */
@@ -49,6 +96,7 @@ export function technicianHost(config: AttacheConfig, deps: TechnicianDeps): Tec
         ...(provisioning ? { provisioning: provisioning.state } : {}),
         ...(provisioning?.certificate ? { certificateNotAfter: provisioning.certificate.notAfter } : {}),
         clockSynchronized: synchronized,
+        canExport: config.technician?.exportDir !== undefined,
       };
     },
     onReading(listener) {
@@ -62,6 +110,14 @@ export function technicianHost(config: AttacheConfig, deps: TechnicianDeps): Tec
     config: () => applier.current(),
     checkConfig: (candidate) => checkCandidate(candidate, deps.target.config()),
     applyConfig: (candidate) => applier.apply(candidate),
+    exportToStick: (onProgress) => exportToStick(config, deps, onProgress),
+    // Loaded when asked: the doctor's checks are not in memory otherwise.
+    doctor: async () => {
+      const configPath = deps.target.configPath;
+      if (configPath === undefined) return [];
+      const { runDoctor } = await import('./doctor/doctor.js');
+      return runDoctor({ configPath, network: false });
+    },
   };
 }
 

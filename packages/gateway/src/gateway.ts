@@ -1,5 +1,10 @@
 import { rm } from 'node:fs/promises';
-import { type LevelCache, loadOrCreateKeyring, loadOrCreateSigningKey } from '@attache/cache';
+import {
+  type ExportManifest,
+  type LevelCache,
+  loadOrCreateKeyring,
+  loadOrCreateSigningKey,
+} from '@attache/cache';
 import {
   type AttacheConfig,
   type AttacheRecord,
@@ -19,7 +24,7 @@ import { createAdapters } from './adapters.js';
 import { every, schedulerClock } from './clock-timers.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
-import { exportStaging, signingKeyInfo, stageExport } from './export-service.js';
+import { type ExportProgress, exportStaging, signingKeyInfo, stageExport } from './export-service.js';
 import { gatewayLockWaitMs, openCache } from './open-cache.js';
 import { gatewayPaths } from './paths.js';
 import { readingSink } from './reading-sink.js';
@@ -70,6 +75,11 @@ export interface GatewayPageContext {
   sync(): Promise<WindowResult>;
   /** Each listener in this set is called with every record once it is stored. */
   stored: Set<(record: AttacheRecord) => void>;
+  /** The control socket's `export`: stages an export of the cache and resolves with the file. */
+  stageExport(
+    params: { recipient: string },
+    notify: (progress: ExportProgress) => void,
+  ): Promise<{ file: string; manifest: ExportManifest }>;
   /** Where a config applied from the page goes, and how the gateway takes it up. */
   target: {
     /** The running gateway's config (its identity and data directory may not change). */
@@ -160,6 +170,13 @@ export class Gateway {
         status: () => this.status(),
         sync: () => this.sync(),
         stored: this.#stored,
+        stageExport: (params, notify) =>
+          stageExport(
+            this.#running().cache,
+            { dataDir: this.#config.gateway.dataDir, signingKey: gatewayPaths(this.#config).signingKey },
+            params,
+            notify,
+          ),
         target: {
           config: () => this.#config,
           configPath: this.#options.configPath,

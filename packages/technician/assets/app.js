@@ -46,6 +46,7 @@ function time(iso) {
 
 function renderStatus(s) {
   $('gateway-id').textContent = s.gatewayId;
+  $('export').hidden = !s.canExport;
   const facts = [
     ['Running since', time(s.startedAt)],
     [
@@ -222,39 +223,82 @@ $('probe-form').addEventListener('submit', (e) => {
   if (path) void probe(path);
 });
 
-async function probe(path) {
-  const out = $('probe');
-  out.textContent = `Listening on ${path}…`;
-  $('add-suggested').hidden = true;
-  const res = await fetch('/api/probe', {
+/** A call whose answer streams JSON lines: `{progress}` each, then `{result}`, which it resolves with. */
+async function streamCall(path, body, onProgress) {
+  const res = await fetch(path, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ path, seconds: Number($('probe-seconds').value) || 14 }),
+    body: JSON.stringify(body),
   });
-  if (!res.ok) {
-    out.textContent = (await res.json()).error?.message ?? res.statusText;
-    return;
-  }
+  if (!res.ok) throw new Error((await res.json()).error?.message ?? res.statusText);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let rest = '';
-  const lines = [];
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) break;
+    if (done) throw new Error('the gateway ended the answer early');
     rest += value;
     for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
       const message = JSON.parse(rest.slice(0, nl));
       rest = rest.slice(nl + 1);
-      if (message.progress) {
-        const p = message.progress;
-        lines.push(
-          `${p.setting}: ${p.error ? `cannot open (${p.error})` : `${p.bytes} bytes, ${p.lines} lines, ${p.keyValueLines} KEY=VALUE`}`,
-        );
-        out.textContent = `Listening on ${path}…\n${lines.join('\n')}`;
-      } else if (message.result) showProbe(message.result, lines);
+      if (message.result) return message.result;
+      onProgress(message.progress);
     }
   }
 }
+
+async function probe(path) {
+  const out = $('probe');
+  out.textContent = `Listening on ${path}…`;
+  $('add-suggested').hidden = true;
+  const lines = [];
+  try {
+    const seconds = Number($('probe-seconds').value) || 14;
+    const result = await streamCall('/api/probe', { path, seconds }, (p) => {
+      const heard = p.error
+        ? `cannot open (${p.error})`
+        : `${p.bytes} bytes, ${p.lines} lines, ${p.keyValueLines} KEY=VALUE`;
+      lines.push(`${p.setting}: ${heard}`);
+      out.textContent = `Listening on ${path}…\n${lines.join('\n')}`;
+    });
+    showProbe(result, lines);
+  } catch (err) {
+    out.textContent = err.message;
+  }
+}
+
+$('run-doctor').addEventListener('click', async () => {
+  try {
+    const checks = await call('GET', '/api/doctor');
+    $('doctor').replaceChildren(
+      ...checks.map((c) => {
+        const li = document.createElement('li');
+        li.className = c.status === 'ok' ? 'connected' : 'problem';
+        li.textContent = `${c.status.toUpperCase()} ${c.check}: ${c.detail}${c.action ? ` — ${c.action}` : ''}`;
+        return li;
+      }),
+    );
+  } catch (err) {
+    say(err.message, true);
+  }
+});
+
+$('export').addEventListener('click', async () => {
+  const button = $('export');
+  button.disabled = true;
+  $('export-result').textContent = 'Exporting: the gateway keeps reading…';
+  try {
+    const r = await streamCall('/api/export', {}, (p) => {
+      $('export-result').textContent = `Exporting: ${p.records} of ${p.total} records…`;
+    });
+    $('export-result').textContent = r.error
+      ? `Not exported: ${r.error}`
+      : `Exported ${r.records} records to ${r.file}. They stay in the cache until uploaded.`;
+  } catch (err) {
+    $('export-result').textContent = err.message;
+  } finally {
+    button.disabled = false;
+  }
+});
 
 function showProbe(r, lines) {
   const out = $('probe');

@@ -45,6 +45,9 @@ export async function handleAction(
     case 'GET /api/ports':
       sendJson(res, 200, await ctx.host.ports());
       return true;
+    case 'GET /api/doctor':
+      sendJson(res, 200, await ctx.host.doctor());
+      return true;
     case 'GET /api/config':
       sendJson(res, 200, { config: await ctx.host.config() });
       return true;
@@ -66,6 +69,19 @@ export async function handleAction(
         'technician action done',
       );
       sendJson(res, 200, outcome);
+      return true;
+    }
+    case 'POST /api/export': {
+      logAction(ctx, 'export');
+      res.writeHead(200, { ...baseHeaders, 'content-type': 'application/x-ndjson; charset=utf-8' });
+      const result = await ctx.host.exportToStick((progress) =>
+        res.write(`${JSON.stringify({ progress })}\n`),
+      );
+      ctx.log.info(
+        { who: ctx.who, action: 'export', records: result.records, written: result.file !== undefined },
+        'technician action done',
+      );
+      res.end(`${JSON.stringify({ result })}\n`);
       return true;
     }
     default:

@@ -21,6 +21,8 @@ export interface TechnicianStatus {
   backlog: BacklogStats;
   lastWindow: WindowResult | null;
   uplink: { configured: boolean; windowOpen: boolean };
+  /** True when the page can export to a USB stick (`technician.exportDir` is set). */
+  canExport?: boolean;
   /** The provisioning state in words (`provisioned`, `unprovisioned`, …), when the box knows it. */
   provisioning?: string;
   /** The uplink certificate's end date (RFC 3339), when there is one. */
@@ -83,6 +85,25 @@ export interface ConfigApplied {
   reason?: string;
 }
 
+/** One check of `attache doctor`. */
+export interface DoctorCheck {
+  check: string;
+  status: 'ok' | 'warn' | 'fail';
+  /** What was found (never readings, patient data or key material). */
+  detail: string;
+  /** What to do, for warn and fail. */
+  action?: string;
+}
+
+/** How an export to the USB stick ended. */
+export interface ExportOutcome {
+  /** The file written on the stick, when it was. */
+  file?: string;
+  records: number;
+  /** Why nothing was written, in words. */
+  error?: string;
+}
+
 /**
  * What the technician page needs of the running gateway. The gateway implements it; the page
  * never touches the cache, the adapters or the config itself.
@@ -110,4 +131,11 @@ export interface TechnicianHost {
    * gateway reloaded on it and health-checked, rolled back when unhealthy.
    */
   applyConfig(config: unknown): Promise<ConfigApplied>;
+  /**
+   * Writes the backlog to the USB stick as `attache cache export` does (the gateway keeps reading
+   * and uploading), reporting records written so far; resolves with the file, or with why not.
+   */
+  exportToStick(onProgress: (progress: { records: number; total: number }) => void): Promise<ExportOutcome>;
+  /** The checks of `attache doctor` that need no network (files, certificate, clock, ports, disk, self-test). */
+  doctor(): Promise<DoctorCheck[]>;
 }

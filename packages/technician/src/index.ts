@@ -2,6 +2,8 @@ export { codeName } from './code-names.js';
 export type {
   ConfigApplied,
   ConfigCheck,
+  DoctorCheck,
+  ExportOutcome,
   LiveReading,
   PortInfo,
   ProbeOutcome,

@@ -79,6 +79,15 @@ class TestHost implements TechnicianHost {
     this.applied.push(config);
     return Promise.resolve({ applied: true, issues: [] });
   }
+  doctor() {
+    return Promise.resolve([
+      { check: 'clock', status: 'warn' as const, detail: 'not synchronized', action: 'check NTP' },
+    ]);
+  }
+  async exportToStick(onProgress: (p: { records: number; total: number }) => void) {
+    onProgress({ records: 1000, total: 1500 });
+    return { file: '/media/attache-usb/gw-1.attache', records: 1500 };
+  }
   openWindow(): Promise<WindowResult> {
     this.windows += 1;
     if (this.failWindow) return Promise.reject(new Error('no route to the endpoint'));
@@ -355,7 +364,105 @@ t.test(
     t.same(applied, { applied: true, issues: [] });
     t.same(host.applied, [{ version: 1 }]);
     t.equal((await call('POST', '/api/config/apply', { body: [], cookie })).status, 400);
+    const doctor = JSON.parse((await call('GET', '/api/doctor', { cookie })).body);
+    t.match(doctor, [{ check: 'clock', status: 'warn' }]);
+    const exported = (await call('POST', '/api/export', { body: {}, cookie })).body.trim().split('\n');
+    t.same(
+      exported.map((l) => JSON.parse(l)),
+      [
+        { progress: { records: 1000, total: 1500 } },
+        { result: { file: '/media/attache-usb/gw-1.attache', records: 1500 } },
+      ],
+    );
     const actions = logs.filter((l) => l.msg === 'technician action').map((l) => l.action);
-    t.same(actions, ['login', 'probe', 'config.apply']);
+    t.same(actions, ['login', 'probe', 'config.apply', 'export']);
+  },
+);
+
+/** Opens the event stream; resolves with the response and a reader of everything received. */
+function stream(port: number, cookie: string) {
+  return new Promise<{ text: () => string; ended: Promise<void>; close: () => void }>((resolve, reject) => {
+    const req = request({ hostname: '127.0.0.1', port, path: '/api/events', headers: { cookie } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+      });
+      const ended = new Promise<void>((r) => res.on('end', () => r()));
+      resolve({ text: () => text, ended, close: () => req.destroy() });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+t.test('event streams: a heartbeat, ended at logout; a fifth browser ends the oldest', async (t) => {
+  const { call, login, clock, port } = await start(t);
+  const cookie = await login();
+  const first = await stream(port, cookie);
+  t.teardown(() => first.close());
+  await clock.advance(15_000);
+  for (let waited = 0; !first.text().includes(': still here') && waited < 5000; waited += 10) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.match(first.text(), ': still here', 'a comment keeps an idle stream open');
+  const more: Awaited<ReturnType<typeof stream>>[] = [];
+  for (let i = 0; i < 4; i++) more.push(await stream(port, cookie));
+  t.teardown(() => {
+    for (const s of more) s.close();
+  });
+  await first.ended;
+  t.pass('the oldest of five streams was ended');
+  await call('POST', '/api/logout', { body: {}, cookie });
+  await clock.advance(15_000);
+  await Promise.all(more.map((s) => s.ended));
+  t.pass('a logged-out session loses its streams at the next heartbeat');
+});
+
+t.test(
+  'listen: an address as given, an interface by its addresses, IPv6 link-local with its zone',
+  async (t) => {
+    const { resolveListen, hostHeader } = await import('../src/index.js');
+    const usb0 = [
+      {
+        address: '169.254.7.1',
+        netmask: '255.255.255.0',
+        family: 'IPv4',
+        mac: '',
+        internal: false,
+        cidr: null,
+      },
+      {
+        address: 'fe80::1',
+        netmask: 'ffff::',
+        family: 'IPv6',
+        mac: '',
+        internal: false,
+        cidr: null,
+        scopeid: 3,
+      },
+      {
+        address: 'fd00::7',
+        netmask: 'ffff::',
+        family: 'IPv6',
+        mac: '',
+        internal: false,
+        cidr: null,
+        scopeid: 0,
+      },
+    ] as ReturnType<typeof import('node:os').networkInterfaces>[string];
+    const addresses = resolveListen(['usb0', '10.0.0.9', 'fd00::8', 'eth9'], { usb0 });
+    t.same(addresses, [
+      { address: '169.254.7.1', family: 4 },
+      { address: 'fe80::1%usb0', family: 6 },
+      { address: 'fd00::7', family: 6 },
+      { address: '10.0.0.9', family: 4 },
+      { address: 'fd00::8', family: 6 },
+    ]);
+    t.equal(
+      hostHeader({ address: 'fe80::1%usb0', family: 6 }, 8080),
+      '[fe80::1]:8080',
+      'the Host a browser sends',
+    );
   },
 );

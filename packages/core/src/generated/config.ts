@@ -832,6 +832,10 @@ export interface TechnicianConfig {
    * How long a login lasts, in minutes; the technician logs in again after it.
    */
   sessionMinutes: number;
+  /**
+   * Where a USB stick for exports is mounted (e.g. `/media/attache-usb`): the page's **Export to the USB stick** writes the backlog there as `attache cache export` does, encrypted for `cache.exportRecipientFile` and signed by the gateway. Absent: no export from the page.
+   */
+  exportDir?: string;
 }
 /**
  * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every job's manifest must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
@@ -1833,6 +1837,10 @@ export interface TechnicianConfigInput {
    * How long a login lasts, in minutes; the technician logs in again after it.
    */
   sessionMinutes?: number;
+  /**
+   * Where a USB stick for exports is mounted (e.g. `/media/attache-usb`): the page's **Export to the USB stick** writes the backlog there as `attache cache export` does, encrypted for `cache.exportRecipientFile` and signed by the gateway. Absent: no export from the page.
+   */
+  exportDir?: string;
 }
 /**
  * AWS IoT Jobs: during each connectivity window the gateway takes the jobs pending for its thing and applies them. Omit to take no jobs. Files are delivered into the gateway's file store (`attache files list`); every job's manifest must be signed (ECDSA P-256 with SHA-256) by the key whose public half is `publicKeyFile`.
