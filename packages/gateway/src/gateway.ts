@@ -1,11 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { type LevelCache, loadOrCreateSigningKey } from '@attache/cache';
 import {
+  type AdapterStatus,
   type AttacheConfig,
   type AttacheRecord,
   type Clock,
   type ClockTimer,
-  type DeviceAdapter,
   GatewayError,
   type Logger,
   type ReadingSink,
@@ -14,7 +14,7 @@ import {
 } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
-import { createAdapters } from './adapters.js';
+import { createAdapters, type GatewayAdapter } from './adapters.js';
 import { every, schedulerClock } from './clock-timers.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
@@ -29,7 +29,10 @@ import { type WindowRecord, WindowRunner } from './window-runner.js';
 import { RemoteSettings } from './window-settings.js';
 
 const version = '0.1.0';
-/** How often adapter and cache changes are checked for events. */
+/**
+ * How often the cache is checked for `cache.full` and dropped records (adapter changes are reported
+ * as they happen, from their `state` events).
+ */
 const eventPollMs = 5000;
 
 /** Options of {@link Gateway}. */
@@ -43,7 +46,7 @@ export interface GatewayOptions {
   /** Called once the window in which a software update asked for a restart has ended. */
   onRestart?: () => void;
   /**
-   * The timers of the event monitor (every 5 s), the cache's expiry (every minute), the window
+   * The timers of the event monitor's cache check (every 5 s), the cache's expiry (every minute), the window
    * policies and a reload's settle time. Default `systemClock`; tests pass a `ManualClock`.
    */
   clock?: Clock;
@@ -96,17 +99,19 @@ export class Gateway {
   readonly #settings: RemoteSettings;
   #settingsOutcome: SettingsOutcome | undefined;
   #scheduler: WindowScheduler | undefined;
-  #events: EventJournal | undefined;
+  #monitor: EventMonitor | undefined;
   readonly #time: Clock;
-  #monitor: ClockTimer | undefined;
-  /** The event monitor's polls, one after the other (the last one at stop). */
+  #pollTimer: ClockTimer | undefined;
+  /** Stops reporting the current adapters' state changes (see {@link Gateway.#watch}). */
+  #unwatch: () => void = () => {};
+  /** The event monitor's cache polls, one after the other (the last one at stop). */
   #polls: Promise<void> = Promise.resolve();
   #poll: (() => Promise<void>) | undefined;
   #clock: ClockWatch;
   #cache: LevelCache | undefined;
   #windows: WindowRunner | undefined;
   #control: ControlServer | undefined;
-  #adapters: DeviceAdapter[] = [];
+  #adapters: GatewayAdapter[] = [];
   #expiry: ClockTimer | undefined;
   #startedAt: string | null = null;
   #page: GatewayPage | undefined;
@@ -147,6 +152,7 @@ export class Gateway {
     );
     await rm(exportStaging(config.gateway.dataDir), { recursive: true, force: true });
     this.#adapters = await createAdapters(config, sink, this.#log, () => cache.refusing);
+    this.#watch();
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
     this.#startPolicies();
@@ -225,9 +231,11 @@ export class Gateway {
     this.#local = next;
     this.#config = this.#settings.effective(next);
     for (const adapter of this.#adapters) await adapter.stop();
+    this.#unwatch();
     // The route lanes first: the new sink sends each device's records to its route of the new config.
     await this.#windows?.reconfigure(this.#config);
     this.#adapters = await createAdapters(this.#config, this.#sink(cache), this.#log, () => cache.refusing);
+    this.#watch();
     this.#startErrors = new Map();
     for (const adapter of this.#adapters) {
       await adapter.start().catch((err: unknown) => {
@@ -267,11 +275,13 @@ export class Gateway {
   /** Stops in the order that loses nothing: windows, adapters, the open window, control socket, cache. */
   async stop(): Promise<void> {
     this.#scheduler?.stop();
-    this.#monitor?.cancel();
+    this.#pollTimer?.cancel();
     this.#expiry?.cancel();
     await this.#page?.stop();
     for (const adapter of this.#adapters) await adapter.stop();
-    // What changed since the last poll (a drop while stopping) is journaled before the cache closes.
+    this.#unwatch();
+    // What changed since the last poll (a drop while stopping) and the device events still being
+    // written are journaled before the cache closes.
     await this.#poll?.();
     await this.#windows?.close();
     await this.#windows?.closeRoutes();
@@ -347,7 +357,7 @@ export class Gateway {
       clock: this.#clock,
       logger: this.#log.child({ module: 'events' }),
     });
-    this.#events = events;
+    this.#monitor = new EventMonitor({ journal: events, cache });
     this.#windows = new WindowRunner({
       config: this.#config,
       cache,
@@ -380,14 +390,24 @@ export class Gateway {
     });
   }
 
-  /** Starts the window policies and the event monitor. */
+  /**
+   * Reports each current adapter's state changes to the event monitor as they happen (a device lost
+   * and back between two polls is two events); `#unwatch` undoes it (at a reload, at stop).
+   */
+  #watch(): void {
+    const monitor = this.#monitor as EventMonitor;
+    const adapters = this.#adapters;
+    const listener = (status: AdapterStatus) => monitor.deviceState(status);
+    for (const adapter of adapters) adapter.on('state', listener);
+    this.#unwatch = () => {
+      for (const adapter of adapters) adapter.off('state', listener);
+    };
+  }
+
+  /** Starts the window policies and the event monitor's cache polls. */
   #startPolicies(): void {
-    const { cache, windows } = this.#running();
-    const monitor = new EventMonitor({
-      journal: this.#events as EventJournal,
-      cache,
-      adapters: () => this.#adapters.map((a) => a.status()),
-    });
+    const { windows } = this.#running();
+    const monitor = this.#monitor as EventMonitor;
     const poll = () => {
       this.#polls = this.#polls
         .then(() => monitor.poll())
@@ -396,7 +416,7 @@ export class Gateway {
     };
     this.#poll = poll;
     void poll();
-    this.#monitor = every(this.#time, eventPollMs, () => void poll());
+    this.#pollTimer = every(this.#time, eventPollMs, () => void poll());
     const uplink = this.#config.uplink;
     if (!uplink) return;
     this.#scheduler = new WindowScheduler({
