@@ -1,4 +1,5 @@
 import type {
+  AdapterBase,
   AttacheConfig,
   DeviceAdapter,
   DeviceConfig,
@@ -11,6 +12,9 @@ import type {
   SinkRefusing,
 } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
+
+/** A device's adapter as the gateway holds it: its `state` event and, for a port, `rescan()`. */
+export type GatewayAdapter = AdapterBase & DeviceAdapter;
 
 /** Builds one device's adapter; its config issues (a bad allow-list or pattern) get the device's path. */
 async function withDevicePath<T>(
@@ -58,7 +62,7 @@ export async function createAdapters(
   sink: ReadingSink,
   logger: Logger,
   refusing: SinkRefusing,
-): Promise<DeviceAdapter[]> {
+): Promise<GatewayAdapter[]> {
   // Every reconnect back-off is spread at random, so boxes that lost the same thing do not retry in step.
   const jitter = config.gateway.retryJitter;
   const uses = (kind: DeviceConfig['adapter']) => config.devices.some((d) => d.adapter === kind);
@@ -76,10 +80,10 @@ export async function createAdapters(
       logger,
       jitter,
     }) ?? [];
-  const adapters: DeviceAdapter[] = [];
+  const adapters: GatewayAdapter[] = [];
   for (const [index, device] of config.devices.entries()) {
     if (device.adapter === 'modbus') {
-      adapters.push(buses.shift() as DeviceAdapter);
+      adapters.push(buses.shift() as GatewayAdapter);
       continue;
     }
     const driver = await withDevicePath(device, index, () => protocolDriver(device));

@@ -1,16 +1,10 @@
 import { rm } from 'node:fs/promises';
-import {
-  type ExportManifest,
-  type LevelCache,
-  loadOrCreateKeyring,
-  loadOrCreateSigningKey,
-} from '@attache/cache';
+import { type LevelCache, loadOrCreateKeyring, loadOrCreateSigningKey } from '@attache/cache';
 import {
   type AttacheConfig,
   type AttacheRecord,
   type Clock,
   type ClockTimer,
-  type DeviceAdapter,
   GatewayError,
   type Logger,
   type ReadingSink,
@@ -20,23 +14,24 @@ import {
 import { type FilesUpService, fileEventDetail, startFilesUp, type UpStoreEvent } from '@attache/files-up';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
-import { createAdapters } from './adapters.js';
+import { createAdapters, type GatewayAdapter } from './adapters.js';
 import { every, schedulerClock } from './clock-timers.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
-import { type ExportProgress, exportStaging, signingKeyInfo, stageExport } from './export-service.js';
+import { exportStaging, stageExport } from './export-service.js';
+import { controlHandler, type GatewayPage, type GatewayPageContext } from './gateway-control.js';
+import { GatewayEvents } from './gateway-events.js';
 import { gatewayLockWaitMs, openCache } from './open-cache.js';
 import { gatewayPaths } from './paths.js';
-import { readingSink } from './reading-sink.js';
+import { routedSink } from './reading-sink.js';
 import { adaptersHealth, changedDevices, uplinkHealth } from './reload-health.js';
+import { reportedState } from './reported-state.js';
 import { type GatewayStatus, readStatus } from './status.js';
-import { ClockWatch, checkTrustedTime, EventJournal, EventMonitor } from './window-events.js';
-import { type WindowRecord, WindowRunner } from './window-runner.js';
+import { ClockWatch } from './window-events.js';
+import { WindowRunner } from './window-runner.js';
 import { RemoteSettings } from './window-settings.js';
 
 const version = '0.1.0';
-/** How often adapter and cache changes are checked for events. */
-const eventPollMs = 5000;
 
 /** Options of {@link Gateway}. */
 export interface GatewayOptions {
@@ -49,7 +44,7 @@ export interface GatewayOptions {
   /** Called once the window in which a software update asked for a restart has ended. */
   onRestart?: () => void;
   /**
-   * The timers of the event monitor (every 5 s), the cache's expiry (every minute), the window
+   * The timers of the event monitor's cache check (every 5 s), the cache's expiry (every minute), the window
    * policies and a reload's settle time. Default `systemClock`; tests pass a `ManualClock`.
    */
   clock?: Clock;
@@ -62,34 +57,6 @@ export interface GatewayOptions {
     logger: Logger,
     gateway: GatewayPageContext,
   ) => Promise<GatewayPage | undefined>;
-}
-
-/** A page served beside the gateway. */
-export interface GatewayPage {
-  stop(): Promise<void>;
-}
-
-/** What the gateway lends a page: its status, a window now, every stored record, config updates. */
-export interface GatewayPageContext {
-  status(): Promise<GatewayStatus>;
-  sync(): Promise<WindowResult>;
-  /** Each listener in this set is called with every record once it is stored. */
-  stored: Set<(record: AttacheRecord) => void>;
-  /** The control socket's `export`: stages an export of the cache and resolves with the file. */
-  stageExport(
-    params: { recipient: string },
-    notify: (progress: ExportProgress) => void,
-  ): Promise<{ file: string; manifest: ExportManifest }>;
-  /** Where a config applied from the page goes, and how the gateway takes it up. */
-  target: {
-    /** The running gateway's config (its identity and data directory may not change). */
-    config(): AttacheConfig;
-    /** The config file the gateway runs on; undefined when it was started without one. */
-    configPath: string | undefined;
-    reload(): Promise<void>;
-    health(): Promise<HealthReport>;
-    logger: Logger;
-  };
 }
 
 /** The running gateway: adapters → normalizer → cache, windows to the uplink, the control socket. */
@@ -107,18 +74,14 @@ export class Gateway {
   readonly #settings: RemoteSettings;
   #settingsOutcome: SettingsOutcome | undefined;
   #scheduler: WindowScheduler | undefined;
-  #events: EventJournal | undefined;
+  #events: GatewayEvents | undefined;
   readonly #time: Clock;
-  #monitor: ClockTimer | undefined;
-  /** The event monitor's polls, one after the other (the last one at stop). */
-  #polls: Promise<void> = Promise.resolve();
-  #poll: (() => Promise<void>) | undefined;
   #clock: ClockWatch;
   #cache: LevelCache | undefined;
   #windows: WindowRunner | undefined;
   #files: FilesUpService | undefined;
   #control: ControlServer | undefined;
-  #adapters: DeviceAdapter[] = [];
+  #adapters: GatewayAdapter[] = [];
   #expiry: ClockTimer | undefined;
   #startedAt: string | null = null;
   #page: GatewayPage | undefined;
@@ -150,7 +113,14 @@ export class Gateway {
     const sink = this.#sink(cache);
     this.#control = new ControlServer({
       path: gatewayPaths(config).socket,
-      handler: (method, params, notify, closed) => this.#handle(method, params, notify, closed),
+      handler: controlHandler({
+        stored: this.#stored,
+        cache: () => this.#running().cache,
+        config: () => this.#config,
+        status: () => this.status(),
+        sync: () => this.sync(),
+        rescan: () => this.rescan(),
+      }),
       logger: this.#log.child({ module: 'control' }),
     });
     await this.#control.start();
@@ -161,6 +131,7 @@ export class Gateway {
     );
     await rm(exportStaging(config.gateway.dataDir), { recursive: true, force: true });
     this.#adapters = await createAdapters(config, sink, this.#log, () => cache.refusing);
+    this.#events?.watch(this.#adapters);
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
     this.#startPolicies();
@@ -247,9 +218,11 @@ export class Gateway {
     this.#local = next;
     this.#config = this.#settings.effective(next);
     for (const adapter of this.#adapters) await adapter.stop();
+    this.#events?.unwatch();
     // The route lanes first: the new sink sends each device's records to its route of the new config.
     await this.#windows?.reconfigure(this.#config);
     this.#adapters = await createAdapters(this.#config, this.#sink(cache), this.#log, () => cache.refusing);
+    this.#events?.watch(this.#adapters);
     this.#startErrors = new Map();
     for (const adapter of this.#adapters) {
       await adapter.start().catch((err: unknown) => {
@@ -289,13 +262,12 @@ export class Gateway {
   /** Stops in the order that loses nothing: windows, adapters, the open window, control socket, cache. */
   async stop(): Promise<void> {
     this.#scheduler?.stop();
-    this.#monitor?.cancel();
+    this.#events?.stopChecks();
     this.#expiry?.cancel();
     await this.#page?.stop();
     for (const adapter of this.#adapters) await adapter.stop();
     await this.#files?.stop();
-    // What changed since the last poll (a drop while stopping) is journaled before the cache closes.
-    await this.#poll?.();
+    await this.#events?.flush();
     await this.#windows?.close();
     await this.#windows?.closeRoutes();
     await this.#control?.stop();
@@ -305,26 +277,7 @@ export class Gateway {
 
   /** The readings sink: a routed device's records go to its route's outbox, all others to `cache`. */
   #sink(cache: LevelCache): ReadingSink {
-    // The record is stored whatever a listener does: its failure must never fail the device's ack.
-    const stored = (record: AttacheRecord) => {
-      for (const listener of this.#stored) {
-        try {
-          listener(record);
-        } catch (err) {
-          this.#log.error({ err }, 'a live-reading listener failed');
-        }
-      }
-    };
-    const main = readingSink(this.#config, cache, this.#log, stored);
-    const byOutbox = new Map<LevelCache, ReadingSink>();
-    const byDevice = new Map<string, ReadingSink>();
-    for (const { id } of this.#config.devices) {
-      const outbox = this.#windows?.outboxFor(id);
-      if (!outbox) continue;
-      if (!byOutbox.has(outbox)) byOutbox.set(outbox, readingSink(this.#config, outbox, this.#log, stored));
-      byDevice.set(id, byOutbox.get(outbox) as ReadingSink);
-    }
-    return (reading) => (byDevice.get(reading.deviceId) ?? main)(reading);
+    return routedSink(this.#config, cache, (id) => this.#windows?.outboxFor(id), this.#log, this.#stored);
   }
 
   #running(): { cache: LevelCache; windows: WindowRunner } {
@@ -333,44 +286,17 @@ export class Gateway {
     return { cache: this.#cache, windows: this.#windows };
   }
 
-  #handle(
-    method: string,
-    params: unknown,
-    notify: (event: object) => void,
-    closed: AbortSignal,
-  ): Promise<unknown> {
-    switch (method) {
-      case 'watch':
-        return import('./watch.js').then((m) => m.watchReadings(this.#stored, notify, closed));
-      case 'export':
-        return stageExport(
-          this.#running().cache,
-          { dataDir: this.#config.gateway.dataDir, signingKey: gatewayPaths(this.#config).signingKey },
-          params,
-          notify,
-        );
-      case 'signing-key':
-        return signingKeyInfo(gatewayPaths(this.#config).signingKey);
-      case 'status':
-        return this.status();
-      case 'sync':
-        return this.sync();
-      case 'rescan':
-        return Promise.resolve(this.rescan());
-      default:
-        return Promise.reject(new TypeError(`unknown control method "${method}"`));
-    }
-  }
-
   /** The window runner, serving the window process state, shadow settings and events. */
   #startWindows(cache: LevelCache): void {
-    const events = new EventJournal({
+    const gatewayEvents = new GatewayEvents({
       cache,
       gatewayId: this.#config.gateway.id,
       clock: this.#clock,
-      logger: this.#log.child({ module: 'events' }),
+      time: this.#time,
+      logger: this.#log,
     });
-    this.#events = events;
+    this.#events = gatewayEvents;
+    const events = gatewayEvents.journal;
     this.#windows = new WindowRunner({
       config: this.#config,
       cache,
@@ -395,12 +321,7 @@ export class Gateway {
             },
           }),
       // After the pre-hook NTP may have synchronized the clock: record the correction first.
-      beforeConnect: async () => {
-        const correction = await this.#clock.correction();
-        if (correction) await events.add('clock.corrected', correction);
-        const uplink = this.#config.uplink;
-        if (uplink) await checkTrustedTime(uplink, this.#clock, events, this.#log.child({ module: 'clock' }));
-      },
+      beforeConnect: () => gatewayEvents.checkClock(this.#config.uplink),
     });
   }
 
@@ -408,28 +329,15 @@ export class Gateway {
   #fileEvent(event: UpStoreEvent): void {
     const detail = fileEventDetail(event);
     if (!detail || event.type === 'file.duplicate') return;
-    this.#events
-      ?.add(event.type, detail)
+    this.#events?.journal
+      .add(event.type, detail)
       .catch((err: unknown) => this.#log.error({ err }, 'a files-up event could not be journaled'));
   }
 
-  /** Starts the window policies and the event monitor. */
+  /** Starts the window policies and the event monitor's cache checks. */
   #startPolicies(): void {
-    const { cache, windows } = this.#running();
-    const monitor = new EventMonitor({
-      journal: this.#events as EventJournal,
-      cache,
-      adapters: () => this.#adapters.map((a) => a.status()),
-    });
-    const poll = () => {
-      this.#polls = this.#polls
-        .then(() => monitor.poll())
-        .catch((err: unknown) => this.#log.error({ err }, 'event monitor failed'));
-      return this.#polls;
-    };
-    this.#poll = poll;
-    void poll();
-    this.#monitor = every(this.#time, eventPollMs, () => void poll());
+    const { windows } = this.#running();
+    this.#events?.startChecks();
     const uplink = this.#config.uplink;
     if (!uplink) return;
     this.#scheduler = new WindowScheduler({
@@ -446,44 +354,11 @@ export class Gateway {
   /** The shadow's `state.reported` and the state message's `state`. */
   async #reportState(): Promise<JsonObject> {
     const status = await this.status();
-    const w = (status.lastWindow ?? null) as WindowRecord | null;
-    return {
+    return reportedState(status, {
       version,
-      startedAt: status.startedAt,
-      adapters: status.adapters.map((a) => ({
-        deviceId: a.deviceId,
-        adapter: a.adapter,
-        state: a.state,
-        since: a.since,
-        stored: a.stored,
-        ...(a.lastError ? { lastErrorCode: a.lastError.code } : {}),
-      })),
-      backlog: {
-        records: status.backlog.records,
-        bytes: status.backlog.bytes,
-        oldestCapturedAt: status.backlog.oldestCapturedAt,
-      },
-      cache: {
-        full: status.cache.full,
-        dropped: status.cache.dropped,
-        quarantined: status.cache.quarantined,
-      },
-      lastWindow: w && {
-        openedAt: w.openedAt,
-        closedAt: w.closedAt,
-        outcome: w.outcome,
-        ...(w.endedBy ? { endedBy: w.endedBy } : {}),
-        ...(w.trigger ? { trigger: w.trigger } : {}),
-        records: w.records,
-        messages: w.messages,
-        bytes: w.bytes,
-        ...(w.error ? { errorCode: w.error.code, errorMessage: w.error.message } : {}),
-        ...(w.jobsError ? { jobsErrorCode: w.jobsError.code, jobsErrorMessage: w.jobsError.message } : {}),
-      },
       clock: await this.#clock.stamp(),
-      windowPolicies: status.uplink.policies ?? [],
       settings: this.#settingsOutcome ?? { applied: this.#settings.applied, refused: [] },
-    };
+    });
   }
 
   /** Validates, persists and applies the shadow's desired settings (window policies at once). */

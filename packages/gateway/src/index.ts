@@ -20,7 +20,8 @@ export {
   signingKeyInfo,
   stageExport,
 } from './export-service.js';
-export { Gateway, type GatewayOptions, type GatewayPage, type GatewayPageContext } from './gateway.js';
+export { Gateway, type GatewayOptions } from './gateway.js';
+export type { GatewayPage, GatewayPageContext } from './gateway-control.js';
 export { createLogger, isJournalStream, type LogOptions, syslogPriority } from './log.js';
 export { gatewayLockWaitMs, openCache } from './open-cache.js';
 export { gatewayPaths, provisioningDir } from './paths.js';

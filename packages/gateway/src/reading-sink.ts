@@ -34,3 +34,36 @@ export function readingSink(
       });
   };
 }
+
+/**
+ * The gateway's sink: a routed device's records go to its route's outbox (`outboxFor`), all others
+ * to `cache`; each listener in `stored` gets every record once stored (the technician page's live
+ * readings). A listener's failure is logged, never the device's: the record is stored whatever it does.
+ */
+export function routedSink(
+  config: AttacheConfig,
+  cache: LevelCache,
+  outboxFor: (deviceId: string) => LevelCache | undefined,
+  logger: Logger,
+  stored: ReadonlySet<(record: AttacheRecord) => void>,
+): ReadingSink {
+  const onStored = (record: AttacheRecord) => {
+    for (const listener of stored) {
+      try {
+        listener(record);
+      } catch (err) {
+        logger.error({ err }, 'a live-reading listener failed');
+      }
+    }
+  };
+  const main = readingSink(config, cache, logger, onStored);
+  const byOutbox = new Map<LevelCache, ReadingSink>();
+  const byDevice = new Map<string, ReadingSink>();
+  for (const { id } of config.devices) {
+    const outbox = outboxFor(id);
+    if (!outbox) continue;
+    if (!byOutbox.has(outbox)) byOutbox.set(outbox, readingSink(config, outbox, logger, onStored));
+    byDevice.set(id, byOutbox.get(outbox) as ReadingSink);
+  }
+  return (reading) => (byDevice.get(reading.deviceId) ?? main)(reading);
+}

@@ -242,38 +242,48 @@ export class EventJournal {
 }
 
 /**
- * Turns adapter and cache changes into events: polled, so a flapping link between polls is missed.
- * Cache drops are counted against what the journal reported, so drops before the first poll (the
- * last run's after its last poll) and after the last are each reported once.
+ * Turns adapter and cache changes into events. Adapter changes arrive as they happen, from each
+ * adapter's `state` event ({@link EventMonitor.deviceState}), so a link that drops and comes back
+ * between two polls is reported twice, in order. The cache has no such event: it is polled
+ * ({@link EventMonitor.poll}) for `cache.full`, and its drops are counted against what the journal
+ * reported, so drops before the first poll (the last run's after its last poll) and after the last
+ * are each reported once.
  */
 export class EventMonitor {
   readonly #journal: EventJournal;
   readonly #cache: LevelCache;
-  readonly #adapters: () => AdapterStatus[];
-  readonly #states = new Map<string, string>();
+  /** The devices whose last reported event was `device.connected`. */
+  readonly #connected = new Set<string>();
+  /** The journal writes of device events, so that a stop waits for them before the cache closes. */
+  #writes: Promise<void> = Promise.resolve();
   #full = false;
 
-  constructor(options: { journal: EventJournal; cache: LevelCache; adapters: () => AdapterStatus[] }) {
+  constructor(options: { journal: EventJournal; cache: LevelCache }) {
     this.#journal = options.journal;
     this.#cache = options.cache;
-    this.#adapters = options.adapters;
   }
 
-  /** Compares with the previous poll and records what changed. */
-  async poll(): Promise<void> {
-    for (const a of this.#adapters()) {
-      const before = this.#states.get(a.deviceId);
-      this.#states.set(a.deviceId, a.state);
-      const detail = { deviceId: a.deviceId, adapter: a.adapter };
-      if (a.state === 'connected' && before !== 'connected')
-        await this.#journal.add('device.connected', detail);
-      if (a.state === 'disconnected' && before === 'connected') {
-        await this.#journal.add(
-          'device.lost',
-          a.lastError ? { ...detail, lastErrorCode: a.lastError.code } : detail,
-        );
-      }
+  /**
+   * An adapter's state changed (its `state` event): `connected` is reported when the device was not
+   * reported connected, `disconnected` as `device.lost` when it was. `starting` and `stopped` (a
+   * reload, a stop) report nothing, so a device connected across a reload is not reported again.
+   * Never throws; the write is queued in order.
+   */
+  deviceState(status: AdapterStatus): void {
+    const { deviceId } = status;
+    const detail = { deviceId, adapter: status.adapter };
+    if (status.state === 'connected' && !this.#connected.has(deviceId)) {
+      this.#connected.add(deviceId);
+      this.#write(this.#journal.add('device.connected', detail));
+    } else if (status.state === 'disconnected' && this.#connected.delete(deviceId)) {
+      const lost = status.lastError ? { ...detail, lastErrorCode: status.lastError.code } : detail;
+      this.#write(this.#journal.add('device.lost', lost));
     }
+  }
+
+  /** Records what changed in the cache since the previous poll, after the device events queued. */
+  async poll(): Promise<void> {
+    await this.#writes;
     const health = await this.#cache.health();
     if (health.full && !this.#full) {
       const stats = await this.#cache.stats();
@@ -281,5 +291,9 @@ export class EventMonitor {
     }
     this.#full = health.full;
     await this.#journal.reportDrops(health.dropped);
+  }
+
+  #write(added: Promise<void>): void {
+    this.#writes = this.#writes.then(() => added);
   }
 }

@@ -1,36 +1,22 @@
-import { fork } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { LevelCache } from '@attache/cache';
 import {
   type AttacheConfig,
   type BacklogStats,
   GatewayError,
   type Logger,
-  type Outbox,
   type UplinkConfig,
 } from '@attache/core';
 import type { FilesUpService, FilesWindowReport } from '@attache/files-up';
-import {
-  type HookResult,
-  routeUplinkConfig,
-  runHook,
-  type WindowReport,
-  withRouteReports,
-} from '@attache/uplink/policy';
-import { isAllowed, replyTo, serveCall } from './ipc-proxy.js';
+import { type HookResult, runHook, type WindowReport, withRouteReports } from '@attache/uplink/policy';
 import { openCache } from './open-cache.js';
-import { provisioningDir } from './paths.js';
+import { forkWindow, runWindowChild } from './window-child.js';
 import {
-  type FromWindow,
   failedWindow,
-  type ToWindow,
   type UpdateTargets,
   type WindowChild,
   type WindowHostServer,
-  type WindowParent,
-  windowParentMethods,
 } from './window-protocol.js';
+import { RouteLanes } from './window-routes.js';
 
 const lastWindowKey = 'lastWindow';
 
@@ -80,22 +66,6 @@ export interface WindowRunnerOptions {
 }
 
 /**
- * One `uplink.routes` entry as the runner holds it: its outbox and the runner of its windows. `devices`
- * is empty once a reload removed the route: its outbox is still drained to its endpoint.
- */
-interface RouteLane {
-  devices: Set<string>;
-  cache: LevelCache;
-  runner: WindowRunner;
-}
-
-/** What the broker acknowledged during a window, as the gateway counts it from the removes. */
-type Acked = Pick<WindowReport, 'records' | 'messages' | 'bytes' | 'firstSeq' | 'lastSeq'>;
-const workerPath = fileURLToPath(new URL('./window-worker.js', import.meta.url));
-/** Past the window's own deadline, how long a window process may take before it is killed. */
-const killGraceMs = 30_000;
-
-/**
  * Opens connectivity windows over one cache: one at a time (a request while one is open joins it),
  * each between the pre- and post-hook (the post-hook always runs), each in a short-lived child
  * process (see window-worker.ts), each result kept in the cache's state for `attache status`.
@@ -116,7 +86,7 @@ export class WindowRunner {
   readonly #spawnWindow: () => WindowChild;
   readonly #files: Pick<FilesUpService, 'upload'> | undefined;
   #stopFiles = new AbortController();
-  #routes: Map<string, RouteLane> | undefined;
+  #routes: RouteLanes | undefined;
 
   constructor(options: WindowRunnerOptions) {
     this.#cache = options.cache;
@@ -126,9 +96,7 @@ export class WindowRunner {
     this.#beforeConnect = options.beforeConnect;
     this.#updates = options.updates;
     this.#logFd = options.logFd ?? 1;
-    this.#spawnWindow =
-      options.spawnWindow ??
-      (() => fork(workerPath, { stdio: ['ignore', this.#logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'] }));
+    this.#spawnWindow = options.spawnWindow ?? (() => forkWindow(this.#logFd));
     this.#files = options.files;
     this.#openOutbox = options.openOutbox ?? ((path) => openCache(this.#config, options.logger, path));
   }
@@ -139,71 +107,29 @@ export class WindowRunner {
    */
   async openRoutes(): Promise<void> {
     if (this.#routes) return;
-    this.#routes = new Map();
-    await this.#syncRoutes();
-  }
-
-  /**
-   * Brings the open route lanes in line with `uplink.routes` of the config in force: a new route's
-   * outbox is opened, a kept route takes its new devices and endpoint (from its next window on), and
-   * a removed route keeps its outbox with no devices, so what it holds still goes to its own endpoint.
-   */
-  async #syncRoutes(): Promise<void> {
-    const routes = this.#routes;
-    if (!routes) return;
-    const uplink = this.#config.uplink;
-    const wanted = new Set<string>();
-    for (const route of uplink?.routes ?? []) {
-      wanted.add(route.name);
-      const config = {
-        ...this.#config,
-        jobs: undefined,
-        uplink: routeUplinkConfig(uplink as UplinkConfig, route),
-      };
-      const lane = routes.get(route.name);
-      if (lane) {
-        lane.devices = new Set(route.devices);
-        await lane.runner.reconfigure(config);
-        continue;
-      }
-      const cache = await this.#openOutbox(join(this.#config.gateway.dataDir, 'routes', route.name));
-      const logger = this.#log.child({ route: route.name });
-      const runner = new WindowRunner({
-        config,
-        cache,
-        logger,
-        logFd: this.#logFd,
-        spawnWindow: this.#spawnWindow,
-      });
-      routes.set(route.name, { devices: new Set(route.devices), cache, runner });
-    }
-    for (const [name, lane] of routes) if (!wanted.has(name)) lane.devices = new Set();
+    this.#routes = new RouteLanes({
+      openOutbox: this.#openOutbox,
+      runner: (config, cache, logger) =>
+        new WindowRunner({ config, cache, logger, logFd: this.#logFd, spawnWindow: this.#spawnWindow }),
+      logger: this.#log,
+    });
+    await this.#routes.sync(this.#config);
   }
 
   /** The outbox of the route that takes `deviceId`'s records; undefined for the default route. */
   outboxFor(deviceId: string): LevelCache | undefined {
-    for (const lane of this.#routes?.values() ?? []) if (lane.devices.has(deviceId)) return lane.cache;
-    return undefined;
+    return this.#routes?.outboxFor(deviceId);
   }
 
   /** The backlog of every open route outbox, by route name (empty when there are none or not open). */
   async routeBacklogs(): Promise<Record<string, BacklogStats>> {
-    const backlogs: Record<string, BacklogStats> = {};
-    for (const [name, lane] of this.#routes ?? []) backlogs[name] = await lane.cache.stats();
-    return backlogs;
+    return (await this.#routes?.backlogs()) ?? {};
   }
 
   /** Closes the route outboxes (after `close()`). */
   async closeRoutes(): Promise<void> {
-    for (const lane of this.#routes?.values() ?? []) await lane.cache.close();
+    await this.#routes?.close();
     this.#routes = undefined;
-  }
-
-  /** Runs a window of every route (beside the default window); resolves their results by name. */
-  async #runRoutes(request: WindowRunRequest): Promise<Record<string, WindowRecord>> {
-    const lanes = [...(this.#routes ?? [])];
-    const results = await Promise.all(lanes.map(([, lane]) => lane.runner.run(request)));
-    return Object.fromEntries(lanes.map(([name], i) => [name, results[i] as WindowRecord]));
   }
 
   get configured(): boolean {
@@ -221,7 +147,7 @@ export class WindowRunner {
    */
   async reconfigure(config: AttacheConfig): Promise<void> {
     this.#config = config;
-    await this.#syncRoutes();
+    await this.#routes?.sync(config);
   }
 
   /**
@@ -247,7 +173,7 @@ export class WindowRunner {
     this.#closing = true;
     this.#abort?.();
     this.#stopFiles.abort();
-    for (const lane of this.#routes?.values() ?? []) void lane.runner.close();
+    this.#routes?.closeWindows();
     await this.#current?.catch(() => undefined);
   }
 
@@ -282,8 +208,22 @@ export class WindowRunner {
         first && budget > 0
           ? { ...uplink, window: { ...uplink.window, maxBytes: Math.max(1, budget - first.bytes) } }
           : uplink;
-      const routed = this.#runRoutes(request);
-      result = withRouteReports(await this.#inChild(telemetry, request), await routed);
+      const routed = this.#routes?.run(request) ?? Promise.resolve({});
+      const own = runWindowChild({
+        config: this.#config,
+        uplink: telemetry,
+        request,
+        cache: this.#cache,
+        log: this.#log,
+        host: this.#host,
+        updates: this.#updates,
+        spawnWindow: this.#spawnWindow,
+        onAbort: (abort) => {
+          this.#abort = abort;
+        },
+        closing: () => this.#closing,
+      });
+      result = withRouteReports(await own, await routed);
       const left = budget - result.bytes;
       const report = first ?? (await files(budget === 0 ? 0 : left > 0 ? left : -1));
       if (report) result = { ...result, files: report };
@@ -313,131 +253,5 @@ export class WindowRunner {
     const deadline = AbortSignal.any([AbortSignal.timeout(maxDurationMs), this.#stopFiles.signal]);
     return async (maxBytes) =>
       this.#files && maxBytes >= 0 ? this.#files.upload({ maxBytes, signal: deadline }) : undefined;
-  }
-
-  /** Runs the window in a child process, serving its outbox and host requests. */
-  #inChild(uplink: UplinkConfig, request: WindowRunRequest): Promise<WindowReport> {
-    const openedAt = new Date().toISOString();
-    const acked: Acked = { records: 0, messages: 0, bytes: 0, firstSeq: null, lastSeq: null };
-    const served = new Map<number, number>();
-    const child = this.#spawnWindow();
-    // The window process may die at any moment: a send into its closed channel is expected then
-    // (EPIPE), and must never become an uncaught 'error' that stops the gateway.
-    child.on('error', (err) => this.#log.warn({ err }, 'window process channel error'));
-    const send = (message: ToWindow) => {
-      if (child.connected)
-        child.send(message, (err) => err && this.#log.debug({ err }, 'window process gone'));
-    };
-    this.#abort = () => send({ type: 'abort' });
-    const maxDurationMs = request.maxDurationMs ?? uplink.window.maxDurationSeconds * 1000;
-    const limitMs = maxDurationMs + uplink.connectTimeoutMs + killGraceMs;
-    let overran = false;
-    const killer = setTimeout(() => {
-      overran = true;
-      this.#log.error({ pid: child.pid, limitMs }, 'window process overran its deadline: killed');
-      child.kill('SIGKILL');
-    }, limitMs);
-
-    const outbox = this.#servedOutbox(served, acked);
-    // Without a running gateway (an offline `attache sync`) the window is told so (`host: false`)
-    // and asks for the outbox only: a host method is then refused like any unknown one.
-    const targets: Partial<WindowParent>[] = this.#host ? [outbox, this.#host] : [outbox];
-    return new Promise<WindowReport>((resolve) => {
-      let result: WindowReport | undefined;
-      const pending = new Set<Promise<unknown>>();
-      child.on('message', (message: FromWindow) => {
-        if (message.type === 'result') {
-          // What the gateway saw acknowledged (removes) is never less than what the window reports.
-          result = { ...message.result, ...(message.result.records < acked.records ? acked : {}) };
-          return;
-        }
-        if (!isAllowed(windowParentMethods, message.method))
-          this.#log.warn({ method: String(message.method).slice(0, 64) }, 'window process call refused');
-        const serving = replyTo(message.id, serveCall(windowParentMethods, message, ...targets));
-        pending.add(serving);
-        void serving.then((reply) => {
-          pending.delete(serving);
-          send(reply);
-        });
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(killer);
-        // Removes still being served are counted before the window is: they left the cache.
-        void Promise.allSettled([...pending]).then(() => ended(code, signal));
-      });
-      const ended = (code: number | null, signal: NodeJS.Signals | null) => {
-        if (result) return resolve(result);
-        // The window process ended without reporting (killed, a crash in native code): what it had
-        // acknowledged is counted here.
-        const counted = { openedAt, closedAt: new Date().toISOString(), events: 0, ...acked };
-        if (this.#closing && !overran && (signal === 'SIGINT' || signal === 'SIGTERM')) {
-          this.#log.info({ signal }, 'window interrupted: the gateway is stopping');
-          return resolve({ ...counted, outcome: 'deadline', endedBy: 'interrupted' });
-        }
-        const error = overran
-          ? {
-              code: 'ATTACHE_TIMEOUT',
-              message: `window process overran its deadline (${limitMs} ms): killed`,
-            }
-          : {
-              code: 'ATTACHE_INTERNAL',
-              message: `window process ended (${signal ?? `exit ${code}`}) before reporting`,
-            };
-        this.#log.error({ code, signal, errorCode: error.code }, error.message);
-        resolve({ ...counted, outcome: 'failed', endedBy: 'failed', error });
-      };
-      send({
-        type: 'start',
-        gatewayId: this.#config.gateway.id,
-        uplink,
-        logLevel: this.#config.log.level,
-        maxDurationMs,
-        linger: request.linger ?? false,
-        host: this.#host !== undefined,
-        ...(uplink.provisioning ? { provisioningDir: provisioningDir(this.#config) } : {}),
-        ...(this.#config.jobs === undefined
-          ? {}
-          : {
-              jobs: {
-                config: this.#config.jobs,
-                dataDir: this.#config.gateway.dataDir,
-                ...(this.#updates && this.#host ? { updates: this.#updates } : {}),
-              },
-            }),
-      } satisfies ToWindow);
-    }).finally(() => this.#drop(child));
-  }
-
-  /** The cache as the window process sees it: what it reads is noted, what it removes counted. */
-  #servedOutbox(served: Map<number, number>, acked: Acked): Outbox {
-    return {
-      read: async (options) => {
-        const records = await this.#cache.read(options);
-        for (const r of records) served.set(r.seq, r.json.length);
-        return records;
-      },
-      remove: async (firstSeq, lastSeq) => {
-        await this.#cache.remove(firstSeq, lastSeq);
-        this.#countRemoved(firstSeq, lastSeq, served, acked);
-      },
-    };
-  }
-
-  #countRemoved(firstSeq: number, lastSeq: number, served: Map<number, number>, acked: Acked): void {
-    acked.messages++;
-    for (const [seq, bytes] of served) {
-      if (seq < firstSeq || seq > lastSeq) continue;
-      served.delete(seq);
-      acked.records++;
-      acked.bytes += bytes;
-      acked.firstSeq = Math.min(acked.firstSeq ?? seq, seq);
-      acked.lastSeq = Math.max(acked.lastSeq ?? seq, seq);
-    }
-  }
-
-  #drop(child: WindowChild): void {
-    child.removeAllListeners('message');
-    child.removeAllListeners('exit');
-    if (child.connected) child.disconnect();
   }
 }

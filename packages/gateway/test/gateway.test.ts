@@ -160,3 +160,83 @@ t.test('a drop between the last poll and the stop is journaled before the cache 
     'the drop is an event waiting for the next window',
   );
 });
+
+/** A monitor that listens (the gateway connects to it, `mode: connect`); its connections in order. */
+async function listeningMonitor(t: Test): Promise<{ port: number; links: Socket[] }> {
+  const links: Socket[] = [];
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    links.push(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const link of links) link.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return { port: (server.address() as { port: number }).port, links };
+}
+
+/** The device events journaled by the stopped gateway of `path`, oldest first. */
+async function deviceEvents(t: Test, path: string): Promise<string[]> {
+  const cache = await openCache(await loadConfig(path), nullLogger);
+  t.teardown(() => cache.close());
+  const journal = await cache.getState<{ pending: { type: string; detail: Record<string, unknown> }[] }>(
+    'events.journal',
+  );
+  return (journal?.pending ?? [])
+    .filter((e) => e.type.startsWith('device.'))
+    .map((e) => `${e.type} ${e.detail.deviceId} ${e.detail.lastErrorCode ?? ''}`.trim());
+}
+
+t.test('a link lost and back between two polls is journaled as both events, in order', async (t) => {
+  const dir = await shortDir(t);
+  const path = join(dir, 'config.json');
+  const monitor = await listeningMonitor(t);
+  const config = configOf(dir, monitor.port);
+  config.devices = [
+    {
+      id: 'mon',
+      adapter: 'ethernet',
+      endpoint: { mode: 'connect', host: '127.0.0.1', port: monitor.port, reconnectMs: 100 },
+      format: spo2,
+    },
+  ] as unknown as typeof config.devices;
+  await writeFile(path, JSON.stringify(config));
+  // The clock never reaches the 5 s cache poll: only the adapters' own state events can report.
+  const clock = new ManualClock();
+  const gateway = new Gateway({
+    config: await loadConfig(path),
+    configPath: path,
+    logger: nullLogger,
+    clock,
+  });
+  await gateway.start();
+  const linked = (n: number) =>
+    statusUntil(gateway, (s) => monitor.links.length === n && s.adapters[0]?.state === 'connected');
+  await linked(1);
+  // The monitor drops the link; the adapter reconnects 100 ms later.
+  monitor.links[0]?.destroy();
+  t.equal((await linked(2)).adapters[0]?.state, 'connected', 'back on a second connection');
+
+  // A reload builds new adapters: the device stays connected (no event); a drop of the new
+  // adapter's link is reported, and polls running meanwhile report nothing twice.
+  await gateway.reload();
+  await linked(3);
+  await clock.advance(5000);
+  monitor.links[2]?.destroy();
+  await linked(4);
+  await clock.advance(10_000);
+  await gateway.stop();
+
+  t.same(
+    await deviceEvents(t, path),
+    [
+      'device.connected mon',
+      'device.lost mon ATTACHE_PORT_NOT_OPEN',
+      'device.connected mon',
+      'device.lost mon ATTACHE_PORT_NOT_OPEN',
+      'device.connected mon',
+    ],
+    'every change once, the reload none',
+  );
+});

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
-import { nullLogger, type RecordDraft } from '@attache/core';
+import { type AdapterStatus, nullLogger, type RecordDraft } from '@attache/core';
 import t, { type Test } from 'tap';
 import { ClockWatch, EventJournal, EventMonitor } from '../src/window-events.js';
 
@@ -104,7 +104,7 @@ t.test(
   async (t) => {
     const dir = t.testdir();
     const cache = await openedCache(t, dir, 2);
-    const monitor = (journal: EventJournal) => new EventMonitor({ journal, cache, adapters: () => [] });
+    const monitor = (journal: EventJournal) => new EventMonitor({ journal, cache });
     const drops = async (journal: EventJournal) =>
       (await journal.pending())
         .filter((e) => e.type === 'cache.records-dropped')
@@ -132,3 +132,45 @@ t.test(
     );
   },
 );
+
+t.test('adapter states become device events: each change once, restarts and stops none', async (t) => {
+  const dir = t.testdir();
+  const cache = await openedCache(t, dir);
+  const journal = journalOf(cache, dir);
+  const monitor = new EventMonitor({ journal, cache });
+  const state = (deviceId: string, s: AdapterStatus['state'], code?: string): AdapterStatus => ({
+    deviceId,
+    adapter: 'rs232',
+    state: s,
+    since: '2026-11-01T00:00:00.000Z',
+    frames: 0,
+    stored: 0,
+    malformed: 0,
+    refused: 0,
+    ...(code ? { lastError: { code, message: 'm' } } : {}),
+  });
+  // A port that fails at start was never connected: not lost.
+  monitor.deviceState(state('a', 'starting'));
+  monitor.deviceState(state('a', 'disconnected', 'ATTACHE_PORT_NOT_OPEN'));
+  monitor.deviceState(state('a', 'connected'));
+  // A reload: stopped, starting, connected again, all while the device stayed.
+  monitor.deviceState(state('a', 'stopped'));
+  monitor.deviceState(state('a', 'starting'));
+  monitor.deviceState(state('a', 'connected'));
+  monitor.deviceState(state('b', 'connected'));
+  monitor.deviceState(state('a', 'disconnected'));
+  monitor.deviceState(state('b', 'disconnected', 'ATTACHE_PORT_NOT_OPEN'));
+  monitor.deviceState(state('b', 'disconnected'));
+  // The poll writes after the device events queued before it.
+  await monitor.poll();
+  t.same(
+    (await journal.pending()).map((e) => [e.type, e.detail]),
+    [
+      ['device.connected', { deviceId: 'a', adapter: 'rs232' }],
+      ['device.connected', { deviceId: 'b', adapter: 'rs232' }],
+      ['device.lost', { deviceId: 'a', adapter: 'rs232' }],
+      ['device.lost', { deviceId: 'b', adapter: 'rs232', lastErrorCode: 'ATTACHE_PORT_NOT_OPEN' }],
+    ],
+    'a connection each, then a loss each (with the error code when there is one)',
+  );
+});

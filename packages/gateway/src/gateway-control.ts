@@ -1,0 +1,77 @@
+// What the running gateway answers on its control socket, and what it lends the technician page.
+import type { ExportManifest, LevelCache } from '@attache/cache';
+import type { AttacheConfig, AttacheRecord, Logger, WindowResult } from '@attache/core';
+import type { HealthReport } from '@attache/jobs';
+import type { ControlHandler } from './control.js';
+import { type ExportProgress, signingKeyInfo, stageExport } from './export-service.js';
+import { gatewayPaths } from './paths.js';
+import type { GatewayStatus } from './status.js';
+
+/** A page served beside the gateway. */
+export interface GatewayPage {
+  stop(): Promise<void>;
+}
+
+/** What the gateway lends a page: its status, a window now, every stored record, config updates. */
+export interface GatewayPageContext {
+  status(): Promise<GatewayStatus>;
+  sync(): Promise<WindowResult>;
+  /** Each listener in this set is called with every record once it is stored. */
+  stored: Set<(record: AttacheRecord) => void>;
+  /** The control socket's `export`: stages an export of the cache and resolves with the file. */
+  stageExport(
+    params: { recipient: string },
+    notify: (progress: ExportProgress) => void,
+  ): Promise<{ file: string; manifest: ExportManifest }>;
+  /** Where a config applied from the page goes, and how the gateway takes it up. */
+  target: {
+    /** The running gateway's config (its identity and data directory may not change). */
+    config(): AttacheConfig;
+    /** The config file the gateway runs on; undefined when it was started without one. */
+    configPath: string | undefined;
+    reload(): Promise<void>;
+    health(): Promise<HealthReport>;
+    logger: Logger;
+  };
+}
+
+/** The running gateway as its control socket sees it. */
+export interface ControlTarget {
+  /** Each listener in this set is called with every record once it is stored (`watch`). */
+  stored: Set<(record: AttacheRecord) => void>;
+  /** The open cache; throws ATTACHE_CANCELED when the gateway is not running. */
+  cache(): LevelCache;
+  config(): AttacheConfig;
+  status(): Promise<GatewayStatus>;
+  sync(): Promise<WindowResult>;
+  rescan(): { retried: string[] };
+}
+
+/** The control socket's methods: `watch`, `export`, `signing-key`, `status`, `sync`, `rescan`. */
+export function controlHandler(gateway: ControlTarget): ControlHandler {
+  return (method, params, notify, closed) => {
+    switch (method) {
+      case 'watch':
+        return import('./watch.js').then((m) => m.watchReadings(gateway.stored, notify, closed));
+      case 'export': {
+        const config = gateway.config();
+        return stageExport(
+          gateway.cache(),
+          { dataDir: config.gateway.dataDir, signingKey: gatewayPaths(config).signingKey },
+          params,
+          notify,
+        );
+      }
+      case 'signing-key':
+        return signingKeyInfo(gatewayPaths(gateway.config()).signingKey);
+      case 'status':
+        return gateway.status();
+      case 'sync':
+        return gateway.sync();
+      case 'rescan':
+        return Promise.resolve(gateway.rescan());
+      default:
+        return Promise.reject(new TypeError(`unknown control method "${method}"`));
+    }
+  };
+}

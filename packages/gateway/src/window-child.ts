@@ -1,0 +1,173 @@
+// One connectivity window in its own short-lived process (window-worker.ts): started, served over
+// IPC (the outbox and the host), killed past its deadline, and its result counted from what the
+// gateway saw removed when the process ends without reporting.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { LevelCache } from '@attache/cache';
+import type { AttacheConfig, Logger, Outbox, UplinkConfig } from '@attache/core';
+import type { WindowReport } from '@attache/uplink/policy';
+import { isAllowed, replyTo, serveCall } from './ipc-proxy.js';
+import { provisioningDir } from './paths.js';
+import {
+  type FromWindow,
+  type ToWindow,
+  type UpdateTargets,
+  type WindowChild,
+  type WindowHostServer,
+  type WindowParent,
+  windowParentMethods,
+} from './window-protocol.js';
+import type { WindowRunRequest } from './window-runner.js';
+
+/** What the broker acknowledged during a window, as the gateway counts it from the removes. */
+type Acked = Pick<WindowReport, 'records' | 'messages' | 'bytes' | 'firstSeq' | 'lastSeq'>;
+const workerPath = fileURLToPath(new URL('./window-worker.js', import.meta.url));
+/** Past the window's own deadline, how long a window process may take before it is killed. */
+const killGraceMs = 30_000;
+
+/** Forks the window process; its log goes to `logFd`. */
+export function forkWindow(logFd: 1 | 2): WindowChild {
+  return fork(workerPath, { stdio: ['ignore', logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'] });
+}
+
+/** What a window in a child process needs of its runner. */
+export interface WindowChildOptions {
+  config: AttacheConfig;
+  uplink: UplinkConfig;
+  request: WindowRunRequest;
+  cache: LevelCache;
+  log: Logger;
+  host: WindowHostServer | undefined;
+  updates: UpdateTargets | undefined;
+  spawnWindow: () => WindowChild;
+  /** Given the function that ends the window early (the runner's `close()` calls it). */
+  onAbort: (abort: () => void) => void;
+  /** Whether the gateway is stopping (then a window ended by SIGINT/SIGTERM was interrupted). */
+  closing: () => boolean;
+}
+
+/** Runs the window in a child process, serving its outbox and host requests. */
+export function runWindowChild(o: WindowChildOptions): Promise<WindowReport> {
+  const { uplink, request } = o;
+  const openedAt = new Date().toISOString();
+  const acked: Acked = { records: 0, messages: 0, bytes: 0, firstSeq: null, lastSeq: null };
+  const served = new Map<number, number>();
+  const child = o.spawnWindow();
+  // The window process may die at any moment: a send into its closed channel is expected then
+  // (EPIPE), and must never become an uncaught 'error' that stops the gateway.
+  child.on('error', (err) => o.log.warn({ err }, 'window process channel error'));
+  const send = (message: ToWindow) => {
+    if (child.connected) child.send(message, (err) => err && o.log.debug({ err }, 'window process gone'));
+  };
+  o.onAbort(() => send({ type: 'abort' }));
+  const maxDurationMs = request.maxDurationMs ?? uplink.window.maxDurationSeconds * 1000;
+  const limitMs = maxDurationMs + uplink.connectTimeoutMs + killGraceMs;
+  let overran = false;
+  const killer = setTimeout(() => {
+    overran = true;
+    o.log.error({ pid: child.pid, limitMs }, 'window process overran its deadline: killed');
+    child.kill('SIGKILL');
+  }, limitMs);
+
+  const outbox = servedOutbox(o.cache, served, acked);
+  // Without a running gateway (an offline `attache sync`) the window is told so (`host: false`)
+  // and asks for the outbox only: a host method is then refused like any unknown one.
+  const targets: Partial<WindowParent>[] = o.host ? [outbox, o.host] : [outbox];
+  return new Promise<WindowReport>((resolve) => {
+    let result: WindowReport | undefined;
+    const pending = new Set<Promise<unknown>>();
+    child.on('message', (message: FromWindow) => {
+      if (message.type === 'result') {
+        // What the gateway saw acknowledged (removes) is never less than what the window reports.
+        result = { ...message.result, ...(message.result.records < acked.records ? acked : {}) };
+        return;
+      }
+      if (!isAllowed(windowParentMethods, message.method))
+        o.log.warn({ method: String(message.method).slice(0, 64) }, 'window process call refused');
+      const serving = replyTo(message.id, serveCall(windowParentMethods, message, ...targets));
+      pending.add(serving);
+      void serving.then((reply) => {
+        pending.delete(serving);
+        send(reply);
+      });
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(killer);
+      // Removes still being served are counted before the window is: they left the cache.
+      void Promise.allSettled([...pending]).then(() => ended(code, signal));
+    });
+    const ended = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (result) return resolve(result);
+      // The window process ended without reporting (killed, a crash in native code): what it had
+      // acknowledged is counted here.
+      const counted = { openedAt, closedAt: new Date().toISOString(), events: 0, ...acked };
+      if (o.closing() && !overran && (signal === 'SIGINT' || signal === 'SIGTERM')) {
+        o.log.info({ signal }, 'window interrupted: the gateway is stopping');
+        return resolve({ ...counted, outcome: 'deadline', endedBy: 'interrupted' });
+      }
+      const error = overran
+        ? {
+            code: 'ATTACHE_TIMEOUT',
+            message: `window process overran its deadline (${limitMs} ms): killed`,
+          }
+        : {
+            code: 'ATTACHE_INTERNAL',
+            message: `window process ended (${signal ?? `exit ${code}`}) before reporting`,
+          };
+      o.log.error({ code, signal, errorCode: error.code }, error.message);
+      resolve({ ...counted, outcome: 'failed', endedBy: 'failed', error });
+    };
+    send({
+      type: 'start',
+      gatewayId: o.config.gateway.id,
+      uplink,
+      logLevel: o.config.log.level,
+      maxDurationMs,
+      linger: request.linger ?? false,
+      host: o.host !== undefined,
+      ...(uplink.provisioning ? { provisioningDir: provisioningDir(o.config) } : {}),
+      ...(o.config.jobs === undefined
+        ? {}
+        : {
+            jobs: {
+              config: o.config.jobs,
+              dataDir: o.config.gateway.dataDir,
+              ...(o.updates && o.host ? { updates: o.updates } : {}),
+            },
+          }),
+    } satisfies ToWindow);
+  }).finally(() => drop(child));
+}
+
+/** The cache as the window process sees it: what it reads is noted, what it removes counted. */
+function servedOutbox(cache: LevelCache, served: Map<number, number>, acked: Acked): Outbox {
+  return {
+    read: async (options) => {
+      const records = await cache.read(options);
+      for (const r of records) served.set(r.seq, r.json.length);
+      return records;
+    },
+    remove: async (firstSeq, lastSeq) => {
+      await cache.remove(firstSeq, lastSeq);
+      countRemoved(firstSeq, lastSeq, served, acked);
+    },
+  };
+}
+
+function countRemoved(firstSeq: number, lastSeq: number, served: Map<number, number>, acked: Acked): void {
+  acked.messages++;
+  for (const [seq, bytes] of served) {
+    if (seq < firstSeq || seq > lastSeq) continue;
+    served.delete(seq);
+    acked.records++;
+    acked.bytes += bytes;
+    acked.firstSeq = Math.min(acked.firstSeq ?? seq, seq);
+    acked.lastSeq = Math.max(acked.lastSeq ?? seq, seq);
+  }
+}
+
+function drop(child: WindowChild): void {
+  child.removeAllListeners('message');
+  child.removeAllListeners('exit');
+  if (child.connected) child.disconnect();
+}
