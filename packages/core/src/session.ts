@@ -57,6 +57,16 @@ export interface SessionReport {
   malformed(err: unknown, bytes: number | undefined, what?: string): void;
   /** The sink rejected `n` readings (the device was told to keep them, where its protocol can). */
   refused(err: unknown, n?: number): void;
+  /**
+   * A polled device left a request unanswered (no valid reply in time; `what` names the request).
+   * Optional: transports that show no such counter leave it out.
+   */
+  unanswered?(what: string): void;
+  /**
+   * A polled device stopped answering (`err` says why) or answers again (`err` undefined), while its
+   * link stays open: the transport shows the device as disconnected or connected. Optional.
+   */
+  answering?(answering: boolean, err?: unknown): void;
 }
 
 /** What a transport hands a protocol session. */
