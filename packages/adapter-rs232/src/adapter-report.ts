@@ -2,7 +2,7 @@ import type { AdapterStatus, Logger } from '@attache/core';
 import { isGatewayError } from '@attache/core';
 
 /** The counters of `AdapterStatus`, shared by the adapter and its format session. */
-export type AdapterCounts = Pick<AdapterStatus, 'frames' | 'stored' | 'malformed' | 'refused'>;
+export type AdapterCounts = Pick<AdapterStatus, 'frames' | 'stored' | 'malformed' | 'refused' | 'unanswered'>;
 
 /**
  * Counts what an adapter's session sees and logs it: reasons and lengths only, never the frame's

@@ -3,6 +3,7 @@ import type {
   AdapterStatus,
   DeviceAdapter,
   Logger,
+  ProtocolDriver,
   RandomSource,
   ReadingSink,
   Rs232DeviceConfig,
@@ -12,6 +13,7 @@ import { Backoff, GatewayError, nullLogger } from '@attache/core';
 import { SerialPort } from 'serialport';
 import { AdapterReport } from './adapter-report.js';
 import { AstmSession } from './astm-session.js';
+import { DriverSession, type Presence } from './driver-session.js';
 import { LineSession } from './line-session.js';
 import type { SerialLink, SerialPortClass, SerialSession } from './session.js';
 
@@ -33,6 +35,8 @@ export interface Rs232AdapterOptions {
   jitter?: number;
   /** Default `Math.random`. */
   random?: RandomSource;
+  /** The protocol of a device that must be asked (`medibus`, `intellivue`): runs its sessions on the port. */
+  driver?: ProtocolDriver;
 }
 
 type Port = SerialLink;
@@ -52,16 +56,24 @@ function openPort(port: Port): Promise<void> {
   });
 }
 
-function createSession(options: Rs232AdapterOptions, report: AdapterReport): SerialSession {
+function createSession(
+  options: Rs232AdapterOptions,
+  report: AdapterReport,
+  presence: Presence,
+): SerialSession {
   const { device, sink, refusing = () => false } = options;
   const ctx = { device, sink, refusing, report };
-  if (device.format.kind !== 'astm') return new LineSession(ctx, device.format);
-  return new AstmSession(ctx, device.format);
+  const { format } = device;
+  if (options.driver !== undefined) return new DriverSession(ctx, options.driver, presence);
+  if (format.kind === 'astm') return new AstmSession(ctx, format);
+  if (format.kind === 'kv-line' || format.kind === 'regex-line') return new LineSession(ctx, format);
+  throw new TypeError(`"driver" is required for format ${format.kind}`);
 }
 
 /**
  * Reads a device on a serial port in one of three formats: `kv-line` and `regex-line` (ASCII
- * lines, see LineSession) or `astm` (E1381/E1394 lab analyzers, see AstmSession). `start()` resolves
+ * lines, see LineSession) or `astm` (E1381/E1394 lab analyzers, see AstmSession), or through a
+ * `driver` for devices that must be asked (MEDIBUS, IntelliVue; see DriverSession). `start()` resolves
  * after the first open attempt, also when the port is missing: it keeps retrying with back-off
  * (`port.reconnectMs` doubling up to 30 s). Readings go to the sink in arrival order; `stop()`
  * resolves once the port is closed and every frame already read went through the sink.
@@ -98,7 +110,10 @@ export class Rs232Adapter implements DeviceAdapter {
       port: options.device.port.path,
     });
     this.#report = new AdapterReport(this.#log);
-    this.#session = createSession(options, this.#report);
+    this.#session = createSession(options, this.#report, (answering) => {
+      // A polled device that stops answering is lost although its port is open.
+      if (this.#port !== undefined) this.#setState(answering ? 'connected' : 'disconnected');
+    });
   }
 
   /** Resolves after the first attempt to open the port, whether or not it succeeded. */

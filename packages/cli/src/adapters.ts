@@ -4,7 +4,9 @@ import type {
   DeviceConfig,
   Logger,
   ModbusDeviceConfig,
+  ProtocolDriver,
   ReadingSink,
+  Rs232DeviceConfig,
   SinkRefusing,
 } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
@@ -37,11 +39,19 @@ export async function createAdapters(
   // Every reconnect back-off is spread at random, so boxes that lost the same thing do not retry in step.
   const jitter = config.gateway.retryJitter;
   const uses = (kind: DeviceConfig['adapter']) => config.devices.some((d) => d.adapter === kind);
-  const [rs232, ethernet, modbus] = await Promise.all([
+  const polled = (kind: string) =>
+    config.devices.some((d) => d.adapter === 'rs232' && d.format.kind === kind);
+  const [rs232, ethernet, modbus, medibus] = await Promise.all([
     uses('rs232') ? import('@attache/adapter-rs232') : undefined,
     uses('ethernet') ? import('@attache/adapter-ethernet') : undefined,
     uses('modbus') ? import('@attache/adapter-modbus') : undefined,
+    polled('medibus') ? import('@attache/medibus') : undefined,
   ]);
+  // Devices that must be asked run their protocol's driver on the serial port.
+  const driver = ({ format }: Rs232DeviceConfig): { driver: ProtocolDriver } | undefined => {
+    if (format.kind === 'medibus' && medibus) return { driver: new medibus.MedibusDriver({ format }) };
+    return undefined;
+  };
   // Devices on one Modbus bus share it, so they are built together, then handed out in config order.
   const buses =
     modbus?.createModbusAdapters({
@@ -56,7 +66,7 @@ export async function createAdapters(
       return withDevicePath(
         device,
         index,
-        () => new rs232.Rs232Adapter({ device, sink, logger, refusing, jitter }),
+        () => new rs232.Rs232Adapter({ device, sink, logger, refusing, jitter, ...driver(device) }),
       );
     }
     if (device.adapter === 'ethernet' && ethernet) {

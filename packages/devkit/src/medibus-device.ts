@@ -22,6 +22,8 @@ export interface MedibusSimFaults {
   corrupt: number;
   /** While true, nothing is answered (a device switched off, a cable pulled at the device). */
   silent: boolean;
+  /** Measured-data replies (0-based, counted over the simulator's life) sent with a wrong checksum. */
+  corruptMeasurements: number[];
 }
 
 /** Options of {@link MedibusDeviceSimulator}. */
@@ -57,7 +59,7 @@ function message(lead: number, command: number, data: string, corrupt = false): 
  * checksums, silence. Runs in memory (`attach`) or on a serial path (`open`).
  */
 export class MedibusDeviceSimulator {
-  readonly faults: MedibusSimFaults = { drop: 0, corrupt: 0, silent: false };
+  readonly faults: MedibusSimFaults = { drop: 0, corrupt: 0, silent: false, corruptMeasurements: [] };
   /** Current alarms (what the next alarm reply lists). */
   alarms: MedibusSimAlarm[] = [];
   /** Device settings (code → value, up to 5 characters). */
@@ -73,6 +75,10 @@ export class MedibusDeviceSimulator {
   echoes = 0;
   /** The measured data of every code-page-1 reply sent, in order (code → value text). */
   readonly sentMeasurements: Map<number, string>[] = [];
+  /** Indexes into `sentMeasurements` of the replies sent with a corrupt checksum. */
+  readonly corrupted: number[] = [];
+  /** After this many measured-data replies the device goes silent (so a test knows exactly what was sent). */
+  measurementLimit = Number.POSITIVE_INFINITY;
   readonly #options: MedibusDeviceSimulatorOptions;
   #write: (bytes: Buffer) => void = () => undefined;
   #port: SerialPort | undefined;
@@ -156,9 +162,13 @@ export class MedibusDeviceSimulator {
       return;
     }
     const data = this.#data(command);
-    const corrupt = this.faults.corrupt > 0;
-    if (corrupt) this.faults.corrupt--;
+    const index = this.sentMeasurements.length - 1;
+    const corrupt =
+      this.faults.corrupt > 0 || (command === '$' && this.faults.corruptMeasurements.includes(index));
+    if (this.faults.corrupt > 0) this.faults.corrupt--;
+    if (corrupt && command === '$') this.corrupted.push(index);
     this.#write(message(SOH, msg[1] as number, data, corrupt));
+    if (command === '$' && this.sentMeasurements.length >= this.measurementLimit) this.faults.silent = true;
   }
 
   #data(command: string): string {
