@@ -34,6 +34,8 @@ export interface MedibusDeviceSimulatorOptions {
   baudRate?: number;
   /** Identification reply data. Default `0161'Evita4'04.20`. */
   identity?: string;
+  /** Called as each reply is written, with its command character (a benchmark times replies with it). */
+  onReply?: (command: string) => void;
 }
 
 /** The commands the simulator answers. */
@@ -167,6 +169,7 @@ export class MedibusDeviceSimulator {
       this.faults.corrupt > 0 || (command === '$' && this.faults.corruptMeasurements.includes(index));
     if (this.faults.corrupt > 0) this.faults.corrupt--;
     if (corrupt && command === '$') this.corrupted.push(index);
+    this.#options.onReply?.(command);
     this.#write(message(SOH, msg[1] as number, data, corrupt));
     if (command === '$' && this.sentMeasurements.length >= this.measurementLimit) this.faults.silent = true;
   }
