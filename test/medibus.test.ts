@@ -1,7 +1,8 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MedibusDeviceSimulator, openPtyPair } from '@attache/devkit';
 import t, { type Test } from 'tap';
-import { recordsOf, Stack } from './helpers/stack.js';
+import { attache, recordsOf, Stack } from './helpers/stack.js';
 
 interface Vent {
   id: string;
@@ -129,4 +130,34 @@ t.test('a silent ventilator is reported lost, initialized again, and recovered',
     'the loss is logged with the device',
   );
   t.equal(gateway.child.exitCode, null);
+});
+
+t.test('probe --ask finds a MEDIBUS device by its answer and suggests a valid config', async (t) => {
+  const dir = t.testdir();
+  const pty = await openPtyPair(join(dir, 'pty'));
+  const sim = new MedibusDeviceSimulator({ path: pty.devicePath });
+  await sim.open();
+  t.teardown(async () => {
+    await sim.close();
+    await pty.close();
+  });
+  const result = await attache(['probe', pty.gatewayPath, '--ask', '--json']);
+  t.equal(result.code, 0, result.stderr);
+  const out = JSON.parse(result.stdout);
+  t.same(out.snippet, {
+    id: 'device-1',
+    adapter: 'rs232',
+    port: { path: pty.gatewayPath, baudRate: 19200, dataBits: 8, parity: 'even', stopBits: 1 },
+    format: { kind: 'medibus' },
+  });
+  t.equal(sim.seen('Q'), 1, 'one ICC was sent');
+  const config = join(dir, 'config.json');
+  await writeFile(
+    config,
+    JSON.stringify({ version: 1, gateway: { id: 'gw-probe' }, devices: [out.snippet] }),
+  );
+  const valid = await attache(['config', 'validate', '--config', config]);
+  t.equal(valid.code, 0, `the suggestion is a valid device: ${valid.stderr}`);
+  const text = await attache(['probe', pty.gatewayPath, '--ask']);
+  t.match(text.stdout, /Dräger MEDIBUS answered on .* at 19200 baud 8E1/);
 });

@@ -1,6 +1,7 @@
 export { type LineFrame, LineFramer, type LineFramerOptions } from './line-framer.js';
 export { type HeardKeys, heardKeys, probeConfigSnippet } from './probe-snippet.js';
 export { Rs232Adapter, type Rs232AdapterOptions, type SerialPortClass } from './rs232-adapter.js';
+export { type AskOptions, askSerialPort } from './serial-ask.js';
 export { DEFAULT_LINK_DIRS, listSerialPorts, portHolders, type SerialPortEntry } from './serial-ports.js';
 export {
   PROBE_SETTINGS,

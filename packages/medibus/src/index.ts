@@ -14,3 +14,4 @@ export {
 } from './frame.js';
 export { MedibusDriver, type MedibusDriverOptions } from './medibus-driver.js';
 export { MedibusSession } from './medibus-session.js';
+export { probeRequest, probeSettings, recognizes } from './probe.js';
