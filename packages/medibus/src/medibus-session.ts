@@ -204,8 +204,7 @@ export class MedibusSession implements ProtocolSession {
       return;
     }
     const cycle: CycleData = { observations: [], raw: [] };
-    const commands = this.#poll.ask.map((ask) => ASK[ask]);
-    if (this.#poll.ask.includes('alarm-limits')) commands.push(Command.highLimits);
+    const commands = this.#commands();
     const next = (i: number): void => {
       const command = commands[i];
       if (command === undefined) {
@@ -221,6 +220,18 @@ export class MedibusSession implements ProtocolSession {
       });
     };
     next(0);
+  }
+
+  /**
+   * The cycle's requests: `poll.ask` in order, except that measured data comes last, so that its reply
+   * is stored at once rather than after the other requests of the cycle.
+   */
+  #commands(): number[] {
+    const asked = this.#poll.ask.flatMap((ask) =>
+      ask === 'alarm-limits' ? [Command.lowLimits, Command.highLimits] : [ASK[ask]],
+    );
+    const measured = (c: number) => c === Command.measurements || c === Command.measurementsCp2;
+    return [...asked.filter((c) => !measured(c)), ...asked.filter(measured)];
   }
 
   #deliver(cycle: CycleData): void {

@@ -289,7 +289,7 @@ export interface MedibusPoll {
    */
   periodMs: number;
   /**
-   * The requests of each poll cycle, in this order: `measurements` (measured data, code page 1), `measurements-cp2` (code page 2), `alarms` (current alarms, code page 1), `settings` (device settings), `alarm-limits` (low and high limits), `text` (text messages). The device identification is asked once after each initialization.
+   * The requests of each poll cycle, in this order except that measured data is asked last (its reply is then stored without waiting for the others): `measurements` (measured data, code page 1), `measurements-cp2` (code page 2), `alarms` (current alarms, code page 1), `settings` (device settings), `alarm-limits` (low and high limits), `text` (text messages). The device identification is asked once after each initialization.
    *
    * @minItems 1
    */
@@ -1228,7 +1228,7 @@ export interface MedibusPollInput {
    */
   periodMs?: number;
   /**
-   * The requests of each poll cycle, in this order: `measurements` (measured data, code page 1), `measurements-cp2` (code page 2), `alarms` (current alarms, code page 1), `settings` (device settings), `alarm-limits` (low and high limits), `text` (text messages). The device identification is asked once after each initialization.
+   * The requests of each poll cycle, in this order except that measured data is asked last (its reply is then stored without waiting for the others): `measurements` (measured data, code page 1), `measurements-cp2` (code page 2), `alarms` (current alarms, code page 1), `settings` (device settings), `alarm-limits` (low and high limits), `text` (text messages). The device identification is asked once after each initialization.
    *
    * @minItems 1
    */
