@@ -41,15 +41,18 @@ export async function createAdapters(
   const uses = (kind: DeviceConfig['adapter']) => config.devices.some((d) => d.adapter === kind);
   const polled = (kind: string) =>
     config.devices.some((d) => d.adapter === 'rs232' && d.format.kind === kind);
-  const [rs232, ethernet, modbus, medibus] = await Promise.all([
+  const [rs232, ethernet, modbus, medibus, intellivue] = await Promise.all([
     uses('rs232') ? import('@attache/adapter-rs232') : undefined,
     uses('ethernet') ? import('@attache/adapter-ethernet') : undefined,
     uses('modbus') ? import('@attache/adapter-modbus') : undefined,
     polled('medibus') ? import('@attache/medibus') : undefined,
+    polled('intellivue') ? import('@attache/intellivue') : undefined,
   ]);
   // Devices that must be asked run their protocol's driver on the serial port.
   const driver = ({ format }: Rs232DeviceConfig): { driver: ProtocolDriver } | undefined => {
     if (format.kind === 'medibus' && medibus) return { driver: new medibus.MedibusDriver({ format }) };
+    if (format.kind === 'intellivue' && intellivue)
+      return { driver: new intellivue.IntelliVueDriver({ format }) };
     return undefined;
   };
   // Devices on one Modbus bus share it, so they are built together, then handed out in config order.

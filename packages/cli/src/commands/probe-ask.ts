@@ -20,13 +20,20 @@ interface Askable {
 const answerMs = 1000;
 
 /**
- * Sends each polled protocol's opening request (MEDIBUS ICC) at its usual settings and returns the
+ * Sends each polled protocol's opening request (MEDIBUS ICC; an IntelliVue Association Request) at
+ * its usual settings and returns the
  * first device that answers it correctly, or undefined. Only with `attache probe --ask`: a probe
  * otherwise transmits nothing.
  */
 export async function askPolledDevices(path: string): Promise<AskedDevice | undefined> {
-  const medibus = await import('@attache/medibus');
-  const askable: Askable[] = [{ protocol: 'Dräger MEDIBUS', kind: 'medibus', ...medibus }];
+  const [medibus, intellivue] = await Promise.all([
+    import('@attache/medibus'),
+    import('@attache/intellivue'),
+  ]);
+  const askable: Askable[] = [
+    { protocol: 'Dräger MEDIBUS', kind: 'medibus', ...medibus },
+    { protocol: 'Philips IntelliVue Data Export', kind: 'intellivue', ...intellivue },
+  ];
   for (const p of askable) {
     for (const setting of p.probeSettings) {
       const bytes = await askSerialPort({ path, setting, request: p.probeRequest, ms: answerMs });

@@ -157,7 +157,8 @@ export const probeCommands: CommandModule<object, CommonArgs>[] = [
         .option('ask', {
           type: 'boolean',
           default: false,
-          description: 'first send the opening request of devices that must be asked (MEDIBUS ICC)',
+          description:
+            'first send the opening request of devices that must be asked (MEDIBUS ICC, IntelliVue association)',
         })
         .option('json', jsonOption),
     handler: (a) => probe(a as unknown as ProbeArgs).catch(fail),
