@@ -103,7 +103,10 @@ export class IntelliVueSession implements ProtocolSession {
       return;
     }
     report.frame();
-    if (received.kind === 'finish' || received.kind === 'abort') return this.#dropped(received.kind);
+    if (received.kind === 'finish' || received.kind === 'abort') {
+      this.#dropped(received.kind);
+      return;
+    }
     const pending = this.#pending;
     if (pending === undefined || !pending.accept(received)) {
       report.log.debug({ kind: received.kind }, 'PDU outside a pending request ignored');
@@ -234,7 +237,8 @@ export class IntelliVueSession implements ProtocolSession {
 
   /** One extended poll of `objectType`, its linked parts collected, then `done`. */
   #pollObjects(what: string, objectType: number, done: (parts: DataPdu[]) => void): void {
-    const invokeId = (this.#invokeId = (this.#invokeId + 1) & 0xffff);
+    this.#invokeId = (this.#invokeId + 1) & 0xffff;
+    const invokeId = this.#invokeId;
     this.#pollNumber = (this.#pollNumber + 1) & 0xffff;
     const parts: DataPdu[] = [];
     this.#request(what, pollRequest(invokeId, this.#pollNumber, objectType), (received) => {
