@@ -280,7 +280,8 @@ export class IntelliVueSession implements ProtocolSession {
       return;
     }
     const content: PollContent = { observations: [], alarms: [] };
-    const asks = [...this.#poll.ask];
+    // Numerics last: their result is then stored without waiting for the alerts poll.
+    const asks = [...this.#poll.ask].sort((a, b) => Number(a === 'numerics') - Number(b === 'numerics'));
     let alertsAsked = false;
     const next = (): void => {
       const ask = asks.shift();

@@ -342,7 +342,7 @@ export interface IntelliVuePoll {
    */
   periodMs: number;
   /**
-   * The extended poll requests of each cycle, in this order: `numerics`, `alerts` (physiological and technical alerts).
+   * The extended poll requests of each cycle: `numerics`, `alerts` (physiological and technical alerts). Numerics are polled last, so their result is stored without waiting for the others.
    *
    * @minItems 1
    */
@@ -1281,7 +1281,7 @@ export interface IntelliVuePollInput {
    */
   periodMs?: number;
   /**
-   * The extended poll requests of each cycle, in this order: `numerics`, `alerts` (physiological and technical alerts).
+   * The extended poll requests of each cycle: `numerics`, `alerts` (physiological and technical alerts). Numerics are polled last, so their result is stored without waiting for the others.
    *
    * @minItems 1
    */
