@@ -39,7 +39,7 @@ export interface MedibusDeviceSimulatorOptions {
 }
 
 /** The commands the simulator answers. */
-const KNOWN = new Set(['Q', '0', 'R', '$', ')', '%', '&', "'", '*']);
+const KNOWN = new Set(['Q', '0', 'R', '$', '+', ')', '%', '&', "'", '*']);
 
 function hex2(n: number): string {
   return (n & 0xff).toString(16).toUpperCase().padStart(2, '0');
@@ -183,6 +183,8 @@ export class MedibusDeviceSimulator {
         return this.#options.identity ?? "0161'Evita4'04.20";
       case '$':
         return this.#measurements();
+      case '+':
+        return `${hex2(0x05)}  12`;
       case ')':
         return [...this.settings].map(([c, v]) => hex2(c) + v.padStart(5).slice(0, 5)).join('');
       case '%':

@@ -173,3 +173,34 @@ t.test('a PDU shorter than its lengths is counted, and end() stops everything', 
   session.receive(Buffer.from('c0c1', 'hex'));
   t.equal(clock.pending, 0);
 });
+
+t.test('the driver opens a session per link and holds nothing else', async (t) => {
+  const { IntelliVueDriver } = await import('../src/index.js');
+  const { ManualClock } = await import('@attache/core');
+  const { TestReport, poll } = await import('./harness.js');
+  const written: Buffer[] = [];
+  const driver = new IntelliVueDriver({
+    format: { kind: 'intellivue', poll, codes: {}, units: {}, freeText: false },
+  });
+  t.equal(driver.protocol, 'intellivue');
+  const session = driver.open(
+    {
+      name: 'x',
+      open: true,
+      write: (b) => written.push(b) > 0,
+      pause: () => undefined,
+      resume: () => undefined,
+      close: () => undefined,
+    },
+    {
+      deviceId: 'm',
+      sink: async () => undefined,
+      refusing: () => false,
+      report: new TestReport(),
+      clock: new ManualClock(),
+    },
+  );
+  t.equal(written.length, 1, 'the association request is sent at once');
+  session.end();
+  await driver.close();
+});
