@@ -1,7 +1,7 @@
 // `node bench/polled.mjs`: devices that must be asked, polled every second (issue 19): a MEDIBUS
 // ventilator, then an IntelliVue monitor. Each simulator sits on the device end of a socat pty; the
-// real serial adapter, driver, normalizer and encrypted LevelCache (synced writes) on the other end,
-// in this process. Reports the CPU per poll cycle and as a share of one core, and the latency from
+// real serial adapter, driver, normalizer and encrypted LevelCache (synced writes, the default
+// group-commit interval) on the other end, in this process. Reports the CPU per poll cycle and as a share of one core, and the latency from
 // the device writing its data reply to that reading being durably stored, p50/p99. Nothing is
 // asserted: figures vary with the machine. `BENCH_SECONDS` (default 60) sets each run,
 // `BENCH_PERIOD_MS` (default 1000) the poll period.
@@ -60,7 +60,11 @@ async function bench(kind) {
   });
   const device = config.devices[0];
   const keyring = await loadOrCreateKeyring(join(dir, 'keys', 'cache.key'));
-  const cache = new LevelCache({ path: join(dir, 'cache'), keyring, commitIntervalMs: 2 });
+  const cache = new LevelCache({
+    path: join(dir, 'cache'),
+    keyring,
+    commitIntervalMs: config.cache.commitIntervalMs,
+  });
   await cache.open();
   const normalizer = new ReadingNormalizer({
     gatewayId: 'gw-bench-polled',
