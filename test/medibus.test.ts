@@ -47,7 +47,10 @@ t.test(
   async (t) => {
     const stack = await Stack.start(t);
     const n = 6;
-    const a = await ventilator(t, stack, 'vent-a', { ask: ['measurements'] });
+    const a = await ventilator(t, stack, 'vent-a', { ask: ['measurements', 'alarms'] });
+    (a.device.format as Record<string, unknown>).freeText = true;
+    // An alarm phrase naming someone: kept (free text is on) but de-identified before it is stored.
+    a.sim.alarms = [{ priority: 20, code: 0x2a, text: 'Dr Jones 40' }];
     const b = await ventilator(t, stack, 'vent-b', { ask: ['measurements'] });
     for (const v of [a, b]) v.sim.measurementLimit = n;
     b.sim.faults.corruptMeasurements = [1, 3];
@@ -55,10 +58,10 @@ t.test(
     const gateway = stack.startGateway();
     await gateway.waitForLog((l) => l.msg === 'gateway started');
     const status = await stack.statusUntil((s) =>
-      s.adapters.every((d) => d.stored >= n - (d.deviceId === 'vent-b' ? 2 : 0)),
+      s.adapters.every((d) => d.stored >= n + (d.deviceId === 'vent-b' ? -2 : 1)),
     );
     const [sa, sb] = status.adapters;
-    t.equal(sa?.stored, n, 'device a: every reply stored');
+    t.equal(sa?.stored, n + 1, 'device a: every reply stored, and its alarm event');
     t.equal(sb?.stored, n - 2, 'device b: the two corrupt replies are not stored');
     t.equal(sb?.malformed, 2, 'device b: the two corrupt replies are counted');
     t.same(b.sim.corrupted.length, 2);
@@ -68,7 +71,7 @@ t.test(
     t.equal(sync.code, 0);
     const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 10_000));
     for (const v of [a, b]) {
-      const mine = records.filter((r) => r.deviceId === v.id);
+      const mine = records.filter((r) => r.deviceId === v.id && r.event === undefined);
       const sent = v.sim.sentMeasurements.filter((_, i) => !v.sim.corrupted.includes(i));
       t.equal(mine.length, sent.length, `${v.id}: one record per good reply`);
       mine.forEach((r, i) => {
@@ -97,6 +100,18 @@ t.test(
         );
       });
     }
+    const alarm = records.find(
+      (r) => r.deviceId === 'vent-a' && (r.event as { type?: string })?.type === 'alarm',
+    );
+    const alarms = alarm?.alarms as { code: string; priority: string; text?: string; deviceCode: unknown }[];
+    t.same(
+      alarms?.map((x) => [x.code, x.priority, x.deviceCode]),
+      [['MEDIBUS-2A', 'high', { code: '2A', system: 'MEDIBUS' }]],
+      'the alarm arrives as an event with its code and priority',
+    );
+    t.match(alarms?.[0]?.text, /40/, 'the alarm text is kept with free text on');
+    t.notMatch(JSON.stringify(records), /Jones/, 'the name in the alarm text never leaves the gateway');
+    t.notMatch(JSON.stringify(gateway.logs), /Jones/, 'nor reaches the log');
     t.equal(gateway.child.exitCode, null, 'the gateway is still running');
   },
 );
