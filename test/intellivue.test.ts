@@ -20,7 +20,9 @@ async function onPty<S extends { open(): Promise<void>; close(): Promise<void> }
   return { sim, path: pty.gatewayPath };
 }
 
-const fastPoll = { periodMs: 100, replyTimeoutMs: 150, retries: 1, linkTimeoutMs: 600 };
+// A short period keeps the test fast; a generous reply timeout keeps a loaded machine from turning a
+// slow reply into a retry (MEDIBUS replies carry no sequence number to tell them apart).
+const fastPoll = { periodMs: 100, replyTimeoutMs: 1000, retries: 1, linkTimeoutMs: 600 };
 
 function monitorDevice(id: string, path: string, poll: Record<string, unknown> = {}) {
   return {

@@ -25,7 +25,7 @@ async function ventilator(t: Test, stack: Stack, id: string, poll: Record<string
     port: { path: pty.gatewayPath, baudRate: 19200, parity: 'even', reconnectMs: 200 },
     format: {
       kind: 'medibus',
-      poll: { periodMs: 100, replyTimeoutMs: 150, retries: 1, linkTimeoutMs: 600, ...poll },
+      poll: { periodMs: 100, replyTimeoutMs: 1000, retries: 1, linkTimeoutMs: 600, ...poll },
     },
   };
   return { id, sim, device };
