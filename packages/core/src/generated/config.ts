@@ -264,7 +264,7 @@ export interface MedibusFormat {
   kind: 'medibus';
   poll: MedibusPoll;
   /**
-   * The device's own code (MEDIBUS: the two hex digits, e.g. `7D`; IntelliVue: the physio id in decimal) to an observation code, for codes the driver's table does not know or a site maps otherwise.
+   * A code as the driver sends it on to an observation code, for codes the driver's table does not know or a site maps otherwise: MEDIBUS `CP1:xx` / `CP2:xx` (code page and the device's two hex digits, e.g. `CP2:05`) or the MDC reference id of a mapped one; IntelliVue the decimal MDC code (2 × 65536 + physio id, e.g. `150456`).
    */
   codes: {
     [k: string]: CodeMapping;
@@ -317,7 +317,7 @@ export interface IntelliVueFormat {
   kind: 'intellivue';
   poll: IntelliVuePoll;
   /**
-   * The device's own code (MEDIBUS: the two hex digits, e.g. `7D`; IntelliVue: the physio id in decimal) to an observation code, for codes the driver's table does not know or a site maps otherwise.
+   * A code as the driver sends it on to an observation code, for codes the driver's table does not know or a site maps otherwise: MEDIBUS `CP1:xx` / `CP2:xx` (code page and the device's two hex digits, e.g. `CP2:05`) or the MDC reference id of a mapped one; IntelliVue the decimal MDC code (2 × 65536 + physio id, e.g. `150456`).
    */
   codes: {
     [k: string]: CodeMapping;
@@ -1203,7 +1203,7 @@ export interface MedibusFormatInput {
   kind: 'medibus';
   poll?: MedibusPollInput;
   /**
-   * The device's own code (MEDIBUS: the two hex digits, e.g. `7D`; IntelliVue: the physio id in decimal) to an observation code, for codes the driver's table does not know or a site maps otherwise.
+   * A code as the driver sends it on to an observation code, for codes the driver's table does not know or a site maps otherwise: MEDIBUS `CP1:xx` / `CP2:xx` (code page and the device's two hex digits, e.g. `CP2:05`) or the MDC reference id of a mapped one; IntelliVue the decimal MDC code (2 × 65536 + physio id, e.g. `150456`).
    */
   codes?: {
     [k: string]: CodeMappingInput;
@@ -1256,7 +1256,7 @@ export interface IntelliVueFormatInput {
   kind: 'intellivue';
   poll?: IntelliVuePollInput;
   /**
-   * The device's own code (MEDIBUS: the two hex digits, e.g. `7D`; IntelliVue: the physio id in decimal) to an observation code, for codes the driver's table does not know or a site maps otherwise.
+   * A code as the driver sends it on to an observation code, for codes the driver's table does not know or a site maps otherwise: MEDIBUS `CP1:xx` / `CP2:xx` (code page and the device's two hex digits, e.g. `CP2:05`) or the MDC reference id of a mapped one; IntelliVue the decimal MDC code (2 × 65536 + physio id, e.g. `150456`).
    */
   codes?: {
     [k: string]: CodeMappingInput;
