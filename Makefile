@@ -79,6 +79,7 @@ bench: deps build
 	BENCH_SECONDS=$(BENCH_SECONDS) node bench/astm.mjs
 	node bench/hl7.mjs
 	BENCH_SECONDS=$(BENCH_SECONDS) node bench/modbus.mjs
+	BENCH_SECONDS=$(BENCH_SECONDS) node bench/polled.mjs
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/uplink.mjs
 	node bench/jobs.mjs
 	node --import @tapjs/typescript/import bench/provisioning.mjs

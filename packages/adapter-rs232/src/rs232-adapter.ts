@@ -173,6 +173,11 @@ export class Rs232Adapter extends AdapterBase {
     this.setState('connected');
   }
 
+  /** A polled device's silence counts only while its port is open: a closed port is already `disconnected`. */
+  protected override presence(answering: boolean): void {
+    if (this.#port !== undefined) super.presence(answering);
+  }
+
   #closed(port: SerialPortInstance, err: Error | null): void {
     if (this.#port === port) this.#port = undefined;
     if (!this.#running) return;

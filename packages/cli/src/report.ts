@@ -56,7 +56,9 @@ export function formatWindow(w: WindowDetails): string {
 
 function formatAdapter(a: AdapterStatus, now: number): string {
   const err = a.lastError ? `, last error ${a.lastError.code}` : '';
-  return `  ${a.deviceId} (${a.adapter}): ${a.state} for ${age(a.since, now)}; ${a.frames} frames, ${a.stored} stored, ${a.malformed} malformed, ${a.refused} refused${err}`;
+  // Polled devices (MEDIBUS, IntelliVue) also count the requests they left unanswered.
+  const unanswered = a.unanswered === undefined ? '' : `, ${a.unanswered} unanswered`;
+  return `  ${a.deviceId} (${a.adapter}): ${a.state} for ${age(a.since, now)}; ${a.frames} frames, ${a.stored} stored, ${a.malformed} malformed, ${a.refused} refused${unanswered}${err}`;
 }
 
 /** The text form of `attache status` (with the appliance's provisioning state when there is one). */

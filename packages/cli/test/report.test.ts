@@ -1,4 +1,4 @@
-import type { WindowResult } from '@attache/core';
+import type { AdapterStatus, WindowResult } from '@attache/core';
 import type { GatewayStatus } from '@attache/gateway';
 import t from 'tap';
 import { formatIssues, formatStatus, formatWindow } from '../src/report.js';
@@ -128,6 +128,11 @@ t.test('status shows backlog, uplink, last window and each adapter', async (t) =
     text,
     'spo2-bed7 (rs232): connected for 30 s; 10 frames, 8 stored, 2 malformed, 0 refused, last error ATTACHE_MALFORMED',
   );
+  const polled = formatStatus(
+    { ...status, adapters: [{ ...(status.adapters[0] as AdapterStatus), unanswered: 3 }] },
+    now,
+  );
+  t.match(polled, '0 refused, 3 unanswered, last error', 'a polled device shows its unanswered requests');
   const stopped = formatStatus(
     {
       ...status,

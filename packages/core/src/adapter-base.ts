@@ -40,7 +40,7 @@ export abstract class AdapterBase extends EventEmitter<AdapterEventMap> implemen
     this.#adapter = options.adapter;
     this.log = options.log;
     this.clock = options.clock;
-    this.report = new DeviceReport(options.log, options.clock);
+    this.report = new DeviceReport(options.log, options.clock, (answering) => this.presence(answering));
     this.#since = new Date(options.clock.now()).toISOString();
   }
 
@@ -79,6 +79,16 @@ export abstract class AdapterBase extends EventEmitter<AdapterEventMap> implemen
     this.#since = new Date(this.clock.now()).toISOString();
     this.log.info({ state }, 'adapter state');
     this.emit('state', this.status());
+  }
+
+  /**
+   * A polled device stopped answering or answers again while its link stays open: it shows as
+   * `disconnected` (the report keeps why as the last error) or `connected` again. Only between those
+   * two states: a starting or stopped adapter stays so. Transports whose link can be gone override it.
+   */
+  protected presence(answering: boolean): void {
+    if (answering && this.#state === 'disconnected') this.setState('connected');
+    else if (!answering && this.#state === 'connected') this.setState('disconnected');
   }
 
   /** The context of a protocol session on one of this adapter's links. */

@@ -137,6 +137,8 @@ export interface AdapterStatus {
   malformed: number;
   /** Readings that could not be stored (the device was told to keep them, where its protocol can). */
   refused: number;
+  /** Requests a polled device left unanswered (no valid reply in time); absent for devices that are not polled. */
+  unanswered?: number;
   lastError?: { code: string; message: string };
 }
 

@@ -20,7 +20,7 @@ export type {
   WindowResult,
 } from './contract.js';
 export { parseDecimal } from './decimal.js';
-export { DeviceReport, type LastError } from './device-report.js';
+export { DeviceReport, type LastError, type Presence } from './device-report.js';
 export {
   mkdirDurably,
   removeDurably,
@@ -51,9 +51,13 @@ export type {
   FolderSourceConfig,
   GatewayConfig,
   Hl7MllpFormat,
+  IntelliVueFormat,
+  IntelliVuePoll,
   JobsConfig,
   KvLineFormat,
   LogConfig,
+  MedibusFormat,
+  MedibusPoll,
   ModbusBus,
   ModbusChangeFilter,
   ModbusDeviceConfig,

@@ -62,6 +62,16 @@ export interface SessionReport {
    * Optional: a report without it does not count junk.
    */
   junk?(bytes: number): void;
+  /**
+   * A polled device left a request unanswered (no valid reply in time; `what` names the request).
+   * Optional: transports that show no such counter leave it out.
+   */
+  unanswered?(what: string): void;
+  /**
+   * A polled device stopped answering (`err` says why) or answers again (`err` undefined), while its
+   * link stays open: the transport shows the device as disconnected or connected. Optional.
+   */
+  answering?(answering: boolean, err?: unknown): void;
 }
 
 /** What a transport hands a protocol session. */

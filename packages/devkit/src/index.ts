@@ -31,6 +31,19 @@ export {
 export { batchLines, eventLine, stateLine } from './dashboard.js';
 export { FuzzMeter, fuzzParameters, liveBytes, type Mutation, mutate } from './fuzz.js';
 export {
+  IntelliVueMonitorSimulator,
+  type IntelliVueMonitorSimulatorOptions,
+  type IntelliVueSimAlert,
+  type IntelliVueSimFaults,
+  type IntelliVueSimNumeric,
+} from './intellivue-monitor.js';
+export {
+  MedibusDeviceSimulator,
+  type MedibusDeviceSimulatorOptions,
+  type MedibusSimAlarm,
+  type MedibusSimFaults,
+} from './medibus-device.js';
+export {
   type MllpAck,
   type MllpSenderOptions,
   MllpSenderSimulator,

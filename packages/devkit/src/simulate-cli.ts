@@ -1,12 +1,33 @@
 #!/usr/bin/env node
 // Runs a simulated bedside device on a serial path until SIGTERM/SIGINT:
 //   node packages/devkit/dist/simulate-cli.js --path .dev/pty/device --profile nonin --interval 1000
+// `--profile medibus` (a Dräger ventilator) and `--profile intellivue` (a Philips monitor) answer the
+// gateway's requests instead of sending lines.
 import { parseArgs } from 'node:util';
 import type { Logger } from '@attache/core';
+import { IntelliVueMonitorSimulator } from './intellivue-monitor.js';
+import { MedibusDeviceSimulator } from './medibus-device.js';
 import { type DeviceProfile, LineDeviceSimulator } from './simulator.js';
 
 const usage =
-  'usage: simulate-cli --path <serial path> [--profile nonin|masimo] [--interval ms] [--baud rate] [--seed n]';
+  'usage: simulate-cli --path <serial path> [--profile nonin|masimo|medibus|intellivue] [--interval ms] [--baud rate] [--seed n]';
+
+/** Runs a device that answers requests (MEDIBUS, IntelliVue) until SIGTERM/SIGINT. */
+async function answering(profile: 'medibus' | 'intellivue', path: string, baudRate: number): Promise<void> {
+  const simulator =
+    profile === 'medibus'
+      ? new MedibusDeviceSimulator({ path, baudRate })
+      : new IntelliVueMonitorSimulator({ path });
+  await simulator.open();
+  console.log(`simulator: ${profile} on ${path}, answering`);
+  const shutdown = async (): Promise<void> => {
+    await simulator.close();
+    console.log('simulator: stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown());
+  process.once('SIGINT', () => void shutdown());
+}
 
 function positiveInt(name: string, text: string): number {
   const value = Number(text);
@@ -35,9 +56,14 @@ async function main(): Promise<void> {
       seed: { type: 'string', default: '1' },
     },
   });
-  if (values.path === undefined || (values.profile !== 'nonin' && values.profile !== 'masimo')) {
+  const profiles = ['nonin', 'masimo', 'medibus', 'intellivue'];
+  if (values.path === undefined || !profiles.includes(values.profile)) {
     console.error(usage);
     process.exit(2);
+  }
+  if (values.profile === 'medibus' || values.profile === 'intellivue') {
+    await answering(values.profile, values.path, positiveInt('baud', values.baud));
+    return;
   }
   const simulator = new LineDeviceSimulator({
     path: values.path,

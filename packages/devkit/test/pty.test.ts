@@ -140,3 +140,37 @@ t.test('simulate-cli without --path prints its usage and exits 2', async (t) => 
   t.equal(code, 2);
   t.match(err, /usage: simulate-cli --path/);
 });
+
+t.test('simulate-cli runs a MEDIBUS ventilator and an IntelliVue monitor that answer requests', async (t) => {
+  const cli = fileURLToPath(new URL('../dist/simulate-cli.js', import.meta.url));
+  for (const profile of ['medibus', 'intellivue'] as const) {
+    const pty = await pair(t);
+    const child = spawn(process.execPath, [cli, '--path', pty.devicePath, '--profile', profile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    while (!out.includes('answering')) await new Promise((r) => setTimeout(r, 10));
+    if (profile === 'medibus') {
+      const port = new SerialPort({ path: pty.gatewayPath, baudRate: 19200, autoOpen: false });
+      await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+      let received = '';
+      port.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1');
+      });
+      port.write(Buffer.from('\x1bQ6C\r', 'latin1'));
+      while (!received.includes('\x01Q52\r')) await new Promise((r) => setTimeout(r, 10));
+      await new Promise<void>((resolve) => port.close(() => resolve()));
+      t.pass('the ventilator answers an ICC');
+    }
+    child.kill('SIGTERM');
+    t.equal(await exited, 0, `${profile}: exits 0 on SIGTERM`);
+    t.match(out, `simulator: ${profile} on`);
+  }
+});

@@ -39,6 +39,10 @@ async function protocolDriver(device: Rs232DeviceConfig | EthernetDeviceConfig):
   const { format, adapter } = device;
   if (format.kind === 'astm') return new (await import('@attache/astm')).AstmDriver({ format, adapter });
   if (format.kind === 'hl7-mllp') return new (await import('@attache/hl7')).Hl7Driver({ format, adapter });
+  // Devices that must be asked (a ventilator, a monitor): their driver polls them.
+  if (format.kind === 'medibus') return new (await import('@attache/medibus')).MedibusDriver({ format });
+  if (format.kind === 'intellivue')
+    return new (await import('@attache/intellivue')).IntelliVueDriver({ format });
   // Lines are framed as the port or endpoint says (TCP without a delimiter: any line end).
   const { delimiter, maxLineBytes } = device.adapter === 'rs232' ? device.port : device.endpoint;
   return new (await import('@attache/line-formats')).LineDriver({

@@ -29,18 +29,18 @@ function fieldFormat(device: DeviceConfig): FieldFormat | undefined {
 }
 
 function codeMaps(device: DeviceConfig): CodeMaps {
-  if (device.adapter !== 'modbus' && (device.format.kind === 'astm' || device.format.kind === 'hl7-mllp')) {
+  if (device.adapter !== 'modbus' && 'codes' in device.format) {
     return { codes: device.format.codes, units: device.format.units };
   }
   return { codes: {}, units: {} };
 }
 
-/** Whether the device's config keeps free text (ASTM `comments`, HL7 `freeText`); off by default. */
+/** Whether the device's config keeps free text (ASTM `comments`, HL7, MEDIBUS and IntelliVue `freeText`); off by default. */
 function keepsFreeText(device: DeviceConfig): boolean {
   if (device.adapter === 'modbus') return false;
   const { format } = device;
   if (format.kind === 'astm') return format.comments;
-  return format.kind === 'hl7-mllp' && format.freeText;
+  return 'freeText' in format && format.freeText;
 }
 
 /** Options of {@link ReadingNormalizer}. */

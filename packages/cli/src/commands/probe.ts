@@ -9,11 +9,13 @@ import {
 } from '@attache/adapter-rs232';
 import type { CommandModule } from 'yargs';
 import { type CommonArgs, fail, jsonOption, withConfig } from './common.js';
+import { askPolledDevices } from './probe-ask.js';
 
 interface ProbeArgs extends CommonArgs {
   port: string;
   seconds: number;
   answerEnq: boolean;
+  ask: boolean;
 }
 
 export const protocolNames = {
@@ -100,6 +102,16 @@ function bestText(result: ProbeResult, best: ProbeTrial): string {
 }
 
 async function probe(args: ProbeArgs): Promise<void> {
+  const asked = args.ask ? await askPolledDevices(args.port) : undefined;
+  if (asked !== undefined) {
+    const { baudRate, parity } = asked.setting;
+    if (args.json) console.log(JSON.stringify({ path: args.port, asked, snippet: asked.snippet }, null, 2));
+    else
+      console.log(
+        `${asked.protocol} answered on ${args.port} at ${baudRate} baud 8${parity === 'even' ? 'E' : 'N'}1\nConfig snippet (a "devices" entry):\n${JSON.stringify(asked.snippet, null, 2)}`,
+      );
+    return;
+  }
   if (!args.json)
     console.error(
       `listening on ${args.port} (${args.seconds} s in all; nothing is sent${args.answerEnq ? ' but ACK to ENQ' : ''}):`,
@@ -141,6 +153,12 @@ export const probeCommands: CommandModule<object, CommonArgs>[] = [
           type: 'boolean',
           default: false,
           description: 'ACK an ASTM ENQ (never a frame) to see a frame',
+        })
+        .option('ask', {
+          type: 'boolean',
+          default: false,
+          description:
+            'first send the opening request of devices that must be asked (MEDIBUS ICC, IntelliVue association)',
         })
         .option('json', jsonOption),
     handler: (a) => probe(a as unknown as ProbeArgs).catch(fail),

@@ -3,7 +3,8 @@ export type DeviceConfig = Rs232DeviceConfig | ModbusDeviceConfig | EthernetDevi
 /**
  * What the device sends.
  */
-export type SerialFormat = KvLineFormat | RegexLineFormat | AstmFormat | Hl7MllpFormat;
+export type SerialFormat =
+  KvLineFormat | RegexLineFormat | AstmFormat | Hl7MllpFormat | MedibusFormat | IntelliVueFormat;
 /**
  * Where the Modbus device is: a serial line (RTU) or a TCP address (Modbus TCP). Devices with the same `path` (or host and port) share one bus: one transaction at a time.
  */
@@ -290,6 +291,109 @@ export interface Hl7MllpFormat {
    * A frame larger than this is discarded and counted as malformed (the connection is closed: the stream cannot be trusted past it).
    */
   maxMessageBytes: number;
+}
+/**
+ * A Dräger ventilator or anaesthesia machine speaking MEDIBUS: the gateway initializes communication, then asks for data every `poll.periodMs` and keeps the link alive; the device's own commands are echoed. Set the port as the device is set (commonly 19200 or 9600 baud, 8 data bits, even parity, 1 stop bit). See the @attache/medibus README.
+ */
+export interface MedibusFormat {
+  kind: 'medibus';
+  poll: MedibusPoll;
+  /**
+   * A code as the driver sends it on to an observation code, for codes the driver's table does not know or a site maps otherwise: MEDIBUS `CP1:xx` / `CP2:xx` (code page and the device's two hex digits, e.g. `CP2:05`) or the MDC reference id of a mapped one; IntelliVue the decimal MDC code (2 × 65536 + physio id, e.g. `150456`).
+   */
+  codes: {
+    [k: string]: CodeMapping;
+  };
+  /**
+   * The device's unit text to its UCUM form, for units the driver's table does not know. Only the spelling is mapped, never a value.
+   */
+  units: {
+    [k: string]: string;
+  };
+  /**
+   * Keep alarm and message texts the device sends. They may name people, so they are off by default; when on, each passes the gateway's de-identification first (see the normalizer's README).
+   */
+  freeText: boolean;
+}
+/**
+ * What is asked for, and how often.
+ */
+export interface MedibusPoll {
+  /**
+   * How often the device is asked for data, ms.
+   */
+  periodMs: number;
+  /**
+   * The requests of each poll cycle, in this order except that measured data is asked last (its reply is then stored without waiting for the others): `measurements` (measured data, code page 1), `measurements-cp2` (code page 2), `alarms` (current alarms, code page 1), `settings` (device settings), `alarm-limits` (low and high limits), `text` (text messages). The device identification is asked once after each initialization.
+   *
+   * @minItems 1
+   */
+  ask: [
+    'measurements' | 'measurements-cp2' | 'alarms' | 'settings' | 'alarm-limits' | 'text',
+    ...('measurements' | 'measurements-cp2' | 'alarms' | 'settings' | 'alarm-limits' | 'text')[]
+  ];
+  /**
+   * How long to wait for the reply to one request, ms; a request without a valid reply in time is sent again.
+   */
+  replyTimeoutMs: number;
+  /**
+   * Re-sends of a request that got no valid reply before the device is taken as not answering and communication is initialized again.
+   */
+  retries: number;
+  /**
+   * The protocol's link timeout: the gateway sends a keep-alive (NOP) when it sent nothing for half of it, and a device silent this long is reported lost and initialized again, every `linkTimeoutMs` until it answers.
+   */
+  linkTimeoutMs: number;
+}
+/**
+ * A Philips IntelliVue monitor on its MIB/RS232 port speaking the Data Export protocol (115200 baud, 8N1): the gateway associates, answers the MDS create event, then polls numerics (and alerts) every `poll.periodMs`, and associates again after a release, an abort or silence. See the @attache/intellivue README.
+ */
+export interface IntelliVueFormat {
+  kind: 'intellivue';
+  poll: IntelliVuePoll;
+  /**
+   * A code as the driver sends it on to an observation code, for codes the driver's table does not know or a site maps otherwise: MEDIBUS `CP1:xx` / `CP2:xx` (code page and the device's two hex digits, e.g. `CP2:05`) or the MDC reference id of a mapped one; IntelliVue the decimal MDC code (2 × 65536 + physio id, e.g. `150456`).
+   */
+  codes: {
+    [k: string]: CodeMapping;
+  };
+  /**
+   * The device's unit text to its UCUM form, for units the driver's table does not know. Only the spelling is mapped, never a value.
+   */
+  units: {
+    [k: string]: string;
+  };
+  /**
+   * Keep alarm and message texts the device sends. They may name people, so they are off by default; when on, each passes the gateway's de-identification first (see the normalizer's README).
+   */
+  freeText: boolean;
+}
+/**
+ * What is asked for, and how often.
+ */
+export interface IntelliVuePoll {
+  /**
+   * How often the device is asked for data, ms.
+   */
+  periodMs: number;
+  /**
+   * The extended poll requests of each cycle: `numerics`, `alerts` (physiological and technical alerts). Numerics are polled last, so their result is stored without waiting for the others.
+   *
+   * @minItems 1
+   */
+  ask: ['numerics' | 'alerts', ...('numerics' | 'alerts')[]];
+  /**
+   * How long to wait for a reply, ms; a request without a valid reply in time is sent again.
+   */
+  replyTimeoutMs: number;
+  /**
+   * Re-sends of a request that got no valid reply before the monitor is taken as not answering and a new association is requested.
+   */
+  retries: number;
+  /**
+   * A monitor silent this long is reported lost and asked for a new association, every `linkTimeoutMs` until it answers.
+   */
+  linkTimeoutMs: number;
 }
 export interface ModbusDeviceConfig {
   /**
@@ -1007,7 +1111,12 @@ export type DeviceConfigInput = Rs232DeviceConfigInput | ModbusDeviceConfigInput
  * What the device sends.
  */
 export type SerialFormatInput =
-  KvLineFormatInput | RegexLineFormatInput | AstmFormatInput | Hl7MllpFormatInput;
+  | KvLineFormatInput
+  | RegexLineFormatInput
+  | AstmFormatInput
+  | Hl7MllpFormatInput
+  | MedibusFormatInput
+  | IntelliVueFormatInput;
 /**
  * Where the Modbus device is: a serial line (RTU) or a TCP address (Modbus TCP). Devices with the same `path` (or host and port) share one bus: one transaction at a time.
  */
@@ -1295,6 +1404,109 @@ export interface Hl7MllpFormatInput {
    * A frame larger than this is discarded and counted as malformed (the connection is closed: the stream cannot be trusted past it).
    */
   maxMessageBytes?: number;
+}
+/**
+ * A Dräger ventilator or anaesthesia machine speaking MEDIBUS: the gateway initializes communication, then asks for data every `poll.periodMs` and keeps the link alive; the device's own commands are echoed. Set the port as the device is set (commonly 19200 or 9600 baud, 8 data bits, even parity, 1 stop bit). See the @attache/medibus README.
+ */
+export interface MedibusFormatInput {
+  kind: 'medibus';
+  poll?: MedibusPollInput;
+  /**
+   * A code as the driver sends it on to an observation code, for codes the driver's table does not know or a site maps otherwise: MEDIBUS `CP1:xx` / `CP2:xx` (code page and the device's two hex digits, e.g. `CP2:05`) or the MDC reference id of a mapped one; IntelliVue the decimal MDC code (2 × 65536 + physio id, e.g. `150456`).
+   */
+  codes?: {
+    [k: string]: CodeMappingInput;
+  };
+  /**
+   * The device's unit text to its UCUM form, for units the driver's table does not know. Only the spelling is mapped, never a value.
+   */
+  units?: {
+    [k: string]: string;
+  };
+  /**
+   * Keep alarm and message texts the device sends. They may name people, so they are off by default; when on, each passes the gateway's de-identification first (see the normalizer's README).
+   */
+  freeText?: boolean;
+}
+/**
+ * What is asked for, and how often.
+ */
+export interface MedibusPollInput {
+  /**
+   * How often the device is asked for data, ms.
+   */
+  periodMs?: number;
+  /**
+   * The requests of each poll cycle, in this order except that measured data is asked last (its reply is then stored without waiting for the others): `measurements` (measured data, code page 1), `measurements-cp2` (code page 2), `alarms` (current alarms, code page 1), `settings` (device settings), `alarm-limits` (low and high limits), `text` (text messages). The device identification is asked once after each initialization.
+   *
+   * @minItems 1
+   */
+  ask?: [
+    'measurements' | 'measurements-cp2' | 'alarms' | 'settings' | 'alarm-limits' | 'text',
+    ...('measurements' | 'measurements-cp2' | 'alarms' | 'settings' | 'alarm-limits' | 'text')[]
+  ];
+  /**
+   * How long to wait for the reply to one request, ms; a request without a valid reply in time is sent again.
+   */
+  replyTimeoutMs?: number;
+  /**
+   * Re-sends of a request that got no valid reply before the device is taken as not answering and communication is initialized again.
+   */
+  retries?: number;
+  /**
+   * The protocol's link timeout: the gateway sends a keep-alive (NOP) when it sent nothing for half of it, and a device silent this long is reported lost and initialized again, every `linkTimeoutMs` until it answers.
+   */
+  linkTimeoutMs?: number;
+}
+/**
+ * A Philips IntelliVue monitor on its MIB/RS232 port speaking the Data Export protocol (115200 baud, 8N1): the gateway associates, answers the MDS create event, then polls numerics (and alerts) every `poll.periodMs`, and associates again after a release, an abort or silence. See the @attache/intellivue README.
+ */
+export interface IntelliVueFormatInput {
+  kind: 'intellivue';
+  poll?: IntelliVuePollInput;
+  /**
+   * A code as the driver sends it on to an observation code, for codes the driver's table does not know or a site maps otherwise: MEDIBUS `CP1:xx` / `CP2:xx` (code page and the device's two hex digits, e.g. `CP2:05`) or the MDC reference id of a mapped one; IntelliVue the decimal MDC code (2 × 65536 + physio id, e.g. `150456`).
+   */
+  codes?: {
+    [k: string]: CodeMappingInput;
+  };
+  /**
+   * The device's unit text to its UCUM form, for units the driver's table does not know. Only the spelling is mapped, never a value.
+   */
+  units?: {
+    [k: string]: string;
+  };
+  /**
+   * Keep alarm and message texts the device sends. They may name people, so they are off by default; when on, each passes the gateway's de-identification first (see the normalizer's README).
+   */
+  freeText?: boolean;
+}
+/**
+ * What is asked for, and how often.
+ */
+export interface IntelliVuePollInput {
+  /**
+   * How often the device is asked for data, ms.
+   */
+  periodMs?: number;
+  /**
+   * The extended poll requests of each cycle: `numerics`, `alerts` (physiological and technical alerts). Numerics are polled last, so their result is stored without waiting for the others.
+   *
+   * @minItems 1
+   */
+  ask?: ['numerics' | 'alerts', ...('numerics' | 'alerts')[]];
+  /**
+   * How long to wait for a reply, ms; a request without a valid reply in time is sent again.
+   */
+  replyTimeoutMs?: number;
+  /**
+   * Re-sends of a request that got no valid reply before the monitor is taken as not answering and a new association is requested.
+   */
+  retries?: number;
+  /**
+   * A monitor silent this long is reported lost and asked for a new association, every `linkTimeoutMs` until it answers.
+   */
+  linkTimeoutMs?: number;
 }
 export interface ModbusDeviceConfigInput {
   /**
