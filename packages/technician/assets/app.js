@@ -288,7 +288,10 @@ $('export').addEventListener('click', async () => {
   $('export-result').textContent = 'Exporting: the gateway keeps reading…';
   try {
     const r = await streamCall('/api/export', {}, (p) => {
-      $('export-result').textContent = `Exporting: ${p.records} of ${p.total} records…`;
+      $('export-result').textContent =
+        p.totalBytes === undefined
+          ? `Exporting: ${p.records} of ${p.total} records…`
+          : `Writing to the stick: ${Math.floor((100 * p.bytes) / Math.max(1, p.totalBytes))} % of ${p.records} records…`;
     });
     $('export-result').textContent = r.error
       ? `Not exported: ${r.error}`
