@@ -102,7 +102,7 @@ async function exportToStick(
       const written = await copyToStick(device, staged.file, name, (p) =>
         onProgress({ records, total: records, ...p }),
       );
-      return { file: written, records };
+      return { file: written.name, sha256: written.sha256, records };
     } finally {
       await rm(staged.file, { force: true });
     }

@@ -2,6 +2,7 @@
 // device (or an image of it): never mounted, so nothing on it is executed and the kernel's
 // filesystem code never parses it.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { GatewayError } from '@attache/core';
@@ -77,7 +78,7 @@ export interface StickProgress {
 /**
  * Copies `source` onto the FAT stick at `device` as `name` (in its root folder), never over a file
  * there: when `name` is taken, `-1`, `-2`, … is added before its extension. Resolves with the name
- * written. Refuses with ATTACHE_NO_STICK when there is no stick (or no FAT filesystem on it) and
+ * written and the SHA-256 (hex) of the bytes given to mcopy. Refuses with ATTACHE_NO_STICK when there is no stick (or no FAT filesystem on it) and
  * ATTACHE_STICK_REFUSED when it is read-only or has no room; nothing of the file is left on it then.
  */
 export async function copyToStick(
@@ -85,7 +86,7 @@ export async function copyToStick(
   source: string,
   name: string,
   onProgress: (progress: StickProgress) => void = () => undefined,
-): Promise<string> {
+): Promise<{ name: string; sha256: string }> {
   try {
     // Opened for writing first: what the errno says is clearer than mtools' message.
     await (await open(device, 'r+')).close();
@@ -122,8 +123,10 @@ export async function copyToStick(
   for (let n = 1; taken.has(target.toLowerCase()); n++) target = `${stem}-${n}${ext}`;
 
   const input = createReadStream(source);
+  const hash = createHash('sha256');
   let bytes = 0;
   input.on('data', (chunk) => {
+    hash.update(chunk);
     bytes += chunk.length;
     onProgress({ bytes, totalBytes });
   });
@@ -141,5 +144,5 @@ export async function copyToStick(
       },
     );
   }
-  return target;
+  return { name: target, sha256: hash.digest('hex') };
 }

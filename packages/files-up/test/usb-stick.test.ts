@@ -1,7 +1,7 @@
 // Writing onto a USB stick's FAT filesystem with mtools, never mounted: a real FAT image made with
 // mkfs.vfat stands in for the stick's partition.
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,20 +34,21 @@ t.test('a file is written onto the stick, byte for byte, never over one there', 
   const content = randomBytes(300_000);
   await writeFile(source, content);
   const progress: StickProgress[] = [];
-  const name = await copyToStick(image, source, 'gw-1-2026-12-05T00-30-00-000Z.attache', (p) =>
+  const { name, sha256 } = await copyToStick(image, source, 'gw-1-2026-12-05T00-30-00-000Z.attache', (p) =>
     progress.push(p),
   );
   t.equal(name, 'gw-1-2026-12-05T00-30-00-000Z.attache');
+  t.equal(sha256, createHash('sha256').update(content).digest('hex'), 'the hash of what was written');
   t.same(await stickFiles(image), [`::/${name}`]);
   t.ok((await readBack(image, name)).equals(content), 'identical to the file given');
   t.same(progress.at(-1), { bytes: content.length, totalBytes: content.length }, 'progress to the last byte');
 
-  const again = await copyToStick(image, source, name);
+  const { name: again } = await copyToStick(image, source, name);
   t.equal(again, 'gw-1-2026-12-05T00-30-00-000Z-1.attache', 'a new name beside the one there');
   t.equal((await stickFiles(image)).length, 2);
   t.ok((await readBack(image, name)).equals(content), 'the first file is untouched');
-  t.equal(await copyToStick(image, source, 'NOEXT'), 'NOEXT');
-  t.equal(await copyToStick(image, source, 'NOEXT'), 'NOEXT-1');
+  t.equal((await copyToStick(image, source, 'NOEXT')).name, 'NOEXT');
+  t.equal((await copyToStick(image, source, 'NOEXT')).name, 'NOEXT-1');
 });
 
 t.test('no stick, or no FAT filesystem on it: refused with ATTACHE_NO_STICK', async (t) => {

@@ -99,6 +99,8 @@ export interface DoctorCheck {
 export interface ExportOutcome {
   /** The file written on the stick, when it was. */
   file?: string;
+  /** SHA-256 (hex) of the file written onto the stick, to compare with a copy taken off it. */
+  sha256?: string;
   records: number;
   /** Why nothing was written, in words. */
   error?: string;
