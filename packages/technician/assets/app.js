@@ -295,7 +295,7 @@ $('export').addEventListener('click', async () => {
     });
     $('export-result').textContent = r.error
       ? `Not exported: ${r.error}`
-      : `Exported ${r.records} records to ${r.file}. They stay in the cache until uploaded.`;
+      : `Exported ${r.records} records to ${r.file}${r.sha256 ? ` (SHA-256 ${r.sha256})` : ''}. They stay in the cache until uploaded.`;
   } catch (err) {
     $('export-result').textContent = err.message;
   } finally {
