@@ -30,6 +30,9 @@ t.test('log in with the box secret, see live readings, open a window', async (t)
   t.equal((await page.login('Dana (biomed)', secret)).status, 200);
   const status = await page.call('GET', '/api/status');
   t.match(status.json, { gatewayId: 'gw-e2e-1', adapters: [{ deviceId: 'spo2-bed7', adapter: 'rs232' }] });
+  t.equal(status.json.canExport, false, 'no export recipient: no export button');
+  const noExport = await page.call('POST', '/api/export', {});
+  t.match(noExport.json, { result: { records: 0, error: /no export recipient is configured/ } });
 
   const events = await page.events();
   t.teardown(() => events.close());
@@ -89,6 +92,7 @@ t.test('log in with the box secret, see live readings, open a window', async (t)
   const actions = gateway.logs.filter((l) => l.msg === 'technician action').map((l) => [l.who, l.action]);
   t.same(actions, [
     ['Dana (biomed)', 'login'],
+    ['Dana (biomed)', 'export'],
     ['Dana (biomed)', 'window.open'],
     ['Dana (biomed)', 'logout'],
   ]);
