@@ -92,7 +92,8 @@ async function exportToStick(
     const staged = await deps.stageExport({ recipient: await readFile(recipientFile, 'utf8') }, onProgress);
     const records = staged.manifest.records;
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const name = `${config.gateway.id}-${stamp}.attache`;
+    // FAT names may not hold `:` (a thing name may).
+    const name = `${config.gateway.id.replace(/:/g, '_')}-${stamp}.attache`;
     try {
       if (dir !== undefined) {
         const file = join(dir, name);
