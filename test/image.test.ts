@@ -4,7 +4,7 @@
 // test with what to install; nothing is skipped. The image build and boot test are `make image` and
 // `make image-test` (image-build/README.md).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -434,6 +434,56 @@ t.test('provisioning: the bundle config is pointed at the appliance paths and st
   t.match(report, { state: 'failed', message: 'provisioning failed', errors: ['a', 'b'], certificate: null });
   t.match(report.at, /^\d{4}-\d\d-\d\dT/);
 });
+
+t.test(
+  'provisioning: the result on the card names the technician page, and its secret is made for it',
+  async (t) => {
+    const base = {
+      version: 1,
+      gateway: { id: 'gw-7', dataDir: join(t.testdirName, 'data') },
+      devices: [
+        {
+          id: 'spo2-bed1',
+          adapter: 'rs232',
+          port: { path: '/dev/attache/ftdi-A10K1-if00' },
+          format: { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' } } },
+        },
+      ],
+    };
+    const dir = t.testdir({
+      'page.json': JSON.stringify({
+        ...base,
+        technician: { listen: ['no-such0', 'lo', '169.254.7.1', 'fe80::1'], port: 8090 },
+      }),
+      'off.json': JSON.stringify(base),
+    });
+    const helper = join(overlay, 'usr/local/lib/attache/provision.mjs');
+    const page = await attempt(process.execPath, [helper, 'page', join(dir, 'page.json')]);
+    t.equal(page.code, 0, page.output);
+    t.same(page.output.trim().split('\n'), [
+      'http://<no-such0 address>:8090/ (no-such0 has no address yet)',
+      'http://127.0.0.1:8090/ (lo)',
+      'http://169.254.7.1:8090/',
+      'http://[fe80::1]:8090/',
+    ]);
+    const off = await attempt(process.execPath, [helper, 'page', join(dir, 'off.json')]);
+    t.same([off.code, off.output], [0, ''], 'nothing when the page is off: no result file is written');
+    // attache-provision then asks the CLI for the secret, as here: made when there is none, 0600.
+    const cli = join(repo, 'packages/cli/dist/bin.js');
+    const secret = await attempt(process.execPath, [
+      cli,
+      'technician',
+      'secret',
+      '--config',
+      join(dir, 'page.json'),
+    ]);
+    t.equal(secret.code, 0, secret.output);
+    t.match(secret.output.trim(), /^[A-Z0-9]{4}(-[A-Z0-9]{4}){3}$/);
+    const file = join(dir, 'data', 'technician', 'secret');
+    t.equal((await readFile(file, 'utf8')).trim(), secret.output.trim());
+    t.equal((await stat(file)).mode & 0o777, 0o600);
+  },
+);
 
 t.test(
   'provisioning: a claim bundle is the same for the fleet; each box names itself by its serial',

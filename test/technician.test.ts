@@ -1,14 +1,17 @@
 // End-to-end: `attache run` with the technician page on, a simulated oximeter on a socat pty, the
 // broker: a technician logs in with the box secret, sees the device and its live readings, and opens
 // a window that uploads them; attaches a second device from the page.
-import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, readdir, realpath, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdir, readdir, readFile, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { getFreePort, LineDeviceSimulator, openPtyPair } from '@attache/devkit';
 import t from 'tap';
 import { bin, Stack } from './helpers/stack.js';
 import { TechnicianClient } from './helpers/technician-client.js';
+
+const execFileAsync = promisify(execFile);
 
 t.test('log in with the box secret, see live readings, open a window', async (t) => {
   const stack = await Stack.start(t);
@@ -27,6 +30,9 @@ t.test('log in with the box secret, see live readings, open a window', async (t)
   t.equal((await page.login('Dana (biomed)', secret)).status, 200);
   const status = await page.call('GET', '/api/status');
   t.match(status.json, { gatewayId: 'gw-e2e-1', adapters: [{ deviceId: 'spo2-bed7', adapter: 'rs232' }] });
+  t.equal(status.json.canExport, false, 'no export recipient: no export button');
+  const noExport = await page.call('POST', '/api/export', {});
+  t.match(noExport.json, { result: { records: 0, error: /no export recipient is configured/ } });
 
   const events = await page.events();
   t.teardown(() => events.close());
@@ -86,6 +92,7 @@ t.test('log in with the box secret, see live readings, open a window', async (t)
   const actions = gateway.logs.filter((l) => l.msg === 'technician action').map((l) => [l.who, l.action]);
   t.same(actions, [
     ['Dana (biomed)', 'login'],
+    ['Dana (biomed)', 'export'],
     ['Dana (biomed)', 'window.open'],
     ['Dana (biomed)', 'logout'],
   ]);
@@ -212,46 +219,135 @@ t.test('attache watch: live de-identified readings as JSON lines, ending with th
   t.equal((await stack.run('status', '--json')).code, 0, 'the gateway answers on after the watch went');
 });
 
-t.test('export to the USB stick from the page while the gateway reads on; it imports', async (t) => {
-  const stack = await Stack.start(t);
-  const port = await getFreePort();
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const pub = join(stack.dir, 'recipient.pub.pem');
-  const key = join(stack.dir, 'recipient.pem');
-  await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
-  await writeFile(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  const stick = join(stack.dir, 'stick');
-  const config = stack.config();
-  await stack.writeConfig({
-    ...config,
-    cache: { ...(config.cache as object), exportRecipientFile: pub },
-    technician: { listen: ['127.0.0.1'], port, exportDir: stick },
-  });
-  const secret = (await stack.run('technician', 'secret')).stdout.trim();
-  const gateway = stack.startGateway();
-  await gateway.waitForLog((l) => l.msg === 'gateway started');
-  const page = new TechnicianClient(port);
-  await page.login('Sam', secret);
-  t.equal((await page.call('GET', '/api/status')).json.canExport, true);
-  const events = await page.events();
-  t.teardown(() => events.close());
-  for (let i = 0; i < 3; i++) {
+t.test(
+  'export into a mounted stick (technician.exportDir) while the gateway reads on; it imports',
+  async (t) => {
+    const stack = await Stack.start(t);
+    const port = await getFreePort();
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pub = join(stack.dir, 'recipient.pub.pem');
+    const key = join(stack.dir, 'recipient.pem');
+    await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+    await writeFile(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const stick = join(stack.dir, 'stick');
+    const config = stack.config();
+    await stack.writeConfig({
+      ...config,
+      cache: { ...(config.cache as object), exportRecipientFile: pub },
+      technician: { listen: ['127.0.0.1'], port, exportDir: stick },
+    });
+    const secret = (await stack.run('technician', 'secret')).stdout.trim();
+    const gateway = stack.startGateway();
+    await gateway.waitForLog((l) => l.msg === 'gateway started');
+    const page = new TechnicianClient(port);
+    await page.login('Sam', secret);
+    t.equal((await page.call('GET', '/api/status')).json.canExport, true);
+    const events = await page.events();
+    t.teardown(() => events.close());
+    for (let i = 0; i < 3; i++) {
+      await stack.device.sendReading();
+      await events.next();
+    }
+    const absent = await page.call('POST', '/api/export', {});
+    t.match(absent.json, { result: { records: 0, error: `no USB stick at ${stick}: plug one in` } });
+    await mkdir(stick);
+    const done = await page.call('POST', '/api/export', {});
+    const result = done.json.result as { file: string; records: number };
+    t.equal(result.records, 3);
+    t.same(await readdir(stick), [result.file.slice(stick.length + 1)], 'one file on the stick');
     await stack.device.sendReading();
     await events.next();
-  }
-  const absent = await page.call('POST', '/api/export', {});
-  t.match(absent.json, { result: { records: 0, error: `no USB stick at ${stick}: plug one in` } });
-  await mkdir(stick);
-  const done = await page.call('POST', '/api/export', {});
-  const result = done.json.result as { file: string; records: number };
-  t.equal(result.records, 3);
-  t.same(await readdir(stick), [result.file.slice(stick.length + 1)], 'one file on the stick');
-  await stack.device.sendReading();
-  await events.next();
-  t.pass('the gateway read on after the export');
-  const imported = await stack.run('cache', 'import', result.file, '--key', key, '--stdout');
-  t.equal(imported.code, 0, imported.stderr);
-  t.equal(imported.stdout.trim().split('\n').length, 3, 'the three records, verified and decrypted');
-  const actions = gateway.logs.filter((l) => l.msg === 'technician action').map((l) => l.action);
-  t.same(actions, ['login', 'export', 'export']);
-});
+    t.pass('the gateway read on after the export');
+    const imported = await stack.run('cache', 'import', result.file, '--key', key, '--stdout');
+    t.equal(imported.code, 0, imported.stderr);
+    t.equal(imported.stdout.trim().split('\n').length, 3, 'the three records, verified and decrypted');
+    const actions = gateway.logs.filter((l) => l.msg === 'technician action').map((l) => l.action);
+    t.same(actions, ['login', 'export', 'export']);
+  },
+);
+
+t.test(
+  "export onto the USB stick's FAT partition with mtools: refused without a stick or room, then it imports",
+  async (t) => {
+    const stack = await Stack.start(t);
+    const port = await getFreePort();
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pub = join(stack.dir, 'recipient.pub.pem');
+    const key = join(stack.dir, 'recipient.pem');
+    await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+    await writeFile(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    // A FAT image stands in for /dev/attache-usb, the stick's partition.
+    const stick = join(stack.dir, 'stick.img');
+    const config = stack.config();
+    await stack.writeConfig({
+      ...config,
+      cache: { ...(config.cache as object), exportRecipientFile: pub },
+      technician: { listen: ['127.0.0.1'], port, exportDevice: stick },
+    });
+    const secret = (await stack.run('technician', 'secret')).stdout.trim();
+    const gateway = stack.startGateway();
+    await gateway.waitForLog((l) => l.msg === 'gateway started');
+    const page = new TechnicianClient(port);
+    await page.login('Sam', secret);
+    t.equal((await page.call('GET', '/api/status')).json.canExport, true);
+    const events = await page.events();
+    t.teardown(() => events.close());
+    for (let i = 0; i < 3; i++) {
+      await stack.device.sendReading();
+      await events.next();
+    }
+
+    const absent = await page.call('POST', '/api/export', {});
+    t.same(absent.json, {
+      result: { records: 0, code: 'ATTACHE_NO_STICK', error: `no USB stick at ${stick}: plug one in` },
+    });
+
+    await tool('truncate', '-s', '1M', stick);
+    await tool('mkfs.vfat', stick);
+    const free = Number(
+      (/([\d ]+) bytes free/.exec(await tool('mdir', '-i', stick, '::'))?.[1] ?? '').replace(/ /g, ''),
+    );
+    const filler = join(stack.dir, 'filler.bin');
+    await writeFile(filler, Buffer.alloc(free, 1));
+    await tool('mcopy', '-i', stick, filler, '::/FILLER.BIN');
+    const full = await page.call('POST', '/api/export', {});
+    t.match(full.json, { result: { records: 0, code: 'ATTACHE_STICK_REFUSED', error: /is full/ } });
+    t.same(await onStick(stick), ['::/FILLER.BIN'], 'nothing of the export left on a full stick');
+
+    await tool('mdel', '-i', stick, '::/FILLER.BIN');
+    const done = await page.call('POST', '/api/export', {});
+    const result = done.json.result as { file: string; records: number; sha256: string };
+    t.equal(result.records, 3);
+    t.match(result.file, /^gw-e2e-1-.*\.attache$/);
+    t.same(await onStick(stick), [`::/${result.file}`], 'one file on the stick');
+    await stack.device.sendReading();
+    await events.next();
+    t.pass('the gateway read on after the export');
+
+    const back = join(stack.dir, 'taken-off.attache');
+    await tool('mcopy', '-i', stick, `::/${result.file}`, back);
+    t.equal(
+      createHash('sha256')
+        .update(await readFile(back))
+        .digest('hex'),
+      result.sha256,
+      'identical to the staged export',
+    );
+    const imported = await stack.run('cache', 'import', back, '--key', key, '--stdout');
+    t.equal(imported.code, 0, imported.stderr);
+    t.equal(imported.stdout.trim().split('\n').length, 3, 'the three records, verified and decrypted');
+    t.same(await readdir(join(stack.dir, 'data', 'exports')).catch(() => []), [], 'no staged copy left');
+    const actions = gateway.logs.filter((l) => l.msg === 'technician action').map((l) => l.action);
+    t.same(actions, ['login', 'export', 'export', 'export']);
+  },
+);
+
+async function tool(command: string, ...args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync(command, args, { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  return stdout;
+}
+
+async function onStick(image: string): Promise<string[]> {
+  const listing = await tool('mdir', '-i', image, '-/', '-b', '::').catch(() => '');
+  return listing.split('\n').filter((l) => l.startsWith('::/'));
+}

@@ -2,7 +2,15 @@
 import { access, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExportManifest } from '@attache/cache';
-import type { AttacheConfig, AttacheRecord, Logger, WindowResult } from '@attache/core';
+import {
+  type AttacheConfig,
+  type AttacheRecord,
+  GatewayError,
+  isGatewayError,
+  type Logger,
+  type WindowResult,
+} from '@attache/core';
+import { copyToStick } from '@attache/files-up';
 import type { GatewayStatus } from '@attache/gateway';
 import { type ExportProgress, placeFile } from '@attache/gateway';
 import {
@@ -37,47 +45,77 @@ export interface TechnicianDeps {
   ): Promise<{ file: string; manifest: ExportManifest }>;
 }
 
+type Progress = Parameters<TechnicianHost['exportToStick']>[0];
+
+/** A refusal as the page shows it: the message, and the code when there is one. */
+function refusal(err: unknown): ExportOutcome {
+  const code = isGatewayError(err) ? { code: err.code } : {};
+  return { records: 0, error: (err as Error).message, ...code };
+}
+
 /**
- * `attache cache export` from the page: staged by the gateway (which keeps reading), then placed on
- * the stick under a new name (never over a file there).
+ * `attache cache export` from the page: staged by the gateway (which keeps reading), then written
+ * onto the stick's FAT filesystem with mtools (never mounted) under a new name, never over a file
+ * there; or into `technician.exportDir` when a config names a mounted stick instead.
  */
 async function exportToStick(
   config: AttacheConfig,
   deps: TechnicianDeps,
-  onProgress: (progress: ExportProgress) => void,
+  onProgress: Progress,
 ): Promise<ExportOutcome> {
-  const dir = config.technician?.exportDir;
+  const page = config.technician;
   const recipientFile = config.cache.exportRecipientFile;
-  if (dir === undefined) return { records: 0, error: 'exports from the page are off (technician.exportDir)' };
-  if (recipientFile === undefined) {
+  if (page === undefined || recipientFile === undefined) {
     return { records: 0, error: 'no export recipient is configured (cache.exportRecipientFile)' };
   }
+  const dir = page.exportDir;
+  const device = page.exportDevice;
   try {
-    if (
-      !(await stat(dir).then(
-        (s) => s.isDirectory(),
+    if (dir !== undefined) {
+      if (
+        !(await stat(dir).then(
+          (s) => s.isDirectory(),
+          () => false,
+        ))
+      ) {
+        throw new GatewayError('ATTACHE_NO_STICK', `no USB stick at ${dir}: plug one in`);
+      }
+    } else if (
+      !(await stat(device).then(
+        () => true,
         () => false,
       ))
     ) {
-      return { records: 0, error: `no USB stick at ${dir}: plug one in` };
+      // Asked before staging: without a stick there is nothing to stage for.
+      throw new GatewayError('ATTACHE_NO_STICK', `no USB stick at ${device}: plug one in`);
     }
     const staged = await deps.stageExport({ recipient: await readFile(recipientFile, 'utf8') }, onProgress);
+    const records = staged.manifest.records;
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const file = join(dir, `${config.gateway.id}-${stamp}.attache`);
+    // FAT names may not hold `:` (a thing name may).
+    const name = `${config.gateway.id.replace(/:/g, '_')}-${stamp}.attache`;
     try {
-      await placeFile(staged.file, file, false);
+      if (dir !== undefined) {
+        const file = join(dir, name);
+        await placeFile(staged.file, file, false);
+        return { file, records };
+      }
+      const written = await copyToStick(device, staged.file, name, (p) =>
+        onProgress({ records, total: records, ...p }),
+      );
+      return { file: written.name, sha256: written.sha256, records };
     } finally {
       await rm(staged.file, { force: true });
     }
-    return { file, records: staged.manifest.records };
   } catch (err) {
-    return { records: 0, error: (err as Error).message };
+    return refusal(err);
   }
 }
 
 /** The {@link TechnicianHost} of a running gateway. */
 export function technicianHost(config: AttacheConfig, deps: TechnicianDeps): TechnicianHost {
   const applier = new ConfigApplier(deps.target);
+  let exporting = false;
   return {
     async status(): Promise<TechnicianStatus> {
       const s = await deps.status();
@@ -96,7 +134,7 @@ export function technicianHost(config: AttacheConfig, deps: TechnicianDeps): Tec
         ...(provisioning ? { provisioning: provisioning.state } : {}),
         ...(provisioning?.certificate ? { certificateNotAfter: provisioning.certificate.notAfter } : {}),
         clockSynchronized: synchronized,
-        canExport: config.technician?.exportDir !== undefined,
+        canExport: config.cache.exportRecipientFile !== undefined,
       };
     },
     onReading(listener) {
@@ -110,7 +148,16 @@ export function technicianHost(config: AttacheConfig, deps: TechnicianDeps): Tec
     config: () => applier.current(),
     checkConfig: (candidate) => checkCandidate(candidate, deps.target.config()),
     applyConfig: (candidate) => applier.apply(candidate),
-    exportToStick: (onProgress) => exportToStick(config, deps, onProgress),
+    exportToStick: async (onProgress) => {
+      // One export at a time: two would stage twice and race for the stick.
+      if (exporting) return { records: 0, error: 'an export is already being written' };
+      exporting = true;
+      try {
+        return await exportToStick(config, deps, onProgress);
+      } finally {
+        exporting = false;
+      }
+    },
     // Loaded when asked: the doctor's checks are not in memory otherwise.
     doctor: async () => {
       const configPath = deps.target.configPath;

@@ -55,6 +55,10 @@ export type ErrorCode =
    * another checksum than the file's; the file stays on the gateway and is retried next window.
    */
   | 'ATTACHE_FILE_UPLOAD'
+  /** No USB stick to write to: none plugged in (its device is absent), or no FAT filesystem on it. */
+  | 'ATTACHE_NO_STICK'
+  /** The USB stick refused a file: read-only or without room for it; nothing of the file was left on it. */
+  | 'ATTACHE_STICK_REFUSED'
   /** An unexpected failure (a bug or an unforeseen system error); the message says what. */
   | 'ATTACHE_INTERNAL';
 

@@ -40,3 +40,4 @@ export {
   type UpStoreLimits,
   type UpStoreOptions,
 } from './up-store.js';
+export { copyToStick, type StickProgress, stickFiles } from './usb-stick.js';

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { lstat, open, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { GatewayError, isGatewayError, type Logger, nullLogger } from '@attache/core';
 import type { UpStore } from './up-store.js';
+import { mtoolsStream, stickFiles } from './usb-stick.js';
 
 /** What one scan of a source did. */
 export interface ScanReport {
@@ -127,28 +127,6 @@ export interface UsbSourceOptions {
   logger?: Logger;
 }
 
-/** Runs an mtools command; resolves its stdout, rejects with its stderr's first line. */
-function mtools(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(args[0] as string, args.slice(1), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MTOOLS_SKIP_CHECK: '1' },
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-      else {
-        const reason = Buffer.concat(err).toString('utf8').split('\n')[0]?.slice(0, 200);
-        reject(new GatewayError('ATTACHE_MALFORMED', `${args[0]} failed: ${reason}`));
-      }
-    });
-  });
-}
-
 /**
  * A USB stick the technician plugs in, read in user space with mtools (`mdir`, `mcopy`) straight
  * from its FAT block device: the stick is never mounted, so nothing on it can be executed, no setuid
@@ -170,15 +148,11 @@ export class UsbSource {
   /** Reads the stick once. Rejects ATTACHE_MALFORMED when it is not a readable FAT filesystem. */
   async scan(): Promise<ScanReport> {
     const { device, deviceId, store, maxFiles = 1000 } = this.#options;
-    const listing = await mtools(['mdir', '-i', device, '-/', '-b', '::']);
-    const files = listing.split('\n').filter((line) => line.startsWith('::/') && !line.endsWith('/'));
+    const files = await stickFiles(device);
     const report = emptyReport();
     report.skipped = Math.max(0, files.length - maxFiles);
     for (const file of files.slice(0, maxFiles)) {
-      const child = spawn('mcopy', ['-i', device, '-n', file, '-'], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MTOOLS_SKIP_CHECK: '1' },
-      });
+      const child = mtoolsStream(['mcopy', '-i', device, '-n', file, '-']);
       const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
       // Piped at once: Node discards the output of a child that exits while nobody reads its stdout.
       const output = child.stdout.pipe(new PassThrough({ highWaterMark: 1024 * 1024 }));

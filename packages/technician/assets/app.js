@@ -288,11 +288,14 @@ $('export').addEventListener('click', async () => {
   $('export-result').textContent = 'Exporting: the gateway keeps reading…';
   try {
     const r = await streamCall('/api/export', {}, (p) => {
-      $('export-result').textContent = `Exporting: ${p.records} of ${p.total} records…`;
+      $('export-result').textContent =
+        p.totalBytes === undefined
+          ? `Exporting: ${p.records} of ${p.total} records…`
+          : `Writing to the stick: ${Math.floor((100 * p.bytes) / Math.max(1, p.totalBytes))} % of ${p.records} records…`;
     });
     $('export-result').textContent = r.error
       ? `Not exported: ${r.error}`
-      : `Exported ${r.records} records to ${r.file}. They stay in the cache until uploaded.`;
+      : `Exported ${r.records} records to ${r.file}${r.sha256 ? ` (SHA-256 ${r.sha256})` : ''}. They stay in the cache until uploaded.`;
   } catch (err) {
     $('export-result').textContent = err.message;
   } finally {

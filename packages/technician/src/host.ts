@@ -21,7 +21,7 @@ export interface TechnicianStatus {
   backlog: BacklogStats;
   lastWindow: WindowResult | null;
   uplink: { configured: boolean; windowOpen: boolean };
-  /** True when the page can export to a USB stick (`technician.exportDir` is set). */
+  /** True when the page can export to a USB stick (`cache.exportRecipientFile` is set). */
   canExport?: boolean;
   /** The provisioning state in words (`provisioned`, `unprovisioned`, …), when the box knows it. */
   provisioning?: string;
@@ -99,9 +99,24 @@ export interface DoctorCheck {
 export interface ExportOutcome {
   /** The file written on the stick, when it was. */
   file?: string;
+  /** SHA-256 (hex) of the file written onto the stick, to compare with a copy taken off it. */
+  sha256?: string;
   records: number;
   /** Why nothing was written, in words. */
   error?: string;
+  /** With `error`: its stable code (`ATTACHE_NO_STICK`, `ATTACHE_STICK_REFUSED`, …). */
+  code?: string;
+}
+
+/**
+ * How an export is going: records staged so far (of about `total`), then, once staged, bytes
+ * written to the stick (of `totalBytes`).
+ */
+export interface ExportProgress {
+  records: number;
+  total: number;
+  bytes?: number;
+  totalBytes?: number;
 }
 
 /**
@@ -133,9 +148,9 @@ export interface TechnicianHost {
   applyConfig(config: unknown): Promise<ConfigApplied>;
   /**
    * Writes the backlog to the USB stick as `attache cache export` does (the gateway keeps reading
-   * and uploading), reporting records written so far; resolves with the file, or with why not.
+   * and uploading), reporting records staged, then bytes written; resolves with the file, or with why not.
    */
-  exportToStick(onProgress: (progress: { records: number; total: number }) => void): Promise<ExportOutcome>;
+  exportToStick(onProgress: (progress: ExportProgress) => void): Promise<ExportOutcome>;
   /** The checks of `attache doctor` that need no network (files, certificate, clock, ports, disk, self-test). */
   doctor(): Promise<DoctorCheck[]>;
 }

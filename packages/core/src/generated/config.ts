@@ -937,7 +937,11 @@ export interface TechnicianConfig {
    */
   sessionMinutes: number;
   /**
-   * Where a USB stick for exports is mounted (e.g. `/media/attache-usb`): the page's **Export to the USB stick** writes the backlog there as `attache cache export` does, encrypted for `cache.exportRecipientFile` and signed by the gateway. Absent: no export from the page.
+   * The USB stick's FAT partition the page's **Export to the USB stick** writes to, with mtools, never mounted (the image's udev rule names it `/dev/attache-usb`): the backlog as `attache cache export` writes it, encrypted for `cache.exportRecipientFile` (without one, no export from the page) and signed by the gateway, under a new name.
+   */
+  exportDevice: string;
+  /**
+   * Instead of `exportDevice`: a directory where a stick is mounted by other means (e.g. `/media/attache-usb`); the export is written there. Kept for configs that name it; the image mounts nothing.
    */
   exportDir?: string;
 }
@@ -2050,7 +2054,11 @@ export interface TechnicianConfigInput {
    */
   sessionMinutes?: number;
   /**
-   * Where a USB stick for exports is mounted (e.g. `/media/attache-usb`): the page's **Export to the USB stick** writes the backlog there as `attache cache export` does, encrypted for `cache.exportRecipientFile` and signed by the gateway. Absent: no export from the page.
+   * The USB stick's FAT partition the page's **Export to the USB stick** writes to, with mtools, never mounted (the image's udev rule names it `/dev/attache-usb`): the backlog as `attache cache export` writes it, encrypted for `cache.exportRecipientFile` (without one, no export from the page) and signed by the gateway, under a new name.
+   */
+  exportDevice?: string;
+  /**
+   * Instead of `exportDevice`: a directory where a stick is mounted by other means (e.g. `/media/attache-usb`); the export is written there. Kept for configs that name it; the image mounts nothing.
    */
   exportDir?: string;
 }

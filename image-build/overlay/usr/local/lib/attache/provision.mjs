@@ -5,6 +5,8 @@
 //       gateway id.
 //   provision.mjs state FILE STATE MESSAGE [KEY=VALUE...]   writes the provisioning state file.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 
 const credentials = '/run/credentials/attache.service';
 const identity = '/var/lib/attache/gateway/identity';
@@ -107,8 +109,31 @@ function writeState([file, state, message, ...pairs]) {
   renameSync(`${file}.tmp`, file);
 }
 
+/**
+ * The technician page's addresses from a config, one URL a line (nothing when the page is off): an
+ * address as it is, an interface by the addresses it has now, or a placeholder when it has none yet.
+ */
+function pageAddresses([file]) {
+  const page = JSON.parse(readFileSync(file, 'utf8')).technician;
+  if (!page || !Array.isArray(page.listen)) return;
+  const port = page.port ?? 8080;
+  const url = (host) => `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  const interfaces = networkInterfaces();
+  for (const entry of page.listen) {
+    if (isIP(entry)) {
+      process.stdout.write(`${url(entry)}\n`);
+      continue;
+    }
+    const addresses = (interfaces[entry] ?? []).filter((a) => a.family === 'IPv4');
+    if (addresses.length === 0)
+      process.stdout.write(`${url(`<${entry} address>`)} (${entry} has no address yet)\n`);
+    for (const a of addresses) process.stdout.write(`${url(a.address)} (${entry})\n`);
+  }
+}
+
 try {
   if (command === 'config') rewriteConfig(args);
+  else if (command === 'page') pageAddresses(args);
   else if (command === 'state') writeState(args);
   else throw new Error(`unknown command ${command}`);
 } catch (err) {
