@@ -34,10 +34,12 @@ t.test(
     // The first window opens 15 s after start; on a loaded machine the device.connected event may
     // only make the next one.
     const deadline = Date.now() + 120_000;
+    // Everything asserted below is waited for: the window's own log line may come after the dashboard's.
     const shown = () =>
       /dashboard: state: /.test(output) &&
       /dashboard: batch seq 1-/.test(output) &&
-      /dashboard: event \S+ device.connected/.test(output);
+      /dashboard: event \S+ device.connected/.test(output) &&
+      /"msg":"window closed"/.test(output);
     while (!shown() && Date.now() < deadline && child.exitCode === null) {
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -62,7 +64,7 @@ t.test(
       /dashboard: state: backlog \d+ records; last window .*; spo2-bed1 connected/,
       'the state',
     );
-    t.match(output, /"msg":"window closed"/);
+    t.match(output, /"msg":"window closed"/, 'the window closed');
     t.notMatch(
       output,
       /trusted time|Date header/i,
