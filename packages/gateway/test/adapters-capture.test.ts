@@ -86,7 +86,7 @@ t.test('alongside: the readings still go to the sink', async (t) => {
 
 t.test('without a running store the device keeps its own driver, and says why', async (t) => {
   const { store, stored, print, until, entries } = await rig(t, 'alongside', false);
-  t.ok(entries.some((e) => e.msg.startsWith('capture needs files up running') && e.deviceId === 'pump-1'));
+  t.ok(entries.some((e) => e.msg?.startsWith('capture needs files up running') && e.deviceId === 'pump-1'));
   await print(Buffer.concat([readings, log, readings]));
   await until(() => stored.length === 4);
   t.same(await store.list(), [], 'nothing captured');
