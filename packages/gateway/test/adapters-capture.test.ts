@@ -15,7 +15,7 @@ const readings = Buffer.from('HR=72\r\nSPO2=98\r\n');
 const log = Buffer.from('LOG BEGIN\r\nE42 occlusion\r\nLOG END\r\n');
 
 /** A kv-line device with `capture` on a socat pty; the test writes the device's end. */
-async function rig(t: Test, mode: 'alongside' | 'instead', withStore: boolean) {
+async function rig(t: Test, capture: Record<string, unknown>, withStore: boolean) {
   const dir = t.testdir();
   const pty = await openPtyPair(join(dir, 'pty'));
   const store = new UpStore({
@@ -32,7 +32,7 @@ async function rig(t: Test, mode: 'alongside' | 'instead', withStore: boolean) {
         adapter: 'rs232',
         port: { path: pty.gatewayPath, baudRate: 115200 },
         format: { kind: 'kv-line', fields: { HR: { code: 'X', unit: '/min' } } },
-        capture: { start: '^LOG BEGIN', end: '^LOG END', mode },
+        capture,
       },
     ],
     files,
@@ -67,25 +67,30 @@ async function rig(t: Test, mode: 'alongside' | 'instead', withStore: boolean) {
   return { store, stored, entries, print, until };
 }
 
+const startEnd = { start: '^LOG BEGIN', end: '^LOG END' };
+
 t.test('instead: the port only captures files, its lines are no readings', async (t) => {
-  const { store, stored, print, until } = await rig(t, 'instead', true);
-  await print(Buffer.concat([readings, log, readings]));
+  // No end line: the file ends at maxBytes.
+  const capture = { start: '^LOG BEGIN', maxBytes: 1024, idleSeconds: 0, mode: 'instead' };
+  const { store, stored, print, until } = await rig(t, capture, true);
+  const long = Buffer.concat([log, Buffer.alloc(2000, 'x')]);
+  await print(Buffer.concat([readings, long, readings]));
   await until(async () => (await store.list()).length === 1);
   const [file] = await store.list();
-  if (file) t.ok((await store.read(file)).equals(log), 'byte-identical');
+  if (file) t.ok((await store.read(file)).equals(long.subarray(0, 1024)), 'its first maxBytes, as they came');
   t.match(file, { deviceId: 'pump-1', source: /^serial:/ });
   t.same(stored, [], 'no readings');
 });
 
 t.test('alongside: the readings still go to the sink', async (t) => {
-  const { store, stored, print, until } = await rig(t, 'alongside', true);
+  const { store, stored, print, until } = await rig(t, startEnd, true);
   await print(Buffer.concat([readings, log, readings]));
   await until(async () => (await store.list()).length === 1 && stored.length === 4);
   t.same(stored, ['pump-1', 'pump-1', 'pump-1', 'pump-1']);
 });
 
 t.test('without a running store the device keeps its own driver, and says why', async (t) => {
-  const { store, stored, print, until, entries } = await rig(t, 'alongside', false);
+  const { store, stored, print, until, entries } = await rig(t, startEnd, false);
   t.ok(entries.some((e) => e.msg?.startsWith('capture needs files up running') && e.deviceId === 'pump-1'));
   await print(Buffer.concat([readings, log, readings]));
   await until(() => stored.length === 4);
