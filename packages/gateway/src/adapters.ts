@@ -12,6 +12,7 @@ import type {
   SinkRefusing,
 } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
+import type { UpStore } from '@attache/files-up';
 
 /** A device's adapter as the gateway holds it: its `state` event and, for a port, `rescan()`. */
 export type GatewayAdapter = AdapterBase & DeviceAdapter;
@@ -54,11 +55,42 @@ async function protocolDriver(device: Rs232DeviceConfig | EthernetDeviceConfig):
 }
 
 /**
+ * The driver of a device with `capture`: a {@link CaptureDriver} that turns the log it prints into
+ * files of the gateway's up store, around the device's own driver (`alongside`) or alone (`instead`).
+ * Files up is loaded only for such a device. Without a store (no files up running: a config reload
+ * that added `files` takes effect at the next start) the device keeps its own driver, logged.
+ */
+async function withCapture(
+  device: Rs232DeviceConfig | EthernetDeviceConfig,
+  driver: () => Promise<ProtocolDriver>,
+  store: UpStore | undefined,
+  logger: Logger,
+): Promise<ProtocolDriver> {
+  const { capture } = device;
+  if (capture === undefined) return driver();
+  if (store === undefined) {
+    logger.warn({ deviceId: device.id }, "capture needs files up running: the device's log is not captured");
+    return driver();
+  }
+  const { CaptureDriver } = await import('@attache/files-up');
+  const start = new RegExp(capture.start);
+  return new CaptureDriver({
+    store,
+    start,
+    ...(capture.end === undefined ? {} : { end: new RegExp(capture.end) }),
+    idleMs: capture.idleSeconds * 1000,
+    maxBytes: capture.maxBytes,
+    ...(capture.mode === 'alongside' ? { inner: await driver() } : {}),
+  });
+}
+
+/**
  * Builds the adapters of every configured device, in config order; all deliver to the same sink,
  * and those that can say "busy" to a device ask `refusing` first (the cache's `refusing`).
  * Only the adapter packages the config uses are loaded (each pulls in its native or protocol
  * library), which keeps the gateway's start short on a Pi. `config` comes from `loadConfig`, which
- * has checked the Modbus register maps. Rejects with a GatewayError `ATTACHE_CONFIG_INVALID` (with
+ * has checked the Modbus register maps. A device with `capture` delivers its logs to `files` (the
+ * running gateway's up store). Rejects with a GatewayError `ATTACHE_CONFIG_INVALID` (with
  * the device's path) for a bad allow-list or line pattern.
  */
 export async function createAdapters(
@@ -66,6 +98,7 @@ export async function createAdapters(
   sink: ReadingSink,
   logger: Logger,
   refusing: SinkRefusing,
+  files?: UpStore,
 ): Promise<GatewayAdapter[]> {
   // Every reconnect back-off is spread at random, so boxes that lost the same thing do not retry in step.
   const jitter = config.gateway.retryJitter;
@@ -90,7 +123,9 @@ export async function createAdapters(
       adapters.push(buses.shift() as GatewayAdapter);
       continue;
     }
-    const driver = await withDevicePath(device, index, () => protocolDriver(device));
+    const driver = await withDevicePath(device, index, () =>
+      withCapture(device, () => protocolDriver(device), files, logger),
+    );
     if (device.adapter === 'rs232' && rs232) {
       adapters.push(new rs232.Rs232Adapter({ device, driver, sink, logger, refusing, jitter }));
     } else if (device.adapter === 'ethernet' && ethernet) {

@@ -130,7 +130,7 @@ export class Gateway {
       this.#log.error({ err }, 'the export-signing key is unusable: cache export fails until it is fixed'),
     );
     await rm(exportStaging(config.gateway.dataDir), { recursive: true, force: true });
-    this.#adapters = await createAdapters(config, sink, this.#log, () => cache.refusing);
+    this.#adapters = await createAdapters(config, sink, this.#log, () => cache.refusing, this.#files?.store);
     this.#events?.watch(this.#adapters);
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
@@ -221,7 +221,13 @@ export class Gateway {
     this.#events?.unwatch();
     // The route lanes first: the new sink sends each device's records to its route of the new config.
     await this.#windows?.reconfigure(this.#config);
-    this.#adapters = await createAdapters(this.#config, this.#sink(cache), this.#log, () => cache.refusing);
+    this.#adapters = await createAdapters(
+      this.#config,
+      this.#sink(cache),
+      this.#log,
+      () => cache.refusing,
+      this.#files?.store,
+    );
     this.#events?.watch(this.#adapters);
     this.#startErrors = new Map();
     for (const adapter of this.#adapters) {

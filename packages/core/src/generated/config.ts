@@ -82,6 +82,7 @@ export interface Rs232DeviceConfig {
    * Keep each frame as received in its record (`raw`). Off by default: frames may carry patient data.
    */
   rawFrames: boolean;
+  capture?: CaptureConfig;
 }
 export interface SerialPortConfig {
   /**
@@ -395,6 +396,31 @@ export interface IntelliVuePoll {
    */
   linkTimeoutMs: number;
 }
+/**
+ * Serial or TCP log capture: a log or report the device prints on its port (between a start line and an end line, an idle gap or `maxBytes`) becomes a file of files up, uploaded like the others (`attache files list`). Needs `files` and `uplink` in the config. The patterns look at one line at a time (its first 4 KiB, as Latin-1 text); they must compile and must not backtrack (no nested or adjacent overlapping quantifiers, no back-references). Logs may hold patient data: add the device to `files.deidentify` to de-identify them before they are stored.
+ */
+export interface CaptureConfig {
+  /**
+   * A line matching this regular expression (JavaScript syntax, e.g. `^=== SERVICE LOG`) starts a file; the line is its first.
+   */
+  start: string;
+  /**
+   * A line matching this ends the file; the line is its last. Omit to end files by `idleSeconds` or `maxBytes` only.
+   */
+  end?: string;
+  /**
+   * A file also ends after this many seconds without bytes from the device. 0: only `end` or `maxBytes` end it.
+   */
+  idleSeconds: number;
+  /**
+   * Most bytes of one file: it ends there. At most `files.maxFileBytes` (a larger file would be refused).
+   */
+  maxBytes: number;
+  /**
+   * `alongside`: the device's own protocol (`format`) still reads every byte, so its readings arrive as before; `instead`: the port only captures files (`format` is not used).
+   */
+  mode: 'alongside' | 'instead';
+}
 export interface ModbusDeviceConfig {
   /**
    * The device's id on this gateway (the `deviceId` of its records).
@@ -489,6 +515,7 @@ export interface EthernetDeviceConfig {
    * Keep each frame as received in its record (`raw`). Off by default: frames may carry patient data.
    */
   rawFrames: boolean;
+  capture?: CaptureConfig;
 }
 /**
  * The TCP side of an Ethernet device: the gateway listens (the device connects), or the gateway connects to a device that listens.
@@ -1199,6 +1226,7 @@ export interface Rs232DeviceConfigInput {
    * Keep each frame as received in its record (`raw`). Off by default: frames may carry patient data.
    */
   rawFrames?: boolean;
+  capture?: CaptureConfigInput;
 }
 export interface SerialPortConfigInput {
   /**
@@ -1512,6 +1540,31 @@ export interface IntelliVuePollInput {
    */
   linkTimeoutMs?: number;
 }
+/**
+ * Serial or TCP log capture: a log or report the device prints on its port (between a start line and an end line, an idle gap or `maxBytes`) becomes a file of files up, uploaded like the others (`attache files list`). Needs `files` and `uplink` in the config. The patterns look at one line at a time (its first 4 KiB, as Latin-1 text); they must compile and must not backtrack (no nested or adjacent overlapping quantifiers, no back-references). Logs may hold patient data: add the device to `files.deidentify` to de-identify them before they are stored.
+ */
+export interface CaptureConfigInput {
+  /**
+   * A line matching this regular expression (JavaScript syntax, e.g. `^=== SERVICE LOG`) starts a file; the line is its first.
+   */
+  start: string;
+  /**
+   * A line matching this ends the file; the line is its last. Omit to end files by `idleSeconds` or `maxBytes` only.
+   */
+  end?: string;
+  /**
+   * A file also ends after this many seconds without bytes from the device. 0: only `end` or `maxBytes` end it.
+   */
+  idleSeconds?: number;
+  /**
+   * Most bytes of one file: it ends there. At most `files.maxFileBytes` (a larger file would be refused).
+   */
+  maxBytes?: number;
+  /**
+   * `alongside`: the device's own protocol (`format`) still reads every byte, so its readings arrive as before; `instead`: the port only captures files (`format` is not used).
+   */
+  mode?: 'alongside' | 'instead';
+}
 export interface ModbusDeviceConfigInput {
   /**
    * The device's id on this gateway (the `deviceId` of its records).
@@ -1606,6 +1659,7 @@ export interface EthernetDeviceConfigInput {
    * Keep each frame as received in its record (`raw`). Off by default: frames may carry patient data.
    */
   rawFrames?: boolean;
+  capture?: CaptureConfigInput;
 }
 /**
  * The TCP side of an Ethernet device: the gateway listens (the device connects), or the gateway connects to a device that listens.
