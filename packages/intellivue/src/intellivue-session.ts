@@ -1,13 +1,6 @@
-import type {
-  AlarmDraft,
-  ByteLink,
-  ClockTimer,
-  DeviceReading,
-  IntelliVuePoll,
-  ProtocolSession,
-  SessionContext,
-} from '@attache/core';
+import type { AlarmDraft, ByteLink, DeviceReading, IntelliVuePoll, SessionContext } from '@attache/core';
 import { GatewayError } from '@attache/core';
+import { PolledSession, type Request } from '@attache/polled';
 import { encodeFrame, type FrameEvent, IntelliVueFramer } from './frame.js';
 import { type PollContent, pollContent } from './observations.js';
 import {
@@ -25,12 +18,7 @@ import {
 } from './pdu.js';
 
 /** What the session waits for. */
-interface Pending {
-  what: string;
-  /** The PDU sent again on a retry. */
-  pdu: Buffer;
-  tries: number;
-  timer: ClockTimer;
+interface Pending extends Request {
   /** True when `received` completes the wait. */
   accept: (received: Received) => boolean;
 }
@@ -45,54 +33,28 @@ interface Pending {
  * requested every `poll.linkTimeoutMs`. A Release Request is answered and an abort taken; both
  * lead to a new association.
  */
-export class IntelliVueSession implements ProtocolSession {
-  readonly #link: ByteLink;
-  readonly #ctx: SessionContext;
-  readonly #poll: IntelliVuePoll;
-  readonly #framer = new IntelliVueFramer();
-  readonly #inflight = new Set<Promise<void>>();
-  #pending: Pending | undefined;
-  #timer: ClockTimer | undefined;
-  #ended = false;
-  #answering = true;
-  #ready = false;
-  #nextCycleAt = 0;
+export class IntelliVueSession extends PolledSession<FrameEvent, Pending> {
+  readonly #ask: IntelliVuePoll['ask'];
   #invokeId = 0;
   #pollNumber = 0;
   /** The alarm set last stored, to send an alarm event only on a change. */
   #storedAlarms: string | undefined;
 
   constructor(link: ByteLink, ctx: SessionContext, poll: IntelliVuePoll) {
-    this.#link = link;
-    this.#ctx = ctx;
-    this.#poll = poll;
-    this.#associate();
+    super(link, ctx, poll, {
+      framer: new IntelliVueFramer(),
+      cutOff: 'frame cut off by the link closing',
+      restarting: 'associating again',
+    });
+    this.#ask = poll.ask;
+    this.start();
   }
 
-  receive(chunk: Buffer): void {
-    if (this.#ended) return;
-    this.#framer.push(chunk, (event) => this.#onFrame(event));
-  }
-
-  end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#timer?.cancel();
-    this.#pending?.timer.cancel();
-    this.#pending = undefined;
-    const cut = this.#framer.reset();
-    if (cut > 0) this.#ctx.report.malformed(new Error('frame cut off by the link closing'), cut);
-  }
-
-  async drained(): Promise<void> {
-    while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
-  }
-
-  #onFrame(event: FrameEvent): void {
-    const { report } = this.#ctx;
+  protected onFrame(event: FrameEvent): void {
+    const { report } = this.ctx;
     if (!event.ok) {
       report.malformed(new Error(event.reason), event.bytes, 'IntelliVue frame discarded');
-      if (this.#pending !== undefined && event.reason === 'bad FCS') this.#retry();
+      if (this.pending !== undefined && event.reason === 'bad FCS') this.retry();
       return;
     }
     let received: Received;
@@ -107,93 +69,45 @@ export class IntelliVueSession implements ProtocolSession {
       this.#dropped(received.kind);
       return;
     }
-    const pending = this.#pending;
+    const pending = this.pending;
     if (pending === undefined || !pending.accept(received)) {
       report.log.debug({ kind: received.kind }, 'PDU outside a pending request ignored');
       return;
     }
-    pending.timer.cancel();
-    // `accept` may have started the next request already.
-    if (this.#pending === pending) this.#pending = undefined;
-    if (!this.#answering) {
-      this.#answering = true;
-      report.log.info('device answering again');
-      report.answering?.(true);
-    }
+    this.settle(pending);
   }
 
   /** The monitor released or aborted the association: answer a release, then associate again. */
   #dropped(kind: 'finish' | 'abort'): void {
-    this.#ctx.report.log.info(
+    this.ctx.report.log.info(
       { kind },
       kind === 'finish' ? 'monitor released the association' : 'monitor aborted the association',
     );
-    if (kind === 'finish') this.#link.write(encodeFrame(releaseResponse()));
-    this.#pending?.timer.cancel();
-    this.#pending = undefined;
-    this.#ready = false;
-    this.#wait(this.#poll.replyTimeoutMs, () => this.#associate());
+    if (kind === 'finish') this.link.write(encodeFrame(releaseResponse()));
+    this.abandon();
+    this.ready = false;
+    this.wait(this.poll.replyTimeoutMs, () => this.start());
   }
 
   /** Sends `pdu` (unless `sendNow` is false: then only waits) and waits for what `accept` takes. */
   #request(what: string, pdu: Buffer, accept: (received: Received) => boolean, sendNow = true): void {
-    const pending: Pending = { what, pdu, tries: 0, timer: { cancel: () => undefined }, accept };
-    this.#pending = pending;
-    if (sendNow) this.#send(pending);
-    else pending.timer = this.#ctx.clock.setTimeout(() => this.#timedOut(), this.#poll.replyTimeoutMs);
+    this.request({ what, frame: encodeFrame(pdu), accept }, sendNow);
   }
 
-  #send(pending: Pending): void {
-    pending.timer = this.#ctx.clock.setTimeout(() => this.#timedOut(), this.#poll.replyTimeoutMs);
-    this.#link.write(encodeFrame(pending.pdu));
+  protected notAnswering(what: string): Error {
+    return new GatewayError(
+      'ATTACHE_TIMEOUT',
+      `IntelliVue monitor did not answer the ${what} (${this.poll.retries + 1} tries)`,
+    );
   }
 
-  #timedOut(): void {
-    const pending = this.#pending;
-    if (pending === undefined || this.#ended) return;
-    this.#ctx.report.unanswered?.(pending.what);
-    this.#retry();
-  }
-
-  #retry(): void {
-    const pending = this.#pending as Pending;
-    pending.timer.cancel();
-    pending.tries++;
-    if (pending.tries <= this.#poll.retries) {
-      this.#send(pending);
-      return;
-    }
-    this.#pending = undefined;
-    this.#lost(pending.what);
-  }
-
-  #lost(what: string): void {
-    this.#ready = false;
-    if (this.#answering) {
-      this.#answering = false;
-      const err = new GatewayError(
-        'ATTACHE_TIMEOUT',
-        `IntelliVue monitor did not answer the ${what} (${this.#poll.retries + 1} tries)`,
-      );
-      this.#ctx.report.log.warn({ err }, 'device not answering, associating again');
-      this.#ctx.report.answering?.(false, err);
-    }
-    this.#wait(this.#poll.linkTimeoutMs, () => this.#associate());
-  }
-
-  #wait(ms: number, fn: () => void): void {
-    this.#timer?.cancel();
-    this.#timer = this.#ctx.clock.setTimeout(() => {
-      if (!this.#ended) fn();
-    }, ms);
-  }
-
-  #associate(): void {
+  /** Requests the association; the monitor's accept leads to its MDS create. */
+  protected start(): void {
     this.#request('association request', associationRequest(), (received) => {
       if (received.kind === 'refuse') {
-        this.#ctx.report.log.warn('monitor refused the association');
-        this.#pending = undefined;
-        this.#lost('association request');
+        this.ctx.report.log.warn('monitor refused the association');
+        this.pending = undefined;
+        this.lost('association request');
         return true;
       }
       if (received.kind !== 'accept') return false;
@@ -215,24 +129,17 @@ export class IntelliVueSession implements ProtocolSession {
         const managedObject = data.body.bytes(6);
         data.body.u32(); // event time
         if (data.body.u16() !== MDS_CREATE) return false;
-        this.#link.write(encodeFrame(mdsCreateResult(data.invokeId, managedObject)));
-        this.#ready = true;
-        this.#nextCycleAt = this.#ctx.clock.monotonicMs();
-        this.#wait(0, () => this.#cycle());
+        this.link.write(encodeFrame(mdsCreateResult(data.invokeId, managedObject)));
+        this.startCycles();
+        this.wait(0, () => this.cycle());
         return true;
       },
       false,
     );
   }
 
-  #idle(): void {
-    const keepAlive = Math.floor(this.#poll.linkTimeoutMs / 2);
-    const untilCycle = this.#nextCycleAt - this.#ctx.clock.monotonicMs();
-    if (untilCycle <= keepAlive) {
-      this.#wait(Math.max(0, untilCycle), () => this.#cycle());
-      return;
-    }
-    this.#wait(keepAlive, () => this.#pollObjects('keep-alive poll', PolledObject.mds, () => this.#idle()));
+  protected keepAlive(then: () => void): void {
+    this.#pollObjects('keep-alive poll', PolledObject.mds, then);
   }
 
   /** One extended poll of `objectType`, its linked parts collected, then `done`. */
@@ -245,7 +152,7 @@ export class IntelliVueSession implements ProtocolSession {
       const data = received.kind === 'data' ? received.data : undefined;
       if (data === undefined || data.invokeId !== invokeId) return false;
       if (data.roType === RoType.error) {
-        this.#ctx.report.malformed(
+        this.ctx.report.malformed(
           new Error(`monitor refused the ${what} (error ${data.command})`),
           undefined,
         );
@@ -255,7 +162,7 @@ export class IntelliVueSession implements ProtocolSession {
         this.#continue(what);
         return false;
       }
-      this.#pending = undefined;
+      this.pending = undefined;
       done(parts);
       return true;
     });
@@ -263,31 +170,20 @@ export class IntelliVueSession implements ProtocolSession {
 
   /** A linked reply goes on: wait for its next part with a fresh timer. */
   #continue(what: string): void {
-    const pending = this.#pending as Pending;
-    pending.timer.cancel();
-    pending.timer = this.#ctx.clock.setTimeout(() => this.#timedOut(), this.#poll.replyTimeoutMs);
-    this.#ctx.report.log.trace({ what }, 'linked reply part');
+    this.rearm(this.pending as Pending);
+    this.ctx.report.log.trace({ what }, 'linked reply part');
   }
 
-  #cycle(): void {
-    if (!this.#ready) return;
-    this.#nextCycleAt += this.#poll.periodMs;
-    const now = this.#ctx.clock.monotonicMs();
-    if (this.#nextCycleAt < now) this.#nextCycleAt = now + this.#poll.periodMs;
-    if (this.#inflight.size > 0) {
-      this.#ctx.report.log.debug('previous poll still being stored, cycle skipped');
-      this.#pollObjects('keep-alive poll', PolledObject.mds, () => this.#idle());
-      return;
-    }
+  protected ask(then: () => void): void {
     const content: PollContent = { observations: [], alarms: [] };
     // Numerics last: their result is then stored without waiting for the alerts poll.
-    const asks = [...this.#poll.ask].sort((a, b) => Number(a === 'numerics') - Number(b === 'numerics'));
+    const asks = [...this.#ask].sort((a, b) => Number(a === 'numerics') - Number(b === 'numerics'));
     let alertsAsked = false;
     const next = (): void => {
       const ask = asks.shift();
       if (ask === undefined) {
         this.#deliver(content, alertsAsked);
-        this.#idle();
+        then();
         return;
       }
       alertsAsked ||= ask === 'alerts';
@@ -306,12 +202,12 @@ export class IntelliVueSession implements ProtocolSession {
     } catch (err) {
       content.observations.length = before.observations;
       content.alarms.length = before.alarms;
-      this.#ctx.report.malformed(err, undefined, 'IntelliVue poll result refused');
+      this.ctx.report.malformed(err, undefined, 'IntelliVue poll result refused');
     }
   }
 
   #deliver(content: PollContent, alertsAsked: boolean): void {
-    const { clock, deviceId } = this.#ctx;
+    const { clock, deviceId } = this.ctx;
     const base: DeviceReading = {
       deviceId,
       adapter: 'rs232',
@@ -323,12 +219,12 @@ export class IntelliVueSession implements ProtocolSession {
       raw: Buffer.alloc(0),
       observations: [],
     };
-    if (content.observations.length > 0) this.#store({ ...base, observations: content.observations });
+    if (content.observations.length > 0) this.store({ ...base, observations: content.observations });
     if (!alertsAsked) return;
     const key = alarmKey(content.alarms);
     if (key === this.#storedAlarms) return;
     const active = content.alarms.length;
-    this.#store(
+    this.store(
       {
         ...base,
         event: { type: 'alarm', detail: { active } },
@@ -338,19 +234,6 @@ export class IntelliVueSession implements ProtocolSession {
         this.#storedAlarms = key;
       },
     );
-  }
-
-  #store(reading: DeviceReading, remember?: () => void): void {
-    const { sink, report } = this.#ctx;
-    const done = sink(reading).then(
-      () => {
-        report.stored(1);
-        remember?.();
-      },
-      (err: unknown) => report.refused(err),
-    );
-    this.#inflight.add(done);
-    void done.finally(() => this.#inflight.delete(done));
   }
 }
 

@@ -1,12 +1,6 @@
-import type {
-  ByteLink,
-  ClockTimer,
-  InstrumentIdentity,
-  MedibusPoll,
-  ProtocolSession,
-  SessionContext,
-} from '@attache/core';
+import type { ByteLink, InstrumentIdentity, MedibusPoll, SessionContext } from '@attache/core';
 import { GatewayError } from '@attache/core';
+import { PolledSession, type Request } from '@attache/polled';
 import { parseIdentity } from './blocks.js';
 import { type CycleData, collect, type Outgoing, readings, type Stored } from './cycle.js';
 import {
@@ -28,10 +22,8 @@ const ASK: Record<MedibusPoll['ask'][number], number> = {
   text: Command.text,
 };
 
-interface Pending {
+interface Pending extends Request {
   command: number;
-  tries: number;
-  timer: ClockTimer;
   onReply: (reply: MedibusMessage) => void;
 }
 
@@ -45,177 +37,87 @@ const name = (command: number) => `0x${command.toString(16).padStart(2, '0')}`;
  * sent again up to `poll.retries` times; then the device is reported as not answering and ICC is
  * sent again every `poll.linkTimeoutMs` until it answers.
  */
-export class MedibusSession implements ProtocolSession {
-  readonly #link: ByteLink;
-  readonly #ctx: SessionContext;
-  readonly #poll: MedibusPoll;
-  readonly #framer = new MedibusFramer();
-  readonly #inflight = new Set<Promise<void>>();
+export class MedibusSession extends PolledSession<FrameEvent, Pending> {
+  readonly #ask: MedibusPoll['ask'];
   readonly #stored: Stored = {};
-  #pending: Pending | undefined;
-  #timer: ClockTimer | undefined;
-  #ended = false;
-  #answering = true;
-  #ready = false;
-  #nextCycleAt = 0;
   #instrument: InstrumentIdentity | undefined;
 
   constructor(link: ByteLink, ctx: SessionContext, poll: MedibusPoll) {
-    this.#link = link;
-    this.#ctx = ctx;
-    this.#poll = poll;
-    this.#initialize();
+    super(link, ctx, poll, {
+      framer: new MedibusFramer(),
+      cutOff: 'message cut off by the link closing',
+      restarting: 'initializing again',
+    });
+    this.#ask = poll.ask;
+    this.start();
   }
 
-  receive(chunk: Buffer): void {
-    if (this.#ended) return;
-    this.#framer.push(chunk, (event) => this.#onFrame(event));
-  }
-
-  end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#timer?.cancel();
-    this.#pending?.timer.cancel();
-    this.#pending = undefined;
-    const cut = this.#framer.reset();
-    if (cut > 0) this.#ctx.report.malformed(new Error('message cut off by the link closing'), cut);
-  }
-
-  async drained(): Promise<void> {
-    while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
-  }
-
-  #onFrame(event: FrameEvent): void {
-    const { report } = this.#ctx;
+  protected onFrame(event: FrameEvent): void {
+    const { report } = this.ctx;
     if (!event.ok) {
       report.malformed(new Error(event.reason), event.bytes, 'MEDIBUS message discarded');
       // A corrupt reply is a missing one: ask again now rather than wait for the timeout.
-      if (this.#pending !== undefined && event.reason === 'bad checksum') this.#retry();
+      if (this.pending !== undefined && event.reason === 'bad checksum') this.retry();
       return;
     }
     report.frame();
     const message = event.message;
     if (message.kind === 'command') {
       // The device's own command (ICC, NOP, …): the protocol wants it echoed.
-      this.#link.write(encodeReply(message.command));
+      this.link.write(encodeReply(message.command));
       return;
     }
-    const pending = this.#pending;
+    const pending = this.pending;
     if (pending === undefined || pending.command !== message.command) {
       report.log.debug({ command: name(message.command) }, 'reply to no pending request ignored');
       return;
     }
-    pending.timer.cancel();
-    this.#pending = undefined;
-    if (!this.#answering) {
-      this.#answering = true;
-      report.log.info('device answering again');
-      report.answering?.(true);
-    }
+    this.settle(pending);
     pending.onReply(message);
   }
 
   /** Sends `command` and waits for its reply (one request at a time). */
   #request(command: number, onReply: (reply: MedibusMessage) => void): void {
-    const pending: Pending = { command, tries: 0, timer: { cancel: () => undefined }, onReply };
-    this.#pending = pending;
-    this.#send(pending);
+    this.request({ what: name(command), frame: encodeCommand(command), command, onReply });
   }
 
-  #send(pending: Pending): void {
-    pending.timer = this.#ctx.clock.setTimeout(() => this.#timedOut(), this.#poll.replyTimeoutMs);
-    this.#link.write(encodeCommand(pending.command));
+  protected notAnswering(what: string): Error {
+    return new GatewayError(
+      'ATTACHE_TIMEOUT',
+      `MEDIBUS device did not answer request ${what} (${this.poll.retries + 1} tries)`,
+    );
   }
 
-  #timedOut(): void {
-    const pending = this.#pending;
-    if (pending === undefined || this.#ended) return;
-    this.#ctx.report.unanswered?.(name(pending.command));
-    this.#retry();
-  }
-
-  #retry(): void {
-    const pending = this.#pending as Pending;
-    pending.timer.cancel();
-    pending.tries++;
-    if (pending.tries <= this.#poll.retries) {
-      this.#send(pending);
-      return;
-    }
-    this.#pending = undefined;
-    this.#lost(pending.command);
-  }
-
-  #lost(command: number): void {
-    this.#ready = false;
-    if (this.#answering) {
-      this.#answering = false;
-      const err = new GatewayError(
-        'ATTACHE_TIMEOUT',
-        `MEDIBUS device did not answer request ${name(command)} (${this.#poll.retries + 1} tries)`,
-      );
-      this.#ctx.report.log.warn({ err }, 'device not answering, initializing again');
-      this.#ctx.report.answering?.(false, err);
-    }
-    this.#wait(this.#poll.linkTimeoutMs, () => this.#initialize());
-  }
-
-  #wait(ms: number, fn: () => void): void {
-    this.#timer?.cancel();
-    this.#timer = this.#ctx.clock.setTimeout(() => {
-      if (!this.#ended) fn();
-    }, ms);
-  }
-
-  #initialize(): void {
+  /** ICC, then the identification; then the polls start. */
+  protected start(): void {
     this.#request(Command.icc, () => {
       this.#request(Command.identify, (reply) => {
         const identity = parseIdentity(reply.data);
         this.#instrument = Object.keys(identity).length > 0 ? identity : undefined;
-        this.#ready = true;
-        this.#nextCycleAt = this.#ctx.clock.monotonicMs();
-        this.#cycle();
+        this.startCycles();
+        this.cycle();
       });
     });
   }
 
-  /** Idle until the next cycle, with a NOP whenever half the link timeout passes first. */
-  #idle(): void {
-    const keepAlive = Math.floor(this.#poll.linkTimeoutMs / 2);
-    const untilCycle = this.#nextCycleAt - this.#ctx.clock.monotonicMs();
-    if (untilCycle <= keepAlive) {
-      this.#wait(Math.max(0, untilCycle), () => this.#cycle());
-      return;
-    }
-    this.#wait(keepAlive, () => this.#request(Command.nop, () => this.#idle()));
+  protected keepAlive(then: () => void): void {
+    this.#request(Command.nop, then);
   }
 
-  #cycle(): void {
-    if (!this.#ready) return;
-    this.#nextCycleAt += this.#poll.periodMs;
-    const now = this.#ctx.clock.monotonicMs();
-    // A cycle that ran late does not make the next ones pile up.
-    if (this.#nextCycleAt < now) this.#nextCycleAt = now + this.#poll.periodMs;
-    if (this.#inflight.size > 0) {
-      // The previous cycle is still being stored: keep the link alive and ask again next cycle.
-      this.#ctx.report.log.debug('previous poll still being stored, cycle skipped');
-      this.#request(Command.nop, () => this.#idle());
-      return;
-    }
+  protected ask(then: () => void): void {
     const cycle: CycleData = { observations: [], raw: [] };
     const commands = this.#commands();
     const next = (i: number): void => {
       const command = commands[i];
       if (command === undefined) {
         this.#deliver(cycle);
-        this.#idle();
+        then();
         return;
       }
       this.#request(command, (reply) => {
         const problem = collect(cycle, reply);
         if (problem !== undefined)
-          this.#ctx.report.malformed(new Error(problem), reply.length, 'MEDIBUS reply refused');
+          this.ctx.report.malformed(new Error(problem), reply.length, 'MEDIBUS reply refused');
         next(i + 1);
       });
     };
@@ -227,7 +129,7 @@ export class MedibusSession implements ProtocolSession {
    * is stored at once rather than after the other requests of the cycle.
    */
   #commands(): number[] {
-    const asked = this.#poll.ask.flatMap((ask) =>
+    const asked = this.#ask.flatMap((ask) =>
       ask === 'alarm-limits' ? [Command.lowLimits, Command.highLimits] : [ASK[ask]],
     );
     const measured = (c: number) => c === Command.measurements || c === Command.measurementsCp2;
@@ -235,7 +137,7 @@ export class MedibusSession implements ProtocolSession {
   }
 
   #deliver(cycle: CycleData): void {
-    const { clock, deviceId } = this.#ctx;
+    const { clock, deviceId } = this.ctx;
     const base = {
       deviceId,
       receivedAt: clock.now(),
@@ -246,15 +148,7 @@ export class MedibusSession implements ProtocolSession {
   }
 
   #store(out: Outgoing): void {
-    const { sink, report } = this.#ctx;
-    const done = sink(out.reading).then(
-      () => {
-        report.stored(1);
-        out.remember?.(this.#stored);
-      },
-      (err: unknown) => report.refused(err),
-    );
-    this.#inflight.add(done);
-    void done.finally(() => this.#inflight.delete(done));
+    const { remember } = out;
+    this.store(out.reading, remember && (() => remember(this.#stored)));
   }
 }
