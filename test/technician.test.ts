@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, realpath, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { getFreePort, LineDeviceSimulator, openPtyPair } from '@attache/devkit';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { bin, Stack } from './helpers/stack.js';
 import { TechnicianClient } from './helpers/technician-client.js';
 
@@ -222,32 +222,8 @@ t.test('attache watch: live de-identified readings as JSON lines, ending with th
 t.test(
   'export into a mounted stick (technician.exportDir) while the gateway reads on; it imports',
   async (t) => {
-    const stack = await Stack.start(t);
-    const port = await getFreePort();
-    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const pub = join(stack.dir, 'recipient.pub.pem');
-    const key = join(stack.dir, 'recipient.pem');
-    await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
-    await writeFile(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    const stick = join(stack.dir, 'stick');
-    const config = stack.config();
-    await stack.writeConfig({
-      ...config,
-      cache: { ...(config.cache as object), exportRecipientFile: pub },
-      technician: { listen: ['127.0.0.1'], port, exportDir: stick },
-    });
-    const secret = (await stack.run('technician', 'secret')).stdout.trim();
-    const gateway = stack.startGateway();
-    await gateway.waitForLog((l) => l.msg === 'gateway started');
-    const page = new TechnicianClient(port);
-    await page.login('Sam', secret);
-    t.equal((await page.call('GET', '/api/status')).json.canExport, true);
-    const events = await page.events();
-    t.teardown(() => events.close());
-    for (let i = 0; i < 3; i++) {
-      await stack.device.sendReading();
-      await events.next();
-    }
+    const stick = join(t.testdir(), 'stick');
+    const { stack, gateway, page, events, key } = await exportRig(t, { exportDir: stick });
     const absent = await page.call('POST', '/api/export', {});
     t.match(absent.json, { result: { records: 0, error: `no USB stick at ${stick}: plug one in` } });
     await mkdir(stick);
@@ -269,33 +245,9 @@ t.test(
 t.test(
   "export onto the USB stick's FAT partition with mtools: refused without a stick or room, then it imports",
   async (t) => {
-    const stack = await Stack.start(t);
-    const port = await getFreePort();
-    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const pub = join(stack.dir, 'recipient.pub.pem');
-    const key = join(stack.dir, 'recipient.pem');
-    await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
-    await writeFile(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
     // A FAT image stands in for /dev/attache-usb, the stick's partition.
-    const stick = join(stack.dir, 'stick.img');
-    const config = stack.config();
-    await stack.writeConfig({
-      ...config,
-      cache: { ...(config.cache as object), exportRecipientFile: pub },
-      technician: { listen: ['127.0.0.1'], port, exportDevice: stick },
-    });
-    const secret = (await stack.run('technician', 'secret')).stdout.trim();
-    const gateway = stack.startGateway();
-    await gateway.waitForLog((l) => l.msg === 'gateway started');
-    const page = new TechnicianClient(port);
-    await page.login('Sam', secret);
-    t.equal((await page.call('GET', '/api/status')).json.canExport, true);
-    const events = await page.events();
-    t.teardown(() => events.close());
-    for (let i = 0; i < 3; i++) {
-      await stack.device.sendReading();
-      await events.next();
-    }
+    const stick = join(t.testdir(), 'stick.img');
+    const { stack, gateway, page, events, key } = await exportRig(t, { exportDevice: stick });
 
     const absent = await page.call('POST', '/api/export', {});
     t.same(absent.json, {
@@ -341,6 +293,39 @@ t.test(
     t.same(actions, ['login', 'export', 'export', 'export']);
   },
 );
+
+/**
+ * A running gateway with the page on (plus `technician`), an export recipient and its key, a
+ * technician logged in, and three readings stored and seen on the page's live feed.
+ */
+async function exportRig(t: Test, technician: Record<string, string>) {
+  const stack = await Stack.start(t);
+  const port = await getFreePort();
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pub = join(stack.dir, 'recipient.pub.pem');
+  const key = join(stack.dir, 'recipient.pem');
+  await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+  await writeFile(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const config = stack.config();
+  await stack.writeConfig({
+    ...config,
+    cache: { ...(config.cache as object), exportRecipientFile: pub },
+    technician: { listen: ['127.0.0.1'], port, ...technician },
+  });
+  const secret = (await stack.run('technician', 'secret')).stdout.trim();
+  const gateway = stack.startGateway();
+  await gateway.waitForLog((l) => l.msg === 'gateway started');
+  const page = new TechnicianClient(port);
+  await page.login('Sam', secret);
+  t.equal((await page.call('GET', '/api/status')).json.canExport, true);
+  const events = await page.events();
+  t.teardown(() => events.close());
+  for (let i = 0; i < 3; i++) {
+    await stack.device.sendReading();
+    await events.next();
+  }
+  return { stack, gateway, page, events, key };
+}
 
 async function tool(command: string, ...args: string[]): Promise<string> {
   const { stdout } = await execFileAsync(command, args, { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });

@@ -1,5 +1,4 @@
-import { SerialPort } from 'serialport';
-
+import { type DevicePort, openDevicePort } from './device-port.js';
 /** One numeric a simulated monitor reports. */
 export interface IntelliVueSimNumeric {
   /** Physio id (the MDC term code, partition SCADA). */
@@ -131,7 +130,7 @@ export class IntelliVueMonitorSimulator {
   numericsLimit = Number.POSITIVE_INFINITY;
   readonly #options: IntelliVueMonitorSimulatorOptions;
   #write: (bytes: Buffer) => void = () => undefined;
-  #port: SerialPort | undefined;
+  #port: DevicePort | undefined;
   #buf: number[] = [];
   #inFrame = false;
   #escaped = false;
@@ -147,20 +146,15 @@ export class IntelliVueMonitorSimulator {
   async open(): Promise<void> {
     const path = this.#options.path;
     if (path === undefined) throw new TypeError('"path" is required to open the simulator');
-    const port = new SerialPort({ path, baudRate: 115200, autoOpen: false, lock: false });
-    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
-    port.on('data', (chunk: Buffer) => this.receive(chunk));
-    port.on('error', () => undefined);
+    const port = await openDevicePort(path, 115200, (chunk) => this.receive(chunk));
     this.#port = port;
-    this.#write = (bytes) => {
-      if (port.isOpen) port.write(bytes);
-    };
+    this.#write = port.write;
   }
 
   async close(): Promise<void> {
     const port = this.#port;
     this.#port = undefined;
-    if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
+    await port?.close();
   }
 
   /** Polls received for `objectType` (6 numerics, 54 alerts, 33 the MDS). */

@@ -1,4 +1,4 @@
-import { SerialPort } from 'serialport';
+import { type DevicePort, openDevicePort } from './device-port.js';
 
 const ESC = 0x1b;
 const SOH = 0x01;
@@ -83,7 +83,7 @@ export class MedibusDeviceSimulator {
   measurementLimit = Number.POSITIVE_INFINITY;
   readonly #options: MedibusDeviceSimulatorOptions;
   #write: (bytes: Buffer) => void = () => undefined;
-  #port: SerialPort | undefined;
+  #port: DevicePort | undefined;
   #buf: number[] = [];
   #inMessage = false;
 
@@ -100,25 +100,15 @@ export class MedibusDeviceSimulator {
   async open(): Promise<void> {
     const path = this.#options.path;
     if (path === undefined) throw new TypeError('"path" is required to open the simulator');
-    const port = new SerialPort({
-      path,
-      baudRate: this.#options.baudRate ?? 19200,
-      autoOpen: false,
-      lock: false,
-    });
-    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
-    port.on('data', (chunk: Buffer) => this.receive(chunk));
-    port.on('error', () => undefined);
+    const port = await openDevicePort(path, this.#options.baudRate ?? 19200, (chunk) => this.receive(chunk));
     this.#port = port;
-    this.#write = (bytes) => {
-      if (port.isOpen) port.write(bytes);
-    };
+    this.#write = port.write;
   }
 
   async close(): Promise<void> {
     const port = this.#port;
     this.#port = undefined;
-    if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
+    await port?.close();
   }
 
   /** Count of requests seen for `command` (a character such as `$`). */
