@@ -20,6 +20,12 @@ export type {
   WindowResult,
 } from './contract.js';
 export { parseDecimal } from './decimal.js';
+export {
+  backtracksBeforeLinear,
+  devicePattern,
+  devicePatternProblem,
+  useLinearRegExpFallback,
+} from './device-pattern.js';
 export { DeviceReport, type LastError, type Presence } from './device-report.js';
 export {
   mkdirDurably,

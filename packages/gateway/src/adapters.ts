@@ -11,7 +11,7 @@ import type {
   Rs232DeviceConfig,
   SinkRefusing,
 } from '@attache/core';
-import { GatewayError, isGatewayError } from '@attache/core';
+import { devicePattern, GatewayError, isGatewayError } from '@attache/core';
 import type { UpStore } from '@attache/files-up';
 
 /** A device's adapter as the gateway holds it: its `state` event and, for a port, `rescan()`. */
@@ -73,11 +73,11 @@ async function withCapture(
     return driver();
   }
   const { CaptureDriver } = await import('@attache/files-up');
-  const start = new RegExp(capture.start);
+  const start = devicePattern(capture.start);
   return new CaptureDriver({
     store,
     start,
-    ...(capture.end === undefined ? {} : { end: new RegExp(capture.end) }),
+    ...(capture.end === undefined ? {} : { end: devicePattern(capture.end) }),
     idleMs: capture.idleSeconds * 1000,
     maxBytes: capture.maxBytes,
     ...(capture.mode === 'alongside' ? { inner: await driver() } : {}),

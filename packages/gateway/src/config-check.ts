@@ -2,7 +2,13 @@ import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import type { AttacheConfig, ConfigIssue, DeviceConfig, RegexLineFormat } from '@attache/core';
+import {
+  type AttacheConfig,
+  type ConfigIssue,
+  type DeviceConfig,
+  devicePatternProblem,
+  type RegexLineFormat,
+} from '@attache/core';
 
 /** A serial port path as a device names it: the path and where it is in the config. */
 interface PortAt {
@@ -39,18 +45,17 @@ function regexFormatOf(device: DeviceConfig, i: number): { format: RegexLineForm
   return { format: device.format, at: `/devices/${i}/format` };
 }
 
-/** Problems of a regex-line pattern: it must compile, and every group `fields` names must be in it. */
+/**
+ * Problems of a regex-line pattern: it must compile and be one V8's linear-time engine can run, and
+ * every group `fields` names must be in it.
+ */
 function checkPattern(format: RegexLineFormat, at: string, issues: ConfigIssue[]): void {
-  let pattern: RegExp;
-  try {
-    pattern = new RegExp(format.pattern);
-  } catch (err) {
-    issues.push({
-      path: `${at}/pattern`,
-      message: `not a valid regular expression: ${(err as Error).message}`,
-    });
+  const problem = devicePatternProblem(format.pattern);
+  if (problem !== undefined) {
+    issues.push({ path: `${at}/pattern`, message: problem });
     return;
   }
+  const pattern = new RegExp(format.pattern);
   // A pattern's named groups are the keys of `groups` of any match, matched or not: `(?<a>x)|` on ''.
   const groups = new Set(Object.keys(new RegExp(`${pattern.source}|`).exec('')?.groups ?? {}));
   for (const name of Object.keys(format.fields)) {
@@ -61,81 +66,6 @@ function checkPattern(format: RegexLineFormat, at: string, issues: ConfigIssue[]
       });
     }
   }
-}
-
-/** A quantifier at `i` of a pattern: its length and whether it repeats without bound (0 when none). */
-function quantifierAt(source: string, i: number): { length: number; unbounded: boolean; repeats: boolean } {
-  const c = source[i];
-  let length = 0;
-  let unbounded = false;
-  let repeats = false;
-  if (c === '*' || c === '+') [length, unbounded, repeats] = [1, true, true];
-  else if (c === '?') length = 1;
-  else if (c === '{') {
-    const m = /^\{(\d+)(,(\d*))?\}/.exec(source.slice(i, i + 24));
-    if (m) {
-      length = m[0].length;
-      const max = m[2] === undefined ? Number(m[1]) : m[3] === '' ? Number.POSITIVE_INFINITY : Number(m[3]);
-      // A bounded repeat of more than 16 is as good as unbounded on a 4 KiB line.
-      unbounded = max > 16;
-      repeats = max > 1;
-    }
-  }
-  if (length > 0 && source[i + length] === '?') length++;
-  return { length, unbounded, repeats };
-}
-
-/**
- * Why a capture pattern may backtrack more than linearly on a line, or undefined. Conservative and
- * structural (one pass over the pattern): no back-references, no repeated group that holds a
- * quantifier or an alternative (`(a+)+`, `(a|ab)*`), and at most one unbounded quantifier, two when
- * the pattern is anchored at `^` (`a*a*x` takes seconds on a 4 KiB line when it is not anchored).
- */
-export function backtrackingProblem(source: string): string | undefined {
-  const groups: { quantified: boolean; alternation: boolean }[] = [{ quantified: false, alternation: false }];
-  let unbounded = 0;
-  let topAlternation = false;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i];
-    const top = groups[groups.length - 1] as { quantified: boolean; alternation: boolean };
-    if (c === '\\') {
-      const next = source[i + 1] ?? '';
-      if (/[1-9k]/.test(next)) return 'a back-reference can make matching take exponential time';
-      i++;
-    } else if (c === '[') {
-      // A class is one character: skip to its unescaped end.
-      for (i++; i < source.length && source[i] !== ']'; i++) if (source[i] === '\\') i++;
-    } else if (c === '(') {
-      groups.push({ quantified: false, alternation: false });
-      if (source[i + 1] === '?') i += source[i + 2] === '<' && /[=!]/.test(source[i + 3] ?? '') ? 3 : 2;
-    } else if (c === ')') {
-      const inner = groups.length > 1 ? (groups.pop() as { quantified: boolean; alternation: boolean }) : top;
-      const after = quantifierAt(source, i + 1);
-      if (after.repeats && (inner.quantified || inner.alternation)) {
-        return 'a repeated group holds a quantifier or an alternative (like (a+)+): matching may take exponential time';
-      }
-      const parent = groups[groups.length - 1] as { quantified: boolean; alternation: boolean };
-      parent.quantified ||= inner.quantified || after.length > 0;
-      if (after.unbounded) unbounded++;
-      i += after.length;
-      continue;
-    } else if (c === '|') {
-      top.alternation = true;
-      if (groups.length === 1) topAlternation = true;
-      continue;
-    }
-    const q = quantifierAt(source, i + 1);
-    if (q.length > 0) {
-      top.quantified = true;
-      if (q.unbounded) unbounded++;
-      i += q.length;
-    }
-  }
-  const allowed = source.startsWith('^') && !topAlternation ? 2 : 1;
-  if (unbounded > allowed) {
-    return `${unbounded} unbounded quantifiers (*, +, {n,}): at most ${allowed === 2 ? 'two in a pattern anchored at ^' : 'one (two when the pattern starts with ^)'}, or matching a line may take seconds`;
-  }
-  return undefined;
 }
 
 /** Problems of a device's `capture`: it needs files up, and its patterns must compile and be linear. */
@@ -157,16 +87,7 @@ function checkCapture(config: AttacheConfig, device: DeviceConfig, i: number, is
   for (const key of ['start', 'end'] as const) {
     const source = capture[key];
     if (source === undefined) continue;
-    try {
-      new RegExp(source);
-    } catch (err) {
-      issues.push({
-        path: `${at}/${key}`,
-        message: `not a valid regular expression: ${(err as Error).message}`,
-      });
-      continue;
-    }
-    const problem = backtrackingProblem(source);
+    const problem = devicePatternProblem(source);
     if (problem !== undefined) issues.push({ path: `${at}/${key}`, message: problem });
   }
 }
@@ -175,7 +96,8 @@ function checkCapture(config: AttacheConfig, device: DeviceConfig, i: number, is
  * What the schema cannot say about the devices, from the config alone: ids are unique; a serial port
  * is opened by one device only (Modbus RTU devices share theirs as one bus); two devices do not listen
  * on one TCP port; serial port paths are device paths; regex-line patterns compile and have the
- * groups their `fields` name; a `capture` has files up configured and compiling, linear patterns. Each issue's `path` is a JSON pointer into the config.
+ * groups their `fields` name; a `capture` has files up configured; every pattern compiles and runs
+ * in linear time. Each issue's `path` is a JSON pointer into the config.
  */
 export function checkDevices(config: AttacheConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];

@@ -1,5 +1,5 @@
 import type { DeviceField, RegexLineFormat } from '@attache/core';
-import { GatewayError } from '@attache/core';
+import { devicePattern, devicePatternProblem, GatewayError } from '@attache/core';
 import { parseDeviceTime } from './kv-line.js';
 
 /** What {@link RegexLineParser.parse} finds in one line. */
@@ -24,17 +24,17 @@ export class RegexLineParser {
 
   /**
    * @throws GatewayError `ATTACHE_CONFIG_INVALID` with the issue `/format/pattern` when the pattern is
-   * not a valid regular expression (the caller prefixes the device's path).
+   * not a valid regular expression or cannot be matched in linear time (see `devicePatternProblem`;
+   * the caller prefixes the device's path).
    */
   constructor(format: RegexLineFormat) {
-    try {
-      this.#pattern = new RegExp(format.pattern);
-    } catch (err) {
-      throw new GatewayError('ATTACHE_CONFIG_INVALID', 'format.pattern is not a valid regular expression', {
-        cause: err,
-        issues: [{ path: '/format/pattern', message: 'not a valid regular expression' }],
+    const problem = devicePatternProblem(format.pattern);
+    if (problem !== undefined) {
+      throw new GatewayError('ATTACHE_CONFIG_INVALID', `format.pattern: ${problem}`, {
+        issues: [{ path: '/format/pattern', message: problem }],
       });
     }
+    this.#pattern = devicePattern(format.pattern);
     this.#format = format;
   }
 

@@ -32,3 +32,45 @@ t.test('regex-line: named groups become fields, time → deviceTime, no match is
     issues: [{ path: '/format/pattern' }],
   });
 });
+
+t.test(
+  'regex-line: a hostile line is malformed without stalling, a backtracking pattern is refused',
+  async (t) => {
+    const field = {
+      code: 'X',
+      unit: '1',
+      system: 'MDC',
+      type: 'number',
+      questionableWhenNonZero: false,
+    } as const;
+    // Matching this pattern against the line below takes minutes on a backtracking engine.
+    const parser = new RegexLineParser({
+      kind: 'regex-line',
+      pattern: '^(?<a>.*),(?<b>.*),(?<c>.*);$',
+      fields: { a: field, b: field, c: field },
+      minFields: 1,
+    });
+    t.throws(() => parser.parse(`${'1,'.repeat(8000)}x`), {
+      code: 'ATTACHE_MALFORMED',
+      message: 'line does not match the pattern',
+    });
+    t.same(parser.parse('1,2,3;').fields, [
+      { name: 'a', value: '1' },
+      { name: 'b', value: '2' },
+      { name: 'c', value: '3' },
+    ]);
+    t.throws(
+      () =>
+        new RegexLineParser({
+          kind: 'regex-line',
+          pattern: '(?<a>\\d+)(?=%)',
+          fields: { a: field },
+          minFields: 1,
+        }),
+      {
+        code: 'ATTACHE_CONFIG_INVALID',
+        issues: [{ path: '/format/pattern', message: /^cannot be matched in linear time/ }],
+      },
+    );
+  },
+);
