@@ -11,7 +11,7 @@ import {
   type WindowResult,
 } from '@attache/core';
 import { copyToStick } from '@attache/files-up';
-import type { GatewayStatus } from '@attache/gateway';
+import type { GatewayPage, GatewayStatus } from '@attache/gateway';
 import { type ExportProgress, placeFile } from '@attache/gateway';
 import {
   type ExportOutcome,
@@ -153,7 +153,12 @@ export function technicianHost(config: AttacheConfig, deps: TechnicianDeps): Tec
       if (exporting) return { records: 0, error: 'an export is already being written' };
       exporting = true;
       try {
-        return await exportToStick(config, deps, onProgress);
+        // Where to write follows a reloaded `technician` section; the recipient is the cache's, read at start.
+        return await exportToStick(
+          { ...config, technician: deps.target.config().technician },
+          deps,
+          onProgress,
+        );
       } finally {
         exporting = false;
       }
@@ -171,13 +176,13 @@ export function technicianHost(config: AttacheConfig, deps: TechnicianDeps): Tec
 /**
  * Starts the technician page when the config has a `technician` section; undefined otherwise
  * (nothing listens, nothing is loaded per reading). A page that cannot start is logged and left
- * off: acquisition never depends on it.
+ * off: acquisition never depends on it. A reloaded config moves it (`reconfigure`).
  */
 export async function startTechnicianPage(
   config: AttacheConfig,
   logger: Logger,
   deps: TechnicianDeps,
-): Promise<TechnicianServer | undefined> {
+): Promise<GatewayPage | undefined> {
   const page = config.technician;
   if (!page) return undefined;
   const server = new TechnicianServer({
@@ -190,10 +195,21 @@ export async function startTechnicianPage(
   });
   try {
     await server.start();
-    return server;
   } catch (err) {
     logger.error({ err }, 'the technician page could not start: it stays off');
     await server.stop();
     return undefined;
   }
+  return {
+    stop: () => server.stop(),
+    reconfigure: async (next) => {
+      const section = next.technician;
+      if (section === undefined) return server.stop();
+      await server.reconfigure({
+        listen: section.listen,
+        port: section.port,
+        sessionMinutes: section.sessionMinutes,
+      });
+    },
+  };
 }

@@ -10,6 +10,8 @@ import type { GatewayStatus } from './status.js';
 /** A page served beside the gateway. */
 export interface GatewayPage {
   stop(): Promise<void>;
+  /** Takes up a reloaded config whose page section changed but is still there. */
+  reconfigure(config: AttacheConfig): Promise<void>;
 }
 
 /** What the gateway lends a page: its status, a window now, every stored record, config updates. */

@@ -135,28 +135,7 @@ export class Gateway {
     for (const adapter of this.#adapters) await adapter.start();
     this.#startedAt = new Date().toISOString();
     this.#startPolicies();
-    // Started only when configured: with the page off, none of its code is loaded.
-    if (config.technician && this.#options.page) {
-      this.#page = await this.#options.page(config, this.#log, {
-        status: () => this.status(),
-        sync: () => this.sync(),
-        stored: this.#stored,
-        stageExport: (params, notify) =>
-          stageExport(
-            this.#running().cache,
-            { dataDir: this.#config.gateway.dataDir, signingKey: gatewayPaths(this.#config).signingKey },
-            params,
-            notify,
-          ),
-        target: {
-          config: () => this.#config,
-          configPath: this.#options.configPath,
-          reload: () => this.reload(),
-          health: () => this.health(),
-          logger: this.#log,
-        },
-      });
-    }
+    await this.#startPage(config);
     if (config.cache.maxAgeDays > 0) {
       // The cache logs what it drops; a failure here must not stop the gateway.
       this.#expiry = every(this.#time, 60_000, () => {
@@ -175,6 +154,30 @@ export class Gateway {
       },
       'gateway started',
     );
+  }
+
+  /** Starts the page when the config has one: with the page off, none of its code is loaded. */
+  async #startPage(config: AttacheConfig): Promise<void> {
+    if (!config.technician || !this.#options.page) return;
+    this.#page = await this.#options.page(config, this.#log, {
+      status: () => this.status(),
+      sync: () => this.sync(),
+      stored: this.#stored,
+      stageExport: (params, notify) =>
+        stageExport(
+          this.#running().cache,
+          { dataDir: this.#config.gateway.dataDir, signingKey: gatewayPaths(this.#config).signingKey },
+          params,
+          notify,
+        ),
+      target: {
+        config: () => this.#config,
+        configPath: this.#options.configPath,
+        reload: () => this.reload(),
+        health: () => this.health(),
+        logger: this.#log,
+      },
+    });
   }
 
   /** Opens a window now (or joins the open one). */
@@ -238,6 +241,7 @@ export class Gateway {
     if (this.#config.uplink) this.#scheduler?.update(this.#config.uplink.window);
     const root = this.#log as Logger & { level?: string };
     if (typeof root.level === 'string') root.level = this.#config.log.level;
+    await this.#reloadPage(this.#beforeReload, next);
     this.#log.info({ devices: this.#adapters.length }, 'config reloaded');
   }
 
@@ -250,6 +254,19 @@ export class Gateway {
     const adapters = await adaptersHealth(this.#adapters, changed, this.#startErrors, this.#time);
     if (!adapters.healthy) return adapters;
     return uplinkHealth(this.#beforeReload, this.#config);
+  }
+
+  /**
+   * A reload that added, changed or removed the `technician` section: the page starts, moves or
+   * stops now. Stopping is not waited for: the request that applied the config may be the page's own.
+   */
+  async #reloadPage(before: AttacheConfig, next: AttacheConfig): Promise<void> {
+    if (JSON.stringify(before.technician) === JSON.stringify(next.technician)) return;
+    const page = this.#page;
+    if (page === undefined) return this.#startPage(this.#config);
+    if (next.technician) return page.reconfigure(this.#config);
+    this.#page = undefined;
+    void page.stop().catch((err: unknown) => this.#log.error({ err }, 'the technician page did not stop'));
   }
 
   /** A software update switched releases: once the open window has ended, `onRestart` is called. */

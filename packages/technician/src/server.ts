@@ -45,12 +45,13 @@ const assetFile: Record<string, string> = { '/': 'index.html', '/app.js': 'app.j
  * did it; readings are never logged.
  */
 export class TechnicianServer {
-  readonly #options: TechnicianServerOptions;
+  #options: TechnicianServerOptions;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #sessions: SessionStore;
   readonly #limiter: LoginLimiter;
-  readonly #servers = new Map<string, Server>();
+  /** Listening servers by address, with the Host header each answers to. */
+  readonly #servers = new Map<string, { server: Server; host: string }>();
   readonly #hosts = new Set<string>();
   readonly #files = new Map<string, Buffer>();
   #feed: LiveFeed | undefined;
@@ -82,6 +83,7 @@ export class TechnicianServer {
     return [...this.#hosts].map((host) => `http://${host}/`);
   }
 
+  /** Stops listening and closes every connection, a live feed's included. */
   async stop(): Promise<void> {
     clearInterval(this.#rebind);
     this.#feed?.close();
@@ -89,15 +91,31 @@ export class TechnicianServer {
     const servers = [...this.#servers.values()];
     this.#servers.clear();
     this.#hosts.clear();
-    await Promise.all(
-      servers.map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeAllConnections();
-          }),
-      ),
-    );
+    await Promise.all(servers.map(({ server }) => closeServer(server)));
+  }
+
+  /**
+   * Takes up a changed `technician` section while running (a config reload): stops listening where
+   * `listen` or the port no longer says (connections there are closed), listens where it now does,
+   * and gives sessions started from now on the new length. Logged-in technicians stay logged in.
+   */
+  async reconfigure(
+    options: Pick<TechnicianServerOptions, 'listen' | 'port' | 'sessionMinutes'>,
+  ): Promise<void> {
+    const moved = options.port !== this.#options.port;
+    this.#options = { ...this.#options, ...options };
+    this.#sessions.lifetimeMs = options.sessionMinutes * 60_000;
+    const wanted = new Set(resolveListen(options.listen).map((a) => a.address));
+    const dropped: Server[] = [];
+    for (const [address, { server, host }] of this.#servers) {
+      if (!moved && wanted.has(address)) continue;
+      this.#servers.delete(address);
+      this.#hosts.delete(host);
+      dropped.push(server);
+      this.#log.info({ url: `http://${host}/` }, 'technician page no longer listening there');
+    }
+    await Promise.all(dropped.map(closeServer));
+    await this.#bindAll();
   }
 
   async #bindAll(): Promise<void> {
@@ -130,8 +148,8 @@ export class TechnicianServer {
       );
     });
     server.on('error', (err) => this.#log.error({ err }, 'technician page server error'));
-    this.#servers.set(address.address, server);
     const host = hostHeader(address, this.#options.port);
+    this.#servers.set(address.address, { server, host });
     this.#hosts.add(host);
     this.#log.info({ url: `http://${host}/` }, 'technician page listening');
   }
@@ -305,3 +323,11 @@ export class TechnicianServer {
 }
 
 export type { LiveReading };
+
+/** Closes a server and every connection it has (a live feed's stream would hold it open). */
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

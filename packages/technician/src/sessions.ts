@@ -21,7 +21,7 @@ const maxSessions = 16;
 export class SessionStore {
   readonly #sessions = new Map<string, Session>();
   readonly #clock: Clock;
-  readonly #lifetimeMs: number;
+  #lifetimeMs: number;
 
   constructor(options: { clock: Clock; lifetimeMs: number }) {
     this.#clock = options.clock;
@@ -58,6 +58,11 @@ export class SessionStore {
 
   delete(token: string | undefined): void {
     if (token !== undefined) this.#sessions.delete(hash(token));
+  }
+
+  /** How long sessions started from now on last (a config reload); running ones keep their end. */
+  set lifetimeMs(ms: number) {
+    this.#lifetimeMs = ms;
   }
 
   /** Seconds a new session lasts (the cookie's Max-Age). */
