@@ -55,6 +55,7 @@ t.test('shellcheck: the build and on-box scripts are clean', async (t) => {
 const imageOnly: Record<string, string> = {
   '/usr/bin/ssh-keygen': 'openssh-server',
   '/usr/sbin/nft': 'nftables',
+  '/usr/bin/systemctl': 'systemd',
 };
 // Keys newer than Debian 12's systemd 252 (RestartSteps/RestartMaxDelaySec: systemd 254); the image
 // runs 257, where make image-test verifies the installed units without this allowance.
@@ -115,12 +116,14 @@ const exposureLimits: Record<string, number> = {
   'attache-hotplug@.service': 5.0,
   'attache-ssh-hostkeys.service': 5.0,
   'attache-firewall.service': 5.0,
+  'attache-firewall-reload.service': 5.0,
   'attache-console.service': 2.0,
 };
 
 t.test('systemd-analyze security: the gateway <= 2.0, every root helper <= 5.0', async (t) => {
   if (!(await requireTool(t, 'systemd-analyze', 'systemd'))) return;
-  t.same(Object.keys(exposureLimits).sort(), (await readdir(unitDir)).sort(), 'every unit has a limit');
+  const services = (await readdir(unitDir)).filter((u) => u.endsWith('.service'));
+  t.same(Object.keys(exposureLimits).sort(), services.sort(), 'every service has a limit');
   for (const [unit, limit] of Object.entries(exposureLimits)) {
     const result = await attempt('systemd-analyze', [
       'security',
