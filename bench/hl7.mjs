@@ -4,7 +4,10 @@
 // and over 20 connections, ACK latency p50/p99, and CPU per message of the gateway side and of the
 // senders. Nothing is asserted. `node bench/hl7.mjs [commitIntervalMs ...]` (default: 0, the config's
 // default, and 5); HL7_BENCH_CONNECTIONS=1 or =20 runs only that case; HL7_BENCH_PORT=n sends the same
-// messages to a peer's MLLP server listening on 127.0.0.1:n instead (bench/peers).
+// messages to a peer's MLLP server listening on 127.0.0.1:n instead (bench/peers). Each case first
+// sends HL7_BENCH_WARMUP messages (default 2,000, spread over its connections) that are not counted,
+// so that the figures are of the running gateway rather than of V8 compiling its code; the group
+// sizes are the cache's synced writes during the counted messages (from its debug log).
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EthernetAdapter } from '@attache/adapter-ethernet';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
-import { validateConfig } from '@attache/core';
+import { nullLogger, validateConfig } from '@attache/core';
 import { getFreePort, MllpSenderSimulator, oruR01Message, pcd01VitalSigns } from '@attache/devkit';
 import { Hl7Driver } from '@attache/hl7';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
@@ -27,16 +30,52 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** Messages sent before the counted ones, over all connections of a case. */
+const warmup = Number(process.env.HL7_BENCH_WARMUP ?? 2000);
+
+/** A logger that keeps the size of each group the cache commits (its 'appends committed' debug line). */
+function groupSizes() {
+  const sizes = [];
+  const logger = {
+    ...nullLogger,
+    debug: (fields, msg) => {
+      if (msg === 'appends committed') sizes.push(fields.records);
+    },
+    child: () => logger,
+  };
+  return { logger, sizes };
+}
+
+/** "n groups, p50/p90/max records" of `sizes` (not sorted). */
+function groupSummary(sizes) {
+  const sorted = [...sizes].sort((a, b) => a - b);
+  return `${fmt(sorted.length)} synced writes, records per write p50 ${percentile(sorted, 50)}, p90 ${percentile(sorted, 90)}, max ${sorted.at(-1)}`;
+}
+
+/** Sends the warm-up messages (when any), then the counted ones; resolves with the senders' report. */
+async function exchange(senders, connections, perConnection, beforeCounted = () => {}) {
+  const warm = Math.ceil(warmup / connections);
+  if (warm > 0) {
+    senders.send({ count: warm, prefix: 'W' });
+    await once(senders, 'message');
+  }
+  const marks = beforeCounted();
+  senders.send({ count: perConnection, prefix: 'C' });
+  const [report] = await once(senders, 'message');
+  return { report, marks };
+}
+
 /** The same senders against a peer's MLLP server already listening on `port` (HL7_BENCH_PORT). */
 async function runAgainst(port, connections, perConnection) {
   const senders = fork(new URL(import.meta.url), ['--senders'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  senders.send({ port, connections, perConnection });
+  senders.send({ port, connections });
   await once(senders, 'message');
-  const t0 = performance.now();
-  senders.send('go');
-  const [{ latencies }] = await once(senders, 'message');
+  const {
+    report: { latencies },
+    marks: t0,
+  } = await exchange(senders, connections, perConnection, () => performance.now());
   const seconds = (performance.now() - t0) / 1000;
   await once(senders, 'exit');
   latencies.sort((a, b) => a - b);
@@ -61,10 +100,12 @@ async function run(connections, perConnection, commitIntervalMs) {
       },
     ],
   });
+  const groups = groupSizes();
   const cache = new LevelCache({
     path: join(dir, `cache-${connections}-${commitIntervalMs}`),
     keyring: await loadOrCreateKeyring(join(dir, 'keys', 'cache.key')),
     commitIntervalMs,
+    logger: groups.logger,
   });
   await cache.open();
   const normalizer = new ReadingNormalizer({
@@ -87,14 +128,18 @@ async function run(connections, perConnection, commitIntervalMs) {
   const senders = fork(new URL(import.meta.url), ['--senders'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  senders.send({ port, connections, perConnection });
+  senders.send({ port, connections });
   await once(senders, 'message'); // connected
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  senders.send('go');
-  const [{ latencies, cpu: senderCpu }] = await once(senders, 'message');
+  const {
+    report: { latencies, cpu: senderCpu },
+    marks: { cpu0, t0 },
+  } = await exchange(senders, connections, perConnection, () => {
+    groups.sizes.length = 0;
+    return { cpu0: process.cpuUsage(), t0: performance.now() };
+  });
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const sizes = [...groups.sizes];
   const total = connections * perConnection;
   await once(senders, 'exit');
   await adapter.stop();
@@ -104,24 +149,43 @@ async function run(connections, perConnection, commitIntervalMs) {
   console.log(
     `${connections} connection(s), commitIntervalMs ${commitIntervalMs}: ${fmt(total)} ORU^R01 in ${seconds.toFixed(2)} s = ` +
       `${fmt(total / seconds)} msg/s; ACK p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms; ` +
-      `CPU ${fmt((cpu.user + cpu.system) / total, 1)} µs/msg gateway side (adapter, normalizer, cache), ` +
-      `${fmt(senderCpu / total, 1)} µs/msg senders; ${fmt(stats.records)} records stored`,
+      `CPU ${fmt((cpu.user + cpu.system) / total, 1)} µs/msg gateway side (adapter, normalizer, cache; ` +
+      `user ${fmt(cpu.user / total, 1)}, system ${fmt(cpu.system / total, 1)}), ` +
+      `${fmt(senderCpu / total, 1)} µs/msg senders; ${fmt(stats.records)} records stored; ${groupSummary(sizes)}`,
   );
 }
 
-/** The child: `connections` senders, each sending `perConnection` messages and awaiting each AA. */
-async function senders({ port, connections, perConnection }) {
+/**
+ * The child: `connections` senders; on each `{ count, prefix }` from the parent each sends `count`
+ * messages, awaiting each AA, and the child answers with the latencies and its CPU time. Counted
+ * messages follow the warm-up, so they come last and the child exits after them.
+ */
+async function senders({ port, connections }) {
   const list = Array.from({ length: connections }, () => new MllpSenderSimulator({ port, resend: false }));
   await Promise.all(list.map((s) => s.connect()));
   process.send('connected');
-  await once(process, 'message');
+  for (;;) {
+    const [{ count, prefix }] = await once(process, 'message');
+    const report = await round(list, count, prefix);
+    if (prefix === 'W') {
+      process.send(report);
+      continue;
+    }
+    for (const s of list) await s.close();
+    process.send(report, () => process.disconnect());
+    return;
+  }
+}
+
+/** Each of `list` sends `count` messages, awaiting each AA; their latencies and the CPU time used. */
+async function round(list, count, prefix) {
   const latencies = [];
   const cpu0 = process.cpuUsage();
   await Promise.all(
     list.map(async (sender, c) => {
-      for (let i = 0; i < perConnection; i++) {
+      for (let i = 0; i < count; i++) {
         const message = oruR01Message({
-          controlId: `C${c}-${i}`,
+          controlId: `${prefix}${c}-${i}`,
           patient: { mrn: `MRN-${c}`, name: 'BENCH^PATIENT' },
           observations,
         });
@@ -133,8 +197,7 @@ async function senders({ port, connections, perConnection }) {
     }),
   );
   const cpu = process.cpuUsage(cpu0);
-  for (const s of list) await s.close();
-  process.send({ latencies, cpu: cpu.user + cpu.system }, () => process.disconnect());
+  return { latencies, cpu: cpu.user + cpu.system };
 }
 
 if (process.argv[2] === '--senders') {
