@@ -274,8 +274,8 @@ export function reencodeHl7Field(
 }
 
 /** Whether `value` holds the escape character or a control character. */
-function hasEscapeOrControl(value: string, escape: string): boolean {
-  const e = escape.charCodeAt(0);
+function hasEscapeOrControl(value: string, escapeChar: string): boolean {
+  const e = escapeChar.charCodeAt(0);
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i);
     if (code < 0x20 || code === 0x7f || code === e) return true;
