@@ -119,7 +119,8 @@ export class Hl7Session implements ProtocolSession {
   #message(payload: Buffer): void {
     const { clock, report } = this.#ctx;
     const arrival = { receivedAt: clock.now(), monotonicMs: clock.monotonicMs() };
-    const result = interpretHl7(payload, { versions: this.#options.format.versions });
+    const { versions, freeText } = this.#options.format;
+    const result = interpretHl7(payload, { versions, freeText });
     const ack = (message: Hl7Message | undefined, code: Hl7AckCode, error?: Hl7AckError) =>
       hl7AckFrame(payload, { message, code, controlId: nextControlId(), ...(error ? { error } : {}) });
     if (result.kind === 'ignore') {
