@@ -7,7 +7,9 @@
 // messages to a peer's MLLP server listening on 127.0.0.1:n instead (bench/peers). Each case first
 // sends HL7_BENCH_WARMUP messages (default 2,000, spread over its connections) that are not counted,
 // so that the figures are of the running gateway rather than of V8 compiling its code; the group
-// sizes are the cache's synced writes during the counted messages (from its debug log).
+// sizes are the cache's synced writes during the counted messages (from its debug log). The
+// one-connection case measures the disk's fsync ceiling in the same directory just before it
+// (bench/peers/fsync-probe.mjs) and prints its rate as a ratio of that.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,6 +21,7 @@ import { nullLogger, validateConfig } from '@attache/core';
 import { getFreePort, MllpSenderSimulator, oruR01Message, pcd01VitalSigns } from '@attache/devkit';
 import { Hl7Driver } from '@attache/hl7';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
+import { fsyncCeiling } from './peers/fsync-probe.mjs';
 
 // HL7_BENCH_DIR=/dev/shm shows the pipeline without the disk (fsync on tmpfs is free): not durable.
 /** The parent's temporary directory (the senders' child makes none). */
@@ -86,7 +89,7 @@ async function runAgainst(port, connections, perConnection) {
   );
 }
 
-async function run(connections, perConnection, commitIntervalMs) {
+async function run(connections, perConnection, commitIntervalMs, ceiling) {
   const port = await getFreePort();
   const config = validateConfig({
     version: 1,
@@ -151,7 +154,11 @@ async function run(connections, perConnection, commitIntervalMs) {
       `${fmt(total / seconds)} msg/s; ACK p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms; ` +
       `CPU ${fmt((cpu.user + cpu.system) / total, 1)} µs/msg gateway side (adapter, normalizer, cache; ` +
       `user ${fmt(cpu.user / total, 1)}, system ${fmt(cpu.system / total, 1)}), ` +
-      `${fmt(senderCpu / total, 1)} µs/msg senders; ${fmt(stats.records)} records stored; ${groupSummary(sizes)}`,
+      `${fmt(senderCpu / total, 1)} µs/msg senders; ${fmt(stats.records)} records stored; ${groupSummary(sizes)}` +
+      (ceiling
+        ? `; fsync ceiling just before ${fmt(ceiling.perSecond)} writes/s (write + fdatasync p50 ${ceiling.p50.toFixed(3)} ms), ` +
+          `ratio ${(total / seconds / ceiling.perSecond).toFixed(2)}`
+        : ''),
   );
 }
 
@@ -211,7 +218,8 @@ if (process.argv[2] === '--senders') {
     const only = process.env.HL7_BENCH_CONNECTIONS ?? (process.env.HL7_BENCH_ONLY20 ? '20' : undefined);
     const peerPort = process.env.HL7_BENCH_PORT;
     for (const interval of peerPort ? [] : intervals) {
-      if (only !== '20') await run(1, 3000, interval);
+      // One connection's bound: the disk's rate for one durable write at a time, where the cache lives.
+      if (only !== '20') await run(1, 3000, interval, await fsyncCeiling(dir, 2000));
       if (only !== '1') await run(20, 500, interval);
     }
     if (peerPort) {
