@@ -4,7 +4,8 @@
 // and over 20 connections, ACK latency p50/p99, and CPU per message of the gateway side and of the
 // senders. Nothing is asserted. `node bench/hl7.mjs [commitIntervalMs ...]` (default: 0, the config's
 // default, and 5); HL7_BENCH_CONNECTIONS=1 or =20 runs only that case; HL7_BENCH_PORT=n sends the same
-// messages to a peer's MLLP server listening on 127.0.0.1:n instead (bench/peers). Each case first
+// messages to a peer's MLLP server listening on 127.0.0.1:n instead (bench/peers); HL7_BENCH_PIPELINE=n
+// lets each connection write up to n messages ahead of their ACKs (a sender working off a backlog). Each case first
 // sends HL7_BENCH_WARMUP messages (default 2,000, spread over its connections) that are not counted,
 // so that the figures are of the running gateway rather than of V8 compiling its code; the group
 // sizes are the cache's synced writes during the counted messages (from its debug log). The
@@ -18,8 +19,14 @@ import { join } from 'node:path';
 import { EthernetAdapter } from '@attache/adapter-ethernet';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import { nullLogger, validateConfig } from '@attache/core';
-import { getFreePort, MllpSenderSimulator, oruR01Message, pcd01VitalSigns } from '@attache/devkit';
-import { Hl7Driver } from '@attache/hl7';
+import {
+  getFreePort,
+  MllpSenderSimulator,
+  oruR01Message,
+  parseMllpAck,
+  pcd01VitalSigns,
+} from '@attache/devkit';
+import { encodeMllp, Hl7Driver } from '@attache/hl7';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 import { fsyncCeiling } from './peers/fsync-probe.mjs';
 
@@ -189,22 +196,47 @@ async function round(list, count, prefix) {
   const latencies = [];
   const cpu0 = process.cpuUsage();
   await Promise.all(
-    list.map(async (sender, c) => {
-      for (let i = 0; i < count; i++) {
-        const message = oruR01Message({
-          controlId: `${prefix}${c}-${i}`,
-          patient: { mrn: `MRN-${c}`, name: 'BENCH^PATIENT' },
-          observations,
-        });
-        const start = performance.now();
-        const ack = await sender.send(message);
-        latencies.push(performance.now() - start);
-        if (ack.code !== 'AA') throw new Error(`${ack.controlId}: ${ack.code}`);
-      }
-    }),
+    list.map((sender, c) => (pipeline > 1 ? pipelined : oneByOne)(sender, c, count, prefix, latencies)),
   );
   const cpu = process.cpuUsage(cpu0);
   return { latencies, cpu: cpu.user + cpu.system };
+}
+
+/** Messages in flight per connection (HL7_BENCH_PIPELINE): 1 waits for each ACK, like a monitor. */
+const pipeline = Number(process.env.HL7_BENCH_PIPELINE ?? 1);
+
+function benchMessage(prefix, c, i) {
+  return oruR01Message({
+    controlId: `${prefix}${c}-${i}`,
+    patient: { mrn: `MRN-${c}`, name: 'BENCH^PATIENT' },
+    observations,
+  });
+}
+
+async function oneByOne(sender, c, count, prefix, latencies) {
+  for (let i = 0; i < count; i++) {
+    const message = benchMessage(prefix, c, i);
+    const start = performance.now();
+    const ack = await sender.send(message);
+    latencies.push(performance.now() - start);
+    if (ack.code !== 'AA') throw new Error(`${ack.controlId}: ${ack.code}`);
+  }
+}
+
+/** Up to `pipeline` messages written ahead of their ACKs (a sender with a backlog); ACKs in order. */
+async function pipelined(sender, c, count, prefix, latencies) {
+  const starts = [];
+  let sent = 0;
+  for (let acked = 0; acked < count; acked++) {
+    while (sent < count && sent - acked < pipeline) {
+      starts.push(performance.now());
+      await sender.sendRaw(encodeMllp(benchMessage(prefix, c, sent)));
+      sent++;
+    }
+    const ack = parseMllpAck(await sender.nextAck());
+    latencies.push(performance.now() - starts[acked]);
+    if (ack.code !== 'AA') throw new Error(`${ack.controlId}: ${ack.code}`);
+  }
 }
 
 if (process.argv[2] === '--senders') {
