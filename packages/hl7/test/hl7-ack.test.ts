@@ -1,6 +1,7 @@
 import {
   buildHl7Ack,
   decodeHl7,
+  encodeHl7,
   type Hl7Interpretation,
   hl7AckFrame,
   interpretHl7,
@@ -60,6 +61,17 @@ t.test(
     t.equal(ack.msh.raw(5), 'MON\\X0B\\X^7&8', 'the VT travels as \\X0B\\, components kept');
     t.equal(ack.msh.raw(6), 'WARD~2', 'repetitions copied as sent');
     t.equal(ack.segments[1]?.raw(2), 'ID7');
+  },
+);
+
+t.test(
+  'encodeHl7 escapes each delimiter and control character, and leaves plain text as it is',
+  async (t) => {
+    const d = parseHl7Message(`MSH|^~\\&|A|B|C|D|20260101||ORU^R01|1|P|2.6`).delimiters;
+    t.equal(encodeHl7('a|b^c~d\\e&f\x0bg', d), 'a\\F\\b\\S\\c\\R\\d\\E\\e\\T\\f\\X0B\\g');
+    const plain = 'MONITOR 7 (bed 12)';
+    t.equal(encodeHl7(plain, d), plain);
+    t.equal(decodeHl7(encodeHl7('x|y&z', d), d), 'x|y&z', 'decodes back');
   },
 );
 
