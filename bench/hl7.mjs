@@ -4,7 +4,13 @@
 // and over 20 connections, ACK latency p50/p99, and CPU per message of the gateway side and of the
 // senders. Nothing is asserted. `node bench/hl7.mjs [commitIntervalMs ...]` (default: 0, the config's
 // default, and 5); HL7_BENCH_CONNECTIONS=1 or =20 runs only that case; HL7_BENCH_PORT=n sends the same
-// messages to a peer's MLLP server listening on 127.0.0.1:n instead (bench/peers).
+// messages to a peer's MLLP server listening on 127.0.0.1:n instead (bench/peers); HL7_BENCH_PIPELINE=n
+// lets each connection write up to n messages ahead of their ACKs (a sender working off a backlog). Each case first
+// sends HL7_BENCH_WARMUP messages (default 2,000, spread over its connections) that are not counted,
+// so that the figures are of the running gateway rather than of V8 compiling its code; the group
+// sizes are the cache's synced writes during the counted messages (from its debug log). The
+// one-connection case measures the disk's fsync ceiling in the same directory just before it
+// (bench/peers/fsync-probe.mjs) and prints its rate as a ratio of that.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,10 +18,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EthernetAdapter } from '@attache/adapter-ethernet';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
-import { validateConfig } from '@attache/core';
-import { getFreePort, MllpSenderSimulator, oruR01Message, pcd01VitalSigns } from '@attache/devkit';
-import { Hl7Driver } from '@attache/hl7';
+import { nullLogger, validateConfig } from '@attache/core';
+import {
+  getFreePort,
+  MllpSenderSimulator,
+  oruR01Message,
+  parseMllpAck,
+  pcd01VitalSigns,
+} from '@attache/devkit';
+import { encodeMllp, Hl7Driver } from '@attache/hl7';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
+import { fsyncCeiling } from './peers/fsync-probe.mjs';
 
 // HL7_BENCH_DIR=/dev/shm shows the pipeline without the disk (fsync on tmpfs is free): not durable.
 /** The parent's temporary directory (the senders' child makes none). */
@@ -27,16 +40,52 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** Messages sent before the counted ones, over all connections of a case. */
+const warmup = Number(process.env.HL7_BENCH_WARMUP ?? 2000);
+
+/** A logger that keeps the size of each group the cache commits (its 'appends committed' debug line). */
+function groupSizes() {
+  const sizes = [];
+  const logger = {
+    ...nullLogger,
+    debug: (fields, msg) => {
+      if (msg === 'appends committed') sizes.push(fields.records);
+    },
+    child: () => logger,
+  };
+  return { logger, sizes };
+}
+
+/** "n groups, p50/p90/max records" of `sizes` (not sorted). */
+function groupSummary(sizes) {
+  const sorted = [...sizes].sort((a, b) => a - b);
+  return `${fmt(sorted.length)} synced writes, records per write p50 ${percentile(sorted, 50)}, p90 ${percentile(sorted, 90)}, max ${sorted.at(-1)}`;
+}
+
+/** Sends the warm-up messages (when any), then the counted ones; resolves with the senders' report. */
+async function exchange(senders, connections, perConnection, beforeCounted = () => {}) {
+  const warm = Math.ceil(warmup / connections);
+  if (warm > 0) {
+    senders.send({ count: warm, prefix: 'W' });
+    await once(senders, 'message');
+  }
+  const marks = beforeCounted();
+  senders.send({ count: perConnection, prefix: 'C' });
+  const [report] = await once(senders, 'message');
+  return { report, marks };
+}
+
 /** The same senders against a peer's MLLP server already listening on `port` (HL7_BENCH_PORT). */
 async function runAgainst(port, connections, perConnection) {
   const senders = fork(new URL(import.meta.url), ['--senders'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  senders.send({ port, connections, perConnection });
+  senders.send({ port, connections });
   await once(senders, 'message');
-  const t0 = performance.now();
-  senders.send('go');
-  const [{ latencies }] = await once(senders, 'message');
+  const {
+    report: { latencies },
+    marks: t0,
+  } = await exchange(senders, connections, perConnection, () => performance.now());
   const seconds = (performance.now() - t0) / 1000;
   await once(senders, 'exit');
   latencies.sort((a, b) => a - b);
@@ -47,7 +96,7 @@ async function runAgainst(port, connections, perConnection) {
   );
 }
 
-async function run(connections, perConnection, commitIntervalMs) {
+async function run(connections, perConnection, commitIntervalMs, ceiling) {
   const port = await getFreePort();
   const config = validateConfig({
     version: 1,
@@ -61,10 +110,12 @@ async function run(connections, perConnection, commitIntervalMs) {
       },
     ],
   });
+  const groups = groupSizes();
   const cache = new LevelCache({
     path: join(dir, `cache-${connections}-${commitIntervalMs}`),
     keyring: await loadOrCreateKeyring(join(dir, 'keys', 'cache.key')),
     commitIntervalMs,
+    logger: groups.logger,
   });
   await cache.open();
   const normalizer = new ReadingNormalizer({
@@ -87,14 +138,18 @@ async function run(connections, perConnection, commitIntervalMs) {
   const senders = fork(new URL(import.meta.url), ['--senders'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  senders.send({ port, connections, perConnection });
+  senders.send({ port, connections });
   await once(senders, 'message'); // connected
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  senders.send('go');
-  const [{ latencies, cpu: senderCpu }] = await once(senders, 'message');
+  const {
+    report: { latencies, cpu: senderCpu },
+    marks: { cpu0, t0 },
+  } = await exchange(senders, connections, perConnection, () => {
+    groups.sizes.length = 0;
+    return { cpu0: process.cpuUsage(), t0: performance.now() };
+  });
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const sizes = [...groups.sizes];
   const total = connections * perConnection;
   await once(senders, 'exit');
   await adapter.stop();
@@ -104,37 +159,84 @@ async function run(connections, perConnection, commitIntervalMs) {
   console.log(
     `${connections} connection(s), commitIntervalMs ${commitIntervalMs}: ${fmt(total)} ORU^R01 in ${seconds.toFixed(2)} s = ` +
       `${fmt(total / seconds)} msg/s; ACK p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms; ` +
-      `CPU ${fmt((cpu.user + cpu.system) / total, 1)} µs/msg gateway side (adapter, normalizer, cache), ` +
-      `${fmt(senderCpu / total, 1)} µs/msg senders; ${fmt(stats.records)} records stored`,
+      `CPU ${fmt((cpu.user + cpu.system) / total, 1)} µs/msg gateway side (adapter, normalizer, cache; ` +
+      `user ${fmt(cpu.user / total, 1)}, system ${fmt(cpu.system / total, 1)}), ` +
+      `${fmt(senderCpu / total, 1)} µs/msg senders; ${fmt(stats.records)} records stored; ${groupSummary(sizes)}` +
+      (ceiling
+        ? `; fsync ceiling just before ${fmt(ceiling.perSecond)} writes/s (write + fdatasync p50 ${ceiling.p50.toFixed(3)} ms), ` +
+          `ratio ${(total / seconds / ceiling.perSecond).toFixed(2)}`
+        : ''),
   );
 }
 
-/** The child: `connections` senders, each sending `perConnection` messages and awaiting each AA. */
-async function senders({ port, connections, perConnection }) {
+/**
+ * The child: `connections` senders; on each `{ count, prefix }` from the parent each sends `count`
+ * messages, awaiting each AA, and the child answers with the latencies and its CPU time. Counted
+ * messages follow the warm-up, so they come last and the child exits after them.
+ */
+async function senders({ port, connections }) {
   const list = Array.from({ length: connections }, () => new MllpSenderSimulator({ port, resend: false }));
   await Promise.all(list.map((s) => s.connect()));
   process.send('connected');
-  await once(process, 'message');
+  for (;;) {
+    const [{ count, prefix }] = await once(process, 'message');
+    const report = await round(list, count, prefix);
+    if (prefix === 'W') {
+      process.send(report);
+      continue;
+    }
+    for (const s of list) await s.close();
+    process.send(report, () => process.disconnect());
+    return;
+  }
+}
+
+/** Each of `list` sends `count` messages, awaiting each AA; their latencies and the CPU time used. */
+async function round(list, count, prefix) {
   const latencies = [];
   const cpu0 = process.cpuUsage();
   await Promise.all(
-    list.map(async (sender, c) => {
-      for (let i = 0; i < perConnection; i++) {
-        const message = oruR01Message({
-          controlId: `C${c}-${i}`,
-          patient: { mrn: `MRN-${c}`, name: 'BENCH^PATIENT' },
-          observations,
-        });
-        const start = performance.now();
-        const ack = await sender.send(message);
-        latencies.push(performance.now() - start);
-        if (ack.code !== 'AA') throw new Error(`${ack.controlId}: ${ack.code}`);
-      }
-    }),
+    list.map((sender, c) => (pipeline > 1 ? pipelined : oneByOne)(sender, c, count, prefix, latencies)),
   );
   const cpu = process.cpuUsage(cpu0);
-  for (const s of list) await s.close();
-  process.send({ latencies, cpu: cpu.user + cpu.system }, () => process.disconnect());
+  return { latencies, cpu: cpu.user + cpu.system };
+}
+
+/** Messages in flight per connection (HL7_BENCH_PIPELINE): 1 waits for each ACK, like a monitor. */
+const pipeline = Number(process.env.HL7_BENCH_PIPELINE ?? 1);
+
+function benchMessage(prefix, c, i) {
+  return oruR01Message({
+    controlId: `${prefix}${c}-${i}`,
+    patient: { mrn: `MRN-${c}`, name: 'BENCH^PATIENT' },
+    observations,
+  });
+}
+
+async function oneByOne(sender, c, count, prefix, latencies) {
+  for (let i = 0; i < count; i++) {
+    const message = benchMessage(prefix, c, i);
+    const start = performance.now();
+    const ack = await sender.send(message);
+    latencies.push(performance.now() - start);
+    if (ack.code !== 'AA') throw new Error(`${ack.controlId}: ${ack.code}`);
+  }
+}
+
+/** Up to `pipeline` messages written ahead of their ACKs (a sender with a backlog); ACKs in order. */
+async function pipelined(sender, c, count, prefix, latencies) {
+  const starts = [];
+  let sent = 0;
+  for (let acked = 0; acked < count; acked++) {
+    while (sent < count && sent - acked < pipeline) {
+      starts.push(performance.now());
+      await sender.sendRaw(encodeMllp(benchMessage(prefix, c, sent)));
+      sent++;
+    }
+    const ack = parseMllpAck(await sender.nextAck());
+    latencies.push(performance.now() - starts[acked]);
+    if (ack.code !== 'AA') throw new Error(`${ack.controlId}: ${ack.code}`);
+  }
 }
 
 if (process.argv[2] === '--senders') {
@@ -148,7 +250,8 @@ if (process.argv[2] === '--senders') {
     const only = process.env.HL7_BENCH_CONNECTIONS ?? (process.env.HL7_BENCH_ONLY20 ? '20' : undefined);
     const peerPort = process.env.HL7_BENCH_PORT;
     for (const interval of peerPort ? [] : intervals) {
-      if (only !== '20') await run(1, 3000, interval);
+      // One connection's bound: the disk's rate for one durable write at a time, where the cache lives.
+      if (only !== '20') await run(1, 3000, interval, await fsyncCeiling(dir, 2000));
       if (only !== '1') await run(20, 500, interval);
     }
     if (peerPort) {

@@ -64,8 +64,10 @@ export interface AppendPlan {
 
 interface Accepted {
   seq: number;
-  /** Its JSON, UTF-8: `plain.length` is what the bounds count. */
-  plain: Buffer;
+  /** Its JSON, sealed as UTF-8. */
+  json: string;
+  /** Bytes of `json` in UTF-8: what the bounds count. */
+  bytes: number;
 }
 
 function fullError(backlog: Backlog, limits: CacheLimits, bytes: number): GatewayError {
@@ -88,7 +90,7 @@ export async function planAppend(
   records: AttacheRecord[],
   limits: CacheLimits,
 ): Promise<AppendPlan> {
-  const { db, outbox, meta, sealer } = database;
+  const { db, outbox, sealer } = database;
   const next = { ...backlog };
   const outcomes: (GatewayError | undefined)[] = [];
   const accepted: Accepted[] = [];
@@ -106,8 +108,8 @@ export async function planAppend(
   try {
     for (const record of records) {
       record.seq = next.nextSeq;
-      const plain = Buffer.from(JSON.stringify(record), 'utf8');
-      const bytes = plain.length;
+      const json = JSON.stringify(record);
+      const bytes = Buffer.byteLength(json, 'utf8');
       let room = fits(bytes);
       if (!room && limits.whenFull === 'drop-oldest' && bytes <= limits.maxBytes) {
         room = await makeRoom(next, dropped, accepted, nextStored, () => fits(bytes), drops);
@@ -116,7 +118,7 @@ export async function planAppend(
         outcomes.push(fullError(next, limits, bytes));
         continue;
       }
-      accepted.push({ seq: record.seq, plain });
+      accepted.push({ seq: record.seq, json, bytes });
       outcomes.push(undefined);
       next.nextSeq++;
       next.records++;
@@ -128,12 +130,14 @@ export async function planAppend(
   if (accepted.length === 0 && dropped.length === 0) return { batch: undefined, next, outcomes, dropped };
   const batch = db.batch();
   for (const key of drops) batchDel(batch, 'outbox', key);
-  for (const { seq, plain } of accepted) {
+  for (const { seq, json } of accepted) {
     const key = seqKey(seq);
-    batchPut(batch, 'outbox', key, sealer.seal(levelKey('outbox', key), plain));
+    batchPut(batch, 'outbox', key, sealer.seal(levelKey('outbox', key), json));
   }
   next.dropped += dropped.length;
-  batch.put(backlogKey, next, { sublevel: meta });
+  // The counters under their full key (`!meta!outbox`) in meta's JSON: abstract-level clones the
+  // options of an operation that has some ({ sublevel }) on its slow path, once per group.
+  batch.put(levelKey('meta', backlogKey), Buffer.from(JSON.stringify(next), 'utf8'));
   return { batch, next, outcomes, dropped };
 }
 
@@ -157,7 +161,7 @@ async function makeRoom(
       oldest = { seq: parseSeqKey(entry[0]), bytes: plainLength(entry[1]) };
     } else {
       const pending = accepted.shift();
-      oldest = pending && { seq: pending.seq, bytes: pending.plain.length };
+      oldest = pending && { seq: pending.seq, bytes: pending.bytes };
     }
     if (!oldest) return false;
     dropped.push(oldest);

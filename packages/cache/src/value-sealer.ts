@@ -45,7 +45,8 @@ const aadScratchBytes = 512;
  */
 export class ValueSealer {
   readonly #keyring: CacheKeyring;
-  readonly #indexKey: Buffer;
+  /** The token index key as a KeyObject: an HMAC made from one skips importing the raw bytes. */
+  readonly #indexKey: KeyObject;
   /** The header and the key of `keyring.currentId`, looked up once. */
   readonly #header: Buffer;
   /** The current key as a KeyObject: a cipher made from one skips importing the raw bytes. */
@@ -74,7 +75,9 @@ export class ValueSealer {
     const id = Buffer.from(keyring.currentId, 'ascii');
     this.#header = Buffer.concat([Buffer.from([version, id.length]), id]);
     this.#header.copy(this.#aad);
-    this.#indexKey = Buffer.from(hkdfSync('sha256', first, Buffer.alloc(0), 'attache-token-index', 32));
+    this.#indexKey = createSecretKey(
+      Buffer.from(hkdfSync('sha256', first, Buffer.alloc(0), 'attache-token-index', 32)),
+    );
   }
 
   /**

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { encodeHl7, type Hl7Delimiters, type Hl7Message, reencodeHl7Field } from './hl7-parser.js';
-import { encodeMllp } from './mllp-framer.js';
+import { CR, MLLP_END, MLLP_START } from './mllp-framer.js';
 
 /** MSA-1 original-mode acknowledgment codes (HL7 table 0008). */
 export type Hl7AckCode = 'AA' | 'AE' | 'AR';
@@ -48,6 +48,21 @@ const defaultDelimiters: Hl7Delimiters = {
   subcomponent: '&',
 };
 
+/** The latest second {@link ackTimestamp} formatted, and its text. */
+let stampedSecond = Number.NaN;
+let stampedText = '';
+
+/** `hl7Timestamp()` of now, formatted once per second (an ACK per message would format each). */
+function ackTimestamp(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== stampedSecond) {
+    stampedText = hl7Timestamp(new Date(now));
+    stampedSecond = second;
+  }
+  return stampedText;
+}
+
 /** `YYYYMMDDHHMMSS` of `date` in local time. */
 export function hl7Timestamp(date: Date = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -80,7 +95,7 @@ export function buildHl7Ack(options: Hl7AckOptions): string {
     copy(6),
     copy(3),
     copy(4),
-    options.timestamp ?? hl7Timestamp(),
+    options.timestamp ?? ackTimestamp(),
     '',
     `ACK${trigger ? `${d.component}${trigger}${d.component}ACK` : ''}`,
     encodeHl7(controlId, d),
@@ -98,7 +113,16 @@ export function buildHl7Ack(options: Hl7AckOptions): string {
  * else Latin-1. Never holds VT or FS but as the frame's own start and end.
  */
 export function hl7AckFrame(payload: Buffer, options: Hl7AckOptions): Buffer {
-  return encodeMllp(Buffer.from(buildHl7Ack(options), isUtf8(payload) ? 'utf8' : 'latin1'));
+  const text = buildHl7Ack(options);
+  const encoding = isUtf8(payload) ? 'utf8' : 'latin1';
+  // The frame is written in place: start byte, the ACK, end bytes (no intermediate buffers).
+  const length = Buffer.byteLength(text, encoding);
+  const frame = Buffer.allocUnsafe(length + 3);
+  frame[0] = MLLP_START;
+  frame.write(text, 1, length, encoding);
+  frame[length + 1] = MLLP_END;
+  frame[length + 2] = CR;
+  return frame;
 }
 
 function errSegment(error: Hl7AckError, d: Hl7Delimiters): string {

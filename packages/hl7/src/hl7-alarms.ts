@@ -1,5 +1,5 @@
 import type { AlarmDraft, CodedObservation } from '@attache/core';
-import { hl7Time, obxCode, obxObservation, obxText } from './hl7-obx.js';
+import { hl7Time, type ObxCode, obxCode, obxObservation, obxText } from './hl7-obx.js';
 import type { Hl7Message, Hl7Segment } from './hl7-parser.js';
 import { vendorAlarmText } from './vendor-alarm-text.js';
 
@@ -7,6 +7,8 @@ import { vendorAlarmText } from './vendor-alarm-text.js';
 export interface Hl7Alarms {
   alarms: AlarmDraft[];
   consumed: Set<Hl7Segment>;
+  /** The OBX-3 code read from each OBX not consumed, for its observation (read once per OBX). */
+  codes: Map<Hl7Segment, ObxCode>;
 }
 
 /** MDC_EVT_ALARM: the first facet of an IHE PCD-04 alert (its OBX-5 names the alarm). */
@@ -93,7 +95,7 @@ function facetBase(path: string): string {
  * MDC event (OBX-3 `MDC_EVT_…`, with the next numeric OBX as its parameter), or a vendor alert.
  */
 export function hl7Alarms(message: Hl7Message): Hl7Alarms {
-  const result: Hl7Alarms = { alarms: [], consumed: new Set() };
+  const result: Hl7Alarms = { alarms: [], consumed: new Set(), codes: new Map() };
   let group: Hl7Segment[] = [];
   let obrTime = '';
   const flush = () => {
@@ -121,7 +123,7 @@ function readGroup(obxs: Hl7Segment[], obrTime: string, result: Hl7Alarms): void
       result.alarms.push(bareEvent(obx, obxs.slice(i + 1), obrTime, result.consumed));
     } else if (isVendorAlert(obx)) {
       result.alarms.push(vendor(obx, obrTime, result.consumed));
-    }
+    } else result.codes.set(obx, code);
   }
 }
 

@@ -49,15 +49,16 @@ function mdcNumber(text: string): number | undefined {
   return mdilToMdc(text);
 }
 
-type CodePart = Pick<CodedObservation, 'code' | 'system' | 'mdc' | 'source' | 'deviceCode'>;
+/** What OBX-3 gives an observation: its code, system, MDC number, source and the device's own code. */
+export type ObxCode = Pick<CodedObservation, 'code' | 'system' | 'mdc' | 'source' | 'deviceCode'>;
 
 /** Code of a CWE triplet (`150456^MDC_PULS_OXIM_SAT_O2^MDC`, or MDIL), or undefined when not MDC. */
-function mdcTriplet(id: string, text: string, system: string): CodePart | undefined {
+function mdcTriplet(id: string, text: string, system: string): ObxCode | undefined {
   const isMdc = system.toUpperCase() === 'MDC' || system.toUpperCase() === 'MDIL' || mdil.test(id);
   if (!isMdc || (id === '' && text === '')) return undefined;
   const mdc = mdcNumber(id);
   const code = text.startsWith('MDC_') ? text : id || text;
-  const part: CodePart = mdc === undefined ? { code, system: 'MDC' } : { code, system: 'MDC', mdc };
+  const part: ObxCode = mdc === undefined ? { code, system: 'MDC' } : { code, system: 'MDC', mdc };
   // A vendor form of an MDC code (Philips MDIL `0002-4bb8`): the normalizer gives the MDC form,
   // the device's own code stays beside it.
   if (mdil.test(id) || (system !== '' && system.toUpperCase() !== 'MDC'))
@@ -66,7 +67,7 @@ function mdcTriplet(id: string, text: string, system: string): CodePart | undefi
 }
 
 /** OBX-3 to a code: MDC (primary or alternate triplet), else the identifier as a LOCAL code. */
-export function obxCode(obx: Hl7Segment): CodePart {
+export function obxCode(obx: Hl7Segment): ObxCode {
   const [id = '', text = '', system = '', altId = '', altText = '', altSystem = ''] = obx.components(3);
   const primary = mdcTriplet(id, text, system);
   const alternate = primary === undefined ? mdcTriplet(altId, altText, altSystem) : undefined;
@@ -123,19 +124,20 @@ export function obxText(obx: Hl7Segment): string {
 /**
  * One OBX to an observation, or undefined when it carries no value (a containment header). A
  * free-text value (TX, FT, ST) is marked `freeText`. `index` is the OBX's position (1-based) for error locations; `fallbackTime` is
- * OBR-7. Throws a GatewayError `ATTACHE_MALFORMED` (cause: {@link ObxProblem}) for an NM value that
+ * OBR-7; `code` is OBX-3's code when already read (it becomes the observation). Throws a GatewayError `ATTACHE_MALFORMED` (cause: {@link ObxProblem}) for an NM value that
  * is not a number.
  */
 export function obxObservation(
   obx: Hl7Segment,
   index: number,
   fallbackTime: string,
+  code: ObxCode = obxCode(obx),
 ): CodedObservation | undefined {
   const type = obx.get(2).toUpperCase();
   if (obx.raw(5) === '') return undefined;
   const status = statuses[obx.get(11).toUpperCase()] ?? 'questionable';
   const value = status === 'unavailable' ? null : obxValue(obx, type, index);
-  const observation: CodedObservation = Object.assign(obxCode(obx), { value, unit: obxUnit(obx), status });
+  const observation: CodedObservation = Object.assign(code, { value, unit: obxUnit(obx), status });
   if (freeText.has(type)) observation.freeText = true;
   const observedAt = hl7Time(obx.get(14)) ?? hl7Time(fallbackTime);
   if (observedAt !== undefined) observation.observedAt = observedAt;

@@ -204,23 +204,43 @@ function escapeText(code: string, d: Hl7Delimiters): string {
  * neither end a field or segment nor cut the MLLP frame it travels in.
  */
 export function encodeHl7(value: string, d: Hl7Delimiters): string {
-  const codes = new Map([
-    [d.escape, 'E'],
-    [d.field, 'F'],
-    [d.component, 'S'],
-    [d.repetition, 'R'],
-    [d.subcomponent, 'T'],
-  ]);
+  if (!needsEncoding(value, d)) return value;
   let out = '';
   for (const ch of value) {
     const code = ch.charCodeAt(0);
-    const named = codes.get(ch);
+    const named = delimiterCode(ch, d);
     if (named !== undefined) out += `${d.escape}${named}${d.escape}`;
     else if (code < 0x20 || code === 0x7f)
       out += `${d.escape}X${code.toString(16).toUpperCase().padStart(2, '0')}${d.escape}`;
     else out += ch;
   }
   return out;
+}
+
+/** The escape letter of a delimiter character, or undefined for any other character. */
+function delimiterCode(ch: string, d: Hl7Delimiters): string | undefined {
+  if (ch === d.escape) return 'E';
+  if (ch === d.field) return 'F';
+  if (ch === d.component) return 'S';
+  if (ch === d.repetition) return 'R';
+  if (ch === d.subcomponent) return 'T';
+  return undefined;
+}
+
+/** Whether `value` holds a delimiter or a control character (what {@link encodeHl7} escapes): one pass. */
+function needsEncoding(value: string, d: Hl7Delimiters): boolean {
+  const e = d.escape.charCodeAt(0);
+  const f = d.field.charCodeAt(0);
+  const c = d.component.charCodeAt(0);
+  const r = d.repetition.charCodeAt(0);
+  const s = d.subcomponent.charCodeAt(0);
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f || code === e || code === f || code === c || code === r || code === s) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /**
@@ -234,6 +254,9 @@ export function reencodeHl7Field(
   from: Hl7Delimiters,
   to: Hl7Delimiters,
 ): string {
+  const raw = segment.raw(n);
+  // With the same delimiters, a field without escapes or control characters decodes and encodes to itself.
+  if (from === to && !hasEscapeOrControl(raw, from.escape)) return raw;
   return segment
     .repetitions(n)
     .map((rep) =>
@@ -248,4 +271,14 @@ export function reencodeHl7Field(
         .join(to.component),
     )
     .join(to.repetition);
+}
+
+/** Whether `value` holds the escape character or a control character. */
+function hasEscapeOrControl(value: string, escapeChar: string): boolean {
+  const e = escapeChar.charCodeAt(0);
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f || code === e) return true;
+  }
+  return false;
 }

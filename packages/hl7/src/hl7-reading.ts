@@ -5,15 +5,9 @@ import {
   type InstrumentIdentity,
 } from '@attache/core';
 import type { Hl7AckCode, Hl7AckError } from './hl7-ack.js';
-import { hl7Alarms } from './hl7-alarms.js';
+import { type Hl7Alarms, hl7Alarms } from './hl7-alarms.js';
 import { hl7Time, obxObservation } from './hl7-obx.js';
-import {
-  decodeHl7Bytes,
-  type Hl7Message,
-  type Hl7Segment,
-  parseHl7Message,
-  parseProblem,
-} from './hl7-parser.js';
+import { decodeHl7Bytes, type Hl7Message, parseHl7Message, parseProblem } from './hl7-parser.js';
 import { hl7People, nteText } from './hl7-people.js';
 
 /** The parts of a reading an HL7 message gives (the adapter adds device id and arrival times). */
@@ -46,6 +40,11 @@ export type Hl7Interpretation =
 export interface Hl7InterpretOptions {
   /** MSH-12 versions accepted; others are refused with AR. */
   versions: readonly string[];
+  /**
+   * Whether the device's config keeps free text (`format.freeText`). The people fields are read only
+   * then: the normalizer uses them to de-identify free text, and drops free text otherwise. Default true.
+   */
+  freeText?: boolean;
 }
 
 /** Message types recorded (ORU^R01 as observations, the rest as events); others get AR 200. */
@@ -107,10 +106,13 @@ function patientId(message: Hl7Message): string | undefined {
   return undefined;
 }
 
-/** OBX observations (less those an alarm was read from), with the NTEs after each; other NTEs are notes. */
+/**
+ * OBX observations (less those an alarm was read from), with the NTEs after each; other NTEs are
+ * notes. `codes` holds the OBX-3 codes the alarm pass already read.
+ */
 function observations(
   message: Hl7Message,
-  consumed: Set<Hl7Segment>,
+  { consumed, codes }: Pick<Hl7Alarms, 'consumed' | 'codes'>,
 ): { found: CodedObservation[]; notes: string[] } {
   const found: CodedObservation[] = [];
   const notes: string[] = [];
@@ -134,7 +136,7 @@ function observations(
       continue;
     }
     index++;
-    last = consumed.has(segment) ? undefined : obxObservation(segment, index, obrTime);
+    last = consumed.has(segment) ? undefined : obxObservation(segment, index, obrTime, codes.get(segment));
     if (last !== undefined) found.push(last);
   }
   return { found, notes };
@@ -159,7 +161,12 @@ function alarmEvent(message: Hl7Message, count: number): NonNullable<DeviceReadi
   return { type: 'alarm', detail: { ...detail, alarms: count } };
 }
 
-function readingOf(message: Hl7Message): Hl7ReadingParts {
+/** What {@link hl7Alarms} gives for a message that is not an ORU: nothing. */
+function noAlarms(): Hl7Alarms {
+  return { alarms: [], consumed: new Set(), codes: new Map() };
+}
+
+function readingOf(message: Hl7Message, freeText: boolean): Hl7ReadingParts {
   const isOru = message.msh.get(9).toUpperCase() === 'ORU';
   const isObservation = isOru && message.msh.get(9, 2).toUpperCase() === 'R01';
   if (isObservation && !message.segments.some((s) => s.name === 'OBX')) {
@@ -168,8 +175,8 @@ function readingOf(message: Hl7Message): Hl7ReadingParts {
     throw new GatewayError('ATTACHE_MALFORMED', 'ORU^R01 without any OBX segment', { cause });
   }
   // Alarms (PCD-04 alert reports, vendor alert codes) are read from their OBXs first.
-  const { alarms, consumed } = isOru ? hl7Alarms(message) : { alarms: [], consumed: new Set<Hl7Segment>() };
-  const { found, notes } = observations(message, consumed);
+  const { alarms, ...read } = isOru ? hl7Alarms(message) : noAlarms();
+  const { found, notes } = observations(message, read);
   const parts: Hl7ReadingParts = {
     protocol: 'hl7-mllp',
     fields: [],
@@ -184,7 +191,7 @@ function readingOf(message: Hl7Message): Hl7ReadingParts {
     parts.event = alarmEvent(message, alarms.length);
   } else if (!isObservation) parts.event = eventOf(message);
   if (notes.length > 0) parts.notes = notes;
-  const people = hl7People(message);
+  const people = freeText ? hl7People(message) : [];
   if (people.length > 0) parts.people = people;
   const id = patientId(message);
   if (id !== undefined) parts.patientId = id;
@@ -213,7 +220,7 @@ export function interpretHl7(payload: Buffer, options: Hl7InterpretOptions): Hl7
   const header = checkHeader(message, options.versions);
   if (header !== undefined) return header;
   try {
-    return { kind: 'reading', message, reading: readingOf(message) };
+    return { kind: 'reading', message, reading: readingOf(message, options.freeText ?? true) };
   } catch (err) {
     const problem = parseProblem(err);
     const reason = err instanceof Error ? err.message : String(err);

@@ -67,8 +67,10 @@ export class Hl7Session implements ProtocolSession {
   readonly #ctx: SessionContext;
   readonly #options: Hl7DriverOptions;
   readonly #framer: MllpFramer;
-  #tail: Promise<void> = Promise.resolve();
-  #pending = 0;
+  /** The replies not yet written, in message order; one is written once it and those before it are known. */
+  readonly #replies: { bytes: Buffer | undefined }[] = [];
+  /** Resolves `drained()` callers once no reply is waiting. */
+  #drainedWaiters: (() => void)[] = [];
   #paused = false;
   #closing = false;
 
@@ -96,7 +98,7 @@ export class Hl7Session implements ProtocolSession {
         );
         this.#closing = true;
         this.#link.pause();
-        void this.#tail.then(() => this.#link.close());
+        void this.drained().then(() => this.#link.close());
       }
     }
   }
@@ -110,13 +112,15 @@ export class Hl7Session implements ProtocolSession {
   }
 
   drained(): Promise<void> {
-    return this.#tail;
+    if (this.#replies.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drainedWaiters.push(resolve));
   }
 
   #message(payload: Buffer): void {
     const { clock, report } = this.#ctx;
     const arrival = { receivedAt: clock.now(), monotonicMs: clock.monotonicMs() };
-    const result = interpretHl7(payload, { versions: this.#options.format.versions });
+    const { versions, freeText } = this.#options.format;
+    const result = interpretHl7(payload, { versions, freeText });
     const ack = (message: Hl7Message | undefined, code: Hl7AckCode, error?: Hl7AckError) =>
       hl7AckFrame(payload, { message, code, controlId: nextControlId(), ...(error ? { error } : {}) });
     if (result.kind === 'ignore') {
@@ -128,7 +132,7 @@ export class Hl7Session implements ProtocolSession {
       const error = new GatewayError('ATTACHE_MALFORMED', result.error.reason);
       if (result.code === 'AE') report.malformed(error, payload.length, 'malformed message discarded');
       else report.refused(error);
-      this.#reply(Promise.resolve(ack(result.message, result.code, result.error)));
+      this.#reply(ack(result.message, result.code, result.error));
       return;
     }
     // A sender that never saw our ACK sends the same message again: stored once (see ReadingSink).
@@ -150,36 +154,71 @@ export class Hl7Session implements ProtocolSession {
   }
 
   /** Calls the sink synchronously (so calls keep arrival order); resolves with the outcome, never rejects. */
-  async #deliver(reading: DeviceReading): Promise<Outcome> {
+  #deliver(reading: DeviceReading): Promise<Outcome> {
     const { report, sink } = this.#ctx;
+    let call: Promise<void>;
     try {
-      await sink(reading);
-      report.stored();
-      return 'stored';
+      call = sink(reading);
     } catch (err) {
-      if (isGatewayError(err, 'ATTACHE_MALFORMED')) {
-        report.malformed(err, reading.raw.length, 'malformed message discarded');
-        return 'malformed';
-      }
-      report.refused(err);
-      return 'refused';
+      return Promise.resolve(this.#failed(err, reading));
     }
+    return call.then(
+      (): Outcome => {
+        report.stored();
+        return 'stored';
+      },
+      (err: unknown) => this.#failed(err, reading),
+    );
   }
 
-  /** Writes `reply` after every reply queued before it; pauses the link while 64 are waiting. */
-  #reply(reply: Promise<Buffer>): void {
-    this.#pending++;
-    if (this.#pending >= maxPendingAcks && !this.#paused) {
+  /** Counts a sink failure: malformed (AE) or not stored now (AR). */
+  #failed(err: unknown, reading: DeviceReading): Exclude<Outcome, 'stored'> {
+    const { report } = this.#ctx;
+    if (isGatewayError(err, 'ATTACHE_MALFORMED')) {
+      report.malformed(err, reading.raw.length, 'malformed message discarded');
+      return 'malformed';
+    }
+    report.refused(err);
+    return 'refused';
+  }
+
+  /**
+   * Queues `reply` behind every reply queued before it and writes what is ready, in order; pauses
+   * the link while 64 are waiting.
+   */
+  #reply(reply: Buffer | Promise<Buffer>): void {
+    const slot: { bytes: Buffer | undefined } = { bytes: undefined };
+    this.#replies.push(slot);
+    if (this.#replies.length >= maxPendingAcks && !this.#paused) {
       this.#paused = true;
       this.#link.pause();
     }
-    this.#tail = Promise.all([this.#tail, reply]).then(([, bytes]) => {
-      this.#pending--;
-      this.#link.write(bytes);
-      if (this.#paused && !this.#closing && this.#pending < maxPendingAcks) {
-        this.#paused = false;
-        this.#link.resume();
-      }
+    if (Buffer.isBuffer(reply)) {
+      slot.bytes = reply;
+      this.#write();
+      return;
+    }
+    void reply.then((bytes) => {
+      slot.bytes = bytes;
+      this.#write();
     });
+  }
+
+  /** Writes the replies at the head of the queue that are ready; resumes the link below 64 waiting. */
+  #write(): void {
+    const replies = this.#replies;
+    for (let head = replies[0]; head?.bytes !== undefined; head = replies[0]) {
+      replies.shift();
+      this.#link.write(head.bytes);
+    }
+    if (this.#paused && !this.#closing && replies.length < maxPendingAcks) {
+      this.#paused = false;
+      this.#link.resume();
+    }
+    if (replies.length === 0 && this.#drainedWaiters.length > 0) {
+      const waiters = this.#drainedWaiters;
+      this.#drainedWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
   }
 }

@@ -2,7 +2,7 @@
 export const MLLP_START = 0x0b;
 /** MLLP end block, FS. */
 export const MLLP_END = 0x1c;
-const CR = 0x0d;
+export const CR = 0x0d;
 const LF = 0x0a;
 
 /** What {@link MllpFramer.push} found, in stream order. */

@@ -1,6 +1,7 @@
 import {
   buildHl7Ack,
   decodeHl7,
+  encodeHl7,
   type Hl7Interpretation,
   hl7AckFrame,
   interpretHl7,
@@ -49,6 +50,30 @@ t.test('every field copied into the ACK is encoded again, whatever it held', asy
   t.equal(ack.msh.raw(6), 'FAC&sub', 'sub-components kept');
   t.equal(ack.segments[1]?.get(2), 'ID^7');
 });
+
+t.test(
+  'a raw control byte in a field without escapes is escaped in the ACK; plain fields are copied',
+  async (t) => {
+    const { frame } = answer(t, `MSH|^~\\&|MON\x0bX^7&8|WARD~2|RCV|RF|20260101||ORU^R01|ID7|P|2.6\r${obx}`);
+    const text = frame.subarray(1, -2).toString('latin1');
+    t.notOk(text.includes('\x0b'), 'no raw VT inside the frame');
+    const ack = parseHl7Message(text);
+    t.equal(ack.msh.raw(5), 'MON\\X0B\\X^7&8', 'the VT travels as \\X0B\\, components kept');
+    t.equal(ack.msh.raw(6), 'WARD~2', 'repetitions copied as sent');
+    t.equal(ack.segments[1]?.raw(2), 'ID7');
+  },
+);
+
+t.test(
+  'encodeHl7 escapes each delimiter and control character, and leaves plain text as it is',
+  async (t) => {
+    const d = parseHl7Message(`MSH|^~\\&|A|B|C|D|20260101||ORU^R01|1|P|2.6`).delimiters;
+    t.equal(encodeHl7('a|b^c~d\\e&f\x0bg', d), 'a\\F\\b\\S\\c\\R\\d\\E\\e\\T\\f\\X0B\\g');
+    const plain = 'MONITOR 7 (bed 12)';
+    t.equal(encodeHl7(plain, d), plain);
+    t.equal(decodeHl7(encodeHl7('x|y&z', d), d), 'x|y&z', 'decodes back');
+  },
+);
 
 t.test('fuzz finds kept as cases: an escape spanning a sub-component separator', async (t) => {
   // Delimiters ! | ` " ' and MSH-10 ID"'": the sub-component separator splits the escape in two.

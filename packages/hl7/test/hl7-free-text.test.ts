@@ -270,3 +270,12 @@ t.test('PCD-04 variants: priority and type facets, no sub-ids, limits one-sided 
   t.match(third, { code: 'MDC_EVT_LO', direction: 'low', path: '1.4.1.1' });
   t.notOk(third?.parameter, 'no numeric OBX after it: no parameter');
 });
+
+t.test('the people fields are read only for a device whose config keeps free text', async (t) => {
+  const message = [header, ...people, 'OBX|1|TX|NOTE^note^L|1.9.1.1|seen by Dr Casey||||||F'].join('\r');
+  const kept = reading(interpretHl7(Buffer.from(message), { versions, freeText: true }));
+  t.ok(kept.people?.includes('QUIMBY'), 'names to remove from the free text');
+  const dropped = reading(interpretHl7(Buffer.from(message), { versions, freeText: false }));
+  t.equal(dropped.people, undefined, 'nothing read: the normalizer drops the free text');
+  t.equal(dropped.patientId, 'MRN-448812', 'the patient id is still read, to be tokenized');
+});

@@ -91,6 +91,31 @@ t.test('the sink decides the ACK: AA stored, AE malformed, AR refused (with its 
   t.match(report.lastError, { code: 'ATTACHE_CACHE_FULL' });
 });
 
+t.test(
+  'a sink that throws at once answers as one that rejects, in order behind the ACKs before it',
+  async (t) => {
+    let calls = 0;
+    const { session, acks, report } = rig(() => {
+      calls++;
+      if (calls === 2) throw new GatewayError('ATTACHE_MALFORMED', 'no mapping');
+      if (calls === 3) throw new Error('the cache is closing');
+      return new Promise<void>((resolve) => setImmediate(resolve));
+    });
+    session.receive(Buffer.concat([message('A'), message('B'), message('C')]));
+    await session.drained();
+    t.same(
+      acks().map((a) => [a.code, a.controlId]),
+      [
+        ['AA', 'A'],
+        ['AE', 'B'],
+        ['AR', 'C'],
+      ],
+      'the AE and AR wait for the AA before them',
+    );
+    t.match(report.counts, { frames: 3, stored: 1, malformed: 1, refused: 1 });
+  },
+);
+
 t.test(`${maxPendingAcks} ACKs waiting pause the link; it resumes once they are written`, async (t) => {
   const releases: (() => void)[] = [];
   const { session, events, written } = rig(
