@@ -25,9 +25,16 @@ const workerPath = fileURLToPath(new URL('./window-worker.js', import.meta.url))
 /** Past the window's own deadline, how long a window process may take before it is killed. */
 const killGraceMs = 30_000;
 
-/** Forks the window process; its log goes to `logFd`. */
+/**
+ * Forks the window process; its log goes to `logFd`. Messages pass as structured clones (V8's
+ * serializer): a record's JSON crosses as its bytes, where the default JSON channel would escape
+ * every quote in it on the way out and parse it again on the way in.
+ */
 export function forkWindow(logFd: 1 | 2): WindowChild {
-  return fork(workerPath, { stdio: ['ignore', logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'] });
+  return fork(workerPath, {
+    stdio: ['ignore', logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  });
 }
 
 /** What a window in a child process needs of its runner. */
