@@ -96,7 +96,13 @@ export class LevelCache implements Outbox, PatientTokenizer {
     const assertOpen = () => this.#state.assertOpen();
     this.#tokens = new TokenTable({ session, sealer, log, assertOpen });
     const compactAfterRecords = options.compactAfterRecords ?? 10_000;
-    this.#compactor = new OutboxCompactor({ session, log, compactAfterRecords, assertOpen });
+    this.#compactor = new OutboxCompactor({
+      session,
+      log,
+      compactAfterRecords,
+      compactDrainedEvery: options.compactDrainedEvery ?? 20_000,
+      assertOpen,
+    });
   }
 
   /**
@@ -178,7 +184,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
         if (!removal) return;
         await session.commit(removal.batch, removal.next, `remove of ${removal.records} records`);
         session.atBound = false;
-        this.#compactor.removed(removal.records);
+        this.#compactor.removed(removal.records, Math.max(...ranges.map((r) => r.lastSeq)));
         this.#recovery.drained(Math.max(...ranges.map((r) => r.lastSeq)), removal.bytes);
       });
     // On a full disk a background compaction of LevelDB's may fail first and fail every write after

@@ -37,7 +37,7 @@ export async function readRecords(
   const records: StoredRecord[] = [];
   const suspects: Suspect[] = [];
   let bytes = 0;
-  const iterator = database.outbox.iterator({ gt: seqKey(options.afterSeq), limit });
+  const iterator = database.outbox.iterator({ gt: seqKey(options.afterSeq) });
   try {
     for (;;) {
       const step = Math.min(maxStep, limit - records.length, Math.ceil((maxBytes - bytes) / average) + 1);
