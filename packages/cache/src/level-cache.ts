@@ -8,6 +8,7 @@ import {
   type Outbox,
   type PatientTokenizer,
   type RecordDraft,
+  type RecordPage,
   type StoredRecord,
 } from '@attache/core';
 import { AppendWriter } from './append-writer.js';
@@ -23,7 +24,15 @@ import { expireStep, expiryBatchRecords } from './expiry.js';
 import { compactionStateKey, planRestore } from './maintenance.js';
 import { OpenState } from './open-state.js';
 import { ReadSizes } from './read-sizes.js';
-import { backlogStats, firstRecord, getSealed, putSealed, readRecords } from './sealed-store.js';
+import {
+  backlogStats,
+  firstRecord,
+  getSealed,
+  joinRecords,
+  type PlainRecord,
+  putSealed,
+  readRecords,
+} from './sealed-store.js';
 import { isSeq } from './seq-key.js';
 import { SpaceRecovery } from './space-recovery.js';
 import { TokenTable } from './token-table.js';
@@ -152,12 +161,31 @@ export class LevelCache implements Outbox, PatientTokenizer {
    * is skipped and moved to quarantine before this resolves. Rejects ATTACHE_CACHE_CLOSED when not open.
    */
   async read(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<StoredRecord[]> {
+    const { records } = await this.#readPlain(options, 0);
+    return records.map(({ seq, plain }) => ({ seq, json: plain.toString('utf8') }));
+  }
+
+  /**
+   * The records `read` would return, as one page: their JSON joined by commas in one buffer of at
+   * most `maxBytes` (commas included; at least one record when any is stored); null when none is.
+   * Rejects as `read`.
+   */
+  async readPage(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<RecordPage | null> {
+    const { records, bytes } = await this.#readPlain(options, 1);
+    return joinRecords(records, bytes);
+  }
+
+  async #readPlain(
+    options: { afterSeq: number; limit: number; maxBytes: number },
+    separatorBytes: number,
+  ): Promise<{ records: PlainRecord[]; bytes: number }> {
     checkReadOptions(options);
-    const { records, suspects } = await this.#read((database) =>
-      readRecords(database, options, { sizes: this.#sizes, averageBytes: this.#averageBytes() }),
+    const hints = { sizes: this.#sizes, averageBytes: this.#averageBytes(), separatorBytes };
+    const { records, bytes, suspects } = await this.#read((database) =>
+      readRecords(database, options, hints),
     );
     await this.#session.quarantine(suspects);
-    return records;
+    return { records, bytes };
   }
 
   /**
