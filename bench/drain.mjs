@@ -100,17 +100,20 @@ async function gatewaySide({ dir, broker, pki }) {
   const { nullLogger } = await import('@attache/core');
   const cache = await cacheAt(dir);
   const runner = new WindowRunner({ config: config(dir, broker, pki), cache, logger: nullLogger });
-  let heapUsed = 0;
-  const heap = setInterval(() => {
-    heapUsed = Math.max(heapUsed, process.memoryUsage().heapUsed / 2 ** 20);
+  const heap = { used: 0, total: 0, external: 0 };
+  const sampling = setInterval(() => {
+    const usage = process.memoryUsage();
+    heap.used = Math.max(heap.used, usage.heapUsed / 2 ** 20);
+    heap.total = Math.max(heap.total, usage.heapTotal / 2 ** 20);
+    heap.external = Math.max(heap.external, usage.external / 2 ** 20);
   }, 20);
   process.send({ type: 'ready' });
   await once(process, 'message');
   const t0 = performance.now();
   const result = await runner.run({ trigger: 'bench' });
   const seconds = (performance.now() - t0) / 1000;
-  clearInterval(heap);
-  process.send({ type: 'result', result, seconds, heapUsed });
+  clearInterval(sampling);
+  process.send({ type: 'result', result, seconds, heap });
   await once(process, 'message'); // sampled: close and exit
   await cache.close();
   process.disconnect();
@@ -207,7 +210,7 @@ async function round(records, pki, broker) {
     const before = await sample(child.pid);
     const watching = watch(child.pid);
     child.send('go');
-    const { result, seconds, heapUsed } = await next();
+    const { result, seconds, heap } = await next();
     watching.stop();
     const after = await sample(child.pid);
     child.send('exit');
@@ -228,7 +231,7 @@ async function round(records, pki, broker) {
         peak: after.hwm,
         anon: watching.own.anon,
         file: watching.own.file,
-        heapUsed,
+        heap,
         cpu: (after.cpu - before.cpu) / result.records,
       },
       window: { ...watching.windowProcess, cpu: watching.windowProcess.cpu / result.records },
@@ -249,7 +252,7 @@ function report(rounds) {
   const mb = (v) => `${v.toFixed(0)} MB`;
   console.log(
     `drain of ${fmt(r.records)} (${of}load ${rounds.map((x) => x.load.toFixed(2)).join(', ')}): ${fmt(r.drained)} records in ${r.messages} messages, ${m((x) => x.seconds).toFixed(2)} s = ${fmt(m((x) => x.rate))} records/s (outcome ${r.outcome}; filled in ${m((x) => x.fillSeconds).toFixed(1)} s) | ` +
-      `gateway: RSS ${mb(m((x) => x.gateway.before))} before, peak ${mb(m((x) => x.gateway.peak))} (anonymous ${mb(m((x) => x.gateway.anon))}, file-backed ${mb(m((x) => x.gateway.file))}; JS heap used ${mb(m((x) => x.gateway.heapUsed))}), CPU ${fmt(
+      `gateway: RSS ${mb(m((x) => x.gateway.before))} before, peak ${mb(m((x) => x.gateway.peak))} (anonymous ${mb(m((x) => x.gateway.anon))}, file-backed ${mb(m((x) => x.gateway.file))}; JS heap used ${mb(m((x) => x.gateway.heap.used))} of ${mb(m((x) => x.gateway.heap.total))}, external ${mb(m((x) => x.gateway.heap.external))}), CPU ${fmt(
         m((x) => x.gateway.cpu),
         1,
       )} µs/record | ` +

@@ -30,7 +30,7 @@ export interface LevelCacheOptions {
   compactAfterRecords?: number;
   /**
    * While a drain has not emptied the outbox, the range it removed is compacted in the background
-   * after every this many records removed (default 20,000; 0 = never): LevelDB then deletes the
+   * after every this many records removed (default 10,000; 0 = never): LevelDB then deletes the
    * emptied table files and unmaps them, which bounds the gateway's RSS during a long drain and gives
    * the disk space back as it goes (see the README, "Memory").
    */

@@ -68,19 +68,28 @@ export class OutboxCompactor {
     }
   }
 
-  /** Runs `compaction` as the one in the background, then checks whether another is due. */
+  /**
+   * Runs `compaction` as the one in the background; once it succeeded, checks whether another is due
+   * (a failed one is not retried until the next remove, so a full disk does not spin).
+   */
   #background(compaction: Promise<void>, failure: string): void {
     const { log, assertOpen } = this.#options;
     this.#running = compaction
-      .catch((err: unknown) => log.error({ err }, failure))
-      .finally(() => {
+      .then(
+        () => true,
+        (err: unknown) => {
+          log.error({ err }, failure);
+          return false;
+        },
+      )
+      .then((succeeded) => {
         this.#running = undefined;
         try {
           assertOpen();
         } catch {
           return; // closing: no new compaction
         }
-        this.compactIfDrained();
+        if (succeeded) this.compactIfDrained();
       });
   }
 

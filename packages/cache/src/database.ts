@@ -58,19 +58,15 @@ const repair = (Level as unknown as { repair(location: string): Promise<void> })
  * LevelDB's options. Every value is ciphertext, which Snappy cannot shrink: compressing tables would
  * only cost CPU. LevelDB memory-maps each table file it holds open (up to 1,000 maps on 64-bit), and
  * every page a read touches stays in the process's RSS until the table leaves its table cache, which
- * holds `maxOpenFiles - 10` tables. So the mapped memory is bounded by that count times the size of
- * a table: the smallest table cache LevelDB allows (it raises `maxOpenFiles` to at least 74, i.e. 64
- * tables) and tables of 512 KiB bound it to 32 MiB whatever the backlog (a drain of a million
- * records maps no more than one of a hundred thousand). Appended seqs are ascending, so LevelDB
- * moves the tables its memtable writes down the levels as they are: the write buffer sets their size
- * as much as `maxFileSize` does (which sizes the tables compactions write). See the README, "Memory".
+ * holds `maxOpenFiles - 10` tables: the least LevelDB accepts (74, i.e. 64 tables) bounds the mapped
+ * tables whatever the backlog. During a drain the compactor also compacts the range already removed
+ * (`compactDrainedEvery`), so the tables it emptied are deleted and unmapped as the drain goes. See
+ * the README, "Memory".
  */
 const levelOptions = {
   valueEncoding: 'buffer',
   compression: false,
   maxOpenFiles: 74,
-  writeBufferSize: 512 * 1024,
-  maxFileSize: 512 * 1024,
 } as const;
 
 async function openLevel(path: string): Promise<Root> {

@@ -109,7 +109,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
       session,
       log,
       compactAfterRecords,
-      compactDrainedEvery: options.compactDrainedEvery ?? 20_000,
+      compactDrainedEvery: options.compactDrainedEvery ?? 10_000,
       assertOpen,
     });
   }
