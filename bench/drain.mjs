@@ -1,14 +1,16 @@
 // Drain of a backlog through the gateway's own window machinery: a LevelCache (encrypted, on disk)
 // holding BENCH_RECORDS records (default 100,000), drained in one window by WindowRunner, which
 // serves the outbox over IPC to the window process (window-worker, the AWS CRT) that publishes to
-// Debian's mosquitto with mutual TLS, flow control off. The gateway side runs in its own process so
-// its peak RSS is its own; the window process's RSS and CPU are sampled from /proc. Then the peer:
-// `mosquitto_pub -l` sending the same batch payloads (QoS 1, same broker, same TLS).
-// `node bench/drain.mjs [records ...]` prints one line per backlog size (BENCH_PROF_DIR=dir: CPU
-// profiles of both processes). Nothing is asserted.
+// Debian's mosquitto with mutual TLS, flow control off. The gateway side runs in its own process,
+// started with the installed binary's Node flags (its shebang), so its peak RSS is its own; both
+// processes are sampled from /proc. Then the peer: `mosquitto_pub -l` sending the same batch
+// payloads (QoS 1, same broker, same TLS), before and after the drain (its rate is their mean).
+// `node bench/drain.mjs [records ...]` prints one line per backlog size; BENCH_ROUNDS=n (default 1)
+// repeats each size n times, taking turns with the peer, and prints the medians (BENCH_PROF_DIR=dir:
+// CPU profiles of both processes). Nothing is asserted.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +22,12 @@ import { BatchReader } from '@attache/uplink';
 const gatewayId = 'gw-bench';
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+/** The Node flags the installed `attache` starts with (its shebang), e.g. `--max-semi-space-size=1`. */
+const installedFlags = readFileSync(new URL('../packages/cli/src/bin.ts', import.meta.url), 'utf8')
+  .split('\n')[0]
+  .split(/\s+/)
+  .filter((word) => word.startsWith('--'));
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
 function draft(n) {
   return {
@@ -92,17 +100,20 @@ async function gatewaySide({ dir, broker, pki }) {
   const { nullLogger } = await import('@attache/core');
   const cache = await cacheAt(dir);
   const runner = new WindowRunner({ config: config(dir, broker, pki), cache, logger: nullLogger });
-  let heapUsed = 0;
-  const heap = setInterval(() => {
-    heapUsed = Math.max(heapUsed, process.memoryUsage().heapUsed / 2 ** 20);
+  const heap = { used: 0, total: 0, external: 0 };
+  const sampling = setInterval(() => {
+    const usage = process.memoryUsage();
+    heap.used = Math.max(heap.used, usage.heapUsed / 2 ** 20);
+    heap.total = Math.max(heap.total, usage.heapTotal / 2 ** 20);
+    heap.external = Math.max(heap.external, usage.external / 2 ** 20);
   }, 20);
   process.send({ type: 'ready' });
   await once(process, 'message');
   const t0 = performance.now();
   const result = await runner.run({ trigger: 'bench' });
   const seconds = (performance.now() - t0) / 1000;
-  clearInterval(heap);
-  process.send({ type: 'result', result, seconds, heapUsed });
+  clearInterval(sampling);
+  process.send({ type: 'result', result, seconds, heap });
   await once(process, 'message'); // sampled: close and exit
   await cache.close();
   process.disconnect();
@@ -114,7 +125,7 @@ async function gatewaySide({ dir, broker, pki }) {
  */
 function watch(pid) {
   const own = { anon: 0, file: 0 };
-  const windowProcess = { hwm: 0, anon: 0, cpu: 0 };
+  const windowProcess = { hwm: 0, anon: 0, file: 0, cpu: 0 };
   const timer = setInterval(async () => {
     const me = await sample(pid);
     if (!me) return;
@@ -126,6 +137,7 @@ function watch(pid) {
       if (!s) continue;
       windowProcess.hwm = Math.max(windowProcess.hwm, s.hwm);
       windowProcess.anon = Math.max(windowProcess.anon, s.anon);
+      windowProcess.file = Math.max(windowProcess.file, s.file);
       windowProcess.cpu = Math.max(windowProcess.cpu, s.cpu);
     }
   }, 20);
@@ -133,9 +145,10 @@ function watch(pid) {
 }
 
 /** The same batches, published by mosquitto_pub reading one payload per line. */
-async function peer(dir, broker, pki, topic) {
+async function batchFile(dir, broker, pki) {
   const cache = await cacheAt(dir);
-  const reader = new BatchReader({ outbox: cache, gatewayId, maxMessageBytes: 128 * 1024 });
+  const { maxMessageBytes } = config(dir, broker, pki).uplink;
+  const reader = new BatchReader({ outbox: cache, gatewayId, maxMessageBytes });
   const file = join(dir, 'batches.txt');
   const out = createWriteStream(file);
   let messages = 0;
@@ -149,31 +162,41 @@ async function peer(dir, broker, pki, topic) {
   out.end();
   await once(out, 'finish');
   await cache.close();
+  return { file, messages, records };
+}
+
+/** The same batches, published by mosquitto_pub reading one payload per line: seconds taken. */
+async function peer(batches, broker, pki, topic) {
   const t0 = performance.now();
   const child = spawn(
     'sh',
     [
       '-c',
-      `exec mosquitto_pub -h ${broker.host} -p ${broker.port} -V mqttv5 -q 1 -t '${topic}' --cafile '${pki.caFile}' --cert '${pki.subscriberCertFile}' --key '${pki.subscriberKeyFile}' -l < '${file}'`,
+      `exec mosquitto_pub -h ${broker.host} -p ${broker.port} -V mqttv5 -q 1 -t '${topic}' --cafile '${pki.caFile}' --cert '${pki.subscriberCertFile}' --key '${pki.subscriberKeyFile}' -l < '${batches.file}'`,
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const [code] = await once(child, 'exit');
   const seconds = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`mosquitto_pub exited ${code}`);
-  return { messages, records, seconds };
+  return seconds;
 }
 
-async function run(records, pki, broker) {
+/** Fills a cache with `records`, runs the peer, drains the cache through the gateway, runs the peer again. */
+async function round(records, pki, broker) {
   const dir = await mkdtemp(join(tmpdir(), 'attache-bench-drain-'));
   try {
+    const f0 = performance.now();
     await fill(dir, records);
-    const p = await peer(dir, broker, pki, `dt/attache/${gatewayId}/telemetry`);
+    const fillSeconds = (performance.now() - f0) / 1000;
+    const topic = `dt/attache/${gatewayId}/telemetry`;
+    const batches = await batchFile(dir, broker, pki);
+    const peerBefore = await peer(batches, broker, pki, topic);
     // BENCH_PROF_DIR: CPU profiles of the gateway side and of the window process (it inherits execArgv).
     const profile = process.env.BENCH_PROF_DIR;
     const child = fork(new URL(import.meta.url), ['--gateway'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [],
+      execArgv: [...installedFlags, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])],
     });
     child.send({ dir, broker: { host: broker.host, port: broker.port }, pki });
     const exited = once(child, 'exit');
@@ -187,31 +210,62 @@ async function run(records, pki, broker) {
     const before = await sample(child.pid);
     const watching = watch(child.pid);
     child.send('go');
-    const { result, seconds, heapUsed } = await next();
+    const { result, seconds, heap } = await next();
     watching.stop();
     const after = await sample(child.pid);
     child.send('exit');
     await exited;
-    const { windowProcess } = watching;
-    const gateway = {
-      rssBefore: before.rss,
-      hwm: after.hwm,
-      cpu: after.cpu - before.cpu,
-      heapUsed,
-      ...watching.own,
-    };
-    const perRecord = (us) => fmt(us / result.records, 1);
+    const peerAfter = await peer(batches, broker, pki, topic);
+    const peerRate = batches.records / ((peerBefore + peerAfter) / 2);
     const rate = result.records / seconds;
-    const peerRate = p.records / p.seconds;
-    console.log(
-      `drain of ${fmt(records)}: ${fmt(result.records)} records in ${result.messages} messages, ${seconds.toFixed(2)} s = ${fmt(rate)} records/s (outcome ${result.outcome}); ` +
-        `gateway RSS ${gateway.rssBefore.toFixed(0)} MB before, peak ${gateway.hwm.toFixed(0)} MB (anonymous ${gateway.anon.toFixed(0)} MB, file-backed ${gateway.file.toFixed(0)} MB; JS heap used ${gateway.heapUsed.toFixed(0)} MB), CPU ${perRecord(gateway.cpu)} µs/record; ` +
-        `window process peak ${windowProcess.hwm.toFixed(0)} MB (anonymous ${windowProcess.anon.toFixed(0)} MB), CPU ${perRecord(windowProcess.cpu)} µs/record; together ${perRecord(gateway.cpu + windowProcess.cpu)} µs/record | ` +
-        `mosquitto_pub, same ${p.messages} batches: ${p.seconds.toFixed(2)} s = ${fmt(peerRate)} records/s | ratio ${(rate / peerRate).toFixed(3)} | load ${loadavg()[0].toFixed(2)}`,
-    );
+    return {
+      records,
+      fillSeconds,
+      drained: result.records,
+      messages: result.messages,
+      outcome: result.outcome,
+      seconds,
+      rate,
+      gateway: {
+        before: before.rss,
+        peak: after.hwm,
+        anon: watching.own.anon,
+        file: watching.own.file,
+        heap,
+        cpu: (after.cpu - before.cpu) / result.records,
+      },
+      window: { ...watching.windowProcess, cpu: watching.windowProcess.cpu / result.records },
+      peer: { messages: batches.messages, rate: peerRate },
+      ratio: rate / peerRate,
+      load: loadavg()[0],
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function report(rounds) {
+  const m = (pick) => median(rounds.map(pick));
+  const r = rounds[0];
+  const n = rounds.length;
+  const of = n > 1 ? `median of ${n} rounds, ` : '';
+  const mb = (v) => `${v.toFixed(0)} MB`;
+  console.log(
+    `drain of ${fmt(r.records)} (${of}load ${rounds.map((x) => x.load.toFixed(2)).join(', ')}): ${fmt(r.drained)} records in ${r.messages} messages, ${m((x) => x.seconds).toFixed(2)} s = ${fmt(m((x) => x.rate))} records/s (outcome ${r.outcome}; filled in ${m((x) => x.fillSeconds).toFixed(1)} s) | ` +
+      `gateway: RSS ${mb(m((x) => x.gateway.before))} before, peak ${mb(m((x) => x.gateway.peak))} (anonymous ${mb(m((x) => x.gateway.anon))}, file-backed ${mb(m((x) => x.gateway.file))}; JS heap used ${mb(m((x) => x.gateway.heap.used))} of ${mb(m((x) => x.gateway.heap.total))}, external ${mb(m((x) => x.gateway.heap.external))}), CPU ${fmt(
+        m((x) => x.gateway.cpu),
+        1,
+      )} µs/record | ` +
+      `window process: peak ${mb(m((x) => x.window.hwm))} (anonymous ${mb(m((x) => x.window.anon))}, file-backed ${mb(m((x) => x.window.file))}), CPU ${fmt(
+        m((x) => x.window.cpu),
+        1,
+      )} µs/record | ` +
+      `together ${fmt(
+        m((x) => x.gateway.cpu + x.window.cpu),
+        1,
+      )} µs/record | ` +
+      `mosquitto_pub, same ${r.peer.messages} batches: ${fmt(m((x) => x.peer.rate))} records/s | ratio ${m((x) => x.ratio).toFixed(3)} (rounds: ${rounds.map((x) => x.ratio.toFixed(3)).join(', ')})`,
+  );
 }
 
 if (process.argv[2] === '--gateway') {
@@ -226,7 +280,12 @@ if (process.argv[2] === '--gateway') {
   const pki = await createTestPki(join(dir, 'pki'), { thingName: gatewayId });
   const broker = await startMosquitto({ dir: join(dir, 'broker'), pki });
   try {
-    for (const records of sizes) await run(records, pki, broker);
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
+    for (const records of sizes) {
+      const results = [];
+      for (let i = 0; i < rounds; i++) results.push(await round(records, pki, broker));
+      report(results);
+    }
   } finally {
     await broker.stop();
     await rm(dir, { recursive: true, force: true });

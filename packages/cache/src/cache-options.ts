@@ -29,6 +29,13 @@ export interface LevelCacheOptions {
    */
   compactAfterRecords?: number;
   /**
+   * While a drain has not emptied the outbox, the range it removed is compacted in the background
+   * after every this many records removed (default 10,000; 0 = never): LevelDB then deletes the
+   * emptied table files and unmaps them, which bounds the gateway's RSS during a long drain and gives
+   * the disk space back as it goes (see the README, "Memory").
+   */
+  compactDrainedEvery?: number;
+  /**
    * Bytes kept free for the cache in a reserve file in `path`, released when the disk is found full
    * so the cache can still open, read and drain; appends are refused until it is made again (see the
    * README, "Disk full: the reserve"). Default 0: no reserve.

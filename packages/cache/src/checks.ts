@@ -19,9 +19,12 @@ export function checkOptions(options: LevelCacheOptions): void {
   if (!Number.isSafeInteger(maxBatchRecords) || maxBatchRecords < 1) {
     throw new TypeError('"maxBatchRecords" must be an integer >= 1');
   }
-  const { compactAfterRecords = 0 } = options;
+  const { compactAfterRecords = 0, compactDrainedEvery = 0 } = options;
   if (!Number.isSafeInteger(compactAfterRecords) || compactAfterRecords < 0) {
     throw new TypeError('"compactAfterRecords" must be an integer >= 0');
+  }
+  if (!Number.isSafeInteger(compactDrainedEvery) || compactDrainedEvery < 0) {
+    throw new TypeError('"compactDrainedEvery" must be an integer >= 0');
   }
   const { reserveBytes = 0, reserveCheckMs = 1 } = options;
   if (!Number.isSafeInteger(reserveBytes) || reserveBytes < 0) {

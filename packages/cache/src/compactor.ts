@@ -9,6 +9,11 @@ export interface OutboxCompactorOptions {
   log: Logger;
   /** Compact after a drain of at least this many records; 0 = never by itself. */
   compactAfterRecords: number;
+  /**
+   * During a drain, compact the part already removed after every this many records (0 = never):
+   * see {@link OutboxCompactor}.
+   */
+  compactDrainedEvery: number;
   /** Throws ATTACHE_CACHE_CLOSED unless the cache is open. */
   assertOpen: () => void;
 }
@@ -16,13 +21,21 @@ export interface OutboxCompactorOptions {
 /**
  * Gives the space of removed records back: compacts the outbox's key range when asked, and by
  * itself once a drain of at least `compactAfterRecords` has emptied the outbox (see the README,
- * "Compaction"). The time of the last compaction is kept, sealed, in `state`.
+ * "Compaction"). The time of the last compaction is kept, sealed, in `state`. During a long drain it
+ * also compacts the range already removed, every `compactDrainedEvery` records: LevelDB then deletes
+ * the table files that range emptied, and with them their memory maps, so the pages a drain has read
+ * do not pile up in the gateway's RSS (see the README, "Memory"), and the disk space comes back as
+ * the drain goes.
  */
 export class OutboxCompactor {
   readonly #options: OutboxCompactorOptions;
   /** Records removed since the last compaction (or open). */
   #removed = 0;
-  /** The compaction started after a drain, if one runs. */
+  /** Records removed since the last compaction of the drained range (or open). */
+  #sinceStep = 0;
+  /** The highest seq removed. */
+  #removedUpTo = 0;
+  /** The compaction started after (or during) a drain, if one runs. */
   #running: Promise<void> | undefined;
 
   /** Assigns the options; no I/O. */
@@ -31,19 +44,52 @@ export class OutboxCompactor {
   }
 
   /** Counts records removed (by an upload); after a drain that empties the outbox, may start a compaction. */
-  removed(records: number): void {
+  removed(records: number, upToSeq: number): void {
     this.#removed += records;
+    this.#sinceStep += records;
+    this.#removedUpTo = Math.max(this.#removedUpTo, upToSeq);
   }
 
-  /** Starts one compaction in the background when due; a failure is logged, never thrown. */
+  /**
+   * Starts one compaction in the background when due: of the whole outbox once a drain emptied it,
+   * of the range removed so far during one. A failure is logged, never thrown.
+   */
   compactIfDrained(): void {
-    const { compactAfterRecords, session, log } = this.#options;
-    const due = compactAfterRecords > 0 && this.#removed >= compactAfterRecords;
-    if (!due || session.backlog.records > 0 || this.#running !== undefined) return;
-    this.#running = this.compact()
-      .catch((err: unknown) => log.error({ err }, 'compacting the cache after a drain failed'))
-      .finally(() => {
+    const { compactAfterRecords, compactDrainedEvery, session } = this.#options;
+    if (this.#running !== undefined) return;
+    const drained = session.backlog.records === 0;
+    if (drained && compactAfterRecords > 0 && this.#removed >= compactAfterRecords) {
+      this.#background(this.compact(), 'compacting the cache after a drain failed');
+    } else if (!drained && compactDrainedEvery > 0 && this.#sinceStep >= compactDrainedEvery) {
+      this.#sinceStep = 0;
+      const upTo = this.#removedUpTo;
+      const step = session.read((database) => session.guard(compactOutbox(database, upTo), 'compaction'));
+      this.#background(step, 'compacting the drained part of the cache failed');
+    }
+  }
+
+  /**
+   * Runs `compaction` as the one in the background; once it succeeded, checks whether another is due
+   * (a failed one is not retried until the next remove, so a full disk does not spin).
+   */
+  #background(compaction: Promise<void>, failure: string): void {
+    const { log, assertOpen } = this.#options;
+    this.#running = compaction
+      .then(
+        () => true,
+        (err: unknown) => {
+          log.error({ err }, failure);
+          return false;
+        },
+      )
+      .then((succeeded) => {
         this.#running = undefined;
+        try {
+          assertOpen();
+        } catch {
+          return; // closing: no new compaction
+        }
+        if (succeeded) this.compactIfDrained();
       });
   }
 
@@ -54,6 +100,7 @@ export class OutboxCompactor {
     const started = this.#removed;
     await session.read((database) => session.guard(compactOutbox(database), 'compaction'));
     this.#removed -= Math.min(started, this.#removed);
+    this.#sinceStep = 0;
     const at = new Date().toISOString();
     // Not setState(): a compaction started by a drain may finish while close() waits for it.
     await session.write((database) =>
@@ -62,8 +109,8 @@ export class OutboxCompactor {
     log.info({ records: session.backlog.records }, 'cache outbox compacted');
   }
 
-  /** Resolves once the background compaction, if any, is over; the count starts again from 0. */
+  /** Resolves once the background compactions, if any, are over. */
   async settled(): Promise<void> {
-    await this.#running;
+    while (this.#running !== undefined) await this.#running;
   }
 }

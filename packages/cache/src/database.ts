@@ -1,6 +1,7 @@
 import { GatewayError, type Logger, mkdirDurably } from '@attache/core';
 import { Level } from 'level';
 import { isDiskFull } from './bounds.js';
+import type { ReadSizes } from './read-sizes.js';
 import { parseSeqKey, seqKey } from './seq-key.js';
 import { levelKey, plainLength, type ValueSealer } from './value-sealer.js';
 
@@ -53,9 +54,23 @@ function levelCode(err: unknown): unknown {
 // In Node.js `Level` is classic-level's ClassicLevel, whose static `repair` the `level` typings omit.
 const repair = (Level as unknown as { repair(location: string): Promise<void> }).repair.bind(Level);
 
-/** Every value is ciphertext, which Snappy cannot shrink: compressing tables would only cost CPU. */
+/**
+ * LevelDB's options. Every value is ciphertext, which Snappy cannot shrink: compressing tables would
+ * only cost CPU. LevelDB memory-maps each table file it holds open (up to 1,000 maps on 64-bit), and
+ * every page a read touches stays in the process's RSS until the table leaves its table cache, which
+ * holds `maxOpenFiles - 10` tables: the least LevelDB accepts (74, i.e. 64 tables) bounds the mapped
+ * tables whatever the backlog. During a drain the compactor also compacts the range already removed
+ * (`compactDrainedEvery`), so the tables it emptied are deleted and unmapped as the drain goes. See
+ * the README, "Memory".
+ */
+const levelOptions = {
+  valueEncoding: 'buffer',
+  compression: false,
+  maxOpenFiles: 74,
+} as const;
+
 async function openLevel(path: string): Promise<Root> {
-  const db = new Level<string, Buffer>(path, { valueEncoding: 'buffer', compression: false });
+  const db = new Level<string, Buffer>(path, levelOptions);
   await db.open();
   return db;
 }
@@ -159,24 +174,45 @@ export function batchDel(batch: Batch, sublevel: SublevelName, key: string): voi
   batch.del(levelKey(sublevel, key));
 }
 
+/** Seqs `firstSeq` to `lastSeq`, both included. */
+export interface SeqRange {
+  firstSeq: number;
+  lastSeq: number;
+}
+
+/** `ranges` sorted, overlapping and adjacent ones merged. */
+function mergeRanges(ranges: readonly SeqRange[]): SeqRange[] {
+  const merged: SeqRange[] = [];
+  for (const range of [...ranges].sort((a, b) => a.firstSeq - b.firstSeq)) {
+    const last = merged.at(-1);
+    if (last !== undefined && range.firstSeq <= last.lastSeq + 1) {
+      last.lastSeq = Math.max(last.lastSeq, range.lastSeq);
+    } else merged.push({ ...range });
+  }
+  return merged;
+}
+
 /**
- * The batch that deletes the stored records with `firstSeq <= seq <= lastSeq` and updates the
- * counters; undefined when none is stored.
+ * The batch that deletes the stored records in any of `ranges` and updates the counters; undefined
+ * when none is stored. It walks the keys only: the bytes of each record come from `sizes` (noted
+ * when it was read), and only a record whose size is not known is read again.
  */
 export async function removeBatch(
   database: Database,
   backlog: Backlog,
-  firstSeq: number,
-  lastSeq: number,
-): Promise<{ batch: Batch; next: Backlog; records: number } | undefined> {
+  ranges: readonly SeqRange[],
+  sizes: ReadSizes,
+): Promise<{ batch: Batch; next: Backlog; records: number; bytes: number } | undefined> {
   const { db, outbox, meta } = database;
   const batch = db.batch();
   let records = 0;
   let bytes = 0;
-  for await (const [key, sealed] of outbox.iterator({ gte: seqKey(firstSeq), lte: seqKey(lastSeq) })) {
-    batchDel(batch, 'outbox', key);
-    records++;
-    bytes += plainLength(sealed);
+  for (const { firstSeq, lastSeq } of mergeRanges(ranges)) {
+    for await (const key of outbox.keys({ gte: seqKey(firstSeq), lte: seqKey(lastSeq) })) {
+      batchDel(batch, 'outbox', key);
+      records++;
+      bytes += sizes.take(parseSeqKey(key)) ?? (await storedLength(database, key));
+    }
   }
   if (records === 0) {
     await batch.close();
@@ -184,7 +220,13 @@ export async function removeBatch(
   }
   const next = { ...backlog, records: backlog.records - records, bytes: backlog.bytes - bytes };
   batch.put(backlogKey, next, { sublevel: meta });
-  return { batch, next, records };
+  return { batch, next, records, bytes };
+}
+
+/** The JSON bytes of the record stored under outbox `key` (0 when it is gone), without decrypting. */
+async function storedLength(database: Database, key: string): Promise<number> {
+  const sealed = await database.outbox.get(key);
+  return sealed === undefined ? 0 : plainLength(sealed);
 }
 
 /** Opens the database (see {@link openDatabase}) and loads its counters. */

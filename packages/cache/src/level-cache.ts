@@ -8,20 +8,31 @@ import {
   type Outbox,
   type PatientTokenizer,
   type RecordDraft,
+  type RecordPage,
   type StoredRecord,
 } from '@attache/core';
 import { AppendWriter } from './append-writer.js';
 import { type CacheHealth, type CacheLimits, noLimits } from './bounds.js';
 import type { AppendOptions, LevelCacheOptions } from './cache-options.js';
 import { checkKey, checkOptions, checkReadOptions } from './checks.js';
+import { CommitQueue } from './commit-queue.js';
 import { OutboxCompactor } from './compactor.js';
-import { type Database, removeBatch } from './database.js';
+import { type Database, removeBatch, type SeqRange } from './database.js';
 import { DatabaseSession } from './database-session.js';
 import { DiskReserve } from './disk-reserve.js';
 import { expireStep, expiryBatchRecords } from './expiry.js';
 import { compactionStateKey, planRestore } from './maintenance.js';
 import { OpenState } from './open-state.js';
-import { backlogStats, firstRecord, getSealed, putSealed, readRecords } from './sealed-store.js';
+import { ReadSizes } from './read-sizes.js';
+import {
+  backlogStats,
+  firstRecord,
+  getSealed,
+  joinRecords,
+  type PlainRecord,
+  putSealed,
+  readRecords,
+} from './sealed-store.js';
 import { isSeq } from './seq-key.js';
 import { SpaceRecovery } from './space-recovery.js';
 import { TokenTable } from './token-table.js';
@@ -44,6 +55,14 @@ export class LevelCache implements Outbox, PatientTokenizer {
   readonly #recovery: SpaceRecovery;
   /** Seq where `expire()` starts: the records below it are kept by expiry (see ExpiryPlan). */
   #expiryFrom = 1;
+  /** The JSON size of records handed out by read(), for remove(). */
+  readonly #sizes = new ReadSizes();
+  /** Removes group themselves like appends: those that arrive during a write share the next one. */
+  readonly #removals = new CommitQueue<SeqRange>({
+    intervalMs: 0,
+    maxItems: 64,
+    commit: (ranges) => this.#removeRanges(ranges),
+  });
   /** What health() last read from the database. */
   #health: Pick<CacheHealth, 'quarantined' | 'lastCompactionAt'> = { quarantined: 0, lastCompactionAt: null };
 
@@ -66,6 +85,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
       closedError,
       onLoad: () => {
         this.#expiryFrom = 1; // a repair may bring back records below it
+        this.#sizes.clear();
       },
       reserve,
       onDiskFull: () => this.#recovery.watch(),
@@ -85,7 +105,13 @@ export class LevelCache implements Outbox, PatientTokenizer {
     const assertOpen = () => this.#state.assertOpen();
     this.#tokens = new TokenTable({ session, sealer, log, assertOpen });
     const compactAfterRecords = options.compactAfterRecords ?? 10_000;
-    this.#compactor = new OutboxCompactor({ session, log, compactAfterRecords, assertOpen });
+    this.#compactor = new OutboxCompactor({
+      session,
+      log,
+      compactAfterRecords,
+      compactDrainedEvery: options.compactDrainedEvery ?? 10_000,
+      assertOpen,
+    });
   }
 
   /**
@@ -135,15 +161,36 @@ export class LevelCache implements Outbox, PatientTokenizer {
    * is skipped and moved to quarantine before this resolves. Rejects ATTACHE_CACHE_CLOSED when not open.
    */
   async read(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<StoredRecord[]> {
-    checkReadOptions(options);
-    const { records, suspects } = await this.#read((database) => readRecords(database, options));
-    await this.#session.quarantine(suspects);
-    return records;
+    const { records } = await this.#readPlain(options, 0);
+    return records.map(({ seq, plain }) => ({ seq, json: plain.toString('utf8') }));
   }
 
   /**
-   * Deletes the records with `firstSeq <= seq <= lastSeq` in one synced write; seqs not stored are
-   * ignored. Rejects ATTACHE_CACHE_WRITE when the write fails (nothing is deleted then),
+   * The records `read` would return, as one page: their JSON joined by commas in one buffer of at
+   * most `maxBytes` (commas included; at least one record when any is stored); null when none is.
+   * Rejects as `read`.
+   */
+  async readPage(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<RecordPage | null> {
+    const { records, bytes } = await this.#readPlain(options, 1);
+    return joinRecords(records, bytes);
+  }
+
+  async #readPlain(
+    options: { afterSeq: number; limit: number; maxBytes: number },
+    separatorBytes: number,
+  ): Promise<{ records: PlainRecord[]; bytes: number }> {
+    checkReadOptions(options);
+    const hints = { sizes: this.#sizes, averageBytes: this.#averageBytes(), separatorBytes };
+    const { records, bytes, suspects } = await this.#read((database) =>
+      readRecords(database, options, hints),
+    );
+    await this.#session.quarantine(suspects);
+    return { records, bytes };
+  }
+
+  /**
+   * Deletes the records with `firstSeq <= seq <= lastSeq` in one synced write (shared with the
+   * removes that arrive while another is being written); seqs not stored are ignored. Rejects ATTACHE_CACHE_WRITE when the write fails (nothing is deleted then),
    * ATTACHE_CACHE_CLOSED when not open.
    */
   async remove(firstSeq: number, lastSeq: number): Promise<void> {
@@ -152,16 +199,21 @@ export class LevelCache implements Outbox, PatientTokenizer {
       throw new TypeError('"lastSeq" must be an integer >= "firstSeq"');
     }
     this.#assertOpen();
+    await this.#removals.push({ firstSeq, lastSeq });
+    if (this.#state.isOpen) this.#compactor.compactIfDrained();
+  }
+
+  /** Deletes the records of `ranges` (the removes that arrived together) in one synced write. */
+  async #removeRanges(ranges: SeqRange[]): Promise<undefined[]> {
     const removeRange = () =>
       this.#write(async (database) => {
         const session = this.#session;
-        const removal = await removeBatch(database, session.backlog, firstSeq, lastSeq);
+        const removal = await removeBatch(database, session.backlog, ranges, this.#sizes);
         if (!removal) return;
-        const bytes = session.backlog.bytes - removal.next.bytes;
         await session.commit(removal.batch, removal.next, `remove of ${removal.records} records`);
         session.atBound = false;
-        this.#compactor.removed(removal.records);
-        this.#recovery.drained(lastSeq, bytes);
+        this.#compactor.removed(removal.records, Math.max(...ranges.map((r) => r.lastSeq)));
+        this.#recovery.drained(Math.max(...ranges.map((r) => r.lastSeq)), removal.bytes);
       });
     // On a full disk a background compaction of LevelDB's may fail first and fail every write after
     // it until a reopen; the deletion itself needs little room, so it is tried once more, reopened.
@@ -169,7 +221,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
       if (!isGatewayError(err, 'ATTACHE_CACHE_FULL')) throw err;
       return removeRange();
     });
-    if (this.#state.isOpen) this.#compactor.compactIfDrained();
+    return ranges.map(() => undefined);
   }
 
   /**
@@ -196,6 +248,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
     this.#assertOpen();
     return this.#write(async (database) => {
       const plan = await planRestore(database, this.#session.backlog, records);
+      this.#sizes.clear(); // a restored seq may have been read (and its size noted) before
       if (plan.batch) await this.#session.commit(plan.batch, plan.next, `restore of ${plan.stored} records`);
       return { stored: plan.stored, skipped: plan.skipped };
     });
@@ -329,10 +382,17 @@ export class LevelCache implements Outbox, PatientTokenizer {
   async #close(): Promise<void> {
     await this.#recovery.stop();
     await this.#appends.flush();
+    await this.#removals.flush();
     await this.#compactor.settled();
     await this.#session.close();
     const { records, nextSeq } = this.#session.backlog;
     this.#log.info({ records, nextSeq }, 'cache closed');
+  }
+
+  /** The mean JSON size of the records waiting (512 when there are none). */
+  #averageBytes(): number {
+    const { records, bytes } = this.#session.backlog;
+    return records > 0 ? bytes / records : 512;
   }
 
   /** Throws ATTACHE_CACHE_CLOSED unless open (not opening, not closing). */

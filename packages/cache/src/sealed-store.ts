@@ -1,37 +1,88 @@
-import type { AttacheRecord, BacklogStats, StoredRecord } from '@attache/core';
+import type { AttacheRecord, BacklogStats, RecordPage } from '@attache/core';
 import { type Backlog, type Database, lastSeqOf } from './database.js';
 import { quarantineKey, type Suspect } from './quarantine.js';
+import type { ReadSizes } from './read-sizes.js';
 import { parseSeqKey, seqKey } from './seq-key.js';
-import { levelKey } from './value-sealer.js';
+import { levelKey, plainLength } from './value-sealer.js';
 
 /** The plaintext of a sealed value as text; undefined when it fails authentication. */
 function openText({ sealer }: Database, sublevel: Suspect['sublevel'], key: string, value: Buffer) {
   return sealer.open(levelKey(sublevel, key), value)?.toString('utf8');
 }
 
+/** Most entries fetched from LevelDB in one step (classic-level's own prefetch). */
+const maxStep = 1000;
+
+/** The plaintext of an outbox value from its sealed bytes, authenticated; undefined when it fails. */
+function openRecord({ sealer }: Database, key: string, value: Buffer): Buffer | undefined {
+  return sealer.open(levelKey('outbox', key), value);
+}
+
+/** A record read from the outbox: its seq and its JSON, UTF-8. */
+export interface PlainRecord {
+  seq: number;
+  plain: Buffer;
+}
+
 /**
  * Records with seq > `afterSeq` that pass authentication, at most `limit`, at most `maxBytes` of
- * JSON but at least one. Records that fail are skipped and returned as `suspects`.
+ * JSON (plus `separatorBytes` between two records) but at least one. Records that fail are skipped
+ * and returned as `suspects`. The size of each record handed out is noted in `sizes` (for
+ * `remove`). Entries are fetched from LevelDB in steps sized by `averageBytes` (the backlog's mean
+ * JSON size) to fill `maxBytes`, not 1,000 at a time as an iterator would, and a record's size is
+ * known from its sealed length before it is opened: a page reads and decrypts about what it hands out.
  */
 export async function readRecords(
   database: Database,
   options: { afterSeq: number; limit: number; maxBytes: number },
-): Promise<{ records: StoredRecord[]; suspects: Suspect[] }> {
-  const records: StoredRecord[] = [];
+  hints: { sizes: ReadSizes; averageBytes: number; separatorBytes: number },
+): Promise<{ records: PlainRecord[]; bytes: number; suspects: Suspect[] }> {
+  const { limit, maxBytes } = options;
+  const { sizes, separatorBytes } = hints;
+  const average = Math.max(1, hints.averageBytes) + separatorBytes;
+  const records: PlainRecord[] = [];
   const suspects: Suspect[] = [];
   let bytes = 0;
-  for await (const [key, value] of database.outbox.iterator({ gt: seqKey(options.afterSeq) })) {
-    const json = openText(database, 'outbox', key, value);
-    if (json === undefined) {
-      suspects.push({ sublevel: 'outbox', key, value });
-      continue;
+  const iterator = database.outbox.iterator({ gt: seqKey(options.afterSeq) });
+  try {
+    for (;;) {
+      const step = Math.min(maxStep, limit - records.length, Math.ceil((maxBytes - bytes) / average) + 1);
+      const entries = await iterator.nextv(Math.max(1, step));
+      if (entries.length === 0) break;
+      for (const [key, value] of entries) {
+        const size = plainLength(value);
+        const added = records.length > 0 ? size + separatorBytes : size;
+        if (records.length > 0 && bytes + added > maxBytes) return { records, bytes, suspects };
+        const plain = openRecord(database, key, value);
+        if (plain === undefined) {
+          suspects.push({ sublevel: 'outbox', key, value });
+          continue;
+        }
+        bytes += added;
+        const seq = parseSeqKey(key);
+        sizes.note(seq, size);
+        records.push({ seq, plain });
+        if (records.length >= limit) return { records, bytes, suspects };
+      }
     }
-    bytes += Buffer.byteLength(json, 'utf8');
-    if (records.length > 0 && bytes > options.maxBytes) break;
-    records.push({ seq: parseSeqKey(key), json });
-    if (records.length >= options.limit) break;
+  } finally {
+    await iterator.close();
   }
-  return { records, suspects };
+  return { records, bytes, suspects };
+}
+
+/** `records` as a page: their JSON joined by commas in one buffer of `bytes`; null when there are none. */
+export function joinRecords(records: PlainRecord[], bytes: number): RecordPage | null {
+  const first = records[0];
+  const last = records.at(-1);
+  if (first === undefined || last === undefined) return null;
+  const json = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (const { plain } of records) {
+    if (at > 0) json[at++] = 0x2c; // ','
+    at += plain.copy(json, at);
+  }
+  return { firstSeq: first.seq, lastSeq: last.seq, count: records.length, json };
 }
 
 /** The first record of the outbox that passes authentication, and the records before it that fail. */

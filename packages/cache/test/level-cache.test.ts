@@ -103,6 +103,82 @@ t.test('remove deletes a range durably and stats follow the backlog', async (t) 
   );
 });
 
+t.test('readPage: the records of a read as one piece of JSON, commas counted in maxBytes', async (t) => {
+  const cache = await opened(t, t.testdir());
+  t.equal(await cache.readPage({ afterSeq: 0, limit: 10, maxBytes: 1e6 }), null, 'null when empty');
+  await Promise.all(Array.from({ length: 20 }, (_, n) => cache.append(draft(n))));
+  await cache.remove(5, 5);
+  const records = await cache.read({ afterSeq: 2, limit: 8, maxBytes: 1e6 });
+  const page = await cache.readPage({ afterSeq: 2, limit: 8, maxBytes: 1e6 });
+  t.match(page, { firstSeq: 3, lastSeq: 11, count: 8 }, 'seq 5 (removed) is skipped, limit holds');
+  const joined = records.map((r) => r.json).join(',');
+  t.equal(Buffer.from(page?.json ?? []).toString(), joined, 'the same JSON, joined by commas');
+  t.same(
+    JSON.parse(`[${joined}]`).map((r: AttacheRecord) => r.seq),
+    [3, 4, 6, 7, 8, 9, 10, 11],
+  );
+  const three = Buffer.byteLength(
+    records
+      .slice(0, 3)
+      .map((r) => r.json)
+      .join(','),
+  );
+  t.match(await cache.readPage({ afterSeq: 2, limit: 8, maxBytes: three }), { count: 3, lastSeq: 6 });
+  t.match(
+    await cache.readPage({ afterSeq: 2, limit: 8, maxBytes: three - 1 }),
+    { count: 2, lastSeq: 4 },
+    'a byte short of the third record with its comma',
+  );
+  t.match(await cache.readPage({ afterSeq: 2, limit: 8, maxBytes: 1 }), { count: 1 }, 'at least one');
+});
+
+t.test('removes arriving together keep the counts right, for records read or not', async (t) => {
+  const { keyring } = await tempKeyring(t);
+  const path = t.testdir();
+  let cache = new LevelCache({ keyring, path });
+  await cache.open();
+  await Promise.all(Array.from({ length: 30 }, (_, n) => cache.append(draft(n))));
+  const all = await cache.read({ afterSeq: 0, limit: 100, maxBytes: 1e6 });
+  await cache.close();
+  // Reopened: only seqs 1-10 are read (their sizes known); 11-12 and 20-22 are removed unread.
+  cache = new LevelCache({ keyring, path });
+  await cache.open();
+  await cache.read({ afterSeq: 0, limit: 10, maxBytes: 1e6 });
+  await Promise.all([cache.remove(1, 5), cache.remove(3, 12), cache.remove(20, 22), cache.remove(11, 11)]);
+  const left = [...all.slice(12, 19), ...all.slice(22)];
+  const expected = { records: 15, bytes: byteLength(left), firstSeq: 13, lastSeq: 30, nextSeq: 31 };
+  t.match(await cache.stats(), expected, 'counts after four overlapping removes at once');
+  await cache.close();
+  cache = await opened(t, path, { keyring });
+  t.match(await cache.stats(), expected, 'the same after reopening');
+  t.same(
+    (await cache.read({ afterSeq: 0, limit: 100, maxBytes: 1e6 })).map((r) => r.seq),
+    left.map((r) => r.seq),
+  );
+});
+
+t.test('a page of maxBytes is filled across records of very different sizes', async (t) => {
+  const cache = await opened(t, t.testdir());
+  const observation = {
+    code: 'MDC_PULS_OXIM_SAT_O2',
+    system: 'MDC',
+    value: 1,
+    unit: '%',
+    status: 'valid',
+  } as const;
+  // One large record, then small ones: the mean size says far fewer small records fill a page.
+  await cache.append(draft(0, { observations: Array.from({ length: 200 }, () => observation) }));
+  await Promise.all(Array.from({ length: 200 }, (_, n) => cache.append(draft(n + 1))));
+  const first150 = byteLength(await cache.read({ afterSeq: 1, limit: 150, maxBytes: 1e6 }));
+  const page = await cache.read({ afterSeq: 1, limit: 1000, maxBytes: first150 });
+  t.equal(page.length, 150, 'as many small records as fit');
+  t.same(
+    page.map((r) => r.seq),
+    Array.from({ length: 150 }, (_, i) => i + 2),
+  );
+  t.equal((await cache.read({ afterSeq: 1, limit: 7, maxBytes: 1e6 })).length, 7, 'limit still holds');
+});
+
 t.test('seq continues across reopen, also after the outbox was emptied', async (t) => {
   const { keyring } = await tempKeyring(t);
   const path = t.testdir();

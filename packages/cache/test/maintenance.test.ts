@@ -46,6 +46,28 @@ t.test('a drain compacts the outbox: its space is given back, the time is report
   t.equal((await cache.append(draft(1))).seq, 20_001, 'seqs continue');
 });
 
+t.test('a long drain gives space back as it goes, before the outbox is empty', async (t) => {
+  const { keyring } = await tempKeyring(t);
+  const path = t.testdir();
+  const options = { path, keyring, compactAfterRecords: 0, compactDrainedEvery: 5000 };
+  let cache = new LevelCache(options);
+  await cache.open();
+  await fill(cache, 20_000);
+  await cache.close();
+  cache = new LevelCache(options);
+  await cache.open();
+  t.teardown(() => cache.close());
+  const full = await du(path);
+  await cache.remove(1, 16_000);
+  await cache.close(); // waits for the compaction the remove started
+  const partly = await du(path);
+  t.ok(partly < full / 2, `on disk: ${full} bytes full, ${partly} with 4,000 of 20,000 records left`);
+  await cache.open();
+  t.equal((await cache.stats()).records, 4000, 'the records left are all there');
+  t.equal((await cache.read({ afterSeq: 0, limit: 1, maxBytes: 1e6 }))[0]?.seq, 16_001);
+  t.throws(() => new LevelCache({ path: 'x', keyring, compactDrainedEvery: 1.5 }), TypeError);
+});
+
 t.test('compact() on demand, and no compaction for a small drain', async (t) => {
   const { keyring } = await tempKeyring(t);
   const cache = new LevelCache({ path: t.testdir(), keyring });

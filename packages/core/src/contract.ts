@@ -169,6 +169,16 @@ export interface StoredRecord {
   json: string;
 }
 
+/** Records of the outbox in seq order as one piece: their JSON texts joined by commas, as bytes. */
+export interface RecordPage {
+  firstSeq: number;
+  lastSeq: number;
+  /** How many records (seqs between `firstSeq` and `lastSeq` may be missing: removed, dropped). */
+  count: number;
+  /** The records' JSON texts, UTF-8, joined by `,` (no brackets). */
+  json: Uint8Array;
+}
+
 /** The cache seen from the uplink. */
 export interface Outbox {
   /**
@@ -176,6 +186,12 @@ export interface Outbox {
    * `maxBytes` of JSON in all (always at least one record when any is there).
    */
   read(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<StoredRecord[]>;
+  /**
+   * Optional, the same records as `read` as one {@link RecordPage}, at most `maxBytes` long with its
+   * commas (always at least one record when any is there); null when none is. A batch is built from
+   * it without handling each record, and it crosses a process boundary as one piece of bytes.
+   */
+  readPage?(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<RecordPage | null>;
   /** Deletes the records with `firstSeq <= seq <= lastSeq`, durably. Only after the broker acknowledged them. */
   remove(firstSeq: number, lastSeq: number): Promise<void>;
 }

@@ -15,6 +15,7 @@ export type {
   PatientTokenizer,
   ReadingSink,
   RecordDraft,
+  RecordPage,
   SinkRefusing,
   StoredRecord,
   WindowResult,

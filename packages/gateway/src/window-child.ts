@@ -25,9 +25,16 @@ const workerPath = fileURLToPath(new URL('./window-worker.js', import.meta.url))
 /** Past the window's own deadline, how long a window process may take before it is killed. */
 const killGraceMs = 30_000;
 
-/** Forks the window process; its log goes to `logFd`. */
+/**
+ * Forks the window process; its log goes to `logFd`. Messages pass as structured clones (V8's
+ * serializer): a record's JSON crosses as its bytes, where the default JSON channel would escape
+ * every quote in it on the way out and parse it again on the way in.
+ */
 export function forkWindow(logFd: 1 | 2): WindowChild {
-  return fork(workerPath, { stdio: ['ignore', logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'] });
+  return fork(workerPath, {
+    stdio: ['ignore', logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  });
 }
 
 /** What a window in a child process needs of its runner. */
@@ -51,7 +58,7 @@ export function runWindowChild(o: WindowChildOptions): Promise<WindowReport> {
   const { uplink, request } = o;
   const openedAt = new Date().toISOString();
   const acked: Acked = { records: 0, messages: 0, bytes: 0, firstSeq: null, lastSeq: null };
-  const served = new Map<number, number>();
+  const served: Served = new Map();
   const child = o.spawnWindow();
   // The window process may die at any moment: a send into its closed channel is expected then
   // (EPIPE), and must never become an uncaught 'error' that stops the gateway.
@@ -139,13 +146,24 @@ export function runWindowChild(o: WindowChildOptions): Promise<WindowReport> {
   }).finally(() => drop(child));
 }
 
+/** What the window process was handed, by first seq: the last seq, how many records, their bytes of JSON. */
+type Served = Map<number, { lastSeq: number; count: number; bytes: number }>;
+
 /** The cache as the window process sees it: what it reads is noted, what it removes counted. */
-function servedOutbox(cache: LevelCache, served: Map<number, number>, acked: Acked): Outbox {
+function servedOutbox(cache: LevelCache, served: Served, acked: Acked): Required<Outbox> {
   return {
     read: async (options) => {
       const records = await cache.read(options);
-      for (const r of records) served.set(r.seq, r.json.length);
+      for (const r of records) served.set(r.seq, { lastSeq: r.seq, count: 1, bytes: r.json.length });
       return records;
+    },
+    readPage: async (options) => {
+      const page = await cache.readPage(options);
+      if (page) {
+        const { firstSeq, lastSeq, count, json } = page;
+        served.set(firstSeq, { lastSeq, count, bytes: json.length - (count - 1) });
+      }
+      return page;
     },
     remove: async (firstSeq, lastSeq) => {
       await cache.remove(firstSeq, lastSeq);
@@ -154,15 +172,15 @@ function servedOutbox(cache: LevelCache, served: Map<number, number>, acked: Ack
   };
 }
 
-function countRemoved(firstSeq: number, lastSeq: number, served: Map<number, number>, acked: Acked): void {
+function countRemoved(firstSeq: number, lastSeq: number, served: Served, acked: Acked): void {
   acked.messages++;
-  for (const [seq, bytes] of served) {
-    if (seq < firstSeq || seq > lastSeq) continue;
-    served.delete(seq);
-    acked.records++;
-    acked.bytes += bytes;
-    acked.firstSeq = Math.min(acked.firstSeq ?? seq, seq);
-    acked.lastSeq = Math.max(acked.lastSeq ?? seq, seq);
+  for (const [first, part] of served) {
+    if (first < firstSeq || part.lastSeq > lastSeq) continue;
+    served.delete(first);
+    acked.records += part.count;
+    acked.bytes += part.bytes;
+    acked.firstSeq = Math.min(acked.firstSeq ?? first, first);
+    acked.lastSeq = Math.max(acked.lastSeq ?? part.lastSeq, part.lastSeq);
   }
 }
 

@@ -54,8 +54,8 @@ export interface WindowResultMessage {
 export type FromWindow = CallMessage | WindowResultMessage;
 
 /**
- * Everything the window process may ask of the gateway, one method each: the outbox (records read
- * and removed once acknowledged) and the host (state, shadow settings, events, updates). A new
+ * Everything the window process may ask of the gateway, one method each: the outbox (records read,
+ * as pages of bytes for plain batches, and removed once acknowledged) and the host (state, shadow settings, events, updates). A new
  * capability is one method here: the compiler then asks for it in {@link windowParentMethods} and
  * in the running gateway's host (gateway.ts).
  */
@@ -79,6 +79,7 @@ export interface WindowParent extends Outbox {
 /** The methods the parent serves to a window process; a call of any other name is refused. */
 export const windowParentMethods: AllowList<WindowParent> = {
   read: true,
+  readPage: true,
   remove: true,
   reportState: true,
   applyDesired: true,

@@ -86,6 +86,7 @@ t.test('the window process may call the outbox and host methods, and nothing els
     'health',
     'pendingEvents',
     'read',
+    'readPage',
     'reload',
     'remove',
     'removeEvents',

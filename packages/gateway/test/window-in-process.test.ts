@@ -5,7 +5,13 @@ import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AttacheRecord, nullLogger, type RecordDraft, validateConfig } from '@attache/core';
+import {
+  type AttacheRecord,
+  nullLogger,
+  type RecordDraft,
+  type RecordPage,
+  validateConfig,
+} from '@attache/core';
 import {
   createTestPki,
   type LogEntry,
@@ -16,6 +22,7 @@ import {
 } from '@attache/devkit';
 import t, { type Test } from 'tap';
 import { openCache, WindowRunner } from '../src/index.js';
+import type { ReplyMessage } from '../src/ipc-proxy.js';
 import { WindowProcess } from '../src/window-process.js';
 import type { FromWindow, ToWindow, WindowChild } from '../src/window-protocol.js';
 
@@ -180,4 +187,60 @@ t.test('a call the window process may not make is refused and logged; nothing is
     'the refusal is logged with the method',
   );
   t.equal((await cache.stats()).records, 1, 'the cache is still open and holds its record');
+});
+
+t.test('a window process that dies after a PUBACK: the gateway counts the page it removed', async (t) => {
+  const dir = await tempDir(t);
+  const config = validateConfig({
+    version: 1,
+    gateway: { id: gatewayId, dataDir: join(dir, 'data') },
+    devices: [{ id: 'spo2-bed7', adapter: 'rs232', port: { path: '/dev/ttyS0' }, format: { kind: 'astm' } }],
+    uplink: { endpoint: '127.0.0.1', certFile: 'c', keyFile: 'k' },
+  });
+  const cache = await openCache(config, nullLogger);
+  t.teardown(() => cache.close());
+  for (let n = 1; n <= 5; n++) await cache.append(draft(n));
+  // The window process's side of the protocol, scripted: two pages read, the first removed (its
+  // PUBACK came), then the process is killed before it reports.
+  const dying = new (class extends EventEmitter implements WindowChild {
+    connected = true;
+    #id = 0;
+    readonly #replies = new Map<number, (reply: ReplyMessage) => void>();
+    send(message: ToWindow, callback: (err: Error | null) => void): void {
+      callback(null);
+      if (message.type === 'start') setImmediate(() => void this.#script());
+      if (message.type === 'reply') this.#replies.get(message.id)?.(structuredClone(message));
+    }
+    #call(method: string, args: unknown[]): Promise<ReplyMessage> {
+      const id = ++this.#id;
+      return new Promise((resolve) => {
+        this.#replies.set(id, resolve);
+        this.emit('message', { type: 'call', id, method, args } satisfies FromWindow);
+      });
+    }
+    async #script(): Promise<void> {
+      const first = (await this.#call('readPage', [{ afterSeq: 0, limit: 2, maxBytes: 1e6 }]))
+        .value as RecordPage;
+      await this.#call('readPage', [{ afterSeq: first.lastSeq, limit: 2, maxBytes: 1e6 }]);
+      await this.#call('remove', [first.firstSeq, first.lastSeq]);
+      this.emit('exit', null, 'SIGKILL');
+    }
+    kill(): void {}
+    disconnect(): void {
+      this.connected = false;
+    }
+  })();
+  const [one, two] = await cache.read({ afterSeq: 0, limit: 2, maxBytes: 1e6 });
+  const runner = new WindowRunner({ config, cache, logger: nullLogger, spawnWindow: () => dying });
+  const window = await runner.run();
+  t.match(window, {
+    outcome: 'failed',
+    records: 2,
+    messages: 1,
+    firstSeq: 1,
+    lastSeq: 2,
+    bytes: Buffer.byteLength(one?.json ?? '') + Buffer.byteLength(two?.json ?? ''),
+  });
+  t.match(window.error, { code: 'ATTACHE_INTERNAL', message: /SIGKILL/ });
+  t.equal((await cache.stats()).records, 3, 'the second page, never acknowledged, stays');
 });

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import type { Outbox, StoredRecord } from '@attache/core';
+import type { Outbox, RecordPage, StoredRecord } from '@attache/core';
 import { GatewayError } from '@attache/core';
 
 /** One batch message, ready to publish. */
@@ -36,6 +36,8 @@ const sentAtSample = '2000-01-01T00:00:00.000Z';
 const readLimit = 20_000;
 // Aim compressed batches a little under the limit: the ratio varies from batch to batch.
 const gzipMargin = 0.92;
+/** The end of a plain batch after its records. */
+const closing = Buffer.from(']}');
 
 function header(gatewayId: string, firstSeq: number, lastSeq: number, count: number, sentAt: string): string {
   return `{"schemaVersion":1,"gatewayId":${JSON.stringify(gatewayId)},"firstSeq":${firstSeq},"lastSeq":${lastSeq},"count":${count},"sentAt":"${sentAt}",`;
@@ -43,7 +45,8 @@ function header(gatewayId: string, firstSeq: number, lastSeq: number, count: num
 
 /**
  * Reads the outbox in seq order and packs consecutive records into batch payloads of at most
- * `maxMessageBytes`, concatenating the stored JSON without parsing it. Each call to `next()`
+ * `maxMessageBytes`, concatenating the stored JSON without parsing it (plain batches from an outbox
+ * with `readPage`: its page's bytes as they are). Each call to `next()`
  * continues after the last record handed out, whether or not that batch was acknowledged.
  */
 export class BatchReader {
@@ -55,6 +58,8 @@ export class BatchReader {
   /** gzip: raw JSON bytes to read for one batch, adapted to the ratio seen so far. */
   #rawTarget: number;
   #afterSeq = 0;
+  /** The page after `#afterSeq`, read ahead (plain batches from an outbox with `readPage`). */
+  #ahead: Promise<RecordPage | null> | undefined;
 
   constructor(options: BatchReaderOptions) {
     this.#outbox = options.outbox;
@@ -75,6 +80,7 @@ export class BatchReader {
    */
   async next(): Promise<Batch | null> {
     const gzip = this.#compression === 'gzip';
+    if (!gzip && this.#outbox.readPage) return this.#pageBatch(this.#outbox.readPage);
     const records = await this.#outbox.read({
       afterSeq: this.#afterSeq,
       limit: readLimit,
@@ -83,14 +89,48 @@ export class BatchReader {
     const first = records[0];
     if (first === undefined) return null;
     const batch = gzip ? this.#gzipBatch(records) : this.#plainBatch(records);
-    if (batch === null) {
-      throw new GatewayError(
-        'ATTACHE_UPLINK_PUBLISH',
-        `record ${first.seq} alone is larger than maxMessageBytes allows (${this.#budget} bytes of records)`,
-      );
-    }
+    if (batch === null) throw this.#tooLarge(first.seq);
     this.#afterSeq = batch.lastSeq;
     return batch;
+  }
+
+  /**
+   * A plain batch from one page of the outbox: its bytes are placed in the payload as they are, no
+   * record handled one by one. The page is read to fit the budget with the array's brackets. The
+   * next page is read ahead while this batch goes out (one read in flight), so the outbox (in
+   * another process, behind IPC) works while the window publishes; a page found empty ahead is
+   * read again when asked for, so records stored meanwhile are not missed.
+   */
+  async #pageBatch(readPage: NonNullable<Outbox['readPage']>): Promise<Batch | null> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    let page = ahead && (await ahead);
+    if (!page) page = await this.#readPage(readPage);
+    if (page === null) return null;
+    if (page.json.length + 2 > this.#budget) throw this.#tooLarge(page.firstSeq);
+    const { firstSeq, lastSeq, count } = page;
+    const head = header(this.#gatewayId, firstSeq, lastSeq, count, new Date().toISOString());
+    const payload = Buffer.concat([Buffer.from(`${head}"records":[`), page.json, closing]);
+    this.#afterSeq = lastSeq;
+    const next = this.#readPage(readPage);
+    next.catch(() => {}); // a failure is the next call's to report
+    this.#ahead = next;
+    return { firstSeq, lastSeq, count, payload, contentType: contentTypes.none };
+  }
+
+  #readPage(readPage: NonNullable<Outbox['readPage']>): Promise<RecordPage | null> {
+    return readPage.call(this.#outbox, {
+      afterSeq: this.#afterSeq,
+      limit: readLimit,
+      maxBytes: this.#budget - 2,
+    });
+  }
+
+  #tooLarge(seq: number): GatewayError {
+    return new GatewayError(
+      'ATTACHE_UPLINK_PUBLISH',
+      `record ${seq} alone is larger than maxMessageBytes allows (${this.#budget} bytes of records)`,
+    );
   }
 
   #plainBatch(records: StoredRecord[]): Batch | null {
