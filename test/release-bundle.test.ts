@@ -86,4 +86,27 @@ t.test('the bundled release runs the commands, the gateway and its window proces
   const records = recordsOf(await dashboard.waitFor(window.messages, 15_000));
   t.equal(records.length, 3, 'and the broker got the three readings');
   t.match(log, /window-worker|"msg":"window/, 'the window ran in the gateway');
+
+  // On a terminal the log is pretty-printed by pino-pretty in pino's worker thread, which the bundle
+  // starts from its own files (packages/cli/dist/*.cjs).
+  gateway.kill('SIGTERM');
+  await exited;
+  const terminal = spawn('script', ['-qfec', `${bin} run --config ${stack.configPath}`, '/dev/null'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const ended = new Promise((resolve) => terminal.once('exit', resolve));
+  t.teardown(async () => {
+    if (terminal.exitCode === null) terminal.kill('SIGTERM');
+    await ended;
+  });
+  let screen = '';
+  terminal.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    screen += chunk;
+  });
+  for (const deadline = Date.now() + 30_000; !/INFO.*\(\d+\): .*gateway started/.test(screen); ) {
+    if (Date.now() > deadline || terminal.exitCode !== null)
+      throw new Error(`no pretty log line:\n${screen}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.notMatch(screen, /"msg":/, 'pretty lines on the terminal, not JSON');
 });
