@@ -84,8 +84,11 @@ function resolvePackage(modules, from, name) {
   }
 }
 
-/** Copies `names` and every package they depend on (as installed in `modules`) to `dest`. */
-function copyPackages(modules, names, dest) {
+/**
+ * Copies `names` and every package they depend on (as installed in `modules`, nested copies
+ * included) to `dest`; resolves how many packages. Throws when a required one is not installed.
+ */
+export function copyPackages(modules, names, dest) {
   const done = new Set();
   const pending = names.map((name) => {
     const dir = resolvePackage(modules, dirname(modules), name);
@@ -120,7 +123,7 @@ function bytesUnder(path) {
 }
 
 /** Every `new URL('…', import.meta.url)` of the output must name a file or directory of the tree. */
-function checkRelativeFiles(dist) {
+export function checkRelativeFiles(dist) {
   const missing = [];
   for (const file of readdirSync(dist).filter((f) => /\.c?js$/.test(f))) {
     const code = readFileSync(join(dist, file), 'utf8');
@@ -208,4 +211,4 @@ async function main() {
   say(`  node_modules: ${count} packages, ${bytesUnder(join(out, 'node_modules'))} bytes`);
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

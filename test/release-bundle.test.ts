@@ -5,11 +5,12 @@
 // window process the gateway forks from the bundle's window-worker.js and which uploads through
 // the AWS CRT (a native module shipped beside the bundle) to mosquitto with mutual TLS.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { checkRelativeFiles, copyPackages } from '../scripts/bundle.mjs';
 import { type CommandResult, recordsOf, Stack, type StatusJson } from './helpers/stack.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -109,4 +110,56 @@ t.test('the bundled release runs the commands, the gateway and its window proces
     await new Promise((r) => setTimeout(r, 50));
   }
   t.notMatch(screen, /"msg":/, 'pretty lines on the terminal, not JSON');
+});
+
+t.test('the release tree: what the bundle names beside itself must be shipped', async (t) => {
+  const tree = await mkdtemp(join(tmpdir(), 'attache-bundle-check-'));
+  t.teardown(() => rm(tree, { recursive: true, force: true }));
+  const dist = join(tree, 'dist');
+  await mkdir(dist);
+  await writeFile(
+    join(dist, 'chunk-A.js'),
+    'const a = new URL("./worker.js", import.meta.url);\nconst b = new URL("../assets/", import.meta.url);\n',
+  );
+  await writeFile(join(dist, 'worker.js'), '');
+  t.throws(
+    () => checkRelativeFiles(dist),
+    /chunk-A\.js: \.\.\/assets\//,
+    'a missing directory fails the build',
+  );
+  await mkdir(join(tree, 'assets'));
+  t.doesNotThrow(() => checkRelativeFiles(dist), 'and passes once it is there');
+});
+
+t.test('the release tree: the native modules and what they require, nested copies kept', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'attache-bundle-modules-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const pkg = async (path: string, json: Record<string, unknown>) => {
+    await mkdir(join(dir, 'node_modules', path), { recursive: true });
+    await writeFile(join(dir, 'node_modules', path, 'package.json'), JSON.stringify(json));
+  };
+  await pkg('native', {
+    name: 'native',
+    dependencies: { helper: '1', shared: '2', '@types/node': '*' },
+    optionalDependencies: { absent: '1' },
+  });
+  await pkg('native/node_modules/shared', { name: 'shared', version: '2' });
+  await pkg('shared', { name: 'shared', version: '1' });
+  await pkg('helper', { name: 'helper', dependencies: { shared: '1' } });
+  await pkg('@types/node', { name: '@types/node' });
+  await pkg('unrelated', { name: 'unrelated' });
+  const dest = join(dir, 'out');
+  t.equal(copyPackages(join(dir, 'node_modules'), ['native'], dest), 4);
+  const copied = (await readdir(dest, { recursive: true })).filter((p) => p.endsWith('package.json')).sort();
+  t.same(copied, [
+    'helper/package.json',
+    'native/node_modules/shared/package.json',
+    'native/package.json',
+    'shared/package.json',
+  ]);
+  await pkg('broken', { name: 'broken', dependencies: { missing: '1' } });
+  t.throws(
+    () => copyPackages(join(dir, 'node_modules'), ['broken'], dest),
+    /missing, a dependency of broken/,
+  );
 });
