@@ -9,7 +9,7 @@ NPM_STAMP := node_modules/.package-lock.json
 # install them, never `make run`, `make build` or the image.
 CLOUD_STAMP := cloud/node_modules/.package-lock.json
 
-.PHONY: all deps node-check build run status sync test lint typecheck bench bench-peers clean
+.PHONY: all deps node-check build run status sync test lint typecheck bench bench-peers clean release
 NODE_MIN ?= 20
 
 all: build
@@ -96,7 +96,7 @@ bench-peers: deps build
 
 clean:
 	npx tsc -b --clean
-	rm -rf .tap .dev
+	rm -rf .tap .dev .release
 
 ## soak: the crash harnesses (a cache writer process; a real `attache run` fed HL7 by 4 senders; one fed ASTM, line and Modbus) with
 ##       many more SIGKILLs each (SOAK_KILLS, default 500; the gateway one takes ~2 s a kill; ATTACHE_CRASH_SEED replays a run),
@@ -129,6 +129,11 @@ image: build
 ## image-test: boots the built image in qemu-system-aarch64 -M virt and tests the appliance (12 min measured)
 image-test:
 	$(SUDO) node image-build/boot-test.mjs
+
+## release: the shipped release tree (esbuild bundle + native modules) in .release/ (scripts/bundle.mjs;
+##          make image installs it with image-build/stage-app.sh)
+release: build
+	node scripts/bundle.mjs .release
 
 ## image-check: the cheap checks CI runs (shellcheck, systemd-analyze verify, udev rules, arm64 prebuilds)
 image-check: build

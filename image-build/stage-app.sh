@@ -5,10 +5,11 @@
 # DEST/releases/<version> (marked complete by its .release.json), DEST/current -> releases/<version>,
 # plus DEST/packages and DEST/package.json through `current`, for the paths that name the app
 # directly (/usr/local/bin/attache). A software-update bundle is a tar.gz of such a release tree.
-# Copies the built workspaces (package.json + dist of every package but the devkit), installs the
-# runtime dependencies with `npm ci --omit=dev --ignore-scripts` from the lockfile, keeps only the
-# linux-arm64 native prebuilds (N-API, so an x86 host's install runs on the Pi) and checks that every
-# native module still has one.
+# The release is the esbuild bundle of the built workspaces (scripts/bundle.mjs: the CLI, the window
+# process and pino's workers, split into ES modules) plus only the native modules and what they
+# require, taken from `npm ci --omit=dev --ignore-scripts` of the lockfile; it keeps only their
+# linux-arm64 prebuilds (N-API, so an x86 host's install runs on the Pi) and checks that every native
+# module still has one.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,28 +20,24 @@ dest=${2:?usage: stage-app.sh REPO DEST}
 
 version=$(node -p 'require(process.argv[1]).version' "$repo/package.json")
 release=$dest/releases/$version
+[ -f "$repo/packages/cli/dist/bin.js" ] || die "the workspaces are not built (run make build first)"
+
+# The production install the native modules come from: the lockfile, nothing compiled (node-gyp-build
+# finds the shipped prebuild at run time).
+prod=$(mktemp -d)
+trap 'rm -rf "$prod"' EXIT
+cp "$repo/package.json" "$repo/package-lock.json" "$prod/"
+for pkg in "$repo"/packages/*/; do
+  mkdir -p "$prod/packages/$(basename "$pkg")"
+  cp "$pkg/package.json" "$prod/packages/$(basename "$pkg")/"
+done
+info "npm ci --omit=dev --ignore-scripts"
+(cd "$prod" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
 
 rm -rf "$dest"
-mkdir -p "$release/packages"
-cp "$repo/package.json" "$repo/package-lock.json" "$release/"
-for pkg in "$repo"/packages/*/; do
-  name=$(basename "$pkg")
-  [ -f "$pkg/dist/index.js" ] || [ -f "$pkg/dist/bin.js" ] || die "packages/$name is not built (run make build first)"
-  mkdir -p "$release/packages/$name"
-  cp "$pkg/package.json" "$release/packages/$name/"
-  cp -r "$pkg/dist" "$release/packages/$name/"
-  # Data files a package reads next to dist (the uplink's pinned Amazon root CAs).
-  if [ -d "$pkg/certs" ]; then cp -r "$pkg/certs" "$release/packages/$name/"; fi
-done
-
-info "npm ci --omit=dev --ignore-scripts"
-# --ignore-scripts: nothing compiles; node-gyp-build finds the shipped prebuild at run time.
-(cd "$release" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
-
-# The devkit (simulators, test PKI) is a workspace, so npm links it even with --omit=dev.
-rm -rf "$release/packages/devkit" "$release/node_modules/@attache/devkit"
-find "$release/packages" \( -name '*.map' -o -name '*.d.ts' -o -name '*.tsbuildinfo' \) -delete
-chmod +x "$release/packages/cli/dist/bin.js"
+mkdir -p "$dest/releases"
+info "bundle (esbuild)"
+node "$repo/scripts/bundle.mjs" "$release" --modules "$prod/node_modules" | sed 's/^/    /'
 
 before=$(du -sm "$release/node_modules" | cut -f1)
 node "$here/prune-prebuilds.mjs" "$release/node_modules" linux arm64

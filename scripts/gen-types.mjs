@@ -74,7 +74,9 @@ async function gen(schema, name) {
 
 /**
  * Standalone validator code for `exports` (name -> schema $id). ajv's ESM output still calls
- * require() for its runtime helpers, hence the createRequire header.
+ * require() for its runtime helpers: each becomes a static import, which a bundler follows (the
+ * shipped release is bundled, scripts/bundle.mjs) where a createRequire() call would look for ajv
+ * beside the bundle at run time.
  */
 function validators(options, schemas, exports) {
   const ajv = new Ajv2020({
@@ -86,12 +88,18 @@ function validators(options, schemas, exports) {
   });
   formats.default(ajv, ['date-time']);
   for (const schema of schemas) ajv.addSchema(schema);
-  const code = standaloneCode.default(ajv, exports).replace(/^"use strict";/, '');
+  const helpers = new Map();
+  const code = standaloneCode
+    .default(ajv, exports)
+    .replace(/^"use strict";/, '')
+    .replace(/require\("([^"]+)"\)/g, (_, module) => {
+      if (!helpers.has(module)) helpers.set(module, `runtime${helpers.size}`);
+      return helpers.get(module);
+    });
   return [
     banner,
     '// @ts-nocheck',
-    "import { createRequire } from 'node:module';",
-    'const require = createRequire(import.meta.url);',
+    ...[...helpers].map(([module, name]) => `import ${name} from '${module}.js';`),
     code,
   ].join('\n');
 }
@@ -101,16 +109,21 @@ function validators(options, schemas, exports) {
  * the consumer's own validator-runtime.ts. Fails when the schemas start needing another helper.
  */
 function portableValidators(code) {
-  const out = code
-    .replace(
-      "import { createRequire } from 'node:module';\nconst require = createRequire(import.meta.url);",
-      "import { dateTime, ucs2length } from '../validator-runtime.js';",
-    )
-    .replaceAll('require("ajv/dist/runtime/ucs2length").default', 'ucs2length')
-    .replaceAll('require("ajv-formats/dist/formats").fullFormats["date-time"]', 'dateTime');
-  if (out.includes('require('))
+  const helpers = new Map();
+  let out = code.replace(/^import (runtime\d+) from '([^']+)';\n/gm, (_, name, module) => {
+    helpers.set(module, name);
+    return '';
+  });
+  const ucs2length = helpers.get('ajv/dist/runtime/ucs2length.js');
+  const formats = helpers.get('ajv-formats/dist/formats.js');
+  if (ucs2length) out = out.replaceAll(`${ucs2length}.default`, 'ucs2length');
+  if (formats) out = out.replaceAll(`${formats}.fullFormats["date-time"]`, 'dateTime');
+  if (/\bruntime\d+\b/.test(out))
     throw new Error('consumer validators need an ajv runtime helper not in validator-runtime.ts');
-  return out;
+  return out.replace(
+    '// @ts-nocheck\n',
+    "// @ts-nocheck\nimport { dateTime, ucs2length } from '../validator-runtime.js';\n",
+  );
 }
 
 const config = await load('config.schema.json');

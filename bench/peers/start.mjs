@@ -1,17 +1,23 @@
 // Command start: the wall time of `attache status`, `attache modbus read` and `attache config
-// validate` as whole processes, taking turns with a bare `node -e 0` and `mbpoll` reading the same
-// register from the same pymodbus server. Prints medians and ratios to bare Node as JSON lines.
-// `node bench/peers/start.mjs [rounds]`
-import { execFile } from 'node:child_process';
+// validate` as whole processes, as the box runs them: the shipped release (scripts/bundle.mjs,
+// built here into a temporary directory) started by its path (its shebang, as /usr/local/bin/attache
+// is), taking turns with a bare `node -e 0` and `mbpoll` reading the same register from the same
+// pymodbus server. `status` is timed twice: asking a running gateway (the release's own `attache
+// run`), and with no gateway running (it then opens the cache itself). The same commands from the
+// development tree (packages/*/dist, tsc's output) are timed in the same turns, as `dev tree: …`.
+// Prints medians and ratios to bare Node as JSON lines, with the rounds and the load average.
+// `node bench/peers/start.mjs [rounds]` (after `npm run build`)
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startModbusServer } from '@attache/devkit';
+import { getFreePort, startModbusServer } from '@attache/devkit';
 
 const run = promisify(execFile);
-const bin = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const devBin = here('../../packages/cli/dist/bin.js');
 const rounds = Number(process.argv[2] ?? 15);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -20,34 +26,59 @@ const server = await startModbusServer({
   transport: 'tcp',
   units: { 1: [{ table: 'hr', address: 0, type: 'uint16', value: 42 }] },
 });
+let gateway;
 try {
-  const configPath = join(dir, 'config.json');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      version: 1,
-      gateway: { id: 'gw-start', dataDir: join(dir, 'data') },
-      devices: [
-        {
-          id: 'spo2',
-          adapter: 'rs232',
-          port: { path: '/dev/null' },
-          format: { kind: 'kv-line', fields: { SPO2: { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' } } },
-        },
-      ],
-    }),
-  );
+  await run(process.execPath, [here('../../scripts/bundle.mjs'), join(dir, 'release')]);
+  const bin = join(dir, 'release/packages/cli/dist/bin.js');
+  /** A config whose one device listens for HL7 on a free port (nothing to open, so it starts at once). */
+  async function config(name) {
+    const path = join(dir, `${name}.json`);
+    const port = await getFreePort();
+    await writeFile(
+      path,
+      JSON.stringify({
+        version: 1,
+        gateway: { id: `gw-${name}`, dataDir: join(dir, name) },
+        devices: [
+          {
+            id: 'monitor',
+            adapter: 'ethernet',
+            endpoint: { mode: 'listen', host: '127.0.0.1', port, allow: ['127.0.0.1'] },
+            format: { kind: 'hl7-mllp' },
+          },
+        ],
+      }),
+    );
+    return path;
+  }
+  const running = await config('running');
+  const stopped = await config('stopped');
+  gateway = spawn(bin, ['run', '--config', running], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    let log = '';
+    gateway.stdout.setEncoding('utf8').on('data', (chunk) => {
+      log += chunk;
+      if (log.includes('"msg":"gateway started"')) resolve();
+    });
+    gateway.once('exit', (code) => reject(new Error(`the gateway exited with ${code}:\n${log}`)));
+  });
+
   const bus = `tcp://127.0.0.1:${server.port}`;
-  const commands = {
-    'node -e 0': [process.execPath, ['-e', '0']],
-    'attache status': [bin, ['status', '--config', configPath]],
-    'attache config validate': [bin, ['config', 'validate', '--config', configPath]],
-    'attache modbus read': [bin, ['modbus', 'read', '--bus', bus, '--ref', '40001']],
-    'mbpoll (one read)': [
-      'mbpoll',
-      ['-m', 'tcp', '-p', String(server.port), '-0', '-1', '-r', '0', '-c', '1', '127.0.0.1'],
+  const attache = (label, args) => [
+    [label, [bin, args]],
+    [`dev tree: ${label}`, [devBin, args]],
+  ];
+  const commands = Object.fromEntries([
+    ['node -e 0', [process.execPath, ['-e', '0']]],
+    ...attache('attache status', ['status', '--config', running]),
+    ...attache('attache config validate', ['config', 'validate', '--config', running]),
+    ...attache('attache modbus read', ['modbus', 'read', '--bus', bus, '--ref', '40001']),
+    ...attache('attache status (no gateway running)', ['status', '--config', stopped]),
+    [
+      'mbpoll (one read)',
+      ['mbpoll', ['-m', 'tcp', '-p', String(server.port), '-0', '-1', '-r', '0', '-c', '1', '127.0.0.1']],
     ],
-  };
+  ]);
   const times = Object.fromEntries(Object.keys(commands).map((name) => [name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const [name, [file, args]] of Object.entries(commands)) {
@@ -57,17 +88,19 @@ try {
     }
   }
   const bare = median(times['node -e 0']);
+  const load = loadavg().map((l) => Number(l.toFixed(2)));
   for (const [name, list] of Object.entries(times)) {
     const ms = median(list);
+    const ratioToBareNode = Number((ms / bare).toFixed(2));
     console.log(
-      JSON.stringify({
-        command: name,
-        medianMs: Number(ms.toFixed(1)),
-        ratioToBareNode: Number((ms / bare).toFixed(2)),
-      }),
+      JSON.stringify({ command: name, medianMs: Number(ms.toFixed(1)), ratioToBareNode, rounds, load }),
     );
   }
 } finally {
+  if (gateway && gateway.exitCode === null) {
+    gateway.kill('SIGTERM');
+    await new Promise((resolve) => gateway.once('exit', resolve));
+  }
   await server.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -1,6 +1,8 @@
-#!/usr/bin/env -S node --v8-pool-size=1 --max-semi-space-size=1
-// The V8 flags keep the long-running gateway small on a Pi (one V8 helper thread, 1 MB young
-// generation): idle RSS 63 MB instead of 68 MB, for ~25 % more CPU per record (see bench/README.md).
+#!/usr/bin/env -S node --v8-pool-size=1
+// One V8 helper thread is enough on a Pi. The service adds `--max-semi-space-size=1` (attache.service:
+// a 1 MB young generation keeps the long-running gateway at 63 MB idle RSS instead of 68 MB); here it
+// would cost every short command ~20 ms of scavenges at start (bench/README.md, "Command start").
+import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -32,8 +34,15 @@ const named = argv[0] === undefined ? undefined : (groupOf[argv[0]] ?? argv[0]);
 const one = named === undefined ? undefined : groups[named];
 const commands = (await Promise.all((one ? [one] : Object.values(groups)).map((group) => group()))).flat();
 
+// The release's version, from the package.json beside dist/ (in the shipped bundle too, where yargs
+// would look for one from the working directory up).
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
 await yargs(argv)
   .scriptName('attache')
+  .version(version)
   .usage('$0 <command> [options]')
   .command(commands)
   .demandCommand(1, 'name a command')

@@ -137,7 +137,8 @@ class ClaimProvisioning {
       config: claim,
       log: log.child({ credential: 'claim' }),
     });
-    const sdk = await import('aws-iot-device-sdk-v2');
+    // CommonJS: see MqttSession.create.
+    const sdk = (await import('aws-iot-device-sdk-v2')).default;
     let identity: IdentityClient | undefined;
     try {
       await session.connect(config.connectTimeoutMs);

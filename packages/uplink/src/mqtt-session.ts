@@ -51,7 +51,9 @@ export class MqttSession {
    * certificate, key or CA file cannot be loaded.
    */
   static async create(options: MqttSessionOptions): Promise<MqttSession> {
-    const { io, iot, mqtt5: m } = await import('aws-iot-device-sdk-v2');
+    // The SDK is CommonJS: its exports are the default export's, under Node and in the shipped
+    // bundle alike (esbuild gives a split-off CommonJS module nothing but its default export).
+    const { io, iot, mqtt5: m } = (await import('aws-iot-device-sdk-v2')).default;
     const { config } = options;
     let client: mqtt5.Mqtt5Client;
     const preference = io.TlsCipherPreference[tlsPolicy(config).crtCipherPreference];

@@ -4,13 +4,6 @@ import { gatewayPaths } from '@attache/gateway/client';
 import type { CommandModule } from 'yargs';
 import { becomeDataDirOwner } from '../privileges.js';
 import { formatProvisioning, provisioningFile, readClaimStatus, readProvisioning } from '../provisioning.js';
-import {
-  currentRelease,
-  exitRestart,
-  installRoot,
-  ReleaseTrialCheck,
-  releaseOnTrial,
-} from '../release-trial-check.js';
 import { formatStatus, formatWindow } from '../report.js';
 import {
   type CommonArgs,
@@ -24,6 +17,11 @@ import {
 } from './common.js';
 
 async function run(args: CommonArgs): Promise<void> {
+  // Loaded here, not at the top: it imports the gateway and the jobs, which `status` and `sync`
+  // (asking a running gateway) do without.
+  const { currentRelease, exitRestart, installRoot, ReleaseTrialCheck, releaseOnTrial } = await import(
+    '../release-trial-check.js'
+  );
   // 78 is never restarted; a new release on trial that refuses the config exits 1 instead, so that
   // the unit restarts it and its rollback guard counts the failed start.
   // The same check as `attache config validate`, files and ports included: the two never disagree.

@@ -1,0 +1,11 @@
+/** Packages with a native binary, kept out of the bundle and shipped as installed. */
+export const nativePackages: string[];
+
+/**
+ * Copies `names` and every package they depend on (as installed in `modules`, nested copies
+ * included) to `dest`; resolves how many packages. Throws when a required one is not installed.
+ */
+export function copyPackages(modules: string, names: string[], dest: string): number;
+
+/** Every `new URL('…', import.meta.url)` of the output must name a file or directory of the tree. */
+export function checkRelativeFiles(dist: string): void;

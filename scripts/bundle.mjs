@@ -1,0 +1,214 @@
+// Builds the shipped release of the gateway from the compiled workspaces (run `npm run build`
+// first): `node scripts/bundle.mjs OUT [--modules NODE_MODULES]`.
+//
+// Node spends most of a short command's start resolving, reading and compiling a few hundred small
+// files (bench/README.md, "Command start"); esbuild puts them into a few ES modules, split so that
+// what a command imports lazily is still loaded only when it runs. The tree OUT is laid out as a
+// release (image-build/stage-app.sh adds its marker, software updates ship such a tree):
+//
+//   package.json                        the release's version
+//   packages/cli/package.json           ("type": "module")
+//   packages/cli/dist/bin.js            `attache` (every unit and /usr/local/bin/attache start it by this path)
+//   packages/cli/dist/window-worker.js  the window process (forked by path from the gateway)
+//   packages/cli/dist/*.cjs             pino's worker threads (started by path: pino/docs/bundling.md)
+//   packages/cli/dist/*-<hash>.js       the shared and lazily imported parts
+//   packages/cli/assets/, certs/        files the code reads beside itself (the technician page, Amazon's root CAs)
+//   packages/cli/THIRD-PARTY-LICENSES.txt
+//   node_modules/                       only the native modules and what they require, as npm installed them
+//
+// The native modules stay outside the bundle: node-gyp-build and aws-crt find their binaries from
+// their own package directory. Every `new URL('…', import.meta.url)` in the output must name a file
+// of the tree, or the build fails.
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** Writes a line to stdout (a build tool: its output is the report). */
+const say = (line) => process.stdout.write(`${line}\n`);
+
+/** Packages with a native binary, kept out of the bundle and shipped as installed. */
+export const nativePackages = ['classic-level', '@serialport/bindings-cpp', 'aws-crt'];
+
+/** The processes started by a path, beside bin.js: fork() and pino's worker threads. */
+const esmEntries = {
+  bin: 'packages/cli/dist/bin.js',
+  'window-worker': 'packages/gateway/dist/window-worker.js',
+};
+const pinoWorkers = {
+  'thread-stream-worker': 'thread-stream/lib/worker.js',
+  'pino-worker': 'pino/lib/worker.js',
+  'pino-file': 'pino/file.js',
+  'pino-pretty': 'pino-pretty/index.js',
+};
+/** Files the code names relative to itself, copied to where the bundle's chunks find them. */
+const besideCode = [
+  ['packages/technician/assets', 'packages/cli/assets'],
+  ['packages/uplink/certs', 'packages/cli/certs'],
+];
+
+// Each output module gets a `require` for the CommonJS code in it (builtins, the native packages),
+// and pino's worker files by absolute path (pino/docs/bundling.md).
+const banner = [
+  "import { createRequire as __attacheRequire } from 'node:module';",
+  "import { fileURLToPath as __attachePath } from 'node:url';",
+  'const require = __attacheRequire(import.meta.url);',
+  `globalThis.__bundlerPathsOverrides ??= Object.fromEntries(${JSON.stringify(
+    Object.keys(pinoWorkers).map((name) => [name === 'pino-file' ? 'pino/file' : name, `./${name}.cjs`]),
+  )}.map(([k, f]) => [k, __attachePath(new URL(f, import.meta.url))]));`,
+].join('\n');
+
+function parseArgs(argv) {
+  const [out, ...rest] = argv;
+  if (!out || out.startsWith('--')) throw new Error('usage: bundle.mjs OUT [--modules NODE_MODULES]');
+  const at = rest.indexOf('--modules');
+  return { out: resolve(out), modules: resolve(at >= 0 ? rest[at + 1] : join(root, 'node_modules')) };
+}
+
+/** The directory of package `name` as Node resolves it from `from` (a package directory) in `modules`. */
+function resolvePackage(modules, from, name) {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dir === dirname(modules) || dir === dirname(dir)) return undefined;
+  }
+}
+
+/**
+ * Copies `names` and every package they depend on (as installed in `modules`, nested copies
+ * included) to `dest`; resolves how many packages. Throws when a required one is not installed.
+ */
+export function copyPackages(modules, names, dest) {
+  const done = new Set();
+  const pending = names.map((name) => {
+    const dir = resolvePackage(modules, dirname(modules), name);
+    if (!dir) throw new Error(`${name} is not installed in ${modules}`);
+    return dir;
+  });
+  while (pending.length > 0) {
+    const dir = pending.pop();
+    if (done.has(dir)) continue;
+    done.add(dir);
+    cpSync(dir, join(dest, relative(modules, dir)), {
+      recursive: true,
+      filter: (src) => src === dir || relative(dir, src).split('/')[0] !== 'node_modules',
+    });
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    const deps = { ...pkg.dependencies, ...pkg.optionalDependencies };
+    // Type declarations (@types/*) are never loaded at run time.
+    for (const name of Object.keys(deps).filter((d) => !d.startsWith('@types/'))) {
+      const found = resolvePackage(modules, dir, name);
+      if (found) pending.push(found);
+      else if (!(name in (pkg.optionalDependencies ?? {})))
+        throw new Error(`${name}, a dependency of ${relative(modules, dir)}, is not installed`);
+    }
+  }
+  return done.size;
+}
+
+function bytesUnder(path) {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.size;
+  return readdirSync(path).reduce((sum, name) => sum + bytesUnder(join(path, name)), 0);
+}
+
+/** Every `new URL('…', import.meta.url)` of the output must name a file or directory of the tree. */
+export function checkRelativeFiles(dist) {
+  const missing = [];
+  for (const file of readdirSync(dist).filter((f) => /\.c?js$/.test(f))) {
+    const code = readFileSync(join(dist, file), 'utf8');
+    for (const [, target] of code.matchAll(/new URL\(\s*["'`]([^"'`]+)["'`],\s*import\.meta\.url\s*\)/g)) {
+      if (!existsSync(fileURLToPath(new URL(target, `file://${join(dist, file)}`))))
+        missing.push(`${file}: ${target}`);
+    }
+  }
+  if (missing.length > 0)
+    throw new Error(`the bundle names files it does not ship:\n  ${missing.join('\n  ')}`);
+}
+
+/** The license texts of the bundled third-party packages (their code is in the bundle). */
+function licenses(inputs) {
+  const packages = new Set();
+  for (const input of inputs) {
+    const match = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+    if (match) packages.add(match[1]);
+  }
+  return [...packages]
+    .sort()
+    .map((dir) => {
+      const pkg = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'));
+      const file = readdirSync(join(root, dir)).find((f) => /^licen[cs]e/i.test(f));
+      const text = file ? readFileSync(join(root, dir, file), 'utf8').trim() : `License: ${pkg.license}`;
+      return `${pkg.name} ${pkg.version}\n\n${text}\n`;
+    })
+    .join(`\n${'-'.repeat(72)}\n\n`);
+}
+
+async function main() {
+  const { out, modules } = parseArgs(process.argv.slice(2));
+  for (const entry of Object.values(esmEntries)) {
+    if (!existsSync(join(root, entry))) throw new Error(`${entry} is missing: run npm run build first`);
+  }
+  const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
+  const dist = join(out, 'packages/cli/dist');
+  rmSync(out, { recursive: true, force: true });
+  const common = {
+    absWorkingDir: root,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    outdir: dist,
+    external: nativePackages,
+    metafile: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  };
+  const app = await build({
+    ...common,
+    entryPoints: esmEntries,
+    format: 'esm',
+    splitting: true,
+    chunkNames: '[name]-[hash]',
+    banner: { js: banner },
+    alias: { 'string-width': './packages/cli/dist/text-width.js' },
+  });
+  const workers = await build({
+    ...common,
+    entryPoints: Object.fromEntries(
+      Object.entries(pinoWorkers).map(([name, file]) => [name, join(root, 'node_modules', file)]),
+    ),
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+  });
+  chmodSync(join(dist, 'bin.js'), 0o755);
+  for (const [from, to] of besideCode) cpSync(join(root, from), join(out, to), { recursive: true });
+  writeFileSync(
+    join(out, 'package.json'),
+    `${JSON.stringify({ name: 'attache', version, private: true, type: 'module' }, null, 2)}\n`,
+  );
+  writeFileSync(
+    join(out, 'packages/cli/package.json'),
+    `${JSON.stringify({ name: '@attache/cli', version, private: true, type: 'module', bin: { attache: './dist/bin.js' } }, null, 2)}\n`,
+  );
+  const inputs = [app, workers].flatMap((r) => Object.keys(r.metafile.inputs));
+  writeFileSync(join(out, 'packages/cli/THIRD-PARTY-LICENSES.txt'), licenses(inputs));
+  checkRelativeFiles(dist);
+  const count = copyPackages(modules, nativePackages, join(out, 'node_modules'));
+  const outputs = [app, workers].flatMap((r) => Object.entries(r.metafile.outputs));
+  const js = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
+  say(`release ${version} in ${out}`);
+  say(`  JavaScript: ${outputs.length} files, ${js} bytes (bundled from ${inputs.length} modules)`);
+  say(`  node_modules: ${count} packages, ${bytesUnder(join(out, 'node_modules'))} bytes`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -1,0 +1,165 @@
+// The shipped release (scripts/bundle.mjs, what image-build/stage-app.sh installs) built into a
+// temporary directory outside the repository, so nothing of the source tree can stand in for what
+// it lacks, and run as a user runs it: `attache --version`, `config validate` on a good and a bad
+// config, `attache run` reading a serial device, `status` asking that gateway, and `sync`, whose
+// window process the gateway forks from the bundle's window-worker.js and which uploads through
+// the AWS CRT (a native module shipped beside the bundle) to mosquitto with mutual TLS.
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { checkRelativeFiles, copyPackages } from '../scripts/bundle.mjs';
+import { type CommandResult, recordsOf, Stack, type StatusJson } from './helpers/stack.js';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+
+function run(file: string, args: string[]): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+t.test('the bundled release runs the commands, the gateway and its window process', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'attache-release-'));
+  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const release = join(out, 'release');
+  const built = await run(process.execPath, [join(repo, 'scripts/bundle.mjs'), release]);
+  t.equal(built.code, 0, built.stderr);
+  const bin = join(release, 'packages/cli/dist/bin.js');
+  const attache = (...args: string[]) => run(bin, args);
+  t.same(
+    (await readdir(join(release, 'node_modules'))).filter((n) => ['yargs', 'pino', 'ajv'].includes(n)),
+    [],
+    'bundled packages are not shipped again',
+  );
+
+  const version = await attache('--version');
+  t.equal(version.stdout.trim(), '0.1.0', 'the release version, from the release');
+
+  const stack = await Stack.start(t);
+  const valid = await attache('config', 'validate', '--config', stack.configPath);
+  t.equal(valid.code, 0, valid.stderr);
+  t.match(valid.stdout, /is valid: gateway gw-e2e-1, 1 devices/);
+  const bad = join(stack.dir, 'bad.json');
+  await writeFile(bad, JSON.stringify({ version: 1, gateway: { id: 'x y' }, devices: [] }));
+  const invalid = await attache('config', 'validate', '--config', bad);
+  t.equal(invalid.code, 78, 'an invalid config exits 78');
+  t.match(invalid.stderr, /\/gateway\/id: /, 'each problem named by its path');
+
+  const gateway = spawn(bin, ['run', '--config', stack.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => gateway.once('exit', resolve));
+  t.teardown(async () => {
+    if (gateway.exitCode === null) gateway.kill('SIGTERM');
+    await exited;
+  });
+  let log = '';
+  gateway.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    log += chunk;
+  });
+  gateway.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    log += chunk;
+  });
+  for (const deadline = Date.now() + 30_000; !log.includes('"msg":"gateway started"'); ) {
+    if (Date.now() > deadline || gateway.exitCode !== null)
+      throw new Error(`the gateway did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  for (let i = 0; i < 3; i++) await stack.device.sendReading();
+  let status: StatusJson | undefined;
+  for (const deadline = Date.now() + 30_000; status?.backlog.records !== 3; ) {
+    if (Date.now() > deadline) throw new Error(`status never showed 3 records: ${JSON.stringify(status)}`);
+    const asked = await attache('status', '--json', '--config', stack.configPath);
+    t.equal(asked.code, 0, asked.stderr);
+    status = JSON.parse(asked.stdout) as StatusJson;
+  }
+  t.equal(status?.running, true, 'status asked the running gateway');
+  t.equal(status?.adapters[0]?.state, 'connected');
+
+  const dashboard = await stack.subscribe();
+  const sync = await attache('sync', '--json', '--config', stack.configPath);
+  t.equal(sync.code, 0, `${sync.stderr}\n${log}`);
+  const window = JSON.parse(sync.stdout) as { outcome: string; records: number; messages: number };
+  t.match(window, { outcome: 'drained', records: 3 }, 'the window process drained the backlog');
+  const records = recordsOf(await dashboard.waitFor(window.messages, 15_000));
+  t.equal(records.length, 3, 'and the broker got the three readings');
+  t.match(log, /window-worker|"msg":"window/, 'the window ran in the gateway');
+
+  // On a terminal the log is pretty-printed by pino-pretty in pino's worker thread, which the bundle
+  // starts from its own files (packages/cli/dist/*.cjs).
+  gateway.kill('SIGTERM');
+  await exited;
+  const terminal = spawn('script', ['-qfec', `${bin} run --config ${stack.configPath}`, '/dev/null'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const ended = new Promise((resolve) => terminal.once('exit', resolve));
+  t.teardown(async () => {
+    if (terminal.exitCode === null) terminal.kill('SIGTERM');
+    await ended;
+  });
+  let screen = '';
+  terminal.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    screen += chunk;
+  });
+  for (const deadline = Date.now() + 30_000; !/INFO.*\(\d+\): .*gateway started/.test(screen); ) {
+    if (Date.now() > deadline || terminal.exitCode !== null)
+      throw new Error(`no pretty log line:\n${screen}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.notMatch(screen, /"msg":/, 'pretty lines on the terminal, not JSON');
+});
+
+t.test('the release tree: what the bundle names beside itself must be shipped', async (t) => {
+  const tree = await mkdtemp(join(tmpdir(), 'attache-bundle-check-'));
+  t.teardown(() => rm(tree, { recursive: true, force: true }));
+  const dist = join(tree, 'dist');
+  await mkdir(dist);
+  await writeFile(
+    join(dist, 'chunk-A.js'),
+    'const a = new URL("./worker.js", import.meta.url);\nconst b = new URL("../assets/", import.meta.url);\n',
+  );
+  await writeFile(join(dist, 'worker.js'), '');
+  t.throws(
+    () => checkRelativeFiles(dist),
+    /chunk-A\.js: \.\.\/assets\//,
+    'a missing directory fails the build',
+  );
+  await mkdir(join(tree, 'assets'));
+  t.doesNotThrow(() => checkRelativeFiles(dist), 'and passes once it is there');
+});
+
+t.test('the release tree: the native modules and what they require, nested copies kept', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'attache-bundle-modules-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const pkg = async (path: string, json: Record<string, unknown>) => {
+    await mkdir(join(dir, 'node_modules', path), { recursive: true });
+    await writeFile(join(dir, 'node_modules', path, 'package.json'), JSON.stringify(json));
+  };
+  await pkg('native', {
+    name: 'native',
+    dependencies: { helper: '1', shared: '2', '@types/node': '*' },
+    optionalDependencies: { absent: '1' },
+  });
+  await pkg('native/node_modules/shared', { name: 'shared', version: '2' });
+  await pkg('shared', { name: 'shared', version: '1' });
+  await pkg('helper', { name: 'helper', dependencies: { shared: '1' } });
+  await pkg('@types/node', { name: '@types/node' });
+  await pkg('unrelated', { name: 'unrelated' });
+  const dest = join(dir, 'out');
+  t.equal(copyPackages(join(dir, 'node_modules'), ['native'], dest), 4);
+  const copied = (await readdir(dest, { recursive: true })).filter((p) => p.endsWith('package.json')).sort();
+  t.same(copied, [
+    'helper/package.json',
+    'native/node_modules/shared/package.json',
+    'native/package.json',
+    'shared/package.json',
+  ]);
+  await pkg('broken', { name: 'broken', dependencies: { missing: '1' } });
+  t.throws(
+    () => copyPackages(join(dir, 'node_modules'), ['broken'], dest),
+    /missing, a dependency of broken/,
+  );
+});
