@@ -83,9 +83,13 @@ async function installPeers(dir) {
       });
       for (const name of packages) installed.add(name.replace(/@\d+$/, ''));
     } catch (err) {
+      // The line naming what failed (a URL that did not resolve, a 404, a version not found) first.
+      const errors = `${err.stderr ?? err.message}`
+        .split('\n')
+        .filter((line) => line.startsWith('npm error '))
+        .map((line) => line.slice('npm error '.length));
       const why =
-        `${err.stderr ?? err.message}`.match(/npm error (network request to .*|code .*|.*)/)?.[0] ??
-        err.message;
+        errors.find((line) => /request to|404|ETARGET|notarget/i.test(line)) ?? errors[0] ?? err.message;
       problems.push(`${packages.join(', ')} could not be installed from the registry (${why.trim()})`);
       console.log(`PEERS NOT INSTALLED: ${problems.at(-1)}`);
     }
@@ -98,7 +102,7 @@ async function installPeers(dir) {
     const meta = JSON.parse(await readFile(join(dir, 'node_modules', name, 'package.json'), 'utf8'));
     versions.push(`${name} ${meta.version}${meta.name === name ? '' : ` (${meta.name})`}`);
   }
-  console.log(`peers installed: ${versions.join(', ')}`);
+  console.log(`peers installed: ${versions.join(', ') || 'none'}`);
   return installed;
 }
 
