@@ -193,13 +193,15 @@ async function burst(pty, pid, done) {
 
 /**
  * Resolves `{ at, cpuMs }` of the last CPU activity of `pid` once its CPU time has not moved for
- * {@link quietMs} and `finished()` (asked only then) resolves true.
+ * {@link quietMs} and `finished()` (asked only then) resolves true; rejects after 300 s.
  */
 async function quiet(pid, finished) {
   let last = { at: performance.now(), cpuMs: await cpuMs(pid) };
   let asked = false;
+  const deadline = last.at + 300_000;
   for (;;) {
     await sleep(sampleEveryMs);
+    if (performance.now() > deadline) throw new Error(`process ${pid}: not finished within 300 s`);
     const now = { at: performance.now(), cpuMs: await cpuMs(pid) };
     if (now.cpuMs !== last.cpuMs) {
       last = now;
