@@ -87,10 +87,11 @@ bench: deps build
 	node --v8-pool-size=1 --max-semi-space-size=1 bench/hostile.mjs
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/drain.mjs
 
-## bench-peers: Attaché and the tools a user would otherwise pick (Node-RED 4, bare classic-level,
-##              mosquitto_pub, mbpoll, python3-hl7's MLLP server, the disk's fsync ceiling) taking turns
-##              in one run; the npm peers are installed into a temporary directory, never into the
-##              project (bench/README.md, "Against peers"). Waits (bounded) for a quiet machine.
+## bench-peers: Attaché and the tools a user would otherwise pick (Node-RED 4 with serial in → MQTT
+##              and node-red-contrib-modbus flows, bare classic-level, mosquitto_pub, mbpoll,
+##              python3-hl7's MLLP server, the disk's fsync ceiling) taking turns in one run; the npm
+##              peers are installed into a temporary directory, never into the project
+##              (bench/README.md, "Against peers"). Waits (bounded) for a quiet machine.
 bench-peers: deps build
 	BENCH_RECORDS=100000 node bench/peers/run.mjs
 

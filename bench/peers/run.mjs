@@ -5,8 +5,10 @@
 // classic-level. Debian's mosquitto_pub, mbpoll and python3-hl7 (its MLLP server) come with the
 // build's Debian packages. Figures that need no download run even when the registry cannot be
 // reached; the run then ends with status 1 and says so.
-// Environment: BENCH_ROUNDS (default 3), BENCH_RECORDS (drain, default 100,000), BENCH_QUIET_LOAD
-// (1-minute load average to wait for, default half the cores), BENCH_QUIET_WAIT_S (longest wait, default 300).
+// Environment: BENCH_ROUNDS (default 3), BENCH_RECORDS (drain, default 100,000), BENCH_MODBUS_SECONDS
+// (each turn of the Modbus figure, default 30), BENCH_QUIET_LOAD (1-minute load average to wait for,
+// default half the cores), BENCH_QUIET_WAIT_S (longest wait, default 300), BENCH_ONLY (a comma-separated
+// subset of hl7, append, drain, start, rss, serial, modbus; default all).
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { getFreePort, openPtyPair, profileFormat } from '@attache/devkit';
 import { fsyncCeiling } from './fsync-probe.mjs';
+import { modbusFigure, serialFigure } from './node-red.mjs';
 
 const exec = promisify(execFile);
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
@@ -24,6 +27,8 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const records = Number(process.env.BENCH_RECORDS ?? 100_000);
 const quietLoad = Number(process.env.BENCH_QUIET_LOAD ?? cpus().length / 2);
 const quietWaitS = Number(process.env.BENCH_QUIET_WAIT_S ?? 300);
+const modbusSeconds = Number(process.env.BENCH_MODBUS_SECONDS ?? 30);
+const only = new Set((process.env.BENCH_ONLY ?? 'hl7,append,drain,start,rss,serial,modbus').split(','));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 const load = () =>
@@ -51,15 +56,24 @@ async function waitForQuiet() {
 }
 
 /**
- * Installs the npm peers into `dir`; resolves the names installed. node-red-contrib-modbus is
- * installed on its own: one of its dependencies is fetched from a host other than the npm
- * registry (dl.cloudsmith.io), which a machine may not reach.
+ * node-red-contrib-modbus (5.x) depends on `@openp4nr/modbus-serial`, its maintainers' build of
+ * modbus-serial, declared as a tarball URL on their own package feed (dl.cloudsmith.io) and not
+ * published on the npm registry: where that host cannot be reached, the install fails. Its code
+ * uses modbus-serial's API (connectTCP, setID, setTimeout, readHoldingRegisters), so an `overrides`
+ * entry installs the registry's modbus-serial under that name instead. npm picks the newest
+ * release whose `engines` accept this Node (5.60 wants Node 22).
+ */
+const overrides = { '@openp4nr/modbus-serial': 'npm:modbus-serial@8.0.25' };
+
+/**
+ * Installs the npm peers into `dir` (two installs, so that a failing node-red-contrib-modbus does
+ * not keep the others out); resolves the names installed, and prints their versions.
  */
 async function installPeers(dir) {
   const groups = [['node-red@4', 'node-red-node-serialport', 'classic-level@3'], ['node-red-contrib-modbus']];
   const installed = new Set();
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'package.json'), '{"private":true}');
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ private: true, overrides }));
   for (const packages of groups) {
     console.log(`installing peers into ${dir}: ${packages.join(' ')}`);
     try {
@@ -69,13 +83,26 @@ async function installPeers(dir) {
       });
       for (const name of packages) installed.add(name.replace(/@\d+$/, ''));
     } catch (err) {
+      // The line naming what failed (a URL that did not resolve, a 404, a version not found) first.
+      const errors = `${err.stderr ?? err.message}`
+        .split('\n')
+        .filter((line) => line.startsWith('npm error '))
+        .map((line) => line.slice('npm error '.length));
       const why =
-        `${err.stderr ?? err.message}`.match(/npm error (network request to .*|code .*|.*)/)?.[0] ??
-        err.message;
+        errors.find((line) => /request to|404|ETARGET|notarget/i.test(line)) ?? errors[0] ?? err.message;
       problems.push(`${packages.join(', ')} could not be installed from the registry (${why.trim()})`);
       console.log(`PEERS NOT INSTALLED: ${problems.at(-1)}`);
     }
   }
+  const versions = [];
+  for (const name of [
+    ...installed,
+    ...(installed.has('node-red-contrib-modbus') ? ['@openp4nr/modbus-serial'] : []),
+  ]) {
+    const meta = JSON.parse(await readFile(join(dir, 'node_modules', name, 'package.json'), 'utf8'));
+    versions.push(`${name} ${meta.version}${meta.name === name ? '' : ` (${meta.name})`}`);
+  }
+  console.log(`peers installed: ${versions.join(', ') || 'none'}`);
   return installed;
 }
 
@@ -267,14 +294,33 @@ try {
   const installed = await installPeers(join(dir, 'peers'));
   const peersDir =
     installed.has('node-red') && installed.has('classic-level') ? join(dir, 'peers') : undefined;
-  await hl7Figures();
-  await appendFigures(peersDir);
-  await drainFigure();
-  await startFigures();
-  await idleRss(peersDir, dir);
-  problems.push(
-    'not automated yet: serial lines vs Node-RED serial-in → MQTT, and Modbus 10 units × 50 registers at 1 Hz vs node-red-contrib-modbus (bench/run.mjs and bench/modbus.mjs give the Attaché side)',
-  );
+  if (only.has('hl7')) await hl7Figures();
+  if (only.has('append')) await appendFigures(peersDir);
+  if (only.has('drain')) await drainFigure();
+  if (only.has('start')) await startFigures();
+  if (only.has('rss')) await idleRss(peersDir, dir);
+  if (only.has('serial')) {
+    if (installed.has('node-red') && installed.has('node-red-node-serialport'))
+      await serialFigure({ peersDir: join(dir, 'peers'), dir: join(dir, 'serial'), rounds, row });
+    else
+      problems.push(
+        'serial lines vs Node-RED not run: Node-RED or node-red-node-serialport is not installed',
+      );
+  }
+  if (only.has('modbus')) {
+    if (installed.has('node-red') && installed.has('node-red-contrib-modbus'))
+      await modbusFigure({
+        peersDir: join(dir, 'peers'),
+        dir: join(dir, 'modbus'),
+        rounds,
+        row,
+        seconds: modbusSeconds,
+      });
+    else
+      problems.push(
+        'Modbus vs node-red-contrib-modbus not run: Node-RED or node-red-contrib-modbus is not installed',
+      );
+  }
   console.log('\n| figure | Attaché | peer | ratio |\n|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.figure} | ${r.attache} | ${r.peer} | ${r.ratio} |`);
   console.log(`\nload average at the end: ${load()}`);
