@@ -27,8 +27,7 @@ info "users, units"
 chroot "$root" systemd-sysusers
 chroot "$root" passwd --lock root >/dev/null
 chroot "$root" systemctl enable attache.service attache-provision.service attache-ssh-hostkeys.service attache-firewall.service \
-  attache-firewall.path \
-  attache-console.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
+  attache-firewall.path attache-console.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
 # The data partition is mounted at /var/lib/attache; the image's own directory stays empty.
 mkdir -p "$root/var/lib/attache"
 chmod 0755 "$root/var/lib/attache"
