@@ -80,6 +80,7 @@ export async function load(url, context, next) {
     '/astm/dist/index.js',
     '/hl7/dist/',
     '/consumer/dist/',
+    'serialport/dist/index.js',
   ]) {
     t.notOk(loads(path), `${path} is not loaded`);
   }
