@@ -81,6 +81,7 @@ export async function load(url, context, next) {
     '/hl7/dist/',
     '/consumer/dist/',
     'serialport/dist/index.js',
+    'node:https',
   ]) {
     t.notOk(loads(path), `${path} is not loaded`);
   }
