@@ -86,6 +86,7 @@ bench: deps build
 	node --import @tapjs/typescript/import bench/files-up.mjs
 	node --v8-pool-size=1 --max-semi-space-size=1 bench/hostile.mjs
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/drain.mjs
+	node bench/idle-rss.mjs
 
 ## bench-peers: Attaché and the tools a user would otherwise pick (Node-RED 4, bare classic-level,
 ##              mosquitto_pub, mbpoll, python3-hl7's MLLP server, the disk's fsync ceiling) taking turns

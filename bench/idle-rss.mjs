@@ -1,10 +1,10 @@
 // Idle memory of `attache run` (the installed unit's node flags, one simulated oximeter on a socat pty
 // at a line a second), taking turns with a bare Node process and, when NODE_RED_DIR names a directory
 // where `npm install node-red@4` ran, Node-RED 4 with empty flows. Each figure: the median over the
-// rounds of the median of five samples a second apart after 15 s, from /proc/PID/smaps_rollup: RSS,
-// anonymous (the process's own: V8 heap, malloc) and file-backed (the node binary's and the native
-// addons' pages, shared with every Node process). Nothing is asserted.
-//   node bench/idle-rss.mjs [rounds]     (default 3; NODE_RED_DIR=/path optional)
+// rounds of the median of five samples a second apart after 15 s (BENCH_SETTLE_S), from
+// /proc/PID/smaps_rollup: RSS, anonymous (the process's own: V8 heap, malloc) and file-backed (the
+// node binary's and the native addons' pages, shared with every Node process). Nothing is asserted.
+//   node bench/idle-rss.mjs [rounds]     (default 3; NODE_RED_DIR=/path, BENCH_SETTLE_S=15 optional)
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ const unit = fileURLToPath(
   new URL('../image-build/overlay/usr/lib/systemd/system/attache.service', import.meta.url),
 );
 const rounds = Number(process.argv[2] ?? 3);
-const settleMs = 15_000;
+const settleMs = Number(process.env.BENCH_SETTLE_S ?? 15) * 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
