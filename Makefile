@@ -86,6 +86,7 @@ bench: deps build
 	node --import @tapjs/typescript/import bench/files-up.mjs
 	node --v8-pool-size=1 --max-semi-space-size=1 bench/hostile.mjs
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/drain.mjs
+	node bench/idle-rss.mjs
 
 ## bench-peers: Attaché and the tools a user would otherwise pick (Node-RED 4 with serial in → MQTT
 ##              and node-red-contrib-modbus flows, bare classic-level, mosquitto_pub, mbpoll,

@@ -10,7 +10,7 @@ import type {
   SinkRefusing,
 } from '@attache/core';
 import { AdapterBase, Backoff, GatewayError, nullLogger, systemClock } from '@attache/core';
-import { SerialPort } from 'serialport';
+import { SerialPort } from 'serialport/dist/serialport.js';
 import { type SerialPortClass, type SerialPortInstance, serialLink } from './serial-link.js';
 
 export type { SerialPortClass } from './serial-link.js';

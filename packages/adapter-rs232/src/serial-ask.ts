@@ -1,4 +1,4 @@
-import { SerialPort } from 'serialport';
+import { SerialPort } from 'serialport/dist/serialport.js';
 import type { SerialPortClass } from './serial-link.js';
 import type { ProbeSetting } from './serial-probe.js';
 

@@ -1,6 +1,6 @@
 import { readdir, readlink, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SerialPort } from 'serialport';
+import { SerialPort } from 'serialport/dist/serialport.js';
 
 /** One serial port as `attache ports` shows it. */
 export interface SerialPortEntry {

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { SerialPort } from 'serialport';
+import { SerialPort } from 'serialport/dist/serialport.js';
 import type { SerialPortClass } from './serial-link.js';
 import { scoreTraffic, type TrafficScore } from './traffic-score.js';
 

@@ -1,4 +1,4 @@
-import { astmChecksum } from '@attache/astm';
+import { astmChecksum } from '@attache/astm/control';
 
 /** What a probe recognized in the bytes read at one port setting. */
 export type ProbeProtocol = 'astm' | 'kv-line' | 'text-line' | 'none';

@@ -3,8 +3,8 @@
 import { readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@attache/core';
-import { controlRequest, jobsPaths } from '@attache/gateway';
-import { ReleaseTrial } from '@attache/jobs';
+import { controlRequest, jobsPaths } from '@attache/gateway/client';
+import { ReleaseTrial } from '@attache/jobs/release-trial';
 
 /**
  * The exit status of `attache run` when it must be started again (a software update switched

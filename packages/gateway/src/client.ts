@@ -10,5 +10,6 @@ export {
   loadConfig,
 } from './config-file.js';
 export { type ControlRequestOptions, controlRequest } from './control.js';
+export { jobsPaths } from './jobs-paths.js';
 export { gatewayPaths, provisioningDir } from './paths.js';
 export type { GatewayStatus } from './status.js';

@@ -3,6 +3,7 @@ import { copyFile, link, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ExportManifest, exportRecords, type LevelCache, loadOrCreateSigningKey } from '@attache/cache';
 import { GatewayError } from '@attache/core';
+import { exportStaging } from './paths.js';
 
 /** What `cache export` asks a running gateway for over the control socket. */
 export interface ExportRequest {
@@ -23,11 +24,6 @@ function dateOf(name: string, value: unknown): Date | undefined {
   const at = new Date(String(value));
   if (Number.isNaN(at.getTime())) throw new TypeError(`"${name}" must be a date or time`);
   return at;
-}
-
-/** Where a running gateway stages an export until the command copies it out. */
-export function exportStaging(dataDir: string): string {
-  return join(dataDir, 'exports');
 }
 
 /**

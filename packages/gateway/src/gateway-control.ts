@@ -3,7 +3,7 @@ import type { ExportManifest, LevelCache } from '@attache/cache';
 import type { AttacheConfig, AttacheRecord, Logger, WindowResult } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import type { ControlHandler } from './control.js';
-import { type ExportProgress, signingKeyInfo, stageExport } from './export-service.js';
+import type { ExportProgress } from './export-service.js';
 import { gatewayPaths } from './paths.js';
 import type { GatewayStatus } from './status.js';
 
@@ -55,17 +55,23 @@ export function controlHandler(gateway: ControlTarget): ControlHandler {
     switch (method) {
       case 'watch':
         return import('./watch.js').then((m) => m.watchReadings(gateway.stored, notify, closed));
+      // The export code (and @attache/cache's export writer) is loaded at the first export only.
       case 'export': {
         const config = gateway.config();
-        return stageExport(
-          gateway.cache(),
-          { dataDir: config.gateway.dataDir, signingKey: gatewayPaths(config).signingKey },
-          params,
-          notify,
+        const cache = gateway.cache();
+        return import('./export-service.js').then((m) =>
+          m.stageExport(
+            cache,
+            { dataDir: config.gateway.dataDir, signingKey: gatewayPaths(config).signingKey },
+            params,
+            notify,
+          ),
         );
       }
-      case 'signing-key':
-        return signingKeyInfo(gatewayPaths(gateway.config()).signingKey);
+      case 'signing-key': {
+        const { signingKey } = gatewayPaths(gateway.config());
+        return import('./export-service.js').then((m) => m.signingKeyInfo(signingKey));
+      }
       case 'status':
         return gateway.status();
       case 'sync':

@@ -11,18 +11,17 @@ import {
   systemClock,
   type WindowResult,
 } from '@attache/core';
-import { type FilesUpService, fileEventDetail, startFilesUp, type UpStoreEvent } from '@attache/files-up';
+import type { FilesUpService, UpStoreEvent } from '@attache/files-up';
 import type { HealthReport } from '@attache/jobs';
 import { hasRouteTo, type JsonObject, type SettingsOutcome, WindowScheduler } from '@attache/uplink/policy';
 import { createAdapters, type GatewayAdapter } from './adapters.js';
 import { every, schedulerClock } from './clock-timers.js';
 import { loadConfig } from './config-file.js';
 import { ControlServer } from './control.js';
-import { exportStaging, stageExport } from './export-service.js';
 import { controlHandler, type GatewayPage, type GatewayPageContext } from './gateway-control.js';
 import { GatewayEvents } from './gateway-events.js';
 import { gatewayLockWaitMs, openCache } from './open-cache.js';
-import { gatewayPaths } from './paths.js';
+import { exportStaging, gatewayPaths } from './paths.js';
 import { routedSink } from './reading-sink.js';
 import { adaptersHealth, changedDevices, uplinkHealth } from './reload-health.js';
 import { reportedState } from './reported-state.js';
@@ -107,7 +106,13 @@ export class Gateway {
     this.#cache = cache;
     await this.#clock.stamp();
     const keyring = await loadOrCreateKeyring(gatewayPaths(config).keyFile);
-    this.#files = await startFilesUp(config, keyring, this.#log, (event) => this.#fileEvent(event));
+    // Files up runs with an uplink only; without both its code (and the S3 client's) is not loaded.
+    if (config.files && config.uplink) {
+      const filesUp = await import('@attache/files-up');
+      this.#files = await filesUp.startFilesUp(config, keyring, this.#log, (event) =>
+        this.#fileEvent(filesUp.fileEventDetail(event), event.type),
+      );
+    }
     this.#startWindows(cache);
     await this.#windows?.openRoutes();
     const sink = this.#sink(cache);
@@ -163,13 +168,14 @@ export class Gateway {
       status: () => this.status(),
       sync: () => this.sync(),
       stored: this.#stored,
-      stageExport: (params, notify) =>
-        stageExport(
-          this.#running().cache,
-          { dataDir: this.#config.gateway.dataDir, signingKey: gatewayPaths(this.#config).signingKey },
-          params,
-          notify,
-        ),
+      stageExport: async (params, notify) => {
+        const { cache } = this.#running();
+        const paths = {
+          dataDir: this.#config.gateway.dataDir,
+          signingKey: gatewayPaths(this.#config).signingKey,
+        };
+        return (await import('./export-service.js')).stageExport(cache, paths, params, notify);
+      },
       target: {
         config: () => this.#config,
         configPath: this.#options.configPath,
@@ -349,11 +355,10 @@ export class Gateway {
   }
 
   /** A files-up event into the journal (uploaded with the next window); duplicates are only counted. */
-  #fileEvent(event: UpStoreEvent): void {
-    const detail = fileEventDetail(event);
-    if (!detail || event.type === 'file.duplicate') return;
+  #fileEvent(detail: Record<string, string | number> | undefined, type: UpStoreEvent['type']): void {
+    if (!detail || type === 'file.duplicate') return;
     this.#events?.journal
-      .add(event.type, detail)
+      .add(type, detail)
       .catch((err: unknown) => this.#log.error({ err }, 'a files-up event could not be journaled'));
   }
 

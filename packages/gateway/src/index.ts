@@ -14,7 +14,6 @@ export { type ControlHandler, type ControlRequestOptions, ControlServer, control
 export {
   type ExportProgress,
   type ExportRequest,
-  exportStaging,
   placeFile,
   progressBar,
   signingKeyInfo,
@@ -22,13 +21,13 @@ export {
 } from './export-service.js';
 export { Gateway, type GatewayOptions } from './gateway.js';
 export type { GatewayPage, GatewayPageContext } from './gateway-control.js';
+export { jobsPaths, sameIdentity } from './jobs-paths.js';
 export { createLogger, isJournalStream, type LogOptions, syslogPriority } from './log.js';
 export { gatewayLockWaitMs, openCache } from './open-cache.js';
-export { gatewayPaths, provisioningDir } from './paths.js';
+export { exportStaging, gatewayPaths, provisioningDir } from './paths.js';
 export { parseSerialNumber, readSerialNumber } from './serial-number.js';
 export { type GatewayStatus, readStatus, statusLine } from './status.js';
 export { SystemdNotifier, type SystemdNotifierOptions } from './systemd.js';
-export { jobsPaths, sameIdentity } from './window-jobs.js';
 export {
   type WindowRecord,
   WindowRunner,

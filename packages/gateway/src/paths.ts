@@ -28,3 +28,8 @@ export function gatewayPaths(config: AttacheConfig): {
 export function provisioningDir(config: AttacheConfig): string {
   return join(config.gateway.dataDir, 'provisioning');
 }
+
+/** Where a running gateway stages an export until the command copies it out. */
+export function exportStaging(dataDir: string): string {
+  return join(dataDir, 'exports');
+}

@@ -1,7 +1,7 @@
 import { readFile, readlink, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FileStore } from '@attache/cache';
-import { type AttacheConfig, GatewayError, type JobsConfig, type Logger } from '@attache/core';
+import { GatewayError, type JobsConfig, type Logger } from '@attache/core';
 import {
   ArtifactSource,
   ConfigUpdater,
@@ -15,17 +15,8 @@ import {
 } from '@attache/jobs';
 import type { WindowHost } from '@attache/uplink';
 import { checkConfig } from './config-file.js';
+import { jobsPaths, sameIdentity } from './jobs-paths.js';
 import type { UpdateHost, UpdateTargets } from './window-protocol.js';
-
-/** Where a gateway keeps what jobs deliver, under its data directory (`attache files` reads `files`). */
-export function jobsPaths(dataDir: string): { files: string; staging: string; state: string; trial: string } {
-  return {
-    files: join(dataDir, 'files'),
-    staging: join(dataDir, 'jobs', 'artifacts'),
-    state: join(dataDir, 'jobs', 'state.json'),
-    trial: join(dataDir, 'jobs', 'release-trial'),
-  };
-}
 
 /** Options of {@link jobsRunner}. */
 export interface JobsRunnerOptions {
@@ -47,21 +38,6 @@ const serviceOnly: JobHandler = {
       new GatewayError('ATTACHE_CANCELED', 'applied only by the running gateway (attache run): resumed then'),
     ),
 };
-
-/**
- * A config update may not move the gateway to another identity or data directory: the cache, its
- * key and the jobs' own state live there. Throws ATTACHE_CONFIG_INVALID (the job is REJECTED).
- */
-export function sameIdentity(config: AttacheConfig, thingName: string, dataDir: string): void {
-  const issues = [];
-  if (config.gateway.id !== thingName)
-    issues.push({ path: '/gateway/id', message: 'cannot be changed by a job' });
-  if ((process.env.ATTACHE_DATA ?? config.gateway.dataDir) !== dataDir) {
-    issues.push({ path: '/gateway/dataDir', message: 'cannot be changed by a job' });
-  }
-  if (issues.length > 0)
-    throw new GatewayError('ATTACHE_CONFIG_INVALID', 'config update refused', { issues });
-}
 
 /**
  * Reads the job-signing public key, refusing it unless it and its directory are owned by root and

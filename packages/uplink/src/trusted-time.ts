@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { UplinkConfig } from '@attache/core';
 import { GatewayError, monotonicMs } from '@attache/core';
@@ -51,6 +50,8 @@ const connectError = (message: string, cause?: unknown) =>
 
 /** One GET over verified TLS; resolves the Date header and the peer certificate's validity. */
 async function ask(config: UplinkConfig, url: URL, timeoutMs: number): Promise<Answer> {
+  // node:https (and its HTTP stack) only when the clock is checked: not in an idle gateway.
+  const { request } = await import('node:https');
   const caFile = brokerCaFile({ caFile: config.caFile, endpoint: url.hostname });
   const [cert, key, ca] = await Promise.all([
     readFile(config.certFile).catch(() => undefined),

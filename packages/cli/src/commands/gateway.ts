@@ -30,7 +30,7 @@ async function run(args: CommonArgs): Promise<void> {
   });
   await becomeDataDirOwner(cfg.gateway.dataDir);
   // Loaded here, not at the top: `attache status` and `attache sync` start without the gateway's modules.
-  const { createLogger, Gateway, SystemdNotifier, statusLine } = await import('@attache/gateway');
+  const { createLogger, Gateway, SystemdNotifier, statusLine } = await import('@attache/gateway/run');
   const log = createLogger(cfg.log.level);
   for (const { path, message } of warnings) log.warn({ path }, message);
   const root = installRoot();
@@ -91,7 +91,7 @@ const statusEveryMs = 15_000;
 
 /** Keeps systemd's STATUS= line current: devices connected, backlog, last window. */
 async function reportStatus(gateway: Gateway, systemd: SystemdNotifier): Promise<void> {
-  const { every, statusLine } = await import('@attache/gateway');
+  const { every, statusLine } = await import('@attache/gateway/run');
   every(systemClock, statusEveryMs, () => {
     gateway.status().then(
       (status) => systemd.status(statusLine(status)),

@@ -1,0 +1,112 @@
+// Idle memory of `attache run` (the installed unit's node flags, one simulated oximeter on a socat pty
+// at a line a second), taking turns with a bare Node process and, when NODE_RED_DIR names a directory
+// where `npm install node-red@4` ran, Node-RED 4 with empty flows. Each figure: the median over the
+// rounds of the median of five samples a second apart after 15 s (BENCH_SETTLE_S), from
+// /proc/PID/smaps_rollup: RSS, anonymous (the process's own: V8 heap, malloc) and file-backed (the
+// node binary's and the native addons' pages, shared with every Node process). Nothing is asserted.
+//   node bench/idle-rss.mjs [rounds]     (default 3; NODE_RED_DIR=/path, BENCH_SETTLE_S=15 optional)
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getFreePort, LineDeviceSimulator, openPtyPair, profileFormat } from '@attache/devkit';
+
+const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
+const unit = fileURLToPath(
+  new URL('../image-build/overlay/usr/lib/systemd/system/attache.service', import.meta.url),
+);
+const rounds = Number(process.argv[2] ?? 3);
+const settleMs = Number(process.env.BENCH_SETTLE_S ?? 15) * 1000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The node flags and environment the systemd unit starts `attache run` with. */
+async function unitStart() {
+  const text = await readFile(unit, 'utf8');
+  const exec = /^ExecStart=\S*node (.*?) \S*bin\.js run/m.exec(text)?.[1] ?? '';
+  const env = {};
+  for (const line of text.matchAll(/^Environment=(.*)$/gm)) {
+    for (const pair of line[1].split(' ')) {
+      const [k, v] = pair.split('=');
+      if (k.startsWith('MALLOC_')) env[k] = v;
+    }
+  }
+  return { flags: exec.split(' ').filter(Boolean), env };
+}
+
+async function sample(pid) {
+  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) / 1024;
+  return { rss: kb('Rss'), anon: kb('Anonymous'), file: kb('Rss') - kb('Anonymous') };
+}
+
+async function measure(args, env) {
+  const child = spawn(process.execPath, args, { stdio: 'ignore', env: { ...process.env, ...env } });
+  await sleep(settleMs);
+  const samples = [];
+  for (let i = 0; i < 5; i++) {
+    samples.push(await sample(child.pid));
+    await sleep(1000);
+  }
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  return Object.fromEntries(['rss', 'anon', 'file'].map((k) => [k, median(samples.map((s) => s[k]))]));
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'attache-bench-idle-'));
+try {
+  const pty = await openPtyPair(join(dir, 'pty'));
+  const device = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin', intervalMs: 1000 });
+  await device.open();
+  device.start();
+  const configPath = join(dir, 'config.json');
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      version: 1,
+      gateway: { id: 'gw-idle', dataDir: join(dir, 'data') },
+      devices: [
+        { id: 'spo2', adapter: 'rs232', port: { path: pty.gatewayPath }, format: profileFormat('nonin') },
+      ],
+    }),
+  );
+  const { flags, env } = await unitStart();
+  const red =
+    process.env.NODE_RED_DIR && join(process.env.NODE_RED_DIR, 'node_modules', 'node-red', 'red.js');
+  const runs = { attache: [], bare: [], nodeRed: [] };
+  for (let r = 0; r < rounds; r++) {
+    runs.attache.push(await measure([...flags, bin, 'run', '--config', configPath], env));
+    runs.bare.push(await measure(['-e', 'setInterval(() => {}, 1000)'], {}));
+    if (red) {
+      const port = String(await getFreePort());
+      runs.nodeRed.push(await measure([red, '--userDir', join(dir, `node-red-${r}`), '--port', port], {}));
+    }
+  }
+  device.stop();
+  await device.close();
+  await pty.close();
+  const line = (name, list) => {
+    const m = (k) => median(list.map((x) => x[k])).toFixed(1);
+    return `${name}: RSS ${m('rss')} MB, anonymous ${m('anon')} MB, file-backed ${m('file')} MB`;
+  };
+  console.log(
+    `idle RSS, median of ${rounds} rounds taken in turn (${flags.join(' ')} ${Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')})`,
+  );
+  console.log(`  ${line('attache run, 1 oximeter at 1 line/s', runs.attache)}`);
+  console.log(`  ${line('bare node', runs.bare)}`);
+  if (red) {
+    console.log(`  ${line('Node-RED 4, empty flows', runs.nodeRed)}`);
+    const ratio = median(runs.attache.map((x) => x.rss)) / median(runs.nodeRed.map((x) => x.rss));
+    console.log(`  attache / Node-RED: ${ratio.toFixed(2)} (target <= 0.55)`);
+  }
+  console.log(
+    `  load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
