@@ -16,13 +16,12 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { getFreePort, openPtyPair, profileFormat } from '@attache/devkit';
+
 import { fsyncCeiling } from './fsync-probe.mjs';
 import { modbusFigure, serialFigure } from './node-red.mjs';
 
 const exec = promisify(execFile);
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
-const bin = here('../../packages/cli/dist/bin.js');
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const records = Number(process.env.BENCH_RECORDS ?? 100_000);
 const quietLoad = Number(process.env.BENCH_QUIET_LOAD ?? cpus().length / 2);
@@ -241,48 +240,19 @@ async function startFigures() {
   }
 }
 
-/** VmRSS of `pid` in MB. */
-async function rssOf(pid) {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(status.match(/VmRSS:\s+(\d+)/)?.[1]) / 1024;
-}
-
-async function idleRss(peersDir, dir) {
-  const pty = await openPtyPair(join(dir, 'pty'));
-  const configPath = join(dir, 'config.json');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      version: 1,
-      gateway: { id: 'gw-idle', dataDir: join(dir, 'data') },
-      devices: [
-        { id: 'spo2', adapter: 'rs232', port: { path: pty.gatewayPath }, format: profileFormat('nonin') },
-      ],
-    }),
-  );
-  const measure = async (command, args, settleMs) => {
-    const samples = [];
-    for (let r = 0; r < rounds; r++) {
-      const child = spawn(command, args, { stdio: 'ignore' });
-      await sleep(settleMs);
-      samples.push(await rssOf(child.pid));
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-    return median(samples);
-  };
-  const ours = await measure(bin, ['run', '--config', configPath], 8000);
-  const bare = await measure(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], 3000);
-  await pty.close();
+/** `node bench/idle-rss.mjs`: attache run as its unit starts it, bare Node and Node-RED 4 in turns. */
+async function idleRss(peersDir) {
+  const { stdout } = await exec(process.execPath, [here('../idle-rss.mjs'), String(rounds)], {
+    env: { ...process.env, ...(peersDir ? { NODE_RED_DIR: peersDir } : {}) },
+    timeout: 1_800_000,
+  });
+  const rss = (name) => Number(new RegExp(`${name}[^:]*: RSS ([\\d.]+) MB`).exec(stdout)?.[1]);
+  const [ours, bare, theirs] = [rss('attache run'), rss('bare node'), rss('Node-RED 4')];
   if (!peersDir)
     return row('idle RSS', `${fmt(ours, 1)} MB`, `bare Node ${fmt(bare, 1)} MB; Node-RED not installed`, '-');
-  const userDir = join(dir, 'node-red');
-  const port = await getFreePort();
-  const red = join(peersDir, 'node_modules', 'node-red', 'red.js');
-  const theirs = await measure(process.execPath, [red, '--userDir', userDir, '--port', String(port)], 15_000);
   row(
     'idle RSS',
-    `${fmt(ours, 1)} MB (attache run, 1 serial adapter)`,
+    `${fmt(ours, 1)} MB (attache run as its unit starts it, 1 oximeter at 1 line/s)`,
     `Node-RED 4 ${fmt(theirs, 1)} MB (empty flows); bare Node ${fmt(bare, 1)} MB`,
     (ours / theirs).toFixed(2),
   );
@@ -298,7 +268,7 @@ try {
   if (only.has('append')) await appendFigures(peersDir);
   if (only.has('drain')) await drainFigure();
   if (only.has('start')) await startFigures();
-  if (only.has('rss')) await idleRss(peersDir, dir);
+  if (only.has('rss')) await idleRss(peersDir);
   if (only.has('serial')) {
     if (installed.has('node-red') && installed.has('node-red-node-serialport'))
       await serialFigure({ peersDir: join(dir, 'peers'), dir: join(dir, 'serial'), rounds, row });
