@@ -16,7 +16,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-
 import { fsyncCeiling } from './fsync-probe.mjs';
 import { modbusFigure, serialFigure } from './node-red.mjs';
 
