@@ -210,10 +210,13 @@ async function drainFigure() {
     timeout: 1_800_000,
   });
   const line = stdout.split('\n').find((l) => l.startsWith('drain of')) ?? stdout;
+  // drain.mjs prints: the drain | gateway | window process | together | mosquitto_pub | ratio.
+  const parts = line.split(' | ');
+  const peer = parts.find((p) => p.startsWith('mosquitto_pub')) ?? '?';
   row(
     'drain (gateway + window process) vs mosquitto_pub, same batches',
-    line.split(' | ')[0],
-    line.split(' | ')[1] ?? '?',
+    parts.filter((p) => p !== peer && !p.startsWith('ratio')).join('; '),
+    peer,
     line.match(/ratio ([\d.]+)/)?.[1] ?? '?',
   );
 }
