@@ -2,7 +2,7 @@
 // holding BENCH_RECORDS records (default 100,000), drained in one window by WindowRunner, which
 // serves the outbox over IPC to the window process (window-worker, the AWS CRT) that publishes to
 // Debian's mosquitto with mutual TLS, flow control off. The gateway side runs in its own process,
-// started with the installed binary's Node flags (its shebang), so its peak RSS is its own; both
+// started with the service's Node flags and malloc setting (its systemd unit), so its peak RSS is its own; both
 // processes are sampled from /proc. Then the peer: `mosquitto_pub -l` sending the same batch
 // payloads (QoS 1, same broker, same TLS), before and after the drain (its rate is their mean).
 // `node bench/drain.mjs [records ...]` prints one line per backlog size; BENCH_ROUNDS=n (default 1)
@@ -10,7 +10,7 @@
 // CPU profiles of both processes). Nothing is asserted.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,15 +18,13 @@ import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import { validateConfig } from '@attache/core';
 import { createTestPki, profileFormat, startMosquitto, uplinkSettings } from '@attache/devkit';
 import { BatchReader } from '@attache/uplink';
+import { unitStart } from './unit-start.mjs';
 
 const gatewayId = 'gw-bench';
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
-/** The Node flags the installed `attache` starts with (its shebang), e.g. `--max-semi-space-size=1`. */
-const installedFlags = readFileSync(new URL('../packages/cli/src/bin.ts', import.meta.url), 'utf8')
-  .split('\n')[0]
-  .split(/\s+/)
-  .filter((word) => word.startsWith('--'));
+/** The Node flags and malloc settings the service starts with (its systemd unit). */
+const service = await unitStart();
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
 function draft(n) {
@@ -196,7 +194,8 @@ async function round(records, pki, broker) {
     const profile = process.env.BENCH_PROF_DIR;
     const child = fork(new URL(import.meta.url), ['--gateway'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: [...installedFlags, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])],
+      execArgv: [...service.flags, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])],
+      env: { ...process.env, ...service.env },
     });
     child.send({ dir, broker: { host: broker.host, port: broker.port }, pki });
     const exited = once(child, 'exit');

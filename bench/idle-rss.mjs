@@ -11,29 +11,13 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getFreePort, LineDeviceSimulator, openPtyPair, profileFormat } from '@attache/devkit';
+import { unitStart } from './unit-start.mjs';
 
 const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
-const unit = fileURLToPath(
-  new URL('../image-build/overlay/usr/lib/systemd/system/attache.service', import.meta.url),
-);
 const rounds = Number(process.argv[2] ?? 3);
 const settleMs = Number(process.env.BENCH_SETTLE_S ?? 15) * 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** The node flags and environment the systemd unit starts `attache run` with. */
-async function unitStart() {
-  const text = await readFile(unit, 'utf8');
-  const exec = /^ExecStart=\S*node (.*?) \S*bin\.js run/m.exec(text)?.[1] ?? '';
-  const env = {};
-  for (const line of text.matchAll(/^Environment=(.*)$/gm)) {
-    for (const pair of line[1].split(' ')) {
-      const [k, v] = pair.split('=');
-      if (k.startsWith('MALLOC_')) env[k] = v;
-    }
-  }
-  return { flags: exec.split(' ').filter(Boolean), env };
-}
 
 async function sample(pid) {
   const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
