@@ -3,24 +3,14 @@
 // and stops when the section is removed, without a gateway restart.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock, nullLogger } from '@attache/core';
+import { getFreePort } from '@attache/devkit';
 import { Gateway, loadConfig } from '@attache/gateway';
 import { readSecret, technicianSecretPath } from '@attache/technician';
 import t from 'tap';
 import { startTechnicianPage } from '../src/technician-host.js';
-
-function freePort(): Promise<number> {
-  const server = createServer();
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    }),
-  );
-}
 
 interface Answer {
   status: number;
@@ -68,7 +58,7 @@ function ask(
 t.test('the page starts, moves and stops with a reloaded technician section', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'attache-tr-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const [first, second, device] = [await freePort(), await freePort(), await freePort()];
+  const [first, second, device] = [await getFreePort(), await getFreePort(), await getFreePort()];
   const path = join(dir, 'config.json');
   const write = (technician?: Record<string, unknown>) =>
     writeFile(
