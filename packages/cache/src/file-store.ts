@@ -1,7 +1,16 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GatewayError, type Logger, mkdirDurably, nullLogger, syncDir, writeDurably } from '@attache/core';
+import {
+  exists,
+  GatewayError,
+  type Logger,
+  mkdirDurably,
+  nullLogger,
+  readJson,
+  syncDir,
+  writeDurably,
+} from '@attache/core';
 import { fsError, hashFile } from './file-io.js';
 
 /** Options of {@link FileStore}. */
@@ -295,20 +304,5 @@ export class PartialFile {
   async discard(): Promise<void> {
     await rm(this.#path, { force: true });
     this.#received = 0;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return undefined;
   }
 }

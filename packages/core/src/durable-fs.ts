@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /** fsyncs a directory, so the creations, renames and deletions in it survive a power cut. */
@@ -72,4 +72,21 @@ export async function removeDurably(path: string): Promise<void> {
     throw err;
   }
   await syncDir(dirname(path));
+}
+
+/** Whether `path` names anything (a file, a directory); false when it cannot be stat'ed. */
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The JSON in `path`, or undefined when it is missing, unreadable or not JSON (a torn write). */
+export async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
 }

@@ -29,7 +29,9 @@ export {
 } from './device-pattern.js';
 export { DeviceReport, type LastError, type Presence } from './device-report.js';
 export {
+  exists,
   mkdirDurably,
+  readJson,
   removeDurably,
   syncDir,
   type WriteDurablyOptions,

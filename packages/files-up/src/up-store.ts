@@ -1,14 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CacheKeyring } from '@attache/cache';
 import {
+  exists,
   GatewayError,
   isGatewayError,
   type Logger,
   mkdirDurably,
   nullLogger,
+  readJson,
   syncDir,
   writeDurably,
 } from '@attache/core';
@@ -350,21 +352,6 @@ export class UpStore extends EventEmitter<{ event: [UpStoreEvent] }> {
 
 async function* toAsync(chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
   yield* chunks;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
