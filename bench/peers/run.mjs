@@ -254,7 +254,7 @@ async function idleRss(peersDir) {
     return row('idle RSS', `${fmt(ours, 1)} MB`, `bare Node ${fmt(bare, 1)} MB; Node-RED not installed`, '-');
   row(
     'idle RSS',
-    `${fmt(ours, 1)} MB (attache run as its unit starts it, 1 oximeter at 1 line/s)`,
+    `${fmt(ours, 1)} MB (attache run from the shipped release as its unit starts it, 1 oximeter at 1 line/s)`,
     `Node-RED 4 ${fmt(theirs, 1)} MB (empty flows); bare Node ${fmt(bare, 1)} MB`,
     (ours / theirs).toFixed(2),
   );
