@@ -202,14 +202,11 @@ export async function startTechnicianPage(
   }
   return {
     stop: () => server.stop(),
-    reconfigure: async (next) => {
-      const section = next.technician;
-      if (section === undefined) return server.stop();
-      await server.reconfigure({
+    reconfigure: (section) =>
+      server.reconfigure({
         listen: section.listen,
         port: section.port,
         sessionMinutes: section.sessionMinutes,
-      });
-    },
+      }),
   };
 }

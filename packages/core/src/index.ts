@@ -81,6 +81,7 @@ export type {
   SerialPortConfig,
   StreamFormat,
   TcpEndpoint,
+  TechnicianConfig,
   UplinkConfig,
   UsbSourceConfig,
   WindowConfig,

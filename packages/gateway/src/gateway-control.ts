@@ -1,6 +1,6 @@
 // What the running gateway answers on its control socket, and what it lends the technician page.
 import type { ExportManifest, LevelCache } from '@attache/cache';
-import type { AttacheConfig, AttacheRecord, Logger, WindowResult } from '@attache/core';
+import type { AttacheConfig, AttacheRecord, Logger, TechnicianConfig, WindowResult } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import type { ControlHandler } from './control.js';
 import type { ExportProgress } from './export-service.js';
@@ -10,8 +10,8 @@ import type { GatewayStatus } from './status.js';
 /** A page served beside the gateway. */
 export interface GatewayPage {
   stop(): Promise<void>;
-  /** Takes up a reloaded config whose page section changed but is still there. */
-  reconfigure(config: AttacheConfig): Promise<void>;
+  /** Takes up a reloaded config's page section that changed but is still there. */
+  reconfigure(section: TechnicianConfig): Promise<void>;
 }
 
 /** What the gateway lends a page: its status, a window now, every stored record, config updates. */

@@ -270,7 +270,8 @@ export class Gateway {
     if (JSON.stringify(before.technician) === JSON.stringify(next.technician)) return;
     const page = this.#page;
     if (page === undefined) return this.#startPage(this.#config);
-    if (next.technician) return page.reconfigure(this.#config);
+    const section = this.#config.technician;
+    if (section) return page.reconfigure(section);
     this.#page = undefined;
     void page.stop().catch((err: unknown) => this.#log.error({ err }, 'the technician page did not stop'));
   }
