@@ -2,7 +2,7 @@
 // mkfs.vfat stands in for the stick's partition.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { copyToStick, type StickProgress, stickFiles } from '@attache/files-up';
@@ -78,6 +78,35 @@ t.test('a full stick refuses the file and keeps nothing of it', async (t) => {
     message: /is full: 2000000 bytes needed, \d+ free/,
   });
   t.same(await stickFiles(image), [], 'nothing on the stick');
+});
+
+/**
+ * Runs `check` while `image` refuses being opened for writing, as a write-protected stick does: root
+ * ignores file modes, so for root the file is made immutable (EPERM) for that time.
+ */
+async function writeProtected(image: string, check: () => Promise<unknown>): Promise<void> {
+  const root = process.getuid?.() === 0;
+  await (root ? run('chattr', ['+i', image]) : chmod(image, 0o444));
+  try {
+    await check();
+  } finally {
+    await (root ? run('chattr', ['-i', image]) : chmod(image, 0o644));
+  }
+}
+
+t.test('a write-protected stick refuses the file, says so and is left as it was', async (t) => {
+  const dir = t.testdir();
+  const image = await fatImage(dir, '1M');
+  const source = join(dir, 'export.attache');
+  await writeFile(source, randomBytes(1000));
+  const before = await readFile(image);
+  await writeProtected(image, () =>
+    t.rejects(copyToStick(image, source, 'a.attache'), {
+      code: 'ATTACHE_STICK_REFUSED',
+      message: /is read-only \((EPERM|EACCES)\)/,
+    }),
+  );
+  t.same(await readFile(image), before, 'the stick is unchanged');
 });
 
 t.test('a stick that fails the write keeps nothing of the file', async (t) => {
