@@ -27,7 +27,8 @@ import {
   pcd01VitalSigns,
 } from '@attache/devkit';
 import { encodeMllp, Hl7Driver } from '@attache/hl7';
-import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
+// Not among the gateway package's exports: the sink `attache run` gives its adapters.
+import { readingSink } from '../packages/gateway/dist/reading-sink.js';
 import { fsyncCeiling } from './peers/fsync-probe.mjs';
 
 // HL7_BENCH_DIR=/dev/shm shows the pipeline without the disk (fsync on tmpfs is free): not durable.
@@ -43,17 +44,43 @@ function percentile(sorted, p) {
 /** Messages sent before the counted ones, over all connections of a case. */
 const warmup = Number(process.env.HL7_BENCH_WARMUP ?? 2000);
 
-/** A logger that keeps the size of each group the cache commits (its 'appends committed' debug line). */
+/**
+ * A logger that keeps the size of each group the cache commits and when (its 'appends committed'
+ * debug line, logged once the group's synced write is done).
+ */
 function groupSizes() {
   const sizes = [];
+  const times = [];
   const logger = {
     ...nullLogger,
     debug: (fields, msg) => {
-      if (msg === 'appends committed') sizes.push(fields.records);
+      if (msg !== 'appends committed') return;
+      sizes.push(fields.records);
+      times.push(performance.now());
     },
     child: () => logger,
   };
-  return { logger, sizes };
+  return { logger, sizes, times };
+}
+
+/**
+ * One connection's message in three stages, p50 in ms: from the sink call (the message parsed) to
+ * its synced write done (normalize, seal, write + fdatasync), from there to the sink's promise
+ * resolved, and from there to the next message's sink call (the AA written, the sender's turn,
+ * the next message read and parsed). Undefined unless each counted message had its own write.
+ */
+function stageSummary(calls, commits, stored) {
+  if (calls.length !== commits.length || calls.length !== stored.length) return undefined;
+  const p50 = (values) =>
+    percentile(
+      values.toSorted((a, b) => a - b),
+      50,
+    ).toFixed(3);
+  const spans = (from, to, shift = 0) => from.slice(0, from.length - shift).map((t, i) => to[i + shift] - t);
+  return (
+    `stages p50: sink call to synced write done ${p50(spans(calls, commits))} ms, ` +
+    `to stored ${p50(spans(commits, stored))} ms, to the next sink call ${p50(spans(stored, calls, 1))} ms`
+  );
 }
 
 /** "n groups, p50/p90/max records" of `sizes` (not sorted). */
@@ -118,18 +145,15 @@ async function run(connections, perConnection, commitIntervalMs, ceiling) {
     logger: groups.logger,
   });
   await cache.open();
-  const normalizer = new ReadingNormalizer({
-    gatewayId: 'gw-bench',
-    devices: config.devices,
-    tokenizer: cache,
-    clock: new SystemClock({ syncFile: config.gateway.clockSyncFile }),
-  });
-  // The gateway's sink: normalization in call order, then the cache's group commit.
-  let previous = Promise.resolve();
+  // The gateway's own sink: normalization in call order, then the cache's group commit with the
+  // message's idempotency key (a re-sent message is stored once).
+  const gatewaySink = readingSink(config, cache, nullLogger);
+  const stages = { calls: [], stored: [] };
   const sink = (reading) => {
-    const draft = previous.then(() => normalizer.normalize(reading));
-    previous = draft.catch(() => undefined);
-    return draft.then((d) => cache.append(d)).then(() => undefined);
+    stages.calls.push(performance.now());
+    return gatewaySink(reading).then(() => {
+      stages.stored.push(performance.now());
+    });
   };
   const device = config.devices[0];
   const driver = new Hl7Driver({ format: device.format, adapter: 'ethernet' });
@@ -145,11 +169,15 @@ async function run(connections, perConnection, commitIntervalMs, ceiling) {
     marks: { cpu0, t0 },
   } = await exchange(senders, connections, perConnection, () => {
     groups.sizes.length = 0;
+    groups.times.length = 0;
+    stages.calls.length = 0;
+    stages.stored.length = 0;
     return { cpu0: process.cpuUsage(), t0: performance.now() };
   });
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const sizes = [...groups.sizes];
+  const stageLine = connections === 1 ? stageSummary(stages.calls, groups.times, stages.stored) : undefined;
   const total = connections * perConnection;
   await once(senders, 'exit');
   await adapter.stop();
@@ -165,7 +193,8 @@ async function run(connections, perConnection, commitIntervalMs, ceiling) {
       (ceiling
         ? `; fsync ceiling just before ${fmt(ceiling.perSecond)} writes/s (write + fdatasync p50 ${ceiling.p50.toFixed(3)} ms), ` +
           `ratio ${(total / seconds / ceiling.perSecond).toFixed(2)}`
-        : ''),
+        : '') +
+      (stageLine ? `; ${stageLine}` : ''),
   );
 }
 
