@@ -12,12 +12,14 @@
 // one-connection case measures the disk's fsync ceiling in the same directory just before it and
 // again just after (bench/peers/fsync-probe.mjs) and prints its rate as a ratio of each, and where
 // its time goes: p50 of the sink call to the synced write done, to the sink resolved, and to the
-// next message's sink call.
-import { fork } from 'node:child_process';
+// next message's sink call. The gateway side starts with the Node flags and malloc setting of the
+// service's systemd unit (bench/unit-start.mjs); the senders with none.
+import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EthernetAdapter } from '@attache/adapter-ethernet';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import { nullLogger, validateConfig } from '@attache/core';
@@ -32,6 +34,7 @@ import { encodeMllp, Hl7Driver } from '@attache/hl7';
 // Not among the gateway package's exports: the sink `attache run` gives its adapters.
 import { readingSink } from '../packages/gateway/dist/reading-sink.js';
 import { fsyncCeiling } from './peers/fsync-probe.mjs';
+import { unitStart } from './unit-start.mjs';
 
 // HL7_BENCH_DIR=/dev/shm shows the pipeline without the disk (fsync on tmpfs is free): not durable.
 /** The parent's temporary directory (the senders' child makes none). */
@@ -108,6 +111,7 @@ async function exchange(senders, connections, perConnection, beforeCounted = () 
 async function runAgainst(port, connections, perConnection) {
   const senders = fork(new URL(import.meta.url), ['--senders'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [],
   });
   senders.send({ port, connections });
   await once(senders, 'message');
@@ -163,6 +167,7 @@ async function run(connections, perConnection, commitIntervalMs, ceiling) {
   await adapter.start();
   const senders = fork(new URL(import.meta.url), ['--senders'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [],
   });
   senders.send({ port, connections });
   await once(senders, 'message'); // connected
@@ -279,7 +284,22 @@ async function pipelined(sender, c, count, prefix, latencies) {
 if (process.argv[2] === '--senders') {
   const [task] = await once(process, 'message');
   await senders(task);
+} else if (process.env.HL7_BENCH_SERVICE_FLAGS === undefined) {
+  // The gateway side runs as the service does: the Node flags and malloc setting of its systemd
+  // unit (HL7_BENCH_SERVICE_FLAGS= , empty, runs it with this process's flags instead).
+  const { flags, env } = await unitStart();
+  const child = spawn(
+    process.execPath,
+    [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, ...env, HL7_BENCH_SERVICE_FLAGS: flags.join(' ') },
+    },
+  );
+  const [code] = await once(child, 'exit');
+  process.exitCode = code ?? 1;
 } else {
+  console.error(`gateway side: node ${process.env.HL7_BENCH_SERVICE_FLAGS || '(no flags)'}`);
   dir = await mkdtemp(join(process.env.HL7_BENCH_DIR ?? tmpdir(), 'attache-bench-hl7-'));
   try {
     const intervals = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [0, 5];
