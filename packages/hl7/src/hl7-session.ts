@@ -144,18 +144,9 @@ export class Hl7Session implements ProtocolSession {
       ...result.reading,
       idempotencyKey,
     };
-    const delivery = this.#deliver(reading);
-    // The AA is built while the synced write is in flight (the sink's synchronous part and its
-    // microtasks, which start that write, run first): once the write is durable only the socket
-    // write is left before the ACK is out.
-    let accepted: Buffer | undefined;
-    const early = setImmediate(() => {
-      accepted = ack(result.message, 'AA');
-    });
     this.#reply(
-      delivery.then((outcome) => {
-        clearImmediate(early);
-        if (outcome === 'stored') return accepted ?? ack(result.message, 'AA');
+      this.#deliver(reading).then((outcome) => {
+        if (outcome === 'stored') return ack(result.message, 'AA');
         const [code, error] = sinkErrors[outcome];
         return ack(result.message, code, error);
       }),

@@ -91,7 +91,7 @@ t.test('the sink decides the ACK: AA stored, AE malformed, AR refused (with its 
   t.match(report.lastError, { code: 'ATTACHE_CACHE_FULL' });
 });
 
-t.test('an AA prepared during a slow write goes out only once the sink resolved', async (t) => {
+t.test('no ACK goes out while its write is in flight, however many turns pass', async (t) => {
   const writes: (() => void)[] = [];
   const failNext: (Error | undefined)[] = [undefined, new GatewayError('ATTACHE_CACHE_FULL', 'full')];
   const { session, acks, written } = rig(
@@ -102,7 +102,7 @@ t.test('an AA prepared during a slow write goes out only once the sink resolved'
       }),
   );
   session.receive(Buffer.concat([message('A'), message('B')]));
-  // Turns of the event loop pass while both writes are in flight: the replies are prepared, not sent.
+  // Turns of the event loop pass while both writes are in flight: nothing may be acknowledged yet.
   for (let turn = 0; turn < 3; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
   t.equal(written.length, 0, 'nothing is acknowledged before its write is done');
   for (const done of writes) done();
@@ -113,7 +113,7 @@ t.test('an AA prepared during a slow write goes out only once the sink resolved'
       ['AA', 'A'],
       ['AR', 'B'],
     ],
-    'the prepared AA is sent for the stored message, the failed one gets its AR',
+    'the stored message gets its AA, the failed one its AR, in order',
   );
   const ackIds = written.map((b) => b.toString('latin1').split('\r')[0]?.split('|')[9]);
   t.equal(new Set(ackIds).size, 2, 'each ACK has its own control id');
