@@ -13,7 +13,8 @@
 // again just after (bench/peers/fsync-probe.mjs) and prints its rate as a ratio of each, and where
 // its time goes: p50 of the sink call to the synced write done, to the sink resolved, and to the
 // next message's sink call. The gateway side starts with the Node flags and malloc setting of the
-// service's systemd unit (bench/unit-start.mjs); the senders with none.
+// service's systemd unit (bench/unit-start.mjs; HL7_BENCH_SERVICE_FLAGS= , empty, runs it with this
+// process's own flags instead); the senders with none.
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
