@@ -9,13 +9,18 @@
 // sends HL7_BENCH_WARMUP messages (default 2,000, spread over its connections) that are not counted,
 // so that the figures are of the running gateway rather than of V8 compiling its code; the group
 // sizes are the cache's synced writes during the counted messages (from its debug log). The
-// one-connection case measures the disk's fsync ceiling in the same directory just before it
-// (bench/peers/fsync-probe.mjs) and prints its rate as a ratio of that.
-import { fork } from 'node:child_process';
+// one-connection case measures the disk's fsync ceiling in the same directory just before it and
+// again just after (bench/peers/fsync-probe.mjs) and prints its rate as a ratio of each, and where
+// its time goes: p50 of the sink call to the synced write done, to the sink resolved, and to the
+// next message's sink call. The gateway side starts with the Node flags and malloc setting of the
+// service's systemd unit (bench/unit-start.mjs; HL7_BENCH_SERVICE_FLAGS= , empty, runs it with this
+// process's own flags instead); the senders with none.
+import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EthernetAdapter } from '@attache/adapter-ethernet';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import { nullLogger, validateConfig } from '@attache/core';
@@ -27,8 +32,10 @@ import {
   pcd01VitalSigns,
 } from '@attache/devkit';
 import { encodeMllp, Hl7Driver } from '@attache/hl7';
-import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
+// Not among the gateway package's exports: the sink `attache run` gives its adapters.
+import { readingSink } from '../packages/gateway/dist/reading-sink.js';
 import { fsyncCeiling } from './peers/fsync-probe.mjs';
+import { unitStart } from './unit-start.mjs';
 
 // HL7_BENCH_DIR=/dev/shm shows the pipeline without the disk (fsync on tmpfs is free): not durable.
 /** The parent's temporary directory (the senders' child makes none). */
@@ -43,17 +50,43 @@ function percentile(sorted, p) {
 /** Messages sent before the counted ones, over all connections of a case. */
 const warmup = Number(process.env.HL7_BENCH_WARMUP ?? 2000);
 
-/** A logger that keeps the size of each group the cache commits (its 'appends committed' debug line). */
+/**
+ * A logger that keeps the size of each group the cache commits and when (its 'appends committed'
+ * debug line, logged once the group's synced write is done).
+ */
 function groupSizes() {
   const sizes = [];
+  const times = [];
   const logger = {
     ...nullLogger,
     debug: (fields, msg) => {
-      if (msg === 'appends committed') sizes.push(fields.records);
+      if (msg !== 'appends committed') return;
+      sizes.push(fields.records);
+      times.push(performance.now());
     },
     child: () => logger,
   };
-  return { logger, sizes };
+  return { logger, sizes, times };
+}
+
+/**
+ * One connection's message in three stages, p50 in ms: from the sink call (the message parsed) to
+ * its synced write done (normalize, seal, write + fdatasync), from there to the sink's promise
+ * resolved, and from there to the next message's sink call (the AA written, the sender's turn,
+ * the next message read and parsed). Undefined unless each counted message had its own write.
+ */
+function stageSummary(calls, commits, stored) {
+  if (calls.length !== commits.length || calls.length !== stored.length) return undefined;
+  const p50 = (values) =>
+    percentile(
+      values.toSorted((a, b) => a - b),
+      50,
+    ).toFixed(3);
+  const spans = (from, to, shift = 0) => from.slice(0, from.length - shift).map((t, i) => to[i + shift] - t);
+  return (
+    `stages p50: sink call to synced write done ${p50(spans(calls, commits))} ms, ` +
+    `to stored ${p50(spans(commits, stored))} ms, to the next sink call ${p50(spans(stored, calls, 1))} ms`
+  );
 }
 
 /** "n groups, p50/p90/max records" of `sizes` (not sorted). */
@@ -79,6 +112,7 @@ async function exchange(senders, connections, perConnection, beforeCounted = () 
 async function runAgainst(port, connections, perConnection) {
   const senders = fork(new URL(import.meta.url), ['--senders'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [],
   });
   senders.send({ port, connections });
   await once(senders, 'message');
@@ -118,18 +152,15 @@ async function run(connections, perConnection, commitIntervalMs, ceiling) {
     logger: groups.logger,
   });
   await cache.open();
-  const normalizer = new ReadingNormalizer({
-    gatewayId: 'gw-bench',
-    devices: config.devices,
-    tokenizer: cache,
-    clock: new SystemClock({ syncFile: config.gateway.clockSyncFile }),
-  });
-  // The gateway's sink: normalization in call order, then the cache's group commit.
-  let previous = Promise.resolve();
+  // The gateway's own sink: normalization in call order, then the cache's group commit with the
+  // message's idempotency key (a re-sent message is stored once).
+  const gatewaySink = readingSink(config, cache, nullLogger);
+  const stages = { calls: [], stored: [] };
   const sink = (reading) => {
-    const draft = previous.then(() => normalizer.normalize(reading));
-    previous = draft.catch(() => undefined);
-    return draft.then((d) => cache.append(d)).then(() => undefined);
+    stages.calls.push(performance.now());
+    return gatewaySink(reading).then(() => {
+      stages.stored.push(performance.now());
+    });
   };
   const device = config.devices[0];
   const driver = new Hl7Driver({ format: device.format, adapter: 'ethernet' });
@@ -137,6 +168,7 @@ async function run(connections, perConnection, commitIntervalMs, ceiling) {
   await adapter.start();
   const senders = fork(new URL(import.meta.url), ['--senders'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [],
   });
   senders.send({ port, connections });
   await once(senders, 'message'); // connected
@@ -145,13 +177,20 @@ async function run(connections, perConnection, commitIntervalMs, ceiling) {
     marks: { cpu0, t0 },
   } = await exchange(senders, connections, perConnection, () => {
     groups.sizes.length = 0;
+    groups.times.length = 0;
+    stages.calls.length = 0;
+    stages.stored.length = 0;
     return { cpu0: process.cpuUsage(), t0: performance.now() };
   });
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const sizes = [...groups.sizes];
+  const stageLine = connections === 1 ? stageSummary(stages.calls, groups.times, stages.stored) : undefined;
   const total = connections * perConnection;
   await once(senders, 'exit');
+  // The disk's rate drifts on a shared machine: measured again right after, a round whose two
+  // ceilings differ much was disturbed.
+  const after = ceiling ? await fsyncCeiling(dir, 2000) : undefined;
   await adapter.stop();
   const stats = await cache.stats();
   await cache.close();
@@ -164,8 +203,12 @@ async function run(connections, perConnection, commitIntervalMs, ceiling) {
       `${fmt(senderCpu / total, 1)} µs/msg senders; ${fmt(stats.records)} records stored; ${groupSummary(sizes)}` +
       (ceiling
         ? `; fsync ceiling just before ${fmt(ceiling.perSecond)} writes/s (write + fdatasync p50 ${ceiling.p50.toFixed(3)} ms), ` +
-          `ratio ${(total / seconds / ceiling.perSecond).toFixed(2)}`
-        : ''),
+          `ratio ${(total / seconds / ceiling.perSecond).toFixed(2)}` +
+          (after
+            ? `; just after ${fmt(after.perSecond)} writes/s (p50 ${after.p50.toFixed(3)} ms), ratio ${(total / seconds / after.perSecond).toFixed(2)}`
+            : '')
+        : '') +
+      (stageLine ? `; ${stageLine}` : ''),
   );
 }
 
@@ -242,7 +285,22 @@ async function pipelined(sender, c, count, prefix, latencies) {
 if (process.argv[2] === '--senders') {
   const [task] = await once(process, 'message');
   await senders(task);
+} else if (process.env.HL7_BENCH_SERVICE_FLAGS === undefined) {
+  // The gateway side runs as the service does: the Node flags and malloc setting of its systemd
+  // unit (HL7_BENCH_SERVICE_FLAGS= , empty, runs it with this process's flags instead).
+  const { flags, env } = await unitStart();
+  const child = spawn(
+    process.execPath,
+    [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, ...env, HL7_BENCH_SERVICE_FLAGS: flags.join(' ') },
+    },
+  );
+  const [code] = await once(child, 'exit');
+  process.exitCode = code ?? 1;
 } else {
+  console.error(`gateway side: node ${process.env.HL7_BENCH_SERVICE_FLAGS || '(no flags)'}`);
   dir = await mkdtemp(join(process.env.HL7_BENCH_DIR ?? tmpdir(), 'attache-bench-hl7-'));
   try {
     const intervals = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [0, 5];

@@ -91,6 +91,34 @@ t.test('the sink decides the ACK: AA stored, AE malformed, AR refused (with its 
   t.match(report.lastError, { code: 'ATTACHE_CACHE_FULL' });
 });
 
+t.test('no ACK goes out while its write is in flight, however many turns pass', async (t) => {
+  const writes: (() => void)[] = [];
+  const failNext: (Error | undefined)[] = [undefined, new GatewayError('ATTACHE_CACHE_FULL', 'full')];
+  const { session, acks, written } = rig(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const err = failNext.shift();
+        writes.push(() => (err ? reject(err) : resolve()));
+      }),
+  );
+  session.receive(Buffer.concat([message('A'), message('B')]));
+  // Turns of the event loop pass while both writes are in flight: nothing may be acknowledged yet.
+  for (let turn = 0; turn < 3; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+  t.equal(written.length, 0, 'nothing is acknowledged before its write is done');
+  for (const done of writes) done();
+  await session.drained();
+  t.same(
+    acks().map((a) => [a.code, a.controlId]),
+    [
+      ['AA', 'A'],
+      ['AR', 'B'],
+    ],
+    'the stored message gets its AA, the failed one its AR, in order',
+  );
+  const ackIds = written.map((b) => b.toString('latin1').split('\r')[0]?.split('|')[9]);
+  t.equal(new Set(ackIds).size, 2, 'each ACK has its own control id');
+});
+
 t.test(
   'a sink that throws at once answers as one that rejects, in order behind the ACKs before it',
   async (t) => {
