@@ -12,6 +12,7 @@
 //   packages/cli/dist/window-worker.js  the window process (forked by path from the gateway)
 //   packages/cli/dist/*.cjs             pino's worker threads (started by path: pino/docs/bundling.md)
 //   packages/cli/dist/*-<hash>.js       the shared and lazily imported parts
+//   packages/cli/generated/*.cjs        @attache/core's validators, one per schema, required at first use
 //   packages/cli/assets/, certs/        files the code reads beside itself (the technician page, Amazon's root CAs)
 //   packages/cli/THIRD-PARTY-LICENSES.txt
 //   node_modules/                       only the native modules and what they require, as npm installed them
@@ -51,11 +52,47 @@ const pinoWorkers = {
   'pino-file': 'pino/file.js',
   'pino-pretty': 'pino-pretty/index.js',
 };
+/**
+ * @attache/core's generated validators (CommonJS), which its validate.ts requires at first use by a
+ * path relative to itself (`../generated/`): bundled one by one with ajv's runtime helpers to where
+ * that path points from the chunks.
+ */
+const lazyValidators = 'packages/core/generated';
 /** Files the code names relative to itself, copied to where the bundle's chunks find them. */
 const besideCode = [
   ['packages/technician/assets', 'packages/cli/assets'],
   ['packages/uplink/certs', 'packages/cli/certs'],
 ];
+
+/**
+ * modbus-serial's index requires its serial port and serial server modules, and they require
+ * serialport (with its native bindings) at their top: ~12 ms of every `attache modbus read`, over
+ * TCP too. In the bundle, modbus-serial's `require('serialport')` gets a stand-in whose SerialPort
+ * requires serialport the first time a port is made or listed (or any other property is read).
+ */
+const lazySerialport = {
+  name: 'lazy-serialport',
+  setup(b) {
+    const modbusSerial = join(root, 'node_modules/modbus-serial');
+    b.onResolve({ filter: /^serialport$/ }, (args) =>
+      args.importer.startsWith(`${modbusSerial}/`)
+        ? { path: 'serialport', namespace: 'lazy-serialport' }
+        : undefined,
+    );
+    b.onLoad({ filter: /^serialport$/, namespace: 'lazy-serialport' }, () => ({
+      resolveDir: modbusSerial,
+      loader: 'js',
+      contents: [
+        'let serialport;',
+        "const load = () => (serialport ??= require('serialport')).SerialPort;",
+        'exports.SerialPort = new Proxy(function SerialPort() {}, {',
+        '  construct: (_, args) => new (load())(...args),',
+        '  get: (_, key) => load()[key],',
+        '});',
+      ].join('\n'),
+    }));
+  },
+};
 
 // Each output module gets a `require` for the CommonJS code in it (builtins, the native packages),
 // and pino's worker files by absolute path (pino/docs/bundling.md).
@@ -181,12 +218,24 @@ async function main() {
     chunkNames: '[name]-[hash]',
     banner: { js: banner },
     alias: { 'string-width': './packages/cli/dist/text-width.js' },
+    plugins: [lazySerialport],
   });
   const workers = await build({
     ...common,
     entryPoints: Object.fromEntries(
       Object.entries(pinoWorkers).map(([name, file]) => [name, join(root, 'node_modules', file)]),
     ),
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+  });
+  const validators = await build({
+    ...common,
+    entryPoints: Object.fromEntries(
+      readdirSync(join(root, lazyValidators))
+        .filter((f) => f.endsWith('.cjs'))
+        .map((f) => [f.replace(/\.cjs$/, ''), join(root, lazyValidators, f)]),
+    ),
+    outdir: join(out, 'packages/cli/generated'),
     format: 'cjs',
     outExtension: { '.js': '.cjs' },
   });
@@ -200,11 +249,11 @@ async function main() {
     join(out, 'packages/cli/package.json'),
     `${JSON.stringify({ name: '@attache/cli', version, private: true, type: 'module', bin: { attache: './dist/bin.js' } }, null, 2)}\n`,
   );
-  const inputs = [app, workers].flatMap((r) => Object.keys(r.metafile.inputs));
+  const inputs = [app, workers, validators].flatMap((r) => Object.keys(r.metafile.inputs));
   writeFileSync(join(out, 'packages/cli/THIRD-PARTY-LICENSES.txt'), licenses(inputs));
   checkRelativeFiles(dist);
   const count = copyPackages(modules, nativePackages, join(out, 'node_modules'));
-  const outputs = [app, workers].flatMap((r) => Object.entries(r.metafile.outputs));
+  const outputs = [app, workers, validators].flatMap((r) => Object.entries(r.metafile.outputs));
   const js = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
   say(`release ${version} in ${out}`);
   say(`  JavaScript: ${outputs.length} files, ${js} bytes (bundled from ${inputs.length} modules)`);
