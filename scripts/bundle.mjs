@@ -17,8 +17,8 @@
 //   packages/cli/THIRD-PARTY-LICENSES.txt
 //   node_modules/                       only the native modules and what they require, as npm installed them
 //
-// The native modules stay outside the bundle: node-gyp-build and aws-crt find their binaries from
-// their own package directory. Every `new URL('…', import.meta.url)` in the output must name a file
+// The native modules' binaries stay outside the bundle: node-gyp-build and aws-crt find them from
+// their own package directory (the files that load them are required from node_modules). Every `new URL('…', import.meta.url)` in the output must name a file
 // of the tree, or the build fails.
 import {
   chmodSync,
@@ -38,8 +38,17 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Writes a line to stdout (a build tool: its output is the report). */
 const say = (line) => process.stdout.write(`${line}\n`);
 
-/** Packages with a native binary, kept out of the bundle and shipped as installed. */
+/** Packages with a native binary, shipped as installed with what they require. */
 export const nativePackages = ['classic-level', '@serialport/bindings-cpp', 'aws-crt'];
+/**
+ * The files of native packages that load their binary from their own directory (node-gyp-build):
+ * kept in node_modules and required by path from the chunks, while the rest of the package's
+ * JavaScript is bundled (for classic-level ~30 small files, abstract-level's and its helpers, that
+ * every command opening the cache resolved and compiled one by one: bench/README.md, "Command start").
+ * aws-crt finds its binary its own way and stays out of the bundle as a whole.
+ */
+const binaryLoaders = ['classic-level/binding.js', '@serialport/bindings-cpp/dist/serialport-bindings.js'];
+const externalPackages = ['aws-crt'];
 
 /** The processes started by a path, beside bin.js: fork() and pino's worker threads. */
 const esmEntries = {
@@ -91,6 +100,20 @@ const lazySerialport = {
         '});',
       ].join('\n'),
     }));
+  },
+};
+
+/** Requires of a {@link binaryLoaders} file become requires of the shipped file, relative to the chunks. */
+const externalBinaryLoaders = {
+  name: 'external-binary-loaders',
+  setup(b) {
+    const loaders = new Map(binaryLoaders.map((f) => [join(root, 'node_modules', f), f]));
+    b.onResolve({ filter: /^\.\.?\// }, (args) => {
+      const path = resolve(args.resolveDir, args.path);
+      const loader = loaders.get(path) ?? loaders.get(`${path}.js`);
+      // From packages/cli/dist/ to the release's node_modules/.
+      return loader === undefined ? undefined : { path: `../../../node_modules/${loader}`, external: true };
+    });
   },
 };
 
@@ -205,7 +228,7 @@ async function main() {
     platform: 'node',
     target: 'node20',
     outdir: dist,
-    external: nativePackages,
+    external: externalPackages,
     metafile: true,
     legalComments: 'none',
     logLevel: 'warning',
@@ -218,7 +241,7 @@ async function main() {
     chunkNames: '[name]-[hash]',
     banner: { js: banner },
     alias: { 'string-width': './packages/cli/dist/text-width.js' },
-    plugins: [lazySerialport],
+    plugins: [lazySerialport, externalBinaryLoaders],
   });
   const workers = await build({
     ...common,
@@ -253,6 +276,8 @@ async function main() {
   writeFileSync(join(out, 'packages/cli/THIRD-PARTY-LICENSES.txt'), licenses(inputs));
   checkRelativeFiles(dist);
   const count = copyPackages(modules, nativePackages, join(out, 'node_modules'));
+  const missing = binaryLoaders.filter((f) => !existsSync(join(out, 'node_modules', f)));
+  if (missing.length > 0) throw new Error(`the release lacks the binary loaders ${missing.join(', ')}`);
   const outputs = [app, workers, validators].flatMap((r) => Object.entries(r.metafile.outputs));
   const js = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
   say(`release ${version} in ${out}`);
