@@ -4,6 +4,10 @@
 // rounds of the median of five samples a second apart after 15 s (BENCH_SETTLE_S), from
 // /proc/PID/smaps_rollup: RSS, anonymous (the process's own: V8 heap, malloc) and file-backed (the
 // node binary's and the native addons' pages, shared with every Node process). Nothing is asserted.
+// BENCH_BIN names the `attache` bin.js to run (default the development tree's; the shipped release's
+// is `packages/cli/dist/bin.js` of a `scripts/bundle.mjs` tree), BENCH_BEFORE_BIN a second one that
+// takes its turn before it in each round (an A/B). Every process runs without NODE_EXTRA_CA_CERTS,
+// as on the box (where set, each Node process holds the parsed root store and those certificates).
 //   node bench/idle-rss.mjs [rounds]     (default 3; NODE_RED_DIR=/path, BENCH_SETTLE_S=15 optional)
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +17,9 @@ import { fileURLToPath } from 'node:url';
 import { getFreePort, LineDeviceSimulator, openPtyPair, profileFormat } from '@attache/devkit';
 import { unitStart } from './unit-start.mjs';
 
-const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
+const bin = process.env.BENCH_BIN ?? fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
+const before = process.env.BENCH_BEFORE_BIN;
+const { NODE_EXTRA_CA_CERTS: _, ...boxEnv } = process.env;
 const rounds = Number(process.argv[2] ?? 3);
 const settleMs = Number(process.env.BENCH_SETTLE_S ?? 15) * 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -26,7 +32,7 @@ async function sample(pid) {
 }
 
 async function measure(args, env) {
-  const child = spawn(process.execPath, args, { stdio: 'ignore', env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, args, { stdio: 'ignore', env: { ...boxEnv, ...env } });
   await sleep(settleMs);
   const samples = [];
   for (let i = 0; i < 5; i++) {
@@ -58,8 +64,9 @@ try {
   const { flags, env } = await unitStart();
   const red =
     process.env.NODE_RED_DIR && join(process.env.NODE_RED_DIR, 'node_modules', 'node-red', 'red.js');
-  const runs = { attache: [], bare: [], nodeRed: [] };
+  const runs = { before: [], attache: [], bare: [], nodeRed: [] };
   for (let r = 0; r < rounds; r++) {
+    if (before) runs.before.push(await measure([...flags, before, 'run', '--config', configPath], env));
     runs.attache.push(await measure([...flags, bin, 'run', '--config', configPath], env));
     runs.bare.push(await measure(['-e', 'setInterval(() => {}, 1000)'], {}));
     if (red) {
@@ -79,7 +86,8 @@ try {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')})`,
   );
-  console.log(`  ${line('attache run, 1 oximeter at 1 line/s', runs.attache)}`);
+  if (before) console.log(`  ${line(`before: ${before}`, runs.before)}`);
+  console.log(`  ${line(`attache run, 1 oximeter at 1 line/s (${bin})`, runs.attache)}`);
   console.log(`  ${line('bare node', runs.bare)}`);
   if (red) {
     console.log(`  ${line('Node-RED 4, empty flows', runs.nodeRed)}`);
