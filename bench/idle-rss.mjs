@@ -1,11 +1,14 @@
 // Idle memory of `attache run` (the installed unit's node flags, one simulated oximeter on a socat pty
-// at a line a second), from the shipped release (scripts/bundle.mjs, built here into a temporary
-// directory: what the image runs) and from the development tree (packages/*/dist), taking turns with
-// a bare Node process and, when NODE_RED_DIR names a directory
+// at a line a second), taking turns with a bare Node process and, when NODE_RED_DIR names a directory
 // where `npm install node-red@4` ran, Node-RED 4 with empty flows. Each figure: the median over the
 // rounds of the median of five samples a second apart after 15 s (BENCH_SETTLE_S), from
 // /proc/PID/smaps_rollup: RSS, anonymous (the process's own: V8 heap, malloc) and file-backed (the
 // node binary's and the native addons' pages, shared with every Node process). Nothing is asserted.
+// By default `attache` runs from the shipped release (the esbuild bundle scripts/bundle.mjs builds,
+// here into a temporary directory: what the image installs). BENCH_BIN names another bin.js to run
+// instead (`packages/cli/dist/bin.js` for the development tree), BENCH_BEFORE_BIN a second one that
+// takes its turn before it in each round (an A/B). Every process runs without NODE_EXTRA_CA_CERTS,
+// as on the box (where set, each Node process holds the parsed root store and those certificates).
 //   node bench/idle-rss.mjs [rounds]     (default 3; NODE_RED_DIR=/path, BENCH_SETTLE_S=15 optional)
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,8 +19,8 @@ import { promisify } from 'node:util';
 import { getFreePort, LineDeviceSimulator, openPtyPair, profileFormat } from '@attache/devkit';
 import { unitStart } from './unit-start.mjs';
 
-const here = (path) => fileURLToPath(new URL(path, import.meta.url));
-const devBin = here('../packages/cli/dist/bin.js');
+const before = process.env.BENCH_BEFORE_BIN;
+const { NODE_EXTRA_CA_CERTS: _, ...boxEnv } = process.env;
 const rounds = Number(process.argv[2] ?? 3);
 const settleMs = Number(process.env.BENCH_SETTLE_S ?? 15) * 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -30,7 +33,7 @@ async function sample(pid) {
 }
 
 async function measure(args, env) {
-  const child = spawn(process.execPath, args, { stdio: 'ignore', env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, args, { stdio: 'ignore', env: { ...boxEnv, ...env } });
   await sleep(settleMs);
   const samples = [];
   for (let i = 0; i < 5; i++) {
@@ -59,15 +62,19 @@ try {
       ],
     }),
   );
-  await promisify(execFile)(process.execPath, [here('../scripts/bundle.mjs'), join(dir, 'release')]);
-  const releaseBin = join(dir, 'release/packages/cli/dist/bin.js');
+  let bin = process.env.BENCH_BIN;
+  if (!bin) {
+    const bundle = fileURLToPath(new URL('../scripts/bundle.mjs', import.meta.url));
+    await promisify(execFile)(process.execPath, [bundle, join(dir, 'release')]);
+    bin = join(dir, 'release/packages/cli/dist/bin.js');
+  }
   const { flags, env } = await unitStart();
   const red =
     process.env.NODE_RED_DIR && join(process.env.NODE_RED_DIR, 'node_modules', 'node-red', 'red.js');
-  const runs = { attache: [], dev: [], bare: [], nodeRed: [] };
+  const runs = { before: [], attache: [], bare: [], nodeRed: [] };
   for (let r = 0; r < rounds; r++) {
-    runs.attache.push(await measure([...flags, releaseBin, 'run', '--config', configPath], env));
-    runs.dev.push(await measure([...flags, devBin, 'run', '--config', configPath], env));
+    if (before) runs.before.push(await measure([...flags, before, 'run', '--config', configPath], env));
+    runs.attache.push(await measure([...flags, bin, 'run', '--config', configPath], env));
     runs.bare.push(await measure(['-e', 'setInterval(() => {}, 1000)'], {}));
     if (red) {
       const port = String(await getFreePort());
@@ -86,8 +93,8 @@ try {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')})`,
   );
-  console.log(`  ${line('attache run (shipped release), 1 oximeter at 1 line/s', runs.attache)}`);
-  console.log(`  ${line('development tree: attache run, same', runs.dev)}`);
+  if (before) console.log(`  ${line(`before: ${before}`, runs.before)}`);
+  console.log(`  ${line(`attache run, 1 oximeter at 1 line/s (${bin})`, runs.attache)}`);
   console.log(`  ${line('bare node', runs.bare)}`);
   if (red) {
     console.log(`  ${line('Node-RED 4, empty flows', runs.nodeRed)}`);

@@ -12,12 +12,13 @@
 //   packages/cli/dist/window-worker.js  the window process (forked by path from the gateway)
 //   packages/cli/dist/*.cjs             pino's worker threads (started by path: pino/docs/bundling.md)
 //   packages/cli/dist/*-<hash>.js       the shared and lazily imported parts
+//   packages/cli/generated/*.cjs        @attache/core's validators, one per schema, required at first use
 //   packages/cli/assets/, certs/        files the code reads beside itself (the technician page, Amazon's root CAs)
 //   packages/cli/THIRD-PARTY-LICENSES.txt
 //   node_modules/                       only the native modules and what they require, as npm installed them
 //
-// The native modules stay outside the bundle: node-gyp-build and aws-crt find their binaries from
-// their own package directory. Every `new URL('…', import.meta.url)` in the output must name a file
+// The native modules' binaries stay outside the bundle: node-gyp-build and aws-crt find them from
+// their own package directory (the files that load them are required from node_modules). Every `new URL('…', import.meta.url)` in the output must name a file
 // of the tree, or the build fails.
 import {
   chmodSync,
@@ -37,8 +38,17 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Writes a line to stdout (a build tool: its output is the report). */
 const say = (line) => process.stdout.write(`${line}\n`);
 
-/** Packages with a native binary, kept out of the bundle and shipped as installed. */
+/** Packages with a native binary, shipped as installed with what they require. */
 export const nativePackages = ['classic-level', '@serialport/bindings-cpp', 'aws-crt'];
+/**
+ * The files of native packages that load their binary from their own directory (node-gyp-build):
+ * kept in node_modules and required by path from the chunks, while the rest of the package's
+ * JavaScript is bundled (for classic-level ~30 small files, abstract-level's and its helpers, that
+ * every command opening the cache resolved and compiled one by one: bench/README.md, "Command start").
+ * aws-crt finds its binary its own way and stays out of the bundle as a whole.
+ */
+const binaryLoaders = ['classic-level/binding.js', '@serialport/bindings-cpp/dist/serialport-bindings.js'];
+const externalPackages = ['aws-crt'];
 
 /** The processes started by a path, beside bin.js: fork() and pino's worker threads. */
 const esmEntries = {
@@ -51,11 +61,61 @@ const pinoWorkers = {
   'pino-file': 'pino/file.js',
   'pino-pretty': 'pino-pretty/index.js',
 };
+/**
+ * @attache/core's generated validators (CommonJS), which its validate.ts requires at first use by a
+ * path relative to itself (`../generated/`): bundled one by one with ajv's runtime helpers to where
+ * that path points from the chunks.
+ */
+const lazyValidators = 'packages/core/generated';
 /** Files the code names relative to itself, copied to where the bundle's chunks find them. */
 const besideCode = [
   ['packages/technician/assets', 'packages/cli/assets'],
   ['packages/uplink/certs', 'packages/cli/certs'],
 ];
+
+/**
+ * modbus-serial's index requires its serial port and serial server modules, and they require
+ * serialport (with its native bindings) at their top: ~12 ms of every `attache modbus read`, over
+ * TCP too. In the bundle, modbus-serial's `require('serialport')` gets a stand-in whose SerialPort
+ * requires serialport the first time a port is made or listed (or any other property is read).
+ */
+const lazySerialport = {
+  name: 'lazy-serialport',
+  setup(b) {
+    const modbusSerial = join(root, 'node_modules/modbus-serial');
+    b.onResolve({ filter: /^serialport$/ }, (args) =>
+      args.importer.startsWith(`${modbusSerial}/`)
+        ? { path: 'serialport', namespace: 'lazy-serialport' }
+        : undefined,
+    );
+    b.onLoad({ filter: /^serialport$/, namespace: 'lazy-serialport' }, () => ({
+      resolveDir: modbusSerial,
+      loader: 'js',
+      contents: [
+        'let serialport;',
+        "const load = () => (serialport ??= require('serialport')).SerialPort;",
+        'exports.SerialPort = new Proxy(function SerialPort() {}, {',
+        '  construct: (_, args) => new (load())(...args),',
+        '  get: (_, key) => load()[key],',
+        '});',
+      ].join('\n'),
+    }));
+  },
+};
+
+/** Requires of a {@link binaryLoaders} file become requires of the shipped file, relative to the chunks. */
+const externalBinaryLoaders = {
+  name: 'external-binary-loaders',
+  setup(b) {
+    const loaders = new Map(binaryLoaders.map((f) => [join(root, 'node_modules', f), f]));
+    b.onResolve({ filter: /^\.\.?\// }, (args) => {
+      const path = resolve(args.resolveDir, args.path);
+      const loader = loaders.get(path) ?? loaders.get(`${path}.js`);
+      // From packages/cli/dist/ to the release's node_modules/.
+      return loader === undefined ? undefined : { path: `../../../node_modules/${loader}`, external: true };
+    });
+  },
+};
 
 // Each output module gets a `require` for the CommonJS code in it (builtins, the native packages),
 // and pino's worker files by absolute path (pino/docs/bundling.md).
@@ -168,7 +228,7 @@ async function main() {
     platform: 'node',
     target: 'node20',
     outdir: dist,
-    external: nativePackages,
+    external: externalPackages,
     metafile: true,
     legalComments: 'none',
     logLevel: 'warning',
@@ -181,12 +241,24 @@ async function main() {
     chunkNames: '[name]-[hash]',
     banner: { js: banner },
     alias: { 'string-width': './packages/cli/dist/text-width.js' },
+    plugins: [lazySerialport, externalBinaryLoaders],
   });
   const workers = await build({
     ...common,
     entryPoints: Object.fromEntries(
       Object.entries(pinoWorkers).map(([name, file]) => [name, join(root, 'node_modules', file)]),
     ),
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+  });
+  const validators = await build({
+    ...common,
+    entryPoints: Object.fromEntries(
+      readdirSync(join(root, lazyValidators))
+        .filter((f) => f.endsWith('.cjs'))
+        .map((f) => [f.replace(/\.cjs$/, ''), join(root, lazyValidators, f)]),
+    ),
+    outdir: join(out, 'packages/cli/generated'),
     format: 'cjs',
     outExtension: { '.js': '.cjs' },
   });
@@ -200,11 +272,13 @@ async function main() {
     join(out, 'packages/cli/package.json'),
     `${JSON.stringify({ name: '@attache/cli', version, private: true, type: 'module', bin: { attache: './dist/bin.js' } }, null, 2)}\n`,
   );
-  const inputs = [app, workers].flatMap((r) => Object.keys(r.metafile.inputs));
+  const inputs = [app, workers, validators].flatMap((r) => Object.keys(r.metafile.inputs));
   writeFileSync(join(out, 'packages/cli/THIRD-PARTY-LICENSES.txt'), licenses(inputs));
   checkRelativeFiles(dist);
   const count = copyPackages(modules, nativePackages, join(out, 'node_modules'));
-  const outputs = [app, workers].flatMap((r) => Object.entries(r.metafile.outputs));
+  const missing = binaryLoaders.filter((f) => !existsSync(join(out, 'node_modules', f)));
+  if (missing.length > 0) throw new Error(`the release lacks the binary loaders ${missing.join(', ')}`);
+  const outputs = [app, workers, validators].flatMap((r) => Object.entries(r.metafile.outputs));
   const js = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
   say(`release ${version} in ${out}`);
   say(`  JavaScript: ${outputs.length} files, ${js} bytes (bundled from ${inputs.length} modules)`);

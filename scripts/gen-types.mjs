@@ -1,6 +1,7 @@
 // Generates packages/core/src/generated/*.ts from the JSON Schemas in packages/core/schema: the
 // TypeScript types, and the validators as standalone code (ajv compiles them here, at build time, so
-// the gateway never loads the ajv compiler: that saves about 12 MB of RSS on the Pi).
+// the gateway never loads the ajv compiler: that saves about 12 MB of RSS on the Pi); core's own
+// validators go to packages/core/generated/*.cjs, one module per schema, required at first use.
 // The schemas are the single source of truth; `--check` fails when a generated file is stale
 // or was edited by hand (run by CI).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -72,40 +73,80 @@ async function gen(schema, name) {
   });
 }
 
-/**
- * Standalone validator code for `exports` (name -> schema $id). ajv's ESM output still calls
- * require() for its runtime helpers: each becomes a static import, which a bundler follows (the
- * shipped release is bundled, scripts/bundle.mjs) where a createRequire() call would look for ajv
- * beside the bundle at run time.
- */
-function validators(options, schemas, exports) {
+/** Characters past Latin-1 (…, →, − in messages and patterns) written as \u escapes. */
+function latin1(code) {
+  // V8 keeps each module's source for as long as the process runs, and one such character stores
+  // the whole source at two bytes per character (the config validator's 0.4 MB would take 0.8 MB).
+  return code.replace(/[\u0100-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function compiler(options, schemas, esm) {
   const ajv = new Ajv2020({
     allErrors: true,
     strict: true,
     allowUnionTypes: true,
-    code: { source: true, esm: true },
+    code: { source: true, esm },
     ...options,
   });
   formats.default(ajv, ['date-time']);
   for (const schema of schemas) ajv.addSchema(schema);
-  // Characters past Latin-1 (…, →, − in messages and patterns) written as \u escapes: V8 keeps each
-  // module's source for as long as the process runs, and one such character stores the whole
-  // source at two bytes per character (the config validator's 0.4 MB would take 0.8 MB).
+  return ajv;
+}
+
+/**
+ * Standalone validator code for `exports` (name -> schema $id) as an ES module. ajv's ESM output
+ * still calls require() for its runtime helpers: each becomes a static import, which a bundler
+ * follows where a createRequire() call would look for ajv beside the bundle at run time.
+ */
+function validators(options, schemas, exports) {
   const helpers = new Map();
   const code = standaloneCode
-    .default(ajv, exports)
+    .default(compiler(options, schemas, true), exports)
     .replace(/^"use strict";/, '')
     .replace(/require\("([^"]+)"\)/g, (_, module) => {
       if (!helpers.has(module)) helpers.set(module, `runtime${helpers.size}`);
       return helpers.get(module);
-    })
-    .replace(/[\u0100-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    });
   return [
     banner,
     '// @ts-nocheck',
     ...[...helpers].map(([module, name]) => `import ${name} from '${module}.js';`),
-    code,
+    latin1(code),
   ].join('\n');
+}
+
+/** Keywords whose value maps names to schemas. */
+const schemaMaps = new Set(['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas']);
+/** Keywords whose value is data, never a schema. */
+const dataKeywords = new Set(['default', 'const', 'enum', 'examples']);
+
+/**
+ * The schema without its annotations (description, title, $comment, examples): ajv puts the schema
+ * into the generated code as a literal, and V8 would parse the config's 59 KB of descriptions at
+ * every validation although no check reads them.
+ */
+function withoutAnnotations(node) {
+  if (Array.isArray(node)) return node.map(withoutAnnotations);
+  if (node === null || typeof node !== 'object') return node;
+  const out = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (['description', 'title', '$comment', 'examples'].includes(k)) continue;
+    if (schemaMaps.has(k))
+      out[k] = Object.fromEntries(Object.entries(v).map(([name, s]) => [name, withoutAnnotations(s)]));
+    else out[k] = dataKeywords.has(k) ? v : withoutAnnotations(v);
+  }
+  return out;
+}
+
+/**
+ * Standalone validator code for `exports` as a CommonJS module, which @attache/core's validate.ts
+ * requires the first time one of its validators is called: a command that validates nothing (or
+ * only the config) does not parse the others (bench/README.md, "Command start"). The shipped
+ * release bundles each such file with ajv's runtime helpers (scripts/bundle.mjs).
+ */
+function lazyValidators(options, schemas, exports) {
+  const ajv = compiler(options, schemas.map(withoutAnnotations), false);
+  return [banner, latin1(standaloneCode.default(ajv, exports))].join('\n');
 }
 
 /**
@@ -142,6 +183,8 @@ const jobsGenerated = relative(outDir, join(root, 'packages/jobs/src/generated')
 // @attache/consumer (the dashboard's side) gets the message types and validators as code of its own:
 // no node: import and no ajv at run time, so it runs in a browser and is published on its own.
 const consumerGenerated = relative(outDir, join(root, 'packages/consumer/src/generated'));
+// core's own validators, as CommonJS beside its dist/ (packages/core/generated), loaded at first use.
+const lazyGenerated = relative(outDir, join(root, 'packages/core/generated'));
 const resolved = withDefaultsRequired(config);
 const files = {
   'config.ts': [
@@ -164,16 +207,16 @@ const files = {
   ].join('\n'),
   // Config validation fills in defaults from the schema; message validation must not change data.
   // strictRequired is off: it cannot see properties declared beside the if/then or oneOf that requires them.
-  'config-validator.ts': validators(
-    { useDefaults: true, discriminator: true, strictRequired: false },
+  // inlineRefs is off for the config: each $defs entry (a device kind, a format) is a function of its
+  // own, which V8 compiles only when a config uses it (with the annotations left out, 0.33 MB of code instead of 0.43 MB).
+  [`${lazyGenerated}/config-validator.cjs`]: lazyValidators(
+    { useDefaults: true, discriminator: true, strictRequired: false, inlineRefs: false },
     [config],
     { validateConfig: config.$id },
   ),
-  'message-validators.ts': validators({}, [record, batch], {
-    validateRecord: record.$id,
-    validateBatch: batch.$id,
-  }),
-  'uplink-message-validators.ts': validators(
+  [`${lazyGenerated}/record-validator.cjs`]: lazyValidators({}, [record], { validateRecord: record.$id }),
+  [`${lazyGenerated}/batch-validator.cjs`]: lazyValidators({}, [record, batch], { validateBatch: batch.$id }),
+  [`${lazyGenerated}/uplink-message-validators.cjs`]: lazyValidators(
     { strictRequired: false },
     [record, compressedBatch, event, state],
     {
@@ -213,6 +256,7 @@ const files = {
 await mkdir(outDir, { recursive: true });
 await mkdir(join(outDir, jobsGenerated), { recursive: true });
 await mkdir(join(outDir, consumerGenerated), { recursive: true });
+await mkdir(join(outDir, lazyGenerated), { recursive: true });
 let stale = 0;
 for (const [file, text] of Object.entries(files)) {
   const path = join(outDir, file);

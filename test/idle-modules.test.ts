@@ -1,7 +1,8 @@
 // `attache run` with one serial device and nothing else configured (no uplink, technician page or
 // files up) loads only the code it runs: the jobs agent, the uplink's MQTT client, files up, the
 // technician page and the export writer are imported at first use, never at idle (bench/README.md,
-// "Idle RSS"). A module loader hook lists every module the process loads.
+// "Idle RSS"), and of core's validators only the config's. A module loader hook lists every ES module
+// the process loads, and a preloaded script the CommonJS ones (`require.cache`) when it exits.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,11 @@ export async function load(url, context, next) {
   return next(url, context);
 }
 `,
+  );
+  const required = join(dir, 'required.txt');
+  await writeFile(
+    join(dir, 'required.cjs'),
+    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(required)}, Object.keys(require.cache).join('\\n')));\n`,
   );
   await writeFile(
     join(dir, 'register.mjs'),
@@ -44,9 +50,13 @@ export async function load(url, context, next) {
     }),
   );
   const register = pathToFileURL(join(dir, 'register.mjs')).href;
-  const child = spawn(process.execPath, ['--import', register, bin, 'run', '--config', config], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', register, '--require', join(dir, 'required.cjs'), bin, 'run', '--config', config],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
   const exited = new Promise((resolve) => child.once('exit', resolve));
   t.teardown(() => child.kill('SIGKILL'));
   let out = '';
@@ -61,10 +71,14 @@ export async function load(url, context, next) {
   t.match(out, /"msg":"running"/, 'the gateway started');
   child.kill('SIGTERM');
   await exited;
-  const urls = (await readFile(loaded, 'utf8')).trimEnd().split('\n');
+  const urls = [
+    ...(await readFile(loaded, 'utf8')).trimEnd().split('\n'),
+    ...(await readFile(required, 'utf8')).split('\n'),
+  ];
   const loads = (path: string) => urls.some((url) => url.includes(path));
   t.ok(loads('/gateway/dist/gateway.js'), 'the gateway itself is loaded (the hook sees it)');
   t.ok(loads('/adapter-rs232/dist/'), 'the serial adapter is loaded');
+  t.ok(loads('/core/generated/config-validator.cjs'), 'the config validator is loaded (the preload sees it)');
   for (const path of [
     '/jobs/dist/index.js',
     '/jobs/dist/jobs-agent.js',
@@ -82,6 +96,8 @@ export async function load(url, context, next) {
     '/consumer/dist/',
     'serialport/dist/index.js',
     'node:https',
+    '/core/generated/batch-validator.cjs',
+    '/core/generated/uplink-message-validators.cjs',
   ]) {
     t.notOk(loads(path), `${path} is not loaded`);
   }

@@ -1,14 +1,16 @@
 // The shipped release (scripts/bundle.mjs, what image-build/stage-app.sh installs) built into a
 // temporary directory outside the repository, so nothing of the source tree can stand in for what
 // it lacks, and run as a user runs it: `attache --version`, `config validate` on a good and a bad
-// config, `attache run` reading a serial device, `status` asking that gateway, and `sync`, whose
+// config, `modbus read` over TCP (which loads no serial port code) and over RTU on a serial line,
+// `attache run` reading a serial device, `status` asking that gateway, and `sync`, whose
 // window process the gateway forks from the bundle's window-worker.js and which uploads through
 // the AWS CRT (a native module shipped beside the bundle) to mosquitto with mutual TLS.
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openPtyPair, startModbusServer } from '@attache/devkit';
 import t from 'tap';
 import { checkRelativeFiles, copyPackages } from '../scripts/bundle.mjs';
 import { type CommandResult, recordsOf, Stack, type StatusJson } from './helpers/stack.js';
@@ -49,6 +51,47 @@ t.test('the bundled release runs the commands, the gateway and its window proces
   const invalid = await attache('config', 'validate', '--config', bad);
   t.equal(invalid.code, 78, 'an invalid config exits 78');
   t.match(invalid.stderr, /\/gateway\/id: /, 'each problem named by its path');
+
+  // modbus-serial requires serialport at its top; in the bundle that require is lazy (scripts/bundle.mjs).
+  const required = join(out, 'required.txt');
+  const preload = join(out, 'required.cjs');
+  await writeFile(
+    preload,
+    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(required)}, Object.keys(require.cache).join('\\n')));\n`,
+  );
+  const modbus = (...args: string[]) =>
+    run(process.execPath, ['--require', preload, bin, 'modbus', 'read', ...args]);
+  const register = [{ table: 'hr' as const, address: 0, type: 'uint16' as const, value: 42 }];
+  const tcp = await startModbusServer({ transport: 'tcp', units: { 1: register } });
+  t.teardown(() => tcp.stop());
+  const overTcp = await modbus('--bus', `tcp://127.0.0.1:${tcp.port}`, '--ref', '40001');
+  t.equal(overTcp.code, 0, overTcp.stderr);
+  t.match(overTcp.stdout, /hr:0\tuint16 ABCD\t42\t/, 'a read over TCP');
+  t.notMatch(await readFile(required, 'utf8'), /serialport/, 'loads no serial port code');
+  const pty = await openPtyPair(join(out, 'pty'));
+  t.teardown(() => pty.close());
+  const rtu = await startModbusServer({
+    transport: 'rtu',
+    path: pty.devicePath,
+    baudRate: 19200,
+    units: { 1: register },
+  });
+  t.teardown(() => rtu.stop());
+  const overRtu = await modbus(
+    '--bus',
+    pty.gatewayPath,
+    '--baud',
+    '19200',
+    '--parity',
+    'none',
+    '--stop-bits',
+    '2',
+    '--ref',
+    '40001',
+  );
+  t.equal(overRtu.code, 0, overRtu.stderr);
+  t.match(overRtu.stdout, /hr:0\tuint16 ABCD\t42\t/, 'a read over RTU on a serial line');
+  t.match(await readFile(required, 'utf8'), /@serialport\/bindings-cpp/, 'which loads the serial bindings');
 
   const gateway = spawn(bin, ['run', '--config', stack.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => gateway.once('exit', resolve));

@@ -6,6 +6,10 @@
 // run`), and with no gateway running (it then opens the cache itself). The same commands from the
 // development tree (packages/*/dist, tsc's output) are timed in the same turns, as `dev tree: …`.
 // Prints medians and ratios to bare Node as JSON lines, with the rounds and the load average.
+// The timed processes run without NODE_EXTRA_CA_CERTS, as on the box: where it is set (a machine
+// behind a TLS-inspecting proxy), every Node process, `node -e 0` included, first parses those
+// certificates and the whole bundled root store (~35 ms on x86_64, 5x the instructions of a bare
+// `node -e 0`), which halves every ratio. BENCH_KEEP_ENV=1 keeps it (`extraCaCerts` in each line).
 // `node bench/peers/start.mjs [rounds]` (after `npm run build`)
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,6 +24,9 @@ const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const devBin = here('../../packages/cli/dist/bin.js');
 const rounds = Number(process.argv[2] ?? 15);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const env = { ...process.env };
+if (!process.env.BENCH_KEEP_ENV) delete env.NODE_EXTRA_CA_CERTS;
+const extraCaCerts = env.NODE_EXTRA_CA_CERTS !== undefined;
 
 const dir = await mkdtemp(join(tmpdir(), 'attache-peer-start-'));
 const server = await startModbusServer({
@@ -83,7 +90,7 @@ try {
   for (let r = 0; r < rounds; r++) {
     for (const [name, [file, args]] of Object.entries(commands)) {
       const t0 = performance.now();
-      await run(file, args);
+      await run(file, args, { env });
       times[name].push(performance.now() - t0);
     }
   }
@@ -93,7 +100,14 @@ try {
     const ms = median(list);
     const ratioToBareNode = Number((ms / bare).toFixed(2));
     console.log(
-      JSON.stringify({ command: name, medianMs: Number(ms.toFixed(1)), ratioToBareNode, rounds, load }),
+      JSON.stringify({
+        command: name,
+        medianMs: Number(ms.toFixed(1)),
+        ratioToBareNode,
+        rounds,
+        load,
+        extraCaCerts,
+      }),
     );
   }
 } finally {

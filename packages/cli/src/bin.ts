@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import type { CommonArgs } from './commands/common.js';
+import type { CommonArgs } from './commands/args.js';
 
 type Commands = CommandModule<object, CommonArgs>[];
 

@@ -1,18 +1,10 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { type ConfigIssue, GatewayError } from './errors.js';
 import type { BatchMessage } from './generated/batch.js';
 import type { AttacheConfig } from './generated/config.js';
-import { validateConfig as configValidatorCode } from './generated/config-validator.js';
-import {
-  validateBatch as batchValidatorCode,
-  validateRecord as recordValidatorCode,
-} from './generated/message-validators.js';
 import type { AttacheRecord } from './generated/record.js';
-import {
-  validateCompressedBatch as compressedBatchValidatorCode,
-  validateEvent as eventValidatorCode,
-  validateState as stateValidatorCode,
-} from './generated/uplink-message-validators.js';
 import type {
   CompressedBatchMessage,
   GatewayEvent,
@@ -21,12 +13,49 @@ import type {
 
 // Compiled from the schemas at build time (scripts/gen-types.mjs): no ajv compiler at run time.
 // The config validator fills in defaults from the schema; the message validators change nothing.
-const configValidator = configValidatorCode as ValidateFunction<AttacheConfig>;
-const recordValidator = recordValidatorCode as ValidateFunction<AttacheRecord>;
-const batchValidator = batchValidatorCode as ValidateFunction<BatchMessage>;
-const compressedBatchValidator = compressedBatchValidatorCode as ValidateFunction<CompressedBatchMessage>;
-const eventValidator = eventValidatorCode as ValidateFunction<GatewayEvent>;
-const stateValidator = stateValidatorCode as ValidateFunction<GatewayStateMessage>;
+// Each schema's validator is a CommonJS module of its own (packages/core/generated), required the
+// first time it is called: V8 parses 0.4 MB for the config's alone, which `attache modbus read`
+// never needs and `attache status` needs without the others (bench/README.md, "Command start").
+// The shipped release puts the same files, bundled, where these URLs point from its chunks.
+const requireHere = createRequire(import.meta.url);
+const lazy = <T>(url: URL, name: string): (() => ValidateFunction<T>) => {
+  let validator: ValidateFunction<T> | undefined;
+  return () => {
+    validator ??= (requireHere(fileURLToPath(url)) as Record<string, ValidateFunction<T>>)[
+      name
+    ] as ValidateFunction<T>;
+    return validator;
+  };
+};
+const configValidator = lazy<AttacheConfig>(
+  new URL('../generated/config-validator.cjs', import.meta.url),
+  'validateConfig',
+);
+const recordValidator = lazy<AttacheRecord>(
+  new URL('../generated/record-validator.cjs', import.meta.url),
+  'validateRecord',
+);
+const batchValidator = lazy<BatchMessage>(
+  new URL('../generated/batch-validator.cjs', import.meta.url),
+  'validateBatch',
+);
+const compressedBatchValidator = lazy<CompressedBatchMessage>(
+  new URL('../generated/uplink-message-validators.cjs', import.meta.url),
+  'validateCompressedBatch',
+);
+const eventValidator = lazy<GatewayEvent>(
+  new URL('../generated/uplink-message-validators.cjs', import.meta.url),
+  'validateEvent',
+);
+const stateValidator = lazy<GatewayStateMessage>(
+  new URL('../generated/uplink-message-validators.cjs', import.meta.url),
+  'validateState',
+);
+
+/** Problems of `value` against `validator`'s schema (empty when valid). */
+function check(validator: ValidateFunction, value: unknown): ConfigIssue[] {
+  return validator(value) ? [] : issuesOf(validator.errors);
+}
 
 function describe(e: ErrorObject): ConfigIssue {
   const path = e.instancePath || '/';
@@ -70,8 +99,9 @@ function issuesOf(errors: ErrorObject[] | null | undefined): ConfigIssue[] {
  */
 export function validateConfig(input: unknown): AttacheConfig {
   const copy: unknown = structuredClone(input);
-  if (!configValidator(copy)) {
-    const issues = issuesOf(configValidator.errors);
+  const validator = configValidator();
+  if (!validator(copy)) {
+    const issues = issuesOf(validator.errors);
     throw new GatewayError('ATTACHE_CONFIG_INVALID', `config is invalid (${issues.length} problems)`, {
       issues,
     });
@@ -81,25 +111,25 @@ export function validateConfig(input: unknown): AttacheConfig {
 
 /** Problems of a record against record.schema.json (empty when valid). */
 export function checkRecord(value: unknown): ConfigIssue[] {
-  return recordValidator(value) ? [] : issuesOf(recordValidator.errors);
+  return check(recordValidator(), value);
 }
 
 /** Problems of a batch message against batch.schema.json (empty when valid). */
 export function checkBatch(value: unknown): ConfigIssue[] {
-  return batchValidator(value) ? [] : issuesOf(batchValidator.errors);
+  return check(batchValidator(), value);
 }
 
 /** Problems of a gzip batch message against compressed-batch.schema.json (empty when valid). */
 export function checkCompressedBatch(value: unknown): ConfigIssue[] {
-  return compressedBatchValidator(value) ? [] : issuesOf(compressedBatchValidator.errors);
+  return check(compressedBatchValidator(), value);
 }
 
 /** Problems of an event message against event.schema.json (empty when valid). */
 export function checkEvent(value: unknown): ConfigIssue[] {
-  return eventValidator(value) ? [] : issuesOf(eventValidator.errors);
+  return check(eventValidator(), value);
 }
 
 /** Problems of a state message against state.schema.json (empty when valid). */
 export function checkState(value: unknown): ConfigIssue[] {
-  return stateValidator(value) ? [] : issuesOf(stateValidator.errors);
+  return check(stateValidator(), value);
 }

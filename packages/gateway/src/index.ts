@@ -27,6 +27,7 @@ export { gatewayLockWaitMs, openCache } from './open-cache.js';
 export { exportStaging, gatewayPaths, provisioningDir } from './paths.js';
 export { parseSerialNumber, readSerialNumber } from './serial-number.js';
 export { type GatewayStatus, readStatus, statusLine } from './status.js';
+export { readStoredStatus } from './stored-status.js';
 export { SystemdNotifier, type SystemdNotifierOptions } from './systemd.js';
 export {
   type WindowRecord,

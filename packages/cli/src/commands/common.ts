@@ -1,16 +1,12 @@
-import { type AttacheConfig, GatewayError, isGatewayError } from '@attache/core';
+import { type AttacheConfig, isGatewayError } from '@attache/core';
 import { type ConfigAdvice, controlRequest, defaultConfigPath, gatewayPaths } from '@attache/gateway/client';
 import type { Argv } from 'yargs';
 import { formatIssues } from '../report.js';
 
+export { type CommonArgs, fail, jsonOption } from './args.js';
+
 /** The exit code of an invalid config (EX_CONFIG from sysexits.h). */
 export const exitConfig = 78;
-
-/** Options every command that reads the config takes. */
-export interface CommonArgs {
-  config: string;
-  json?: boolean;
-}
 
 /** Adds `--config` (default `$ATTACHE_CONFIG` or the installed path). */
 export function withConfig<T>(y: Argv<T>) {
@@ -21,9 +17,6 @@ export function withConfig<T>(y: Argv<T>) {
     default: process.env.ATTACHE_CONFIG ?? defaultConfigPath,
   });
 }
-
-/** `--json`, for commands whose output scripts read. */
-export const jsonOption = { type: 'boolean', description: 'print JSON for scripts', default: false } as const;
 
 /**
  * Loads and validates the config; on problems prints `preface` (when given) on stdout, then every
@@ -99,12 +92,4 @@ export async function viaGateway<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-}
-
-/** Prints `attache: CODE: message` and exits 1. */
-export function fail(err: unknown): never {
-  const message = err instanceof Error ? err.message : String(err);
-  const code = err instanceof GatewayError ? `${err.code}: ` : '';
-  console.error(`attache: ${code}${message}`);
-  process.exit(1);
 }

@@ -1,4 +1,4 @@
-import { isGatewayError, nullLogger, systemClock, type WindowResult } from '@attache/core';
+import { isGatewayError, systemClock, type WindowResult } from '@attache/core';
 import type { Gateway, GatewayStatus, SystemdNotifier } from '@attache/gateway';
 import { gatewayPaths } from '@attache/gateway/client';
 import type { CommandModule } from 'yargs';
@@ -127,18 +127,9 @@ async function status(args: CommonArgs): Promise<void> {
     provisioning ? formatProvisioning(provisioning).join('\n') : undefined,
   );
   await becomeDataDirOwner(cfg.gateway.dataDir);
-  const gateway = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () => {
-    const { openCache, readStatus, WindowRunner } = await import('@attache/gateway');
-    const cache = await openCache(cfg, nullLogger);
-    const windows = new WindowRunner({ config: cfg, cache, logger: nullLogger });
-    try {
-      await windows.openRoutes();
-      return await readStatus(cfg, cache, windows);
-    } finally {
-      await windows.closeRoutes();
-      await cache.close();
-    }
-  });
+  const gateway = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () =>
+    (await import('@attache/gateway/stored-status')).readStoredStatus(cfg),
+  );
   const claim = await readClaimStatus(cfg);
   const report = {
     ...gateway,

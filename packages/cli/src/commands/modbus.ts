@@ -1,7 +1,7 @@
 import type { ModbusTable, ReadRegistersOptions, resolveRef } from '@attache/adapter-modbus';
 import type { ModbusBus } from '@attache/core';
 import type { CommandModule } from 'yargs';
-import { type CommonArgs, fail, jsonOption } from './common.js';
+import { type CommonArgs, fail, jsonOption } from './args.js';
 
 interface ReadArgs {
   bus: string;
