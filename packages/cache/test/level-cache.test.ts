@@ -132,6 +132,79 @@ t.test('readPage: the records of a read as one piece of JSON, commas counted in 
   t.match(await cache.readPage({ afterSeq: 2, limit: 8, maxBytes: 1 }), { count: 1 }, 'at least one');
 });
 
+/** The seqs of a page, parsed from its JSON as the broker's side would. */
+function seqsOf(page: { json: Uint8Array } | null): number[] {
+  if (page === null) return [];
+  return (JSON.parse(`[${Buffer.from(page.json).toString()}]`) as AttacheRecord[]).map((r) => r.seq);
+}
+
+/** Pages of `limit` records from `afterSeq` on, as a window reads them: every seq handed out, in order. */
+async function drainPages(cache: LevelCache, afterSeq: number, limit: number): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let page = await cache.readPage({ afterSeq, limit, maxBytes: 1e6 }); page !== null; ) {
+    seqs.push(...seqsOf(page));
+    page = await cache.readPage({ afterSeq: page.lastSeq, limit, maxBytes: 1e6 });
+  }
+  return seqs;
+}
+
+t.test(
+  'readPage reads the next page ahead: records stored meanwhile are handed out once, in order',
+  async (t) => {
+    const cache = await opened(t, t.testdir());
+    await Promise.all(Array.from({ length: 5 }, (_, n) => cache.append(draft(n))));
+    const first = await cache.readPage({ afterSeq: 0, limit: 3, maxBytes: 1e6 });
+    t.same(seqsOf(first), [1, 2, 3]);
+    // The page after it (4, 5) is being read while these are stored.
+    await Promise.all(Array.from({ length: 4 }, (_, n) => cache.append(draft(5 + n))));
+    t.same(await drainPages(cache, 3, 3), [4, 5, 6, 7, 8, 9], 'none missed, none twice');
+
+    // The page read ahead at the end found nothing; a record stored since is still handed out.
+    await cache.append(draft(9));
+    t.same(seqsOf(await cache.readPage({ afterSeq: 9, limit: 3, maxBytes: 1e6 })), [10]);
+    t.same(
+      seqsOf(await cache.readPage({ afterSeq: 0, limit: 3, maxBytes: 1e6 })),
+      [1, 2, 3],
+      'other options read afresh',
+    );
+    t.same(
+      seqsOf(await cache.readPage({ afterSeq: 3, limit: 2, maxBytes: 1e6 })),
+      [4, 5],
+      'another limit too',
+    );
+  },
+);
+
+t.test(
+  'readPage never hands out a record read ahead that was removed, dropped or expired since',
+  async (t) => {
+    const cache = await opened(t, t.testdir(), {
+      limits: { maxRecords: 6, maxBytes: 1e12, maxAgeMs: 0, whenFull: 'drop-oldest' },
+    });
+    await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(n))));
+    t.same(seqsOf(await cache.readPage({ afterSeq: 0, limit: 2, maxBytes: 1e6 })), [1, 2]);
+    await cache.remove(3, 3); // past the page handed out: the page read ahead (3, 4) is stale
+    t.same(seqsOf(await cache.readPage({ afterSeq: 2, limit: 2, maxBytes: 1e6 })), [4, 5]);
+    // The page read ahead now holds 6; six appends drop the five oldest (1, 2, 4, 5, 6) to make room.
+    await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(6 + n))));
+    t.same(
+      await drainPages(cache, 5, 2),
+      [7, 8, 9, 10, 11, 12],
+      'seq 6, dropped meanwhile, is not handed out',
+    );
+  },
+);
+
+t.test('readPage hands out a record restored into the range of the page read ahead', async (t) => {
+  const cache = await opened(t, t.testdir());
+  await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(n))));
+  const [third] = await cache.read({ afterSeq: 2, limit: 1, maxBytes: 1e6 });
+  await cache.remove(3, 3);
+  t.same(seqsOf(await cache.readPage({ afterSeq: 0, limit: 2, maxBytes: 1e6 })), [1, 2]);
+  t.same(await cache.restore([JSON.parse(third?.json ?? '') as AttacheRecord]), { stored: 1, skipped: 0 });
+  t.same(await drainPages(cache, 2, 2), [3, 4, 5, 6]);
+});
+
 t.test('removes arriving together keep the counts right, for records read or not', async (t) => {
   const { keyring } = await tempKeyring(t);
   const path = t.testdir();
