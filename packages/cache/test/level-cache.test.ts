@@ -205,6 +205,34 @@ t.test('readPage hands out a record restored into the range of the page read ahe
   t.same(await drainPages(cache, 2, 2), [3, 4, 5, 6]);
 });
 
+t.test('pages read ahead find records stored since, and pages stopped by maxBytes lose none', async (t) => {
+  const cache = await opened(t, t.testdir());
+  await Promise.all(Array.from({ length: 4 }, (_, n) => cache.append(draft(n))));
+  t.same(seqsOf(await cache.readPage({ afterSeq: 0, limit: 2, maxBytes: 1e6 })), [1, 2]);
+  // The page after it (3, 4) was read to the end of what was stored; one more is stored now.
+  await cache.append(draft(4));
+  t.same(
+    seqsOf(await cache.readPage({ afterSeq: 4, limit: 2, maxBytes: 1e6 })),
+    [5],
+    'not null: 5 is stored',
+  );
+  await Promise.all(Array.from({ length: 20 }, (_, n) => cache.append(draft(5 + n))));
+  const small = Buffer.byteLength(
+    (await cache.read({ afterSeq: 5, limit: 3, maxBytes: 1e6 })).map((r) => r.json).join(','),
+  );
+  const seqs: number[] = [];
+  for (let page = await cache.readPage({ afterSeq: 5, limit: 100, maxBytes: small }); page !== null; ) {
+    t.ok(page.json.length <= small, 'each page within maxBytes');
+    seqs.push(...seqsOf(page));
+    page = await cache.readPage({ afterSeq: page.lastSeq, limit: 100, maxBytes: small });
+  }
+  t.same(
+    seqs,
+    Array.from({ length: 20 }, (_, i) => i + 6),
+    'pages stopped by maxBytes lose no record between them',
+  );
+});
+
 t.test('removes arriving together keep the counts right, for records read or not', async (t) => {
   const { keyring } = await tempKeyring(t);
   const path = t.testdir();
