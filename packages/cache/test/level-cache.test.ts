@@ -175,25 +175,29 @@ t.test(
   },
 );
 
-t.test(
-  'readPage never hands out a record read ahead that was removed, dropped or expired since',
-  async (t) => {
-    const cache = await opened(t, t.testdir(), {
-      limits: { maxRecords: 6, maxBytes: 1e12, maxAgeMs: 0, whenFull: 'drop-oldest' },
-    });
-    await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(n))));
-    t.same(seqsOf(await cache.readPage({ afterSeq: 0, limit: 2, maxBytes: 1e6 })), [1, 2]);
-    await cache.remove(3, 3); // past the page handed out: the page read ahead (3, 4) is stale
-    t.same(seqsOf(await cache.readPage({ afterSeq: 2, limit: 2, maxBytes: 1e6 })), [4, 5]);
-    // The page read ahead now holds 6; six appends drop the five oldest (1, 2, 4, 5, 6) to make room.
-    await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(6 + n))));
-    t.same(
-      await drainPages(cache, 5, 2),
-      [7, 8, 9, 10, 11, 12],
-      'seq 6, dropped meanwhile, is not handed out',
-    );
-  },
-);
+t.test('readPage never hands out a record read ahead that was removed or dropped since', async (t) => {
+  const cache = await opened(t, t.testdir(), {
+    limits: { maxRecords: 6, maxBytes: 1e12, maxAgeMs: 0, whenFull: 'drop-oldest' },
+  });
+  await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(n))));
+  t.same(seqsOf(await cache.readPage({ afterSeq: 0, limit: 2, maxBytes: 1e6 })), [1, 2]);
+  await cache.remove(3, 3); // past the page handed out: the page read ahead (3, 4) is stale
+  t.same(seqsOf(await cache.readPage({ afterSeq: 2, limit: 2, maxBytes: 1e6 })), [4, 5]);
+  // The page read ahead now holds 6; six appends drop the five oldest (1, 2, 4, 5, 6) to make room.
+  await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(6 + n))));
+  t.same(await drainPages(cache, 5, 2), [7, 8, 9, 10, 11, 12], 'seq 6, dropped meanwhile, is not handed out');
+});
+
+t.test('readPage never hands out a record read ahead that expired since', async (t) => {
+  const cache = await opened(t, t.testdir(), {
+    limits: { maxRecords: 1e9, maxBytes: 1e12, maxAgeMs: 60_000, whenFull: 'refuse' },
+  });
+  await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(n))));
+  t.same(seqsOf(await cache.readPage({ afterSeq: 0, limit: 2, maxBytes: 1e6 })), [1, 2]);
+  // Seqs 1-4 were captured at 0-3 s, more than a minute before this "now"; 5 and 6 were not.
+  t.same(await cache.expire(Date.UTC(2026, 10, 1) + 64_000), { dropped: 4 });
+  t.same(await drainPages(cache, 2, 2), [5, 6], 'seqs 3 and 4, read ahead, then expired, are not handed out');
+});
 
 t.test('readPage hands out a record restored into the range of the page read ahead', async (t) => {
   const cache = await opened(t, t.testdir());
