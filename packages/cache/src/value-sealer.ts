@@ -116,12 +116,18 @@ export class ValueSealer {
   open(key: string, sealed: Uint8Array): Buffer | undefined {
     const start = headerLength(sealed);
     if (start === 0 || sealed.length < start + ivBytes + tagBytes) return undefined;
-    const value = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
+    // LevelDB hands out Buffers: a view is made only for another Uint8Array.
+    const value = Buffer.isBuffer(sealed)
+      ? sealed
+      : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
     const secret = this.#openingKey(value, start);
     if (secret === undefined) return undefined;
     const iv = value.subarray(start, start + ivBytes);
     const decipher = createDecipheriv('aes-256-gcm', secret, iv);
-    decipher.setAAD(this.#openingAad(value.subarray(0, start), key));
+    // Under the current key the header is the one `#aad` already starts with: no copy, no view of it.
+    decipher.setAAD(
+      secret === this.#secret ? this.#aadOf(key) : this.#openingAad(value.subarray(0, start), key),
+    );
     decipher.setAuthTag(value.subarray(start + ivBytes, start + ivBytes + tagBytes));
     try {
       const plain = decipher.update(value.subarray(start + ivBytes + tagBytes));
