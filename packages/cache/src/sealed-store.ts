@@ -15,8 +15,11 @@ const maxStep = 1000;
 
 /** The plaintext of an outbox value from its sealed bytes, authenticated; undefined when it fails. */
 function openRecord({ sealer }: Database, key: string, value: Buffer): Buffer | undefined {
-  return sealer.open(levelKey('outbox', key), value);
+  return sealer.open(key, value, outboxPrefix);
 }
+
+/** The LevelDB prefix of the outbox's keys (see `levelKey`), written before each key in the AAD. */
+const outboxPrefix = levelKey('outbox', '');
 
 /** Where `readRecords` puts each record it opened: its seq and its JSON, UTF-8. */
 export type RecordSink = (seq: number, plain: Buffer) => void;
