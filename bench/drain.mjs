@@ -7,7 +7,8 @@
 // payloads (QoS 1, same broker, same TLS), before and after the drain (its rate is their mean).
 // `node bench/drain.mjs [records ...]` prints one line per backlog size; BENCH_ROUNDS=n (default 1)
 // repeats each size n times, taking turns with the peer, and prints the medians (BENCH_PROF_DIR=dir:
-// CPU profiles of both processes). Nothing is asserted.
+// CPU profiles of both processes; BENCH_NODE_FLAGS='--trace-gc …': more Node flags for both). Nothing
+// is asserted.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
@@ -194,7 +195,11 @@ async function round(records, pki, broker) {
     const profile = process.env.BENCH_PROF_DIR;
     const child = fork(new URL(import.meta.url), ['--gateway'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: [...service.flags, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])],
+      execArgv: [
+        ...service.flags,
+        ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+        ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+      ],
       env: { ...process.env, ...service.env },
     });
     child.send({ dir, broker: { host: broker.host, port: broker.port }, pki });

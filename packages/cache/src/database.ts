@@ -192,6 +192,9 @@ function mergeRanges(ranges: readonly SeqRange[]): SeqRange[] {
   return merged;
 }
 
+/** Keys fetched at a time by `removeBatch` (a batch message holds ~300 records). */
+const removeStep = 1000;
+
 /**
  * The batch that deletes the stored records in any of `ranges` and updates the counters; undefined
  * when none is stored. It walks the keys only: the bytes of each record come from `sizes` (noted
@@ -203,15 +206,28 @@ export async function removeBatch(
   ranges: readonly SeqRange[],
   sizes: ReadSizes,
 ): Promise<{ batch: Batch; next: Backlog; records: number; bytes: number } | undefined> {
-  const { db, outbox, meta } = database;
+  const { db, meta } = database;
   const batch = db.batch();
   let records = 0;
   let bytes = 0;
+  const prefix = levelKey('outbox', '').length;
   for (const { firstSeq, lastSeq } of mergeRanges(ranges)) {
-    for await (const key of outbox.keys({ gte: seqKey(firstSeq), lte: seqKey(lastSeq) })) {
-      batchDel(batch, 'outbox', key);
-      records++;
-      bytes += sizes.take(parseSeqKey(key)) ?? (await storedLength(database, key));
+    // The root's keys in their full form, fetched in steps: no sublevel decoding, no call per key.
+    const keys = db.keys({
+      gte: levelKey('outbox', seqKey(firstSeq)),
+      lte: levelKey('outbox', seqKey(lastSeq)),
+    });
+    try {
+      for (let step = await keys.nextv(removeStep); step.length > 0; step = await keys.nextv(removeStep)) {
+        for (const full of step) {
+          batch.del(full);
+          records++;
+          const key = full.slice(prefix);
+          bytes += sizes.take(parseSeqKey(key)) ?? (await storedLength(database, key));
+        }
+      }
+    } finally {
+      await keys.close();
     }
   }
   if (records === 0) {

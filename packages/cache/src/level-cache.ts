@@ -28,9 +28,9 @@ import {
   backlogStats,
   firstRecord,
   getSealed,
-  joinRecords,
-  type PlainRecord,
+  PageBuilder,
   putSealed,
+  type RecordSink,
   readRecords,
 } from './sealed-store.js';
 import { isSeq } from './seq-key.js';
@@ -63,6 +63,16 @@ export class LevelCache implements Outbox, PatientTokenizer {
     maxItems: 64,
     commit: (ranges) => this.#removeRanges(ranges),
   });
+  /** The page after the last one `readPage` handed out, read ahead (see {@link ReadAhead}). */
+  #ahead: ReadAhead | undefined;
+  /**
+   * Bumped by whatever may make a page read ahead wrong: a restore, a reload or repair, a remove
+   * reaching past the last page handed out. (Drops and expiry show in `backlog.dropped`; appends only
+   * add seqs after every stored one.)
+   */
+  #aheadEpoch = 0;
+  /** The last seq of the last page `readPage` handed out: a page read ahead starts after it. */
+  #handedOut = 0;
   /** What health() last read from the database. */
   #health: Pick<CacheHealth, 'quarantined' | 'lastCompactionAt'> = { quarantined: 0, lastCompactionAt: null };
 
@@ -86,6 +96,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
       onLoad: () => {
         this.#expiryFrom = 1; // a repair may bring back records below it
         this.#sizes.clear();
+        this.#aheadEpoch++;
       },
       reserve,
       onDiskFull: () => this.#recovery.watch(),
@@ -161,8 +172,10 @@ export class LevelCache implements Outbox, PatientTokenizer {
    * is skipped and moved to quarantine before this resolves. Rejects ATTACHE_CACHE_CLOSED when not open.
    */
   async read(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<StoredRecord[]> {
-    const { records } = await this.#readPlain(options, 0);
-    return records.map(({ seq, plain }) => ({ seq, json: plain.toString('utf8') }));
+    checkReadOptions(options);
+    const records: StoredRecord[] = [];
+    await this.#readInto(options, 0, (seq, plain) => records.push({ seq, json: plain.toString('utf8') }));
+    return records;
   }
 
   /**
@@ -171,21 +184,65 @@ export class LevelCache implements Outbox, PatientTokenizer {
    * Rejects as `read`.
    */
   async readPage(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<RecordPage | null> {
-    const { records, bytes } = await this.#readPlain(options, 1);
-    return joinRecords(records, bytes);
+    checkReadOptions(options);
+    const page = (await this.#takeAhead(options)) ?? (await this.#readJoined(options));
+    // The next page is read now, while this one crosses to the window and goes out: the window asks
+    // for it next. A drop, expiry, restore, reload or a remove past this page discards it.
+    if (page !== null) this.#handedOut = page.lastSeq;
+    if (page !== null && this.#state.isOpen) {
+      const next = { afterSeq: page.lastSeq, limit: options.limit, maxBytes: options.maxBytes };
+      const read = this.#readJoined(next);
+      read.catch(() => {}); // a failure is the next call's to meet again, reading afresh
+      this.#ahead = { ...next, epoch: this.#aheadEpoch, dropped: this.#session.backlog.dropped, read };
+    }
+    return page;
   }
 
-  async #readPlain(
+  /** The page read ahead for `options`, when it is still true and holds records; else null. */
+  async #takeAhead(options: {
+    afterSeq: number;
+    limit: number;
+    maxBytes: number;
+  }): Promise<RecordPage | null> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (ahead === undefined || !this.#aheadHolds(ahead, options)) return null;
+    const page = await ahead.read.catch(() => null);
+    // Read again when it was empty (records may have been stored since) or was overtaken meanwhile.
+    return page !== null && this.#aheadHolds(ahead, options) ? page : null;
+  }
+
+  #aheadHolds(ahead: ReadAhead, options: { afterSeq: number; limit: number; maxBytes: number }): boolean {
+    return (
+      ahead.afterSeq === options.afterSeq &&
+      ahead.limit === options.limit &&
+      ahead.maxBytes === options.maxBytes &&
+      ahead.epoch === this.#aheadEpoch &&
+      ahead.dropped === this.#session.backlog.dropped
+    );
+  }
+
+  async #readJoined(options: {
+    afterSeq: number;
+    limit: number;
+    maxBytes: number;
+  }): Promise<RecordPage | null> {
+    // Sized for the page expected (it grows past that when needed), never more than 1 MiB up front.
+    const expected = Math.min(options.maxBytes, options.limit * (this.#averageBytes() + 1), 2 ** 20);
+    const builder = new PageBuilder(expected);
+    await this.#readInto(options, 1, builder.add);
+    return builder.page();
+  }
+
+  /** Reads records into `sink` (see readRecords), then moves those that failed authentication to quarantine. */
+  async #readInto(
     options: { afterSeq: number; limit: number; maxBytes: number },
     separatorBytes: number,
-  ): Promise<{ records: PlainRecord[]; bytes: number }> {
-    checkReadOptions(options);
+    sink: RecordSink,
+  ): Promise<void> {
     const hints = { sizes: this.#sizes, averageBytes: this.#averageBytes(), separatorBytes };
-    const { records, bytes, suspects } = await this.#read((database) =>
-      readRecords(database, options, hints),
-    );
+    const { suspects } = await this.#read((database) => readRecords(database, options, hints, sink));
     await this.#session.quarantine(suspects);
-    return { records, bytes };
   }
 
   /**
@@ -199,6 +256,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
       throw new TypeError('"lastSeq" must be an integer >= "firstSeq"');
     }
     this.#assertOpen();
+    if (lastSeq > this.#handedOut) this.#aheadEpoch++;
     await this.#removals.push({ firstSeq, lastSeq });
     if (this.#state.isOpen) this.#compactor.compactIfDrained();
   }
@@ -250,6 +308,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
       const plan = await planRestore(database, this.#session.backlog, records);
       this.#sizes.clear(); // a restored seq may have been read (and its size noted) before
       if (plan.batch) await this.#session.commit(plan.batch, plan.next, `restore of ${plan.stored} records`);
+      this.#aheadEpoch++; // and may fall within a page read ahead before it was stored
       return { stored: plan.stored, skipped: plan.skipped };
     });
   }
@@ -410,4 +469,17 @@ export class LevelCache implements Outbox, PatientTokenizer {
   #write<T>(fn: (database: Database) => Promise<T>): Promise<T> {
     return this.#session.write(fn);
   }
+}
+
+/**
+ * A page `readPage` read ahead: the options it was read with, and the state it was read in. It is
+ * handed out only to the call that asks for exactly these options while that state holds.
+ */
+interface ReadAhead {
+  afterSeq: number;
+  limit: number;
+  maxBytes: number;
+  epoch: number;
+  dropped: number;
+  read: Promise<RecordPage | null>;
 }

@@ -3,13 +3,18 @@ const defaultCapacity = 20_000;
 
 /**
  * The JSON size (UTF-8 bytes) of the records `read()` handed out, by seq, so that `remove()` can keep
- * the outbox's byte count without reading every value again. Bounded: past `capacity` the oldest
- * entries are forgotten, and a size that is not known is read from the database instead. A seq's
- * record never changes while it is stored, so a size noted once stays true until it is removed.
+ * the outbox's byte count without reading every value again. Bounded: a seq has one slot (seq modulo
+ * `capacity`), so a size is forgotten when the size of a seq `capacity` apart is noted, and a size
+ * that is not known is read from the database instead. Two typed arrays, made at the first note: no
+ * allocation per record. A seq's record never changes while it is stored, so a size noted once stays
+ * true until it is removed.
  */
 export class ReadSizes {
-  readonly #sizes = new Map<number, number>();
   readonly #capacity: number;
+  /** The seq held by each slot; 0 for none (seqs start at 1). */
+  #seqs: Float64Array | undefined;
+  #bytes: Uint32Array | undefined;
+  #size = 0;
 
   constructor(capacity = defaultCapacity) {
     this.#capacity = capacity;
@@ -17,25 +22,33 @@ export class ReadSizes {
 
   /** Notes that record `seq` holds `bytes` bytes of JSON. */
   note(seq: number, bytes: number): void {
-    const sizes = this.#sizes;
-    sizes.set(seq, bytes);
-    while (sizes.size > this.#capacity) sizes.delete(sizes.keys().next().value as number);
+    if (this.#seqs === undefined || this.#bytes === undefined) {
+      this.#seqs = new Float64Array(this.#capacity);
+      this.#bytes = new Uint32Array(this.#capacity);
+    }
+    const slot = seq % this.#capacity;
+    if (this.#seqs[slot] === 0) this.#size++;
+    this.#seqs[slot] = seq;
+    this.#bytes[slot] = bytes;
   }
 
   /** The size noted for `seq` (forgotten now), undefined when none is. */
   take(seq: number): number | undefined {
-    const bytes = this.#sizes.get(seq);
-    if (bytes !== undefined) this.#sizes.delete(seq);
-    return bytes;
+    const slot = seq % this.#capacity;
+    if (this.#seqs?.[slot] !== seq) return undefined;
+    this.#seqs[slot] = 0;
+    this.#size--;
+    return this.#bytes?.[slot];
   }
 
   /** Forgets every size (after a repair or a restore, the database may hold other records). */
   clear(): void {
-    this.#sizes.clear();
+    this.#seqs?.fill(0);
+    this.#size = 0;
   }
 
   /** How many sizes are noted. */
   get size(): number {
-    return this.#sizes.size;
+    return this.#size;
   }
 }

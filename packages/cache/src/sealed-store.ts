@@ -15,74 +15,103 @@ const maxStep = 1000;
 
 /** The plaintext of an outbox value from its sealed bytes, authenticated; undefined when it fails. */
 function openRecord({ sealer }: Database, key: string, value: Buffer): Buffer | undefined {
-  return sealer.open(levelKey('outbox', key), value);
+  return sealer.open(key, value, outboxPrefix);
 }
 
-/** A record read from the outbox: its seq and its JSON, UTF-8. */
-export interface PlainRecord {
-  seq: number;
-  plain: Buffer;
-}
+/** The LevelDB prefix of the outbox's keys (see `levelKey`), written before each key in the AAD. */
+const outboxPrefix = levelKey('outbox', '');
+
+/** Where `readRecords` puts each record it opened: its seq and its JSON, UTF-8. */
+export type RecordSink = (seq: number, plain: Buffer) => void;
 
 /**
- * Records with seq > `afterSeq` that pass authentication, at most `limit`, at most `maxBytes` of
- * JSON (plus `separatorBytes` between two records) but at least one. Records that fail are skipped
- * and returned as `suspects`. The size of each record handed out is noted in `sizes` (for
- * `remove`). Entries are fetched from LevelDB in steps sized by `averageBytes` (the backlog's mean
- * JSON size) to fill `maxBytes`, not 1,000 at a time as an iterator would, and a record's size is
- * known from its sealed length before it is opened: a page reads and decrypts about what it hands out.
+ * Records with seq > `afterSeq` that pass authentication, handed to `sink` in seq order as each is
+ * opened: at most `limit`, at most `maxBytes` of JSON (plus `separatorBytes` between two records)
+ * but at least one. Resolves with how many and their bytes (separators included). Records that fail
+ * are skipped and returned as `suspects`. The size of each record handed out is noted in `sizes`
+ * (for `remove`). Entries are fetched from LevelDB in steps sized by `averageBytes` (the backlog's
+ * mean JSON size) to fill `maxBytes`, not 1,000 at a time as an iterator would, and a record's size
+ * is known from its sealed length before it is opened: a page reads and decrypts about what it hands out.
  */
 export async function readRecords(
   database: Database,
   options: { afterSeq: number; limit: number; maxBytes: number },
   hints: { sizes: ReadSizes; averageBytes: number; separatorBytes: number },
-): Promise<{ records: PlainRecord[]; bytes: number; suspects: Suspect[] }> {
+  sink: RecordSink,
+): Promise<{ count: number; bytes: number; suspects: Suspect[] }> {
   const { limit, maxBytes } = options;
   const { sizes, separatorBytes } = hints;
   const average = Math.max(1, hints.averageBytes) + separatorBytes;
-  const records: PlainRecord[] = [];
   const suspects: Suspect[] = [];
+  let count = 0;
   let bytes = 0;
   const iterator = database.outbox.iterator({ gt: seqKey(options.afterSeq) });
   try {
     for (;;) {
-      const step = Math.min(maxStep, limit - records.length, Math.ceil((maxBytes - bytes) / average) + 1);
+      const step = Math.min(maxStep, limit - count, Math.ceil((maxBytes - bytes) / average) + 1);
       const entries = await iterator.nextv(Math.max(1, step));
       if (entries.length === 0) break;
       for (const [key, value] of entries) {
         const size = plainLength(value);
-        const added = records.length > 0 ? size + separatorBytes : size;
-        if (records.length > 0 && bytes + added > maxBytes) return { records, bytes, suspects };
+        const added = count > 0 ? size + separatorBytes : size;
+        if (count > 0 && bytes + added > maxBytes) return { count, bytes, suspects };
         const plain = openRecord(database, key, value);
         if (plain === undefined) {
           suspects.push({ sublevel: 'outbox', key, value });
           continue;
         }
         bytes += added;
+        count++;
         const seq = parseSeqKey(key);
         sizes.note(seq, size);
-        records.push({ seq, plain });
-        if (records.length >= limit) return { records, bytes, suspects };
+        sink(seq, plain);
+        if (count >= limit) return { count, bytes, suspects };
       }
     }
   } finally {
     await iterator.close();
   }
-  return { records, bytes, suspects };
+  return { count, bytes, suspects };
 }
 
-/** `records` as a page: their JSON joined by commas in one buffer of `bytes`; null when there are none. */
-export function joinRecords(records: PlainRecord[], bytes: number): RecordPage | null {
-  const first = records[0];
-  const last = records.at(-1);
-  if (first === undefined || last === undefined) return null;
-  const json = Buffer.allocUnsafe(bytes);
-  let at = 0;
-  for (const { plain } of records) {
-    if (at > 0) json[at++] = 0x2c; // ','
-    at += plain.copy(json, at);
+/**
+ * Builds a page as `readRecords` opens its records: each record's JSON is copied into the one
+ * buffer as soon as it is opened (joined by commas), so no record's plaintext outlives its turn.
+ */
+export class PageBuilder {
+  #json: Buffer;
+  #at = 0;
+  #firstSeq = 0;
+  #lastSeq = 0;
+  #count = 0;
+
+  /** `capacity`: the bytes expected (the buffer grows past it when needed). */
+  constructor(capacity: number) {
+    this.#json = Buffer.allocUnsafe(Math.max(64, Math.ceil(capacity)));
   }
-  return { firstSeq: first.seq, lastSeq: last.seq, count: records.length, json };
+
+  /** Appends a record (a {@link RecordSink}). */
+  readonly add: RecordSink = (seq, plain) => {
+    const separator = this.#count > 0 ? 1 : 0;
+    const needed = this.#at + separator + plain.length;
+    if (needed > this.#json.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.#json.length * 2));
+      this.#json.copy(grown, 0, 0, this.#at);
+      this.#json = grown;
+    }
+    if (separator) this.#json[this.#at++] = 0x2c; // ','
+    this.#at += plain.copy(this.#json, this.#at);
+    if (this.#count === 0) this.#firstSeq = seq;
+    this.#lastSeq = seq;
+    this.#count++;
+  };
+
+  /** The page built; null when no record was added. */
+  page(): RecordPage | null {
+    if (this.#count === 0) return null;
+    const json = this.#json.subarray(0, this.#at);
+    return { firstSeq: this.#firstSeq, lastSeq: this.#lastSeq, count: this.#count, json };
+  }
 }
 
 /** The first record of the outbox that passes authentication, and the records before it that fail. */

@@ -55,6 +55,8 @@ export class ValueSealer {
   #ivOffset = ivPoolBytes;
   /** Where each seal's AAD is assembled (GCM reads it at setAAD, so it is free again afterwards). */
   readonly #aad = Buffer.alloc(aadScratchBytes);
+  /** The last view of `#aad` handed out, reused while the AAD's length is the same. */
+  #aadView: Buffer;
   /** The same for opening (a value may carry another key's header). */
   readonly #openAad = Buffer.alloc(aadScratchBytes);
   /** KeyObjects of the keyring's older keys, made when a value sealed under one is first opened. */
@@ -75,6 +77,7 @@ export class ValueSealer {
     const id = Buffer.from(keyring.currentId, 'ascii');
     this.#header = Buffer.concat([Buffer.from([version, id.length]), id]);
     this.#header.copy(this.#aad);
+    this.#aadView = this.#aad.subarray(0, this.#header.length);
     this.#indexKey = createSecretKey(
       Buffer.from(hkdfSync('sha256', first, Buffer.alloc(0), 'attache-token-index', 32)),
     );
@@ -100,28 +103,44 @@ export class ValueSealer {
     return sealed;
   }
 
-  /** The header ‖ the UTF-8 key, in the scratch buffer when it fits. */
-  #aadOf(key: string): Buffer {
+  /**
+   * The header ‖ the UTF-8 `prefix` ‖ `key`, in the scratch buffer when it fits (the same view
+   * object while the length is the same: GCM has read the AAD before the next call rewrites it).
+   */
+  #aadOf(key: string, prefix = ''): Buffer {
     const start = this.#header.length;
-    if (start + key.length * 3 > aadScratchBytes) {
-      return Buffer.concat([this.#header, Buffer.from(key, 'utf8')]);
+    if (start + (prefix.length + key.length) * 3 > aadScratchBytes) {
+      return Buffer.concat([this.#header, Buffer.from(prefix + key, 'utf8')]);
     }
-    return this.#aad.subarray(0, start + this.#aad.write(key, start, 'utf8'));
+    const aad = this.#aad;
+    let end = prefix === '' ? start : start + aad.write(prefix, start, 'utf8');
+    end += aad.write(key, end, 'utf8');
+    if (this.#aadView.length !== end) this.#aadView = aad.subarray(0, end);
+    return this.#aadView;
   }
 
   /**
-   * The plaintext of a value stored under `key`; undefined when it fails authentication (altered,
-   * moved from another key, sealed under a key this keyring lacks, or not a sealed value at all).
+   * The plaintext of a value stored under the LevelDB key `prefix` + `key` (a caller that has the
+   * key in two parts need not join them); undefined when it fails authentication (altered, moved from
+   * another key, sealed under a key this keyring lacks, or not a sealed value at all).
    */
-  open(key: string, sealed: Uint8Array): Buffer | undefined {
+  open(key: string, sealed: Uint8Array, prefix = ''): Buffer | undefined {
     const start = headerLength(sealed);
     if (start === 0 || sealed.length < start + ivBytes + tagBytes) return undefined;
-    const value = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
+    // LevelDB hands out Buffers: a view is made only for another Uint8Array.
+    const value = Buffer.isBuffer(sealed)
+      ? sealed
+      : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
     const secret = this.#openingKey(value, start);
     if (secret === undefined) return undefined;
     const iv = value.subarray(start, start + ivBytes);
     const decipher = createDecipheriv('aes-256-gcm', secret, iv);
-    decipher.setAAD(this.#openingAad(value.subarray(0, start), key));
+    // Under the current key the header is the one `#aad` already starts with: no copy, no view of it.
+    decipher.setAAD(
+      secret === this.#secret
+        ? this.#aadOf(key, prefix)
+        : this.#openingAad(value.subarray(0, start), prefix + key),
+    );
     decipher.setAuthTag(value.subarray(start + ivBytes, start + ivBytes + tagBytes));
     try {
       const plain = decipher.update(value.subarray(start + ivBytes + tagBytes));

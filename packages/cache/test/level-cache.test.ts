@@ -132,6 +132,111 @@ t.test('readPage: the records of a read as one piece of JSON, commas counted in 
   t.match(await cache.readPage({ afterSeq: 2, limit: 8, maxBytes: 1 }), { count: 1 }, 'at least one');
 });
 
+/** The seqs of a page, parsed from its JSON as the broker's side would. */
+function seqsOf(page: { json: Uint8Array } | null): number[] {
+  if (page === null) return [];
+  return (JSON.parse(`[${Buffer.from(page.json).toString()}]`) as AttacheRecord[]).map((r) => r.seq);
+}
+
+/** Pages of `limit` records from `afterSeq` on, as a window reads them: every seq handed out, in order. */
+async function drainPages(cache: LevelCache, afterSeq: number, limit: number): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let page = await cache.readPage({ afterSeq, limit, maxBytes: 1e6 }); page !== null; ) {
+    seqs.push(...seqsOf(page));
+    page = await cache.readPage({ afterSeq: page.lastSeq, limit, maxBytes: 1e6 });
+  }
+  return seqs;
+}
+
+t.test(
+  'readPage reads the next page ahead: records stored meanwhile are handed out once, in order',
+  async (t) => {
+    const cache = await opened(t, t.testdir());
+    await Promise.all(Array.from({ length: 5 }, (_, n) => cache.append(draft(n))));
+    const first = await cache.readPage({ afterSeq: 0, limit: 3, maxBytes: 1e6 });
+    t.same(seqsOf(first), [1, 2, 3]);
+    // The page after it (4, 5) is being read while these are stored.
+    await Promise.all(Array.from({ length: 4 }, (_, n) => cache.append(draft(5 + n))));
+    t.same(await drainPages(cache, 3, 3), [4, 5, 6, 7, 8, 9], 'none missed, none twice');
+
+    // The page read ahead at the end found nothing; a record stored since is still handed out.
+    await cache.append(draft(9));
+    t.same(seqsOf(await cache.readPage({ afterSeq: 9, limit: 3, maxBytes: 1e6 })), [10]);
+    t.same(
+      seqsOf(await cache.readPage({ afterSeq: 0, limit: 3, maxBytes: 1e6 })),
+      [1, 2, 3],
+      'other options read afresh',
+    );
+    t.same(
+      seqsOf(await cache.readPage({ afterSeq: 3, limit: 2, maxBytes: 1e6 })),
+      [4, 5],
+      'another limit too',
+    );
+  },
+);
+
+t.test('readPage never hands out a record read ahead that was removed or dropped since', async (t) => {
+  const cache = await opened(t, t.testdir(), {
+    limits: { maxRecords: 6, maxBytes: 1e12, maxAgeMs: 0, whenFull: 'drop-oldest' },
+  });
+  await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(n))));
+  t.same(seqsOf(await cache.readPage({ afterSeq: 0, limit: 2, maxBytes: 1e6 })), [1, 2]);
+  await cache.remove(3, 3); // past the page handed out: the page read ahead (3, 4) is stale
+  t.same(seqsOf(await cache.readPage({ afterSeq: 2, limit: 2, maxBytes: 1e6 })), [4, 5]);
+  // The page read ahead now holds 6; six appends drop the five oldest (1, 2, 4, 5, 6) to make room.
+  await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(6 + n))));
+  t.same(await drainPages(cache, 5, 2), [7, 8, 9, 10, 11, 12], 'seq 6, dropped meanwhile, is not handed out');
+});
+
+t.test('readPage never hands out a record read ahead that expired since', async (t) => {
+  const cache = await opened(t, t.testdir(), {
+    limits: { maxRecords: 1e9, maxBytes: 1e12, maxAgeMs: 60_000, whenFull: 'refuse' },
+  });
+  await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(n))));
+  t.same(seqsOf(await cache.readPage({ afterSeq: 0, limit: 2, maxBytes: 1e6 })), [1, 2]);
+  // Seqs 1-4 were captured at 0-3 s, more than a minute before this "now"; 5 and 6 were not.
+  t.same(await cache.expire(Date.UTC(2026, 10, 1) + 64_000), { dropped: 4 });
+  t.same(await drainPages(cache, 2, 2), [5, 6], 'seqs 3 and 4, read ahead, then expired, are not handed out');
+});
+
+t.test('readPage hands out a record restored into the range of the page read ahead', async (t) => {
+  const cache = await opened(t, t.testdir());
+  await Promise.all(Array.from({ length: 6 }, (_, n) => cache.append(draft(n))));
+  const [third] = await cache.read({ afterSeq: 2, limit: 1, maxBytes: 1e6 });
+  await cache.remove(3, 3);
+  t.same(seqsOf(await cache.readPage({ afterSeq: 0, limit: 2, maxBytes: 1e6 })), [1, 2]);
+  t.same(await cache.restore([JSON.parse(third?.json ?? '') as AttacheRecord]), { stored: 1, skipped: 0 });
+  t.same(await drainPages(cache, 2, 2), [3, 4, 5, 6]);
+});
+
+t.test('pages read ahead find records stored since, and pages stopped by maxBytes lose none', async (t) => {
+  const cache = await opened(t, t.testdir());
+  await Promise.all(Array.from({ length: 4 }, (_, n) => cache.append(draft(n))));
+  t.same(seqsOf(await cache.readPage({ afterSeq: 0, limit: 2, maxBytes: 1e6 })), [1, 2]);
+  // The page after it (3, 4) was read to the end of what was stored; one more is stored now.
+  await cache.append(draft(4));
+  t.same(
+    seqsOf(await cache.readPage({ afterSeq: 4, limit: 2, maxBytes: 1e6 })),
+    [5],
+    'not null: 5 is stored',
+  );
+  await Promise.all(Array.from({ length: 20 }, (_, n) => cache.append(draft(5 + n))));
+  const small = Buffer.byteLength(
+    (await cache.read({ afterSeq: 5, limit: 3, maxBytes: 1e6 })).map((r) => r.json).join(','),
+  );
+  const seqs: number[] = [];
+  for (let page = await cache.readPage({ afterSeq: 5, limit: 100, maxBytes: small }); page !== null; ) {
+    t.ok(page.json.length <= small, 'each page within maxBytes');
+    seqs.push(...seqsOf(page));
+    page = await cache.readPage({ afterSeq: page.lastSeq, limit: 100, maxBytes: small });
+  }
+  t.same(
+    seqs,
+    Array.from({ length: 20 }, (_, i) => i + 6),
+    'pages stopped by maxBytes lose no record between them',
+  );
+});
+
 t.test('removes arriving together keep the counts right, for records read or not', async (t) => {
   const { keyring } = await tempKeyring(t);
   const path = t.testdir();
