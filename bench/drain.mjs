@@ -19,7 +19,7 @@ import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import { validateConfig } from '@attache/core';
 import { createTestPki, profileFormat, startMosquitto, uplinkSettings } from '@attache/devkit';
 import { BatchReader } from '@attache/uplink';
-import { unitStart } from './unit-start.mjs';
+import { boxEnv, unitStart } from './unit-start.mjs';
 
 const gatewayId = 'gw-bench';
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
@@ -200,7 +200,7 @@ async function round(records, pki, broker) {
         ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
         ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       ],
-      env: { ...process.env, ...service.env },
+      env: boxEnv(service.env),
     });
     child.send({ dir, broker: { host: broker.host, port: broker.port }, pki });
     const exited = once(child, 'exit');

@@ -35,7 +35,7 @@ import { encodeMllp, Hl7Driver } from '@attache/hl7';
 // Not among the gateway package's exports: the sink `attache run` gives its adapters.
 import { readingSink } from '../packages/gateway/dist/reading-sink.js';
 import { fsyncCeiling } from './peers/fsync-probe.mjs';
-import { unitStart } from './unit-start.mjs';
+import { boxEnv, unitStart } from './unit-start.mjs';
 
 // HL7_BENCH_DIR=/dev/shm shows the pipeline without the disk (fsync on tmpfs is free): not durable.
 /** The parent's temporary directory (the senders' child makes none). */
@@ -294,7 +294,7 @@ if (process.argv[2] === '--senders') {
     [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
     {
       stdio: 'inherit',
-      env: { ...process.env, ...env, HL7_BENCH_SERVICE_FLAGS: flags.join(' ') },
+      env: boxEnv({ ...env, HL7_BENCH_SERVICE_FLAGS: flags.join(' ') }),
     },
   );
   const [code] = await once(child, 'exit');

@@ -17,10 +17,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { getFreePort, LineDeviceSimulator, openPtyPair, profileFormat } from '@attache/devkit';
-import { unitStart } from './unit-start.mjs';
+import { boxEnv, unitStart } from './unit-start.mjs';
 
 const before = process.env.BENCH_BEFORE_BIN;
-const { NODE_EXTRA_CA_CERTS: _, ...boxEnv } = process.env;
 const rounds = Number(process.argv[2] ?? 3);
 const settleMs = Number(process.env.BENCH_SETTLE_S ?? 15) * 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -33,7 +32,7 @@ async function sample(pid) {
 }
 
 async function measure(args, env) {
-  const child = spawn(process.execPath, args, { stdio: 'ignore', env: { ...boxEnv, ...env } });
+  const child = spawn(process.execPath, args, { stdio: 'ignore', env: boxEnv(env) });
   await sleep(settleMs);
   const samples = [];
   for (let i = 0; i < 5; i++) {
