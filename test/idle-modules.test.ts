@@ -102,38 +102,3 @@ export async function load(url, context, next) {
     t.notOk(loads(path), `${path} is not loaded`);
   }
 });
-
-t.test('a window process whose window takes no jobs loads neither the jobs agent nor LevelDB', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'attache-window-modules-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const loaded = join(dir, 'loaded.txt');
-  await writeFile(
-    join(dir, 'hook.mjs'),
-    `import { appendFileSync } from 'node:fs';
-export async function load(url, context, next) {
-  appendFileSync(${JSON.stringify(loaded)}, url + '\\n');
-  return next(url, context);
-}
-`,
-  );
-  await writeFile(
-    join(dir, 'register.mjs'),
-    "import { register } from 'node:module';\nregister('./hook.mjs', import.meta.url);\n",
-  );
-  // What the window process loads before its first message (the windows' code, started as it is).
-  const windowProcess = pathToFileURL(join(bin, '../../../gateway/dist/window-process.js')).href;
-  const register = pathToFileURL(join(dir, 'register.mjs')).href;
-  const child = spawn(
-    process.execPath,
-    ['--import', register, '--input-type=module', '-e', `await import(${JSON.stringify(windowProcess)});`],
-    { stdio: 'ignore' },
-  );
-  t.equal(await new Promise((resolve) => child.once('exit', resolve)), 0, 'it loads');
-  const urls = (await readFile(loaded, 'utf8')).trimEnd().split('\n');
-  const loads = (path: string) => urls.some((url) => url.includes(path));
-  t.ok(loads('/gateway/dist/window-process.js'), 'the window process is loaded (the hook sees it)');
-  t.ok(loads('/uplink/dist/upload-window.js'), 'the upload window is loaded');
-  for (const path of ['/gateway/dist/window-jobs.js', '/jobs/dist/', '/cache/dist/']) {
-    t.notOk(loads(path), `${path} is not loaded`);
-  }
-});

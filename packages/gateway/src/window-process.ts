@@ -7,6 +7,7 @@ import { IotCoreUplink, type WindowHost, type WindowProvisioning } from '@attach
 import { RequestProxy } from './ipc-proxy.js';
 import { createLogger } from './log.js';
 import { readSerialNumber } from './serial-number.js';
+import { jobsRunner } from './window-jobs.js';
 import {
   type FromWindow,
   failedWindow,
@@ -115,9 +116,6 @@ export class WindowProcess {
     if (jobs === undefined) return undefined;
     const { updates, ...settings } = jobs;
     try {
-      // Loaded only for a window that takes jobs: the jobs agent, its handlers and the file store
-      // (with LevelDB's native binding) are most of what this process would load otherwise.
-      const { jobsRunner } = await import('./window-jobs.js');
       return await jobsRunner({
         thingName: start.gatewayId,
         ...settings,
