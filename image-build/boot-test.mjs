@@ -450,11 +450,13 @@ async function main() {
       detected.line.includes(stableName),
       detected.line.trim(),
     );
-    const rescan = await guestConsole.waitFor(
-      /gateway retried the ports of|no adapter was waiting for a port|the gateway is not running|attache: .*(error|invalid)/i,
-      60_000,
-      mark,
-    );
+    const rescan = await guestConsole
+      .waitFor(
+        /gateway retried the ports of|no adapter was waiting for a port|the gateway is not running|attache: .*(error|invalid)/i,
+        60_000,
+        mark,
+      )
+      .catch(() => ({ line: 'no answer from attache ports --rescan on the console within 60 s' }));
     check(
       'the hot-plug unit told the gateway (attache ports --rescan)',
       /gateway retried the ports of spo2-bed1/.test(rescan.line),
@@ -517,7 +519,7 @@ async function main() {
       'fs.renameSync(t, p);',
     ].join(' ');
     const replacedAt = Date.now();
-    await ssh(`runuser -u attache -- node -e '${replaceConfig}'`);
+    await ssh(`cd / && runuser -u attache -- node -e '${replaceConfig}'`);
     let fwAfter = fwBefore;
     while (!fwAfter.includes(addedSshFrom) && Date.now() - replacedAt < 90_000) {
       await guestConsole.waitFor(/./, 2000, guestConsole.lines.length).catch(() => undefined);
