@@ -204,6 +204,9 @@ async function main() {
       },
       // QEMU's user networking: the host's ssh through the hostfwd arrives from 10.0.2.2.
       firewall: { sshFrom: ['10.0.2.0/24'] },
+      // The page on the USB gadget link (QEMU has none: it waits for usb0); provisioning then leaves
+      // the page's address and the box secret on the card.
+      technician: { listen: ['usb0'] },
     };
     writeFileSync(join(bundle, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
     await run('mcopy', ['-s', '-i', fat, bundle, '::/']);
@@ -362,6 +365,14 @@ async function main() {
       'state file says provisioned',
       stateFile.state === 'provisioned' && stateFile.gatewayId === thingName,
       JSON.stringify(stateFile),
+    );
+    const card = await ssh(
+      'grep -c "^Box secret: " /boot/firmware/attache-RESULT.txt; grep -q "^Box secret: $(attache technician secret)$" /boot/firmware/attache-RESULT.txt && echo same; stat -c "%U %a" /var/lib/attache/gateway/technician/secret; true',
+    );
+    check(
+      'the box secret is on the card (attache-RESULT.txt), made as attache, the same the box gives',
+      /^1\nsame\nattache 600$/.test(card.trim()),
+      card.trim().replace(/\n/g, '; '),
     );
     const creds = await ssh(
       'stat -c "%a %U %n" /var/lib/attache/credentials /var/lib/attache/credentials/*; ls /boot/firmware/attache 2>&1 || true',
