@@ -294,6 +294,8 @@ async function main() {
       }
     };
     const status = async () => JSON.parse(await ssh('attache status --json'));
+    // The loaded table, or nft's message when there is none.
+    const ruleset = () => ssh('nft list table inet attache 2>&1; true');
     // Where a boot's time went: kernel / userspace, and the chain that delayed the service.
     const bootAnalysis = async () => {
       const analysis = await ssh(
@@ -354,10 +356,11 @@ async function main() {
         Object.values(scores).every((v) => v <= 5),
       JSON.stringify(scores),
     );
-    const firewall = await ssh('nft list table inet attache');
+    const firewall = await ruleset();
     check(
       'the firewall is loaded: SSH only from the management network',
       /tcp dport 22 ip saddr 10\.0\.2\.0\/24 accept/.test(firewall),
+      firewall.trim().split('\n')[0],
     );
     await setClock();
     const stateFile = JSON.parse(await ssh('cat /var/lib/attache/provisioning.json'));
@@ -511,7 +514,7 @@ async function main() {
         .split('\n')
         .find((l) => /tcp dport 22 /.test(l))
         ?.trim() ?? '(no SSH rule)';
-    const fwBefore = await ssh('nft list table inet attache');
+    const fwBefore = await ruleset();
     const pathUnit = (
       await ssh('systemctl is-enabled attache-firewall.path; systemctl is-active attache-firewall.path')
     )
@@ -534,7 +537,7 @@ async function main() {
     let fwAfter = fwBefore;
     while (!fwAfter.includes(addedSshFrom) && Date.now() - replacedAt < 90_000) {
       await guestConsole.waitFor(/./, 2000, guestConsole.lines.length).catch(() => undefined);
-      fwAfter = await ssh('nft list table inet attache');
+      fwAfter = await ruleset();
     }
     const followed = fwAfter.includes(addedSshFrom);
     check(
@@ -576,7 +579,7 @@ async function main() {
     );
     await bootAnalysis();
     await setClock();
-    const fwRebooted = await ssh('nft list table inet attache');
+    const fwRebooted = await ruleset();
     check(
       'after the reboot the firewall is made from the replaced config',
       fwRebooted.includes(addedSshFrom),
