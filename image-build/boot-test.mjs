@@ -9,7 +9,7 @@
 // or the guest's answers, with a deadline; nothing sleeps blindly.
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -31,11 +31,15 @@ const say = (line) => process.stdout.write(`${line}\n`);
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
+const version = JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8')).version;
 const thingName = 'attache-qemu';
 const brokerName = 'broker.attache.test';
 const brokerGuestIp = '10.0.2.100';
 const adapterSerial = 'ATT0001';
 const stableName = `/dev/attache/ftdi-${adapterSerial}-if00`;
+const guestConfig = '/var/lib/attache/config/config.json';
+// Added to firewall.sshFrom on the box (TEST-NET-1: nothing there) to see the ruleset follow the config.
+const addedSshFrom = '192.0.2.0/24';
 const started = Date.now();
 const deadline = started + 20 * 60_000;
 const results = [];
@@ -200,6 +204,9 @@ async function main() {
       },
       // QEMU's user networking: the host's ssh through the hostfwd arrives from 10.0.2.2.
       firewall: { sshFrom: ['10.0.2.0/24'] },
+      // The page on the USB gadget link (QEMU has none: it waits for usb0); provisioning then leaves
+      // the page's address and the box secret on the card.
+      technician: { listen: ['usb0'] },
     };
     writeFileSync(join(bundle, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
     await run('mcopy', ['-s', '-i', fat, bundle, '::/']);
@@ -286,7 +293,12 @@ async function main() {
         }
       }
     };
-    const status = async () => JSON.parse(await ssh('attache status --json'));
+    // The test's own readings of the gateway run as attache: run as root, every command that switches
+    // to the data directory's owner fails on the image (Debian's Node 20 on its system libuv refuses
+    // setuid/setgroups: CVE-2024-22017); the root view is checked once below, as a technician sees it.
+    const status = async () => JSON.parse(await ssh('cd / && runuser -u attache -- attache status --json'));
+    // The loaded table, or nft's message when there is none.
+    const ruleset = () => ssh('nft list table inet attache 2>&1; true');
     // Where a boot's time went: kernel / userspace, and the chain that delayed the service.
     const bootAnalysis = async () => {
       const analysis = await ssh(
@@ -331,7 +343,7 @@ async function main() {
     await bootAnalysis();
     // The image's own systemd scores the units (test/image.test.ts does it offline with the host's).
     const exposure = await ssh(
-      'for u in attache attache-provision attache-hotplug@ttyUSB0 attache-ssh-hostkeys attache-firewall; do systemd-analyze security --no-pager $u.service | tail -1; done',
+      'for u in attache attache-console attache-provision attache-hotplug@ttyUSB0 attache-ssh-hostkeys attache-firewall attache-firewall-reload; do systemd-analyze security --no-pager $u.service | tail -1; done',
     );
     const scores = Object.fromEntries(
       [...exposure.matchAll(/exposure level for ([\w@-]+)\.service: ([\d.]+)/g)].map((m) => [
@@ -340,14 +352,18 @@ async function main() {
       ]),
     );
     check(
-      'systemd-analyze security: attache <= 2.0, root helpers <= 5.0',
-      scores.attache <= 2 && Object.keys(scores).length === 5 && Object.values(scores).every((v) => v <= 5),
+      'systemd-analyze security: attache and attache-console <= 2.0, root helpers <= 5.0',
+      scores.attache <= 2 &&
+        scores['attache-console'] <= 2 &&
+        Object.keys(scores).length === 7 &&
+        Object.values(scores).every((v) => v <= 5),
       JSON.stringify(scores),
     );
-    const firewall = await ssh('nft list table inet attache');
+    const firewall = await ruleset();
     check(
       'the firewall is loaded: SSH only from the management network',
       /tcp dport 22 ip saddr 10\.0\.2\.0\/24 accept/.test(firewall),
+      firewall.trim().split('\n')[0],
     );
     await setClock();
     const stateFile = JSON.parse(await ssh('cat /var/lib/attache/provisioning.json'));
@@ -355,6 +371,14 @@ async function main() {
       'state file says provisioned',
       stateFile.state === 'provisioned' && stateFile.gatewayId === thingName,
       JSON.stringify(stateFile),
+    );
+    const card = await ssh(
+      'grep -c "^Box secret: " /boot/firmware/attache-RESULT.txt; grep -q "^Box secret: $(attache technician secret)$" /boot/firmware/attache-RESULT.txt && echo same; stat -c "%U %a" /var/lib/attache/gateway/technician/secret; true',
+    );
+    check(
+      'the box secret is on the card (attache-RESULT.txt), made as attache, the same the box gives',
+      /^1\nsame\nattache 600$/.test(card.trim()),
+      card.trim().replace(/\n/g, '; '),
     );
     const creds = await ssh(
       'stat -c "%a %U %n" /var/lib/attache/credentials /var/lib/attache/credentials/*; ls /boot/firmware/attache 2>&1 || true',
@@ -383,6 +407,42 @@ async function main() {
     const mainPid = (await ssh('systemctl show -p MainPID --value attache')).trim();
     await ssh(`echo "${brokerGuestIp} ${brokerName}" >> /etc/hosts`);
 
+    // The release: the esbuild bundle stage-app.sh installed, run by the units and the technician's shell.
+    const release = await ssh(
+      [
+        'attache --version',
+        'readlink -f /opt/attache/current',
+        'ls /opt/attache/current/packages',
+        'ls -d /opt/attache/current/node_modules/@attache 2>&1 || true',
+        `tr '\\0' ' ' < /proc/${mainPid}/cmdline; echo`,
+        `tr '\\0' '\\n' < /proc/${mainPid}/environ | grep '^MALLOC_' || true`,
+      ].join('; '),
+    );
+    const [versionLine, currentDir, shippedPackages, workspaceModules, cmdline, malloc] = release.split('\n');
+    check(
+      'attache --version on the box is the release the image was built from',
+      versionLine === version && currentDir === `/opt/attache/releases/${version}`,
+      `${versionLine}, current -> ${currentDir}`,
+    );
+    check(
+      'the release is the bundle: packages/cli only, no workspace packages in node_modules',
+      shippedPackages === 'cli' && /No such file/.test(workspaceModules),
+      `packages: ${shippedPackages}; ${workspaceModules}`,
+    );
+    check(
+      "attache.service runs the bundle with the unit's Node flags and malloc setting",
+      cmdline.includes('/opt/attache/current/packages/cli/dist/bin.js run') &&
+        cmdline.includes('--max-semi-space-size=1') &&
+        malloc === 'MALLOC_MMAP_THRESHOLD_=131072',
+      `${cmdline.trim()}; ${malloc}`,
+    );
+    const statusText = await ssh('attache status 2>&1').catch((err) => err.message);
+    check(
+      'attache status (text) on the box reaches the running gateway',
+      statusText.startsWith(`gateway ${thingName}: running since`) && statusText.includes('spo2-bed1'),
+      statusText.trim().split('\n').slice(0, 4).join('; '),
+    );
+
     // 2. Plug the USB-serial adapter in, as a technician would.
     const pty = await openPtyPair(join(work, 'pty'));
     cleanups.push(() => pty.close());
@@ -407,6 +467,18 @@ async function main() {
       detected.line.includes(stableName),
       detected.line.trim(),
     );
+    const rescan = await guestConsole
+      .waitFor(
+        /gateway retried the ports of|no adapter was waiting for a port|the gateway is not running|attache: .*(error|invalid)/i,
+        60_000,
+        mark,
+      )
+      .catch(() => ({ line: 'no answer from attache ports --rescan on the console within 60 s' }));
+    check(
+      'the hot-plug unit told the gateway (attache ports --rescan)',
+      /gateway retried the ports of spo2-bed1/.test(rescan.line),
+      rescan.line.trim(),
+    );
     const link = await ssh(`stat -L -c '%G %a' ${stableName}; readlink -f ${stableName}`);
     check('stable name is a dialout 0660 tty', /^dialout 660/.test(link), link.replace(/\n/g, '; '));
     const simulator = new LineDeviceSimulator({ path: pty.devicePath, profile: 'nonin', intervalMs: 500 });
@@ -427,7 +499,7 @@ async function main() {
     );
 
     // 3. attache sync: the backlog reaches the broker.
-    const syncOut = await ssh('attache sync --json || true');
+    const syncOut = await ssh('cd / && runuser -u attache -- attache sync --json || true');
     const batches = await dashboard.waitFor(1, 60_000).catch(() => dashboard.messages);
     check(
       'a reading reached the broker after attache sync',
@@ -437,7 +509,61 @@ async function main() {
     const rss = (await ssh('ps -o rss= -p $(systemctl show -p MainPID --value attache)')).trim();
     say(`# RSS of the service: ${Math.round(Number(rss) / 1024)} MB`);
 
-    // 4. Reboot keeps the cache: readings stored after the sync survive and are uploaded after it.
+    // 4. The firewall follows a replaced config at once: the config is rewritten as a config-update
+    // job writes it (as attache: a new file fsynced and renamed over the old), and
+    // attache-firewall.path + attache-firewall-reload.service load the new table.
+    const sshRule = (table) =>
+      table
+        .split('\n')
+        .find((l) => /tcp dport 22 /.test(l))
+        ?.trim() ?? '(no SSH rule)';
+    const fwBefore = await ruleset();
+    const pathUnit = (
+      await ssh('systemctl is-enabled attache-firewall.path; systemctl is-active attache-firewall.path')
+    )
+      .trim()
+      .replace(/\n/g, ' ');
+    const replaceConfig = [
+      'const fs = require("node:fs");',
+      `const p = "${guestConfig}";`,
+      'const c = JSON.parse(fs.readFileSync(p, "utf8"));',
+      `c.firewall.sshFrom.push("${addedSshFrom}");`,
+      'const t = p + "." + process.pid + ".tmp";',
+      'const fd = fs.openSync(t, "wx", 0o600);',
+      'fs.writeSync(fd, JSON.stringify(c, null, 2) + "\\n");',
+      'fs.fsyncSync(fd);',
+      'fs.closeSync(fd);',
+      'fs.renameSync(t, p);',
+    ].join(' ');
+    const replacedAt = Date.now();
+    await ssh(`cd / && runuser -u attache -- node -e '${replaceConfig}'`);
+    let fwAfter = fwBefore;
+    while (!fwAfter.includes(addedSshFrom) && Date.now() - replacedAt < 90_000) {
+      await guestConsole.waitFor(/./, 2000, guestConsole.lines.length).catch(() => undefined);
+      fwAfter = await ruleset();
+    }
+    const followed = fwAfter.includes(addedSshFrom);
+    check(
+      'a replaced config re-applies the firewall at once (attache-firewall.path, under systemd)',
+      pathUnit === 'enabled active' &&
+        !fwBefore.includes(addedSshFrom) &&
+        followed &&
+        fwAfter.includes('10.0.2.0/24'),
+      `path unit ${pathUnit}; before: ${sshRule(fwBefore)}; after ${seconds(Date.now() - replacedAt)}: ${sshRule(fwAfter)}`,
+    );
+    if (!followed) {
+      say(
+        (
+          await ssh(
+            'systemctl status --no-pager attache-firewall.path attache-firewall-reload.service attache-firewall.service 2>&1; journalctl -b --no-pager -n 30 -u attache-firewall-reload -u attache-firewall 2>&1; true',
+          ).catch((err) => err.message)
+        )
+          .trimEnd()
+          .replace(/^/gm, '#   '),
+      );
+    }
+
+    // 5. Reboot keeps the cache: readings stored after the sync survive and are uploaded after it.
     simulator.stop();
     let before = (await status()).backlog.records;
     for (let i = 0; before === 0 && i < 5; i++) {
@@ -456,6 +582,12 @@ async function main() {
     );
     await bootAnalysis();
     await setClock();
+    const fwRebooted = await ruleset();
+    check(
+      'after the reboot the firewall is made from the replaced config',
+      fwRebooted.includes(addedSshFrom),
+      sshRule(fwRebooted),
+    );
     const after = (await status()).backlog.records;
     check(
       'the cache survived the reboot',
@@ -464,7 +596,7 @@ async function main() {
     );
     await ssh(`grep -q ${brokerName} /etc/hosts || echo "${brokerGuestIp} ${brokerName}" >> /etc/hosts`);
     const count = dashboard.messages.length;
-    await ssh('attache sync --json || true');
+    await ssh('cd / && runuser -u attache -- attache sync --json || true');
     await dashboard.waitFor(count + 1, 60_000).catch(() => undefined);
     check('the cached readings were uploaded after the reboot', dashboard.messages.length > count);
     const restarts = (
