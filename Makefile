@@ -84,7 +84,7 @@ bench: deps build
 	node bench/jobs.mjs
 	node --import @tapjs/typescript/import bench/provisioning.mjs
 	node --import @tapjs/typescript/import bench/files-up.mjs
-	node --v8-pool-size=1 --max-semi-space-size=1 bench/hostile.mjs
+	node --v8-pool-size=1 --max-semi-space-size=4 bench/hostile.mjs
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/drain.mjs
 	node bench/idle-rss.mjs
 

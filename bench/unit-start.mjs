@@ -15,7 +15,7 @@ export function boxEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
-/** `{ flags, env }`: e.g. `['--v8-pool-size=1', '--max-semi-space-size=1']`, `{ MALLOC_MMAP_THRESHOLD_: '131072' }`. */
+/** `{ flags, env }`: e.g. `['--v8-pool-size=1', '--max-semi-space-size=4']`, `{ MALLOC_MMAP_THRESHOLD_: '131072' }`. */
 export async function unitStart() {
   const text = await readFile(unit, 'utf8');
   const exec = /^ExecStart=\S*node (.*?) \S*bin\.js run/m.exec(text)?.[1] ?? '';

@@ -146,7 +146,7 @@ if (process.env.BENCH_UPLINK_MODE) {
     for (const mode of modes) {
       const child = fork(fileURLToPath(import.meta.url), {
         // The V8 flags of attache.service, which its window processes inherit (bin.ts explains them).
-        execArgv: ['--v8-pool-size=1', '--max-semi-space-size=1'],
+        execArgv: ['--v8-pool-size=1', '--max-semi-space-size=4'],
         env: {
           ...process.env,
           BENCH_UPLINK_MODE: mode,

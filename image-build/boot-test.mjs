@@ -432,7 +432,7 @@ async function main() {
     check(
       "attache.service runs the bundle with the unit's Node flags and malloc setting",
       cmdline.includes('/opt/attache/current/packages/cli/dist/bin.js run') &&
-        cmdline.includes('--max-semi-space-size=1') &&
+        cmdline.includes('--max-semi-space-size=4') &&
         malloc === 'MALLOC_MMAP_THRESHOLD_=131072',
       `${cmdline.trim()}; ${malloc}`,
     );

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --v8-pool-size=1
-// One V8 helper thread is enough on a Pi. The service adds `--max-semi-space-size=1` (attache.service:
-// a 1 MB young generation keeps the long-running gateway at 63 MB idle RSS instead of 68 MB); here it
-// would cost every short command ~20 ms of scavenges at start (bench/README.md, "Command start").
+// One V8 helper thread is enough on a Pi. The service adds `--max-semi-space-size=4` (attache.service:
+// a young generation capped at 4 MB, sized for the ingest path under load, bench/README.md); a short
+// command does not need the cap.
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import yargs from 'yargs';
