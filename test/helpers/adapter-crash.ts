@@ -14,6 +14,7 @@ export class AstmLoop {
   readonly #sender: AstmSenderSimulator;
   #stopped = false;
   #loop: Promise<void> = Promise.resolve();
+  readonly #waiting: { count: number; resolve: () => void }[] = [];
 
   constructor(path: string) {
     this.#sender = new AstmSenderSimulator({ path, ackTimeoutMs: 1000, maxRetries: 1, busyRetryMs: 100 });
@@ -22,6 +23,12 @@ export class AstmLoop {
   async start(): Promise<void> {
     await this.#sender.open();
     this.#loop = this.#run();
+  }
+
+  /** Resolves once `count` messages in all have had every frame ACKed. */
+  whenSent(count: number): Promise<void> {
+    if (this.sent.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push({ count, resolve }));
   }
 
   async stop(): Promise<void> {
@@ -39,8 +46,13 @@ export class AstmLoop {
       fields[3] = String(astmValue(n));
       records[r] = fields.join('|');
       const result = await this.#sender.send(records);
-      if (result.status === 'sent') this.sent.push(n++);
-      else this.resent++;
+      if (result.status === 'sent') {
+        this.sent.push(n++);
+        for (const waiter of this.#waiting.filter((w) => this.sent.length >= w.count)) {
+          this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
+          waiter.resolve();
+        }
+      } else this.resent++;
     }
   }
 }
