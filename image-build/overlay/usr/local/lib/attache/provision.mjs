@@ -110,6 +110,18 @@ function writeState([file, state, message, ...pairs]) {
 }
 
 /**
+ * The addresses of this box's interfaces; none where they cannot be read: attache-provision.service
+ * allows only AF_UNIX sockets, and reading them takes a netlink socket (EAFNOSUPPORT).
+ */
+function interfacesNow() {
+  try {
+    return networkInterfaces();
+  } catch {
+    return {};
+  }
+}
+
+/**
  * The technician page's addresses from a config, one URL a line (nothing when the page is off): an
  * address as it is, an interface by the addresses it has now, or a placeholder when it has none yet.
  */
@@ -118,7 +130,7 @@ function pageAddresses([file]) {
   if (!page || !Array.isArray(page.listen)) return;
   const port = page.port ?? 8080;
   const url = (host) => `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
-  const interfaces = networkInterfaces();
+  const interfaces = interfacesNow();
   for (const entry of page.listen) {
     if (isIP(entry)) {
       process.stdout.write(`${url(entry)}\n`);
