@@ -469,6 +469,30 @@ t.test(
       'http://169.254.7.1:8090/',
       'http://[fe80::1]:8090/',
     ]);
+    // attache-provision.service allows only AF_UNIX sockets: reading the interfaces (a netlink
+    // socket) fails there, as this preload makes it fail here.
+    await writeFile(
+      join(dir, 'no-netlink.cjs'),
+      "require('node:os').networkInterfaces = () => { throw new Error('uv_interface_addresses returned Unknown system error 97'); };\n",
+    );
+    const sandboxed = await attempt(process.execPath, [
+      '--require',
+      join(dir, 'no-netlink.cjs'),
+      helper,
+      'page',
+      join(dir, 'page.json'),
+    ]);
+    t.equal(sandboxed.code, 0, sandboxed.output);
+    t.same(
+      sandboxed.output.trim().split('\n'),
+      [
+        'http://<no-such0 address>:8090/ (no-such0 has no address yet)',
+        'http://<lo address>:8090/ (lo has no address yet)',
+        'http://169.254.7.1:8090/',
+        'http://[fe80::1]:8090/',
+      ],
+      'the page is still listed where the interfaces cannot be read',
+    );
     const off = await attempt(process.execPath, [helper, 'page', join(dir, 'off.json')]);
     t.same([off.code, off.output], [0, ''], 'nothing when the page is off: no result file is written');
     // attache-provision then asks the CLI for the secret, as here: made when there is none, 0600.
