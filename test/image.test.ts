@@ -424,7 +424,11 @@ t.test('provisioning: the bundle config is pointed at the appliance paths and st
 
   const state = join(dir, 'provisioning.json');
   await mkdir(dir, { recursive: true });
-  const wrote = await attempt(process.execPath, [
+  const wrote = await attempt('sh', [
+    '-c',
+    'umask 077 && exec "$@"',
+    'sh',
+    process.execPath,
     helper,
     'state',
     state,
@@ -436,6 +440,11 @@ t.test('provisioning: the bundle config is pointed at the appliance paths and st
   const report = JSON.parse(await readFile(state, 'utf8'));
   t.match(report, { state: 'failed', message: 'provisioning failed', errors: ['a', 'b'], certificate: null });
   t.match(report.at, /^\d{4}-\d\d-\d\dT/);
+  t.equal(
+    (await stat(state)).mode & 0o777,
+    0o644,
+    "readable by the service's user under the unit's umask 077",
+  );
 });
 
 t.test(

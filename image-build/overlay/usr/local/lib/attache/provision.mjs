@@ -4,7 +4,7 @@
 //       with KIND `claim`, replaces `{serial}` in gateway.id by the board's serial number; prints the
 //       gateway id.
 //   provision.mjs state FILE STATE MESSAGE [KEY=VALUE...]   writes the provisioning state file.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
@@ -105,7 +105,10 @@ function writeState([file, state, message, ...pairs]) {
     certificate: subject ? { subject, notAfter, sha256 } : null,
     errors: errors ? errors.split('\n').filter(Boolean) : [],
   };
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o644 });
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
+  // Readable by the service's user, whose `attache status` shows it: the unit's UMask=0077 would
+  // leave it 0600 (it holds no secret: ids, a certificate's subject and fingerprint, errors).
+  chmodSync(`${file}.tmp`, 0o644);
   renameSync(`${file}.tmp`, file);
 }
 
