@@ -40,17 +40,16 @@ async function switchTarget(dataDir: string): Promise<Owner | undefined> {
  * Becomes the data directory's owner for good when run as root and the directory is someone else's,
  * before touching it: a file a root command created or rewrote there (LevelDB's CURRENT, a rotated
  * key file) would be root's, 0600 under umask 077, and the service could no longer read it (it would
- * fail with EACCES and restart forever). Resolves undefined when nothing changes (not root, or
- * root's directory). Otherwise the same command runs again as the owner, under util-linux's
+ * fail with EACCES and restart forever). Resolves when nothing changes (not root, or root's
+ * directory). Otherwise the same command runs again as the owner, under util-linux's
  * `setpriv` (the owner's groups, or its own group when it has no passwd entry), and this process
  * ends with its exit status: it never resolves then. Node cannot drop privileges in a running
  * process where it is linked to a libuv that may use io_uring (Debian's Node 20, the image's: it
  * refuses setuid and setgroups, CVE-2024-22017), and a fresh process holds nothing of root's.
  */
-export async function becomeDataDirOwner(dataDir: string): Promise<Owner | undefined> {
+export async function becomeDataDirOwner(dataDir: string): Promise<void> {
   const owner = await switchTarget(dataDir);
-  if (!owner) return undefined;
-  process.exit(await rerunAs(owner));
+  if (owner) process.exit(await rerunAs(owner));
 }
 
 /** The exit status of this command run again as `owner`; SIGTERM and SIGHUP are passed on to it. */
