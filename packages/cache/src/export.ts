@@ -236,7 +236,7 @@ export async function readExportManifest(file: string): Promise<ReadManifest> {
   try {
     const handle = await open(file, 'r');
     try {
-      head = Buffer.alloc(64 * 1024);
+      head = Buffer.alloc(headBytes);
       const { bytesRead } = await handle.read(head, 0, head.length, 0);
       head = head.subarray(0, bytesRead);
     } finally {
@@ -245,6 +245,63 @@ export async function readExportManifest(file: string): Promise<ReadManifest> {
   } catch (err) {
     throw fsError(err, `cannot read the export ${file}`);
   }
+  return exportHead(head);
+}
+
+/**
+ * An export read once, from its start: its head ({@link readExportManifest}) and all its bytes
+ * (those of the head included), for a copy that must hold what the head was read from (a USB
+ * stick read twice may not answer the same). Rejects as {@link readExportManifest}; `bytes` throws
+ * ATTACHE_CACHE_WRITE when the rest cannot be read.
+ */
+export async function streamExport(
+  file: string,
+): Promise<{ read: ReadManifest; bytes: AsyncIterable<Buffer> }> {
+  const what = `cannot read the export ${file}`;
+  const chunks = (createReadStream(file) as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const start: Buffer[] = [];
+  let length = 0;
+  let newlines = 0;
+  try {
+    while (newlines < 2 && length < headBytes) {
+      const next = await chunks.next();
+      if (next.done) break;
+      start.push(next.value);
+      length += next.value.length;
+      newlines += next.value.subarray(0, headBytes).filter((byte) => byte === 0x0a).length;
+    }
+  } catch (err) {
+    throw fsError(err, what);
+  }
+  const head = Buffer.concat(start);
+  let read: ReadManifest;
+  try {
+    read = exportHead(head);
+  } catch (err) {
+    await chunks.return?.();
+    throw err;
+  }
+  async function* bytes() {
+    yield head;
+    try {
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    } catch (err) {
+      throw fsError(err, what);
+    }
+  }
+  return { read, bytes: bytes() };
+}
+
+/** How far into an export its manifest and signature lines must end. */
+const headBytes = 64 * 1024;
+
+/**
+ * The manifest and signature of an export from its first bytes (`start`: at least its first 64 KiB,
+ * or the whole file when shorter; what follows is ignored), as {@link readExportManifest} reads
+ * them from a file. Throws as it does.
+ */
+export function exportHead(start: Buffer): ReadManifest {
+  const head = start.subarray(0, headBytes);
   const end = head.indexOf(0x0a);
   let manifest: ExportManifest;
   try {
@@ -293,20 +350,48 @@ export interface ImportOptions {
  * ATTACHE_CACHE_KEY when the key cannot open it.
  */
 export async function importExport(file: string, options: ImportOptions): Promise<ExportManifest> {
-  const { manifest, bodyOffset, signed, signature } = await readExportManifest(file);
-  verifySigned(signed, signature, manifest.signer, options.trustedSigners.map(signerKey));
-  const key = unwrapDataKey(manifest.encryption, options.privateKey);
+  const read = await readExportManifest(file);
+  await restoreExport(file, read, exportDataKey(read, options), options.onRecords);
+  return read.manifest;
+}
+
+/**
+ * The key that opens the records of the export whose head is `read`: verifies the manifest's
+ * signature and that its signer is trusted, then unwraps the export's own data key with the
+ * recipient's private key. The data key opens this one export only. Throws ATTACHE_SIGNATURE and
+ * ATTACHE_CACHE_KEY as {@link importExport} rejects.
+ */
+export function exportDataKey(
+  read: ReadManifest,
+  options: Pick<ImportOptions, 'privateKey' | 'trustedSigners'>,
+): Buffer {
+  verifySigned(read.signed, read.signature, read.manifest.signer, options.trustedSigners.map(signerKey));
+  return unwrapDataKey(read.manifest.encryption, options.privateKey);
+}
+
+/**
+ * Checks the export at `file` against its (already verified) manifest in every respect with its
+ * data key ({@link exportDataKey}), then hands its records to `onRecords` in seq order, in batches
+ * of at most 1,000. Rejects ATTACHE_MALFORMED, before any record was handed over, when anything
+ * does not match.
+ */
+export async function restoreExport(
+  file: string,
+  read: Pick<ReadManifest, 'manifest' | 'bodyOffset'>,
+  key: Buffer,
+  onRecords: ImportOptions['onRecords'],
+): Promise<void> {
+  const { manifest, bodyOffset } = read;
   await verifyExport(file, bodyOffset, manifest, key);
   let batch: AttacheRecord[] = [];
   for await (const line of decryptedLines(file, bodyOffset, manifest, key)) {
     batch.push(JSON.parse(line) as AttacheRecord);
     if (batch.length >= pageRecords) {
-      await options.onRecords(batch);
+      await onRecords(batch);
       batch = [];
     }
   }
-  if (batch.length > 0) await options.onRecords(batch);
-  return manifest;
+  if (batch.length > 0) await onRecords(batch);
 }
 
 function decipherOf(manifest: ExportManifest, key: Buffer) {

@@ -4,11 +4,15 @@ export {
   type ExportManifest,
   type ExportOptions,
   type ExportSource,
+  exportDataKey,
+  exportHead,
   exportRecords,
   type ImportOptions,
   importExport,
   type ReadManifest,
   readExportManifest,
+  restoreExport,
+  streamExport,
 } from './export.js';
 export type { ExportEncryption, ExportScheme } from './export-crypto.js';
 export {

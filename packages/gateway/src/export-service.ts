@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, open, rename, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { link, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { type ExportManifest, exportRecords, type LevelCache, loadOrCreateSigningKey } from '@attache/cache';
 import { GatewayError } from '@attache/core';
 import { exportStaging } from './paths.js';
@@ -62,9 +65,24 @@ export async function stageExport(
  * Rejects ATTACHE_FILE_EXISTS when `out` exists and `force` is not set.
  */
 export async function placeFile(from: string, out: string, force: boolean): Promise<void> {
+  await placeStream(createReadStream(from), out, force);
+}
+
+/**
+ * Writes `source` to a temporary file beside `out` (0600, fsynced) and, once `complete` resolved
+ * too (what says the bytes are whole: the result of the process that wrote them), puts it in place
+ * as {@link placeFile} does. When either rejects, nothing is left beside `out` and `out` is
+ * untouched; rejects with the first error.
+ */
+export async function placeStream(
+  source: Readable,
+  out: string,
+  force: boolean,
+  complete: Promise<unknown> = Promise.resolve(),
+): Promise<void> {
   const tmp = `${out}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await copyFile(from, tmp);
+    await Promise.all([pipeline(source, createWriteStream(tmp, { flags: 'wx', mode: 0o600 })), complete]);
     const handle = await open(tmp, 'r+');
     try {
       await handle.sync();

@@ -15,6 +15,7 @@ export {
   type ExportProgress,
   type ExportRequest,
   placeFile,
+  placeStream,
   progressBar,
   signingKeyInfo,
   stageExport,

@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { access, chown, copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   type ExportManifest,
+  exportDataKey,
   importExport,
   type LevelCache,
-  readExportManifest,
+  type ReadManifest,
+  restoreExport,
   rotateKeyring,
+  streamExport,
 } from '@attache/cache';
 import { type AttacheConfig, GatewayError, isGatewayError, nullLogger } from '@attache/core';
 import {
@@ -16,12 +22,13 @@ import {
   gatewayPaths,
   openCache,
   placeFile,
+  placeStream,
   progressBar,
   signingKeyInfo,
   stageExport,
 } from '@attache/gateway';
 import type { CommandModule } from 'yargs';
-import { asDataDirOwner, becomeDataDirOwner } from '../privileges.js';
+import { becomeDataDirOwner, type OwnerPart, runOwnerPart, servingOwnerParts } from '../privileges.js';
 import { type CommonArgs, fail, readConfig, withConfig } from './common.js';
 
 interface ExportArgs extends CommonArgs {
@@ -78,37 +85,84 @@ function date(name: string, value: string | undefined): Date | undefined {
   return at;
 }
 
+/** Parameters of `cache export`'s part as the data directory's owner. */
+interface ExportPartParams {
+  cfg: AttacheConfig;
+  recipient: string;
+  since?: string;
+  until?: string;
+}
+
 /**
- * A staged export: from the running gateway over the control socket, or, with none running, made
- * here as the data directory's owner (so that what it writes there stays the service's).
+ * `cache export` with no gateway running, as the data directory's owner (so that what it writes
+ * there stays the service's): stages the export (sealed for the recipient), writes its bytes on
+ * `output` and removes it.
  */
-async function stagedExport(
+const exportPart: OwnerPart<ExportPartParams, ExportManifest> = async ({ cfg, ...params }, io) => {
+  const cache = await openStopped(cfg);
+  let staged: { file: string; manifest: ExportManifest };
+  try {
+    const paths = { dataDir: cfg.gateway.dataDir, signingKey: gatewayPaths(cfg).signingKey };
+    staged = await stageExport(cache, paths, params, io.notify);
+  } finally {
+    await cache.close();
+  }
+  try {
+    await pipeline(createReadStream(staged.file), io.output);
+  } finally {
+    await rm(staged.file, { force: true });
+  }
+  return staged.manifest;
+};
+
+/**
+ * Writes an export at `out` (as this command's user: root may write a USB stick the service cannot),
+ * from the running gateway over the control socket or, with none running, from {@link exportPart}.
+ */
+async function exportTo(
+  cfg: AttacheConfig,
+  params: { recipient: string; since?: string; until?: string },
+  out: string,
+  force: boolean,
+  bar: ReturnType<typeof progressBar>,
+): Promise<ExportManifest> {
+  const staged = await stagedByGateway(cfg, params, bar);
+  if (staged) {
+    try {
+      await placeFile(staged.file, out, force);
+    } finally {
+      await rm(staged.file, { force: true });
+    }
+    return staged.manifest;
+  }
+  const part = await runOwnerPart(
+    cfg.gateway.dataDir,
+    'export',
+    exportPart,
+    { cfg, ...params },
+    {
+      onEvent: (event) => bar.update(event as ExportProgress),
+    },
+  );
+  await placeStream(part.output, out, force, part.result);
+  return part.result;
+}
+
+/** An export staged by the running gateway; undefined when none runs. */
+async function stagedByGateway(
   cfg: AttacheConfig,
   params: { recipient: string; since?: string; until?: string },
   bar: ReturnType<typeof progressBar>,
-): Promise<{ file: string; manifest: ExportManifest }> {
-  const paths = gatewayPaths(cfg);
+): Promise<{ file: string; manifest: ExportManifest } | undefined> {
   try {
-    return (await controlRequest(paths.socket, 'export', 60_000, {
+    return (await controlRequest(gatewayPaths(cfg).socket, 'export', 60_000, {
       params,
       onEvent: (event) => bar.update(event as ExportProgress),
     })) as { file: string; manifest: ExportManifest };
   } catch (err) {
     if (!isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) throw err;
+    return undefined;
   }
-  return asDataDirOwner(cfg.gateway.dataDir, async () => {
-    const cache = await openStopped(cfg);
-    try {
-      return await stageExport(
-        cache,
-        { dataDir: cfg.gateway.dataDir, signingKey: paths.signingKey },
-        params,
-        bar.update,
-      );
-    } finally {
-      await cache.close();
-    }
-  });
 }
 
 async function exportCommand(args: ExportArgs): Promise<void> {
@@ -127,14 +181,8 @@ async function exportCommand(args: ExportArgs): Promise<void> {
   const bar = progressBar();
   let manifest: ExportManifest;
   try {
-    const staged = await stagedExport(cfg, { recipient, since: args.since, until: args.until }, bar);
-    manifest = staged.manifest;
-    // Written by this command's own user (root may write a USB stick the service cannot).
-    try {
-      await placeFile(staged.file, args.out, args.force);
-    } finally {
-      await rm(staged.file, { force: true });
-    }
+    const params = { recipient, since: args.since, until: args.until };
+    manifest = await exportTo(cfg, params, args.out, args.force, bar);
   } finally {
     bar.done();
   }
@@ -153,6 +201,44 @@ async function trustedSigners(args: ImportArgs): Promise<string[]> {
   return keys;
 }
 
+/** Parameters of `cache import`'s part as the data directory's owner. */
+interface ImportPartParams {
+  cfg: AttacheConfig;
+  /** The export's manifest, its signature verified, and where its ciphertext starts. */
+  read: Pick<ReadManifest, 'manifest' | 'bodyOffset'>;
+  /** The export's own data key (it opens this export only; the recipient's private key stays with root). */
+  key: Uint8Array;
+}
+
+/**
+ * `cache import` as the data directory's owner: copies the export's bytes from `input` into the
+ * staging directory (a stick read twice may not answer the same), checks the copy against its
+ * manifest in every respect, then restores its records into the (stopped) gateway's cache.
+ */
+const importPart: OwnerPart<ImportPartParams, { stored: number; skipped: number }> = async (
+  { cfg, read, key },
+  io,
+) => {
+  const cache = await openStopped(cfg);
+  const staging = exportStaging(cfg.gateway.dataDir);
+  const copy = join(staging, `import-${randomBytes(8).toString('hex')}.attache`);
+  try {
+    await mkdir(staging, { recursive: true, mode: 0o700 });
+    await pipeline(io.input, createWriteStream(copy, { flags: 'wx', mode: 0o600 }));
+    let stored = 0;
+    let skipped = 0;
+    await restoreExport(copy, read, Buffer.from(key), async (records) => {
+      const result = await cache.restore(records);
+      stored += result.stored;
+      skipped += result.skipped;
+    });
+    return { stored, skipped };
+  } finally {
+    await rm(copy, { force: true });
+    await cache.close();
+  }
+};
+
 async function importCommand(args: ImportArgs): Promise<void> {
   const privateKey = await readFile(args.key, 'utf8');
   const signers = await trustedSigners(args);
@@ -167,56 +253,23 @@ async function importCommand(args: ImportArgs): Promise<void> {
     return;
   }
   const cfg = await readConfig(args.config);
-  const { manifest } = await readExportManifest(args.file);
+  // Read once, by this command's user (a USB stick may be root's only); its bytes are copied into
+  // the data dir, checked and imported by the part as the data dir's owner.
+  const { read, bytes } = await streamExport(args.file);
+  const { manifest } = read;
   if (manifest.gatewayId !== null && manifest.gatewayId !== cfg.gateway.id) {
     throw new TypeError(
       `the export holds records of gateway ${manifest.gatewayId}, this config is gateway ${cfg.gateway.id}: seqs are per gateway, so import into a cache configured with gateway.id ${manifest.gatewayId}, or use --stdout`,
     );
   }
-  // Copied into the data dir first, as this command's user (a USB stick may be root's only), then
-  // verified and imported from that copy as the data dir's owner.
-  const staging = exportStaging(cfg.gateway.dataDir);
-  const copy = join(staging, `import-${randomBytes(8).toString('hex')}.attache`);
-  const owner = await asDataDirOwner(cfg.gateway.dataDir, async (owner) => {
-    await mkdir(staging, { recursive: true, mode: 0o700 });
-    return owner;
+  const key = exportDataKey(read, { privateKey, trustedSigners: signers });
+  const params = { cfg, read: { manifest, bodyOffset: read.bodyOffset }, key };
+  const part = await runOwnerPart(cfg.gateway.dataDir, 'import', importPart, params, {
+    input: Readable.from(bytes),
   });
-  try {
-    await copyFile(args.file, copy);
-    if (owner) await chown(copy, owner.uid, owner.gid);
-    const { stored, skipped } = await asDataDirOwner(cfg.gateway.dataDir, () =>
-      importInto(cfg, copy, privateKey, signers),
-    );
-    console.log(`imported ${stored} records (${skipped} already waiting) from ${args.file}`);
-  } finally {
-    await rm(copy, { force: true });
-  }
-}
-
-/** Verifies the export at `file` and restores its records into the (stopped) gateway's cache. */
-async function importInto(
-  cfg: AttacheConfig,
-  file: string,
-  privateKey: string,
-  signers: string[],
-): Promise<{ stored: number; skipped: number }> {
-  const cache = await openStopped(cfg);
-  try {
-    let stored = 0;
-    let skipped = 0;
-    await importExport(file, {
-      privateKey,
-      trustedSigners: signers,
-      onRecords: async (records) => {
-        const result = await cache.restore(records);
-        stored += result.stored;
-        skipped += result.skipped;
-      },
-    });
-    return { stored, skipped };
-  } finally {
-    await cache.close();
-  }
+  part.output.resume();
+  const { stored, skipped } = await part.result;
+  console.log(`imported ${stored} records (${skipped} already waiting) from ${args.file}`);
 }
 
 async function signingKeyCommand(args: CommonArgs): Promise<void> {
@@ -238,6 +291,10 @@ async function rotateCommand(args: CommonArgs): Promise<void> {
   const id = await rotateKeyring(gatewayPaths(cfg).keyFile);
   console.log(`new data key ${id} is current; records sealed with older keys stay readable until uploaded`);
 }
+
+/** Runs `handler`, or in a process started for it, the part as the data directory's owner it names. */
+const served = <A>(args: A, handler: (args: A) => Promise<void>) =>
+  servingOwnerParts({ export: exportPart, import: importPart }, handler)(args);
 
 /** `attache cache export`, `cache import` and `cache rotate-key`. */
 export const cacheCommands: CommandModule<object, CommonArgs>[] = [
@@ -266,7 +323,7 @@ export const cacheCommands: CommandModule<object, CommonArgs>[] = [
                 type: 'string',
                 description: "recipient's PEM public key (default: cache.exportRecipientFile)",
               }),
-          (a) => exportCommand(a as unknown as ExportArgs).catch(fail),
+          (a) => served(a as unknown as ExportArgs, exportCommand).catch(fail),
         )
         .command(
           'import <file>',
@@ -287,7 +344,7 @@ export const cacheCommands: CommandModule<object, CommonArgs>[] = [
                   "another gateway's export-signing public key (from its `cache signing-key`); this gateway's own is always trusted",
               })
               .option('stdout', { type: 'boolean', default: false, description: 'print JSON lines instead' }),
-          (a) => importCommand(a as unknown as ImportArgs).catch(fail),
+          (a) => served(a as unknown as ImportArgs, importCommand).catch(fail),
         )
         .command(
           'signing-key',

@@ -1,15 +1,24 @@
 import { access, mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { FileStore, loadOrCreateKeyring, type StoredFile } from '@attache/cache';
 import { type AttacheConfig, isGatewayError } from '@attache/core';
 import { type CapturedFile, UpStore } from '@attache/files-up';
 import { gatewayPaths } from '@attache/gateway';
 import type { CommandModule } from 'yargs';
-import { asDataDirOwner, becomeDataDirOwner } from '../privileges.js';
+import { becomeDataDirOwner, type OwnerPart, runOwnerPart, servingOwnerParts } from '../privileges.js';
 import { type CommonArgs, fail, jsonOption, readConfig, withConfig } from './common.js';
 
 interface ExportArgs extends CommonArgs {
   out: string;
+}
+
+/** A delivered file `files export` did not copy, and why. */
+interface Refused {
+  name: string;
+  sha256: string;
+  reason: string;
 }
 
 /** One exported file in `manifest.json`. */
@@ -117,34 +126,85 @@ function exportPath(file: StoredFile, used: Set<string>): string {
   return path;
 }
 
+/** A file {@link exportPart} writes on its output: this header line (JSON), then `size` bytes. */
+interface FileFrame {
+  file: StoredFile;
+  size: number;
+}
+
+/**
+ * `files export` as the data directory's owner (a file that no longer matches its SHA-256 is
+ * quarantined there): writes every delivered file, newest first, on `output` as a {@link FileFrame}.
+ * Resolves with those it refused.
+ */
+const exportPart: OwnerPart<{ config: AttacheConfig }, Refused[]> = async ({ config }, io) => {
+  const { store, files } = await deliveredFiles(config);
+  const refused: Refused[] = [];
+  async function* frames() {
+    for (const file of [...files].reverse()) {
+      let content: Buffer | undefined;
+      try {
+        content = await store.read(file.sha256);
+      } catch (err) {
+        if (!isGatewayError(err, 'ATTACHE_CACHE_TAMPERED')) throw err;
+        refused.push({
+          name: file.name,
+          sha256: file.sha256,
+          reason: 'no longer matches its SHA-256 (quarantined)',
+        });
+        continue;
+      }
+      if (!content) continue; // removed meanwhile
+      yield Buffer.from(`${JSON.stringify({ file, size: content.length } satisfies FileFrame)}\n`);
+      yield content;
+    }
+  }
+  await pipeline(frames, io.output);
+  return refused;
+};
+
+/** The files {@link exportPart} wrote on `output`, with their content. */
+async function* readFrames(output: Readable): AsyncGenerator<{ file: StoredFile; content: Buffer }> {
+  let parts: Buffer[] = [];
+  let length = 0;
+  let frame: FileFrame | undefined;
+  for await (const chunk of output) {
+    parts.push(chunk as Buffer);
+    length += (chunk as Buffer).length;
+    for (;;) {
+      if (!frame) {
+        const pending = Buffer.concat(parts, length);
+        const end = pending.indexOf(0x0a);
+        parts = [pending];
+        if (end < 0) break;
+        frame = JSON.parse(pending.subarray(0, end).toString('utf8')) as FileFrame;
+        parts = [pending.subarray(end + 1)];
+        length -= end + 1;
+      }
+      if (length < frame.size) break;
+      const pending = Buffer.concat(parts, length);
+      yield { file: frame.file, content: pending.subarray(0, frame.size) };
+      parts = [pending.subarray(frame.size)];
+      length -= frame.size;
+      frame = undefined;
+    }
+  }
+}
+
 async function exportFiles(args: ExportArgs): Promise<void> {
   const config = await readConfig(args.config);
-  // The data dir is read as its owner (a tampered file is quarantined there); --out is written as
-  // this command's user.
-  const asOwner = <T>(fn: () => Promise<T>) => asDataDirOwner(config.gateway.dataDir, fn);
-  const { store, files } = await asOwner(() => deliveredFiles(config));
+  // The data dir is read as its owner; --out is written as this command's user (root may write a
+  // USB stick the service cannot).
+  const part = await runOwnerPart(config.gateway.dataDir, 'export', exportPart, { config });
   const exported: ManifestEntry[] = [];
-  const refused: { name: string; sha256: string; reason: string }[] = [];
   const used = new Set<string>(['manifest.json']);
-  for (const file of [...files].reverse()) {
-    let content: Buffer | undefined;
-    try {
-      content = await asOwner(() => store.read(file.sha256));
-    } catch (err) {
-      if (!isGatewayError(err, 'ATTACHE_CACHE_TAMPERED')) throw err;
-      refused.push({
-        name: file.name,
-        sha256: file.sha256,
-        reason: 'no longer matches its SHA-256 (quarantined)',
-      });
-      continue;
-    }
-    if (!content) continue; // removed meanwhile
+  for await (const { file, content } of readFrames(part.output)) {
     const path = exportPath(file, used);
     await mkdir(dirname(join(args.out, path)), { recursive: true });
     await writeSynced(join(args.out, path), content);
     exported.push({ ...describe(file), sha256: file.sha256, size: file.size, addedAt: file.addedAt, path });
   }
+  const refused = await part.result;
   const manifest = {
     gatewayId: config.gateway.id,
     exportedAt: new Date().toISOString(),
@@ -186,7 +246,7 @@ export const filesCommands: CommandModule<object, CommonArgs>[] = [
               description: 'target directory',
               demandOption: true,
             }),
-          (a) => exportFiles(a as ExportArgs).catch(fail),
+          (a) => servingOwnerParts({ export: exportPart }, exportFiles)(a as ExportArgs).catch(fail),
         )
         .demandCommand(1, 'name a files subcommand'),
     handler: () => undefined,
