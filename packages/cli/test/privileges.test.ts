@@ -1,11 +1,14 @@
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { chmod, chown, lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { GatewayError } from '@attache/core';
+import { FileStore, readExportManifest } from '@attache/cache';
+import { GatewayError, nullLogger } from '@attache/core';
+import { loadConfig, openCache, signingKeyInfo } from '@attache/gateway';
 import t from 'tap';
 import { becomeDataDirOwner, type OwnerPart, runOwnerPart } from '../src/privileges.js';
 
@@ -154,5 +157,251 @@ t.test(
     const secret = join(data, 'technician', 'secret');
     t.match(await stat(secret), { uid: 65534, gid: 65534 }, "the secret file is the owner's");
     await t.rejects(readFile(log, 'utf8'), { code: 'ENOENT' }, 'no id change was asked of this Node');
+  },
+);
+
+const owner = 65534; // nobody
+
+/** Every path under `dir` whose owner is not `uid`. */
+async function notOwnedBy(dir: string, uid: number): Promise<string[]> {
+  const wrong: string[] = [];
+  for (const entry of await readdir(dir, { recursive: true })) {
+    if ((await lstat(join(dir, entry))).uid !== uid) wrong.push(entry);
+  }
+  return wrong;
+}
+
+/** Gives `dir` and everything under it to `uid`, as the service's files are on the appliance. */
+async function giveTo(dir: string, uid: number): Promise<void> {
+  await chown(dir, uid, uid);
+  for (const entry of await readdir(dir, { recursive: true })) await chown(join(dir, entry), uid, uid);
+}
+
+/**
+ * A gateway's config and data dir (the owner's, 0700) under `dir`, with `records` readings in its
+ * cache; a USB stick's directory only root may enter; what the refusing Node logs.
+ */
+async function boxWithBacklog(dir: string, name: string, records: number) {
+  const data = join(dir, name);
+  await mkdir(data, { mode: 0o700 });
+  const configPath = join(dir, `${name}.json`);
+  const config = {
+    version: 1,
+    gateway: { id: 'gw-ids', dataDir: data },
+    devices: [
+      {
+        id: 'm',
+        adapter: 'ethernet',
+        endpoint: { mode: 'listen', port: 2575, allow: ['127.0.0.1'] },
+        format: { kind: 'hl7-mllp' },
+      },
+    ],
+  };
+  await writeFile(configPath, JSON.stringify(config));
+  const cache = await openCache(await loadConfig(configPath), nullLogger);
+  for (let n = 1; n <= records; n++) {
+    await cache.append({
+      gatewayId: 'gw-ids',
+      deviceId: 'm',
+      adapter: 'ethernet',
+      protocol: 'hl7-mllp',
+      capturedAt: new Date(Date.UTC(2026, 10, 1) + n * 1000).toISOString(),
+      clock: { synchronized: true, bootId: '2b1c6e9a-4d1f-4a51-9b0e-6f3a7c2d8e10', monotonicMs: n },
+      observations: [
+        { code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', value: 90 + n, unit: '%', status: 'valid' },
+      ],
+    });
+  }
+  await cache.close();
+  await giveTo(data, owner);
+  return { data, configPath };
+}
+
+/** The number of records waiting in the cache of `configPath` (opened as root: call it last). */
+async function backlog(configPath: string): Promise<number> {
+  const cache = await openCache(await loadConfig(configPath), nullLogger);
+  try {
+    return (await cache.stats()).records;
+  } finally {
+    await cache.close();
+  }
+}
+
+/** `attache <args>` as root under umask 077 with this Node preloaded with `preload`. */
+function attacheAsRoot(
+  preload: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'sh',
+      // Without tap's hooks (it adds them to every child's NODE_OPTIONS): the owner's part would
+      // write into the repository's .tap as the owner, and fail.
+      [
+        '-c',
+        'umask 077 && exec "$@"',
+        'sh',
+        'env',
+        '-u',
+        'NODE_OPTIONS',
+        '-u',
+        'NODE_V8_COVERAGE',
+        process.execPath,
+      ].concat(['--require', preload, bin, ...args]),
+      { env: { PATH: process.env.PATH }, timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code) || 1 : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A directory only root may enter, as a USB stick mounted by root with umask 077. */
+async function stick(dir: string): Promise<string> {
+  const path = join(dir, 'stick');
+  await mkdir(path, { mode: 0o700 });
+  return path;
+}
+
+t.test(
+  "as root, with a Node that refuses to change ids, cache export and import go through the owner's part",
+  { skip: root ? false : 'needs root' },
+  async (t) => {
+    const dir = t.testdir();
+    await chmod(dir, 0o755);
+    const { preload, log } = await refusingNode(dir);
+    const ward = await boxWithBacklog(dir, 'ward', 3);
+    const usb = await stick(dir);
+    // The recipient's keys are root's only: the owner's part never reads them.
+    const recipient = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pub = join(usb, 'recipient.pub.pem');
+    const priv = join(usb, 'recipient.pem');
+    await writeFile(pub, recipient.publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
+    await writeFile(priv, recipient.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+
+    const out = join(usb, 'ward.attache');
+    const exported = await attacheAsRoot(preload, [
+      ...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath],
+    ]);
+    t.equal(exported.code, 0, `exported: ${exported.stderr}`);
+    t.match(exported.stdout, /^exported 3 records \(seq 1\.\.3\) to /);
+    t.match(await stat(out), { uid: 0, mode: 0o100600 }, "the file on the stick is root's, 0600");
+    t.same(
+      (await readdir(usb)).sort(),
+      ['recipient.pem', 'recipient.pub.pem', 'ward.attache'],
+      'nothing else left on the stick',
+    );
+    t.equal((await readExportManifest(out)).manifest.records, 3, 'a signed export of the backlog');
+    t.notOk((await readFile(out)).includes('MDC_PULS_OXIM_SAT_O2'), 'no record in clear');
+    t.same(await notOwnedBy(ward.data, owner), [], "what the export wrote in the data dir is the owner's");
+    t.same(await readdir(join(ward.data, 'exports')), [], 'nothing left staged');
+
+    // A replacement box with the same gateway id takes the backlog in.
+    const spare = await boxWithBacklog(dir, 'spare', 0);
+    const signer = join(usb, 'ward-signing.pub.pem');
+    await writeFile(signer, (await signingKeyInfo(join(ward.data, 'keys', 'export-signing.key'))).publicKey);
+    const short = join(usb, 'short.attache');
+    await writeFile(short, (await readFile(out)).subarray(0, -10));
+    const refused = await attacheAsRoot(preload, [
+      ...['cache', 'import', short, '--key', priv, '--signer', signer, '--config', spare.configPath],
+    ]);
+    t.equal(refused.code, 1, 'a truncated export is refused');
+    t.match(
+      refused.stderr,
+      /^attache: ATTACHE_MALFORMED: export file refused: the ciphertext does not match/,
+    );
+    const imported = await attacheAsRoot(preload, [
+      ...['cache', 'import', out, '--key', priv, '--signer', signer, '--config', spare.configPath],
+    ]);
+    t.equal(imported.code, 0, `imported: ${imported.stderr}`);
+    t.match(imported.stdout, /^imported 3 records \(0 already waiting\) from /);
+    t.same(await notOwnedBy(spare.data, owner), [], "what the import wrote in the data dir is the owner's");
+    t.same(await readdir(join(spare.data, 'exports')), [], 'no copy left in the data dir');
+    await t.rejects(readFile(log, 'utf8'), { code: 'ENOENT' }, 'no id change was asked of this Node');
+    t.equal(await backlog(spare.configPath), 3, 'the records wait in the new cache');
+  },
+);
+
+t.test(
+  'as root, with a Node that refuses to change ids, files export reads the store as the owner',
+  { skip: root ? false : 'needs root' },
+  async (t) => {
+    const dir = t.testdir();
+    await chmod(dir, 0o755);
+    const { preload, log } = await refusingNode(dir);
+    const ward = await boxWithBacklog(dir, 'ward', 0);
+    const store = new FileStore({ path: join(ward.data, 'files') });
+    await store.open();
+    const druglib = randomBytes(200_000);
+    const settings = Buffer.from('{"rate":"ml/h"}\n');
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    await store.put(druglib, { sha256: sha(druglib), size: druglib.length, name: 'pump-3/druglib.bin' });
+    await store.put(settings, { sha256: sha(settings), size: settings.length, name: 'settings.json' });
+    await writeFile(join(ward.data, 'files', 'objects', sha(settings)), '{"rate":"l/h"}\n');
+    await giveTo(ward.data, owner);
+    const usb = await stick(dir);
+
+    const out = join(usb, 'files');
+    const result = await attacheAsRoot(preload, [
+      'files',
+      'export',
+      '--out',
+      out,
+      '--config',
+      ward.configPath,
+    ]);
+    t.equal(result.code, 1, 'exit 1: a file was refused');
+    t.match(result.stdout, /^1 files exported to /);
+    t.match(result.stderr, /refused settings\.json .*quarantined/);
+    t.same(await readFile(join(out, 'pump-3', 'druglib.bin')), druglib, 'the good file, whole');
+    t.match(await stat(join(out, 'pump-3', 'druglib.bin')), { uid: 0 }, "root's, on the stick");
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'));
+    t.same(
+      manifest.files.map((f: { path: string }) => f.path),
+      ['pump-3/druglib.bin'],
+    );
+    t.same(
+      manifest.refused.map((f: { name: string }) => f.name),
+      ['settings.json'],
+    );
+    t.equal(
+      (await readdir(join(ward.data, 'files', 'quarantine'))).length,
+      1,
+      'the altered file is quarantined',
+    );
+    t.same(await notOwnedBy(ward.data, owner), [], "by the owner: the data dir is still the owner's");
+    await t.rejects(readFile(log, 'utf8'), { code: 'ENOENT' }, 'no id change was asked of this Node');
+  },
+);
+
+t.test(
+  "as root, when the owner's part dies mid-way, the command fails and leaves nothing on the stick",
+  { skip: root ? false : 'needs root' },
+  async (t) => {
+    const dir = t.testdir();
+    await chmod(dir, 0o755);
+    const { preload } = await refusingNode(dir);
+    // The owner's part is killed as soon as it has its parameters.
+    const dying = join(dir, 'dying.cjs');
+    await writeFile(
+      dying,
+      `require(${JSON.stringify(preload)});
+if (process.env.ATTACHE_OWNER_PART) process.on('message', () => process.kill(process.pid, 'SIGKILL'));
+`,
+    );
+    const ward = await boxWithBacklog(dir, 'ward', 2);
+    const usb = await stick(dir);
+    const pub = join(usb, 'recipient.pub.pem');
+    const recipient = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await writeFile(pub, recipient.publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
+    const out = join(usb, 'ward.attache');
+    const result = await attacheAsRoot(dying, [
+      ...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath],
+    ]);
+    t.equal(result.code, 1);
+    t.match(
+      result.stderr,
+      /^attache: the part of this command that runs as the data directory's owner \(uid 65534\) ended \(SIGKILL\) before it finished/,
+    );
+    t.same(await readdir(usb), ['recipient.pub.pem'], 'no export and no temporary file on the stick');
+    t.equal(await backlog(ward.configPath), 2, 'the backlog is whole');
   },
 );
