@@ -3,11 +3,14 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type ExportSigningKey,
+  exportDataKey,
   exportRecords,
   importExport,
   LevelCache,
   loadOrCreateSigningKey,
   readExportManifest,
+  restoreExport,
+  streamExport,
 } from '@attache/cache';
 import type { AttacheRecord } from '@attache/core';
 import t, { type Test } from 'tap';
@@ -296,4 +299,34 @@ t.test('the export-signing key file: created owner-only, refused when loose or n
   await writeFile(junk, 'junk', { mode: 0o600 });
   await t.rejects(loadOrCreateSigningKey(junk), { code: 'ATTACHE_CACHE_KEY' }, 'not PEM');
   await t.rejects(loadOrCreateSigningKey(join(path, 'below-a-file')), { code: 'ATTACHE_CACHE_KEY' });
+});
+
+t.test('an export read once: its head, its bytes, and the steps of an import apart', async (t) => {
+  const cache = await filled(t, 1500);
+  const { publicPem, privatePem } = pems('ec');
+  const dir = t.testdir();
+  const out = join(dir, 'usb.attache');
+  await exportRecords(cache, { out, recipient: publicPem, signingKey: gatewayKey });
+  const { read, bytes } = await streamExport(out);
+  t.same(read, await readExportManifest(out), 'the head as read from the file');
+  const chunks: Buffer[] = [];
+  for await (const chunk of bytes) chunks.push(chunk);
+  const copy = join(dir, 'copy.attache');
+  await writeFile(copy, Buffer.concat(chunks));
+  t.same(await readFile(copy), await readFile(out), 'every byte, once');
+  t.throws(() => exportDataKey(read, { privateKey: privatePem, trustedSigners: [] }), {
+    code: 'ATTACHE_SIGNATURE',
+  });
+  const key = exportDataKey(read, { privateKey: privatePem, trustedSigners: [gatewayKey.publicKey] });
+  let restored = 0;
+  await restoreExport(copy, read, key, async (records) => {
+    restored += records.length;
+  });
+  t.equal(restored, 1500, 'the copy restores with the data key alone');
+
+  await t.rejects(streamExport(join(dir, 'missing')), { code: 'ATTACHE_CACHE_WRITE' }, 'no file');
+  await writeFile(join(dir, 'hello'), 'hello\nworld\n');
+  await t.rejects(streamExport(join(dir, 'hello')), { code: 'ATTACHE_MALFORMED' }, 'not an export');
+  await writeFile(join(dir, 'long'), Buffer.alloc(200_000, 0x20));
+  await t.rejects(streamExport(join(dir, 'long')), { code: 'ATTACHE_MALFORMED' }, 'no head in 64 KiB');
 });

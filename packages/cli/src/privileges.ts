@@ -260,6 +260,7 @@ export function servingOwnerParts<A>(
 async function serve(part: OwnerPart<never, unknown> | undefined, send: NonNullable<typeof process.send>) {
   // The root part is gone (killed, or its terminal closed): nothing would read what follows.
   process.on('disconnect', () => process.exit(1));
+  if (!process.connected) process.exit(1);
   const [params] = (await once(process, 'message')) as [never];
   let answer: Answer;
   try {

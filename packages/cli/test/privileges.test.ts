@@ -1,6 +1,22 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmod, chown, lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import {
+  access,
+  chmod,
+  chown,
+  copyFile,
+  lstat,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -227,31 +243,34 @@ async function backlog(configPath: string): Promise<number> {
   }
 }
 
-/** `attache <args>` as root under umask 077 with this Node preloaded with `preload`. */
-function attacheAsRoot(
+/**
+ * `attache <args>` as root under umask 077 with this Node preloaded with `preload`. Without tap's
+ * hooks (it adds them to every child's NODE_OPTIONS): the owner's part would write into the
+ * repository's .tap as the owner, and fail. Their V8 coverage (both processes) is written where
+ * the owner may write, then moved into tap's.
+ */
+async function attacheAsRoot(
   preload: string,
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
+  const coverage = process.env.NODE_V8_COVERAGE;
+  const own = coverage === undefined ? undefined : await mkdtemp(join(tmpdir(), 'attache-coverage-'));
+  if (own) await chmod(own, 0o777);
+  const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       'sh',
-      // Without tap's hooks (it adds them to every child's NODE_OPTIONS): the owner's part would
-      // write into the repository's .tap as the owner, and fail.
-      [
-        '-c',
-        'umask 077 && exec "$@"',
-        'sh',
-        'env',
-        '-u',
-        'NODE_OPTIONS',
-        '-u',
-        'NODE_V8_COVERAGE',
-        process.execPath,
-      ].concat(['--require', preload, bin, ...args]),
-      { env: { PATH: process.env.PATH }, timeout: 60_000 },
+      ['-c', 'umask 077 && exec "$@"', 'sh', 'env', '-u', 'NODE_OPTIONS', process.execPath].concat([
+        ...['--require', preload, bin, ...args],
+      ]),
+      { env: { PATH: process.env.PATH, ...(own ? { NODE_V8_COVERAGE: own } : {}) }, timeout: 60_000 },
       (err, stdout, stderr) => resolve({ code: err ? Number(err.code) || 1 : 0, stdout, stderr }),
     );
   });
+  if (own && coverage) {
+    for (const file of await readdir(own)) await copyFile(join(own, file), join(coverage, file));
+    await rm(own, { recursive: true });
+  }
+  return result;
 }
 
 /** A directory only root may enter, as a USB stick mounted by root with umask 077. */
@@ -403,5 +422,85 @@ if (process.env.ATTACHE_OWNER_PART) process.on('message', () => process.kill(pro
     );
     t.same(await readdir(usb), ['recipient.pub.pem'], 'no export and no temporary file on the stick');
     t.equal(await backlog(ward.configPath), 2, 'the backlog is whole');
+  },
+);
+
+/** Resolves once `check` resolves true; polls every 50 ms, fails after 30 s. */
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The pids of `pid`'s children, with their real uid. */
+async function childrenOf(pid: number): Promise<{ pid: number; uid: number }[]> {
+  const list = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  const children: { pid: number; uid: number }[] = [];
+  for (const child of list.split(' ').filter(Boolean).map(Number)) {
+    const status = await readFile(`/proc/${child}/status`, 'utf8').catch(() => '');
+    const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+    if (uid !== undefined) children.push({ pid: child, uid: Number(uid) });
+  }
+  return children;
+}
+
+t.test(
+  'as root, when the command is killed, its part as the owner ends too and nothing is restored',
+  { skip: root ? false : 'needs root' },
+  async (t) => {
+    const dir = t.testdir();
+    await chmod(dir, 0o755);
+    const { preload } = await refusingNode(dir);
+    const ward = await boxWithBacklog(dir, 'ward', 2);
+    const usb = await stick(dir);
+    const recipient = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pub = join(usb, 'recipient.pub.pem');
+    const priv = join(usb, 'recipient.pem');
+    await writeFile(pub, recipient.publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
+    await writeFile(priv, recipient.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const out = join(usb, 'ward.attache');
+    const exported = await attacheAsRoot(preload, [
+      ...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath],
+    ]);
+    t.equal(exported.code, 0, exported.stderr);
+    // The import reads a stick that stalls half-way (a FIFO): its part as the owner is running.
+    const fifo = join(usb, 'slow.attache');
+    await run('mkfifo', [fifo]);
+    const command = spawn(
+      'env',
+      ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE', process.execPath, '--require', preload, bin].concat([
+        'cache',
+        'import',
+        fifo,
+        '--key',
+        priv,
+        '--config',
+        ward.configPath,
+      ]),
+      { env: { PATH: process.env.PATH }, stdio: 'ignore' },
+    );
+    const exited = once(command, 'exit');
+    const writer = await open(fifo, 'w');
+    const bytes = await readFile(out);
+    await writer.write(bytes.subarray(0, bytes.length - 20));
+    let part: { pid: number; uid: number } | undefined;
+    await until("the owner's part runs", async () => {
+      part = (await childrenOf(command.pid ?? 0)).find((c) => c.uid === owner);
+      return part !== undefined;
+    });
+    command.kill('SIGTERM');
+    t.same(await exited, [null, 'SIGTERM'], 'the command ends by SIGTERM');
+    await until("the owner's part has ended", () =>
+      access(`/proc/${part?.pid}`).then(
+        () => false,
+        () => true,
+      ),
+    );
+    await writer.close();
+    t.pass("the owner's part ended with it");
+    t.same(await notOwnedBy(ward.data, owner), [], "the data dir is still the owner's");
+    t.equal(await backlog(ward.configPath), 2, 'the cache is whole and free to open');
   },
 );

@@ -1,8 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import t from 'tap';
-import { placeFile, progressBar, stageExport } from '../src/export-service.js';
+import { placeFile, placeStream, progressBar, stageExport } from '../src/export-service.js';
 
 t.test('placeFile never replaces a file unless forced', async (t) => {
   const dir = t.testdir({ from: 'new content', out: 'keep me' });
@@ -54,4 +55,23 @@ t.test('a control-socket export request is checked before anything is written', 
     stageExport(cache, paths, { recipient: 'pem', since: 'yesterday' }, () => undefined),
     /"since" must be a date/,
   );
+});
+
+t.test('placeStream puts nothing in place until the writer has succeeded', async (t) => {
+  const dir = t.testdir({ out: 'keep me' });
+  const failed = Promise.reject(new Error('the writer died'));
+  await t.rejects(
+    placeStream(Readable.from([Buffer.from('half')]), join(dir, 'out'), true, failed),
+    /the writer died/,
+  );
+  t.equal(await readFile(join(dir, 'out'), 'utf8'), 'keep me', 'not replaced, even with force');
+  t.same(await readdir(dir), ['out'], 'no temporary file left');
+  await placeStream(
+    Readable.from([Buffer.from('who'), Buffer.from('le')]),
+    join(dir, 'fresh'),
+    false,
+    Promise.resolve(),
+  );
+  t.equal(await readFile(join(dir, 'fresh'), 'utf8'), 'whole');
+  t.equal((await stat(join(dir, 'fresh'))).mode & 0o777, 0o600, 'owner-only');
 });
