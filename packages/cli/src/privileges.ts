@@ -208,6 +208,8 @@ function ownerProcess<R>(
       serialization: 'advanced',
       env: { ...process.env, [partVariable]: name },
     }) as ChildProcessByStdio<Writable, Readable, null>;
+    // A failed start (no setpriv) rejects `exited`; a later error (a send to it) changes nothing.
+    child.on('error', () => undefined);
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     // The root part stopped reading (its write failed): the part has nobody to write for.
     pipeline(child.stdout, output).catch(() => child.kill());
@@ -237,7 +239,7 @@ async function answerOf<R>(answer: Answer | undefined, owner: Owner, end: string
     throw code ? new GatewayError(code as ErrorCode, message) : new Error(message);
   }
   throw new Error(
-    `the part of this command that runs as the data directory's owner (uid ${owner.uid}) ended (${end}) before it finished: nothing of it was kept`,
+    `the part of this command that runs as the data directory's owner (uid ${owner.uid}) ended (${end}) before it finished`,
   );
 }
 
