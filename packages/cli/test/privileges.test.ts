@@ -8,7 +8,6 @@ import {
   copyFile,
   lstat,
   mkdir,
-  mkdtemp,
   open,
   readdir,
   readFile,
@@ -16,7 +15,6 @@ import {
   stat,
   writeFile,
 } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -113,13 +111,29 @@ t.test("a part's failure, or its input's, is the run's; its output ends either w
   );
 });
 
+/** A Node made to refuse id changes, as {@link refusingNode} writes it. */
+interface RefusingNode {
+  /** The preload (`--require`). */
+  preload: string;
+  /** Where each refused call is recorded, one name a line. */
+  log: string;
+  /** Where tap's hooks in a process that is not root write what they record. */
+  records: string;
+}
+
 /**
  * A preload that makes this Node refuse to change ids as Debian's Node 20 does (linked to a libuv
  * that may use io_uring: ERR_INVALID_STATE, CVE-2024-22017), and records each refusal in `log`.
+ * tap's hooks (in NODE_OPTIONS, loaded after a `--require`) write their process records and coverage
+ * at exit under `$_TAPJS_PROCESSINFO_CWD_/.tap`, the repository's: a process that is not root (the
+ * data dir's owner) may not, and writes them under `records` instead ({@link keepTapRecords}).
  */
-async function refusingNode(dir: string): Promise<{ preload: string; log: string }> {
+async function refusingNode(dir: string): Promise<RefusingNode> {
   const preload = join(dir, 'refuse-ids.cjs');
   const log = join(dir, 'refused.txt');
+  const records = join(dir, 'tap-records');
+  await mkdir(records);
+  await chmod(records, 0o777);
   await writeFile(
     preload,
     `const { appendFileSync } = require('node:fs');
@@ -131,9 +145,25 @@ for (const name of ['setuid', 'setgid', 'seteuid', 'setegid', 'setgroups', 'init
     });
   };
 }
+if (process.getuid() !== 0 && process.env._TAPJS_PROCESSINFO_CWD_) {
+  process.env._TAPJS_PROCESSINFO_CWD_ = ${JSON.stringify(records)};
+}
 `,
   );
-  return { preload, log };
+  return { preload, log, records };
+}
+
+/** Moves what tap's hooks recorded in processes that were not root into the repository's `.tap`. */
+async function keepTapRecords(node: RefusingNode): Promise<void> {
+  const repository = process.env._TAPJS_PROCESSINFO_CWD_;
+  if (repository === undefined) return;
+  for (const kind of ['processinfo', 'coverage']) {
+    const from = join(node.records, '.tap', kind);
+    for (const file of await readdir(from).catch(() => [])) {
+      await copyFile(join(from, file), join(repository, '.tap', kind, file));
+      await rm(join(from, file));
+    }
+  }
 }
 
 t.test(
@@ -161,7 +191,8 @@ t.test(
         ],
       }),
     );
-    const { preload, log } = await refusingNode(dir);
+    const node = await refusingNode(dir);
+    const { preload, log } = node;
     const { stdout } = await run(
       process.execPath,
       ['--require', preload, bin, 'technician', 'secret', '--config', config],
@@ -169,6 +200,7 @@ t.test(
         env: { PATH: process.env.PATH },
       },
     );
+    await keepTapRecords(node);
     t.match(stdout, /^\S{16,}\n$/, 'the secret is printed');
     const secret = join(data, 'technician', 'secret');
     t.match(await stat(secret), { uid: 65534, gid: 65534 }, "the secret file is the owner's");
@@ -243,33 +275,21 @@ async function backlog(configPath: string): Promise<number> {
   }
 }
 
-/**
- * `attache <args>` as root under umask 077 with this Node preloaded with `preload`. Without tap's
- * hooks (it adds them to every child's NODE_OPTIONS): the owner's part would write into the
- * repository's .tap as the owner, and fail. Their V8 coverage (both processes) is written where
- * the owner may write, then moved into tap's.
- */
+/** `attache <args>` as root under umask 077 with this Node made to refuse id changes by `node`. */
 async function attacheAsRoot(
-  preload: string,
+  node: RefusingNode,
   args: string[],
+  preload = node.preload,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const coverage = process.env.NODE_V8_COVERAGE;
-  const own = coverage === undefined ? undefined : await mkdtemp(join(tmpdir(), 'attache-coverage-'));
-  if (own) await chmod(own, 0o777);
   const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       'sh',
-      ['-c', 'umask 077 && exec "$@"', 'sh', 'env', '-u', 'NODE_OPTIONS', process.execPath].concat([
-        ...['--require', preload, bin, ...args],
-      ]),
-      { env: { PATH: process.env.PATH, ...(own ? { NODE_V8_COVERAGE: own } : {}) }, timeout: 60_000 },
+      ['-c', 'umask 077 && exec "$@"', 'sh', process.execPath, '--require', preload, bin, ...args],
+      { env: { PATH: process.env.PATH }, timeout: 60_000 },
       (err, stdout, stderr) => resolve({ code: err ? Number(err.code) || 1 : 0, stdout, stderr }),
     );
   });
-  if (own && coverage) {
-    for (const file of await readdir(own)) await copyFile(join(own, file), join(coverage, file));
-    await rm(own, { recursive: true });
-  }
+  await keepTapRecords(node);
   return result;
 }
 
@@ -286,7 +306,8 @@ t.test(
   async (t) => {
     const dir = t.testdir();
     await chmod(dir, 0o755);
-    const { preload, log } = await refusingNode(dir);
+    const node = await refusingNode(dir);
+    const { log } = node;
     const ward = await boxWithBacklog(dir, 'ward', 3);
     const usb = await stick(dir);
     // The recipient's keys are root's only: the owner's part never reads them.
@@ -297,7 +318,7 @@ t.test(
     await writeFile(priv, recipient.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
 
     const out = join(usb, 'ward.attache');
-    const exported = await attacheAsRoot(preload, [
+    const exported = await attacheAsRoot(node, [
       ...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath],
     ]);
     t.equal(exported.code, 0, `exported: ${exported.stderr}`);
@@ -319,7 +340,7 @@ t.test(
     await writeFile(signer, (await signingKeyInfo(join(ward.data, 'keys', 'export-signing.key'))).publicKey);
     const short = join(usb, 'short.attache');
     await writeFile(short, (await readFile(out)).subarray(0, -10));
-    const refused = await attacheAsRoot(preload, [
+    const refused = await attacheAsRoot(node, [
       ...['cache', 'import', short, '--key', priv, '--signer', signer, '--config', spare.configPath],
     ]);
     t.equal(refused.code, 1, 'a truncated export is refused');
@@ -327,7 +348,7 @@ t.test(
       refused.stderr,
       /^attache: ATTACHE_MALFORMED: export file refused: the ciphertext does not match/,
     );
-    const imported = await attacheAsRoot(preload, [
+    const imported = await attacheAsRoot(node, [
       ...['cache', 'import', out, '--key', priv, '--signer', signer, '--config', spare.configPath],
     ]);
     t.equal(imported.code, 0, `imported: ${imported.stderr}`);
@@ -345,7 +366,8 @@ t.test(
   async (t) => {
     const dir = t.testdir();
     await chmod(dir, 0o755);
-    const { preload, log } = await refusingNode(dir);
+    const node = await refusingNode(dir);
+    const { log } = node;
     const ward = await boxWithBacklog(dir, 'ward', 0);
     const store = new FileStore({ path: join(ward.data, 'files') });
     await store.open();
@@ -359,14 +381,7 @@ t.test(
     const usb = await stick(dir);
 
     const out = join(usb, 'files');
-    const result = await attacheAsRoot(preload, [
-      'files',
-      'export',
-      '--out',
-      out,
-      '--config',
-      ward.configPath,
-    ]);
+    const result = await attacheAsRoot(node, ['files', 'export', '--out', out, '--config', ward.configPath]);
     t.equal(result.code, 1, 'exit 1: a file was refused');
     t.match(result.stdout, /^1 files exported to /);
     t.match(result.stderr, /refused settings\.json .*quarantined/);
@@ -397,7 +412,8 @@ t.test(
   async (t) => {
     const dir = t.testdir();
     await chmod(dir, 0o755);
-    const { preload } = await refusingNode(dir);
+    const node = await refusingNode(dir);
+    const { preload } = node;
     // The owner's part is killed as soon as it has its parameters.
     const dying = join(dir, 'dying.cjs');
     await writeFile(
@@ -412,9 +428,11 @@ if (process.env.ATTACHE_OWNER_PART) process.on('message', () => process.kill(pro
     const recipient = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     await writeFile(pub, recipient.publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
     const out = join(usb, 'ward.attache');
-    const result = await attacheAsRoot(dying, [
-      ...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath],
-    ]);
+    const result = await attacheAsRoot(
+      node,
+      [...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath]],
+      dying,
+    );
     t.equal(result.code, 1);
     t.match(
       result.stderr,
@@ -452,7 +470,8 @@ t.test(
   async (t) => {
     const dir = t.testdir();
     await chmod(dir, 0o755);
-    const { preload } = await refusingNode(dir);
+    const node = await refusingNode(dir);
+    const { preload } = node;
     const ward = await boxWithBacklog(dir, 'ward', 2);
     const usb = await stick(dir);
     const recipient = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -461,7 +480,7 @@ t.test(
     await writeFile(pub, recipient.publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
     await writeFile(priv, recipient.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     const out = join(usb, 'ward.attache');
-    const exported = await attacheAsRoot(preload, [
+    const exported = await attacheAsRoot(node, [
       ...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath],
     ]);
     t.equal(exported.code, 0, exported.stderr);
@@ -469,8 +488,8 @@ t.test(
     const fifo = join(usb, 'slow.attache');
     await run('mkfifo', [fifo]);
     const command = spawn(
-      'env',
-      ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE', process.execPath, '--require', preload, bin].concat([
+      process.execPath,
+      ['--require', preload, bin].concat([
         'cache',
         'import',
         fifo,
@@ -499,6 +518,7 @@ t.test(
       ),
     );
     await writer.close();
+    await keepTapRecords(node);
     t.pass("the owner's part ended with it");
     t.same(await notOwnedBy(ward.data, owner), [], "the data dir is still the owner's");
     t.equal(await backlog(ward.configPath), 2, 'the cache is whole and free to open');
