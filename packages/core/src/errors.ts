@@ -59,6 +59,13 @@ export type ErrorCode =
   | 'ATTACHE_NO_STICK'
   /** The USB stick refused a file: read-only or without room for it; nothing of the file was left on it. */
   | 'ATTACHE_STICK_REFUSED'
+  /**
+   * Root refused a file the service's side named or handed over (the running gateway's staged
+   * export, a delivered file's name): not a regular file of the service's own in its place (outside
+   * it, a symlink, a hard link, a FIFO, another user's), or a name that leaves its directory.
+   * Nothing of it was copied, written or removed.
+   */
+  | 'ATTACHE_UNSAFE_FILE'
   /** An unexpected failure (a bug or an unforeseen system error); the message says what. */
   | 'ATTACHE_INTERNAL';
 

@@ -17,11 +17,11 @@ import {
 import { type AttacheConfig, GatewayError, isGatewayError, nullLogger } from '@attache/core';
 import {
   controlRequest,
+  createLogger,
   type ExportProgress,
   exportStaging,
   gatewayPaths,
   openCache,
-  placeFile,
   placeStream,
   progressBar,
   signingKeyInfo,
@@ -29,6 +29,7 @@ import {
 } from '@attache/gateway';
 import type { CommandModule } from 'yargs';
 import { becomeDataDirOwner, type OwnerPart, runOwnerPart, servingOwnerParts } from '../privileges.js';
+import { openStagedExport } from '../service-files.js';
 import { type CommonArgs, fail, readConfig, withConfig } from './common.js';
 
 interface ExportArgs extends CommonArgs {
@@ -127,11 +128,19 @@ async function exportTo(
   bar: ReturnType<typeof progressBar>,
 ): Promise<ExportManifest> {
   const staged = await stagedByGateway(cfg, params, bar);
-  if (staged) {
+  if (staged !== undefined) {
+    // The gateway (the service's user) names the file: root copies it only when it is the service's
+    // own staged export, and removes nothing else.
+    const log = createLogger(cfg.log.level, { fd: 2 }).child({ module: 'cache-export' });
+    const file = await openStagedExport(cfg.gateway.dataDir, staged.file, log);
     try {
-      await placeFile(staged.file, out, force);
+      await placeStream(file.stream(), out, force);
     } finally {
-      await rm(staged.file, { force: true });
+      try {
+        await file.remove();
+      } finally {
+        await file.close();
+      }
     }
     return staged.manifest;
   }
@@ -148,17 +157,18 @@ async function exportTo(
   return part.result;
 }
 
-/** An export staged by the running gateway; undefined when none runs. */
+/** The running gateway's answer (its staged export, unchecked); undefined when none runs. */
 async function stagedByGateway(
   cfg: AttacheConfig,
   params: { recipient: string; since?: string; until?: string },
   bar: ReturnType<typeof progressBar>,
-): Promise<{ file: string; manifest: ExportManifest } | undefined> {
+): Promise<{ file: unknown; manifest: ExportManifest } | undefined> {
   try {
-    return (await controlRequest(gatewayPaths(cfg).socket, 'export', 60_000, {
+    const answer = (await controlRequest(gatewayPaths(cfg).socket, 'export', 60_000, {
       params,
       onEvent: (event) => bar.update(event as ExportProgress),
-    })) as { file: string; manifest: ExportManifest };
+    })) as { file?: unknown; manifest: ExportManifest } | null;
+    return { file: answer?.file, manifest: answer?.manifest as ExportManifest };
   } catch (err) {
     if (!isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) throw err;
     return undefined;

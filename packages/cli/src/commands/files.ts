@@ -8,6 +8,7 @@ import { type CapturedFile, UpStore } from '@attache/files-up';
 import { gatewayPaths } from '@attache/gateway';
 import type { CommandModule } from 'yargs';
 import { becomeDataDirOwner, type OwnerPart, runOwnerPart, servingOwnerParts } from '../privileges.js';
+import { checkDelivered } from '../service-files.js';
 import { type CommonArgs, fail, jsonOption, readConfig, withConfig } from './common.js';
 
 interface ExportArgs extends CommonArgs {
@@ -199,6 +200,7 @@ async function exportFiles(args: ExportArgs): Promise<void> {
   const exported: ManifestEntry[] = [];
   const used = new Set<string>(['manifest.json']);
   for await (const { file, content } of readFrames(part.output)) {
+    checkDelivered(file, content);
     const path = exportPath(file, used);
     await mkdir(dirname(join(args.out, path)), { recursive: true });
     await writeSynced(join(args.out, path), content);
