@@ -407,6 +407,51 @@ t.test(
 );
 
 t.test(
+  "as root, files export writes nothing outside --out whatever the owner's part hands over",
+  { skip: root ? false : 'needs root' },
+  async (t) => {
+    const dir = t.testdir();
+    await chmod(dir, 0o755);
+    const node = await refusingNode(dir);
+    // The owner's part taken over (the service's user may ptrace it): it renames the file it hands
+    // over so that root would build its path on the stick from a SHA-256 that climbs out of --out.
+    const lying = join(dir, 'lying.cjs');
+    await writeFile(
+      lying,
+      `require(${JSON.stringify(node.preload)});
+if (process.env.ATTACHE_OWNER_PART) {
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (chunk, ...rest) => {
+    const text = Buffer.from(chunk).toString('latin1');
+    if (!text.startsWith('{"file":')) return write(chunk, ...rest);
+    const frame = JSON.parse(text);
+    Object.assign(frame.file, { name: '../escaped', sha256: '../escaped' });
+    return write(JSON.stringify(frame) + '\\n', ...rest);
+  };
+}
+`,
+    );
+    const ward = await boxWithBacklog(dir, 'ward', 0);
+    const store = new FileStore({ path: join(ward.data, 'files') });
+    await store.open();
+    const druglib = randomBytes(1000);
+    const sha256 = createHash('sha256').update(druglib).digest('hex');
+    await store.put(druglib, { sha256, size: druglib.length, name: 'druglib.bin' });
+    await giveTo(ward.data, owner);
+    const usb = await stick(dir);
+    const out = join(usb, 'files');
+    const result = await attacheAsRoot(
+      node,
+      ['files', 'export', '--out', out, '--config', ward.configPath],
+      lying,
+    );
+    t.equal(result.code, 1, 'refused');
+    t.match(result.stderr, /^attache: ATTACHE_UNSAFE_FILE: refused the delivered file "\.\.\/escaped"/);
+    t.same(await readdir(usb), [], 'nothing written on the stick, in --out or beside it');
+  },
+);
+
+t.test(
   "as root, when the owner's part dies mid-way, the command fails and leaves nothing on the stick",
   { skip: root ? false : 'needs root' },
   async (t) => {
