@@ -8,6 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GatewayError, type Logger } from '@attache/core';
 import { exportStaging } from '@attache/gateway';
+import { printable } from './commands/args.js';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = constants;
 
@@ -27,7 +28,7 @@ export interface StagedExport {
 function refuse(file: string, why: string): never {
   throw new GatewayError(
     'ATTACHE_UNSAFE_FILE',
-    `refused the export the running gateway named (${JSON.stringify(file)}): ${why}; nothing was copied`,
+    `refused the export the running gateway named (${printable(JSON.stringify(file))}): ${why}; nothing was copied`,
   );
 }
 
@@ -69,7 +70,8 @@ function ownersOnly(stats: Stats, data: Stats, file: string, what: string): void
  * (root's choice); only what is inside it is the service's.
  */
 export async function openStagedExport(dataDir: string, file: unknown, log: Logger): Promise<StagedExport> {
-  const named = typeof file === 'string' ? file : JSON.stringify(file);
+  // Logged, maybe on a terminal: without its control characters.
+  const named = printable(typeof file === 'string' ? file : JSON.stringify(file));
   const held: FileHandle[] = [];
   try {
     if (typeof file !== 'string') refuse(named, 'not a path');

@@ -21,10 +21,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Logger } from '@attache/core';
+import { GatewayError, type Logger } from '@attache/core';
 import { ControlServer } from '@attache/gateway';
 import pino from 'pino';
 import t from 'tap';
+import { printable } from '../src/commands/args.js';
 import { checkDelivered, openStagedExport } from '../src/service-files.js';
 
 const root = process.getuid?.() === 0;
@@ -177,6 +178,11 @@ t.test("a delivered file is written only under its own content's SHA-256", async
   });
 });
 
+t.test('text of the service’s side reaches a terminal without its control characters', async (t) => {
+  t.equal(printable('spo2-bed7\tSpO₂ 97 %\nnext line'), 'spo2-bed7\tSpO₂ 97 %\nnext line', 'text as is');
+  t.equal(printable('\x1b]2;owned\x07\r\x00\x7f\u009b6n'), '\uFFFD]2;owned\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD6n');
+});
+
 /** `attache cache export` as root (this test's user), as a technician runs it with `sudo`. */
 function exportAsRoot(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -220,15 +226,26 @@ t.test(
     await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
     // The compromised service: it answers on the control socket with the path of its choice.
     let named = '';
-    const manifest = { records: 3, firstSeq: 1, lastSeq: 3, signer: { keySha256: 'ab'.repeat(32) } };
+    // Its text carries terminal escapes (retitle, clear the screen): root's terminal shows none.
+    const manifest = { records: 3, firstSeq: 1, lastSeq: 3, signer: { keySha256: '\x1b[2J'.repeat(8) } };
     const gateway = new ControlServer({
       path: join(data, 'attache.sock'),
       logger: pino({ level: 'silent' }) as unknown as Logger,
-      handler: async (method) => (method === 'export' ? { file: named, manifest } : {}),
+      handler: async (method) => {
+        if (named === '') throw new GatewayError('ATTACHE_INTERNAL', 'disk \x1b]2;owned\x07full');
+        return method === 'export' ? { file: named, manifest } : {};
+      },
     });
     await gateway.start();
     t.teardown(() => gateway.stop());
     const out = join(stick, 'ward.attache');
+
+    const failed = await exportAsRoot(['--out', out, '--recipient', pub, '--config', config]);
+    t.equal(
+      failed.stderr,
+      'attache: ATTACHE_INTERNAL: disk \uFFFD]2;owned\uFFFDfull\n',
+      'an error without escapes',
+    );
 
     await symlink(secret, join(exports, 'link.attache'));
     await link(secret, join(exports, 'hard.attache'));
@@ -250,6 +267,7 @@ t.test(
     const result = await exportAsRoot(['--out', out, '--recipient', pub, '--config', config]);
     t.equal(result.code, 0, `the genuine staged export is copied: ${result.stderr}`);
     t.match(result.stdout, /^exported 3 records \(seq 1\.\.3\) to /);
+    t.notOk(result.stdout.includes('\x1b'), 'no escape of the answer reaches the terminal');
     t.equal(await readFile(out, 'utf8'), 'sealed export bytes', 'its bytes on the stick');
     t.match(await stat(out), { uid: 0, mode: 0o100600 }, 'root’s, 0600');
     t.notOk((await readdir(exports)).includes('0123456789abcdef.attache'), 'and removed from exports');

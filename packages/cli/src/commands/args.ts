@@ -12,9 +12,25 @@ export interface CommonArgs {
 /** `--json`, for commands whose output scripts read. */
 export const jsonOption = { type: 'boolean', description: 'print JSON for scripts', default: false } as const;
 
-/** Prints `attache: CODE: message` and exits 1. */
+/** C0 controls but tab and newline, DEL and C1 controls: what a terminal may take for a command. */
+function terminalControl(code: number): boolean {
+  return (code < 0x20 && code !== 0x09 && code !== 0x0a) || (code >= 0x7f && code <= 0x9f);
+}
+
+/**
+ * `text` with every terminal control character (ESC, BEL, CSI, …; tab and newline kept) shown as
+ * U+FFFD: for text the service's side chose (a control answer, an error message) on root's terminal,
+ * where an escape sequence could retitle it, hide lines, or answer back into the shell.
+ */
+export function printable(text: string): string {
+  let shown = '';
+  for (const char of text) shown += terminalControl(char.charCodeAt(0)) ? '\uFFFD' : char;
+  return shown;
+}
+
+/** Prints `attache: CODE: message` (terminal controls shown as U+FFFD) and exits 1. */
 export function fail(err: unknown): never {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = printable(err instanceof Error ? err.message : String(err));
   const code = err instanceof GatewayError ? `${err.code}: ` : '';
   console.error(`attache: ${code}${message}`);
   process.exit(1);

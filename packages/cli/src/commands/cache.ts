@@ -30,7 +30,7 @@ import {
 import type { CommandModule } from 'yargs';
 import { becomeDataDirOwner, type OwnerPart, runOwnerPart, servingOwnerParts } from '../privileges.js';
 import { openStagedExport } from '../service-files.js';
-import { type CommonArgs, fail, readConfig, withConfig } from './common.js';
+import { type CommonArgs, fail, printable, readConfig, withConfig } from './common.js';
 
 interface ExportArgs extends CommonArgs {
   out: string;
@@ -196,8 +196,11 @@ async function exportCommand(args: ExportArgs): Promise<void> {
   } finally {
     bar.done();
   }
+  // The manifest is the running gateway's answer.
   console.log(
-    `exported ${manifest.records} records (seq ${manifest.firstSeq ?? '-'}..${manifest.lastSeq ?? '-'}) to ${args.out}, signed by this gateway's key ${manifest.signer.keySha256.slice(0, 16)}; they stay in the cache until uploaded`,
+    printable(
+      `exported ${manifest.records} records (seq ${manifest.firstSeq ?? '-'}..${manifest.lastSeq ?? '-'}) to ${args.out}, signed by this gateway's key ${manifest.signer.keySha256.slice(0, 16)}; they stay in the cache until uploaded`,
+    ),
   );
 }
 

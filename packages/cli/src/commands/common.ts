@@ -3,7 +3,7 @@ import { type ConfigAdvice, controlRequest, defaultConfigPath, gatewayPaths } fr
 import type { Argv } from 'yargs';
 import { formatIssues } from '../report.js';
 
-export { type CommonArgs, fail, jsonOption } from './args.js';
+export { type CommonArgs, fail, jsonOption, printable } from './args.js';
 
 /** The exit code of an invalid config (EX_CONFIG from sysexits.h). */
 export const exitConfig = 78;

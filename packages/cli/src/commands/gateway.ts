@@ -10,6 +10,7 @@ import {
   exitConfig,
   fail,
   jsonOption,
+  printable,
   readCheckedConfig,
   readConfig,
   viaGateway,
@@ -115,7 +116,7 @@ async function sync(args: CommonArgs): Promise<void> {
       await cache.close();
     }
   });
-  console.log(args.json ? JSON.stringify(result) : formatWindow(result));
+  console.log(args.json ? JSON.stringify(result) : printable(formatWindow(result)));
   process.exit(result.outcome === 'drained' ? 0 : result.outcome === 'deadline' ? 2 : 1);
 }
 
@@ -136,7 +137,7 @@ async function status(args: CommonArgs): Promise<void> {
     ...(provisioning ? { provisioning } : {}),
     ...(claim ? { fleetProvisioning: claim } : {}),
   };
-  console.log(args.json ? JSON.stringify(report) : formatStatus(report));
+  console.log(args.json ? JSON.stringify(report) : printable(formatStatus(report)));
   process.exit(0);
 }
 

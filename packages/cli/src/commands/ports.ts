@@ -3,7 +3,7 @@ import type { SerialPortEntry } from '@attache/adapter-rs232';
 import { type AttacheConfig, isGatewayError } from '@attache/core';
 import { controlRequest, gatewayPaths, loadConfig } from '@attache/gateway/client';
 import type { CommandModule } from 'yargs';
-import { type CommonArgs, fail, jsonOption, readConfig, withConfig } from './common.js';
+import { type CommonArgs, fail, jsonOption, printable, readConfig, withConfig } from './common.js';
 
 interface PortsArgs extends CommonArgs {
   linkDir?: string[];
@@ -56,7 +56,7 @@ async function rescan(config: AttacheConfig): Promise<void> {
     };
     console.log(
       retried.length > 0
-        ? `gateway retried the ports of ${retried.join(', ')}`
+        ? printable(`gateway retried the ports of ${retried.join(', ')}`)
         : 'no adapter was waiting for a port',
     );
   } catch (err) {

@@ -2,7 +2,7 @@ import { controlRequest, gatewayPaths } from '@attache/gateway';
 import type { LiveReading } from '@attache/technician';
 import type { CommandModule } from 'yargs';
 import { becomeDataDirOwner } from '../privileges.js';
-import { type CommonArgs, fail, readConfig, withConfig } from './common.js';
+import { type CommonArgs, fail, printable, readConfig, withConfig } from './common.js';
 
 interface WatchArgs extends CommonArgs {
   device?: string;
@@ -30,7 +30,7 @@ export function inPlace(write: (text: string) => void): (reading: LiveReading) =
   const lines = new Map<string, string>();
   return (reading) => {
     const drawn = lines.size;
-    lines.set(reading.deviceId, readingLine(reading));
+    lines.set(reading.deviceId, printable(readingLine(reading)));
     const up = drawn > 0 ? `\x1b[${drawn}A` : '';
     write(`${up}${[...lines.values()].map((l) => `\r\x1b[2K${l}\n`).join('')}`);
   };
