@@ -1,7 +1,7 @@
 // What a command run as root accepts from the service's side (the running gateway over its control
 // socket, or its own part as the data directory's owner): the service's user is network-facing, and
 // a compromised one must not make root read, copy or remove a file of root's.
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { constants, createReadStream, type Stats } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -25,22 +25,32 @@ export interface StagedExport {
   close(): Promise<void>;
 }
 
-function refuse(file: string, why: string): never {
-  throw new GatewayError(
-    'ATTACHE_UNSAFE_FILE',
-    `refused the export the running gateway named (${printable(JSON.stringify(file))}): ${why}; nothing was copied`,
-  );
+/** Throws ATTACHE_UNSAFE_FILE: `subject` refused, `why`, and what that left undone. */
+type Refuse = (why: string) => never;
+
+function refuser(subject: string, outcome: string): Refuse {
+  return (why) => {
+    throw new GatewayError('ATTACHE_UNSAFE_FILE', `refused ${subject}: ${why}; ${outcome}`);
+  };
 }
 
 /**
  * Opens `path` for reading (never blocking on a FIFO, never taking a terminal) with `flags`
- * (O_NOFOLLOW, O_DIRECTORY); an error (a symlink: ELOOP) refuses `file`, saying what was opened.
+ * (O_NOFOLLOW, O_DIRECTORY); an error (a symlink: ELOOP) refuses, saying what was opened. Resolves
+ * undefined when it does not exist and `absent` says that is no refusal.
  */
-async function openChecked(path: string, flags: number, file: string, what: string): Promise<FileHandle> {
+async function openChecked(
+  path: string,
+  flags: number,
+  refuse: Refuse,
+  what: string,
+  absent = false,
+): Promise<FileHandle | undefined> {
   try {
     return await open(path, flags | O_RDONLY | O_NONBLOCK | O_NOCTTY);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (absent && code === 'ENOENT') return undefined;
     // With O_DIRECTORY, Linux reports a symlink as ENOTDIR.
     const why =
       code === 'ELOOP'
@@ -48,71 +58,141 @@ async function openChecked(path: string, flags: number, file: string, what: stri
         : code === 'ENOTDIR'
           ? 'is a symbolic link or not a directory'
           : `cannot be opened (${code})`;
-    refuse(file, `${what} ${why}`);
+    refuse(`${what} ${why}`);
   }
 }
 
-/** Refuses `file` unless `stats` is the data directory owner's, on its device, writable by it alone. */
-function ownersOnly(stats: Stats, data: Stats, file: string, what: string): void {
+/** Refuses unless `stats` is the data directory owner's, on its device, writable by it alone. */
+function ownersOnly(stats: Stats, data: Stats, refuse: Refuse, what: string): void {
   if (stats.uid !== data.uid)
-    refuse(file, `${what} belongs to uid ${stats.uid}, not to the data directory's owner`);
-  if (stats.dev !== data.dev) refuse(file, `${what} is on another filesystem than the data directory`);
-  if ((stats.mode & sharedWrite) !== 0) refuse(file, `${what} is writable by others than its owner`);
+    refuse(`${what} belongs to uid ${stats.uid}, not to the data directory's owner`);
+  if (stats.dev !== data.dev) refuse(`${what} is on another filesystem than the data directory`);
+  if ((stats.mode & sharedWrite) !== 0) refuse(`${what} is writable by others than its owner`);
+}
+
+/** A file of the service's, open, checked, in the directory it was opened in. */
+interface OwnedFile {
+  handle: FileHandle;
+  /** Its name in the open directory (`/proc/self/fd/N/NAME`): remove it through this. */
+  inDirectory: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `<dataDir>/<dir>/<name>` only when `dir` and the file are the data directory owner's, on
+ * its filesystem, writable by it alone, neither a symlink, and the file is a regular one with no
+ * other link: `dir` is opened without following a symlink and `name` in that very directory
+ * (through `/proc/self/fd`, as `openat` would), so a rename or symlink swapped in between changes
+ * nothing. Refuses otherwise; undefined when the data directory, `dir` or the file does not exist
+ * and `absent` allows it. The data directory's own path is the config's; only what is inside it is the service's.
+ */
+async function openOwned(
+  dataDir: string,
+  dir: string,
+  name: string,
+  refuse: Refuse,
+  absent = false,
+): Promise<OwnedFile | undefined> {
+  const held: FileHandle[] = [];
+  const close = async () => {
+    for (const handle of held.reverse()) await handle.close();
+  };
+  try {
+    // Followed if it is a symlink: the config names it.
+    const data = await openChecked(resolve(dataDir), O_DIRECTORY, refuse, 'the data directory', absent);
+    if (!data) return undefined;
+    held.push(data);
+    const dataStats = await data.stat();
+    if ((dataStats.mode & sharedWrite) !== 0) refuse('the data directory is writable by others');
+    const flags = O_DIRECTORY | O_NOFOLLOW;
+    const inData = await openChecked(`/proc/self/fd/${data.fd}/${dir}`, flags, refuse, dir, absent);
+    if (!inData) {
+      await close();
+      return undefined;
+    }
+    held.push(inData);
+    ownersOnly(await inData.stat(), dataStats, refuse, dir);
+    const inDirectory = `/proc/self/fd/${inData.fd}/${name}`;
+    const handle = await openChecked(inDirectory, O_NOFOLLOW, refuse, 'it', absent);
+    if (!handle) {
+      await close();
+      return undefined;
+    }
+    held.push(handle);
+    const stats = await handle.stat();
+    if (!stats.isFile()) refuse('not a regular file');
+    ownersOnly(stats, dataStats, refuse, 'it');
+    if (stats.nlink !== 1) refuse(`it has ${stats.nlink} links (a hard link to another file)`);
+    return { handle, inDirectory, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
 
 /**
  * Opens the export a running gateway staged, `file` as its control answer names it, only when it is
- * a plain name in `<dataDir>/exports/`, and the file there is a regular file of the data directory's
- * owner, on the same filesystem, with no other link: `exports` is opened without following a symlink
- * and the name is opened in that very directory (through `/proc/self/fd`, as `openat` would), so a
- * rename or symlink swapped in between changes nothing. Rejects ATTACHE_UNSAFE_FILE otherwise (and
- * logs why on `log`), having read and removed nothing. The data directory's own path is the config's
- * (root's choice); only what is inside it is the service's.
+ * a plain name in `<dataDir>/exports/` and the file there is the service's own (see openOwned).
+ * Rejects ATTACHE_UNSAFE_FILE otherwise (and logs why on `log`), having read and removed nothing.
  */
 export async function openStagedExport(dataDir: string, file: unknown, log: Logger): Promise<StagedExport> {
   // Logged, maybe on a terminal: without its control characters.
   const named = printable(typeof file === 'string' ? file : JSON.stringify(file));
-  const held: FileHandle[] = [];
+  const refuse: Refuse = refuser(
+    `the export the running gateway named (${JSON.stringify(named)})`,
+    'nothing was copied',
+  );
   try {
-    if (typeof file !== 'string') refuse(named, 'not a path');
+    if (typeof file !== 'string') refuse('not a path');
     const staging = resolve(exportStaging(dataDir));
     const name = basename(file);
     if (dirname(resolve(file)) !== staging || join(staging, name) !== resolve(file)) {
-      refuse(file, `not a file in ${staging}`);
+      refuse(`not a file in ${staging}`);
     }
-    // Followed if it is a symlink: the config names it.
-    const data = await openChecked(resolve(dataDir), O_DIRECTORY, file, 'the data directory');
-    held.push(data);
-    const dataStats = await data.stat();
-    if ((dataStats.mode & sharedWrite) !== 0) refuse(file, 'the data directory is writable by others');
-    const exportsDir = await openChecked(
-      `/proc/self/fd/${data.fd}/exports`,
-      O_DIRECTORY | O_NOFOLLOW,
-      file,
-      'exports',
-    );
-    held.push(exportsDir);
-    ownersOnly(await exportsDir.stat(), dataStats, file, 'exports');
-    const inExports = `/proc/self/fd/${exportsDir.fd}/${name}`;
-    const staged = await openChecked(inExports, O_NOFOLLOW, file, 'it');
-    held.push(staged);
-    const stats = await staged.stat();
-    if (!stats.isFile()) refuse(file, 'not a regular file');
-    ownersOnly(stats, dataStats, file, 'it');
-    if (stats.nlink !== 1) refuse(file, `it has ${stats.nlink} links (a hard link to another file)`);
+    const staged = (await openOwned(dataDir, 'exports', name, refuse)) as OwnedFile;
     return {
-      stream: () => createReadStream('', { fd: staged, autoClose: false, start: 0 }),
-      remove: () => unlink(inExports),
-      close: async () => {
-        for (const handle of held.reverse()) await handle.close();
-      },
+      stream: () => createReadStream('', { fd: staged.handle, autoClose: false, start: 0 }),
+      remove: () => unlink(staged.inDirectory),
+      close: staged.close,
     };
   } catch (err) {
-    for (const handle of held.reverse()) await handle.close();
     if (err instanceof GatewayError && err.code === 'ATTACHE_UNSAFE_FILE') {
       log.error({ err, file: named }, 'refused the export the running gateway named');
     }
     throw err;
+  }
+}
+
+/** The most a PEM private key file may hold. */
+const keyFileLimit = 64 * 1024;
+
+/**
+ * The running or stopped gateway's export-signing public key (PEM), read as `openOwned` opens
+ * `<dataDir>/keys/export-signing.key` (root never follows a symlink there, never creates it);
+ * undefined when there is none. ATTACHE_UNSAFE_FILE when the file is not the service's own,
+ * ATTACHE_CACHE_KEY when it is no EC private key.
+ */
+export async function serviceSigningKey(dataDir: string): Promise<string | undefined> {
+  const refuse: Refuse = refuser("this gateway's export-signing key", 'it was not read');
+  const key = await openOwned(dataDir, 'keys', 'export-signing.key', refuse, true);
+  if (!key) return undefined;
+  let pem: Buffer;
+  try {
+    const { buffer, bytesRead } = await key.handle.read(Buffer.alloc(keyFileLimit), 0, keyFileLimit, 0);
+    pem = buffer.subarray(0, bytesRead);
+  } finally {
+    await key.close();
+  }
+  try {
+    return createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'pem' }).toString();
+  } catch (err) {
+    throw new GatewayError(
+      'ATTACHE_CACHE_KEY',
+      "this gateway's export-signing key is not a PEM private key",
+      {
+        cause: err,
+      },
+    );
   }
 }
 

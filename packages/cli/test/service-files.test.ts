@@ -26,7 +26,7 @@ import { ControlServer } from '@attache/gateway';
 import pino from 'pino';
 import t from 'tap';
 import { printable } from '../src/commands/args.js';
-import { checkDelivered, openStagedExport } from '../src/service-files.js';
+import { checkDelivered, openStagedExport, serviceSigningKey } from '../src/service-files.js';
 
 const root = process.getuid?.() === 0;
 const run = promisify(execFile);
@@ -162,6 +162,45 @@ t.test(
     t.equal(lines.length, root ? 4 : 3, 'each refusal logged');
   },
 );
+
+t.test("root reads the gateway's export-signing key only as the service's own file", async (t) => {
+  const dir = t.testdir();
+  const { data, secret } = await box(dir);
+  t.equal(await serviceSigningKey(join(dir, 'not-yet')), undefined, 'no data directory: no key');
+  t.equal(await serviceSigningKey(data), undefined, 'no keys directory: no key of its own');
+  const keys = join(data, 'keys');
+  await mkdir(keys, { mode: 0o700 });
+  await chown(keys, owner, owner);
+  t.equal(await serviceSigningKey(data), undefined, 'no key file: none');
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const file = join(keys, 'export-signing.key');
+  await writeFile(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  await chown(file, owner, owner);
+  t.equal(
+    await serviceSigningKey(data),
+    publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    'its public half',
+  );
+  await writeFile(file, 'not a key');
+  await t.rejects(serviceSigningKey(data), { code: 'ATTACHE_CACHE_KEY' }, 'not a key: said so');
+  await rm(file);
+  await symlink(secret, file);
+  await t.rejects(
+    serviceSigningKey(data),
+    { code: 'ATTACHE_UNSAFE_FILE', message: /export-signing key: it is a symbolic link; it was not read/ },
+    'a symlink to a file of root’s is not read',
+  );
+  // keys swapped for a symlink to a directory of root's: nothing is read or created there.
+  const rootDir = join(dir, 'root-only');
+  await mkdir(rootDir, { mode: 0o700 });
+  await rm(keys, { recursive: true });
+  await symlink(rootDir, keys);
+  await t.rejects(serviceSigningKey(data), {
+    code: 'ATTACHE_UNSAFE_FILE',
+    message: /keys is a symbolic link/,
+  });
+  t.same(await readdir(rootDir), [], 'nothing created in it');
+});
 
 t.test("a delivered file is written only under its own content's SHA-256", async (t) => {
   const content = Buffer.from('drug library');

@@ -61,7 +61,7 @@ export type ErrorCode =
   | 'ATTACHE_STICK_REFUSED'
   /**
    * Root refused a file the service's side named or handed over (the running gateway's staged
-   * export, a delivered file's name): not a regular file of the service's own in its place (outside
+   * export, its export-signing key, a delivered file's name): not a regular file of the service's own in its place (outside
    * it, a symlink, a hard link, a FIFO, another user's), or a name that leaves its directory.
    * Nothing of it was copied, written or removed.
    */

@@ -29,7 +29,7 @@ import {
 } from '@attache/gateway';
 import type { CommandModule } from 'yargs';
 import { becomeDataDirOwner, type OwnerPart, runOwnerPart, servingOwnerParts } from '../privileges.js';
-import { openStagedExport } from '../service-files.js';
+import { openStagedExport, serviceSigningKey } from '../service-files.js';
 import { type CommonArgs, fail, printable, readConfig, withConfig } from './common.js';
 
 interface ExportArgs extends CommonArgs {
@@ -208,9 +208,9 @@ async function exportCommand(args: ExportArgs): Promise<void> {
 async function trustedSigners(args: ImportArgs): Promise<string[]> {
   const keys = await Promise.all((args.signer ?? []).map((file) => readFile(file, 'utf8')));
   const cfg = args.stdout && !(await exists(args.config)) ? undefined : await readConfig(args.config);
-  if (cfg && (await exists(gatewayPaths(cfg).signingKey))) {
-    keys.push((await signingKeyInfo(gatewayPaths(cfg).signingKey)).publicKey);
-  }
+  // Read as this command's user (root): never through a symlink, never created (the data dir is the service's).
+  const own = cfg && (await serviceSigningKey(cfg.gateway.dataDir));
+  if (own) keys.push(own);
   return keys;
 }
 
