@@ -9,6 +9,7 @@
 //   package.json                        the release's version
 //   packages/cli/package.json           ("type": "module")
 //   packages/cli/dist/bin.js            `attache` (every unit and /usr/local/bin/attache start it by this path)
+//   packages/cli/dist/cli.cjs           the whole CLI as one CommonJS script, for V8's code cache (below)
 //   packages/cli/dist/window-worker.js  the window process (forked by path from the gateway)
 //   packages/cli/dist/*.cjs             pino's worker threads (started by path: pino/docs/bundling.md)
 //   packages/cli/dist/*-<hash>.js       the shared and lazily imported parts
@@ -17,9 +18,19 @@
 //   packages/cli/THIRD-PARTY-LICENSES.txt
 //   node_modules/                       only the native modules and what they require, as npm installed them
 //
+// A short command starts from cli.cjs with V8's code cache of it (packages/cli/src/compiled-start.ts):
+// V8 neither parses nor compiles what the cache holds, and one script costs none of the ES module
+// loader's per-module work. The cache (`cli.cjs.cache`) is made for the Node that runs it, on the
+// box (`attache --write-code-cache`, image-build/README.md), never here; bin.js carries the SHA-256
+// of cli.cjs, so that a cache made from another bundle is never used. cli.cjs also holds core's
+// validators (required from the bundle, so that the cache holds their code too). Without a usable
+// cache, and for `attache run`, bin.js imports the ES modules as before.
+//
 // The native modules' binaries stay outside the bundle: node-gyp-build and aws-crt find them from
 // their own package directory (the files that load them are required from node_modules). Every `new URL('…', import.meta.url)` in the output must name a file
 // of the tree, or the build fails.
+
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   cpSync,
@@ -55,6 +66,8 @@ const esmEntries = {
   bin: 'packages/cli/dist/bin.js',
   'window-worker': 'packages/gateway/dist/window-worker.js',
 };
+/** The CLI as one CommonJS script (cli.cjs). */
+const cliEntry = 'packages/cli/dist/cli.js';
 const pinoWorkers = {
   'thread-stream-worker': 'thread-stream/lib/worker.js',
   'pino-worker': 'pino/lib/worker.js',
@@ -117,15 +130,80 @@ const externalBinaryLoaders = {
   },
 };
 
+/**
+ * In cli.cjs, core's validate.js requires its validators from the bundle, not by path from
+ * `../generated/`: the code cache then holds the compiled validators too.
+ */
+const bundledValidators = {
+  name: 'bundled-validators',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]packages[\\/]core[\\/]dist[\\/]validate\.js$/ }, (args) => {
+      const code = readFileSync(args.path, 'utf8');
+      const line = 'const requireHere = createRequire(import.meta.url);';
+      if (!code.includes(line)) throw new Error(`${args.path} no longer has "${line}": update bundle.mjs`);
+      const table = readdirSync(join(root, lazyValidators))
+        .filter((f) => f.endsWith('.cjs'))
+        .map((f) => `${JSON.stringify(f)}: () => require(${JSON.stringify(join(root, lazyValidators, f))})`);
+      const bundled = `const requireHere = (path) => ({ ${table.join(', ')} })[path.slice(path.lastIndexOf('/') + 1)]();`;
+      return { contents: code.replace(line, bundled), loader: 'js', resolveDir: dirname(args.path) };
+    });
+  },
+};
+
+/**
+ * yargs looks for a package.json up from the directory above its own `node_modules`, or from the
+ * working directory when it has none (bundled, it has none): where there is none up from there, it
+ * catches an AssertionError whose stack V8 formats, at every command; in cli.cjs that makes V8 find
+ * the line ends of the whole 2 MB script (~27 M instructions, 10 % of `attache config validate`).
+ * Bundled, it looks up from the bundle's file instead, and finds the release's package.json.
+ */
+const yargsFromBundle = {
+  name: 'yargs-from-bundle',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/ }, (args) => {
+      const code = readFileSync(args.path, 'utf8');
+      const line = "const mainFilename = __dirname.substring(0, __dirname.lastIndexOf('node_modules'));";
+      if (!code.includes(line)) throw new Error(`${args.path} no longer has "${line}": update bundle.mjs`);
+      return {
+        contents: code.replace(line, 'const mainFilename = __dirname;'),
+        loader: 'js',
+        resolveDir: dirname(args.path),
+      };
+    });
+  },
+};
+
+/** pino's worker files by absolute path from `url`, the output file (pino/docs/bundling.md). */
+const pinoOverrides = (url) =>
+  `globalThis.__bundlerPathsOverrides ??= Object.fromEntries(${JSON.stringify(
+    Object.keys(pinoWorkers).map((name) => [name === 'pino-file' ? 'pino/file' : name, `./${name}.cjs`]),
+  )}.map(([k, f]) => [k, __attachePath(new URL(f, ${url}))]));`;
+
+// cli.cjs: `import.meta.url` is the file's own URL (it sits beside the chunks, so every relative
+// URL names the same file as from them).
+const cjsBanner = [
+  "const __attacheUrl = require('node:url').pathToFileURL(__filename).href;",
+  "const { fileURLToPath: __attachePath } = require('node:url');",
+  pinoOverrides('__attacheUrl'),
+].join('\n');
+
+/**
+ * esbuild writes ASCII only (its default charset) except in the comments it keeps: those become
+ * ASCII too, so that compiled-start.ts reads the bundle as latin1 (no UTF-8 decoding at each start).
+ */
+function asciiOnly(file) {
+  const code = readFileSync(file, 'utf8');
+  writeFileSync(file, code.replace(/[^\x00-\x7f]/g, '?'));
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
 // Each output module gets a `require` for the CommonJS code in it (builtins, the native packages),
 // and pino's worker files by absolute path (pino/docs/bundling.md).
 const banner = [
   "import { createRequire as __attacheRequire } from 'node:module';",
   "import { fileURLToPath as __attachePath } from 'node:url';",
   'const require = __attacheRequire(import.meta.url);',
-  `globalThis.__bundlerPathsOverrides ??= Object.fromEntries(${JSON.stringify(
-    Object.keys(pinoWorkers).map((name) => [name === 'pino-file' ? 'pino/file' : name, `./${name}.cjs`]),
-  )}.map(([k, f]) => [k, __attachePath(new URL(f, import.meta.url))]));`,
+  pinoOverrides('import.meta.url'),
 ].join('\n');
 
 function parseArgs(argv) {
@@ -216,7 +294,7 @@ function licenses(inputs) {
 
 async function main() {
   const { out, modules } = parseArgs(process.argv.slice(2));
-  for (const entry of Object.values(esmEntries)) {
+  for (const entry of [...Object.values(esmEntries), cliEntry]) {
     if (!existsSync(join(root, entry))) throw new Error(`${entry} is missing: run npm run build first`);
   }
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
@@ -233,15 +311,27 @@ async function main() {
     legalComments: 'none',
     logLevel: 'warning',
   };
+  const cli = await build({
+    ...common,
+    entryPoints: { cli: cliEntry },
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+    define: { 'import.meta.url': '__attacheUrl' },
+    banner: { js: cjsBanner },
+    alias: { 'string-width': './packages/cli/dist/text-width.js' },
+    plugins: [lazySerialport, externalBinaryLoaders, bundledValidators, yargsFromBundle],
+  });
+  const digest = asciiOnly(join(dist, 'cli.cjs'));
   const app = await build({
     ...common,
     entryPoints: esmEntries,
+    define: { __ATTACHE_CLI_DIGEST__: JSON.stringify(digest) },
     format: 'esm',
     splitting: true,
     chunkNames: '[name]-[hash]',
     banner: { js: banner },
     alias: { 'string-width': './packages/cli/dist/text-width.js' },
-    plugins: [lazySerialport, externalBinaryLoaders],
+    plugins: [lazySerialport, externalBinaryLoaders, yargsFromBundle],
   });
   const workers = await build({
     ...common,
@@ -272,13 +362,13 @@ async function main() {
     join(out, 'packages/cli/package.json'),
     `${JSON.stringify({ name: '@attache/cli', version, private: true, type: 'module', bin: { attache: './dist/bin.js' } }, null, 2)}\n`,
   );
-  const inputs = [app, workers, validators].flatMap((r) => Object.keys(r.metafile.inputs));
+  const inputs = [cli, app, workers, validators].flatMap((r) => Object.keys(r.metafile.inputs));
   writeFileSync(join(out, 'packages/cli/THIRD-PARTY-LICENSES.txt'), licenses(inputs));
   checkRelativeFiles(dist);
   const count = copyPackages(modules, nativePackages, join(out, 'node_modules'));
   const missing = binaryLoaders.filter((f) => !existsSync(join(out, 'node_modules', f)));
   if (missing.length > 0) throw new Error(`the release lacks the binary loaders ${missing.join(', ')}`);
-  const outputs = [app, workers, validators].flatMap((r) => Object.entries(r.metafile.outputs));
+  const outputs = [cli, app, workers, validators].flatMap((r) => Object.entries(r.metafile.outputs));
   const js = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
   say(`release ${version} in ${out}`);
   say(`  JavaScript: ${outputs.length} files, ${js} bytes (bundled from ${inputs.length} modules)`);

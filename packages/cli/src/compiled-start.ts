@@ -1,0 +1,219 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  chmodSync,
+  closeSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { debuglog } from 'node:util';
+import { constants, Script } from 'node:vm';
+
+// The shipped release starts a short command from one CommonJS bundle of the CLI (`cli.cjs`,
+// scripts/bundle.mjs) with V8's code cache for it: V8 then neither parses nor compiles what the
+// cache holds, which was most of a command's start (bench/README.md, "Command start"). A cache holds
+// the code one run compiled, so there is one per kind of command (`cli.cjs.<profile>.cache`), each
+// made by running such a command on a throw-away config (`attache --write-code-cache`).
+//
+// A cache is executable code: it is used only when it is a regular file of the bundle's owner that
+// nobody else may write (the root unit on the box makes it, image-build/README.md), made by this
+// very Node (version, platform, architecture, V8) from this very bundle (its SHA-256, which
+// scripts/bundle.mjs puts in place of `__ATTACHE_CLI_DIGEST__`). Anything else (no bundle, as in
+// the development tree; no cache; one from another Node after an upgrade; one anyone else could
+// have written) starts the ES modules as before. `NODE_DEBUG=attache-start` says which way it went.
+
+declare const __ATTACHE_CLI_DIGEST__: string;
+/** The SHA-256 of the bundle beside this file, in the release; undefined in the development tree. */
+const digest = typeof __ATTACHE_CLI_DIGEST__ === 'string' ? __ATTACHE_CLI_DIGEST__ : undefined;
+const log = debuglog('attache-start');
+const here = dirname(fileURLToPath(import.meta.url));
+const bundleFile = join(here, 'cli.cjs');
+
+/**
+ * The commands whose start a cache is made for, each by the command run on a throw-away config
+ * (`config` and the closed port are filled in by writeCodeCaches); `other` (help) for the rest.
+ */
+const profiles = {
+  config: ['config', 'validate', '--config', '{config}'],
+  status: ['status', '--config', '{config}'],
+  modbus: ['modbus', 'read', '--bus', 'tcp://127.0.0.1:1', '--ref', '40001', '--timeout', '100'],
+  other: ['--help'],
+} as const;
+type Profile = keyof typeof profiles;
+
+/** The cache a command starts with. */
+export function profileOf(command: string | undefined): Profile {
+  if (command === 'config' || command === 'modbus' || command === 'status') return command;
+  return command === 'sync' ? 'status' : 'other';
+}
+
+/** Where the cache of `profile` is. */
+export const cacheFileOf = (profile: Profile): string => join(here, `cli.cjs.${profile}.cache`);
+
+/** The first line of a cache file: what it was made by and from. */
+export function cacheHeader(): string {
+  const { node, v8 } = process.versions;
+  return `attache-code-cache 1 node-${node} ${process.platform}-${process.arch} v8-${v8} ${digest}\n`;
+}
+
+/** What the bundle exports (cli.ts). */
+interface Cli {
+  main(): Promise<void>;
+}
+
+/**
+ * Compiles the bundle (with `cachedData` when given) and runs its top: its exports and its V8
+ * script. The bundle is ASCII (scripts/bundle.mjs makes it so), so it is read as latin1: no UTF-8
+ * decoding, and V8 keeps a one-byte string.
+ */
+function load(cachedData?: Buffer): { cli: Cli; script: Script } {
+  const source = readFileSync(bundleFile, 'latin1');
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: bundleFile,
+    ...(cachedData === undefined ? {} : { cachedData }),
+    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const module = { exports: {} as Cli };
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
+  wrapper.call(module.exports, module.exports, createRequire(bundleFile), module, bundleFile, here);
+  return { cli: module.exports, script };
+}
+
+/**
+ * The code cache of `profile`, when it may be used: a regular file of the bundle's owner that nobody
+ * else may write, with this Node's and this bundle's header. Why not, otherwise.
+ */
+function readCache(profile: Profile): Buffer | string {
+  if (digest === undefined) return 'no bundle (development tree)';
+  let fd: number | undefined;
+  try {
+    const owner = statSync(bundleFile).uid;
+    fd = openSync(cacheFileOf(profile), 'r');
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.uid !== owner || (stat.mode & 0o022) !== 0)
+      return `${cacheFileOf(profile)} is not the bundle owner's alone`;
+    const data = readFileSync(fd);
+    const header = cacheHeader();
+    if (data.subarray(0, header.length).toString('latin1') !== header)
+      return `${cacheFileOf(profile)} was made by another Node or from another bundle`;
+    return data.subarray(header.length);
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Starts the command from the bundle and its code cache (the command's promise), or returns undefined
+ * (nothing run) when they cannot be used: the caller then imports the ES modules. `attache run`
+ * always takes the ES modules: the gateway keeps only the modules it loads, not the whole bundle.
+ */
+export function startCompiled(): Promise<void> | undefined {
+  const command = process.argv[2];
+  if (command === 'run') return undefined;
+  const cache = readCache(profileOf(command));
+  if (typeof cache === 'string') {
+    log('ES modules: %s', cache);
+    return undefined;
+  }
+  const { cli, script } = load(cache);
+  log(
+    'bundle, code cache %s',
+    script.cachedDataRejected ? 'REJECTED by V8 (compiled from source)' : 'accepted',
+  );
+  return cli.main();
+}
+
+/**
+ * Runs the command of `profile` (process.argv, set by writeCodeCaches) from the bundle and writes
+ * the code cache it leaves when the process exits (atomically, 0644 whatever the umask).
+ */
+function runAndWriteCache(profile: Profile): Promise<void> {
+  const { cli, script } = load();
+  process.once('exit', () => {
+    const file = cacheFileOf(profile);
+    const temporary = `${file}.${process.pid}`;
+    try {
+      writeFileSync(
+        temporary,
+        Buffer.concat([Buffer.from(cacheHeader(), 'latin1'), script.createCachedData()]),
+        {
+          mode: 0o600,
+          flag: 'wx',
+        },
+      );
+      chmodSync(temporary, 0o644);
+      renameSync(temporary, file);
+    } finally {
+      rmSync(temporary, { force: true });
+    }
+  });
+  return cli.main();
+}
+
+/**
+ * `attache --write-code-cache`: makes the code cache of each profile for this Node, each by running
+ * its command in a process of its own (`attache --write-code-cache <profile> <args>`) on a config
+ * in a temporary directory (a listener on a free port, a data directory of its own). Resolves the
+ * caches' files and sizes; rejects when one was not written.
+ */
+export async function writeCodeCaches(): Promise<{ file: string; bytes: number }[]> {
+  const [, bin, , profile, ...args] = process.argv;
+  if (profile !== undefined) {
+    process.argv = [process.argv[0] as string, bin as string, ...args];
+    await runAndWriteCache(profile as Profile);
+    return [];
+  }
+  if (digest === undefined) throw new Error('no bundle beside this file: only a release has a code cache');
+  const dir = await mkdtemp(join(tmpdir(), 'attache-code-cache-'));
+  try {
+    const config = join(dir, 'config.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        version: 1,
+        gateway: { id: 'code-cache', dataDir: join(dir, 'data') },
+        devices: [
+          {
+            id: 'monitor',
+            adapter: 'ethernet',
+            endpoint: { mode: 'listen', host: '127.0.0.1', port: 2575, allow: ['127.0.0.1'] },
+            format: { kind: 'hl7-mllp' },
+          },
+        ],
+      }),
+    );
+    const written = [];
+    for (const [profile, command] of Object.entries(profiles) as [Profile, readonly string[]][]) {
+      const file = cacheFileOf(profile);
+      rmSync(file, { force: true });
+      const child = spawn(
+        process.execPath,
+        [
+          ...process.execArgv,
+          bin as string,
+          '--write-code-cache',
+          profile,
+          ...command.map((a) => a.replace('{config}', config)),
+        ],
+        { cwd: dir, stdio: 'ignore' },
+      );
+      await once(child, 'exit');
+      written.push({ file, bytes: statSync(file).size });
+    }
+    return written;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
