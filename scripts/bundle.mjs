@@ -193,7 +193,7 @@ const cjsBanner = [
  */
 function asciiOnly(file) {
   const code = readFileSync(file, 'utf8');
-  writeFileSync(file, code.replace(/[^\x00-\x7f]/g, '?'));
+  writeFileSync(file, code.replace(/[\u0080-\uffff]/g, '?'));
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
