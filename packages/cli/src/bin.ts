@@ -8,7 +8,12 @@ import { startCompiled, writeCodeCaches } from './compiled-start.js';
 // (compiled-start.ts); otherwise (the development tree, `attache run`, no usable cache) from the
 // ES modules. `attache --write-code-cache` makes the caches (the root unit on the box).
 if (process.argv[2] === '--write-code-cache') {
-  for (const { file, bytes } of await writeCodeCaches()) process.stdout.write(`${file}: ${bytes} bytes\n`);
+  try {
+    for (const { file, bytes } of await writeCodeCaches()) process.stdout.write(`${file}: ${bytes} bytes\n`);
+  } catch (err) {
+    console.error(`attache: no code cache written: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
 } else {
-  await (startCompiled() ?? (await import('./cli.js')).main());
+  await (startCompiled()?.done ?? (await import('./cli.js')).main());
 }

@@ -33,15 +33,24 @@ import { constants, Script } from 'node:vm';
 // have written) starts the ES modules as before. `NODE_DEBUG=attache-start` says which way it went.
 
 declare const __ATTACHE_CLI_DIGEST__: string;
-/** The SHA-256 of the bundle beside this file, in the release; undefined in the development tree. */
-const digest = typeof __ATTACHE_CLI_DIGEST__ === 'string' ? __ATTACHE_CLI_DIGEST__ : undefined;
+
+/** Where a release's bundle is and its SHA-256 (undefined in the development tree: no bundle). */
+export interface BundleAt {
+  dir: string;
+  digest: string | undefined;
+}
+
+/** This release's: the bundle beside this file, its digest put here by scripts/bundle.mjs. */
+const thisRelease: BundleAt = {
+  dir: dirname(fileURLToPath(import.meta.url)),
+  digest: typeof __ATTACHE_CLI_DIGEST__ === 'string' ? __ATTACHE_CLI_DIGEST__ : undefined,
+};
 const log = debuglog('attache-start');
-const here = dirname(fileURLToPath(import.meta.url));
-const bundleFile = join(here, 'cli.cjs');
+const bundleFile = (at: BundleAt) => join(at.dir, 'cli.cjs');
 
 /**
  * The commands whose start a cache is made for, each by the command run on a throw-away config
- * (`config` and the closed port are filled in by writeCodeCaches); `other` (help) for the rest.
+ * (`{config}` is filled in by writeCodeCaches; nothing listens on port 1); `other` (help) for the rest.
  */
 const profiles = {
   config: ['config', 'validate', '--config', '{config}'],
@@ -49,7 +58,7 @@ const profiles = {
   modbus: ['modbus', 'read', '--bus', 'tcp://127.0.0.1:1', '--ref', '40001', '--timeout', '100'],
   other: ['--help'],
 } as const;
-type Profile = keyof typeof profiles;
+export type Profile = keyof typeof profiles;
 
 /** The cache a command starts with. */
 export function profileOf(command: string | undefined): Profile {
@@ -58,12 +67,13 @@ export function profileOf(command: string | undefined): Profile {
 }
 
 /** Where the cache of `profile` is. */
-export const cacheFileOf = (profile: Profile): string => join(here, `cli.cjs.${profile}.cache`);
+export const cacheFileOf = (profile: Profile, at: BundleAt = thisRelease): string =>
+  join(at.dir, `cli.cjs.${profile}.cache`);
 
 /** The first line of a cache file: what it was made by and from. */
-export function cacheHeader(): string {
+export function cacheHeader(at: BundleAt = thisRelease): string {
   const { node, v8 } = process.versions;
-  return `attache-code-cache 1 node-${node} ${process.platform}-${process.arch} v8-${v8} ${digest}\n`;
+  return `attache-code-cache 1 node-${node} ${process.platform}-${process.arch} v8-${v8} ${at.digest}\n`;
 }
 
 /** What the bundle exports (cli.ts). */
@@ -76,16 +86,17 @@ interface Cli {
  * script. The bundle is ASCII (scripts/bundle.mjs makes it so), so it is read as latin1: no UTF-8
  * decoding, and V8 keeps a one-byte string.
  */
-function load(cachedData?: Buffer): { cli: Cli; script: Script } {
-  const source = readFileSync(bundleFile, 'latin1');
+export function loadBundle(at: BundleAt, cachedData?: Buffer): { cli: Cli; script: Script } {
+  const file = bundleFile(at);
+  const source = readFileSync(file, 'latin1');
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: bundleFile,
+    filename: file,
     ...(cachedData === undefined ? {} : { cachedData }),
     importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const module = { exports: {} as Cli };
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
-  wrapper.call(module.exports, module.exports, createRequire(bundleFile), module, bundleFile, here);
+  wrapper.call(module.exports, module.exports, createRequire(file), module, file, at.dir);
   return { cli: module.exports, script };
 }
 
@@ -93,19 +104,20 @@ function load(cachedData?: Buffer): { cli: Cli; script: Script } {
  * The code cache of `profile`, when it may be used: a regular file of the bundle's owner that nobody
  * else may write, with this Node's and this bundle's header. Why not, otherwise.
  */
-function readCache(profile: Profile): Buffer | string {
-  if (digest === undefined) return 'no bundle (development tree)';
+function readCache(at: BundleAt, profile: Profile): Buffer | string {
+  if (at.digest === undefined) return 'no bundle (development tree)';
+  const file = cacheFileOf(profile, at);
   let fd: number | undefined;
   try {
-    const owner = statSync(bundleFile).uid;
-    fd = openSync(cacheFileOf(profile), 'r');
+    const owner = statSync(bundleFile(at)).uid;
+    fd = openSync(file, 'r');
     const stat = fstatSync(fd);
     if (!stat.isFile() || stat.uid !== owner || (stat.mode & 0o022) !== 0)
-      return `${cacheFileOf(profile)} is not the bundle owner's alone`;
+      return `${file} is not the bundle owner's alone`;
     const data = readFileSync(fd);
-    const header = cacheHeader();
+    const header = cacheHeader(at);
     if (data.subarray(0, header.length).toString('latin1') !== header)
-      return `${cacheFileOf(profile)} was made by another Node or from another bundle`;
+      return `${file} was made by another Node or from another bundle`;
     return data.subarray(header.length);
   } catch (err) {
     return (err as Error).message;
@@ -114,68 +126,63 @@ function readCache(profile: Profile): Buffer | string {
   }
 }
 
+/** A command started from the bundle: its promise, and whether V8 took the code cache. */
+export interface CompiledStart {
+  done: Promise<void>;
+  cache: 'accepted' | 'rejected';
+}
+
 /**
- * Starts the command from the bundle and its code cache (the command's promise), or returns undefined
- * (nothing run) when they cannot be used: the caller then imports the ES modules. `attache run`
- * always takes the ES modules: the gateway keeps only the modules it loads, not the whole bundle.
+ * Starts the command (`argv[2]` on) from the bundle and its code cache, or returns undefined (nothing
+ * run) when they cannot be used: the caller then imports the ES modules. `attache run` always takes
+ * the ES modules: the gateway keeps only the modules it loads, not the whole bundle.
  */
-export function startCompiled(): Promise<void> | undefined {
-  const command = process.argv[2];
+export function startCompiled(at: BundleAt = thisRelease, argv = process.argv): CompiledStart | undefined {
+  const command = argv[2];
   if (command === 'run') return undefined;
-  const cache = readCache(profileOf(command));
+  const cache = readCache(at, profileOf(command));
   if (typeof cache === 'string') {
     log('ES modules: %s', cache);
     return undefined;
   }
-  const { cli, script } = load(cache);
-  log(
-    'bundle, code cache %s',
-    script.cachedDataRejected ? 'REJECTED by V8 (compiled from source)' : 'accepted',
-  );
-  return cli.main();
+  const { cli, script } = loadBundle(at, cache);
+  const taken = script.cachedDataRejected === true ? 'rejected' : 'accepted';
+  log('bundle, code cache %s', taken);
+  return { done: cli.main(), cache: taken };
 }
 
-/**
- * Runs the command of `profile` (process.argv, set by writeCodeCaches) from the bundle and writes
- * the code cache it leaves when the process exits (atomically, 0644 whatever the umask).
- */
-function runAndWriteCache(profile: Profile): Promise<void> {
-  const { cli, script } = load();
-  process.once('exit', () => {
-    const file = cacheFileOf(profile);
-    const temporary = `${file}.${process.pid}`;
-    try {
-      writeFileSync(
-        temporary,
-        Buffer.concat([Buffer.from(cacheHeader(), 'latin1'), script.createCachedData()]),
-        {
-          mode: 0o600,
-          flag: 'wx',
-        },
-      );
-      chmodSync(temporary, 0o644);
-      renameSync(temporary, file);
-    } finally {
-      rmSync(temporary, { force: true });
-    }
-  });
-  return cli.main();
+/** Writes the code cache of `script` (compiled from `at`'s bundle) for `profile`: atomically, 0644 whatever the umask. */
+export function writeCodeCache(at: BundleAt, profile: Profile, script: Script): number {
+  const file = cacheFileOf(profile, at);
+  const temporary = `${file}.${process.pid}`;
+  const data = Buffer.concat([Buffer.from(cacheHeader(at), 'latin1'), script.createCachedData()]);
+  try {
+    writeFileSync(temporary, data, { mode: 0o600, flag: 'wx' });
+    chmodSync(temporary, 0o644);
+    renameSync(temporary, file);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+  return data.length;
 }
 
 /**
  * `attache --write-code-cache`: makes the code cache of each profile for this Node, each by running
- * its command in a process of its own (`attache --write-code-cache <profile> <args>`) on a config
- * in a temporary directory (a listener on a free port, a data directory of its own). Resolves the
- * caches' files and sizes; rejects when one was not written.
+ * its command from the bundle in a process of its own (`attache --write-code-cache <profile> <args>`,
+ * which writes the cache when it exits) on a config in a temporary directory (a listener, a data
+ * directory of its own). Resolves the caches' files and sizes; rejects when one was not written.
  */
 export async function writeCodeCaches(): Promise<{ file: string; bytes: number }[]> {
-  const [, bin, , profile, ...args] = process.argv;
+  const [node, bin, , profile, ...args] = process.argv as [string, string, ...string[]];
+  if (thisRelease.digest === undefined)
+    throw new Error('no bundle beside this file: only a release has a code cache');
   if (profile !== undefined) {
-    process.argv = [process.argv[0] as string, bin as string, ...args];
-    await runAndWriteCache(profile as Profile);
+    process.argv = [node, bin, ...args];
+    const { cli, script } = loadBundle(thisRelease);
+    process.once('exit', () => writeCodeCache(thisRelease, profile as Profile, script));
+    await cli.main();
     return [];
   }
-  if (digest === undefined) throw new Error('no bundle beside this file: only a release has a code cache');
   const dir = await mkdtemp(join(tmpdir(), 'attache-code-cache-'));
   try {
     const config = join(dir, 'config.json');
@@ -199,10 +206,10 @@ export async function writeCodeCaches(): Promise<{ file: string; bytes: number }
       const file = cacheFileOf(profile);
       rmSync(file, { force: true });
       const child = spawn(
-        process.execPath,
+        node,
         [
           ...process.execArgv,
-          bin as string,
+          bin,
           '--write-code-cache',
           profile,
           ...command.map((a) => a.replace('{config}', config)),
