@@ -9,7 +9,9 @@ import { startCompiled, writeCodeCaches } from './compiled-start.js';
 // ES modules. `attache --write-code-cache` makes the caches (the root unit on the box).
 if (process.argv[2] === '--write-code-cache') {
   try {
-    for (const { file, bytes } of await writeCodeCaches()) process.stdout.write(`${file}: ${bytes} bytes\n`);
+    const written = await writeCodeCaches();
+    for (const { file, bytes } of written) process.stdout.write(`${file}: ${bytes} bytes\n`);
+    if (written.length === 0) process.stdout.write('the code cache is up to date\n');
   } catch (err) {
     console.error(`attache: no code cache written: ${(err as Error).message}`);
     process.exitCode = 1;

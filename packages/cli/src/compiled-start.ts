@@ -167,15 +167,20 @@ export function writeCodeCache(at: BundleAt, profile: Profile, script: Script): 
 }
 
 /**
- * `attache --write-code-cache`: makes the code cache of each profile for this Node, each by running
- * its command from the bundle in a process of its own (`attache --write-code-cache <profile> <args>`,
- * which writes the cache when it exits) on a config in a temporary directory (a listener, a data
- * directory of its own). Resolves the caches' files and sizes; rejects when one was not written.
+ * `attache --write-code-cache`: makes the code cache of each profile for this Node where it has none
+ * that it may use, each by running its command from the bundle in a process of its own (`attache
+ * --write-code-cache <profile> <args>`, which writes the cache when it exits) on a config in a
+ * temporary directory (a listener, a data directory of its own). Only the bundle's owner may: a cache
+ * anyone else wrote is never used. Resolves the caches written and their sizes; rejects when one
+ * was not written.
  */
 export async function writeCodeCaches(): Promise<{ file: string; bytes: number }[]> {
   const [node, bin, , profile, ...args] = process.argv as [string, string, ...string[]];
   if (thisRelease.digest === undefined)
     throw new Error('no bundle beside this file: only a release has a code cache');
+  const owner = statSync(bundleFile(thisRelease)).uid;
+  if (process.getuid?.() !== owner)
+    throw new Error(`only the owner of ${bundleFile(thisRelease)} (uid ${owner}) may write its code cache`);
   if (profile !== undefined) {
     process.argv = [node, bin, ...args];
     const { cli, script } = loadBundle(thisRelease);
@@ -183,6 +188,10 @@ export async function writeCodeCaches(): Promise<{ file: string; bytes: number }
     await cli.main();
     return [];
   }
+  const stale = (Object.keys(profiles) as Profile[]).filter(
+    (p) => typeof readCache(thisRelease, p) === 'string',
+  );
+  if (stale.length === 0) return [];
   const dir = await mkdtemp(join(tmpdir(), 'attache-code-cache-'));
   try {
     const config = join(dir, 'config.json');
@@ -202,20 +211,14 @@ export async function writeCodeCaches(): Promise<{ file: string; bytes: number }
       }),
     );
     const written = [];
-    for (const [profile, command] of Object.entries(profiles) as [Profile, readonly string[]][]) {
+    for (const profile of stale) {
       const file = cacheFileOf(profile);
       rmSync(file, { force: true });
-      const child = spawn(
-        node,
-        [
-          ...process.execArgv,
-          bin,
-          '--write-code-cache',
-          profile,
-          ...command.map((a) => a.replace('{config}', config)),
-        ],
-        { cwd: dir, stdio: 'ignore' },
-      );
+      const command = profiles[profile].map((a) => a.replace('{config}', config));
+      const child = spawn(node, [...process.execArgv, bin, '--write-code-cache', profile, ...command], {
+        cwd: dir,
+        stdio: 'ignore',
+      });
       await once(child, 'exit');
       written.push({ file, bytes: statSync(file).size });
     }
