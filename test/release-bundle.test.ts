@@ -3,7 +3,7 @@
 // it lacks, and run as a user runs it: `attache --version`, `config validate` on a good and a bad
 // config, `modbus read` over TCP (which loads no serial port code) and over RTU on a serial line,
 // `attache run` reading a serial device, `status` asking that gateway, and `sync`, whose
-// window process the gateway forks from the bundle's window-worker.js and which uploads through
+// window process the gateway forks from the bundle's window-worker.mjs and which uploads through
 // the AWS CRT (a native module shipped beside the bundle) to mosquitto with mutual TLS.
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';

@@ -6,8 +6,11 @@ import { startCompiled, writeCodeCaches } from './compiled-start.js';
 
 // The release starts a command from its CommonJS bundle with V8's code cache when it can
 // (compiled-start.ts); otherwise (the development tree, `attache run`, no usable cache) from the
-// ES modules. `attache --write-code-cache` makes the caches (the root unit on the box).
-if (process.argv[2] === '--write-code-cache') {
+// ES modules. `attache --write-code-cache` makes the caches. No top-level await: the release's
+// bin.js is a CommonJS script (scripts/bundle.mjs), which spares a short command the ES module
+// loader. A command that fails ends as before: its error printed, exit status 1.
+
+async function writeCaches(): Promise<void> {
   try {
     const written = await writeCodeCaches();
     for (const { file, bytes } of written) process.stdout.write(`${file}: ${bytes} bytes\n`);
@@ -16,6 +19,7 @@ if (process.argv[2] === '--write-code-cache') {
     console.error(`attache: no code cache written: ${(err as Error).message}`);
     process.exitCode = 1;
   }
-} else {
-  await (startCompiled()?.done ?? (await import('./cli.js')).main());
 }
+
+if (process.argv[2] === '--write-code-cache') void writeCaches();
+else void (startCompiled()?.done ?? import('./cli.js').then((cli) => cli.main()));
