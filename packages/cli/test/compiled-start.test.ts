@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { chmod, chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { type BundleAt, cacheFileOf, cacheHeader, profileOf, startCompiled } from '../dist/compiled-start.js';
@@ -111,4 +112,13 @@ t.test('each command starts with the cache made by its kind of command', async (
   t.equal(profileOf('modbus'), 'modbus');
   t.equal(profileOf('ports'), 'other');
   t.equal(profileOf(undefined), 'other');
+});
+
+t.test('the development tree has no bundle to make a code cache of', async (t) => {
+  const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+  const result = await run(process.execPath, [bin, '--write-code-cache']).catch(
+    (err: { code: number; stderr: string }) => err,
+  );
+  t.equal((result as { code?: number }).code, 1, 'exit status 1');
+  t.match(result.stderr, /^attache: no code cache written: no bundle beside this file/, 'and says why');
 });
