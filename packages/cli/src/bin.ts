@@ -2,7 +2,7 @@
 // One V8 helper thread is enough on a Pi. The service adds `--max-semi-space-size=4` (attache.service:
 // a young generation capped at 4 MB, sized for the ingest path under load, bench/README.md); a short
 // command does not need the cap.
-import { startCompiled, writeCodeCaches } from './compiled-start.js';
+import { startCompiled } from './compiled-start.js';
 
 // The release starts a command from its CommonJS bundle with V8's code cache when it can
 // (compiled-start.ts); otherwise (the development tree, `attache run`, no usable cache) from the
@@ -12,7 +12,7 @@ import { startCompiled, writeCodeCaches } from './compiled-start.js';
 
 async function writeCaches(): Promise<void> {
   try {
-    const written = await writeCodeCaches();
+    const written = await (await import('./code-cache-writer.js')).writeCodeCaches();
     for (const { file, bytes } of written) process.stdout.write(`${file}: ${bytes} bytes\n`);
     if (written.length === 0) process.stdout.write('the code cache is up to date\n');
   } catch (err) {

@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import {
   chmodSync,
   closeSync,
@@ -11,9 +9,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
@@ -26,7 +22,7 @@ import { constants, Script } from 'node:vm';
 // made by running such a command on a throw-away config (`attache --write-code-cache`).
 //
 // A cache is executable code: it is used only when it is a regular file of the bundle's owner that
-// nobody else may write (the root unit on the box makes it, image-build/README.md), made by this
+// nobody else may write (code-cache-writer.ts; where the box gets it: image-build/README.md), made by this
 // very Node (version, platform, architecture, V8) from this very bundle (its SHA-256, which
 // scripts/bundle.mjs puts in place of `__ATTACHE_CLI_DIGEST__`). Anything else (no bundle, as in
 // the development tree; no cache; one from another Node after an upgrade; one anyone else could
@@ -41,18 +37,18 @@ export interface BundleAt {
 }
 
 /** This release's: the bundle beside this file, its digest put here by scripts/bundle.mjs. */
-const thisRelease: BundleAt = {
+export const thisRelease: BundleAt = {
   dir: dirname(fileURLToPath(import.meta.url)),
   digest: typeof __ATTACHE_CLI_DIGEST__ === 'string' ? __ATTACHE_CLI_DIGEST__ : undefined,
 };
 const log = debuglog('attache-start');
-const bundleFile = (at: BundleAt) => join(at.dir, 'cli.cjs');
+export const bundleFile = (at: BundleAt) => join(at.dir, 'cli.cjs');
 
 /**
  * The commands whose start a cache is made for, each by the command run on a throw-away config
  * (`{config}` is filled in by writeCodeCaches; nothing listens on port 1); `other` (help) for the rest.
  */
-const profiles = {
+export const profiles = {
   config: ['config', 'validate', '--config', '{config}'],
   status: ['status', '--config', '{config}'],
   modbus: ['modbus', 'read', '--bus', 'tcp://127.0.0.1:1', '--ref', '40001', '--timeout', '100'],
@@ -104,7 +100,7 @@ export function loadBundle(at: BundleAt, cachedData?: Buffer): { cli: Cli; scrip
  * The code cache of `profile`, when it may be used: a regular file of the bundle's owner that nobody
  * else may write, with this Node's and this bundle's header. Why not, otherwise.
  */
-function readCache(at: BundleAt, profile: Profile): Buffer | string {
+export function readCache(at: BundleAt, profile: Profile): Buffer | string {
   if (at.digest === undefined) return 'no bundle (development tree)';
   const file = cacheFileOf(profile, at);
   let fd: number | undefined;
@@ -164,66 +160,4 @@ export function writeCodeCache(at: BundleAt, profile: Profile, script: Script): 
     rmSync(temporary, { force: true });
   }
   return data.length;
-}
-
-/**
- * `attache --write-code-cache`: makes the code cache of each profile for this Node where it has none
- * that it may use, each by running its command from the bundle in a process of its own (`attache
- * --write-code-cache <profile> <args>`, which writes the cache when it exits) on a config in a
- * temporary directory (a listener, a data directory of its own). Only the bundle's owner may: a cache
- * anyone else wrote is never used. Resolves the caches written and their sizes; rejects when one
- * was not written.
- */
-export async function writeCodeCaches(): Promise<{ file: string; bytes: number }[]> {
-  const [node, bin, , profile, ...args] = process.argv as [string, string, ...string[]];
-  if (thisRelease.digest === undefined)
-    throw new Error('no bundle beside this file: only a release has a code cache');
-  const owner = statSync(bundleFile(thisRelease)).uid;
-  if (process.getuid?.() !== owner)
-    throw new Error(`only the owner of ${bundleFile(thisRelease)} (uid ${owner}) may write its code cache`);
-  if (profile !== undefined) {
-    process.argv = [node, bin, ...args];
-    const { cli, script } = loadBundle(thisRelease);
-    process.once('exit', () => writeCodeCache(thisRelease, profile as Profile, script));
-    await cli.main();
-    return [];
-  }
-  const stale = (Object.keys(profiles) as Profile[]).filter(
-    (p) => typeof readCache(thisRelease, p) === 'string',
-  );
-  if (stale.length === 0) return [];
-  const dir = await mkdtemp(join(tmpdir(), 'attache-code-cache-'));
-  try {
-    const config = join(dir, 'config.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        version: 1,
-        gateway: { id: 'code-cache', dataDir: join(dir, 'data') },
-        devices: [
-          {
-            id: 'monitor',
-            adapter: 'ethernet',
-            endpoint: { mode: 'listen', host: '127.0.0.1', port: 2575, allow: ['127.0.0.1'] },
-            format: { kind: 'hl7-mllp' },
-          },
-        ],
-      }),
-    );
-    const written = [];
-    for (const profile of stale) {
-      const file = cacheFileOf(profile);
-      rmSync(file, { force: true });
-      const command = profiles[profile].map((a) => a.replace('{config}', config));
-      const child = spawn(node, [...process.execArgv, bin, '--write-code-cache', profile, ...command], {
-        cwd: dir,
-        stdio: 'ignore',
-      });
-      await once(child, 'exit');
-      written.push({ file, bytes: statSync(file).size });
-    }
-    return written;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
