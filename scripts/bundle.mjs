@@ -26,7 +26,7 @@
 // box (`attache --write-code-cache`, image-build/README.md), never here; bin.js carries the SHA-256
 // of cli.cjs, so that a cache made from another bundle is never used. cli.cjs also holds core's
 // validators (required from the bundle, so that the cache holds their code too). Without a usable
-// cache, and for `attache run`, bin.js imports the ES modules (cli.mjs) as before.
+// cache, and for `attache run` and `console`, bin.js imports the ES modules (cli.mjs) as before.
 //
 // The native modules' binaries stay outside the bundle: node-gyp-build and aws-crt find them from
 // their own package directory (the files that load them are required from node_modules). Every `new URL('…', import.meta.url)` in the output must name a file

@@ -5,7 +5,7 @@
 import { startCompiled } from './compiled-start.js';
 
 // The release starts a command from its CommonJS bundle with V8's code cache when it can
-// (compiled-start.ts); otherwise (the development tree, `attache run`, no usable cache) from the
+// (compiled-start.ts); otherwise (the development tree, the services `run` and `console`, no usable cache) from the
 // ES modules. `attache --write-code-cache` makes the caches. No top-level await: the release's
 // bin.js is a CommonJS script (scripts/bundle.mjs), which spares a short command the ES module
 // loader. A command that fails ends as before: its error printed, exit status 1.

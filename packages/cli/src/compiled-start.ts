@@ -129,13 +129,19 @@ export interface CompiledStart {
 }
 
 /**
+ * The commands that run for good as services (attache.service, attache-console.service): they start
+ * from the ES modules, so that they keep only the modules they load, not the whole bundle's source
+ * and cache; their memory counts more than their start.
+ */
+const services = new Set(['run', 'console']);
+
+/**
  * Starts the command (`argv[2]` on) from the bundle and its code cache, or returns undefined (nothing
- * run) when they cannot be used: the caller then imports the ES modules. `attache run` always takes
- * the ES modules: the gateway keeps only the modules it loads, not the whole bundle.
+ * run) when they cannot be used or the command is a service's: the caller then imports the ES modules.
  */
 export function startCompiled(at: BundleAt = thisRelease, argv = process.argv): CompiledStart | undefined {
   const command = argv[2];
-  if (command === 'run') return undefined;
+  if (command !== undefined && services.has(command)) return undefined;
   const cache = readCache(at, profileOf(command));
   if (typeof cache === 'string') {
     log('ES modules: %s', cache);

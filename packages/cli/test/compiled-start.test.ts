@@ -64,6 +64,7 @@ t.test('a command starts from the bundle only with a cache of its own', async (t
   t.equal(startCompiled(at, argv('status'))?.cache, 'accepted', 'as often as it starts');
   t.equal(startCompiled(at, argv('sync'))?.cache, 'accepted', '`sync` starts with the status cache');
   t.equal(startCompiled(at, argv('run')), undefined, '`attache run` always takes the ES modules');
+  t.equal(startCompiled(at, argv('console')), undefined, 'and so does the console screen (a service too)');
   t.equal(
     startCompiled(at, argv('config')),
     undefined,
