@@ -205,9 +205,11 @@ const pinoOverrides = (url) =>
     Object.keys(pinoWorkers).map((name) => [name === 'pino-file' ? 'pino/file' : name, `./${name}.cjs`]),
   )}.map(([k, f]) => [k, __attachePath(new URL(f, ${url}))]));`;
 
-// cli.cjs: `import.meta.url` is the file's own URL (it sits beside the chunks, so every relative
-// URL names the same file as from them).
+// cli.cjs: strict mode, as the ES modules it is made of (and their bundled CommonJS dependencies,
+// strict inside the ES module chunks too); `import.meta.url` is the file's own URL (it sits beside
+// the chunks, so every relative URL names the same file as from them).
 const cjsBanner = [
+  "'use strict';",
   "const __attacheUrl = require('node:url').pathToFileURL(__filename).href;",
   "const { fileURLToPath: __attachePath } = require('node:url');",
   pinoOverrides('__attacheUrl'),

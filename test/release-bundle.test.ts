@@ -222,6 +222,9 @@ t.test(
     for (const [name, result] of Object.entries(plain))
       t.match(result.start, /^ES modules: /, `${name}: ES modules without a cache`);
 
+    const cjs = await readFile(join(dist, 'cli.cjs'), 'latin1');
+    t.match(cjs, /^'use strict';\n/, 'the bundle runs in strict mode, as the ES modules do');
+    t.notMatch(cjs, /[\u0080-\u00ff]/, 'and is ASCII (it is read as latin1)');
     const written = await run(bin, ['--write-code-cache']);
     t.equal(written.code, 0, written.stderr);
     const caches = (await readdir(dist)).filter((f) => f.endsWith('.cache')).sort();
