@@ -343,7 +343,7 @@ async function main() {
     await bootAnalysis();
     // The image's own systemd scores the units (test/image.test.ts does it offline with the host's).
     const exposure = await ssh(
-      'for u in attache attache-console attache-provision attache-hotplug@ttyUSB0 attache-ssh-hostkeys attache-firewall attache-firewall-reload; do systemd-analyze security --no-pager $u.service | tail -1; done',
+      'for u in attache attache-console attache-code-cache attache-provision attache-hotplug@ttyUSB0 attache-ssh-hostkeys attache-firewall attache-firewall-reload; do systemd-analyze security --no-pager $u.service | tail -1; done',
     );
     const scores = Object.fromEntries(
       [...exposure.matchAll(/exposure level for ([\w@-]+)\.service: ([\d.]+)/g)].map((m) => [
@@ -352,10 +352,11 @@ async function main() {
       ]),
     );
     check(
-      'systemd-analyze security: attache and attache-console <= 2.0, root helpers <= 5.0',
+      'systemd-analyze security: attache, attache-console and attache-code-cache <= 2.0, root helpers <= 5.0',
       scores.attache <= 2 &&
         scores['attache-console'] <= 2 &&
-        Object.keys(scores).length === 7 &&
+        scores['attache-code-cache'] <= 2 &&
+        Object.keys(scores).length === 8 &&
         Object.values(scores).every((v) => v <= 5),
       JSON.stringify(scores),
     );
@@ -364,6 +365,16 @@ async function main() {
       'the firewall is loaded: SSH only from the management network',
       /tcp dport 22 ip saddr 10\.0\.2\.0\/24 accept/.test(firewall),
       firewall.trim().split('\n')[0],
+    );
+    // Short commands start from the CLI's bundle with the code cache the image build made (under
+    // qemu-user, by the image's Node): packages/cli/src/compiled-start.ts, image-build/README.md.
+    const started = await ssh(
+      'NODE_DEBUG=attache-start attache config validate --config /var/lib/attache/config/config.json 2>&1 >/dev/null | grep ATTACHE-START; stat -c "%U %a %n" /opt/attache/current/packages/cli/dist/*.cache; true',
+    );
+    check(
+      "the CLI starts from its bundle with the image's code cache (four caches, root's, 0644)",
+      /bundle, code cache accepted/.test(started) && (started.match(/^root 644 /gm) ?? []).length === 4,
+      started.trim().replace(/\n/g, '; '),
     );
     await setClock();
     const stateFile = JSON.parse(await ssh('cat /var/lib/attache/provisioning.json'));

@@ -7,19 +7,32 @@
 // release (image-build/stage-app.sh adds its marker, software updates ship such a tree):
 //
 //   package.json                        the release's version
-//   packages/cli/package.json           ("type": "module")
-//   packages/cli/dist/bin.js            `attache` (every unit and /usr/local/bin/attache start it by this path)
-//   packages/cli/dist/window-worker.js  the window process (forked by path from the gateway)
+//   packages/cli/package.json           (CommonJS: the ES modules are .mjs)
+//   packages/cli/dist/bin.js            `attache` (every unit and /usr/local/bin/attache start it by this path):
+//                                       a small CommonJS script, which spares a command the ES module loader
+//   packages/cli/dist/cli.cjs           the whole CLI as one CommonJS script, for V8's code cache (below)
+//   packages/cli/dist/cli.mjs           the CLI as ES modules (`attache run`, and any command without a cache)
+//   packages/cli/dist/window-worker.mjs the window process (forked by path from the gateway)
 //   packages/cli/dist/*.cjs             pino's worker threads (started by path: pino/docs/bundling.md)
-//   packages/cli/dist/*-<hash>.js       the shared and lazily imported parts
+//   packages/cli/dist/*-<hash>.mjs      the shared and lazily imported parts
 //   packages/cli/generated/*.cjs        @attache/core's validators, one per schema, required at first use
 //   packages/cli/assets/, certs/        files the code reads beside itself (the technician page, Amazon's root CAs)
 //   packages/cli/THIRD-PARTY-LICENSES.txt
 //   node_modules/                       only the native modules and what they require, as npm installed them
 //
+// A short command starts from cli.cjs with V8's code cache of it (packages/cli/src/compiled-start.ts):
+// V8 neither parses nor compiles what the cache holds, and one script costs none of the ES module
+// loader's per-module work. The cache (`cli.cjs.cache`) is made for the Node that runs it, on the
+// box (`attache --write-code-cache`, image-build/README.md), never here; bin.js carries the SHA-256
+// of cli.cjs, so that a cache made from another bundle is never used. cli.cjs also holds core's
+// validators (required from the bundle, so that the cache holds their code too). Without a usable
+// cache, and for `attache run` and `console`, bin.js imports the ES modules (cli.mjs) as before.
+//
 // The native modules' binaries stay outside the bundle: node-gyp-build and aws-crt find them from
 // their own package directory (the files that load them are required from node_modules). Every `new URL('…', import.meta.url)` in the output must name a file
 // of the tree, or the build fails.
+
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   cpSync,
@@ -50,11 +63,15 @@ export const nativePackages = ['classic-level', '@serialport/bindings-cpp', 'aws
 const binaryLoaders = ['classic-level/binding.js', '@serialport/bindings-cpp/dist/serialport-bindings.js'];
 const externalPackages = ['aws-crt'];
 
-/** The processes started by a path, beside bin.js: fork() and pino's worker threads. */
+/** `attache`, a CommonJS script that starts cli.cjs or imports cli.mjs. */
+const binEntry = 'packages/cli/dist/bin.js';
+/** The ES modules: the CLI that bin.js imports, the window process the gateway forks by path. */
 const esmEntries = {
-  bin: 'packages/cli/dist/bin.js',
+  cli: 'packages/cli/dist/cli.js',
   'window-worker': 'packages/gateway/dist/window-worker.js',
 };
+/** The CLI as one CommonJS script (cli.cjs). */
+const cliEntry = esmEntries.cli;
 const pinoWorkers = {
   'thread-stream-worker': 'thread-stream/lib/worker.js',
   'pino-worker': 'pino/lib/worker.js',
@@ -117,15 +134,104 @@ const externalBinaryLoaders = {
   },
 };
 
+/**
+ * In cli.cjs, core's validate.js requires its validators from the bundle, not by path from
+ * `../generated/`: the code cache then holds the compiled validators too.
+ */
+const bundledValidators = {
+  name: 'bundled-validators',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]packages[\\/]core[\\/]dist[\\/]validate\.js$/ }, (args) => {
+      const code = readFileSync(args.path, 'utf8');
+      const line = 'const requireHere = createRequire(import.meta.url);';
+      if (!code.includes(line)) throw new Error(`${args.path} no longer has "${line}": update bundle.mjs`);
+      const table = readdirSync(join(root, lazyValidators))
+        .filter((f) => f.endsWith('.cjs'))
+        .map((f) => `${JSON.stringify(f)}: () => require(${JSON.stringify(join(root, lazyValidators, f))})`);
+      const bundled = `const requireHere = (path) => ({ ${table.join(', ')} })[path.slice(path.lastIndexOf('/') + 1)]();`;
+      return { contents: code.replace(line, bundled), loader: 'js', resolveDir: dirname(args.path) };
+    });
+  },
+};
+
+/**
+ * yargs looks for a package.json up from the directory above its own `node_modules`, or from the
+ * working directory when it has none (bundled, it has none): where there is none up from there, it
+ * catches an AssertionError whose stack V8 formats, at every command; in cli.cjs that makes V8 find
+ * the line ends of the whole 2 MB script (~27 M instructions, 10 % of `attache config validate`).
+ * Bundled, it looks up from the bundle's file instead, and finds the release's package.json.
+ */
+const yargsFromBundle = {
+  name: 'yargs-from-bundle',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/ }, (args) => {
+      const code = readFileSync(args.path, 'utf8');
+      const line = "const mainFilename = __dirname.substring(0, __dirname.lastIndexOf('node_modules'));";
+      if (!code.includes(line)) throw new Error(`${args.path} no longer has "${line}": update bundle.mjs`);
+      return {
+        contents: code.replace(line, 'const mainFilename = __dirname;'),
+        loader: 'js',
+        resolveDir: dirname(args.path),
+      };
+    });
+  },
+};
+
+/** The ES modules are .mjs: the gateway forks the window process's by that name. */
+const windowWorkerMjs = {
+  name: 'window-worker-mjs',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]packages[\\/]gateway[\\/]dist[\\/]window-child\.js$/ }, (args) => {
+      const code = readFileSync(args.path, 'utf8');
+      const url = "new URL('./window-worker.js', import.meta.url)";
+      if (!code.includes(url)) throw new Error(`${args.path} no longer has "${url}": update bundle.mjs`);
+      const contents = code.replace(url, "new URL('./window-worker.mjs', import.meta.url)");
+      return { contents, loader: 'js', resolveDir: dirname(args.path) };
+    });
+  },
+};
+
+/** bin.js imports the ES modules' CLI, cli.mjs beside it. */
+const cliModules = {
+  name: 'cli-modules',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/cli\.js$/ }, () => ({ path: './cli.mjs', external: true }));
+  },
+};
+
+/** pino's worker files by absolute path from `url`, the output file (pino/docs/bundling.md). */
+const pinoOverrides = (url) =>
+  `globalThis.__bundlerPathsOverrides ??= Object.fromEntries(${JSON.stringify(
+    Object.keys(pinoWorkers).map((name) => [name === 'pino-file' ? 'pino/file' : name, `./${name}.cjs`]),
+  )}.map(([k, f]) => [k, __attachePath(new URL(f, ${url}))]));`;
+
+// cli.cjs: strict mode, as the ES modules it is made of (and their bundled CommonJS dependencies,
+// strict inside the ES module chunks too); `import.meta.url` is the file's own URL (it sits beside
+// the chunks, so every relative URL names the same file as from them).
+const cjsBanner = [
+  "'use strict';",
+  "const __attacheUrl = require('node:url').pathToFileURL(__filename).href;",
+  "const { fileURLToPath: __attachePath } = require('node:url');",
+  pinoOverrides('__attacheUrl'),
+].join('\n');
+
+/**
+ * esbuild writes ASCII only (its default charset) except in the comments it keeps: those become
+ * ASCII too, so that compiled-start.ts reads the bundle as latin1 (no UTF-8 decoding at each start).
+ */
+function asciiOnly(file) {
+  const code = readFileSync(file, 'utf8');
+  writeFileSync(file, code.replace(/[\u0080-\uffff]/g, '?'));
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
 // Each output module gets a `require` for the CommonJS code in it (builtins, the native packages),
 // and pino's worker files by absolute path (pino/docs/bundling.md).
 const banner = [
   "import { createRequire as __attacheRequire } from 'node:module';",
   "import { fileURLToPath as __attachePath } from 'node:url';",
   'const require = __attacheRequire(import.meta.url);',
-  `globalThis.__bundlerPathsOverrides ??= Object.fromEntries(${JSON.stringify(
-    Object.keys(pinoWorkers).map((name) => [name === 'pino-file' ? 'pino/file' : name, `./${name}.cjs`]),
-  )}.map(([k, f]) => [k, __attachePath(new URL(f, import.meta.url))]));`,
+  pinoOverrides('import.meta.url'),
 ].join('\n');
 
 function parseArgs(argv) {
@@ -185,7 +291,7 @@ function bytesUnder(path) {
 /** Every `new URL('…', import.meta.url)` of the output must name a file or directory of the tree. */
 export function checkRelativeFiles(dist) {
   const missing = [];
-  for (const file of readdirSync(dist).filter((f) => /\.c?js$/.test(f))) {
+  for (const file of readdirSync(dist).filter((f) => /\.[cm]?js$/.test(f))) {
     const code = readFileSync(join(dist, file), 'utf8');
     for (const [, target] of code.matchAll(/new URL\(\s*["'`]([^"'`]+)["'`],\s*import\.meta\.url\s*\)/g)) {
       if (!existsSync(fileURLToPath(new URL(target, `file://${join(dist, file)}`))))
@@ -216,7 +322,7 @@ function licenses(inputs) {
 
 async function main() {
   const { out, modules } = parseArgs(process.argv.slice(2));
-  for (const entry of Object.values(esmEntries)) {
+  for (const entry of [...Object.values(esmEntries), binEntry]) {
     if (!existsSync(join(root, entry))) throw new Error(`${entry} is missing: run npm run build first`);
   }
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
@@ -233,15 +339,35 @@ async function main() {
     legalComments: 'none',
     logLevel: 'warning',
   };
+  const cli = await build({
+    ...common,
+    entryPoints: { cli: cliEntry },
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+    define: { 'import.meta.url': '__attacheUrl' },
+    banner: { js: cjsBanner },
+    alias: { 'string-width': './packages/cli/dist/text-width.js' },
+    plugins: [lazySerialport, externalBinaryLoaders, bundledValidators, yargsFromBundle, windowWorkerMjs],
+  });
+  const digest = asciiOnly(join(dist, 'cli.cjs'));
+  const bin = await build({
+    ...common,
+    entryPoints: { bin: binEntry },
+    format: 'cjs',
+    define: { __ATTACHE_CLI_DIGEST__: JSON.stringify(digest), 'import.meta.url': '__attacheUrl' },
+    banner: { js: "'use strict';\nconst __attacheUrl = require('node:url').pathToFileURL(__filename).href;" },
+    plugins: [cliModules],
+  });
   const app = await build({
     ...common,
     entryPoints: esmEntries,
+    outExtension: { '.js': '.mjs' },
     format: 'esm',
     splitting: true,
     chunkNames: '[name]-[hash]',
     banner: { js: banner },
     alias: { 'string-width': './packages/cli/dist/text-width.js' },
-    plugins: [lazySerialport, externalBinaryLoaders],
+    plugins: [lazySerialport, externalBinaryLoaders, yargsFromBundle, windowWorkerMjs],
   });
   const workers = await build({
     ...common,
@@ -270,15 +396,15 @@ async function main() {
   );
   writeFileSync(
     join(out, 'packages/cli/package.json'),
-    `${JSON.stringify({ name: '@attache/cli', version, private: true, type: 'module', bin: { attache: './dist/bin.js' } }, null, 2)}\n`,
+    `${JSON.stringify({ name: '@attache/cli', version, private: true, type: 'commonjs', bin: { attache: './dist/bin.js' } }, null, 2)}\n`,
   );
-  const inputs = [app, workers, validators].flatMap((r) => Object.keys(r.metafile.inputs));
+  const inputs = [cli, bin, app, workers, validators].flatMap((r) => Object.keys(r.metafile.inputs));
   writeFileSync(join(out, 'packages/cli/THIRD-PARTY-LICENSES.txt'), licenses(inputs));
   checkRelativeFiles(dist);
   const count = copyPackages(modules, nativePackages, join(out, 'node_modules'));
   const missing = binaryLoaders.filter((f) => !existsSync(join(out, 'node_modules', f)));
   if (missing.length > 0) throw new Error(`the release lacks the binary loaders ${missing.join(', ')}`);
-  const outputs = [app, workers, validators].flatMap((r) => Object.entries(r.metafile.outputs));
+  const outputs = [cli, bin, app, workers, validators].flatMap((r) => Object.entries(r.metafile.outputs));
   const js = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
   say(`release ${version} in ${out}`);
   say(`  JavaScript: ${outputs.length} files, ${js} bytes (bundled from ${inputs.length} modules)`);

@@ -3,14 +3,14 @@
 // it lacks, and run as a user runs it: `attache --version`, `config validate` on a good and a bad
 // config, `modbus read` over TCP (which loads no serial port code) and over RTU on a serial line,
 // `attache run` reading a serial device, `status` asking that gateway, and `sync`, whose
-// window process the gateway forks from the bundle's window-worker.js and which uploads through
+// window process the gateway forks from the bundle's window-worker.mjs and which uploads through
 // the AWS CRT (a native module shipped beside the bundle) to mosquitto with mutual TLS.
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openPtyPair, startModbusServer } from '@attache/devkit';
+import { getFreePort, openPtyPair, startModbusServer } from '@attache/devkit';
 import t from 'tap';
 import { checkRelativeFiles, copyPackages } from '../scripts/bundle.mjs';
 import { type CommandResult, recordsOf, Stack, type StatusJson } from './helpers/stack.js';
@@ -154,6 +154,129 @@ t.test('the bundled release runs the commands, the gateway and its window proces
   }
   t.notMatch(screen, /"msg":/, 'pretty lines on the terminal, not JSON');
 });
+
+t.test(
+  'the release starts its commands from the bundle with a code cache, and as before without one',
+  async (t) => {
+    const out = await mkdtemp(join(tmpdir(), 'attache-release-cache-'));
+    t.teardown(() => rm(out, { recursive: true, force: true }));
+    const release = join(out, 'release');
+    const built = await run(process.execPath, [join(repo, 'scripts/bundle.mjs'), release]);
+    t.equal(built.code, 0, built.stderr);
+    const dist = join(release, 'packages/cli/dist');
+    const bin = join(dist, 'bin.js');
+    const config = join(out, 'config.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        version: 1,
+        gateway: { id: 'gw-cache', dataDir: join(out, 'data') },
+        devices: [
+          {
+            id: 'monitor',
+            adapter: 'ethernet',
+            endpoint: { mode: 'listen', host: '127.0.0.1', port: await getFreePort(), allow: ['127.0.0.1'] },
+            format: { kind: 'hl7-mllp' },
+          },
+        ],
+      }),
+    );
+    const bad = join(out, 'bad.json');
+    await writeFile(bad, JSON.stringify({ version: 1, gateway: { id: 'x y' }, devices: [] }));
+    const tcp = await startModbusServer({
+      transport: 'tcp',
+      units: { 1: [{ table: 'hr', address: 0, type: 'uint16', value: 42 }] },
+    });
+    t.teardown(() => tcp.stop());
+    const commands: Record<string, string[]> = {
+      'config validate': ['config', 'validate', '--config', config],
+      'config validate (invalid)': ['config', 'validate', '--config', bad],
+      status: ['status', '--config', config],
+      'modbus read': ['modbus', 'read', '--bus', `tcp://127.0.0.1:${tcp.port}`, '--ref', '40001'],
+      version: ['--version'],
+      'a mistake': ['no-such-command'],
+    };
+    /** Each command's exit code and output, and how it started (NODE_DEBUG=attache-start, taken out of stderr). */
+    const runAll = async () => {
+      const results: Record<string, CommandResult & { start: string }> = {};
+      for (const [name, args] of Object.entries(commands)) {
+        const result = await new Promise<CommandResult>((resolve) => {
+          execFile(
+            bin,
+            args,
+            { env: { ...process.env, NODE_DEBUG: 'attache-start' } },
+            (err, stdout, stderr) =>
+              resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+          );
+        });
+        const start = /^ATTACHE-START \d+: (.*)$/m.exec(result.stderr)?.[1] ?? 'none';
+        results[name] = { ...result, stderr: result.stderr.replace(/^ATTACHE-START \d+: .*\n/gm, ''), start };
+      }
+      return results;
+    };
+    const plain = await runAll();
+    t.equal(plain['config validate']?.code, 0, plain['config validate']?.stderr);
+    t.equal(plain['config validate (invalid)']?.code, 78);
+    t.equal(plain['modbus read']?.code, 0, plain['modbus read']?.stderr);
+    t.equal(plain['a mistake']?.code, 1);
+    for (const [name, result] of Object.entries(plain))
+      t.match(result.start, /^ES modules: /, `${name}: ES modules without a cache`);
+
+    const cjs = await readFile(join(dist, 'cli.cjs'), 'latin1');
+    t.match(cjs, /^'use strict';\n/, 'the bundle runs in strict mode, as the ES modules do');
+    t.notMatch(cjs, /[\u0080-\u00ff]/, 'and is ASCII (it is read as latin1)');
+    const written = await run(bin, ['--write-code-cache']);
+    t.equal(written.code, 0, written.stderr);
+    const caches = (await readdir(dist)).filter((f) => f.endsWith('.cache')).sort();
+    t.same(caches, [
+      'cli.cjs.config.cache',
+      'cli.cjs.modbus.cache',
+      'cli.cjs.other.cache',
+      'cli.cjs.status.cache',
+    ]);
+    for (const cache of caches)
+      t.equal((await stat(join(dist, cache))).mode & 0o777, 0o644, `${cache} is 0644`);
+
+    const compiled = await runAll();
+    for (const [name, result] of Object.entries(compiled)) {
+      t.equal(result.start, 'bundle, code cache accepted', `${name}: from the bundle with its code cache`);
+      const { start: _, ...seen } = result;
+      const { start: __, ...before } = plain[name] as CommandResult & { start: string };
+      t.same(seen, before, `${name}: the same exit code and output`);
+    }
+
+    // Node upgraded (apt) under the release: its caches name the Node that made them.
+    const cacheFile = join(dist, 'cli.cjs.config.cache');
+    const made = await readFile(cacheFile);
+    await writeFile(
+      cacheFile,
+      Buffer.from(made.toString('latin1').replace(/ node-[^ ]+ /, ' node-20.0.0 '), 'latin1'),
+    );
+    const upgraded = await runAll();
+    t.match(
+      upgraded['config validate']?.start,
+      /made by another Node/,
+      'a cache of another Node is not used',
+    );
+    t.same(
+      upgraded['config validate']?.stdout,
+      plain['config validate']?.stdout,
+      'and the command runs as before',
+    );
+    t.equal(upgraded['config validate (invalid)']?.code, 78);
+    // A damaged cache (right header) is refused by V8: the command is compiled from the bundle.
+    const header = made.subarray(0, made.indexOf(10) + 1);
+    await writeFile(cacheFile, Buffer.concat([header, Buffer.alloc(made.length - header.length, 0x5a)]));
+    const damaged = await runAll();
+    t.equal(damaged['config validate']?.start, 'bundle, code cache rejected', 'V8 refuses a damaged cache');
+    t.same(
+      damaged['config validate']?.stdout,
+      plain['config validate']?.stdout,
+      'and the command runs as before',
+    );
+    t.equal(damaged['config validate (invalid)']?.code, 78);
+  },
+);
 
 t.test('the release tree: what the bundle names beside itself must be shipped', async (t) => {
   const tree = await mkdtemp(join(tmpdir(), 'attache-bundle-check-'));

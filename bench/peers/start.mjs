@@ -5,6 +5,10 @@
 // pymodbus server. `status` is timed twice: asking a running gateway (the release's own `attache
 // run`), and with no gateway running (it then opens the cache itself). The same commands from the
 // development tree (packages/*/dist, tsc's output) are timed in the same turns, as `dev tree: …`.
+// The release gets its code cache as on the box (`attache --write-code-cache`, compiled-start.ts);
+// each line says how the command started (`start`, from NODE_DEBUG=attache-start in a run before
+// the timed ones). BENCH_BEFORE_RELEASE=DIR (a release tree, e.g. `node scripts/bundle.mjs DIR` in a
+// checkout of an older commit) times that release's commands in the same turns, as `before: …`.
 // Prints medians and ratios to bare Node as JSON lines, with the rounds and the load average.
 // The timed processes run without NODE_EXTRA_CA_CERTS, as on the box: where it is set (a machine
 // behind a TLS-inspecting proxy), every Node process, `node -e 0` included, first parses those
@@ -37,6 +41,10 @@ let gateway;
 try {
   await run(process.execPath, [here('../../scripts/bundle.mjs'), join(dir, 'release')]);
   const bin = join(dir, 'release/packages/cli/dist/bin.js');
+  await run(bin, ['--write-code-cache'], { env });
+  const beforeBin = process.env.BENCH_BEFORE_RELEASE
+    ? join(process.env.BENCH_BEFORE_RELEASE, 'packages/cli/dist/bin.js')
+    : undefined;
   /** A config whose one device listens for HL7 on a free port (nothing to open, so it starts at once). */
   async function config(name) {
     const path = join(dir, `${name}.json`);
@@ -73,6 +81,7 @@ try {
   const bus = `tcp://127.0.0.1:${server.port}`;
   const attache = (label, args) => [
     [label, [bin, args]],
+    ...(beforeBin ? [[`before: ${label}`, [beforeBin, args]]] : []),
     [`dev tree: ${label}`, [devBin, args]],
   ];
   const commands = Object.fromEntries([
@@ -86,7 +95,14 @@ try {
       ['mbpoll', ['-m', 'tcp', '-p', String(server.port), '-0', '-1', '-r', '0', '-c', '1', '127.0.0.1']],
     ],
   ]);
+  /** How each command starts: the release's from its bundle and code cache, or from the ES modules. */
+  const starts = {};
+  for (const [name, [file, args]] of Object.entries(commands)) {
+    const { stderr } = await run(file, args, { env: { ...env, NODE_DEBUG: 'attache-start' } });
+    starts[name] = /^ATTACHE-START \d+: (.*)$/m.exec(stderr)?.[1];
+  }
   const times = Object.fromEntries(Object.keys(commands).map((name) => [name, []]));
+  const loadAtStart = loadavg().map((l) => Number(l.toFixed(2)));
   for (let r = 0; r < rounds; r++) {
     for (const [name, [file, args]] of Object.entries(commands)) {
       const t0 = performance.now();
@@ -104,7 +120,9 @@ try {
         command: name,
         medianMs: Number(ms.toFixed(1)),
         ratioToBareNode,
+        ...(starts[name] === undefined ? {} : { start: starts[name] }),
         rounds,
+        loadAtStart,
         load,
         extraCaCerts,
       }),

@@ -2,50 +2,24 @@
 // One V8 helper thread is enough on a Pi. The service adds `--max-semi-space-size=4` (attache.service:
 // a young generation capped at 4 MB, sized for the ingest path under load, bench/README.md); a short
 // command does not need the cap.
-import { readFileSync } from 'node:fs';
-import type { CommandModule } from 'yargs';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import type { CommonArgs } from './commands/args.js';
+import { startCompiled } from './compiled-start.js';
 
-type Commands = CommandModule<object, CommonArgs>[];
+// The release starts a command from its CommonJS bundle with V8's code cache when it can
+// (compiled-start.ts); otherwise (the development tree, the services `run` and `console`, no usable cache) from the
+// ES modules. `attache --write-code-cache` makes the caches. No top-level await: the release's
+// bin.js is a CommonJS script (scripts/bundle.mjs), which spares a short command the ES module
+// loader. A command that fails ends as before: its error printed, exit status 1.
 
-// Each command group lives in its own module under commands/, loaded only when its command is
-// named (all of them for help or a mistake): a Pi under load starts `attache config validate` or
-// `attache ports --rescan` without importing the gateway, the cache or the serial libraries.
-const groups: Record<string, () => Promise<Commands>> = {
-  gateway: async () => (await import('./commands/gateway.js')).gatewayCommands,
-  config: async () => (await import('./commands/config.js')).configCommands,
-  modbus: async () => (await import('./commands/modbus.js')).modbusCommands,
-  cache: async () => (await import('./commands/cache.js')).cacheCommands,
-  files: async () => (await import('./commands/files.js')).filesCommands,
-  ports: async () => (await import('./commands/ports.js')).portsCommands,
-  probe: async () => (await import('./commands/probe.js')).probeCommands,
-  firewall: async () => (await import('./commands/firewall.js')).firewallCommands,
-  doctor: async () => (await import('./commands/doctor.js')).doctorCommands,
-  technician: async () => (await import('./commands/technician.js')).technicianCommands,
-  watch: async () => (await import('./commands/watch.js')).watchCommands,
-  console: async () => (await import('./commands/console.js')).consoleCommands,
-};
-const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway', status: 'gateway' };
+async function writeCaches(): Promise<void> {
+  try {
+    const written = await (await import('./code-cache-writer.js')).writeCodeCaches();
+    for (const { file, bytes } of written) process.stdout.write(`${file}: ${bytes} bytes\n`);
+    if (written.length === 0) process.stdout.write('the code cache is up to date\n');
+  } catch (err) {
+    console.error(`attache: no code cache written: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}
 
-const argv = hideBin(process.argv);
-const named = argv[0] === undefined ? undefined : (groupOf[argv[0]] ?? argv[0]);
-const one = named === undefined ? undefined : groups[named];
-const commands = (await Promise.all((one ? [one] : Object.values(groups)).map((group) => group()))).flat();
-
-// The release's version, from the package.json beside dist/ (in the shipped bundle too, where yargs
-// would look for one from the working directory up).
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
-
-await yargs(argv)
-  .scriptName('attache')
-  .version(version)
-  .usage('$0 <command> [options]')
-  .command(commands)
-  .demandCommand(1, 'name a command')
-  .strict()
-  .help()
-  .parseAsync();
+if (process.argv[2] === '--write-code-cache') void writeCaches();
+else void (startCompiled()?.done ?? import('./cli.js').then((cli) => cli.main()));

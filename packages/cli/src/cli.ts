@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import type { CommonArgs } from './commands/args.js';
+
+type Commands = CommandModule<object, CommonArgs>[];
+
+// Each command group lives in its own module under commands/, loaded only when its command is
+// named (all of them for help or a mistake): a Pi under load starts `attache config validate` or
+// `attache ports --rescan` without importing the gateway, the cache or the serial libraries.
+const groups: Record<string, () => Promise<Commands>> = {
+  gateway: async () => (await import('./commands/gateway.js')).gatewayCommands,
+  config: async () => (await import('./commands/config.js')).configCommands,
+  modbus: async () => (await import('./commands/modbus.js')).modbusCommands,
+  cache: async () => (await import('./commands/cache.js')).cacheCommands,
+  files: async () => (await import('./commands/files.js')).filesCommands,
+  ports: async () => (await import('./commands/ports.js')).portsCommands,
+  probe: async () => (await import('./commands/probe.js')).probeCommands,
+  firewall: async () => (await import('./commands/firewall.js')).firewallCommands,
+  doctor: async () => (await import('./commands/doctor.js')).doctorCommands,
+  technician: async () => (await import('./commands/technician.js')).technicianCommands,
+  watch: async () => (await import('./commands/watch.js')).watchCommands,
+  console: async () => (await import('./commands/console.js')).consoleCommands,
+};
+const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway', status: 'gateway' };
+
+/** The command line as yargs reads it, with the command groups it needs loaded (all for help or a mistake). */
+async function parser(argv: string[]) {
+  const named = argv[0] === undefined ? undefined : (groupOf[argv[0]] ?? argv[0]);
+  const one = named === undefined ? undefined : groups[named];
+  const commands = (await Promise.all((one ? [one] : Object.values(groups)).map((group) => group()))).flat();
+  // The release's version, from the package.json beside dist/ (in the shipped bundle too, where yargs
+  // would look for one from the working directory up).
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return yargs(argv)
+    .scriptName('attache')
+    .version(version)
+    .usage('$0 <command> [options]')
+    .command(commands)
+    .demandCommand(1, 'name a command')
+    .strict()
+    .help();
+}
+
+/** Runs the command this process was started with (`attache <command> …`). */
+export async function main(): Promise<void> {
+  await (await parser(hideBin(process.argv))).parseAsync();
+}
