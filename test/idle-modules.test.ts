@@ -96,6 +96,7 @@ export async function load(url, context, next) {
     '/consumer/dist/',
     'serialport/dist/index.js',
     'node:https',
+    'node:tls',
     '/core/generated/batch-validator.cjs',
     '/core/generated/uplink-message-validators.cjs',
   ]) {
