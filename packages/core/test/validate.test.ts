@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   checkBatch,
   checkRecord,
@@ -195,3 +197,21 @@ t.test('nullLogger accepts every call and stays silent', async (t) => {
   log.trace('t');
   t.equal(log.isLevelEnabled('debug'), false);
 });
+
+t.test(
+  'the config validator is let go after a validation, and validates as before when needed again',
+  async (t) => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    t.equal(validateConfig(minimal).log.level, 'info');
+    gc();
+    const held = process.memoryUsage().heapUsed;
+    // A WeakRef's target lives until the current job ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    const released = held - process.memoryUsage().heapUsed;
+    t.ok(released > 200_000, `the validator's source and code are collected (${released} bytes)`);
+    t.equal(validateConfig(minimal).gateway.dataDir, '/var/lib/attache', 'defaults after a reload');
+    t.throws(() => validateConfig({ ...minimal, version: 2 }), { code: 'ATTACHE_CONFIG_INVALID' });
+  },
+);
