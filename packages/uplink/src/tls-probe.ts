@@ -78,7 +78,7 @@ export async function probeTls(config: UplinkConfig, timeoutMs: number): Promise
   const policy = tlsPolicy(config);
   // node:tls only when a probe runs: the gateway's main process imports this module for the health
   // check of a config update that changes the uplink, and an idle gateway without a window yet (or
-  // without an uplink) need not keep it (~1.5 MB of RSS; bench/README.md, "Idle RSS").
+  // without an uplink) need not keep it (~0.6 MB of the release's RSS; bench/README.md, "Idle RSS").
   const { connect } = await import('node:tls');
   return new Promise((resolve, reject) => {
     const socket = connect({
