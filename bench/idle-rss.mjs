@@ -31,6 +31,9 @@ async function sample(pid) {
   return { rss: kb('Rss'), anon: kb('Anonymous'), file: kb('Rss') - kb('Anonymous') };
 }
 
+/** The 1-minute load average at each measurement's end. */
+const loads = [];
+
 async function measure(args, env) {
   const child = spawn(process.execPath, args, { stdio: 'ignore', env: boxEnv(env) });
   await sleep(settleMs);
@@ -41,6 +44,7 @@ async function measure(args, env) {
   }
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
+  loads.push(loadavg()[0]);
   return Object.fromEntries(['rss', 'anon', 'file'].map((k) => [k, median(samples.map((s) => s[k]))]));
 }
 
@@ -85,7 +89,8 @@ try {
   await pty.close();
   const line = (name, list) => {
     const m = (k) => median(list.map((x) => x[k])).toFixed(1);
-    return `${name}: RSS ${m('rss')} MB, anonymous ${m('anon')} MB, file-backed ${m('file')} MB`;
+    const each = list.map((x) => x.rss.toFixed(1)).join(' / ');
+    return `${name}: RSS ${m('rss')} MB (rounds ${each}), anonymous ${m('anon')} MB, file-backed ${m('file')} MB`;
   };
   console.log(
     `idle RSS, median of ${rounds} rounds taken in turn (${flags.join(' ')} ${Object.entries(env)
@@ -97,13 +102,12 @@ try {
   console.log(`  ${line('bare node', runs.bare)}`);
   if (red) {
     console.log(`  ${line('Node-RED 4, empty flows', runs.nodeRed)}`);
-    const ratio = median(runs.attache.map((x) => x.rss)) / median(runs.nodeRed.map((x) => x.rss));
-    console.log(`  attache / Node-RED: ${ratio.toFixed(2)} (target <= 0.55)`);
+    const ratio = (list) => median(list.map((x) => x.rss)) / median(runs.nodeRed.map((x) => x.rss));
+    if (before) console.log(`  before / Node-RED: ${ratio(runs.before).toFixed(2)}`);
+    console.log(`  attache / Node-RED: ${ratio(runs.attache).toFixed(2)} (target <= 0.55)`);
   }
   console.log(
-    `  load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
+    `  load average (1 min) ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} during the run`,
   );
 } finally {
   await rm(dir, { recursive: true, force: true });

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compileFunction } from 'node:vm';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { type ConfigIssue, GatewayError } from './errors.js';
 import type { BatchMessage } from './generated/batch.js';
@@ -15,7 +18,8 @@ import type {
 // The config validator fills in defaults from the schema; the message validators change nothing.
 // Each schema's validator is a CommonJS module of its own (packages/core/generated), required the
 // first time it is called: V8 parses 0.4 MB for the config's alone, which `attache modbus read`
-// never needs and `attache status` needs without the others (bench/README.md, "Command start").
+// never needs and `attache status` needs without the others (bench/README.md, "Command start");
+// the config's is let go again after use ({@link releasable}).
 // The shipped release puts the same files, bundled, where these URLs point from its chunks.
 const requireHere = createRequire(import.meta.url);
 const lazy = <T>(url: URL, name: string): (() => ValidateFunction<T>) => {
@@ -27,7 +31,35 @@ const lazy = <T>(url: URL, name: string): (() => ValidateFunction<T>) => {
     return validator;
   };
 };
-const configValidator = lazy<AttacheConfig>(
+/**
+ * Like {@link lazy}, for a validator a long-running process needs only now and then: the config's
+ * (at start, at a reload, when the Device Shadow changes settings), 0.4 MB of source whose compiled
+ * code an idle gateway would otherwise keep for good. Compiled outside require's cache and held
+ * weakly, so that V8 may collect it once a validation is done (~0.5 MB of an idle gateway's RSS:
+ * bench/README.md, "Idle RSS"); the next validation after that compiles it again (a few ms).
+ */
+const releasable = <T>(url: URL, name: string): (() => ValidateFunction<T>) => {
+  let held: WeakRef<ValidateFunction<T>> | undefined;
+  return () => {
+    let validator = held?.deref();
+    if (validator === undefined) {
+      const path = fileURLToPath(url);
+      const module = { exports: {} as Record<string, ValidateFunction<T>> };
+      const parameters = ['exports', 'require', 'module', '__filename', '__dirname'];
+      compileFunction(readFileSync(path, 'utf8'), parameters, { filename: path })(
+        module.exports,
+        createRequire(path),
+        module,
+        path,
+        dirname(path),
+      );
+      validator = module.exports[name] as ValidateFunction<T>;
+      held = new WeakRef(validator);
+    }
+    return validator;
+  };
+};
+const configValidator = releasable<AttacheConfig>(
   new URL('../generated/config-validator.cjs', import.meta.url),
   'validateConfig',
 );

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   checkBatch,
   checkRecord,
@@ -195,3 +198,54 @@ t.test('nullLogger accepts every call and stays silent', async (t) => {
   log.trace('t');
   t.equal(log.isLevelEnabled('debug'), false);
 });
+
+// In a process of its own, without tap's hooks: its coverage (which it adds to every child's
+// NODE_OPTIONS) keeps every function V8 compiled, and with it the validator's code and source, alive.
+const afterGc = `
+import { validateConfig } from '@attache/core';
+const minimal = ${JSON.stringify(minimal)};
+const first = validateConfig(minimal).log.level;
+gc();
+const held = process.memoryUsage().heapUsed;
+// A WeakRef's target lives until the current job ends.
+await new Promise((resolve) => setImmediate(resolve));
+gc();
+const released = held - process.memoryUsage().heapUsed;
+let refused = '';
+try { validateConfig({ ...minimal, version: 2 }); } catch (err) { refused = err.code; }
+console.log(JSON.stringify({ first, released, reloaded: validateConfig(minimal).gateway.dataDir, refused }));
+`;
+
+t.test(
+  'the config validator is let go after a validation, and validates as before when needed again',
+  async (t) => {
+    const { stdout } = await promisify(execFile)(
+      'env',
+      [
+        '-u',
+        'NODE_OPTIONS',
+        '-u',
+        'NODE_V8_COVERAGE',
+        process.execPath,
+        '--expose-gc',
+        '--input-type=module',
+        '-e',
+        afterGc,
+      ],
+      { cwd: fileURLToPath(new URL('../../..', import.meta.url)) },
+    );
+    const result = JSON.parse(stdout) as {
+      first: string;
+      released: number;
+      reloaded: string;
+      refused: string;
+    };
+    t.equal(result.first, 'info');
+    t.ok(
+      result.released > 200_000,
+      `the validator's source and code are collected (${result.released} bytes)`,
+    );
+    t.equal(result.reloaded, '/var/lib/attache', 'defaults after a reload');
+    t.equal(result.refused, 'ATTACHE_CONFIG_INVALID', 'an invalid config refused after a reload');
+  },
+);

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { connect, type PeerCertificate } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
 import type { UplinkConfig } from '@attache/core';
 import { GatewayError } from '@attache/core';
 import { brokerCaFile, tlsPolicy } from './tls-policy.js';
@@ -76,6 +76,10 @@ export async function probeTls(config: UplinkConfig, timeoutMs: number): Promise
   const caFile = brokerCaFile(config);
   const ca = caFile === undefined ? undefined : await load(caFile).catch(() => undefined);
   const policy = tlsPolicy(config);
+  // node:tls only when a probe runs: the gateway's main process imports this module for the health
+  // check of a config update that changes the uplink, and an idle gateway without a window yet (or
+  // without an uplink) need not keep it (~0.6 MB of the release's RSS; bench/README.md, "Idle RSS").
+  const { connect } = await import('node:tls');
   return new Promise((resolve, reject) => {
     const socket = connect({
       host: config.endpoint,
