@@ -136,7 +136,9 @@ const externalBinaryLoaders = {
 
 /**
  * In cli.cjs, core's validate.js requires its validators from the bundle, not by path from
- * `../generated/`: the code cache then holds the compiled validators too.
+ * `../generated/`: the code cache then holds the compiled validators too. The config's is taken
+ * like the others there: a short command has no idle time in which to let it go (validate.ts,
+ * `releasable`), and compiled from its file it would miss the code cache.
  */
 const bundledValidators = {
   name: 'bundled-validators',
@@ -149,7 +151,10 @@ const bundledValidators = {
         .filter((f) => f.endsWith('.cjs'))
         .map((f) => `${JSON.stringify(f)}: () => require(${JSON.stringify(join(root, lazyValidators, f))})`);
       const bundled = `const requireHere = (path) => ({ ${table.join(', ')} })[path.slice(path.lastIndexOf('/') + 1)]();`;
-      return { contents: code.replace(line, bundled), loader: 'js', resolveDir: dirname(args.path) };
+      const config = 'const configValidator = releasable(';
+      if (!code.includes(config)) throw new Error(`${args.path} no longer has "${config}": update bundle.mjs`);
+      const contents = code.replace(line, bundled).replace(config, 'const configValidator = lazy(');
+      return { contents, loader: 'js', resolveDir: dirname(args.path) };
     });
   },
 };
