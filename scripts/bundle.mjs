@@ -152,7 +152,8 @@ const bundledValidators = {
         .map((f) => `${JSON.stringify(f)}: () => require(${JSON.stringify(join(root, lazyValidators, f))})`);
       const bundled = `const requireHere = (path) => ({ ${table.join(', ')} })[path.slice(path.lastIndexOf('/') + 1)]();`;
       const config = 'const configValidator = releasable(';
-      if (!code.includes(config)) throw new Error(`${args.path} no longer has "${config}": update bundle.mjs`);
+      if (!code.includes(config))
+        throw new Error(`${args.path} no longer has "${config}": update bundle.mjs`);
       const contents = code.replace(line, bundled).replace(config, 'const configValidator = lazy(');
       return { contents, loader: 'js', resolveDir: dirname(args.path) };
     });

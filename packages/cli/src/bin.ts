@@ -21,5 +21,17 @@ async function writeCaches(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--write-code-cache') void writeCaches();
-else void (startCompiled()?.done ?? import('./cli.js').then((cli) => cli.main()));
+const command =
+  process.argv[2] === '--write-code-cache'
+    ? writeCaches()
+    : (startCompiled()?.done ?? import('./cli.js').then((cli) => cli.main()));
+// A command whose work never settles once nothing is left to wait for failed: exit status 13, as
+// an unsettled top-level await ended it when bin.js was an ES module.
+let settled = false;
+const mark = () => {
+  settled = true;
+};
+command.then(mark, mark);
+process.once('beforeExit', () => {
+  if (!settled) process.exitCode = 13;
+});
