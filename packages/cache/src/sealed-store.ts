@@ -1,4 +1,4 @@
-import type { AttacheRecord, BacklogStats, RecordPage } from '@attache/core';
+import type { AttacheRecord, BacklogStats, PageRoom, RecordPage } from '@attache/core';
 import { type Backlog, type Database, lastSeqOf } from './database.js';
 import { quarantineKey, type Suspect } from './quarantine.js';
 import type { ReadSizes } from './read-sizes.js';
@@ -77,23 +77,30 @@ export async function readRecords(
 /**
  * Builds a page as `readRecords` opens its records: each record's JSON is copied into the one
  * buffer as soon as it is opened (joined by commas), so no record's plaintext outlives its turn.
+ * With `room`, the buffer keeps that many bytes before and after the JSON, filled with spaces: the
+ * buffer comes from Node's unzeroed allocations and crosses to the window process, so no byte of it
+ * is left as it was found (it could hold another page's records or anything else this process freed).
  */
 export class PageBuilder {
   #json: Buffer;
-  #at = 0;
+  readonly #after: number;
+  #at: number;
   #firstSeq = 0;
   #lastSeq = 0;
   #count = 0;
 
-  /** `capacity`: the bytes expected (the buffer grows past it when needed). */
-  constructor(capacity: number) {
-    this.#json = Buffer.allocUnsafe(Math.max(64, Math.ceil(capacity)));
+  /** `capacity`: the bytes of JSON expected (the buffer grows past it when needed). */
+  constructor(capacity: number, room: PageRoom = { before: 0, after: 0 }) {
+    this.#after = room.after;
+    this.#json = Buffer.allocUnsafe(Math.max(64, Math.ceil(capacity)) + room.before + room.after);
+    this.#json.fill(0x20, 0, room.before);
+    this.#at = room.before;
   }
 
   /** Appends a record (a {@link RecordSink}). */
   readonly add: RecordSink = (seq, plain) => {
     const separator = this.#count > 0 ? 1 : 0;
-    const needed = this.#at + separator + plain.length;
+    const needed = this.#at + separator + plain.length + this.#after;
     if (needed > this.#json.length) {
       const grown = Buffer.allocUnsafe(Math.max(needed, this.#json.length * 2));
       this.#json.copy(grown, 0, 0, this.#at);
@@ -109,7 +116,9 @@ export class PageBuilder {
   /** The page built; null when no record was added. */
   page(): RecordPage | null {
     if (this.#count === 0) return null;
-    const json = this.#json.subarray(0, this.#at);
+    const end = this.#at + this.#after;
+    this.#json.fill(0x20, this.#at, end);
+    const json = this.#json.subarray(0, end);
     return { firstSeq: this.#firstSeq, lastSeq: this.#lastSeq, count: this.#count, json };
   }
 }

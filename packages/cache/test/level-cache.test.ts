@@ -132,6 +132,32 @@ t.test('readPage: the records of a read as one piece of JSON, commas counted in 
   t.match(await cache.readPage({ afterSeq: 2, limit: 8, maxBytes: 1 }), { count: 1 }, 'at least one');
 });
 
+t.test('readPage with room: spaces around the JSON, whatever the buffer held before', async (t) => {
+  const cache = await opened(t, t.testdir());
+  await Promise.all(Array.from({ length: 30 }, (_, n) => cache.append(draft(n))));
+  const joined = (await cache.read({ afterSeq: 0, limit: 30, maxBytes: 1e6 })).map((r) => r.json).join(',');
+  // Garbage in freed memory, which Node's unzeroed allocations may hand out again.
+  for (let i = 0; i < 50; i++) Buffer.allocUnsafe(256 * 1024).fill(0x41);
+  const room = { before: 150, after: 2 };
+  const page = await cache.readPage({ afterSeq: 0, limit: 30, maxBytes: 1e6, room });
+  const bytes = Buffer.from(page?.json ?? []);
+  t.equal(bytes.length, 150 + Buffer.byteLength(joined) + 2);
+  t.equal(bytes.subarray(150, bytes.length - 2).toString(), joined, 'the JSON between the room');
+  t.equal(bytes.subarray(0, 150).toString(), ' '.repeat(150), 'spaces before, nothing left over');
+  t.equal(bytes.subarray(bytes.length - 2).toString(), '  ', 'spaces after');
+  t.match(page, { firstSeq: 1, lastSeq: 30, count: 30 });
+  // A page read ahead with other room is not handed out: it is read again with this room.
+  const next = await cache.readPage({ afterSeq: 0, limit: 30, maxBytes: 1e6 });
+  t.equal(Buffer.from(next?.json ?? []).toString(), joined, 'no room asked, none given');
+  for (const bad of [{ before: -1, after: 0 }, { before: 0, after: 5000 }, { before: 1.5, after: 0 }, null]) {
+    await t.rejects(
+      cache.readPage({ afterSeq: 0, limit: 1, maxBytes: 1e6, room: bad as never }),
+      TypeError,
+      `room ${JSON.stringify(bad)} refused`,
+    );
+  }
+});
+
 /** The seqs of a page, parsed from its JSON as the broker's side would. */
 function seqsOf(page: { json: Uint8Array } | null): number[] {
   if (page === null) return [];
