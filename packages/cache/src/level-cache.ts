@@ -29,6 +29,7 @@ import {
   backlogStats,
   firstRecord,
   getSealed,
+  PageBuffers,
   PageBuilder,
   putSealed,
   type RecordSink,
@@ -64,6 +65,8 @@ export class LevelCache implements Outbox, PatientTokenizer {
     maxItems: 64,
     commit: (ranges) => this.#removeRanges(ranges),
   });
+  /** Buffers of the pages handed out and released, for the next pages. */
+  readonly #pageBuffers = new PageBuffers();
   /** The page after the last one `readPage` handed out, read ahead (see {@link ReadAhead}). */
   #ahead: ReadAhead | undefined;
   /**
@@ -225,7 +228,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
   async #readJoined(options: PageOptions): Promise<RecordPage | null> {
     // Sized for the page expected (it grows past that when needed), never more than 1 MiB up front.
     const expected = Math.min(options.maxBytes, options.limit * (this.#averageBytes() + 1), 2 ** 20);
-    const builder = new PageBuilder(expected, options.room);
+    const builder = new PageBuilder(expected, options.room, this.#pageBuffers);
     await this.#readInto(options, 1, builder.add);
     return builder.page();
   }

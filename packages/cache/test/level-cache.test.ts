@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { LevelCache, type LevelCacheOptions } from '@attache/cache';
-import { type AttacheRecord, ManualClock } from '@attache/core';
+import { type AttacheRecord, ManualClock, type RecordPage } from '@attache/core';
 import t, { type Test } from 'tap';
 import { draft, recordingLogger, tempKeyring } from './fixtures/helpers.js';
 
@@ -156,6 +156,47 @@ t.test('readPage with room: spaces around the JSON, whatever the buffer held bef
       `room ${JSON.stringify(bad)} refused`,
     );
   }
+});
+
+t.test('a released page gives its buffer to a later page, once; a page held is never written', async (t) => {
+  const cache = await opened(t, t.testdir());
+  await Promise.all(Array.from({ length: 40 }, (_, n) => cache.append(draft(n))));
+  const options = (afterSeq: number) => ({
+    afterSeq,
+    limit: 4,
+    maxBytes: 1e6,
+    room: { before: 8, after: 2 },
+  });
+  const text = (page: RecordPage | null) => Buffer.from(page?.json ?? []).toString();
+  const one = await cache.readPage(options(0));
+  const kept = text(one);
+  one?.release?.();
+  one?.release?.(); // twice: the buffer is still given back only once
+  const two = await cache.readPage(options(4)); // read ahead before one was released: its own buffer
+  const three = await cache.readPage(options(8)); // read ahead after: one's buffer
+  const four = await cache.readPage(options(12));
+  t.equal(three?.json.buffer, one?.json.buffer, "a later page is read into the released page's buffer");
+  t.not(four?.json.buffer, one?.json.buffer, 'by one page only');
+  t.not(two?.json.buffer, one?.json.buffer);
+  t.same(
+    seqsOf({ json: Buffer.from(text(three)).subarray(8, -2) }),
+    [9, 10, 11, 12],
+    'its bytes are its own',
+  );
+  t.same(seqsOf({ json: Buffer.from(text(two)).subarray(8, -2) }), [5, 6, 7, 8], 'pages held keep theirs');
+  t.notSame(text(three), kept);
+  // Draining the rest, each page released once published: every record once, in order.
+  const seqs: number[] = [];
+  for (let page = await cache.readPage(options(16)); page !== null; ) {
+    seqs.push(...seqsOf({ json: Buffer.from(page.json).subarray(8, -2) }));
+    const next = options(page.lastSeq);
+    page.release?.();
+    page = await cache.readPage(next);
+  }
+  t.same(
+    seqs,
+    Array.from({ length: 24 }, (_, i) => i + 17),
+  );
 });
 
 /** The seqs of a page, parsed from its JSON as the broker's side would. */

@@ -38,7 +38,8 @@ export class PageFrameWriter {
     const length = Buffer.allocUnsafe(lengthBytes);
     length.writeUInt32BE(page.json.length);
     this.#pipe.write(length);
-    this.#pipe.write(page.json);
+    // Once the pipe has the bytes, the page's buffer can take a later page.
+    this.#pipe.write(page.json, () => page.release?.());
     return { firstSeq: page.firstSeq, lastSeq: page.lastSeq, count: page.count, frame: this.#next++ };
   }
 }

@@ -15,8 +15,9 @@ import { WindowRunner } from '../dist/window-runner.js';
 
 const gatewayId = 'gw-pipe';
 
+let released = 0;
 function page(n: number, text: string) {
-  return { firstSeq: n, lastSeq: n, count: 1, json: Buffer.from(text) };
+  return { firstSeq: n, lastSeq: n, count: 1, json: Buffer.from(text), release: () => released++ };
 }
 
 t.test('frames cut anywhere by the pipe arrive whole, each matched to its reply by number', async (t) => {
@@ -36,6 +37,7 @@ t.test('frames cut anywhere by the pipe arrive whole, each matched to its reply 
   const last = reader.take(piped[3] as NonNullable<(typeof piped)[3]>);
   await new Promise((resolve) => setImmediate(resolve));
   const all = Buffer.concat(written);
+  t.equal(released, 4, 'each page released once the pipe took its bytes (the cache reuses its buffer)');
   t.equal(
     all.length,
     texts.reduce((n, text) => n + 4 + Buffer.byteLength(text), 0),
