@@ -75,14 +75,17 @@ async function fill(dir, records) {
   await cache.close();
 }
 
-/** VmRSS, VmHWM (MB) and CPU (µs) of `pid`, or undefined once it is gone. */
+/** VmRSS, VmHWM (MB), CPU (µs) and bytes written to disk (MB) of `pid`, or undefined once it is gone. */
 async function sample(pid) {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const kb = (name) => Number(status.match(new RegExp(`${name}:\\s+(\\d+)`))?.[1] ?? 0);
     const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
     const cpu = ((Number(stat[11]) + Number(stat[12])) / ticks) * 1e6;
+    const io = await readFile(`/proc/${pid}/io`, 'utf8').catch(() => '');
+    const written = Number(io.match(/^write_bytes:\s+(\d+)/m)?.[1] ?? 0) / 2 ** 20;
     return {
+      written,
       rss: kb('VmRSS') / 1024,
       hwm: kb('VmHWM') / 1024,
       anon: kb('RssAnon') / 1024,
@@ -262,6 +265,7 @@ async function round(records, pki, broker) {
         file: watching.own.file,
         heap,
         cpu: (after.cpu - before.cpu) / result.records,
+        written: after.written - before.written,
       },
       window: { ...watching.windowProcess, cpu: watching.windowProcess.cpu / result.records },
       peer: { messages: batches.messages, rate: peerRate },
@@ -281,7 +285,7 @@ function report(rounds) {
   const mb = (v) => `${v.toFixed(0)} MB`;
   console.log(
     `drain of ${fmt(r.records)} (${of}load ${rounds.map((x) => x.load.toFixed(2)).join(', ')}): ${fmt(r.drained)} records in ${r.messages} messages, ${m((x) => x.seconds).toFixed(2)} s = ${fmt(m((x) => x.rate))} records/s (outcome ${r.outcome}; filled in ${m((x) => x.fillSeconds).toFixed(1)} s) | ` +
-      `gateway: RSS ${mb(m((x) => x.gateway.before))} before, peak ${mb(m((x) => x.gateway.peak))} (anonymous ${mb(m((x) => x.gateway.anon))}, file-backed ${mb(m((x) => x.gateway.file))}; JS heap used ${mb(m((x) => x.gateway.heap.used))} of ${mb(m((x) => x.gateway.heap.total))}, external ${mb(m((x) => x.gateway.heap.external))}), CPU ${fmt(
+      `gateway: RSS ${mb(m((x) => x.gateway.before))} before, peak ${mb(m((x) => x.gateway.peak))} (anonymous ${mb(m((x) => x.gateway.anon))}, file-backed ${mb(m((x) => x.gateway.file))}; JS heap used ${mb(m((x) => x.gateway.heap.used))} of ${mb(m((x) => x.gateway.heap.total))}, external ${mb(m((x) => x.gateway.heap.external))}), disk written ${mb(m((x) => x.gateway.written))}, CPU ${fmt(
         m((x) => x.gateway.cpu),
         1,
       )} µs/record | ` +
