@@ -184,10 +184,18 @@ function servedOutbox(cache: LevelCache, served: Served, acked: Acked): Required
 /**
  * The outbox served to a window process with a page pipe: each page's bytes go on the pipe as a
  * frame, and the reply carries its seqs and the frame's number (a {@link PipedPage}) instead of the
- * page, so it is not copied into an IPC message. Without a pipe, `outbox` as it is.
+ * page, so it is not copied into an IPC message. Without a pipe, the page in the reply.
  */
 function pipedOutbox(outbox: Required<Outbox>, pipe: Writable | undefined): Partial<WindowParent> {
-  if (pipe === undefined) return outbox;
+  if (pipe === undefined) {
+    // The page itself in the reply, without its release (a function is not cloned): its buffer is
+    // not reused.
+    const readPage = async (options: PageOptions) => {
+      const page = await outbox.readPage(options);
+      return page && { firstSeq: page.firstSeq, lastSeq: page.lastSeq, count: page.count, json: page.json };
+    };
+    return { ...outbox, readPage };
+  }
   const frames = new PageFrameWriter(pipe);
   const readPage = async (options: PageOptions) => {
     const page = await outbox.readPage(options);
