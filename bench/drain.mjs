@@ -7,7 +7,8 @@
 // payloads (QoS 1, same broker, same TLS), before and after the drain (its rate is their mean).
 // `node bench/drain.mjs [records ...]` prints one line per backlog size; BENCH_ROUNDS=n (default 1)
 // repeats each size n times, taking turns with the peer, and prints the medians (BENCH_PROF_DIR=dir:
-// CPU profiles of both processes; BENCH_NODE_FLAGS='--trace-gc …': more Node flags for both). Nothing
+// CPU profiles of both processes; BENCH_NODE_FLAGS='--trace-gc …': more Node flags for both;
+// BENCH_SMAPS=1: what each process's RSS held at its peak, by mapping, from /proc/<pid>/smaps). Nothing
 // is asserted.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -74,14 +75,17 @@ async function fill(dir, records) {
   await cache.close();
 }
 
-/** VmRSS, VmHWM (MB) and CPU (µs) of `pid`, or undefined once it is gone. */
+/** VmRSS, VmHWM (MB), CPU (µs) and bytes written to disk (MB) of `pid`, or undefined once it is gone. */
 async function sample(pid) {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const kb = (name) => Number(status.match(new RegExp(`${name}:\\s+(\\d+)`))?.[1] ?? 0);
     const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
     const cpu = ((Number(stat[11]) + Number(stat[12])) / ticks) * 1e6;
+    const io = await readFile(`/proc/${pid}/io`, 'utf8').catch(() => '');
+    const written = Number(io.match(/^write_bytes:\s+(\d+)/m)?.[1] ?? 0) / 2 ** 20;
     return {
+      written,
       rss: kb('VmRSS') / 1024,
       hwm: kb('VmHWM') / 1024,
       anon: kb('RssAnon') / 1024,
@@ -118,18 +122,36 @@ async function gatewaySide({ dir, broker, pki }) {
   process.disconnect();
 }
 
+/** RSS by mapping (MB, the largest first) from /proc/<pid>/smaps: file name, or [heap], or anonymous. */
+async function smaps(pid) {
+  const text = await readFile(`/proc/${pid}/smaps`, 'utf8').catch(() => '');
+  const by = new Map();
+  let name = '';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) name = head[1].replace(/.*\/(\d+\.(ldb|log))$/, 'LevelDB $2 files') || 'anonymous';
+    else if (line.startsWith('Rss:')) by.set(name, (by.get(name) ?? 0) + Number(line.split(/\s+/)[1]) / 1024);
+  }
+  return [...by]
+    .filter(([, mb]) => mb >= 1)
+    .sort((a, b) => b[1] - a[1])
+    .map(([n, mb]) => `${n} ${mb.toFixed(1)}`);
+}
+
 /**
  * Samples `pid` and its children from /proc every 20 ms (from this process, so the sampling costs
  * the measured processes nothing): peaks of RSS split into anonymous and file-backed memory.
  */
 function watch(pid) {
-  const own = { anon: 0, file: 0 };
-  const windowProcess = { hwm: 0, anon: 0, file: 0, cpu: 0 };
+  const own = { anon: 0, file: 0, rss: 0, smaps: [] };
+  const windowProcess = { hwm: 0, anon: 0, file: 0, cpu: 0, rss: 0, smaps: [] };
+  const breakdown = process.env.BENCH_SMAPS === '1';
   const timer = setInterval(async () => {
     const me = await sample(pid);
     if (!me) return;
     own.anon = Math.max(own.anon, me.anon);
     own.file = Math.max(own.file, me.file);
+    if (breakdown && me.rss > own.rss) [own.rss, own.smaps] = [me.rss, await smaps(pid)];
     const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
     for (const child of children.trim().split(/\s+/)) {
       const s = child && (await sample(child));
@@ -138,6 +160,8 @@ function watch(pid) {
       windowProcess.anon = Math.max(windowProcess.anon, s.anon);
       windowProcess.file = Math.max(windowProcess.file, s.file);
       windowProcess.cpu = Math.max(windowProcess.cpu, s.cpu);
+      if (breakdown && s.rss > windowProcess.rss)
+        [windowProcess.rss, windowProcess.smaps] = [s.rss, await smaps(child)];
     }
   }, 20);
   return { own, windowProcess, stop: () => clearInterval(timer) };
@@ -220,6 +244,10 @@ async function round(records, pki, broker) {
     child.send('exit');
     await exited;
     const peerAfter = await peer(batches, broker, pki, topic);
+    if (process.env.BENCH_SMAPS === '1') {
+      console.log(`gateway at its peak (MB): ${watching.own.smaps.join(', ')}`);
+      console.log(`window process at its peak (MB): ${watching.windowProcess.smaps.join(', ')}`);
+    }
     const peerRate = batches.records / ((peerBefore + peerAfter) / 2);
     const rate = result.records / seconds;
     return {
@@ -237,6 +265,7 @@ async function round(records, pki, broker) {
         file: watching.own.file,
         heap,
         cpu: (after.cpu - before.cpu) / result.records,
+        written: after.written - before.written,
       },
       window: { ...watching.windowProcess, cpu: watching.windowProcess.cpu / result.records },
       peer: { messages: batches.messages, rate: peerRate },
@@ -256,7 +285,7 @@ function report(rounds) {
   const mb = (v) => `${v.toFixed(0)} MB`;
   console.log(
     `drain of ${fmt(r.records)} (${of}load ${rounds.map((x) => x.load.toFixed(2)).join(', ')}): ${fmt(r.drained)} records in ${r.messages} messages, ${m((x) => x.seconds).toFixed(2)} s = ${fmt(m((x) => x.rate))} records/s (outcome ${r.outcome}; filled in ${m((x) => x.fillSeconds).toFixed(1)} s) | ` +
-      `gateway: RSS ${mb(m((x) => x.gateway.before))} before, peak ${mb(m((x) => x.gateway.peak))} (anonymous ${mb(m((x) => x.gateway.anon))}, file-backed ${mb(m((x) => x.gateway.file))}; JS heap used ${mb(m((x) => x.gateway.heap.used))} of ${mb(m((x) => x.gateway.heap.total))}, external ${mb(m((x) => x.gateway.heap.external))}), CPU ${fmt(
+      `gateway: RSS ${mb(m((x) => x.gateway.before))} before, peak ${mb(m((x) => x.gateway.peak))} (anonymous ${mb(m((x) => x.gateway.anon))}, file-backed ${mb(m((x) => x.gateway.file))}; JS heap used ${mb(m((x) => x.gateway.heap.used))} of ${mb(m((x) => x.gateway.heap.total))}, external ${mb(m((x) => x.gateway.heap.external))}), disk written ${mb(m((x) => x.gateway.written))}, CPU ${fmt(
         m((x) => x.gateway.cpu),
         1,
       )} µs/record | ` +

@@ -1,4 +1,10 @@
-import { type AttacheRecord, checkRecord, GatewayError, type RecordDraft } from '@attache/core';
+import {
+  type AttacheRecord,
+  checkRecord,
+  GatewayError,
+  type PageOptions,
+  type RecordDraft,
+} from '@attache/core';
 import type { CacheLimits } from './bounds.js';
 import type { LevelCacheOptions } from './cache-options.js';
 import { isSeq } from './seq-key.js';
@@ -64,6 +70,21 @@ export function checkReadOptions(options: { afterSeq: number; limit: number; max
   if (!(afterSeq === 0 || isSeq(afterSeq))) throw new TypeError('"afterSeq" must be an integer >= 0');
   if (!isSeq(limit)) throw new TypeError('"limit" must be an integer >= 1');
   if (typeof maxBytes !== 'number' || !(maxBytes > 0)) throw new TypeError('"maxBytes" must be a number > 0');
+}
+
+/** The most room a page leaves on either side of its JSON (a batch's header is ~200 bytes). */
+export const maxPageRoom = 4096;
+
+/** Throws TypeError naming the option unless `options` are valid `readPage` options. */
+export function checkPageOptions(options: PageOptions): void {
+  checkReadOptions(options);
+  const { room } = options;
+  if (room === undefined) return;
+  for (const side of ['before', 'after'] as const) {
+    const bytes = room?.[side];
+    if (!Number.isInteger(bytes) || bytes < 0 || bytes > maxPageRoom)
+      throw new TypeError(`"room.${side}" must be an integer from 0 to ${maxPageRoom}`);
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   type Logger,
   nullLogger,
   type Outbox,
+  type PageOptions,
   type PatientTokenizer,
   type RecordDraft,
   type RecordPage,
@@ -14,7 +15,7 @@ import {
 import { AppendWriter } from './append-writer.js';
 import { type CacheHealth, type CacheLimits, noLimits } from './bounds.js';
 import type { AppendOptions, LevelCacheOptions } from './cache-options.js';
-import { checkKey, checkOptions, checkReadOptions } from './checks.js';
+import { checkKey, checkOptions, checkPageOptions, checkReadOptions } from './checks.js';
 import { CommitQueue } from './commit-queue.js';
 import { OutboxCompactor } from './compactor.js';
 import { type Database, removeBatch, type SeqRange } from './database.js';
@@ -28,6 +29,7 @@ import {
   backlogStats,
   firstRecord,
   getSealed,
+  PageBuffers,
   PageBuilder,
   putSealed,
   type RecordSink,
@@ -63,6 +65,8 @@ export class LevelCache implements Outbox, PatientTokenizer {
     maxItems: 64,
     commit: (ranges) => this.#removeRanges(ranges),
   });
+  /** Buffers of the pages handed out and released, for the next pages. */
+  readonly #pageBuffers = new PageBuffers();
   /** The page after the last one `readPage` handed out, read ahead (see {@link ReadAhead}). */
   #ahead: ReadAhead | undefined;
   /**
@@ -181,16 +185,17 @@ export class LevelCache implements Outbox, PatientTokenizer {
   /**
    * The records `read` would return, as one page: their JSON joined by commas in one buffer of at
    * most `maxBytes` (commas included; at least one record when any is stored); null when none is.
-   * Rejects as `read`.
+   * With `room`, the buffer has that many spaces before and after the JSON (see `RecordPage`), so
+   * the reader can write its message's header and end in place. Rejects as `read`.
    */
-  async readPage(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<RecordPage | null> {
-    checkReadOptions(options);
+  async readPage(options: PageOptions): Promise<RecordPage | null> {
+    checkPageOptions(options);
     const page = (await this.#takeAhead(options)) ?? (await this.#readJoined(options));
     // The next page is read now, while this one crosses to the window and goes out: the window asks
     // for it next. A drop, expiry, restore, reload or a remove past this page discards it.
     if (page !== null) this.#handedOut = page.lastSeq;
     if (page !== null && this.#state.isOpen) {
-      const next = { afterSeq: page.lastSeq, limit: options.limit, maxBytes: options.maxBytes };
+      const next = { ...options, afterSeq: page.lastSeq };
       const read = this.#readJoined(next);
       read.catch(() => {}); // a failure is the next call's to meet again, reading afresh
       this.#ahead = { ...next, epoch: this.#aheadEpoch, dropped: this.#session.backlog.dropped, read };
@@ -199,11 +204,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
   }
 
   /** The page read ahead for `options`, when it is still true and holds records; else null. */
-  async #takeAhead(options: {
-    afterSeq: number;
-    limit: number;
-    maxBytes: number;
-  }): Promise<RecordPage | null> {
+  async #takeAhead(options: PageOptions): Promise<RecordPage | null> {
     const ahead = this.#ahead;
     this.#ahead = undefined;
     if (ahead === undefined || !this.#aheadHolds(ahead, options)) return null;
@@ -212,24 +213,22 @@ export class LevelCache implements Outbox, PatientTokenizer {
     return page !== null && this.#aheadHolds(ahead, options) ? page : null;
   }
 
-  #aheadHolds(ahead: ReadAhead, options: { afterSeq: number; limit: number; maxBytes: number }): boolean {
+  #aheadHolds(ahead: ReadAhead, options: PageOptions): boolean {
     return (
       ahead.afterSeq === options.afterSeq &&
       ahead.limit === options.limit &&
       ahead.maxBytes === options.maxBytes &&
+      ahead.room?.before === options.room?.before &&
+      ahead.room?.after === options.room?.after &&
       ahead.epoch === this.#aheadEpoch &&
       ahead.dropped === this.#session.backlog.dropped
     );
   }
 
-  async #readJoined(options: {
-    afterSeq: number;
-    limit: number;
-    maxBytes: number;
-  }): Promise<RecordPage | null> {
+  async #readJoined(options: PageOptions): Promise<RecordPage | null> {
     // Sized for the page expected (it grows past that when needed), never more than 1 MiB up front.
     const expected = Math.min(options.maxBytes, options.limit * (this.#averageBytes() + 1), 2 ** 20);
-    const builder = new PageBuilder(expected);
+    const builder = new PageBuilder(expected, options.room, this.#pageBuffers);
     await this.#readInto(options, 1, builder.add);
     return builder.page();
   }
@@ -475,10 +474,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
  * A page `readPage` read ahead: the options it was read with, and the state it was read in. It is
  * handed out only to the call that asks for exactly these options while that state holds.
  */
-interface ReadAhead {
-  afterSeq: number;
-  limit: number;
-  maxBytes: number;
+interface ReadAhead extends PageOptions {
   epoch: number;
   dropped: number;
   read: Promise<RecordPage | null>;

@@ -1,4 +1,4 @@
-import type { AttacheRecord, BacklogStats, RecordPage } from '@attache/core';
+import type { AttacheRecord, BacklogStats, PageRoom, RecordPage } from '@attache/core';
 import { type Backlog, type Database, lastSeqOf } from './database.js';
 import { quarantineKey, type Suspect } from './quarantine.js';
 import type { ReadSizes } from './read-sizes.js';
@@ -75,28 +75,66 @@ export async function readRecords(
 }
 
 /**
+ * Page buffers kept for reuse: a page's buffer comes back when its reader releases the page
+ * (`RecordPage.release`: its bytes were written to the window's pipe, or its batch handed to the
+ * MQTT client), so a drain does not leave one ~128 KB buffer per page for the GC.
+ */
+export class PageBuffers {
+  readonly #free: Buffer[] = [];
+
+  /** A buffer of at least `size` bytes: a free one when one is large enough, else a new one. */
+  take(size: number): Buffer {
+    const index = this.#free.findIndex((b) => b.length >= size);
+    if (index >= 0) return this.#free.splice(index, 1)[0] as Buffer;
+    // Rounded up so that the next pages, a little longer, fit in it too.
+    return Buffer.allocUnsafeSlow(Math.ceil(size / pageStep) * pageStep);
+  }
+
+  /** Takes `buffer` back (at most {@link maxFreePages} are kept). */
+  give(buffer: Buffer): void {
+    if (this.#free.length < maxFreePages) this.#free.push(buffer);
+  }
+}
+
+/** Page buffers are a multiple of this. */
+const pageStep = 16 * 1024;
+/** Free page buffers kept: one being written, one read ahead, one being read. */
+const maxFreePages = 4;
+
+/**
  * Builds a page as `readRecords` opens its records: each record's JSON is copied into the one
  * buffer as soon as it is opened (joined by commas), so no record's plaintext outlives its turn.
+ * With `room`, the buffer keeps that many bytes before and after the JSON, filled with spaces: the
+ * buffer is not zeroed (a new one from Node, or one of an earlier page) and crosses to the window
+ * process, so no byte of it is left as it was found. With `buffers`, the page's buffer is taken from
+ * them and given back when the page is released.
  */
 export class PageBuilder {
   #json: Buffer;
-  #at = 0;
+  readonly #after: number;
+  readonly #buffers: PageBuffers | undefined;
+  #at: number;
   #firstSeq = 0;
   #lastSeq = 0;
   #count = 0;
 
-  /** `capacity`: the bytes expected (the buffer grows past it when needed). */
-  constructor(capacity: number) {
-    this.#json = Buffer.allocUnsafe(Math.max(64, Math.ceil(capacity)));
+  /** `capacity`: the bytes of JSON expected (the buffer grows past it when needed). */
+  constructor(capacity: number, room: PageRoom = { before: 0, after: 0 }, buffers?: PageBuffers) {
+    this.#after = room.after;
+    this.#buffers = buffers;
+    this.#json = this.#take(Math.max(64, Math.ceil(capacity)) + room.before + room.after);
+    this.#json.fill(0x20, 0, room.before);
+    this.#at = room.before;
   }
 
   /** Appends a record (a {@link RecordSink}). */
   readonly add: RecordSink = (seq, plain) => {
     const separator = this.#count > 0 ? 1 : 0;
-    const needed = this.#at + separator + plain.length;
+    const needed = this.#at + separator + plain.length + this.#after;
     if (needed > this.#json.length) {
-      const grown = Buffer.allocUnsafe(Math.max(needed, this.#json.length * 2));
+      const grown = this.#take(Math.max(needed, this.#json.length * 2));
       this.#json.copy(grown, 0, 0, this.#at);
+      this.#buffers?.give(this.#json);
       this.#json = grown;
     }
     if (separator) this.#json[this.#at++] = 0x2c; // ','
@@ -106,11 +144,30 @@ export class PageBuilder {
     this.#count++;
   };
 
-  /** The page built; null when no record was added. */
+  /** The page built; null when no record was added (its buffer then goes back at once). */
   page(): RecordPage | null {
-    if (this.#count === 0) return null;
-    const json = this.#json.subarray(0, this.#at);
-    return { firstSeq: this.#firstSeq, lastSeq: this.#lastSeq, count: this.#count, json };
+    const buffers = this.#buffers;
+    if (this.#count === 0) {
+      buffers?.give(this.#json);
+      return null;
+    }
+    const end = this.#at + this.#after;
+    this.#json.fill(0x20, this.#at, end);
+    const json = this.#json.subarray(0, end);
+    const page: RecordPage = { firstSeq: this.#firstSeq, lastSeq: this.#lastSeq, count: this.#count, json };
+    if (buffers) {
+      const whole = this.#json;
+      let released = false;
+      page.release = () => {
+        if (!released) buffers.give(whole);
+        released = true;
+      };
+    }
+    return page;
+  }
+
+  #take(size: number): Buffer {
+    return this.#buffers ? this.#buffers.take(size) : Buffer.allocUnsafe(size);
   }
 }
 

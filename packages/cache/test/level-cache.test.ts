@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { LevelCache, type LevelCacheOptions } from '@attache/cache';
-import { type AttacheRecord, ManualClock } from '@attache/core';
+import { type AttacheRecord, ManualClock, type RecordPage } from '@attache/core';
 import t, { type Test } from 'tap';
 import { draft, recordingLogger, tempKeyring } from './fixtures/helpers.js';
 
@@ -130,6 +130,73 @@ t.test('readPage: the records of a read as one piece of JSON, commas counted in 
     'a byte short of the third record with its comma',
   );
   t.match(await cache.readPage({ afterSeq: 2, limit: 8, maxBytes: 1 }), { count: 1 }, 'at least one');
+});
+
+t.test('readPage with room: spaces around the JSON, whatever the buffer held before', async (t) => {
+  const cache = await opened(t, t.testdir());
+  await Promise.all(Array.from({ length: 30 }, (_, n) => cache.append(draft(n))));
+  const joined = (await cache.read({ afterSeq: 0, limit: 30, maxBytes: 1e6 })).map((r) => r.json).join(',');
+  // Garbage in freed memory, which Node's unzeroed allocations may hand out again.
+  for (let i = 0; i < 50; i++) Buffer.allocUnsafe(256 * 1024).fill(0x41);
+  const room = { before: 150, after: 2 };
+  const page = await cache.readPage({ afterSeq: 0, limit: 30, maxBytes: 1e6, room });
+  const bytes = Buffer.from(page?.json ?? []);
+  t.equal(bytes.length, 150 + Buffer.byteLength(joined) + 2);
+  t.equal(bytes.subarray(150, bytes.length - 2).toString(), joined, 'the JSON between the room');
+  t.equal(bytes.subarray(0, 150).toString(), ' '.repeat(150), 'spaces before, nothing left over');
+  t.equal(bytes.subarray(bytes.length - 2).toString(), '  ', 'spaces after');
+  t.match(page, { firstSeq: 1, lastSeq: 30, count: 30 });
+  // A page read ahead with other room is not handed out: it is read again with this room.
+  const next = await cache.readPage({ afterSeq: 0, limit: 30, maxBytes: 1e6 });
+  t.equal(Buffer.from(next?.json ?? []).toString(), joined, 'no room asked, none given');
+  for (const bad of [{ before: -1, after: 0 }, { before: 0, after: 5000 }, { before: 1.5, after: 0 }, null]) {
+    await t.rejects(
+      cache.readPage({ afterSeq: 0, limit: 1, maxBytes: 1e6, room: bad as never }),
+      TypeError,
+      `room ${JSON.stringify(bad)} refused`,
+    );
+  }
+});
+
+t.test('a released page gives its buffer to a later page, once; a page held is never written', async (t) => {
+  const cache = await opened(t, t.testdir());
+  await Promise.all(Array.from({ length: 40 }, (_, n) => cache.append(draft(n))));
+  const options = (afterSeq: number) => ({
+    afterSeq,
+    limit: 4,
+    maxBytes: 1e6,
+    room: { before: 8, after: 2 },
+  });
+  const text = (page: RecordPage | null) => Buffer.from(page?.json ?? []).toString();
+  const one = await cache.readPage(options(0));
+  const kept = text(one);
+  one?.release?.();
+  one?.release?.(); // twice: the buffer is still given back only once
+  const two = await cache.readPage(options(4)); // read ahead before one was released: its own buffer
+  const three = await cache.readPage(options(8)); // read ahead after: one's buffer
+  const four = await cache.readPage(options(12));
+  t.equal(three?.json.buffer, one?.json.buffer, "a later page is read into the released page's buffer");
+  t.not(four?.json.buffer, one?.json.buffer, 'by one page only');
+  t.not(two?.json.buffer, one?.json.buffer);
+  t.same(
+    seqsOf({ json: Buffer.from(text(three)).subarray(8, -2) }),
+    [9, 10, 11, 12],
+    'its bytes are its own',
+  );
+  t.same(seqsOf({ json: Buffer.from(text(two)).subarray(8, -2) }), [5, 6, 7, 8], 'pages held keep theirs');
+  t.notSame(text(three), kept);
+  // Draining the rest, each page released once published: every record once, in order.
+  const seqs: number[] = [];
+  for (let page = await cache.readPage(options(16)); page !== null; ) {
+    seqs.push(...seqsOf({ json: Buffer.from(page.json).subarray(8, -2) }));
+    const next = options(page.lastSeq);
+    page.release?.();
+    page = await cache.readPage(next);
+  }
+  t.same(
+    seqs,
+    Array.from({ length: 24 }, (_, i) => i + 17),
+  );
 });
 
 /** The seqs of a page, parsed from its JSON as the broker's side would. */

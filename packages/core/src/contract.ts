@@ -175,8 +175,35 @@ export interface RecordPage {
   lastSeq: number;
   /** How many records (seqs between `firstSeq` and `lastSeq` may be missing: removed, dropped). */
   count: number;
-  /** The records' JSON texts, UTF-8, joined by `,` (no brackets). */
+  /**
+   * The records' JSON texts, UTF-8, joined by `,` (no brackets). When the page was read with
+   * {@link PageRoom}, the JSON starts `room.before` bytes in and ends `room.after` bytes before the
+   * end, those bytes being spaces for the reader to overwrite (a batch's header and closing brackets).
+   */
   json: Uint8Array;
+  /**
+   * Set when `json` is a buffer the outbox reuses for a later page: called once nothing needs the
+   * bytes any more (the message built in them was handed to the MQTT client, which copies it).
+   */
+  release?(): void;
+}
+
+/**
+ * Bytes a page leaves free around its JSON (spaces), so that the reader can make its message in the
+ * page's own buffer instead of copying the page into a new one.
+ */
+export interface PageRoom {
+  before: number;
+  after: number;
+}
+
+/** What `Outbox.readPage` reads: as `read`, and the room to leave around the JSON. */
+export interface PageOptions {
+  afterSeq: number;
+  limit: number;
+  /** Bytes of JSON and commas, the room not counted. */
+  maxBytes: number;
+  room?: PageRoom;
 }
 
 /** The cache seen from the uplink. */
@@ -189,9 +216,10 @@ export interface Outbox {
   /**
    * Optional, the same records as `read` as one {@link RecordPage}, at most `maxBytes` long with its
    * commas (always at least one record when any is there); null when none is. A batch is built from
-   * it without handling each record, and it crosses a process boundary as one piece of bytes.
+   * it without handling each record, and it crosses a process boundary as one piece of bytes. With
+   * `room`, that many spaces come before and after the JSON in `json` (see {@link RecordPage}).
    */
-  readPage?(options: { afterSeq: number; limit: number; maxBytes: number }): Promise<RecordPage | null>;
+  readPage?(options: PageOptions): Promise<RecordPage | null>;
   /** Deletes the records with `firstSeq <= seq <= lastSeq`, durably. Only after the broker acknowledged them. */
   remove(firstSeq: number, lastSeq: number): Promise<void>;
 }

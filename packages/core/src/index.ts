@@ -12,6 +12,8 @@ export type {
   DeviceReading,
   InstrumentIdentity,
   Outbox,
+  PageOptions,
+  PageRoom,
   PatientTokenizer,
   ReadingSink,
   RecordDraft,

@@ -2,11 +2,13 @@
 // IPC (the outbox and the host), killed past its deadline, and its result counted from what the
 // gateway saw removed when the process ends without reporting.
 import { fork } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { LevelCache } from '@attache/cache';
-import type { AttacheConfig, Logger, Outbox, UplinkConfig } from '@attache/core';
+import type { AttacheConfig, Logger, Outbox, PageOptions, UplinkConfig } from '@attache/core';
 import type { WindowReport } from '@attache/uplink/policy';
 import { isAllowed, replyTo, serveCall } from './ipc-proxy.js';
+import { PageFrameWriter } from './page-pipe.js';
 import { provisioningDir } from './paths.js';
 import {
   type FromWindow,
@@ -28,13 +30,18 @@ const killGraceMs = 30_000;
 /**
  * Forks the window process; its log goes to `logFd`. Messages pass as structured clones (V8's
  * serializer): a record's JSON crosses as its bytes, where the default JSON channel would escape
- * every quote in it on the way out and parse it again on the way in.
+ * every quote in it on the way out and parse it again on the way in. Pages of records take a pipe of
+ * their own, the child's fd 4 (page-pipe.ts).
  */
 export function forkWindow(logFd: 1 | 2): WindowChild {
-  return fork(workerPath, {
-    stdio: ['ignore', logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc'],
+  const child = fork(workerPath, {
+    stdio: ['ignore', logFd === 2 ? 2 : 'inherit', 'inherit', 'ipc', 'pipe'],
     serialization: 'advanced',
   });
+  const pagePipe = child.stdio[4] as Writable | null;
+  // The window process never writes to it; should it, nothing here reads what it wrote.
+  pagePipe?.on('error', () => {});
+  return Object.assign(child, { pagePipe: pagePipe ?? undefined });
 }
 
 /** What a window in a child process needs of its runner. */
@@ -76,7 +83,7 @@ export function runWindowChild(o: WindowChildOptions): Promise<WindowReport> {
     child.kill('SIGKILL');
   }, limitMs);
 
-  const outbox = servedOutbox(o.cache, served, acked);
+  const outbox = pipedOutbox(servedOutbox(o.cache, served, acked), child.pagePipe);
   // Without a running gateway (an offline `attache sync`) the window is told so (`host: false`)
   // and asks for the outbox only: a host method is then refused like any unknown one.
   const targets: Partial<WindowParent>[] = o.host ? [outbox, o.host] : [outbox];
@@ -132,6 +139,7 @@ export function runWindowChild(o: WindowChildOptions): Promise<WindowReport> {
       maxDurationMs,
       linger: request.linger ?? false,
       host: o.host !== undefined,
+      pagePipe: child.pagePipe !== undefined,
       ...(uplink.provisioning ? { provisioningDir: provisioningDir(o.config) } : {}),
       ...(o.config.jobs === undefined
         ? {}
@@ -161,7 +169,8 @@ function servedOutbox(cache: LevelCache, served: Served, acked: Acked): Required
       const page = await cache.readPage(options);
       if (page) {
         const { firstSeq, lastSeq, count, json } = page;
-        served.set(firstSeq, { lastSeq, count, bytes: json.length - (count - 1) });
+        const room = (options.room?.before ?? 0) + (options.room?.after ?? 0);
+        served.set(firstSeq, { lastSeq, count, bytes: json.length - room - (count - 1) });
       }
       return page;
     },
@@ -170,6 +179,30 @@ function servedOutbox(cache: LevelCache, served: Served, acked: Acked): Required
       countRemoved(firstSeq, lastSeq, served, acked);
     },
   };
+}
+
+/**
+ * The outbox served to a window process with a page pipe: each page's bytes go on the pipe as a
+ * frame, and the reply carries its seqs and the frame's number (a {@link PipedPage}) instead of the
+ * page, so it is not copied into an IPC message. Without a pipe, the page in the reply.
+ */
+function pipedOutbox(outbox: Required<Outbox>, pipe: Writable | undefined): Partial<WindowParent> {
+  if (pipe === undefined) {
+    // The page itself in the reply, without its release (a function is not cloned): its buffer is
+    // not reused.
+    const readPage = async (options: PageOptions) => {
+      const page = await outbox.readPage(options);
+      return page && { firstSeq: page.firstSeq, lastSeq: page.lastSeq, count: page.count, json: page.json };
+    };
+    return { ...outbox, readPage };
+  }
+  const frames = new PageFrameWriter(pipe);
+  const readPage = async (options: PageOptions) => {
+    const page = await outbox.readPage(options);
+    return page && frames.write(page);
+  };
+  // The reply's value crosses the IPC as it is: the window process reads it as a PipedPage.
+  return { ...outbox, readPage } as unknown as Partial<WindowParent>;
 }
 
 function countRemoved(firstSeq: number, lastSeq: number, served: Served, acked: Acked): void {

@@ -2,10 +2,11 @@
 // abort, replies), opens the window with the AWS IoT SDK over the gateway's outbox and host (calls
 // through a request/response proxy), and reports how it ended. `window-worker.ts` runs it in the
 // forked process; a test can run it in-process over any channel.
-import type { Logger } from '@attache/core';
+import type { Logger, Outbox, PageOptions } from '@attache/core';
 import { IotCoreUplink, type WindowHost, type WindowProvisioning } from '@attache/uplink';
 import { RequestProxy } from './ipc-proxy.js';
 import { createLogger } from './log.js';
+import type { PageFrameReader, PipedPage } from './page-pipe.js';
 import { readSerialNumber } from './serial-number.js';
 import { jobsRunner } from './window-jobs.js';
 import {
@@ -26,6 +27,8 @@ export interface WindowPort {
   exit(code: number): void;
   /** The window's logger at `level`. Default: pino JSON lines on stdout. */
   logger?(level: string): Logger;
+  /** The window's end of the page pipe, opened when the gateway says it sends pages on it. */
+  pagePipe?(): PageFrameReader;
 }
 
 /** One window: `receive` takes the gateway's messages; the result is sent once, then `exit(0)`. */
@@ -74,9 +77,10 @@ export class WindowProcess {
   #start(start: WindowStart): void {
     const logger = this.#port.logger?.(start.logLevel) ?? createLogger(start.logLevel, { pretty: false });
     const uplink = new IotCoreUplink({ gatewayId: start.gatewayId, config: start.uplink, logger });
+    const outbox = this.#outbox(start);
     void Promise.all([this.#host(start, logger), windowProvisioning(start)])
       .then(([host, provisioning]) =>
-        uplink.openWindow(this.#parent.api, {
+        uplink.openWindow(outbox, {
           signal: this.#abort.signal,
           maxDurationMs: start.maxDurationMs,
           linger: start.linger,
@@ -88,6 +92,23 @@ export class WindowProcess {
         (result) => this.#report(result),
         (err: unknown) => this.failed(err),
       );
+  }
+
+  /**
+   * The gateway's outbox: with a page pipe, a page's reply names its frame on the pipe, read into a
+   * buffer this process reuses once the page's batch went to the MQTT client.
+   */
+  #outbox(start: WindowStart): Outbox {
+    const api = this.#parent.api;
+    const frames = start.pagePipe ? this.#port.pagePipe?.() : undefined;
+    if (frames === undefined) return api;
+    // The proxy has every method of the allow-list, readPage included.
+    const call = api.readPage as NonNullable<Outbox['readPage']>;
+    const readPage = async (options: PageOptions) => {
+      const piped = (await call(options)) as unknown as PipedPage | null;
+      return piped && frames.take(piped);
+    };
+    return { read: api.read, remove: api.remove, readPage };
   }
 
   /** Sends the result once; the process ends when the gateway has it. */

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { isGatewayError, type JobsConfig, type Outbox, type UplinkConfig } from '@attache/core';
 import type { HealthReport } from '@attache/jobs';
 import type { JsonObject, PendingEvent, SettingsOutcome, WindowReport } from '@attache/uplink';
@@ -25,6 +26,11 @@ export interface WindowStart {
   provisioningDir?: string;
   /** Set when the config takes AWS IoT Jobs: they run in the window process itself. */
   jobs?: { config: JobsConfig; dataDir: string; updates?: UpdateTargets };
+  /**
+   * True when the pages' bytes come on the page pipe (fd 4 of the window process, page-pipe.ts) and
+   * `readPage` replies with a {@link PipedPage}; otherwise the reply carries the page itself.
+   */
+  pagePipe?: boolean;
 }
 
 /** Parent → window process: the start, an abort, and the replies to its calls. */
@@ -33,6 +39,8 @@ export type ToWindow = WindowStart | { type: 'abort' } | ReplyMessage;
 /** The gateway's handle on a window process: the forked `window-worker.js`, or one a test runs in-process. */
 export interface WindowChild {
   readonly pid?: number | undefined;
+  /** The gateway's end of the page pipe, when the window process has one (see {@link WindowStart}). */
+  readonly pagePipe?: Writable | undefined;
   /** False once the channel closed. */
   readonly connected: boolean;
   send(message: ToWindow, callback: (err: Error | null) => void): void;

@@ -3,6 +3,7 @@
 // stop the acquisition of readings. It sees the gateway's cache (and its state, shadow settings and
 // events) over IPC; the window itself is a WindowProcess (window-process.ts).
 
+import { PageFrameReader } from './page-pipe.js';
 import { WindowProcess } from './window-process.js';
 import type { FromWindow, ToWindow } from './window-protocol.js';
 
@@ -12,6 +13,7 @@ const windowProcess = new WindowProcess({
     else process.send?.(message);
   },
   exit: (code) => process.exit(code),
+  pagePipe: () => PageFrameReader.open(4),
 });
 
 process.on('uncaughtException', (err) => windowProcess.failed(err));

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import type { Outbox, RecordPage, StoredRecord } from '@attache/core';
+import type { Outbox, PageRoom, RecordPage, StoredRecord } from '@attache/core';
 import { GatewayError } from '@attache/core';
 
 /** One batch message, ready to publish. */
@@ -11,6 +11,11 @@ export interface Batch {
   payload: Buffer;
   /** The MQTT 5 content type of `payload`. */
   contentType: string;
+  /**
+   * Set when `payload` lies in a buffer the outbox reuses (its page's): called once the payload was
+   * handed to the MQTT client, which copies it; `payload` must not be read after that.
+   */
+  release?: () => void;
 }
 
 /** Options of {@link BatchReader}. */
@@ -37,7 +42,7 @@ const readLimit = 20_000;
 // Aim compressed batches a little under the limit: the ratio varies from batch to batch.
 const gzipMargin = 0.92;
 /** The end of a plain batch after its records. */
-const closing = Buffer.from(']}');
+const closing = ']}';
 
 function header(gatewayId: string, firstSeq: number, lastSeq: number, count: number, sentAt: string): string {
   return `{"schemaVersion":1,"gatewayId":${JSON.stringify(gatewayId)},"firstSeq":${firstSeq},"lastSeq":${lastSeq},"count":${count},"sentAt":"${sentAt}",`;
@@ -60,6 +65,8 @@ export class BatchReader {
   #afterSeq = 0;
   /** The page after `#afterSeq`, read ahead (plain batches from an outbox with `readPage`). */
   #ahead: Promise<RecordPage | null> | undefined;
+  /** Room asked for around a page's JSON: the longest header, and the closing brackets. */
+  readonly #room: PageRoom;
 
   constructor(options: BatchReaderOptions) {
     this.#outbox = options.outbox;
@@ -71,6 +78,10 @@ export class BatchReader {
     );
     this.#budget = options.maxMessageBytes - overhead;
     this.#rawTarget = this.#budget * 4;
+    const before = Buffer.byteLength(
+      `${header(options.gatewayId, maxSeq, maxSeq, maxSeq, sentAtSample)}"records":[`,
+    );
+    this.#room = { before, after: closing.length };
   }
 
   /**
@@ -96,10 +107,12 @@ export class BatchReader {
 
   /**
    * A plain batch from one page of the outbox: its bytes are placed in the payload as they are, no
-   * record handled one by one. The page is read to fit the budget with the array's brackets. The
-   * next page is read ahead while this batch goes out (one read in flight), so the outbox (in
-   * another process, behind IPC) works while the window publishes; a page found empty ahead is
-   * read again when asked for, so records stored meanwhile are not missed.
+   * record handled one by one. The page is read to fit the budget with the array's brackets, and
+   * with room before and after its JSON, where the header and the closing brackets are written: the
+   * payload is the page's own buffer, not a copy. The next page is read ahead while this batch goes
+   * out (one read in flight), so the outbox (in another process, behind IPC) works while the window
+   * publishes; a page found empty ahead is read again when asked for, so records stored meanwhile
+   * are not missed.
    */
   async #pageBatch(readPage: NonNullable<Outbox['readPage']>): Promise<Batch | null> {
     const ahead = this.#ahead;
@@ -107,15 +120,30 @@ export class BatchReader {
     let page = ahead && (await ahead);
     if (!page) page = await this.#readPage(readPage);
     if (page === null) return null;
-    if (page.json.length + 2 > this.#budget) throw this.#tooLarge(page.firstSeq);
+    const { before, after } = this.#room;
+    const jsonBytes = page.json.length - before - after;
+    // A page without its room would have records overwritten by the header: never published.
+    if (
+      page.json[before - 1] !== 0x20 ||
+      page.json[before] !== 0x7b ||
+      page.json[before + jsonBytes] !== 0x20
+    )
+      throw new GatewayError('ATTACHE_INTERNAL', 'the outbox returned a page without the room asked for');
+    if (jsonBytes + 2 > this.#budget) throw this.#tooLarge(page.firstSeq);
     const { firstSeq, lastSeq, count } = page;
-    const head = header(this.#gatewayId, firstSeq, lastSeq, count, new Date().toISOString());
-    const payload = Buffer.concat([Buffer.from(`${head}"records":[`), page.json, closing]);
+    const head = `${header(this.#gatewayId, firstSeq, lastSeq, count, new Date().toISOString())}"records":[`;
+    const bytes = Buffer.from(page.json.buffer, page.json.byteOffset, page.json.length);
+    const start = before - Buffer.byteLength(head);
+    bytes.write(head, start, 'utf8');
+    bytes.write(closing, before + jsonBytes, 'latin1');
+    const payload = bytes.subarray(start, before + jsonBytes + after);
     this.#afterSeq = lastSeq;
     const next = this.#readPage(readPage);
     next.catch(() => {}); // a failure is the next call's to report
     this.#ahead = next;
-    return { firstSeq, lastSeq, count, payload, contentType: contentTypes.none };
+    const batch: Batch = { firstSeq, lastSeq, count, payload, contentType: contentTypes.none };
+    if (page.release) batch.release = page.release;
+    return batch;
   }
 
   #readPage(readPage: NonNullable<Outbox['readPage']>): Promise<RecordPage | null> {
@@ -123,6 +151,7 @@ export class BatchReader {
       afterSeq: this.#afterSeq,
       limit: readLimit,
       maxBytes: this.#budget - 2,
+      room: this.#room,
     });
   }
 

@@ -257,6 +257,9 @@ class UploadWindow {
       if (next !== null && !overBudget && this.#inflight.size < config.maxInFlight) {
         this.#sentBytes += next.payload.length;
         this.#launch(this.#sendBatch(next));
+        // The MQTT client copied the payload when the publish was called (synchronously, above):
+        // the page's buffer can take a later page.
+        next.release?.();
         next = null;
       } else if (this.#inflight.size > 0) {
         await Promise.race([...this.#inflight, this.#ended]);
@@ -289,9 +292,12 @@ class UploadWindow {
   }
 
   #sendBatch(batch: Batch): Promise<void> {
-    return this.#publish(this.#topicsOf().telemetry, batch.payload, batch.contentType, async () => {
-      await this.#options.outbox.remove(batch.firstSeq, batch.lastSeq);
-      this.#count(batch);
+    const { firstSeq, lastSeq, count, payload } = batch;
+    // Only the payload's length is counted after the PUBACK: its bytes may hold a later page by then.
+    const sent = { firstSeq, lastSeq, count, bytes: payload.length };
+    return this.#publish(this.#topicsOf().telemetry, payload, batch.contentType, async () => {
+      await this.#options.outbox.remove(firstSeq, lastSeq);
+      this.#count(sent);
     });
   }
 
@@ -322,11 +328,11 @@ class UploadWindow {
     }
   }
 
-  #count(batch: Batch): void {
+  #count(batch: { firstSeq: number; lastSeq: number; count: number; bytes: number }): void {
     const acked = this.#acked;
     acked.records += batch.count;
     acked.messages += 1;
-    acked.bytes += batch.payload.length;
+    acked.bytes += batch.bytes;
     acked.firstSeq = acked.firstSeq === null ? batch.firstSeq : Math.min(acked.firstSeq, batch.firstSeq);
     acked.lastSeq = acked.lastSeq === null ? batch.lastSeq : Math.max(acked.lastSeq, batch.lastSeq);
   }

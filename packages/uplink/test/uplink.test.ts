@@ -117,6 +117,7 @@ t.test(
     t.equal(result.outcome, 'drained');
     t.same(outbox.seqs(), [], 'outbox empty');
     t.ok(outbox.pages > result.messages, 'read page by page (one ahead, one more to find the end)');
+    t.equal(outbox.released, result.messages, "each page's buffer given back once its batch was published");
     const messages = await sub.waitFor(result.messages, 10_000);
     const batches = parseBatches(messages);
     t.same(
@@ -156,6 +157,20 @@ t.test('records stored while a window drains pages are sent in that window', asy
   t.match(result, { outcome: 'drained', records: 101, lastSeq: 101 });
   t.same(outbox.seqs(), []);
 });
+
+t.test(
+  'a page without the room asked for is never published: ATTACHE_INTERNAL, nothing removed',
+  async (t) => {
+    const outbox = new PagedOutbox();
+    outbox.add(3);
+    const readPage = outbox.readPage.bind(outbox);
+    outbox.readPage = ({ room: _, ...options }) => readPage(options);
+    const uplink = new IotCoreUplink({ gatewayId, config: uplinkConfig(fixture) });
+    const result = await uplink.openWindow(outbox);
+    t.match(result, { outcome: 'failed', records: 0, error: { code: 'ATTACHE_INTERNAL' } });
+    t.same(outbox.seqs(), [1, 2, 3]);
+  },
+);
 
 t.test('a record larger than maxMessageBytes in a page fails ATTACHE_UPLINK_PUBLISH and stays', async (t) => {
   const outbox = new PagedOutbox();
