@@ -300,6 +300,16 @@ async function stick(dir: string): Promise<string> {
   return path;
 }
 
+/** A recipient's key pair on the stick `usb`, root's only (the owner's part never reads them). */
+async function recipientOn(usb: string): Promise<{ pub: string; priv: string }> {
+  const recipient = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pub = join(usb, 'recipient.pub.pem');
+  const priv = join(usb, 'recipient.pem');
+  await writeFile(pub, recipient.publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
+  await writeFile(priv, recipient.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  return { pub, priv };
+}
+
 t.test(
   "as root, with a Node that refuses to change ids, cache export and import go through the owner's part",
   { skip: root ? false : 'needs root' },
@@ -310,12 +320,7 @@ t.test(
     const { log } = node;
     const ward = await boxWithBacklog(dir, 'ward', 3);
     const usb = await stick(dir);
-    // The recipient's keys are root's only: the owner's part never reads them.
-    const recipient = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const pub = join(usb, 'recipient.pub.pem');
-    const priv = join(usb, 'recipient.pem');
-    await writeFile(pub, recipient.publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
-    await writeFile(priv, recipient.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const { pub, priv } = await recipientOn(usb);
 
     const out = join(usb, 'ward.attache');
     const exported = await attacheAsRoot(node, [
@@ -469,9 +474,7 @@ if (process.env.ATTACHE_OWNER_PART) process.on('message', () => process.kill(pro
     );
     const ward = await boxWithBacklog(dir, 'ward', 2);
     const usb = await stick(dir);
-    const pub = join(usb, 'recipient.pub.pem');
-    const recipient = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    await writeFile(pub, recipient.publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
+    const { pub } = await recipientOn(usb);
     const out = join(usb, 'ward.attache');
     const result = await attacheAsRoot(
       node,
@@ -519,11 +522,7 @@ t.test(
     const { preload } = node;
     const ward = await boxWithBacklog(dir, 'ward', 2);
     const usb = await stick(dir);
-    const recipient = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const pub = join(usb, 'recipient.pub.pem');
-    const priv = join(usb, 'recipient.pem');
-    await writeFile(pub, recipient.publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
-    await writeFile(priv, recipient.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const { pub, priv } = await recipientOn(usb);
     const out = join(usb, 'ward.attache');
     const exported = await attacheAsRoot(node, [
       ...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath],
