@@ -486,7 +486,11 @@ if (process.env.ATTACHE_OWNER_PART) process.on('message', () => process.kill(pro
       result.stderr,
       /^attache: the part of this command that runs as the data directory's owner \(uid 65534\) ended \(SIGKILL\) before it finished/,
     );
-    t.same(await readdir(usb), ['recipient.pub.pem'], 'no export and no temporary file on the stick');
+    t.same(
+      await readdir(usb),
+      ['recipient.pem', 'recipient.pub.pem'],
+      'no export and no temporary file on the stick',
+    );
     t.equal(await backlog(ward.configPath), 2, 'the backlog is whole');
   },
 );
