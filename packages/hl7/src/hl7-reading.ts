@@ -98,7 +98,7 @@ function instrument(message: Hl7Message): InstrumentIdentity | undefined {
 function patientId(message: Hl7Message): string | undefined {
   const pid = message.segments.find((s) => s.name === 'PID');
   if (pid === undefined) return undefined;
-  const count = pid.repetitions(3).length;
+  const count = pid.repetitionCount(3);
   for (let rep = 0; rep < count; rep++) {
     const id = pid.get(3, 1, rep).trim();
     if (id !== '') return id;
