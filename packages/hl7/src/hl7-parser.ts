@@ -104,11 +104,15 @@ export class Hl7Segment {
       }
     }
     if (seen < c) return '';
+    const escapeCode = this.#d.escape.charCodeAt(0);
+    let escaped = false;
     for (i = from; i < end; i++) {
       const code = text.charCodeAt(i);
       if (code === component || code === repetition) break;
+      if (code === escapeCode) escaped = true;
     }
-    return from === i ? '' : decodeHl7(text.slice(from, i), this.#d);
+    if (from === i) return '';
+    return escaped ? decodeHl7(text.slice(from, i), this.#d) : text.slice(from, i);
   }
 
   /** All components of repetition `rep` of field `n`, decoded; none when the repetition is absent or empty. */
@@ -131,18 +135,23 @@ export class Hl7Segment {
     const text = this.#text;
     const component = this.#d.component.charCodeAt(0);
     const repetition = this.#d.repetition.charCodeAt(0);
+    const escapeCode = this.#d.escape.charCodeAt(0);
     const out: string[] = [];
+    let escaped = false;
     let i = from;
     for (; i < end; i++) {
       const code = text.charCodeAt(i);
       if (code === repetition) break;
-      if (code === component) {
-        out.push(decodeHl7(text.slice(from, i), this.#d));
+      if (code === escapeCode) escaped = true;
+      else if (code === component) {
+        out.push(escaped ? decodeHl7(text.slice(from, i), this.#d) : text.slice(from, i));
+        escaped = false;
         from = i + 1;
       }
     }
     // An empty repetition has no components; a non-empty one ends with its last.
-    if (out.length > 0 || i > from) out.push(decodeHl7(text.slice(from, i), this.#d));
+    if (out.length > 0 || i > from)
+      out.push(escaped ? decodeHl7(text.slice(from, i), this.#d) : text.slice(from, i));
     return out;
   }
 
