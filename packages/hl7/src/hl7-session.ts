@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type {
   AttacheRecord,
   ByteLink,
@@ -136,7 +136,7 @@ export class Hl7Session implements ProtocolSession {
       return;
     }
     // A sender that never saw our ACK sends the same message again: stored once (see ReadingSink).
-    const idempotencyKey = `hl7:${createHash('sha256').update(payload).digest('hex')}`;
+    const idempotencyKey = `hl7:${hash('sha256', payload, 'hex')}`;
     const reading: DeviceReading = {
       deviceId: this.#ctx.deviceId,
       adapter: this.#options.adapter,
