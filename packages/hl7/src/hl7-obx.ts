@@ -150,7 +150,11 @@ export function obxObservation(
   if (obx.raw(5) === '') return undefined;
   const status = statuses[obx.get(11).toUpperCase()] ?? 'questionable';
   const value = status === 'unavailable' ? null : obxValue(obx, type, index);
-  const observation: CodedObservation = Object.assign(code, { value, unit: obxUnit(obx), status });
+  // The code becomes the observation (no copy).
+  const observation = code as CodedObservation;
+  observation.value = value;
+  observation.unit = obxUnit(obx);
+  observation.status = status;
   if (freeText.has(type)) observation.freeText = true;
   const observedAt = hl7Time(obx.get(14)) ?? hl7Time(fallbackTime);
   if (observedAt !== undefined) observation.observedAt = observedAt;

@@ -241,6 +241,19 @@ function isDelimiter(c: string | undefined): c is string {
 /** Characters an undeclared sub-component separator is taken from: `&` unless it is in use. */
 const spareSubcomponents = ['&', '$', '#', '%', '*', '@', '!', '/', '+'];
 
+/** The last delimiters read and the MSH characters they were read from (a sender's are always the same). */
+let lastDelimiters: { from: string; delimiters: Hl7Delimiters } | undefined;
+
+/** The delimiters of the MSH segment `text`; the last ones again when its MSH-1 and MSH-2 are the same. */
+function delimitersOf(text: string): Hl7Delimiters {
+  // What readDelimiters reads: MSH-1 and the six characters after it.
+  const from = text.slice(3, 10);
+  if (lastDelimiters?.from === from) return lastDelimiters.delimiters;
+  const delimiters = readDelimiters(text);
+  lastDelimiters = { from, delimiters };
+  return delimiters;
+}
+
 function readDelimiters(text: string): Hl7Delimiters {
   const field = text[3];
   // MSH-2 runs to the next field separator: component, repetition, escape, then the sub-component
@@ -339,7 +352,7 @@ export function parseHl7Message(text: string): Hl7Message {
         throw malformed('message does not start with an MSH segment', { hl7Code: 100, location: 'MSH' });
       }
       mshText = text.slice(start, end);
-      d = readDelimiters(mshText);
+      d = delimitersOf(mshText);
       separator = d.field.charCodeAt(0);
       segments.push(new Hl7Segment('MSH', text, start, end, d));
       continue;
