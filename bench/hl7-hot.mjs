@@ -62,7 +62,10 @@ try {
         cpu0 = process.cpuUsage();
       }
       const f = frame(i);
-      if (interpretHl7(f.subarray(1, f.length - 2), { versions: format.versions, freeText: format.freeText }).kind === 'reading')
+      if (
+        interpretHl7(f.subarray(1, f.length - 2), { versions: format.versions, freeText: format.freeText })
+          .kind === 'reading'
+      )
         kept++;
     }
     if (kept !== total) throw new Error(`${total - kept} messages not read`);
