@@ -64,9 +64,9 @@ export interface AppendPlan {
 
 interface Accepted {
   seq: number;
-  /** Its JSON, sealed as UTF-8. */
-  json: string;
-  /** Bytes of `json` in UTF-8: what the bounds count. */
+  /** Its JSON in UTF-8, encoded once: its length is what the bounds count, its bytes are what is sealed. */
+  plain: Buffer;
+  /** Bytes of `plain`. */
   bytes: number;
 }
 
@@ -108,8 +108,8 @@ export async function planAppend(
   try {
     for (const record of records) {
       record.seq = next.nextSeq;
-      const json = JSON.stringify(record);
-      const bytes = Buffer.byteLength(json, 'utf8');
+      const plain = Buffer.from(JSON.stringify(record), 'utf8');
+      const bytes = plain.length;
       let room = fits(bytes);
       if (!room && limits.whenFull === 'drop-oldest' && bytes <= limits.maxBytes) {
         room = await makeRoom(next, dropped, accepted, nextStored, () => fits(bytes), drops);
@@ -118,7 +118,7 @@ export async function planAppend(
         outcomes.push(fullError(next, limits, bytes));
         continue;
       }
-      accepted.push({ seq: record.seq, json, bytes });
+      accepted.push({ seq: record.seq, plain, bytes });
       outcomes.push(undefined);
       next.nextSeq++;
       next.records++;
@@ -130,9 +130,9 @@ export async function planAppend(
   if (accepted.length === 0 && dropped.length === 0) return { batch: undefined, next, outcomes, dropped };
   const batch = db.batch();
   for (const key of drops) batchDel(batch, 'outbox', key);
-  for (const { seq, json } of accepted) {
+  for (const { seq, plain } of accepted) {
     const key = seqKey(seq);
-    batchPut(batch, 'outbox', key, sealer.seal(levelKey('outbox', key), json));
+    batchPut(batch, 'outbox', key, sealer.seal(levelKey('outbox', key), plain));
   }
   next.dropped += dropped.length;
   // The counters under their full key (`!meta!outbox`) in meta's JSON: abstract-level clones the

@@ -33,9 +33,8 @@ const wordFacets: Record<string, 'phase' | 'state' | 'inactivation'> = {
 };
 const word = /^[a-z-]{1,24}$/;
 
-/** A vendor's alert code (Philips `MDIL-ALERT`): OBX-3 names an alert or alarm and is not MDC. */
-function isVendorAlert(obx: Hl7Segment): boolean {
-  const [id = '', text = ''] = obx.components(3);
+/** A vendor's alert code (Philips `MDIL-ALERT`): OBX-3 (its components) names an alert or alarm and is not MDC. */
+function isVendorAlert([id = '', text = '']: string[]): boolean {
   const code = `${id} ${text}`.toUpperCase();
   return !code.includes('MDC_') && (code.includes('ALERT') || code.includes('ALARM'));
 }
@@ -47,7 +46,7 @@ function referenceId(obx: Hl7Segment, n: number): string {
 
 /** OBX-8 flags (`PH~SP~H`): priority, kind and direction of a PCD-04 alert. */
 function flagsOf(obx: Hl7Segment, alarm: AlarmDraft): void {
-  const count = obx.repetitions(8).length;
+  const count = obx.repetitionCount(8);
   for (let rep = 0; rep < count; rep++) {
     const flag = obx.get(8, 1, rep).toUpperCase();
     const priority = priorities[flag];
@@ -116,12 +115,13 @@ export function hl7Alarms(message: Hl7Message): Hl7Alarms {
 function readGroup(obxs: Hl7Segment[], obrTime: string, result: Hl7Alarms): void {
   for (const [i, obx] of obxs.entries()) {
     if (result.consumed.has(obx)) continue;
-    const code = obxCode(obx);
+    const components = obx.components(3);
+    const code = obxCode(obx, components);
     if (code.mdc === EVT_ALARM || code.code === 'MDC_EVT_ALARM') {
       result.alarms.push(pcd04(obx, obxs, obrTime, result.consumed));
     } else if (code.code.startsWith('MDC_EVT_')) {
       result.alarms.push(bareEvent(obx, obxs.slice(i + 1), obrTime, result.consumed));
-    } else if (isVendorAlert(obx)) {
+    } else if (isVendorAlert(components)) {
       result.alarms.push(vendor(obx, obrTime, result.consumed));
     } else result.codes.set(obx, code);
   }

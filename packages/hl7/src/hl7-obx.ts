@@ -66,9 +66,12 @@ function mdcTriplet(id: string, text: string, system: string): ObxCode | undefin
   return part;
 }
 
-/** OBX-3 to a code: MDC (primary or alternate triplet), else the identifier as a LOCAL code. */
-export function obxCode(obx: Hl7Segment): ObxCode {
-  const [id = '', text = '', system = '', altId = '', altText = '', altSystem = ''] = obx.components(3);
+/**
+ * OBX-3 to a code: MDC (primary or alternate triplet), else the identifier as a LOCAL code.
+ * `components` are OBX-3's, when the caller has read them already.
+ */
+export function obxCode(obx: Hl7Segment, components: string[] = obx.components(3)): ObxCode {
+  const [id = '', text = '', system = '', altId = '', altText = '', altSystem = ''] = components;
   const primary = mdcTriplet(id, text, system);
   const alternate = primary === undefined ? mdcTriplet(altId, altText, altSystem) : undefined;
   // The device's own code first, MDC as the alternate: keep the device's beside the MDC form.
@@ -91,6 +94,16 @@ export function obxUnit(obx: Hl7Segment): string {
 
 /** HL7 DTM (`YYYYMMDDHHMM[SS[.S+]][+ZZZZ]`) to `YYYY-MM-DDTHH:MM:SS[.fff]`; undefined when coarser. */
 export function hl7Time(value: string): string | undefined {
+  // The OBXs of a message mostly carry the same time: the last answer is kept.
+  if (value === lastTime.value) return lastTime.time;
+  const time = readTime(value);
+  lastTime = { value, time };
+  return time;
+}
+
+let lastTime: { value: string; time: string | undefined } = { value: '', time: undefined };
+
+function readTime(value: string): string | undefined {
   const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(\.\d{1,4})?([+-]\d{4})?$/.exec(value);
   if (!match) return undefined;
   const [, y, mo, d, h, mi, s = '00', frac = ''] = match;
@@ -115,7 +128,7 @@ function obxValue(obx: Hl7Segment, type: string, index: number): number | string
 
 /** OBX-5 as text: every repetition's components, joined by spaces. */
 export function obxText(obx: Hl7Segment): string {
-  const count = obx.repetitions(5).length;
+  const count = obx.repetitionCount(5);
   const parts: string[] = [];
   for (let rep = 0; rep < count; rep++) parts.push(obx.components(5, rep).join(' ').trim());
   return parts.filter((p) => p !== '').join(' ');
@@ -137,7 +150,11 @@ export function obxObservation(
   if (obx.raw(5) === '') return undefined;
   const status = statuses[obx.get(11).toUpperCase()] ?? 'questionable';
   const value = status === 'unavailable' ? null : obxValue(obx, type, index);
-  const observation: CodedObservation = Object.assign(code, { value, unit: obxUnit(obx), status });
+  // The code becomes the observation (no copy).
+  const observation = code as CodedObservation;
+  observation.value = value;
+  observation.unit = obxUnit(obx);
+  observation.status = status;
   if (freeText.has(type)) observation.freeText = true;
   const observedAt = hl7Time(obx.get(14)) ?? hl7Time(fallbackTime);
   if (observedAt !== undefined) observation.observedAt = observedAt;
@@ -145,10 +162,14 @@ export function obxObservation(
   if (path !== '') observation.path = path;
   const range = obx.get(7);
   if (range !== '') observation.referenceRange = range;
-  const flags = obx
-    .repetitions(8)
-    .map((_, rep) => obx.get(8, 1, rep))
-    .filter((f) => f !== '');
-  if (flags.length > 0) observation.abnormalFlags = flags;
+  const flagCount = obx.repetitionCount(8);
+  if (flagCount > 0) {
+    const flags: string[] = [];
+    for (let rep = 0; rep < flagCount; rep++) {
+      const flag = obx.get(8, 1, rep);
+      if (flag !== '') flags.push(flag);
+    }
+    if (flags.length > 0) observation.abnormalFlags = flags;
+  }
   return observation;
 }

@@ -19,55 +19,187 @@ export interface Hl7ParseProblem {
 }
 
 /**
- * One segment. Field numbers are HL7's: `field(3)` of a PID is PID-3, `field(9)` of MSH is MSH-9.
- * A field is split into repetitions and components once, on first use.
+ * One segment: a span of the message's text. Field numbers are HL7's: `field(3)` of a PID is PID-3,
+ * `field(9)` of MSH is MSH-9. Nothing is split until a field is read: the first read of a field finds
+ * where every field of the segment starts (one pass over the segment), a read then scans only the
+ * field it reads, up to the component asked for. A segment never read (a PV1 whose fields nothing
+ * uses) costs only the search for its end.
  */
 export class Hl7Segment {
   readonly name: string;
-  readonly #fields: string[];
+  readonly #text: string;
+  readonly #start: number;
+  readonly #end: number;
   readonly #d: Hl7Delimiters;
-  /** Per field number: its repetitions, each split into components (as sent). */
-  readonly #split: (string[][] | undefined)[] = [];
+  readonly #isMsh: boolean;
+  /** Where each field starts in the text (index k: the segment's k-th part), once a field was read. */
+  #fields: number[] | undefined;
+  /** Per field number: where each of its repetitions starts, once a repetition after the first was read. */
+  #repetitions: (number[] | undefined)[] | undefined;
 
-  constructor(name: string, fields: string[], delimiters: Hl7Delimiters) {
+  /** The segment `text.slice(start, end)`, named `name`, of a message with delimiters `delimiters`. */
+  constructor(name: string, text: string, start: number, end: number, delimiters: Hl7Delimiters) {
     this.name = name;
-    this.#fields = fields;
+    this.#text = text;
+    this.#start = start;
+    this.#end = end;
     this.#d = delimiters;
+    this.#isMsh = name === 'MSH';
   }
 
   /** Field `n` as sent (escapes not decoded), '' when absent. */
   raw(n: number): string {
-    return this.#fields[n] ?? '';
+    if (this.#isMsh && n === 1) return this.#d.field;
+    const part = this.#part(n);
+    const fields = this.#starts();
+    if (part >= fields.length) return '';
+    return this.#text.slice(fields[part], this.#partEnd(part));
   }
 
   /** The repetitions of field `n`, as sent. */
   repetitions(n: number): string[] {
-    const raw = this.raw(n);
-    if (raw === '') return [];
-    return raw.includes(this.#d.repetition) ? raw.split(this.#d.repetition) : [raw];
+    if (this.#isMsh && n === 1) return [this.#d.field];
+    const starts = this.#repetitionStarts(n);
+    const end = this.#partEnd(this.#part(n));
+    return starts.map((from, i) =>
+      this.#text.slice(from, i + 1 < starts.length ? (starts[i + 1] as number) - 1 : end),
+    );
+  }
+
+  /** How many repetitions field `n` has (0 when it is empty). */
+  repetitionCount(n: number): number {
+    if (this.#isMsh && n === 1) return 1;
+    return this.#repetitionStarts(n).length;
   }
 
   /** Component `c` (1-based) of repetition `rep` (0-based) of field `n`, decoded; '' when absent. */
   get(n: number, c = 1, rep = 0): string {
-    return decodeHl7(this.#components(n, rep)[c - 1] ?? '', this.#d);
-  }
-
-  /** All components of repetition `rep` of field `n`, decoded. */
-  components(n: number, rep = 0): string[] {
-    return this.#components(n, rep).map((c) => decodeHl7(c, this.#d));
-  }
-
-  /** The components of repetition `rep` of field `n` as sent; none when the repetition is absent or empty. */
-  #components(n: number, rep: number): string[] {
-    let split = this.#split[n];
-    if (split === undefined) {
-      const { component } = this.#d;
-      split = this.repetitions(n).map((r) =>
-        r === '' ? [] : r.includes(component) ? r.split(component) : [r],
-      );
-      this.#split[n] = split;
+    if (this.#isMsh && n === 1) return c === 1 && rep === 0 ? decodeHl7(this.#d.field, this.#d) : '';
+    const text = this.#text;
+    const component = this.#d.component.charCodeAt(0);
+    const repetition = this.#d.repetition.charCodeAt(0);
+    let from: number;
+    let end: number;
+    if (rep === 0) {
+      const part = this.#part(n);
+      const fields = this.#starts();
+      if (part >= fields.length) return '';
+      from = fields[part] as number;
+      end = this.#partEnd(part);
+    } else {
+      const starts = this.#repetitionStarts(n);
+      if (rep >= starts.length) return '';
+      from = starts[rep] as number;
+      end = rep + 1 < starts.length ? (starts[rep + 1] as number) - 1 : this.#partEnd(this.#part(n));
     }
-    return split[rep] ?? [];
+    // Skip to component c; the repetition (or field) ends at the first repetition separator.
+    let seen = 1;
+    let i = from;
+    for (; i < end && seen < c; i++) {
+      const code = text.charCodeAt(i);
+      if (code === repetition) return '';
+      if (code === component) {
+        seen++;
+        from = i + 1;
+      }
+    }
+    if (seen < c) return '';
+    const escapeCode = this.#d.escape.charCodeAt(0);
+    let escaped = false;
+    for (i = from; i < end; i++) {
+      const code = text.charCodeAt(i);
+      if (code === component || code === repetition) break;
+      if (code === escapeCode) escaped = true;
+    }
+    if (from === i) return '';
+    return escaped ? decodeHl7(text.slice(from, i), this.#d) : text.slice(from, i);
+  }
+
+  /** All components of repetition `rep` of field `n`, decoded; none when the repetition is absent or empty. */
+  components(n: number, rep = 0): string[] {
+    if (this.#isMsh && n === 1) return rep === 0 ? [decodeHl7(this.#d.field, this.#d)] : [];
+    let from: number;
+    let end: number;
+    const starts = rep === 0 ? undefined : this.#repetitionStarts(n);
+    if (starts === undefined) {
+      const part = this.#part(n);
+      const fields = this.#starts();
+      if (part >= fields.length) return [];
+      from = fields[part] as number;
+      end = this.#partEnd(part);
+    } else {
+      if (rep >= starts.length) return [];
+      from = starts[rep] as number;
+      end = rep + 1 < starts.length ? (starts[rep + 1] as number) - 1 : this.#partEnd(this.#part(n));
+    }
+    const text = this.#text;
+    const component = this.#d.component.charCodeAt(0);
+    const repetition = this.#d.repetition.charCodeAt(0);
+    const escapeCode = this.#d.escape.charCodeAt(0);
+    const out: string[] = [];
+    let escaped = false;
+    let i = from;
+    for (; i < end; i++) {
+      const code = text.charCodeAt(i);
+      if (code === repetition) break;
+      if (code === escapeCode) escaped = true;
+      else if (code === component) {
+        out.push(escaped ? decodeHl7(text.slice(from, i), this.#d) : text.slice(from, i));
+        escaped = false;
+        from = i + 1;
+      }
+    }
+    // An empty repetition has no components; a non-empty one ends with its last.
+    if (out.length > 0 || i > from)
+      out.push(escaped ? decodeHl7(text.slice(from, i), this.#d) : text.slice(from, i));
+    return out;
+  }
+
+  /** The part of the segment (text between field separators) that holds field `n`: MSH-n is part n − 1. */
+  #part(n: number): number {
+    return this.#isMsh && n > 1 ? n - 1 : n;
+  }
+
+  /** Where each part starts, found on the first read. */
+  #starts(): number[] {
+    let fields = this.#fields;
+    if (fields === undefined) {
+      const text = this.#text;
+      const separator = this.#d.field.charCodeAt(0);
+      fields = [this.#start];
+      for (let i = this.#start; i < this.#end; i++) if (text.charCodeAt(i) === separator) fields.push(i + 1);
+      this.#fields = fields;
+    }
+    return fields;
+  }
+
+  /** Where part `k` (< the number of parts) ends. */
+  #partEnd(k: number): number {
+    const fields = this.#starts();
+    return k + 1 < fields.length ? (fields[k + 1] as number) - 1 : this.#end;
+  }
+
+  /** Where each repetition of field `n` starts; none when the field is empty. */
+  #repetitionStarts(n: number): number[] {
+    this.#repetitions ??= [];
+    let starts = this.#repetitions[n];
+    if (starts === undefined) {
+      starts = [];
+      const part = this.#part(n);
+      const fields = this.#starts();
+      if (part < fields.length) {
+        const from = fields[part] as number;
+        const end = this.#partEnd(part);
+        if (end > from) {
+          const text = this.#text;
+          const repetition = this.#d.repetition.charCodeAt(0);
+          starts.push(from);
+          for (let i = from; i < end; i++) if (text.charCodeAt(i) === repetition) starts.push(i + 1);
+        }
+      }
+      this.#repetitions[n] = starts;
+    }
+    return starts;
   }
 }
 
@@ -101,11 +233,26 @@ export function decodeHl7Bytes(bytes: Buffer): string {
 function isDelimiter(c: string | undefined): c is string {
   if (c === undefined || c.length !== 1) return false;
   const code = c.charCodeAt(0);
-  return code > 0x20 && code < 0x7f && !/[A-Za-z0-9]/.test(c);
+  const letterOrDigit =
+    (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a);
+  return code > 0x20 && code < 0x7f && !letterOrDigit;
 }
 
 /** Characters an undeclared sub-component separator is taken from: `&` unless it is in use. */
 const spareSubcomponents = ['&', '$', '#', '%', '*', '@', '!', '/', '+'];
+
+/** The last delimiters read and the MSH characters they were read from (a sender's are always the same). */
+let lastDelimiters: { from: string; delimiters: Hl7Delimiters } | undefined;
+
+/** The delimiters of the MSH segment `text`; the last ones again when its MSH-1 and MSH-2 are the same. */
+function delimitersOf(text: string): Hl7Delimiters {
+  // What readDelimiters reads: MSH-1 and the six characters after it.
+  const from = text.slice(3, 10);
+  if (lastDelimiters?.from === from) return lastDelimiters.delimiters;
+  const delimiters = readDelimiters(text);
+  lastDelimiters = { from, delimiters };
+  return delimiters;
+}
 
 function readDelimiters(text: string): Hl7Delimiters {
   const field = text[3];
@@ -140,31 +287,86 @@ function readDelimiters(text: string): Hl7Delimiters {
   return { field, component, repetition, escape: escapeChar, subcomponent };
 }
 
+/** Whether `code` is a character JavaScript's `\s` matches (what a leading `^\s+` would strip). */
+function isSpace(code: number): boolean {
+  if (code <= 0x20) return code === 0x20 || (code >= 0x09 && code <= 0x0d);
+  return (
+    code === 0xa0 ||
+    code === 0x1680 ||
+    (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x202f ||
+    code === 0x205f ||
+    code === 0x3000 ||
+    code === 0xfeff
+  );
+}
+
+/** Whether `text.slice(start, end)` starts with a segment name (`[A-Z][A-Z0-9]{2}`) ending at `end` or at the field separator. */
+function hasSegmentName(text: string, start: number, end: number, separator: number): boolean {
+  if (end - start !== 3 && (end - start < 3 || text.charCodeAt(start + 3) !== separator)) return false;
+  const a = text.charCodeAt(start);
+  const b = text.charCodeAt(start + 1);
+  const c = text.charCodeAt(start + 2);
+  const upper = (x: number) => x >= 0x41 && x <= 0x5a;
+  const digit = (x: number) => x >= 0x30 && x <= 0x39;
+  return upper(a) && (upper(b) || digit(b)) && (upper(c) || digit(c));
+}
+
+/** The index of `char` in `text` at or after `from`, or the text's length. */
+function nextOrEnd(text: string, char: string, from: number): number {
+  const at = text.indexOf(char, from);
+  return at === -1 ? text.length : at;
+}
+
 /**
  * Parses an HL7 v2 message (without its MLLP frame). Segments are split on CR, LF or CR LF; empty
  * lines are skipped. Delimiters come from MSH-1/MSH-2. Throws a GatewayError `ATTACHE_MALFORMED`
  * when the text does not start with an MSH segment or its encoding characters are invalid; the
  * error's `cause` holds the {@link Hl7ParseProblem} (see `parseProblem`). Messages never quote the
- * text.
+ * text. One pass over the text finds the segments and checks their names; fields are found when read
+ * (see {@link Hl7Segment}).
  */
 export function parseHl7Message(text: string): Hl7Message {
-  const lines = text.split(/\r\n|\r|\n/).filter((line) => line.length > 0);
-  const first = lines[0]?.replace(/^\s+/, '');
-  if (first === undefined || !first.startsWith('MSH') || first.length < 8) {
+  const length = text.length;
+  const segments: Hl7Segment[] = [];
+  let d: Hl7Delimiters | undefined;
+  let separator = 0;
+  let mshText = '';
+  // The next CR and the next LF at or after `pos` (`length` when none): each found by one search
+  // that resumes where the last one stopped, so the text is scanned once for each.
+  let cr = -1;
+  let lf = -1;
+  let pos = 0;
+  while (pos < length) {
+    if (cr < pos) cr = nextOrEnd(text, '\r', pos);
+    if (lf < pos) lf = nextOrEnd(text, '\n', pos);
+    const end = cr < lf ? cr : lf;
+    let start = pos;
+    pos = end + 1;
+    if (end === start) continue;
+    if (d === undefined) {
+      while (start < end && isSpace(text.charCodeAt(start))) start++;
+      if (end - start < 8 || !text.startsWith('MSH', start)) {
+        throw malformed('message does not start with an MSH segment', { hl7Code: 100, location: 'MSH' });
+      }
+      mshText = text.slice(start, end);
+      d = delimitersOf(mshText);
+      separator = d.field.charCodeAt(0);
+      segments.push(new Hl7Segment('MSH', text, start, end, d));
+      continue;
+    }
+    if (!hasSegmentName(text, start, end, separator)) {
+      const n = segments.length + 1;
+      throw malformed(`segment ${n} has no valid name`, { hl7Code: 100, location: `${n}` });
+    }
+    segments.push(new Hl7Segment(text.slice(start, start + 3), text, start, end, d));
+  }
+  if (d === undefined) {
     throw malformed('message does not start with an MSH segment', { hl7Code: 100, location: 'MSH' });
   }
-  const d = readDelimiters(first);
-  const segments = [first, ...lines.slice(1)].map((line, i) => {
-    const parts = line.split(d.field);
-    const name = parts[0] ?? '';
-    if (!/^[A-Z][A-Z0-9]{2}$/.test(name)) {
-      throw malformed(`segment ${i + 1} has no valid name`, { hl7Code: 100, location: `${i + 1}` });
-    }
-    // MSH-1 is the field separator itself: shift MSH so that index n is MSH-n.
-    const fields = i === 0 ? [name, d.field, ...parts.slice(1)] : parts;
-    return new Hl7Segment(name, fields, d);
-  });
-  return { delimiters: d, segments, msh: segments[0] as Hl7Segment, mshText: first };
+  return { delimiters: d, segments, msh: segments[0] as Hl7Segment, mshText };
 }
 
 const escapeCodes = new Map<string, keyof Hl7Delimiters>([

@@ -90,7 +90,7 @@ function addField(
   wanted: readonly number[],
   sub: string,
 ): void {
-  const count = segment.repetitions(n).length;
+  const count = segment.repetitionCount(n);
   for (let rep = 0; rep < count; rep++) {
     const components = segment.components(n, rep);
     for (const c of wanted) {
@@ -101,7 +101,7 @@ function addField(
 
 /** NTE-3, its repetitions joined by a space ('' when empty). */
 export function nteText(nte: Hl7Segment): string {
-  const count = nte.repetitions(3).length;
+  const count = nte.repetitionCount(3);
   const lines: string[] = [];
   for (let rep = 0; rep < count; rep++) lines.push(nte.components(3, rep).join(' ').trim());
   return lines.filter((l) => l !== '').join(' ');

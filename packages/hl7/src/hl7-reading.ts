@@ -81,16 +81,21 @@ function checkHeader(message: Hl7Message, versions: readonly string[]): Hl7Inter
   return undefined;
 }
 
+/** An instrument identity: the EUI-64 (upper case), and the name when there is one (at most 64 characters). */
+function identity(name: string, eui: string): InstrumentIdentity {
+  return name === '' ? { eui64: eui.toUpperCase() } : { name: name.slice(0, 64), eui64: eui.toUpperCase() };
+}
+
 function instrument(message: Hl7Message): InstrumentIdentity | undefined {
-  const [name = '', id = '', type = ''] = message.msh.components(3);
-  if (eui64.test(id) && (type === '' || type.toUpperCase() === 'EUI-64')) {
-    return { ...(name ? { name: name.slice(0, 64) } : {}), eui64: id.toUpperCase() };
+  const { msh } = message;
+  const id = msh.get(3, 2);
+  if (eui64.test(id)) {
+    const type = msh.get(3, 3);
+    if (type === '' || type.toUpperCase() === 'EUI-64') return identity(msh.get(3, 1), id);
   }
   const obx18 = message.segments.find((s) => s.name === 'OBX' && eui64.test(s.get(18)));
-  if (obx18 !== undefined) {
-    const model = obx18.get(18, 2);
-    return { ...(model ? { name: model.slice(0, 64) } : {}), eui64: obx18.get(18).toUpperCase() };
-  }
+  if (obx18 !== undefined) return identity(obx18.get(18, 2), obx18.get(18));
+  const name = msh.get(3, 1);
   return name ? { name: name.slice(0, 64) } : undefined;
 }
 
@@ -98,7 +103,7 @@ function instrument(message: Hl7Message): InstrumentIdentity | undefined {
 function patientId(message: Hl7Message): string | undefined {
   const pid = message.segments.find((s) => s.name === 'PID');
   if (pid === undefined) return undefined;
-  const count = pid.repetitions(3).length;
+  const count = pid.repetitionCount(3);
   for (let rep = 0; rep < count; rep++) {
     const id = pid.get(3, 1, rep).trim();
     if (id !== '') return id;

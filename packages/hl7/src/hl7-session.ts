@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type {
   AttacheRecord,
   ByteLink,
@@ -13,6 +13,15 @@ import { type Hl7AckCode, type Hl7AckError, hl7AckFrame } from './hl7-ack.js';
 import type { Hl7Message } from './hl7-parser.js';
 import { interpretHl7 } from './hl7-reading.js';
 import { MllpFramer } from './mllp-framer.js';
+
+/**
+ * SHA-256 of a message, hex: `crypto.hash` (Node 20.12 and later) makes no Hash object; the Node 20
+ * releases before it have only `createHash`.
+ */
+const sha256Hex: (payload: Buffer) => string =
+  typeof crypto.hash === 'function'
+    ? (payload) => crypto.hash('sha256', payload, 'hex')
+    : (payload) => crypto.createHash('sha256').update(payload).digest('hex');
 
 /** ACKs waiting for their sink call before the link is paused (bounds memory per link). */
 export const maxPendingAcks = 64;
@@ -136,7 +145,7 @@ export class Hl7Session implements ProtocolSession {
       return;
     }
     // A sender that never saw our ACK sends the same message again: stored once (see ReadingSink).
-    const idempotencyKey = `hl7:${createHash('sha256').update(payload).digest('hex')}`;
+    const idempotencyKey = `hl7:${sha256Hex(payload)}`;
     const reading: DeviceReading = {
       deviceId: this.#ctx.deviceId,
       adapter: this.#options.adapter,

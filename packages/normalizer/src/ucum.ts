@@ -92,13 +92,25 @@ function simpleUnit(text: string): boolean {
 }
 
 /**
+ * Valid units {@link isUcum} has seen, so that each is parsed once: at most 512, and none with an
+ * annotation or a long run of digits (`{…}` is free text and a bare number a valid factor: a device
+ * could fill either with an identifier, which is kept in memory no longer than its reading).
+ */
+const maxKnown = 512;
+const knownUcum = new Set<string>();
+
+/**
  * Whether `unit` is a valid UCUM expression (case-sensitive form): atoms and prefixes from the UCUM
  * essence, exponents, `.` and `/`, parentheses, `{annotations}` and integer factors. Linear in the
  * unit's length; at most 64 characters are accepted.
  */
 export function isUcum(unit: string): boolean {
   if (unit === '' || unit.length > MAX_UNIT) return false;
-  return new UcumReader(unit).valid();
+  // A device sends the same few units in every reading.
+  if (knownUcum.has(unit)) return true;
+  const valid = new UcumReader(unit).valid();
+  if (valid && knownUcum.size < maxKnown && !unit.includes('{') && !/\d{5}/.test(unit)) knownUcum.add(unit);
+  return valid;
 }
 
 /**

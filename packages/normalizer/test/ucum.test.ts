@@ -33,6 +33,26 @@ t.test('the UCUM check agrees with the NLM UCUM library on every unit tried', as
   t.notOk(isUcum('[in_i'), 'an unclosed bracket');
 });
 
+t.test('a unit asked about again, or after hundreds of others, gets the same answer', async (t) => {
+  const lhc = ucum.UcumLhcUtils.getInstance();
+  const first = units.map((unit) => isUcum(unit));
+  // More distinct valid units than are remembered: the answers past the bound are computed again.
+  const many = Array.from({ length: 600 }, (_, i) => `mg/(kg.${i + 1}.min)`);
+  t.ok(
+    many.every((unit) => isUcum(unit)),
+    '600 distinct valid units',
+  );
+  t.same(
+    units.map((unit) => isUcum(unit)),
+    first,
+    'the same answers as the first time',
+  );
+  for (const unit of ['mm[Hg]', '%{HbA1c}', '123456', 'mmHg']) {
+    const theirs = lhc.validateUnitString(unit, true).status === 'valid';
+    t.same([isUcum(unit), isUcum(unit)], [theirs, theirs], JSON.stringify(unit));
+  }
+});
+
 t.test(
   'config units: percent and bpm refused with the UCUM spelling; every unit a config sets',
   async (t) => {
