@@ -1,14 +1,16 @@
 // The doctor's checks in-process, for the outcomes the end-to-end test (test/doctor.test.ts) does not
 // reach on a healthy machine: certificate dates, window schedules, the summary and exit status.
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { type AttacheConfig, validateConfig } from '@attache/core';
 import { createTestPki } from '@attache/devkit';
 import t from 'tap';
 import { type CheckResult, exitStatus, formatResults } from '../src/doctor/check.js';
 import { windowAllowed } from '../src/doctor/doctor.js';
-import { checkCertificate, checkClock, checkDisk } from '../src/doctor/system.js';
+import { checkCertificate, checkClock, checkDisk, readSmallFile } from '../src/doctor/system.js';
 
 function config(dir: string, extra: Record<string, unknown> = {}): AttacheConfig {
   return validateConfig({
@@ -105,3 +107,28 @@ t.test('the exit status is the worst result; the text has each action under its 
   t.equal(exitStatus([r('fail'), r('warn')]), 2);
   t.equal(formatResults([r('warn')]), 'WARN  c: d\n      -> a\n1 checks: 0 OK, 1 WARN, 0 FAIL');
 });
+
+t.test(
+  'the doctor reads only a regular, small file where the config names a certificate or key',
+  async (t) => {
+    const dir = t.testdir({ 'small.pem': 'not a key', 'large.pem': Buffer.alloc(2048, 0x41) });
+    t.same(await readSmallFile(join(dir, 'small.pem')), Buffer.from('not a key'));
+    await t.rejects(readSmallFile(join(dir, 'large.pem'), 1024), /larger than 1024 bytes/);
+    await t.rejects(readSmallFile('/dev/zero'), /not a regular file/);
+    await t.rejects(readSmallFile(dir), /not a regular file/);
+    const fifo = join(dir, 'fifo');
+    await promisify(execFile)('mkfifo', [fifo]);
+    await t.rejects(readSmallFile(fifo), /not a regular file/, 'a FIFO nobody writes does not stall it');
+    const pki = await createTestPki(join(dir, 'pki'), { thingName: 'gw-1' });
+    for (const certFile of ['/dev/zero', fifo]) {
+      const hostile = config(dir, {
+        uplink: { endpoint: 'localhost', certFile, keyFile: pki.clientKeyFile },
+      });
+      t.match(
+        await checkCertificate(hostile, Date.now()),
+        [{ status: 'fail', detail: /cannot be read/ }],
+        certFile,
+      );
+    }
+  },
+);

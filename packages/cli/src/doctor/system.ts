@@ -1,22 +1,48 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { access, readFile, statfs } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AttacheConfig } from '@attache/core';
 import { type CheckResult, fail, ok, warn } from './check.js';
 
 const dayMs = 86_400_000;
 
+/** The most a certificate or key file the doctor reads may hold: PEM files are a few KiB. */
+const credentialLimit = 1024 * 1024;
+
 /**
- * Reads a file the config names; a credential systemd hands the service (LoadCredential=uplink:…)
- * is read from where it is kept when the service is not running to provide it.
+ * Reads `path` when it is a regular file of at most {@link credentialLimit} bytes: the doctor runs as
+ * root, and on the appliance the service may rewrite the config that names the file, so a name such
+ * as `/dev/zero` or a FIFO must fail the check, not fill memory or stall the command.
+ */
+export async function readSmallFile(path: string, limit = credentialLimit): Promise<Buffer> {
+  const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const info = await file.stat();
+    if (!info.isFile()) throw new Error(`${path} is not a regular file`);
+    if (info.size > limit) throw new Error(`${path} is larger than ${limit} bytes`);
+    const buffer = Buffer.alloc(info.size);
+    let filled = 0;
+    for (let n = -1; n !== 0 && filled < buffer.length; filled += n) {
+      ({ bytesRead: n } = await file.read(buffer, filled, buffer.length - filled, filled));
+    }
+    return buffer.subarray(0, filled);
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Reads a file the config names ({@link readSmallFile}); a credential systemd hands the service
+ * (LoadCredential=uplink:…) is read from where it is kept when the service is not running to provide it.
  */
 async function readCredential(path: string): Promise<Buffer> {
   try {
-    return await readFile(path);
+    return await readSmallFile(path);
   } catch (err) {
     const kept = /^\/run\/credentials\/attache\.service\/uplink_([^/]+)$/.exec(path)?.[1];
     if (kept === undefined) throw err;
-    return readFile(`/var/lib/attache/credentials/${kept}`);
+    return readSmallFile(`/var/lib/attache/credentials/${kept}`);
   }
 }
 
