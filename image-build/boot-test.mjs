@@ -368,13 +368,13 @@ async function main() {
     );
     // Short commands start from the CLI's bundle with the code cache the image build made (under
     // qemu-user, by the image's Node): packages/cli/src/compiled-start.ts, image-build/README.md.
-    const started = await ssh(
+    const startedHow = await ssh(
       'NODE_DEBUG=attache-start attache config validate --config /var/lib/attache/config/config.json 2>&1 >/dev/null | grep ATTACHE-START; stat -c "%U %a %n" /opt/attache/current/packages/cli/dist/*.cache; true',
     );
     check(
       "the CLI starts from its bundle with the image's code cache (four caches, root's, 0644)",
-      /bundle, code cache accepted/.test(started) && (started.match(/^root 644 /gm) ?? []).length === 4,
-      started.trim().replace(/\n/g, '; '),
+      /bundle, code cache accepted/.test(startedHow) && (startedHow.match(/^root 644 /gm) ?? []).length === 4,
+      startedHow.trim().replace(/\n/g, '; '),
     );
     await setClock();
     const stateFile = JSON.parse(await ssh('cat /var/lib/attache/provisioning.json'));
