@@ -605,6 +605,34 @@ async function main() {
       before > 0 && after >= before,
       `${before} records before, ${after} after`,
     );
+    // 6. The technician's root commands whose data-directory part runs as attache in a child process
+    // under setpriv (Debian's Node refuses id changes in a running process): cache export with the
+    // gateway running and stopped, cache import, files export; the data directory stays attache's.
+    const onBox = '--config /var/lib/attache/config/config.json';
+    const keys = (
+      await ssh(
+        `k=$(mktemp -d) && node -e 'const c = require("node:crypto"); const fs = require("node:fs"); const p = c.generateKeyPairSync("ec", { namedCurve: "P-256" }); fs.writeFileSync(process.argv[1] + "/r.pem", p.privateKey.export({ type: "pkcs8", format: "pem" })); fs.writeFileSync(process.argv[1] + "/r.pub", p.publicKey.export({ type: "spki", format: "pem" }));' "$k" && echo "$k"`,
+      )
+    ).trim();
+    const asRoot = (command) => ssh(`cd / && ${command} 2>&1; echo "rc=$?"`);
+    const technician = [
+      await asRoot(`attache cache export --out ${keys}/running.attache --recipient ${keys}/r.pub ${onBox}`),
+      await ssh('systemctl stop attache && echo stopped'),
+      await asRoot(`attache cache export --out ${keys}/stopped.attache --recipient ${keys}/r.pub ${onBox}`),
+      await asRoot(`attache cache import ${keys}/stopped.attache --key ${keys}/r.pem ${onBox}`),
+      await asRoot(`attache files export --out ${keys}/files ${onBox}`),
+      await ssh(
+        `stat -c '%U %a' ${keys}/stopped.attache; echo "not attache's: $(find /var/lib/attache/gateway ! -user attache | wc -l)"`,
+      ),
+    ].join('');
+    await ssh('systemctl start attache');
+    check(
+      "the technician's root commands run their data-directory part as attache (export running and stopped, import, files export)",
+      (technician.match(/rc=0/g) ?? []).length === 4 &&
+        /^root 600$/m.test(technician) &&
+        /not attache's: 0/.test(technician),
+      technician.trim().replace(/\n/g, '; '),
+    );
     await ssh(`grep -q ${brokerName} /etc/hosts || echo "${brokerGuestIp} ${brokerName}" >> /etc/hosts`);
     const count = dashboard.messages.length;
     await ssh('cd / && runuser -u attache -- attache sync --json || true');

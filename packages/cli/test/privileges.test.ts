@@ -310,22 +310,30 @@ async function recipientOn(usb: string): Promise<{ pub: string; priv: string }> 
   return { pub, priv };
 }
 
+/**
+ * A ward box whose backlog holds `records`, exported as root under a Node that refuses id changes
+ * onto a stick of root's, with the recipient's keys beside it.
+ */
+async function exportedWard(dir: string, records: number) {
+  await chmod(dir, 0o755);
+  const node = await refusingNode(dir);
+  const ward = await boxWithBacklog(dir, 'ward', records);
+  const usb = await stick(dir);
+  const { pub, priv } = await recipientOn(usb);
+  const out = join(usb, 'ward.attache');
+  const exported = await attacheAsRoot(node, [
+    ...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath],
+  ]);
+  return { node, ward, usb, priv, out, exported };
+}
+
 t.test(
   "as root, with a Node that refuses to change ids, cache export and import go through the owner's part",
   { skip: root ? false : 'needs root' },
   async (t) => {
     const dir = t.testdir();
-    await chmod(dir, 0o755);
-    const node = await refusingNode(dir);
+    const { node, ward, usb, priv, out, exported } = await exportedWard(dir, 3);
     const { log } = node;
-    const ward = await boxWithBacklog(dir, 'ward', 3);
-    const usb = await stick(dir);
-    const { pub, priv } = await recipientOn(usb);
-
-    const out = join(usb, 'ward.attache');
-    const exported = await attacheAsRoot(node, [
-      ...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath],
-    ]);
     t.equal(exported.code, 0, `exported: ${exported.stderr}`);
     t.match(exported.stdout, /^exported 3 records \(seq 1\.\.3\) to /);
     t.match(await stat(out), { uid: 0, mode: 0o100600 }, "the file on the stick is root's, 0600");
@@ -520,17 +528,8 @@ t.test(
   'as root, when the command is killed, its part as the owner ends too and nothing is restored',
   { skip: root ? false : 'needs root' },
   async (t) => {
-    const dir = t.testdir();
-    await chmod(dir, 0o755);
-    const node = await refusingNode(dir);
+    const { node, ward, usb, priv, out, exported } = await exportedWard(t.testdir(), 2);
     const { preload } = node;
-    const ward = await boxWithBacklog(dir, 'ward', 2);
-    const usb = await stick(dir);
-    const { pub, priv } = await recipientOn(usb);
-    const out = join(usb, 'ward.attache');
-    const exported = await attacheAsRoot(node, [
-      ...['cache', 'export', '--out', out, '--recipient', pub, '--config', ward.configPath],
-    ]);
     t.equal(exported.code, 0, exported.stderr);
     // The import reads a stick that stalls half-way (a FIFO): its part as the owner is running.
     const fifo = join(usb, 'slow.attache');
