@@ -263,9 +263,14 @@ export async function removeBatch(
     });
     // classic-level reserves room for `size` keys in native memory that stays until V8 collects the
     // iterator: no more than the range can hold.
-    const size = Math.min(removeStep, lastSeq - firstSeq + 1);
+    const span = lastSeq - firstSeq + 1;
+    const size = Math.min(removeStep, span);
     try {
-      for (let step = await keys.nextv(size); step.length > 0; step = await keys.nextv(size)) {
+      // Once every seq of the range is found there can be no more: no last call to learn the end.
+      for (let found = 0; found < span; ) {
+        const step = await keys.nextv(size);
+        if (step.length === 0) break;
+        found += step.length;
         for (const full of step) {
           batch.del(full);
           records++;
