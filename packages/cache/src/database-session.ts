@@ -1,6 +1,6 @@
 import { GatewayError, type Logger } from '@attache/core';
 import { isDiskFull } from './bounds.js';
-import { type Backlog, type Batch, type Database, openCache } from './database.js';
+import { type Backlog, type Database, openCache, syncedWrite, type Writable } from './database.js';
 import type { DiskReserve } from './disk-reserve.js';
 import { logQuarantined, quarantineBatch, type Suspect } from './quarantine.js';
 import type { ValueSealer } from './value-sealer.js';
@@ -114,8 +114,8 @@ export class DatabaseSession {
   }
 
   /** Writes `batch` synced (see {@link guard}) and, once it is written, takes `next` as the counters. */
-  async commit(batch: Batch, next: Backlog, what: string): Promise<void> {
-    await this.guard(batch.write({ sync: true }), what);
+  async commit(batch: Writable, next: Backlog, what: string): Promise<void> {
+    await this.guard(batch.write(syncedWrite), what);
     this.backlog = next;
   }
 

@@ -1,5 +1,5 @@
 import { GatewayError, type Logger, mkdirDurably } from '@attache/core';
-import { Level } from 'level';
+import { type BatchOperation, Level } from 'level';
 import { isDiskFull } from './bounds.js';
 import type { ReadSizes } from './read-sizes.js';
 import { parseSeqKey, seqKey } from './seq-key.js';
@@ -196,6 +196,50 @@ function mergeRanges(ranges: readonly SeqRange[]): SeqRange[] {
 const removeStep = 1000;
 
 /**
+ * The options of a synced write. Frozen: abstract-level copies a batch's options into each of its
+ * operations (`{ ...options, ...operation }`), which V8 does ~20 times faster from a frozen object
+ * (~0.1 µs against ~2.5 µs per operation on this project's VM).
+ */
+export const syncedWrite: { readonly sync: true } = Object.freeze({ sync: true });
+
+/** What a synced write takes: a chained batch, or an {@link OperationBatch}. */
+export interface Writable {
+  write(options: typeof syncedWrite): Promise<void>;
+}
+
+/** A delete, or a put into a sublevel, of a batch given as an array. */
+type Operation = BatchOperation<Root, string, Buffer | Backlog>;
+
+/**
+ * Operations written as one array (`db.batch(operations)`), whose native LevelDB batch is freed as
+ * soon as it is written. A chained batch's (`db.batch()`, then `del`s) is freed only when V8
+ * collects the batch's object, and the object, held while its synced write is in flight, has by then
+ * usually outlived the young generation: in a drain, which leaves V8 little reason for a full GC,
+ * the removes' batches piled up (~50 bytes per record removed).
+ */
+export class OperationBatch implements Writable {
+  readonly #db: Root;
+  readonly #operations: Operation[] = [];
+
+  constructor(db: Root) {
+    this.#db = db;
+  }
+
+  del(key: string): void {
+    this.#operations.push({ type: 'del', key });
+  }
+
+  /** Puts the outbox counters into `meta`. */
+  putBacklog(meta: Database['meta'], next: Backlog): void {
+    this.#operations.push({ type: 'put', sublevel: meta, key: backlogKey, value: next });
+  }
+
+  write(options: typeof syncedWrite): Promise<void> {
+    return this.#db.batch<string, Buffer | Backlog>(this.#operations, options);
+  }
+}
+
+/**
  * The batch that deletes the stored records in any of `ranges` and updates the counters; undefined
  * when none is stored. It walks the keys only: the bytes of each record come from `sizes` (noted
  * when it was read), and only a record whose size is not known is read again.
@@ -205,9 +249,9 @@ export async function removeBatch(
   backlog: Backlog,
   ranges: readonly SeqRange[],
   sizes: ReadSizes,
-): Promise<{ batch: Batch; next: Backlog; records: number; bytes: number } | undefined> {
+): Promise<{ batch: Writable; next: Backlog; records: number; bytes: number } | undefined> {
   const { db, meta } = database;
-  const batch = db.batch();
+  const batch = new OperationBatch(db);
   let records = 0;
   let bytes = 0;
   const prefix = levelKey('outbox', '').length;
@@ -217,8 +261,16 @@ export async function removeBatch(
       gte: levelKey('outbox', seqKey(firstSeq)),
       lte: levelKey('outbox', seqKey(lastSeq)),
     });
+    // classic-level reserves room for `size` keys in native memory that stays until V8 collects the
+    // iterator: no more than the range can hold.
+    const span = lastSeq - firstSeq + 1;
+    const size = Math.min(removeStep, span);
     try {
-      for (let step = await keys.nextv(removeStep); step.length > 0; step = await keys.nextv(removeStep)) {
+      // Once every seq of the range is found there can be no more: no last call to learn the end.
+      for (let found = 0; found < span; ) {
+        const step = await keys.nextv(size);
+        if (step.length === 0) break;
+        found += step.length;
         for (const full of step) {
           batch.del(full);
           records++;
@@ -230,12 +282,9 @@ export async function removeBatch(
       await keys.close();
     }
   }
-  if (records === 0) {
-    await batch.close();
-    return undefined;
-  }
+  if (records === 0) return undefined;
   const next = { ...backlog, records: backlog.records - records, bytes: backlog.bytes - bytes };
-  batch.put(backlogKey, next, { sublevel: meta });
+  batch.putBacklog(meta, next);
   return { batch, next, records, bytes };
 }
 
