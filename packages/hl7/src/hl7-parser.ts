@@ -31,20 +31,32 @@ export class Hl7Segment {
   readonly #start: number;
   readonly #end: number;
   readonly #d: Hl7Delimiters;
+  /** The message header (the first segment), whose MSH-1 is the field separator itself. */
   readonly #isMsh: boolean;
   /** Where each field starts in the text (index k: the segment's k-th part), once a field was read. */
   #fields: number[] | undefined;
   /** Per field number: where each of its repetitions starts, once a repetition after the first was read. */
   #repetitions: (number[] | undefined)[] | undefined;
 
-  /** The segment `text.slice(start, end)`, named `name`, of a message with delimiters `delimiters`. */
-  constructor(name: string, text: string, start: number, end: number, delimiters: Hl7Delimiters) {
+  /**
+   * The segment `text.slice(start, end)`, named `name`, of a message with delimiters `delimiters`;
+   * `header` for the message's first segment (MSH), whose fields are numbered from MSH-1, the field
+   * separator. A later segment named MSH is read like any other segment.
+   */
+  constructor(
+    name: string,
+    text: string,
+    start: number,
+    end: number,
+    delimiters: Hl7Delimiters,
+    header = false,
+  ) {
     this.name = name;
     this.#text = text;
     this.#start = start;
     this.#end = end;
     this.#d = delimiters;
-    this.#isMsh = name === 'MSH';
+    this.#isMsh = header;
   }
 
   /** Field `n` as sent (escapes not decoded), '' when absent. */
@@ -354,7 +366,7 @@ export function parseHl7Message(text: string): Hl7Message {
       mshText = text.slice(start, end);
       d = delimitersOf(mshText);
       separator = d.field.charCodeAt(0);
-      segments.push(new Hl7Segment('MSH', text, start, end, d));
+      segments.push(new Hl7Segment('MSH', text, start, end, d, true));
       continue;
     }
     if (!hasSegmentName(text, start, end, separator)) {

@@ -127,25 +127,31 @@ t.test('messages built from any delimiters and any field text: the same as the r
   t.ok(parsed > 0, `no difference (${parsed} of them parsed, the others refused)`);
 });
 
-t.test('empty and blank messages, bad names, CR LF and LF: the same as the reference', async (t) => {
-  const cases = [
-    '',
-    '\r\n\r',
-    '   ',
-    'MSH|^~\\&',
-    'MSH|^~\\&|A\r\nPV1\nOBX|1\r\rNTE|||x',
-    'MSH|^~\\&|A\rOB|1',
-    'MSH|^~\\&|A\robx|1',
-    'MSH|^~\\&|A\rOBXX|1',
-    'MSH|^~\\&|A\r1BX|1',
-    'MSH|^~\\&|A\rOB-|1',
-    'MSH|^~\\&|A\rZ99',
-  ];
-  t.same(
-    cases.filter((text) => differences(text).length > 0),
-    [],
-  );
-});
+t.test(
+  'empty and blank messages, bad names, a later MSH, CR LF and LF: the same as the reference',
+  async (t) => {
+    const cases = [
+      '',
+      '\r\n\r',
+      '   ',
+      'MSH|^~\\&',
+      'MSH|^~\\&|A\r\nPV1\nOBX|1\r\rNTE|||x',
+      'MSH|^~\\&|A\rOB|1',
+      'MSH|^~\\&|A\robx|1',
+      'MSH|^~\\&|A\rOBXX|1',
+      'MSH|^~\\&|A\r1BX|1',
+      'MSH|^~\\&|A\rOB-|1',
+      'MSH|^~\\&|A\rZ99',
+      // A later segment named MSH is read like any other (only the header's MSH-1 is the separator).
+      'MSH!.`}!\rMSH',
+      'MSH|^~\\&|A\rMSH|B|C^D',
+    ];
+    t.same(
+      cases.filter((text) => differences(text).length > 0),
+      [],
+    );
+  },
+);
 
 t.test(
   'the leading white space stripped from the MSH line is what JavaScript calls white space',
