@@ -172,25 +172,7 @@ t.test(
   async (t) => {
     const dir = t.testdir();
     await chmod(dir, 0o755);
-    const data = join(dir, 'data');
-    await mkdir(data, { mode: 0o700 });
-    await chown(data, 65534, 65534);
-    const config = join(dir, 'config.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        version: 1,
-        gateway: { id: 'gw-ids', dataDir: data },
-        devices: [
-          {
-            id: 'm',
-            adapter: 'ethernet',
-            endpoint: { mode: 'listen', port: 2575, allow: ['127.0.0.1'] },
-            format: { kind: 'hl7-mllp' },
-          },
-        ],
-      }),
-    );
+    const { data, configPath: config } = await boxWithBacklog(dir, 'data', 0);
     const node = await refusingNode(dir);
     const { preload, log } = node;
     const { stdout } = await run(
