@@ -14,10 +14,17 @@ app=${2:?usage: customize.sh ROOTFS APP}
 info "overlay, udev rules, app"
 tar -C "$here/overlay" --owner=0 --group=0 -cf - . | tar -C "$root" --no-same-owner -xf -
 install -m 0644 "$here/../udev-rules/"*.rules "$root/etc/udev/rules.d/"
-rm -rf "$root/opt/attache"
+rm -rf "$root/opt/attache" "$root/usr/local/lib/attache/releases"
 cp -r "$app" "$root/opt/attache"
-chown -R 0:0 "$root/opt/attache"
-chmod -R go-w "$root/opt/attache"
+# The image's own release lives where only root can change anything on its path, outside /opt/attache
+# (which tmpfiles.d gives to attache for software updates): its place there is a symlink. So root may
+# run it to make its code cache after a Node upgrade (attache-code-cache-refresh).
+version=$(basename "$(readlink "$root/opt/attache/current")")
+mkdir -p "$root/usr/local/lib/attache/releases"
+mv "$root/opt/attache/releases/$version" "$root/usr/local/lib/attache/releases/$version"
+ln -s "/usr/local/lib/attache/releases/$version" "$root/opt/attache/releases/$version"
+chown -R 0:0 "$root/opt/attache" "$root/usr/local/lib/attache"
+chmod -R go-w "$root/opt/attache" "$root/usr/local/lib/attache"
 ln -sfn /opt/attache/current/packages/cli/dist/bin.js "$root/usr/local/bin/attache"
 install -m 0644 "$here/README.md" "$root/opt/attache/README.image.md"
 mkdir -p "$root/etc/attache"
@@ -25,14 +32,15 @@ ln -sfn /var/lib/attache/config/config.json "$root/etc/attache/config.json"
 
 info "V8 code cache of the CLI, by the image's Node (qemu-user), root's like the release"
 # Short commands start from it (packages/cli/src/compiled-start.ts); without it they start as before.
-chroot "$root" /usr/bin/node --v8-pool-size=1 /opt/attache/current/packages/cli/dist/bin.js --write-code-cache |
+# Made as on the box after a Node upgrade: the script checks first that the release is root's alone.
+chroot "$root" /usr/local/lib/attache/attache-code-cache-refresh /opt/attache /usr/bin/node |
   sed 's/^/    /' || info "WARNING: no code cache: the CLI's commands start without it"
 
 info "users, units"
 chroot "$root" systemd-sysusers
 chroot "$root" passwd --lock root >/dev/null
 chroot "$root" systemctl enable attache.service attache-provision.service attache-ssh-hostkeys.service attache-firewall.service \
-  attache-firewall.path attache-console.service attache-code-cache.service attache-code-cache.path systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
+  attache-firewall.path attache-console.service attache-code-cache.service attache-code-cache.path attache-code-cache-refresh.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
 # The data partition is mounted at /var/lib/attache; the image's own directory stays empty.
 mkdir -p "$root/var/lib/attache"
 chmod 0755 "$root/var/lib/attache"

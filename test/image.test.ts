@@ -44,6 +44,7 @@ t.test('shellcheck: the build and on-box scripts are clean', async (t) => {
     join(overlay, 'usr/local/sbin/attache-provision'),
     join(overlay, 'usr/local/sbin/attache-hotplug'),
     join(overlay, 'usr/local/lib/attache/attache-release-guard'),
+    join(overlay, 'usr/local/lib/attache/attache-code-cache-refresh'),
   ];
   t.ok(scripts.length >= 7, `${scripts.length} scripts`);
   const result = await attempt('shellcheck', ['-x', '-P', 'SCRIPTDIR', ...scripts]);
@@ -122,6 +123,7 @@ const exposureLimits: Record<string, number> = {
   'attache-firewall-reload.service': 5.0,
   'attache-console.service': 2.0,
   'attache-code-cache.service': 2.0,
+  'attache-code-cache-refresh.service': 2.0,
 };
 
 t.test('systemd-analyze security: the gateway <= 2.0, every root helper <= 5.0', async (t) => {
