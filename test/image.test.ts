@@ -194,6 +194,22 @@ t.test('udev rules: strict syntax check', async (t) => {
   }
 });
 
+t.test("apt's hook after every dpkg run starts the code cache refresh and never fails apt", async (t) => {
+  if (!(await requireTool(t, 'apt-config', 'apt'))) return;
+  const conf = join(overlay, 'etc/apt/apt.conf.d/80attache-code-cache');
+  const dump = await attempt('apt-config', ['-c', conf, 'dump', 'DPkg::Post-Invoke']);
+  t.equal(dump.code, 0, 'apt reads the file');
+  const hook = /^DPkg::Post-Invoke:: "(.*attache-code-cache-refresh\.service.*)";$/m.exec(dump.output)?.[1];
+  t.equal(
+    hook,
+    'systemctl --no-block start attache-code-cache-refresh.service >/dev/null 2>&1 || true',
+    'it starts the refresh without waiting for it',
+  );
+  // Here systemd does not run (or has no such unit), as in the image build's chroot: apt goes on.
+  const ran = await attempt('sh', ['-c', hook ?? 'false']);
+  t.equal(ran.code, 0, 'exit 0 where the unit cannot be started');
+});
+
 t.test('native modules: the production tree carries linux-arm64 prebuilds', async (t) => {
   const check = join(imageBuild, 'check-prebuilds.mjs');
   const result = await attempt(process.execPath, [check, join(repo, 'node_modules'), 'linux', 'arm64']);
