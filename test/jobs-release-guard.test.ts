@@ -3,7 +3,18 @@
 // starts of a release on trial and switches `current` back after three that did not make it healthy.
 // And a new release whose gateway fails to start rolls itself back at once.
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -86,6 +97,20 @@ t.test('a release that exits 1 is rolled back after three starts', async (t) => 
   const again = await guard(root, file);
   t.equal(again.stdout, '', 'once rolled back, later starts are left alone');
   t.equal(await readlink(join(root, 'current')), 'releases/1.0.0');
+});
+
+t.test("the image's release, a symlink in releases/ as on the box, is rolled back to", async (t) => {
+  const { dir, root, file, trial } = await onTrial(t, '1.2.0', 'broken');
+  // customize.sh installs the image's release outside /opt/attache and leaves a symlink in its place.
+  const image = join(dir, 'usr-local-lib-attache', '1.0.0');
+  await mkdir(join(dir, 'usr-local-lib-attache'));
+  await rename(join(root, 'releases', '1.0.0'), image);
+  await symlink(image, join(root, 'releases', '1.0.0'));
+  for (let start = 1; start <= 3; start++) await guard(root, file);
+  const { stdout } = await guard(root, file);
+  t.match(stdout, /rolled back to releases\/1\.0\.0/, 'rolled back');
+  t.equal((await trial.read())?.state, 'rolled-back');
+  t.equal(await realpath(join(root, 'current')), image, 'current leads to the image release');
 });
 
 t.test('the guard leaves every start alone that is no trial', async (t) => {
