@@ -1,8 +1,10 @@
 // `attache firewall`: the appliance's nftables ruleset made from the config, checked by Debian's nft
 // (`nft -c`, in an unprivileged network namespace: nothing is applied to this machine).
 import { execFile, spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { attache } from './helpers/stack.js';
@@ -172,5 +174,148 @@ t.test(
       'ssh-from-other': 'dropped',
       'unlisted-port': 'dropped',
     });
+  },
+);
+
+// attache-firewall.service as systemd starts it: each ExecStart= line under util-linux's setpriv with
+// the unit's User= (attache; `nobody` here), CapabilityBoundingSet=, AmbientCapabilities=,
+// NoNewPrivileges= and UMask=, in a fresh network namespace. `make image-test` runs the unit under
+// the image's own systemd.
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const unitFile = join(repo, 'image-build/overlay/usr/lib/systemd/system/attache-firewall.service');
+const isRoot = process.getuid?.() === 0;
+const nobody = 65534;
+const namespacesAsRoot = isRoot && spawnSync('unshare', ['-n', 'true']).status === 0;
+
+interface UnitLine {
+  prefix: string;
+  argv: string[];
+}
+
+/** The unit's ExecStart= lines, with the appliance's paths moved into `dir` and this repository. */
+function execStarts(unit: string, dir: string): UnitLine[] {
+  const paths: [string, string][] = [
+    ['/usr/bin/node', process.execPath],
+    ['/opt/attache/current', repo.replace(/\/$/, '')],
+    ['/var/lib/attache/config/config.json', join(dir, 'config.json')],
+    ['/run/attache-firewall', join(dir, 'run')],
+  ];
+  return [...unit.matchAll(/^ExecStart=([-@:+!]*)(.*)$/gm)].map(([, prefix, line]) => ({
+    prefix: prefix as string,
+    argv: (line as string).split(/\s+/).map((arg) => {
+      const moved = paths.find(([from]) => arg === from || arg.startsWith(`${from}/`));
+      return moved ? moved[1] + arg.slice(moved[0].length) : arg;
+    }),
+  }));
+}
+
+/** setpriv's arguments that give a line the credentials systemd gives it. */
+function credentials(unit: string, line: UnitLine): string[] {
+  const value = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(unit)?.[1]?.trim() ?? '';
+  const caps = (key: string) =>
+    value(key)
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((c) => c.replace(/^CAP_/, '').toLowerCase());
+  const args = [
+    `--bounding-set=-all${caps('CapabilityBoundingSet')
+      .map((c) => `,+${c}`)
+      .join('')}`,
+  ];
+  const user = value('User');
+  if (user !== '' && user !== 'root' && !/[+!]/.test(line.prefix)) {
+    const ambient = caps('AmbientCapabilities');
+    const set = ambient.length > 0 ? ambient.map((c) => `+${c}`).join(',') : '-all';
+    args.push(
+      `--reuid=${nobody}`,
+      `--regid=${nobody}`,
+      '--clear-groups',
+      `--inh-caps=${set}`,
+      `--ambient-caps=${set}`,
+    );
+  } else {
+    args.push('--inh-caps=-all');
+  }
+  if (value('NoNewPrivileges') === 'yes') args.push('--no-new-privs');
+  return args;
+}
+
+const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+
+/** Runs `lines` one after the other as the unit would, then `after` as root, in one network namespace. */
+async function asTheUnit(unit: string, lines: UnitLine[], after: string, env: NodeJS.ProcessEnv = {}) {
+  const commands = lines.map((line) =>
+    ['setpriv', ...credentials(unit, line), '--', ...line.argv].map(shellQuote).join(' '),
+  );
+  const script = ['set -e', `umask ${/^UMask=(\d+)$/m.exec(unit)?.[1] ?? '0022'}`, ...commands, after].join(
+    '\n',
+  );
+  try {
+    const { stdout, stderr } = await run('unshare', ['-n', 'sh', '-c', script], {
+      env: { ...process.env, ...env },
+      timeout: 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number | string; stdout?: string; stderr?: string };
+    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+t.test(
+  "the unit makes the ruleset as the service's user without capabilities; nft loads it with CAP_NET_ADMIN only",
+  { skip: namespacesAsRoot ? false : 'needs root (setpriv to another user) and network namespaces' },
+  async (t) => {
+    const unit = await readFile(unitFile, 'utf8');
+    // Outside the repository: `nobody` must be able to enter it (the runtime directory is the user's).
+    const dir = await mkdtemp(join(tmpdir(), 'attache-firewall-unit-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    await chmod(dir, 0o755);
+    await configFile(dir, { firewall: { sshFrom: ['10.50.0.0/24'] } });
+    await chown(join(dir, 'config.json'), nobody, nobody);
+    // RuntimeDirectory=: the unit's user's.
+    const owner = /^User=(?!root$)\S+$/m.test(unit) ? nobody : 0;
+    await mkdir(join(dir, 'run'), { mode: 0o755 });
+    await chown(join(dir, 'run'), owner, owner);
+    // What the release's code runs with: its uid and effective capabilities, on stderr.
+    await writeFile(
+      join(dir, 'probe.cjs'),
+      [
+        "const status = require('node:fs').readFileSync('/proc/self/status', 'utf8');",
+        'const eff = /^CapEff:\\s*(\\w+)$/m.exec(status)[1];',
+        "process.stderr.write('release code: uid ' + process.getuid() + ' CapEff: ' + eff + '\\n');",
+        '',
+      ].join('\n'),
+    );
+    const lines = execStarts(unit, dir);
+    t.equal(lines.length, 2, 'two commands: make the ruleset, load it');
+    const ran = await asTheUnit(unit, lines, 'nft list table inet attache', {
+      NODE_OPTIONS: `--require=${join(dir, 'probe.cjs')}`,
+    });
+    t.equal(ran.code, 0, ran.stderr || 'both commands exit 0');
+    t.match(
+      ran.stderr,
+      /^release code: uid 65534 CapEff: 0+$/m,
+      "attache firewall runs as the unit's user, without capabilities",
+    );
+    t.match(
+      ran.stdout,
+      /tcp dport 22 ip saddr 10\.50\.0\.0\/24 accept/,
+      'nft loaded the table from the config',
+    );
+    const ruleset = await stat(join(dir, 'run', 'attache.nft'));
+    t.same([ruleset.uid, ruleset.mode & 0o777], [nobody, 0o600], "the ruleset is the user's, 0600");
+
+    // The user chooses the ruleset (it could already, through the config): nft reads it, and an
+    // `include` in it, with that user's file permissions only. As root (the unit before), nft
+    // opened the file and printed its first line into the journal with its parse error.
+    await writeFile(join(dir, 'root-only'), 'root-only-secret\n', { mode: 0o600 });
+    await writeFile(join(dir, 'run', 'attache.nft'), `include "${join(dir, 'root-only')}"\n`);
+    const load = lines[1] as UnitLine;
+    t.notMatch(load.argv.join(' '), /node|bin\.js/, 'the second command is nft alone');
+    const included = await asTheUnit(unit, [load], 'true');
+    t.not(included.code, 0, 'nft refuses the ruleset');
+    t.match(included.stderr, /Permission denied/, 'it cannot open the file');
+    t.notMatch(included.stdout + included.stderr, /root-only-secret/, 'nothing of the file is shown');
   },
 );
