@@ -342,7 +342,11 @@ t.test('records read, then dropped or expired before their remove, are not count
     left.map((r) => r.seq),
     [7, 8],
   );
-  t.match(await dropping.stats(), { records: 2, bytes: byteLength(left) }, 'the drops were not removed again');
+  t.match(
+    await dropping.stats(),
+    { records: 2, bytes: byteLength(left) },
+    'the drops were not removed again',
+  );
 
   const expiring = await opened(t, join(t.testdir(), 'expiring'), {
     limits: { maxRecords: 1e9, maxBytes: 1e12, maxAgeMs: 60_000, whenFull: 'refuse' },
