@@ -44,3 +44,11 @@ t.test('a read that started before a clear notes nothing', async (t) => {
   t.ok(sizes.has(2));
   t.equal(sizes.size, 1);
 });
+
+t.test('removing a seq forgets the earlier seq its slot held', async (t) => {
+  const sizes = new ReadSizes(10);
+  sizes.note(3, 30);
+  t.equal(sizes.take(13), undefined, 'seq 13 was never noted');
+  t.notOk(sizes.has(3), 'seq 3, in the same slot, is forgotten');
+  t.equal(sizes.size, 0);
+});
