@@ -33,6 +33,8 @@ export class DatabaseSession {
   backlog: Backlog = { nextSeq: 1, records: 0, bytes: 0, dropped: 0 };
   /** The latest group of appends refused or dropped records, or a write found the disk full. */
   atBound = false;
+  /** Outbox records moved to quarantine since this session was made. */
+  quarantinedRecords = 0;
   #database: Database | undefined;
   /** Tail of the chain that runs writes one at a time. */
   #writes: Promise<void> = Promise.resolve();
@@ -133,6 +135,7 @@ export class DatabaseSession {
     const moved = await quarantineBatch(database, this.backlog, suspects);
     if (!moved) return;
     await this.commit(moved.batch, moved.next, `quarantine of ${moved.moved.length} values`);
+    this.quarantinedRecords += moved.moved.filter((s) => s.sublevel === 'outbox').length;
     for (const suspect of moved.moved) {
       const outcome = suspect.sublevel === 'outbox' ? 'removed from the outbox' : 'reads as missing';
       logQuarantined(this.#options.log, suspect, outcome);

@@ -241,8 +241,10 @@ export class OperationBatch implements Writable {
 
 /**
  * The batch that deletes the stored records in any of `ranges` and updates the counters; undefined
- * when none is stored. It walks the keys only: the bytes of each record come from `sizes` (noted
- * when it was read), and only a record whose size is not known is read again.
+ * when none is stored. A range whose every seq has a size in `sizes` is stored whole (a remove, drop,
+ * quarantine or restore since its read would have taken or cleared a size): its keys are made from
+ * the seqs, with no iterator. Another range's keys are walked (keys only): the bytes of each record
+ * come from `sizes` (noted when it was read), and only a record whose size is not known is read again.
  */
 export async function removeBatch(
   database: Database,
@@ -256,6 +258,15 @@ export async function removeBatch(
   let bytes = 0;
   const prefix = levelKey('outbox', '').length;
   for (const { firstSeq, lastSeq } of mergeRanges(ranges)) {
+    if (allNoted(sizes, firstSeq, lastSeq)) {
+      // Every seq of the range was read and is still stored (see ReadSizes): its keys are known.
+      for (let seq = firstSeq; seq <= lastSeq; seq++) {
+        batch.del(levelKey('outbox', seqKey(seq)));
+        bytes += sizes.take(seq) ?? 0;
+      }
+      records += lastSeq - firstSeq + 1;
+      continue;
+    }
     // The root's keys in their full form, fetched in steps: no sublevel decoding, no call per key.
     const keys = db.keys({
       gte: levelKey('outbox', seqKey(firstSeq)),
@@ -286,6 +297,12 @@ export async function removeBatch(
   const next = { ...backlog, records: backlog.records - records, bytes: backlog.bytes - bytes };
   batch.putBacklog(meta, next);
   return { batch, next, records, bytes };
+}
+
+/** True when `sizes` holds a size for every seq from `firstSeq` to `lastSeq`. */
+function allNoted(sizes: ReadSizes, firstSeq: number, lastSeq: number): boolean {
+  for (let seq = firstSeq; seq <= lastSeq; seq++) if (!sizes.has(seq)) return false;
+  return true;
 }
 
 /** The JSON bytes of the record stored under outbox `key` (0 when it is gone), without decrypting. */

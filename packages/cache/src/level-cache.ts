@@ -59,6 +59,11 @@ export class LevelCache implements Outbox, PatientTokenizer {
   #expiryFrom = 1;
   /** The JSON size of records handed out by read(), for remove(). */
   readonly #sizes = new ReadSizes();
+  /**
+   * Records dropped and quarantined when `#sizes` was last checked: a drop or a quarantine deletes
+   * records whose sizes may be noted, so the sizes are forgotten before the next remove uses them.
+   */
+  #sizesChecked = { dropped: 0, quarantined: 0 };
   /** Removes group themselves like appends: those that arrive during a write share the next one. */
   readonly #removals = new CommitQueue<SeqRange>({
     intervalMs: 0,
@@ -265,6 +270,7 @@ export class LevelCache implements Outbox, PatientTokenizer {
     const removeRange = () =>
       this.#write(async (database) => {
         const session = this.#session;
+        this.#checkSizes();
         const removal = await removeBatch(database, session.backlog, ranges, this.#sizes);
         if (!removal) return;
         await session.commit(removal.batch, removal.next, `remove of ${removal.records} records`);
@@ -279,6 +285,16 @@ export class LevelCache implements Outbox, PatientTokenizer {
       return removeRange();
     });
     return ranges.map(() => undefined);
+  }
+
+  /** Forgets the sizes noted when records were dropped or quarantined since the last check. */
+  #checkSizes(): void {
+    const dropped = this.#session.backlog.dropped;
+    const quarantined = this.#session.quarantinedRecords;
+    const checked = this.#sizesChecked;
+    if (checked.dropped === dropped && checked.quarantined === quarantined) return;
+    this.#sizes.clear();
+    this.#sizesChecked = { dropped, quarantined };
   }
 
   /**

@@ -46,6 +46,8 @@ export async function readRecords(
   const { limit, maxBytes } = options;
   const { sizes, separatorBytes } = hints;
   const average = Math.max(1, hints.averageBytes) + separatorBytes;
+  // Taken before the iterator (and its snapshot): sizes cleared after it are not noted.
+  const generation = sizes.generation;
   const suspects: Suspect[] = [];
   let count = 0;
   let bytes = 0;
@@ -67,7 +69,7 @@ export async function readRecords(
         bytes += added;
         count++;
         const seq = parseSeqKey(key);
-        sizes.note(seq, size);
+        sizes.note(seq, size, generation);
         sink(seq, plain);
         if (count >= limit) return { count, bytes, suspects };
       }

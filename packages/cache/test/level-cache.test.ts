@@ -329,6 +329,41 @@ t.test('removes arriving together keep the counts right, for records read or not
   );
 });
 
+t.test('records read, then dropped or expired before their remove, are not counted twice', async (t) => {
+  const dropping = await opened(t, join(t.testdir(), 'dropping'), {
+    limits: { maxRecords: 6, maxBytes: 1e12, maxAgeMs: 0, whenFull: 'drop-oldest' },
+  });
+  await Promise.all(Array.from({ length: 6 }, (_, n) => dropping.append(draft(n))));
+  await dropping.read({ afterSeq: 0, limit: 6, maxBytes: 1e6 }); // every size of 1-6 noted
+  await Promise.all([dropping.append(draft(6)), dropping.append(draft(7))]); // drops 1 and 2
+  await dropping.remove(1, 6);
+  const left = await dropping.read({ afterSeq: 0, limit: 100, maxBytes: 1e6 });
+  t.same(
+    left.map((r) => r.seq),
+    [7, 8],
+  );
+  t.match(
+    await dropping.stats(),
+    { records: 2, bytes: byteLength(left) },
+    'the drops were not removed again',
+  );
+
+  const expiring = await opened(t, join(t.testdir(), 'expiring'), {
+    limits: { maxRecords: 1e9, maxBytes: 1e12, maxAgeMs: 60_000, whenFull: 'refuse' },
+  });
+  await Promise.all(Array.from({ length: 8 }, (_, n) => expiring.append(draft(n))));
+  await expiring.read({ afterSeq: 0, limit: 6, maxBytes: 1e6 });
+  t.same(await expiring.expire(Date.UTC(2026, 10, 1) + 64_000), { dropped: 4 });
+  await expiring.remove(1, 6);
+  await expiring.remove(1, 6);
+  const rest = await expiring.read({ afterSeq: 0, limit: 100, maxBytes: 1e6 });
+  t.same(
+    rest.map((r) => r.seq),
+    [7, 8],
+  );
+  t.match(await expiring.stats(), { records: 2, bytes: byteLength(rest) }, 'expired records counted once');
+});
+
 t.test('a page of maxBytes is filled across records of very different sizes', async (t) => {
   const cache = await opened(t, t.testdir());
   const observation = {

@@ -8,6 +8,7 @@ import {
 } from '@attache/core';
 import type { FilesUpService, FilesWindowReport } from '@attache/files-up';
 import { type HookResult, runHook, type WindowReport, withRouteReports } from '@attache/uplink/policy';
+import { limitHeapGrowth } from './heap-growth.js';
 import { openCache } from './open-cache.js';
 import { forkWindow, runWindowChild } from './window-child.js';
 import {
@@ -89,6 +90,9 @@ export class WindowRunner {
   #routes: RouteLanes | undefined;
 
   constructor(options: WindowRunnerOptions) {
+    // The drain is served from this process: its dead objects (and the native memory they hold)
+    // must not pile up with the backlog.
+    limitHeapGrowth();
     this.#cache = options.cache;
     this.#config = options.config;
     this.#log = options.logger.child({ module: 'window' });
