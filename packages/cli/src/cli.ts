@@ -11,6 +11,7 @@ type Commands = CommandModule<object, CommonArgs>[];
 // `attache ports --rescan` without importing the gateway, the cache or the serial libraries.
 const groups: Record<string, () => Promise<Commands>> = {
   gateway: async () => (await import('./commands/gateway.js')).gatewayCommands,
+  status: async () => (await import('./commands/status.js')).statusCommands,
   config: async () => (await import('./commands/config.js')).configCommands,
   modbus: async () => (await import('./commands/modbus.js')).modbusCommands,
   cache: async () => (await import('./commands/cache.js')).cacheCommands,
@@ -23,7 +24,7 @@ const groups: Record<string, () => Promise<Commands>> = {
   watch: async () => (await import('./commands/watch.js')).watchCommands,
   console: async () => (await import('./commands/console.js')).consoleCommands,
 };
-const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway', status: 'gateway' };
+const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway' };
 
 /** The command line as yargs reads it, with the command groups it needs loaded (all for help or a mistake). */
 async function parser(argv: string[]) {

@@ -28,14 +28,16 @@ import {
  */
 export async function writeCodeCaches(): Promise<{ file: string; bytes: number }[]> {
   const [node, bin, , profile, ...args] = process.argv as [string, string, ...string[]];
-  if (thisRelease.digest === undefined)
+  if (thisRelease.digests === undefined)
     throw new Error('no bundle beside this file: only a release has a code cache');
-  const owner = statSync(bundleFile(thisRelease)).uid;
+  const owner = statSync(bundleFile(thisRelease, 'other')).uid;
   if (process.getuid?.() !== owner)
-    throw new Error(`only the owner of ${bundleFile(thisRelease)} (uid ${owner}) may write its code cache`);
+    throw new Error(
+      `only the owner of ${bundleFile(thisRelease, 'other')} (uid ${owner}) may write its code cache`,
+    );
   if (profile !== undefined) {
     process.argv = [node, bin, ...args];
-    const { cli, script } = loadBundle(thisRelease);
+    const { cli, script } = loadBundle(thisRelease, profile as Profile);
     process.once('exit', () => writeCodeCache(thisRelease, profile as Profile, script));
     await cli.main();
     return [];

@@ -1,10 +1,9 @@
 import { isGatewayError, systemClock, type WindowResult } from '@attache/core';
-import type { Gateway, GatewayStatus, SystemdNotifier } from '@attache/gateway';
+import type { Gateway, SystemdNotifier } from '@attache/gateway';
 import { gatewayPaths } from '@attache/gateway/client';
 import type { CommandModule } from 'yargs';
 import { becomeDataDirOwner } from '../privileges.js';
-import { formatProvisioning, provisioningFile, readClaimStatus, readProvisioning } from '../provisioning.js';
-import { formatStatus, formatWindow } from '../report.js';
+import { formatWindow } from '../report.js';
 import {
   type CommonArgs,
   exitConfig,
@@ -120,28 +119,7 @@ async function sync(args: CommonArgs): Promise<void> {
   process.exit(result.outcome === 'drained' ? 0 : result.outcome === 'deadline' ? 2 : 1);
 }
 
-async function status(args: CommonArgs): Promise<void> {
-  const provisioning = await readProvisioning(provisioningFile());
-  // An appliance that cannot run (not provisioned, a refused bundle) still says why.
-  const cfg = await readConfig(
-    args.config,
-    provisioning ? formatProvisioning(provisioning).join('\n') : undefined,
-  );
-  await becomeDataDirOwner(cfg.gateway.dataDir);
-  const gateway = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () =>
-    (await import('@attache/gateway/stored-status')).readStoredStatus(cfg),
-  );
-  const claim = await readClaimStatus(cfg);
-  const report = {
-    ...gateway,
-    ...(provisioning ? { provisioning } : {}),
-    ...(claim ? { fleetProvisioning: claim } : {}),
-  };
-  console.log(args.json ? JSON.stringify(report) : printable(formatStatus(report)));
-  process.exit(0);
-}
-
-/** `attache run`, `sync` and `status`. */
+/** `attache run` and `sync` (`status` is a group of its own: commands/status.ts). */
 export const gatewayCommands: CommandModule<object, CommonArgs>[] = [
   {
     command: 'run',
@@ -154,11 +132,5 @@ export const gatewayCommands: CommandModule<object, CommonArgs>[] = [
     describe: 'open a connectivity window now and upload the backlog',
     builder: (y) => withConfig(y).option('json', jsonOption),
     handler: (a) => sync(a).catch(fail),
-  },
-  {
-    command: 'status',
-    describe: 'show backlog, last window and adapters',
-    builder: (y) => withConfig(y).option('json', jsonOption),
-    handler: (a) => status(a).catch(fail),
   },
 ];
