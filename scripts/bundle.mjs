@@ -275,6 +275,26 @@ const yargsFromBundle = {
   },
 };
 
+/**
+ * After starting a command's handler, yargs lays out that command's whole help text and keeps it,
+ * to print should the handler's promise reject (~10 M instructions, 6 % of `attache config
+ * validate`; bench/README.md, "Command start"). Every handler of this CLI ends in `.catch(fail)`,
+ * which prints the error and exits (packages/cli/test/handlers.test.ts checks it), so that text was
+ * never printed: the release does not lay it out.
+ */
+const yargsNoHelpCache = {
+  name: 'yargs-no-help-cache',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]yargs[\\/]build[\\/]lib[\\/]usage\.js$/ }, (args) => {
+      const code = readFileSync(args.path, 'utf8');
+      const line = '        cachedHelpMessage = this.help();';
+      if (!code.includes(line))
+        throw new Error(`${args.path} no longer has "${line.trim()}": update bundle.mjs`);
+      return { contents: code.replace(line, ''), loader: 'js', resolveDir: dirname(args.path) };
+    });
+  },
+};
+
 /** The ES modules are .mjs: the gateway forks the window process's by that name. */
 const windowWorkerMjs = {
   name: 'window-worker-mjs',
@@ -459,6 +479,7 @@ async function main() {
         externalBinaryLoaders,
         bundledValidators,
         yargsFromBundle,
+        yargsNoHelpCache,
         windowWorkerMjs,
       ],
     });
@@ -482,7 +503,7 @@ async function main() {
     chunkNames: '[name]-[hash]',
     banner: { js: banner },
     alias: { 'string-width': './packages/cli/dist/text-width.js' },
-    plugins: [lazySerialport, externalBinaryLoaders, yargsFromBundle, windowWorkerMjs],
+    plugins: [lazySerialport, externalBinaryLoaders, yargsFromBundle, yargsNoHelpCache, windowWorkerMjs],
   });
   const workers = await build({
     ...common,
