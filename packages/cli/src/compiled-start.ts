@@ -49,12 +49,13 @@ const log = debuglog('attache-start');
 
 /**
  * The commands whose start a cache is made for, each by the command run on a throw-away config
- * (`{config}` is filled in by writeCodeCaches; nothing listens on port 1); `other` (help) for the rest.
+ * (`{config}`) and against a Modbus TCP server of the writer's own (`{port}`), both filled in by
+ * writeCodeCaches, so that the cache holds the code of a read that succeeds; `other` (help) for the rest.
  */
 export const profiles = {
   config: ['config', 'validate', '--config', '{config}'],
   status: ['status', '--config', '{config}'],
-  modbus: ['modbus', 'read', '--bus', 'tcp://127.0.0.1:1', '--ref', '40001', '--timeout', '100'],
+  modbus: ['modbus', 'read', '--bus', 'tcp://127.0.0.1:{port}', '--ref', '40001', '--timeout', '2000'],
   other: ['--help'],
 } as const;
 export type Profile = keyof typeof profiles;
