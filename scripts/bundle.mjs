@@ -148,14 +148,36 @@ export const lazyBuiltins = [
   'worker_threads',
 ];
 
+/**
+ * Exports of a lazy built-in module served by a module every command loads anyway, until the module
+ * itself is loaded: the commands read their config with node:fs/promises' readFile and look at the
+ * data directory with its stat, and node:fs's callback functions, promisified, give the same results
+ * and the same errors (test/release-bundle.test.ts) without loading node:fs/promises and what it
+ * requires (its FileHandle, directory, watcher and readline modules: ~5 M instructions).
+ */
+const servedMeanwhile = {
+  'fs/promises': {
+    readFile: "require('node:util').promisify(require('node:fs').readFile)",
+    stat: "require('node:util').promisify(require('node:fs').stat)",
+  },
+};
+
 /** The stand-in's source for built-in module `name` (lazyBuiltins): one getter per export of this Node's module. */
 export function lazyBuiltinSource(name) {
   const keys = Object.keys(createRequire(import.meta.url)(`node:${name}`)).filter((k) => k !== 'default');
+  const meanwhile = Object.entries(servedMeanwhile[name] ?? {});
   return [
     'let loaded;',
     `const load = () => (loaded ??= require(${JSON.stringify(`node:${name}`)}));`,
     `for (const key of ${JSON.stringify(keys)})`,
-    '  Object.defineProperty(exports, key, { enumerable: true, get: () => load()[key] });',
+    '  Object.defineProperty(exports, key, { enumerable: true, configurable: true, get: () => load()[key] });',
+    // A path (not a FileHandle): served by the function given, while the module is not loaded.
+    ...meanwhile.flatMap(([key, impl]) => [
+      `let ${key}Meanwhile;`,
+      `const ${key}ByPath = (path, ...rest) => typeof path === 'string' || path instanceof URL || Buffer.isBuffer(path)`,
+      `  ? (${key}Meanwhile ??= ${impl})(path, ...rest) : load().${key}(path, ...rest);`,
+      `Object.defineProperty(exports, ${JSON.stringify(key)}, { enumerable: true, get: () => loaded === undefined ? ${key}ByPath : loaded.${key} });`,
+    ]),
   ].join('\n');
 }
 

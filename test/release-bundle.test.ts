@@ -336,6 +336,43 @@ t.test('a lazy built-in module: the same exports, loaded at the first read of on
   }
 });
 
+t.test('node:fs/promises readFile and stat by path, before the module is loaded', async (t) => {
+  const exports: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  const required: string[] = [];
+  const require = (id: string) => {
+    required.push(id);
+    return createRequire(import.meta.url)(id) as unknown;
+  };
+  new Function('exports', 'require', lazyBuiltinSource('fs/promises'))(exports, require);
+  const real = await import('node:fs/promises');
+  const dir = await mkdtemp(join(tmpdir(), 'attache-lazy-fs-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'config.json');
+  await writeFile(file, '{"version":1}');
+  /** What a call gives: its value, or its error's message and properties. */
+  const outcome = (call: Promise<unknown>) =>
+    call.then(
+      (value) => (value instanceof Buffer || typeof value === 'string' ? value.toString() : 'a value'),
+      (err: NodeJS.ErrnoException) => ({ message: err.message, code: err.code, syscall: err.syscall }),
+    );
+  for (const path of [file, new URL(`file://${file}`), join(dir, 'missing.json'), dir])
+    for (const options of [undefined, 'utf8' as const, { encoding: 'utf8' as const }])
+      t.same(
+        await outcome(exports.readFile?.(path, options) as Promise<unknown>),
+        await outcome(real.readFile(path, options)),
+        `readFile(${String(path)}, ${JSON.stringify(options)})`,
+      );
+  for (const path of [file, join(dir, 'missing.json')])
+    t.same(
+      await outcome(exports.stat?.(path) as Promise<unknown>),
+      await outcome(real.stat(path)),
+      `stat(${path})`,
+    );
+  t.notOk(required.includes('node:fs/promises'), 'node:fs/promises is not loaded for them');
+  t.equal(typeof (await exports.open?.(file, 'r')), 'object', 'another export loads it');
+  t.equal(exports.readFile, real.readFile, 'and from then on readFile is its own');
+});
+
 t.test('the release tree: what the bundle names beside itself must be shipped', async (t) => {
   const tree = await mkdtemp(join(tmpdir(), 'attache-bundle-check-'));
   t.teardown(() => rm(tree, { recursive: true, force: true }));
