@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { CommonArgs } from './commands/args.js';
+import { type DirectCommand, directArgs } from './commands/direct.js';
 
 type Commands = CommandModule<object, CommonArgs>[];
 
@@ -25,9 +26,15 @@ const groups: Record<string, () => Promise<Commands>> = {
   console: async () => (await import('./commands/console.js')).consoleCommands,
 };
 const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway' };
+/** The commands that may start without yargs (commands/direct.ts), by the group they are in. */
+const directs: Record<string, () => Promise<DirectCommand[]>> = {
+  config: async () => (await import('./commands/config.js')).configDirect,
+  status: async () => (await import('./commands/status.js')).statusDirect,
+  modbus: async () => (await import('./commands/modbus.js')).modbusDirect,
+};
 
 /** The command line as yargs reads it, with the command groups it needs loaded (all for help or a mistake). */
-async function parser(argv: string[]) {
+export async function parser(argv: string[]) {
   const named = argv[0] === undefined ? undefined : (groupOf[argv[0]] ?? argv[0]);
   const one = named === undefined ? undefined : groups[named];
   const commands = (await Promise.all((one ? [one] : Object.values(groups)).map((group) => group()))).flat();
@@ -48,5 +55,11 @@ async function parser(argv: string[]) {
 
 /** Runs the command this process was started with (`attache <command> …`). */
 export async function main(): Promise<void> {
-  await (await parser(hideBin(process.argv))).parseAsync();
+  const argv = hideBin(process.argv);
+  const direct = argv[0] === undefined ? undefined : directs[argv[0]];
+  for (const command of direct ? await direct() : []) {
+    const args = directArgs(command, argv);
+    if (args !== undefined) return command.run(args);
+  }
+  await (await parser(argv)).parseAsync();
 }

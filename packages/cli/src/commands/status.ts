@@ -5,6 +5,7 @@ import { formatProvisioning, provisioningFile, readClaimStatus, readProvisioning
 import { formatStatus } from '../report.js';
 import {
   type CommonArgs,
+  configOption,
   fail,
   jsonOption,
   printable,
@@ -12,6 +13,7 @@ import {
   viaGateway,
   withConfig,
 } from './common.js';
+import type { DirectCommand } from './direct.js';
 
 // A group of its own (not with `run` and `sync` in gateway.ts): the release starts `attache status`
 // from a bundle that holds only this group's code (scripts/bundle.mjs, compiled-start.ts).
@@ -44,5 +46,14 @@ export const statusCommands: CommandModule<object, CommonArgs>[] = [
     describe: 'show backlog, last window and adapters',
     builder: (y) => withConfig(y).option('json', jsonOption),
     handler: (a) => status(a).catch(fail),
+  },
+];
+
+/** `attache status` without yargs, for a plain command line (direct.ts). */
+export const statusDirect: DirectCommand[] = [
+  {
+    words: ['status'],
+    options: { config: configOption(), json: jsonOption },
+    run: (a) => status(a as unknown as CommonArgs).catch(fail),
   },
 ];
