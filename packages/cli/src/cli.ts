@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import type { CommonArgs } from './commands/args.js';
 import { type DirectCommand, directArgs } from './commands/direct.js';
 
@@ -31,6 +29,7 @@ const directs: Record<string, () => Promise<DirectCommand[]>> = {
   config: async () => (await import('./commands/config.js')).configDirect,
   status: async () => (await import('./commands/status.js')).statusDirect,
   modbus: async () => (await import('./commands/modbus.js')).modbusDirect,
+  run: async () => (await import('./commands/gateway.js')).gatewayDirect,
 };
 
 /** The command line as yargs reads it, with the command groups it needs loaded (all for help or a mistake). */
@@ -43,6 +42,8 @@ export async function parser(argv: string[]) {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
+  // Imported here: a command line taken without yargs (commands/direct.ts) never loads it.
+  const { default: yargs } = await import('yargs');
   return yargs(argv)
     .scriptName('attache')
     .version(version)
@@ -55,7 +56,8 @@ export async function parser(argv: string[]) {
 
 /** Runs the command this process was started with (`attache <command> …`). */
 export async function main(): Promise<void> {
-  const argv = hideBin(process.argv);
+  // What yargs' hideBin gives under Node: the words after the script.
+  const argv = process.argv.slice(2);
   const direct = argv[0] === undefined ? undefined : directs[argv[0]];
   for (const command of direct ? await direct() : []) {
     const args = directArgs(command, argv);

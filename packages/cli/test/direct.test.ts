@@ -6,10 +6,11 @@ import t from 'tap';
 import { parser } from '../dist/cli.js';
 import { configDirect } from '../dist/commands/config.js';
 import { type DirectCommand, directArgs } from '../dist/commands/direct.js';
+import { gatewayDirect } from '../dist/commands/gateway.js';
 import { modbusDirect } from '../dist/commands/modbus.js';
 import { statusDirect } from '../dist/commands/status.js';
 
-const commands: DirectCommand[] = [...configDirect, ...statusDirect, ...modbusDirect];
+const commands: DirectCommand[] = [...configDirect, ...statusDirect, ...modbusDirect, ...gatewayDirect];
 
 /**
  * What the handler would get from yargs for `argv`, or undefined when yargs refuses the line: a
@@ -50,6 +51,8 @@ t.test('a plain command line: the handler gets what yargs would give it', async 
     'config validate',
     'status --json --config a.json',
     'status',
+    'run --config /etc/attache/config.json',
+    'run',
     'modbus read --bus tcp://h:502 --ref 40001',
     'modbus read --bus /dev/ttyUSB0 --baud 19200 --parity none --stop-bits 2 --unit 3 --table holding --address 10 --count 4 --type float32 --order CDAB --timeout 500 --json',
     'modbus read --bus=tcp://x --type string --length 5 --ref 40001 --address 0',
@@ -77,6 +80,9 @@ t.test('anything else goes to yargs', async (t) => {
     'status --json false',
     'status --version',
     'statu',
+    'run --json',
+    'run --config a extra',
+    'sync',
     'modbus read --ref 40001',
     'modbus read --bus x --count 1.5',
     'modbus read --bus x --count -1',

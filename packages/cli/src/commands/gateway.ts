@@ -6,6 +6,7 @@ import { becomeDataDirOwner } from '../privileges.js';
 import { formatWindow } from '../report.js';
 import {
   type CommonArgs,
+  configOption,
   exitConfig,
   fail,
   jsonOption,
@@ -15,6 +16,7 @@ import {
   viaGateway,
   withConfig,
 } from './common.js';
+import type { DirectCommand } from './direct.js';
 
 async function run(args: CommonArgs): Promise<void> {
   // Loaded here, not at the top: it imports the gateway and the jobs, which `status` and `sync`
@@ -132,5 +134,14 @@ export const gatewayCommands: CommandModule<object, CommonArgs>[] = [
     describe: 'open a connectivity window now and upload the backlog',
     builder: (y) => withConfig(y).option('json', jsonOption),
     handler: (a) => sync(a).catch(fail),
+  },
+];
+
+/** `attache run` without yargs, for a plain command line (direct.ts): the service then never loads it. */
+export const gatewayDirect: DirectCommand[] = [
+  {
+    words: ['run'],
+    options: { config: configOption() },
+    run: (a) => run(a as unknown as CommonArgs).catch(fail),
   },
 ];
