@@ -11,6 +11,7 @@
 //   packages/cli/dist/bin.js            `attache` (every unit and /usr/local/bin/attache start it by this path):
 //                                       a small CommonJS script, which spares a command the ES module loader
 //   packages/cli/dist/cli.cjs           the whole CLI as one CommonJS script, for V8's code cache (below)
+//   packages/cli/dist/cli-<group>.cjs   the same with one command group only (config, status, modbus)
 //   packages/cli/dist/cli.mjs           the CLI as ES modules (`attache run`, and any command without a cache)
 //   packages/cli/dist/window-worker.mjs the window process (forked by path from the gateway)
 //   packages/cli/dist/*.cjs             pino's worker threads (started by path: pino/docs/bundling.md)
@@ -20,11 +21,12 @@
 //   packages/cli/THIRD-PARTY-LICENSES.txt
 //   node_modules/                       only the native modules and what they require, as npm installed them
 //
-// A short command starts from cli.cjs with V8's code cache of it (packages/cli/src/compiled-start.ts):
+// A short command starts from cli.cjs, or `config`, `status` and `modbus` from their group's bundle
+// (a smaller cache to deserialize), with V8's code cache of it (packages/cli/src/compiled-start.ts):
 // V8 neither parses nor compiles what the cache holds, and one script costs none of the ES module
-// loader's per-module work. The cache (`cli.cjs.cache`) is made for the Node that runs it, on the
-// box (`attache --write-code-cache`, image-build/README.md), never here; bin.js carries the SHA-256
-// of cli.cjs, so that a cache made from another bundle is never used. cli.cjs also holds core's
+// loader's per-module work. The caches (`cli.cjs.<profile>.cache`) are made for the Node that runs
+// them, on the box (`attache --write-code-cache`, image-build/README.md), never here; bin.js carries
+// the SHA-256 of each bundle, so that a cache made from another bundle is never used. They also hold core's
 // validators (required from the bundle, so that the cache holds their code too). Without a usable
 // cache, and for `attache run` and `console`, bin.js imports the ES modules (cli.mjs) as before.
 //
