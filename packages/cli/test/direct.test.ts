@@ -98,3 +98,23 @@ t.test('anything else goes to yargs', async (t) => {
   ])
     t.equal(direct(line.split(' ')), undefined, line);
 });
+
+t.test('options yargs would read some other way are left to it', async (t) => {
+  const command: DirectCommand = {
+    words: ['probe'],
+    options: {
+      'long-alias': { type: 'string', alias: 'la', description: 'a long alias' },
+      untyped: { description: 'neither a type nor choices: yargs guesses' },
+    },
+    run: async () => undefined,
+  };
+  t.same(directArgs(command, ['probe', '--la', 'x']), {
+    _: ['probe'],
+    'long-alias': 'x',
+    longAlias: 'x',
+    la: 'x',
+    $0: 'attache',
+  });
+  t.equal(directArgs(command, ['probe', '--untyped', '12']), undefined, 'an untyped value');
+  t.equal(directArgs(command, ['probe', '--la', '']), undefined, 'an empty value');
+});
