@@ -9,3 +9,9 @@ export function copyPackages(modules: string, names: string[], dest: string): nu
 
 /** Every `new URL('…', import.meta.url)` of the output must name a file or directory of the tree. */
 export function checkRelativeFiles(dist: string): void;
+
+/** Node's built-in modules that cli.cjs and the profiles' bundles require at the first read of an export. */
+export const lazyBuiltins: string[];
+
+/** The CommonJS source of the stand-in for built-in module `name` (one of {@link lazyBuiltins}). */
+export function lazyBuiltinSource(name: string): string;

@@ -11,6 +11,7 @@
 //   packages/cli/dist/bin.js            `attache` (every unit and /usr/local/bin/attache start it by this path):
 //                                       a small CommonJS script, which spares a command the ES module loader
 //   packages/cli/dist/cli.cjs           the whole CLI as one CommonJS script, for V8's code cache (below)
+//   packages/cli/dist/cli-<group>.cjs   the same with one command group only (config, status, modbus)
 //   packages/cli/dist/cli.mjs           the CLI as ES modules (`attache run`, and any command without a cache)
 //   packages/cli/dist/window-worker.mjs the window process (forked by path from the gateway)
 //   packages/cli/dist/*.cjs             pino's worker threads (started by path: pino/docs/bundling.md)
@@ -20,11 +21,12 @@
 //   packages/cli/THIRD-PARTY-LICENSES.txt
 //   node_modules/                       only the native modules and what they require, as npm installed them
 //
-// A short command starts from cli.cjs with V8's code cache of it (packages/cli/src/compiled-start.ts):
+// A short command starts from cli.cjs, or `config`, `status` and `modbus` from their group's bundle
+// (a smaller cache to deserialize), with V8's code cache of it (packages/cli/src/compiled-start.ts):
 // V8 neither parses nor compiles what the cache holds, and one script costs none of the ES module
-// loader's per-module work. The cache (`cli.cjs.cache`) is made for the Node that runs it, on the
-// box (`attache --write-code-cache`, image-build/README.md), never here; bin.js carries the SHA-256
-// of cli.cjs, so that a cache made from another bundle is never used. cli.cjs also holds core's
+// loader's per-module work. The caches (`cli.cjs.<profile>.cache`) are made for the Node that runs
+// them, on the box (`attache --write-code-cache`, image-build/README.md), never here; bin.js carries
+// the SHA-256 of each bundle, so that a cache made from another bundle is never used. They also hold core's
 // validators (required from the bundle, so that the cache holds their code too). Without a usable
 // cache, and for `attache run` and `console`, bin.js imports the ES modules (cli.mjs) as before.
 //
@@ -43,8 +45,9 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -120,6 +123,108 @@ const lazySerialport = {
   },
 };
 
+/**
+ * Node's built-in modules that a short command seldom runs but that the modules on its path import
+ * at their top (core's durable writes import node:crypto and node:fs/promises, the uplink's hooks
+ * node:child_process, yargs node:assert): each costs its compile and run at every start (node:crypto
+ * alone ~8 M instructions; bench/README.md, "Command start"). In cli.cjs each is a stand-in with one
+ * getter per export (the names this Node's module has) that requires the module the first time an
+ * export is read; esbuild's code reads an import's export where it is used, so a command that never
+ * calls one never loads its module. The modules that every command loads anyway (fs, path, url,
+ * util, events, stream and net, tty for stdout) are required as they are.
+ */
+export const lazyBuiltins = [
+  'assert',
+  'child_process',
+  'crypto',
+  'dgram',
+  'dns/promises',
+  'fs/promises',
+  'http',
+  'https',
+  'os',
+  'perf_hooks',
+  'querystring',
+  'stream/promises',
+  'v8',
+  'worker_threads',
+];
+
+/**
+ * Exports of a lazy built-in module served by a module every command loads anyway, until the module
+ * itself is loaded: the commands read their config with node:fs/promises' readFile and look at the
+ * data directory with its stat, and node:fs's callback functions, promisified, give the same results
+ * and the same errors (test/release-bundle.test.ts) without loading node:fs/promises and what it
+ * requires (its FileHandle, directory, watcher and readline modules: ~5 M instructions).
+ */
+const servedMeanwhile = {
+  'fs/promises': {
+    readFile: "require('node:util').promisify(require('node:fs').readFile)",
+    stat: "require('node:util').promisify(require('node:fs').stat)",
+  },
+};
+
+/** The stand-in's source for built-in module `name` (lazyBuiltins): one getter per export of this Node's module. */
+export function lazyBuiltinSource(name) {
+  const keys = Object.keys(createRequire(import.meta.url)(`node:${name}`)).filter((k) => k !== 'default');
+  const meanwhile = Object.entries(servedMeanwhile[name] ?? {});
+  return [
+    'let loaded;',
+    `const load = () => (loaded ??= require(${JSON.stringify(`node:${name}`)}));`,
+    `for (const key of ${JSON.stringify(keys)})`,
+    '  Object.defineProperty(exports, key, { enumerable: true, configurable: true, get: () => load()[key] });',
+    // A path (not a FileHandle): served by the function given, while the module is not loaded.
+    ...meanwhile.flatMap(([key, impl]) => [
+      `let ${key}Meanwhile;`,
+      `const ${key}ByPath = (path, ...rest) => typeof path === 'string' || path instanceof URL || Buffer.isBuffer(path)`,
+      `  ? (${key}Meanwhile ??= ${impl})(path, ...rest) : load().${key}(path, ...rest);`,
+      `Object.defineProperty(exports, ${JSON.stringify(key)}, { enumerable: true, get: () => loaded === undefined ? ${key}ByPath : loaded.${key} });`,
+    ]),
+  ].join('\n');
+}
+
+const lazyBuiltinModules = {
+  name: 'lazy-builtins',
+  setup(b) {
+    const names = new Set(lazyBuiltins);
+    b.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      if (!names.has(name)) return undefined;
+      return args.namespace === 'lazy-builtin'
+        ? { path: args.path, external: true }
+        : { path: name, namespace: 'lazy-builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      contents: lazyBuiltinSource(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * A profile's bundle (compiled-start.ts, `bundleNames`) holds only the command group of its name:
+ * cli.js's loader of every other group becomes one that rejects. compiled-start.ts starts a
+ * profile's bundle only for a command line whose first word is that group's name, for which cli.ts
+ * loads that group alone (help included), so the others are never loaded from it.
+ */
+const onlyGroup = (keep) => ({
+  name: 'only-group',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]packages[\\/]cli[\\/]dist[\\/]cli\.js$/ }, (args) => {
+      const line = /^( +)(\w+): async \(\) => \(await import\('\.\/commands\/(\w+)\.js'\)\)\.\w+,$/gm;
+      const code = readFileSync(args.path, 'utf8');
+      const groups = [...code.matchAll(line)].map((m) => m[2]);
+      if (!groups.includes(keep)) throw new Error(`${args.path} has no group ${keep}: update bundle.mjs`);
+      const contents = code.replace(line, (all, indent, group) =>
+        group === keep
+          ? all
+          : `${indent}${group}: async () => { throw new Error('the ${group} commands are not in this bundle'); },`,
+      );
+      return { contents, loader: 'js', resolveDir: dirname(args.path) };
+    });
+  },
+});
+
 /** Requires of a {@link binaryLoaders} file become requires of the shipped file, relative to the chunks. */
 const externalBinaryLoaders = {
   name: 'external-binary-loaders',
@@ -174,11 +279,42 @@ const yargsFromBundle = {
       const code = readFileSync(args.path, 'utf8');
       const line = "const mainFilename = __dirname.substring(0, __dirname.lastIndexOf('node_modules'));";
       if (!code.includes(line)) throw new Error(`${args.path} no longer has "${line}": update bundle.mjs`);
+      // Its assert shim is read at its top, which would load node:assert (lazyBuiltins) at every
+      // command: the module is required only when an assertion fails, the same AssertionError then.
+      const assert = '  assert: {\n    notStrictEqual,\n    strictEqual\n  },';
+      if (!code.includes(assert))
+        throw new Error(`${args.path} no longer has its assert shim: update bundle.mjs`);
+      const lazyAssert = [
+        '  assert: {',
+        '    notStrictEqual: (a, b, message) => { if (Object.is(a, b)) notStrictEqual(a, b, message); },',
+        '    strictEqual: (a, b, message) => { if (!Object.is(a, b)) strictEqual(a, b, message); },',
+        '  },',
+      ].join('\n');
       return {
-        contents: code.replace(line, 'const mainFilename = __dirname;'),
+        contents: code.replace(line, 'const mainFilename = __dirname;').replace(assert, lazyAssert),
         loader: 'js',
         resolveDir: dirname(args.path),
       };
+    });
+  },
+};
+
+/**
+ * After starting a command's handler, yargs lays out that command's whole help text and keeps it,
+ * to print should the handler's promise reject (~10 M instructions, 6 % of `attache config
+ * validate`; bench/README.md, "Command start"). Every handler of this CLI ends in `.catch(fail)`,
+ * which prints the error and exits (packages/cli/test/handlers.test.ts checks it), so that text was
+ * never printed: the release does not lay it out.
+ */
+const yargsNoHelpCache = {
+  name: 'yargs-no-help-cache',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]yargs[\\/]build[\\/]lib[\\/]usage\.js$/ }, (args) => {
+      const code = readFileSync(args.path, 'utf8');
+      const line = '        cachedHelpMessage = this.help();';
+      if (!code.includes(line))
+        throw new Error(`${args.path} no longer has "${line.trim()}": update bundle.mjs`);
+      return { contents: code.replace(line, ''), loader: 'js', resolveDir: dirname(args.path) };
     });
   },
 };
@@ -349,22 +485,36 @@ async function main() {
     minifyWhitespace: true,
     logLevel: 'warning',
   };
-  const cli = await build({
-    ...common,
-    entryPoints: { cli: cliEntry },
-    format: 'cjs',
-    outExtension: { '.js': '.cjs' },
-    define: { 'import.meta.url': '__attacheUrl' },
-    banner: { js: cjsBanner },
-    alias: { 'string-width': './packages/cli/dist/text-width.js' },
-    plugins: [lazySerialport, externalBinaryLoaders, bundledValidators, yargsFromBundle, windowWorkerMjs],
-  });
-  const digest = asciiOnly(join(dist, 'cli.cjs'));
+  const { bundleNames } = await import(pathToFileURL(join(root, 'packages/cli/dist/compiled-start.js')).href);
+  /** cli.cjs (the whole CLI) and each profile's bundle (one command group). */
+  const cjsBuild = (profile) =>
+    build({
+      ...common,
+      entryPoints: { [bundleNames[profile].replace(/\.cjs$/, '')]: cliEntry },
+      format: 'cjs',
+      outExtension: { '.js': '.cjs' },
+      define: { 'import.meta.url': '__attacheUrl' },
+      banner: { js: cjsBanner },
+      alias: { 'string-width': './packages/cli/dist/text-width.js' },
+      plugins: [
+        ...(profile === 'other' ? [] : [onlyGroup(profile)]),
+        lazyBuiltinModules,
+        lazySerialport,
+        externalBinaryLoaders,
+        bundledValidators,
+        yargsFromBundle,
+        yargsNoHelpCache,
+        windowWorkerMjs,
+      ],
+    });
+  const profileNames = Object.keys(bundleNames);
+  const cjs = await Promise.all(profileNames.map(cjsBuild));
+  const digests = Object.fromEntries(profileNames.map((p) => [p, asciiOnly(join(dist, bundleNames[p]))]));
   const bin = await build({
     ...common,
     entryPoints: { bin: binEntry },
     format: 'cjs',
-    define: { __ATTACHE_CLI_DIGEST__: JSON.stringify(digest), 'import.meta.url': '__attacheUrl' },
+    define: { __ATTACHE_CLI_DIGESTS__: JSON.stringify(digests), 'import.meta.url': '__attacheUrl' },
     banner: { js: "'use strict';\nconst __attacheUrl = require('node:url').pathToFileURL(__filename).href;" },
     plugins: [cliModules],
   });
@@ -377,7 +527,7 @@ async function main() {
     chunkNames: '[name]-[hash]',
     banner: { js: banner },
     alias: { 'string-width': './packages/cli/dist/text-width.js' },
-    plugins: [lazySerialport, externalBinaryLoaders, yargsFromBundle, windowWorkerMjs],
+    plugins: [lazySerialport, externalBinaryLoaders, yargsFromBundle, yargsNoHelpCache, windowWorkerMjs],
   });
   const workers = await build({
     ...common,
@@ -408,13 +558,13 @@ async function main() {
     join(out, 'packages/cli/package.json'),
     `${JSON.stringify({ name: '@attache/cli', version, private: true, type: 'commonjs', bin: { attache: './dist/bin.js' } }, null, 2)}\n`,
   );
-  const inputs = [cli, bin, app, workers, validators].flatMap((r) => Object.keys(r.metafile.inputs));
+  const inputs = [...cjs, bin, app, workers, validators].flatMap((r) => Object.keys(r.metafile.inputs));
   writeFileSync(join(out, 'packages/cli/THIRD-PARTY-LICENSES.txt'), licenses(inputs));
   checkRelativeFiles(dist);
   const count = copyPackages(modules, nativePackages, join(out, 'node_modules'));
   const missing = binaryLoaders.filter((f) => !existsSync(join(out, 'node_modules', f)));
   if (missing.length > 0) throw new Error(`the release lacks the binary loaders ${missing.join(', ')}`);
-  const outputs = [cli, bin, app, workers, validators].flatMap((r) => Object.entries(r.metafile.outputs));
+  const outputs = [...cjs, bin, app, workers, validators].flatMap((r) => Object.entries(r.metafile.outputs));
   const js = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
   say(`release ${version} in ${out}`);
   say(`  JavaScript: ${outputs.length} files, ${js} bytes (bundled from ${inputs.length} modules)`);

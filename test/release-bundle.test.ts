@@ -7,12 +7,13 @@
 // the AWS CRT (a native module shipped beside the bundle) to mosquitto with mutual TLS.
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getFreePort, openPtyPair, startModbusServer } from '@attache/devkit';
 import t from 'tap';
-import { checkRelativeFiles, copyPackages } from '../scripts/bundle.mjs';
+import { checkRelativeFiles, copyPackages, lazyBuiltinSource, lazyBuiltins } from '../scripts/bundle.mjs';
 import { type CommandResult, recordsOf, Stack, type StatusJson } from './helpers/stack.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -195,6 +196,11 @@ t.test(
       'modbus read': ['modbus', 'read', '--bus', `tcp://127.0.0.1:${tcp.port}`, '--ref', '40001'],
       version: ['--version'],
       'a mistake': ['no-such-command'],
+      // Each profile's bundle holds one command group: its help is the ES modules' help.
+      'config --help': ['config', '--help'],
+      'status --help': ['status', '--help'],
+      'modbus (no subcommand)': ['modbus'],
+      'status (no gateway)': ['status', '--config', config, '--json'],
     };
     /** Each command's exit code and output, and how it started (NODE_DEBUG=attache-start, taken out of stderr). */
     const runAll = async () => {
@@ -222,9 +228,17 @@ t.test(
     for (const [name, result] of Object.entries(plain))
       t.match(result.start, /^ES modules: /, `${name}: ES modules without a cache`);
 
-    const cjs = await readFile(join(dist, 'cli.cjs'), 'latin1');
-    t.match(cjs, /^'use strict';\n/, 'the bundle runs in strict mode, as the ES modules do');
-    t.notMatch(cjs, /[\u0080-\u00ff]/, 'and is ASCII (it is read as latin1)');
+    const bundles = (await readdir(dist)).filter((f) => /^cli(-\w+)?\.cjs$/.test(f)).sort();
+    t.same(
+      bundles,
+      ['cli-config.cjs', 'cli-modbus.cjs', 'cli-status.cjs', 'cli.cjs'],
+      'the whole CLI and each profile',
+    );
+    for (const bundle of bundles) {
+      const cjs = await readFile(join(dist, bundle), 'latin1');
+      t.match(cjs, /^'use strict';\n/, `${bundle} runs in strict mode, as the ES modules do`);
+      t.notMatch(cjs, /[\u0080-\u00ff]/, `and is ASCII (it is read as latin1)`);
+    }
     const written = await run(bin, ['--write-code-cache']);
     t.equal(written.code, 0, written.stderr);
     const caches = (await readdir(dist)).filter((f) => f.endsWith('.cache')).sort();
@@ -244,6 +258,29 @@ t.test(
       const { start: __, ...before } = plain[name] as CommandResult & { start: string };
       t.same(seen, before, `${name}: the same exit code and output`);
     }
+
+    // The built-in modules a command never calls are not loaded (scripts/bundle.mjs, lazyBuiltins).
+    const loaded = join(out, 'builtins.txt');
+    const preload = join(out, 'builtins.cjs');
+    await writeFile(
+      preload,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(loaded)}, process.moduleLoadList.join('\\n')));\n`,
+    );
+    // As a technician's shell starts it: `env -i`, since the test runner adds its loaders to every
+    // child's environment.
+    const validated = await run('/usr/bin/env', [
+      '-i',
+      `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
+      process.execPath,
+      '--require',
+      preload,
+      bin,
+      ...(commands['config validate'] ?? []),
+    ]);
+    t.equal(validated.code, 0, validated.stderr);
+    const modules = (await readFile(loaded, 'utf8')).split('\n');
+    for (const unused of ['crypto', 'child_process', 'dns/promises', 'assert', 'v8'])
+      t.notOk(modules.includes(`NativeModule ${unused}`), `config validate does not load node:${unused}`);
 
     // Node upgraded (apt) under the release: its caches name the Node that made them.
     const cacheFile = join(dist, 'cli.cjs.config.cache');
@@ -277,6 +314,64 @@ t.test(
     t.equal(damaged['config validate (invalid)']?.code, 78);
   },
 );
+
+t.test('a lazy built-in module: the same exports, loaded at the first read of one', async (t) => {
+  for (const name of lazyBuiltins) {
+    const exports: Record<string, unknown> = {};
+    const required: string[] = [];
+    const require = (id: string) => {
+      required.push(id);
+      return createRequire(import.meta.url)(id) as Record<string, unknown>;
+    };
+    new Function('exports', 'require', lazyBuiltinSource(name))(exports, require);
+    const real = createRequire(import.meta.url)(`node:${name}`) as Record<string, unknown>;
+    t.same(
+      Object.keys(exports),
+      Object.keys(real).filter((k) => k !== 'default'),
+      `node:${name}: the same names`,
+    );
+    t.same(required, [], `node:${name}: not loaded until an export is read`);
+    for (const key of Object.keys(exports)) t.equal(exports[key], real[key], `node:${name}.${key}`);
+    t.same(required, [`node:${name}`], `node:${name}: then loaded once`);
+  }
+});
+
+t.test('node:fs/promises readFile and stat by path, before the module is loaded', async (t) => {
+  const exports: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  const required: string[] = [];
+  const require = (id: string) => {
+    required.push(id);
+    return createRequire(import.meta.url)(id) as unknown;
+  };
+  new Function('exports', 'require', lazyBuiltinSource('fs/promises'))(exports, require);
+  const real = await import('node:fs/promises');
+  const dir = await mkdtemp(join(tmpdir(), 'attache-lazy-fs-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'config.json');
+  await writeFile(file, '{"version":1}');
+  /** What a call gives: its value, or its error's message and properties. */
+  const outcome = (call: Promise<unknown>) =>
+    call.then(
+      (value) => (value instanceof Buffer || typeof value === 'string' ? value.toString() : 'a value'),
+      (err: NodeJS.ErrnoException) => ({ message: err.message, code: err.code, syscall: err.syscall }),
+    );
+  for (const path of [file, new URL(`file://${file}`), join(dir, 'missing.json'), dir])
+    for (const options of [undefined, 'utf8' as const, { encoding: 'utf8' as const }])
+      t.same(
+        await outcome(exports.readFile?.(path, options) as Promise<unknown>),
+        await outcome(real.readFile(path, options)),
+        `readFile(${String(path)}, ${JSON.stringify(options)})`,
+      );
+  for (const path of [file, join(dir, 'missing.json')])
+    t.same(
+      await outcome(exports.stat?.(path) as Promise<unknown>),
+      await outcome(real.stat(path)),
+      `stat(${path})`,
+    );
+  t.notOk(required.includes('node:fs/promises'), 'node:fs/promises is not loaded for them');
+  t.equal(typeof (await exports.open?.(file, 'r')), 'object', 'another export loads it');
+  t.equal(exports.readFile, real.readFile, 'and from then on readFile is its own');
+});
 
 t.test('the release tree: what the bundle names beside itself must be shipped', async (t) => {
   const tree = await mkdtemp(join(tmpdir(), 'attache-bundle-check-'));

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import type { CommonArgs } from './commands/args.js';
+import { type DirectCommand, directArgs } from './commands/direct.js';
 
 type Commands = CommandModule<object, CommonArgs>[];
 
@@ -11,6 +10,7 @@ type Commands = CommandModule<object, CommonArgs>[];
 // `attache ports --rescan` without importing the gateway, the cache or the serial libraries.
 const groups: Record<string, () => Promise<Commands>> = {
   gateway: async () => (await import('./commands/gateway.js')).gatewayCommands,
+  status: async () => (await import('./commands/status.js')).statusCommands,
   config: async () => (await import('./commands/config.js')).configCommands,
   modbus: async () => (await import('./commands/modbus.js')).modbusCommands,
   cache: async () => (await import('./commands/cache.js')).cacheCommands,
@@ -23,10 +23,17 @@ const groups: Record<string, () => Promise<Commands>> = {
   watch: async () => (await import('./commands/watch.js')).watchCommands,
   console: async () => (await import('./commands/console.js')).consoleCommands,
 };
-const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway', status: 'gateway' };
+const groupOf: Record<string, string> = { run: 'gateway', sync: 'gateway' };
+/** The commands that may start without yargs (commands/direct.ts), by the group they are in. */
+const directs: Record<string, () => Promise<DirectCommand[]>> = {
+  config: async () => (await import('./commands/config.js')).configDirect,
+  status: async () => (await import('./commands/status.js')).statusDirect,
+  modbus: async () => (await import('./commands/modbus.js')).modbusDirect,
+  run: async () => (await import('./commands/gateway.js')).gatewayDirect,
+};
 
 /** The command line as yargs reads it, with the command groups it needs loaded (all for help or a mistake). */
-async function parser(argv: string[]) {
+export async function parser(argv: string[]) {
   const named = argv[0] === undefined ? undefined : (groupOf[argv[0]] ?? argv[0]);
   const one = named === undefined ? undefined : groups[named];
   const commands = (await Promise.all((one ? [one] : Object.values(groups)).map((group) => group()))).flat();
@@ -35,6 +42,8 @@ async function parser(argv: string[]) {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
+  // Imported here: a command line taken without yargs (commands/direct.ts) never loads it.
+  const { default: yargs } = await import('yargs');
   return yargs(argv)
     .scriptName('attache')
     .version(version)
@@ -47,5 +56,12 @@ async function parser(argv: string[]) {
 
 /** Runs the command this process was started with (`attache <command> …`). */
 export async function main(): Promise<void> {
-  await (await parser(hideBin(process.argv))).parseAsync();
+  // What yargs' hideBin gives under Node: the words after the script.
+  const argv = process.argv.slice(2);
+  const direct = argv[0] === undefined ? undefined : directs[argv[0]];
+  for (const command of direct ? await direct() : []) {
+    const args = directArgs(command, argv);
+    if (args !== undefined) return command.run(args);
+  }
+  await (await parser(argv)).parseAsync();
 }

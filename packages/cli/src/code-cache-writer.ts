@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -28,14 +29,16 @@ import {
  */
 export async function writeCodeCaches(): Promise<{ file: string; bytes: number }[]> {
   const [node, bin, , profile, ...args] = process.argv as [string, string, ...string[]];
-  if (thisRelease.digest === undefined)
+  if (thisRelease.digests === undefined)
     throw new Error('no bundle beside this file: only a release has a code cache');
-  const owner = statSync(bundleFile(thisRelease)).uid;
+  const owner = statSync(bundleFile(thisRelease, 'other')).uid;
   if (process.getuid?.() !== owner)
-    throw new Error(`only the owner of ${bundleFile(thisRelease)} (uid ${owner}) may write its code cache`);
+    throw new Error(
+      `only the owner of ${bundleFile(thisRelease, 'other')} (uid ${owner}) may write its code cache`,
+    );
   if (profile !== undefined) {
     process.argv = [node, bin, ...args];
-    const { cli, script } = loadBundle(thisRelease);
+    const { cli, script } = loadBundle(thisRelease, profile as Profile);
     process.once('exit', () => writeCodeCache(thisRelease, profile as Profile, script));
     await cli.main();
     return [];
@@ -62,20 +65,60 @@ export async function writeCodeCaches(): Promise<{ file: string; bytes: number }
         ],
       }),
     );
+    const modbus = await registerServer();
+    const port = String((modbus.address() as AddressInfo).port);
     const written = [];
-    for (const profile of stale) {
-      const file = cacheFileOf(profile);
-      rmSync(file, { force: true });
-      const command = profiles[profile].map((a) => a.replace('{config}', config));
-      const child = spawn(node, [...process.execArgv, bin, '--write-code-cache', profile, ...command], {
-        cwd: dir,
-        stdio: 'ignore',
-      });
-      await once(child, 'exit');
-      written.push({ file, bytes: statSync(file).size });
+    try {
+      for (const profile of stale) {
+        const file = cacheFileOf(profile);
+        rmSync(file, { force: true });
+        const command = profiles[profile].map((a) => a.replace('{config}', config).replace('{port}', port));
+        const child = spawn(node, [...process.execArgv, bin, '--write-code-cache', profile, ...command], {
+          cwd: dir,
+          stdio: 'ignore',
+        });
+        await once(child, 'exit');
+        written.push({ file, bytes: statSync(file).size });
+      }
+    } finally {
+      modbus.close();
     }
     return written;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A Modbus TCP server on a free loopback port for the `modbus` profile's read (so that its cache holds
+ * the code of a read that is answered): holding and input registers read as zeros, any other function
+ * answered with exception 1 (illegal function).
+ */
+export async function registerServer(): Promise<Server> {
+  const server = createServer((socket) => {
+    let pending = Buffer.alloc(0);
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk) => {
+      pending = Buffer.concat([pending, chunk]);
+      // MBAP header: transaction (2), protocol (2), length of unit id + PDU (2), unit id (1).
+      while (pending.length >= 7 && pending.length >= 6 + pending.readUInt16BE(4)) {
+        const frame = pending.subarray(0, 6 + pending.readUInt16BE(4));
+        pending = pending.subarray(frame.length);
+        const fn = frame[7] ?? 0;
+        const count = frame.length >= 12 ? frame.readUInt16BE(10) : 0;
+        const pdu =
+          (fn === 3 || fn === 4) && count >= 1 && count <= 125
+            ? Buffer.concat([Buffer.from([fn, count * 2]), Buffer.alloc(count * 2)])
+            : Buffer.from([fn | 0x80, 1]);
+        const header = Buffer.alloc(7);
+        frame.copy(header, 0, 0, 4);
+        header.writeUInt16BE(pdu.length + 1, 4);
+        header[6] = frame[6] ?? 0;
+        socket.write(Buffer.concat([header, pdu]));
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
 }

@@ -10,7 +10,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { type BundleAt, cacheFileOf, cacheHeader, profileOf, startCompiled } from '../dist/compiled-start.js';
+import {
+  type BundleAt,
+  bundleNames,
+  cacheFileOf,
+  cacheHeader,
+  type Profile,
+  profileOf,
+  startCompiled,
+} from '../dist/compiled-start.js';
 
 const runs = globalThis as { compiledStartRuns?: string[] };
 const bundle = (name: string) => `
@@ -24,14 +32,20 @@ const compiledStart = new URL('../dist/compiled-start.js', import.meta.url).href
  * Makes the cache of `profile` in a process of its own, under umask 077, as the root unit does: V8
  * would take a script this process compiled before from its own memory, never from the cache.
  */
-async function makeCache(at: BundleAt, profile: string): Promise<void> {
+async function makeCache(at: BundleAt, profile: Profile): Promise<void> {
   const script = `process.umask(0o077);
 import(${JSON.stringify(compiledStart)}).then(({ loadBundle, writeCodeCache }) => {
   const at = JSON.parse(process.argv[1]);
-  writeCodeCache(at, ${JSON.stringify(profile)}, loadBundle(at).script);
+  writeCodeCache(at, ${JSON.stringify(profile)}, loadBundle(at, ${JSON.stringify(profile)}).script);
 });`;
   await run(process.execPath, ['-e', script, JSON.stringify(at)]);
 }
+const digests = (digest: string): Record<Profile, string> => ({
+  config: `${digest} (config)`,
+  status: `${digest} (status)`,
+  modbus: `${digest} (modbus)`,
+  other: `${digest} (other)`,
+});
 const argv = (command: string) => [
   process.execPath,
   '/opt/attache/current/packages/cli/dist/bin.js',
@@ -41,11 +55,12 @@ const argv = (command: string) => [
 t.test('a command starts from the bundle only with a cache of its own', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'attache-compiled-start-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, 'cli.cjs'), bundle('status'));
-  const at: BundleAt = { dir, digest: 'digest-of-the-bundle' };
+  for (const profile of ['status', 'other'] as const)
+    await writeFile(join(dir, bundleNames[profile]), bundle(profile));
+  const at: BundleAt = { dir, digests: digests('digest-of-the-bundle') };
   runs.compiledStartRuns = [];
 
-  t.equal(startCompiled({ dir, digest: undefined }, argv('status')), undefined, 'no bundle: the ES modules');
+  t.equal(startCompiled({ dir, digests: undefined }, argv('status')), undefined, 'no bundle: the ES modules');
   t.equal(startCompiled(at, argv('status')), undefined, 'no cache yet: the ES modules');
 
   await makeCache(at, 'status');
@@ -53,7 +68,7 @@ t.test('a command starts from the bundle only with a cache of its own', async (t
   t.equal((await stat(file)).mode & 0o777, 0o644, 'the cache is 0644 whatever the umask');
   t.equal(
     (await readFile(file, 'latin1')).split('\n')[0],
-    cacheHeader(at).trim(),
+    cacheHeader('status', at).trim(),
     'it names its Node and bundle',
   );
 
@@ -62,7 +77,16 @@ t.test('a command starts from the bundle only with a cache of its own', async (t
   await started?.done;
   t.same(runs.compiledStartRuns, ['ran status'], 'and the command ran from the bundle');
   t.equal(startCompiled(at, argv('status'))?.cache, 'accepted', 'as often as it starts');
-  t.equal(startCompiled(at, argv('sync'))?.cache, 'accepted', '`sync` starts with the status cache');
+  t.equal(
+    startCompiled(at, argv('sync')),
+    undefined,
+    '`sync` starts with the cache of `other`, not made yet',
+  );
+  await makeCache(at, 'other');
+  runs.compiledStartRuns = [];
+  await startCompiled(at, argv('sync'))?.done;
+  t.same(runs.compiledStartRuns, ['ran other'], 'and then from the whole CLI, not the status bundle');
+  t.not(cacheHeader('status', at), cacheHeader('other', at), 'each cache names its own bundle');
   t.equal(startCompiled(at, argv('run')), undefined, '`attache run` always takes the ES modules');
   t.equal(startCompiled(at, argv('console')), undefined, 'and so does the console screen (a service too)');
   t.equal(
@@ -71,7 +95,7 @@ t.test('a command starts from the bundle only with a cache of its own', async (t
     'a command whose cache is missing takes the ES modules',
   );
   t.equal(
-    startCompiled({ dir, digest: 'digest-of-another-bundle' }, argv('status')),
+    startCompiled({ dir, digests: digests('digest-of-another-bundle') }, argv('status')),
     undefined,
     'a cache made from another bundle is not used',
   );
@@ -80,8 +104,8 @@ t.test('a command starts from the bundle only with a cache of its own', async (t
   await writeFile(
     file,
     Buffer.concat([
-      Buffer.from(cacheHeader(at).replace(/node-\S+/, 'node-0.0.0')),
-      made.subarray(cacheHeader(at).length),
+      Buffer.from(cacheHeader('status', at).replace(/node-\S+/, 'node-0.0.0')),
+      made.subarray(cacheHeader('status', at).length),
     ]),
   );
   t.equal(startCompiled(at, argv('status')), undefined, 'a cache made by another Node is not used');
@@ -96,20 +120,25 @@ t.test('a command starts from the bundle only with a cache of its own', async (t
     await chown(file, 0, 0);
   }
 
-  await writeFile(file, Buffer.concat([Buffer.from(cacheHeader(at)), Buffer.alloc(made.length, 7)]), {
-    mode: 0o644,
-  });
+  await writeFile(
+    file,
+    Buffer.concat([Buffer.from(cacheHeader('status', at)), Buffer.alloc(made.length, 7)]),
+    {
+      mode: 0o644,
+    },
+  );
   runs.compiledStartRuns = [];
   const refused = startCompiled(at, argv('status'));
   t.equal(refused?.cache, 'rejected', 'V8 refuses a damaged cache');
   await refused?.done;
   t.same(runs.compiledStartRuns, ['ran status'], 'and the command still runs, compiled from the source');
+  runs.compiledStartRuns = [];
 });
 
 t.test('each command starts with the cache made by its kind of command', async (t) => {
   t.equal(profileOf('config'), 'config');
   t.equal(profileOf('status'), 'status');
-  t.equal(profileOf('sync'), 'status');
+  t.equal(profileOf('sync'), 'other', '`sync` needs the gateway group, not in the status bundle');
   t.equal(profileOf('modbus'), 'modbus');
   t.equal(profileOf('ports'), 'other');
   t.equal(profileOf(undefined), 'other');

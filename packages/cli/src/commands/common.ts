@@ -8,14 +8,18 @@ export { type CommonArgs, fail, jsonOption, printable } from './args.js';
 /** The exit code of an invalid config (EX_CONFIG from sysexits.h). */
 export const exitConfig = 78;
 
-/** Adds `--config` (default `$ATTACHE_CONFIG` or the installed path). */
-export function withConfig<T>(y: Argv<T>) {
-  return y.option('config', {
+/** `--config` (default `$ATTACHE_CONFIG` or the installed path). */
+export const configOption = () =>
+  ({
     alias: 'c',
     type: 'string',
     description: 'config file (JSON)',
     default: process.env.ATTACHE_CONFIG ?? defaultConfigPath,
-  });
+  }) as const;
+
+/** Adds `--config` (configOption). */
+export function withConfig<T>(y: Argv<T>) {
+  return y.option('config', configOption());
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { type CommonArgs, fail, readCheckedConfig, withConfig } from './common.js';
+import { type CommonArgs, configOption, fail, readCheckedConfig, withConfig } from './common.js';
+import type { DirectCommand } from './direct.js';
 
 interface ValidateArgs extends CommonArgs {
   offline: boolean;
@@ -12,6 +13,13 @@ async function validate(args: ValidateArgs): Promise<void> {
   );
   for (const { path, message } of warnings) console.error(`warning: ${path}: ${message}`);
 }
+
+const offlineOption = {
+  type: 'boolean',
+  default: false,
+  description:
+    'checking away from the gateway: missing or unreadable certificate, key and port files are warnings, not errors',
+} as const;
 
 /**
  * `attache config validate`: loads only the config checks (first-boot provisioning runs it on a slow
@@ -26,16 +34,19 @@ export const configCommands: CommandModule<object, CommonArgs>[] = [
         .command(
           'validate',
           'check a config file and list every problem',
-          (y) =>
-            withConfig(y).option('offline', {
-              type: 'boolean',
-              default: false,
-              description:
-                'checking away from the gateway: missing or unreadable certificate, key and port files are warnings, not errors',
-            }),
+          (y) => withConfig(y).option('offline', offlineOption),
           (a) => validate(a).catch(fail),
         )
         .demandCommand(1, 'name a config subcommand'),
     handler: () => undefined,
+  },
+];
+
+/** `attache config validate` without yargs, for a plain command line (direct.ts). */
+export const configDirect: DirectCommand[] = [
+  {
+    words: ['config', 'validate'],
+    options: { config: configOption(), offline: offlineOption },
+    run: (a) => validate(a as unknown as ValidateArgs).catch(fail),
   },
 ];

@@ -1,12 +1,12 @@
 import { isGatewayError, systemClock, type WindowResult } from '@attache/core';
-import type { Gateway, GatewayStatus, SystemdNotifier } from '@attache/gateway';
+import type { Gateway, SystemdNotifier } from '@attache/gateway';
 import { gatewayPaths } from '@attache/gateway/client';
 import type { CommandModule } from 'yargs';
 import { becomeDataDirOwner } from '../privileges.js';
-import { formatProvisioning, provisioningFile, readClaimStatus, readProvisioning } from '../provisioning.js';
-import { formatStatus, formatWindow } from '../report.js';
+import { formatWindow } from '../report.js';
 import {
   type CommonArgs,
+  configOption,
   exitConfig,
   fail,
   jsonOption,
@@ -16,6 +16,7 @@ import {
   viaGateway,
   withConfig,
 } from './common.js';
+import type { DirectCommand } from './direct.js';
 
 async function run(args: CommonArgs): Promise<void> {
   // Loaded here, not at the top: it imports the gateway and the jobs, which `status` and `sync`
@@ -120,28 +121,7 @@ async function sync(args: CommonArgs): Promise<void> {
   process.exit(result.outcome === 'drained' ? 0 : result.outcome === 'deadline' ? 2 : 1);
 }
 
-async function status(args: CommonArgs): Promise<void> {
-  const provisioning = await readProvisioning(provisioningFile());
-  // An appliance that cannot run (not provisioned, a refused bundle) still says why.
-  const cfg = await readConfig(
-    args.config,
-    provisioning ? formatProvisioning(provisioning).join('\n') : undefined,
-  );
-  await becomeDataDirOwner(cfg.gateway.dataDir);
-  const gateway = await viaGateway<GatewayStatus>(cfg, 'status', 10_000, async () =>
-    (await import('@attache/gateway/stored-status')).readStoredStatus(cfg),
-  );
-  const claim = await readClaimStatus(cfg);
-  const report = {
-    ...gateway,
-    ...(provisioning ? { provisioning } : {}),
-    ...(claim ? { fleetProvisioning: claim } : {}),
-  };
-  console.log(args.json ? JSON.stringify(report) : printable(formatStatus(report)));
-  process.exit(0);
-}
-
-/** `attache run`, `sync` and `status`. */
+/** `attache run` and `sync` (`status` is a group of its own: commands/status.ts). */
 export const gatewayCommands: CommandModule<object, CommonArgs>[] = [
   {
     command: 'run',
@@ -155,10 +135,13 @@ export const gatewayCommands: CommandModule<object, CommonArgs>[] = [
     builder: (y) => withConfig(y).option('json', jsonOption),
     handler: (a) => sync(a).catch(fail),
   },
+];
+
+/** `attache run` without yargs, for a plain command line (direct.ts): the service then never loads it. */
+export const gatewayDirect: DirectCommand[] = [
   {
-    command: 'status',
-    describe: 'show backlog, last window and adapters',
-    builder: (y) => withConfig(y).option('json', jsonOption),
-    handler: (a) => status(a).catch(fail),
+    words: ['run'],
+    options: { config: configOption() },
+    run: (a) => run(a as unknown as CommonArgs).catch(fail),
   },
 ];

@@ -2,6 +2,7 @@ import type { ModbusTable, ReadRegistersOptions, resolveRef } from '@attache/ada
 import type { ModbusBus } from '@attache/core';
 import type { CommandModule } from 'yargs';
 import { type CommonArgs, fail, jsonOption } from './args.js';
+import type { DirectCommand, OptionSpec } from './direct.js';
 
 interface ReadArgs {
   bus: string;
@@ -175,6 +176,24 @@ async function read(args: ReadArgs): Promise<void> {
   }
 }
 
+/** `attache modbus read`'s options, in the order its help lists them. */
+const readOptions = {
+  bus: { type: 'string', demandOption: true, description: 'tcp://host[:port] or a serial device' },
+  baud: { type: 'number', default: 9600, description: 'RTU: bits per second' },
+  parity: { choices: ['none', 'even', 'odd'], default: 'even', description: 'RTU: parity' },
+  'stop-bits': { type: 'number', choices: [1, 2], default: 1, description: 'RTU: stop bits' },
+  unit: { type: 'number', default: 1, description: 'unit (slave) id' },
+  table: { choices: Object.keys(tables), description: 'with --address' },
+  address: { type: 'number', description: '0-based address (what goes on the wire)' },
+  ref: { type: 'string', description: "the documentation's 1-based reference, e.g. 40001" },
+  count: { type: 'number', default: 1, description: 'how many values of --type' },
+  type: { choices: types, description: 'default uint16 (bool for coils and inputs)' },
+  order: { choices: ['ABCD', 'CDAB', 'BADC', 'DCBA'], default: 'ABCD', description: 'byte order' },
+  length: { type: 'number', description: 'for --type string: registers per string' },
+  timeout: { type: 'number', default: 1000, description: 'ms to wait for the answer' },
+  json: jsonOption,
+} as const satisfies Record<string, OptionSpec>;
+
 /** `attache modbus read …`: reads and decodes a register range, to check a register map on site. */
 // Typed like the other groups (bin.ts spreads them into one array); yargs hands the handler ReadArgs.
 export const modbusCommands: CommandModule<object, CommonArgs>[] = [
@@ -182,29 +201,17 @@ export const modbusCommands: CommandModule<object, CommonArgs>[] = [
     command: 'modbus read',
     describe: 'read and decode Modbus registers from a device (to check a register map)',
     builder: (y) =>
-      y
-        .option('bus', {
-          type: 'string',
-          demandOption: true,
-          description: 'tcp://host[:port] or a serial device',
-        })
-        .option('baud', { type: 'number', default: 9600, description: 'RTU: bits per second' })
-        .option('parity', { choices: ['none', 'even', 'odd'], default: 'even', description: 'RTU: parity' })
-        .option('stop-bits', { type: 'number', choices: [1, 2], default: 1, description: 'RTU: stop bits' })
-        .option('unit', { type: 'number', default: 1, description: 'unit (slave) id' })
-        .option('table', { choices: Object.keys(tables), description: 'with --address' })
-        .option('address', { type: 'number', description: '0-based address (what goes on the wire)' })
-        .option('ref', { type: 'string', description: "the documentation's 1-based reference, e.g. 40001" })
-        .option('count', { type: 'number', default: 1, description: 'how many values of --type' })
-        .option('type', { choices: types, description: 'default uint16 (bool for coils and inputs)' })
-        .option('order', {
-          choices: ['ABCD', 'CDAB', 'BADC', 'DCBA'],
-          default: 'ABCD',
-          description: 'byte order',
-        })
-        .option('length', { type: 'number', description: 'for --type string: registers per string' })
-        .option('timeout', { type: 'number', default: 1000, description: 'ms to wait for the answer' })
-        .option('json', jsonOption) as never,
+      Object.entries(readOptions).reduce((options, [name, spec]) => options.option(name, spec), y) as never,
     handler: (a) => read(a as unknown as ReadArgs).catch(fail),
+  },
+];
+
+/** `attache modbus read` without yargs, for a plain command line (direct.ts). */
+export const modbusDirect: DirectCommand[] = [
+  {
+    words: ['modbus', 'read'],
+    positionals: { read: 'read' },
+    options: readOptions,
+    run: (a) => read(a as unknown as ReadArgs).catch(fail),
   },
 ];
