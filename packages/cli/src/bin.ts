@@ -33,5 +33,9 @@ const mark = () => {
 };
 command.then(mark, mark);
 process.once('beforeExit', () => {
-  if (!settled) process.exitCode = 13;
+  if (settled) return;
+  process.exitCode = 13;
+  process.stderr.write(
+    'attache: the command stopped without finishing: nothing was left to wait for (exit status 13)\n',
+  );
 });
