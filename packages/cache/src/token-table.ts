@@ -39,7 +39,7 @@ export class TokenTable {
    */
   token(patientId: string): Promise<string> {
     const call = this.#calls.get(patientId);
-    if (call) return call;
+    if (call !== undefined) return call;
     const { sealer, assertOpen } = this.#options;
     let key: string;
     try {
