@@ -117,7 +117,13 @@ export class AppendWriter {
       });
       const index = this.#idempotency;
       const staged = index && keys.length > 0 ? index.stage(batch, keys) : undefined;
-      await session.commit(batch, next, `append of ${records.length - refused} records`);
+      const committed = session.commit(batch, next, `append of ${records.length - refused} records`);
+      try {
+        // While the write is on the disk: the cipher and HMACs of the next appends (see ValueSealer.prepare).
+        this.#sealer.prepare();
+      } finally {
+        await committed;
+      }
       if (staged) index?.commit(staged);
     }
     if (dropped.length > 0) logDropped(this.#log, dropped, 'the cache is at a bound');

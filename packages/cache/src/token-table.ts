@@ -33,22 +33,31 @@ export class TokenTable {
     this.#options = options;
   }
 
-  /** The patient's token (see LevelCache.token); concurrent calls for one id share one. */
+  /**
+   * The patient's token (see LevelCache.token); concurrent calls for one id share one. A token in
+   * memory is handed out at once: no call to share, no read.
+   */
   token(patientId: string): Promise<string> {
-    let call = this.#calls.get(patientId);
-    if (!call) {
-      call = this.#tokenOf(patientId).finally(() => this.#calls.delete(patientId));
-      this.#calls.set(patientId, call);
+    const call = this.#calls.get(patientId);
+    if (call !== undefined) return call;
+    const { sealer, assertOpen } = this.#options;
+    let key: string;
+    try {
+      assertOpen();
+      key = sealer.tokenKey(patientId);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return call;
+    const recent = this.#recent.get(key);
+    if (recent !== undefined) return Promise.resolve(this.#remember(key, recent));
+    const read = this.#tokenOf(key).finally(() => this.#calls.delete(patientId));
+    this.#calls.set(patientId, read);
+    return read;
   }
 
-  async #tokenOf(patientId: string): Promise<string> {
-    const { session, sealer, log, assertOpen } = this.#options;
-    assertOpen();
-    const key = sealer.tokenKey(patientId);
-    const recent = this.#recent.get(key);
-    if (recent !== undefined) return this.#remember(key, recent);
+  /** The token stored under table `key`, or a new one stored now. */
+  async #tokenOf(key: string): Promise<string> {
+    const { session, log } = this.#options;
     const found = await session.read((database) => getSealed<TokenEntry>(database, 'tokens', key));
     if (found.value) return this.#remember(key, found.value.token);
     const entry: TokenEntry = { token: newPatientToken(), createdAt: new Date().toISOString() };

@@ -50,6 +50,19 @@ t.test('concurrent calls for a new id yield one token', async (t) => {
   t.equal(await cache.token('MRN-7'), tokens[0]);
 });
 
+t.test('a token call on a closed cache rejects, for a patient seen before as for a new one', async (t) => {
+  const { keyring } = await tempKeyring(t);
+  const cache = new LevelCache({ keyring, path: t.testdir() });
+  await cache.open();
+  const token = await cache.token('MRN-9');
+  t.equal(await cache.token('MRN-9'), token, 'seen before: the token in memory');
+  await cache.close();
+  for (const id of ['MRN-9', 'MRN-10']) {
+    const call = cache.token(id); // a promise that rejects, never a throw
+    await t.rejects(call, { code: 'ATTACHE_CACHE_CLOSED' }, id);
+  }
+});
+
 t.test('the patient id stays in the token table: not in records, not in logs', async (t) => {
   const { keyring } = await tempKeyring(t);
   const logger = recordingLogger();

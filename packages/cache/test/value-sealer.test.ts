@@ -49,3 +49,27 @@ t.test('a state key longer than the scratch buffer seals and opens', async (t) =
   t.equal(sealer.open(key, sealer.seal(key, 'long'))?.toString(), 'long');
   t.equal(sealer.open(levelKey('state', 'y'.repeat(600)), sealer.seal(key, 'long')), undefined);
 });
+
+t.test('what prepare() makes ahead seals and keys exactly as what is made at the call', async (t) => {
+  const sealer = new ValueSealer(keyring('k1', { k1 }));
+  const fresh = new ValueSealer(keyring('k1', { k1 }));
+  const key = levelKey('outbox', '0000000000000001');
+  const ivs = new Set<string>();
+  const ivOf = (sealed: Buffer) => sealed.subarray(4, 16).toString('hex'); // after the header `1, 2, "k1"`
+  for (let round = 0; round < 3; round++) {
+    sealer.prepare();
+    sealer.prepare(); // a second call before use makes nothing more
+    // The prepared cipher, then one made at the call: both open, each under its own fresh IV.
+    for (const text of [`{"seq":${round}}`, 'second']) {
+      const sealed = sealer.seal(key, text);
+      t.equal(sealer.open(key, sealed)?.toString(), text);
+      t.equal(fresh.open(key, sealed)?.toString(), text, 'another sealer with the same keys opens it');
+      ivs.add(ivOf(sealed));
+    }
+    // Two prepared HMACs, then one made at the call: the same table keys as a sealer that prepared none.
+    for (const id of ['MRN-1', 'idempotency:pump-1:hl7:ab', 'MRN-1']) {
+      t.equal(sealer.tokenKey(id), fresh.tokenKey(id), `the table key of ${id}`);
+    }
+  }
+  t.equal(ivs.size, 6, 'every seal has its own IV');
+});

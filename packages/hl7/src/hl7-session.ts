@@ -153,30 +153,47 @@ export class Hl7Session implements ProtocolSession {
       ...result.reading,
       idempotencyKey,
     };
-    this.#reply(
-      this.#deliver(reading).then((outcome) => {
-        if (outcome === 'stored') return ack(result.message, 'AA');
+    const slot = this.#slot();
+    let accept: Buffer | undefined;
+    const answer = (outcome: Outcome): void => {
+      if (outcome === 'stored') slot.bytes = accept ?? ack(result.message, 'AA');
+      else {
         const [code, error] = sinkErrors[outcome];
-        return ack(result.message, code, error);
+        slot.bytes = ack(result.message, code, error);
+      }
+      this.#write();
+    };
+    this.#deliver(reading, answer);
+    // The AA is built once this turn's microtasks are done, i.e. once the sink has handed the
+    // message's write to the disk, so that it is ready when the write is durable and only the
+    // socket write is left then. It goes out only if the sink resolves (an AE or AR replaces it).
+    queueMicrotask(() =>
+      process.nextTick(() => {
+        if (slot.bytes === undefined) accept = ack(result.message, 'AA');
       }),
     );
   }
 
-  /** Calls the sink synchronously (so calls keep arrival order); resolves with the outcome, never rejects. */
-  #deliver(reading: DeviceReading): Promise<Outcome> {
+  /**
+   * Calls the sink synchronously (so calls keep arrival order), then `answer` with the outcome once
+   * it settles (a sink that throws at once answers in a later microtask, as one that rejects).
+   */
+  #deliver(reading: DeviceReading, answer: (outcome: Outcome) => void): void {
     const { report, sink } = this.#ctx;
     let call: Promise<void>;
     try {
       call = sink(reading);
     } catch (err) {
-      return Promise.resolve(this.#failed(err, reading));
+      const outcome = this.#failed(err, reading);
+      queueMicrotask(() => answer(outcome));
+      return;
     }
-    return call.then(
-      (): Outcome => {
+    call.then(
+      () => {
         report.stored();
-        return 'stored';
+        answer('stored');
       },
-      (err: unknown) => this.#failed(err, reading),
+      (err: unknown) => answer(this.#failed(err, reading)),
     );
   }
 
@@ -191,26 +208,24 @@ export class Hl7Session implements ProtocolSession {
     return 'refused';
   }
 
+  /** A reply written as soon as it is known (see {@link #slot}). */
+  #reply(bytes: Buffer): void {
+    this.#slot().bytes = bytes;
+    this.#write();
+  }
+
   /**
-   * Queues `reply` behind every reply queued before it and writes what is ready, in order; pauses
-   * the link while 64 are waiting.
+   * A reply's place behind every reply queued before it, to be filled (then `#write()`) once it is
+   * known; pauses the link while 64 are waiting.
    */
-  #reply(reply: Buffer | Promise<Buffer>): void {
+  #slot(): { bytes: Buffer | undefined } {
     const slot: { bytes: Buffer | undefined } = { bytes: undefined };
     this.#replies.push(slot);
     if (this.#replies.length >= maxPendingAcks && !this.#paused) {
       this.#paused = true;
       this.#link.pause();
     }
-    if (Buffer.isBuffer(reply)) {
-      slot.bytes = reply;
-      this.#write();
-      return;
-    }
-    void reply.then((bytes) => {
-      slot.bytes = bytes;
-      this.#write();
-    });
+    return slot;
   }
 
   /** Writes the replies at the head of the queue that are ready; resumes the link below 64 waiting. */
