@@ -19,8 +19,19 @@ export interface HookResult {
 }
 
 /**
+ * How long a hook's output may stay open after the hook itself exited before the window goes on: a
+ * hook that leaves a process running in the background (`ifup … &`) would otherwise hold the window
+ * for as long as that process keeps the hook's stdout or stderr open.
+ */
+export const hookOutputGraceMs = 200;
+
+/**
  * Runs `hook` to completion (stdout and stderr go to the log at debug, at most 2 KB) and resolves how
- * it ended; never rejects. `name` (e.g. `pre-hook`) labels its log lines.
+ * it ended; never rejects. `name` (e.g. `pre-hook`) labels its log lines. The hook runs in a process
+ * group of its own: at its timeout the whole group is killed, so a process it started cannot outlive
+ * it and hold the window. A hook that exits on its own resolves once its output is closed, or
+ * {@link hookOutputGraceMs} after its exit if a process it left running still holds it (that process
+ * is left alone, its output read and dropped).
  */
 export function runHook(hook: HookConfig, name: string, log: Logger): Promise<HookResult> {
   const [program, ...args] = hook.command;
@@ -29,7 +40,9 @@ export function runHook(hook: HookConfig, name: string, log: Logger): Promise<Ho
       return resolve({ ok: false, code: null, timedOut: false, startError: 'empty command' });
     let output = '';
     let timedOut = false;
-    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let done = false;
+    let grace: NodeJS.Timeout | undefined;
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const collect = (chunk: Buffer): void => {
       output = (output + chunk.toString('utf8')).slice(-2048);
     };
@@ -37,15 +50,26 @@ export function runHook(hook: HookConfig, name: string, log: Logger): Promise<Ho
     child.stderr.on('data', collect);
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      killGroup(child.pid, () => child.kill('SIGKILL'));
     }, hook.timeoutSeconds * 1000);
     child.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      done = true;
       log.warn({ hook: name, code: err.code }, 'hook could not start');
       resolve({ ok: false, code: null, timedOut: false, startError: err.code ?? err.message });
     });
-    child.once('close', (code) => {
+    const finish = (code: number | null, outputOpen: boolean): void => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
+      clearTimeout(grace);
+      if (outputOpen) {
+        for (const stream of [child.stdout, child.stderr]) {
+          stream.removeListener('data', collect);
+          stream.resume();
+        }
+        log.info({ hook: name }, 'hook exited and left a process running that holds its output');
+      }
       const result: HookResult = { ok: code === 0 && !timedOut, code, timedOut };
       if (log.isLevelEnabled('debug') && output) log.debug({ hook: name, output }, 'hook output');
       if (result.ok) log.info({ hook: name }, 'hook done');
@@ -55,6 +79,20 @@ export function runHook(hook: HookConfig, name: string, log: Logger): Promise<Ho
           timedOut ? 'hook timed out: killed' : 'hook failed',
         );
       resolve(result);
+    };
+    child.once('exit', (code) => {
+      grace = setTimeout(() => finish(code, true), hookOutputGraceMs);
     });
+    child.once('close', (code) => finish(code, false));
   });
+}
+
+/** SIGKILL to the process group `pid` leads; `fallback` when there is none (already gone). */
+function killGroup(pid: number | undefined, fallback: () => void): void {
+  try {
+    if (pid === undefined) throw new Error('no pid');
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    fallback();
+  }
 }

@@ -269,6 +269,53 @@ t.test('a push button is a command whose output lines are presses (a stand-in fo
   );
 });
 
+/** Whether process `pid` is gone or only waits to be reaped (state Z in /proc/PID/stat). */
+async function ended(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat === undefined || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+}
+
+t.test('hooks: a process a hook leaves running does not hold the window', { timeout: 20_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'attache-hooks-'));
+  const pids: number[] = [];
+  t.teardown(async () => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+  const log = (await import('@attache/core')).nullLogger;
+
+  // The hook exits at once; the process it started in the background keeps its stdout for 10 min.
+  const left = await runHook(
+    { command: ['/bin/sh', '-c', `sleep 600 & echo $! > ${dir}/bg; echo up`], timeoutSeconds: 60 },
+    'pre-hook',
+    log,
+  );
+  const background = Number(await readFile(join(dir, 'bg'), 'utf8'));
+  pids.push(background);
+  t.match(left, { ok: true, code: 0, timedOut: false }, 'the hook counts as done when it exits');
+  t.notOk(await ended(background), 'the process it left running is left alone');
+
+  // The hook itself hangs past its timeout: it is killed with everything it started.
+  const hung = await runHook(
+    { command: ['/bin/sh', '-c', `sleep 600 & echo $! > ${dir}/child; wait`], timeoutSeconds: 1 },
+    'pre-hook',
+    log,
+  );
+  const child = Number(await readFile(join(dir, 'child'), 'utf8'));
+  pids.push(child);
+  t.match(hung, { ok: false, timedOut: true }, 'the hook timed out');
+  let gone = await ended(child);
+  for (let i = 0; !gone && i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    gone = await ended(child);
+  }
+  t.ok(gone, 'the process the hung hook started was killed with it');
+});
+
 t.test('hooks: exit status, timeout (killed), a missing program; never a rejection', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'attache-hooks-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
