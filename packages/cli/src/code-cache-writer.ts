@@ -68,6 +68,7 @@ export async function writeCodeCaches(): Promise<{ file: string; bytes: number }
     const modbus = await registerServer();
     const port = String((modbus.address() as AddressInfo).port);
     const written = [];
+    const rejected: string[] = [];
     try {
       for (const profile of stale) {
         const file = cacheFileOf(profile);
@@ -79,14 +80,42 @@ export async function writeCodeCaches(): Promise<{ file: string; bytes: number }
         });
         await once(child, 'exit');
         written.push({ file, bytes: statSync(file).size });
+        const start = await startOf(node, bin, command, dir);
+        if (!start.includes('code cache accepted')) {
+          rmSync(file, { force: true });
+          rejected.push(`${file}: ${start.trim() || 'no start line'}`);
+        }
       }
     } finally {
       modbus.close();
     }
+    if (rejected.length > 0)
+      throw new Error(
+        `this Node did not take the code cache it had just made, removed: ${rejected.join('; ')}`,
+      );
     return written;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * How the command `args` starts now (its `NODE_DEBUG=attache-start` line): each cache is checked by
+ * running its command once more, so that a cache V8 would reject at every start (made after the
+ * command changed V8's flags, say) is removed and said, rather than left to be rejected in silence.
+ */
+async function startOf(node: string, bin: string, args: readonly string[], cwd: string): Promise<string> {
+  const child = spawn(node, [...process.execArgv, bin, ...args], {
+    cwd,
+    env: { ...process.env, NODE_DEBUG: 'attache-start' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  await once(child, 'close');
+  return /^ATTACHE-START \d+: (.*)$/m.exec(stderr)?.[1] ?? '';
 }
 
 /**

@@ -90,9 +90,6 @@ export class WindowRunner {
   #routes: RouteLanes | undefined;
 
   constructor(options: WindowRunnerOptions) {
-    // The drain is served from this process: its dead objects (and the native memory they hold)
-    // must not pile up with the backlog.
-    limitHeapGrowth();
     this.#cache = options.cache;
     this.#config = options.config;
     this.#log = options.logger.child({ module: 'window' });
@@ -165,6 +162,11 @@ export class WindowRunner {
         new GatewayError('ATTACHE_UPLINK_NOT_CONFIGURED', 'the config has no uplink section'),
       );
     }
+    // The drain is served from this process: its dead objects (and the native memory they hold)
+    // must not pile up with the backlog. Set at the first window, not when the runner is made:
+    // `attache status` makes one to read the last window, and a V8 flag changed in a command makes
+    // the CLI's code cache of that command one V8 rejects.
+    limitHeapGrowth();
     this.#current ??= this.#window(uplink, request).finally(() => {
       this.#current = undefined;
       this.#abort = undefined;
