@@ -431,7 +431,8 @@ async function main() {
       await guestConsole.waitFor(/./, 5000, guestConsole.lines.length).catch(() => undefined);
     const refreshed = await ssh(
       [
-        'journalctl -b -u attache-code-cache-refresh.service -o cat --no-pager | tail -n 6',
+        // This run's lines only (the unit ran at boot too): its invocation's journal.
+        'journalctl -b -o cat --no-pager _SYSTEMD_INVOCATION_ID="$(systemctl show -p InvocationID --value attache-code-cache-refresh.service)"',
         startLine,
         `stat -c "%U %a %n" ${cacheDir}/*.cache`,
         'true',
