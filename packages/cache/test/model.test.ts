@@ -128,25 +128,26 @@ class Read implements fc.AsyncCommand<Model, Real> {
 
 class Remove implements fc.AsyncCommand<Model, Real> {
   constructor(
-    readonly firstSeq: number,
-    readonly span: number,
+    /** Ranges removed at once (they share writes), as first seq and span. */
+    readonly ranges: [number, number][],
     /** Run beside a read (or a page) of the same records, which may note their sizes after the remove. */
     readonly besideRead: 'none' | 'read' | 'page',
   ) {}
   check = () => true;
   async run(model: Model, real: Real): Promise<void> {
-    const lastSeq = this.firstSeq + this.span;
-    const options = { afterSeq: this.firstSeq - 1, limit: this.span + 2, maxBytes: 1e9 };
+    const [firstSeq, span] = this.ranges[0] as [number, number];
+    const options = { afterSeq: firstSeq - 1, limit: span + 2, maxBytes: 1e9 };
     const read =
       this.besideRead === 'read'
         ? real.cache.read(options)
         : this.besideRead === 'page'
           ? real.cache.readPage(options).then((page) => page?.release?.())
           : undefined;
-    await Promise.all([real.cache.remove(this.firstSeq, lastSeq), read]);
-    removeFromModel(model, this.firstSeq, lastSeq);
+    await Promise.all([...this.ranges.map(([first, span]) => real.cache.remove(first, first + span)), read]);
+    for (const [first, span] of this.ranges) removeFromModel(model, first, first + span);
   }
-  toString = () => `remove(${this.firstSeq}..${this.firstSeq + this.span}, beside ${this.besideRead})`;
+  toString = () =>
+    `remove(${this.ranges.map(([first, span]) => `${first}..${first + span}`).join(', ')}; beside ${this.besideRead})`;
 }
 
 class Expire implements fc.AsyncCommand<Model, Real> {
@@ -262,11 +263,10 @@ const commands = [
     .map(([after, limit, paged]) => new Read(after, limit, paged)),
   fc
     .tuple(
-      seq,
-      fc.integer({ min: 0, max: 8 }),
+      fc.array(fc.tuple(seq, fc.integer({ min: 0, max: 8 })), { minLength: 1, maxLength: 4 }),
       fc.constantFrom('none', 'read', 'page') as fc.Arbitrary<'none' | 'read' | 'page'>,
     )
-    .map(([first, span, beside]) => new Remove(first, span, beside)),
+    .map(([ranges, beside]) => new Remove(ranges, beside)),
   fc.integer({ min: 0, max: 40 }).map((younger) => new Expire(younger)),
   fc.array(fc.nat(), { minLength: 1, maxLength: 6 }).map((picks) => new Restore(picks)),
   fc.option(fc.nat(), { nil: undefined, freq: 2 }).map((corrupt) => new Reopen(corrupt)),
