@@ -253,6 +253,12 @@ t.test(
     );
     const samePatient = `${one}\r${vitalSigns('MSG0001', 'MRN-1').split('\r').slice(1).join('\r')}`;
     t.match(interpret(samePatient), { kind: 'reading' }, 'a PID repeated for the same patient is read');
+    const noIdFirst = one.replace(/^PID\|\|\|[^|]*/m, 'PID|||');
+    t.match(
+      interpret(`${noIdFirst}\r${other.split('\r').slice(1).join('\r')}`),
+      { kind: 'reject', error: { hl7Code: 100 } },
+      'a PID without an id, then one with an id',
+    );
     t.match(interpret(one), { kind: 'reading' });
   },
 );
