@@ -323,6 +323,8 @@ export class LevelCache implements Outbox, PatientTokenizer {
       const plan = await planRestore(database, this.#session.backlog, records);
       this.#sizes.clear(); // a restored seq may have been read (and its size noted) before
       if (plan.batch) await this.#session.commit(plan.batch, plan.next, `restore of ${plan.stored} records`);
+      // A restored record keeps its seq and capture time: expiry walks from the lowest one again.
+      for (const { seq } of records) if (seq < this.#expiryFrom) this.#expiryFrom = seq;
       this.#aheadEpoch++; // and may fall within a page read ahead before it was stored
       return { stored: plan.stored, skipped: plan.skipped };
     });

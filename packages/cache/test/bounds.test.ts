@@ -236,6 +236,17 @@ t.test('expire walks past kept records once, and still finds later ones', async 
   t.match(await cache.stats(), { records: 1, nextSeq: 4 });
 });
 
+t.test('a record restored below where expiry stopped still ages out', async (t) => {
+  const cache = await opened(t, { limits: limits({ maxAgeMs: 60_000 }) });
+  const old = await cache.append(aged(0, 120_000));
+  await cache.append(aged(1, 1_000));
+  t.same(await cache.expire(base), { dropped: 1 }, 'the old record goes, expiry stops at the young one');
+  await cache.remove(2, 2);
+  t.same(await cache.restore([old as AttacheRecord]), { stored: 1, skipped: 0 });
+  t.same(await cache.expire(base), { dropped: 1 }, 'the restored record is as old as before: it goes again');
+  t.match(await cache.stats(), { records: 0 });
+});
+
 t.test('without an age limit expire does nothing; without limits nothing is bounded', async (t) => {
   const cache = await opened(t);
   for (let n = 0; n < 3; n++) await cache.append(aged(n, 1e12));

@@ -7,7 +7,13 @@ import {
 import type { Hl7AckCode, Hl7AckError } from './hl7-ack.js';
 import { type Hl7Alarms, hl7Alarms } from './hl7-alarms.js';
 import { hl7Time, obxObservation } from './hl7-obx.js';
-import { decodeHl7Bytes, type Hl7Message, parseHl7Message, parseProblem } from './hl7-parser.js';
+import {
+  decodeHl7Bytes,
+  type Hl7Message,
+  type Hl7Segment,
+  parseHl7Message,
+  parseProblem,
+} from './hl7-parser.js';
 import { hl7People, nteText } from './hl7-people.js';
 
 /** The parts of a reading an HL7 message gives (the adapter adds device id and arrival times). */
@@ -81,6 +87,39 @@ function checkHeader(message: Hl7Message, versions: readonly string[]): Hl7Inter
   return undefined;
 }
 
+/**
+ * A refusal (AE, 100 segment sequence error) when the frame holds a second MSH (two messages run
+ * together) or PIDs of different patients: the reading carries one patient, and the observations
+ * after a later MSH or PID would otherwise be stored under the first one's id.
+ */
+function checkOnePatient(message: Hl7Message): Hl7Interpretation | undefined {
+  let patient: string | undefined;
+  for (const [i, segment] of message.segments.entries()) {
+    if (i > 0 && segment.name === 'MSH') {
+      return reject(
+        message,
+        'AE',
+        100,
+        `segment ${i + 1} is a second MSH: one message per frame`,
+        `${i + 1}`,
+      );
+    }
+    if (segment.name !== 'PID') continue;
+    const id = pidId(segment) ?? '';
+    if (patient !== undefined && id !== patient) {
+      return reject(
+        message,
+        'AE',
+        100,
+        `segment ${i + 1} is a PID of another patient: one per message`,
+        `${i + 1}`,
+      );
+    }
+    patient = id;
+  }
+  return undefined;
+}
+
 /** An instrument identity: the EUI-64 (upper case), and the name when there is one (at most 64 characters). */
 function identity(name: string, eui: string): InstrumentIdentity {
   return name === '' ? { eui64: eui.toUpperCase() } : { name: name.slice(0, 64), eui64: eui.toUpperCase() };
@@ -102,7 +141,11 @@ function instrument(message: Hl7Message): InstrumentIdentity | undefined {
 /** PID-3: the ID of its first repetition that has one. */
 function patientId(message: Hl7Message): string | undefined {
   const pid = message.segments.find((s) => s.name === 'PID');
-  if (pid === undefined) return undefined;
+  return pid === undefined ? undefined : pidId(pid);
+}
+
+/** The ID of the first repetition of a PID's PID-3 that has one. */
+function pidId(pid: Hl7Segment): string | undefined {
   const count = pid.repetitionCount(3);
   for (let rep = 0; rep < count; rep++) {
     const id = pid.get(3, 1, rep).trim();
@@ -222,7 +265,7 @@ export function interpretHl7(payload: Buffer, options: Hl7InterpretOptions): Hl7
   }
   if (message.msh.get(9).toUpperCase() === 'ACK')
     return { kind: 'ignore', message, reason: 'an ACK is not acknowledged' };
-  const header = checkHeader(message, options.versions);
+  const header = checkHeader(message, options.versions) ?? checkOnePatient(message);
   if (header !== undefined) return header;
   try {
     return { kind: 'reading', message, reading: readingOf(message, options.freeText ?? true) };

@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { ackProblem } from './ack-check.js';
 import { vitalSigns } from './helpers.js';
+import { realisticMessage } from './realistic.js';
 
 const versions = ['2.5', '2.6'];
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
@@ -62,6 +63,19 @@ t.test('any message gets one well-formed ACK frame whose MSA is the decision', a
   const growth = liveBytes() - before;
   t.comment(meter.summary());
   t.ok(growth < 8 * 1024 * 1024, `live memory flat (grew ${(growth / 1024).toFixed(0)} KiB)`);
+});
+
+t.test('messages shaped like real traffic, in UTF-8 or Latin-1: one well-formed ACK each', async (t) => {
+  t.doesNotThrow(() =>
+    fc.assert(
+      fc.property(
+        realisticMessage,
+        fc.constantFrom('utf8', 'latin1') as fc.Arbitrary<BufferEncoding>,
+        (text, encoding) => checkAck(Buffer.from(text, encoding)),
+      ),
+      fuzzParameters(300),
+    ),
+  );
 });
 
 /** Printable ASCII that is not a letter, digit or space: what MSH-1/MSH-2 may hold. */

@@ -232,3 +232,33 @@ t.test('an OBX-18 EUI-64 names the device when MSH-3 does not; UTF-8 is decoded'
   const latin1 = reading(interpretHl7(Buffer.from(message, 'latin1'), { versions }));
   t.equal(latin1.observations?.[0]?.unit, '°C', 'Latin-1 bytes are read as Latin-1');
 });
+
+t.test(
+  'two messages run together in one frame, or two patients in one, are refused, not merged',
+  async (t) => {
+    const one = vitalSigns('MSG0001', 'MRN-1');
+    const other = vitalSigns('MSG0002', 'MRN-2');
+    const segments = one.split('\r').length;
+    const interpret = (text: string) => interpretHl7(Buffer.from(text, 'latin1'), { versions });
+    t.match(
+      interpret(`${one}\r${other}`),
+      { kind: 'reject', code: 'AE', error: { hl7Code: 100, location: `${segments + 1}` } },
+      "the second message's observations are not stored under the first one's patient",
+    );
+    const secondPatient = `${one}\r${other.split('\r').slice(1).join('\r')}`;
+    t.match(
+      interpret(secondPatient),
+      { kind: 'reject', code: 'AE', error: { hl7Code: 100, location: `${segments + 1}` } },
+      'a PID of another patient',
+    );
+    const samePatient = `${one}\r${vitalSigns('MSG0001', 'MRN-1').split('\r').slice(1).join('\r')}`;
+    t.match(interpret(samePatient), { kind: 'reading' }, 'a PID repeated for the same patient is read');
+    const noIdFirst = one.replace(/^PID\|\|\|[^|]*/m, 'PID|||');
+    t.match(
+      interpret(`${noIdFirst}\r${other.split('\r').slice(1).join('\r')}`),
+      { kind: 'reject', error: { hl7Code: 100 } },
+      'a PID without an id, then one with an id',
+    );
+    t.match(interpret(one), { kind: 'reading' });
+  },
+);

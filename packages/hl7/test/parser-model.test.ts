@@ -3,6 +3,7 @@ import { type Hl7Segment, parseHl7Message, parseProblem } from '@attache/hl7';
 import fc from 'fast-check';
 import t from 'tap';
 import { vitalSigns } from './helpers.js';
+import { realisticMessage } from './realistic.js';
 import { type ReferenceSegment, referenceParse } from './reference-parser.js';
 
 /**
@@ -126,6 +127,22 @@ t.test('messages built from any delimiters and any field text: the same as the r
   );
   t.ok(parsed > 0, `no difference (${parsed} of them parsed, the others refused)`);
 });
+
+t.test(
+  'messages shaped like what monitors and laboratory systems send: the same as the reference',
+  async (t) => {
+    let parsed = 0;
+    fc.assert(
+      fc.property(realisticMessage, (text) => {
+        if (!('problem' in referenceParse(text))) parsed++;
+        const found = differences(text);
+        if (found.length > 0) throw new Error(found.slice(0, 3).join('\n'));
+      }),
+      fuzzParameters(300),
+    );
+    t.ok(parsed > 0, `no difference (${parsed} of them parsed, the others refused)`);
+  },
+);
 
 t.test(
   'empty and blank messages, bad names, a later MSH, CR LF and LF: the same as the reference',
