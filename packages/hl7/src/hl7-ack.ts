@@ -1,5 +1,10 @@
-import { isUtf8 } from 'node:buffer';
-import { encodeHl7, type Hl7Delimiters, type Hl7Message, reencodeHl7Field } from './hl7-parser.js';
+import {
+  encodeHl7,
+  type Hl7Delimiters,
+  type Hl7Message,
+  hl7Encoding,
+  reencodeHl7Field,
+} from './hl7-parser.js';
 import { CR, MLLP_END, MLLP_START } from './mllp-framer.js';
 
 /** MSA-1 original-mode acknowledgment codes (HL7 table 0008). */
@@ -109,12 +114,12 @@ export function buildHl7Ack(options: Hl7AckOptions): string {
 
 /**
  * The ACK of {@link buildHl7Ack} as it goes on the wire: one MLLP frame, in the encoding of the
- * message it answers (`payload`, the frame's content as received): UTF-8 when that was valid UTF-8,
- * else Latin-1. Never holds VT or FS but as the frame's own start and end.
+ * message it answers (`payload`, the frame's content as received), as {@link hl7Encoding} reads it:
+ * Latin-1 when its MSH-18 says `8859/1`, else UTF-8 when it was valid UTF-8, else Latin-1. Never holds VT or FS but as the frame's own start and end.
  */
 export function hl7AckFrame(payload: Buffer, options: Hl7AckOptions): Buffer {
   const text = buildHl7Ack(options);
-  const encoding = isUtf8(payload) ? 'utf8' : 'latin1';
+  const encoding = hl7Encoding(payload);
   // The frame is written in place: start byte, the ACK, end bytes (no intermediate buffers).
   const length = Buffer.byteLength(text, encoding);
   const frame = Buffer.allocUnsafe(length + 3);

@@ -236,9 +236,37 @@ export function parseProblem(err: unknown): Hl7ParseProblem | undefined {
   return typeof cause?.hl7Code === 'number' ? (cause as Hl7ParseProblem) : undefined;
 }
 
-/** Decodes a message's bytes: UTF-8 when they are valid UTF-8, else Latin-1 (every byte kept). */
+/**
+ * The encoding of a message's bytes: Latin-1 when its MSH-18 (character set, first repetition)
+ * declares `8859/1`; otherwise UTF-8 when they are valid UTF-8, else Latin-1 (every byte kept). The
+ * declaration decides only where the bytes alone could mislead: Latin-1 text such as `Ã©` is also
+ * valid UTF-8. One pass over the MSH segment at most.
+ */
+export function hl7Encoding(bytes: Buffer): 'utf8' | 'latin1' {
+  return declaresLatin1(bytes) || !isUtf8(bytes) ? 'latin1' : 'utf8';
+}
+
+/** Decodes a message's bytes in {@link hl7Encoding}'s encoding. */
 export function decodeHl7Bytes(bytes: Buffer): string {
-  return isUtf8(bytes) ? bytes.toString('utf8') : bytes.toString('latin1');
+  return bytes.toString(hl7Encoding(bytes));
+}
+
+const latin1Charset = Buffer.from('8859/1');
+
+/** Whether the MSH segment that starts `bytes` names `8859/1` in MSH-18 (ASCII in both encodings). */
+function declaresLatin1(bytes: Buffer): boolean {
+  if (bytes.length < 8 || bytes[0] !== 0x4d || bytes[1] !== 0x53 || bytes[2] !== 0x48) return false;
+  const field = bytes[3];
+  const repetition = bytes[5];
+  let separators = 0;
+  let start = -1;
+  let i = 3;
+  for (; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === 0x0d || b === 0x0a || (start >= 0 && (b === field || b === repetition))) break;
+    if (b === field && ++separators === 17) start = i + 1;
+  }
+  return start >= 0 && bytes.subarray(start, i).equals(latin1Charset);
 }
 
 /** A delimiter an ACK can carry: printable ASCII, not a letter, digit or space. */

@@ -15,6 +15,7 @@ export {
   type Hl7Message,
   type Hl7ParseProblem,
   Hl7Segment,
+  hl7Encoding,
   parseHl7Message,
   parseProblem,
   reencodeHl7Field,

@@ -3,8 +3,11 @@ import { fileURLToPath } from 'node:url';
 import {
   buildHl7Ack,
   decodeHl7,
+  decodeHl7Bytes,
   encodeMllp,
   type Hl7Interpretation,
+  hl7AckFrame,
+  hl7Encoding,
   hl7Time,
   interpretHl7,
   mdilToMdc,
@@ -231,6 +234,27 @@ t.test('an OBX-18 EUI-64 names the device when MSH-3 does not; UTF-8 is decoded'
   t.equal(r.observations?.[0]?.unit, '°C');
   const latin1 = reading(interpretHl7(Buffer.from(message, 'latin1'), { versions }));
   t.equal(latin1.observations?.[0]?.unit, '°C', 'Latin-1 bytes are read as Latin-1');
+});
+
+t.test('MSH-18 8859/1 is read as Latin-1 even where the bytes are also valid UTF-8', async (t) => {
+  // "Ã©" in Latin-1 is the bytes C3 A9, which are also UTF-8 for "é": only MSH-18 can tell.
+  const header = (charset: string) => `MSH|^~\\&|MON|F|G|H|20260101||ORU^R01|9|P|2.6||||||${charset}\r`;
+  const body = 'OBX|1|NM|T^Temp^L|1|37|Ã©C|||||F';
+  const declared = reading(interpretHl7(Buffer.from(header('8859/1') + body, 'latin1'), { versions }));
+  t.equal(declared.observations?.[0]?.unit, 'Ã©C', 'declared Latin-1: every byte one character');
+  const repeated = reading(
+    interpretHl7(Buffer.from(header('8859/1~ISO IR87') + body, 'latin1'), { versions }),
+  );
+  t.equal(repeated.observations?.[0]?.unit, 'Ã©C', 'the first repetition is the default set');
+  const utf8 = reading(interpretHl7(Buffer.from(header('UNICODE UTF-8') + body, 'latin1'), { versions }));
+  t.equal(utf8.observations?.[0]?.unit, 'éC', 'declared UTF-8: read as UTF-8');
+  const undeclared = reading(interpretHl7(Buffer.from(header('') + body, 'latin1'), { versions }));
+  t.equal(undeclared.observations?.[0]?.unit, 'éC', 'nothing declared: valid UTF-8 is read as UTF-8');
+
+  const payload = Buffer.from(`${header('8859/1')}${body}`, 'latin1');
+  t.equal(hl7Encoding(payload), 'latin1', "the message's ACK is written in Latin-1 too (hl7AckFrame)");
+  const message = parseHl7Message(decodeHl7Bytes(payload));
+  t.equal(hl7AckFrame(payload, { message, code: 'AA', controlId: 'A1' })[0], 0x0b, 'one MLLP frame');
 });
 
 t.test(
