@@ -1,5 +1,5 @@
 import { type AttacheRecord, type Clock, GatewayError, type Logger, type RecordDraft } from '@attache/core';
-import { type CacheLimits, logDropped, planAppend } from './bounds.js';
+import { type AppendPlan, type CacheLimits, logDropped, planAppend } from './bounds.js';
 import { recordOf } from './checks.js';
 import { CommitQueue } from './commit-queue.js';
 import type { Database } from './database.js';
@@ -36,6 +36,8 @@ export class AppendWriter {
   readonly #keyOf = new WeakMap<AttacheRecord, string>();
   /** Appends with an idempotency key not yet committed, by key: a second one waits for the first. */
   readonly #pendingKeys = new Map<string, Promise<void>>();
+  /** The records of each `appendAll` of several, by record: stored all or none. */
+  readonly #unitOf = new WeakMap<AttacheRecord, AttacheRecord[]>();
   #idempotency: IdempotencyIndex | undefined;
 
   /** Assigns the options; no I/O. */
@@ -84,6 +86,50 @@ export class AppendWriter {
     return record;
   }
 
+  /**
+   * Appends the drafts all or none, in one synced write: checks each (ATTACHE_MALFORMED, nothing
+   * queued), leaves out those whose key (`idempotencyKeys[i]`) was stored recently, and resolves with
+   * each record (undefined for those left out) once written; when one cannot be stored (a bound),
+   * none is, and it rejects with that one's error.
+   */
+  async appendAll(
+    drafts: RecordDraft[],
+    idempotencyKeys: readonly (string | undefined)[] = [],
+  ): Promise<(AttacheRecord | undefined)[]> {
+    const keys = idempotencyKeys.map((k) =>
+      k === undefined ? undefined : this.#sealer.tokenKey(`idempotency:${k}`),
+    );
+    for (const key of keys) {
+      for (
+        let pending = key && this.#pendingKeys.get(key);
+        pending;
+        pending = this.#pendingKeys.get(key as string)
+      ) {
+        await pending.catch(() => undefined);
+      }
+    }
+    const records = drafts.map((draft, i) => {
+      const key = keys[i];
+      return key !== undefined && this.#idempotency?.has(key) ? undefined : recordOf(draft);
+    });
+    const unit = records.filter((r) => r !== undefined);
+    for (const [i, record] of records.entries()) {
+      const key = keys[i];
+      if (record === undefined) continue;
+      if (key !== undefined) this.#keyOf.set(record, key);
+      if (unit.length > 1) this.#unitOf.set(record, unit);
+    }
+    const push = this.#queue.pushAll(unit);
+    const held = keys.filter((key) => key !== undefined && records[keys.indexOf(key)] !== undefined);
+    for (const key of held) this.#pendingKeys.set(key as string, push);
+    try {
+      await push;
+    } finally {
+      for (const key of held) this.#pendingKeys.delete(key as string);
+    }
+    return records;
+  }
+
   /** Commits everything queued; resolves once nothing is queued or being written. */
   flush(): Promise<void> {
     return this.#queue.flush();
@@ -103,12 +149,7 @@ export class AppendWriter {
       );
       return records.map(() => full);
     }
-    const { batch, next, outcomes, dropped } = await planAppend(
-      database,
-      session.backlog,
-      records,
-      this.#limits,
-    );
+    const { batch, next, outcomes, dropped } = await this.#plan(database, records);
     const refused = outcomes.filter((o) => o !== undefined).length;
     if (batch) {
       const keys = records.flatMap((r, i) => {
@@ -133,5 +174,32 @@ export class AppendWriter {
     session.atBound = refused > 0 || dropped.length > 0;
     this.#log.debug({ records: records.length - refused, lastSeq: next.nextSeq - 1 }, 'appends committed');
     return outcomes;
+  }
+
+  /**
+   * {@link planAppend}, planned again without the `appendAll` units of which a record was refused
+   * (each of their records then fails with that error), so that a unit is written whole or not at all.
+   */
+  async #plan(database: Database, records: AttacheRecord[]): Promise<AppendPlan> {
+    const failed = new Map<AttacheRecord[], GatewayError>();
+    const failure = (r: AttacheRecord) => {
+      const unit = this.#unitOf.get(r);
+      return unit && failed.get(unit);
+    };
+    for (;;) {
+      const kept = failed.size === 0 ? records : records.filter((r) => failure(r) === undefined);
+      const plan = await planAppend(database, this.#session.backlog, kept, this.#limits);
+      let more = false;
+      for (const [i, error] of plan.outcomes.entries()) {
+        const unit = error && this.#unitOf.get(kept[i] as AttacheRecord);
+        if (unit && !failed.has(unit)) {
+          failed.set(unit, error);
+          more = true;
+        }
+      }
+      if (more) continue;
+      if (kept === records) return plan;
+      return { ...plan, outcomes: records.map((r) => failure(r) ?? plan.outcomes[kept.indexOf(r)]) };
+    }
   }
 }

@@ -22,6 +22,8 @@ interface Waiting<T> {
   item: T;
   resolve: () => void;
   reject: (err: unknown) => void;
+  /** On the first item of a `pushAll`: how many items, this one included, go into the same group. */
+  unit?: number;
 }
 
 /** Node's timers, kept referenced: a queued append keeps the process alive until it is written. */
@@ -64,6 +66,28 @@ export class CommitQueue<T> {
     });
   }
 
+  /**
+   * Queues `items` to be committed in one group (never split, even beyond `maxItems`); resolves once
+   * that group has been committed, rejects with the first of their outcomes that failed.
+   */
+  pushAll(items: T[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let left = items.length;
+      const done = () => {
+        if (--left === 0) resolve();
+      };
+      const start = this.#waiting.length;
+      for (const item of items) this.#waiting.push({ item, resolve: done, reject });
+      const first = this.#waiting[start];
+      if (first === undefined) return resolve();
+      first.unit = items.length;
+      if (this.#writing !== undefined || this.#scheduled) return;
+      if (this.#waiting.length >= this.#options.maxItems) this.#next();
+      else if (this.#options.intervalMs === 0) this.#soon();
+      else this.#timer ??= this.#clock.setTimeout(() => this.#next(), this.#options.intervalMs);
+    });
+  }
+
   /** Commits everything queued without waiting for the interval; resolves once nothing is queued or being written. */
   async flush(): Promise<void> {
     this.#next();
@@ -83,7 +107,11 @@ export class CommitQueue<T> {
     this.#timer?.cancel();
     this.#timer = undefined;
     if (this.#writing !== undefined || this.#waiting.length === 0) return;
-    const group = this.#waiting.splice(0, this.#options.maxItems);
+    let count = this.#options.maxItems;
+    // A pushAll's items stay together: the group ends after the last of them.
+    for (let i = 0; i < count && i < this.#waiting.length; i++)
+      count = Math.max(count, i + (this.#waiting[i]?.unit ?? 0));
+    const group = this.#waiting.splice(0, count);
     this.#writing = this.#write(group).finally(() => {
       this.#writing = undefined;
       this.#next();

@@ -176,6 +176,26 @@ export class LevelCache implements Outbox, PatientTokenizer {
   }
 
   /**
+   * Appends the drafts of one device message all or none (an HL7 message with several patients):
+   * one seq each, in order, in one synced write, resolving with each record once written. A draft
+   * whose `idempotencyKeys[i]` was stored among the recent keyed appends is left out (undefined in
+   * the result), as with `append`. Rejects as `append` does, and then none of them is stored: when
+   * one does not satisfy the schema (ATTACHE_MALFORMED, nothing queued) or would exceed a bound
+   * under `refuse` (ATTACHE_CACHE_FULL). Under `drop-oldest`, making room may drop any older record,
+   * these included, as it does for `append`.
+   */
+  async appendAll(
+    drafts: RecordDraft[],
+    options: { idempotencyKeys?: readonly (string | undefined)[] } = {},
+  ): Promise<(AttacheRecord | undefined)[]> {
+    this.#assertOpen();
+    if (this.#reserve.released) {
+      throw new GatewayError('ATTACHE_CACHE_FULL', 'the disk is full: readings wait until space returns');
+    }
+    return this.#appends.appendAll(drafts, options.idempotencyKeys);
+  }
+
+  /**
    * Records with seq > `afterSeq` in seq order, decrypted: at most `limit`, at most `maxBytes` bytes
    * of JSON (UTF-8) in all, but at least one when any is stored. A record that fails authentication
    * is skipped and moved to quarantine before this resolves. Rejects ATTACHE_CACHE_CLOSED when not open.

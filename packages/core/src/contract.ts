@@ -111,7 +111,16 @@ export interface DeviceReading {
  * when the reading cannot be normalized, `ATTACHE_CACHE_WRITE` (or another code) when it could not
  * be stored; the adapter then uses its protocol's refusal so the device keeps its data.
  */
-export type ReadingSink = (reading: DeviceReading) => Promise<void>;
+export type ReadingSink = ((reading: DeviceReading) => Promise<void>) & {
+  /**
+   * Stores the readings of one device message (an HL7 message with several patients) all or none:
+   * resolves once every one is durably stored, in one write, after the readings of earlier calls;
+   * rejects as a single call does, and then none of them is stored. A reading whose
+   * `idempotencyKey` was stored recently is not stored again. Optional: a sink without it gets the
+   * readings one by one, and their keys keep a re-sent message from being stored twice.
+   */
+  all?: (readings: DeviceReading[]) => Promise<void>;
+};
 
 /**
  * True while the sink would refuse every reading (the cache is full and refuses). Adapters whose

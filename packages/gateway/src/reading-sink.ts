@@ -1,5 +1,12 @@
 import type { LevelCache } from '@attache/cache';
-import type { AttacheConfig, AttacheRecord, Logger, ReadingSink } from '@attache/core';
+import type {
+  AttacheConfig,
+  AttacheRecord,
+  DeviceReading,
+  Logger,
+  ReadingSink,
+  RecordDraft,
+} from '@attache/core';
 import { ReadingNormalizer, SystemClock } from '@attache/normalizer';
 
 /**
@@ -11,7 +18,7 @@ export function readingSink(
   cache: LevelCache,
   logger: Logger,
   onStored?: (record: AttacheRecord) => void,
-): ReadingSink {
+): ReadingSink & Required<Pick<ReadingSink, 'all'>> {
   const normalizer = new ReadingNormalizer({
     gatewayId: config.gateway.id,
     devices: config.devices,
@@ -22,7 +29,7 @@ export function readingSink(
   // Normalization is asynchronous (patient tokens), so each waits for the previous one to reach the
   // cache's queue: records keep call order while many wait for the same synced write.
   let previous: Promise<unknown> = Promise.resolve();
-  return (reading) => {
+  const one: ReadingSink = (reading) => {
     const draft = previous.then(() => normalizer.normalize(reading));
     previous = draft.catch(() => undefined);
     // Scoped to the device: two devices may well send the same bytes.
@@ -33,6 +40,22 @@ export function readingSink(
         if (record) onStored?.(record);
       });
   };
+  // The readings of one message: every one normalized first, then appended all or none.
+  const all = (readings: DeviceReading[]): Promise<void> => {
+    const drafts = previous.then(async () => {
+      const all: RecordDraft[] = [];
+      for (const reading of readings) all.push(await normalizer.normalize(reading));
+      return all;
+    });
+    previous = drafts.catch(() => undefined);
+    const keys = readings.map((r) => r.idempotencyKey && `${r.deviceId}:${r.idempotencyKey}`);
+    return drafts
+      .then((d) => cache.appendAll(d, { idempotencyKeys: keys }))
+      .then((records) => {
+        for (const record of records) if (record) onStored?.(record);
+      });
+  };
+  return Object.assign(one, { all });
 }
 
 /**
@@ -57,13 +80,17 @@ export function routedSink(
     }
   };
   const main = readingSink(config, cache, logger, onStored);
-  const byOutbox = new Map<LevelCache, ReadingSink>();
-  const byDevice = new Map<string, ReadingSink>();
+  type Sink = ReturnType<typeof readingSink>;
+  const byOutbox = new Map<LevelCache, Sink>();
+  const byDevice = new Map<string, Sink>();
   for (const { id } of config.devices) {
     const outbox = outboxFor(id);
     if (!outbox) continue;
     if (!byOutbox.has(outbox)) byOutbox.set(outbox, readingSink(config, outbox, logger, onStored));
-    byDevice.set(id, byOutbox.get(outbox) as ReadingSink);
+    byDevice.set(id, byOutbox.get(outbox) as Sink);
   }
-  return (reading) => (byDevice.get(reading.deviceId) ?? main)(reading);
+  const sink: ReadingSink = (reading) => (byDevice.get(reading.deviceId) ?? main)(reading);
+  // The readings of one call come from one device.
+  sink.all = (readings) => (byDevice.get(readings[0]?.deviceId ?? '') ?? main).all(readings);
+  return sink;
 }

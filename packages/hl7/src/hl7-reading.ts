@@ -7,13 +7,8 @@ import {
 import type { Hl7AckCode, Hl7AckError } from './hl7-ack.js';
 import { type Hl7Alarms, hl7Alarms } from './hl7-alarms.js';
 import { hl7Time, obxObservation } from './hl7-obx.js';
-import {
-  decodeHl7Bytes,
-  type Hl7Message,
-  type Hl7Segment,
-  parseHl7Message,
-  parseProblem,
-} from './hl7-parser.js';
+import { decodeHl7Bytes, type Hl7Message, parseHl7Message, parseProblem } from './hl7-parser.js';
+import { patientParts, pidId } from './hl7-patients.js';
 import { hl7People, nteText } from './hl7-people.js';
 
 /** The parts of a reading an HL7 message gives (the adapter adds device id and arrival times). */
@@ -37,6 +32,11 @@ export type Hl7ReadingParts = Pick<
 export type Hl7Interpretation =
   /** Store it, then ACK AA. */
   | { kind: 'reading'; message: Hl7Message; reading: Hl7ReadingParts }
+  /**
+   * An ORU^R01 with several patients: one reading per patient, in the order of their first PID.
+   * Store all of them or none, then ACK AA.
+   */
+  | { kind: 'readings'; message: Hl7Message; readings: Hl7ReadingParts[] }
   /** Do not store; ACK with `code` and `error`. */
   | { kind: 'reject'; message: Hl7Message | undefined; code: Exclude<Hl7AckCode, 'AA'>; error: Hl7AckError }
   /** An ACK from the peer: neither stored nor acknowledged. */
@@ -88,36 +88,13 @@ function checkHeader(message: Hl7Message, versions: readonly string[]): Hl7Inter
 }
 
 /**
- * A refusal (AE, 100 segment sequence error) when the frame holds a second MSH (two messages run
- * together) or PIDs of different patients: the reading carries one patient, and the observations
- * after a later MSH or PID would otherwise be stored under the first one's id.
+ * A refusal (AE, 100 segment sequence error) when the frame holds a second MSH: two messages run
+ * together (a batch without FHS/BHS), whose boundary the ACK could not tell the sender.
  */
-function checkOnePatient(message: Hl7Message): Hl7Interpretation | undefined {
-  let patient: string | undefined;
-  for (const [i, segment] of message.segments.entries()) {
-    if (i > 0 && segment.name === 'MSH') {
-      return reject(
-        message,
-        'AE',
-        100,
-        `segment ${i + 1} is a second MSH: one message per frame`,
-        `${i + 1}`,
-      );
-    }
-    if (segment.name !== 'PID') continue;
-    const id = pidId(segment) ?? '';
-    if (patient !== undefined && id !== patient) {
-      return reject(
-        message,
-        'AE',
-        100,
-        `segment ${i + 1} is a PID of another patient: one per message`,
-        `${i + 1}`,
-      );
-    }
-    patient = id;
-  }
-  return undefined;
+function checkOneMessage(message: Hl7Message): Hl7Interpretation | undefined {
+  const i = message.segments.findIndex((segment, n) => n > 0 && segment.name === 'MSH');
+  if (i < 0) return undefined;
+  return reject(message, 'AE', 100, `segment ${i + 1} is a second MSH: one message per frame`, `${i + 1}`);
 }
 
 /** An instrument identity: the EUI-64 (upper case), and the name when there is one (at most 64 characters). */
@@ -142,16 +119,6 @@ function instrument(message: Hl7Message): InstrumentIdentity | undefined {
 function patientId(message: Hl7Message): string | undefined {
   const pid = message.segments.find((s) => s.name === 'PID');
   return pid === undefined ? undefined : pidId(pid);
-}
-
-/** The ID of the first repetition of a PID's PID-3 that has one. */
-function pidId(pid: Hl7Segment): string | undefined {
-  const count = pid.repetitionCount(3);
-  for (let rep = 0; rep < count; rep++) {
-    const id = pid.get(3, 1, rep).trim();
-    if (id !== '') return id;
-  }
-  return undefined;
 }
 
 /**
@@ -265,13 +232,45 @@ export function interpretHl7(payload: Buffer, options: Hl7InterpretOptions): Hl7
   }
   if (message.msh.get(9).toUpperCase() === 'ACK')
     return { kind: 'ignore', message, reason: 'an ACK is not acknowledged' };
-  const header = checkHeader(message, options.versions) ?? checkOnePatient(message);
+  const header = checkHeader(message, options.versions) ?? checkOneMessage(message);
   if (header !== undefined) return header;
+  const freeText = options.freeText ?? true;
   try {
-    return { kind: 'reading', message, reading: readingOf(message, options.freeText ?? true) };
+    const split = patientParts(message, isOruR01(message));
+    if (split.kind === 'ambiguous') {
+      return reject(message, 'AE', split.hl7Code, split.reason, split.location);
+    }
+    if (split.kind === 'one') return { kind: 'reading', message, reading: readingOf(message, freeText) };
+    return readingsOf(message, split.parts, freeText);
   } catch (err) {
     const problem = parseProblem(err);
     const reason = err instanceof Error ? err.message : String(err);
     return reject(message, 'AE', problem?.hl7Code ?? 207, reason, problem?.location);
   }
+}
+
+function isOruR01(message: Hl7Message): boolean {
+  return message.msh.get(9).toUpperCase() === 'ORU' && message.msh.get(9, 2).toUpperCase() === 'R01';
+}
+
+/**
+ * The readings of an ORU^R01's patients: each part read as a message of its own (its PID, notes,
+ * orders, observations and alarms), a patient without any OBX left out (nothing to store). Every
+ * part gets the whole message's `people`, so that a note naming another patient of the message is
+ * de-identified too, and the message's instrument.
+ */
+function readingsOf(message: Hl7Message, parts: Hl7Message[], freeText: boolean): Hl7Interpretation {
+  const withResults = parts.filter((part) => part.segments.some((s) => s.name === 'OBX'));
+  // None: refused as any ORU^R01 without an OBX.
+  if (withResults.length === 0) return { kind: 'reading', message, reading: readingOf(message, freeText) };
+  const people = freeText ? hl7People(message) : [];
+  const identity = instrument(message);
+  const readings = withResults.map((part) => {
+    const reading = readingOf(part, false);
+    if (people.length > 0) reading.people = people;
+    if (identity !== undefined) reading.instrument = identity;
+    return reading;
+  });
+  if (readings.length === 1) return { kind: 'reading', message, reading: readings[0] as Hl7ReadingParts };
+  return { kind: 'readings', message, readings };
 }

@@ -11,7 +11,7 @@ import type {
 import { GatewayError, isGatewayError } from '@attache/core';
 import { type Hl7AckCode, type Hl7AckError, hl7AckFrame } from './hl7-ack.js';
 import type { Hl7Message } from './hl7-parser.js';
-import { interpretHl7 } from './hl7-reading.js';
+import { type Hl7ReadingParts, interpretHl7 } from './hl7-reading.js';
 import { MllpFramer } from './mllp-framer.js';
 
 /**
@@ -144,6 +144,10 @@ export class Hl7Session implements ProtocolSession {
       this.#reply(ack(result.message, result.code, result.error));
       return;
     }
+    if (result.kind === 'readings') {
+      this.#several(payload, result.readings, arrival, (code, error) => ack(result.message, code, error));
+      return;
+    }
     // A sender that never saw our ACK sends the same message again: stored once (see ReadingSink).
     const idempotencyKey = `hl7:${sha256Hex(payload)}`;
     const reading: DeviceReading = {
@@ -171,6 +175,49 @@ export class Hl7Session implements ProtocolSession {
       process.nextTick(() => {
         if (slot.bytes === undefined) accept = ack(result.message, 'AA');
       }),
+    );
+  }
+
+  /**
+   * The readings of a message with several patients: stored all or none (the sink's `all` when it
+   * has one), then one ACK. Each carries the message's key and its position (`hl7:<sha256>:2`),
+   * so a re-sent message is recognised part by part, even by a sink that stores them one by one.
+   */
+  #several(
+    payload: Buffer,
+    parts: Hl7ReadingParts[],
+    arrival: Pick<DeviceReading, 'receivedAt' | 'monotonicMs'>,
+    ack: (code: Hl7AckCode, error?: Hl7AckError) => Buffer,
+  ): void {
+    const { report, sink, deviceId } = this.#ctx;
+    const key = `hl7:${sha256Hex(payload)}`;
+    const readings = parts.map(
+      (parts, i): DeviceReading => ({
+        deviceId,
+        adapter: this.#options.adapter,
+        ...arrival,
+        ...parts,
+        idempotencyKey: `${key}:${i + 1}`,
+      }),
+    );
+    const slot = this.#slot();
+    const answer = (outcome: Outcome): void => {
+      if (outcome === 'stored') slot.bytes = ack('AA');
+      else slot.bytes = ack(...sinkErrors[outcome]);
+      this.#write();
+    };
+    let call: Promise<unknown>;
+    try {
+      call = sink.all ? sink.all(readings) : Promise.all(readings.map((reading) => sink(reading)));
+    } catch (err) {
+      call = Promise.reject(err);
+    }
+    call.then(
+      () => {
+        report.stored(readings.length);
+        answer('stored');
+      },
+      (err: unknown) => answer(this.#failed(err, readings[0] as DeviceReading)),
     );
   }
 

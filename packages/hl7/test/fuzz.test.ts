@@ -30,7 +30,7 @@ const mutation = fc.tuple(fc.nat(), fc.nat(), fc.nat(255)) as fc.Arbitrary<Mutat
 function answer(payload: Buffer): { result: Hl7Interpretation; frame: Buffer | undefined } {
   const result = interpretHl7(payload, { versions });
   if (result.kind === 'ignore') return { result, frame: undefined };
-  const code = result.kind === 'reading' ? 'AA' : result.code;
+  const code = result.kind === 'reject' ? result.code : 'AA';
   const error = result.kind === 'reject' ? { error: result.error } : {};
   return {
     result,
@@ -42,7 +42,7 @@ function answer(payload: Buffer): { result: Hl7Interpretation; frame: Buffer | u
 function checkAck(payload: Buffer): void {
   const { result, frame } = answer(payload);
   if (frame === undefined) return;
-  const code = result.kind === 'reading' ? 'AA' : result.kind === 'reject' ? result.code : 'AA';
+  const code = result.kind === 'reject' ? result.code : 'AA';
   const problem = ackProblem(frame, code, result.message);
   if (problem !== undefined) throw new Error(problem);
 }

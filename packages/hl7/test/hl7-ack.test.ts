@@ -17,7 +17,7 @@ function answer(t: Test, text: string | Buffer): { frame: Buffer; result: Hl7Int
   const payload = Buffer.isBuffer(text) ? text : Buffer.from(text, 'latin1');
   const result = interpretHl7(payload, { versions });
   if (result.kind === 'ignore') throw new Error('ignored');
-  const code = result.kind === 'reading' ? 'AA' : result.code;
+  const code = result.kind === 'reject' ? result.code : 'AA';
   const error = result.kind === 'reject' ? { error: result.error } : {};
   const frame = hl7AckFrame(payload, { message: result.message, code, controlId: 'GW1', ...error });
   t.equal(ackProblem(frame, code, result.message), undefined, `a sound ${code} frame`);
