@@ -271,11 +271,16 @@ function rig(sink: ReadingSink) {
 
 t.test('the session hands the patients to the sink all at once, then one AA', async (t) => {
   const calls: DeviceReading[][] = [];
-  const sink: ReadingSink = Object.assign(async () => t.fail('not one by one'), {
-    all: async (readings: DeviceReading[]) => {
-      calls.push(readings);
+  const sink: ReadingSink = Object.assign(
+    async () => {
+      t.fail('not one by one');
     },
-  });
+    {
+      all: async (readings: DeviceReading[]) => {
+        calls.push(readings);
+      },
+    },
+  );
   const { session, report, acks } = rig(sink);
   session.receive(encodeMllp(threePatients));
   await session.drained();
