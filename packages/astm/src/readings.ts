@@ -70,8 +70,10 @@ export function astmObservation(result: AstmResult, options: AstmReadingOptions)
 
 /**
  * The readings of one parsed message, in message order: one per order (O record) that has results,
- * with its patient (P) id and specimen (O.3) id, then one for results without an order, then one
- * event reading (`astm.query`) per Q record. A message without results or queries gives none.
+ * with its patient (P) id and specimen (O.3) id, then one per patient for results without an order,
+ * then one event reading (`astm.query`) per Q record. A message without results or queries gives
+ * none. Each reading's notes are the C records after the H record, after its patient's P record and
+ * after its O record: never another patient's.
  */
 export function astmReadings(message: AstmMessage, options: AstmReadingOptions): AstmReadingParts[] {
   const common = {
@@ -81,28 +83,37 @@ export function astmReadings(message: AstmMessage, options: AstmReadingOptions):
     ...optional('deviceTime', astmTime(message.header.timestamp)),
     ...optional('instrument', instrument(message)),
   };
-  const groups = new Map<number | null, AstmResult[]>();
+  // One group per order; the results of a patient without an order, one group per patient.
+  const groups = new Map<
+    string,
+    { orderIndex: number | null; patientIndex: number | null; results: AstmResult[] }
+  >();
   for (const result of message.results) {
-    const group = groups.get(result.orderIndex) ?? [];
-    group.push(result);
-    groups.set(result.orderIndex, group);
+    const { orderIndex, patientIndex } = result;
+    const key = orderIndex === null ? `p${patientIndex}` : `o${orderIndex}`;
+    const group = groups.get(key) ?? { orderIndex, patientIndex, results: [] };
+    group.results.push(result);
+    groups.set(key, group);
   }
   const readings: AstmReadingParts[] = [];
-  // C records after an H or P record concern every order of the message.
-  const general = message.comments.filter((c) => c.attachedTo === 'message' || c.attachedTo === 'patient');
-  const keys = [...groups.keys()].sort(
-    (a, b) => (a ?? Number.MAX_SAFE_INTEGER) - (b ?? Number.MAX_SAFE_INTEGER),
+  // C records after the H record concern every order of the message; after a P, that patient's.
+  const general = message.comments.filter((c) => c.attachedTo === 'message');
+  const last = Number.MAX_SAFE_INTEGER;
+  const sorted = [...groups.values()].sort(
+    (a, b) =>
+      (a.orderIndex ?? last) - (b.orderIndex ?? last) || (a.patientIndex ?? last) - (b.patientIndex ?? last),
   );
-  for (const key of keys) {
-    const order = key === null ? undefined : message.orders[key];
-    const patientIndex = order?.patientIndex ?? (message.patients.length === 1 ? 0 : null);
+  for (const { orderIndex, patientIndex: resultPatient, results } of sorted) {
+    const order = orderIndex === null ? undefined : message.orders[orderIndex];
+    const patientIndex = order?.patientIndex ?? resultPatient ?? (message.patients.length === 1 ? 0 : null);
     const patient = patientIndex === null ? undefined : message.patients[patientIndex];
+    const comments = [...general, ...(patient?.comments ?? []), ...(order?.comments ?? [])];
     readings.push({
       ...common,
-      observations: (groups.get(key) ?? []).map((r) => astmObservation(r, options)),
+      observations: results.map((r) => astmObservation(r, options)),
       ...optional('patientId', patient?.patientId ?? undefined),
       ...optional('specimenId', order?.specimenId ?? undefined),
-      ...(options.comments ? freeText(message, [...general, ...(order?.comments ?? [])]) : {}),
+      ...(options.comments ? freeText(message, comments) : {}),
     });
   }
   for (const query of message.queries) {

@@ -19,12 +19,15 @@ interface Walk {
   message: AstmMessage;
   /** What a C record attaches to: the latest P, O or R record. */
   last: 'message' | 'patient' | 'order' | 'result';
+  /** The number of the first O or R record before any P record. */
+  orphan?: number;
 }
 
 /**
  * Parses one ASTM E1394 / LIS2-A2 message (H … L; records end in CR, LF tolerated) with the
  * delimiters its H record declares. Patient records keep only the patient ID and the names of the
- * other fields present (see `AstmPatient`).
+ * other fields present (see `AstmPatient`). Each O, R and C record belongs to the P record above
+ * it; an O or R record before the first P record of a message with several is refused.
  * @throws GatewayError `ATTACHE_MALFORMED` with the record number and reason, never the content.
  */
 export function parseAstmMessage(text: string): AstmMessage {
@@ -55,7 +58,13 @@ export function parseAstmMessage(text: string): AstmMessage {
       throw malformed(n, 'record type not followed by the field delimiter');
     if (walk.message.terminator !== null) throw malformed(n, 'record after the L record');
     if (type === 'H') throw malformed(n, 'second H record');
+    if ((type === 'O' || type === 'R') && walk.message.patients.length === 0) walk.orphan ??= n;
     addRecord(walk, type, new AstmFieldReader(record.split(delimiters.field), delimiters));
+  }
+  // With one patient, results before its P record are its own (as sent by analyzers that leave P
+  // out of the hierarchy); with several, whose they are cannot be told.
+  if (walk.orphan !== undefined && walk.message.patients.length > 1) {
+    throw malformed(walk.orphan, 'O or R record before the first of several P records');
   }
   return walk.message;
 }
@@ -109,7 +118,7 @@ function addRecord(walk: Walk, type: string, f: AstmFieldReader): void {
       break;
     case 'R':
       addPeople(m, f, RESULT_PEOPLE);
-      m.results.push(parseResult(f, sequence, m.orders.length - 1));
+      m.results.push(parseResult(f, sequence, currentOrder(m), m.patients.length - 1));
       walk.last = 'result';
       break;
     case 'C':
@@ -146,8 +155,15 @@ function parsePatient(f: AstmFieldReader, sequence: string | null): AstmPatient 
   const lab = f.optional(4);
   const presentFields: AstmPatientField[] = [];
   for (const [n, name] of PATIENT_FIELDS) if (f.has(n)) presentFields.push(name);
-  if (practice !== null) return { sequence, patientId: practice, patientIdField: 'P.3', presentFields };
-  return { sequence, patientId: lab, patientIdField: lab === null ? null : 'P.4', presentFields };
+  if (practice !== null)
+    return { sequence, patientId: practice, patientIdField: 'P.3', presentFields, comments: [] };
+  return {
+    sequence,
+    patientId: lab,
+    patientIdField: lab === null ? null : 'P.4',
+    presentFields,
+    comments: [],
+  };
 }
 
 function testId(components: string[]): AstmTestId {
@@ -169,10 +185,26 @@ function parseOrder(f: AstmFieldReader, sequence: string | null, patientIndex: n
   };
 }
 
-function parseResult(f: AstmFieldReader, sequence: string | null, orderIndex: number): AstmResult {
+/**
+ * The index of the O record an R belongs to: the latest O, if it comes after the latest P (an R
+ * after a P without an O of its own is that patient's, never the order of the patient before), else -1.
+ */
+function currentOrder(m: AstmMessage): number {
+  const last = m.orders.length - 1;
+  const order = m.orders[last];
+  return order !== undefined && (order.patientIndex ?? -1) === m.patients.length - 1 ? last : -1;
+}
+
+function parseResult(
+  f: AstmFieldReader,
+  sequence: string | null,
+  orderIndex: number,
+  patientIndex: number,
+): AstmResult {
   return {
     sequence,
     orderIndex: orderIndex < 0 ? null : orderIndex,
+    patientIndex: patientIndex < 0 ? null : patientIndex,
     testId: testId(f.components(3)),
     value: f.text(4),
     units: f.optional(5),
@@ -201,6 +233,7 @@ function addComment(walk: Walk, f: AstmFieldReader, sequence: string | null): vo
   m.comments.push(comment);
   if (walk.last === 'result') m.results.at(-1)?.comments.push(comment);
   if (walk.last === 'order') m.orders.at(-1)?.comments.push(comment);
+  if (walk.last === 'patient') m.patients.at(-1)?.comments.push(comment);
 }
 
 function parseQuery(f: AstmFieldReader, sequence: string | null): AstmQuery {

@@ -7,6 +7,7 @@ import type {
   DeviceReading,
   ProtocolDriver,
   ProtocolSession,
+  ReadingSink,
   SessionContext,
 } from '@attache/core';
 import { GatewayError, isGatewayError } from '@attache/core';
@@ -59,7 +60,8 @@ interface Arrived {
  * bytes that arrive meanwhile are held, at most 64 KiB (the analyzer waits for our ACK: more is
  * discarded and counted malformed). Each reading carries an idempotency key (a hash of the message
  * text and the reading's index), so a message re-sent because the analyzer never saw our ACK is
- * stored once. Host queries are answered "no information" after the instrument's EOT. One timer,
+ * stored once. The readings of one message (several orders or patients) go to the sink's `all`
+ * when it has one: stored all or none, so a NAKed message leaves nothing behind. Host queries are answered "no information" after the instrument's EOT. One timer,
  * every 250 ms, runs the receiver timer and the reply's timers.
  */
 export class AstmSession implements ProtocolSession {
@@ -236,6 +238,7 @@ export class AstmSession implements ProtocolSession {
     const { report, sink } = this.#ctx;
     if (readings.length === 0)
       report.log.info({}, 'ASTM message without results or queries; nothing to store');
+    if (readings.length > 1 && sink.all) return this.#deliverAll(sink.all, readings);
     const outcomes = await Promise.allSettled(readings.map((reading) => sink(reading)));
     report.stored(outcomes.filter((o) => o.status === 'fulfilled').length);
     const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
@@ -245,5 +248,20 @@ export class AstmSession implements ProtocolSession {
       report.malformed(first, undefined, 'ASTM message refused by the normalizer');
     } else report.refused(first, failures.length);
     return false;
+  }
+
+  /** The readings of one message stored all or none (several patients or orders); true when stored. */
+  async #deliverAll(all: NonNullable<ReadingSink['all']>, readings: DeviceReading[]): Promise<boolean> {
+    const { report } = this.#ctx;
+    try {
+      await all(readings);
+    } catch (err) {
+      if (isGatewayError(err, 'ATTACHE_MALFORMED')) {
+        report.malformed(err, undefined, 'ASTM message refused by the normalizer');
+      } else report.refused(err, readings.length);
+      return false;
+    }
+    report.stored(readings.length);
+    return true;
   }
 }

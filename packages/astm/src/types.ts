@@ -73,6 +73,8 @@ export interface AstmPatient {
   patientIdField: 'P.3' | 'P.4' | null;
   /** The other non-empty P fields, by name, in field order. */
   presentFields: AstmPatientField[];
+  /** C records that follow this P record (before its first O): about this patient only. */
+  comments: AstmComment[];
 }
 
 /** A C record. Its text is free text that may carry names: kept only de-identified, and only when turned on. */
@@ -112,8 +114,10 @@ export interface AstmOrder {
 /** An R record. R.11 (operator name) is not copied (only into the message's `people`). */
 export interface AstmResult {
   sequence: string | null;
-  /** Index in `orders` of the O record above it, or null. */
+  /** Index in `orders` of the O record above it under the same P record, or null. */
   orderIndex: number | null;
+  /** Index in `patients` of the P record above it, or null. */
+  patientIndex: number | null;
   /** R.3 universal test ID. */
   testId: AstmTestId;
   /** R.4 value: its first component, decoded ('' when empty). */

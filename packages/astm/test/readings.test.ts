@@ -68,3 +68,40 @@ t.test(
     t.equal(off?.people, undefined, 'and no people');
   },
 );
+
+t.test(
+  "several patients: each reading holds its own patient's results and notes, never another's",
+  async (t) => {
+    const message = parseAstmMessage(
+      [
+        'H|\\^&|||AN^S1|||||||P|1|20240627101500',
+        'C|1|L|batch note|G',
+        'P|1||PA||Alpha^Ann',
+        'C|1|L|note on Alpha|G',
+        'O|1|SA||^^^GLU',
+        'R|1|^^^GLU|5.4|mmol/L',
+        'P|2||PB||Bravo^Ben',
+        'C|1|L|note on Bravo|G',
+        'R|1|^^^NA|140|mmol/L',
+        'R|2|^^^K|4.1|mmol/L',
+        'P|3||PC',
+        'O|1|SC1||^^^GLU',
+        'R|1|^^^GLU|6.0|mmol/L',
+        'O|2|SC2||^^^NA',
+        'R|1|^^^NA|138|mmol/L',
+        'L|1|N',
+      ].join('\r'),
+    );
+    const readings = astmReadings(message, { comments: true });
+    t.same(
+      readings.map((r) => [r.patientId, r.specimenId, r.observations?.map((o) => o.code), r.notes]),
+      [
+        ['PA', 'SA', ['GLU'], ['batch note', 'note on Alpha']],
+        ['PC', 'SC1', ['GLU'], ['batch note']],
+        ['PC', 'SC2', ['NA'], ['batch note']],
+        ['PB', undefined, ['NA', 'K'], ['batch note', 'note on Bravo']],
+      ],
+      "Bravo's results (no O of his own) are his, not in Alpha's order; each patient's notes stay with them",
+    );
+  },
+);

@@ -72,6 +72,7 @@ t.test('results, orders, comments attached, patient reduced to its ID', (t) => {
       patientId: 'MRN123',
       patientIdField: 'P.3',
       presentFields: ['name', 'birthdate', 'sex', 'address', 'phone', 'attendingPhysician'],
+      comments: [],
     },
   ]);
   t.notMatch(
@@ -132,7 +133,18 @@ t.test('comments attach to the record they follow', (t) => {
     m.orders[0]?.comments.map((c) => c.text),
     ['on order'],
   );
-  t.same(m.patients[0], { sequence: '1', patientId: 'LAB7', patientIdField: 'P.4', presentFields: [] });
+  t.same(
+    m.patients[0]?.comments.map((c) => c.text),
+    ['on patient'],
+    "a C after a P is that patient's",
+  );
+  t.same(m.patients[0], {
+    sequence: '1',
+    patientId: 'LAB7',
+    patientIdField: 'P.4',
+    presentFields: [],
+    comments: m.patients[0]?.comments,
+  });
   t.equal(m.manufacturer, 2);
   t.same(m.terminator, { sequence: '1', code: null });
   t.end();
@@ -169,9 +181,16 @@ t.test('escape sequences', (t) => {
 
 t.test('R before any O, empty and short fields', (t) => {
   const m = parseAstmMessage('H|\\^&\nP|1\nR|1|^^^^WBC^1|7.2\nR\nQ|1\nL|1|N');
-  t.same(m.patients[0], { sequence: '1', patientId: null, patientIdField: null, presentFields: [] });
+  t.same(m.patients[0], {
+    sequence: '1',
+    patientId: null,
+    patientIdField: null,
+    presentFields: [],
+    comments: [],
+  });
   t.match(m.queries[0], { startingRange: [], specimenId: null, testIds: [], statusCode: null });
   t.equal(m.results[0]?.orderIndex, null);
+  t.equal(m.results[0]?.patientIndex, 0);
   t.equal(m.results[0]?.testId.code, 'WBC', 'Sysmex: code in the 5th component');
   t.match(m.results[1], { sequence: null, value: '', units: null, testId: { code: '', components: [] } });
   t.equal(m.header.messageControlId, null);
@@ -228,5 +247,38 @@ t.test('host query: long records split at 240 characters, FN wraps', (t) => {
   t.equal(frames[1]?.at(-5), 0x03, 'ETX');
   t.throws(() => frameAstmRecords(['L|1\r']), TypeError);
   t.throws(() => frameAstmRecords(['L|1'], 8), TypeError);
+  t.end();
+});
+
+t.test('each O, R and C record belongs to the P record above it', (t) => {
+  const m = parseAstmMessage(
+    'H|\\^&\rP|1||PA\rO|1|SA\rR|1|^^^GLU|5\rP|2||PB\rC|1|L|on B|G\rR|1|^^^NA|140\rL|1|N',
+  );
+  t.same(
+    m.results.map((r) => [r.orderIndex, r.patientIndex]),
+    [
+      [0, 0],
+      [null, 1],
+    ],
+    "an R after the second P, without an O of its own, is not in the first patient's order",
+  );
+  t.same(
+    m.patients.map((p) => p.comments.map((c) => c.text)),
+    [[], ['on B']],
+  );
+  t.throws(
+    () =>
+      parseAstmMessage('H|\\^&\rO|1|S0\rR|1|^^^K|4\rP|1||PA\rR|1|^^^GLU|5\rP|2||PB\rR|1|^^^NA|140\rL|1|N'),
+    {
+      code: 'ATTACHE_MALFORMED',
+      message: 'ASTM record 2: O or R record before the first of several P records',
+    },
+    'an order before the first of several patients belongs to no one',
+  );
+  t.equal(
+    parseAstmMessage('H|\\^&\rR|1|^^^K|4\rP|1||PA\rL|1|N').results[0]?.patientIndex,
+    null,
+    'with a single patient, as before (the readings give it that patient)',
+  );
   t.end();
 });

@@ -226,3 +226,67 @@ t.test(
     t.match(report.counts, { malformed: 2, frames: 2 });
   },
 );
+
+t.test(
+  "a message with several patients goes to the sink's all(): ACKed when all are stored, NAKed otherwise",
+  async (t) => {
+    const batch = [
+      'H|\\^&|||XN-550^00-22^1.0|||||||P|LIS2-A2|20260124101500',
+      'P|1||PAT-1',
+      'O|1|SPEC-1||^^^WBC',
+      'R|1|^^^WBC|7.2|10*3/uL',
+      'P|2||PAT-2',
+      'O|1|SPEC-2||^^^WBC',
+      'R|1|^^^WBC|5.1|10*3/uL',
+      'L|1|N',
+    ];
+    const calls: DeviceReading[][] = [];
+    const answers: (Error | undefined)[] = [new GatewayError('ATTACHE_CACHE_FULL', 'full'), undefined];
+    const sink: ReadingSink = Object.assign(
+      async () => {
+        t.fail('not one by one');
+      },
+      {
+        all: async (readings: DeviceReading[]) => {
+          calls.push(readings);
+          const answer = answers.shift();
+          if (answer) throw answer;
+        },
+      },
+    );
+    const { session, written, report } = rig(sink);
+    const last = transfer(session, batch);
+    session.receive(last);
+    await session.drained();
+    t.equal(written.at(-1), NAK, 'refused: the analyzer keeps the whole message');
+    session.receive(last);
+    await session.drained();
+    t.equal(written.at(-1), ACK, 'sent again and stored: ACKed');
+    t.same(
+      calls.map((c) => c.map((r) => [r.patientId, r.idempotencyKey?.slice(-2)])),
+      [
+        [
+          ['PAT-1', ':0'],
+          ['PAT-2', ':1'],
+        ],
+        [
+          ['PAT-1', ':0'],
+          ['PAT-2', ':1'],
+        ],
+      ],
+      'one call per message, the same keys when it is sent again',
+    );
+    t.match(report.counts, { frames: 2, stored: 2, refused: 2, malformed: 0 });
+    const malformed = rig(
+      Object.assign(async () => {}, {
+        all: async () => {
+          throw new GatewayError('ATTACHE_MALFORMED', 'no mapping');
+        },
+      }),
+    );
+    malformed.session.receive(transfer(malformed.session, batch));
+    await malformed.session.drained();
+    t.equal(malformed.written.at(-1), NAK);
+    t.match(malformed.report.counts, { malformed: 1, refused: 0, stored: 0 });
+  },
+);
