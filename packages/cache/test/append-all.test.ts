@@ -1,4 +1,5 @@
 import { LevelCache } from '@attache/cache';
+import { ManualClock } from '@attache/core';
 import t from 'tap';
 import { CommitQueue } from '../src/commit-queue.js';
 import { draft, tempKeyring } from './fixtures/helpers.js';
@@ -104,4 +105,52 @@ t.test('pushAll keeps its items in one group, even beyond maxItems', async (t) =
   await t.rejects(queue.pushAll([12, 13]), { message: 'no 13' }, 'rejects with the failed item');
   await queue.pushAll([]);
   t.equal(groups.length, 3, 'an empty pushAll commits nothing');
+});
+
+t.test('pushAll on an idle queue: at once when it fills a group, else after the interval', async (t) => {
+  const groups: number[][] = [];
+  const clock = new ManualClock();
+  const queue = new CommitQueue<number>({
+    intervalMs: 5,
+    maxItems: 2,
+    clock,
+    commit: async (items) => {
+      groups.push(items);
+      return items.map(() => undefined);
+    },
+  });
+  await queue.pushAll([1, 2, 3]);
+  t.same(groups, [[1, 2, 3]], 'a full group is written at once');
+  await queue.flush();
+  const one = queue.pushAll([4]);
+  t.equal(clock.pending, 1, 'a smaller one waits for the interval');
+  await clock.advance(5);
+  await one;
+  t.same(groups, [[1, 2, 3], [4]]);
+});
+
+t.test('appendAll: concurrent re-sends of one message store it once; two refused in one unit', async (t) => {
+  const { keyring } = await tempKeyring(t);
+  const cache = new LevelCache({
+    path: t.testdir(),
+    keyring,
+    limits: { maxRecords: 4, maxBytes: 1e9, maxAgeMs: 0, whenFull: 'refuse' },
+  });
+  await cache.open();
+  t.teardown(() => cache.close());
+  const keys = ['k:1', 'k:2'];
+  const [a, b] = await Promise.all([
+    cache.appendAll([draft(1), draft(2)], { idempotencyKeys: keys }),
+    cache.appendAll([draft(1), draft(2)], { idempotencyKeys: keys }),
+  ]);
+  t.same(
+    [a.map((r) => r?.seq), b],
+    [
+      [1, 2],
+      [undefined, undefined],
+    ],
+    'the second waited for the first and was recognised',
+  );
+  await t.rejects(cache.appendAll([draft(3), draft(4), draft(5), draft(6)]), { code: 'ATTACHE_CACHE_FULL' });
+  t.same(await seqs(cache), [1, 2], 'two would fit, two not: none stored');
 });

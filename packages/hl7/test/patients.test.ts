@@ -148,6 +148,12 @@ t.test('two patients; a PID without results; the same patient again', async (t) 
     readings(single).map((r) => r.patientId),
     ['MRN-0022'],
   );
+  const anonymous = two.join('\r').replace('ANALYZER^080019FFFE134535^EUI-64', '');
+  t.same(
+    readings(interpret(anonymous)).map((r) => r.instrument),
+    [undefined, undefined],
+    'no instrument when the message names none',
+  );
   const noneHasResults = [msh, pid('MRN-0011', 'A^A'), obr('S1', ''), pid('MRN-0022', 'B^B'), obr('S2', '')];
   t.match(
     interpret(noneHasResults.join('\r')),
@@ -324,6 +330,20 @@ t.test('the sink refusing the message: AE when malformed, AR when it cannot stor
     ['AE', 'AR'],
   );
   t.same(report.counts, { frames: 2, stored: 0, malformed: 1, refused: 1 });
+  const throwing = rig(
+    Object.assign(async () => undefined, {
+      all: (): Promise<void> => {
+        throw new GatewayError('ATTACHE_CACHE_CLOSED', 'closed');
+      },
+    }),
+  );
+  throwing.session.receive(encodeMllp(threePatients));
+  await throwing.session.drained();
+  t.same(
+    throwing.acks().map((a) => a.code),
+    ['AR'],
+    'a sink that throws at once: AR',
+  );
 });
 
 t.test('a sink without all() gets the readings one by one, each keyed', async (t) => {
