@@ -187,6 +187,18 @@ t.test('what stays refused: results before the first PID, a PID without id, othe
   );
   const oneOnly = [msh, obx(1, 'W', '0'), pid('MRN-0011', 'A^A'), obx(1, 'X', '1')];
   t.equal(interpret(oneOnly.join('\r')).kind, 'reading', 'with one patient, as before: all of it is hers');
+  const badValue = [
+    msh,
+    pid('MRN-0011', 'A^A'),
+    obx(1, 'X', '1'),
+    pid('MRN-0022', 'B^B'),
+    obx(1, 'Y', 'high'),
+  ];
+  t.match(
+    interpret(badValue.join('\r')),
+    { kind: 'reject', code: 'AE', error: { hl7Code: 102 } },
+    "one patient's malformed OBX refuses the whole message: none of it is stored",
+  );
   const noId = [msh, pid('MRN-0011', 'A^A'), obx(1, 'X', '1'), 'PID|1||^^^HOSP^MR||B^B', obx(1, 'Y', '2')];
   t.match(interpret(noId.join('\r')), {
     kind: 'reject',
