@@ -113,19 +113,23 @@ export class AppendWriter {
       return key !== undefined && this.#idempotency?.has(key) ? undefined : recordOf(draft);
     });
     const unit = records.filter((r) => r !== undefined);
+    /** The keys of the records queued now: a concurrent re-send waits for them. */
+    const held: string[] = [];
     for (const [i, record] of records.entries()) {
       const key = keys[i];
       if (record === undefined) continue;
-      if (key !== undefined) this.#keyOf.set(record, key);
+      if (key !== undefined) {
+        this.#keyOf.set(record, key);
+        held.push(key);
+      }
       if (unit.length > 1) this.#unitOf.set(record, unit);
     }
     const push = this.#queue.pushAll(unit);
-    const held = keys.filter((key) => key !== undefined && records[keys.indexOf(key)] !== undefined);
-    for (const key of held) this.#pendingKeys.set(key as string, push);
+    for (const key of held) this.#pendingKeys.set(key, push);
     try {
       await push;
     } finally {
-      for (const key of held) this.#pendingKeys.delete(key as string);
+      for (const key of held) this.#pendingKeys.delete(key);
     }
     return records;
   }
