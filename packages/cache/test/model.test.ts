@@ -1,4 +1,5 @@
-// The outbox against a simple model: any sequence of appends (dropping the oldest at the bound),
+// The outbox against a simple model: any sequence of appends (one by one, or a message's all or
+// none, maybe sent twice; dropping the oldest at the bound),
 // reads and pages, removes (also while a read runs), expiry, quarantine, restore and reopen leaves
 // exactly the records the model holds, with the counters the model has. The remove path that
 // deletes the keys of records whose sizes were noted by a read, without an iterator (ReadSizes),
@@ -95,6 +96,41 @@ class Append implements fc.AsyncCommand<Model, Real> {
     }
   }
   toString = () => `append(${this.count})`;
+}
+
+/** The records of one device message, all or none, maybe sent twice: the re-send stores nothing. */
+class AppendAll implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly count: number,
+    readonly resend: boolean,
+  ) {}
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const ns = Array.from({ length: this.count }, (_, i) => model.n + i);
+    model.n += this.count;
+    const idempotencyKeys = ns.map((n) => `message-${ns[0]}:${n}`);
+    const records = await real.cache.appendAll(
+      ns.map((n) => draft(n)),
+      { idempotencyKeys },
+    );
+    if (records.some((r) => r === undefined)) throw new Error('a new message was taken for a re-send');
+    if (this.resend) {
+      const again = await real.cache.appendAll(
+        ns.map((n) => draft(n)),
+        { idempotencyKeys },
+      );
+      if (again.some((r) => r !== undefined)) throw new Error('a re-sent message was stored again');
+    }
+    for (const n of ns) {
+      while (model.stored.size + 1 > maxRecords) {
+        const oldest = Math.min(...model.stored.keys());
+        model.stored.delete(oldest);
+        model.dropped++;
+      }
+      model.stored.set(model.nextSeq++, n);
+    }
+  }
+  toString = () => `appendAll(${this.count}${this.resend ? ', sent twice' : ''})`;
 }
 
 class Read implements fc.AsyncCommand<Model, Real> {
@@ -258,6 +294,9 @@ class Check implements fc.AsyncCommand<Model, Real> {
 const seq = fc.integer({ min: 1, max: 40 });
 const commands = [
   fc.integer({ min: 1, max: 6 }).map((count) => new Append(count)),
+  fc
+    .tuple(fc.integer({ min: 1, max: 4 }), fc.boolean())
+    .map(([count, resend]) => new AppendAll(count, resend)),
   fc
     .tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 8 }), fc.boolean())
     .map(([after, limit, paged]) => new Read(after, limit, paged)),
