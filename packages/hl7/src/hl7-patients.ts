@@ -15,6 +15,10 @@ export type Hl7PatientParts =
  */
 const headerSegments = new Set(['MSH', 'SFT']);
 
+function ambiguous(hl7Code: number, reason: string, location: string): Hl7PatientParts {
+  return { kind: 'ambiguous', hl7Code, reason, location };
+}
+
 /** The ID of the first repetition of a PID's PID-3 that has one. */
 export function pidId(pid: Hl7Segment): string | undefined {
   const count = pid.repetitionCount(3);
@@ -32,16 +36,28 @@ export function pidId(pid: Hl7Segment): string | undefined {
  * PID-3 ID) continues that patient's part, wherever it comes. With several patients, a message is
  * ambiguous (refused) when a PID has no PID-3 ID, when a segment other than MSH or SFT comes before
  * the first PID (results of no patient, or of the first one?), or when `splits` is false (message
- * types other than ORU^R01 carry one patient). One pass over the segments.
+ * types other than ORU^R01 carry one patient). One pass over the segments for a single patient,
+ * two for several.
  */
 export function patientParts(message: Hl7Message, splits: boolean): Hl7PatientParts {
   const { segments } = message;
   const first = segments.findIndex((s) => s.name === 'PID');
   if (first < 0) return { kind: 'one' };
+  // One patient, by far the most common: nothing is built.
+  const firstKey = pidId(segments[first] as Hl7Segment) ?? '';
+  let other: number | undefined;
+  for (let i = first + 1; i < segments.length && other === undefined; i++) {
+    const segment = segments[i] as Hl7Segment;
+    if (segment.name === 'PID' && (pidId(segment) ?? '') !== firstKey) other = i;
+  }
+  if (other === undefined) return { kind: 'one' };
+  if (!splits) {
+    const n = other + 1;
+    return ambiguous(100, `segment ${n} is a PID of another patient: one per message of this type`, `${n}`);
+  }
   const byPatient = new Map<string, Hl7Segment[]>();
   let current: Hl7Segment[] = [];
   let missing: number | undefined;
-  let other: number | undefined;
   let pidCount = 0;
   for (let i = first; i < segments.length; i++) {
     const segment = segments[i] as Hl7Segment;
@@ -50,22 +66,10 @@ export function patientParts(message: Hl7Message, splits: boolean): Hl7PatientPa
       const id = pidId(segment);
       if (id === undefined) missing ??= pidCount;
       const key = id ?? '';
-      if (byPatient.size > 0 && !byPatient.has(key)) other ??= i;
       current = byPatient.get(key) ?? [];
       byPatient.set(key, current);
     }
     current.push(segment);
-  }
-  if (byPatient.size < 2) return { kind: 'one' };
-  const ambiguous = (hl7Code: number, reason: string, location: string): Hl7PatientParts => ({
-    kind: 'ambiguous',
-    hl7Code,
-    reason,
-    location,
-  });
-  if (!splits) {
-    const n = (other as number) + 1;
-    return ambiguous(100, `segment ${n} is a PID of another patient: one per message of this type`, `${n}`);
   }
   if (missing !== undefined) {
     return ambiguous(
