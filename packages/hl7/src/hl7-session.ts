@@ -217,7 +217,15 @@ export class Hl7Session implements ProtocolSession {
         report.stored(readings.length);
         answer('stored');
       },
-      (err: unknown) => answer(this.#failed(err, readings[0] as DeviceReading)),
+      (err: unknown) => {
+        if (isGatewayError(err, 'ATTACHE_MALFORMED')) {
+          report.malformed(err, payload.length, 'malformed message discarded');
+          answer('malformed');
+        } else {
+          report.refused(err, readings.length);
+          answer('refused');
+        }
+      },
     );
   }
 

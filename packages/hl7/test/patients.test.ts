@@ -341,7 +341,11 @@ t.test('the sink refusing the message: AE when malformed, AR when it cannot stor
     acks().map((a) => a.code),
     ['AE', 'AR'],
   );
-  t.same(report.counts, { frames: 2, stored: 0, malformed: 1, refused: 1 });
+  t.same(
+    report.counts,
+    { frames: 2, stored: 0, malformed: 1, refused: 3 },
+    'one malformed message; three readings refused',
+  );
   const throwing = rig(
     Object.assign(async () => undefined, {
       all: (): Promise<void> => {
