@@ -32,7 +32,13 @@ export type AstmReceiverEvent =
   | 'busy'
   | 'malformed-frame'
   | 'duplicate-frame'
-  | 'timeout';
+  | 'timeout'
+  /**
+   * EOT right after a refused frame: the analyzer gave up on the message (E1381 has it abort after
+   * six refusals) and sends it again later from its start. The frames ACKed before were discarded,
+   * not reported: storing them would store its first part twice.
+   */
+  | 'aborted-message';
 
 /** State of an `AstmReceiver`. */
 export type AstmReceiverState = 'idle' | 'transfer' | 'awaiting-store';
@@ -100,6 +106,8 @@ export class AstmReceiver {
   #queuedBytes = 0;
   /** True once the transfer's message outgrew `maxMessageText`: its frames are refused until EOT. */
   #overflowed = false;
+  /** True when the last frame was answered NAK (no frame has been ACKed since). */
+  #lastRefused = false;
 
   /** @throws TypeError when an option is out of range. */
   constructor(options: AstmReceiverOptions = {}) {
@@ -170,6 +178,7 @@ export class AstmReceiver {
     this.#state = 'transfer';
     this.#lastActivity = nowMs;
     const actions: AstmAction[] = [{ type: 'send', bytes: stored ? ACK_BYTES : NAK_BYTES }];
+    this.#lastRefused = !stored;
     if (stored) {
       this.#message = new MessageRecords();
       this.#expectedFn = (this.#expectedFn + 1) % 8;
@@ -194,6 +203,7 @@ export class AstmReceiver {
     this.#phase = 'none';
     this.#clearFrame();
     this.#overflowed = false;
+    this.#lastRefused = false;
   }
 
   #byte(byte: number, nowMs: number, actions: AstmAction[]): void {
@@ -237,8 +247,10 @@ export class AstmReceiver {
 
   #endTransfer(actions: AstmAction[]): void {
     const { text, records } = this.#message.contents();
+    const aborted = this.#lastRefused;
     this.#reset();
-    if (records.length > 0) actions.push({ type: 'message', text, records, awaitingStore: false });
+    if (records.length > 0 && aborted) actions.push({ type: 'event', event: 'aborted-message' });
+    else if (records.length > 0) actions.push({ type: 'message', text, records, awaitingStore: false });
     actions.push({ type: 'event', event: 'transfer-end' });
   }
 
@@ -276,6 +288,8 @@ export class AstmReceiver {
     this.#clearFrame();
     const problem = tooLong ? 'frame text too long' : this.#problem(bytes, c2);
     const fn = bytes[0];
+    // Refused until a branch below ACKs it.
+    this.#lastRefused = true;
     if (problem !== undefined || fn === undefined) {
       actions.push(
         { type: 'send', bytes: NAK_BYTES },
@@ -289,6 +303,7 @@ export class AstmReceiver {
       final: bytes.at(-1) === ETX,
     };
     if (frame.fn === (this.#expectedFn + 7) % 8) {
+      this.#lastRefused = false;
       actions.push({ type: 'send', bytes: ACK_BYTES }, { type: 'event', event: 'duplicate-frame' });
     } else if (frame.fn !== this.#expectedFn) {
       actions.push(
@@ -328,6 +343,7 @@ export class AstmReceiver {
     }
     this.#message.add(frame.text);
     this.#expectedFn = (this.#expectedFn + 1) % 8;
+    this.#lastRefused = false;
     actions.push({ type: 'send', bytes: ACK_BYTES });
   }
 }

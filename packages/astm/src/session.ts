@@ -166,6 +166,11 @@ export class AstmSession implements ProtocolSession {
       );
     } else if (event === 'timeout') {
       report.log.warn({}, 'ASTM transfer timed out (receiver timer); the partial message was discarded');
+    } else if (event === 'aborted-message') {
+      report.log.warn(
+        {},
+        'ASTM transfer ended right after a refused frame: the analyzer gave up on the message and keeps it; the part received was discarded',
+      );
     } else if (event === 'duplicate-frame') {
       report.log.info({}, 'ASTM frame re-sent after a lost ACK; acknowledged again, not stored twice');
     } else if (event === 'transfer-end') {

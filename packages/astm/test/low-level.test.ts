@@ -191,6 +191,36 @@ t.test('records without an L record are reported at EOT, already acknowledged', 
   t.end();
 });
 
+t.test('EOT right after a refused frame: the analyzer gave up, the part ACKed is discarded', (t) => {
+  const storeRefused = started();
+  storeRefused.feed(frame(1, 'H|\\^&\r'));
+  storeRefused.feed(frame(2, 'R|1|^^^K|4\r'));
+  storeRefused.feed(frame(3, 'L|1|N\r'));
+  storeRefused.acknowledge(false);
+  const gaveUp = storeRefused.feed(EOT);
+  t.same(messages(gaveUp), [], 'no message at EOT');
+  t.same(events(gaveUp), ['aborted-message', 'transfer-end']);
+
+  const badChecksum = started();
+  badChecksum.feed(frame(1, 'H|\\^&\r'));
+  t.same(sent(badChecksum.feed(frame(2, 'R|1|^^^K|4\r', 'ETB', '00'))), NAK);
+  const aborted = badChecksum.feed(EOT);
+  t.same(messages(aborted), [], 'a message without L whose last frame was refused is not reported');
+  t.same(events(aborted), ['aborted-message', 'transfer-end']);
+
+  const recovered = started();
+  recovered.feed(frame(1, 'H|\\^&\r'));
+  t.same(sent(recovered.feed(frame(2, 'R|1|^^^K|4\r', 'ETB', '00'))), NAK);
+  t.same(sent(recovered.feed(frame(2, 'R|1|^^^K|4\r', 'ETB'))), ACK, 'the frame sent again is ACKed');
+  t.same(messages(recovered.feed(EOT))[0]?.records, ['H|\\^&', 'R|1|^^^K|4'], 'then reported at EOT');
+
+  const wrongNumber = started();
+  wrongNumber.feed(frame(1, 'H|\\^&\r'));
+  t.same(sent(wrongNumber.feed(frame(5, 'R|1|^^^K|4\r'))), NAK);
+  t.same(events(wrongNumber.feed(EOT)), ['aborted-message', 'transfer-end']);
+  t.end();
+});
+
 t.test('malformed frames are NAKed with a reason and no content', (t) => {
   const receiver = new AstmReceiver({ now: () => 0, maxFrameText: 8 });
   receiver.feed(ENQ);

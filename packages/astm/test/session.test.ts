@@ -141,6 +141,34 @@ t.test('a refused or malformed message is NAKed and counted by its code', async 
   t.match(malformed.report.counts, { malformed: 1, refused: 0 });
 });
 
+t.test(
+  'an analyzer that gives up after a refused store sends the message again: stored once, whole',
+  async (t) => {
+    let full = true;
+    const readings: DeviceReading[] = [];
+    const { session, written, logs } = rig(async (reading) => {
+      if (full) throw new GatewayError('ATTACHE_CACHE_FULL', 'full');
+      readings.push(reading);
+    });
+    const last = transfer(session);
+    for (let attempt = 0; attempt < 6; attempt++) {
+      session.receive(last);
+      await session.drained();
+    }
+    t.equal(written.at(-1), NAK, 'the final frame refused six times');
+    session.receive(EOT);
+    await session.drained();
+    t.same(readings, [], 'the part ACKed before the final frame is not stored on its own');
+    t.ok(logs.some((e) => String(e.msg).startsWith('ASTM transfer ended right after a refused frame')));
+    full = false;
+    session.receive(transfer(session));
+    session.receive(EOT);
+    await session.drained();
+    t.equal(readings.length, 1, 'the message sent again is stored once');
+    t.equal(readings[0]?.observations?.length, 1, 'with its result');
+  },
+);
+
 t.test('one timer on the clock: the receiver timer fires without waiting, end() cancels it', async (t) => {
   const { session, clock, logs } = rig(async () => {});
   t.equal(clock.pending, 1, 'one timer per session');
