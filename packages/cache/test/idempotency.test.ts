@@ -78,3 +78,38 @@ t.test('only the latest 4,096 keys are kept, and the keys are not stored in clea
     t.notOk(bytes.includes('message-key-'), `${file} holds no key in clear`);
   }
 });
+
+t.test('at the limit each new key forgets the oldest, on disk too (known after a restart)', async (t) => {
+  const path = t.testdir();
+  const { keyring } = await tempKeyring(t);
+  const cache = new LevelCache({ path, keyring, maxBatchRecords: 1000 });
+  await cache.open();
+  await Promise.all(
+    Array.from({ length: 4096 }, (_, i) => cache.append(draft(i), { idempotencyKey: `message-key-${i}` })),
+  );
+  // One at a time past the limit: each forgets one key, in arrival order.
+  for (let i = 4096; i < 4106; i++) await cache.append(draft(i), { idempotencyKey: `message-key-${i}` });
+  t.equal(await cache.append(draft(0), { idempotencyKey: 'message-key-10' }), undefined, 'the oldest kept');
+  await cache.close();
+
+  const reopened = new LevelCache({ path, keyring });
+  await reopened.open();
+  t.teardown(() => reopened.close());
+  t.equal(await reopened.append(draft(0), { idempotencyKey: 'message-key-10' }), undefined, 'still kept');
+  t.equal(await reopened.append(draft(0), { idempotencyKey: 'message-key-4105' }), undefined, 'newest kept');
+  t.equal(
+    (await reopened.append(draft(0), { idempotencyKey: 'message-key-9' }))?.seq,
+    4107,
+    'the one before them was forgotten on disk as well',
+  );
+  t.equal(
+    await reopened.append(draft(0), { idempotencyKey: 'message-key-9' }),
+    undefined,
+    'and is known again once stored again',
+  );
+  t.equal(
+    (await reopened.append(draft(0), { idempotencyKey: 'message-key-10' }))?.seq,
+    4108,
+    'which made the oldest go: 4,096 kept',
+  );
+});
