@@ -84,32 +84,34 @@ t.test('at the limit each new key forgets the oldest, on disk too (known after a
   const { keyring } = await tempKeyring(t);
   const cache = new LevelCache({ path, keyring, maxBatchRecords: 1000 });
   await cache.open();
+  // Twice the limit at once (groups of 1,000), then one at a time: 4,106 keys forgotten in all.
+  const first = 8192;
   await Promise.all(
-    Array.from({ length: 4096 }, (_, i) => cache.append(draft(i), { idempotencyKey: `message-key-${i}` })),
+    Array.from({ length: first }, (_, i) => cache.append(draft(i), { idempotencyKey: `message-key-${i}` })),
   );
-  // One at a time past the limit: each forgets one key, in arrival order.
-  for (let i = 4096; i < 4106; i++) await cache.append(draft(i), { idempotencyKey: `message-key-${i}` });
-  t.equal(await cache.append(draft(0), { idempotencyKey: 'message-key-10' }), undefined, 'the oldest kept');
+  for (let i = first; i < first + 10; i++)
+    await cache.append(draft(i), { idempotencyKey: `message-key-${i}` });
+  t.equal(await cache.append(draft(0), { idempotencyKey: 'message-key-4106' }), undefined, 'the oldest kept');
+  t.equal(
+    (await cache.append(draft(0), { idempotencyKey: 'message-key-4105' }))?.seq,
+    first + 11,
+    'the one before it forgotten',
+  );
   await cache.close();
 
   const reopened = new LevelCache({ path, keyring });
   await reopened.open();
   t.teardown(() => reopened.close());
-  t.equal(await reopened.append(draft(0), { idempotencyKey: 'message-key-10' }), undefined, 'still kept');
-  t.equal(await reopened.append(draft(0), { idempotencyKey: 'message-key-4105' }), undefined, 'newest kept');
+  t.equal(await reopened.append(draft(0), { idempotencyKey: 'message-key-4105' }), undefined, 'known again');
+  t.equal(await reopened.append(draft(0), { idempotencyKey: 'message-key-8201' }), undefined, 'newest kept');
   t.equal(
-    (await reopened.append(draft(0), { idempotencyKey: 'message-key-9' }))?.seq,
-    4107,
-    'the one before them was forgotten on disk as well',
+    (await reopened.append(draft(0), { idempotencyKey: 'message-key-4106' }))?.seq,
+    first + 12,
+    'storing the one before made the oldest go, on disk as well: 4,096 kept',
   );
   t.equal(
-    await reopened.append(draft(0), { idempotencyKey: 'message-key-9' }),
-    undefined,
-    'and is known again once stored again',
-  );
-  t.equal(
-    (await reopened.append(draft(0), { idempotencyKey: 'message-key-10' }))?.seq,
-    4108,
-    'which made the oldest go: 4,096 kept',
+    (await reopened.append(draft(0), { idempotencyKey: 'message-key-4107' }))?.seq,
+    first + 13,
+    'and so on, one for one',
   );
 });
