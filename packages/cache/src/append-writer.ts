@@ -21,6 +21,12 @@ export interface AppendWriterOptions {
   maxBatchRecords: number;
 }
 
+/** A queued append: its record and, for a keyed append, the HMAC of its idempotency key. */
+interface Queued {
+  record: AttacheRecord;
+  key: string | undefined;
+}
+
 /**
  * The append side of the cache: drafts become records, queued and committed in groups, each group
  * one synced write holding its records (sealed), the records dropped to make room, the counters and
@@ -31,9 +37,7 @@ export class AppendWriter {
   readonly #sealer: ValueSealer;
   readonly #log: Logger;
   readonly #limits: CacheLimits;
-  readonly #queue: CommitQueue<AttacheRecord>;
-  /** The HMAC of each queued record's idempotency key. */
-  readonly #keyOf = new WeakMap<AttacheRecord, string>();
+  readonly #queue: CommitQueue<Queued>;
   /** Appends with an idempotency key not yet committed, by key: a second one waits for the first. */
   readonly #pendingKeys = new Map<string, Promise<void>>();
   /** The records of each `appendAll` of several, by record: stored all or none. */
@@ -50,7 +54,7 @@ export class AppendWriter {
       intervalMs: options.commitIntervalMs,
       maxItems: options.maxBatchRecords,
       clock: options.clock,
-      commit: (records) => this.#session.write((database) => this.#commit(database, records)),
+      commit: (queued) => this.#session.write((database) => this.#commit(database, queued)),
     });
   }
 
@@ -66,7 +70,7 @@ export class AppendWriter {
   async append(draft: RecordDraft, idempotencyKey?: string): Promise<AttacheRecord | undefined> {
     if (idempotencyKey === undefined) {
       const record = recordOf(draft);
-      await this.#queue.push(record);
+      await this.#queue.push({ record, key: undefined });
       return record;
     }
     const key = this.#sealer.tokenKey(`idempotency:${idempotencyKey}`);
@@ -75,8 +79,7 @@ export class AppendWriter {
     }
     if (this.#idempotency?.has(key)) return undefined;
     const record = recordOf(draft);
-    this.#keyOf.set(record, key);
-    const push = this.#queue.push(record);
+    const push = this.#queue.push({ record, key });
     this.#pendingKeys.set(key, push);
     try {
       await push;
@@ -113,18 +116,17 @@ export class AppendWriter {
       return key !== undefined && this.#idempotency?.has(key) ? undefined : recordOf(draft);
     });
     const unit = records.filter((r) => r !== undefined);
+    const items: Queued[] = [];
     /** The keys of the records queued now: a concurrent re-send waits for them. */
     const held: string[] = [];
     for (const [i, record] of records.entries()) {
       const key = keys[i];
       if (record === undefined) continue;
-      if (key !== undefined) {
-        this.#keyOf.set(record, key);
-        held.push(key);
-      }
+      items.push({ record, key });
+      if (key !== undefined) held.push(key);
       if (unit.length > 1) this.#unitOf.set(record, unit);
     }
-    const push = this.#queue.pushAll(unit);
+    const push = this.#queue.pushAll(items);
     for (const key of held) this.#pendingKeys.set(key, push);
     try {
       await push;
@@ -143,7 +145,7 @@ export class AppendWriter {
    * One group of appends: the records that fit within the limits, the records dropped to make room
    * and the new counters in one atomic synced batch. Resolves with each record's outcome.
    */
-  async #commit(database: Database, records: AttacheRecord[]): Promise<(Error | undefined)[]> {
+  async #commit(database: Database, queued: Queued[]): Promise<(Error | undefined)[]> {
     const session = this.#session;
     if (session.waitingForSpace) {
       // Queued before the disk was found full: the space left is for draining.
@@ -151,15 +153,15 @@ export class AppendWriter {
         'ATTACHE_CACHE_FULL',
         'the disk is full: readings wait until space returns',
       );
-      return records.map(() => full);
+      return queued.map(() => full);
     }
+    const records = queued.map((q) => q.record);
     const { batch, next, outcomes, dropped } = await this.#plan(database, records);
     const refused = outcomes.filter((o) => o !== undefined).length;
     if (batch) {
-      const keys = records.flatMap((r, i) => {
-        const key = this.#keyOf.get(r);
-        return key !== undefined && outcomes[i] === undefined ? [key] : [];
-      });
+      const keys: string[] = [];
+      for (const [i, { key }] of queued.entries())
+        if (key !== undefined && outcomes[i] === undefined) keys.push(key);
       const index = this.#idempotency;
       const staged = index && keys.length > 0 ? index.stage(batch, keys) : undefined;
       const committed = session.commit(batch, next, `append of ${records.length - refused} records`);

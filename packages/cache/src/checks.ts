@@ -93,8 +93,9 @@ export function checkPageOptions(options: PageOptions): void {
  * record.schema.json: unknown fields (say, a patient identifier) never reach the outbox.
  */
 export function recordOf(draft: RecordDraft): AttacheRecord {
-  const { gatewayId, deviceId, adapter, protocol, ...rest } = draft;
-  const record: AttacheRecord = { gatewayId, deviceId, adapter, protocol, seq: 1, ...rest };
+  // The leading fields are assigned again by `Object.assign`, in place: cheaper than a rest and a spread.
+  const { gatewayId, deviceId, adapter, protocol } = draft;
+  const record: AttacheRecord = Object.assign({ gatewayId, deviceId, adapter, protocol, seq: 1 }, draft);
   const issues = checkRecord(record);
   if (issues.length > 0) {
     const list = issues.map((i) => `${i.path} ${i.message}`).join('; ');

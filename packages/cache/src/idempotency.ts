@@ -10,19 +10,27 @@ export const idempotencyKeyLimit = 4096;
  * database holds nothing derived from message content that could be matched against a guess.
  */
 export class IdempotencyIndex {
-  /** Key → arrival number, in arrival order (a Map keeps insertion order). */
+  /** Key → arrival number. */
   readonly #keys: Map<string, number>;
+  /**
+   * The keys in arrival order from `#oldest` on (entries before it are forgotten ones, cut off now
+   * and then). Not the Map's own order: a Map whose oldest entries are deleted one by one keeps
+   * their holes until it rehashes, and reading its first key skips them all (thousands at the limit).
+   */
+  #order: string[];
+  #oldest = 0;
   #next: number;
 
-  private constructor(keys: Map<string, number>, next: number) {
-    this.#keys = keys;
-    this.#next = next;
+  private constructor(entries: [string, number][]) {
+    this.#keys = new Map(entries);
+    this.#order = entries.map(([key]) => key);
+    this.#next = (entries.at(-1)?.[1] ?? 0) + 1;
   }
 
   /** Reads the stored keys, oldest first. */
   static async load(database: Database): Promise<IdempotencyIndex> {
     const entries = (await database.idempotency.iterator().all()).sort((a, b) => a[1] - b[1]);
-    return new IdempotencyIndex(new Map(entries), (entries.at(-1)?.[1] ?? 0) + 1);
+    return new IdempotencyIndex(entries);
   }
 
   has(key: string): boolean {
@@ -39,10 +47,9 @@ export class IdempotencyIndex {
     for (const key of keys) staged.set(key, this.#next + staged.size);
     for (const [key, n] of staged) batchPut(batch, 'idempotency', key, Buffer.from(JSON.stringify(n)));
     const excess = this.#keys.size + staged.size - idempotencyKeyLimit;
-    let i = 0;
-    for (const key of this.#keys.keys()) {
-      if (i++ >= excess) break;
-      batchDel(batch, 'idempotency', key);
+    const order = this.#order;
+    for (let i = this.#oldest; i < this.#oldest + excess && i < order.length; i++) {
+      batchDel(batch, 'idempotency', order[i] as string);
     }
     return staged;
   }
@@ -50,9 +57,15 @@ export class IdempotencyIndex {
   /** Applies what `stage` wrote, after its batch was written. */
   commit(staged: Map<string, number>): void {
     for (const [key, n] of staged) {
+      if (!this.#keys.has(key)) this.#order.push(key);
       this.#keys.set(key, n);
       this.#next = n + 1;
     }
-    while (this.#keys.size > idempotencyKeyLimit) this.#keys.delete(this.#keys.keys().next().value as string);
+    const order = this.#order;
+    while (this.#keys.size > idempotencyKeyLimit) this.#keys.delete(order[this.#oldest++] as string);
+    if (this.#oldest >= idempotencyKeyLimit) {
+      this.#order = order.slice(this.#oldest);
+      this.#oldest = 0;
+    }
   }
 }

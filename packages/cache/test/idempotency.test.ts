@@ -78,3 +78,40 @@ t.test('only the latest 4,096 keys are kept, and the keys are not stored in clea
     t.notOk(bytes.includes('message-key-'), `${file} holds no key in clear`);
   }
 });
+
+t.test('at the limit each new key forgets the oldest, on disk too (known after a restart)', async (t) => {
+  const path = t.testdir();
+  const { keyring } = await tempKeyring(t);
+  const cache = new LevelCache({ path, keyring, maxBatchRecords: 1000 });
+  await cache.open();
+  // Twice the limit at once (groups of 1,000), then one at a time: 4,106 keys forgotten in all.
+  const first = 8192;
+  await Promise.all(
+    Array.from({ length: first }, (_, i) => cache.append(draft(i), { idempotencyKey: `message-key-${i}` })),
+  );
+  for (let i = first; i < first + 10; i++)
+    await cache.append(draft(i), { idempotencyKey: `message-key-${i}` });
+  t.equal(await cache.append(draft(0), { idempotencyKey: 'message-key-4106' }), undefined, 'the oldest kept');
+  t.equal(
+    (await cache.append(draft(0), { idempotencyKey: 'message-key-4105' }))?.seq,
+    first + 11,
+    'the one before it forgotten',
+  );
+  await cache.close();
+
+  const reopened = new LevelCache({ path, keyring });
+  await reopened.open();
+  t.teardown(() => reopened.close());
+  t.equal(await reopened.append(draft(0), { idempotencyKey: 'message-key-4105' }), undefined, 'known again');
+  t.equal(await reopened.append(draft(0), { idempotencyKey: 'message-key-8201' }), undefined, 'newest kept');
+  t.equal(
+    (await reopened.append(draft(0), { idempotencyKey: 'message-key-4106' }))?.seq,
+    first + 12,
+    'storing the one before made the oldest go, on disk as well: 4,096 kept',
+  );
+  t.equal(
+    (await reopened.append(draft(0), { idempotencyKey: 'message-key-4107' }))?.seq,
+    first + 13,
+    'and so on, one for one',
+  );
+});

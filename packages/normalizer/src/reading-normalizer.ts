@@ -11,6 +11,7 @@ import type {
 import { GatewayError, nullLogger } from '@attache/core';
 import { CodedMapper, type CodeMaps } from './coded.js';
 import { FreeTextDeidentifier } from './deidentify.js';
+import { isoTime } from './iso-time.js';
 import type { ClockSource } from './system-clock.js';
 import { hasQuestionableBits, mapValue } from './values.js';
 
@@ -112,7 +113,7 @@ export class ReadingNormalizer {
       deviceId: device.id,
       adapter: reading.adapter,
       protocol: reading.protocol,
-      capturedAt: new Date(reading.receivedAt).toISOString(),
+      capturedAt: isoTime(reading.receivedAt),
       clock: this.#clock.provenance(reading.monotonicMs),
       observations,
     };
