@@ -56,6 +56,9 @@ function validity(cert: PeerCertificate): ProbeResult {
   return { notBeforeMs: Date.parse(cert.valid_from), notAfterMs: Date.parse(cert.valid_to) };
 }
 
+/** How long a probe waits after the handshake for the server's verdict on our certificate, without a ticket. */
+const settleMs = 200;
+
 /**
  * A TLS handshake with Node's own TLS (OpenSSL) and the uplink's certificate, key and CA, before
  * the SDK connects: it fails in milliseconds with a precise reason (wrong CA, wrong host name, a
@@ -98,18 +101,28 @@ export async function probeTls(config: UplinkConfig, timeoutMs: number): Promise
       socket.destroy();
       reject(new GatewayError('ATTACHE_UPLINK_CONNECT', explainTlsError(err), { cause: err }));
     };
+    // TLS 1.3: the server checks the client certificate after the handshake. An OpenSSL server
+    // (mosquitto) then sends its session tickets when it accepted it, an alert when it refused it:
+    // the first ticket is its verdict. A server that sends no ticket is waited for briefly.
+    let ticket = false;
+    let accepted = (): void => {
+      ticket = true;
+    };
+    socket.once('session', () => accepted());
     socket.once('secureConnect', () => {
       socket.off('error', fail);
       const cert = socket.getPeerCertificate();
-      // TLS 1.3: the server checks the client certificate after the handshake; wait for its verdict briefly.
-      const settle = setTimeout(() => {
+      accepted = () => {
+        clearTimeout(settle);
         socket.destroy();
         resolve(validity(cert));
-      }, 200);
+      };
+      const settle = setTimeout(accepted, settleMs);
       socket.once('error', (err) => {
         clearTimeout(settle);
         fail(err);
       });
+      if (ticket) accepted();
     });
     socket.once('error', fail);
     socket.once('timeout', () =>
