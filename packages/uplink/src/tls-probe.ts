@@ -101,28 +101,23 @@ export async function probeTls(config: UplinkConfig, timeoutMs: number): Promise
       socket.destroy();
       reject(new GatewayError('ATTACHE_UPLINK_CONNECT', explainTlsError(err), { cause: err }));
     };
-    // TLS 1.3: the server checks the client certificate after the handshake. An OpenSSL server
-    // (mosquitto) then sends its session tickets when it accepted it, an alert when it refused it:
-    // the first ticket is its verdict. A server that sends no ticket is waited for briefly.
-    let ticket = false;
-    let accepted = (): void => {
-      ticket = true;
-    };
-    socket.once('session', () => accepted());
     socket.once('secureConnect', () => {
       socket.off('error', fail);
       const cert = socket.getPeerCertificate();
-      accepted = () => {
+      const accepted = (): void => {
         clearTimeout(settle);
         socket.destroy();
         resolve(validity(cert));
       };
-      const settle = setTimeout(accepted, settleMs);
+      // Before TLS 1.3 the broker checked our certificate within the handshake. Under TLS 1.3 it
+      // does so after it: an OpenSSL broker (mosquitto) then sends its session tickets when it
+      // accepted the certificate, an alert when it refused it. One that sends no ticket is waited for briefly.
+      const settle = setTimeout(accepted, socket.getProtocol() === 'TLSv1.3' ? settleMs : 0);
+      socket.once('session', accepted);
       socket.once('error', (err) => {
         clearTimeout(settle);
         fail(err);
       });
-      if (ticket) accepted();
     });
     socket.once('error', fail);
     socket.once('timeout', () =>
