@@ -86,6 +86,11 @@ t.test('before a long drain the newest tables are merged at once; not before a s
   short.beforeDrain();
   await short.close();
   t.equal(await manual(), 0, 'a backlog below compactDrainedEvery: no compaction');
+  const never = new LevelCache({ ...options, compactDrainedEvery: 0 });
+  await never.open();
+  never.beforeDrain();
+  await never.close();
+  t.equal(await manual(), 0, 'compactDrainedEvery 0: no compaction');
   await cache.open();
   cache.beforeDrain();
   await cache.close(); // waits for the compaction
