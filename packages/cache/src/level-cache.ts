@@ -301,10 +301,12 @@ export class LevelCache implements Outbox, PatientTokenizer {
    * Tells the cache a drain is about to start (a window opens): with a backlog of at least
    * `compactDrainedEvery` records, the compaction its first records would start runs now, in the
    * background, so that the newest tables are merged while the drain has read nothing (see the
-   * README, "Memory"). A failure is logged, never thrown; nothing when the cache is not open.
+   * README, "Memory"); once per `compactDrainedEvery` records appended, so windows retried while
+   * the link is down do not rewrite the tables each time. Resolves once that compaction is over (at
+   * once when none started); a failure is logged, never thrown; nothing when the cache is not open.
    */
-  beforeDrain(): void {
-    if (this.#state.isOpen) this.#compactor.beforeDrain();
+  beforeDrain(): Promise<void> {
+    return this.#state.isOpen ? this.#compactor.beforeDrain() : Promise.resolve();
   }
 
   /**

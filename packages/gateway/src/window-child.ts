@@ -69,7 +69,7 @@ export function runWindowChild(o: WindowChildOptions): Promise<WindowReport> {
   const child = o.spawnWindow();
   // While the window process starts (its modules, the TLS connection: the gateway waits), the cache
   // merges its newest tables, which a long drain would otherwise do in its middle (LevelCache.beforeDrain).
-  o.cache.beforeDrain();
+  void o.cache.beforeDrain();
   // The window process may die at any moment: a send into its closed channel is expected then
   // (EPIPE), and must never become an uncaught 'error' that stops the gateway.
   child.on('error', (err) => o.log.warn({ err }, 'window process channel error'));
