@@ -61,12 +61,12 @@ export class OutboxCompactor {
     if (this.#running !== undefined) return;
     const drained = session.backlog.records === 0;
     if (drained && compactAfterRecords > 0 && this.#removed >= compactAfterRecords) {
-      this.#background(this.compact(), 'compacting the cache after a drain failed');
+      void this.#background(this.compact(), 'compacting the cache after a drain failed');
     } else if (!drained && compactDrainedEvery > 0 && this.#sinceStep >= compactDrainedEvery) {
       this.#sinceStep = 0;
       const upTo = this.#removedUpTo;
       const step = session.read((database) => session.guard(compactOutbox(database, upTo), 'compaction'));
-      this.#background(step, 'compacting the drained part of the cache failed');
+      void this.#background(step, 'compacting the drained part of the cache failed');
     }
   }
 
