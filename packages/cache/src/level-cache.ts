@@ -318,6 +318,18 @@ export class LevelCache implements Outbox, PatientTokenizer {
   }
 
   /**
+   * Tells the cache a drain is about to start (a window opens): with a backlog of at least
+   * `compactDrainedEvery` records, the compaction its first records would start runs now, in the
+   * background, so that the newest tables are merged while the drain has read nothing (see the
+   * README, "Memory"); once per `compactDrainedEvery` records appended, so windows retried while
+   * the link is down do not rewrite the tables each time. Resolves once that compaction is over (at
+   * once when none started); a failure is logged, never thrown; nothing when the cache is not open.
+   */
+  beforeDrain(): Promise<void> {
+    return this.#state.isOpen ? this.#compactor.beforeDrain() : Promise.resolve();
+  }
+
+  /**
    * Compacts the outbox's key range so the space of removed records is given back (LevelDB would
    * otherwise keep them and their tombstones until its own compactions reach them), then stores the
    * time, which `health()` reports as `lastCompactionAt`. Runs beside appends and reads. Rejects

@@ -52,11 +52,27 @@ export async function readRecords(
   let count = 0;
   let bytes = 0;
   const iterator = database.outbox.iterator({ gt: seqKey(options.afterSeq) });
+  // The step after the one being opened: what is left to fill, `bytes` and `count` counted as if
+  // every entry fetched so far were handed out (0 when the page will be full without more).
+  const stepAfter = (fetchedBytes: number, fetched: number) =>
+    fetchedBytes >= maxBytes
+      ? 0
+      : Math.min(maxStep, limit - fetched, Math.ceil((maxBytes - fetchedBytes) / average) + 1);
+  // The next step is asked of LevelDB (its own thread) before this one is opened (here): fetching
+  // and deciphering overlap. At most one step is fetched ahead, and none once the page looks full.
+  let ahead: Promise<[string, Buffer][]> | undefined = iterator.nextv(Math.max(1, stepAfter(0, 0)));
   try {
-    for (;;) {
-      const step = Math.min(maxStep, limit - count, Math.ceil((maxBytes - bytes) / average) + 1);
-      const entries = await iterator.nextv(Math.max(1, step));
+    while (ahead !== undefined) {
+      const entries = await ahead;
+      ahead = undefined;
       if (entries.length === 0) break;
+      let fetchedBytes = bytes;
+      for (const [, value] of entries) fetchedBytes += plainLength(value) + separatorBytes;
+      const next = stepAfter(fetchedBytes, count + entries.length);
+      if (next > 0) {
+        ahead = iterator.nextv(next);
+        ahead.catch(() => {}); // met by the await above, or dropped with the iterator
+      }
       for (const [key, value] of entries) {
         const size = plainLength(value);
         const added = count > 0 ? size + separatorBytes : size;
@@ -73,6 +89,9 @@ export async function readRecords(
         sink(seq, plain);
         if (count >= limit) return { count, bytes, suspects };
       }
+      // Records that failed authentication left room: fetch on when nothing was asked ahead.
+      if (ahead === undefined && count < limit && bytes < maxBytes)
+        ahead = iterator.nextv(stepAfter(bytes, count));
     }
   } finally {
     await iterator.close();

@@ -195,6 +195,25 @@ t.test('a flipped byte or a value moved to another key is quarantined; the other
   );
 });
 
+t.test('a page read past bad records still fills up to maxBytes, in seq order', async (t) => {
+  const { keyring } = await tempKeyring(t);
+  const path = t.testdir();
+  const { records } = await fill(t, path, keyring);
+  await rawOutbox(path, async (outbox) => {
+    const two = (await outbox.get(seqKey(2))) as Buffer;
+    await outbox.put(seqKey(2), Buffer.concat([two.subarray(0, -1), Buffer.from([(two.at(-1) ?? 0) ^ 1])]));
+    await outbox.put(seqKey(5), (await outbox.get(seqKey(4))) as Buffer);
+  });
+  const { cache } = await opened(t, path, keyring);
+  // Room for four records: what LevelDB was asked for first (five, two of them bad) leaves room,
+  // so the page reads on.
+  const json = [1, 3, 4, 6].map((seq) => JSON.stringify(records[seq - 1])).join(',');
+  const page = await cache.readPage({ afterSeq: 0, limit: 10, maxBytes: Buffer.byteLength(json) });
+  t.match(page, { firstSeq: 1, lastSeq: 6, count: 4 });
+  t.equal(Buffer.from(page?.json ?? []).toString('utf8'), json, 'the good records, whole and in order');
+  t.equal(await cache.quarantineCount(), 2);
+});
+
 t.test('a tampered state value or token entry is quarantined, never returned', async (t) => {
   const { keyring } = await tempKeyring(t);
   const path = t.testdir();

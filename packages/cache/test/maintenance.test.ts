@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LevelCache } from '@attache/cache';
@@ -66,6 +66,42 @@ t.test('a long drain gives space back as it goes, before the outbox is empty', a
   t.equal((await cache.stats()).records, 4000, 'the records left are all there');
   t.equal((await cache.read({ afterSeq: 0, limit: 1, maxBytes: 1e6 }))[0]?.seq, 16_001);
   t.throws(() => new LevelCache({ path: 'x', keyring, compactDrainedEvery: 1.5 }), TypeError);
+});
+
+t.test('before a long drain the newest tables are merged at once; not before a short one', async (t) => {
+  const { keyring } = await tempKeyring(t);
+  const path = t.testdir();
+  const options = { path, keyring, compactAfterRecords: 0, compactDrainedEvery: 5000 };
+  const cache = new LevelCache(options);
+  t.teardown(() => cache.close());
+  await cache.beforeDrain(); // not open: nothing
+  await cache.open();
+  await fill(cache, 20_000); // several memory tables written out: level 0 holds the newest
+  // LevelDB logs each compaction it runs in the database's LOG file.
+  const manual = async () =>
+    ((await readFile(join(path, 'LOG'), 'utf8')).match(/Manual compaction/g) ?? []).length;
+  const short = new LevelCache({ ...options, compactDrainedEvery: 50_000 });
+  await cache.close();
+  await short.open();
+  await short.beforeDrain();
+  await short.close();
+  t.equal(await manual(), 0, 'a backlog below compactDrainedEvery: no compaction');
+  const never = new LevelCache({ ...options, compactDrainedEvery: 0 });
+  await never.open();
+  await never.beforeDrain();
+  await never.close();
+  t.equal(await manual(), 0, 'compactDrainedEvery 0: no compaction');
+  await cache.open();
+  await cache.beforeDrain();
+  const merged = await manual();
+  t.ok(merged > 0, 'a backlog of compactDrainedEvery or more: compacted before any remove');
+  await cache.beforeDrain();
+  t.equal(await manual(), merged, 'not again for the next window (the link is down, say)');
+  await fill(cache, 5000, 20_000);
+  await cache.beforeDrain();
+  t.ok((await manual()) > merged, 'again once compactDrainedEvery more records were appended');
+  t.equal((await cache.stats()).records, 25_000, 'every record still there');
+  t.equal((await cache.read({ afterSeq: 0, limit: 1, maxBytes: 1e6 }))[0]?.seq, 1);
 });
 
 t.test('compact() on demand, and no compaction for a small drain', async (t) => {

@@ -67,6 +67,9 @@ export function runWindowChild(o: WindowChildOptions): Promise<WindowReport> {
   const acked: Acked = { records: 0, messages: 0, bytes: 0, firstSeq: null, lastSeq: null };
   const served: Served = new Map();
   const child = o.spawnWindow();
+  // While the window process starts (its modules, the TLS connection: the gateway waits), the cache
+  // merges its newest tables, which a long drain would otherwise do in its middle (LevelCache.beforeDrain).
+  void o.cache.beforeDrain();
   // The window process may die at any moment: a send into its closed channel is expected then
   // (EPIPE), and must never become an uncaught 'error' that stops the gateway.
   child.on('error', (err) => o.log.warn({ err }, 'window process channel error'));

@@ -47,6 +47,18 @@ export class MqttSession {
   }
 
   /**
+   * Starts loading the SDK (the CRT's native library and its modules, ~0.2 s of CPU on an x86 VM),
+   * so that a window can load it while it waits on the network (the TLS probe). Never rejects:
+   * a failure to load is `create()`'s to report.
+   */
+  static preload(): Promise<void> {
+    return import('aws-iot-device-sdk-v2').then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  /**
    * Loads the SDK and builds a client (not yet started). Rejects `ATTACHE_UPLINK_CONNECT` when the
    * certificate, key or CA file cannot be loaded.
    */

@@ -56,6 +56,9 @@ function validity(cert: PeerCertificate): ProbeResult {
   return { notBeforeMs: Date.parse(cert.valid_from), notAfterMs: Date.parse(cert.valid_to) };
 }
 
+/** How long a probe waits after the handshake for the server's verdict on our certificate, without a ticket. */
+const settleMs = 200;
+
 /**
  * A TLS handshake with Node's own TLS (OpenSSL) and the uplink's certificate, key and CA, before
  * the SDK connects: it fails in milliseconds with a precise reason (wrong CA, wrong host name, a
@@ -101,11 +104,16 @@ export async function probeTls(config: UplinkConfig, timeoutMs: number): Promise
     socket.once('secureConnect', () => {
       socket.off('error', fail);
       const cert = socket.getPeerCertificate();
-      // TLS 1.3: the server checks the client certificate after the handshake; wait for its verdict briefly.
-      const settle = setTimeout(() => {
+      const accepted = (): void => {
+        clearTimeout(settle);
         socket.destroy();
         resolve(validity(cert));
-      }, 200);
+      };
+      // Before TLS 1.3 the broker checked our certificate within the handshake. Under TLS 1.3 it
+      // does so after it: an OpenSSL broker (mosquitto) then sends its session tickets when it
+      // accepted the certificate, an alert when it refused it. One that sends no ticket is waited for briefly.
+      const settle = setTimeout(accepted, socket.getProtocol() === 'TLSv1.3' ? settleMs : 0);
+      socket.once('session', accepted);
       socket.once('error', (err) => {
         clearTimeout(settle);
         fail(err);

@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { getFreePort, isListening } from '@attache/devkit';
+import { createTestPki, getFreePort, isListening } from '@attache/devkit';
 import { amazonRootCasFile, brokerCaFile, IotCoreUplink, probeTls, tlsPolicy } from '@attache/uplink';
 import t from 'tap';
 import {
@@ -25,10 +25,14 @@ interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-/** A mosquitto with the fixture's PKI that negotiates TLS 1.0-1.1 only. */
-async function legacyBroker(t: Teardown, fixture: BrokerFixture): Promise<number> {
+/** A mosquitto with the fixture's PKI that negotiates TLS 1.0-1.1 only (with `max` 1.2: TLS 1.2 only). */
+async function legacyBroker(
+  t: Teardown,
+  fixture: BrokerFixture,
+  max: '1.1' | '1.2' = '1.1',
+): Promise<number> {
   const port = await getFreePort();
-  const opensslConf = join(fixture.dir, 'tls11-openssl.cnf');
+  const opensslConf = join(fixture.dir, `tls${max}-openssl.cnf`);
   await writeFile(
     opensslConf,
     [
@@ -38,20 +42,20 @@ async function legacyBroker(t: Teardown, fixture: BrokerFixture): Promise<number
       '[ssl]',
       'system_default = sd',
       '[sd]',
-      'MinProtocol = TLSv1',
-      'MaxProtocol = TLSv1.1',
-      'CipherString = DEFAULT@SECLEVEL=0',
+      `MinProtocol = ${max === '1.1' ? 'TLSv1' : 'TLSv1.2'}`,
+      `MaxProtocol = TLSv${max}`,
+      `CipherString = ${max === '1.1' ? 'DEFAULT@SECLEVEL=0' : 'DEFAULT'}`,
       '',
     ].join('\n'),
   );
-  const conf = join(fixture.dir, 'tls11-mosquitto.conf');
+  const conf = join(fixture.dir, `tls${max}-mosquitto.conf`);
   const { pki } = fixture;
   const lines = [
     `listener ${port} 127.0.0.1`,
     `cafile ${pki.caFile}`,
     `certfile ${pki.serverCertFile}`,
     `keyfile ${pki.serverKeyFile}`,
-    'tls_version tlsv1.1',
+    `tls_version tlsv${max}`,
     'require_certificate true',
     'use_identity_as_username true',
     'allow_anonymous false',
@@ -156,6 +160,26 @@ t.test('a broker whose certificate does not chain to the pinned roots is refused
   });
   await t.resolves(probeTls(uplinkConfig(fixture), 5000), 'with its own CA it passes');
 });
+
+t.test(
+  'a TLS 1.2 broker: the probe passes at the handshake, and a certificate it refuses is named',
+  async (t) => {
+    // Before TLS 1.3 the broker judges our certificate within the handshake: no wait after it.
+    const fixture = await startBroker();
+    t.teardown(fixture.cleanup);
+    const port = await legacyBroker(t, fixture, '1.2');
+    const config = { ...uplinkConfig(fixture), port };
+    await t.resolves(probeTls(config, 5000), 'our certificate accepted');
+    const rogue = await createTestPki(join(fixture.dir, 'rogue'), { thingName: gatewayId });
+    await t.rejects(
+      probeTls({ ...config, certFile: rogue.clientCertFile, keyFile: rogue.clientKeyFile }, 5000),
+      {
+        code: 'ATTACHE_UPLINK_CONNECT',
+        message: /refused this gateway's certificate/,
+      },
+    );
+  },
+);
 
 t.test('a fipsOnly gateway refuses a broker offering only TLS 1.1, saying so', async (t) => {
   const fixture = await startBroker();

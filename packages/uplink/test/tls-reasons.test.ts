@@ -125,6 +125,20 @@ t.test('a CA that did not sign the broker certificate fails at once, naming upli
   t.equal(kept, 5);
 });
 
+t.test("a gateway certificate the broker does not trust fails with the broker's refusal", async (t) => {
+  // TLS 1.3: the broker judges our certificate after the handshake, so the probe waits for its
+  // verdict (a session ticket when it accepted it, as for every window of the other tests).
+  const fixture = await startBroker();
+  t.teardown(fixture.cleanup);
+  const rogue = await createTestPki(join(fixture.dir, 'rogue'), { thingName: gatewayId });
+  const config = { certFile: rogue.clientCertFile, keyFile: rogue.clientKeyFile };
+  const { result, kept } = await failedWindow(config, fixture);
+  t.equal(result.outcome, 'failed');
+  t.equal(result.error?.code, 'ATTACHE_UPLINK_CONNECT');
+  t.match(result.error?.message, /refused this gateway's certificate.*registered and active/s);
+  t.equal(kept, 5, 'every record kept');
+});
+
 t.test('an endpoint outside the allowed regions is refused before any connection', async (t) => {
   const outbox = new MemoryOutbox();
   outbox.add(3);
