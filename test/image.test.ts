@@ -588,6 +588,23 @@ t.test('provisioning: the bundle config is pointed at the appliance paths and st
     0o644,
     "readable by the service's user under the unit's umask 077",
   );
+
+  // The thing and its groups as provisioned, for the root release installer.
+  await writeFile(join(dir, 'groups.json'), JSON.stringify({ jobs: { thingGroups: ['ward4', 'icu', 7] } }));
+  const groups = await attempt(process.execPath, [helper, 'groups', join(dir, 'groups.json')]);
+  t.equal(groups.output, 'ward4,icu\n', "the config's thing groups");
+  await writeFile(join(dir, 'none.json'), '{}');
+  t.equal((await attempt(process.execPath, [helper, 'groups', join(dir, 'none.json')])).output, '\n');
+  await attempt(process.execPath, [
+    helper,
+    'state',
+    state,
+    'provisioned',
+    'ok',
+    'gatewayId=gw-7',
+    'thingGroups=ward4,icu',
+  ]);
+  t.match(JSON.parse(await readFile(state, 'utf8')), { gatewayId: 'gw-7', thingGroups: ['ward4', 'icu'] });
 });
 
 t.test(
