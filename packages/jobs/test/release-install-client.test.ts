@@ -43,7 +43,7 @@ async function installer(t: Test, answer: (socket: Socket, received: Buffer) => 
 }
 
 t.test('the request line and the bundle go over; the answer comes back', async (t) => {
-  let seen = Buffer.alloc(0);
+  let seen: Buffer = Buffer.alloc(0);
   const socket = await installer(t, (s, received) => {
     seen = received;
     s.end('{"ok":true,"version":"1.1.0","release":"releases/1.1.0","previous":"releases/1.0.0"}\n');
