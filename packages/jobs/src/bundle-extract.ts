@@ -203,17 +203,12 @@ export async function extractBundle(archive: string, into: string): Promise<Extr
       const slash = path.lastIndexOf('/');
       if (slash > 0) directory(path.slice(0, slash));
       if (dirs.has(path) || files.has(path)) throw unsafe(`${JSON.stringify(name)} twice`);
-      let fd: number;
-      try {
-        fd = openSync(
-          join(into, path),
-          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-          0o600,
-        );
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw unsafe(`${JSON.stringify(name)} twice`);
-        throw err;
-      }
+      // New, and never through a link: nothing in `into` was made but by this loop.
+      const fd = openSync(
+        join(into, path),
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600,
+      );
       files.add(path);
       try {
         for await (const piece of reader.pieces(size)) writeSync(fd, piece);
