@@ -82,12 +82,13 @@ function header(name: string, type: string, size: number, link = ''): Buffer {
 
 /** A release bundle; `extra` adds an entry of another type (a symlink, a path with `..`). */
 function bundle(version: string, extra?: { name: string; type: string; link?: string }): Buffer {
-  const bin = Buffer.from(`// release ${version}\n`);
+  const bin = Buffer.from(`console.log('release ${version} ran as uid ' + process.getuid());\n`);
   const parts = [
     header('./packages/cli/dist/', '5', 0),
     header('./packages/cli/dist/bin.js', '0', bin.length),
     bin,
     Buffer.alloc(512 - bin.length),
+    header('./packages/cli/dist/cli.cjs', '0', 0),
   ];
   if (extra) parts.push(header(extra.name, extra.type, 0, extra.link));
   parts.push(Buffer.alloc(1024));
@@ -134,7 +135,8 @@ lib=/usr/local/lib/attache
 mkdir -p $lib/releases/1.0.0/packages/cli/dist /opt/attache/releases /var/lib/attache/trust /var/lib/attache/gateway/jobs
 printf '// release 1.0.0\\n' > $lib/releases/1.0.0/packages/cli/dist/bin.js
 printf '{"version":"1.0.0","installedAt":"image"}\\n' > $lib/releases/1.0.0/.release.json
-cp "$w/attache-release-install.mjs" "$overlay/usr/local/lib/attache/attache-release-switch-back" $lib/
+cp "$w/attache-release-install.mjs" "$overlay/usr/local/lib/attache/attache-release-switch-back" \\
+  "$overlay/usr/local/lib/attache/attache-code-cache-refresh" $lib/
 ln -s $lib/releases/1.0.0 /opt/attache/releases/1.0.0
 ln -s releases/1.0.0 /opt/attache/current
 cp "$w/jobs-signing.pem" /var/lib/attache/trust/jobs-signing.pem
@@ -218,7 +220,7 @@ t.test(
 echo "== answer"; ask "$w/good"
 echo "== tree"; stat -c '%U:%G %a %n' $lib/releases/1.1.0 $lib/releases/1.1.0/packages/cli/dist/bin.js /opt/attache /opt/attache/releases
 echo "== links"; readlink /opt/attache/current /opt/attache/previous /opt/attache/releases/1.1.0
-echo "== code"; cat /opt/attache/current/packages/cli/dist/bin.js
+echo "== refresh"; $lib/attache-code-cache-refresh /opt/attache /usr/bin/node
 echo "== attache"
 as_attache touch /opt/attache/x 2>&1 | sed 's/.*Permission denied.*/denied/'
 as_attache ln -sfn /tmp /opt/attache/current 2>&1 | sed 's/.*Permission denied.*/denied/'
@@ -247,7 +249,11 @@ echo "== again"; ask "$w/good"
       'releases/1.1.0\nreleases/1.0.0\n/usr/local/lib/attache/releases/1.1.0\n',
       'current, previous, the link',
     );
-    t.equal(s.code, '// release 1.1.0\n', 'current leads to the new release');
+    t.match(
+      s.refresh,
+      /is root's alone: making its code cache with \/usr\/bin\/node .*\nrelease 1\.1\.0 ran as uid 0\n/,
+      "the code cache refresh takes the installed release as root's alone (and current leads to it)",
+    );
     t.equal(
       s.attache,
       'denied\ndenied\ndenied\n',
@@ -255,7 +261,7 @@ echo "== again"; ask "$w/good"
     );
     t.match(JSON.parse(s.again as string), { ok: true, note: 'already running' });
     t.match(log, /job sw-1\.1\.0 \(execution 1\): release 1\.1\.0, signature verified/);
-    t.match(log, /release 1\.1\.0 installed \(1 files, 17 bytes\) and switched to, from releases\/1\.0\.0/);
+    t.match(log, /release 1\.1\.0 installed \(2 files, \d+ bytes\) and switched to, from releases\/1\.0\.0/);
   },
 );
 
