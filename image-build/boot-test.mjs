@@ -519,6 +519,17 @@ async function main() {
         malloc === 'MALLOC_MMAP_THRESHOLD_=131072',
       `${cmdline.trim()}; ${malloc}`,
     );
+    // Software updates: the releases are root's, the root installer listens for attache only.
+    const installRoot = (
+      await ssh(
+        'stat -c "%U %a" /opt/attache /opt/attache/releases /usr/local/lib/attache/releases; stat -L -c "%U:%G %a" /run/attache-release-install.sock; systemctl is-active attache-release-install.socket; runuser -u attache -- touch /opt/attache/x 2>&1 | grep -c "Permission denied"; true',
+      )
+    ).trim();
+    check(
+      "the install root is root's, and attache may only ask the root release installer",
+      installRoot === 'root 755\nroot 755\nroot 755\nroot:attache 660\nactive\n1',
+      installRoot.replace(/\n/g, '; '),
+    );
     const statusText = await ssh('attache status 2>&1').catch((err) => err.message);
     check(
       'attache status (text) on the box reaches the running gateway',

@@ -16,13 +16,15 @@ tar -C "$here/overlay" --owner=0 --group=0 -cf - . | tar -C "$root" --no-same-ow
 install -m 0644 "$here/../udev-rules/"*.rules "$root/etc/udev/rules.d/"
 rm -rf "$root/opt/attache" "$root/usr/local/lib/attache/releases"
 cp -r "$app" "$root/opt/attache"
-# The image's own release lives where only root can change anything on its path, outside /opt/attache
-# (which tmpfiles.d gives to attache for software updates): its place there is a symlink. So root may
-# run it to make its code cache after a Node upgrade (attache-code-cache-refresh).
+# Releases live in /usr/local/lib/attache/releases (root's all the way from /), each linked from
+# /opt/attache/releases: the image's own here, and every release a software update installs, by the
+# root release installer (attache-release-install.mjs, the image's code, outside every release).
+# So root may run the release `current` names (the technician's `sudo attache`, the code cache refresh).
 version=$(basename "$(readlink "$root/opt/attache/current")")
 mkdir -p "$root/usr/local/lib/attache/releases"
 mv "$root/opt/attache/releases/$version" "$root/usr/local/lib/attache/releases/$version"
 ln -s "/usr/local/lib/attache/releases/$version" "$root/opt/attache/releases/$version"
+mv "$root/opt/attache/attache-release-install.mjs" "$root/usr/local/lib/attache/attache-release-install.mjs"
 chown -R 0:0 "$root/opt/attache" "$root/usr/local/lib/attache"
 chmod -R go-w "$root/opt/attache" "$root/usr/local/lib/attache"
 ln -sfn /opt/attache/current/packages/cli/dist/bin.js "$root/usr/local/bin/attache"
@@ -40,7 +42,7 @@ info "users, units"
 chroot "$root" systemd-sysusers
 chroot "$root" passwd --lock root >/dev/null
 chroot "$root" systemctl enable attache.service attache-provision.service attache-ssh-hostkeys.service attache-firewall.service \
-  attache-firewall.path attache-console.service attache-code-cache.service attache-code-cache.path attache-code-cache-refresh.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
+  attache-firewall.path attache-console.service attache-code-cache.service attache-code-cache.path attache-code-cache-refresh.service attache-release-install.socket systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
 # The data partition is mounted at /var/lib/attache; the image's own directory stays empty.
 mkdir -p "$root/var/lib/attache"
 chmod 0755 "$root/var/lib/attache"

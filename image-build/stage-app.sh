@@ -5,6 +5,8 @@
 # DEST/releases/<version> (marked complete by its .release.json), DEST/current -> releases/<version>,
 # plus DEST/packages and DEST/package.json through `current`, for the paths that name the app
 # directly (/usr/local/bin/attache). A software-update bundle is a tar.gz of such a release tree.
+# Beside them, DEST/attache-release-install.mjs: the root release installer (scripts/bundle-installer.mjs),
+# which customize.sh moves outside /opt/attache (root runs it, never a release's code).
 # The release is the esbuild bundle of the built workspaces (scripts/bundle.mjs: the CLI, the window
 # process and pino's workers, split into ES modules) plus only the native modules and what they
 # require, taken from `npm ci --omit=dev --ignore-scripts` of the lockfile; it keeps only their
@@ -38,6 +40,8 @@ rm -rf "$dest"
 mkdir -p "$dest/releases"
 info "bundle (esbuild)"
 node "$repo/scripts/bundle.mjs" "$release" --modules "$prod/node_modules" | sed 's/^/    /'
+
+node "$repo/scripts/bundle-installer.mjs" "$dest/attache-release-install.mjs" | sed 's/^/    /'
 
 before=$(du -sm "$release/node_modules" | cut -f1)
 node "$here/prune-prebuilds.mjs" "$release/node_modules" linux arm64

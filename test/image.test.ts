@@ -44,6 +44,7 @@ t.test('shellcheck: the build and on-box scripts are clean', async (t) => {
     join(overlay, 'usr/local/sbin/attache-provision'),
     join(overlay, 'usr/local/sbin/attache-hotplug'),
     join(overlay, 'usr/local/lib/attache/attache-release-guard'),
+    join(overlay, 'usr/local/lib/attache/attache-release-switch-back'),
     join(overlay, 'usr/local/lib/attache/attache-code-cache-refresh'),
   ];
   t.ok(scripts.length >= 7, `${scripts.length} scripts`);
@@ -87,9 +88,12 @@ t.test('systemd-analyze verify: the units are valid', async (t) => {
     });
     await writeFile(join(dir, unit), text);
   }
-  // A template is verified through an instance, as udev starts it.
+  // A template is verified through an instance, as udev (or the socket, for each connection) starts it.
   await cp(join(dir, 'attache-hotplug@.service'), join(dir, 'attache-hotplug@ttyUSB0.service'));
-  const targets = units.filter((u) => !u.endsWith('@.service')).concat('attache-hotplug@ttyUSB0.service');
+  await cp(join(dir, 'attache-release-install@.service'), join(dir, 'attache-release-install@0.service'));
+  const targets = units
+    .filter((u) => !u.endsWith('@.service'))
+    .concat('attache-hotplug@ttyUSB0.service', 'attache-release-install@0.service');
   const result = await attempt('systemd-analyze', [
     'verify',
     '--man=no',
@@ -124,6 +128,7 @@ const exposureLimits: Record<string, number> = {
   'attache-console.service': 2.0,
   'attache-code-cache.service': 2.0,
   'attache-code-cache-refresh.service': 2.0,
+  'attache-release-install@.service': 2.0,
 };
 
 t.test('systemd-analyze security: the units of attache <= 2.0, every root helper <= 5.0', async (t) => {
@@ -142,12 +147,18 @@ t.test('systemd-analyze security: the units of attache <= 2.0, every root helper
   }
 });
 
-// The release is attache's to change: software updates install releases under /opt/attache (the
-// service's) and switch `current`, which /usr/local/bin/attache and every unit's bin.js go through.
+// What runs the release's code: /opt/attache (where `current` leads), /usr/local/bin/attache (a
+// symlink into it) and every unit's bin.js. Releases are root's now (the root release installer
+// installs them), but a unit root starts by itself still runs none: it would run whatever release
+// `current` names at that moment.
 const releaseCode = /\/opt\/attache\b|\/usr\/local\/bin\/attache\b|\bbin\.js\b/;
 // The one root command that may run a release: only one that is root's alone, checked component by
 // component first (test/code-cache-refresh.test.ts).
 const rootsAloneCheck = '/usr/local/lib/attache/attache-code-cache-refresh';
+// Root commands that name /opt/attache to manage it, never to run what is there: the root release
+// installer (the image's own bundle, run by Debian's Node) and the switch back of a rollback.
+const installer = '/usr/bin/node /usr/local/lib/attache/attache-release-install.mjs ';
+const switchBack = '/usr/local/lib/attache/attache-release-switch-back';
 
 interface UnitCommand {
   unit: string;
@@ -178,10 +189,18 @@ t.test("no root unit runs the release's code, which attache can change", async (
   const commands = await unitCommands();
   t.ok(commands.length >= 12, `${commands.length} command lines`);
   const rootScripts = new Set<string>();
+  const managers = new Set<string>();
   for (const { unit, key, line, root, ambient } of commands) {
     const program = line.split(/\s+/)[0] as string;
     if (root && program === rootsAloneCheck) t.pass(`${unit} ${key}: only a release of root's alone`);
-    if (root && program !== rootsAloneCheck) {
+    if (root && (line.startsWith(installer) || program === switchBack)) {
+      t.notMatch(
+        line,
+        /\/usr\/local\/bin\/attache\b|\bbin\.js\b/,
+        `${unit} ${key}: manages releases, runs none`,
+      );
+      managers.add(line.startsWith(installer) ? installer.trim() : program);
+    } else if (root && program !== rootsAloneCheck) {
       t.notMatch(line, releaseCode, `${unit} ${key} runs as root and names no release code: ${line}`);
       if (program.startsWith('/usr/local/')) rootScripts.add(program);
     }
@@ -197,7 +216,28 @@ t.test("no root unit runs the release's code, which attache can change", async (
   t.same(
     [...rootScripts].sort(),
     ['/usr/local/sbin/attache-provision'],
-    'the scripts root units run (besides the check)',
+    'the scripts root units run (besides the check and the release managers)',
+  );
+  t.same(
+    [...managers].sort(),
+    [installer.trim(), switchBack].sort(),
+    'the installer and the switch back run as root',
+  );
+  // The switch back runs no program from the install root: it reads links and renames one.
+  const back = (await readFile(join(overlay, switchBack), 'utf8'))
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l));
+  for (const l of back.filter((l) => l.includes('$root'))) {
+    t.match(
+      l,
+      /^\s*(current=\$\(readlink "\$root\/current"\)|previous=\$\(readlink "\$root\/previous"\)|link=\$root\/\.current\.switch-back\.\$\$|if \[ "\$ok" != yes \] \|\| \[ ! -d "\$root\/\$previous" \]|if ! \{ ln -sfn "\$previous" "\$link" && mv -T "\$link" "\$root\/current"; \}; then|sync "\$root"|.*say ".*"|root=\$\{1:\?.*\})/,
+      `${switchBack}: only reads and switches links: ${l.trim()}`,
+    );
+  }
+  t.match(
+    back.join('\n'),
+    /setpriv --reuid="\$user" --regid="\$user" --clear-groups --inh-caps=-all -- head -c 4096/,
+    "the service's marker is read with the service's rights",
   );
   // A root script runs the release's code only as attache, through setpriv.
   for (const script of rootScripts) {
@@ -548,6 +588,23 @@ t.test('provisioning: the bundle config is pointed at the appliance paths and st
     0o644,
     "readable by the service's user under the unit's umask 077",
   );
+
+  // The thing and its groups as provisioned, for the root release installer.
+  await writeFile(join(dir, 'groups.json'), JSON.stringify({ jobs: { thingGroups: ['ward4', 'icu', 7] } }));
+  const groups = await attempt(process.execPath, [helper, 'groups', join(dir, 'groups.json')]);
+  t.equal(groups.output, 'ward4,icu\n', "the config's thing groups");
+  await writeFile(join(dir, 'none.json'), '{}');
+  t.equal((await attempt(process.execPath, [helper, 'groups', join(dir, 'none.json')])).output, '\n');
+  await attempt(process.execPath, [
+    helper,
+    'state',
+    state,
+    'provisioned',
+    'ok',
+    'gatewayId=gw-7',
+    'thingGroups=ward4,icu',
+  ]);
+  t.match(JSON.parse(await readFile(state, 'utf8')), { gatewayId: 'gw-7', thingGroups: ['ward4', 'icu'] });
 });
 
 t.test(
@@ -714,3 +771,65 @@ t.test('the unit lets the service rewrite its config but not the trust anchors',
   t.match(tmpfiles, /^d \/var\/lib\/attache\/trust +0755 root +root/m);
   t.match(tmpfiles, /^d \/var\/lib\/attache\/gateway\/identity +0700 attache +attache/m);
 });
+
+t.test(
+  "software updates: the service cannot write the releases; root installs them with the image's code",
+  async (t) => {
+    const service = await readFile(join(unitDir, 'attache.service'), 'utf8');
+    const writable = /^ReadWritePaths=(.*)$/m.exec(service)?.[1]?.split(/\s+/) ?? [];
+    t.notOk(
+      writable.some((p) => '/opt/attache'.startsWith(p) || '/usr/local/lib/attache/releases'.startsWith(p)),
+      'neither /opt/attache nor the release store is writable by the service',
+    );
+    const socket = await readFile(join(unitDir, 'attache-release-install.socket'), 'utf8');
+    const listen = /^ListenStream=(.*)$/m.exec(socket)?.[1];
+    t.match(
+      service,
+      new RegExp(`^Environment=.*\\bATTACHE_RELEASE_INSTALLER=${listen}\\b`, 'm'),
+      'the service asks on that socket',
+    );
+    t.match(socket, /^SocketUser=root$/m);
+    t.match(socket, /^SocketGroup=attache$/m);
+    t.match(socket, /^SocketMode=0660$/m, 'only root and attache may connect');
+    t.match(socket, /^Accept=yes$/m);
+    t.match(socket, /^MaxConnections=1$/m, 'one install at a time');
+    const instance = await readFile(join(unitDir, 'attache-release-install@.service'), 'utf8');
+    t.match(instance, /^StandardInput=socket$/m);
+    t.match(instance, /^ReadWritePaths=\/opt\/attache \/usr\/local\/lib\/attache\/releases$/m);
+    t.match(instance, /^CapabilityBoundingSet=$/m, 'root without capabilities');
+    const tmpfiles = await readFile(join(overlay, 'usr/lib/tmpfiles.d/attache.conf'), 'utf8');
+    t.match(tmpfiles, /^z \/opt\/attache +0755 root +root/m);
+    t.match(tmpfiles, /^z \/opt\/attache\/releases +0755 root +root/m);
+    t.match(tmpfiles, /^z \/usr\/local\/lib\/attache\/releases +0755 root +root/m);
+    t.notMatch(
+      tmpfiles,
+      /^\w \/(opt|usr)\/\S* +\d+ attache/m,
+      "nothing under /opt or /usr is the service user's",
+    );
+    // The image build makes the installer and puts it outside every release.
+    t.match(
+      await readFile(join(imageBuild, 'stage-app.sh'), 'utf8'),
+      /scripts\/bundle-installer\.mjs" "\$dest\/attache-release-install\.mjs"/,
+    );
+    const customize = await readFile(join(imageBuild, 'customize.sh'), 'utf8');
+    t.match(
+      customize,
+      /mv "\$root\/opt\/attache\/attache-release-install\.mjs" "\$root\/usr\/local\/lib\/attache\/attache-release-install\.mjs"/,
+    );
+    t.match(customize, /systemctl enable [^\n]*\\\n[^\n]*\battache-release-install\.socket\b/);
+    // Root runs it: it loads nothing at run time but Node's own modules and starts no program.
+    const dir = await mkdtemp(join(tmpdir(), 'attache-installer-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const built = await attempt(process.execPath, [
+      join(repo, 'scripts/bundle-installer.mjs'),
+      join(dir, 'i.mjs'),
+    ]);
+    t.equal(built.code, 0, built.output);
+    t.match(
+      built.output,
+      /imports only node:crypto node:fs node:fs\/promises node:path node:util node:zlib$/m,
+    );
+    const code = await readFile(join(dir, 'i.mjs'), 'utf8');
+    t.notMatch(code, /child_process|\bimport\(|\brequire\(/, 'no child process, no code loaded at run time');
+  },
+);

@@ -1,7 +1,9 @@
 // The rollback guard of software updates (image-build/overlay/usr/local/lib/attache/
-// attache-release-guard), run directly as attache.service runs it before every start: it counts the
-// starts of a release on trial and switches `current` back after three that did not make it healthy.
-// And a new release whose gateway fails to start rolls itself back at once.
+// attache-release-guard) and the switch back (attache-release-switch-back), run directly as
+// attache.service runs them before every start: the guard counts the starts of a release on trial
+// and marks it rolled back after three that did not make it healthy, the switch back then points
+// `current` at `previous`. And a new release whose gateway fails to start rolls itself back at once.
+// (test/release-install.test.ts runs the switch back as root against a service user's marker.)
 import { execFile, spawn } from 'node:child_process';
 import {
   mkdir,
@@ -22,11 +24,13 @@ import { profileFormat } from '@attache/devkit';
 import { ReleaseTrial, type TrialRecord } from '@attache/jobs';
 import t, { type Test } from 'tap';
 import {
+  beforeStart,
   exitRestart,
   guardScript,
   installRoot,
   ReleaseSupervisor,
   releaseTree,
+  switchBackScript,
 } from './helpers/jobs-supervisor.js';
 
 const run = promisify(execFile);
@@ -58,7 +62,8 @@ async function onTrial(t: Test, version: string, kind: 'working' | 'broken', shi
   return { dir, root, file, trial, record };
 }
 
-const guard = (root: string, file: string) => run(guardScript, [root, file, '3']);
+/** The unit's two steps before a start: their output lines. */
+const guard = async (root: string, file: string) => ({ stdout: (await beforeStart(root, file)).join('\n') });
 
 /** `node <root>/current/packages/cli/dist/bin.js`: its exit code. */
 function startCurrent(root: string): Promise<number | null> {
@@ -68,8 +73,8 @@ function startCurrent(root: string): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
-t.test('shellcheck: the guard is clean', async (t) => {
-  const result = await run('shellcheck', ['-x', guardScript]).then(
+t.test('shellcheck: the guard and the switch back are clean', async (t) => {
+  const result = await run('shellcheck', ['-x', guardScript, switchBackScript]).then(
     () => ({ code: 0, output: '' }),
     (err: { code: number; stdout: string }) => ({ code: err.code, output: err.stdout }),
   );
@@ -86,6 +91,10 @@ t.test('a release that exits 1 is rolled back after three starts', async (t) => 
   }
   const { stdout } = await guard(root, file);
   t.match(stdout, /release 1\.2\.0 failed to start 3 times; rolled back to releases\/1\.0\.0/);
+  t.match(
+    stdout,
+    /attache-release-switch-back: releases\/1\.2\.0 was rolled back: current is releases\/1\.0\.0 again/,
+  );
   t.equal(await readlink(join(root, 'current')), 'releases/1.0.0', 'current names the previous release');
   const record = await trial.read();
   t.equal(record?.state, 'rolled-back');

@@ -27,8 +27,14 @@ t.test('a release that cannot start is rolled back by the guard and the job FAIL
     'each start of 1.2.0 exited 1',
   );
   t.match(
-    supervisor.guardOutput.at(-1),
+    supervisor.guardOutput.at(-2),
     /release 1\.2\.0 failed to start 3 times; rolled back to releases\/1\.0\.0/,
+    'the guard marked the trial rolled back',
+  );
+  t.match(
+    supervisor.guardOutput.at(-1),
+    /releases\/1\.2\.0 was rolled back: current is releases\/1\.0\.0 again/,
+    'and the switch back (root on the box) switched current',
   );
   t.equal(await readlink(join(root, 'current')), 'releases/1.0.0', 'current names the old release again');
 

@@ -1,7 +1,8 @@
 // Software updates applied by the running service: `attache run` (started from `current` of an
-// install root laid out like the image's /opt/attache) installs the release a job delivers, switches
-// to it and exits 75; the test restarts it as systemd would (the rollback guard first). A healthy
-// release marks itself healthy and the job SUCCEEDED in the next window.
+// install root laid out like the image's /opt/attache) has the root release installer install the
+// release a job delivers and switch to it, and exits 75; the test restarts it as systemd would (the
+// rollback guard first). A healthy release marks itself healthy and the job SUCCEEDED in the next
+// window.
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
@@ -14,7 +15,7 @@ t.on('complete', () => setImmediate(() => process.exit()));
 t.test(
   'a release that starts healthy: switched, restarted onto it, SUCCEEDED in the next window',
   async (t) => {
-    const { stack, root, supervisor, first, execution } = await releaseWorld(t, '1.1.0', 'working');
+    const { stack, root, store, supervisor, first, execution } = await releaseWorld(t, '1.1.0', 'working');
     t.equal(first.release, 'releases/1.0.0', 'the gateway runs release 1.0.0');
     await stack.run('sync', '--json');
     t.equal(await first.exited, exitRestart, 'the gateway ended after the window with the restart status');
@@ -23,6 +24,12 @@ t.test(
     t.match(execution()?.updates.at(-1)?.statusDetails.interrupted, /restarting onto release 1\.1\.0/);
     t.equal(await readlink(join(root, 'current')), 'releases/1.1.0', 'current names the new release');
     t.equal(await readlink(join(root, 'previous')), 'releases/1.0.0', 'previous the old one');
+    t.equal(
+      await readlink(join(root, 'releases', '1.1.0')),
+      join(store, '1.1.0'),
+      'installed by the root installer, in its store, linked from the install root',
+    );
+    t.match(await readFile(join(store, '1.1.0', '.release.json'), 'utf8'), /"version":"1.1.0"/);
 
     const second = await supervisor.waitForLog((l) => l.msg === 'new release runs healthy', 1);
     t.equal(second.release, 'releases/1.1.0', 'the supervisor started the new release');

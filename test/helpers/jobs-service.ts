@@ -9,6 +9,7 @@ import { type EmulatedExecution, JobsEmulator } from './jobs-emulator.js';
 import { ArtifactServer, artifactOf, signedJob, signingKey } from './jobs-fixtures.js';
 import {
   bundleOf,
+  InstallerSocket,
   installRoot,
   ReleaseSupervisor,
   releaseTree,
@@ -86,7 +87,10 @@ export async function serviceWorld(t: Tap): Promise<ServiceWorld> {
 
 /**
  * A service world with an install root running release 1.0.0 under the supervisor, and a
- * software-update job queued for release `version` (`broken`: one that exits 1 at once).
+ * software-update job queued for release `version` (`broken`: one that exits 1 at once). As on the
+ * appliance, the service does not install it: it asks the root release installer (listening on its
+ * socket, with the world's signing key and a provisioning record naming this thing), which installs
+ * it in `<dir>/store` and switches `current`.
  */
 export async function releaseWorld(
   t: Tap,
@@ -95,6 +99,7 @@ export async function releaseWorld(
 ): Promise<
   ServiceWorld & {
     root: string;
+    store: string;
     supervisor: ReleaseSupervisor;
     first: SupervisedStart;
     execution: () => EmulatedExecution | undefined;
@@ -103,6 +108,17 @@ export async function releaseWorld(
   const world = await serviceWorld(t);
   const { stack, emulator, server, artifact, addJob } = world;
   const root = await installRoot(stack.dir, '1.0.0');
+  const store = join(stack.dir, 'store');
+  const provisioningFile = join(stack.dir, 'provisioning.json');
+  await writeFile(provisioningFile, JSON.stringify({ state: 'provisioned', gatewayId: thingName }));
+  const installer = await InstallerSocket.start({
+    dir: stack.dir,
+    root,
+    store,
+    keyFile: join(stack.dir, 'signing.pub.pem'),
+    provisioningFile,
+  });
+  t.teardown(() => installer.stop());
   const content = await bundleOf(await releaseTree(stack.dir, version, kind));
   const url = server.serve(`attache-${version}.tar.gz`, content);
   await addJob(`sw-${version}`, {
@@ -115,9 +131,17 @@ export async function releaseWorld(
     root,
     trialFile: join(stack.dir, 'data', 'jobs', 'release-trial'),
     configPath: stack.configPath,
+    installer: installer.socket,
   });
   t.teardown(() => supervisor.stop());
   supervisor.start();
   const first = await supervisor.waitForLog((l) => l.msg === 'gateway started');
-  return { ...world, root, supervisor, first, execution: () => emulator.executions.get(`sw-${version}`) };
+  return {
+    ...world,
+    root,
+    store,
+    supervisor,
+    first,
+    execution: () => emulator.executions.get(`sw-${version}`),
+  };
 }

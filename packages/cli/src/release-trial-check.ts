@@ -23,6 +23,15 @@ export function installRoot(env: NodeJS.ProcessEnv = process.env): string | unde
 }
 
 /**
+ * The root release installer's Unix socket from `$ATTACHE_RELEASE_INSTALLER` (the unit sets
+ * `/run/attache-release-install.sock`): software updates are installed by it, root-owned. Undefined
+ * when unset: they are unpacked into the install root by the service itself (outside the appliance).
+ */
+export function releaseInstaller(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.ATTACHE_RELEASE_INSTALLER || undefined;
+}
+
+/**
  * Whether this start is the trial of a new release, read before any config: from the marker file
  * `$ATTACHE_RELEASE_TRIAL` names (the unit sets the one its rollback guard counts in) under the
  * install root. False when either variable is unset.
@@ -76,8 +85,9 @@ export class ReleaseTrialCheck {
   }
 
   /**
-   * The gateway failed to start: when this start is a trial, switches `current` back to the previous
-   * release and resolves true (exit with {@link exitRestart} to start it); false otherwise.
+   * The gateway failed to start: when this start is a trial, marks it rolled back and resolves true
+   * (exit with {@link exitRestart}: before the next start, the unit's attache-release-switch-back
+   * switches `current` back to the previous release, as root); false otherwise.
    */
   async rollBack(reason: string): Promise<boolean> {
     const trial = await this.#trial.pending();

@@ -44,7 +44,10 @@ export type ErrorCode =
   | 'ATTACHE_WINDOW_BUSY'
   /** The config has no `uplink` section, so no window can open. */
   | 'ATTACHE_UPLINK_NOT_CONFIGURED'
-  /** A window could not take AWS IoT Jobs (its key or CA file unreadable); its telemetry still went up. */
+  /**
+   * A window could not take AWS IoT Jobs (its key or CA file unreadable); its telemetry still went up.
+   * Or the root release installer could not be asked or failed on the system: retried next window.
+   */
   | 'ATTACHE_JOBS_UNAVAILABLE'
   /** No running gateway answers on the control socket. */
   | 'ATTACHE_CONTROL_UNAVAILABLE'
@@ -61,7 +64,8 @@ export type ErrorCode =
   | 'ATTACHE_STICK_REFUSED'
   /**
    * Root refused a file the service's side named or handed over (the running gateway's staged
-   * export, its export-signing key, a delivered file's name): not a regular file of the service's own in its place (outside
+   * export, its export-signing key, a delivered file's name, an entry of a release bundle the root
+   * release installer unpacks): not a regular file of the service's own in its place (outside
    * it, a symlink, a hard link, a FIFO, another user's), or a name that leaves its directory.
    * Nothing of it was copied, written or removed.
    */

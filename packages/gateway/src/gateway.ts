@@ -40,6 +40,11 @@ export interface GatewayOptions {
   configPath?: string;
   /** The install root of the running app (`releases/<version>`, `current`): enables software updates. */
   installRoot?: string;
+  /**
+   * The root release installer's Unix socket (the appliance's `attache-release-install.socket`):
+   * software updates are then installed by it, root-owned, instead of unpacked into `installRoot`.
+   */
+  releaseInstaller?: string;
   /** Called once the window in which a software update asked for a restart has ended. */
   onRestart?: () => void;
   /**
@@ -348,6 +353,9 @@ export class Gateway {
             updates: {
               configPath: this.#options.configPath,
               ...(this.#options.installRoot === undefined ? {} : { installRoot: this.#options.installRoot }),
+              ...(this.#options.releaseInstaller === undefined
+                ? {}
+                : { releaseInstaller: this.#options.releaseInstaller }),
             },
           }),
       // After the pre-hook NTP may have synchronized the clock: record the correction first.

@@ -66,7 +66,7 @@ function handlers(options: JobsRunnerOptions, files: FileStore): JobHandlers {
   const delivery = new FileDeliveryHandler(files);
   if (!updates)
     return { 'file-delivery': delivery, 'config-update': serviceOnly, 'software-update': serviceOnly };
-  const { host, configPath, installRoot } = updates;
+  const { host, configPath, installRoot, releaseInstaller } = updates;
   const configUpdater = new ConfigUpdater({
     configPath,
     validate: (config) => sameIdentity(checkConfig(config), thingName, dataDir),
@@ -74,12 +74,13 @@ function handlers(options: JobsRunnerOptions, files: FileStore): JobHandlers {
     healthCheck: () => host.health(),
   });
   if (installRoot === undefined) return { 'file-delivery': delivery, 'config-update': configUpdater };
-  const releaseInstaller = new ReleaseInstaller({
+  const softwareUpdates = new ReleaseInstaller({
     root: installRoot,
     restart: () => host.restartAfterWindow(),
     trial: new ReleaseTrial({ file: jobsPaths(dataDir).trial, root: installRoot }),
+    ...(releaseInstaller === undefined ? {} : { installerSocket: releaseInstaller }),
   });
-  return { 'file-delivery': delivery, 'config-update': configUpdater, 'software-update': releaseInstaller };
+  return { 'file-delivery': delivery, 'config-update': configUpdater, 'software-update': softwareUpdates };
 }
 
 /**

@@ -10,6 +10,8 @@ export interface UpdateTargets {
   configPath: string;
   /** The install root (`releases/<version>`, `current`): software-update jobs need it. */
   installRoot?: string;
+  /** The root release installer's socket: software updates are installed by it (root-owned). */
+  releaseInstaller?: string;
 }
 
 /** What the parent asks of one window. */

@@ -1,5 +1,6 @@
 export { ArtifactSource, type ArtifactSourceOptions } from './artifact-source.js';
 export { switchSymlink } from './atomic-file.js';
+export { type ExtractReport, extractBundle } from './bundle-extract.js';
 export { ConfigUpdater, type ConfigUpdaterOptions, type HealthReport } from './config-updater.js';
 export { FileDeliveryHandler } from './file-delivery.js';
 export type {
@@ -20,6 +21,7 @@ export {
   signJobDocument,
   type UnsignedJobDocument,
   verifyJobManifest,
+  verifySignedManifest,
 } from './job-manifest.js';
 export { type JobPhase, type JobRecord, JobStateStore } from './job-state.js';
 export { type FailedJobStatus, JobStatusError } from './job-status-error.js';
@@ -33,6 +35,7 @@ export {
 } from './jobs-client.js';
 export { applyMergePatch } from './merge-patch.js';
 export { JobsTopics, type MqttChannel } from './mqtt-channel.js';
+export { askReleaseInstaller } from './release-install-client.js';
 export { ReleaseInstaller, type ReleaseInstallerOptions } from './release-installer.js';
 export {
   ReleaseTrial,
@@ -40,4 +43,11 @@ export {
   type TrialRecord,
   type TrialState,
 } from './release-trial.js';
+export {
+  installReleaseAsRoot,
+  type ReleaseInstallAnswer,
+  type ReleaseInstallRequest,
+  type RootReleaseInstallOptions,
+  readOwnFile,
+} from './root-release-install.js';
 export { verifySignature } from './signature.js';

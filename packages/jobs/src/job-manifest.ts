@@ -84,34 +84,19 @@ function signedFields(document: JobDocument): Record<string, unknown> {
   }
 }
 
-/**
- * Verifies a job document's signed manifest: the signature under the provisioned key, then that
- * the manifest names this document (operation, artifact SHA-256 and size, and the version, mode,
- * name or device), this gateway (its thing, or one of its thing groups) and a time still to come.
- * Resolves with the manifest. Throws JobStatusError REJECTED: ATTACHE_SIGNATURE (bad signature,
- * or the document differs from what was signed), ATTACHE_JOB_REFUSED (another target, expired),
- * ATTACHE_MALFORMED (a manifest of the wrong shape).
- */
-export function verifyJobManifest(
-  document: JobDocument,
-  publicKeyPem: string,
-  audience: JobAudience,
-): JobManifest {
-  if (!verifySignature(Buffer.from(document.manifest, 'utf8'), document.signature, publicKeyPem)) {
+/** The signature of `manifestText` under the provisioned key, then its shape. */
+function signedManifest(manifestText: string, signature: string, publicKeyPem: string): JobManifest {
+  if (!verifySignature(Buffer.from(manifestText, 'utf8'), signature, publicKeyPem)) {
     throw rejected(
       'ATTACHE_SIGNATURE',
       'bad signature: the job manifest is not signed by the provisioned job-signing key',
     );
   }
-  const manifest = parse(document.manifest);
-  for (const [field, value] of Object.entries(signedFields(document))) {
-    if (manifest[field as keyof JobManifest] !== value) {
-      throw rejected(
-        'ATTACHE_SIGNATURE',
-        `the document's ${field} differs from its signed manifest: the signature is for another job`,
-      );
-    }
-  }
+  return parse(manifestText);
+}
+
+/** That the manifest names this gateway (its thing, or one of its thing groups) and a time still to come. */
+function checkAudience(manifest: JobManifest, audience: JobAudience): JobManifest {
   const { target } = manifest;
   if (
     'thing' in target ? target.thing !== audience.thingName : !audience.thingGroups.includes(target.group)
@@ -125,7 +110,50 @@ export function verifyJobManifest(
   return manifest;
 }
 
-const versionPattern = /^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
+/**
+ * Verifies a signed manifest on its own: the signature of `manifestText` under the provisioned key,
+ * its shape, that it names this gateway (its thing, or one of its thing groups) and a time still to
+ * come. Resolves with the manifest. The root release installer checks a software update with it:
+ * it trusts the signed manifest alone, not the document the service hands over. Throws
+ * JobStatusError REJECTED: ATTACHE_SIGNATURE (bad signature), ATTACHE_JOB_REFUSED (another target,
+ * expired), ATTACHE_MALFORMED (a manifest of the wrong shape).
+ */
+export function verifySignedManifest(
+  manifestText: string,
+  signature: string,
+  publicKeyPem: string,
+  audience: JobAudience,
+): JobManifest {
+  return checkAudience(signedManifest(manifestText, signature, publicKeyPem), audience);
+}
+
+/**
+ * Verifies a job document's signed manifest: the signature under the provisioned key, then that
+ * the manifest names this document (operation, artifact SHA-256 and size, and the version, mode,
+ * name or device), this gateway (its thing, or one of its thing groups) and a time still to come.
+ * Resolves with the manifest. Throws JobStatusError REJECTED: ATTACHE_SIGNATURE (bad signature,
+ * or the document differs from what was signed), ATTACHE_JOB_REFUSED (another target, expired),
+ * ATTACHE_MALFORMED (a manifest of the wrong shape).
+ */
+export function verifyJobManifest(
+  document: JobDocument,
+  publicKeyPem: string,
+  audience: JobAudience,
+): JobManifest {
+  const manifest = signedManifest(document.manifest, document.signature, publicKeyPem);
+  for (const [field, value] of Object.entries(signedFields(document))) {
+    if (manifest[field as keyof JobManifest] !== value) {
+      throw rejected(
+        'ATTACHE_SIGNATURE',
+        `the document's ${field} differs from its signed manifest: the signature is for another job`,
+      );
+    }
+  }
+  return checkAudience(manifest, audience);
+}
+
+/** A semantic version (what a release's directory may be named). */
+export const versionPattern = /^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
 
 /**
  * Orders two release versions (semantic versioning: numbers, then a pre-release sorts before its

@@ -8,6 +8,7 @@ import type { HealthReport } from './config-updater.js';
 import type { SoftwareUpdateJob } from './generated/job-document.js';
 import type { ApplyContext, JobHandler } from './handler.js';
 import { failed, rejected } from './job-status-error.js';
+import { askReleaseInstaller } from './release-install-client.js';
 import type { ReleaseTrial } from './release-trial.js';
 
 const run = promisify(execFile);
@@ -31,6 +32,13 @@ export interface ReleaseInstallerOptions {
    * the next window reports what the marker says.
    */
   trial?: ReleaseTrial;
+  /**
+   * With `trial`: the Unix socket of the root release installer (the appliance's
+   * `attache-release-install.socket`). The install root is then root's: the release is not unpacked
+   * here, the signed manifest and the verified bundle are handed to the installer, which verifies
+   * them again, installs the release root-owned and switches `current` itself.
+   */
+  installerSocket?: string;
 }
 
 /** Written last into an unpacked release: a release directory without it is incomplete. */
@@ -67,6 +75,8 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
       throw new TypeError('"root" must be a non-empty string');
     if (!options.trial && typeof options.healthCheck !== 'function')
       throw new TypeError('"healthCheck" must be a function when there is no "trial"');
+    if (!options.trial && options.installerSocket !== undefined)
+      throw new TypeError('"installerSocket" needs a "trial"');
     this.#options = options;
   }
 
@@ -150,11 +160,15 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
     const target = join('releases', version);
     const record = await trial.read();
     const ours = record?.jobId === jobId && record.executionNumber === executionNumber ? record : undefined;
-    if (ours?.state === 'healthy') return { version, ...(await this.#prune(context)) };
+    // The root installer prunes the store itself when it installs (the install root is not ours).
+    if (ours?.state === 'healthy') {
+      return { version, ...(this.#options.installerSocket === undefined ? await this.#prune(context) : {}) };
+    }
     if (ours?.state === 'rolled-back') {
       throw failed('ATTACHE_INTERNAL', ours.reason ?? `release ${version} rolled back to ${ours.previous}`);
     }
-    await this.#unpack(context.content, version);
+    const socket = this.#options.installerSocket;
+    if (socket === undefined) await this.#unpack(context.content, version);
     const running = await this.current();
     if (running === target && !ours) return { version, note: 'already running' };
     if (running !== target) {
@@ -171,8 +185,13 @@ export class ReleaseInstaller implements JobHandler<SoftwareUpdateJob> {
         previous,
         attempts: 0,
       });
-      await switchSymlink(join(this.#options.root, 'previous'), previous);
-      await switchSymlink(join(this.#options.root, 'current'), target);
+      if (socket === undefined) {
+        await switchSymlink(join(this.#options.root, 'previous'), previous);
+        await switchSymlink(join(this.#options.root, 'current'), target);
+      } else {
+        const { manifest, signature } = document;
+        await askReleaseInstaller(socket, { jobId, executionNumber, manifest, signature }, context.content);
+      }
       context.log.info({ version, from: previous }, 'switched to the new release: restarting onto it');
     }
     await this.#options.restart();

@@ -1,7 +1,6 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayError, writeDurably } from '@attache/core';
-import { switchSymlink } from './atomic-file.js';
 
 /** Where a release trial stands. */
 export type TrialState = 'trial' | 'healthy' | 'rolled-back';
@@ -116,9 +115,12 @@ export class ReleaseTrial {
     await this.write({ ...record, state: 'healthy' });
   }
 
-  /** Switches `current` back to the previous release and marks the trial rolled back with `reason`. */
+  /**
+   * Marks the trial rolled back with `reason`. `current` is switched back to `previous` before the
+   * next start, by whoever owns the install root (on the appliance root, through
+   * `attache-release-switch-back` in attache.service): the service cannot, and need not, change it.
+   */
   async rollBack(record: TrialRecord, reason: string): Promise<void> {
-    await switchSymlink(join(this.#root, 'current'), record.previous);
     await this.write({ ...record, state: 'rolled-back', reason });
   }
 }

@@ -21,9 +21,8 @@ import type { DirectCommand } from './direct.js';
 async function run(args: CommonArgs): Promise<void> {
   // Loaded here, not at the top: it imports the gateway and the jobs, which `status` and `sync`
   // (asking a running gateway) do without.
-  const { currentRelease, exitRestart, installRoot, ReleaseTrialCheck, releaseOnTrial } = await import(
-    '../release-trial-check.js'
-  );
+  const { currentRelease, exitRestart, installRoot, ReleaseTrialCheck, releaseInstaller, releaseOnTrial } =
+    await import('../release-trial-check.js');
   // 78 is never restarted; a new release on trial that refuses the config exits 1 instead, so that
   // the unit restarts it and its rollback guard counts the failed start.
   // The same check as `attache config validate`, files and ports included: the two never disagree.
@@ -36,6 +35,7 @@ async function run(args: CommonArgs): Promise<void> {
   const log = createLogger(cfg.log.level);
   for (const { path, message } of warnings) log.warn({ path }, message);
   const root = installRoot();
+  const installer = releaseInstaller();
   // Under systemd (Type=notify, WatchdogSec=): READY=1 once started, STOPPING=1, watchdog pings.
   const systemd = new SystemdNotifier({ logger: log.child({ module: 'systemd' }) });
   let stopping = false;
@@ -58,6 +58,7 @@ async function run(args: CommonArgs): Promise<void> {
     logger: log,
     configPath: args.config,
     ...(root === undefined ? {} : { installRoot: root }),
+    ...(installer === undefined ? {} : { releaseInstaller: installer }),
     onRestart: () => stop('restart', exitRestart),
     page: async (config, logger, context) =>
       (await import('../technician-host.js')).startTechnicianPage(config, logger, context),

@@ -3,6 +3,7 @@
 //       the uplink, claim and trust-anchor file paths of a config to where the appliance keeps them;
 //       with KIND `claim`, replaces `{serial}` in gateway.id by the board's serial number; prints the
 //       gateway id.
+//   provision.mjs groups CONFIG   prints the config's jobs.thingGroups, comma-separated.
 //   provision.mjs state FILE STATE MESSAGE [KEY=VALUE...]   writes the provisioning state file.
 import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -88,6 +89,14 @@ function rewriteConfig([input, output, kind, ...flags]) {
   process.stdout.write(`${config.gateway.id ?? ''}\n`);
 }
 
+/** The config's AWS IoT thing groups (jobs.thingGroups), comma-separated (group names hold no comma). */
+function thingGroups([input]) {
+  const groups = JSON.parse(readFileSync(input, 'utf8')).jobs?.thingGroups;
+  process.stdout.write(
+    `${Array.isArray(groups) ? groups.filter((g) => typeof g === 'string').join(',') : ''}\n`,
+  );
+}
+
 function writeState([file, state, message, ...pairs]) {
   const extra = Object.fromEntries(
     pairs.map((pair) => {
@@ -95,12 +104,15 @@ function writeState([file, state, message, ...pairs]) {
       return [pair.slice(0, at), pair.slice(at + 1)];
     }),
   );
-  const { gatewayId, credential, subject, notAfter, sha256, errors } = extra;
+  const { gatewayId, credential, subject, notAfter, sha256, errors, thingGroups } = extra;
   const report = {
     state,
     at: new Date().toISOString(),
     message,
     gatewayId: gatewayId || null,
+    // The thing and its groups as provisioned: the root release installer accepts a software update
+    // signed for them only (the config is the service's to change; this file is root's).
+    thingGroups: thingGroups ? thingGroups.split(',').filter(Boolean) : [],
     credential: credential || null,
     certificate: subject ? { subject, notAfter, sha256 } : null,
     errors: errors ? errors.split('\n').filter(Boolean) : [],
@@ -150,6 +162,7 @@ try {
   if (command === 'config') rewriteConfig(args);
   else if (command === 'page') pageAddresses(args);
   else if (command === 'state') writeState(args);
+  else if (command === 'groups') thingGroups(args);
   else throw new Error(`unknown command ${command}`);
 } catch (err) {
   process.stderr.write(`${err.message}\n`);
