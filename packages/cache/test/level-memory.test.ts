@@ -1,0 +1,88 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { defaultWriteBufferBytes, LevelCache, type LevelCacheOptions } from '@attache/cache';
+import t, { type Test } from 'tap';
+import { draft, tempKeyring } from './fixtures/helpers.js';
+
+/** Appends `count` records in groups of 1,000 (one synced write each). */
+async function appendMany(cache: LevelCache, count: number): Promise<void> {
+  for (let n = 0; n < count; n += 1000) {
+    const group = Array.from({ length: Math.min(1000, count - n) }, (_, i) => cache.append(draft(n + i)));
+    await Promise.all(group);
+  }
+}
+
+/** LevelDB's table files in `path`: each one a write buffer that filled up and was written out. */
+const tables = async (path: string) => (await readdir(path)).filter((name) => name.endsWith('.ldb')).length;
+
+/**
+ * Bytes in LevelDB's current log: the writes its memtable holds (a full memtable is written out as a
+ * table and a new log started).
+ */
+async function logBytes(path: string): Promise<number> {
+  const logs = (await readdir(path)).filter((name) => name.endsWith('.log'));
+  const sizes = await Promise.all(logs.map(async (name) => (await stat(join(path, name))).size));
+  return sizes.reduce((a, b) => a + b, 0);
+}
+
+/** 8,000 records (~3 MB in LevelDB's log) written to a fresh cache with `options`: its tables and log after close. */
+async function afterWriting(t: Test, options: Partial<LevelCacheOptions>) {
+  const { keyring } = await tempKeyring(t);
+  const path = join(t.testdir(), 'cache');
+  const cache = new LevelCache({ path, keyring, ...options });
+  await cache.open();
+  await appendMany(cache, 8000);
+  t.equal((await cache.stats()).records, 8000);
+  // LevelDB's close waits for a memtable being written out; the one still filling stays in its log.
+  await cache.close();
+  return { tables: await tables(path), log: await logBytes(path) };
+}
+
+t.test(
+  'the write buffer bounds what LevelDB holds in memory: once full it is written out as a table',
+  async (t) => {
+    t.equal(defaultWriteBufferBytes, 1 << 20, 'the default is 1 MiB');
+    const levelDbDefault = await afterWriting(t, { writeBufferBytes: 4 << 20 });
+    t.equal(levelDbDefault.tables, 0, 'with LevelDB’s 4 MiB everything is still in its memtable');
+    t.ok(levelDbDefault.log > 1 << 20, `its log holds every record (${levelDbDefault.log} bytes)`);
+    const byDefault = await afterWriting(t, {});
+    t.ok(byDefault.tables >= 1, 'with the default a full memtable was written out as a table');
+    t.ok(byDefault.log < 1 << 20, `what the memtable holds stays under 1 MiB (${byDefault.log} bytes)`);
+  },
+);
+
+t.test('without a block cache the records read back the same', async (t) => {
+  const { keyring } = await tempKeyring(t);
+  const path = join(t.testdir(), 'cache');
+  const cache = new LevelCache({ path, keyring, blockCacheBytes: 0, writeBufferBytes: 64 << 10 });
+  await cache.open();
+  await appendMany(cache, 1500);
+  await cache.close();
+  t.ok((await tables(path)) >= 1, 'records were written to tables');
+  await cache.open();
+  const page = await cache.read({ afterSeq: 0, limit: 2000, maxBytes: 10_000_000 });
+  t.equal(page.length, 1500);
+  t.same(
+    page.map((record) => (JSON.parse(record.json) as { clock: { monotonicMs: number } }).clock.monotonicMs),
+    Array.from({ length: 1500 }, (_, i) => i),
+  );
+  await cache.close();
+});
+
+t.test('LevelDB memory options outside what LevelDB takes are TypeErrors naming them', async (t) => {
+  const { keyring } = await tempKeyring(t);
+  const path = 'x';
+  for (const writeBufferBytes of [65_535, 2 ** 30 + 1, 1.5, Number.NaN]) {
+    t.throws(
+      () => new LevelCache({ path, keyring, writeBufferBytes }),
+      new TypeError('"writeBufferBytes" must be an integer from 65536 to 2^30'),
+    );
+  }
+  for (const blockCacheBytes of [-1, 2 ** 30 + 1, 0.5]) {
+    t.throws(
+      () => new LevelCache({ path, keyring, blockCacheBytes }),
+      new TypeError('"blockCacheBytes" must be an integer from 0 to 2^30'),
+    );
+  }
+  t.doesNotThrow(() => new LevelCache({ path, keyring, writeBufferBytes: 65_536, blockCacheBytes: 0 }));
+});
