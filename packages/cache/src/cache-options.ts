@@ -44,10 +44,10 @@ export interface LevelCacheOptions {
   /** How often, in ms, free space is checked while the reserve is released (default 5000). */
   reserveCheckMs?: number;
   /**
-   * LevelDB's write buffer (its memtable), bytes (default 1 MiB; LevelDB's own default is 4 MiB):
-   * appends collect in it, in memory, until it is this full and written out as a table. An idle
-   * gateway's memtable grows by a reading at a time, so its size is memory the gateway holds for
-   * hours (see the README, "Memory").
+   * LevelDB's write buffer (its memtable), bytes (default LevelDB's own 4 MiB): appends collect in
+   * it, in memory, until it is this full and written out as a table. An idle gateway's memtable
+   * grows by a reading at a time, so its size is memory the gateway holds for hours; a smaller one
+   * costs bulk appends CPU (see the README, "Memory").
    */
   writeBufferBytes?: number;
   /**
@@ -58,7 +58,7 @@ export interface LevelCacheOptions {
 }
 
 /** {@link LevelCacheOptions.writeBufferBytes}'s default. */
-export const defaultWriteBufferBytes = 1 << 20;
+export const defaultWriteBufferBytes = 4 << 20;
 /** {@link LevelCacheOptions.blockCacheBytes}'s default. */
 export const defaultBlockCacheBytes = 1 << 20;
 

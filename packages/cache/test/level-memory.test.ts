@@ -45,17 +45,17 @@ async function afterWriting(t: Test, options: Partial<LevelCacheOptions>) {
 t.test(
   'the write buffer bounds what LevelDB holds in memory: once full it is written out as a table',
   async (t) => {
-    t.equal(defaultWriteBufferBytes, 1 << 20, 'the default is 1 MiB');
-    const levelDbDefault = await afterWriting(t, { writeBufferBytes: 4 << 20 });
-    t.equal(levelDbDefault.tables, 0, 'with LevelDB’s 4 MiB everything is still in its memtable');
+    t.equal(defaultWriteBufferBytes, 4 << 20, 'the default is LevelDB’s 4 MiB');
+    const levelDbDefault = await afterWriting(t, {});
+    t.equal(levelDbDefault.tables, 0, 'with the default 4 MiB everything is still in its memtable');
     t.ok(levelDbDefault.log > 1 << 20, `its log holds every record (${levelDbDefault.log} bytes)`);
-    const byDefault = await afterWriting(t, {});
-    t.ok(byDefault.tables >= 1, 'with the default a full memtable was written out as a table');
+    const byDefault = await afterWriting(t, { writeBufferBytes: 1 << 20 });
+    t.ok(byDefault.tables >= 1, 'with 1 MiB a full memtable was written out as a table');
     // LevelDB makes room before a write: a memtable holds at most the buffer and the group that filled it.
     const group = levelDbDefault.log / (records / 1000);
     t.ok(
       byDefault.log <= (1 << 20) + group,
-      `what the memtable holds stays within 1 MiB and one group of 1,000 (${byDefault.log} bytes)`,
+      `with 1 MiB the memtable holds at most 1 MiB and one group of 1,000 (${byDefault.log} bytes)`,
     );
   },
 );
