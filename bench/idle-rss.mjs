@@ -7,7 +7,8 @@
 // By default `attache` runs from the shipped release (the esbuild bundle scripts/bundle.mjs builds,
 // here into a temporary directory: what the image installs). BENCH_BIN names another bin.js to run
 // instead (`packages/cli/dist/bin.js` for the development tree), BENCH_BEFORE_BIN a second one that
-// takes its turn before it in each round (an A/B). Every process runs without NODE_EXTRA_CA_CERTS,
+// takes its turn before it in each round (an A/B), with BENCH_BEFORE_FLAGS (its unit's node flags,
+// space-separated) when they differ from this tree's unit's. Every process runs without NODE_EXTRA_CA_CERTS,
 // as on the box (where set, each Node process holds the parsed root store and those certificates).
 //   node bench/idle-rss.mjs [rounds]     (default 3; NODE_RED_DIR=/path, BENCH_SETTLE_S=15 optional)
 import { execFile, spawn } from 'node:child_process';
@@ -72,11 +73,12 @@ try {
     bin = join(dir, 'release/packages/cli/dist/bin.js');
   }
   const { flags, env } = await unitStart();
+  const beforeFlags = process.env.BENCH_BEFORE_FLAGS?.split(' ').filter(Boolean) ?? flags;
   const red =
     process.env.NODE_RED_DIR && join(process.env.NODE_RED_DIR, 'node_modules', 'node-red', 'red.js');
   const runs = { before: [], attache: [], bare: [], nodeRed: [] };
   for (let r = 0; r < rounds; r++) {
-    if (before) runs.before.push(await measure([...flags, before, 'run', '--config', configPath], env));
+    if (before) runs.before.push(await measure([...beforeFlags, before, 'run', '--config', configPath], env));
     runs.attache.push(await measure([...flags, bin, 'run', '--config', configPath], env));
     runs.bare.push(await measure(['-e', 'setInterval(() => {}, 1000)'], {}));
     if (red) {
@@ -97,7 +99,7 @@ try {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')})`,
   );
-  if (before) console.log(`  ${line(`before: ${before}`, runs.before)}`);
+  if (before) console.log(`  ${line(`before: ${beforeFlags.join(' ')} ${before}`, runs.before)}`);
   console.log(`  ${line(`attache run, 1 oximeter at 1 line/s (${bin})`, runs.attache)}`);
   console.log(`  ${line('bare node', runs.bare)}`);
   if (red) {

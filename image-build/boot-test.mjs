@@ -516,6 +516,7 @@ async function main() {
       "attache.service runs the bundle with the unit's Node flags and malloc setting",
       cmdline.includes('/opt/attache/current/packages/cli/dist/bin.js run') &&
         cmdline.includes('--max-semi-space-size=4') &&
+        cmdline.includes('--no-sparkplug') &&
         malloc === 'MALLOC_MMAP_THRESHOLD_=131072',
       `${cmdline.trim()}; ${malloc}`,
     );

@@ -43,7 +43,24 @@ export interface LevelCacheOptions {
   reserveBytes?: number;
   /** How often, in ms, free space is checked while the reserve is released (default 5000). */
   reserveCheckMs?: number;
+  /**
+   * LevelDB's write buffer (its memtable), bytes (default LevelDB's own 4 MiB): appends collect in
+   * it, in memory, until it is this full and written out as a table. An idle gateway's memtable
+   * grows by a reading at a time, so its size is memory the gateway holds for hours; a smaller one
+   * costs bulk appends CPU (see the README, "Memory").
+   */
+  writeBufferBytes?: number;
+  /**
+   * LevelDB's block cache, bytes (default 1 MiB; LevelDB's own default is 8 MiB): table blocks read
+   * from disk are kept in it for later reads (see the README, "Memory").
+   */
+  blockCacheBytes?: number;
 }
+
+/** {@link LevelCacheOptions.writeBufferBytes}'s default. */
+export const defaultWriteBufferBytes = 4 << 20;
+/** {@link LevelCacheOptions.blockCacheBytes}'s default. */
+export const defaultBlockCacheBytes = 1 << 20;
 
 /** Options of {@link LevelCache.append}. */
 export interface AppendOptions {

@@ -39,6 +39,13 @@ export function checkOptions(options: LevelCacheOptions): void {
   if (!Number.isSafeInteger(reserveCheckMs) || reserveCheckMs < 1 || reserveCheckMs >= 2 ** 31) {
     throw new TypeError('"reserveCheckMs" must be an integer of ms >= 1');
   }
+  const { writeBufferBytes = 65_536, blockCacheBytes = 0 } = options;
+  if (!Number.isSafeInteger(writeBufferBytes) || writeBufferBytes < 65_536 || writeBufferBytes > 2 ** 30) {
+    throw new TypeError('"writeBufferBytes" must be an integer from 65536 to 2^30');
+  }
+  if (!Number.isSafeInteger(blockCacheBytes) || blockCacheBytes < 0 || blockCacheBytes > 2 ** 30) {
+    throw new TypeError('"blockCacheBytes" must be an integer from 0 to 2^30');
+  }
   if (options.limits !== undefined) checkLimits(options.limits);
 }
 

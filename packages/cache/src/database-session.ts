@@ -1,6 +1,13 @@
 import { GatewayError, type Logger } from '@attache/core';
 import { isDiskFull } from './bounds.js';
-import { type Backlog, type Database, openCache, syncedWrite, type Writable } from './database.js';
+import {
+  type Backlog,
+  type Database,
+  type LevelMemory,
+  openCache,
+  syncedWrite,
+  type Writable,
+} from './database.js';
 import type { DiskReserve } from './disk-reserve.js';
 import { logQuarantined, quarantineBatch, type Suspect } from './quarantine.js';
 import type { ValueSealer } from './value-sealer.js';
@@ -10,6 +17,8 @@ export interface DatabaseSessionOptions {
   path: string;
   sealer: ValueSealer;
   log: Logger;
+  /** LevelDB's write buffer and block cache. */
+  memory: LevelMemory;
   /** Called with the stored counters after every (re)open (they are also in `backlog`). */
   onLoad: (backlog: Backlog) => void;
   /** The error to throw when there is no database (closed, or a reopen failed). */
@@ -57,10 +66,10 @@ export class DatabaseSession {
    * released and the open tried once more.
    */
   async load(): Promise<void> {
-    const { path, sealer, log, onLoad } = this.#options;
-    const { database, backlog } = await openCache(path, sealer, log).catch(async (err: unknown) => {
+    const { path, sealer, log, memory, onLoad } = this.#options;
+    const { database, backlog } = await openCache(path, sealer, log, memory).catch(async (err: unknown) => {
       if (!isDiskFull(err) || !(await this.#diskFull())) throw err;
-      return openCache(path, sealer, log);
+      return openCache(path, sealer, log, memory);
     });
     this.#database = database;
     this.backlog = backlog;

@@ -69,8 +69,18 @@ const levelOptions = {
   maxOpenFiles: 74,
 } as const;
 
-async function openLevel(path: string): Promise<Root> {
-  const db = new Level<string, Buffer>(path, levelOptions);
+/** LevelDB's memory: its write buffer and block cache, bytes (LevelCacheOptions; see the README, "Memory"). */
+export interface LevelMemory {
+  writeBufferBytes: number;
+  blockCacheBytes: number;
+}
+
+async function openLevel(path: string, memory: LevelMemory): Promise<Root> {
+  const db = new Level<string, Buffer>(path, {
+    ...levelOptions,
+    writeBufferSize: memory.writeBufferBytes,
+    cacheSize: memory.blockCacheBytes,
+  });
   await db.open();
   return db;
 }
@@ -84,6 +94,7 @@ export async function openDatabase(
   path: string,
   sealer: ValueSealer,
   log: Logger,
+  memory: LevelMemory,
 ): Promise<{ database: Database; repaired: boolean }> {
   let repaired = false;
   let db: Root;
@@ -91,13 +102,13 @@ export async function openDatabase(
     // LevelDB would create the directory, but without fsyncing its parent.
     await mkdirDurably(path);
     try {
-      db = await openLevel(path);
+      db = await openLevel(path, memory);
     } catch (err) {
       if (levelCode(err) !== 'LEVEL_CORRUPTION') throw err;
       log.error({ err }, 'cache database is corrupt, repairing it');
       await repair(path);
       repaired = true;
-      db = await openLevel(path);
+      db = await openLevel(path, memory);
     }
   } catch (err) {
     if (levelCode(err) === 'LEVEL_LOCKED') {
@@ -316,8 +327,9 @@ export async function openCache(
   path: string,
   sealer: ValueSealer,
   log: Logger,
+  memory: LevelMemory,
 ): Promise<{ database: Database; backlog: Backlog }> {
-  const { database, repaired } = await openDatabase(path, sealer, log);
+  const { database, repaired } = await openDatabase(path, sealer, log, memory);
   try {
     return { database, backlog: await loadBacklog(database, repaired) };
   } catch (err) {

@@ -1,5 +1,10 @@
 export type { CacheHealth, CacheLimits } from './bounds.js';
-export type { AppendOptions, LevelCacheOptions } from './cache-options.js';
+export {
+  type AppendOptions,
+  defaultBlockCacheBytes,
+  defaultWriteBufferBytes,
+  type LevelCacheOptions,
+} from './cache-options.js';
 export {
   type ExportManifest,
   type ExportOptions,

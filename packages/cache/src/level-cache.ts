@@ -14,7 +14,12 @@ import {
 } from '@attache/core';
 import { AppendWriter } from './append-writer.js';
 import { type CacheHealth, type CacheLimits, noLimits } from './bounds.js';
-import type { AppendOptions, LevelCacheOptions } from './cache-options.js';
+import {
+  type AppendOptions,
+  defaultBlockCacheBytes,
+  defaultWriteBufferBytes,
+  type LevelCacheOptions,
+} from './cache-options.js';
 import { checkKey, checkOptions, checkPageOptions, checkReadOptions } from './checks.js';
 import { CommitQueue } from './commit-queue.js';
 import { OutboxCompactor } from './compactor.js';
@@ -101,6 +106,10 @@ export class LevelCache implements Outbox, PatientTokenizer {
       path: options.path,
       sealer,
       log,
+      memory: {
+        writeBufferBytes: options.writeBufferBytes ?? defaultWriteBufferBytes,
+        blockCacheBytes: options.blockCacheBytes ?? defaultBlockCacheBytes,
+      },
       closedError,
       onLoad: () => {
         this.#expiryFrom = 1; // a repair may bring back records below it

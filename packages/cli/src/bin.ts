@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --v8-pool-size=1
 // One V8 helper thread is enough on a Pi. The service adds `--max-semi-space-size=4` (attache.service:
-// a young generation capped at 4 MB, sized for the ingest path under load, bench/README.md); a short
-// command does not need the cap.
+// a young generation capped at 4 MB, sized for the ingest path under load, bench/README.md) and
+// `--no-sparkplug` (less idle memory); a short command needs neither.
 import { startCompiled } from './compiled-start.js';
 
 // The release starts a command from its CommonJS bundle with V8's code cache when it can
