@@ -81,8 +81,17 @@ export async function placeStream(
   complete: Promise<unknown> = Promise.resolve(),
 ): Promise<void> {
   const tmp = `${out}.${randomBytes(6).toString('hex')}.tmp`;
+  const written = pipeline(source, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
   try {
-    await Promise.all([pipeline(source, createWriteStream(tmp, { flags: 'wx', mode: 0o600 })), complete]);
+    try {
+      await Promise.all([written, complete]);
+    } catch (err) {
+      // The temporary file may still be being created: removing it before the copy has stopped
+      // would leave it beside `out` once created.
+      source.destroy();
+      await written.catch(() => undefined);
+      throw err;
+    }
     const handle = await open(tmp, 'r+');
     try {
       await handle.sync();
