@@ -6,7 +6,6 @@
 // release bundled by scripts/bundle.mjs and its real `attache --write-code-cache`; `nobody` plays
 // the `attache` user. The trees are made under a directory whose every ancestor is root's alone,
 // since the script checks from /.
-import { execFile } from 'node:child_process';
 import {
   chmod,
   chown,
@@ -25,24 +24,11 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { runFile as run } from './helpers/run-file.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const script = join(repo, 'image-build/overlay/usr/local/lib/attache/attache-code-cache-refresh');
 const nobody = 65534;
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env, timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** Whether nobody but root can change `path` or any directory above it. */
 async function rootsAlone(path: string): Promise<boolean> {

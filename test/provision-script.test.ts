@@ -5,33 +5,17 @@
 // bind-mounted /etc/passwd and /etc/group, /var/lib/attache on a tmpfs, the overlay's provision.mjs
 // in /usr/local/lib/attache, and /usr/local/bin/attache a script that notes who runs it and what it
 // sees, then starts this repository's CLI.
-import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { canUnshareMounts, runFile as run } from './helpers/run-file.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const overlay = join(repo, 'image-build/overlay');
-const isRoot = process.getuid?.() === 0;
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: 120_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const mountNamespaces = isRoot && (await run('unshare', ['-m', 'true'])).code === 0;
+const mountNamespaces = await canUnshareMounts();
 
 /** A uid and gid that this machine's user database does not use, for `attache`. */
 async function freeId(): Promise<number> {

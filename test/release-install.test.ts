@@ -6,7 +6,6 @@
 // socket only root and attache's group may use, one installer per connection as
 // attache-release-install.socket starts it. The service's side is attache: it sends the request
 // and the bundle's bytes (socat), and writes the trial marker the switch back reads.
-import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,29 +14,14 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { signJobDocument } from '@attache/jobs';
 import t, { type Test } from 'tap';
+import { canUnshareMounts, runFile as run } from './helpers/run-file.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const overlay = join(repo, 'image-build/overlay');
-const isRoot = process.getuid?.() === 0;
 const thing = 'gw-box-1';
 const now = Date.now();
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: 120_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const mountNamespaces = isRoot && (await run('unshare', ['-m', 'true'])).code === 0;
+const mountNamespaces = await canUnshareMounts();
 const skip = !mountNamespaces
   ? 'needs root (the installer runs as root, the service as attache) and mount namespaces'
   : process.execPath !== '/usr/bin/node'
