@@ -74,9 +74,7 @@ export class AppendWriter {
       return record;
     }
     const key = this.#sealer.tokenKey(`idempotency:${idempotencyKey}`);
-    for (let pending = this.#pendingKeys.get(key); pending; pending = this.#pendingKeys.get(key)) {
-      await pending.catch(() => undefined);
-    }
+    if (this.#pendingKeys.has(key)) await this.#settled(key);
     if (this.#idempotency?.has(key)) return undefined;
     const record = recordOf(draft);
     const push = this.#queue.push({ record, key });
@@ -102,15 +100,7 @@ export class AppendWriter {
     const keys = idempotencyKeys.map((k) =>
       k === undefined ? undefined : this.#sealer.tokenKey(`idempotency:${k}`),
     );
-    for (const key of keys) {
-      for (
-        let pending = key && this.#pendingKeys.get(key);
-        pending;
-        pending = this.#pendingKeys.get(key as string)
-      ) {
-        await pending.catch(() => undefined);
-      }
-    }
+    for (const key of keys) if (key !== undefined && this.#pendingKeys.has(key)) await this.#settled(key);
     const records = drafts.map((draft, i) => {
       const key = keys[i];
       return key !== undefined && this.#idempotency?.has(key) ? undefined : recordOf(draft);
@@ -134,6 +124,13 @@ export class AppendWriter {
       for (const key of held) this.#pendingKeys.delete(key);
     }
     return records;
+  }
+
+  /** Resolves once no append with the key (its HMAC) is waiting for its write, however that ended. */
+  async #settled(key: string): Promise<void> {
+    for (let pending = this.#pendingKeys.get(key); pending; pending = this.#pendingKeys.get(key)) {
+      await pending.catch(() => undefined);
+    }
   }
 
   /** Commits everything queued; resolves once nothing is queued or being written. */

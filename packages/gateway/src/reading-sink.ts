@@ -43,9 +43,9 @@ export function readingSink(
   // The readings of one message: every one normalized first, then appended all or none.
   const all = (readings: DeviceReading[]): Promise<void> => {
     const drafts = previous.then(async () => {
-      const all: RecordDraft[] = [];
-      for (const reading of readings) all.push(await normalizer.normalize(reading));
-      return all;
+      const normalized: RecordDraft[] = [];
+      for (const reading of readings) normalized.push(await normalizer.normalize(reading));
+      return normalized;
     });
     previous = drafts.catch(() => undefined);
     const keys = readings.map((r) => r.idempotencyKey && `${r.deviceId}:${r.idempotencyKey}`);

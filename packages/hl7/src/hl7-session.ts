@@ -167,7 +167,7 @@ export class Hl7Session implements ProtocolSession {
       }
       this.#write();
     };
-    this.#deliver(reading, answer);
+    this.#deliver(() => this.#ctx.sink(reading), 1, reading.raw.length, answer);
     // The AA is built once this turn's microtasks are done, i.e. once the sink has handed the
     // message's write to the disk, so that it is ready when the write is durable and only the
     // socket write is left then. It goes out only if the sink resolves (an AE or AR replaces it).
@@ -189,7 +189,7 @@ export class Hl7Session implements ProtocolSession {
     arrival: Pick<DeviceReading, 'receivedAt' | 'monotonicMs'>,
     ack: (code: Hl7AckCode, error?: Hl7AckError) => Buffer,
   ): void {
-    const { report, sink, deviceId } = this.#ctx;
+    const { sink, deviceId } = this.#ctx;
     const key = `hl7:${sha256Hex(payload)}`;
     const readings = parts.map(
       (parts, i): DeviceReading => ({
@@ -206,60 +206,48 @@ export class Hl7Session implements ProtocolSession {
       else slot.bytes = ack(...sinkErrors[outcome]);
       this.#write();
     };
-    let call: Promise<unknown>;
-    try {
-      call = sink.all ? sink.all(readings) : Promise.all(readings.map((reading) => sink(reading)));
-    } catch (err) {
-      call = Promise.reject(err);
-    }
-    call.then(
-      () => {
-        report.stored(readings.length);
-        answer('stored');
-      },
-      (err: unknown) => {
-        if (isGatewayError(err, 'ATTACHE_MALFORMED')) {
-          report.malformed(err, payload.length, 'malformed message discarded');
-          answer('malformed');
-        } else {
-          report.refused(err, readings.length);
-          answer('refused');
-        }
-      },
-    );
+    const store = () =>
+      sink.all ? sink.all(readings) : Promise.all(readings.map((reading) => sink(reading)));
+    this.#deliver(store, readings.length, payload.length, answer);
   }
 
   /**
-   * Calls the sink synchronously (so calls keep arrival order), then `answer` with the outcome once
-   * it settles (a sink that throws at once answers in a later microtask, as one that rejects).
+   * Calls `store` (the sink) synchronously (so calls keep arrival order), then `answer` with the
+   * outcome once it settles (a sink that throws at once answers in a later microtask, as one that
+   * rejects); counts the `count` readings stored or refused, or the `bytes` malformed.
    */
-  #deliver(reading: DeviceReading, answer: (outcome: Outcome) => void): void {
-    const { report, sink } = this.#ctx;
-    let call: Promise<void>;
+  #deliver(
+    store: () => Promise<unknown>,
+    count: number,
+    bytes: number,
+    answer: (outcome: Outcome) => void,
+  ): void {
+    const { report } = this.#ctx;
+    let call: Promise<unknown>;
     try {
-      call = sink(reading);
+      call = store();
     } catch (err) {
-      const outcome = this.#failed(err, reading);
+      const outcome = this.#failed(err, count, bytes);
       queueMicrotask(() => answer(outcome));
       return;
     }
     call.then(
       () => {
-        report.stored();
+        report.stored(count);
         answer('stored');
       },
-      (err: unknown) => answer(this.#failed(err, reading)),
+      (err: unknown) => answer(this.#failed(err, count, bytes)),
     );
   }
 
   /** Counts a sink failure: malformed (AE) or not stored now (AR). */
-  #failed(err: unknown, reading: DeviceReading): Exclude<Outcome, 'stored'> {
+  #failed(err: unknown, count: number, bytes: number): Exclude<Outcome, 'stored'> {
     const { report } = this.#ctx;
     if (isGatewayError(err, 'ATTACHE_MALFORMED')) {
-      report.malformed(err, reading.raw.length, 'malformed message discarded');
+      report.malformed(err, bytes, 'malformed message discarded');
       return 'malformed';
     }
-    report.refused(err);
+    report.refused(err, count);
     return 'refused';
   }
 
