@@ -3,9 +3,10 @@
 // bind-mounted /etc/passwd and /etc/group; /opt/attache, /usr/local/lib/attache and /var/lib/attache
 // on tmpfs, root's, with the image's release 1.0.0, the root-owned job-signing key and provisioning
 // record; the installer the image ships (scripts/bundle-installer.mjs, built here) listening on a
-// socket only root and attache's group may use, one installer per connection as
-// attache-release-install.socket starts it. The service's side is attache: it sends the request
-// and the bundle's bytes (socat), and writes the trial marker the switch back reads.
+// socket only root and attache's group may use, one installer per connection with the connection
+// as its stdin and stdout, as attache-release-install.socket starts it (systemd-socket-activate
+// --accept --inetd). The service's side is attache: it sends the request and the bundle's bytes
+// (socat), and writes the trial marker the switch back reads.
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -130,10 +131,12 @@ chown -R attache:attache /var/lib/attache/gateway
 chmod 0700 /var/lib/attache/gateway
 mkdir -m 0750 "$w/run" && chgrp attache "$w/run"
 sock=$w/run/release-install.sock
-socat -t 600 UNIX-LISTEN:$sock,fork,user=root,group=attache,mode=0660 \\
-  EXEC:"/usr/bin/node $lib/attache-release-install.mjs" </dev/null >/dev/null 2>"$w/installer.log" &
+systemd-socket-activate --listen=$sock --accept --inetd \\
+  /usr/bin/node $lib/attache-release-install.mjs </dev/null >/dev/null 2>"$w/installer.log" &
 installer=$!
 while [ ! -S $sock ]; do sleep 0.05; done
+chgrp attache $sock
+chmod 0660 $sock
 # ask FILE: attache sends FILE on the socket and prints the answer.
 ask() { setpriv --reuid=attache --regid=attache --init-groups -- socat -t 600 - UNIX-CONNECT:$sock < "$1"; echo; }
 as_attache() { setpriv --reuid=attache --regid=attache --init-groups -- "$@"; }
@@ -193,6 +196,15 @@ function sections(out: string): Record<string, string> {
   return found;
 }
 
+/** The installer's answer printed in a section; what was printed instead when it is no answer. */
+function answerIn(section: string | undefined): Record<string, unknown> {
+  try {
+    return JSON.parse(section ?? '') as Record<string, unknown>;
+  } catch {
+    return { noAnswer: section };
+  }
+}
+
 t.test(
   'attache asks, root installs the signed release root-owned and switches current',
   { skip },
@@ -214,7 +226,7 @@ echo "== again"; ask "$w/good"
       { good: request('1.1.0', content) },
     );
     const s = sections(out);
-    t.same(JSON.parse(s.answer as string), {
+    t.same(answerIn(s.answer), {
       ok: true,
       version: '1.1.0',
       release: 'releases/1.1.0',
@@ -243,7 +255,7 @@ echo "== again"; ask "$w/good"
       'denied\ndenied\ndenied\n',
       'attache can change neither /opt/attache, current nor the release',
     );
-    t.match(JSON.parse(s.again as string), { ok: true, note: 'already running' });
+    t.match(answerIn(s.again), { ok: true, note: 'already running' });
     t.match(log, /job sw-1\.1\.0 \(execution 1\): release 1\.1\.0, signature verified/);
     t.match(log, /release 1\.1\.0 installed \(2 files, \d+ bytes\) and switched to, from releases\/1\.0\.0/);
   },
@@ -290,7 +302,7 @@ t.test('what attache may send wrong is refused, and nothing changes', { skip }, 
     other: /^ATTACHE_MALFORMED: wrong (hash|size)/,
   };
   for (const [name, reason] of Object.entries(expected)) {
-    const answer = JSON.parse(s[name] as string) as { ok: boolean; code: string; reason: string };
+    const answer = answerIn(s[name]);
     t.equal(answer.ok, false, `${name}: refused`);
     t.match(`${answer.code}: ${answer.reason}`, reason, name);
   }
@@ -316,8 +328,8 @@ echo "== current"; readlink /opt/attache/current
       { good: request('1.1.0', bundle('1.1.0')) },
     );
     const s = sections(out);
-    t.match(JSON.parse(s.key as string), { ok: false, reason: /jobs-signing\.pem must be owned by uid 0/ });
-    t.match(JSON.parse(s.record as string), {
+    t.match(answerIn(s.key), { ok: false, reason: /jobs-signing\.pem must be owned by uid 0/ });
+    t.match(answerIn(s.record), {
       ok: false,
       reason: /\/var\/lib\/attache must be owned by uid 0/,
     });
