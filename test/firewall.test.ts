@@ -122,7 +122,7 @@ set -e
 ip link set lo up
 unshare -n sleep 60 >/dev/null 2>&1 & lan=$!
 pids=$lan
-sleep 0.2
+while [ "$(readlink /proc/$lan/ns/net)" = "$(readlink /proc/self/ns/net)" ]; do sleep 0.02; done
 ip link add box0 type veth peer name lan0 netns $lan
 ip addr add 10.9.0.1/24 dev box0
 ip link set box0 up
@@ -132,7 +132,9 @@ for port in 2575 22 8080; do
   socat TCP-LISTEN:$port,bind=10.9.0.1,fork,reuseaddr SYSTEM:'echo open' >/dev/null 2>&1 &
   pids="$pids $!"
 done
-sleep 0.3
+for port in 2575 22 8080; do
+  until ss -Hltn "sport = :$port" | grep -q .; do sleep 0.02; done
+done
 try() { nsenter -t $lan -n socat -u TCP:10.9.0.1:$2,bind=$1,connect-timeout=1 - 2>/dev/null || echo dropped; }
 echo "device-from-allowed $(try 10.9.0.2 2575)"
 echo "device-from-other $(try 10.9.0.3 2575)"

@@ -5,7 +5,7 @@
 // it exits; and the root release installer listening on its socket as attache-release-install.socket
 // does (socat in its place: one installer process per connection, the connection its stdin and stdout).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -63,11 +63,16 @@ export class InstallerSocket {
       `--store=${options.store}`,
       `--key=${options.keyFile}`,
       `--provisioning=${options.provisioningFile}`,
-    ].join(' ');
-    const child = spawn('socat', ['-t', '600', `UNIX-LISTEN:${socket},fork,mode=0600`, `EXEC:${command}`], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    const deadline = Date.now() + 10_000;
+    ];
+    // As attache-release-install.socket (Accept=yes) runs it: one installer per connection, the
+    // connection its stdin and stdout. (socat's forking listener drops a child's answer when the
+    // child exits with a non-zero status, as every refusal does.)
+    const child = spawn(
+      'systemd-socket-activate',
+      [`--listen=${socket}`, '--accept', '--inetd', ...command],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    const deadline = Date.now() + 30_000;
     while (
       !(await stat(socket).then(
         (info) => info.isSocket(),
@@ -77,6 +82,7 @@ export class InstallerSocket {
       if (Date.now() > deadline) throw new Error('the installer socket did not appear');
       await new Promise((r) => setTimeout(r, 20));
     }
+    await chmod(socket, 0o600);
     return new InstallerSocket(socket, child);
   }
 
