@@ -2,21 +2,14 @@
 // each other, the poll schedule, the change filter's heartbeat and the back-off of a silent unit.
 // The poll schedules run on a ManualClock, so they do not depend on how fast this machine is; the
 // requests, answers and timeouts on the bus are real.
-import { createModbusAdapters, type ModbusAdapter } from '@attache/adapter-modbus';
+import { createModbusAdapters } from '@attache/adapter-modbus';
 import { ManualClock } from '@attache/core';
 import { type LogEntry, recordingLogger, startModbusServer } from '@attache/devkit';
 import t from 'tap';
-import { collector, observed, profileOf, tcpDevice, until } from './fixtures/helpers.js';
+import { collector, observed, profileOf, step, tcpDevice, until } from './fixtures/helpers.js';
 import { smallCase } from './fixtures/registers.js';
 
 const profiles = profileOf([smallCase.register]);
-
-/** Moves the schedule on by `ms`, then waits until every poll it started has ended. */
-async function step(clock: ManualClock, adapters: readonly (ModbusAdapter | undefined)[], ms: number) {
-  await clock.advance(ms);
-  // Each running adapter holds one timer (its next poll) except while a poll is in progress.
-  await until('the polls to end', () => clock.pending === adapters.length);
-}
 
 t.test('devices sharing a TCP connection never have two requests in progress at once', async (t) => {
   // Each answer takes 100 ms, and both devices are due at the same instants: the second must wait.
