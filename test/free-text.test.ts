@@ -115,8 +115,11 @@ t.test(
     const sync = await stack.run('sync', '--json');
     t.equal(sync.code, 0);
     const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 15_000);
-    for (const m of messages)
-      t.same(checkBatch(JSON.parse(m.toString('utf8'))), [], 'batch matches its schema');
+    t.same(
+      messages.map((m) => checkBatch(JSON.parse(m.toString('utf8')))),
+      messages.map(() => []),
+      'batch matches its schema (each message)',
+    );
     const wire = Buffer.concat(messages).toString('utf8');
     await assertNoSecrets(t, { dataDir: join(stack.dir, 'data'), wire, logs: JSON.stringify(gateway.logs) });
 

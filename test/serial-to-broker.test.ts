@@ -32,8 +32,11 @@ t.test(
     t.equal(window.records, sent.length);
 
     const messages = await dashboard.waitFor(window.messages, 10_000);
-    for (const m of messages)
-      t.same(checkBatch(JSON.parse(m.toString('utf8'))), [], 'each message matches batch.schema.json');
+    t.same(
+      messages.map((m) => checkBatch(JSON.parse(m.toString('utf8')))),
+      messages.map(() => []),
+      'each message matches batch.schema.json (each message)',
+    );
     const records = recordsOf(messages);
     t.same(
       records.map((r) => r.seq),
