@@ -59,7 +59,7 @@ t.test(
       });
       // Junk before the frame (line noise on a serial cable) is counted, not acknowledged.
       await device.write(Buffer.concat([Buffer.from('~~'), encodeMllp(message)]));
-      const deadline = Date.now() + 15_000;
+      const deadline = Date.now() + 30_000;
       while (!device.received.slice(seen).includes(FS)) {
         if (Date.now() > deadline) throw new Error('no ACK on the serial line');
         await new Promise((r) => setTimeout(r, 20));

@@ -67,7 +67,7 @@ export class InstallerSocket {
     const child = spawn('socat', ['-t', '600', `UNIX-LISTEN:${socket},fork,mode=0600`, `EXEC:${command}`], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     while (
       !(await stat(socket).then(
         (info) => info.isSocket(),

@@ -14,7 +14,7 @@ import { MedibusDriver } from '@attache/medibus';
 import t, { type Test } from 'tap';
 
 async function waitFor(what: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 30_000;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));

@@ -143,7 +143,7 @@ t.test('a broker does not outlive the process that started it', async (t) => {
     else child.stdin.write('exit\n');
     await new Promise((resolve) => child.once('exit', resolve));
     t.equal(
-      await waitClosed(port, 5000),
+      await waitClosed(port, 30_000),
       true,
       `${mode}: broker gone after the parent ${mode === 'kill' ? 'was killed' : 'exited'}`,
     );
