@@ -17,7 +17,7 @@ async function uploaded(stack: Stack): Promise<Record<string, unknown>[]> {
   const dashboard = await stack.subscribe();
   const sync = await stack.run('sync', '--json');
   if (sync.code !== 0) throw new Error(`attache sync failed: ${sync.stderr}`);
-  const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 15_000);
+  const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 30_000);
   for (const m of messages) {
     if (checkBatch(JSON.parse(m.toString('utf8'))).length > 0) throw new Error('a batch fails its schema');
   }

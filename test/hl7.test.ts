@@ -142,7 +142,7 @@ t.test(
     const dashboard = await stack.subscribe();
     const sync = await stack.run('sync', '--json');
     t.equal(sync.code, 0);
-    const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 15_000);
+    const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 30_000);
     t.same(
       messages.map((m) => checkBatch(JSON.parse(m.toString('utf8')))),
       messages.map(() => []),

@@ -62,7 +62,7 @@ t.test('shadow: desired settings are validated, applied or refused, persisted an
   const status = await stack.statusUntil(() => true);
   t.match(JSON.stringify(status), 'schedule 03:00-03:30', 'attache status shows the schedule');
 
-  const [message] = await state.waitFor(1, 10_000);
+  const [message] = await state.waitFor(1, 30_000);
   const body = parse(message as Buffer);
   t.same(schemaErrors('state', body), [], 'the state message matches state.schema.json');
   t.equal(body.gatewayId, thingName);
