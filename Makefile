@@ -86,6 +86,7 @@ bench: deps build
 	node --import @tapjs/typescript/import bench/files-up.mjs
 	node --v8-pool-size=1 --max-semi-space-size=4 bench/hostile.mjs
 	BENCH_RECORDS=$(BENCH_RECORDS) node bench/drain.mjs
+	node bench/regex-linear.mjs
 	node bench/idle-rss.mjs
 
 ## bench-peers: Attaché and the tools a user would otherwise pick (Node-RED 4 with serial in → MQTT

@@ -17,7 +17,7 @@ async function uploaded(stack: Stack): Promise<Record<string, unknown>[]> {
   const dashboard = await stack.subscribe();
   const sync = await stack.run('sync', '--json');
   if (sync.code !== 0) throw new Error(`attache sync failed: ${sync.stderr}`);
-  const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 15_000);
+  const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 30_000);
   for (const m of messages) {
     if (checkBatch(JSON.parse(m.toString('utf8'))).length > 0) throw new Error('a batch fails its schema');
   }
@@ -59,7 +59,7 @@ t.test(
       });
       // Junk before the frame (line noise on a serial cable) is counted, not acknowledged.
       await device.write(Buffer.concat([Buffer.from('~~'), encodeMllp(message)]));
-      const deadline = Date.now() + 15_000;
+      const deadline = Date.now() + 30_000;
       while (!device.received.slice(seen).includes(FS)) {
         if (Date.now() > deadline) throw new Error('no ACK on the serial line');
         await new Promise((r) => setTimeout(r, 20));

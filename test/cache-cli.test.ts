@@ -201,6 +201,6 @@ t.test(
     const sync = await stack.run('sync', '--json');
     t.equal(sync.code, 0, sync.stderr);
     t.equal(JSON.parse(sync.stdout).records, total + 5, 'old-key and new-key records all go up');
-    await dashboard.waitFor(JSON.parse(sync.stdout).messages, 15_000);
+    await dashboard.waitFor(JSON.parse(sync.stdout).messages, 30_000);
   },
 );

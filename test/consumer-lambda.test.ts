@@ -46,9 +46,9 @@ t.test('the ingest handler stores what a real gateway sent, each record once', a
   const sync = await stack.run('sync', '--json');
   const window = JSON.parse(sync.stdout);
   t.equal(window.outcome, 'drained', 'the window drains');
-  await telemetry.waitFor(window.messages, 15_000);
-  await state.waitFor(1, 15_000);
-  await events.waitFor(2, 15_000);
+  await telemetry.waitFor(window.messages, 30_000);
+  await state.waitFor(1, 30_000);
+  await events.waitFor(2, 30_000);
   t.ok(window.messages > 1, `several batches (${window.messages})`);
 
   // As the IoT rule writes them: <telemetry|events|state>/<thing>/<yyyy/MM/dd>/<uuid>.json.

@@ -52,7 +52,7 @@ t.test('a device killed and restored: status and the event journal show lost and
   const events = await stack.subscribe('events');
   const sync = JSON.parse((await stack.run('sync', '--json')).stdout) as { outcome: string; events: number };
   t.equal(sync.outcome, 'drained', 'the window drains');
-  const received = (await events.waitFor(sync.events, 10_000)).map(
+  const received = (await events.waitFor(sync.events, 30_000)).map(
     (m) =>
       JSON.parse(m.toString('utf8')) as { type: string; gatewayId: string; detail: Record<string, unknown> },
   );

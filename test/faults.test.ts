@@ -39,7 +39,7 @@ t.test('killing the broker mid-upload loses nothing; the next sync completes', a
   const window = JSON.parse(resumed.stdout);
   t.equal(window.outcome, 'drained');
   const seen = new Set(
-    [...recordsOf(first.messages), ...recordsOf(await second.waitFor(window.messages, 15_000))].map(
+    [...recordsOf(first.messages), ...recordsOf(await second.waitFor(window.messages, 30_000))].map(
       (r) => r.seq,
     ),
   );
@@ -151,7 +151,7 @@ t.test('a window process that dies mid-upload stops neither acquisition nor the 
   t.equal(resumed.code, 0, 'the next window completes');
   const window = JSON.parse(resumed.stdout);
   const seen = new Set(
-    [...recordsOf(first.messages), ...recordsOf(await second.waitFor(window.messages, 15_000))].map(
+    [...recordsOf(first.messages), ...recordsOf(await second.waitFor(window.messages, 30_000))].map(
       (r) => r.seq,
     ),
   );
@@ -200,7 +200,7 @@ t.test('a full cache refuses new readings and says so; nothing stored is lost', 
   const dashboard = await stack.subscribe();
   const sync = await stack.run('sync', '--json');
   t.equal(sync.code, 0);
-  const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 10_000));
+  const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 30_000));
   t.same(
     records.map((r) => r.seq),
     [1, 2, 3, 4, 5],

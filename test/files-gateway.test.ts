@@ -65,8 +65,10 @@ t.test('a file the device exports goes up in the next window and leaves the box'
     files: { captured: 1, uploaded: 1, waiting: 0 },
   });
   // Events go up with the window after they happened: the upload's with the next one.
-  t.equal((await stack.run('sync', '--json')).code, 0);
-  const sent = events.messages.map(
+  const next = await stack.run('sync', '--json');
+  t.equal(next.code, 0);
+  const acknowledged = JSON.parse(sync.stdout).events + JSON.parse(next.stdout).events;
+  const sent = (await events.waitFor(acknowledged, 30_000)).map(
     (m) => JSON.parse(m.toString()) as { type: string; detail: Record<string, unknown> },
   );
   const fileEvents = sent.filter((e) => e.type.startsWith('file.'));

@@ -69,7 +69,7 @@ t.test('a log the device prints goes up as a file while its readings still arriv
   );
   t.ok(object?.[1].body.equals(log), 'the log is byte-identical in the bucket');
   // The window published before it ended; the broker hands the batches on a moment later.
-  await telemetry.waitFor(1, 10_000);
+  await telemetry.waitFor(1, 30_000);
   while (recordsOf(telemetry.messages).length < 6) await new Promise((r) => setTimeout(r, 50));
   t.match(recordsOf(telemetry.messages), Array(6).fill({ deviceId: 'spo2-bed7' }), 'every reading went up');
   t.notOk(

@@ -34,7 +34,7 @@ t.test(
     const { code, result } = await box.sync();
     t.equal(code, 0, JSON.stringify(result));
     t.match(result, { outcome: 'drained', records: 3 });
-    const [batch] = await telemetry.waitFor(1, 10_000);
+    const [batch] = await telemetry.waitFor(1, 30_000);
     t.equal(recordsOf([batch as Buffer]).length, 3, 'uploaded on its own thing topic');
 
     const thing = world.emulator.things.get(box.thingName);

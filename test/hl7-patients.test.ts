@@ -86,7 +86,7 @@ t.test('mllp_send sends a two-patient ORU^R01: two readings, two tokens, each st
   const dashboard = await stack.subscribe();
   const sync = await stack.run('sync', '--json');
   t.equal(sync.code, 0);
-  const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 15_000);
+  const messages = await dashboard.waitFor(JSON.parse(sync.stdout).messages, 30_000);
   for (const m of messages)
     t.same(checkBatch(JSON.parse(m.toString('utf8'))), [], 'batch matches its schema');
   const wire = Buffer.concat(messages).toString('utf8');

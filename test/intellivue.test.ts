@@ -80,7 +80,7 @@ t.test(
     const dashboard = await stack.subscribe();
     const sync = await stack.run('sync', '--json');
     t.equal(sync.code, 0);
-    const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 10_000));
+    const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 30_000));
     const monitor = records.filter((r) => r.deviceId === 'mon-1');
     const sent = mon.sim.sentNumerics.filter((_, i) => !mon.sim.corrupted.includes(i));
     t.equal(monitor.length, sent.length, 'one record per good poll result');

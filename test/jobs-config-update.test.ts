@@ -45,10 +45,10 @@ class SupervisedGateway {
     this.#child = child;
   }
 
-  /** Healthy: "gateway started" logged within 10 s, then no exit and no fatal line for `settleMs`. */
+  /** Healthy: "gateway started" logged within 30 s, then no exit and no fatal line for `settleMs`. */
   async health(settleMs = 1500): Promise<HealthReport> {
     const child = this.#child;
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     const fatal = () => this.#logs.find((l) => Number(l.level) >= 60);
     while (!this.#logs.some((l) => l.msg === 'gateway started')) {
       if (fatal() || child?.exitCode !== null || Date.now() > deadline) return this.#unhealthy(fatal());
@@ -63,7 +63,7 @@ class SupervisedGateway {
     const err = (line?.err as { message?: string } | undefined)?.message;
     return {
       healthy: false,
-      reason: line ? `${String(line.msg)}${err ? `: ${err}` : ''}` : 'gateway did not start within 10 s',
+      reason: line ? `${String(line.msg)}${err ? `: ${err}` : ''}` : 'gateway did not start within 30 s',
     };
   }
 

@@ -80,7 +80,7 @@ function gatewayTopics(thing: string): { publish: string[]; subscribe: string[] 
 /** The payloads `subscriber` received once `last` arrived (or rejects after 10 s without a message). */
 async function receivedUntil(subscriber: TopicSubscriber, last: string): Promise<string[]> {
   while (!subscriber.messages.some((m) => m.toString() === last)) {
-    await subscriber.waitFor(subscriber.messages.length + 1, 10_000);
+    await subscriber.waitFor(subscriber.messages.length + 1, 30_000);
   }
   return subscriber.messages.map(String);
 }
@@ -116,7 +116,7 @@ t.test('a gateway may publish on every topic its code uses, and on no other gate
     identity: gwB,
   });
   t.same(
-    (await service.waitFor(1, 10_000)).map(String),
+    (await service.waitFor(1, 30_000)).map(String),
     ['gw-b itself'],
     'the service saw none of gw-a\u2019s attempts',
   );
@@ -212,5 +212,5 @@ t.test('a topic the gateway uses but the policy forgets fails its window', async
   const eventsAgain = await stack.subscribe('events');
   const drained = await stack.run('sync', '--json');
   t.equal(drained.code, 0, `with the events topic in the policy the window drains: ${drained.stdout}`);
-  t.ok((await eventsAgain.waitFor(1, 10_000)).length > 0, 'the events arrive');
+  t.ok((await eventsAgain.waitFor(1, 30_000)).length > 0, 'the events arrive');
 });

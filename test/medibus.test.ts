@@ -69,7 +69,7 @@ t.test(
     const dashboard = await stack.subscribe();
     const sync = await stack.run('sync', '--json');
     t.equal(sync.code, 0);
-    const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 10_000));
+    const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 30_000));
     for (const v of [a, b]) {
       const mine = records.filter((r) => r.deviceId === v.id && r.event === undefined);
       const sent = v.sim.sentMeasurements.filter((_, i) => !v.sim.corrupted.includes(i));

@@ -56,7 +56,7 @@ for (const profile of ['nonin', 'masimo'] as DeviceProfile[]) {
     await device.open();
     t.teardown(() => device.close());
     for (let i = 0; i < 30; i++) await device.sendReading();
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + 30_000;
     while (adapter.status().frames < 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 
     t.match(adapter.status(), { frames: 30, stored: 30, malformed: 0, refused: 0 }, 'no line is refused');

@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { checkSync } from 'recheck';
 import t from 'tap';
@@ -8,9 +7,10 @@ import ts from 'typescript';
 
 /**
  * Every regular expression literal in the packages that read device input is checked for
- * super-linear backtracking: structurally by recheck (which finds polynomial as well as exponential
- * ambiguity, e.g. the `\d+\.?\d*` that took 18 s on 100,000 digits), then by running it on 100,000
- * character adversarial inputs. A pattern recheck cannot decide fails the test too.
+ * super-linear backtracking, structurally by recheck (which finds polynomial as well as exponential
+ * ambiguity, e.g. the `\d+\.?\d*` that took 18 s on 100,000 digits). A pattern recheck cannot decide
+ * fails the test too. `node bench/regex-linear.mjs` times the same literals on 100,000-character
+ * adversarial inputs.
  */
 const root = fileURLToPath(new URL('..', import.meta.url));
 const devicePackages = [
@@ -62,36 +62,6 @@ const found = devicePackages.flatMap((name) =>
   sources(join(root, 'packages', name, 'src')).flatMap(literals),
 );
 
-/** Inputs that make a backtracking pattern work hard: long runs of one class, then a mismatch. */
-function adversarial(n: number): string[] {
-  const runs = [
-    '1',
-    'a',
-    'A',
-    ' ',
-    '\t',
-    '-',
-    '.',
-    '0.',
-    '\\',
-    '|',
-    '^',
-    '&',
-    '\r',
-    '\n',
-    '\r\n',
-    'X0',
-    'ab',
-    '1a',
-    '%',
-    ':',
-  ];
-  return runs.flatMap((run) => {
-    const body = run.repeat(Math.ceil(n / run.length)).slice(0, n);
-    return [`${body}!`, `${body}\u0000`, `+${body}x`, `X${body}g`];
-  });
-}
-
 t.test('the regular expressions applied to device input are linear', async (t) => {
   t.ok(found.length >= 30, `${found.length} patterns collected`);
   for (const { where, pattern, flags } of found) {
@@ -101,21 +71,5 @@ t.test('the regular expressions applied to device input are linear', async (t) =
       'safe',
       `${where} /${pattern}/${flags}: ${result.status === 'vulnerable' ? `${result.complexity.type} (${result.attack.pattern})` : result.status}`,
     );
-  }
-});
-
-t.test('no pattern takes long on 100,000-character adversarial inputs', async (t) => {
-  const inputs = adversarial(100_000);
-  for (const { where, pattern, flags } of found) {
-    const regex = new RegExp(pattern, flags.replace('g', ''));
-    const started = performance.now();
-    // Stop at the bound: a quadratic pattern takes about a second per input.
-    for (const input of inputs) {
-      regex.exec(input);
-      if (performance.now() - started > 3000) break;
-    }
-    const ms = performance.now() - started;
-    // Linear patterns take a few ms for all 80 inputs; a quadratic one takes seconds for one.
-    t.ok(ms < 3000, `${where} /${pattern}/: ${ms.toFixed(0)} ms for ${inputs.length} inputs`);
   }
 });

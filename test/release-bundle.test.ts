@@ -128,7 +128,7 @@ t.test('the bundled release runs the commands, the gateway and its window proces
   t.equal(sync.code, 0, `${sync.stderr}\n${log}`);
   const window = JSON.parse(sync.stdout) as { outcome: string; records: number; messages: number };
   t.match(window, { outcome: 'drained', records: 3 }, 'the window process drained the backlog');
-  const records = recordsOf(await dashboard.waitFor(window.messages, 15_000));
+  const records = recordsOf(await dashboard.waitFor(window.messages, 30_000));
   t.equal(records.length, 3, 'and the broker got the three readings');
   t.match(log, /window-worker|"msg":"window/, 'the window ran in the gateway');
 

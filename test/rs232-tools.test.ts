@@ -215,7 +215,7 @@ t.test('a regex-line device is read; unplug and replug of its pty recovers', asy
 
   const dashboard = await stack.subscribe();
   const sync = await stack.run('sync', '--json');
-  const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 10_000));
+  const records = recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 30_000));
   const values = records.map((r) => [
     r.deviceTime,
     ...(r.observations as { value: unknown }[]).map((o) => o.value),
@@ -274,9 +274,9 @@ t.test(
     const plugged = await stack.run('ports', '--rescan');
     t.equal(plugged.code, 0, plugged.stderr);
     t.match(plugged.stdout, /gateway retried the ports of spo2-later/);
-    await gateway.waitForLog((l) => l.msg === 'adapter state' && l.state === 'connected', 15_000);
+    await gateway.waitForLog((l) => l.msg === 'adapter state' && l.state === 'connected', 30_000);
     await device.sendReading();
-    const status = await stack.statusUntil((s) => s.adapters[0]?.stored === 1, 15_000);
+    const status = await stack.statusUntil((s) => s.adapters[0]?.stored === 1, 30_000);
     t.equal(status.adapters[0]?.state, 'connected', 'read without a restart and without waiting 60 s');
     const connected = await stack.run('ports', '--rescan');
     t.match(connected.stdout, /no adapter was waiting for a port/);

@@ -67,8 +67,8 @@ t.test('each record goes only to its route; a route that is down keeps its recor
     records: 3,
     routes: { 'site-b': { outcome: 'drained', records: 2 } },
   });
-  await onA.waitFor(1, 10_000);
-  await onB.waitFor(1, 10_000);
+  await onA.waitFor(1, 30_000);
+  await onB.waitFor(1, 30_000);
   t.same(devicesOf(onA), ['spo2-bed7'], 'the default broker got only the default device');
   t.same(devicesOf(onB), ['spo2-bed9'], "the route's broker got only the routed device");
   t.same(seqsOf(onA), [1, 2, 3]);
@@ -82,7 +82,7 @@ t.test('each record goes only to its route; a route that is down keeps its recor
   const down = await sync();
   t.match(down, { outcome: 'failed', records: 2, routes: { 'site-b': { outcome: 'failed', records: 0 } } });
   t.match((down.error as Json).message, /^route site-b: .*unreachable/, 'the failure names the route');
-  await onA.waitFor(2, 10_000);
+  await onA.waitFor(2, 30_000);
   t.same(seqsOf(onA), [1, 2, 3, 4, 5], 'the default route drained while the other was down');
   const waiting = JSON.parse((await stack.run('status', '--json')).stdout) as Json & {
     backlog: Json;
@@ -96,7 +96,7 @@ t.test('each record goes only to its route; a route that is down keeps its recor
   onB = await subscribeTopic({ broker: brokerB, pki: pkiB, topic });
   const back = await sync();
   t.match(back, { outcome: 'drained', routes: { 'site-b': { outcome: 'drained', records: 2 } } });
-  await onB.waitFor(1, 10_000);
+  await onB.waitFor(1, 30_000);
   t.same(seqsOf(onB), [3, 4], 'the records kept while the route was down arrive once it is back');
   t.same(devicesOf(onB), ['spo2-bed9']);
   await gateway.stop();

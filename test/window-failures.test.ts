@@ -39,7 +39,7 @@ t.test(
     t.equal(window.jobsError?.code, 'ATTACHE_JOBS_UNAVAILABLE');
     // The key's ownership is checked (stat) before it is read.
     t.match(window.jobsError?.message, `ENOENT: no such file or directory, stat '${keyFile}'`);
-    await telemetry.waitFor(1, 15_000);
+    await telemetry.waitFor(1, 30_000);
 
     const logged = await gateway.waitForLog((l) => l.code === 'ATTACHE_JOBS_UNAVAILABLE');
     t.equal(logged.level, 50, 'logged as an error');
@@ -54,7 +54,7 @@ t.test(
     // The next window's state message carries the previous window's result, cause included.
     const state = await stack.subscribe('state');
     t.equal((await stack.run('sync', '--json')).code, 0);
-    const [message] = await state.waitFor(1, 15_000);
+    const [message] = await state.waitFor(1, 30_000);
     const reported = JSON.parse(String(message)).state.lastWindow;
     t.match(reported, { outcome: 'drained', jobsErrorCode: 'ATTACHE_JOBS_UNAVAILABLE' });
     t.match(reported.jobsErrorMessage, /ENOENT/);

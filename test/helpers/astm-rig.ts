@@ -98,7 +98,7 @@ export class RawInstrument {
   }
 
   /** Waits for the next byte the gateway sends (after `seen` bytes), or throws after `ms`. */
-  async nextByte(seen: number, ms = 5000): Promise<number> {
+  async nextByte(seen: number, ms = 30_000): Promise<number> {
     const deadline = Date.now() + ms;
     while (this.received.length <= seen) {
       if (Date.now() > deadline) throw new Error('no byte from the gateway');
@@ -111,7 +111,7 @@ export class RawInstrument {
    * Acts as the receiving instrument for one transfer from the gateway (its host-query reply):
    * answers ENQ and frames with an AstmReceiver and resolves with the records of the message.
    */
-  async receiveTransfer(ms = 10_000): Promise<string[]> {
+  async receiveTransfer(ms = 30_000): Promise<string[]> {
     const receiver = new AstmReceiver();
     let read = 0;
     const deadline = Date.now() + ms;
@@ -145,5 +145,5 @@ export async function uploaded(rig: AstmRig): Promise<Record<string, unknown>[]>
   const dashboard = await rig.stack.subscribe();
   const sync = await rig.stack.run('sync', '--json');
   if (sync.code !== 0) throw new Error(`sync failed: ${sync.stderr}`);
-  return recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 10_000));
+  return recordsOf(await dashboard.waitFor(JSON.parse(sync.stdout).messages, 30_000));
 }

@@ -97,7 +97,7 @@ export class FleetBox {
   }
 
   /** Polls `attache status --json` until the backlog holds `records` (readings stored). */
-  async backlogUntil(records: number, timeoutMs = 20_000): Promise<void> {
+  async backlogUntil(records: number, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { stdout } = await this.run('status', '--json');

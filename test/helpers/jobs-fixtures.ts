@@ -197,7 +197,7 @@ export class JobsWorld {
   }
 
   /** The gateway's agent for one window over `channel`. */
-  agent(channel: SdkMqttChannel, handlers: JobHandlers, requestTimeoutMs = 10_000): JobsAgent {
+  agent(channel: SdkMqttChannel, handlers: JobHandlers, requestTimeoutMs = 30_000): JobsAgent {
     const fetcher = new HttpsFetcher({ ca: this.caPem, idleTimeoutMs: 5000 });
     return new JobsAgent({
       thingName,

@@ -57,7 +57,7 @@ export class PowerCutDisk {
       this.#stderr += chunk;
     });
     this.#exited = new Promise((resolve) => daemon.once('exit', (code) => resolve(code)));
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     while (!(await mounted(this.mountpoint))) {
       if (daemon.exitCode !== null || Date.now() > deadline) {
         throw new Error(`the power-cut filesystem did not mount: ${this.#stderr}`);

@@ -16,9 +16,9 @@ export function ethernetDevice(device: Record<string, unknown>): EthernetDeviceC
   return config.devices[0] as EthernetDeviceConfig;
 }
 
-/** Polls until `done()` holds (5 s at most). */
+/** Polls until `done()` holds (30 s at most). */
 export async function until(done: () => boolean, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 30_000;
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));

@@ -168,6 +168,20 @@ t.test(
 );
 
 t.test('maxConnections: one more is refused; a half-open peer is closed by the idle timeout', async (t) => {
+  // Without an idle timeout first: the two held connections stay however slowly the third comes.
+  const full = await listen(
+    t,
+    { host: '127.0.0.1', allow: ['127.0.0.1'], maxConnections: 2, idleTimeoutSeconds: 0 },
+    hl7,
+  );
+  const held = [await connectTo(full.port), await connectTo(full.port)];
+  await until(() => full.adapter.status().connections === 2, 'two connections');
+  const c = await connectTo(full.port);
+  c.on('error', () => {});
+  await closed(c);
+  t.equal(full.adapter.status().connectionsRefused, 1, 'the third was refused');
+  for (const socket of held) socket.destroy();
+
   const { adapter, port, entries } = await listen(
     t,
     { host: '127.0.0.1', allow: ['127.0.0.1'], maxConnections: 2, idleTimeoutSeconds: 1 },
@@ -175,11 +189,6 @@ t.test('maxConnections: one more is refused; a half-open peer is closed by the i
   );
   const a = await connectTo(port);
   const b = await connectTo(port);
-  await until(() => adapter.status().connections === 2, 'two connections');
-  const c = await connectTo(port);
-  c.on('error', () => {});
-  await closed(c);
-  t.equal(adapter.status().connectionsRefused, 1, 'the third was refused');
   // a and b never send anything: they stand for peers that vanished without a FIN.
   await Promise.all([closed(a), closed(b)]);
   await until(() => adapter.status().connections === 0, 'both closed on the gateway side');

@@ -1,4 +1,11 @@
-import type { Logger, ModbusDeviceConfig, ModbusProfile, RandomSource, ReadingSink } from '@attache/core';
+import type {
+  Clock,
+  Logger,
+  ModbusDeviceConfig,
+  ModbusProfile,
+  RandomSource,
+  ReadingSink,
+} from '@attache/core';
 import { GatewayError, nullLogger } from '@attache/core';
 import { busKey, checkModbusConfig } from './check-config.js';
 import { ModbusAdapter } from './modbus-adapter.js';
@@ -20,6 +27,8 @@ export interface CreateModbusAdaptersOptions {
   jitter?: number;
   /** Default `Math.random`. */
   random?: RandomSource;
+  /** The poll schedules' timers and time. Default `systemClock`. */
+  clock?: Clock;
 }
 
 /**
@@ -54,6 +63,14 @@ export function createModbusAdapters(options: CreateModbusAdaptersOptions): Modb
       clients.set(key, client);
     }
     const profile = profiles[device.profile] as ModbusProfile;
-    return new ModbusAdapter({ device, profile, client, sink, logger, ...jitter });
+    return new ModbusAdapter({
+      device,
+      profile,
+      client,
+      sink,
+      logger,
+      ...jitter,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
   });
 }

@@ -1,11 +1,12 @@
 // Bus scheduling against the pymodbus server: one transaction at a time per bus, buses independent of
 // each other, the poll schedule, the change filter's heartbeat and the back-off of a silent unit.
-import { setTimeout as sleep } from 'node:timers/promises';
+// The poll schedules run on a ManualClock, so they do not depend on how fast this machine is; the
+// requests, answers and timeouts on the bus are real.
 import { createModbusAdapters } from '@attache/adapter-modbus';
-import { monotonicMs } from '@attache/core';
+import { ManualClock } from '@attache/core';
 import { type LogEntry, recordingLogger, startModbusServer } from '@attache/devkit';
 import t from 'tap';
-import { collector, observed, profileOf, tcpDevice, until } from './fixtures/helpers.js';
+import { collector, observed, profileOf, step, tcpDevice, until } from './fixtures/helpers.js';
 import { smallCase } from './fixtures/registers.js';
 
 const profiles = profileOf([smallCase.register]);
@@ -19,43 +20,60 @@ t.test('devices sharing a TCP connection never have two requests in progress at 
   });
   t.teardown(() => server.stop());
   const { sink, readings } = collector();
+  const clock = new ManualClock();
   const adapters = createModbusAdapters({
     devices: [
-      tcpDevice('pump-1', server.port, { unitId: 1, pollIntervalMs: 500 }),
-      tcpDevice('pump-2', server.port, { unitId: 2, pollIntervalMs: 500 }),
+      tcpDevice('pump-1', server.port, { unitId: 1, pollIntervalMs: 500, timeoutMs: 10_000 }),
+      tcpDevice('pump-2', server.port, { unitId: 2, pollIntervalMs: 500, timeoutMs: 10_000 }),
     ],
     profiles,
     sink,
+    clock,
   });
   t.teardown(() => Promise.all(adapters.map((a) => a.stop())));
   await Promise.all(adapters.map((a) => a.start()));
-  const of = (id: string) => readings.filter((r) => r.deviceId === id).length;
-  await until('six readings from each pump', () => of('pump-1') >= 6 && of('pump-2') >= 6);
+  await step(clock, adapters, 0);
+  for (let round = 1; round < 6; round++) await step(clock, adapters, 500);
   await Promise.all(adapters.map((a) => a.stop()));
 
   const requests = await server.requests();
   t.equal(new Set(requests.map((r) => r.peer)).size, 1, 'both devices share one connection');
-  let queued = 0;
-  for (const [i, r] of requests.entries()) {
-    t.not(r.answered, null, `request ${i} (unit ${r.unit}) was answered`);
-    const previous = requests[i - 1];
-    if (previous?.answered == null) continue;
-    t.ok(r.arrived >= previous.answered, `request ${i} was sent after the answer to request ${i - 1}`);
-    // Sent right after the previous answer: it waited for the bus.
-    if (r.unit !== previous.unit && r.arrived - previous.answered < 0.05) queued++;
-  }
-  t.ok(queued >= 3, `the second device waited for the bus in most rounds (${queued} times)`);
+  t.same(
+    requests.map((r) => r.unit),
+    [1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2],
+    'both devices were due at the same 6 instants and were asked in turn',
+  );
+  t.same(
+    requests.flatMap((r, i) => (r.answered === null ? [i] : [])),
+    [],
+    'every request was answered',
+  );
+  t.same(
+    requests.flatMap((r, i) => {
+      const previous = requests[i - 1];
+      return previous?.answered != null && r.arrived < previous.answered ? [i] : [];
+    }),
+    [],
+    'each request was sent only after the answer to the one before',
+  );
   for (const adapter of adapters) {
     const s = adapter.status();
     const unit = adapter.deviceId === 'pump-1' ? 1 : 2;
+    t.match(
+      s,
+      { polls: 6, frames: 6, missedPolls: 0, unanswered: 0 },
+      `${adapter.deviceId}: polled at each of the 6 instants, each answered, none missed`,
+    );
     t.equal(
       requests.filter((r) => r.unit === unit).length,
-      s.polls,
+      6,
       `${adapter.deviceId}: every poll reached the server`,
     );
-    t.equal(of(adapter.deviceId), s.polls, `${adapter.deviceId}: every poll gave a reading`);
-    t.equal(s.missedPolls, 0, `${adapter.deviceId}: no poll missed`);
-    t.equal(s.unanswered, 0);
+    t.equal(
+      readings.filter((r) => r.deviceId === adapter.deviceId).length,
+      6,
+      `${adapter.deviceId}: every poll gave a reading`,
+    );
   }
 });
 
@@ -68,38 +86,47 @@ t.test('a missing unit on one bus does not delay the devices on another bus', as
   });
   t.teardown(() => busB.stop());
   const { sink, readings } = collector();
-  // Unit 9 is not on bus A: each of its polls holds bus A for 600 ms, two of bus B's intervals.
+  const clock = new ManualClock();
+  // Unit 9 is not on bus A: its poll holds bus A for its whole timeout, while bus B is polled 6 times.
   const adapters = createModbusAdapters({
     devices: [
-      tcpDevice('vent-a1', busA.port, { unitId: 1, pollIntervalMs: 700, timeoutMs: 600 }),
-      tcpDevice('ghost-a9', busA.port, { unitId: 9, pollIntervalMs: 700, timeoutMs: 600 }),
-      tcpDevice('monitor-b1', busB.port, { unitId: 1, pollIntervalMs: 300 }),
-      tcpDevice('monitor-b2', busB.port, { unitId: 2, pollIntervalMs: 300 }),
+      tcpDevice('vent-a1', busA.port, { unitId: 1, pollIntervalMs: 300, timeoutMs: 10_000 }),
+      tcpDevice('ghost-a9', busA.port, { unitId: 9, pollIntervalMs: 300, timeoutMs: 4000 }),
+      tcpDevice('monitor-b1', busB.port, { unitId: 1, pollIntervalMs: 300, timeoutMs: 10_000 }),
+      tcpDevice('monitor-b2', busB.port, { unitId: 2, pollIntervalMs: 300, timeoutMs: 10_000 }),
     ],
     profiles,
     sink,
+    clock,
   });
   t.teardown(() => Promise.all(adapters.map((a) => a.stop())));
   const [present, ghost, ...onB] = adapters;
+  const of = (id: string) => readings.filter((r) => r.deviceId === id).length;
   await Promise.all(adapters.map((a) => a.start()));
-  await until('three timeouts of unit 9', () => (ghost?.status().unanswered ?? 0) >= 3);
+  await clock.advance(0);
+  for (let round = 1; round <= 6; round++) {
+    await until(`round ${round} of bus B`, () => of('monitor-b1') === round && of('monitor-b2') === round);
+    if (round < 6) await clock.advance(300);
+  }
+  const whileWaiting = ghost?.status();
+  await until('the timeout of unit 9', () => (ghost?.status().unanswered ?? 0) === 1);
   await Promise.all(adapters.map((a) => a.stop()));
 
-  const g = ghost?.status();
-  t.equal(g?.lastError?.code, 'ATTACHE_TIMEOUT', 'unit 9 timed out');
-  t.equal(readings.filter((r) => r.deviceId === 'ghost-a9').length, 0);
-  t.ok(
-    readings.some((r) => r.deviceId === 'vent-a1'),
-    'the unit present on bus A is still read',
+  t.match(
+    whileWaiting,
+    { polls: 1, unanswered: 0 },
+    'bus B was read 6 times while unit 9 was still waiting for its first answer',
   );
+  t.equal(ghost?.status().lastError?.code, 'ATTACHE_TIMEOUT', 'unit 9 timed out');
+  t.equal(of('ghost-a9'), 0);
+  t.ok(of('vent-a1') >= 1, 'the unit present on bus A is still read');
   t.equal(present?.status().unanswered, 0);
   for (const adapter of onB) {
-    const s = adapter.status();
-    const count = readings.filter((r) => r.deviceId === adapter.deviceId).length;
-    t.ok(count >= 6, `${adapter.deviceId}: readings kept coming (${count})`);
-    t.equal(count, s.polls, `${adapter.deviceId}: every poll gave a reading`);
-    t.equal(s.missedPolls, 0, `${adapter.deviceId}: no poll missed while unit 9 timed out on bus A`);
-    t.equal(s.lastError, undefined);
+    t.match(
+      adapter.status(),
+      { polls: 6, stored: 6, missedPolls: 0, lastError: undefined },
+      `${adapter.deviceId}: every poll gave a reading, none missed while unit 9 timed out on bus A`,
+    );
   }
 });
 
@@ -111,24 +138,31 @@ t.test('the poll interval is kept, without drift, on a device that takes 150 ms 
   });
   t.teardown(() => server.stop());
   const { sink, readings } = collector();
-  const [adapter] = createModbusAdapters({
-    devices: [tcpDevice('ventilator-1', server.port, { pollIntervalMs: 500, timeoutMs: 1000 })],
+  const clock = new ManualClock();
+  const adapters = createModbusAdapters({
+    devices: [tcpDevice('ventilator-1', server.port, { pollIntervalMs: 500, timeoutMs: 10_000 })],
     profiles,
     sink,
+    clock,
   });
+  const [adapter] = adapters;
   t.teardown(() => adapter?.stop());
-  const started = monotonicMs();
   await adapter?.start();
-  await sleep(3000);
-  const s = adapter?.status();
-  // Polls at 0, 500, 1000 … ms: one at once, then one per interval.
-  const expected = Math.floor((monotonicMs() - started) / 500) + 1;
-  t.ok(
-    Math.abs((s?.polls ?? 0) - expected) <= 1,
-    `${s?.polls} polls in ~3 s, ${expected} expected (a schedule that waited 500 ms after each answer would give 5)`,
-  );
-  t.equal(s?.missedPolls, 0);
-  t.ok(readings.length >= expected - 2, 'the polls gave readings');
+  // Polls due at 0, 500, 1000 … ms: each answer takes 150 ms of the interval, and the next poll comes
+  // 350 ms after it (a schedule that waited 500 ms after each answer would poll 150 ms later each time).
+  const lateBy: number[] = [];
+  await clock.advance(0);
+  for (let poll = 1; poll <= 6; poll++) {
+    await clock.advance(150);
+    await until(`answer ${poll}`, () => readings.length === poll && clock.pending === 1);
+    if (poll === 6) break;
+    await clock.advance(349);
+    const early = adapter?.status().polls;
+    await clock.advance(1);
+    lateBy.push((adapter?.status().polls ?? 0) - (early ?? 0) === 1 && early === poll ? 0 : 1);
+  }
+  t.same(lateBy, [0, 0, 0, 0, 0], 'each poll started exactly one interval after the one before');
+  t.match(adapter?.status(), { polls: 6, frames: 6, stored: 6, missedPolls: 0 }, 'every poll gave a reading');
 });
 
 t.test(
@@ -137,45 +171,45 @@ t.test(
     const server = await startModbusServer({ transport: 'tcp', units: { 1: [smallCase.server] } });
     t.teardown(() => server.stop());
     const { sink, readings } = collector();
+    const clock = new ManualClock();
     const heartbeatMs = 1000;
     const intervalMs = 200;
-    const [adapter] = createModbusAdapters({
+    const adapters = createModbusAdapters({
       devices: [
         tcpDevice('fridge-4', server.port, {
           pollIntervalMs: intervalMs,
+          timeoutMs: 10_000,
           // The schema's minimum heartbeat.
           changesOnly: { deadband: 0.5, heartbeatSeconds: heartbeatMs / 1000 },
         }),
       ],
       profiles,
       sink,
+      clock,
     });
+    const [adapter] = adapters;
     t.teardown(() => adapter?.stop());
+    const started = clock.monotonicMs();
     await adapter?.start();
-    await until('the first reading and three heartbeats', () => readings.length >= 4, 8000);
+    // Polls at 0, 200 … 3000 ms.
+    await step(clock, adapters, 0);
+    for (let poll = 1; poll <= 15; poll++) await step(clock, adapters, intervalMs);
     await adapter?.stop();
 
-    for (const [i, reading] of readings.entries()) {
-      t.equal(observed(reading, 'temp'), smallCase.want, `reading ${i} holds the value`);
-      const previous = readings[i - 1];
-      if (previous === undefined) continue;
-      const gap = reading.monotonicMs - previous.monotonicMs;
-      t.ok(
-        gap >= heartbeatMs,
-        `reading ${i} came ${Math.round(gap)} ms after the one before: not before the heartbeat`,
-      );
-      t.ok(gap < heartbeatMs + intervalMs + 500, `reading ${i} came at the first poll after the heartbeat`);
-    }
-    const s = adapter?.status();
-    t.equal(s?.stored, readings.length);
-    t.equal(
-      s?.unchanged,
-      (s?.frames ?? 0) - readings.length,
-      'every other answered poll counted as unchanged',
+    t.same(
+      readings.map((r) => observed(r, 'temp')),
+      [smallCase.want, smallCase.want, smallCase.want, smallCase.want],
+      'each stored reading holds the value',
     );
-    t.ok(
-      (s?.unchanged ?? 0) >= 3 * (readings.length - 1),
-      'several polls between heartbeats were not stored',
+    t.same(
+      readings.map((r) => r.monotonicMs - started),
+      [0, 1000, 2000, 3000],
+      'stored at the first poll, then at the first poll at or after each heartbeat',
+    );
+    t.match(
+      adapter?.status(),
+      { frames: 16, stored: 4, unchanged: 12 },
+      'the 12 other answered polls counted as unchanged, not stored',
     );
   },
 );
@@ -190,16 +224,19 @@ t.test(
     t.teardown(() => server.stop());
     const { sink, readings } = collector();
     const entries: LogEntry[] = [];
+    const clock = new ManualClock();
     const intervalMs = 200;
-    const [live, flaky] = createModbusAdapters({
+    const adapters = createModbusAdapters({
       devices: [
-        tcpDevice('fridge-1', server.port, { unitId: 1, pollIntervalMs: intervalMs, timeoutMs: 100 }),
-        tcpDevice('fridge-2', server.port, { unitId: 2, pollIntervalMs: intervalMs, timeoutMs: 100 }),
+        tcpDevice('fridge-1', server.port, { unitId: 1, pollIntervalMs: intervalMs, timeoutMs: 10_000 }),
+        tcpDevice('fridge-2', server.port, { unitId: 2, pollIntervalMs: intervalMs, timeoutMs: 1500 }),
       ],
       profiles,
       sink,
       logger: recordingLogger(entries),
+      clock,
     });
+    const [live, flaky] = adapters;
     t.teardown(async () => {
       await live?.stop();
       await flaky?.stop();
@@ -207,19 +244,27 @@ t.test(
     const fromTwo = () => readings.filter((r) => r.deviceId === 'fridge-2').length;
     await live?.start();
     await flaky?.start();
-    await until('two readings from unit 2', () => fromTwo() >= 2);
+    await step(clock, adapters, 0);
+    await step(clock, adapters, intervalMs);
+    t.equal(fromTwo(), 2, 'two readings from unit 2');
 
     await server.silence(2, true);
     const livePolls = live?.status().polls ?? 0;
     // Polled after 1, 1, 2, 4 intervals, then waits 8: 1 + 3 + 7 polls skipped.
-    await until('unit 2 backed off three times', () => (flaky?.status().skippedPolls ?? 0) >= 11);
+    const polledAt: number[] = [];
+    for (let interval = 1; interval <= 8; interval++) {
+      const before = flaky?.status().polls;
+      await step(clock, adapters, intervalMs);
+      if (flaky?.status().polls !== before) polledAt.push(interval);
+    }
     const silent = flaky?.status();
-    t.equal(silent?.lastError?.code, 'ATTACHE_TIMEOUT');
-    t.equal(silent?.state, 'disconnected');
-    const silentPolls = silent?.unanswered ?? 0;
-    const liveSince = (live?.status().polls ?? 0) - livePolls;
-    t.equal(silentPolls, 4, 'unit 2 was polled 4 times while silent (11 polls skipped)');
-    t.ok(liveSince > silentPolls, `while unit 1 was polled ${liveSince} times`);
+    t.same(polledAt, [1, 2, 4, 8], 'unit 2 was polled after 1, 1, 2 and 4 intervals while silent');
+    t.match(
+      silent,
+      { unanswered: 4, skippedPolls: 11, state: 'disconnected', lastError: { code: 'ATTACHE_TIMEOUT' } },
+      'its 4 polls timed out and 11 were skipped',
+    );
+    t.equal((live?.status().polls ?? 0) - livePolls, 8, 'while unit 1 was polled at each of the 8 intervals');
     t.equal(
       entries.filter(
         (e) => e.deviceId === 'fridge-2' && e.msg === 'device does not answer: polling it less often',
@@ -231,17 +276,16 @@ t.test(
 
     await server.silence(2, false);
     const before = fromTwo();
-    const answeredAt = monotonicMs();
-    // The next poll is due within the current back-off (2^(n-1) intervals after n silent polls),
-    // one step more if a poll was in flight.
-    const boundMs = 2 ** silentPolls * intervalMs + 1000;
-    await until('a reading once unit 2 answers again', () => fromTwo() > before, boundMs);
-    t.ok(monotonicMs() - answeredAt <= boundMs, 'read again within the back-off');
+    let waited = 0;
+    while (fromTwo() === before && waited < 20) {
+      await step(clock, adapters, intervalMs);
+      waited++;
+    }
+    t.equal(waited, 8, 'read again at the end of the back-off, 8 intervals after its last poll');
     const recovered = flaky?.status();
-    await sleep(5 * intervalMs);
+    for (let interval = 1; interval <= 5; interval++) await step(clock, adapters, intervalMs);
     const after = flaky?.status();
-    const polls = (after?.polls ?? 0) - (recovered?.polls ?? 0);
-    t.ok(polls >= 4, `polled every interval again (${polls} polls in 5 intervals)`);
+    t.equal((after?.polls ?? 0) - (recovered?.polls ?? 0), 5, 'polled every interval again (5 in 5)');
     t.equal(after?.skippedPolls, recovered?.skippedPolls, 'no poll skipped once it answers');
     t.equal(
       fromTwo() - before,

@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createModbusAdapters } from '@attache/adapter-modbus';
-import type { ModbusDeviceConfig } from '@attache/core';
+import { ManualClock, type ModbusDeviceConfig } from '@attache/core';
 import { openPtyPair, startModbusServer } from '@attache/devkit';
 import t from 'tap';
-import { collector, observed, profileOf, until } from './fixtures/helpers.js';
+import { collector, observed, profileOf, step } from './fixtures/helpers.js';
 import { smallCase } from './fixtures/registers.js';
 
 const run = promisify(execFile);
@@ -54,25 +54,38 @@ t.test('RTU on a pty: a missing unit times out without stalling the other device
   t.match(stdout, /\[0\]:\s+54\.3/, 'mbpoll reads 54.3 (CDAB) from the server');
 
   const { sink, readings } = collector();
-  const [present, missing] = createModbusAdapters({
-    devices: [rtuDevice('fridge-1', pty.gatewayPath, 1, 400), rtuDevice('fridge-9', pty.gatewayPath, 9, 300)],
+  const clock = new ManualClock();
+  const adapters = createModbusAdapters({
+    devices: [
+      rtuDevice('fridge-1', pty.gatewayPath, 1, 10_000),
+      rtuDevice('fridge-9', pty.gatewayPath, 9, 300),
+    ],
     profiles: profileOf([smallCase.register]),
     sink,
+    clock,
   });
+  const [present, missing] = adapters;
   t.teardown(async () => {
     await present?.stop();
     await missing?.stop();
   });
   await present?.start();
   await missing?.start();
-  await until('six readings from unit 1 and three timeouts of unit 9', () => {
-    const fromOne = readings.filter((r) => r.deviceId === 'fridge-1').length;
-    return fromOne >= 6 && (missing?.status().unanswered ?? 0) >= 3;
-  });
+  // Both due every second: unit 9 is polled at 0, 1 and 3 s, then not before 7 s (1 + 3 polls skipped).
+  await step(clock, adapters, 0);
+  for (let second = 1; second < 6; second++) await step(clock, adapters, 1000);
   const one = present?.status();
   const nine = missing?.status();
-  t.ok((nine?.skippedPolls ?? 0) >= 1, 'unit 9 is polled less often once it stopped answering');
-  t.ok((nine?.polls ?? 0) < (one?.polls ?? 0), 'fewer polls of the silent unit than of the live one');
+  t.equal(
+    readings.filter((r) => r.deviceId === 'fridge-1').length,
+    6,
+    'unit 1 was read at each of the 6 polls',
+  );
+  t.match(
+    nine,
+    { polls: 3, unanswered: 3, skippedPolls: 4 },
+    'unit 9 is polled less often once it stopped answering',
+  );
   t.equal(one?.skippedPolls, 0);
   t.equal(readings.filter((r) => r.deviceId === 'fridge-9').length, 0, 'no reading from the missing unit');
   t.equal(one?.state, 'connected');
@@ -93,24 +106,28 @@ t.test('a silent unit is polled less often on the shared jittered back-off', asy
   t.teardown(() => pty.close());
   const silent = { ...rtuDevice('fridge-9', pty.gatewayPath, 9, 50), pollIntervalMs: 100 };
   const { sink } = collector();
-  const [adapter] = createModbusAdapters({
+  const clock = new ManualClock();
+  const adapters = createModbusAdapters({
     devices: [silent],
     profiles: profileOf([smallCase.register]),
     sink,
     jitter: 0.5,
     random: () => 0.5,
+    clock,
   });
+  const [adapter] = adapters;
   t.teardown(() => adapter?.stop());
   await adapter?.start();
   // The polls skipped after each unanswered one, as they are added.
   const steps: number[] = [];
   let last = 0;
-  await until('three back-off steps', () => {
+  await step(clock, adapters, 0);
+  for (let interval = 1; interval <= 20 && steps.length < 3; interval++) {
     const skipped = adapter?.status().skippedPolls ?? 0;
     if (skipped !== last) steps.push(skipped - last);
     last = skipped;
-    return steps.length >= 3;
-  });
+    await step(clock, adapters, 100);
+  }
   // Waits of 2, 4, 8 intervals, each less 25 %: 1.5 → 2, 3, 6 intervals, so 1, 2, 5 polls skipped
   // (without jitter 1, 3, 7).
   t.same(steps, [1, 2, 5]);

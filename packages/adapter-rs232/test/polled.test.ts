@@ -3,6 +3,7 @@ import { Rs232Adapter } from '@attache/adapter-rs232';
 import {
   type ByteLink,
   type DeviceReading,
+  ManualClock,
   type MedibusFormat,
   type ProtocolDriver,
   type ProtocolSession,
@@ -14,7 +15,7 @@ import { MedibusDriver } from '@attache/medibus';
 import t, { type Test } from 'tap';
 
 async function waitFor(what: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 30_000;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
@@ -54,7 +55,13 @@ async function ventilator(t: Test) {
         port: { path: pty.gatewayPath, baudRate: 19200, parity: 'even', reconnectMs: 100 },
         format: {
           kind: 'medibus',
-          poll: { periodMs: 100, replyTimeoutMs: 100, retries: 1, linkTimeoutMs: 500, ask: ['measurements'] },
+          poll: {
+            periodMs: 100,
+            replyTimeoutMs: 1000,
+            retries: 1,
+            linkTimeoutMs: 10_000,
+            ask: ['measurements'],
+          },
         },
       },
     ],
@@ -64,8 +71,11 @@ async function ventilator(t: Test) {
     throw new Error('not a medibus device');
   const driver = new KeptContexts(device.format);
   const readings: DeviceReading[] = [];
+  // The session's timers run on it: a reply is late only when the test moves time past its timeout.
+  const clock = new ManualClock();
   const adapter = new Rs232Adapter({
     device: { ...device, format: device.format },
+    clock,
     driver,
     sink: async (reading) => {
       readings.push(reading);
@@ -73,25 +83,39 @@ async function ventilator(t: Test) {
   });
   t.teardown(() => adapter.stop());
   await adapter.start();
-  return { pty, sim, driver, adapter, readings };
+  return { pty, sim, driver, adapter, readings, clock };
+}
+
+/** Moves `clock` on by `ms` at a time, letting real I/O run in between, until `condition` holds (30 s at most). */
+async function advanceUntil(clock: ManualClock, ms: number, what: string, condition: () => boolean) {
+  const deadline = Date.now() + 30_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await clock.advance(ms);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 t.test(
   'a MEDIBUS ventilator at 8E1: readings stored; silent with its port open it shows disconnected, then connected',
   async (t) => {
-    const { sim, adapter, readings } = await ventilator(t);
-    await waitFor('three readings', () => readings.length >= 3);
+    const { sim, adapter, readings, clock } = await ventilator(t);
+    // Time moves on one poll period only once the poll before it was answered.
+    for (let n = 1; n <= 3; n++) {
+      await waitFor(`reading ${n}`, () => readings.length >= n);
+      if (n < 3) await clock.advance(100);
+    }
     t.equal(adapter.status().state, 'connected');
     t.notOk('unanswered' in adapter.status(), 'nothing unanswered yet');
     sim.faults.silent = true;
-    await waitFor('the device lost', () => adapter.status().state === 'disconnected');
+    await advanceUntil(clock, 500, 'the device lost', () => adapter.status().state === 'disconnected');
     const lost = adapter.status();
     t.equal(lost.lastError?.code, 'ATTACHE_TIMEOUT', 'why: the device stopped answering, not the port');
     t.ok((lost.unanswered ?? 0) >= 2, 'the unanswered requests are counted');
     sim.faults.silent = false;
-    await waitFor('the device back', () => adapter.status().state === 'connected');
+    await advanceUntil(clock, 500, 'the device back', () => adapter.status().state === 'connected');
     const stored = adapter.status().stored;
-    await waitFor('readings again', () => adapter.status().stored > stored);
+    await advanceUntil(clock, 100, 'readings again', () => adapter.status().stored > stored);
     await adapter.stop();
     t.equal(adapter.status().state, 'stopped');
     t.equal(adapter.status().stored, readings.length, 'every reading handed on was counted stored');

@@ -53,7 +53,7 @@ function lineDevice(...args: Parameters<typeof deviceConfig>) {
 }
 
 async function waitFor(what: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 30_000;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));

@@ -23,7 +23,7 @@ t.test('a serial port as a byte link: writes reach the device; closed, it drops 
   const received: Buffer[] = [];
   device.on('data', (chunk: Buffer) => received.push(chunk));
   t.ok(link.write(Buffer.from([0x06])));
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 30_000;
   while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   t.same(Buffer.concat(received), Buffer.from([0x06]), 'the device got the byte');
   link.pause();

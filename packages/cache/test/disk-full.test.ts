@@ -84,11 +84,11 @@ const reserveBytes = 32 * 1024 * 1024;
 /** Large records fill the disk in few appends. */
 const bulky = Buffer.alloc(8000, 0x43).toString('base64');
 
-/** Polls `done` every 20 ms until it holds (or fails the wait after 20 s). */
+/** Polls `done` every 20 ms until it holds (or fails the wait after 30 s). */
 async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 30_000;
   while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within 20 s`);
+    if (Date.now() > deadline) throw new Error(`${what}: not within 30 s`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

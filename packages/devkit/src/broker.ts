@@ -139,7 +139,7 @@ function stderrTail(child: ChildProcess): () => string {
 }
 
 async function waitListening(child: ChildProcess, port: number, tail: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode}): ${tail()}`);
@@ -148,7 +148,7 @@ async function waitListening(child: ChildProcess, port: number, tail: () => stri
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   await terminate(child, 'SIGKILL');
-  throw new Error(`mosquitto did not listen on port ${port} within 10 s: ${tail()}`);
+  throw new Error(`mosquitto did not listen on port ${port} within 30 s: ${tail()}`);
 }
 
 function mosquittoConf(port: number, pki: TestPki, aclFile: string | undefined): string {
@@ -179,7 +179,7 @@ function mosquittoConf(port: number, pki: TestPki, aclFile: string | undefined):
 /**
  * Starts Debian's `mosquitto` as the current user with a generated config in `dir`: one listener on
  * 127.0.0.1:`port`, TLS 1.2 minimum, client certificates required and used as user names, no
- * anonymous access, no persistence, and the ACL of `options.acl` (the fleet's IoT policies). Resolves once it accepts TCP connections (at most 10 s);
+ * anonymous access, no persistence, and the ACL of `options.acl` (the fleet's IoT policies). Resolves once it accepts TCP connections (at most 30 s);
  * rejects with mosquitto's stderr when it exits or does not listen. The process is killed when
  * the calling process exits.
  */
@@ -221,7 +221,7 @@ export async function startMosquitto(options: MosquittoOptions): Promise<Mosquit
  * Subscribes to `topic` with `mosquitto_sub` (MQTT 5, QoS 1) as `identity` (default: the subscriber
  * certificate). Mosquitto grants every subscription and filters what it delivers by the ACL: a
  * topic the identity may not read is subscribed but never delivered.
- * Resolves once the broker acknowledged the subscription (at most 10 s). Payloads are read as one
+ * Resolves once the broker acknowledged the subscription (at most 30 s). Payloads are read as one
  * hex line each, so payloads containing newlines arrive whole. A subscription does not survive a
  * broker kill or restart: subscribe again after `restart()`. `mosquitto_sub` is killed when the
  * calling process exits.
@@ -273,7 +273,7 @@ export async function subscribeTopic(options: SubscribeOptions): Promise<TopicSu
     }
     for (const wake of waiters) wake();
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   await Promise.race([
     ready,
     exited(child).then(() => {
@@ -305,7 +305,7 @@ export async function subscribeTopic(options: SubscribeOptions): Promise<TopicSu
 /**
  * Publishes `payload` on `topic` with `mosquitto_pub` (MQTT 5, QoS 1) as `identity` (default: the
  * subscriber certificate). Resolves with the PUBACK's reason code: 0 delivered, 0x10 no
- * subscribers, 0x87 (135) refused by the ACL. Rejects when mosquitto_pub fails or takes 10 s.
+ * subscribers, 0x87 (135) refused by the ACL. Rejects when mosquitto_pub fails or takes 30 s.
  */
 export async function publishMessage(options: PublishOptions): Promise<number> {
   const { broker, pki, topic, payload } = options;
@@ -337,7 +337,7 @@ export async function publishMessage(options: PublishOptions): Promise<number> {
   child.stdout?.on('data', (chunk: string) => {
     out += chunk;
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   await exited(child);
   clearTimeout(timer);
   const puback = /received PUBACK \(Mid: \d+, RC:(\d+)\)/.exec(out);

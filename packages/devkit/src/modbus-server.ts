@@ -63,7 +63,7 @@ export interface ModbusServer {
 const script = fileURLToPath(new URL('../src/modbus-server.py', import.meta.url));
 /** Debian's python, which has python3-pymodbus (a pyenv `python3` on PATH may not). */
 const python = '/usr/bin/python3';
-const startTimeoutMs = 15_000;
+const startTimeoutMs = 30_000;
 
 function nextLine(child: ChildProcessWithoutNullStreams, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -92,7 +92,7 @@ function nextLine(child: ChildProcessWithoutNullStreams, timeoutMs: number): Pro
 
 /**
  * Starts `packages/devkit/src/modbus-server.py` (pymodbus 3.0 through its library API) with `/usr/bin/python3`.
- * Resolves once it serves. Rejects with a GatewayError ATTACHE_TIMEOUT when it does not start (not ready within 15 s,
+ * Resolves once it serves. Rejects with a GatewayError ATTACHE_TIMEOUT when it does not start (not ready within 30 s,
  * or it exited first); the message ends with the tail of its stderr.
  */
 export async function startModbusServer(options: ModbusServerOptions): Promise<ModbusServer> {
@@ -125,7 +125,7 @@ export async function startModbusServer(options: ModbusServerOptions): Promise<M
   /** Sends one stdin command after the earlier ones were answered; resolves with its answer line. */
   const command = (body: object): Promise<string> => {
     const run = queue.then(() => {
-      const answered = nextLine(child, 5000);
+      const answered = nextLine(child, 30_000);
       child.stdin.write(`${JSON.stringify(body)}\n`);
       return answered;
     });

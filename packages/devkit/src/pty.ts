@@ -15,12 +15,12 @@ export interface PtyPair {
 }
 
 /** How long socat may take to create the pair, ms. */
-const startTimeoutMs = 5000;
+const startTimeoutMs = 30_000;
 
 /**
  * Starts `socat -d -d pty,raw,echo=0,link=<dir>/gateway pty,raw,echo=0,link=<dir>/device` (creating
  * `dir` if needed). Resolves once both links exist. Rejects with a GatewayError `ATTACHE_TIMEOUT`
- * when they do not appear within 5 s, or with the spawn error when socat cannot run.
+ * when they do not appear within 30 s, or with the spawn error when socat cannot run.
  * Ptys ignore parity and data bits, and modem lines (DTR/RTS) fail.
  */
 export async function openPtyPair(dir: string): Promise<PtyPair> {
@@ -48,7 +48,7 @@ export async function openPtyPair(dir: string): Promise<PtyPair> {
     const timer = setInterval(() => {
       if (existsSync(gatewayPath) && existsSync(devicePath)) done();
       else if (Date.now() - started > startTimeoutMs) {
-        done(new GatewayError('ATTACHE_TIMEOUT', `socat did not create the pty pair in ${dir} within 5 s`));
+        done(new GatewayError('ATTACHE_TIMEOUT', `socat did not create the pty pair in ${dir} within 30 s`));
       }
     }, 10);
     const onExit = (code: number | null) =>

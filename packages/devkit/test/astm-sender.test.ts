@@ -56,15 +56,17 @@ async function setup(
   const pty = await openPtyPair(join(t.testdir(), 'pty'));
   t.teardown(() => pty.close());
   const gatewaySide = await gateway(t, pty.gatewayPath, gw);
-  const sender = new AstmSenderSimulator({ path: pty.devicePath, ackTimeoutMs: 300, ...options });
+  // Answers come at once; a busy machine may still take seconds. Tests of timeouts set their own.
+  const sender = new AstmSenderSimulator({ path: pty.devicePath, ackTimeoutMs: 10_000, ...options });
   await sender.open();
   t.teardown(() => sender.close());
   return { sender, gateway: gatewaySide };
 }
 
-/** Waits (up to 2 s) until the gateway saw the final EOT. */
+/** Waits (up to 30 s) until the gateway saw the final EOT. */
 async function settled(gw: Gateway): Promise<void> {
-  for (let i = 0; i < 200 && gw.bytes().at(-1) !== 0x04; i++) await new Promise((r) => setTimeout(r, 10));
+  const deadline = Date.now() + 30_000;
+  while (gw.bytes().at(-1) !== 0x04 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
 t.test('a 25-result CBC arrives complete and parses, every result once', async (t) => {
@@ -174,7 +176,7 @@ t.test('a gateway that keeps failing the store gets EOT after maxRetries: refuse
 });
 
 t.test('a receiver that never answers: timeout and EOT', async (t) => {
-  const { sender, gateway: gw } = await setup(t, {}, { silent: true });
+  const { sender, gateway: gw } = await setup(t, { ackTimeoutMs: 300 }, { silent: true });
   const result = await sender.send(cbcMessage({ count: 1 }));
   await settled(gw);
   t.same(result, { status: 'timeout', frames: 0, naks: 0, retries: 0 });
@@ -200,7 +202,8 @@ t.test('a gateway busy for longer than maxRetries ENQs: refused', async (t) => {
 });
 
 t.test('a gateway that never answers the final frame: timeout and EOT', async (t) => {
-  const { sender, gateway: gw } = await setup(t, {}, { hold: true });
+  // The frames before the last are ACKed at once: 3 s leaves a busy machine time for those.
+  const { sender, gateway: gw } = await setup(t, { ackTimeoutMs: 3000 }, { hold: true });
   const result = await sender.send(cbcMessage({ count: 1 }));
   await settled(gw);
   t.same(result, { status: 'timeout', frames: 4, naks: 0, retries: 0 });
@@ -244,10 +247,12 @@ t.test('cbcMessage beyond 28 tests, and argument checks', async (t) => {
 });
 
 t.test('close() during a send rejects it with ATTACHE_CANCELED', async (t) => {
-  const { sender } = await setup(t, { ackTimeoutMs: 5000 }, { silent: true });
+  const { sender, gateway: gw } = await setup(t, { ackTimeoutMs: 30_000 }, { silent: true });
   const sending = sender.send(['H|\\^&', 'L|1|N']);
   await t.rejects(sender.send(['H|\\^&']), TypeError, 'one send at a time');
-  await new Promise((r) => setTimeout(r, 50));
+  // The ENQ is out: the send waits for its answer.
+  const deadline = Date.now() + 30_000;
+  while (gw.bytes().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   const canceled = t.rejects(sending, { code: 'ATTACHE_CANCELED' });
   await sender.close();
   await canceled;
@@ -263,7 +268,7 @@ t.test('EOT in answer to a frame (receiver interrupt) counts as an ACK', async (
   port.on('data', (chunk: Buffer) => {
     for (const byte of chunk) if (byte === 0x05 || byte === 0x0a) port.write([byte === 0x05 ? 0x06 : 0x04]);
   });
-  const sender = new AstmSenderSimulator({ path: pty.devicePath, ackTimeoutMs: 300 });
+  const sender = new AstmSenderSimulator({ path: pty.devicePath, ackTimeoutMs: 10_000 });
   await sender.open();
   t.teardown(() => sender.close());
   const result = await sender.send(['H|\\^&', 'P|1', 'L|1|N']);

@@ -65,18 +65,20 @@ async function started(t: Test, path: string, clock: ManualClock): Promise<Gatew
   return gateway;
 }
 
-/** Polls `status()` until `done` holds (a real wait for real I/O, bounded), then returns it. */
+/** Polls `status()` until `done` holds (a real wait for real I/O, up to 30 s), then returns it. */
 async function statusUntil(gateway: Gateway, done: (s: GatewayStatus) => boolean): Promise<GatewayStatus> {
-  for (let i = 0; ; i++) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
     const status = await gateway.status();
-    if (done(status) || i === 200) return status;
+    if (done(status) || Date.now() > deadline) return status;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
 /** Connects to the monitor's port (retried while the adapter starts listening) and sends `lines`. */
 async function send(port: number, lines: string[]): Promise<Socket> {
-  for (let i = 0; ; i++) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
     const socket = await new Promise<Socket | undefined>((resolve) => {
       const s = connect(port, '127.0.0.1', () => resolve(s)).once('error', () => resolve(undefined));
     });
@@ -84,7 +86,7 @@ async function send(port: number, lines: string[]): Promise<Socket> {
       socket.write(lines.map((l) => `${l}\r\n`).join(''));
       return socket;
     }
-    if (i === 100) throw new Error('the monitor port never opened');
+    if (Date.now() > deadline) throw new Error('the monitor port did not open within 30 s');
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -136,7 +136,7 @@ t.test(
     const window = await new WindowRunner({ config, cache, logger: nullLogger }).run();
     t.match(window, { outcome: 'drained', records: 600, firstSeq: 1, lastSeq: 600 });
     t.ok(window.messages > 20, `${window.messages} messages`);
-    const messages = await received.waitFor(window.messages, 10_000);
+    const messages = await received.waitFor(window.messages, 30_000);
     const records = messages.flatMap(
       (m) => (JSON.parse(m.toString()) as { records: AttacheRecord[] }).records,
     );

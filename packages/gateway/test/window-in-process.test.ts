@@ -116,7 +116,7 @@ t.test('a window run in-process uploads the backlog and empties the cache', asyn
   const window = await runner.run();
   t.match(window, { outcome: 'drained', records: 3, firstSeq: 1, lastSeq: 3, trigger: 'manual' });
   t.equal((await cache.stats()).records, 0, 'the acknowledged records left the cache');
-  const batches = await received.waitFor(1, 10_000);
+  const batches = await received.waitFor(1, 30_000);
   const records = batches.flatMap((b) => (JSON.parse(b.toString()) as { records: AttacheRecord[] }).records);
   t.same(
     records.map((r) => r.seq),

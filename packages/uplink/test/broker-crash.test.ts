@@ -29,7 +29,7 @@ t.test('a broker killed mid-upload loses nothing: the next window sends the rest
   });
 
   const window = slow.openWindow(outbox);
-  await first.waitFor(100, 20_000);
+  await first.waitFor(100, 30_000);
   await fixture.broker.kill();
   const failed = await window;
 
@@ -59,7 +59,7 @@ t.test('a broker killed mid-upload loses nothing: the next window sends the rest
   t.equal(drained.outcome, 'drained');
   t.equal(drained.records, kept.length, 'the second window sent exactly what was left');
   t.same(outbox.seqs(), [], 'outbox empty');
-  await second.waitFor(drained.messages, 10_000);
+  await second.waitFor(drained.messages, 30_000);
   const seen = new Set([...seenFirst, ...seqsOf(parseBatches(second.messages))]);
   const missing = Array.from({ length: total }, (_, i) => i + 1).filter((seq) => !seen.has(seq));
   t.same(missing, [], 'every seq reached a subscriber (duplicates allowed)');

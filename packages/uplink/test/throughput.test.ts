@@ -73,7 +73,7 @@ t.test('compression round-trips, says so in the envelope, and plain batches are 
     gatewayId,
     config: uplinkConfig(fixture, { compression: 'gzip' }),
   }).openWindow(zipped);
-  const messages = await sub.waitFor(plainResult.messages + zipResult.messages, 10_000);
+  const messages = await sub.waitFor(plainResult.messages + zipResult.messages, 30_000);
   const bodies = messages.map((m) => JSON.parse(m.toString('utf8')));
   const plainRecords = bodies.filter((b) => b.records).flatMap((b) => b.records);
   const envelopes = bodies.filter((b) => b.encoding);
@@ -123,7 +123,7 @@ t.test('Basic Ingest: telemetry goes to $aws/rules/<rule>/<topic>', async (t) =>
   });
   const result = await uplink.openWindow(outbox);
   t.equal(result.outcome, 'drained');
-  t.same(seqsOf(parseBatches(await sub.waitFor(1, 10_000))), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  t.same(seqsOf(parseBatches(await sub.waitFor(1, 30_000))), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 });
 
 t.test('events and state go to their topics; events leave the host only once acknowledged', async (t) => {
@@ -151,9 +151,9 @@ t.test('events and state go to their topics; events leave the host only once ack
   const result = await uplink.openWindow(new MemoryOutbox(), { host });
   t.match(result, { outcome: 'drained', events: 2, records: 0 });
   t.same(pending, [], 'acknowledged events removed');
-  const got = (await events.waitFor(2, 10_000)).map((m) => JSON.parse(m.toString('utf8')).eventId);
+  const got = (await events.waitFor(2, 30_000)).map((m) => JSON.parse(m.toString('utf8')).eventId);
   t.same(got.sort(), [1, 2]);
-  const [state] = await states.waitFor(1, 10_000);
+  const [state] = await states.waitFor(1, 30_000);
   t.match(JSON.parse((state as Buffer).toString('utf8')), {
     schemaVersion: 1,
     gatewayId,

@@ -69,7 +69,8 @@ async function legacyBroker(
     env: { ...process.env, OPENSSL_CONF: opensslConf },
   });
   t.teardown(() => child.kill('SIGKILL'));
-  for (let i = 0; i < 100 && !(await isListening(port)); i++) await new Promise((r) => setTimeout(r, 50));
+  const deadline = Date.now() + 30_000;
+  while (!(await isListening(port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   return port;
 }
 

@@ -37,7 +37,7 @@ t.test('a backlog arrives once, in order, in valid batches, and leaves the outbo
   t.equal(result.outcome, 'drained');
   t.equal(result.error, undefined);
   t.same(outbox.seqs(), [], 'outbox empty');
-  const messages = await sub.waitFor(result.messages, 10_000);
+  const messages = await sub.waitFor(result.messages, 30_000);
   const batches = parseBatches(messages);
   t.same(
     seqsOf(batches),
@@ -90,7 +90,7 @@ t.test('a small maxMessageBytes gives many messages, counted right', async (t) =
   const result = await uplink.openWindow(outbox);
 
   t.equal(result.outcome, 'drained');
-  const messages = await sub.waitFor(result.messages, 10_000);
+  const messages = await sub.waitFor(result.messages, 30_000);
   t.ok(result.messages >= 100, `${result.messages} messages for 300 records`);
   t.equal(messages.length, result.messages, 'the subscriber saw as many messages as the result counts');
   t.ok(messages.every((m) => m.length <= 1024));
@@ -118,7 +118,7 @@ t.test(
     t.same(outbox.seqs(), [], 'outbox empty');
     t.ok(outbox.pages > result.messages, 'read page by page (one ahead, one more to find the end)');
     t.equal(outbox.released, result.messages, "each page's buffer given back once its batch was published");
-    const messages = await sub.waitFor(result.messages, 10_000);
+    const messages = await sub.waitFor(result.messages, 30_000);
     const batches = parseBatches(messages);
     t.same(
       seqsOf(batches),
@@ -239,7 +239,7 @@ t.test('aborting mid-drain ends with deadline and keeps the rest', async (t) => 
   const controller = new AbortController();
 
   const window = uplink.openWindow(outbox, { signal: controller.signal });
-  await sub.waitFor(20, 20_000);
+  await sub.waitFor(20, 30_000);
   controller.abort();
   const result = await window;
 
