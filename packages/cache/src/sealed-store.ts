@@ -17,13 +17,10 @@ function openText({ sealer }: Database, sublevel: Suspect['sublevel'], key: stri
  */
 const maxStep = 64;
 
-/** The plaintext of an outbox value from its sealed bytes, authenticated; undefined when it fails. */
-function openRecord({ sealer }: Database, key: string, value: Buffer): Buffer | undefined {
-  return sealer.open(key, value, outboxPrefix);
-}
-
-/** The LevelDB prefix of the outbox's keys (see `levelKey`), written before each key in the AAD. */
+/** The LevelDB prefix of the outbox's keys (see `levelKey`). */
 const outboxPrefix = levelKey('outbox', '');
+/** The end of the outbox's keys on the root: the prefix with its last `!` raised by one, as abstract-level's sublevel bounds it. */
+const outboxEnd = levelKey('outbox', '').slice(0, -1) + String.fromCharCode('!'.charCodeAt(0) + 1);
 
 /** Where `readRecords` puts each record it opened: its seq and its JSON, UTF-8. */
 export type RecordSink = (seq: number, plain: Buffer) => void;
@@ -51,7 +48,10 @@ export async function readRecords(
   const suspects: Suspect[] = [];
   let count = 0;
   let bytes = 0;
-  const iterator = database.outbox.iterator({ gt: seqKey(options.afterSeq) });
+  // The root's entries, keys in their full LevelDB form (`!outbox!…`), which is what the AAD binds:
+  // no sublevel iterator in between (an async step per fetch, a prefix cut off every key), no
+  // prefix written into the AAD for each record. Only a suspect's key is cut to the sublevel's.
+  const iterator = database.db.iterator({ gt: outboxPrefix + seqKey(options.afterSeq), lt: outboxEnd });
   // The step after the one being opened: what is left to fill, `bytes` and `count` counted as if
   // every entry fetched so far were handed out (0 when the page will be full without more).
   const stepAfter = (fetchedBytes: number, fetched: number) =>
@@ -73,18 +73,18 @@ export async function readRecords(
         ahead = iterator.nextv(next);
         ahead.catch(() => {}); // met by the await above, or dropped with the iterator
       }
-      for (const [key, value] of entries) {
+      for (const [full, value] of entries) {
         const size = plainLength(value);
         const added = count > 0 ? size + separatorBytes : size;
         if (count > 0 && bytes + added > maxBytes) return { count, bytes, suspects };
-        const plain = openRecord(database, key, value);
+        const plain = database.sealer.open(full, value);
         if (plain === undefined) {
-          suspects.push({ sublevel: 'outbox', key, value });
+          suspects.push({ sublevel: 'outbox', key: full.slice(outboxPrefix.length), value });
           continue;
         }
         bytes += added;
         count++;
-        const seq = parseSeqKey(key);
+        const seq = parseSeqKey(full.slice(outboxPrefix.length));
         sizes.note(seq, size, generation);
         sink(seq, plain);
         if (count >= limit) return { count, bytes, suspects };

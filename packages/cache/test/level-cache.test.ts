@@ -132,6 +132,34 @@ t.test('readPage: the records of a read as one piece of JSON, commas counted in 
   t.match(await cache.readPage({ afterSeq: 2, limit: 8, maxBytes: 1 }), { count: 1 }, 'at least one');
 });
 
+t.test('pages and reads hold the outbox only, never the values stored beside it', async (t) => {
+  const path = t.testdir();
+  const cache = await opened(t, path);
+  // Keys on both sides of the outbox's: idempotency keys and counters before it, tokens and state after.
+  await cache.append(draft(0), { idempotencyKey: 'message-1' });
+  await cache.token('patient-1');
+  await cache.setState('zzz', { after: 'the outbox' });
+  await cache.append(draft(1));
+  const page = await cache.readPage({ afterSeq: 0, limit: 100, maxBytes: 1e6 });
+  t.match(page, { firstSeq: 1, lastSeq: 2, count: 2 });
+  t.same(
+    JSON.parse(`[${Buffer.from(page?.json ?? []).toString()}]`).map((r: AttacheRecord) => r.seq),
+    [1, 2],
+  );
+  t.same(
+    (await cache.read({ afterSeq: 1, limit: 100, maxBytes: 1e6 })).map((r) => r.seq),
+    [2],
+  );
+  t.equal(
+    await cache.readPage({ afterSeq: 2, limit: 100, maxBytes: 1e6 }),
+    null,
+    'nothing after the last record',
+  );
+  t.equal(await cache.quarantineCount(), 0, 'no other value was taken for a record and quarantined');
+  t.same(await cache.getState('zzz'), { after: 'the outbox' });
+  t.equal(await cache.token('patient-1'), await cache.token('patient-1'));
+});
+
 t.test('readPage with room: spaces around the JSON, whatever the buffer held before', async (t) => {
   const cache = await opened(t, t.testdir());
   await Promise.all(Array.from({ length: 30 }, (_, n) => cache.append(draft(n))));

@@ -37,9 +37,13 @@ export class PageFrameWriter {
   write(page: RecordPage): PipedPage {
     const length = Buffer.allocUnsafe(lengthBytes);
     length.writeUInt32BE(page.json.length);
+    // The length and the bytes in one write (writev): one system call, and the window process woken
+    // once for a frame rather than first for its 4-byte length.
+    this.#pipe.cork();
     this.#pipe.write(length);
     // Once the pipe has the bytes, the page's buffer can take a later page.
     this.#pipe.write(page.json, () => page.release?.());
+    this.#pipe.uncork();
     return { firstSeq: page.firstSeq, lastSeq: page.lastSeq, count: page.count, frame: this.#next++ };
   }
 }

@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { type AttacheRecord, nullLogger, type RecordDraft, validateConfig } from '@attache/core';
 import { createTestPki, startMosquitto, subscribeTopic, uplinkSettings } from '@attache/devkit';
 import t from 'tap';
@@ -19,6 +19,33 @@ let released = 0;
 function page(n: number, text: string) {
   return { firstSeq: n, lastSeq: n, count: 1, json: Buffer.from(text), release: () => released++ };
 }
+
+t.test('a frame goes to the pipe as one write, its length and its bytes together', async (t) => {
+  const writes: number[][] = [];
+  const pipe = new Writable({
+    writev(chunks, done) {
+      writes.push(chunks.map(({ chunk }) => (chunk as Buffer).length));
+      done();
+    },
+    write(chunk: Buffer, _encoding, done) {
+      writes.push([chunk.length]);
+      done();
+    },
+  });
+  const writer = new PageFrameWriter(pipe);
+  const frame = (n: number, text: string) => ({ firstSeq: n, lastSeq: n, count: 1, json: Buffer.from(text) });
+  writer.write(frame(1, '{"a":1}'));
+  writer.write(frame(2, 'x'.repeat(70_000)));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(
+    writes,
+    [
+      [4, 7],
+      [4, 70_000],
+    ],
+    'one system call per frame, the window woken once for it',
+  );
+});
 
 t.test('frames cut anywhere by the pipe arrive whole, each matched to its reply by number', async (t) => {
   const pipe = new PassThrough();
