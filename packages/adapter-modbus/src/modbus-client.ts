@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { Logger, ModbusBus, RandomSource } from '@attache/core';
 import { Backoff, GatewayError, monotonicMs, nullLogger } from '@attache/core';
 import ModbusRTUDefault from 'modbus-serial';
@@ -154,11 +155,24 @@ export class ModbusClient {
     client.setID(request.unitId);
     client.setTimeout(request.timeoutMs);
     let response: ReadResponse;
+    // A connection that closes (the device's end dropped, a cable pulled) ends the request at once:
+    // the library would leave it waiting out its whole timeout.
+    // (ModbusRTU is an EventEmitter; its typings declare only `on`.)
+    const events = client as unknown as EventEmitter;
+    let onClose: () => void = () => undefined;
+    const closed = new Promise<never>((_, reject) => {
+      onClose = () => reject(new Error('the connection closed while waiting for the answer'));
+      events.once('close', onClose);
+    });
+    const sent = this.#send(client, request);
+    sent.catch(() => undefined);
     try {
-      response = await this.#send(client, request);
+      response = await Promise.race([sent, closed]);
       this.#timeouts = 0;
     } catch (err) {
       throw await this.#failed(err, request);
+    } finally {
+      events.off('close', onClose);
     }
     checkByteCount(response, request);
     return response;

@@ -246,3 +246,36 @@ t.test('createModbusAdapters refuses a device whose profile does not exist', asy
     { code: 'ATTACHE_CONFIG_INVALID', issues: [{ path: '/devices/0/profile' }] },
   );
 });
+
+t.test(
+  'a connection that drops while a request waits for its answer fails that request at once',
+  async (t) => {
+    // The device would answer after 30 s and the request may wait 120 s: only the drop can end it.
+    const server = await startModbusServer({
+      transport: 'tcp',
+      delayMs: 30_000,
+      units: { 1: [smallCase.server] },
+    });
+    t.teardown(() => server.stop());
+    const bus = { transport: 'tcp' as const, host: '127.0.0.1', port: server.port };
+    const read = readRegisters({
+      bus,
+      unitId: 1,
+      table: 'holding-register',
+      address: 0,
+      count: 1,
+      timeoutMs: 120_000,
+    });
+    const settled = read.catch((e: unknown) => e);
+    const deadline = Date.now() + 30_000;
+    while ((await server.requests()).length === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    await server.stop();
+    const err = await settled;
+    t.ok(
+      isGatewayError(err, 'ATTACHE_PORT_NOT_OPEN'),
+      `failed as a lost connection, not a timeout: ${String(err)}`,
+    );
+    t.match((err as Error).message, /failed reading/);
+  },
+);
