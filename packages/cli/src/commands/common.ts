@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { type AttacheConfig, isGatewayError } from '@attache/core';
 import { type ConfigAdvice, controlRequest, defaultConfigPath, gatewayPaths } from '@attache/gateway/client';
 import type { Argv } from 'yargs';
@@ -82,9 +83,11 @@ export async function viaGateway<T>(
   local: () => Promise<T>,
 ): Promise<T> {
   const deadline = Date.now() + startingWaitMs;
+  const socket = gatewayPaths(cfg).socket;
   for (;;) {
     try {
-      return (await controlRequest(gatewayPaths(cfg).socket, method, timeoutMs)) as T;
+      // No socket file, no gateway listening (a stopped gateway's is removed): not worth a connect.
+      if (await exists(socket)) return (await controlRequest(socket, method, timeoutMs)) as T;
     } catch (err) {
       if (!isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) throw err;
     }
@@ -97,3 +100,10 @@ export async function viaGateway<T>(
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
+
+/** Whether anything is at `path` (node:fs/promises' stat: the release serves it without loading that module). */
+const exists = (path: string): Promise<boolean> =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
