@@ -52,7 +52,8 @@ const range = (sublevel: string) => ({ gte: levelKey(sublevel, ''), lt: `!${subl
  * removes keep in `meta`, the first record that authenticates (the oldest capture time), the last
  * seq, the quarantine's size and the state values asked for, and closes it. It does not load the
  * idempotency index, make the disk reserve, or move a value that fails authentication to the
- * quarantine (the gateway does at its next read of it): such a value counts in `quarantined`.
+ * quarantine (the gateway does at its next read of it): such a value counts in `quarantined` (and a
+ * record, no longer in the backlog), as LevelCache would say once it has moved it.
  * `full` is whether the counters are at a bound, or the reserve is missing and the disk has too
  * little room to make it (as the gateway finds at its start).
  *
@@ -100,13 +101,19 @@ export async function readStoredCache(options: StoredCacheOptions): Promise<Stor
     const lastKey = (await db.keys({ ...range('outbox'), reverse: true, limit: 1 }).all())[0];
     const lastSeq = lastKey === undefined ? 0 : parseSeqKey(lastKey.slice(levelKey('outbox', '').length));
     let first: AttacheRecord | undefined;
+    // Records before the first that authenticates leave the counters, as LevelCache.stats() moves them.
+    let skipped = 0;
+    let skippedBytes = 0;
     const records = db.iterator(range('outbox'));
     try {
       for await (const [key, value] of records) {
         const plain = open(key, value);
-        if (plain === undefined) continue;
-        first = JSON.parse(plain.toString('utf8')) as AttacheRecord;
-        break;
+        if (plain !== undefined) {
+          first = JSON.parse(plain.toString('utf8')) as AttacheRecord;
+          break;
+        }
+        skipped++;
+        skippedBytes += plainLength(value);
       }
     } finally {
       await records.close();
@@ -120,8 +127,8 @@ export async function readStoredCache(options: StoredCacheOptions): Promise<Stor
     }
     const quarantined = (await db.keys(range('quarantine')).all()).length + suspects;
     const nextSeq = Math.max(counters.nextSeq ?? 1, lastSeq + 1);
-    const count = counters.records ?? 0;
-    const bytes = counters.bytes ?? 0;
+    const count = (counters.records ?? 0) - skipped;
+    const bytes = (counters.bytes ?? 0) - skippedBytes;
     const backlog: BacklogStats = first
       ? { records: count, bytes, firstSeq: first.seq, lastSeq, oldestCapturedAt: first.capturedAt, nextSeq }
       : { records: count, bytes, firstSeq: null, lastSeq: null, oldestCapturedAt: null, nextSeq };
