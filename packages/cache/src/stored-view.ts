@@ -89,55 +89,35 @@ export async function readStoredCache(options: StoredCacheOptions): Promise<Stor
   }
   try {
     const sealer = new ValueSealer(options.keyring);
-    let suspects = 0;
-    const open = (key: string, value: Buffer): Buffer | undefined => {
-      const plain = sealer.open(key, value);
-      if (plain === undefined) suspects++;
-      return plain;
-    };
-    const stored = await db.get(levelKey('meta', backlogKey), { valueEncoding: 'json' });
-    const counted = stored === undefined ? await countOutbox(db) : undefined;
-    const counters = (stored ?? counted) as Partial<Backlog>;
-    const lastKey = (await db.keys({ ...range('outbox'), reverse: true, limit: 1 }).all())[0];
-    const lastSeq = lastKey === undefined ? 0 : parseSeqKey(lastKey.slice(levelKey('outbox', '').length));
-    let first: AttacheRecord | undefined;
-    // Records before the first that authenticates leave the counters, as LevelCache.stats() moves them.
-    let skipped = 0;
-    let skippedBytes = 0;
-    const records = db.iterator(range('outbox'));
-    try {
-      for await (const [key, value] of records) {
-        const plain = open(key, value);
-        if (plain !== undefined) {
-          first = JSON.parse(plain.toString('utf8')) as AttacheRecord;
-          break;
-        }
-        skipped++;
-        skippedBytes += plainLength(value);
-      }
-    } finally {
-      await records.close();
-    }
+    const names = [compactionStateKey, ...(options.stateKeys ?? [])];
+    // Independent reads, in flight together: each is a round trip through libuv's thread pool,
+    // which on a busy box waits for a time slice.
+    const [counters, lastSeq, oldest, values, quarantine, reserveHeld] = await Promise.all([
+      readCounters(db),
+      lastSeqOf(db),
+      firstAuthentic(db, sealer),
+      Promise.all(names.map((name) => readState(db, sealer, name))),
+      db.keys(range('quarantine')).all(),
+      reserveCanBeHeld(path, reserveBytes),
+    ]);
+    const { first, skipped, skippedBytes } = oldest;
     const state: Record<string, unknown> = {};
-    for (const name of [compactionStateKey, ...(options.stateKeys ?? [])]) {
-      const key = levelKey('state', name);
-      const value = await db.get(key);
-      const plain = value === undefined ? undefined : open(key, value);
-      if (plain !== undefined) state[name] = JSON.parse(plain.toString('utf8'));
-    }
-    const quarantined = (await db.keys(range('quarantine')).all()).length + suspects;
+    names.forEach((name, i) => {
+      const found = values[i];
+      if (found !== undefined && 'value' in found) state[name] = found.value;
+    });
+    const suspects = skipped + values.filter((v) => v !== undefined && !('value' in v)).length;
     const nextSeq = Math.max(counters.nextSeq ?? 1, lastSeq + 1);
     const count = (counters.records ?? 0) - skipped;
     const bytes = (counters.bytes ?? 0) - skippedBytes;
     const backlog: BacklogStats = first
       ? { records: count, bytes, firstSeq: first.seq, lastSeq, oldestCapturedAt: first.capturedAt, nextSeq }
       : { records: count, bytes, firstSeq: null, lastSeq: null, oldestCapturedAt: null, nextSeq };
-    const atBound = count >= limits.maxRecords || bytes >= limits.maxBytes;
     const health: CacheHealth = {
       dropped: counters.dropped ?? 0,
-      quarantined,
+      quarantined: quarantine.length + suspects,
       lastCompactionAt: (state[compactionStateKey] as string | undefined) ?? null,
-      full: atBound || !(await reserveCanBeHeld(path, reserveBytes)),
+      full: count >= limits.maxRecords || bytes >= limits.maxBytes || !reserveHeld,
     };
     delete state[compactionStateKey];
     return { backlog, health, state };
@@ -146,8 +126,59 @@ export async function readStoredCache(options: StoredCacheOptions): Promise<Stor
   }
 }
 
+type Root = Level<string, Buffer>;
+
+/** The outbox counters in `meta`, or counted from the records where none are stored (an older database). */
+async function readCounters(db: Root): Promise<Partial<Backlog>> {
+  const stored = await db.get<string, Backlog>(levelKey('meta', backlogKey), { valueEncoding: 'json' });
+  return stored ?? (await countOutbox(db));
+}
+
+/** The last seq in the outbox, 0 when empty. */
+async function lastSeqOf(db: Root): Promise<number> {
+  const [key] = await db.keys({ ...range('outbox'), reverse: true, limit: 1 }).all();
+  return key === undefined ? 0 : parseSeqKey(key.slice(levelKey('outbox', '').length));
+}
+
+/**
+ * The first outbox record that authenticates, and the records before it that do not (LevelCache's
+ * stats() moves those to the quarantine and out of the counters).
+ */
+async function firstAuthentic(
+  db: Root,
+  sealer: ValueSealer,
+): Promise<{ first: AttacheRecord | undefined; skipped: number; skippedBytes: number }> {
+  let skipped = 0;
+  let skippedBytes = 0;
+  const records = db.iterator(range('outbox'));
+  try {
+    for await (const [key, value] of records) {
+      const plain = sealer.open(key, value);
+      if (plain !== undefined) return { first: JSON.parse(plain.toString('utf8')), skipped, skippedBytes };
+      skipped++;
+      skippedBytes += plainLength(value);
+    }
+  } finally {
+    await records.close();
+  }
+  return { first: undefined, skipped, skippedBytes };
+}
+
+/** A state value: `{ value }` when it authenticates, `{}` when it does not, undefined when none is stored. */
+async function readState(
+  db: Root,
+  sealer: ValueSealer,
+  name: string,
+): Promise<{ value?: unknown } | undefined> {
+  const key = levelKey('state', name);
+  const sealed = await db.get(key);
+  if (sealed === undefined) return undefined;
+  const plain = sealer.open(key, sealed);
+  return plain === undefined ? {} : { value: JSON.parse(plain.toString('utf8')) };
+}
+
 /** Counts the outbox (a database written before its counters were kept): records and bytes. */
-async function countOutbox(db: Level<string, Buffer>): Promise<Partial<Backlog>> {
+async function countOutbox(db: Root): Promise<Partial<Backlog>> {
   let records = 0;
   let bytes = 0;
   for await (const value of db.values(range('outbox'))) {
