@@ -1,5 +1,4 @@
-import { statfs as statfsCallback } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { existsSync, statfs as statfsCallback, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type AttacheRecord, type BacklogStats, GatewayError } from '@attache/core';
@@ -63,12 +62,9 @@ const range = (sublevel: string) => ({ gte: levelKey(sublevel, ''), lt: `!${subl
  */
 export async function readStoredCache(options: StoredCacheOptions): Promise<StoredCacheView | undefined> {
   const { path, limits, reserveBytes } = options;
-  // LevelDB's open still writes (a new log and manifest): never where no database is.
-  const exists = await stat(join(path, 'CURRENT')).then(
-    () => true,
-    () => false,
-  );
-  if (!exists) return undefined;
+  // LevelDB's open still writes (a new log and manifest): never where no database is. Looked up on
+  // this thread, as the reserve below: a command's, no thread-pool round trip, no error made.
+  if (!existsSync(join(path, 'CURRENT'))) return undefined;
   const db = new Level<string, Buffer>(path, {
     createIfMissing: false,
     valueEncoding: 'buffer',
@@ -196,11 +192,7 @@ const statfs = promisify(statfsCallback);
  */
 async function reserveCanBeHeld(dir: string, bytes: number): Promise<boolean> {
   if (bytes === 0) return true;
-  const size = await stat(join(dir, reserveFileName)).then(
-    (s) => s.size,
-    () => -1,
-  );
-  if (size === bytes) return true;
+  if (statSync(join(dir, reserveFileName), { throwIfNoEntry: false })?.size === bytes) return true;
   const fs = await statfs(dir).catch(() => undefined);
   return fs !== undefined && fs.bavail * fs.bsize >= 2 * bytes;
 }

@@ -2,7 +2,7 @@
 // the cache itself), and no more: imported by name, not through the package's main entry, whose
 // every export (the gateway, its logger, the export writer) a dynamic import would load
 // (bench/README.md, "Command start"). Also exported by the package's main entry.
-import { stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readKeyring, readStoredCache, type StoredCacheView } from '@attache/cache/stored-view';
 import { type AttacheConfig, GatewayError, nullLogger } from '@attache/core';
@@ -26,7 +26,7 @@ export async function readStoredStatus(config: AttacheConfig): Promise<GatewaySt
     stateKeys: string[] = [],
   ): Promise<StoredCacheView | null | undefined> => {
     if (keyring === undefined) {
-      if (await hasDatabase(path)) {
+      if (hasDatabase(path)) {
         throw new GatewayError(
           'ATTACHE_CACHE_KEY',
           'the cache holds data but its key file is missing: restore cache.keyFile (a new key could not read the backlog)',
@@ -42,7 +42,7 @@ export async function readStoredStatus(config: AttacheConfig): Promise<GatewaySt
       reserveBytes: config.cache.diskReserveBytes,
       stateKeys,
     });
-    return view ?? ((await hasDatabase(path)) ? undefined : null);
+    return view ?? (hasDatabase(path) ? undefined : null);
   };
   const main = await read(paths.cache, [lastWindowKey]);
   const routes: Record<string, GatewayStatus['backlog']> = {};
@@ -80,11 +80,8 @@ const emptyBacklog: GatewayStatus['backlog'] = {
 };
 
 /** Whether LevelDB has a database at `path` (its CURRENT file). */
-async function hasDatabase(path: string): Promise<boolean> {
-  return stat(join(path, 'CURRENT')).then(
-    () => true,
-    () => false,
-  );
+function hasDatabase(path: string): boolean {
+  return existsSync(join(path, 'CURRENT'));
 }
 
 /** The status read by opening the caches as the gateway does (which repairs a corrupt one). */

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { type AttacheConfig, isGatewayError } from '@attache/core';
 import { type ConfigAdvice, controlRequest, defaultConfigPath, gatewayPaths } from '@attache/gateway/client';
 import type { Argv } from 'yargs';
@@ -87,7 +87,8 @@ export async function viaGateway<T>(
   for (;;) {
     try {
       // No socket file, no gateway listening (a stopped gateway's is removed): not worth a connect.
-      if (await exists(socket)) return (await controlRequest(socket, method, timeoutMs)) as T;
+      // Looked up on this thread: no thread-pool round trip, no error made for a missing file.
+      if (existsSync(socket)) return (await controlRequest(socket, method, timeoutMs)) as T;
     } catch (err) {
       if (!isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) throw err;
     }
@@ -100,10 +101,3 @@ export async function viaGateway<T>(
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
-
-/** Whether anything is at `path` (node:fs/promises' stat: the release serves it without loading that module). */
-const exists = (path: string): Promise<boolean> =>
-  stat(path).then(
-    () => true,
-    () => false,
-  );
