@@ -128,6 +128,21 @@ t.test('a first record that fails authentication is skipped and counted as quara
   t.same(view?.backlog, (await asLevelCache(keyring, path)).backlog, 'as LevelCache says once it moved it');
 });
 
+t.test('a state value that fails authentication is not returned, and counts as quarantined', async (t) => {
+  const { keyring } = await tempKeyring(t);
+  const path = await filled(t, keyring, 2);
+  const db = new Level<string, Buffer>(path, { valueEncoding: 'buffer' });
+  const key = '!state!lastWindow';
+  const sealed = (await db.get(key)) as Buffer;
+  sealed[sealed.length - 1] = (sealed.at(-1) ?? 0) ^ 0x01;
+  await db.put(key, sealed);
+  await db.close();
+  const view = await readStoredCache({ path, keyring, limits, reserveBytes: 0, stateKeys: ['lastWindow'] });
+  t.same(view?.state, {}, 'the tampered last window is not shown');
+  t.equal(view?.health.quarantined, 1);
+  t.equal(view?.backlog.records, 2, 'the backlog is unaffected');
+});
+
 t.test('a cache another process holds is refused, a corrupt one left to LevelCache', async (t) => {
   const { keyring } = await tempKeyring(t);
   const path = await filled(t, keyring, 2);
