@@ -32,7 +32,9 @@
 // cache, and for `attache run` and `console`, bin.js imports the ES modules (cli.mjs) as before.
 //
 // The native modules' binaries stay outside the bundle: node-gyp-build and aws-crt find them from
-// their own package directory (the files that load them are required from node_modules). Every `new URL('…', import.meta.url)` in the output must name a file
+// their own package directory (the files that load them are required from node_modules; in the
+// CommonJS bundles, classic-level's loader and node-gyp-build are bundled and pointed at that
+// directory). Every `new URL('…', import.meta.url)` in the output must name a file
 // of the tree, or the build fails.
 
 import { createHash } from 'node:crypto';
@@ -62,7 +64,8 @@ export const nativePackages = ['classic-level', '@serialport/bindings-cpp', 'aws
  * kept in node_modules and required by path from the chunks, while the rest of the package's
  * JavaScript is bundled (for classic-level ~30 small files, abstract-level's and its helpers, that
  * every command opening the cache resolved and compiled one by one: bench/README.md, "Command start").
- * aws-crt finds its binary its own way and stays out of the bundle as a whole.
+ * The CommonJS bundles carry classic-level's instead ({@link bundledLevelBinding}). aws-crt finds its
+ * binary its own way and stays out of the bundle as a whole.
  */
 const binaryLoaders = ['classic-level/binding.js', '@serialport/bindings-cpp/dist/serialport-bindings.js'];
 const externalPackages = ['aws-crt'];
