@@ -14,6 +14,7 @@
 //   packages/cli/dist/cli-<group>.cjs   the same with one command group only (config, status, modbus)
 //   packages/cli/dist/cli.mjs           the CLI as ES modules (`attache run`, and any command without a cache)
 //   packages/cli/dist/window-worker.mjs the window process (forked by path from the gateway)
+//   packages/cli/dist/code-cache-seed.mjs  a cache with one record for `attache --write-code-cache`'s `status` run
 //   packages/cli/dist/*.cjs             pino's worker threads (started by path: pino/docs/bundling.md)
 //   packages/cli/dist/*-<hash>.mjs      the shared and lazily imported parts
 //   packages/cli/generated/*.cjs        @attache/core's validators, one per schema, required at first use
@@ -31,7 +32,9 @@
 // cache, and for `attache run` and `console`, bin.js imports the ES modules (cli.mjs) as before.
 //
 // The native modules' binaries stay outside the bundle: node-gyp-build and aws-crt find them from
-// their own package directory (the files that load them are required from node_modules). Every `new URL('…', import.meta.url)` in the output must name a file
+// their own package directory (the files that load them are required from node_modules; in the
+// CommonJS bundles, classic-level's loader and node-gyp-build are bundled and pointed at that
+// directory). Every `new URL('…', import.meta.url)` in the output must name a file
 // of the tree, or the build fails.
 
 import { createHash } from 'node:crypto';
@@ -61,7 +64,8 @@ export const nativePackages = ['classic-level', '@serialport/bindings-cpp', 'aws
  * kept in node_modules and required by path from the chunks, while the rest of the package's
  * JavaScript is bundled (for classic-level ~30 small files, abstract-level's and its helpers, that
  * every command opening the cache resolved and compiled one by one: bench/README.md, "Command start").
- * aws-crt finds its binary its own way and stays out of the bundle as a whole.
+ * The CommonJS bundles carry classic-level's instead ({@link bundledLevelBinding}). aws-crt finds its
+ * binary its own way and stays out of the bundle as a whole.
  */
 const binaryLoaders = ['classic-level/binding.js', '@serialport/bindings-cpp/dist/serialport-bindings.js'];
 const externalPackages = ['aws-crt'];
@@ -71,6 +75,7 @@ const binEntry = 'packages/cli/dist/bin.js';
 /** The ES modules: the CLI that bin.js imports, the window process the gateway forks by path. */
 const esmEntries = {
   cli: 'packages/cli/dist/cli.js',
+  'code-cache-seed': 'packages/cli/dist/code-cache-seed.js',
   'window-worker': 'packages/gateway/dist/window-worker.js',
 };
 /** The CLI as one CommonJS script (cli.cjs). */
@@ -240,6 +245,35 @@ const externalBinaryLoaders = {
 };
 
 /**
+ * In the CommonJS bundles (those V8's code cache holds), classic-level's binding.js is bundled with
+ * node-gyp-build, pointed at the shipped package's directory: required by path from node_modules,
+ * the two were compiled from source at every command that opens the cache, with their module
+ * lookups (~9 M instructions of `attache status` with no gateway running; bench/README.md, "Command
+ * start"). node-gyp-build still picks the binary for this machine at run time, from the same files.
+ */
+const bundledLevelBinding = {
+  name: 'bundled-level-binding',
+  setup(b) {
+    const file = join(root, 'node_modules', 'classic-level/binding.js');
+    b.onResolve({ filter: /^\.\/binding(\.js)?$/ }, (args) =>
+      resolve(args.resolveDir, 'binding.js') === file ? { path: file } : undefined,
+    );
+    b.onLoad({ filter: /[\\/]classic-level[\\/]binding\.js$/ }, () => ({
+      // From packages/cli/dist/ (the bundle's __dirname) to the release's node_modules/.
+      // The binary is opened as require() opens a .node file, without its module lookups.
+      contents: [
+        "const dir = require('node:path').join(__dirname, '../../../node_modules/classic-level');",
+        'const binary = { exports: {} };',
+        "process.dlopen(binary, require('node-gyp-build').resolve(dir));",
+        'module.exports = binary.exports;',
+      ].join('\n'),
+      loader: 'js',
+      resolveDir: join(root, 'node_modules', 'classic-level'),
+    }));
+  },
+};
+
+/**
  * In cli.cjs, core's validate.js requires its validators from the bundle, not by path from
  * `../generated/`: the code cache then holds the compiled validators too. The config's is taken
  * like the others there: a short command has no idle time in which to let it go (validate.ts,
@@ -333,11 +367,14 @@ const windowWorkerMjs = {
   },
 };
 
-/** bin.js imports the ES modules' CLI, cli.mjs beside it. */
+/** bin.js imports the ES modules' CLI, cli.mjs beside it, and the code cache writer's seed. */
 const cliModules = {
   name: 'cli-modules',
   setup(b) {
-    b.onResolve({ filter: /^\.\/cli\.js$/ }, () => ({ path: './cli.mjs', external: true }));
+    b.onResolve({ filter: /^\.\/(cli|code-cache-seed)\.js$/ }, (args) => ({
+      path: args.path.replace(/\.js$/, '.mjs'),
+      external: true,
+    }));
   },
 };
 
@@ -500,6 +537,7 @@ async function main() {
         ...(profile === 'other' ? [] : [onlyGroup(profile)]),
         lazyBuiltinModules,
         lazySerialport,
+        bundledLevelBinding,
         externalBinaryLoaders,
         bundledValidators,
         yargsFromBundle,

@@ -3,8 +3,10 @@
 // built here into a temporary directory) started by its path (its shebang, as /usr/local/bin/attache
 // is), taking turns with a bare `node -e 0` and `mbpoll` reading the same register from the same
 // pymodbus server. `status` is timed twice: asking a running gateway (the release's own `attache
-// run`), and with no gateway running (it then opens the cache itself). The same commands from the
-// development tree (packages/*/dist, tsc's output) are timed in the same turns, as `dev tree: …`.
+// run`), and with no gateway running (it then reads the cache itself: a gateway of the release has
+// run on that data directory once and stopped, so that it holds a cache and its key, as on a box).
+// The same commands from the development tree (packages/*/dist, tsc's output) are timed in the same
+// turns, as `dev tree: …`.
 // The release gets its code cache as on the box (`attache --write-code-cache`, compiled-start.ts);
 // each line says how the command started (`start`, from NODE_DEBUG=attache-start in a run before
 // the timed ones). BENCH_BEFORE_RELEASE=DIR (a release tree, e.g. `node scripts/bundle.mjs DIR` in a
@@ -68,15 +70,24 @@ try {
   }
   const running = await config('running');
   const stopped = await config('stopped');
-  gateway = spawn(bin, ['run', '--config', running], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve, reject) => {
-    let log = '';
-    gateway.stdout.setEncoding('utf8').on('data', (chunk) => {
-      log += chunk;
-      if (log.includes('"msg":"gateway started"')) resolve();
+  /** `attache run` of the release on `path`, once it has started. */
+  const start = async (path) => {
+    const child = spawn(bin, ['run', '--config', path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve, reject) => {
+      let log = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk) => {
+        log += chunk;
+        if (log.includes('"msg":"gateway started"')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`the gateway exited with ${code}:\n${log}`)));
     });
-    gateway.once('exit', (code) => reject(new Error(`the gateway exited with ${code}:\n${log}`)));
-  });
+    return child;
+  };
+  // The stopped gateway has run once, as on a box: its data directory holds a cache and its key.
+  const once = await start(stopped);
+  once.kill('SIGTERM');
+  await new Promise((resolve) => once.once('exit', resolve));
+  gateway = await start(running);
 
   const bus = `tcp://127.0.0.1:${server.port}`;
   const attache = (label, args) => [

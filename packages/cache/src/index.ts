@@ -33,5 +33,6 @@ export {
   PartialFile,
   type StoredFile,
 } from './file-store.js';
-export { type CacheKeyring, loadOrCreateKeyring, rotateKeyring } from './keyring.js';
+export { type CacheKeyring, loadOrCreateKeyring, readKeyring, rotateKeyring } from './keyring.js';
 export { LevelCache } from './level-cache.js';
+export { readStoredCache, type StoredCacheOptions, type StoredCacheView } from './stored-view.js';

@@ -136,6 +136,15 @@ export async function loadOrCreateKeyring(path: string): Promise<CacheKeyring> {
 }
 
 /**
+ * The keyring of the key file at `path`, undefined when there is none; creates nothing. Rejects
+ * ATTACHE_CACHE_KEY as {@link loadOrCreateKeyring} does for an unsafe, malformed or unreadable file.
+ */
+export async function readKeyring(path: string): Promise<CacheKeyring | undefined> {
+  const found = await readKeyFile(path);
+  return found && keyringOf(found);
+}
+
+/**
  * Adds a fresh random 256-bit key to the key file at `path` and makes it current; older keys stay,
  * so values sealed with them remain readable. Rewrites the file atomically (temporary file, fsync,
  * rename, fsync of the directory). Resolves with the new id (`k<n+1>`). Rejects ATTACHE_CACHE_KEY

@@ -70,6 +70,11 @@ export async function writeCodeCaches(): Promise<{ file: string; bytes: number }
     const written = [];
     const rejected: string[] = [];
     try {
+      // A module of its own (an ES module of the release): the cache's code stays out of bin.js.
+      await (await import('./code-cache-seed.js')).storeOneRecord(join(dir, 'data'));
+      // A control socket where nothing listens: `status` asks it (refused), then reads the cache,
+      // so that its code cache holds both (a command asks only where a socket file is).
+      await writeFile(join(dir, 'data', 'attache.sock'), '');
       for (const profile of stale) {
         const file = cacheFileOf(profile);
         rmSync(file, { force: true });

@@ -62,7 +62,7 @@ export async function readStatus(
 }
 
 /** The window policies `config` sets (empty without an uplink). */
-function policiesOf(config: AttacheConfig): string[] {
+export function policiesOf(config: AttacheConfig): string[] {
   const window = config.uplink?.window;
   return window ? new WindowScheduler({ window, open: async () => undefined }).policies() : [];
 }

@@ -18,8 +18,7 @@ import {
   type WindowHostServer,
 } from './window-protocol.js';
 import { RouteLanes } from './window-routes.js';
-
-const lastWindowKey = 'lastWindow';
+import { lastWindowKey } from './window-state.js';
 
 /** A window as the gateway records it for `attache status` and the shadow. */
 export interface WindowRecord extends WindowReport {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { type AttacheConfig, isGatewayError } from '@attache/core';
 import { type ConfigAdvice, controlRequest, defaultConfigPath, gatewayPaths } from '@attache/gateway/client';
 import type { Argv } from 'yargs';
@@ -82,9 +83,12 @@ export async function viaGateway<T>(
   local: () => Promise<T>,
 ): Promise<T> {
   const deadline = Date.now() + startingWaitMs;
+  const socket = gatewayPaths(cfg).socket;
   for (;;) {
     try {
-      return (await controlRequest(gatewayPaths(cfg).socket, method, timeoutMs)) as T;
+      // No socket file, no gateway listening (a stopped gateway's is removed): not worth a connect.
+      // Looked up on this thread: no thread-pool round trip, no error made for a missing file.
+      if (existsSync(socket)) return (await controlRequest(socket, method, timeoutMs)) as T;
     } catch (err) {
       if (!isGatewayError(err, 'ATTACHE_CONTROL_UNAVAILABLE')) throw err;
     }
