@@ -227,7 +227,9 @@ t.test('jitter never moves a scheduled window past the middle of its slot', asyn
 });
 
 t.test('a push button is a command whose output lines are presses (a stand-in for gpiomon)', async (t) => {
-  // gpiomon prints one line per edge; this stand-in prints what the test writes into a FIFO.
+  // gpiomon prints one line per edge; this stand-in prints what the test writes into a FIFO. It
+  // holds the FIFO open for reading and writing, so it never sees an end and never closes it between
+  // presses (a reader that closed and opened again could leave a press's write without a reader).
   const fifo = join(await mkdtemp(join(tmpdir(), 'attache-button-')), 'gpio');
   t.teardown(() => rm(join(fifo, '..'), { recursive: true, force: true }));
   await new Promise<void>((resolve, reject) =>
@@ -238,7 +240,7 @@ t.test('a push button is a command whose output lines are presses (a stand-in fo
   const clock = new FakeClock(localTime(10, 0));
   const scheduler = new WindowScheduler({
     window: window({
-      button: { command: ['/bin/sh', '-c', 'while :; do cat "$0"; done', fifo], debounceMs: 1000 },
+      button: { command: ['/bin/sh', '-c', 'exec cat 0<>"$0"', fifo], debounceMs: 1000 },
     }),
     clock,
     open: async (request) => {
