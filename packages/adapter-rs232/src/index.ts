@@ -1,5 +1,10 @@
 export { type HeardKeys, heardKeys, probeConfigSnippet } from './probe-snippet.js';
-export { Rs232Adapter, type Rs232AdapterOptions, type SerialPortClass } from './rs232-adapter.js';
+export {
+  presenceCheckMs,
+  Rs232Adapter,
+  type Rs232AdapterOptions,
+  type SerialPortClass,
+} from './rs232-adapter.js';
 export { type AskOptions, askSerialPort } from './serial-ask.js';
 export { serialLink } from './serial-link.js';
 export { DEFAULT_LINK_DIRS, listSerialPorts, portHolders, type SerialPortEntry } from './serial-ports.js';

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type {
   Clock,
   ClockTimer,
@@ -40,6 +41,22 @@ export interface Rs232AdapterOptions {
 /** Longest wait between reconnect attempts, ms. */
 const maxReconnectMs = 30_000;
 
+/**
+ * How often an open port's device file is looked for, ms. The kernel's hangup of a port whose device
+ * went away does not always reach the read (on a pty whose other end closed, about 1 close in 16
+ * left the port open and silent here): a device file gone, or another device under its path, closes
+ * the port, and it is reconnected as after any close.
+ */
+export const presenceCheckMs = 2000;
+
+/** The device number behind `path`, undefined when there is none. */
+function deviceAt(path: string): Promise<number | undefined> {
+  return stat(path).then(
+    (info) => info.rdev,
+    () => undefined,
+  );
+}
+
 function closePort(port: SerialPortInstance): Promise<void> {
   return new Promise((resolve) => {
     if (!port.isOpen) resolve();
@@ -70,6 +87,7 @@ export class Rs232Adapter extends AdapterBase {
   #running = false;
   #port: SerialPortInstance | undefined;
   #retryTimer: ClockTimer | undefined;
+  #presenceTimer: ClockTimer | undefined;
   #connecting: Promise<void> = Promise.resolve();
 
   constructor(options: Rs232AdapterOptions) {
@@ -113,6 +131,8 @@ export class Rs232Adapter extends AdapterBase {
     this.#running = false;
     this.#retryTimer?.cancel();
     this.#retryTimer = undefined;
+    this.#presenceTimer?.cancel();
+    this.#presenceTimer = undefined;
     await this.#connecting;
     if (this.#port) await closePort(this.#port);
     await Promise.all([...this.#sessions].map((session) => session.drained()));
@@ -164,6 +184,8 @@ export class Rs232Adapter extends AdapterBase {
     port.on('error', (err: Error) => this.log.warn({ err }, 'serial port error'));
     port.on('data', (chunk: Buffer) => session.receive(chunk));
     port.once('close', (err: Error | null) => {
+      this.#presenceTimer?.cancel();
+      this.#presenceTimer = undefined;
       session.end();
       void session.drained().then(() => this.#sessions.delete(session));
       this.#closed(port, err);
@@ -171,6 +193,29 @@ export class Rs232Adapter extends AdapterBase {
     this.#port = port;
     this.#backoff.reset();
     this.setState('connected');
+    void this.#watchPresence(port);
+  }
+
+  /** Closes `port` once its device file is gone or names another device (see presenceCheckMs). */
+  async #watchPresence(port: SerialPortInstance): Promise<void> {
+    const path = this.#device.port.path;
+    const opened = await deviceAt(path);
+    // Nothing to compare with (a port that is no device file): the close event alone tells.
+    if (opened === undefined) return;
+    const check = async (): Promise<void> => {
+      this.#presenceTimer = undefined;
+      const now = await deviceAt(path);
+      if (this.#port !== port || !this.#running) return;
+      if (now === opened) {
+        this.#presenceTimer = this.clock.setTimeout(() => void check(), presenceCheckMs);
+        return;
+      }
+      this.log.warn({ path }, 'the device file of the serial port is gone: closing the port');
+      await closePort(port);
+    };
+    if (this.#port === port && this.#running) {
+      this.#presenceTimer = this.clock.setTimeout(() => void check(), presenceCheckMs);
+    }
   }
 
   /** A polled device's silence counts only while its port is open: a closed port is already `disconnected`. */

@@ -1,6 +1,13 @@
+import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Rs232Adapter } from '@attache/adapter-rs232';
-import { type DeviceReading, GatewayError, type ReadingSink, validateConfig } from '@attache/core';
+import { presenceCheckMs, Rs232Adapter } from '@attache/adapter-rs232';
+import {
+  type DeviceReading,
+  GatewayError,
+  ManualClock,
+  type ReadingSink,
+  validateConfig,
+} from '@attache/core';
 import {
   type LogEntry as Entry,
   LineDeviceSimulator,
@@ -380,3 +387,51 @@ t.test('reconnect delays double and are spread by the jitter, the same back-off 
     '100, 200, 400 ms, each less 10 %',
   );
 });
+
+t.test(
+  'a port whose device file goes away is closed and reconnected, even when no hangup reaches it',
+  async (t) => {
+    // The adapter opens a link of its own to the pty: removing the link takes the device file away
+    // while the pty itself stays open, so no close or error ever comes from the port.
+    const dir = t.testdir();
+    const pty = await openPtyPair(join(dir, 'pty'));
+    t.teardown(() => pty.close());
+    const link = join(dir, 'ttyUSB0');
+    await symlink(pty.gatewayPath, link);
+    const clock = new ManualClock();
+    const logs: Entry[] = [];
+    const { device, driver } = lineDevice(link);
+    const adapter = new Rs232Adapter({
+      device,
+      driver,
+      sink: async () => undefined,
+      clock,
+      logger: recordingLogger(logs),
+    });
+    t.teardown(() => adapter.stop());
+    await adapter.start();
+    t.equal(adapter.status().state, 'connected');
+    await clock.advance(presenceCheckMs);
+    await new Promise((r) => setTimeout(r, 50));
+    t.equal(adapter.status().state, 'connected', 'its device file still there: still connected');
+    await rm(link);
+    const checked = Date.now() + 30_000;
+    while (adapter.status().state === 'connected' && Date.now() < checked) {
+      await clock.advance(presenceCheckMs);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    t.equal(adapter.status().state, 'disconnected', 'the device file gone: disconnected');
+    t.match(adapter.status().lastError, { code: 'ATTACHE_PORT_NOT_OPEN' });
+    t.ok(
+      logs.some((e) => /device file of the serial port is gone/.test(String(e.msg))),
+      'and it says why',
+    );
+    await symlink(pty.gatewayPath, link);
+    const back = Date.now() + 30_000;
+    while (adapter.status().state !== 'connected' && Date.now() < back) {
+      await clock.advance(1000);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    t.equal(adapter.status().state, 'connected', 'back once the device file is');
+  },
+);
