@@ -3,52 +3,10 @@
 // takes a few ms for all of them, a super-linear one seconds for one. test/regex-linear.test.ts
 // checks the same literals structurally (recheck); this prints the times. Nothing is asserted.
 // REGEX_CHARS sets the input length (default 100,000); a pattern stops at 3 s.
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import { deviceRegexLiterals } from './regex-literals.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const chars = Number(process.env.REGEX_CHARS ?? 100_000);
-const devicePackages = [
-  'adapter-ethernet',
-  'adapter-rs232',
-  'adapter-modbus',
-  'astm',
-  'hl7',
-  'line-formats',
-  'normalizer',
-  'core',
-];
-
-function sources(dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === 'generated' ? [] : sources(path);
-    return entry.name.endsWith('.ts') ? [path] : [];
-  });
-}
-
-function literals(file) {
-  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
-  const found = [];
-  const visit = (node) => {
-    if (ts.isRegularExpressionLiteral(node)) {
-      const text = node.getText(source);
-      const end = text.lastIndexOf('/');
-      const { line } = source.getLineAndCharacterOfPosition(node.getStart(source));
-      found.push({
-        where: `${file.slice(root.length)}:${line + 1}`,
-        pattern: text.slice(1, end),
-        flags: text.slice(end + 1),
-      });
-    }
-    ts.forEachChild(node, visit);
-  };
-  visit(source);
-  return found;
-}
 
 function adversarial(n) {
   const runs = [
@@ -79,9 +37,7 @@ function adversarial(n) {
   });
 }
 
-const found = devicePackages.flatMap((name) =>
-  sources(join(root, 'packages', name, 'src')).flatMap(literals),
-);
+const found = deviceRegexLiterals();
 const inputs = adversarial(chars);
 const times = [];
 for (const { where, pattern, flags } of found) {

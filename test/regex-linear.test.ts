@@ -1,9 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { checkSync } from 'recheck';
 import t from 'tap';
-import ts from 'typescript';
+import { deviceRegexLiterals } from '../bench/regex-literals.mjs';
 
 /**
  * Every regular expression literal in the packages that read device input is checked for
@@ -12,55 +9,7 @@ import ts from 'typescript';
  * fails the test too. `node bench/regex-linear.mjs` times the same literals on 100,000-character
  * adversarial inputs.
  */
-const root = fileURLToPath(new URL('..', import.meta.url));
-const devicePackages = [
-  'adapter-ethernet',
-  'adapter-rs232',
-  'adapter-modbus',
-  'astm',
-  'hl7',
-  'line-formats',
-  'normalizer',
-  'core',
-];
-
-interface Found {
-  where: string;
-  pattern: string;
-  flags: string;
-}
-
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === 'generated' ? [] : sources(path);
-    return entry.name.endsWith('.ts') ? [path] : [];
-  });
-}
-
-function literals(file: string): Found[] {
-  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
-  const found: Found[] = [];
-  const visit = (node: ts.Node): void => {
-    if (ts.isRegularExpressionLiteral(node)) {
-      const text = node.getText(source);
-      const end = text.lastIndexOf('/');
-      const { line } = source.getLineAndCharacterOfPosition(node.getStart(source));
-      found.push({
-        where: `${file.slice(root.length)}:${line + 1}`,
-        pattern: text.slice(1, end),
-        flags: text.slice(end + 1),
-      });
-    }
-    ts.forEachChild(node, visit);
-  };
-  visit(source);
-  return found;
-}
-
-const found = devicePackages.flatMap((name) =>
-  sources(join(root, 'packages', name, 'src')).flatMap(literals),
-);
+const found = deviceRegexLiterals();
 
 t.test('the regular expressions applied to device input are linear', async (t) => {
   t.ok(found.length >= 30, `${found.length} patterns collected`);
