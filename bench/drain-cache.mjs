@@ -10,27 +10,12 @@
 // bench/drain-cache.mjs drain COPY`, with NODE_EXTRA_CA_CERTS unset. Nothing is asserted.
 import { join } from 'node:path';
 import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
+import { draft } from './drain-records.mjs';
 
 const [mode, dir, count = '100000'] = process.argv.slice(2);
 if ((mode !== 'fill' && mode !== 'drain') || !dir) {
   console.error('usage: node bench/drain-cache.mjs fill DIR [records] | drain DIR');
   process.exit(2);
-}
-
-/** The records of drain.mjs. */
-function draft(n) {
-  return {
-    gatewayId: 'gw-bench',
-    deviceId: `spo2-bed${n % 12}`,
-    adapter: 'rs232',
-    protocol: 'kv-line',
-    capturedAt: new Date(Date.UTC(2026, 10, 1) + n * 1000).toISOString(),
-    clock: { synchronized: true, bootId: '2b1c6e9a-4d1f-4a51-9b0e-6f3a7c2d8e10', monotonicMs: n * 1000 },
-    observations: [
-      { code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', value: 90 + (n % 10), unit: '%', status: 'valid' },
-      { code: 'MDC_PULS_OXIM_PULS_RATE', system: 'MDC', value: 60 + (n % 40), unit: '/min', status: 'valid' },
-    ],
-  };
 }
 
 const cache = new LevelCache({

@@ -20,29 +20,14 @@ import { LevelCache, loadOrCreateKeyring } from '@attache/cache';
 import { validateConfig } from '@attache/core';
 import { createTestPki, profileFormat, startMosquitto, uplinkSettings } from '@attache/devkit';
 import { BatchReader } from '@attache/uplink';
+import { draft, gatewayId } from './drain-records.mjs';
 import { boxEnv, unitStart } from './unit-start.mjs';
 
-const gatewayId = 'gw-bench';
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 /** The Node flags and malloc settings the service starts with (its systemd unit). */
 const service = await unitStart();
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
-
-function draft(n) {
-  return {
-    gatewayId,
-    deviceId: `spo2-bed${n % 12}`,
-    adapter: 'rs232',
-    protocol: 'kv-line',
-    capturedAt: new Date(Date.UTC(2026, 10, 1) + n * 1000).toISOString(),
-    clock: { synchronized: true, bootId: '2b1c6e9a-4d1f-4a51-9b0e-6f3a7c2d8e10', monotonicMs: n * 1000 },
-    observations: [
-      { code: 'MDC_PULS_OXIM_SAT_O2', system: 'MDC', value: 90 + (n % 10), unit: '%', status: 'valid' },
-      { code: 'MDC_PULS_OXIM_PULS_RATE', system: 'MDC', value: 60 + (n % 40), unit: '/min', status: 'valid' },
-    ],
-  };
-}
 
 function config(dir, broker, pki) {
   return validateConfig({

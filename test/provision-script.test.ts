@@ -10,25 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { canUnshareMounts, runFile as run } from './helpers/run-file.js';
+import { canUnshareMounts, freeId, runFile as run } from './helpers/run-file.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const overlay = join(repo, 'image-build/overlay');
 
 const mountNamespaces = await canUnshareMounts();
-
-/** A uid and gid that this machine's user database does not use, for `attache`. */
-async function freeId(): Promise<number> {
-  const used = new Set(
-    [await readFile('/etc/passwd', 'utf8'), await readFile('/etc/group', 'utf8')]
-      .join('\n')
-      .split('\n')
-      .map((line) => Number(line.split(':')[2])),
-  );
-  let id = 61000;
-  while (used.has(id)) id++;
-  return id;
-}
 
 // In the namespace: the box's paths, the script as its unit runs it (umask 077, a clean environment:
 // not this test runner's, whose NODE_OPTIONS hooks every Node), then what it left.

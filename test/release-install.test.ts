@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { signJobDocument } from '@attache/jobs';
 import t, { type Test } from 'tap';
-import { canUnshareMounts, runFile as run } from './helpers/run-file.js';
+import { canUnshareMounts, freeId, runFile as run } from './helpers/run-file.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const overlay = join(repo, 'image-build/overlay');
@@ -28,19 +28,6 @@ const skip = !mountNamespaces
   : process.execPath !== '/usr/bin/node'
     ? `the box's Node is /usr/bin/node, not ${process.execPath}`
     : false;
-
-/** A uid and gid that this machine's user database does not use, for `attache`. */
-async function freeId(): Promise<number> {
-  const used = new Set(
-    [await readFile('/etc/passwd', 'utf8'), await readFile('/etc/group', 'utf8')]
-      .join('\n')
-      .split('\n')
-      .map((line) => Number(line.split(':')[2])),
-  );
-  let id = 61000;
-  while (used.has(id)) id++;
-  return id;
-}
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');

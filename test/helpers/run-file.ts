@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 
 /** How a program ran: its exit code (1 when it could not start or was killed) and its output. */
 export interface Ran {
@@ -19,4 +20,17 @@ export function runFile(file: string, args: string[], env: NodeJS.ProcessEnv = p
 /** Whether this process may make private mount namespaces (root, and `unshare -m` allowed). */
 export async function canUnshareMounts(): Promise<boolean> {
   return process.getuid?.() === 0 && (await runFile('unshare', ['-m', 'true'])).code === 0;
+}
+
+/** A uid and gid that this machine's user database does not use, for `attache`. */
+export async function freeId(): Promise<number> {
+  const used = new Set(
+    [await readFile('/etc/passwd', 'utf8'), await readFile('/etc/group', 'utf8')]
+      .join('\n')
+      .split('\n')
+      .map((line) => Number(line.split(':')[2])),
+  );
+  let id = 61000;
+  while (used.has(id)) id++;
+  return id;
 }
